@@ -1,0 +1,1 @@
+//! CloudTrail abuse detection: identity normalisation, baselines, detectors and a Sigma engine.

@@ -1,0 +1,1 @@
+//! Input sources for keytrail: directory walks, archives, stdin; later git history, images and logs.

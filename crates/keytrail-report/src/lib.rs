@@ -1,0 +1,1 @@
+//! Output encoders for keytrail: human text, JSON, JSONL and SARIF.

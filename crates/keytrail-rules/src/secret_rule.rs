@@ -1,0 +1,298 @@
+//! Secret rule syntax (`RuleSyntax`, as written in YAML) and the checked
+//! [`Rule`] the engine compiles.
+
+use keytrail_types::{Confidence, Diagnostic, Severity};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::path::Path;
+
+/// A rule file: an optional provider name and a list of rules.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFileSyntax {
+    /// Provider shown in reports (`GitHub`, `AWS`). Defaults to the file stem.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// The rules.
+    pub rules: Vec<serde_yaml_ng::Value>,
+}
+
+/// One rule as written in YAML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSyntax {
+    /// Stable dotted id, e.g. `github.pat.classic`. Never reuse or rename.
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// Regular expression (Rust `regex` syntax, matched on bytes). The
+    /// secret is the named group `secret`, or else capture group 1. Other
+    /// named groups are reported as context (e.g. `id` for an AWS key id).
+    pub pattern: String,
+    /// Literal strings, matched case-insensitively, of which at least one
+    /// must occur near a match. They drive the prefilter: every rule needs one.
+    pub keywords: Vec<String>,
+    /// Minimum Shannon entropy (bits per byte) of the secret.
+    #[serde(default)]
+    pub min_entropy: Option<f64>,
+    /// How sure a match is.
+    pub confidence: Confidence,
+    /// How bad a real match is. Defaults from confidence.
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    /// Name of a structural or checksum validator the engine applies
+    /// (e.g. `github_crc32`); a match that fails it is dropped.
+    #[serde(default)]
+    pub validate: Option<String>,
+    /// What the credential is and what it grants.
+    pub description: String,
+    /// What to do when one is found.
+    pub remediation: String,
+    /// Where the format is documented.
+    #[serde(default)]
+    pub references: Vec<String>,
+    /// Free-form categories (`cloud`, `api-token`, `private-key`, `generic`).
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Inputs that must produce a finding. May contain `<<fake:ALGO:PREFIX:LEN>>`
+    /// macros, expanded at check time to a random token with a valid checksum.
+    #[serde(default)]
+    pub examples: Vec<String>,
+    /// Inputs that must not produce a finding from this rule.
+    #[serde(default)]
+    pub negative_examples: Vec<String>,
+}
+
+/// A structurally valid rule, ready to compile.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// The rule as written.
+    pub syntax: RuleSyntax,
+    /// Provider (file-level `provider` or file stem).
+    pub provider: String,
+    /// Where it was loaded from (`builtin:aws.yml` or a path).
+    pub origin: String,
+    /// Effective severity.
+    pub severity: Severity,
+}
+
+impl Rule {
+    /// The rule id.
+    pub fn id(&self) -> &str {
+        &self.syntax.id
+    }
+}
+
+fn default_severity(c: Confidence) -> Severity {
+    match c {
+        Confidence::High => Severity::High,
+        Confidence::Medium => Severity::Medium,
+        Confidence::Low => Severity::Low,
+    }
+}
+
+fn yaml_diag(origin: &str, err: &serde_yaml_ng::Error) -> Diagnostic {
+    let (line, col) = match err.location() {
+        Some(loc) => (Some(loc.line() as u64), Some(loc.column() as u64)),
+        None => (None, None),
+    };
+    Diagnostic::error("rule_invalid", origin, err.to_string()).at(line, col)
+}
+
+/// Parse one rule file. `origin` names it in diagnostics.
+///
+/// A malformed file yields a diagnostic with its line and column; a
+/// malformed rule inside a well-formed file yields a diagnostic naming the
+/// rule and the other rules still load.
+pub fn load_str(origin: &str, text: &str) -> (Vec<Rule>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let file: RuleFileSyntax = match serde_yaml_ng::from_str(text) {
+        Ok(f) => f,
+        Err(e) => return (Vec::new(), vec![yaml_diag(origin, &e)]),
+    };
+    let provider = file.provider.clone().unwrap_or_else(|| {
+        let base = origin.rsplit(['/', '\\', ':']).next().unwrap_or(origin);
+        base.trim_end_matches(".yml")
+            .trim_end_matches(".yaml")
+            .to_string()
+    });
+    let mut rules = Vec::new();
+    for (i, value) in file.rules.into_iter().enumerate() {
+        let id_hint = value
+            .get("id")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("rules[{i}]"));
+        let line = find_line(text, &id_hint);
+        let syntax: RuleSyntax = match serde_yaml_ng::from_value(value) {
+            Ok(s) => s,
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error("rule_invalid", origin, format!("rule `{id_hint}`: {e}"))
+                        .at(line, None),
+                );
+                continue;
+            }
+        };
+        let mut problems = Vec::new();
+        if syntax.id.trim().is_empty() {
+            problems.push("empty id".to_string());
+        }
+        if syntax.keywords.iter().all(|k| k.trim().is_empty()) {
+            problems.push("needs at least one keyword for the prefilter".to_string());
+        }
+        if syntax.keywords.iter().any(|k| k.len() < 3) {
+            problems.push("keywords must be at least 3 bytes long".to_string());
+        }
+        if let Some(e) = syntax.min_entropy
+            && !(0.0..=8.0).contains(&e)
+        {
+            problems.push(format!("min_entropy {e} is outside 0..=8"));
+        }
+        if !problems.is_empty() {
+            for p in problems {
+                diags.push(
+                    Diagnostic::error("rule_invalid", origin, format!("rule `{id_hint}`: {p}"))
+                        .at(line, None),
+                );
+            }
+            continue;
+        }
+        let severity = syntax
+            .severity
+            .unwrap_or_else(|| default_severity(syntax.confidence));
+        rules.push(Rule {
+            syntax,
+            provider: provider.clone(),
+            origin: origin.to_string(),
+            severity,
+        });
+    }
+    (rules, diags)
+}
+
+/// 1-based line of `id: <id>` in the text, for diagnostics.
+fn find_line(text: &str, id: &str) -> Option<u64> {
+    text.lines()
+        .position(|l| {
+            let t = l.trim_start().trim_start_matches("- ").trim_start();
+            t.strip_prefix("id:")
+                .map(|rest| rest.trim().trim_matches(['"', '\'']) == id)
+                .unwrap_or(false)
+        })
+        .map(|i| i as u64 + 1)
+}
+
+/// Load every `*.yml`/`*.yaml` file under `dir` (recursively), sorted by path.
+pub fn load_dir(dir: &Path) -> (Vec<Rule>, Vec<Diagnostic>) {
+    let mut files = Vec::new();
+    let mut diags = Vec::new();
+    collect_yaml(dir, &mut files, &mut diags);
+    files.sort();
+    let mut rules = Vec::new();
+    for path in files {
+        let origin = path.display().to_string();
+        match std::fs::read(&path) {
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => {
+                    let (r, d) = load_str(&origin, &text);
+                    rules.extend(r);
+                    diags.extend(d);
+                }
+                Err(e) => diags.push(Diagnostic::error(
+                    "rule_invalid",
+                    origin,
+                    format!("not UTF-8: {e}"),
+                )),
+            },
+            Err(e) => diags.push(Diagnostic::error("unreadable", origin, e.to_string())),
+        }
+    }
+    check_unique_ids(&rules, &mut diags);
+    (rules, diags)
+}
+
+fn collect_yaml(
+    dir: &Path,
+    out: &mut Vec<std::path::PathBuf>,
+    diags: &mut Vec<Diagnostic>,
+) {
+    if dir.is_file() {
+        out.push(dir.to_path_buf());
+        return;
+    }
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            diags.push(Diagnostic::error(
+                "unreadable",
+                dir.display().to_string(),
+                e.to_string(),
+            ));
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            collect_yaml(&p, out, diags);
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("yml" | "yaml")
+        ) {
+            out.push(p);
+        }
+    }
+}
+
+/// Push a diagnostic for every rule id defined twice.
+pub(crate) fn check_unique_ids(rules: &[Rule], diags: &mut Vec<Diagnostic>) {
+    let mut seen = HashSet::new();
+    for r in rules {
+        if !seen.insert(r.id()) {
+            diags.push(Diagnostic::error(
+                "rule_invalid",
+                &r.origin,
+                format!("duplicate rule id `{}`", r.id()),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_yaml_names_line() {
+        let (rules, diags) = load_str("x.yml", "rules:\n  - id: a\n   bad: [\n");
+        assert!(rules.is_empty());
+        assert_eq!(diags.len(), 1);
+        assert!(diags[0].line.is_some(), "{:?}", diags[0]);
+    }
+
+    #[test]
+    fn one_bad_rule_keeps_others() {
+        let text = r#"
+rules:
+  - id: good.one
+    name: Good
+    pattern: 'good_([a-z]{10})'
+    keywords: [good_]
+    confidence: high
+    description: d
+    remediation: r
+    examples: ['good_abcdefghij']
+    negative_examples: ['good_abc']
+  - id: bad.one
+    name: Bad
+    confidence: high
+"#;
+        let (rules, diags) = load_str("x.yml", text);
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0].provider, "x");
+        assert_eq!(diags.len(), 1);
+        assert!(diags[0].message.contains("bad.one"));
+        assert_eq!(diags[0].line, Some(13));
+    }
+}

@@ -1,0 +1,1 @@
+//! Generators of realistic CloudTrail activity with injected attacks (owned by the detect work).

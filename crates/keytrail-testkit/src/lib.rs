@@ -1,0 +1,10 @@
+//! Test-only fixtures for keytrail: fake secrets with valid checksums,
+//! CloudTrail activity generators, cloud snapshot generators.
+//!
+//! Never a production dependency (publish = false; used from
+//! `[dev-dependencies]` and benchmarks only). Nothing here is a real
+//! credential: every value is generated at test time from a seeded RNG.
+
+pub mod cloudtrail;
+pub mod secrets;
+pub mod snapshot;

@@ -1,0 +1,1 @@
+//! Generators of cloud account snapshots for posture tests and benchmarks (owned by the inventory work).

@@ -1,0 +1,292 @@
+//! Shared vocabulary of keytrail: findings, locations, severities and the
+//! redacting [`Secret`] wrapper.
+//!
+//! This crate has no IO and almost no dependencies. Every other crate speaks
+//! in these types, so they are small, serialisable and stable: the JSON shape
+//! of [`Finding`] and [`Location`] is part of keytrail's output API.
+
+mod secret;
+
+pub use secret::{Secret, redact};
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How bad a finding is if it is real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Informational: worth knowing, nothing to fix.
+    Info,
+    /// Low impact.
+    Low,
+    /// Medium impact.
+    Medium,
+    /// High impact: a usable credential to a meaningful system.
+    High,
+    /// Critical: a credential that likely grants broad access (cloud root keys, private keys).
+    Critical,
+}
+
+impl Severity {
+    /// The lowercase name used in every output format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "info" => Ok(Severity::Info),
+            "low" => Ok(Severity::Low),
+            "medium" => Ok(Severity::Medium),
+            "high" => Ok(Severity::High),
+            "critical" => Ok(Severity::Critical),
+            other => Err(format!(
+                "unknown severity `{other}` (expected info, low, medium, high or critical)"
+            )),
+        }
+    }
+}
+
+/// How sure keytrail is that a match is a real credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    /// Generic patterns (`password = ...`): expect false positives.
+    Low,
+    /// Vendor context plus an unprefixed value.
+    Medium,
+    /// Fixed vendor prefix, length, and checksum where the format has one.
+    High,
+}
+
+impl Confidence {
+    /// The lowercase name used in every output format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        }
+    }
+}
+
+impl fmt::Display for Confidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Confidence {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "low" => Ok(Confidence::Low),
+            "medium" => Ok(Confidence::Medium),
+            "high" => Ok(Confidence::High),
+            other => Err(format!(
+                "unknown confidence `{other}` (expected low, medium or high)"
+            )),
+        }
+    }
+}
+
+/// Where a piece of scanned content came from, beyond its display path.
+///
+/// The plain file case carries nothing extra; later sources (git history,
+/// container images, CI logs) add their own provenance here. Serialised
+/// flattened into [`Location`], so new variants only add JSON fields.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum Origin {
+    /// A file on disk (possibly inside an archive: see [`Location::path`]).
+    #[default]
+    File,
+    /// Standard input.
+    Stdin,
+    /// A CI or other log file; line numbers are log line numbers.
+    Log,
+    /// A blob from git history.
+    Git(GitOrigin),
+    /// A file inside a container image layer, or the image config.
+    Image(ImageOrigin),
+}
+
+/// Provenance of a blob found in git history.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub struct GitOrigin {
+    /// Repository path or URL as given by the user.
+    pub repository: String,
+    /// Blob object id (hex).
+    pub blob: String,
+    /// A commit that introduced the blob at `path`; `None` for unreachable blobs.
+    pub commit: Option<String>,
+    /// Author name and email of `commit`.
+    pub author: Option<String>,
+    /// Author date of `commit` (RFC 3339).
+    pub author_date: Option<String>,
+    /// First line of the commit message.
+    pub summary: Option<String>,
+    /// Whether the same blob is at `path` in the HEAD tree.
+    pub in_head: bool,
+}
+
+/// Provenance of content found in a container image.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub struct ImageOrigin {
+    /// Image reference as given by the user.
+    pub image: String,
+    /// Manifest digest.
+    pub manifest_digest: Option<String>,
+    /// Platform (`linux/amd64`) for multi-platform images.
+    pub platform: Option<String>,
+    /// Layer index (0 = base); `None` for the image config.
+    pub layer: Option<usize>,
+    /// Layer digest; `None` for the image config.
+    pub layer_digest: Option<String>,
+    /// The history instruction that created the layer (`created_by`).
+    pub created_by: Option<String>,
+    /// Whether the file is still visible in the final filesystem.
+    pub visible_in_final: bool,
+}
+
+/// One place where a secret was seen.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Location {
+    /// Display path: a file path, `-` for stdin, `archive.zip!inner/path`
+    /// for archive members.
+    pub path: String,
+    /// 1-based line of the first byte of the secret.
+    pub line: u64,
+    /// 1-based column (in bytes) of the first byte of the secret.
+    pub column: u64,
+    /// Byte offset of the secret within the scanned content.
+    pub offset: u64,
+    /// The line(s) around the secret with the secret masked. Never contains the secret.
+    pub snippet: String,
+    /// Where the content came from.
+    #[serde(flatten)]
+    pub origin: Origin,
+}
+
+/// A stable, non-reversible identifier of (rule, secret).
+///
+/// Hex of the first 16 bytes of SHA-256 over the rule id and the secret.
+/// The same secret found by the same rule anywhere yields the same
+/// fingerprint, so it is used for de-duplication and SARIF
+/// `partialFingerprints`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Fingerprint(pub String);
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A credential found by a rule, with every place it was seen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Finding {
+    /// Rule id, e.g. `github.pat.classic`.
+    pub rule_id: String,
+    /// Human rule name.
+    pub rule_name: String,
+    /// How sure the rule is.
+    pub confidence: Confidence,
+    /// How bad it is.
+    pub severity: Severity,
+    /// Stable id of (rule, secret).
+    pub fingerprint: Fingerprint,
+    /// The secret. Redacts itself when displayed or serialised.
+    pub secret: Secret<String>,
+    /// Redacted form for display (`ghp_…Xy`).
+    pub secret_redacted: String,
+    /// Other captured values that identify the credential but are not
+    /// secret by themselves (an AWS access key id paired with its secret,
+    /// a database host). Name → value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<(String, String)>,
+    /// Every place it was seen, in scan order.
+    pub locations: Vec<Location>,
+    /// Notes from the engine (`checksum valid`, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// A problem that degraded a run without stopping it: an unreadable file,
+/// a malformed rule, a corrupt archive member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    /// What kind of problem (stable, snake_case): `unreadable`, `permission_denied`,
+    /// `symlink_loop`, `archive_bomb`, `rule_invalid`, ...
+    pub kind: String,
+    /// The file, archive member, rule file or other thing concerned.
+    pub subject: String,
+    /// 1-based line within `subject`, where known.
+    pub line: Option<u64>,
+    /// 1-based column within `subject`, where known.
+    pub column: Option<u64>,
+    /// Human message without a trailing period.
+    pub message: String,
+    /// Whether this counts as an error for `--fail-on-error` (skips such as
+    /// binary files are not errors).
+    pub is_error: bool,
+}
+
+impl Diagnostic {
+    /// An error diagnostic about `subject`.
+    pub fn error(kind: &str, subject: impl Into<String>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            kind: kind.to_string(),
+            subject: subject.into(),
+            line: None,
+            column: None,
+            message: message.into(),
+            is_error: true,
+        }
+    }
+
+    /// A non-error notice (a skip) about `subject`.
+    pub fn skip(kind: &str, subject: impl Into<String>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            is_error: false,
+            ..Diagnostic::error(kind, subject, message)
+        }
+    }
+
+    /// The same diagnostic with a position.
+    pub fn at(mut self, line: Option<u64>, column: Option<u64>) -> Self {
+        self.line = line;
+        self.column = column;
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.subject)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
