@@ -293,6 +293,6 @@ rules:
         assert_eq!(rules[0].provider, "x");
         assert_eq!(diags.len(), 1);
         assert!(diags[0].message.contains("bad.one"));
-        assert_eq!(diags[0].line, Some(13));
+        assert_eq!(diags[0].line, Some(12));
     }
 }
