@@ -1,1 +1,158 @@
 //! Output encoders for keytrail: human text, JSON, JSONL and SARIF.
+//!
+//! The CLI (and later the server) hands a [`Report`] — the findings, the
+//! metadata of the rules that produced them and a run [`Summary`] — to
+//! [`write_report`] with a [`Format`] and [`ReportOptions`]. Encoders never
+//! decide policy: colour and `--reveal` arrive as options, so this crate
+//! knows nothing about terminals or flags.
+//!
+//! Machine formats are an API; every field is documented in `docs/output.md`.
+//! A secret reaches the output only when [`ReportOptions::reveal`] is set,
+//! and never in SARIF, which is meant to be uploaded.
+
+mod human;
+mod json;
+mod sarif;
+
+use keytrail_types::{Confidence, Finding, Severity};
+use serde::Serialize;
+use std::io::{self, Write};
+
+pub use human::summary_line;
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Text for people, grouped by finding.
+    Human,
+    /// One JSON document: `{"version": 1, "findings": [...], "summary": {...}}`.
+    Json,
+    /// One JSON object per line, one line per location of a finding.
+    Jsonl,
+    /// SARIF 2.1.0, for code-scanning dashboards.
+    Sarif,
+}
+
+impl Format {
+    /// Every format, in documentation order.
+    pub const ALL: [Format; 4] = [Format::Human, Format::Json, Format::Jsonl, Format::Sarif];
+
+    /// The name used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Human => "human",
+            Format::Json => "json",
+            Format::Jsonl => "jsonl",
+            Format::Sarif => "sarif",
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown format `{s}` (expected human, json, jsonl or sarif)"))
+    }
+}
+
+/// What a report needs to know about a rule beyond what a [`Finding`] carries.
+///
+/// Built by the caller from its rule set; SARIF lists it under
+/// `tool.driver.rules`, the other formats take the provider from it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RuleMeta {
+    /// Stable rule id (`github.pat.classic`).
+    pub id: String,
+    /// Human name.
+    pub name: String,
+    /// Provider (`GitHub`).
+    pub provider: String,
+    /// What the credential is and what it grants.
+    pub description: String,
+    /// How to revoke or rotate it.
+    pub remediation: String,
+    /// Where the format is documented.
+    pub references: Vec<String>,
+    /// Free-form categories (`cloud`, `api-token`).
+    pub categories: Vec<String>,
+    /// How sure the rule is.
+    pub confidence: Option<Confidence>,
+    /// How bad a real match is.
+    pub severity: Option<Severity>,
+}
+
+/// Counters for one run, shown on stderr and embedded in JSON output.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Blobs (files, archive members, stdin) whose content was scanned.
+    pub files_scanned: u64,
+    /// Bytes of content scanned.
+    pub bytes_scanned: u64,
+    /// Findings reported (distinct rule + secret pairs).
+    pub findings: u64,
+    /// Locations of the reported findings.
+    pub locations: u64,
+    /// Findings suppressed because their key is in the baseline file.
+    pub suppressed_by_baseline: u64,
+    /// Inputs skipped on purpose (binary, excluded, too large ...).
+    pub skipped: u64,
+    /// Inputs that could not be read (errors).
+    pub unreadable: u64,
+    /// Wall-clock time of the run in milliseconds.
+    pub elapsed_ms: u64,
+}
+
+/// Everything an encoder writes about a run.
+#[derive(Debug, Clone, Copy)]
+pub struct Report<'a> {
+    /// The findings, in the order to print them.
+    pub findings: &'a [Finding],
+    /// Metadata of the rules (at least those referenced by `findings`).
+    pub rules: &'a [RuleMeta],
+    /// Run counters.
+    pub summary: &'a Summary,
+}
+
+impl Report<'_> {
+    /// The metadata of rule `id`, if known.
+    pub fn rule(&self, id: &str) -> Option<&RuleMeta> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+}
+
+/// Choices made by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    /// Print full secrets (human) or add a `secret` field (JSON, JSONL).
+    /// SARIF ignores it.
+    pub reveal: bool,
+    /// Use ANSI colours in human output.
+    pub color: bool,
+    /// Tool version reported in SARIF (`tool.driver.version`).
+    pub tool_version: String,
+}
+
+/// Encode `report` as `format` into `w`.
+///
+/// Errors are IO errors of `w` only (a closed pipe shows up here as
+/// [`io::ErrorKind::BrokenPipe`]).
+pub fn write_report(
+    w: &mut dyn Write,
+    format: Format,
+    report: &Report<'_>,
+    opts: &ReportOptions,
+) -> io::Result<()> {
+    match format {
+        Format::Human => human::write(w, report, opts),
+        Format::Json => json::write_json(w, report, opts),
+        Format::Jsonl => json::write_jsonl(w, report, opts),
+        Format::Sarif => sarif::write(w, report, opts),
+    }?;
+    w.flush()
+}
+
+#[cfg(test)]
+pub(crate) mod testdata;

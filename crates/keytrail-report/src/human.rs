@@ -1,0 +1,260 @@
+//! The human encoder: findings grouped by secret, each with its locations
+//! and masked snippets; plus the one-line run summary the CLI prints on
+//! stderr. Colour is an option; with it off, no escape code is written.
+
+use crate::{Report, ReportOptions, Summary};
+use keytrail_types::{Finding, Location, Origin, Severity};
+use std::io::{self, Write};
+
+const RESET: &str = "\x1b[0m";
+const BOLD: &str = "\x1b[1m";
+const DIM: &str = "\x1b[2m";
+const RED: &str = "\x1b[31m";
+const YELLOW: &str = "\x1b[33m";
+const BLUE: &str = "\x1b[34m";
+const MAGENTA: &str = "\x1b[35m";
+const CYAN: &str = "\x1b[36m";
+
+/// Wraps text in an ANSI style when colour is on.
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn s(&self, style: &str, text: &str) -> String {
+        if self.on {
+            format!("{style}{text}{RESET}")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+fn severity_style(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical | Severity::High => RED,
+        Severity::Medium => YELLOW,
+        Severity::Low | Severity::Info => BLUE,
+    }
+}
+
+pub(crate) fn write(
+    w: &mut dyn Write,
+    report: &Report<'_>,
+    opts: &ReportOptions,
+) -> io::Result<()> {
+    let p = Paint { on: opts.color };
+    for (i, f) in report.findings.iter().enumerate() {
+        if i > 0 {
+            writeln!(w)?;
+        }
+        write_finding(w, &p, report, f, opts)?;
+    }
+    Ok(())
+}
+
+fn write_finding(
+    w: &mut dyn Write,
+    p: &Paint,
+    report: &Report<'_>,
+    f: &Finding,
+    opts: &ReportOptions,
+) -> io::Result<()> {
+    let provider = report
+        .rule(&f.rule_id)
+        .map(|r| r.provider.as_str())
+        .filter(|p| !p.is_empty());
+    write!(w, "{} ", p.s(BOLD, &f.rule_name))?;
+    match provider {
+        Some(prov) => writeln!(w, "{}", p.s(DIM, &format!("[{} · {prov}]", f.rule_id)))?,
+        None => writeln!(w, "{}", p.s(DIM, &format!("[{}]", f.rule_id)))?,
+    }
+    writeln!(
+        w,
+        "  severity: {}  confidence: {}  fingerprint: {}",
+        p.s(severity_style(f.severity), f.severity.as_str()),
+        f.confidence.as_str(),
+        f.fingerprint
+    )?;
+    if opts.reveal {
+        writeln!(w, "  secret: {}", p.s(RED, f.secret.expose()))?;
+    } else {
+        writeln!(w, "  secret: {}", f.secret_redacted)?;
+    }
+    for (k, v) in &f.context {
+        writeln!(w, "  {k}: {v}")?;
+    }
+    for n in &f.notes {
+        writeln!(w, "  note: {n}")?;
+    }
+    let n = f.locations.len();
+    writeln!(w, "  {} location{}:", n, if n == 1 { "" } else { "s" })?;
+    for loc in &f.locations {
+        write_location(w, p, loc)?;
+    }
+    Ok(())
+}
+
+fn write_location(w: &mut dyn Write, p: &Paint, loc: &Location) -> io::Result<()> {
+    writeln!(
+        w,
+        "    {}",
+        p.s(
+            MAGENTA,
+            &format!("{}:{}:{}", loc.path, loc.line, loc.column)
+        )
+    )?;
+    match &loc.origin {
+        Origin::File | Origin::Stdin | Origin::Log => {}
+        Origin::Git(g) => {
+            let mut parts = Vec::new();
+            if let Some(c) = &g.commit {
+                parts.push(format!("commit {c}"));
+            }
+            parts.push(format!("blob {}", g.blob));
+            if let Some(a) = &g.author {
+                parts.push(a.clone());
+            }
+            if let Some(d) = &g.author_date {
+                parts.push(d.clone());
+            }
+            if !g.in_head {
+                parts.push("not in HEAD".into());
+            }
+            writeln!(w, "      {}", p.s(DIM, &parts.join(", ")))?;
+        }
+        Origin::Image(im) => {
+            let mut parts = vec![format!("image {}", im.image)];
+            match (im.layer, &im.layer_digest) {
+                (Some(l), Some(d)) => parts.push(format!("layer {l} ({d})")),
+                (Some(l), None) => parts.push(format!("layer {l}")),
+                _ => parts.push("image config".into()),
+            }
+            if !im.visible_in_final {
+                parts.push("deleted in a later layer".into());
+            }
+            writeln!(w, "      {}", p.s(DIM, &parts.join(", ")))?;
+        }
+    }
+    for line in loc.snippet.lines() {
+        writeln!(w, "      {}", p.s(CYAN, line))?;
+    }
+    Ok(())
+}
+
+/// Human-readable byte count (`1.5 MiB`).
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The one-line run summary the CLI prints on stderr, e.g.
+/// `scanned 12 files (3.4 KiB) in 0.05s: 2 findings (3 locations), 1 suppressed by baseline, 4 skipped, 0 unreadable`.
+pub fn summary_line(s: &Summary) -> String {
+    let mut out = format!(
+        "scanned {} ({}) in {:.2}s: {} ({})",
+        plural(s.files_scanned, "file", "files"),
+        bytes(s.bytes_scanned),
+        s.elapsed_ms as f64 / 1000.0,
+        plural(s.findings, "finding", "findings"),
+        plural(s.locations, "location", "locations"),
+    );
+    if s.suppressed_by_baseline > 0 {
+        out.push_str(&format!(
+            ", {} suppressed by baseline",
+            s.suppressed_by_baseline
+        ));
+    }
+    out.push_str(&format!(
+        ", {} skipped, {} unreadable",
+        s.skipped, s.unreadable
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata;
+    use crate::{Format, write_report};
+
+    fn render(color: bool, reveal: bool) -> String {
+        let (findings, rules, summary) = testdata::sample();
+        let report = Report {
+            findings: &findings,
+            rules: &rules,
+            summary: &summary,
+        };
+        let opts = ReportOptions {
+            reveal,
+            color,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        write_report(&mut out, Format::Human, &report, &opts).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn groups_locations_under_finding() {
+        let out = render(false, false);
+        let gh = out.find("GitHub personal access token").unwrap();
+        let first = out.find("config/app.env:3:14").unwrap();
+        let second = out.find("src/my file#1.py:10:9").unwrap();
+        let aws = out.find("AWS secret access key").unwrap();
+        assert!(gh < first && first < second && second < aws, "{out}");
+        assert!(out.contains("2 locations:"));
+        assert!(out.contains("commit 0123abcd"));
+        assert!(out.contains("image registry.example/app:1, layer 2 (sha256:abc)"));
+        assert!(out.contains("      GITHUB_TOKEN=ghp_****"));
+        assert!(out.contains("  id: AKIAQWERTYUIOPASDFGH"));
+        assert!(out.contains("severity: critical  confidence: medium"));
+    }
+
+    #[test]
+    fn no_escape_codes_without_colour() {
+        assert!(!render(false, false).contains('\x1b'));
+        assert!(!render(false, true).contains('\x1b'));
+        assert!(render(true, false).contains("\x1b[1mGitHub"));
+    }
+
+    #[test]
+    fn reveal_shows_secret() {
+        let secret = testdata::github_secret();
+        assert!(!render(false, false).contains(&secret));
+        assert!(!render(true, false).contains(&secret));
+        assert!(render(false, true).contains(&format!("secret: {secret}")));
+    }
+
+    #[test]
+    fn summary_line_counts() {
+        let s = Summary {
+            files_scanned: 1,
+            bytes_scanned: 2048,
+            findings: 2,
+            locations: 3,
+            suppressed_by_baseline: 1,
+            skipped: 4,
+            elapsed_ms: 50,
+            ..Default::default()
+        };
+        assert_eq!(
+            summary_line(&s),
+            "scanned 1 file (2.0 KiB) in 0.05s: 2 findings (3 locations), 1 suppressed by baseline, 4 skipped, 0 unreadable"
+        );
+    }
+}

@@ -1,0 +1,241 @@
+//! JSON and JSONL encoders and the serialisable views they share.
+//!
+//! The views borrow from [`Finding`] so that the output shape is decided
+//! here, in one place, and documented in `docs/output.md`. The secret is
+//! written only under `reveal`, as an explicit `secret` field.
+
+use crate::{Report, ReportOptions, Summary};
+use keytrail_types::{Confidence, Finding, Location, Severity};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use std::io::{self, Write};
+
+/// Version of the JSON document and JSONL record shapes. Bumped only on
+/// incompatible changes; new fields are added without a bump.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+
+/// Name → value pairs written as a JSON object (first value wins on duplicates).
+struct ContextMap<'a>(&'a [(String, String)]);
+
+impl Serialize for ContextMap<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seen = std::collections::HashSet::new();
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in self.0 {
+            if seen.insert(k.as_str()) {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        map.end()
+    }
+}
+
+fn is_empty_ctx(c: &ContextMap<'_>) -> bool {
+    c.0.is_empty()
+}
+
+/// One finding in the JSON document.
+#[derive(Serialize)]
+struct FindingView<'a> {
+    rule_id: &'a str,
+    rule_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<&'a str>,
+    confidence: Confidence,
+    severity: Severity,
+    fingerprint: &'a str,
+    secret_redacted: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<&'a str>,
+    #[serde(skip_serializing_if = "is_empty_ctx")]
+    context: ContextMap<'a>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    notes: &'a [String],
+    locations: &'a [Location],
+}
+
+impl<'a> FindingView<'a> {
+    fn new(f: &'a Finding, report: &'a Report<'a>, opts: &ReportOptions) -> Self {
+        FindingView {
+            rule_id: &f.rule_id,
+            rule_name: &f.rule_name,
+            provider: report.rule(&f.rule_id).map(|r| r.provider.as_str()),
+            confidence: f.confidence,
+            severity: f.severity,
+            fingerprint: &f.fingerprint.0,
+            secret_redacted: &f.secret_redacted,
+            secret: opts.reveal.then(|| f.secret.expose().as_str()),
+            context: ContextMap(&f.context),
+            notes: &f.notes,
+            locations: &f.locations,
+        }
+    }
+}
+
+/// One location of one finding: a JSONL record.
+#[derive(Serialize)]
+struct LocationView<'a> {
+    rule_id: &'a str,
+    rule_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<&'a str>,
+    confidence: Confidence,
+    severity: Severity,
+    fingerprint: &'a str,
+    secret_redacted: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<&'a str>,
+    /// `path`, `line`, `column`, `offset`, `snippet`, `source` and the
+    /// origin's own fields, flattened so that later sources only add fields.
+    #[serde(flatten)]
+    location: &'a Location,
+    #[serde(skip_serializing_if = "is_empty_ctx")]
+    context: ContextMap<'a>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    notes: &'a [String],
+    /// Number of locations of the same finding, so a consumer of one line
+    /// knows the secret occurs elsewhere too.
+    occurrences: usize,
+}
+
+#[derive(Serialize)]
+struct Document<'a> {
+    version: u32,
+    findings: Vec<FindingView<'a>>,
+    summary: &'a Summary,
+}
+
+/// Write the single JSON document, pretty-printed, with a final newline.
+pub(crate) fn write_json(
+    w: &mut dyn Write,
+    report: &Report<'_>,
+    opts: &ReportOptions,
+) -> io::Result<()> {
+    let doc = Document {
+        version: FORMAT_VERSION,
+        findings: report
+            .findings
+            .iter()
+            .map(|f| FindingView::new(f, report, opts))
+            .collect(),
+        summary: report.summary,
+    };
+    serde_json::to_writer_pretty(&mut *w, &doc)?;
+    w.write_all(b"\n")
+}
+
+/// Write one compact JSON object per location, each on its own line.
+pub(crate) fn write_jsonl(
+    w: &mut dyn Write,
+    report: &Report<'_>,
+    opts: &ReportOptions,
+) -> io::Result<()> {
+    for f in report.findings {
+        let base = FindingView::new(f, report, opts);
+        for loc in &f.locations {
+            let rec = LocationView {
+                rule_id: base.rule_id,
+                rule_name: base.rule_name,
+                provider: base.provider,
+                confidence: base.confidence,
+                severity: base.severity,
+                fingerprint: base.fingerprint,
+                secret_redacted: base.secret_redacted,
+                secret: base.secret,
+                location: loc,
+                context: ContextMap(&f.context),
+                notes: &f.notes,
+                occurrences: f.locations.len(),
+            };
+            serde_json::to_writer(&mut *w, &rec)?;
+            w.write_all(b"\n")?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata;
+    use crate::{Format, write_report};
+    use serde_json::Value;
+
+    fn render(format: Format, reveal: bool) -> String {
+        let (findings, rules, summary) = testdata::sample();
+        let report = Report {
+            findings: &findings,
+            rules: &rules,
+            summary: &summary,
+        };
+        let opts = ReportOptions {
+            reveal,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        write_report(&mut out, format, &report, &opts).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn json_document_shape() {
+        let v: Value = serde_json::from_str(&render(Format::Json, false)).unwrap();
+        assert_eq!(v["version"], 1);
+        let fs = v["findings"].as_array().unwrap();
+        assert_eq!(fs.len(), 2);
+        let f = &fs[0];
+        assert_eq!(f["rule_id"], "github.pat.classic");
+        assert_eq!(f["provider"], "GitHub");
+        assert_eq!(f["confidence"], "high");
+        assert_eq!(f["severity"], "high");
+        assert!(f.get("secret").is_none(), "no secret without reveal: {f}");
+        assert_eq!(f["locations"].as_array().unwrap().len(), 2);
+        assert_eq!(f["locations"][0]["path"], "config/app.env");
+        assert_eq!(f["locations"][0]["source"], "file");
+        assert_eq!(f["locations"][1]["source"], "git");
+        assert_eq!(f["locations"][1]["commit"], "0123abcd");
+        assert_eq!(fs[1]["context"]["id"], "AKIAQWERTYUIOPASDFGH");
+        assert_eq!(v["summary"]["files_scanned"], 3);
+        assert_eq!(v["summary"]["findings"], 2);
+    }
+
+    #[test]
+    fn jsonl_one_record_per_location() {
+        let text = render(Format::Jsonl, false);
+        let recs: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(recs.len(), 3);
+        for key in [
+            "rule_id",
+            "rule_name",
+            "path",
+            "line",
+            "column",
+            "fingerprint",
+            "secret_redacted",
+            "confidence",
+            "severity",
+            "snippet",
+            "source",
+        ] {
+            assert!(recs.iter().all(|r| r.get(key).is_some()), "missing {key}");
+        }
+        assert_eq!(recs[0]["occurrences"], 2);
+        assert_eq!(recs[1]["in_head"], false);
+        assert_eq!(recs[1]["author_date"], "2024-01-02T03:04:05Z");
+        assert_eq!(recs[2]["image"], "registry.example/app:1");
+        assert_eq!(recs[2]["layer"], 2);
+        assert!(recs.iter().all(|r| r.get("secret").is_none()));
+    }
+
+    #[test]
+    fn reveal_adds_secret_field() {
+        let v: Value = serde_json::from_str(&render(Format::Json, true)).unwrap();
+        assert_eq!(v["findings"][0]["secret"], testdata::github_secret());
+        let text = render(Format::Jsonl, true);
+        let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(first["secret"], testdata::github_secret());
+    }
+}

@@ -1,0 +1,354 @@
+//! The SARIF 2.1.0 encoder, for GitHub code scanning and other dashboards.
+//!
+//! One `result` per finding; its `locations` are every place the secret
+//! occurs (SARIF: several locations when the problem is fixed only by
+//! changing all of them — a leaked secret must be revoked and removed
+//! everywhere). The secret is never written, even under `--reveal`: SARIF
+//! files are uploaded to third-party services.
+
+use crate::{Report, ReportOptions, RuleMeta};
+use keytrail_types::{Confidence, Finding, Location, Severity};
+use serde_json::{Value, json};
+use std::io::{self, Write};
+
+const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+const INFORMATION_URI: &str = "https://github.com/keytrail/keytrail";
+
+/// SARIF `level` for a severity.
+fn level(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical | Severity::High => "error",
+        Severity::Medium => "warning",
+        Severity::Low | Severity::Info => "note",
+    }
+}
+
+/// GitHub's `security-severity` score (a string holding a number in 0–10;
+/// ≥ 9 critical, 7–8.9 high, 4–6.9 medium, 0.1–3.9 low).
+fn security_severity(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+        Severity::Info => "0.0",
+    }
+}
+
+/// GitHub's `precision` property for a confidence.
+fn precision(c: Confidence) -> &'static str {
+    match c {
+        Confidence::High => "high",
+        Confidence::Medium => "medium",
+        Confidence::Low => "low",
+    }
+}
+
+/// Percent-encode a display path as a URI reference.
+///
+/// Relative paths stay relative (resolved against `%SRCROOT%`); absolute
+/// paths become `file://` URIs. Backslashes become slashes. Everything
+/// outside RFC 3986 unreserved characters, `/` and `!` (kept readable for
+/// archive members, `a.zip!dir/f`) is percent-encoded, including `:` so that
+/// a relative path is never read as a scheme.
+pub(crate) fn path_to_uri(path: &str) -> (String, bool) {
+    let path = path.replace('\\', "/");
+    let absolute = path.starts_with('/');
+    let mut out = String::with_capacity(path.len() + 8);
+    if absolute {
+        out.push_str("file://");
+    }
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/' | b'!') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    (out, !absolute)
+}
+
+fn rule_descriptor(id: &str, name: &str, meta: Option<&RuleMeta>, f: &Finding) -> Value {
+    let description = meta
+        .map(|m| m.description.as_str())
+        .filter(|d| !d.is_empty())
+        .unwrap_or(name);
+    let remediation = meta.map(|m| m.remediation.as_str()).unwrap_or("");
+    let references: &[String] = meta.map(|m| m.references.as_slice()).unwrap_or(&[]);
+    let mut help_text = if remediation.is_empty() {
+        "Revoke or rotate the credential, then remove it from the code and its history.".to_string()
+    } else {
+        remediation.to_string()
+    };
+    let mut help_md = help_text.clone();
+    if !references.is_empty() {
+        help_text.push_str("\n\nReferences:");
+        help_md.push_str("\n\n**References:**\n");
+        for r in references {
+            help_text.push_str(&format!("\n- {r}"));
+            help_md.push_str(&format!("\n- <{r}>"));
+        }
+    }
+    let confidence = meta.and_then(|m| m.confidence).unwrap_or(f.confidence);
+    let severity = meta.and_then(|m| m.severity).unwrap_or(f.severity);
+    let mut tags = vec!["security".to_string(), "secret".to_string()];
+    if let Some(m) = meta {
+        if !m.provider.is_empty() {
+            tags.push(m.provider.clone());
+        }
+        tags.extend(m.categories.iter().cloned());
+    }
+    let mut d = json!({
+        "id": id,
+        "name": name,
+        "shortDescription": { "text": name },
+        "fullDescription": { "text": description },
+        "help": { "text": help_text, "markdown": help_md },
+        "defaultConfiguration": { "level": level(severity) },
+        "properties": {
+            "tags": tags,
+            "precision": precision(confidence),
+            "security-severity": security_severity(severity),
+        },
+    });
+    if let Some(first) = references.first() {
+        d["helpUri"] = json!(first);
+    }
+    d
+}
+
+fn sarif_location(loc: &Location) -> Value {
+    let (uri, relative) = path_to_uri(&loc.path);
+    let mut artifact = json!({ "uri": uri });
+    if relative {
+        artifact["uriBaseId"] = json!("%SRCROOT%");
+    }
+    let mut region = json!({
+        "startLine": loc.line.max(1),
+        "startColumn": loc.column.max(1),
+    });
+    if !loc.snippet.is_empty() {
+        region["snippet"] = json!({ "text": loc.snippet });
+    }
+    json!({ "physicalLocation": { "artifactLocation": artifact, "region": region } })
+}
+
+pub(crate) fn write(
+    w: &mut dyn Write,
+    report: &Report<'_>,
+    opts: &ReportOptions,
+) -> io::Result<()> {
+    // Rules referenced by the results, in order of first use.
+    let mut rule_ids: Vec<&str> = Vec::new();
+    let mut rules = Vec::new();
+    let mut results = Vec::new();
+    for f in report.findings {
+        let index = match rule_ids.iter().position(|id| *id == f.rule_id) {
+            Some(i) => i,
+            None => {
+                rule_ids.push(&f.rule_id);
+                rules.push(rule_descriptor(
+                    &f.rule_id,
+                    &f.rule_name,
+                    report.rule(&f.rule_id),
+                    f,
+                ));
+                rule_ids.len() - 1
+            }
+        };
+        let n = f.locations.len();
+        let message = format!(
+            "{} found: {} ({} location{}). Revoke or rotate it; removing it from the code is not enough.",
+            f.rule_name,
+            f.secret_redacted,
+            n,
+            if n == 1 { "" } else { "s" }
+        );
+        let mut properties = json!({
+            "confidence": f.confidence.as_str(),
+            "severity": f.severity.as_str(),
+            "secret_redacted": f.secret_redacted,
+        });
+        if !f.context.is_empty() {
+            let ctx: serde_json::Map<String, Value> = f
+                .context
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect();
+            properties["context"] = Value::Object(ctx);
+        }
+        results.push(json!({
+            "ruleId": f.rule_id,
+            "ruleIndex": index,
+            "level": level(f.severity),
+            "message": { "text": message },
+            "locations": f.locations.iter().map(sarif_location).collect::<Vec<_>>(),
+            "partialFingerprints": { "keytrail/v1": f.fingerprint.0 },
+            "properties": properties,
+        }));
+    }
+    let mut driver = json!({
+        "name": "keytrail",
+        "informationUri": INFORMATION_URI,
+        "rules": rules,
+    });
+    if !opts.tool_version.is_empty() {
+        driver["version"] = json!(opts.tool_version);
+        driver["semanticVersion"] = json!(opts.tool_version);
+    }
+    let doc = json!({
+        "$schema": SCHEMA_URI,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": driver },
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    });
+    serde_json::to_writer_pretty(&mut *w, &doc)?;
+    w.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testdata;
+    use crate::{Format, write_report};
+
+    fn render() -> Value {
+        let (findings, rules, summary) = testdata::sample();
+        let report = Report {
+            findings: &findings,
+            rules: &rules,
+            summary: &summary,
+        };
+        let opts = ReportOptions {
+            reveal: true,
+            tool_version: "0.1.0".into(),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        write_report(&mut out, Format::Sarif, &report, &opts).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.contains(&testdata::github_secret()),
+            "SARIF never reveals"
+        );
+        assert!(
+            !text.contains(&testdata::aws_secret()),
+            "SARIF never reveals"
+        );
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn schema() -> Value {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/reference/sarif/sarif-2.1.0-rtm.5.json"
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).expect("SARIF schema in ../shared"))
+            .unwrap()
+    }
+
+    /// Escape the stray `]` in the schema's language-tag patterns.
+    fn fix_language_patterns(v: &mut Value) -> usize {
+        match v {
+            Value::Object(map) => {
+                let mut n = 0;
+                for (k, child) in map.iter_mut() {
+                    if k == "pattern"
+                        && let Value::String(p) = child
+                        && p.ends_with("{2}]?$")
+                    {
+                        *p = p.replace("{2}]?$", "{2}\\]?$");
+                        n += 1;
+                    } else {
+                        n += fix_language_patterns(child);
+                    }
+                }
+                n
+            }
+            Value::Array(items) => items.iter_mut().map(fix_language_patterns).sum(),
+            _ => 0,
+        }
+    }
+
+    /// The draft-4 validator for the official schema.
+    ///
+    /// One kind of edit: the schema's language-tag patterns have a stray `]`
+    /// (`...{2}]?$`) that ECMA-262 reads as a literal but the validator's
+    /// strict regex check rejects; it is escaped (`\\]`, same meaning) so
+    /// that the schema compiles. Nothing else is touched.
+    fn validator() -> jsonschema::Validator {
+        let mut schema = schema();
+        assert!(fix_language_patterns(&mut schema) >= 1);
+        jsonschema::draft4::new(&schema).expect("schema compiles")
+    }
+
+    #[test]
+    fn validates_against_official_schema() {
+        let validator = validator();
+        let doc = render();
+        let errors: Vec<String> = validator
+            .iter_errors(&doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
+
+    #[test]
+    fn schema_check_rejects_broken_sarif() {
+        // Guards the test above: the validator must actually look at the document.
+        let validator = validator();
+        let mut doc = render();
+        doc["runs"][0]["results"][0]["level"] = json!("fatal");
+        assert!(!validator.is_valid(&doc));
+    }
+
+    #[test]
+    fn results_and_rules() {
+        let doc = render();
+        let run = &doc["runs"][0];
+        let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0]["id"], "github.pat.classic");
+        assert_eq!(rules[0]["properties"]["precision"], "high");
+        assert_eq!(rules[0]["properties"]["security-severity"], "8.0");
+        assert!(
+            rules[0]["help"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("Revoke")
+        );
+        assert_eq!(rules[1]["properties"]["security-severity"], "9.5");
+        let results = run["results"].as_array().unwrap();
+        assert_eq!(results[0]["ruleId"], "github.pat.classic");
+        assert_eq!(results[0]["level"], "error");
+        assert_eq!(results[1]["ruleIndex"], 1);
+        assert_eq!(
+            results[0]["partialFingerprints"]["keytrail/v1"],
+            "00112233445566778899aabbccddeeff"
+        );
+        let locs = results[0]["locations"].as_array().unwrap();
+        assert_eq!(locs.len(), 2);
+        let pl = &locs[1]["physicalLocation"];
+        assert_eq!(pl["artifactLocation"]["uri"], "src/my%20file%231.py");
+        assert_eq!(pl["artifactLocation"]["uriBaseId"], "%SRCROOT%");
+        assert_eq!(pl["region"]["startLine"], 10);
+        assert_eq!(pl["region"]["startColumn"], 9);
+        assert!(
+            pl["region"]["snippet"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("****")
+        );
+    }
+
+    #[test]
+    fn uri_encoding() {
+        assert_eq!(path_to_uri("a b/c.txt"), ("a%20b/c.txt".into(), true));
+        assert_eq!(path_to_uri("x.zip!in/f"), ("x.zip!in/f".into(), true));
+        assert_eq!(path_to_uri("dir\\f:1"), ("dir/f%3A1".into(), true));
+        assert_eq!(path_to_uri("/abs/é"), ("file:///abs/%C3%A9".into(), false));
+    }
+}
