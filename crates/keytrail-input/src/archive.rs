@@ -1,0 +1,394 @@
+//! Archive members as content: zip family, tar, gzip (single file or tar),
+//! nested up to [`crate::FsOptions::max_archive_depth`], never extracted to
+//! disk (members live in memory, or in a private temporary file above
+//! [`crate::FsOptions::max_in_memory`]).
+//!
+//! Every byte that comes out of a decompressor (gzip streams, zip members,
+//! stored or deflated) goes through [`Capped`], which charges it to the
+//! [`Budget`] of the outermost archive. Bytes of an uncompressed tar read
+//! from disk are not charged: their size is real, they cannot be a bomb.
+//! When the budget is spent, or the output grows past [`BOMB_RATIO`] times
+//! the size of the outermost archive, every further read fails, every
+//! enclosing loop stops, and the outermost caller reports one diagnostic.
+//! Members delivered before that point stay delivered.
+
+use std::cell::{Cell, RefCell};
+use std::io::{self, Cursor, Read, Seek};
+
+use flate2::read::MultiGzDecoder;
+use keytrail_types::{Diagnostic, Origin};
+use zip::ZipArchive;
+use zip::result::ZipError;
+
+use crate::content::{Ctx, Level, handle};
+use crate::kinds;
+use crate::sniff::{self, ArchiveKind, HEAD_LEN};
+use crate::spill::{Data, read_spill};
+
+/// Output-to-input ratio beyond which an archive is called a bomb. Real
+/// source trees and logs compress 3–30×, very repetitive logs ~100×; deflate
+/// tops out near 1030× (runs of one byte), and nested bombs go far beyond.
+pub(crate) const BOMB_RATIO: u64 = 200;
+
+/// The ratio test starts after this many decompressed bytes, so small
+/// archives of repetitive text are never called bombs.
+pub(crate) const BOMB_MIN_BYTES: u64 = 16 << 20;
+
+/// Decompression budget of one top-level archive (single-threaded: an
+/// archive is read by one walker thread).
+#[derive(Debug)]
+pub(crate) struct Budget {
+    limit: u64,
+    used: Cell<u64>,
+    /// Size of the outermost archive, for the ratio test.
+    compressed: u64,
+    tripped: Cell<Option<&'static str>>,
+    /// Display path of the member being read when the budget tripped.
+    at: RefCell<Option<String>>,
+}
+
+impl Budget {
+    pub(crate) fn new(limit: u64, compressed: u64) -> Self {
+        Budget {
+            limit,
+            used: Cell::new(0),
+            compressed: compressed.max(1),
+            tripped: Cell::new(None),
+            at: RefCell::new(None),
+        }
+    }
+
+    pub(crate) fn is_tripped(&self) -> bool {
+        self.tripped.get().is_some()
+    }
+
+    fn ratio_exceeded(&self) -> bool {
+        let used = self.used.get();
+        used > BOMB_MIN_BYTES && used / self.compressed >= BOMB_RATIO
+    }
+
+    fn trip(&self) -> io::Error {
+        if self.tripped.get().is_none() {
+            let kind = if self.ratio_exceeded() {
+                kinds::ARCHIVE_BOMB
+            } else {
+                kinds::ARCHIVE_LIMIT
+            };
+            self.tripped.set(Some(kind));
+        }
+        io::Error::other("archive decompression budget exhausted")
+    }
+
+    /// Remember the innermost member that was being read when it tripped.
+    fn note_at(&self, member: &str) {
+        let mut at = self.at.borrow_mut();
+        if at.is_none() {
+            *at = Some(member.to_string());
+        }
+    }
+
+    /// The diagnostic for a tripped budget of the archive `display`.
+    pub(crate) fn report(&self, display: &str) -> Option<Diagnostic> {
+        let kind = self.tripped.get()?;
+        let subject = self
+            .at
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| display.to_string());
+        let used = self.used.get();
+        let why = if kind == kinds::ARCHIVE_BOMB {
+            format!(
+                "decompression bomb suspected: {used} bytes out of a {}-byte archive (over {BOMB_RATIO}:1)",
+                self.compressed
+            )
+        } else {
+            format!(
+                "decompression limit of {} bytes reached for archive {display}",
+                self.limit
+            )
+        };
+        Some(Diagnostic::skip(
+            kind,
+            subject,
+            format!("{why}; the rest of the archive was not scanned, members before were"),
+        ))
+    }
+}
+
+/// A reader that charges everything it yields to a [`Budget`].
+pub(crate) struct Capped<'b, R> {
+    inner: R,
+    budget: &'b Budget,
+}
+
+impl<'b, R: Read> Capped<'b, R> {
+    pub(crate) fn new(inner: R, budget: &'b Budget) -> Self {
+        Capped { inner, budget }
+    }
+}
+
+impl<R: Read> Read for Capped<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let budget = self.budget;
+        if budget.is_tripped() {
+            return Err(io::Error::other("archive decompression budget exhausted"));
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let left = budget.limit - budget.used.get();
+        if left == 0 {
+            // Only an error if there is more to come.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(budget.trip()),
+            };
+        }
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        budget.used.set(budget.used.get() + n as u64);
+        if budget.ratio_exceeded() {
+            return Err(budget.trip());
+        }
+        Ok(n)
+    }
+}
+
+/// Whether `data` opens as a zip archive (central directory found).
+pub(crate) fn is_zip(data: &Data) -> bool {
+    data.reader()
+        .map(|r| ZipArchive::new(r).is_ok())
+        .unwrap_or(false)
+}
+
+/// Scan the members of archive `data` (shown as `display`), whose members
+/// sit at nesting depth `depth`.
+pub(crate) fn scan(
+    ctx: Ctx<'_>,
+    kind: ArchiveKind,
+    display: &str,
+    origin: &Origin,
+    data: &Data,
+    depth: usize,
+    budget: &Budget,
+) {
+    let reader = match data.reader() {
+        Ok(r) => r,
+        Err(e) => {
+            return ctx.diag(Diagnostic::error(
+                kinds::UNREADABLE,
+                display,
+                format!("cannot read archive: {e}"),
+            ));
+        }
+    };
+    let level = Level {
+        depth,
+        budget: Some(budget),
+    };
+    match kind {
+        ArchiveKind::Zip => scan_zip(ctx, reader, display, origin, level, budget),
+        ArchiveKind::Tar => scan_tar(ctx, reader, display, origin, level, budget),
+        ArchiveKind::Gzip => scan_gzip(ctx, reader, display, origin, level, budget),
+    }
+}
+
+fn corrupt(display: &str, what: impl std::fmt::Display) -> Diagnostic {
+    Diagnostic::error(kinds::ARCHIVE_CORRUPT, display, what.to_string())
+}
+
+/// A failed member read: remember where the budget tripped, or report
+/// corruption. Returns whether to stop the whole archive.
+fn member_failed(ctx: Ctx<'_>, budget: &Budget, member: &str, e: &io::Error) -> bool {
+    if budget.is_tripped() {
+        budget.note_at(member);
+        true
+    } else {
+        ctx.diag(corrupt(
+            member,
+            format_args!("cannot read archive member: {e}"),
+        ));
+        false
+    }
+}
+
+fn scan_zip<R: Read + Seek>(
+    ctx: Ctx<'_>,
+    reader: R,
+    display: &str,
+    origin: &Origin,
+    level: Level<'_>,
+    budget: &Budget,
+) {
+    let mut zip = match ZipArchive::new(reader) {
+        Ok(z) => z,
+        Err(e) => {
+            return ctx.diag(corrupt(
+                display,
+                format_args!("cannot open zip archive: {e}"),
+            ));
+        }
+    };
+    for i in 0..zip.len() {
+        if budget.is_tripped() {
+            return;
+        }
+        let name = match zip.name_for_index(i) {
+            Some(Ok(n)) => n.into_owned(),
+            _ => format!("#{i}"),
+        };
+        let member = format!("{display}!{name}");
+        let mut entry = match zip.by_index(i) {
+            Ok(e) => e,
+            Err(ZipError::UnsupportedArchive(msg)) if msg == ZipError::PASSWORD_REQUIRED => {
+                ctx.diag(Diagnostic::skip(
+                    kinds::ARCHIVE_ENCRYPTED,
+                    member,
+                    "encrypted archive member skipped",
+                ));
+                continue;
+            }
+            Err(
+                e @ (ZipError::CompressionMethodNotSupported(_) | ZipError::UnsupportedArchive(_)),
+            ) => {
+                ctx.diag(Diagnostic::skip(
+                    kinds::ARCHIVE_UNSUPPORTED,
+                    member,
+                    format!("archive member skipped: {e}"),
+                ));
+                continue;
+            }
+            Err(e) => {
+                ctx.diag(corrupt(
+                    &member,
+                    format_args!("cannot read archive member: {e}"),
+                ));
+                continue;
+            }
+        };
+        if entry.is_dir() || entry.is_symlink() {
+            continue;
+        }
+        let hint = entry.size();
+        let read = read_spill(
+            Capped::new(&mut entry, budget),
+            ctx.opts.max_in_memory,
+            hint,
+        );
+        drop(entry);
+        match read {
+            Ok(data) => handle(ctx, member, origin, data, level),
+            Err(e) => {
+                if member_failed(ctx, budget, &member, &e) {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn scan_tar<R: Read>(
+    ctx: Ctx<'_>,
+    reader: R,
+    display: &str,
+    origin: &Origin,
+    level: Level<'_>,
+    budget: &Budget,
+) {
+    let mut tar = tar::Archive::new(reader);
+    let entries = match tar.entries() {
+        Ok(e) => e,
+        Err(e) => {
+            return ctx.diag(corrupt(
+                display,
+                format_args!("cannot read tar archive: {e}"),
+            ));
+        }
+    };
+    for entry in entries {
+        let mut entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                if budget.is_tripped() {
+                    budget.note_at(display);
+                } else {
+                    ctx.diag(corrupt(
+                        display,
+                        format_args!("cannot read tar archive: {e}"),
+                    ));
+                }
+                return;
+            }
+        };
+        let kind = entry.header().entry_type();
+        if !(kind.is_file() || kind.is_contiguous() || kind.is_gnu_sparse()) {
+            continue;
+        }
+        let member = format!("{display}!{}", String::from_utf8_lossy(&entry.path_bytes()));
+        let hint = entry.size();
+        match read_spill(&mut entry, ctx.opts.max_in_memory, hint) {
+            Ok(data) => handle(ctx, member, origin, data, level),
+            Err(e) => {
+                // Budget or not, the stream position is lost: stop this tar.
+                member_failed(ctx, budget, &member, &e);
+                return;
+            }
+        }
+        if budget.is_tripped() {
+            return;
+        }
+    }
+}
+
+fn scan_gzip<R: Read>(
+    ctx: Ctx<'_>,
+    reader: R,
+    display: &str,
+    origin: &Origin,
+    level: Level<'_>,
+    budget: &Budget,
+) {
+    let mut gz = Capped::new(MultiGzDecoder::new(reader), budget);
+    let mut head = Vec::with_capacity(HEAD_LEN);
+    if let Err(e) = (&mut gz).take(HEAD_LEN as u64).read_to_end(&mut head) {
+        if budget.is_tripped() {
+            budget.note_at(display);
+        } else {
+            ctx.diag(corrupt(
+                display,
+                format_args!("cannot decompress gzip data: {e}"),
+            ));
+        }
+        return;
+    }
+    let inner_name = gz
+        .inner
+        .header()
+        .and_then(|h| h.filename())
+        .map(String::from_utf8_lossy)
+        .map(|n| sniff::file_name(&n).to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| sniff::gunzipped_name(display));
+    let tar_hint = inner_name.to_ascii_lowercase().ends_with(".tar");
+    let is_tar = sniff::is_tar_header(&head, tar_hint);
+    let rest = Cursor::new(head).chain(gz);
+    if is_tar {
+        // `a.tar.gz!member`: the gzip layer is transparent.
+        return scan_tar(ctx, rest, display, origin, level, budget);
+    }
+    let member = format!("{display}!{inner_name}");
+    match read_spill(rest, ctx.opts.max_in_memory, 0) {
+        Ok(data) => handle(ctx, member, origin, data, level),
+        Err(e) => {
+            if budget.is_tripped() {
+                budget.note_at(&member);
+            } else {
+                ctx.diag(corrupt(
+                    display,
+                    format_args!("cannot decompress gzip data: {e}"),
+                ));
+            }
+        }
+    }
+}

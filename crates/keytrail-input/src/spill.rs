@@ -1,0 +1,155 @@
+//! Owned content on its way to the sink: bytes in memory, a private
+//! temporary file (a stream that outgrew the memory limit), or the user's
+//! own large file. Reading a stream fills memory first and spills to a
+//! 0600 temporary file only beyond the limit, so small content is copied
+//! exactly once (kernel or decompressor → the `Vec` handed to the sink).
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{self, BufReader, Cursor, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+
+use tempfile::NamedTempFile;
+
+use crate::sniff::HEAD_LEN;
+
+/// Content owned by this crate until it is delivered or opened as an archive.
+#[derive(Debug)]
+pub(crate) enum Data {
+    /// In memory.
+    Mem(Vec<u8>),
+    /// In a private temporary file, deleted on drop; with its length.
+    Temp(NamedTempFile, u64),
+    /// The user's file, too large for memory: opened handle, path, length.
+    Disk(File, PathBuf, u64),
+}
+
+impl Data {
+    /// Length in bytes.
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Data::Mem(v) => v.len() as u64,
+            Data::Temp(_, len) | Data::Disk(_, _, len) => *len,
+        }
+    }
+
+    /// The first [`HEAD_LEN`] bytes (fewer if the content is shorter).
+    pub(crate) fn head(&self) -> io::Result<Cow<'_, [u8]>> {
+        match self {
+            Data::Mem(v) => Ok(Cow::Borrowed(&v[..v.len().min(HEAD_LEN)])),
+            Data::Temp(t, _) => read_head(t.as_file()).map(Cow::Owned),
+            Data::Disk(f, _, _) => read_head(f).map(Cow::Owned),
+        }
+    }
+
+    /// A seekable reader over the whole content, from its start.
+    pub(crate) fn reader(&self) -> io::Result<DataReader<'_>> {
+        match self {
+            Data::Mem(v) => Ok(DataReader::Mem(Cursor::new(v))),
+            Data::Temp(t, _) => file_reader(t.as_file()),
+            Data::Disk(f, _, _) => file_reader(f),
+        }
+    }
+}
+
+fn read_head(mut f: &File) -> io::Result<Vec<u8>> {
+    f.seek(SeekFrom::Start(0))?;
+    let mut buf = Vec::with_capacity(HEAD_LEN);
+    f.take(HEAD_LEN as u64).read_to_end(&mut buf)?;
+    f.seek(SeekFrom::Start(0))?;
+    Ok(buf)
+}
+
+fn file_reader(mut f: &File) -> io::Result<DataReader<'_>> {
+    f.seek(SeekFrom::Start(0))?;
+    Ok(DataReader::File(BufReader::with_capacity(64 << 10, f)))
+}
+
+/// A seekable reader over [`Data`].
+pub(crate) enum DataReader<'a> {
+    /// Over memory.
+    Mem(Cursor<&'a Vec<u8>>),
+    /// Over a file.
+    File(BufReader<&'a File>),
+}
+
+impl Read for DataReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            DataReader::Mem(c) => c.read(buf),
+            DataReader::File(f) => f.read(buf),
+        }
+    }
+}
+
+impl Seek for DataReader<'_> {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        match self {
+            DataReader::Mem(c) => c.seek(pos),
+            DataReader::File(f) => f.seek(pos),
+        }
+    }
+}
+
+/// Read `r` to its end: into memory while it fits in `mem_limit` bytes,
+/// into a private temporary file beyond. `hint` is the expected length
+/// (capped by `mem_limit` for the allocation, so a lying header cannot make
+/// us allocate much).
+pub(crate) fn read_spill<R: Read>(mut r: R, mem_limit: u64, hint: u64) -> io::Result<Data> {
+    let cap = hint.min(mem_limit).saturating_add(1);
+    let mut buf = Vec::with_capacity(usize::try_from(cap).unwrap_or(usize::MAX));
+    (&mut r)
+        .take(mem_limit.saturating_add(1))
+        .read_to_end(&mut buf)?;
+    if buf.len() as u64 <= mem_limit {
+        return Ok(Data::Mem(buf));
+    }
+    let mut tmp = tempfile::Builder::new()
+        .prefix("keytrail-spill-")
+        .tempfile()?;
+    tmp.write_all(&buf)?;
+    drop(buf);
+    let rest = io::copy(&mut r, tmp.as_file_mut())?;
+    tmp.as_file_mut().flush()?;
+    let len = mem_limit + 1 + rest;
+    Ok(Data::Temp(tmp, len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_stays_in_memory() {
+        let data = read_spill(&b"hello"[..], 10, 0).unwrap();
+        assert!(matches!(&data, Data::Mem(v) if v == b"hello"));
+        assert_eq!(&*data.head().unwrap(), b"hello");
+    }
+
+    #[test]
+    fn exactly_the_limit_stays_in_memory() {
+        let data = read_spill(&b"0123456789"[..], 10, 10).unwrap();
+        assert!(matches!(data, Data::Mem(_)));
+    }
+
+    #[test]
+    fn large_spills_to_a_private_file() {
+        let input: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let data = read_spill(&input[..], 1000, 0).unwrap();
+        let Data::Temp(tmp, len) = &data else {
+            panic!("expected a spill, got {data:?}")
+        };
+        assert_eq!(*len, input.len() as u64);
+        assert_eq!(std::fs::read(tmp.path()).unwrap(), input);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(tmp.path()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "spill file must be private");
+        }
+        assert_eq!(&*data.head().unwrap(), &input[..HEAD_LEN]);
+        let mut back = Vec::new();
+        data.reader().unwrap().read_to_end(&mut back).unwrap();
+        assert_eq!(back, input);
+    }
+}
