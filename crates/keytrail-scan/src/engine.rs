@@ -1,0 +1,385 @@
+//! The matcher: one Aho-Corasick automaton over every rule's keywords finds
+//! candidate positions; each rule's regex then runs only on bounded windows
+//! around its keywords' hits.
+//!
+//! # Windows
+//!
+//! A rule's keyword lies inside its match or at most [`KEYWORD_LEAD`] bytes
+//! before it (the rule-file contract). For a keyword hit at `k..k+len` the
+//! rule's match therefore lies within
+//! `k - max_len .. k + len + KEYWORD_LEAD + max_len`, where `max_len` is the
+//! longest match the pattern allows (from its HIR), capped for unbounded
+//! patterns. Windows are widened to line boundaries (within
+//! [`LINE_WIDEN`] bytes) so a single-line secret is never cut by a window
+//! edge, and the regex runs on the window as a *span* of the whole buffer,
+//! so `\b` and `^` see the real neighbouring bytes.
+//!
+//! Per rule, windows are merged while the hits arrive (hits come in
+//! increasing order), and a merged window is searched once when the next
+//! hit falls beyond it. A later window never starts before the end of an
+//! already-searched one, so a match is never reported twice.
+//!
+//! # Candidates
+//!
+//! Every regex match then goes through, in order: the rule's validator,
+//! its minimum entropy, the precision filters ([`crate::filters`]) and the
+//! inline allow comments ([`crate::allow`]). Survivors are [`RawMatch`]es.
+
+use crate::allow;
+use crate::filters::{Candidate, shannon_entropy};
+use crate::rule::{CompiledRule, compile};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use keytrail_rules::Rule;
+use keytrail_types::Diagnostic;
+use regex_automata::Input;
+use regex_automata::util::captures::Captures;
+use std::collections::HashMap;
+use std::ops::Range;
+
+/// How far before a match a keyword may be (rule-file contract).
+pub const KEYWORD_LEAD: usize = 256;
+/// Window reach for patterns without a maximum length (`.*`, `+`): enough
+/// for a PEM-armoured RSA-4096 private key.
+pub const UNBOUNDED_REACH: usize = 8 << 10;
+/// How far a window is widened to reach the start or end of its line.
+pub const LINE_WIDEN: usize = 1 << 10;
+/// Bytes of a line examined around a secret for filters and allow comments.
+pub(crate) const LINE_CONTEXT: usize = 4 << 10;
+
+/// Default streaming chunk size for [`Scanner::scan_reader`](crate::Scanner::scan_reader).
+pub const DEFAULT_CHUNK: usize = 8 << 20;
+/// Default overlap between consecutive chunks.
+pub const DEFAULT_OVERLAP: usize = 64 << 10;
+
+/// One accepted match of one rule in a buffer: byte ranges into the buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawMatch {
+    /// Index of the rule in [`Scanner::rules`].
+    pub rule: usize,
+    /// Byte range of the secret.
+    pub secret: Range<usize>,
+    /// Byte range of the whole regex match.
+    pub whole: Range<usize>,
+    /// Named context captures: (index into the rule's context groups, range).
+    pub context: Vec<(usize, Range<usize>)>,
+    /// Validator note (`checksum valid`), if any.
+    pub note: Option<String>,
+}
+
+/// A compiled rule set with its keyword prefilter.
+#[derive(Debug)]
+pub struct Scanner {
+    pub(crate) rules: Vec<CompiledRule>,
+    prefilter: Option<AhoCorasick>,
+    /// For each prefilter pattern, the rules owning that keyword.
+    keyword_rules: Vec<Vec<u32>>,
+    /// Per rule: (bytes before a keyword, bytes after its end) a match may reach.
+    reach: Vec<(usize, usize)>,
+    pub(crate) chunk: usize,
+    pub(crate) overlap: usize,
+}
+
+/// Per-rule state during one buffer scan.
+#[derive(Clone, Default)]
+struct RuleState {
+    pending: Option<(usize, usize)>,
+    done_until: usize,
+}
+
+impl Scanner {
+    /// Compile rules. A rule whose pattern does not compile, that has no
+    /// usable keyword, or names an unknown validator is dropped with a
+    /// diagnostic; the rest still work.
+    pub fn new(rules: Vec<Rule>) -> (Scanner, Vec<Diagnostic>) {
+        let mut compiled = Vec::with_capacity(rules.len());
+        let mut diags = Vec::new();
+        for rule in rules {
+            if rule.syntax.keywords.iter().all(|k| k.trim().is_empty()) {
+                diags.push(Diagnostic::error(
+                    "rule_invalid",
+                    &rule.origin,
+                    format!("rule `{}`: needs at least one keyword", rule.id()),
+                ));
+                continue;
+            }
+            match compile(rule) {
+                Ok(c) => compiled.push(c),
+                Err(d) => diags.push(d),
+            }
+        }
+        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
+        let mut patterns: Vec<Vec<u8>> = Vec::new();
+        let mut keyword_rules: Vec<Vec<u32>> = Vec::new();
+        for (ri, r) in compiled.iter().enumerate() {
+            for kw in &r.rule.syntax.keywords {
+                if kw.is_empty() {
+                    continue;
+                }
+                let key = kw.as_bytes().to_ascii_lowercase();
+                let pi = *index.entry(key.clone()).or_insert_with(|| {
+                    patterns.push(key);
+                    keyword_rules.push(Vec::new());
+                    patterns.len() - 1
+                });
+                if !keyword_rules[pi].contains(&(ri as u32)) {
+                    keyword_rules[pi].push(ri as u32);
+                }
+            }
+        }
+        let prefilter = if patterns.is_empty() {
+            None
+        } else {
+            match AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(&patterns)
+                .or_else(|_| {
+                    AhoCorasickBuilder::new()
+                        .ascii_case_insensitive(true)
+                        .match_kind(MatchKind::Standard)
+                        .build(&patterns)
+                }) {
+                Ok(ac) => Some(ac),
+                Err(e) => {
+                    diags.push(Diagnostic::error(
+                        "rule_invalid",
+                        "keywords",
+                        format!("keyword prefilter does not build: {e}"),
+                    ));
+                    None
+                }
+            }
+        };
+        let reach = compiled
+            .iter()
+            .map(|r| {
+                let len = r
+                    .max_len
+                    .map_or(UNBOUNDED_REACH, |l| l.min(UNBOUNDED_REACH));
+                (len, KEYWORD_LEAD + len)
+            })
+            .collect();
+        let scanner = Scanner {
+            rules: compiled,
+            prefilter,
+            keyword_rules,
+            reach,
+            chunk: DEFAULT_CHUNK,
+            overlap: DEFAULT_OVERLAP,
+        };
+        (scanner, diags)
+    }
+
+    /// The same scanner with another streaming chunk size and overlap (in
+    /// bytes) for [`Scanner::scan_reader`]. The overlap is clamped to at
+    /// most a quarter of the chunk; matches longer than half the overlap
+    /// may be missed across a chunk boundary.
+    pub fn with_chunking(mut self, chunk: usize, overlap: usize) -> Scanner {
+        self.chunk = chunk.max(64);
+        self.overlap = overlap.clamp(2, self.chunk / 4).max(2) & !1;
+        self
+    }
+
+    /// The compiled rules.
+    pub fn rules(&self) -> &[CompiledRule] {
+        &self.rules
+    }
+
+    /// Find every accepted match in `data`, sorted by secret offset then
+    /// rule. `path` (when known) lets path-aware filters (lockfiles) work.
+    pub fn find_matches(&self, path: Option<&str>, data: &[u8]) -> Vec<RawMatch> {
+        self.find_windowed(path, data, true)
+    }
+
+    /// Number of bare regex matches (no prefilter, validator or filter):
+    /// what the rule would find on its own. For rule checking.
+    pub(crate) fn find_matches_unfiltered(&self, data: &[u8]) -> usize {
+        let mut out = Vec::new();
+        for ri in 0..self.rules.len() {
+            self.search_window(ri, None, data, (0, data.len()), &mut None, false, &mut out);
+        }
+        out.len()
+    }
+
+    /// Number of regex matches inside the prefilter windows, without
+    /// validators or filters. For rule checking.
+    pub(crate) fn find_matches_windowed_unfiltered(&self, data: &[u8]) -> usize {
+        self.find_windowed(None, data, false).len()
+    }
+
+    fn find_windowed(&self, path: Option<&str>, data: &[u8], filtered: bool) -> Vec<RawMatch> {
+        let mut out = Vec::new();
+        let Some(ac) = &self.prefilter else {
+            return out;
+        };
+        let mut states = vec![RuleState::default(); self.rules.len()];
+        let mut caps: Vec<Option<Captures>> = (0..self.rules.len()).map(|_| None).collect();
+        for hit in ac.find_overlapping_iter(data) {
+            for &ri in &self.keyword_rules[hit.pattern().as_usize()] {
+                let ri = ri as usize;
+                let (back, fwd) = self.reach[ri];
+                let start = widen_back(data, hit.start().saturating_sub(back));
+                let end = widen_forward(data, (hit.end() + fwd).min(data.len()));
+                let st = &mut states[ri];
+                match st.pending {
+                    Some((ps, pe)) if start <= pe => {
+                        st.pending = Some((ps.min(start.max(st.done_until)), pe.max(end)));
+                    }
+                    Some(window) => {
+                        st.pending = None;
+                        self.search_window(
+                            ri,
+                            path,
+                            data,
+                            window,
+                            &mut caps[ri],
+                            filtered,
+                            &mut out,
+                        );
+                        st.done_until = window.1;
+                        st.pending = Some((start.max(st.done_until), end));
+                    }
+                    None => st.pending = Some((start.max(st.done_until), end)),
+                }
+            }
+        }
+        for (ri, st) in states.iter_mut().enumerate() {
+            if let Some(window) = st.pending.take() {
+                self.search_window(ri, path, data, window, &mut caps[ri], filtered, &mut out);
+            }
+        }
+        out.sort_by_key(|m| (m.secret.start, m.rule));
+        out
+    }
+
+    /// Run rule `ri` over `data[window]` and push accepted matches (all
+    /// matches when not `filtered`).
+    #[allow(clippy::too_many_arguments)]
+    fn search_window(
+        &self,
+        ri: usize,
+        path: Option<&str>,
+        data: &[u8],
+        (start, end): (usize, usize),
+        caps: &mut Option<Captures>,
+        filtered: bool,
+        out: &mut Vec<RawMatch>,
+    ) {
+        if start >= end {
+            return;
+        }
+        let rule = &self.rules[ri];
+        let caps = caps.get_or_insert_with(|| rule.regex.create_captures());
+        let mut input = Input::new(data).span(start..end);
+        loop {
+            rule.regex.search_captures(&input, caps);
+            let Some(m) = caps.get_match() else { break };
+            if let Some(secret) = caps.get_group(rule.secret_group)
+                && !secret.is_empty()
+            {
+                if !filtered {
+                    out.push(RawMatch {
+                        rule: ri,
+                        secret: secret.range(),
+                        whole: m.range(),
+                        context: Vec::new(),
+                        note: None,
+                    });
+                } else if let Some(raw) =
+                    self.accept(ri, path, data, secret.range(), m.range(), caps)
+                {
+                    out.push(raw);
+                }
+            }
+            let next = if m.is_empty() { m.end() + 1 } else { m.end() };
+            if next >= end {
+                break;
+            }
+            input.set_start(next);
+        }
+    }
+
+    /// Validator, entropy, filters and allow comments for one match.
+    fn accept(
+        &self,
+        ri: usize,
+        path: Option<&str>,
+        data: &[u8],
+        secret: Range<usize>,
+        whole: Range<usize>,
+        caps: &Captures,
+    ) -> Option<RawMatch> {
+        let rule = &self.rules[ri];
+        let s = &data[secret.clone()];
+        let note = match rule.validator {
+            Some(v) => v.check(s, &data[whole.clone()]).ok()?,
+            None => None,
+        };
+        if let Some(min) = rule.min_entropy
+            && shannon_entropy(s) < min
+        {
+            return None;
+        }
+        let (line_start, line_end) = line_bounds(data, secret.start, LINE_CONTEXT);
+        let before_start = line_start.max(secret.start.saturating_sub(KEYWORD_LEAD));
+        let lower = s.to_ascii_lowercase();
+        let cand = Candidate {
+            secret: s,
+            lower: &lower,
+            before: &data[before_start..secret.start],
+            line: &data[line_start..line_end.max(line_start)],
+            path,
+        };
+        if rule.filters.drops(&cand).is_some() {
+            return None;
+        }
+        if allow::is_allowed(data, secret.clone()) {
+            return None;
+        }
+        let context = rule
+            .context_groups
+            .iter()
+            .enumerate()
+            .filter_map(|(ci, (_, gi))| caps.get_group(*gi).map(|g| (ci, g.range())))
+            .collect();
+        Some(RawMatch {
+            rule: ri,
+            secret,
+            whole,
+            context,
+            note,
+        })
+    }
+}
+
+/// Start of the line containing `pos` if within [`LINE_WIDEN`] bytes, else `pos`.
+fn widen_back(data: &[u8], pos: usize) -> usize {
+    let lo = pos.saturating_sub(LINE_WIDEN);
+    match memchr::memrchr(b'\n', &data[lo..pos]) {
+        Some(i) => lo + i + 1,
+        None if lo == 0 => 0,
+        None => pos,
+    }
+}
+
+/// End of the line containing `pos` (after its `\n`) if within
+/// [`LINE_WIDEN`] bytes, else `pos`.
+fn widen_forward(data: &[u8], pos: usize) -> usize {
+    let hi = (pos + LINE_WIDEN).min(data.len());
+    match memchr::memchr(b'\n', &data[pos..hi]) {
+        Some(i) => pos + i + 1,
+        None if hi == data.len() => hi,
+        None => pos,
+    }
+}
+
+/// The line around `pos` (excluding its `\n`), cut to `cap` bytes each side.
+pub(crate) fn line_bounds(data: &[u8], pos: usize, cap: usize) -> (usize, usize) {
+    let pos = pos.min(data.len());
+    let lo = pos.saturating_sub(cap);
+    let start = memchr::memrchr(b'\n', &data[lo..pos]).map_or(lo, |i| lo + i + 1);
+    let hi = (pos + cap).min(data.len());
+    let end = memchr::memchr(b'\n', &data[pos..hi]).map_or(hi, |i| pos + i);
+    (start, end)
+}
