@@ -107,12 +107,14 @@ pub trait BlobSink: Send + Sync {
 /// may be added.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FsOptions {
-    /// Glob patterns (gitignore-like `globset` syntax: `*.min.js`, `vendor`,
-    /// `node_modules/**`, `**/testdata/*.pem`) of paths not to scan. Each is
-    /// matched against the path relative to the root it was found under and
-    /// against the file name; an excluded directory is not descended. A
-    /// trailing `/` is ignored. Paths given directly on the command line are
-    /// never excluded.
+    /// Glob patterns (`globset` syntax) of paths not to scan, anchored as
+    /// in `.gitignore`: a glob without `/` (`vendor`, `*.min.js`, `.env.*`)
+    /// matches a file or directory name at any depth; a glob with `/`
+    /// (`docs/**`, `test/fixtures/*.pem`, `**/testdata/**`) matches the path
+    /// relative to the root it was found under, and there `*` does not cross
+    /// `/`. An excluded directory is not descended; `dir/**` prunes `dir`
+    /// too. Leading `./` or `/` and a trailing `/` are ignored. Paths given
+    /// directly on the command line are never excluded.
     pub excludes: Vec<String>,
     /// How many archives may be nested (`a.zip!b.jar!c.zip!f` is 3). An
     /// archive deeper than this is skipped with an `archive_limit`

@@ -13,33 +13,47 @@ use keytrail_types::Diagnostic;
 use crate::content::{self, Ctx, io_diagnostic, is_symlink_loop};
 use crate::{BlobSink, FsOptions, kinds};
 
-/// Compiled `--exclude` patterns.
+/// Compiled `--exclude` patterns, with gitignore's anchoring rule: a glob
+/// with a `/` in it (`docs/**`, `test/*.pem`, `**/fixtures/*`) matches the
+/// root-relative path; a glob without one (`vendor`, `*.min.js`) matches the
+/// name at any depth.
 pub(crate) struct Excludes {
-    set: GlobSet,
+    anchored: GlobSet,
+    names: GlobSet,
 }
 
 impl Excludes {
     /// Compile `globs`; a bad glob becomes an `invalid_exclude` diagnostic
     /// and is left out.
     pub(crate) fn new(globs: &[String], sink: &dyn BlobSink) -> Excludes {
-        let mut builder = GlobSetBuilder::new();
+        let mut anchored = GlobSetBuilder::new();
+        let mut names = GlobSetBuilder::new();
         for raw in globs {
             let glob = raw.trim_end_matches('/');
             let glob = glob.strip_prefix("./").unwrap_or(glob);
+            let glob = glob.strip_prefix('/').unwrap_or(glob);
             if glob.is_empty() {
                 continue;
             }
-            let mut variants = vec![glob.to_string()];
-            // `dir/**` should also prune the directory `dir` itself.
+            let mut variants = vec![glob];
+            // `dir/**` also prunes the directory `dir` itself.
             if let Some(dir) = glob.strip_suffix("/**")
                 && !dir.is_empty()
             {
-                variants.push(dir.to_string());
+                variants.push(dir);
             }
+            let is_anchored = glob.contains('/');
             for v in variants {
-                match GlobBuilder::new(&v).backslash_escape(true).build() {
+                match GlobBuilder::new(v)
+                    .literal_separator(is_anchored)
+                    .backslash_escape(true)
+                    .build()
+                {
+                    Ok(g) if is_anchored => {
+                        anchored.add(g);
+                    }
                     Ok(g) => {
-                        builder.add(g);
+                        names.add(g);
                     }
                     Err(e) => {
                         sink.diagnostic(Diagnostic::error(
@@ -52,29 +66,39 @@ impl Excludes {
                 }
             }
         }
-        let set = builder.build().unwrap_or_else(|e| {
-            sink.diagnostic(Diagnostic::error(
-                kinds::INVALID_EXCLUDE,
-                globs.join(" "),
-                format!("--exclude globs ignored: {e}"),
-            ));
-            GlobSet::empty()
-        });
-        Excludes { set }
+        let build = |b: GlobSetBuilder| {
+            b.build().unwrap_or_else(|e| {
+                sink.diagnostic(Diagnostic::error(
+                    kinds::INVALID_EXCLUDE,
+                    globs.join(" "),
+                    format!("--exclude globs ignored: {e}"),
+                ));
+                GlobSet::empty()
+            })
+        };
+        Excludes {
+            anchored: build(anchored),
+            names: build(names),
+        }
     }
 
     /// Whether the entry at `path`, `depth` levels below its root, is
-    /// excluded: its root-relative path or its file name matches.
+    /// excluded. Roots (depth 0) never are: the user named them.
     pub(crate) fn is_excluded(&self, path: &Path, depth: usize) -> bool {
-        if self.set.is_empty() || depth == 0 {
+        if depth == 0 || (self.anchored.is_empty() && self.names.is_empty()) {
             return false;
         }
-        let rel = relative(path, depth);
-        if self.set.is_match_candidate(&Candidate::new(&rel)) {
+        if !self.names.is_empty()
+            && path
+                .file_name()
+                .is_some_and(|name| self.names.is_match_candidate(&Candidate::new(name)))
+        {
             return true;
         }
-        path.file_name()
-            .is_some_and(|name| self.set.is_match_candidate(&Candidate::new(name)))
+        !self.anchored.is_empty()
+            && self
+                .anchored
+                .is_match_candidate(&Candidate::new(&relative(path, depth)))
     }
 }
 

@@ -1,0 +1,314 @@
+//! Archive members as blobs: zip family, tar, tar.gz/tgz, .gz, nesting,
+//! depth limit, decompression bombs, corrupt archives. Archives are built at
+//! test time.
+
+mod common;
+
+use common::{gzip, scan_dir, tar, write, zip};
+use keytrail_input::FsOptions;
+
+fn opts() -> FsOptions {
+    FsOptions {
+        threads: 2,
+        ..FsOptions::default()
+    }
+}
+
+#[test]
+fn zip_family_members_are_scanned_with_bang_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let members: &[(&str, &[u8])] = &[
+        ("META-INF/", b""),
+        ("META-INF/app.properties", b"db.password=zip-member\n"),
+        ("lib/native.so", b"\x7fELF\0\0\0binary"),
+    ];
+    let archive = zip(members);
+    for ext in ["zip", "jar", "war", "ear", "whl", "apk", "nupkg"] {
+        write(root, &format!("pkg/app.{ext}"), &archive);
+    }
+    // Detected by magic, not by name.
+    write(root, "renamed.dat", &archive);
+
+    let out = scan_dir(root, &opts());
+    let mut expected: Vec<String> = ["apk", "ear", "jar", "nupkg", "war", "whl", "zip"]
+        .iter()
+        .map(|e| format!("pkg/app.{e}!META-INF/app.properties"))
+        .collect();
+    expected.push("renamed.dat!META-INF/app.properties".into());
+    expected.sort();
+    assert_eq!(out.paths(), expected);
+    assert_eq!(
+        out.text("pkg/app.jar!META-INF/app.properties"),
+        "db.password=zip-member\n"
+    );
+    // The binary member is skipped and named.
+    assert_eq!(out.diags_of("binary").len(), 8);
+    assert!(
+        out.diags_of("binary")
+            .contains(&("pkg/app.whl!lib/native.so".to_string(), false))
+    );
+}
+
+#[test]
+fn tar_tar_gz_tgz_and_gz_members_are_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let t = tar(&[
+        ("etc/app/config.ini", b"secret=in-tar\n"),
+        ("README", b"readme\n"),
+    ]);
+    write(root, "backup.tar", &t);
+    write(root, "backup.tar.gz", gzip(&t, None));
+    write(root, "backup.tgz", gzip(&t, None));
+    write(root, "logs/app.log.gz", gzip(b"token=gz-only\n", None));
+    write(root, "logs/renamed.gz", gzip(b"named inside\n", Some("original.txt")));
+
+    let out = scan_dir(root, &opts());
+    assert_eq!(
+        out.paths(),
+        vec![
+            "backup.tar!README",
+            "backup.tar!etc/app/config.ini",
+            "backup.tar.gz!README",
+            "backup.tar.gz!etc/app/config.ini",
+            "backup.tgz!README",
+            "backup.tgz!etc/app/config.ini",
+            "logs/app.log.gz!app.log",
+            "logs/renamed.gz!original.txt",
+        ]
+    );
+    assert_eq!(out.text("backup.tgz!etc/app/config.ini"), "secret=in-tar\n");
+    assert_eq!(out.text("logs/app.log.gz!app.log"), "token=gz-only\n");
+    assert!(out.diags.is_empty(), "{:?}", out.diags);
+}
+
+#[test]
+fn nested_archives_get_nested_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let inner_jar = zip(&[("c/config.properties", b"aws.secret=nested\n")]);
+    let war = zip(&[("WEB-INF/lib/b.jar", &inner_jar), ("index.html", b"<html>")]);
+    write(root, "a.zip", zip(&[("b.war", &war)]));
+    let tgz = gzip(&tar(&[("lib/inner.zip", &zip(&[("conf/app.env", b"K=v\n")]))]), None);
+    write(root, "release.tar.gz", tgz);
+
+    let out = scan_dir(root, &opts());
+    assert_eq!(
+        out.paths(),
+        vec![
+            "a.zip!b.war!WEB-INF/lib/b.jar!c/config.properties",
+            "a.zip!b.war!index.html",
+            "release.tar.gz!lib/inner.zip!conf/app.env",
+        ]
+    );
+    assert_eq!(out.text("release.tar.gz!lib/inner.zip!conf/app.env"), "K=v\n");
+}
+
+#[test]
+fn nesting_stops_at_max_archive_depth() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let d = zip(&[("d.txt", b"depth 4\n")]);
+    let c = zip(&[("c.txt", b"depth 3\n"), ("d.zip", &d)]);
+    let b = zip(&[("b.txt", b"depth 2\n"), ("c.zip", &c)]);
+    write(root, "a.zip", zip(&[("a.txt", b"depth 1\n"), ("b.zip", &b)]));
+
+    let out = scan_dir(root, &opts());
+    assert_eq!(
+        out.paths(),
+        vec!["a.zip!a.txt", "a.zip!b.zip!b.txt", "a.zip!b.zip!c.zip!c.txt"]
+    );
+    assert_eq!(
+        out.diags_of("archive_limit"),
+        vec![("a.zip!b.zip!c.zip!d.zip".to_string(), false)]
+    );
+
+    let shallow = FsOptions {
+        max_archive_depth: 1,
+        ..opts()
+    };
+    let out = scan_dir(root, &shallow);
+    assert_eq!(out.paths(), vec!["a.zip!a.txt"]);
+    assert_eq!(
+        out.diags_of("archive_limit"),
+        vec![("a.zip!b.zip".to_string(), false)]
+    );
+}
+
+#[test]
+fn archives_can_be_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "a.zip", zip(&[("x.txt", b"x")]));
+    write(root, "plain.txt", "p");
+    let out = scan_dir(
+        root,
+        &FsOptions {
+            scan_archives: false,
+            ..opts()
+        },
+    );
+    assert_eq!(out.paths(), vec!["plain.txt"]);
+    assert_eq!(out.diags_of("archive_disabled"), vec![("a.zip".to_string(), false)]);
+}
+
+#[test]
+fn zip_bomb_is_stopped_after_the_members_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let zeros = vec![0u8; 64 << 20];
+    let bomb = zip(&[
+        ("first.txt", b"before the bomb\n"),
+        ("bomb.txt", &zeros),
+        ("after.txt", b"never reached\n"),
+    ]);
+    assert!(bomb.len() < 1 << 20, "fixture must compress well");
+    write(root, "bomb.zip", &bomb);
+    write(root, "neighbour.txt", "still scanned");
+
+    let out = scan_dir(root, &opts());
+    assert_eq!(out.paths(), vec!["bomb.zip!first.txt", "neighbour.txt"]);
+    assert_eq!(
+        out.diags_of("archive_bomb"),
+        vec![("bomb.zip!bomb.txt".to_string(), false)]
+    );
+}
+
+#[test]
+fn nested_zip_bomb_is_charged_to_the_outer_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let zeros = vec![b'A'; 8 << 20];
+    let layer1 = zip(&[("a.txt", &zeros), ("b.txt", &zeros), ("c.txt", &zeros)]);
+    let layer2 = zip(&[("1.zip", &layer1), ("2.zip", &layer1), ("3.zip", &layer1)]);
+    write(root, "42.zip", zip(&[("ok.txt", b"fine\n"), ("x.zip", &layer2)]));
+    let out = scan_dir(root, &opts());
+    assert!(out.blobs.contains_key("42.zip!ok.txt"));
+    let bombs = out.diags_of("archive_bomb");
+    assert_eq!(bombs.len(), 1, "{:?}", out.diags);
+    assert!(bombs[0].0.starts_with("42.zip!x.zip!"), "{bombs:?}");
+    // Each member is 8 MiB; at most two fit under the 16 MiB ratio floor.
+    assert!(out.blobs.len() <= 3, "{:?}", out.paths());
+}
+
+#[test]
+fn gzip_bomb_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let zeros = vec![b' '; 64 << 20];
+    write(root, "huge.log.gz", gzip(&zeros, None));
+    write(root, "next.txt", "n");
+    let out = scan_dir(root, &opts());
+    assert_eq!(out.paths(), vec!["next.txt"]);
+    assert_eq!(
+        out.diags_of("archive_bomb"),
+        vec![("huge.log.gz!huge.log".to_string(), false)]
+    );
+}
+
+#[test]
+fn decompression_budget_limits_an_archive_but_keeps_earlier_members() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let member = [b'x'; 60];
+    write(
+        root,
+        "many.zip",
+        zip(&[("1.txt", &member), ("2.txt", &member), ("3.txt", &member)]),
+    );
+    write(root, "logs.tar.gz", gzip(&tar(&[("a", &member), ("b", &[b'y'; 4000])]), None));
+    let out = scan_dir(
+        root,
+        &FsOptions {
+            max_archive_bytes: 100,
+            ..opts()
+        },
+    );
+    assert_eq!(out.paths(), vec!["many.zip!1.txt"]);
+    assert_eq!(
+        out.diags_of("archive_limit"),
+        vec![("logs.tar.gz".to_string(), false), ("many.zip!2.txt".to_string(), false)]
+    );
+}
+
+#[test]
+fn corrupt_archives_are_reported_and_the_walk_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "garbage.zip", b"PK\x03\x04 this is not really a zip file at all");
+    // Flip bytes inside the deflated data of the second member.
+    let mut z = zip(&[
+        ("good.txt", b"good member\n"),
+        ("bad.txt", "bad member with enough text to deflate ".repeat(20).as_bytes()),
+    ]);
+    let at = z
+        .windows(7)
+        .position(|w| w == b"bad.txt")
+        .expect("local header of bad.txt")
+        + 7
+        + 10;
+    for b in &mut z[at..at + 8] {
+        *b ^= 0x5a;
+    }
+    write(root, "damaged.jar", &z);
+    // Incompressible enough that half the gzip still inflates past the
+    // first tar header, so the failure is inside the member.
+    let mut x: u32 = 1;
+    let noise: Vec<u8> = (0..40_000)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            b'a' + (x >> 16) as u8 % 26
+        })
+        .collect();
+    let t = gzip(&tar(&[("a.txt", &noise)]), None);
+    write(root, "truncated.tgz", &t[..t.len() / 2]);
+    write(root, "fine.txt", "fine");
+
+    let out = scan_dir(root, &opts());
+    assert_eq!(out.paths(), vec!["damaged.jar!good.txt", "fine.txt"]);
+    let corrupt: Vec<String> = out
+        .diags_of("archive_corrupt")
+        .into_iter()
+        .map(|(subject, is_error)| {
+            assert!(is_error);
+            subject
+        })
+        .collect();
+    assert_eq!(
+        corrupt,
+        vec!["damaged.jar!bad.txt", "garbage.zip", "truncated.tgz!a.txt"]
+    );
+}
+
+#[test]
+fn self_executing_jar_with_a_script_prefix_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut jar = b"#!/bin/bash\nexec java -jar \"$0\" \"$@\"\n".to_vec();
+    jar.extend(zip(&[("BOOT-INF/classes/application.yml", b"password: boot\n")]));
+    write(root, "app.jar", &jar);
+    let out = scan_dir(root, &opts());
+    assert_eq!(out.paths(), vec!["app.jar!BOOT-INF/classes/application.yml"]);
+    assert_eq!(out.text("app.jar!BOOT-INF/classes/application.yml"), "password: boot\n");
+}
+
+#[test]
+fn large_members_spill_to_private_files_and_are_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let text = "some log line with a key=value pair\n".repeat(200);
+    write(root, "big.zip", zip(&[("big.log", text.as_bytes())]));
+    let out = scan_dir(
+        root,
+        &FsOptions {
+            max_in_memory: 1000,
+            ..opts()
+        },
+    );
+    let got = &out.blobs["big.zip!big.log"];
+    assert_eq!(got.bytes, text.as_bytes());
+    let spill = got.file.as_ref().expect("handed as a file");
+    assert!(!spill.starts_with(root), "spill is not next to the user's files");
+    assert!(!spill.exists(), "spill file removed after blob() returned");
+}
