@@ -62,7 +62,11 @@ fn tar_tar_gz_tgz_and_gz_members_are_scanned() {
     write(root, "backup.tar.gz", gzip(&t, None));
     write(root, "backup.tgz", gzip(&t, None));
     write(root, "logs/app.log.gz", gzip(b"token=gz-only\n", None));
-    write(root, "logs/renamed.gz", gzip(b"named inside\n", Some("original.txt")));
+    write(
+        root,
+        "logs/renamed.gz",
+        gzip(b"named inside\n", Some("original.txt")),
+    );
 
     let out = scan_dir(root, &opts());
     assert_eq!(
@@ -90,7 +94,10 @@ fn nested_archives_get_nested_paths() {
     let inner_jar = zip(&[("c/config.properties", b"aws.secret=nested\n")]);
     let war = zip(&[("WEB-INF/lib/b.jar", &inner_jar), ("index.html", b"<html>")]);
     write(root, "a.zip", zip(&[("b.war", &war)]));
-    let tgz = gzip(&tar(&[("lib/inner.zip", &zip(&[("conf/app.env", b"K=v\n")]))]), None);
+    let tgz = gzip(
+        &tar(&[("lib/inner.zip", &zip(&[("conf/app.env", b"K=v\n")]))]),
+        None,
+    );
     write(root, "release.tar.gz", tgz);
 
     let out = scan_dir(root, &opts());
@@ -102,7 +109,10 @@ fn nested_archives_get_nested_paths() {
             "release.tar.gz!lib/inner.zip!conf/app.env",
         ]
     );
-    assert_eq!(out.text("release.tar.gz!lib/inner.zip!conf/app.env"), "K=v\n");
+    assert_eq!(
+        out.text("release.tar.gz!lib/inner.zip!conf/app.env"),
+        "K=v\n"
+    );
 }
 
 #[test]
@@ -112,12 +122,20 @@ fn nesting_stops_at_max_archive_depth() {
     let d = zip(&[("d.txt", b"depth 4\n")]);
     let c = zip(&[("c.txt", b"depth 3\n"), ("d.zip", &d)]);
     let b = zip(&[("b.txt", b"depth 2\n"), ("c.zip", &c)]);
-    write(root, "a.zip", zip(&[("a.txt", b"depth 1\n"), ("b.zip", &b)]));
+    write(
+        root,
+        "a.zip",
+        zip(&[("a.txt", b"depth 1\n"), ("b.zip", &b)]),
+    );
 
     let out = scan_dir(root, &opts());
     assert_eq!(
         out.paths(),
-        vec!["a.zip!a.txt", "a.zip!b.zip!b.txt", "a.zip!b.zip!c.zip!c.txt"]
+        vec![
+            "a.zip!a.txt",
+            "a.zip!b.zip!b.txt",
+            "a.zip!b.zip!c.zip!c.txt"
+        ]
     );
     assert_eq!(
         out.diags_of("archive_limit"),
@@ -150,7 +168,10 @@ fn archives_can_be_disabled() {
         },
     );
     assert_eq!(out.paths(), vec!["plain.txt"]);
-    assert_eq!(out.diags_of("archive_disabled"), vec![("a.zip".to_string(), false)]);
+    assert_eq!(
+        out.diags_of("archive_disabled"),
+        vec![("a.zip".to_string(), false)]
+    );
 }
 
 #[test]
@@ -182,7 +203,11 @@ fn nested_zip_bomb_is_charged_to_the_outer_budget() {
     let zeros = vec![b'A'; 8 << 20];
     let layer1 = zip(&[("a.txt", &zeros), ("b.txt", &zeros), ("c.txt", &zeros)]);
     let layer2 = zip(&[("1.zip", &layer1), ("2.zip", &layer1), ("3.zip", &layer1)]);
-    write(root, "42.zip", zip(&[("ok.txt", b"fine\n"), ("x.zip", &layer2)]));
+    write(
+        root,
+        "42.zip",
+        zip(&[("ok.txt", b"fine\n"), ("x.zip", &layer2)]),
+    );
     let out = scan_dir(root, &opts());
     assert!(out.blobs.contains_key("42.zip!ok.txt"));
     let bombs = out.diags_of("archive_bomb");
@@ -217,7 +242,11 @@ fn decompression_budget_limits_an_archive_but_keeps_earlier_members() {
         "many.zip",
         zip(&[("1.txt", &member), ("2.txt", &member), ("3.txt", &member)]),
     );
-    write(root, "logs.tar.gz", gzip(&tar(&[("a", &member), ("b", &[b'y'; 4000])]), None));
+    write(
+        root,
+        "logs.tar.gz",
+        gzip(&tar(&[("a", &member), ("b", &[b'y'; 4000])]), None),
+    );
     let out = scan_dir(
         root,
         &FsOptions {
@@ -228,7 +257,10 @@ fn decompression_budget_limits_an_archive_but_keeps_earlier_members() {
     assert_eq!(out.paths(), vec!["many.zip!1.txt"]);
     assert_eq!(
         out.diags_of("archive_limit"),
-        vec![("logs.tar.gz".to_string(), false), ("many.zip!2.txt".to_string(), false)]
+        vec![
+            ("logs.tar.gz".to_string(), false),
+            ("many.zip!2.txt".to_string(), false)
+        ]
     );
 }
 
@@ -236,11 +268,20 @@ fn decompression_budget_limits_an_archive_but_keeps_earlier_members() {
 fn corrupt_archives_are_reported_and_the_walk_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    write(root, "garbage.zip", b"PK\x03\x04 this is not really a zip file at all");
+    write(
+        root,
+        "garbage.zip",
+        b"PK\x03\x04 this is not really a zip file at all",
+    );
     // Flip bytes inside the deflated data of the second member.
     let mut z = zip(&[
         ("good.txt", b"good member\n"),
-        ("bad.txt", "bad member with enough text to deflate ".repeat(20).as_bytes()),
+        (
+            "bad.txt",
+            "bad member with enough text to deflate "
+                .repeat(20)
+                .as_bytes(),
+        ),
     ]);
     let at = z
         .windows(7)
@@ -286,11 +327,20 @@ fn self_executing_jar_with_a_script_prefix_is_opened() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let mut jar = b"#!/bin/bash\nexec java -jar \"$0\" \"$@\"\n".to_vec();
-    jar.extend(zip(&[("BOOT-INF/classes/application.yml", b"password: boot\n")]));
+    jar.extend(zip(&[(
+        "BOOT-INF/classes/application.yml",
+        b"password: boot\n",
+    )]));
     write(root, "app.jar", &jar);
     let out = scan_dir(root, &opts());
-    assert_eq!(out.paths(), vec!["app.jar!BOOT-INF/classes/application.yml"]);
-    assert_eq!(out.text("app.jar!BOOT-INF/classes/application.yml"), "password: boot\n");
+    assert_eq!(
+        out.paths(),
+        vec!["app.jar!BOOT-INF/classes/application.yml"]
+    );
+    assert_eq!(
+        out.text("app.jar!BOOT-INF/classes/application.yml"),
+        "password: boot\n"
+    );
 }
 
 #[test]
@@ -309,6 +359,9 @@ fn large_members_spill_to_private_files_and_are_cleaned_up() {
     let got = &out.blobs["big.zip!big.log"];
     assert_eq!(got.bytes, text.as_bytes());
     let spill = got.file.as_ref().expect("handed as a file");
-    assert!(!spill.starts_with(root), "spill is not next to the user's files");
+    assert!(
+        !spill.starts_with(root),
+        "spill is not next to the user's files"
+    );
     assert!(!spill.exists(), "spill file removed after blob() returned");
 }

@@ -36,7 +36,10 @@ fn large_stdin_spills_to_a_private_file_removed_after_delivery() {
     let got = &out.blobs["-"];
     assert_eq!(got.bytes, text.as_bytes());
     let spill = got.file.as_ref().expect("handed as Content::File");
-    assert!(!spill.exists(), "spill file must be deleted after blob() returns");
+    assert!(
+        !spill.exists(),
+        "spill file must be deleted after blob() returns"
+    );
 }
 
 #[test]

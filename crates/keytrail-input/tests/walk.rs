@@ -64,9 +64,17 @@ fn excludes_match_relative_paths_and_names_and_prune_directories() {
     write(root, "web/app.min.js", "m");
     write(root, "web/app.js", "j");
     write(root, "docs/guide/x.md", "d");
-    write(root, "src/docs/y.md", "kept: docs/** is anchored at the root");
+    write(
+        root,
+        "src/docs/y.md",
+        "kept: docs/** is anchored at the root",
+    );
     write(root, "test/fixtures/key.pem", "p");
-    write(root, "test/fixtures/sub/deeper.pem", "kept: * does not cross /");
+    write(
+        root,
+        "test/fixtures/sub/deeper.pem",
+        "kept: * does not cross /",
+    );
     write(root, "a/b/testdata/t.json", "t");
     let opts = FsOptions {
         excludes: vec![
@@ -114,7 +122,10 @@ fn a_root_given_directly_is_never_excluded_and_bad_globs_are_reported() {
     };
     let out = scan(root, &[file, root.join("other.min.js")], &opts);
     assert_eq!(out.paths(), vec!["app.min.js", "other.min.js"]);
-    assert_eq!(out.diags_of("invalid_exclude"), vec![("a[".to_string(), true)]);
+    assert_eq!(
+        out.diags_of("invalid_exclude"),
+        vec![("a[".to_string(), true)]
+    );
 }
 
 #[test]
@@ -124,7 +135,11 @@ fn binary_files_are_skipped_and_utf16_is_transcoded() {
     write(root, "image.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
     write(root, "blob.bin", b"abc\0def");
     let mut utf16 = vec![0xFF, 0xFE];
-    utf16.extend("password=hunter2\r\n".encode_utf16().flat_map(|u| u.to_le_bytes()));
+    utf16.extend(
+        "password=hunter2\r\n"
+            .encode_utf16()
+            .flat_map(|u| u.to_le_bytes()),
+    );
     write(root, "win.reg", &utf16);
     write(root, "latin1.txt", b"caf\xe9 secret=1\n");
     write(root, "empty.txt", b"");
@@ -136,7 +151,10 @@ fn binary_files_are_skipped_and_utf16_is_transcoded() {
     assert!(out.blobs["empty.txt"].bytes.is_empty());
     assert_eq!(
         out.diags_of("binary"),
-        vec![("blob.bin".to_string(), false), ("image.png".to_string(), false)]
+        vec![
+            ("blob.bin".to_string(), false),
+            ("image.png".to_string(), false)
+        ]
     );
 }
 
@@ -153,7 +171,10 @@ fn large_files_are_handed_as_files_small_ones_in_memory() {
     };
     let out = scan_dir(root, &opts);
     assert_eq!(out.text("big.log"), big);
-    assert_eq!(out.blobs["big.log"].file.as_deref(), Some(big_path.as_path()));
+    assert_eq!(
+        out.blobs["big.log"].file.as_deref(),
+        Some(big_path.as_path())
+    );
     assert_eq!(out.blobs["small.txt"].file, None);
 }
 
@@ -164,7 +185,10 @@ fn nonexistent_paths_are_errors_and_the_rest_goes_on() {
     let real = write(root, "real.txt", "r");
     let out = scan(root, &[root.join("missing"), real], &opts());
     assert_eq!(out.paths(), vec!["real.txt"]);
-    assert_eq!(out.diags_of("not_found"), vec![("missing".to_string(), true)]);
+    assert_eq!(
+        out.diags_of("not_found"),
+        vec![("missing".to_string(), true)]
+    );
 }
 
 #[test]
@@ -180,9 +204,15 @@ fn symlinks_are_skipped_by_default_and_followed_on_request() {
     assert_eq!(out.paths(), vec!["real/secret.txt"]);
     assert_eq!(
         out.diags_of("symlink"),
-        vec![("link.txt".to_string(), false), ("linkdir".to_string(), false)]
+        vec![
+            ("link.txt".to_string(), false),
+            ("linkdir".to_string(), false)
+        ]
     );
-    assert_eq!(out.diags_of("broken_symlink"), vec![("broken".to_string(), false)]);
+    assert_eq!(
+        out.diags_of("broken_symlink"),
+        vec![("broken".to_string(), false)]
+    );
 
     let follow = FsOptions {
         follow_symlinks: true,
@@ -193,7 +223,10 @@ fn symlinks_are_skipped_by_default_and_followed_on_request() {
         out.paths(),
         vec!["link.txt", "linkdir/secret.txt", "real/secret.txt"]
     );
-    assert_eq!(out.diags_of("broken_symlink"), vec![("broken".to_string(), false)]);
+    assert_eq!(
+        out.diags_of("broken_symlink"),
+        vec![("broken".to_string(), false)]
+    );
     assert!(out.diags_of("symlink").is_empty());
 }
 
@@ -208,7 +241,10 @@ fn symlink_loops_are_reported_not_followed_forever() {
     let out = scan_dir(root, &opts());
     assert_eq!(out.paths(), vec!["d/file.txt"]);
     assert_eq!(out.diags_of("symlink"), vec![("d/up".to_string(), false)]);
-    assert_eq!(out.diags_of("symlink_loop"), vec![("self".to_string(), false)]);
+    assert_eq!(
+        out.diags_of("symlink_loop"),
+        vec![("self".to_string(), false)]
+    );
 
     let follow = FsOptions {
         follow_symlinks: true,
@@ -245,7 +281,11 @@ fn fifos_are_skipped_without_blocking() {
 #[test]
 fn devices_are_skipped() {
     let root = PathBuf::from("/dev");
-    let out = scan(&root, &[PathBuf::from("/dev/null"), PathBuf::from("/dev/zero")], &opts());
+    let out = scan(
+        &root,
+        &[PathBuf::from("/dev/null"), PathBuf::from("/dev/zero")],
+        &opts(),
+    );
     assert!(out.blobs.is_empty());
     assert_eq!(
         out.diags_of("special_file"),
@@ -286,7 +326,10 @@ fn permission_denied_is_an_error_diagnostic() {
     assert_eq!(out.paths(), vec!["open.txt"]);
     assert_eq!(
         out.diags_of("permission_denied"),
-        vec![("closed".to_string(), true), ("locked.txt".to_string(), true)]
+        vec![
+            ("closed".to_string(), true),
+            ("locked.txt".to_string(), true)
+        ]
     );
 }
 
