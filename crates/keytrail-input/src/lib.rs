@@ -32,6 +32,8 @@
 
 mod archive;
 mod content;
+#[cfg(feature = "git")]
+pub mod git;
 mod sniff;
 mod spill;
 mod walk;

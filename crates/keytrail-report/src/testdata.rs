@@ -97,6 +97,7 @@ pub(crate) fn sample() -> (Vec<Finding>, Vec<RuleMeta>, Summary) {
                     author_date: Some("2024-01-02T03:04:05Z".into()),
                     summary: Some("add config".into()),
                     in_head: false,
+                    ..GitOrigin::default()
                 }),
             ),
         ],

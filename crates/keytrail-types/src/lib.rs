@@ -144,6 +144,53 @@ pub struct GitOrigin {
     pub summary: Option<String>,
     /// Whether the same blob is at `path` in the HEAD tree.
     pub in_head: bool,
+    /// Where the blob sits in the repository: reachable history, only in
+    /// commits no ref reaches, in no commit at all, or only in the index.
+    #[serde(default)]
+    pub state: GitBlobState,
+    /// Every commit that introduced this blob at some path (the blob is at
+    /// that path in the commit and at that path in none of its parents),
+    /// oldest author date first. The first and last entries are the blob's
+    /// first and last appearance; `commit`/`path` above is one of them (the
+    /// one still in HEAD when there is one). Empty for unreachable and
+    /// staged blobs. `git show COMMIT:PATH` reproduces each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub introductions: Vec<GitIntroduction>,
+}
+
+/// Where a git blob sits in the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum GitBlobState {
+    /// In at least one commit reachable from a ref (branch, tag, remote, HEAD).
+    #[default]
+    Committed,
+    /// Only in commits no ref reaches any more (amended, reset or
+    /// force-pushed away, or a deleted branch): still in this clone's object
+    /// database, absent from fresh clones.
+    Dangling,
+    /// In no commit at all (a blob left behind by `git add` then reset, a
+    /// stash, or history rewriting); `commit` is `None`.
+    Unreachable,
+    /// Staged in the index and not yet committed (`--staged`).
+    Staged,
+}
+
+/// One commit that introduced a blob at a path.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub struct GitIntroduction {
+    /// Commit id (hex).
+    pub commit: String,
+    /// Path of the blob in that commit's tree (lossy UTF-8).
+    pub path: String,
+    /// Author name and email (`Name <email>`).
+    pub author: String,
+    /// Author date (RFC 3339 with the author's offset).
+    pub author_date: String,
+    /// First line of the commit message.
+    pub summary: String,
+    /// Whether a ref (branch, tag, remote, HEAD) reaches this commit.
+    pub reachable: bool,
 }
 
 /// Provenance of content found in a container image.

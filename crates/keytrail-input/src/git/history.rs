@@ -1,0 +1,677 @@
+//! Object enumeration and blob provenance: which commits introduced which
+//! blob at which path, computed by diffing every commit against all of its
+//! parents, in parallel, without ever holding blob contents.
+
+use std::collections::{HashMap, HashSet};
+
+use gix::ObjectId;
+use gix::bstr::{BStr, BString, ByteSlice, ByteVec};
+use gix::objs::tree::EntryKind;
+use gix::objs::{FindExt, TreeRef};
+use gix::odb::store::iter::Ordering as IterOrdering;
+use gix::prelude::Header;
+use keytrail_types::{GitBlobState, GitOrigin};
+
+use super::{BlobRef, Ctx, GitStats, kinds};
+
+/// Every blob and commit of the object database.
+pub(crate) struct Objects {
+    /// Unique blobs in pack order (then loose objects).
+    pub(crate) blobs: Vec<BlobRef>,
+    /// Unique commits.
+    pub(crate) commits: Vec<ObjectId>,
+}
+
+/// List every object of every pack (in pack-offset order) and every loose
+/// object, and sort blobs and commits out by their headers.
+pub(crate) fn enumerate(ctx: &Ctx<'_>) -> Objects {
+    let repo = ctx.repo.to_thread_local();
+    let mut ids = Vec::new();
+    match repo.objects.iter() {
+        Ok(iter) => {
+            for id in iter.with_ordering(IterOrdering::PackAscendingOffsetThenLooseLexicographical)
+            {
+                match id {
+                    Ok(id) => ids.push(id),
+                    Err(e) => ctx.diags.error(
+                        kinds::GIT_OBJECT_CORRUPT,
+                        ctx.display,
+                        format!("cannot list objects: {e}"),
+                    ),
+                }
+            }
+        }
+        Err(e) => ctx.diags.error(
+            kinds::GIT_OBJECT_CORRUPT,
+            ctx.display,
+            format!("cannot list objects: {e}"),
+        ),
+    }
+    // The same object may sit in several packs, or in a pack and loose:
+    // keep the first occurrence, preserving pack order.
+    let mut seen: HashSet<ObjectId> = HashSet::with_capacity(ids.len());
+    ids.retain(|id| seen.insert(*id));
+    drop(seen);
+
+    // Headers in parallel: for deltified objects this walks the delta chain
+    // to its base, which is the expensive part of enumeration.
+    let per_thread = ctx.parallel(
+        ids.len(),
+        512,
+        || (Vec::new(), Vec::new()),
+        |repo, (blobs, commits): &mut (Vec<(usize, BlobRef)>, Vec<ObjectId>), i| {
+            let id = ids[i];
+            match repo.objects.try_header(&id) {
+                Ok(Some(h)) => match h.kind() {
+                    gix::object::Kind::Blob => blobs.push((i, BlobRef { id, size: h.size() })),
+                    gix::object::Kind::Commit => commits.push(id),
+                    _ => {}
+                },
+                Ok(None) => ctx.diags.error(
+                    kinds::GIT_OBJECT_MISSING,
+                    ctx.display,
+                    format!("object {id} is listed but cannot be found"),
+                ),
+                Err(e) => ctx.diags.error(
+                    kinds::GIT_OBJECT_CORRUPT,
+                    ctx.display,
+                    format!("object {id} cannot be read: {e}"),
+                ),
+            }
+        },
+    );
+    let mut blobs = Vec::new();
+    let mut commits = Vec::new();
+    for (b, c) in per_thread {
+        blobs.extend(b);
+        commits.extend(c);
+    }
+    // Back to pack order (threads took interleaved chunks).
+    blobs.sort_unstable_by_key(|(i, _)| *i);
+    commits.sort_unstable();
+    Objects {
+        blobs: blobs.into_iter().map(|(_, b)| b).collect(),
+        commits,
+    }
+}
+
+/// The commits of a gate: `BASE..TIP` (reachable from TIP, not from BASE)
+/// or everything reachable from a single revision.
+pub(crate) fn range_commits(repo: &gix::Repository, range: &str) -> Result<Vec<ObjectId>, String> {
+    let (base, tip) = match range.split_once("..") {
+        Some((base, tip)) => (
+            Some(base.trim_end_matches('.')),
+            if tip.is_empty() { "HEAD" } else { tip },
+        ),
+        None => (None, range),
+    };
+    let resolve = |rev: &str| -> Result<ObjectId, String> {
+        let id = repo
+            .rev_parse_single(rev)
+            .map_err(|e| format!("cannot resolve `{rev}`: {e}"))?;
+        let commit = id
+            .object()
+            .and_then(|o| o.peel_to_commit())
+            .map_err(|e| format!("`{rev}` is not a commit: {e}"))?;
+        Ok(commit.id)
+    };
+    let tip = resolve(tip)?;
+    let mut walk = repo.rev_walk([tip]);
+    if let Some(base) = base {
+        let base = if base.is_empty() { "HEAD" } else { base };
+        walk = walk.with_hidden([resolve(base)?]);
+    }
+    let mut out = Vec::new();
+    for info in walk.all().map_err(|e| e.to_string())? {
+        out.push(info.map_err(|e| e.to_string())?.id);
+    }
+    Ok(out)
+}
+
+/// Decoded metadata of one commit.
+#[derive(Debug, Clone)]
+pub(crate) struct CommitInfo {
+    pub(crate) id: ObjectId,
+    pub(crate) author: String,
+    pub(crate) seconds: i64,
+    pub(crate) offset: i32,
+    pub(crate) summary: String,
+    pub(crate) reachable: bool,
+}
+
+/// One introduction: blob `id` appeared at `paths[path]` in `commits[commit]`.
+#[derive(Debug, Clone, Copy)]
+struct Intro {
+    blob: ObjectId,
+    commit: u32,
+    path: u32,
+}
+
+/// The blob → introductions table and the HEAD tree.
+pub(crate) struct Provenance {
+    commits: Vec<CommitInfo>,
+    paths: Vec<BString>,
+    /// Sorted by blob id, then by commit date.
+    intros: Vec<Intro>,
+    /// HEAD's tree, flattened: path → blob id.
+    pub(crate) head: HashMap<BString, ObjectId>,
+}
+
+/// What a worker collects while diffing commits.
+#[derive(Default)]
+struct Local {
+    intros: Vec<(ObjectId, u32, BString)>,
+    gitlinks: Vec<(BString, ObjectId)>,
+}
+
+/// A decoded commit: metadata plus the links needed to diff it.
+struct Decoded {
+    info: CommitInfo,
+    tree: ObjectId,
+    parents: Vec<ObjectId>,
+}
+
+/// Compute the provenance of every blob introduced by `commits`. With
+/// `reachability`, commits are marked by whether a ref reaches them;
+/// otherwise (gates) all are considered reachable.
+pub(crate) fn provenance(
+    ctx: &Ctx<'_>,
+    commits: &[ObjectId],
+    reachability: bool,
+    stats: &mut GitStats,
+) -> Provenance {
+    // Phase A: decode every commit once.
+    let decoded: Vec<Option<Decoded>> = {
+        let per_thread = ctx.parallel(commits.len(), 256, Vec::new, |repo, out, i| {
+            out.push((i, decode_commit(ctx, repo, commits[i])));
+        });
+        let mut all: Vec<(usize, Option<Decoded>)> = per_thread.into_iter().flatten().collect();
+        all.sort_unstable_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, d)| d).collect()
+    };
+    let index: HashMap<ObjectId, u32> = decoded
+        .iter()
+        .enumerate()
+        .filter_map(|(i, d)| d.as_ref().map(|d| (d.info.id, i as u32)))
+        .collect();
+    let shallow: HashSet<ObjectId> = {
+        let repo = ctx.repo.to_thread_local();
+        repo.shallow_commits()
+            .ok()
+            .flatten()
+            .map(|c| c.iter().copied().collect())
+            .unwrap_or_default()
+    };
+
+    // Phase B: diff each commit against all of its parents.
+    let locals = ctx.parallel(decoded.len(), 64, Local::default, |repo, local, i| {
+        let Some(d) = &decoded[i] else { return };
+        let mut parent_trees = Vec::with_capacity(d.parents.len());
+        if !shallow.contains(&d.info.id) {
+            for p in &d.parents {
+                let tree = match index.get(p) {
+                    Some(&pi) => decoded[pi as usize].as_ref().map(|pd| pd.tree),
+                    // Outside the set (a gate's base): read it.
+                    None => match repo.objects.find_commit(p, &mut Vec::new()) {
+                        Ok(c) => Some(c.tree()),
+                        Err(e) => {
+                            ctx.diags.error(
+                                kinds::GIT_OBJECT_MISSING,
+                                ctx.display,
+                                format!("parent {p} of commit {} cannot be read: {e}", d.info.id),
+                            );
+                            None
+                        }
+                    },
+                };
+                parent_trees.extend(tree);
+            }
+        }
+        let mut prefix = BString::default();
+        diff_tree(
+            ctx,
+            repo,
+            d,
+            d.tree,
+            &parent_trees,
+            &mut prefix,
+            i as u32,
+            local,
+        );
+    });
+
+    // Merge: intern paths, sort by blob then date.
+    let mut commits_info: Vec<CommitInfo> = Vec::with_capacity(decoded.len());
+    let mut trees_and_parents = Vec::with_capacity(decoded.len());
+    for d in decoded {
+        match d {
+            Some(d) => {
+                commits_info.push(d.info);
+                trees_and_parents.push(Some(d.parents));
+            }
+            None => {
+                commits_info.push(CommitInfo {
+                    id: ObjectId::null(gix::hash::Kind::Sha1),
+                    author: String::new(),
+                    seconds: 0,
+                    offset: 0,
+                    summary: String::new(),
+                    reachable: false,
+                });
+                trees_and_parents.push(None);
+            }
+        }
+    }
+    let mut path_ids: HashMap<BString, u32> = HashMap::new();
+    let mut paths: Vec<BString> = Vec::new();
+    let mut intros = Vec::new();
+    let mut gitlinks: HashMap<BString, ObjectId> = HashMap::new();
+    for local in locals {
+        for (blob, commit, path) in local.intros {
+            let next = paths.len() as u32;
+            let pid = *path_ids.entry(path.clone()).or_insert_with(|| {
+                paths.push(path);
+                next
+            });
+            intros.push(Intro {
+                blob,
+                commit,
+                path: pid,
+            });
+        }
+        for (path, id) in local.gitlinks {
+            gitlinks.entry(path).or_insert(id);
+        }
+    }
+    drop(path_ids);
+
+    // Reachability from every ref and HEAD.
+    let repo = ctx.repo.to_thread_local();
+    if reachability {
+        let mut stack: Vec<u32> = ref_tips(&repo)
+            .into_iter()
+            .filter_map(|t| index.get(&t).copied())
+            .collect();
+        while let Some(i) = stack.pop() {
+            let c = &mut commits_info[i as usize];
+            if c.reachable {
+                continue;
+            }
+            c.reachable = true;
+            if let Some(parents) = &trees_and_parents[i as usize] {
+                stack.extend(parents.iter().filter_map(|p| index.get(p).copied()));
+            }
+        }
+    } else {
+        for c in &mut commits_info {
+            c.reachable = true;
+        }
+    }
+    stats.commits += commits_info.iter().filter(|c| !c.id.is_null()).count() as u64;
+    stats.dangling_commits += commits_info
+        .iter()
+        .filter(|c| !c.id.is_null() && !c.reachable)
+        .count() as u64;
+
+    intros.sort_unstable_by(|a, b| {
+        let (ca, cb) = (
+            &commits_info[a.commit as usize],
+            &commits_info[b.commit as usize],
+        );
+        a.blob
+            .cmp(&b.blob)
+            .then(ca.seconds.cmp(&cb.seconds))
+            .then(ca.id.cmp(&cb.id))
+            .then(paths[a.path as usize].cmp(&paths[b.path as usize]))
+    });
+    intros.dedup_by(|a, b| a.blob == b.blob && a.commit == b.commit && a.path == b.path);
+
+    let mut gitlinks: Vec<_> = gitlinks.into_iter().collect();
+    gitlinks.sort();
+    for (path, id) in gitlinks {
+        ctx.diags.notice(
+            kinds::GIT_SUBMODULE,
+            &format!("{}:{}", ctx.display, super::lossy(&path)),
+            format!(
+                "submodule at `{}` (commit {id}) is not followed{}",
+                super::lossy(&path),
+                if ctx.opts.follow_submodules {
+                    " through history; its checked-out repository is scanned if present"
+                } else {
+                    "; enable submodule scanning to include it"
+                }
+            ),
+        );
+    }
+
+    let head = head_tree(ctx, &repo);
+    Provenance {
+        commits: commits_info,
+        paths,
+        intros,
+        head,
+    }
+}
+
+/// Decode one commit's metadata, tree and parents.
+fn decode_commit(ctx: &Ctx<'_>, repo: &gix::Repository, id: ObjectId) -> Option<Decoded> {
+    let mut buf = Vec::new();
+    let commit = match repo.objects.find_commit(&id, &mut buf) {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.diags.error(
+                kinds::GIT_OBJECT_CORRUPT,
+                ctx.display,
+                format!("commit {id} cannot be read: {e}"),
+            );
+            return None;
+        }
+    };
+    let (author, seconds, offset) = match commit.author() {
+        Ok(sig) => {
+            let time = sig.time().unwrap_or_default();
+            (
+                format!("{} <{}>", sig.name.to_str_lossy(), sig.email.to_str_lossy()),
+                time.seconds,
+                time.offset,
+            )
+        }
+        Err(_) => (super::lossy(commit.author), 0, 0),
+    };
+    let summary = commit.message().summary();
+    Some(Decoded {
+        info: CommitInfo {
+            id,
+            author,
+            seconds,
+            offset,
+            summary: super::lossy(&summary),
+            reachable: false,
+        },
+        tree: commit.tree(),
+        parents: commit.parents().collect(),
+    })
+}
+
+/// Read the tree `id` into `buf` and parse it.
+fn read_tree<'b>(
+    repo: &gix::Repository,
+    id: &ObjectId,
+    buf: &'b mut Vec<u8>,
+) -> Result<TreeRef<'b>, String> {
+    repo.objects.find_tree(id, buf).map_err(|e| e.to_string())
+}
+
+/// Record every blob of `tree` (at `prefix`) that is not at the same path
+/// in any of `parents` (the trees at the same path in the parent commits).
+#[allow(clippy::too_many_arguments)]
+fn diff_tree(
+    ctx: &Ctx<'_>,
+    repo: &gix::Repository,
+    commit: &Decoded,
+    tree: ObjectId,
+    parents: &[ObjectId],
+    prefix: &mut BString,
+    commit_idx: u32,
+    out: &mut Local,
+) {
+    let mut buf = Vec::new();
+    let t = match read_tree(repo, &tree, &mut buf) {
+        Ok(t) => t,
+        Err(e) => {
+            ctx.diags.error(
+                kinds::GIT_OBJECT_CORRUPT,
+                ctx.display,
+                format!(
+                    "tree {tree} at `{}` in commit {} cannot be read: {e}",
+                    super::lossy(prefix),
+                    commit.info.id
+                ),
+            );
+            return;
+        }
+    };
+    let mut pbufs: Vec<Vec<u8>> = vec![Vec::new(); parents.len()];
+    let mut ptrees: Vec<TreeRef<'_>> = Vec::with_capacity(parents.len());
+    for (p, b) in parents.iter().zip(pbufs.iter_mut()) {
+        // An unreadable parent tree was or will be reported with that
+        // parent's own diff; treat it as empty here.
+        if let Ok(pt) = read_tree(repo, p, b) {
+            ptrees.push(pt);
+        }
+    }
+    let base_len = prefix.len();
+    for entry in &t.entries {
+        let kind = entry.mode.kind();
+        let is_tree = matches!(kind, EntryKind::Tree);
+        let same_in_parent = |want_tree: bool| {
+            ptrees.iter().any(|pt| {
+                pt.bisect_entry(entry.filename, want_tree)
+                    .is_some_and(|pe| pe.oid == entry.oid && pe.mode.kind() == kind)
+            })
+        };
+        match kind {
+            EntryKind::Blob | EntryKind::BlobExecutable | EntryKind::Link => {
+                if !same_in_parent(false) {
+                    prefix.truncate(base_len);
+                    push_component(prefix, entry.filename);
+                    out.intros
+                        .push((entry.oid.to_owned(), commit_idx, prefix.clone()));
+                }
+            }
+            EntryKind::Tree => {
+                if same_in_parent(true) {
+                    continue;
+                }
+                let sub_parents: Vec<ObjectId> = ptrees
+                    .iter()
+                    .filter_map(|pt| pt.bisect_entry(entry.filename, true))
+                    .filter(|pe| pe.mode.is_tree())
+                    .map(|pe| pe.oid.to_owned())
+                    .collect();
+                prefix.truncate(base_len);
+                push_component(prefix, entry.filename);
+                diff_tree(
+                    ctx,
+                    repo,
+                    commit,
+                    entry.oid.to_owned(),
+                    &sub_parents,
+                    prefix,
+                    commit_idx,
+                    out,
+                );
+            }
+            EntryKind::Commit => {
+                if !same_in_parent(false) {
+                    prefix.truncate(base_len);
+                    push_component(prefix, entry.filename);
+                    out.gitlinks.push((prefix.clone(), entry.oid.to_owned()));
+                }
+            }
+        }
+        let _ = is_tree;
+    }
+    prefix.truncate(base_len);
+}
+
+fn push_component(prefix: &mut BString, name: &BStr) {
+    if !prefix.is_empty() {
+        prefix.push_byte(b'/');
+    }
+    prefix.push_str(name);
+}
+
+/// Every commit a ref or HEAD points at (tags peeled).
+fn ref_tips(repo: &gix::Repository) -> Vec<ObjectId> {
+    let mut tips = Vec::new();
+    if let Ok(platform) = repo.references()
+        && let Ok(all) = platform.all()
+    {
+        for r in all.flatten() {
+            if let Ok(id) = r.into_fully_peeled_id() {
+                tips.push(id.detach());
+            }
+        }
+    }
+    if let Ok(id) = repo.head_id() {
+        tips.push(id.detach());
+    }
+    tips
+}
+
+/// HEAD's tree flattened to path → blob id (empty for an unborn HEAD).
+pub(crate) fn head_tree(ctx: &Ctx<'_>, repo: &gix::Repository) -> HashMap<BString, ObjectId> {
+    let mut out = HashMap::new();
+    let Ok(commit) = repo.head_commit() else {
+        return out;
+    };
+    let Ok(tree) = commit.tree_id() else {
+        return out;
+    };
+    let mut stack = vec![(BString::default(), tree.detach())];
+    while let Some((prefix, id)) = stack.pop() {
+        let mut buf = Vec::new();
+        let t = match read_tree(repo, &id, &mut buf) {
+            Ok(t) => t,
+            Err(e) => {
+                ctx.diags.error(
+                    kinds::GIT_OBJECT_CORRUPT,
+                    ctx.display,
+                    format!(
+                        "HEAD tree {id} at `{}` cannot be read: {e}",
+                        super::lossy(&prefix)
+                    ),
+                );
+                continue;
+            }
+        };
+        for entry in t.entries {
+            let mut path = prefix.clone();
+            push_component(&mut path, entry.filename);
+            match entry.mode.kind() {
+                EntryKind::Tree => stack.push((path, entry.oid.to_owned())),
+                EntryKind::Blob | EntryKind::BlobExecutable | EntryKind::Link => {
+                    out.insert(path, entry.oid.to_owned());
+                }
+                EntryKind::Commit => {}
+            }
+        }
+    }
+    out
+}
+
+impl Provenance {
+    /// The introductions of `blob`, oldest first.
+    fn intros_of(&self, blob: ObjectId) -> &[Intro] {
+        let start = self.intros.partition_point(|i| i.blob < blob);
+        let end = start + self.intros[start..].partition_point(|i| i.blob == blob);
+        &self.intros[start..end]
+    }
+
+    /// Display path and origin of `blob`: the primary introduction is the
+    /// oldest one still at its path in HEAD, else the oldest one.
+    pub(crate) fn describe(&self, display: &str, blob: ObjectId) -> (String, GitOrigin) {
+        let intros = self.intros_of(blob);
+        let primary = intros
+            .iter()
+            .find(|i| self.head.get(&self.paths[i.path as usize]) == Some(&blob))
+            .or(intros.first());
+        let Some(primary) = primary else {
+            return (
+                format!("<unreachable>/{blob}"),
+                GitOrigin {
+                    repository: display.to_string(),
+                    blob: blob.to_string(),
+                    state: GitBlobState::Unreachable,
+                    ..GitOrigin::default()
+                },
+            );
+        };
+        let commit = &self.commits[primary.commit as usize];
+        let path = &self.paths[primary.path as usize];
+        let introductions: Vec<_> = intros
+            .iter()
+            .map(|i| {
+                super::introduction(
+                    &self.commits[i.commit as usize],
+                    &self.paths[i.path as usize],
+                )
+            })
+            .collect();
+        let state = if introductions.iter().any(|i| i.reachable) {
+            GitBlobState::Committed
+        } else {
+            GitBlobState::Dangling
+        };
+        let first = &introductions[intros
+            .iter()
+            .position(|i| std::ptr::eq(i, primary))
+            .unwrap_or(0)];
+        (
+            super::lossy(path),
+            GitOrigin {
+                repository: display.to_string(),
+                blob: blob.to_string(),
+                commit: Some(commit.id.to_string()),
+                author: Some(first.author.clone()),
+                author_date: Some(first.author_date.clone()),
+                summary: Some(first.summary.clone()),
+                in_head: self.head.get(path) == Some(&blob),
+                state,
+                introductions,
+            },
+        )
+    }
+
+    /// The unique blobs introduced by the scanned commits (gates), with
+    /// their sizes; unreadable ones are reported.
+    pub(crate) fn introduced_blobs(&self, ctx: &Ctx<'_>, _stats: &mut GitStats) -> Vec<BlobRef> {
+        let mut ids: Vec<ObjectId> = self.intros.iter().map(|i| i.blob).collect();
+        ids.dedup();
+        let per_thread = ctx.parallel(ids.len(), 256, Vec::new, |repo, out, i| {
+            let id = ids[i];
+            match repo.objects.try_header(&id) {
+                Ok(Some(h)) => out.push((i, BlobRef { id, size: h.size() })),
+                Ok(None) => ctx.diags.error(
+                    kinds::GIT_OBJECT_MISSING,
+                    ctx.display,
+                    format!("blob {id} is referenced but missing"),
+                ),
+                Err(e) => ctx.diags.error(
+                    kinds::GIT_OBJECT_CORRUPT,
+                    ctx.display,
+                    format!("blob {id} cannot be read: {e}"),
+                ),
+            }
+        });
+        let mut all: Vec<_> = per_thread.into_iter().flatten().collect();
+        all.sort_unstable_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, b)| b).collect()
+    }
+
+    /// Report blobs that trees reference but the object database lacks.
+    pub(crate) fn check_missing(&self, ctx: &Ctx<'_>, present: &[BlobRef]) {
+        let present: HashSet<ObjectId> = present.iter().map(|b| b.id).collect();
+        let mut last = None;
+        for intro in &self.intros {
+            if last == Some(intro.blob) {
+                continue;
+            }
+            last = Some(intro.blob);
+            if !present.contains(&intro.blob) {
+                let commit = &self.commits[intro.commit as usize];
+                ctx.diags.error(
+                    kinds::GIT_OBJECT_MISSING,
+                    ctx.display,
+                    format!(
+                        "blob {} at `{}` in commit {} is missing from the object database",
+                        intro.blob,
+                        super::lossy(&self.paths[intro.path as usize]),
+                        commit.id
+                    ),
+                );
+            }
+        }
+    }
+}

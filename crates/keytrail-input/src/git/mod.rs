@@ -1,0 +1,481 @@
+//! The git source: every blob of a repository's object database exactly
+//! once, with provenance, plus the gates used in CI (`--since-commit`,
+//! `--range`, `--staged`) and `--git-url` cloning. Built on gix; the
+//! implementation never runs a `git` subprocess (gix itself spawns
+//! `git-upload-pack`/`ssh` for `file://` and ssh clone URLs, as git does).
+//!
+//! How a full scan works ([`scan_repository`]):
+//! 1. **Enumerate** every object id in every pack (multi-pack indices and
+//!    alternates included) and every loose object, in pack-offset order, and
+//!    read each object's header (kind and size) without decoding it
+//!    ([`history::enumerate`]). Corrupt objects become diagnostics.
+//! 2. **Provenance**: every commit object found (reachable from a ref or
+//!    not) is decoded once, and its tree is diffed against the trees of all
+//!    its parents at once: a blob at a path is *introduced* by the commit
+//!    when no parent has the same blob at that path, and subtrees equal to
+//!    the same subtree of any parent are skipped without being read. For a
+//!    merge this yields only what the merge itself brought in (conflict
+//!    resolutions, evil merges). Each commit is independent, so this runs in
+//!    parallel and never grows worse than linear in the number of commits.
+//!    The result is a compact, sorted `(blob id, commit, path)` table; blob
+//!    contents are never held.
+//! 3. **Deliver**: the unique blobs are decoded in parallel, in pack order
+//!    (so delta bases are hot in each thread's pack cache), and each is
+//!    pushed to the sink once, with every introduction in its
+//!    [`GitOrigin`]. Blobs larger than [`GitOptions::max_blob_bytes`] are
+//!    skipped with a diagnostic before they are decoded.
+//! 4. **Work tree**: files that differ from HEAD, or are untracked, are
+//!    returned in [`GitStats::worktree_paths`] for the file source to scan
+//!    (their committed versions were already delivered as blobs).
+//!
+//! Diagnostic kinds produced here are listed in [`kinds`].
+
+mod history;
+mod time;
+mod worktree;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use gix::ObjectId;
+use gix::bstr::ByteSlice;
+use gix::objs::FindExt;
+use keytrail_types::{Diagnostic, GitBlobState, GitIntroduction, Origin};
+
+use crate::{Blob, BlobSink, Content};
+
+/// Options of a git history scan.
+///
+/// Construct with `GitOptions { staged: true, ..GitOptions::default() }`:
+/// fields may be added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitOptions {
+    /// Scan only the blobs introduced by commits after this revision up to
+    /// HEAD (`REV..HEAD`): a pull-request gate. Unreachable blobs and the
+    /// work tree are not scanned.
+    pub since_commit: Option<String>,
+    /// Scan only the blobs introduced by the commits of this range
+    /// (`BASE..HEAD`, or a single `REV` meaning everything reachable from it).
+    pub range: Option<String>,
+    /// Scan only the index entries that differ from HEAD (pre-commit hook).
+    pub staged: bool,
+    /// Blobs larger than this are skipped with a `git_blob_too_large`
+    /// diagnostic, before being decoded. Default 64 MiB.
+    pub max_blob_bytes: u64,
+    /// Scan the repositories of submodules found in the work tree or in
+    /// `.git/modules`. When false, each submodule path is listed once with
+    /// a `git_submodule` notice.
+    pub follow_submodules: bool,
+    /// Worker threads; `0` picks from the number of CPUs.
+    pub threads: usize,
+    /// Report work-tree files that differ from HEAD or are untracked in
+    /// [`GitStats::worktree_paths`] (full scans only). Default true.
+    pub worktree: bool,
+}
+
+impl Default for GitOptions {
+    fn default() -> Self {
+        GitOptions {
+            since_commit: None,
+            range: None,
+            staged: false,
+            max_blob_bytes: 64 << 20,
+            follow_submodules: false,
+            threads: 0,
+            worktree: true,
+        }
+    }
+}
+
+/// What a git scan did. Every count is of unique objects.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GitStats {
+    /// Commits examined (all commit objects for a full scan; the commits of
+    /// the range for a gate).
+    pub commits: u64,
+    /// Of those, commits no ref reaches (full scans only).
+    pub dangling_commits: u64,
+    /// Unique blobs found (in the object database, or introduced by the
+    /// range for a gate; index entries for `staged`).
+    pub blobs: u64,
+    /// Blobs pushed to the sink.
+    pub blobs_delivered: u64,
+    /// Bytes of the blobs pushed to the sink.
+    pub bytes_delivered: u64,
+    /// Blobs in no commit (delivered with `commit: None`).
+    pub unreachable_blobs: u64,
+    /// Blobs skipped because they exceed [`GitOptions::max_blob_bytes`].
+    pub blobs_too_large: u64,
+    /// Submodule paths (gitlink entries) seen.
+    pub submodules: u64,
+    /// Objects that could not be read or decoded, or are referenced but
+    /// missing. Each produced an error diagnostic (up to a cap per kind).
+    pub errors: u64,
+    /// Whether the repository is a shallow clone (history incomplete).
+    pub shallow: bool,
+    /// Work-tree files (absolute paths) that differ from HEAD or are
+    /// untracked, for the file source to scan. Empty for bare
+    /// repositories, gates and `staged`.
+    pub worktree_paths: Vec<PathBuf>,
+}
+
+/// Stable diagnostic kinds produced by the git source.
+pub mod kinds {
+    /// The path is not a repository or cannot be opened (error).
+    pub const GIT_OPEN: &str = "git_open";
+    /// An object cannot be read or decoded (error).
+    pub const GIT_OBJECT_CORRUPT: &str = "git_object_corrupt";
+    /// An object referenced by a tree or commit is missing (error).
+    pub const GIT_OBJECT_MISSING: &str = "git_object_missing";
+    /// A revision or range given to a gate does not resolve (error).
+    pub const GIT_REVISION: &str = "git_revision";
+    /// A blob larger than the cap, not scanned (skip).
+    pub const GIT_BLOB_TOO_LARGE: &str = "git_blob_too_large";
+    /// A submodule (gitlink) not followed (skip).
+    pub const GIT_SUBMODULE: &str = "git_submodule";
+    /// A shallow clone: history before the shallow boundary is absent (warning, not an error).
+    pub const GIT_SHALLOW: &str = "git_shallow";
+    /// More diagnostics of one kind than are reported individually (summary).
+    pub const GIT_DIAGNOSTICS_CAPPED: &str = "git_diagnostics_capped";
+    /// Cloning `--git-url` failed (error).
+    pub const GIT_CLONE: &str = "git_clone";
+}
+
+/// Individual diagnostics reported per kind before a summary replaces them.
+const MAX_DIAGNOSTICS_PER_KIND: usize = 100;
+
+/// Whether `path` is a git repository: a work tree containing `.git` (a
+/// directory or a `gitdir:` file), a bare repository, or a `.git` directory.
+pub fn is_repository(path: &Path) -> bool {
+    if gix::discover::is_git(path).is_ok() {
+        return true;
+    }
+    let dot_git = path.join(".git");
+    if dot_git.is_dir() {
+        return gix::discover::is_git(&dot_git).is_ok();
+    }
+    // Worktrees and submodules have a `.git` file pointing at the git dir.
+    dot_git.is_file() && open(path).is_ok()
+}
+
+/// Open a repository without reading the user's or system's git config or
+/// the environment: a scan must not depend on who runs it.
+pub(crate) fn open(path: &Path) -> Result<gix::ThreadSafeRepository, String> {
+    let opts = gix::open::Options::isolated().with(gix::sec::Trust::Full);
+    gix::ThreadSafeRepository::open_opts(path, opts).map_err(|e| e.to_string())
+}
+
+/// Clone `url` (anything gix can fetch: `file://`, a local path, `ssh://`;
+/// `https://` when built with the `git-https` feature) as a bare repository
+/// into `into`, which must not exist or be empty, and return the repository
+/// path. All refs are fetched, so every branch and tag is scanned.
+pub fn clone_url(url: &str, into: &Path) -> Result<PathBuf, Diagnostic> {
+    let fail = |e: String| {
+        Diagnostic::error(
+            kinds::GIT_CLONE,
+            display_url(url),
+            format!("cannot clone: {e}"),
+        )
+    };
+    let interrupt = AtomicBool::new(false);
+    let mut prepare = gix::prepare_clone_bare(url, into).map_err(|e| fail(e.to_string()))?;
+    // Fetch every branch and tag, not only the default branch.
+    prepare = prepare.configure_remote(|remote| {
+        remote
+            .with_refspecs(
+                ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"],
+                gix::remote::Direction::Fetch,
+            )
+            .map_err(gix::Error::from_error)
+    });
+    let (repo, _outcome) = prepare
+        .fetch_only(gix::progress::Discard, &interrupt)
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(repo.path().to_path_buf())
+}
+
+/// Scan the repository at `path` (work tree, bare repository or `.git`
+/// directory) and push every unique blob, once, to `sink`.
+///
+/// Never fails: problems become diagnostics on the sink and counts in the
+/// returned stats. See the module documentation for what is delivered.
+pub fn scan_repository(path: &Path, opts: &GitOptions, sink: &dyn BlobSink) -> GitStats {
+    let display = path.display().to_string();
+    let mut stats = GitStats::default();
+    let ts_repo = match open(path) {
+        Ok(r) => r,
+        Err(e) => {
+            sink.diagnostic(Diagnostic::error(
+                kinds::GIT_OPEN,
+                &display,
+                format!("not a readable git repository: {e}"),
+            ));
+            stats.errors += 1;
+            return stats;
+        }
+    };
+    let diags = Diags::new(sink);
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        opts.threads
+    };
+    let ctx = Ctx {
+        repo: &ts_repo,
+        display: &display,
+        opts,
+        threads,
+        sink,
+        diags: &diags,
+    };
+
+    let repo = ts_repo.to_thread_local();
+    stats.shallow = repo.is_shallow().unwrap_or(false);
+    if stats.shallow {
+        sink.diagnostic(Diagnostic::skip(
+            kinds::GIT_SHALLOW,
+            &display,
+            "shallow clone: history before the shallow boundary is absent and was not scanned \
+             (fetch the full history with `git fetch --unshallow`)",
+        ));
+    }
+
+    if opts.staged {
+        worktree::scan_staged(&ctx, &mut stats);
+    } else if let Some(range) = gate_range(opts) {
+        match history::range_commits(&repo, &range) {
+            Ok(commits) => {
+                let index = history::provenance(&ctx, &commits, false, &mut stats);
+                let blobs = index.introduced_blobs(&ctx, &mut stats);
+                deliver(&ctx, &index, &blobs, &mut stats);
+            }
+            Err(e) => {
+                diags.error(kinds::GIT_REVISION, &display, format!("`{range}`: {e}"));
+            }
+        }
+    } else {
+        let objects = history::enumerate(&ctx);
+        let index = history::provenance(&ctx, &objects.commits, true, &mut stats);
+        index.check_missing(&ctx, &objects.blobs);
+        deliver(&ctx, &index, &objects.blobs, &mut stats);
+        if opts.worktree {
+            stats.worktree_paths = worktree::changed_paths(&ctx, &index.head);
+        }
+    }
+    if opts.follow_submodules {
+        for sub in worktree::submodule_repositories(&repo) {
+            let sub_stats = scan_repository(&sub, opts, sink);
+            stats.errors += sub_stats.errors;
+            stats.worktree_paths.extend(sub_stats.worktree_paths);
+        }
+    }
+    stats.submodules = diags.submodules.load(Ordering::Relaxed);
+    stats.errors += diags.errors.load(Ordering::Relaxed);
+    stats
+}
+
+/// The range a gate scans, if any: `--range` as given, `--since-commit REV`
+/// as `REV..HEAD`.
+fn gate_range(opts: &GitOptions) -> Option<String> {
+    opts.range
+        .clone()
+        .or_else(|| opts.since_commit.as_ref().map(|rev| format!("{rev}..HEAD")))
+}
+
+/// What every phase of a scan shares.
+pub(crate) struct Ctx<'a> {
+    pub(crate) repo: &'a gix::ThreadSafeRepository,
+    pub(crate) display: &'a str,
+    pub(crate) opts: &'a GitOptions,
+    pub(crate) threads: usize,
+    pub(crate) sink: &'a dyn BlobSink,
+    pub(crate) diags: &'a Diags<'a>,
+}
+
+impl Ctx<'_> {
+    /// Run `work(thread_repo, item_index)` over `0..n` on the worker
+    /// threads, handing out consecutive chunks of `chunk` items so each
+    /// thread reads neighbouring objects, and collect each thread's state.
+    pub(crate) fn parallel<S: Send>(
+        &self,
+        n: usize,
+        chunk: usize,
+        init: impl Fn() -> S + Sync,
+        work: impl Fn(&gix::Repository, &mut S, usize) + Sync,
+    ) -> Vec<S> {
+        let next = AtomicUsize::new(0);
+        let threads = self.threads.min(n.div_ceil(chunk)).max(1);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let repo = self.repo.to_thread_local();
+                        let mut state = init();
+                        loop {
+                            let start = next.fetch_add(chunk, Ordering::Relaxed);
+                            if start >= n {
+                                break;
+                            }
+                            for i in start..(start + chunk).min(n) {
+                                work(&repo, &mut state, i);
+                            }
+                        }
+                        state
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("git worker thread panicked"))
+                .collect()
+        })
+    }
+}
+
+/// Diagnostics with a cap per kind, and the error/submodule counters.
+pub(crate) struct Diags<'a> {
+    sink: &'a dyn BlobSink,
+    errors: AtomicU64,
+    submodules: AtomicU64,
+    per_kind: std::sync::Mutex<std::collections::HashMap<&'static str, usize>>,
+}
+
+impl<'a> Diags<'a> {
+    fn new(sink: &'a dyn BlobSink) -> Self {
+        Diags {
+            sink,
+            errors: AtomicU64::new(0),
+            submodules: AtomicU64::new(0),
+            per_kind: Default::default(),
+        }
+    }
+
+    /// Whether another diagnostic of `kind` may be reported individually;
+    /// sends one summary notice when the cap is first exceeded.
+    fn admit(&self, kind: &'static str, subject: &str) -> bool {
+        let mut map = self.per_kind.lock().unwrap_or_else(|e| e.into_inner());
+        let n = map.entry(kind).or_default();
+        *n += 1;
+        if *n == MAX_DIAGNOSTICS_PER_KIND + 1 {
+            self.sink.diagnostic(Diagnostic::skip(
+                kinds::GIT_DIAGNOSTICS_CAPPED,
+                subject,
+                format!(
+                    "more than {MAX_DIAGNOSTICS_PER_KIND} `{kind}` diagnostics: further ones are \
+                     counted but not listed"
+                ),
+            ));
+        }
+        *n <= MAX_DIAGNOSTICS_PER_KIND
+    }
+
+    /// An error about an object: counted, reported up to the cap.
+    pub(crate) fn error(&self, kind: &'static str, subject: &str, message: String) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        if self.admit(kind, subject) {
+            self.sink
+                .diagnostic(Diagnostic::error(kind, subject, message));
+        }
+    }
+
+    /// A notice (not an error), reported up to the cap.
+    pub(crate) fn notice(&self, kind: &'static str, subject: &str, message: String) {
+        if kind == kinds::GIT_SUBMODULE {
+            self.submodules.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.admit(kind, subject) {
+            self.sink
+                .diagnostic(Diagnostic::skip(kind, subject, message));
+        }
+    }
+}
+
+/// One blob to deliver: its id and its size from the object header.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlobRef {
+    pub(crate) id: ObjectId,
+    pub(crate) size: u64,
+}
+
+/// Decode `blobs` in parallel, in the given order, and push each with its
+/// provenance.
+fn deliver(ctx: &Ctx<'_>, index: &history::Provenance, blobs: &[BlobRef], stats: &mut GitStats) {
+    let max = ctx.opts.max_blob_bytes;
+    let per_thread = ctx.parallel(
+        blobs.len(),
+        64,
+        || (0u64, 0u64, 0u64, 0u64),
+        |repo, (delivered, bytes, too_large, unreachable), i| {
+            let blob = blobs[i];
+            let (path, origin) = index.describe(ctx.display, blob.id);
+            if origin.state == GitBlobState::Unreachable {
+                *unreachable += 1;
+            }
+            if blob.size > max {
+                *too_large += 1;
+                ctx.diags.notice(
+                    kinds::GIT_BLOB_TOO_LARGE,
+                    &format!("{}:{path}", ctx.display),
+                    format!(
+                        "blob {} is {} bytes, over the {max}-byte cap: not scanned",
+                        blob.id, blob.size
+                    ),
+                );
+                return;
+            }
+            let mut buf = Vec::with_capacity(blob.size as usize);
+            match repo.objects.find_blob(&blob.id, &mut buf) {
+                Ok(_) => {}
+                Err(e) => {
+                    ctx.diags.error(
+                        kinds::GIT_OBJECT_CORRUPT,
+                        ctx.display,
+                        format!("blob {} ({path}) cannot be read: {e}", blob.id),
+                    );
+                    return;
+                }
+            }
+            *delivered += 1;
+            *bytes += buf.len() as u64;
+            ctx.sink.blob(Blob {
+                path,
+                origin: Origin::Git(origin),
+                content: Content::Bytes(buf),
+            });
+        },
+    );
+    for (delivered, bytes, too_large, unreachable) in per_thread {
+        stats.blobs_delivered += delivered;
+        stats.bytes_delivered += bytes;
+        stats.blobs_too_large += too_large;
+        stats.unreachable_blobs += unreachable;
+    }
+    stats.blobs += blobs.len() as u64;
+}
+
+/// Lossy UTF-8 of a git path.
+pub(crate) fn lossy(path: &[u8]) -> String {
+    path.to_str_lossy().into_owned()
+}
+
+/// Build an introduction record (used by [`history`]).
+pub(crate) fn introduction(commit: &history::CommitInfo, path: &[u8]) -> GitIntroduction {
+    GitIntroduction {
+        commit: commit.id.to_string(),
+        path: lossy(path),
+        author: commit.author.clone(),
+        author_date: time::rfc3339(commit.seconds, commit.offset),
+        summary: commit.summary.clone(),
+        reachable: commit.reachable,
+    }
+}
+
+/// `url` with any user info (`user:token@`) masked, for diagnostics.
+fn display_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}

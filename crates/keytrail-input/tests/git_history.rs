@@ -1,0 +1,727 @@
+//! Tests of the git source against repositories built at test time with
+//! the `git` command line (fixed authors and dates), with `git cat-file` as
+//! the oracle of which blobs exist.
+#![cfg(feature = "git")]
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use keytrail_input::git::{self, GitOptions, GitStats, kinds};
+use keytrail_input::{Blob, BlobSink, Content};
+use keytrail_types::{Diagnostic, GitBlobState, GitOrigin, Origin};
+
+/// A fake credential, unique per call: a random-looking base62 body behind a
+/// vendor-like prefix, generated at test time (never a real token).
+fn fake_secret(tag: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut x = 0x9E37_79B9_7F4A_7C15u64
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0xA076_1D64_78BD_642F)
+        ^ u64::from(std::process::id());
+    for b in tag.bytes() {
+        x = (x ^ u64::from(b)).wrapping_mul(0x100_0000_01B3);
+    }
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let body: String = (0..36)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            ALPHABET[(x % 62) as usize] as char
+        })
+        .collect();
+    format!("ktfake_{body}")
+}
+
+/// A repository under construction in a temporary directory.
+struct Repo {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    home: PathBuf,
+    clock: std::cell::Cell<u64>,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("repo");
+        let home = tmp.path().join("home");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        let repo = Repo {
+            _tmp: tmp,
+            dir,
+            home,
+            clock: std::cell::Cell::new(1_700_000_000),
+        };
+        repo.git(&["-c", "init.defaultBranch=main", "init", "-q"]);
+        repo
+    }
+
+    /// Run git in the repository with a fixed identity and date; returns stdout.
+    fn git(&self, args: &[&str]) -> String {
+        self.git_in(&self.dir, args)
+    }
+
+    fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let t = self.clock.get() + 60;
+        self.clock.set(t);
+        let date = format!("@{t} +0100");
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("HOME", &self.home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "Dev")
+            .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+            .env("GIT_AUTHOR_DATE", &date)
+            .env("GIT_COMMITTER_NAME", "Dev")
+            .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+            .env("GIT_COMMITTER_DATE", &date)
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn write(&self, path: &str, content: &str) {
+        let p = self.dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    /// `git add -A && git commit -m MSG`; returns the new commit id.
+    fn commit(&self, msg: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-q", "--allow-empty", "-m", msg]);
+        self.rev("HEAD")
+    }
+
+    fn rev(&self, rev: &str) -> String {
+        self.git(&["rev-parse", rev]).trim().to_string()
+    }
+
+    /// Every blob id in the object database, per git itself.
+    fn all_blobs(&self, git_dir: &Path) -> BTreeSet<String> {
+        self.git_in(
+            git_dir,
+            &[
+                "cat-file",
+                "--batch-all-objects",
+                "--batch-check=%(objecttype) %(objectname)",
+            ],
+        )
+        .lines()
+        .filter_map(|l| l.strip_prefix("blob "))
+        .map(str::to_string)
+        .collect()
+    }
+
+    fn hash_of(&self, content: &str) -> String {
+        let p = self.home.join("hash-input");
+        std::fs::write(&p, content).unwrap();
+        self.git(&["hash-object", p.to_str().unwrap()])
+            .trim()
+            .to_string()
+    }
+}
+
+/// What a scan delivered.
+#[derive(Default)]
+struct Collected {
+    blobs: Mutex<Vec<(String, GitOrigin, Vec<u8>)>>,
+    diags: Mutex<Vec<Diagnostic>>,
+}
+
+impl BlobSink for Collected {
+    fn blob(&self, blob: Blob) {
+        let Origin::Git(origin) = blob.origin else {
+            panic!("git source delivered a non-git origin: {:?}", blob.origin);
+        };
+        let Content::Bytes(bytes) = blob.content else {
+            panic!("git blobs are delivered in memory");
+        };
+        self.blobs.lock().unwrap().push((blob.path, origin, bytes));
+    }
+    fn diagnostic(&self, diag: Diagnostic) {
+        self.diags.lock().unwrap().push(diag);
+    }
+}
+
+struct Scan {
+    stats: GitStats,
+    blobs: Vec<(String, GitOrigin, Vec<u8>)>,
+    diags: Vec<Diagnostic>,
+}
+
+impl Scan {
+    fn run(path: &Path, opts: &GitOptions) -> Scan {
+        let sink = Collected::default();
+        let stats = git::scan_repository(path, opts, &sink);
+        let scan = Scan {
+            stats,
+            blobs: sink.blobs.into_inner().unwrap(),
+            diags: sink.diags.into_inner().unwrap(),
+        };
+        scan.assert_each_blob_once();
+        scan
+    }
+
+    fn full(path: &Path) -> Scan {
+        Scan::run(path, &GitOptions::default())
+    }
+
+    fn assert_each_blob_once(&self) {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for (_, o, _) in &self.blobs {
+            *counts.entry(&o.blob).or_default() += 1;
+        }
+        let dups: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+        assert!(dups.is_empty(), "blobs delivered more than once: {dups:?}");
+        assert_eq!(self.stats.blobs_delivered as usize, self.blobs.len());
+    }
+
+    fn ids(&self) -> BTreeSet<String> {
+        self.blobs.iter().map(|(_, o, _)| o.blob.clone()).collect()
+    }
+
+    /// The one delivered blob containing `needle`.
+    fn containing(&self, needle: &str) -> (&str, &GitOrigin) {
+        let hits: Vec<_> = self
+            .blobs
+            .iter()
+            .filter(|(_, _, b)| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            .collect();
+        assert_eq!(
+            hits.len(),
+            1,
+            "expected one blob containing the secret, got {}",
+            hits.len()
+        );
+        (hits[0].0.as_str(), &hits[0].1)
+    }
+
+    fn has(&self, needle: &str) -> bool {
+        self.blobs
+            .iter()
+            .any(|(_, _, b)| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+    }
+
+    fn diags_of(&self, kind: &str) -> Vec<&Diagnostic> {
+        self.diags.iter().filter(|d| d.kind == kind).collect()
+    }
+}
+
+#[test]
+fn secret_added_then_deleted_is_found_with_provenance() {
+    let r = Repo::new();
+    let secret = fake_secret("deleted");
+    r.write("README.md", "hello\n");
+    r.write("config/app.env", &format!("TOKEN={secret}\n"));
+    let c1 = r.commit("add config");
+    std::fs::remove_file(r.dir.join("config/app.env")).unwrap();
+    r.write("README.md", "hello again\n");
+    let c2 = r.commit("remove config");
+    assert_ne!(c1, c2);
+
+    let scan = Scan::full(&r.dir);
+    assert_eq!(
+        scan.ids(),
+        r.all_blobs(&r.dir),
+        "every blob in the database, once"
+    );
+    let (path, o) = scan.containing(&secret);
+    assert_eq!(path, "config/app.env");
+    assert_eq!(o.commit.as_deref(), Some(c1.as_str()));
+    assert_eq!(o.author.as_deref(), Some("Dev <dev@example.com>"));
+    assert_eq!(o.summary.as_deref(), Some("add config"));
+    let date = o.author_date.as_deref().unwrap();
+    assert!(
+        date.ends_with("+01:00") && date.starts_with("2023-11-14T"),
+        "{date}"
+    );
+    assert!(!o.in_head, "deleted in the last commit");
+    assert_eq!(o.state, GitBlobState::Committed);
+    assert_eq!(o.introductions.len(), 1);
+    assert_eq!(o.introductions[0].commit, c1);
+    assert_eq!(o.introductions[0].path, "config/app.env");
+    assert!(o.introductions[0].reachable);
+    assert_eq!(o.blob, r.hash_of(&format!("TOKEN={secret}\n")));
+    assert_eq!(scan.stats.commits, 2);
+    assert_eq!(scan.stats.dangling_commits, 0);
+    assert_eq!(scan.stats.errors, 0, "{:?}", scan.diags);
+    // README.md v2 is in HEAD, v1 is not.
+    let (_, readme) = scan.containing("hello again");
+    assert!(readme.in_head);
+}
+
+#[test]
+fn secret_on_unmerged_branch_is_found() {
+    let r = Repo::new();
+    let secret = fake_secret("branch");
+    r.write("a.txt", "a\n");
+    r.commit("base");
+    r.git(&["checkout", "-q", "-b", "feature"]);
+    r.write("feature/creds.yml", &format!("key: {secret}\n"));
+    let c = r.commit("feature work");
+    r.git(&["checkout", "-q", "main"]);
+
+    let scan = Scan::full(&r.dir);
+    let (path, o) = scan.containing(&secret);
+    assert_eq!(path, "feature/creds.yml");
+    assert_eq!(o.commit.as_deref(), Some(c.as_str()));
+    assert!(!o.in_head);
+    assert_eq!(o.state, GitBlobState::Committed, "a branch reaches it");
+}
+
+#[test]
+fn renamed_file_has_every_introduction_and_head_path() {
+    let r = Repo::new();
+    let secret = fake_secret("renamed");
+    r.write("old/name.cfg", &format!("password={secret}\n"));
+    let c1 = r.commit("add");
+    r.git(&["mv", "old/name.cfg", "new.cfg"]);
+    let c2 = r.commit("rename");
+
+    let scan = Scan::full(&r.dir);
+    let (path, o) = scan.containing(&secret);
+    assert_eq!(path, "new.cfg", "the path where the blob still is in HEAD");
+    assert!(o.in_head);
+    assert_eq!(o.commit.as_deref(), Some(c2.as_str()));
+    let intro: Vec<_> = o
+        .introductions
+        .iter()
+        .map(|i| (i.commit.as_str(), i.path.as_str()))
+        .collect();
+    assert_eq!(
+        intro,
+        vec![(c1.as_str(), "old/name.cfg"), (c2.as_str(), "new.cfg")]
+    );
+}
+
+#[test]
+fn secret_introduced_by_a_merge_commit_is_attributed_to_it() {
+    let r = Repo::new();
+    let secret = fake_secret("merge");
+    r.write("base.txt", "base\n");
+    r.commit("base");
+    r.git(&["checkout", "-q", "-b", "topic"]);
+    r.write("topic.txt", "topic work\n");
+    let topic = r.commit("topic");
+    r.git(&["checkout", "-q", "main"]);
+    r.write("main.txt", "main work\n");
+    r.commit("main");
+    r.git(&["merge", "-q", "--no-ff", "--no-commit", "topic"]);
+    // An "evil merge": content that exists in neither parent.
+    r.write("merge-fix.env", &format!("API_KEY={secret}\n"));
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "merge topic"]);
+    let merge = r.rev("HEAD");
+    assert_eq!(
+        r.git(&["rev-list", "--parents", "-n1", "HEAD"])
+            .split_whitespace()
+            .count(),
+        3
+    );
+
+    let scan = Scan::full(&r.dir);
+    let (_, o) = scan.containing(&secret);
+    assert_eq!(o.commit.as_deref(), Some(merge.as_str()));
+    assert_eq!(o.introductions.len(), 1);
+    assert!(o.in_head);
+    // The topic's file came in through the merge too, but the merge did not
+    // introduce it: one parent already had it at that path.
+    let (_, t) = scan.containing("topic work");
+    let commits: Vec<_> = t.introductions.iter().map(|i| i.commit.as_str()).collect();
+    assert_eq!(commits, vec![topic.as_str()]);
+}
+
+#[test]
+fn amended_away_and_unreachable_blobs_are_found() {
+    let r = Repo::new();
+    let amended = fake_secret("amended");
+    let orphan = fake_secret("orphan");
+    r.write("x.txt", "x\n");
+    r.commit("first");
+    r.write("deploy.sh", &format!("export TOKEN={amended}\n"));
+    let bad = r.commit("deploy");
+    r.write("deploy.sh", "export TOKEN=$TOKEN\n");
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "--amend", "-m", "deploy"]);
+    assert_ne!(r.rev("HEAD"), bad);
+    // Staged, then unstaged: the blob stays in the database, in no commit.
+    r.write("oops.txt", &format!("{orphan}\n"));
+    r.git(&["add", "oops.txt"]);
+    r.git(&["reset", "-q", "oops.txt"]);
+    std::fs::remove_file(r.dir.join("oops.txt")).unwrap();
+
+    let scan = Scan::full(&r.dir);
+    assert_eq!(scan.ids(), r.all_blobs(&r.dir));
+    let (path, o) = scan.containing(&amended);
+    assert_eq!(path, "deploy.sh");
+    assert_eq!(o.commit.as_deref(), Some(bad.as_str()));
+    assert_eq!(o.state, GitBlobState::Dangling);
+    assert!(!o.introductions[0].reachable);
+    assert!(!o.in_head);
+    assert_eq!(scan.stats.dangling_commits, 1);
+
+    let (path, o) = scan.containing(&orphan);
+    assert_eq!(o.commit, None);
+    assert_eq!(o.state, GitBlobState::Unreachable);
+    assert!(o.introductions.is_empty());
+    assert_eq!(path, format!("<unreachable>/{}", o.blob));
+    assert_eq!(scan.stats.unreachable_blobs, 1);
+}
+
+#[test]
+fn loose_and_packed_repositories_give_the_same_blobs() {
+    let r = Repo::new();
+    let secret = fake_secret("gc");
+    for i in 0..5 {
+        r.write(
+            "src/lib.rs",
+            &format!(
+                "// version {i}\nfn f() -> u32 {{ {i} }}\n{}",
+                "x\n".repeat(200 + i)
+            ),
+        );
+        if i == 2 {
+            r.write("secrets.txt", &format!("{secret}\n"));
+        }
+        if i == 3 {
+            std::fs::remove_file(r.dir.join("secrets.txt")).unwrap();
+        }
+        r.commit(&format!("v{i}"));
+    }
+    let loose = Scan::full(&r.dir);
+    assert!(loose.has(&secret));
+    let packs = || {
+        std::fs::read_dir(r.dir.join(".git/objects/pack"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    assert_eq!(packs(), 0, "fixture starts with loose objects only");
+
+    // Deltified packs: `git gc --aggressive` stores versions as deltas.
+    r.git(&["gc", "-q", "--aggressive", "--prune=now"]);
+    assert!(packs() > 0);
+    let packed = Scan::full(&r.dir);
+    assert_eq!(packed.ids(), loose.ids());
+    assert_eq!(packed.ids(), r.all_blobs(&r.dir));
+    let (path, o) = packed.containing(&secret);
+    assert_eq!(path, "secrets.txt");
+    assert!(o.commit.is_some());
+    // Contents are byte-identical after delta decoding.
+    let mut a: Vec<_> = loose
+        .blobs
+        .iter()
+        .map(|(_, o, b)| (o.blob.clone(), b.clone()))
+        .collect();
+    let mut b: Vec<_> = packed
+        .blobs
+        .iter()
+        .map(|(_, o, b)| (o.blob.clone(), b.clone()))
+        .collect();
+    a.sort();
+    b.sort();
+    assert!(a == b, "decoded contents differ between loose and packed");
+    // With a commit-graph file too.
+    r.git(&["commit-graph", "write", "--reachable"]);
+    assert_eq!(Scan::full(&r.dir).ids(), loose.ids());
+}
+
+#[test]
+fn bare_repository_and_dot_git_dir_are_repositories() {
+    let r = Repo::new();
+    let secret = fake_secret("bare");
+    r.write("k.pem", &format!("{secret}\n"));
+    let c = r.commit("key");
+    let bare = r.dir.parent().unwrap().join("bare.git");
+    r.git(&[
+        "clone",
+        "-q",
+        "--bare",
+        r.dir.to_str().unwrap(),
+        bare.to_str().unwrap(),
+    ]);
+
+    assert!(git::is_repository(&r.dir));
+    assert!(git::is_repository(&r.dir.join(".git")));
+    assert!(git::is_repository(&bare));
+    assert!(!git::is_repository(&r.home));
+
+    let via_bare = Scan::full(&bare);
+    let (_, o) = via_bare.containing(&secret);
+    assert_eq!(o.commit.as_deref(), Some(c.as_str()));
+    assert!(o.in_head);
+    assert!(via_bare.stats.worktree_paths.is_empty());
+
+    let via_dot_git = Scan::full(&r.dir.join(".git"));
+    assert_eq!(via_dot_git.ids(), Scan::full(&r.dir).ids());
+}
+
+#[test]
+fn not_a_repository_is_a_diagnostic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scan = Scan::full(tmp.path());
+    assert!(scan.blobs.is_empty());
+    assert_eq!(scan.diags_of(kinds::GIT_OPEN).len(), 1);
+    assert!(scan.diags[0].is_error);
+    assert_eq!(scan.stats.errors, 1);
+}
+
+#[test]
+fn file_url_is_cloned_with_every_branch() {
+    let r = Repo::new();
+    let on_main = fake_secret("main");
+    let on_branch = fake_secret("side");
+    r.write("a.env", &format!("A={on_main}\n"));
+    r.commit("main");
+    r.git(&["checkout", "-q", "-b", "side"]);
+    r.write("b.env", &format!("B={on_branch}\n"));
+    r.commit("side");
+    r.git(&["checkout", "-q", "main"]);
+
+    let into = r.home.join("clone");
+    let url = format!("file://{}", r.dir.display());
+    let cloned = git::clone_url(&url, &into).expect("clone succeeds");
+    assert!(git::is_repository(&cloned));
+    let scan = Scan::full(&cloned);
+    assert!(scan.has(&on_main));
+    assert!(scan.has(&on_branch), "non-default branches are fetched");
+
+    let err = git::clone_url("file:///nonexistent/repo.git", &r.home.join("x")).unwrap_err();
+    assert_eq!(err.kind, kinds::GIT_CLONE);
+    assert!(err.is_error);
+}
+
+#[test]
+fn since_commit_and_range_scan_only_new_blobs() {
+    let r = Repo::new();
+    let s1 = fake_secret("s1");
+    let s2 = fake_secret("s2");
+    let s3 = fake_secret("s3");
+    r.write("one.txt", &format!("{s1}\n"));
+    let c1 = r.commit("one");
+    r.write("two.txt", &format!("{s2}\n"));
+    let c2 = r.commit("two");
+    r.write("three.txt", &format!("{s3}\n"));
+    r.commit("three");
+
+    let since = Scan::run(
+        &r.dir,
+        &GitOptions {
+            since_commit: Some(c1.clone()),
+            ..GitOptions::default()
+        },
+    );
+    assert!(!since.has(&s1));
+    assert!(since.has(&s2) && since.has(&s3));
+    assert_eq!(since.blobs.len(), 2, "only the blobs the range introduced");
+    assert_eq!(since.stats.commits, 2);
+    assert!(since.stats.worktree_paths.is_empty());
+
+    let range = Scan::run(
+        &r.dir,
+        &GitOptions {
+            range: Some(format!("{c1}..{c2}")),
+            ..GitOptions::default()
+        },
+    );
+    assert!(range.has(&s2) && !range.has(&s1) && !range.has(&s3));
+    let (_, o) = range.containing(&s2);
+    assert_eq!(o.commit.as_deref(), Some(c2.as_str()));
+
+    let bad = Scan::run(
+        &r.dir,
+        &GitOptions {
+            range: Some("nope..HEAD".into()),
+            ..GitOptions::default()
+        },
+    );
+    assert!(bad.blobs.is_empty());
+    assert_eq!(bad.diags_of(kinds::GIT_REVISION).len(), 1);
+    assert!(bad.stats.errors > 0);
+}
+
+#[test]
+fn staged_scans_only_index_changes() {
+    let r = Repo::new();
+    let staged = fake_secret("staged");
+    let unstaged = fake_secret("unstaged");
+    r.write("app.py", "print('hi')\n");
+    r.write("keep.txt", "unchanged\n");
+    r.commit("init");
+    r.write("app.py", &format!("print('hi')\nKEY = '{staged}'\n"));
+    r.write("new/file.cfg", "fresh\n");
+    r.git(&["add", "-A"]);
+    r.write("keep.txt", &format!("{unstaged}\n"));
+
+    let scan = Scan::run(
+        &r.dir,
+        &GitOptions {
+            staged: true,
+            ..GitOptions::default()
+        },
+    );
+    let mut paths: Vec<_> = scan.blobs.iter().map(|(p, _, _)| p.as_str()).collect();
+    paths.sort();
+    assert_eq!(paths, vec!["app.py", "new/file.cfg"]);
+    let (_, o) = scan.containing(&staged);
+    assert_eq!(o.state, GitBlobState::Staged);
+    assert_eq!(o.commit, None);
+    assert!(
+        !scan.has(&unstaged),
+        "work-tree-only changes are not staged"
+    );
+}
+
+#[test]
+fn worktree_changes_are_listed_for_the_file_source() {
+    let r = Repo::new();
+    r.write("same.txt", "same\n");
+    r.write("edited.txt", "v1\n");
+    r.commit("init");
+    r.write("edited.txt", "v2\n");
+    r.write("untracked/.env", "X=1\n");
+    let scan = Scan::full(&r.dir);
+    let rel: Vec<_> = scan
+        .stats
+        .worktree_paths
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&r.dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(rel, vec!["edited.txt", "untracked/.env"]);
+}
+
+#[test]
+fn shallow_clone_warns_that_history_is_incomplete() {
+    let r = Repo::new();
+    for i in 0..3 {
+        r.write("f.txt", &format!("{i}\n"));
+        r.commit(&format!("c{i}"));
+    }
+    let shallow = r.home.join("shallow");
+    let url = format!("file://{}", r.dir.display());
+    r.git(&[
+        "clone",
+        "-q",
+        "--depth",
+        "1",
+        &url,
+        shallow.to_str().unwrap(),
+    ]);
+    let scan = Scan::full(&shallow);
+    assert!(scan.stats.shallow);
+    let warn = scan.diags_of(kinds::GIT_SHALLOW);
+    assert_eq!(warn.len(), 1);
+    assert!(!warn[0].is_error);
+    assert!(scan.has("2\n"));
+    assert_eq!(scan.stats.errors, 0, "{:?}", scan.diags);
+
+    let full = Scan::full(&r.dir);
+    assert!(!full.stats.shallow);
+    assert!(full.diags_of(kinds::GIT_SHALLOW).is_empty());
+}
+
+#[test]
+fn corrupt_loose_object_is_reported_and_the_scan_goes_on() {
+    let r = Repo::new();
+    let secret = fake_secret("corrupt");
+    r.write("victim.txt", "this blob will be corrupted\n");
+    r.write("good.txt", &format!("{secret}\n"));
+    r.commit("two files");
+    let victim = r.hash_of("this blob will be corrupted\n");
+    let obj = r
+        .dir
+        .join(".git/objects")
+        .join(&victim[..2])
+        .join(&victim[2..]);
+    let mut perms = std::fs::metadata(&obj).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&obj, perms).unwrap();
+    std::fs::write(&obj, b"\x78\x9cthis is not zlib at all").unwrap();
+
+    let scan = Scan::full(&r.dir);
+    assert!(scan.has(&secret), "the rest of the repository is scanned");
+    let errors: Vec<_> = scan.diags.iter().filter(|d| d.is_error).collect();
+    assert!(!errors.is_empty());
+    assert!(
+        errors.iter().any(|d| d.message.contains(&victim)),
+        "{errors:?}"
+    );
+    assert!(scan.stats.errors >= 1);
+    assert!(!scan.ids().contains(&victim));
+}
+
+#[test]
+fn large_blobs_are_skipped_with_a_diagnostic() {
+    let r = Repo::new();
+    r.write("big.bin", &"a".repeat(10_000));
+    r.write("small.txt", "small\n");
+    r.commit("sizes");
+    let scan = Scan::run(
+        &r.dir,
+        &GitOptions {
+            max_blob_bytes: 1_000,
+            ..GitOptions::default()
+        },
+    );
+    assert!(scan.has("small"));
+    assert_eq!(scan.blobs.len(), 1);
+    assert_eq!(scan.stats.blobs_too_large, 1);
+    let d = scan.diags_of(kinds::GIT_BLOB_TOO_LARGE);
+    assert_eq!(d.len(), 1);
+    assert!(d[0].subject.ends_with("big.bin") && !d[0].is_error);
+}
+
+#[test]
+fn submodules_are_listed_not_followed() {
+    let r = Repo::new();
+    r.write("a.txt", "a\n");
+    let c = r.commit("a");
+    r.git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        &format!("160000,{c},vendor/lib"),
+    ]);
+    r.git(&["commit", "-q", "-m", "add submodule"]);
+    let scan = Scan::full(&r.dir);
+    let notes = scan.diags_of(kinds::GIT_SUBMODULE);
+    assert_eq!(notes.len(), 1);
+    assert!(notes[0].subject.ends_with("vendor/lib") && !notes[0].is_error);
+    assert!(notes[0].message.contains(&c));
+    assert_eq!(scan.stats.submodules, 1);
+    assert_eq!(scan.stats.errors, 0, "{:?}", scan.diags);
+}
+
+#[cfg(unix)]
+#[test]
+fn non_utf8_paths_are_delivered_lossily() {
+    use std::os::unix::ffi::OsStrExt;
+    let r = Repo::new();
+    let secret = fake_secret("latin1");
+    let name = std::ffi::OsStr::from_bytes(b"caf\xe9.cfg");
+    std::fs::write(r.dir.join(name), format!("{secret}\n")).unwrap();
+    r.commit("latin-1 name");
+    let scan = Scan::full(&r.dir);
+    let (path, o) = scan.containing(&secret);
+    assert_eq!(path, "caf\u{fffd}.cfg");
+    assert!(o.in_head);
+}
