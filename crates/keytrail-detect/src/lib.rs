@@ -1,1 +1,24 @@
 //! CloudTrail abuse detection: identity normalisation, baselines, detectors and a Sigma engine.
+//!
+//! Data flows one way: [`reader`] turns files and streams into [`event::Event`]s
+//! (or diagnostics), the [`engine::Engine`] runs the playbook detectors, the
+//! per-identity baselines and the Sigma rules over each event and pushes
+//! [`alert::Alert`]s into a sink; [`output`] encodes alerts as JSONL, OCSF or a human
+//! summary. Nothing here does network IO.
+
+pub mod alert;
+pub mod baseline;
+pub mod engine;
+pub mod event;
+pub mod ipintel;
+pub mod output;
+pub mod owners;
+pub mod playbook;
+pub mod reader;
+pub mod sigma;
+pub mod time;
+
+
+
+pub use event::{Event, Identity, IdentityKind, UaFamily};
+pub use reader::{read_path, read_paths, read_stream};

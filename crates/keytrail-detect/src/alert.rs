@@ -1,0 +1,256 @@
+//! Alerts, the rule metadata behind them, and the aggregator that turns per-event hits
+//! into one alert per identity, rule and time window.
+//!
+//! The JSON shape of [`Alert`] is keytrail's JSONL output format (an API): see the
+//! field docs, and `docs` in the crate README.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use keytrail_types::Severity;
+use serde::{Deserialize, Serialize};
+
+use crate::event::Event;
+use crate::time::format_rfc3339_ms;
+
+/// Which engine raised an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertSource {
+    /// A built-in attacker-playbook detector.
+    Playbook,
+    /// A per-identity behavioural detector (baseline versus observed).
+    Behaviour,
+    /// A declared-expected-usage check from an owners file.
+    Owners,
+    /// A Sigma rule (detection or correlation).
+    Sigma,
+}
+
+/// Static description of a detector or rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleInfo {
+    /// Stable rule id (`keytrail.aws.defense-evasion.stop-logging`, or a Sigma rule id).
+    pub id: String,
+    /// Short title.
+    pub title: String,
+    /// Severity.
+    pub severity: Severity,
+    /// MITRE ATT&CK technique id (`T1562.008`), empty when none applies.
+    pub technique: String,
+    /// ATT&CK tactic (`defense-evasion`).
+    pub tactic: String,
+    /// Which engine.
+    pub source: AlertSource,
+    /// Rule author (kept for Sigma rules: their licence requires attribution).
+    pub author: Option<String>,
+    /// Aggregation window: hits for the same identity within this long after the first
+    /// become one alert.
+    pub window_ms: i64,
+}
+
+/// One alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Stable id: hex of a hash over rule id, principal and first-evidence time.
+    pub id: String,
+    /// Rule id.
+    pub rule_id: String,
+    /// Rule title.
+    pub title: String,
+    /// Severity (`info` … `critical`).
+    pub severity: Severity,
+    /// ATT&CK technique id.
+    pub technique: String,
+    /// ATT&CK tactic.
+    pub tactic: String,
+    /// Which engine raised it (`playbook`, `behaviour`, `owners`, `sigma`).
+    pub source: AlertSource,
+    /// Event time of the first evidence (RFC 3339, UTC).
+    pub time: String,
+    /// Event time of the last evidence.
+    pub last_time: String,
+    /// The identity: IAM user / role / federated-user ARN (see `Identity::principal`).
+    pub principal: String,
+    /// Access key id of the first evidence, when logged.
+    pub access_key_id: Option<String>,
+    /// Account id of the principal.
+    pub account_id: Option<String>,
+    /// `eventID`s of the evidence (at most [`MAX_EVIDENCE`]).
+    pub event_ids: Vec<String>,
+    /// Distinct `eventName`s of the evidence.
+    pub event_names: Vec<String>,
+    /// Distinct source IPs (or service names) of the evidence.
+    pub source_ips: Vec<String>,
+    /// Number of evidence events (may exceed `event_ids.len()`).
+    pub event_count: u64,
+    /// One sentence: what was observed versus the baseline or expectation.
+    pub explanation: String,
+    /// Author of the Sigma rule, for attribution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// Epoch milliseconds of `time` (not serialised).
+    #[serde(skip)]
+    pub time_ms: i64,
+}
+
+/// Most event ids kept per alert.
+pub const MAX_EVIDENCE: usize = 1000;
+
+/// Receives alerts as they are closed.
+pub trait AlertSink: Send {
+    /// Takes one alert.
+    fn alert(&mut self, alert: Alert);
+}
+
+impl AlertSink for Vec<Alert> {
+    fn alert(&mut self, alert: Alert) {
+        self.push(alert);
+    }
+}
+
+/// A sink that calls a closure.
+pub struct FnSink<F: FnMut(Alert) + Send>(pub F);
+
+impl<F: FnMut(Alert) + Send> AlertSink for FnSink<F> {
+    fn alert(&mut self, alert: Alert) {
+        (self.0)(alert)
+    }
+}
+
+/// A detector's verdict on one event.
+#[derive(Debug, Clone)]
+pub struct Hit {
+    /// The rule.
+    pub rule: Arc<RuleInfo>,
+    /// Explanation sentence (baseline versus observed).
+    pub explanation: String,
+    /// Optional extra grouping key (a correlation group) beyond the principal.
+    pub group: Option<String>,
+    /// Severity override (a stronger variant of the same rule).
+    pub severity: Option<Severity>,
+}
+
+impl Hit {
+    /// A hit with an explanation.
+    pub fn new(rule: &Arc<RuleInfo>, explanation: impl Into<String>) -> Self {
+        Hit { rule: rule.clone(), explanation: explanation.into(), group: None, severity: None }
+    }
+}
+
+/// FNV-1a 64-bit, for stable alert ids.
+pub fn fnv64(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain(std::iter::once(0xff)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+struct Open {
+    alert: Alert,
+    last_ms: i64,
+    window_ms: i64,
+}
+
+/// Turns hits into alerts: one per (rule, identity, group) and window.
+#[derive(Default)]
+pub struct Aggregator {
+    open: HashMap<(String, String, Option<String>), Open>,
+    /// Total alerts emitted.
+    pub emitted: u64,
+}
+
+impl Aggregator {
+    /// Adds a hit for `ev`; alerts whose window closed are pushed into `sink`.
+    pub fn hit(&mut self, hit: Hit, ev: &Event, sink: &mut dyn AlertSink) {
+        let key = (hit.rule.id.clone(), ev.identity.principal.to_string(), hit.group.clone());
+        if let Some(o) = self.open.get_mut(&key) {
+            if ev.time_ms <= o.alert.time_ms + o.window_ms && ev.time_ms >= o.alert.time_ms - o.window_ms {
+                add_evidence(&mut o.alert, ev);
+                o.last_ms = o.last_ms.max(ev.time_ms);
+                o.alert.last_time = format_rfc3339_ms(o.last_ms);
+                if let Some(sev) = hit.severity {
+                    if sev > o.alert.severity {
+                        o.alert.severity = sev;
+                        o.alert.explanation = hit.explanation;
+                    }
+                }
+                return;
+            }
+            let old = self.open.remove(&key).expect("present");
+            self.emitted += 1;
+            sink.alert(old.alert);
+        }
+        let t = format_rfc3339_ms(ev.time_ms);
+        let id = fnv64(&[&hit.rule.id, &ev.identity.principal, hit.group.as_deref().unwrap_or(""), &t, &ev.event_id]);
+        let mut alert = Alert {
+            id: format!("{id:016x}"),
+            rule_id: hit.rule.id.clone(),
+            title: hit.rule.title.clone(),
+            severity: hit.severity.unwrap_or(hit.rule.severity),
+            technique: hit.rule.technique.clone(),
+            tactic: hit.rule.tactic.clone(),
+            source: hit.rule.source,
+            time: t.clone(),
+            last_time: t,
+            principal: ev.identity.principal.to_string(),
+            access_key_id: ev.identity.access_key_id.as_deref().map(String::from),
+            account_id: ev.identity.account_id.as_deref().map(String::from).or_else(|| {
+                (!ev.recipient_account.is_empty()).then(|| ev.recipient_account.to_string())
+            }),
+            event_ids: Vec::new(),
+            event_names: Vec::new(),
+            source_ips: Vec::new(),
+            event_count: 0,
+            explanation: hit.explanation,
+            author: hit.rule.author.clone(),
+            time_ms: ev.time_ms,
+        };
+        add_evidence(&mut alert, ev);
+        self.open.insert(key, Open { alert, last_ms: ev.time_ms, window_ms: hit.rule.window_ms.max(1) });
+    }
+
+    /// Pushes every alert whose window ended before `watermark_ms`.
+    pub fn flush_before(&mut self, watermark_ms: i64, sink: &mut dyn AlertSink) {
+        let mut done: Vec<_> = self
+            .open
+            .iter()
+            .filter(|(_, o)| o.alert.time_ms + o.window_ms < watermark_ms)
+            .map(|(k, _)| k.clone())
+            .collect();
+        done.sort_by_key(|k| self.open[k].alert.time_ms);
+        for k in done {
+            if let Some(o) = self.open.remove(&k) {
+                self.emitted += 1;
+                sink.alert(o.alert);
+            }
+        }
+    }
+
+    /// Pushes every open alert, oldest first.
+    pub fn flush_all(&mut self, sink: &mut dyn AlertSink) {
+        self.flush_before(i64::MAX, sink);
+    }
+
+    /// Number of alerts still open.
+    pub fn open_count(&self) -> usize {
+        self.open.len()
+    }
+}
+
+fn add_evidence(a: &mut Alert, ev: &Event) {
+    a.event_count += 1;
+    if a.event_ids.len() < MAX_EVIDENCE && !ev.event_id.is_empty() {
+        a.event_ids.push(ev.event_id.to_string());
+    }
+    if a.event_names.len() < 50 && !a.event_names.iter().any(|n| **n == *ev.event_name) {
+        a.event_names.push(ev.event_name.to_string());
+    }
+    if a.source_ips.len() < 50 && !ev.source_ip.is_empty() && !a.source_ips.iter().any(|n| **n == *ev.source_ip) {
+        a.source_ips.push(ev.source_ip.to_string());
+    }
+}

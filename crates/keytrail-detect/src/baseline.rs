@@ -1,0 +1,579 @@
+//! Per-identity baselines learned from the data, and the behavioural detectors that
+//! compare each event with its identity's baseline.
+//!
+//! A baseline holds countries, ASNs, networks (/24 or /48), network classes,
+//! user-agent families, regions, services, APIs, hour-of-week, S3 buckets and hourly
+//! volume statistics per API class (data reads, list/describe, writes). An identity's
+//! first `learning` period (7 days by default) only builds its baseline. Baselines
+//! serialise to JSON so `--state DIR` runs continue where the last one stopped; their
+//! size is bounded per identity (capped maps), so memory grows with identities, not
+//! events.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, LazyLock};
+
+use keytrail_types::{Diagnostic, Severity};
+use serde::{Deserialize, Serialize};
+
+use crate::alert::{AlertSource, Hit, RuleInfo};
+use crate::event::{Event, UaFamily};
+use crate::ipintel::{IpInfo, NetworkClass, country_distance_km};
+use crate::owners::Owners;
+use crate::time::{DAY_MS, HOUR_MS, format_rfc3339_ms, hour_of_week};
+
+const MAX_KEYS: usize = 512;
+const MAX_APIS: usize = 2048;
+const MAX_BUCKETS: usize = 4096;
+
+/// Welford running mean and variance.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Stat {
+    /// Samples.
+    pub n: u64,
+    /// Mean.
+    pub mean: f64,
+    m2: f64,
+}
+
+impl Stat {
+    /// Adds a sample.
+    pub fn add(&mut self, x: f64) {
+        self.n += 1;
+        let d = x - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (x - self.mean);
+    }
+    /// Standard deviation.
+    pub fn std(&self) -> f64 {
+        if self.n < 2 { 0.0 } else { (self.m2 / (self.n - 1) as f64).sqrt() }
+    }
+}
+
+fn bump(m: &mut HashMap<Box<str>, u32>, k: &str, cap: usize) {
+    if let Some(v) = m.get_mut(k) {
+        *v = v.saturating_add(1);
+    } else if m.len() < cap {
+        m.insert(Box::from(k), 1);
+    }
+}
+
+/// API class for volume statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiClass {
+    /// Object/data reads (S3 GetObject, DynamoDB GetItem, secrets).
+    DataRead,
+    /// List/Describe/Get of configuration.
+    List,
+    /// Everything that changes state.
+    Write,
+}
+
+/// Classifies an event's API.
+pub fn api_class(ev: &Event) -> ApiClass {
+    let n = &*ev.event_name;
+    if matches!(n, "GetObject" | "GetItem" | "BatchGetItem" | "Query" | "Scan" | "GetSecretValue" | "GetParameter" | "GetParameters" | "SelectObjectContent") {
+        ApiClass::DataRead
+    } else if ev.read_only == Some(true) || n.starts_with("List") || n.starts_with("Describe") || n.starts_with("Get") || n.starts_with("Head") {
+        ApiClass::List
+    } else {
+        ApiClass::Write
+    }
+}
+
+/// Network prefix of an address (/24 for IPv4, /48 for IPv6) as text.
+pub fn net_prefix(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(a) => {
+            let o = a.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+    }
+}
+
+/// One identity's learned behaviour.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Baseline {
+    /// First event time.
+    pub first_ms: i64,
+    /// Last event time.
+    pub last_ms: i64,
+    /// Events seen.
+    pub events: u64,
+    /// Events that were human use (console, browser, MFA).
+    pub human_events: u64,
+    /// Country → events.
+    pub countries: HashMap<Box<str>, u32>,
+    /// ASN → events.
+    pub asns: HashMap<u32, u32>,
+    /// Network prefix → events.
+    pub networks: HashMap<Box<str>, u32>,
+    /// Network class → events.
+    pub classes: HashMap<NetworkClass, u32>,
+    /// User-agent family → events.
+    pub user_agents: HashMap<UaFamily, u32>,
+    /// Region → events.
+    pub regions: HashMap<Box<str>, u32>,
+    /// Service → events.
+    pub services: HashMap<Box<str>, u32>,
+    /// API → events.
+    pub apis: HashMap<Box<str>, u32>,
+    /// Events per hour of week (Monday 00:00 UTC = 0).
+    pub hours: Vec<u32>,
+    /// S3 buckets accessed.
+    pub buckets: HashSet<Box<str>>,
+    /// Current hour bucket (epoch hours) of the volume counters.
+    pub cur_hour: i64,
+    /// Counts in the current hour: data reads, list, writes, S3 GetObject, S3 bytes out.
+    pub cur: [u64; 5],
+    /// Hourly statistics (active hours only) of the same five counters.
+    pub hourly: [Stat; 5],
+    /// Last geolocated event: time, country and whether its network was a datacenter.
+    pub last_geo: Option<(i64, Box<str>, bool)>,
+}
+
+impl Baseline {
+    /// Whether the identity called this API before.
+    pub fn has_api(&self, api: &str) -> bool {
+        self.apis.contains_key(api)
+    }
+    /// Times the identity called this API.
+    pub fn api_count(&self, api: &str) -> u32 {
+        self.apis.get(api).copied().unwrap_or(0)
+    }
+    /// Whether the identity used this service before.
+    pub fn has_service(&self, svc: &str) -> bool {
+        self.services.contains_key(svc)
+    }
+    /// Whether every event so far was programmatic (and there were enough to judge).
+    pub fn machine_only(&self) -> bool {
+        self.events >= 20 && self.human_events == 0
+    }
+    /// Whether the identity is mostly machine use.
+    pub fn is_machine(&self) -> bool {
+        self.human_events * 20 < self.events
+    }
+    /// Whether enough networks were learned to judge novelty.
+    pub fn learned_networks(&self) -> bool {
+        self.networks.values().map(|&v| u64::from(v)).sum::<u64>() >= 20
+    }
+    /// Whether the /24 (or /48) of `ip` was seen before.
+    pub fn knows_network(&self, ip: &str) -> bool {
+        ip.parse::<IpAddr>().is_ok_and(|ip| self.networks.contains_key(net_prefix(ip).as_str()))
+    }
+
+    fn top(m: &HashMap<Box<str>, u32>, n: usize) -> String {
+        let mut v: Vec<_> = m.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let parts: Vec<String> = v.iter().take(n).map(|(k, c)| format!("{k} ({c})")).collect();
+        if parts.is_empty() { "nothing".into() } else { parts.join(", ") }
+    }
+
+    fn roll_hour(&mut self, t: i64) {
+        let h = t.div_euclid(HOUR_MS);
+        if h != self.cur_hour {
+            if self.cur.iter().any(|&c| c > 0) {
+                for (s, &c) in self.hourly.iter_mut().zip(&self.cur) {
+                    s.add(c as f64);
+                }
+            }
+            self.cur = [0; 5];
+            self.cur_hour = h;
+        }
+    }
+
+    /// Adds one event.
+    pub fn update(&mut self, ev: &Event, info: Option<&IpInfo>, bucket: Option<&str>, bytes: u64) {
+        if self.events == 0 {
+            self.first_ms = ev.time_ms;
+            self.hours = vec![0; 168];
+        }
+        self.events += 1;
+        self.last_ms = self.last_ms.max(ev.time_ms);
+        if ev.human_use() {
+            self.human_events += 1;
+        }
+        if let (Some(info), Some(ip)) = (info, ev.source_addr) {
+            if let Some(c) = &info.country {
+                bump(&mut self.countries, c, MAX_KEYS);
+                self.last_geo = Some((ev.time_ms, c.clone(), info.class == NetworkClass::Datacenter));
+            }
+            if let Some(a) = info.asn {
+                if self.asns.len() < MAX_KEYS || self.asns.contains_key(&a) {
+                    *self.asns.entry(a).or_default() += 1;
+                }
+            }
+            *self.classes.entry(info.class).or_default() += 1;
+            bump(&mut self.networks, &net_prefix(ip), MAX_KEYS);
+        }
+        *self.user_agents.entry(UaFamily::classify(&ev.user_agent)).or_default() += 1;
+        bump(&mut self.regions, &ev.region, MAX_KEYS);
+        bump(&mut self.services, ev.service(), MAX_KEYS);
+        bump(&mut self.apis, &ev.event_name, MAX_APIS);
+        if self.hours.len() == 168 {
+            self.hours[hour_of_week(ev.time_ms) as usize] += 1;
+        }
+        if let Some(b) = bucket {
+            if self.buckets.len() < MAX_BUCKETS {
+                self.buckets.insert(Box::from(b));
+            }
+        }
+        self.roll_hour(ev.time_ms);
+        let class = api_class(ev);
+        self.cur[class as usize] += 1;
+        if &*ev.event_name == "GetObject" {
+            self.cur[3] += 1;
+            self.cur[4] += bytes;
+        }
+    }
+}
+
+/// Account-level state: regions in use.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AccountState {
+    /// Account → (first event time, regions used).
+    pub accounts: HashMap<Box<str>, (i64, HashSet<Box<str>>)>,
+    /// Learning period (ms).
+    pub learning_ms: i64,
+}
+
+impl AccountState {
+    fn account(ev: &Event) -> &str {
+        if ev.recipient_account.is_empty() { ev.identity.account_id.as_deref().unwrap_or("") } else { &ev.recipient_account }
+    }
+    /// Whether the account of `ev` is past its learning period.
+    pub fn learned(&self, ev: &Event) -> bool {
+        self.accounts.get(Self::account(ev)).is_some_and(|(f, _)| ev.time_ms - f >= self.learning_ms)
+    }
+    /// Whether the account used the region of `ev` before.
+    pub fn region_used(&self, ev: &Event) -> bool {
+        self.accounts.get(Self::account(ev)).is_some_and(|(_, r)| r.contains(&*ev.region))
+    }
+    /// Records the event's region.
+    pub fn update(&mut self, ev: &Event) {
+        if ev.region.is_empty() || ev.error_code.is_some() {
+            return;
+        }
+        let e = self.accounts.entry(Box::from(Self::account(ev))).or_insert_with(|| (ev.time_ms, HashSet::new()));
+        if !e.1.contains(&*ev.region) && e.1.len() < 64 {
+            e.1.insert(ev.region.clone());
+        }
+    }
+}
+
+macro_rules! brules {
+    ($( $name:ident = ($id:literal, $title:literal, $sev:ident, $tech:literal, $tactic:literal, $win:expr, $src:ident) ;)*) => {
+        /// Behavioural rule ids.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum B { $( #[doc = $title] $name, )* }
+        /// Metadata of every behavioural rule, indexed by [`B`].
+        pub static RULES: LazyLock<Vec<Arc<RuleInfo>>> = LazyLock::new(|| vec![ $( Arc::new(RuleInfo {
+            id: concat!("keytrail.aws.", $id).to_string(),
+            title: $title.to_string(),
+            severity: Severity::$sev,
+            technique: $tech.to_string(),
+            tactic: $tactic.to_string(),
+            source: AlertSource::$src,
+            author: None,
+            window_ms: $win,
+        }), )* ]);
+    };
+}
+
+brules! {
+    NewCountry = ("behaviour.new-country", "Identity used from a country outside its baseline", Medium, "T1078.004", "initial-access", DAY_MS, Behaviour);
+    NewAsn = ("behaviour.new-asn", "Machine identity used from a network (ASN) outside its baseline", Low, "T1078.004", "initial-access", DAY_MS, Behaviour);
+    AnonNetwork = ("behaviour.anonymising-network", "Identity used through Tor or a VPN provider", High, "T1090.003", "command-and-control", DAY_MS, Behaviour);
+    NonServerNetwork = ("behaviour.non-server-network", "Datacenter-only machine identity used from a residential or office network", High, "T1078.004", "initial-access", DAY_MS, Behaviour);
+    ImpossibleTravel = ("behaviour.impossible-travel", "Impossible travel between consecutive calls", High, "T1078.004", "initial-access", DAY_MS, Behaviour);
+    ReadSpike = ("behaviour.s3-read-spike", "S3 object reads far above the identity's hourly baseline", Medium, "T1530", "collection", HOUR_MS, Behaviour);
+    NewBucket = ("behaviour.first-bucket-access", "First access to an S3 bucket", Low, "T1530", "collection", DAY_MS, Behaviour);
+    NewRegion = ("behaviour.new-region", "Identity active in a region outside its baseline", Low, "T1535", "defense-evasion", DAY_MS, Behaviour);
+    OffHours = ("behaviour.outside-usual-hours", "Machine identity active outside its usual hours of the week", Low, "T1078.004", "initial-access", 6 * HOUR_MS, Behaviour);
+    InteractiveClient = ("behaviour.server-key-interactive-client", "Server-only credential used from an interactive client (browser, curl, desktop tool)", High, "T1078.004", "initial-access", DAY_MS, Behaviour);
+    NewKeyNetwork = ("behaviour.new-key-different-network", "New access key first used from a different network than the one that created it", Medium, "T1098.001", "persistence", DAY_MS, Behaviour);
+    OwnersViolation = ("owners.expected-usage-violation", "Usage outside the declared expectations of the owners file", Medium, "T1078.004", "initial-access", 6 * HOUR_MS, Owners);
+}
+
+fn bhit(r: B, sev: Option<Severity>, explanation: String) -> Hit {
+    let mut h = Hit::new(&RULES[r as usize], explanation);
+    h.severity = sev;
+    h
+}
+
+/// Where a newly created access key was created from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyOrigin {
+    /// Creation time.
+    pub time_ms: i64,
+    /// Creator principal.
+    pub creator: Box<str>,
+    /// Creator's network prefix.
+    pub network: Option<Box<str>>,
+    /// Creator's ASN.
+    pub asn: Option<u32>,
+    /// Creator's country.
+    pub country: Option<Box<str>>,
+}
+
+/// All learned state, persisted with `--state DIR`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct State {
+    /// Format version.
+    pub version: u32,
+    /// Baselines by principal.
+    pub identities: HashMap<Box<str>, Baseline>,
+    /// Account-level state.
+    pub accounts: AccountState,
+    /// Keys created and not yet used: access key id → origin.
+    pub new_keys: HashMap<Box<str>, KeyOrigin>,
+    /// Latest event time processed.
+    pub watermark_ms: i64,
+}
+
+/// File name of the state inside the state directory.
+pub const STATE_FILE: &str = "keytrail-detect-state.json";
+
+impl State {
+    /// Loads state from `dir` (an absent file gives empty state).
+    pub fn load(dir: &Path) -> Result<Self, Diagnostic> {
+        let p = dir.join(STATE_FILE);
+        match std::fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| Diagnostic::error("state_invalid", p.display().to_string(), e.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State { version: 1, ..State::default() }),
+            Err(e) => Err(Diagnostic::error("state_unreadable", p.display().to_string(), e.to_string())),
+        }
+    }
+
+    /// Saves state atomically (write to a temporary file, then rename).
+    pub fn save(&self, dir: &Path) -> Result<(), Diagnostic> {
+        let p = dir.join(STATE_FILE);
+        let err = |e: std::io::Error| Diagnostic::error("state_unwritable", p.display().to_string(), e.to_string());
+        std::fs::create_dir_all(dir).map_err(err)?;
+        let tmp = dir.join(format!("{STATE_FILE}.tmp"));
+        let bytes = serde_json::to_vec(self).map_err(|e| Diagnostic::error("state_unwritable", p.display().to_string(), e.to_string()))?;
+        std::fs::write(&tmp, bytes).map_err(err)?;
+        std::fs::rename(&tmp, &p).map_err(err)
+    }
+}
+
+/// S3 bucket and response bytes of an S3 data event.
+pub fn s3_bucket(ev: &Event) -> Option<(&str, u64)> {
+    if &*ev.event_source != "s3.amazonaws.com" || !matches!(&*ev.event_name, "GetObject" | "PutObject" | "ListObjects" | "ListObjectsV2" | "HeadObject" | "CopyObject" | "DeleteObject") {
+        return None;
+    }
+    let b = ev.lookup_str("requestParameters.bucketName")?;
+    let bytes = ev.lookup("additionalEventData.bytesTransferredOut").and_then(serde_json::Value::as_f64).unwrap_or(0.0) as u64;
+    Some((b, bytes))
+}
+
+/// Runs the behavioural and owners detectors on `ev` against `base` (the baseline
+/// before this event). `learning` suppresses baseline comparisons.
+#[allow(clippy::too_many_arguments)]
+pub fn detect(
+    ev: &Event,
+    base: &Baseline,
+    info: Option<&IpInfo>,
+    learning: bool,
+    owners: Option<&Owners>,
+    new_keys: &mut HashMap<Box<str>, KeyOrigin>,
+    hits: &mut Vec<Hit>,
+) {
+    let who = &*ev.identity.principal;
+    let ua = UaFamily::classify(&ev.user_agent);
+    let human = ev.human_use();
+    let machine = base.is_machine() && !human;
+    let ip = &*ev.source_ip;
+    let days = ((base.last_ms - base.first_ms) / DAY_MS).max(1);
+    let bucket = s3_bucket(ev);
+
+    // New keys: compare the first use with the network that created the key.
+    if let Some(k) = ev.identity.access_key_id.as_deref() {
+        if let Some(origin) = new_keys.remove(k) {
+            if let (Some(addr), Some(info)) = (ev.source_addr, info) {
+                let net = net_prefix(addr);
+                let same_net = origin.network.as_deref() == Some(net.as_str());
+                let same_asn = origin.asn.is_some() && origin.asn == info.asn;
+                if !same_net && !same_asn && origin.network.is_some() {
+                    let sev = (origin.country.as_deref() != info.country.as_deref()).then_some(Severity::High);
+                    hits.push(bhit(B::NewKeyNetwork, sev, format!(
+                        "access key {k} was created by {} from {} (AS{}, {}) but first used from {ip} (AS{}, {})",
+                        origin.creator,
+                        origin.network.as_deref().unwrap_or("?"),
+                        origin.asn.map_or("?".into(), |a| a.to_string()),
+                        origin.country.as_deref().unwrap_or("?"),
+                        info.asn.map_or("?".into(), |a| a.to_string()),
+                        info.country.as_deref().unwrap_or("?"),
+                    )));
+                }
+            }
+        }
+    }
+    if &*ev.event_name == "CreateAccessKey" && ev.error_code.is_none() {
+        if let Some(k) = ev.lookup_str("responseElements.accessKey.accessKeyId") {
+            if new_keys.len() < 100_000 {
+                new_keys.insert(Box::from(k), KeyOrigin {
+                    time_ms: ev.time_ms,
+                    creator: Box::from(who),
+                    network: ev.source_addr.map(|a| Box::from(net_prefix(a).as_str())),
+                    asn: info.and_then(|i| i.asn),
+                    country: info.and_then(|i| i.country.clone()),
+                });
+            }
+        }
+    }
+
+    // Owners-file expectations apply from the first event.
+    if let Some(o) = owners.and_then(|o| o.find(ev)) {
+        let v = o.violations(ev, info);
+        if !v.is_empty() {
+            let sev = (v.len() >= 2 || (o.kind.as_deref() == Some("server") && ua.interactive())).then_some(Severity::High);
+            hits.push(bhit(B::OwnersViolation, sev, format!("{who} (owner {}) {}", o.owner.as_deref().unwrap_or("unknown"), v.join("; "))));
+        }
+        if o.kind.as_deref() == Some("server") && ua.interactive() && !human {
+            hits.push(bhit(B::InteractiveClient, None, format!("{who} is declared server-only but called {} with a {} client ({})", ev.event_name, ua.as_str(), ev.user_agent)));
+        }
+    }
+
+    if learning || base.events < 20 {
+        return;
+    }
+
+    let mut net_new = false;
+    if let Some(info) = info {
+        let cc = info.country.as_deref();
+        // Anonymising networks.
+        if matches!(info.class, NetworkClass::Tor | NetworkClass::Vpn) {
+            let seen = base.classes.get(&info.class).copied().unwrap_or(0);
+            if seen == 0 {
+                let sev = (info.class == NetworkClass::Vpn && human).then_some(Severity::Medium);
+                hits.push(bhit(B::AnonNetwork, sev, format!(
+                    "{who} called {} from {ip}, a {} address; in {days} days of baseline it never used {}",
+                    ev.event_name, info.class.as_str(), info.class.as_str()
+                )));
+            }
+        }
+        // Datacenter-only machine identity now from a residential network.
+        let dc = base.classes.get(&NetworkClass::Datacenter).copied().unwrap_or(0);
+        let total_classes: u32 = base.classes.values().sum();
+        if machine && info.class == NetworkClass::Residential && total_classes >= 20 && dc == total_classes {
+            net_new = true;
+            hits.push(bhit(B::NonServerNetwork, None, format!(
+                "{who} called {} from {ip} (residential AS{} {}); all {total_classes} geolocated calls in its baseline came from datacenters",
+                ev.event_name,
+                info.asn.map_or("?".into(), |a| a.to_string()),
+                info.org.as_deref().unwrap_or("")
+            )));
+        }
+        // New country.
+        if let Some(c) = cc {
+            if !base.countries.contains_key(c) && !base.countries.is_empty() {
+                net_new = true;
+                let sev = if human { Some(Severity::Low) } else { None };
+                hits.push(bhit(B::NewCountry, sev, format!(
+                    "{who} called {} from {ip} in {c}; its {days}-day baseline has {}",
+                    ev.event_name,
+                    Baseline::top(&base.countries, 4)
+                )));
+            }
+            // Impossible travel (not between two datacenter networks: cloud workloads
+            // legitimately call from several regions).
+            if let Some((t0, c0, dc0)) = &base.last_geo {
+                let both_dc = *dc0 && info.class == NetworkClass::Datacenter;
+                if &**c0 != c && !both_dc && !base.countries.contains_key(c) {
+                    if let Some(km) = country_distance_km(c0, c) {
+                        let hours = ((ev.time_ms - t0) as f64 / HOUR_MS as f64).max(0.05);
+                        let speed = km / hours;
+                        if km > 1000.0 && speed > 1000.0 {
+                            let sev = human.then_some(Severity::Medium);
+                            hits.push(bhit(B::ImpossibleTravel, sev, format!(
+                                "{who} called from {c0} at {} and from {c} ({ip}) at {}: {km:.0} km in {hours:.1} h ({speed:.0} km/h)",
+                                format_rfc3339_ms(*t0),
+                                format_rfc3339_ms(ev.time_ms)
+                            )));
+                        }
+                    }
+                }
+            }
+        }
+        // New ASN for machine identities.
+        if let Some(a) = info.asn {
+            if machine && !base.asns.contains_key(&a) && !base.asns.is_empty() && info.class != NetworkClass::Datacenter {
+                net_new = true;
+                hits.push(bhit(B::NewAsn, None, format!(
+                    "{who} called {} from AS{a} ({}); its baseline has {} other ASNs",
+                    ev.event_name,
+                    info.org.as_deref().unwrap_or("unknown org"),
+                    base.asns.len()
+                )));
+            }
+        }
+    }
+
+    // Server-only (machine) identity with an interactive client.
+    let ua_total: u32 = base.user_agents.values().sum();
+    let interactive_seen: u32 = base.user_agents.iter().filter(|(k, _)| k.interactive()).map(|(_, v)| *v).sum();
+    if ua.interactive() && base.machine_only() && interactive_seen == 0 && ua_total >= 50 && ua != UaFamily::AttackTool {
+        hits.push(bhit(B::InteractiveClient, None, format!(
+            "{who} called {} with a {} client ({}); all {ua_total} calls in its baseline used server SDKs or tools",
+            ev.event_name,
+            ua.as_str(),
+            ev.user_agent
+        )));
+    }
+
+    // New region.
+    if !ev.region.is_empty() && !base.regions.contains_key(&*ev.region) && ev.error_code.is_none() {
+        let sev = (net_new && machine).then_some(Severity::Medium);
+        hits.push(bhit(B::NewRegion, sev, format!(
+            "{who} called {} in {}; its baseline regions are {}",
+            ev.event_name,
+            ev.region,
+            Baseline::top(&base.regions, 4)
+        )));
+    }
+
+    // Hours of week, for strongly periodic machine identities.
+    if machine && base.hours.len() == 168 && base.events >= 500 {
+        let how = hour_of_week(ev.time_ms) as usize;
+        let active = base.hours.iter().filter(|&&c| c > 0).count();
+        if base.hours[how] == 0 && active <= 84 {
+            hits.push(bhit(B::OffHours, None, format!(
+                "{who} called {} at hour {} of the week (UTC); in {days} days it was active only in {active} of 168 hours",
+                ev.event_name, how
+            )));
+        }
+    }
+
+    // S3: first access to a bucket, and read spikes.
+    if let Some((b, _)) = bucket {
+        if !base.buckets.contains(b) && !base.buckets.is_empty() {
+            hits.push(bhit(B::NewBucket, None, format!(
+                "{who} accessed bucket {b} ({}) for the first time; it used {} other buckets",
+                ev.event_name,
+                base.buckets.len()
+            )));
+        }
+    }
+    if &*ev.event_name == "GetObject" {
+        let hour = ev.time_ms.div_euclid(HOUR_MS);
+        let now = if hour == base.cur_hour { base.cur[3] + 1 } else { 1 };
+        let bytes_now = if hour == base.cur_hour { base.cur[4] } else { 0 };
+        let s = base.hourly[3];
+        let limit = (s.mean + 6.0 * s.std()).max(s.mean * 10.0).max(200.0);
+        if (now as f64) > limit && (now as f64 - 1.0) <= limit {
+            let sev = (net_new || ua.interactive()).then_some(Severity::High);
+            hits.push(bhit(B::ReadSpike, sev, format!(
+                "{who} read {now} S3 objects ({bytes_now} bytes) this hour; its baseline is {:.0} ± {:.0} per active hour over {} hours",
+                s.mean,
+                s.std(),
+                s.n
+            )));
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! The detection engine: configuration ([`EngineBuilder`]), the per-event pipeline
+//! ([`Engine::process`]: IP intelligence → playbook → baselines → Sigma → alert
+//! aggregation) and run statistics ([`Stats`]).
+//!
+//! One `Engine` is single-threaded. [`run_parallel`] partitions events by identity
+//! over several engines that share the read-only parts ([`Shared`]: IP intelligence,
+//! Sigma rules, owners), so baselines never need locks.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc;
+
+use keytrail_types::{Diagnostic, Severity};
+use serde::Serialize;
+
+use crate::alert::{Aggregator, Alert, AlertSink, Hit};
+use crate::baseline::{self, Baseline, State, s3_bucket};
+use crate::event::Event;
+use crate::ipintel::{IpInfo, IpIntel};
+use crate::owners::Owners;
+use crate::playbook::{self, Playbook, R};
+use crate::reader::ReadItem;
+use crate::sigma::{SigmaRules, SigmaState};
+use crate::time::{DAY_MS, HOUR_MS, MINUTE_MS};
+
+/// Default learning period: an identity's first 7 days only build its baseline.
+pub const DEFAULT_LEARNING_MS: i64 = 7 * DAY_MS;
+
+/// Read-only parts shared between engines (and threads).
+#[derive(Clone)]
+pub struct Shared {
+    /// IP intelligence.
+    pub intel: Arc<IpIntel>,
+    /// Sigma rules.
+    pub sigma: Arc<SigmaRules>,
+    /// Owners file.
+    pub owners: Option<Arc<Owners>>,
+}
+
+/// Configures an [`Engine`].
+#[derive(Debug, Clone)]
+pub struct EngineBuilder {
+    ipintel: Vec<PathBuf>,
+    sigma: Vec<PathBuf>,
+    owners: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    learning_ms: i64,
+}
+
+impl Default for EngineBuilder {
+    fn default() -> Self {
+        EngineBuilder { ipintel: Vec::new(), sigma: Vec::new(), owners: None, state_dir: None, learning_ms: DEFAULT_LEARNING_MS }
+    }
+}
+
+impl EngineBuilder {
+    /// A builder with defaults (no IP intelligence, no Sigma rules, 7-day learning).
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Adds an IP-intelligence directory (like `../shared/data/ipintel`) or file.
+    pub fn ipintel(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ipintel.push(path.into());
+        self
+    }
+    /// Adds a Sigma rule directory or file.
+    pub fn sigma_rules(mut self, path: impl Into<PathBuf>) -> Self {
+        self.sigma.push(path.into());
+        self
+    }
+    /// Sets the owners file (`keytrail.owners.yaml`).
+    pub fn owners_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.owners = Some(path.into());
+        self
+    }
+    /// Persists baselines in `dir` (loaded at build, saved at finish).
+    pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+    /// Sets the learning period in milliseconds (0 disables learning).
+    pub fn learning_period_ms(mut self, ms: i64) -> Self {
+        self.learning_ms = ms.max(0);
+        self
+    }
+
+    /// Loads the shared read-only parts.
+    pub fn build_shared(&self) -> (Shared, Vec<Diagnostic>) {
+        let mut diags = Vec::new();
+        let mut intel = IpIntel::empty();
+        for p in &self.ipintel {
+            if p.is_dir() {
+                let (i, d) = IpIntel::load_dir(p);
+                diags.extend(d);
+                intel = i;
+            } else if let Err(d) = intel.add_file(p) {
+                diags.push(d);
+            }
+        }
+        intel.finish();
+        let (sigma, d) = SigmaRules::load_paths(&self.sigma);
+        diags.extend(d);
+        let owners = self.owners.as_ref().map(|p| {
+            let (o, d) = Owners::load(p);
+            diags.extend(d);
+            Arc::new(o)
+        });
+        (Shared { intel: Arc::new(intel), sigma: Arc::new(sigma), owners }, diags)
+    }
+
+    /// Builds an engine, loading everything configured.
+    pub fn build(&self) -> (Engine, Vec<Diagnostic>) {
+        let (shared, mut diags) = self.build_shared();
+        let (engine, d) = self.build_with(shared);
+        diags.extend(d);
+        (engine, diags)
+    }
+
+    /// Builds an engine over already-loaded shared parts.
+    pub fn build_with(&self, shared: Shared) -> (Engine, Vec<Diagnostic>) {
+        let mut diags = Vec::new();
+        let mut state = State { version: 1, ..State::default() };
+        if let Some(dir) = &self.state_dir {
+            match State::load(dir) {
+                Ok(s) => state = s,
+                Err(d) => diags.push(d),
+            }
+        }
+        state.accounts.learning_ms = self.learning_ms;
+        let engine = Engine {
+            shared,
+            state,
+            playbook: Playbook::default(),
+            sigma: SigmaState::default(),
+            agg: Aggregator::default(),
+            sink: None,
+            collected: Vec::new(),
+            stats: Stats::default(),
+            ip_cache: HashMap::new(),
+            hits: Vec::new(),
+            state_dir: self.state_dir.clone(),
+            learning_ms: self.learning_ms,
+            since_flush: 0,
+        };
+        (engine, diags)
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    /// Events processed.
+    pub events: u64,
+    /// Distinct identities with a baseline at the end.
+    pub identities: u64,
+    /// Records skipped (invalid JSON, not an object, no time).
+    pub skipped_records: u64,
+    /// Other diagnostics (truncated files, unreadable files, garbage).
+    pub other_diagnostics: u64,
+    /// Skipped records per file.
+    pub skipped_by_file: BTreeMap<String, u64>,
+    /// Events whose `sourceIPAddress` looked like an IP but was invalid.
+    pub invalid_ips: u64,
+    /// Events more than 15 minutes older than the newest event seen (clock skew, late files).
+    pub out_of_order: u64,
+    /// Sigma detection-rule matches.
+    pub sigma_matches: u64,
+    /// Alerts emitted.
+    pub alerts: u64,
+    /// Alerts per rule id.
+    pub alerts_by_rule: BTreeMap<String, u64>,
+    /// The first diagnostics (at most 200).
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Stats {
+    /// Adds another partition's statistics.
+    pub fn merge(&mut self, o: Stats) {
+        self.events += o.events;
+        self.identities += o.identities;
+        self.skipped_records += o.skipped_records;
+        self.other_diagnostics += o.other_diagnostics;
+        for (k, v) in o.skipped_by_file {
+            *self.skipped_by_file.entry(k).or_default() += v;
+        }
+        self.invalid_ips += o.invalid_ips;
+        self.out_of_order += o.out_of_order;
+        self.sigma_matches += o.sigma_matches;
+        self.alerts += o.alerts;
+        for (k, v) in o.alerts_by_rule {
+            *self.alerts_by_rule.entry(k).or_default() += v;
+        }
+        let room = 200usize.saturating_sub(self.diagnostics.len());
+        self.diagnostics.extend(o.diagnostics.into_iter().take(room));
+    }
+}
+
+struct CountingSink<'a> {
+    inner: &'a mut dyn AlertSink,
+    stats: &'a mut Stats,
+}
+
+impl AlertSink for CountingSink<'_> {
+    fn alert(&mut self, a: Alert) {
+        self.stats.alerts += 1;
+        *self.stats.alerts_by_rule.entry(a.rule_id.clone()).or_default() += 1;
+        self.inner.alert(a);
+    }
+}
+
+/// The detection engine. Feed events with [`Engine::process`] or [`Engine::run`];
+/// alerts go to the sink (or are collected and returned by [`Engine::finish`]).
+pub struct Engine {
+    shared: Shared,
+    state: State,
+    playbook: Playbook,
+    sigma: SigmaState,
+    agg: Aggregator,
+    sink: Option<Box<dyn AlertSink>>,
+    collected: Vec<Alert>,
+    stats: Stats,
+    ip_cache: HashMap<IpAddr, Arc<IpInfo>>,
+    hits: Vec<Hit>,
+    state_dir: Option<PathBuf>,
+    learning_ms: i64,
+    since_flush: u32,
+}
+
+/// Playbook rules judged by novelty: while an identity is still learning they are
+/// reported at low severity.
+const NOVELTY_RULES: &[R] = &[R::EcsSetup, R::RemoteCommand, R::SshKeyPush, R::LambdaBackdoor];
+
+fn looks_like_ip(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':') && (s.contains('.') || s.contains(':'))
+}
+
+impl Engine {
+    /// Sends alerts to `sink` as they close instead of collecting them.
+    pub fn set_sink(&mut self, sink: Box<dyn AlertSink>) {
+        self.sink = Some(sink);
+    }
+
+    /// The shared parts (to build more engines for other partitions).
+    pub fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// Current learned state.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Records a reader diagnostic.
+    pub fn diagnostic(&mut self, d: Diagnostic) {
+        if d.kind == crate::reader::kinds::INVALID_RECORD || d.kind == crate::reader::kinds::MISSING_TIME {
+            self.stats.skipped_records += 1;
+            *self.stats.skipped_by_file.entry(d.subject.clone()).or_default() += 1;
+        } else {
+            self.stats.other_diagnostics += 1;
+        }
+        if self.stats.diagnostics.len() < 200 {
+            self.stats.diagnostics.push(d);
+        }
+    }
+
+    /// Consumes a reader.
+    pub fn run(&mut self, items: impl IntoIterator<Item = ReadItem>) {
+        for it in items {
+            match it {
+                Ok(ev) => self.process(&ev),
+                Err(d) => self.diagnostic(d),
+            }
+        }
+    }
+
+    fn emit(&mut self, f: impl FnOnce(&mut Aggregator, &mut dyn AlertSink)) {
+        let Engine { agg, sink, collected, stats, .. } = self;
+        let inner: &mut dyn AlertSink = match sink {
+            Some(s) => s.as_mut(),
+            None => collected,
+        };
+        let mut cs = CountingSink { inner, stats };
+        f(agg, &mut cs);
+    }
+
+    /// Processes one event.
+    pub fn process(&mut self, ev: &Event) {
+        self.stats.events += 1;
+        let t = ev.time_ms;
+        if t < self.state.watermark_ms - 15 * MINUTE_MS {
+            self.stats.out_of_order += 1;
+        }
+        self.state.watermark_ms = self.state.watermark_ms.max(t);
+        let info: Option<Arc<IpInfo>> = match ev.source_addr {
+            Some(ip) => {
+                if self.ip_cache.len() > 200_000 {
+                    self.ip_cache.clear();
+                }
+                let intel = &self.shared.intel;
+                Some(self.ip_cache.entry(ip).or_insert_with(|| Arc::new(intel.lookup(ip))).clone())
+            }
+            None => {
+                if looks_like_ip(&ev.source_ip) {
+                    self.stats.invalid_ips += 1;
+                }
+                None
+            }
+        };
+        let empty = Baseline::default();
+        let base = self.state.identities.get(&*ev.identity.principal);
+        let learning = base.is_none_or(|b| t - b.first_ms < self.learning_ms);
+        let mut hits = std::mem::take(&mut self.hits);
+        self.playbook.process(ev, base, &self.state.accounts, &mut hits);
+        if learning {
+            for h in hits.iter_mut() {
+                if NOVELTY_RULES.iter().any(|r| Arc::ptr_eq(&h.rule, playbook::rule(*r))) {
+                    h.severity = Some(Severity::Low);
+                }
+            }
+        }
+        baseline::detect(
+            ev,
+            base.unwrap_or(&empty),
+            info.as_deref(),
+            learning,
+            self.shared.owners.as_deref(),
+            &mut self.state.new_keys,
+            &mut hits,
+        );
+        let (bucket, bytes) = s3_bucket(ev).map_or((None, 0), |(b, n)| (Some(b), n));
+        match self.state.identities.get_mut(&*ev.identity.principal) {
+            Some(b) => b.update(ev, info.as_deref(), bucket, bytes),
+            None => {
+                let mut b = Baseline::default();
+                b.update(ev, info.as_deref(), bucket, bytes);
+                self.state.identities.insert(ev.identity.principal.clone(), b);
+            }
+        }
+        self.state.accounts.update(ev);
+        if !self.shared.sigma.is_empty() {
+            self.sigma.process(&self.shared.sigma, ev, &mut hits);
+        }
+        if !hits.is_empty() {
+            let drained: Vec<Hit> = hits.drain(..).collect();
+            self.emit(|agg, sink| {
+                for h in drained {
+                    agg.hit(h, ev, sink);
+                }
+            });
+        }
+        self.hits = hits;
+        self.since_flush += 1;
+        if self.since_flush >= 16_384 {
+            self.since_flush = 0;
+            let wm = self.state.watermark_ms;
+            self.emit(|agg, sink| agg.flush_before(wm - HOUR_MS, sink));
+            self.playbook.prune(wm);
+            let sigma = self.shared.sigma.clone();
+            self.sigma.prune(&sigma, wm);
+        }
+    }
+
+    /// Closes every open alert, saves state (with `state_dir`), and returns the
+    /// collected alerts (empty when a sink was set) and statistics.
+    pub fn finish(mut self) -> (Vec<Alert>, Stats) {
+        self.emit(|agg, sink| agg.flush_all(sink));
+        self.stats.sigma_matches = self.sigma.matches;
+        self.stats.identities = self.state.identities.len() as u64;
+        if let Some(dir) = self.state_dir.clone() {
+            if let Err(d) = self.state.save(&dir) {
+                self.diagnostic(d);
+            }
+        }
+        let mut alerts = std::mem::take(&mut self.collected);
+        alerts.sort_by(|a, b| a.time_ms.cmp(&b.time_ms).then(a.rule_id.cmp(&b.rule_id)));
+        (alerts, self.stats)
+    }
+}
+
+fn partition_of(principal: &str, n: usize) -> usize {
+    (crate::alert::fnv64(&[principal]) % n as u64) as usize
+}
+
+/// Runs `threads` engines, each owning the identities that hash to it. The input files
+/// are split between `threads` reader threads that parse and route events by identity.
+/// With one thread this is the same as one engine reading the files in order.
+pub fn run_parallel(builder: &EngineBuilder, shared: Shared, files: &[PathBuf], threads: usize) -> (Vec<Alert>, Stats) {
+    let threads = threads.max(1);
+    if threads == 1 {
+        let (mut e, diags) = builder.build_with(shared);
+        for d in diags {
+            e.diagnostic(d);
+        }
+        e.run(crate::reader::DirRecords::from_files(files.to_vec(), Vec::new()));
+        return e.finish();
+    }
+    let mut senders = Vec::new();
+    let mut workers = Vec::new();
+    for i in 0..threads {
+        let (tx, rx) = mpsc::sync_channel::<Vec<ReadItem>>(64);
+        senders.push(tx);
+        let mut b = builder.clone();
+        if let Some(d) = &b.state_dir {
+            b.state_dir = Some(d.join(format!("partition-{i}-of-{threads}")));
+        }
+        let shared = shared.clone();
+        workers.push(std::thread::spawn(move || {
+            let (mut e, diags) = b.build_with(shared);
+            for d in diags {
+                e.diagnostic(d);
+            }
+            for batch in rx {
+                e.run(batch);
+            }
+            e.finish()
+        }));
+    }
+    let chunks: Vec<Vec<PathBuf>> = (0..threads).map(|i| files.iter().skip(i).step_by(threads).cloned().collect()).collect();
+    std::thread::scope(|s| {
+        for chunk in chunks {
+            let senders = senders.clone();
+            s.spawn(move || {
+                let n = senders.len();
+                let mut batches: Vec<Vec<ReadItem>> = (0..n).map(|_| Vec::with_capacity(512)).collect();
+                for it in crate::reader::DirRecords::from_files(chunk, Vec::new()) {
+                    let p = match &it {
+                        Ok(ev) => partition_of(&ev.identity.principal, n),
+                        Err(_) => 0,
+                    };
+                    batches[p].push(it);
+                    if batches[p].len() >= 512 {
+                        let full = std::mem::replace(&mut batches[p], Vec::with_capacity(512));
+                        if senders[p].send(full).is_err() {
+                            return;
+                        }
+                    }
+                }
+                for (p, b) in batches.into_iter().enumerate() {
+                    if !b.is_empty() {
+                        let _ = senders[p].send(b);
+                    }
+                }
+            });
+        }
+    });
+    drop(senders);
+    let mut alerts = Vec::new();
+    let mut stats = Stats::default();
+    for w in workers {
+        let (a, s) = w.join().expect("engine thread panicked");
+        alerts.extend(a);
+        stats.merge(s);
+    }
+    alerts.sort_by(|a, b| a.time_ms.cmp(&b.time_ms).then(a.rule_id.cmp(&b.rule_id)));
+    (alerts, stats)
+}
+
+/// Convenience: one engine over one path (file, directory or `-`).
+pub fn detect_path(builder: &EngineBuilder, path: &Path) -> (Vec<Alert>, Stats) {
+    let (mut e, diags) = builder.build();
+    for d in diags {
+        e.diagnostic(d);
+    }
+    e.run(crate::reader::read_path(path));
+    e.finish()
+}

@@ -1,0 +1,725 @@
+//! The CloudTrail record model: one parsed event with its normalised identity.
+//!
+//! Parsing borrows from the record bytes (serde_json with `RawValue` for the nested
+//! request/response documents) and keeps the raw record so Sigma rules can reach any
+//! dotted path lazily. Parsing is lenient: a field of an unexpected type is treated as
+//! missing instead of rejecting the record; only records that are not JSON objects, or
+//! that carry no usable time, are rejected.
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, Visitor};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+use crate::time::parse_rfc3339_ms;
+
+/// What kind of principal made the call (`userIdentity.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityKind {
+    /// An IAM user (long-term access key or console password).
+    IamUser,
+    /// A role session (`sts:AssumeRole*`, instance profiles, SSO, Lambda…).
+    AssumedRole,
+    /// A session from `sts:GetFederationToken`.
+    FederatedUser,
+    /// The account root user.
+    Root,
+    /// An AWS service acting on its own.
+    AwsService,
+    /// Another AWS account.
+    AwsAccount,
+    /// A SAML-federated user (`AssumeRoleWithSAML`).
+    SamlUser,
+    /// A web-identity user (`AssumeRoleWithWebIdentity`).
+    WebIdentityUser,
+    /// An IAM Identity Center user.
+    IdentityCenterUser,
+    /// Missing or unknown `userIdentity`.
+    Unknown,
+}
+
+impl IdentityKind {
+    fn from_type(s: &str) -> Self {
+        match s {
+            "IAMUser" => Self::IamUser,
+            "AssumedRole" => Self::AssumedRole,
+            "FederatedUser" => Self::FederatedUser,
+            "Root" => Self::Root,
+            "AWSService" => Self::AwsService,
+            "AWSAccount" => Self::AwsAccount,
+            "SAMLUser" => Self::SamlUser,
+            "WebIdentityUser" => Self::WebIdentityUser,
+            "IdentityCenterUser" => Self::IdentityCenterUser,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// The credential and identity behind one event, normalised.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// Principal type.
+    pub kind: Option<IdentityKind>,
+    /// Stable key of the identity that baselines and alerts are grouped by: the IAM user
+    /// ARN, the *role* ARN for role sessions (the session issuer), the federated-user
+    /// ARN, the root ARN, or `service:<name>` / `account:<id>` / `principal:<id>`.
+    pub principal: Box<str>,
+    /// `userIdentity.arn` as logged (a session ARN for roles).
+    pub arn: Option<Box<str>>,
+    /// `userIdentity.accessKeyId` (`AKIA…` long-term, `ASIA…` temporary).
+    pub access_key_id: Option<Box<str>>,
+    /// Account id of the principal.
+    pub account_id: Option<Box<str>>,
+    /// Role session name (assumed roles) or federated user name.
+    pub session_name: Option<Box<str>>,
+    /// `sessionContext.sessionIssuer.arn`: the role behind a role session, the IAM
+    /// user behind a federation token.
+    pub issuer: Option<Box<str>>,
+    /// `sessionContext.attributes.mfaAuthenticated == "true"`.
+    pub mfa: bool,
+    /// The session credentials came from the console (`sessionCredentialFromConsole`).
+    pub console_session: bool,
+    /// `userIdentity.invokedBy` (an AWS service acting for the principal).
+    pub invoked_by: Option<Box<str>>,
+}
+
+impl Identity {
+    /// Whether the access key is a long-term IAM user key (`AKIA`).
+    pub fn long_term_key(&self) -> bool {
+        self.access_key_id.as_deref().is_some_and(|k| k.starts_with("AKIA"))
+    }
+    /// Whether the session is an EC2 instance-profile session (session name = instance id).
+    pub fn ec2_instance_session(&self) -> bool {
+        self.kind == Some(IdentityKind::AssumedRole)
+            && self.session_name.as_deref().is_some_and(|s| {
+                s.len() >= 10
+                    && s.starts_with("i-")
+                    && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
+            })
+    }
+}
+
+/// Family of the client software that made a call, from its user agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UaFamily {
+    /// A web browser (`Mozilla/5.0 …`).
+    Browser,
+    /// The AWS console (`console.*.amazonaws.com`, `AWS Internal` behind the console).
+    Console,
+    /// AWS CLI on a server OS.
+    AwsCli,
+    /// AWS CLI on a desktop OS (macOS, Windows).
+    AwsCliDesktop,
+    /// A Python SDK (boto3/botocore).
+    SdkPython,
+    /// The Go SDK.
+    SdkGo,
+    /// The Java SDK.
+    SdkJava,
+    /// The JavaScript SDK.
+    SdkJs,
+    /// Another AWS SDK (.NET, Ruby, PHP, Rust, C++).
+    SdkOther,
+    /// Terraform, Pulumi, CloudFormation, CDK.
+    Iac,
+    /// An AWS service calling on a principal's behalf.
+    AwsService,
+    /// curl, wget, Postman, HTTPie: hand-made requests.
+    HttpTool,
+    /// Desktop S3/cloud tools (S3 Browser, Cyberduck, CloudBerry).
+    DesktopTool,
+    /// Offensive tooling (Pacu, TruffleHog, Stratus Red Team, Kali/Parrot hosts, ScoutSuite…).
+    AttackTool,
+    /// Empty user agent.
+    Empty,
+    /// Anything else.
+    Other,
+}
+
+impl UaFamily {
+    /// Classifies a user-agent string.
+    pub fn classify(ua: &str) -> Self {
+        if ua.is_empty() {
+            return Self::Empty;
+        }
+        let lower_owned;
+        let l: &str = if ua.bytes().any(|b| b.is_ascii_uppercase()) {
+            lower_owned = ua.to_ascii_lowercase();
+            &lower_owned
+        } else {
+            ua
+        };
+        const ATTACK: &[&str] = &[
+            "stratus-red-team",
+            "pacu",
+            "trufflehog",
+            "kali",
+            "parrot",
+            "pentoo",
+            "scoutsuite",
+            "cloudfox",
+            "weirdaal",
+            "enumerate-iam",
+            "cloudsploit",
+            "awspx",
+            "s3scanner",
+            "cloudgoat",
+            "nuclei",
+        ];
+        if ATTACK.iter().any(|t| l.contains(t)) {
+            return Self::AttackTool;
+        }
+        if l.contains("s3 browser") || l.contains("cyberduck") || l.contains("cloudberry") || l.contains("s3browser") {
+            return Self::DesktopTool;
+        }
+        if l.starts_with("curl/") || l.starts_with("wget") || l.contains("postman") || l.starts_with("httpie") || l.starts_with("python-requests") || l.starts_with("insomnia") {
+            return Self::HttpTool;
+        }
+        if l.starts_with("console.") || l.contains("consolefrontend") || l.contains("signin.amazonaws.com") || l == "aws internal" {
+            return Self::Console;
+        }
+        if l.starts_with("mozilla/") || l.starts_with("opera/") {
+            return Self::Browser;
+        }
+        if l.contains("terraform") || l.contains("pulumi") || l.contains("cloudformation") || l.contains("aws-cdk") {
+            return Self::Iac;
+        }
+        if l.contains("aws-cli/") {
+            if l.contains("darwin") || l.contains("windows") || l.contains("win32") || l.contains("macos") {
+                return Self::AwsCliDesktop;
+            }
+            return Self::AwsCli;
+        }
+        if l.contains("boto3") || l.contains("botocore") {
+            return Self::SdkPython;
+        }
+        if l.contains("aws-sdk-go") {
+            return Self::SdkGo;
+        }
+        if l.contains("aws-sdk-java") {
+            return Self::SdkJava;
+        }
+        if l.contains("aws-sdk-js") || l.contains("aws-sdk-nodejs") || l.contains("lang/js") {
+            return Self::SdkJs;
+        }
+        if l.contains("aws-sdk-") || l.contains("aws-sdk/") {
+            return Self::SdkOther;
+        }
+        if l.ends_with(".amazonaws.com") || l.starts_with("aws-internal") || l.contains("amazonaws.com") {
+            return Self::AwsService;
+        }
+        Self::Other
+    }
+
+    /// Whether this family is used by people at a keyboard rather than by a server process.
+    pub fn interactive(self) -> bool {
+        matches!(
+            self,
+            Self::Browser | Self::Console | Self::AwsCliDesktop | Self::HttpTool | Self::DesktopTool | Self::AttackTool
+        )
+    }
+
+    /// Snake-case name used in explanations and state files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Browser => "browser",
+            Self::Console => "console",
+            Self::AwsCli => "aws_cli",
+            Self::AwsCliDesktop => "aws_cli_desktop",
+            Self::SdkPython => "sdk_python",
+            Self::SdkGo => "sdk_go",
+            Self::SdkJava => "sdk_java",
+            Self::SdkJs => "sdk_js",
+            Self::SdkOther => "sdk_other",
+            Self::Iac => "iac",
+            Self::AwsService => "aws_service",
+            Self::HttpTool => "http_tool",
+            Self::DesktopTool => "desktop_tool",
+            Self::AttackTool => "attack_tool",
+            Self::Empty => "empty",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// One CloudTrail event.
+#[derive(Debug)]
+pub struct Event {
+    /// Event time in ms since the epoch (`eventTime`, else `@timestamp`).
+    pub time_ms: i64,
+    /// `eventID` (empty when missing).
+    pub event_id: Box<str>,
+    /// `eventName`.
+    pub event_name: Box<str>,
+    /// `eventSource` (`iam.amazonaws.com`).
+    pub event_source: Box<str>,
+    /// `awsRegion`.
+    pub region: Box<str>,
+    /// `sourceIPAddress` as logged: an IP, a service name or `AWS Internal`.
+    pub source_ip: Box<str>,
+    /// `sourceIPAddress` when it is a valid IP address.
+    pub source_addr: Option<IpAddr>,
+    /// `userAgent`.
+    pub user_agent: Box<str>,
+    /// `errorCode` when the call failed.
+    pub error_code: Option<Box<str>>,
+    /// `eventType` (`AwsApiCall`, `AwsConsoleSignIn`…).
+    pub event_type: Box<str>,
+    /// `recipientAccountId`.
+    pub recipient_account: Box<str>,
+    /// `readOnly`.
+    pub read_only: Option<bool>,
+    /// The normalised identity.
+    pub identity: Identity,
+    /// The record text as received, for Sigma field access and keyword search.
+    pub raw: Box<str>,
+    parsed: OnceLock<Value>,
+}
+
+impl Clone for Event {
+    fn clone(&self) -> Self {
+        Event {
+            time_ms: self.time_ms,
+            event_id: self.event_id.clone(),
+            event_name: self.event_name.clone(),
+            event_source: self.event_source.clone(),
+            region: self.region.clone(),
+            source_ip: self.source_ip.clone(),
+            source_addr: self.source_addr,
+            user_agent: self.user_agent.clone(),
+            error_code: self.error_code.clone(),
+            event_type: self.event_type.clone(),
+            recipient_account: self.recipient_account.clone(),
+            read_only: self.read_only,
+            identity: self.identity.clone(),
+            raw: self.raw.clone(),
+            parsed: OnceLock::new(),
+        }
+    }
+}
+
+/// Why a record could not become an [`Event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordError {
+    /// Not valid JSON (serde_json's message).
+    InvalidJson(String),
+    /// Valid JSON but not an object.
+    NotAnObject,
+    /// No parseable `eventTime` or `@timestamp`.
+    MissingTime,
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordError::InvalidJson(m) => write!(f, "invalid JSON record: {m}"),
+            RecordError::NotAnObject => f.write_str("record is not a JSON object"),
+            RecordError::MissingTime => f.write_str("record has no parseable eventTime or @timestamp"),
+        }
+    }
+}
+
+/// A string field that tolerates other JSON types (numbers and booleans become text;
+/// objects, arrays and null become `None`).
+#[derive(Default)]
+struct Lenient<'a>(Option<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Lenient<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(Cow::Owned(v))))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(Cow::Borrowed(if v { "true" } else { "false" }))))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(V)
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Lenient(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Lenient(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Lenient<'_> {
+    fn boxed(&self) -> Option<Box<str>> {
+        self.0.as_deref().map(Box::from)
+    }
+    fn boxed_or_empty(&self) -> Box<str> {
+        Box::from(self.0.as_deref().unwrap_or(""))
+    }
+    fn as_str(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+/// A nested object that tolerates other JSON types (treated as missing).
+struct LenientObj<T>(Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for LenientObj<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw: &'de RawValue = <&RawValue>::deserialize(d)?;
+        Ok(LenientObj(serde_json::from_str(raw.get()).ok()))
+    }
+}
+
+impl<T> Default for LenientObj<T> {
+    fn default() -> Self {
+        LenientObj(None)
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct IssuerSyntax<'a> {
+    #[serde(borrow)]
+    arn: Lenient<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct AttributesSyntax<'a> {
+    #[serde(borrow)]
+    mfa_authenticated: Lenient<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct SessionContextSyntax<'a> {
+    #[serde(borrow)]
+    session_issuer: LenientObj<IssuerSyntax<'a>>,
+    #[serde(borrow)]
+    attributes: LenientObj<AttributesSyntax<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct UserIdentitySyntax<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Lenient<'a>,
+    #[serde(borrow)]
+    arn: Lenient<'a>,
+    #[serde(borrow)]
+    principal_id: Lenient<'a>,
+    #[serde(borrow)]
+    account_id: Lenient<'a>,
+    #[serde(borrow)]
+    access_key_id: Lenient<'a>,
+    #[serde(borrow)]
+    user_name: Lenient<'a>,
+    #[serde(borrow)]
+    invoked_by: Lenient<'a>,
+    #[serde(borrow)]
+    session_context: LenientObj<SessionContextSyntax<'a>>,
+    #[serde(borrow)]
+    session_credential_from_console: Lenient<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct RecordSyntax<'a> {
+    #[serde(borrow)]
+    event_time: Lenient<'a>,
+    #[serde(borrow, rename = "@timestamp")]
+    at_timestamp: Lenient<'a>,
+    #[serde(borrow, rename = "eventID")]
+    event_id: Lenient<'a>,
+    #[serde(borrow)]
+    event_name: Lenient<'a>,
+    #[serde(borrow)]
+    event_source: Lenient<'a>,
+    #[serde(borrow)]
+    aws_region: Lenient<'a>,
+    #[serde(borrow, rename = "sourceIPAddress")]
+    source_ip_address: Lenient<'a>,
+    #[serde(borrow)]
+    user_agent: Lenient<'a>,
+    #[serde(borrow)]
+    error_code: Lenient<'a>,
+    #[serde(borrow)]
+    event_type: Lenient<'a>,
+    #[serde(borrow)]
+    recipient_account_id: Lenient<'a>,
+    #[serde(borrow)]
+    read_only: Lenient<'a>,
+    #[serde(borrow)]
+    user_identity: LenientObj<UserIdentitySyntax<'a>>,
+}
+
+/// Converts a role-session ARN (`arn:aws:sts::1:assumed-role/R/S`) to the role ARN
+/// (`arn:aws:iam::1:role/R`) and the session name.
+pub fn role_from_session_arn(arn: &str) -> Option<(String, String)> {
+    let rest = arn.strip_prefix("arn:")?;
+    let mut parts = rest.splitn(5, ':');
+    let partition = parts.next()?;
+    let _service = parts.next()?;
+    let _region = parts.next()?;
+    let account = parts.next()?;
+    let resource = parts.next()?;
+    let r = resource.strip_prefix("assumed-role/")?;
+    let (role, session) = r.split_once('/')?;
+    Some((format!("arn:{partition}:iam::{account}:role/{role}"), session.to_string()))
+}
+
+impl Event {
+    /// Parses one record. `bytes` must hold exactly one JSON value.
+    pub fn parse(bytes: &[u8]) -> Result<Event, RecordError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| RecordError::InvalidJson(e.to_string()))?;
+        Self::parse_str(text)
+    }
+
+    /// Parses one record from text holding exactly one JSON value. Parsing the typed
+    /// view validates the whole record (unknown fields are still syntax-checked).
+    pub fn parse_str(text: &str) -> Result<Event, RecordError> {
+        let t = text.trim();
+        if !t.starts_with('{') {
+            if serde_json::from_str::<IgnoredAny>(t).is_err() {
+                return Err(RecordError::InvalidJson("not a JSON value".into()));
+            }
+            return Err(RecordError::NotAnObject);
+        }
+        let rec: RecordSyntax<'_> =
+            serde_json::from_str(t).map_err(|e| RecordError::InvalidJson(e.to_string()))?;
+        let time_ms = rec
+            .event_time
+            .as_str()
+            .and_then(parse_rfc3339_ms)
+            .or_else(|| rec.at_timestamp.as_str().and_then(parse_rfc3339_ms))
+            .ok_or(RecordError::MissingTime)?;
+        let source_ip = rec.source_ip_address.boxed_or_empty();
+        let source_addr = parse_ip(&source_ip);
+        let identity = normalise_identity(rec.user_identity.0.as_ref());
+        let read_only = match rec.read_only.as_str() {
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            _ => None,
+        };
+        let ev = Event {
+            time_ms,
+            event_id: rec.event_id.boxed_or_empty(),
+            event_name: rec.event_name.boxed_or_empty(),
+            event_source: rec.event_source.boxed_or_empty(),
+            region: rec.aws_region.boxed_or_empty(),
+            source_ip,
+            source_addr,
+            user_agent: rec.user_agent.boxed_or_empty(),
+            error_code: rec.error_code.boxed().filter(|s| !s.is_empty()),
+            event_type: rec.event_type.boxed_or_empty(),
+            recipient_account: rec.recipient_account_id.boxed_or_empty(),
+            read_only,
+            identity,
+            parsed: OnceLock::new(),
+            raw: Box::from(t),
+        };
+        Ok(ev)
+    }
+
+    /// The service prefix of `eventSource` (`iam` for `iam.amazonaws.com`).
+    pub fn service(&self) -> &str {
+        self.event_source.split('.').next().unwrap_or("")
+    }
+
+    /// Whether the call was denied (AccessDenied, UnauthorizedOperation, …).
+    pub fn access_denied(&self) -> bool {
+        self.error_code.as_deref().is_some_and(|c| {
+            c.contains("AccessDenied") || c.contains("Unauthorized") || c.contains("Forbidden") || c == "AuthFailure"
+        })
+    }
+
+    /// The whole record as a JSON value (parsed on first use, then cached).
+    pub fn json(&self) -> &Value {
+        self.parsed
+            .get_or_init(|| serde_json::from_str(&self.raw).unwrap_or(Value::Null))
+    }
+
+    /// A nested value by dotted path (`requestParameters.userName`), from the raw record.
+    pub fn lookup(&self, path: &str) -> Option<&Value> {
+        let mut v = self.json();
+        for part in path.split('.') {
+            v = match v {
+                Value::Object(m) => m.get(part)?,
+                _ => return None,
+            };
+        }
+        Some(v)
+    }
+
+    /// A nested string by dotted path.
+    pub fn lookup_str(&self, path: &str) -> Option<&str> {
+        self.lookup(path).and_then(Value::as_str)
+    }
+
+    /// Whether this event is human use: a console sign-in or console session, a
+    /// browser, or an MFA-authenticated session.
+    pub fn human_use(&self) -> bool {
+        if &*self.event_type == "AwsConsoleSignIn" || self.identity.console_session || self.identity.mfa {
+            return true;
+        }
+        matches!(UaFamily::classify(&self.user_agent), UaFamily::Browser | UaFamily::Console)
+    }
+}
+
+/// Parses a `sourceIPAddress`: a strict IPv4/IPv6 address (values such as
+/// `255.090.254.5` with leading zeros are rejected as invalid, as are service names).
+pub fn parse_ip(s: &str) -> Option<IpAddr> {
+    let b = s.as_bytes();
+    if b.is_empty() || !(b[0].is_ascii_hexdigit() || b[0] == b':') {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn normalise_identity(ui: Option<&UserIdentitySyntax<'_>>) -> Identity {
+    let Some(ui) = ui else {
+        return Identity { principal: Box::from("unknown"), kind: None, ..Identity::default() };
+    };
+    let kind = ui.kind.as_str().map(IdentityKind::from_type);
+    let arn = ui.arn.boxed().filter(|s| !s.is_empty());
+    let sc = ui.session_context.0.as_ref();
+    let issuer = sc
+        .and_then(|c| c.session_issuer.0.as_ref())
+        .and_then(|i| i.arn.boxed())
+        .filter(|s| !s.is_empty());
+    let mfa = sc
+        .and_then(|c| c.attributes.0.as_ref())
+        .is_some_and(|a| a.mfa_authenticated.as_str() == Some("true"));
+    let account_id = ui.account_id.boxed();
+    let mut session_name = None;
+    let principal: Box<str> = match kind {
+        Some(IdentityKind::AssumedRole) => {
+            let from_arn = arn.as_deref().and_then(role_from_session_arn);
+            if let Some((_, s)) = &from_arn {
+                session_name = Some(Box::from(s.as_str()));
+            }
+            match (&issuer, from_arn) {
+                (Some(i), _) => i.clone(),
+                (None, Some((role, _))) => Box::from(role.as_str()),
+                (None, None) => arn.clone().unwrap_or_else(|| principal_fallback(ui)),
+            }
+        }
+        Some(IdentityKind::FederatedUser) => {
+            session_name = arn
+                .as_deref()
+                .and_then(|a| a.rsplit_once("federated-user/"))
+                .map(|(_, n)| Box::from(n));
+            arn.clone().unwrap_or_else(|| principal_fallback(ui))
+        }
+        Some(IdentityKind::AwsService) => {
+            Box::from(format!("service:{}", ui.invoked_by.as_str().unwrap_or("unknown")).as_str())
+        }
+        Some(IdentityKind::AwsAccount) => {
+            Box::from(format!("account:{}", ui.account_id.as_str().unwrap_or("unknown")).as_str())
+        }
+        _ => arn.clone().unwrap_or_else(|| principal_fallback(ui)),
+    };
+    Identity {
+        kind,
+        principal,
+        arn,
+        access_key_id: ui.access_key_id.boxed().filter(|s| !s.is_empty()),
+        account_id,
+        session_name,
+        issuer,
+        mfa,
+        console_session: ui.session_credential_from_console.as_str() == Some("true"),
+        invoked_by: ui.invoked_by.boxed(),
+    }
+}
+
+fn principal_fallback(ui: &UserIdentitySyntax<'_>) -> Box<str> {
+    if let Some(p) = ui.principal_id.as_str().filter(|s| !s.is_empty()) {
+        return Box::from(format!("principal:{p}").as_str());
+    }
+    if let Some(u) = ui.user_name.as_str().filter(|s| !s.is_empty()) {
+        return Box::from(format!("user:{u}").as_str());
+    }
+    Box::from("unknown")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_assumed_role_to_issuer_role() {
+        let e = Event::parse(br#"{"eventTime":"2024-08-01T11:30:23Z","eventName":"RunInstances","sourceIPAddress":"06.237.252.245",
+            "userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::9:assumed-role/r1/sess","accessKeyId":"ASIAX",
+            "sessionContext":{"attributes":{"mfaAuthenticated":"false"},"sessionIssuer":{"arn":"arn:aws:iam::9:role/path/r1"}}}}"#).unwrap();
+        assert_eq!(&*e.identity.principal, "arn:aws:iam::9:role/path/r1");
+        assert_eq!(e.identity.session_name.as_deref(), Some("sess"));
+        assert!(e.source_addr.is_none(), "leading-zero IPv4 is invalid");
+        assert!(!e.identity.mfa);
+    }
+
+    #[test]
+    fn role_without_issuer_falls_back_to_session_arn() {
+        let e = Event::parse(br#"{"@timestamp":"2020-09-14T00:44:23.000Z","userIdentity":{"type":"AssumedRole",
+            "arn":"arn:aws:sts::1:assumed-role/web/i-0317f6c6b66ae9c40","sessionContext":{"sessionIssuer":{}}}}"#).unwrap();
+        assert_eq!(&*e.identity.principal, "arn:aws:iam::1:role/web");
+        assert!(e.identity.ec2_instance_session());
+    }
+
+    #[test]
+    fn lenient_on_wrong_types_and_missing_fields() {
+        let e = Event::parse(br#"{"eventTime":"2024-01-01T00:00:00Z","userAgent":42,"readOnly":"true","userIdentity":"x"}"#).unwrap();
+        assert_eq!(&*e.user_agent, "42");
+        assert_eq!(e.read_only, Some(true));
+        assert_eq!(&*e.identity.principal, "unknown");
+        assert_eq!(Event::parse(b"[1]").unwrap_err(), RecordError::NotAnObject);
+        assert_eq!(Event::parse(br#"{"eventName":"x"}"#).unwrap_err(), RecordError::MissingTime);
+        assert!(matches!(Event::parse(br#"{"eventName":}"#), Err(RecordError::InvalidJson(_))));
+    }
+
+    #[test]
+    fn user_agent_families() {
+        assert_eq!(UaFamily::classify("stratus-red-team_5c59eb79"), UaFamily::AttackTool);
+        assert_eq!(UaFamily::classify("[aws-cli/1.18.136 Python/3.8.5 Darwin/19.5.0 botocore/1.17.59]"), UaFamily::AwsCliDesktop);
+        assert_eq!(UaFamily::classify("aws-cli/2.15.0 Python/3.11 Linux/5.10 exe/x86_64.amzn.2"), UaFamily::AwsCli);
+        assert_eq!(UaFamily::classify("Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux"), UaFamily::SdkPython);
+        assert_eq!(UaFamily::classify("console.ec2.amazonaws.com"), UaFamily::Console);
+        assert_eq!(UaFamily::classify("Mozilla/5.0 (X11; Linux x86_64)"), UaFamily::Browser);
+        assert_eq!(UaFamily::classify("curl/8.4.0"), UaFamily::HttpTool);
+        assert_eq!(UaFamily::classify("APN/1.0 HashiCorp/1.0 Terraform/1.6.0"), UaFamily::Iac);
+        assert!(UaFamily::HttpTool.interactive() && !UaFamily::SdkGo.interactive());
+    }
+}

@@ -1,0 +1,413 @@
+//! Attacker-playbook detectors: known API sequences of credential abuse (logging
+//! tampering, IAM persistence and privilege escalation, console pivots, SES and
+//! Bedrock abuse, crypto-mining set-up, enumeration bursts, exfiltration by sharing,
+//! instance-credential theft).
+//!
+//! Each detector is one entry of [`RULES`] (id, title, severity, ATT&CK technique) plus
+//! a match arm in [`Playbook::process`]. Detectors that need history (bursts, "never
+//! before") read the per-identity [`crate::baseline::Baseline`] passed in.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, LazyLock};
+
+use keytrail_types::Severity;
+
+use crate::alert::{AlertSource, Hit, RuleInfo};
+use crate::baseline::{AccountState, Baseline};
+use crate::event::{Event, IdentityKind, UaFamily};
+use crate::time::{HOUR_MS, MINUTE_MS};
+
+macro_rules! rules {
+    ($( $name:ident = ($id:literal, $title:literal, $sev:ident, $tech:literal, $tactic:literal, $win:expr) ;)*) => {
+        /// Rule ids of the playbook detectors.
+        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum R { $( #[doc = $title] $name, )* }
+        /// Metadata of every playbook detector, indexed by [`R`].
+        pub static RULES: LazyLock<Vec<Arc<RuleInfo>>> = LazyLock::new(|| vec![ $( Arc::new(RuleInfo {
+            id: concat!("keytrail.aws.", $id).to_string(),
+            title: $title.to_string(),
+            severity: Severity::$sev,
+            technique: $tech.to_string(),
+            tactic: $tactic.to_string(),
+            source: AlertSource::Playbook,
+            author: None,
+            window_ms: $win,
+        }), )* ]);
+    };
+}
+
+rules! {
+    LoggingDisabled = ("defense-evasion.logging-disabled", "Audit logging stopped, deleted or narrowed (CloudTrail, flow logs, DNS query logs, Config)", High, "T1562.008", "defense-evasion", HOUR_MS);
+    SecurityServiceDisabled = ("defense-evasion.security-service-disabled", "Security monitoring disabled (GuardDuty, Security Hub, Organizations membership)", High, "T1562.001", "defense-evasion", HOUR_MS);
+    UserCreated = ("persistence.iam-user-created", "IAM user created", Medium, "T1136.003", "persistence", HOUR_MS);
+    AccessKeyForOtherUser = ("persistence.access-key-for-other-user", "Access key created for another IAM user", High, "T1098.001", "persistence", HOUR_MS);
+    AdminPolicy = ("privilege-escalation.admin-policy", "Administrator policy attached or written", High, "T1098.003", "privilege-escalation", HOUR_MS);
+    LoginProfile = ("persistence.login-profile", "Console password created or changed for a user", High, "T1098", "persistence", HOUR_MS);
+    TrustPolicy = ("persistence.trust-policy-changed", "Role trust policy changed or backdoor role created", High, "T1098.003", "persistence", HOUR_MS);
+    RolesAnywhere = ("persistence.rolesanywhere-trust-anchor", "IAM Roles Anywhere trust anchor created", High, "T1098", "persistence", HOUR_MS);
+    LambdaBackdoor = ("persistence.lambda-modified", "Lambda function code, layers or resource policy changed", Medium, "T1648", "persistence", HOUR_MS);
+    FederationPivot = ("persistence.federation-token", "Federation token or console sign-in token minted (console pivot from a key)", High, "T1550.001", "lateral-movement", HOUR_MS);
+    ConsoleLoginKeyIdentity = ("initial-access.console-login-by-key-identity", "Console login by an identity that only ever used access keys", High, "T1078.004", "initial-access", HOUR_MS);
+    ConsoleLoginNoMfa = ("initial-access.console-login-without-mfa", "Console login without MFA", Medium, "T1078.004", "initial-access", HOUR_MS);
+    SesEnumeration = ("discovery.ses-enumeration", "SES sending-capability enumeration (spam resale reconnaissance)", High, "T1526", "discovery", HOUR_MS);
+    BedrockAbuse = ("impact.bedrock-abuse", "Bedrock model access enabled or models invoked by an unusual identity (LLM hijacking)", High, "T1496.004", "impact", HOUR_MS);
+    EnumerationBurst = ("discovery.enumeration-burst", "Enumeration burst with many access-denied errors", Medium, "T1580", "discovery", 30 * MINUTE_MS);
+    AttackTool = ("execution.attack-tool-user-agent", "Offensive tool user agent", High, "T1588.002", "execution", 6 * HOUR_MS);
+    MiningInstances = ("impact.crypto-mining-instances", "Many or GPU instances launched, or instances in a region the account never used", High, "T1496.001", "impact", 6 * HOUR_MS);
+    EcsSetup = ("impact.ecs-cluster-setup", "ECS cluster or task definition created by an identity that never used ECS", Medium, "T1496.001", "impact", 6 * HOUR_MS);
+    QuotaCase = ("impact.quota-increase-request", "Support case or service-quota increase requested", Medium, "T1496.001", "impact", 6 * HOUR_MS);
+    InstanceCredentialExfil = ("credential-access.instance-credentials-outside-ec2", "EC2 instance-role credentials used from outside the instance", High, "T1552.005", "credential-access", 6 * HOUR_MS);
+    SecretsBulkRead = ("credential-access.secrets-bulk-read", "Many secrets or SecureString parameters read", High, "T1555.006", "credential-access", HOUR_MS);
+    PasswordData = ("credential-access.ec2-get-password-data", "EC2 Windows password data requested", Medium, "T1552", "credential-access", HOUR_MS);
+    UserDataRead = ("discovery.ec2-user-data-read", "EC2 user data read for many instances", Medium, "T1552.005", "discovery", HOUR_MS);
+    UserDataModified = ("execution.ec2-user-data-modified", "EC2 user data (startup script) modified", High, "T1059.009", "execution", HOUR_MS);
+    RemoteCommand = ("execution.ssm-remote-command", "SSM command or session on instances", Medium, "T1651", "execution", HOUR_MS);
+    SshKeyPush = ("lateral-movement.ec2-ssh-key-push", "SSH key pushed through EC2 Instance Connect or serial console", Medium, "T1098.004", "lateral-movement", HOUR_MS);
+    ShareExternal = ("exfiltration.share-with-external-account", "AMI, EBS or RDS snapshot shared with another account or made public", High, "T1537", "exfiltration", HOUR_MS);
+    OpenIngress = ("exfiltration.security-group-open-to-world", "Security group opened to the internet", Medium, "T1562.007", "defense-evasion", HOUR_MS);
+}
+
+/// The metadata of one playbook rule.
+pub fn rule(r: R) -> &'static Arc<RuleInfo> {
+    &RULES[r as usize]
+}
+
+fn hit(r: R, explanation: String) -> Hit {
+    Hit::new(rule(r), explanation)
+}
+
+const SES_RECON: &[&str] = &["GetSendQuota", "ListIdentities", "GetAccountSendingEnabled", "ListServiceQuotas", "GetAccount", "ListEmailIdentities", "GetSendStatistics"];
+const GPU_FAMILIES: &[&str] = &["p2.", "p3.", "p3dn.", "p4d.", "p4de.", "p5.", "p5e.", "g3.", "g3s.", "g4dn.", "g4ad.", "g5.", "g5g.", "g6.", "g6e.", "gr6.", "dl1.", "dl2q.", "trn1.", "inf1.", "inf2.", "vt1."];
+
+#[derive(Default)]
+struct Window {
+    times: VecDeque<i64>,
+}
+
+impl Window {
+    fn push(&mut self, t: i64, span: i64) -> usize {
+        self.times.push_back(t);
+        while self.times.front().is_some_and(|&x| x < t - span) {
+            self.times.pop_front();
+        }
+        self.times.len()
+    }
+}
+
+#[derive(Default)]
+struct Burst {
+    denied: Window,
+    recon: VecDeque<(i64, Box<str>)>,
+    secrets: VecDeque<(i64, Box<str>)>,
+    user_data: Window,
+    ses: VecDeque<(i64, Box<str>)>,
+    last_ms: i64,
+}
+
+fn distinct_in(q: &mut VecDeque<(i64, Box<str>)>, t: i64, span: i64, v: &str, cap: usize) -> usize {
+    q.push_back((t, Box::from(v)));
+    while q.front().is_some_and(|(x, _)| *x < t - span) || q.len() > cap {
+        q.pop_front();
+    }
+    q.iter().map(|(_, s)| &**s).collect::<HashSet<_>>().len()
+}
+
+/// Per-run state of the playbook detectors (short windows per identity).
+#[derive(Default)]
+pub struct Playbook {
+    bursts: HashMap<Box<str>, Burst>,
+}
+
+fn req<'a>(ev: &'a Event, key: &str) -> Option<&'a serde_json::Value> {
+    ev.json().get("requestParameters")?.get(key)
+}
+
+fn req_str<'a>(ev: &'a Event, key: &str) -> Option<&'a str> {
+    req(ev, key)?.as_str()
+}
+
+fn caller_user_name(ev: &Event) -> Option<&str> {
+    ev.identity.arn.as_deref().and_then(|a| a.rsplit_once(":user/")).map(|(_, n)| n.rsplit('/').next().unwrap_or(n))
+}
+
+fn policy_is_admin(doc: &str) -> bool {
+    // Policy documents arrive URL-encoded or as JSON text; normalise and look for an
+    // Allow of every action on every resource.
+    let d: String = doc.replace("%22", "\"").replace("%2A", "*").replace("%3A", ":").replace(char::is_whitespace, "");
+    (d.contains("\"Action\":\"*\"") || d.contains("\"Action\":[\"*\"]") || d.contains("\"NotAction\""))
+        && (d.contains("\"Resource\":\"*\"") || d.contains("\"Resource\":[\"*\"]"))
+        && d.contains("\"Allow\"")
+}
+
+impl Playbook {
+    /// Runs every playbook detector on `ev`. `base` is the identity's baseline before
+    /// this event; `learning` says whether the identity is still in its learning period.
+    pub fn process(&mut self, ev: &Event, base: Option<&Baseline>, account: &AccountState, hits: &mut Vec<Hit>) {
+        let who = &*ev.identity.principal;
+        let name = &*ev.event_name;
+        let svc = ev.service();
+        let failed = ev.error_code.is_some();
+        let ua = UaFamily::classify(&ev.user_agent);
+        let ip = if ev.source_ip.is_empty() { "an unknown address" } else { &ev.source_ip };
+        let ok = if failed { " (denied)" } else { "" };
+
+        if ua == UaFamily::AttackTool {
+            hits.push(hit(R::AttackTool, format!("{who} called {name} with the offensive-tool user agent \"{}\"; its baseline has no such client", ev.user_agent)));
+        }
+
+        match (svc, name) {
+            ("cloudtrail", "StopLogging" | "DeleteTrail" | "PutEventSelectors" | "PutInsightSelectors")
+            | ("ec2", "DeleteFlowLogs")
+            | ("route53resolver", "DeleteResolverQueryLogConfig" | "DisassociateResolverQueryLogConfig")
+            | ("config", "StopConfigurationRecorder" | "DeleteConfigurationRecorder" | "DeleteDeliveryChannel")
+            | ("logs", "DeleteLogGroup" | "DeleteLogStream") => {
+                if !(svc == "logs" && failed) {
+                    hits.push(hit(R::LoggingDisabled, format!("{who} called {name} on {svc}{ok} from {ip}; audit logging is expected to stay on")));
+                }
+            }
+            ("cloudtrail", "UpdateTrail") if req(ev, "isMultiRegionTrail").and_then(|v| v.as_bool()) == Some(false) => {
+                hits.push(hit(R::LoggingDisabled, format!("{who} narrowed a trail to one region{ok}")));
+            }
+            ("guardduty", "DeleteDetector" | "DisassociateFromMasterAccount" | "DisassociateFromAdministratorAccount" | "DeleteMembers" | "StopMonitoringMembers" | "CreateFilter" | "CreateIPSet")
+            | ("securityhub", "DisableSecurityHub" | "BatchDisableStandards" | "DeleteInsight")
+            | ("organizations", "LeaveOrganization")
+            | ("access-analyzer", "DeleteAnalyzer") => {
+                hits.push(hit(R::SecurityServiceDisabled, format!("{who} called {svc}:{name}{ok} from {ip}, weakening security monitoring")));
+            }
+            ("guardduty", "UpdateDetector") if req(ev, "enable").and_then(|v| v.as_bool()) == Some(false) => {
+                hits.push(hit(R::SecurityServiceDisabled, format!("{who} disabled a GuardDuty detector{ok}")));
+            }
+            ("iam", "CreateUser") => {
+                let u = req_str(ev, "userName").unwrap_or("?");
+                hits.push(hit(R::UserCreated, format!("{who} created IAM user {u}{ok} from {ip}")));
+            }
+            ("iam", "CreateAccessKey") => {
+                let target = req_str(ev, "userName");
+                let me = caller_user_name(ev);
+                if let Some(t) = target {
+                    if me != Some(t) {
+                        hits.push(hit(R::AccessKeyForOtherUser, format!("{who} created an access key for another user, {t}{ok}, from {ip}")));
+                    }
+                }
+            }
+            ("iam", "AttachUserPolicy" | "AttachRolePolicy" | "AttachGroupPolicy") => {
+                let p = req_str(ev, "policyArn").unwrap_or("");
+                let pn = p.rsplit('/').next().unwrap_or("");
+                if matches!(pn, "AdministratorAccess" | "IAMFullAccess" | "PowerUserAccess" | "AWSOrganizationsFullAccess") {
+                    let target = req_str(ev, "userName").or(req_str(ev, "roleName")).or(req_str(ev, "groupName")).unwrap_or("?");
+                    hits.push(hit(R::AdminPolicy, format!("{who} attached {pn} to {target}{ok} from {ip}")));
+                }
+            }
+            ("iam", "PutUserPolicy" | "PutRolePolicy" | "PutGroupPolicy" | "CreatePolicyVersion" | "CreatePolicy") => {
+                if req_str(ev, "policyDocument").is_some_and(policy_is_admin) {
+                    hits.push(hit(R::AdminPolicy, format!("{who} wrote a policy allowing every action on every resource ({name}){ok}")));
+                }
+            }
+            ("iam", "CreateLoginProfile" | "UpdateLoginProfile") => {
+                let t = req_str(ev, "userName").unwrap_or("?");
+                hits.push(hit(R::LoginProfile, format!("{who} called {name} for user {t}{ok} from {ip}, giving it console access")));
+            }
+            ("iam", "UpdateAssumeRolePolicy") => {
+                let r = req_str(ev, "roleName").unwrap_or("?");
+                hits.push(hit(R::TrustPolicy, format!("{who} changed the trust policy of role {r}{ok} from {ip}")));
+            }
+            ("iam", "CreateRole") => {
+                let doc = req_str(ev, "assumeRolePolicyDocument").unwrap_or("");
+                let acct = ev.identity.account_id.as_deref().unwrap_or(&ev.recipient_account);
+                let foreign = doc.contains("arn:aws:iam::") && !acct.is_empty() && doc.split("arn:aws:iam::").skip(1).any(|s| !s.starts_with(acct));
+                if foreign || doc.contains("\"AWS\":\"*\"") {
+                    let r = req_str(ev, "roleName").unwrap_or("?");
+                    hits.push(hit(R::TrustPolicy, format!("{who} created role {r} trusting a principal outside account {acct}{ok}")));
+                }
+            }
+            ("rolesanywhere", "CreateTrustAnchor" | "CreateProfile") => {
+                hits.push(hit(R::RolesAnywhere, format!("{who} called rolesanywhere:{name}{ok}; certificates from this anchor can assume roles")));
+            }
+            ("lambda", n) if n.starts_with("AddPermission") || n.starts_with("UpdateFunctionCode") || n.starts_with("UpdateFunctionConfiguration") || n.starts_with("CreateFunctionUrlConfig") => {
+                let novel = base.is_none_or(|b| !b.has_api(name));
+                if novel {
+                    hits.push(hit(R::LambdaBackdoor, format!("{who} called {name}{ok}, which it never called before")));
+                }
+            }
+            ("sts", "GetFederationToken") => {
+                hits.push(hit(R::FederationPivot, format!("{who} minted a federation token{ok} from {ip}; federation tokens turn a leaked key into console access")));
+            }
+            ("signin", "GetSigninToken") => {
+                hits.push(hit(R::FederationPivot, format!("{who} requested a console sign-in token{ok} from {ip}")));
+            }
+            ("signin", "ConsoleLogin") => {
+                let mfa_no = ev.lookup_str("additionalEventData.MFAUsed") == Some("No");
+                let kind = ev.identity.kind;
+                if kind == Some(IdentityKind::FederatedUser) || base.is_some_and(|b| b.machine_only()) {
+                    let events = base.map_or(0, |b| b.events);
+                    hits.push(hit(R::ConsoleLoginKeyIdentity, format!("{who} logged in to the console from {ip}; its {events} earlier events were all programmatic key use")));
+                } else if mfa_no && kind == Some(IdentityKind::IamUser) && !failed {
+                    hits.push(hit(R::ConsoleLoginNoMfa, format!("{who} logged in to the console without MFA from {ip}")));
+                }
+            }
+            ("ses" | "servicequotas" | "sesv2", n) if SES_RECON.contains(&n) => {
+                if svc == "servicequotas" && req_str(ev, "ServiceCode").or(req_str(ev, "serviceCode")).is_some_and(|c| c != "ses") {
+                    // Quota listing for other services is routine.
+                } else {
+                    let b = self.bursts.entry(Box::from(who)).or_default();
+                    let n_distinct = distinct_in(&mut b.ses, ev.time_ms, HOUR_MS, name, 64);
+                    let knows_ses = base.is_some_and(|b| b.has_service("ses"));
+                    if n_distinct >= 2 && !knows_ses {
+                        hits.push(hit(R::SesEnumeration, format!("{who} called {n_distinct} distinct SES capability APIs within an hour (latest {name}); it never used SES before")));
+                    }
+                }
+            }
+            ("bedrock", n) => {
+                let setup = matches!(n, "PutFoundationModelEntitlement" | "PutUseCaseForModelAccess" | "CreateFoundationModelAgreement" | "DeleteModelInvocationLoggingConfiguration");
+                let invoke = n.starts_with("Invoke") || n == "Converse" || n == "ConverseStream";
+                let recon = matches!(n, "GetFoundationModelAvailability" | "ListFoundationModelAgreementOffers" | "ListFoundationModels" | "GetModelInvocationLoggingConfiguration");
+                let knows = base.is_some_and(|b| b.has_service("bedrock"));
+                if setup || ((invoke || recon) && !knows) {
+                    let what = if setup { "enabled model access" } else if invoke { "invoked a model" } else { "probed model availability" };
+                    hits.push(hit(R::BedrockAbuse, format!("{who} {what} ({name}{ok}) from {ip}; its baseline has no Bedrock use")));
+                }
+            }
+            ("ec2", "RunInstances") => {
+                let itype = req_str(ev, "instanceType").unwrap_or("");
+                let count = req(ev, "instancesSet")
+                    .and_then(|s| s.get("items"))
+                    .and_then(|i| i.as_array())
+                    .map(|items| items.iter().filter_map(|i| i.get("maxCount").and_then(|c| c.as_u64())).sum::<u64>())
+                    .unwrap_or(1);
+                let gpu = GPU_FAMILIES.iter().any(|f| itype.starts_with(f));
+                let new_region = account.learned(ev) && !account.region_used(ev);
+                if gpu || count >= 10 || new_region {
+                    let mut why = Vec::new();
+                    if gpu {
+                        why.push(format!("GPU type {itype}"));
+                    }
+                    if count >= 10 {
+                        why.push(format!("{count} instances"));
+                    }
+                    if new_region {
+                        why.push(format!("region {} that the account never used", ev.region));
+                    }
+                    hits.push(hit(R::MiningInstances, format!("{who} launched {}{ok}; normal launches are CPU types in used regions", why.join(", "))));
+                }
+            }
+            ("ecs", "CreateCluster" | "RegisterTaskDefinition") => {
+                if base.is_none_or(|b| !b.has_service("ecs")) {
+                    hits.push(hit(R::EcsSetup, format!("{who} called ecs:{name}{ok} in {}; it never used ECS before", ev.region)));
+                }
+            }
+            ("support", "CreateCase") | ("servicequotas", "RequestServiceQuotaIncrease") => {
+                hits.push(hit(R::QuotaCase, format!("{who} called {svc}:{name}{ok}; quota increases precede mining on stolen accounts")));
+            }
+            ("secretsmanager", "GetSecretValue" | "BatchGetSecretValue") | ("ssm", "GetParameter" | "GetParameters" | "GetParametersByPath") => {
+                let id = req_str(ev, "secretId")
+                    .map(String::from)
+                    .or_else(|| req(ev, "names").map(|v| v.to_string()))
+                    .or_else(|| req_str(ev, "name").map(String::from))
+                    .or_else(|| req(ev, "filters").map(|v| v.to_string()))
+                    .unwrap_or_else(|| ev.event_id.to_string());
+                let batch = name == "BatchGetSecretValue" || name == "GetParametersByPath";
+                let b = self.bursts.entry(Box::from(who)).or_default();
+                let n = distinct_in(&mut b.secrets, ev.time_ms, 10 * MINUTE_MS, &id, 256);
+                let decrypt = svc != "ssm" || req(ev, "withDecryption").and_then(|v| v.as_bool()) == Some(true);
+                let usual = base.is_some_and(|b| b.api_count(name) > 50);
+                if decrypt && !usual && (n >= 5 || batch) {
+                    hits.push(hit(R::SecretsBulkRead, format!("{who} read {n} distinct secrets within 10 minutes ({name}); it rarely reads secrets")));
+                }
+            }
+            ("ec2", "GetPasswordData") => {
+                hits.push(hit(R::PasswordData, format!("{who} requested Windows password data{ok} from {ip}")));
+            }
+            ("ec2", "DescribeInstanceAttribute") if req_str(ev, "attribute") == Some("userData") => {
+                let b = self.bursts.entry(Box::from(who)).or_default();
+                if b.user_data.push(ev.time_ms, 10 * MINUTE_MS) >= 5 {
+                    hits.push(hit(R::UserDataRead, format!("{who} read EC2 user data of many instances within 10 minutes (secrets often live there)")));
+                }
+            }
+            ("ec2", "ModifyInstanceAttribute") if req(ev, "userData").is_some() => {
+                hits.push(hit(R::UserDataModified, format!("{who} replaced an instance startup script{ok} from {ip}")));
+            }
+            ("ssm", "SendCommand" | "StartSession") => {
+                if base.is_none_or(|b| !b.has_api(name)) {
+                    hits.push(hit(R::RemoteCommand, format!("{who} ran ssm:{name}{ok} on instances; it never did before")));
+                }
+            }
+            ("ec2-instance-connect", "SendSSHPublicKey" | "SendSerialConsoleSSHPublicKey") | ("ec2", "EnableSerialConsoleAccess") => {
+                if base.is_none_or(|b| !b.has_api(name)) {
+                    hits.push(hit(R::SshKeyPush, format!("{who} called {name}{ok} from {ip}; it never did before")));
+                }
+            }
+            ("ec2", "ModifyImageAttribute" | "ModifySnapshotAttribute") | ("rds", "ModifyDBSnapshotAttribute" | "ModifyDBClusterSnapshotAttribute") => {
+                let raw = ev.json().get("requestParameters").map(|v| v.to_string()).unwrap_or_default();
+                let add = raw.contains("\"add\"") || raw.contains("valuesToAdd") || raw.contains("\"Add\"");
+                if add {
+                    hits.push(hit(R::ShareExternal, format!("{who} shared a snapshot or image with another account ({name}){ok}")));
+                }
+            }
+            ("ec2", "AuthorizeSecurityGroupIngress") => {
+                let raw = ev.json().get("requestParameters").map(|v| v.to_string()).unwrap_or_default();
+                if raw.contains("0.0.0.0/0") || raw.contains("::/0") {
+                    hits.push(hit(R::OpenIngress, format!("{who} opened a security group to the internet{ok}")));
+                }
+            }
+            _ => {}
+        }
+
+        // Instance-profile credentials used outside their instance.
+        if ev.identity.ec2_instance_session() && ev.source_addr.is_some() {
+            let from_desktop = ua.interactive() || ua == UaFamily::AwsCliDesktop;
+            let foreign_net = base.is_some_and(|b| b.learned_networks() && !b.knows_network(&ev.source_ip));
+            if from_desktop || foreign_net {
+                let why = if from_desktop {
+                    format!("a {} client ({})", ua.as_str(), ev.user_agent)
+                } else {
+                    "a network the role never used".to_string()
+                };
+                hits.push(hit(R::InstanceCredentialExfil, format!("instance credentials of {} (session {}) were used from {ip} by {why}; instance roles normally call from their instance", who, ev.identity.session_name.as_deref().unwrap_or("?"))));
+            }
+        }
+
+        // Enumeration bursts: many denied calls, or many distinct read APIs across services.
+        let b = self.bursts.entry(Box::from(who)).or_default();
+        b.last_ms = ev.time_ms;
+        if ev.access_denied() {
+            let n = b.denied.push(ev.time_ms, 10 * MINUTE_MS);
+            if n >= 10 {
+                hits.push(hit(R::EnumerationBurst, format!("{who} got {n} access-denied errors within 10 minutes (latest {name}); it normally has none")));
+            }
+        }
+        let recon = name.starts_with("List") || name.starts_with("Describe") || name.starts_with("Get");
+        if recon && ua != UaFamily::Console && ua != UaFamily::AwsService {
+            let key = format!("{svc}:{name}");
+            let n = distinct_in(&mut b.recon, ev.time_ms, 10 * MINUTE_MS, &key, 512);
+            let known = base.is_some_and(|b| b.has_api(name));
+            if n >= 40 && !known {
+                hits.push(hit(R::EnumerationBurst, format!("{who} called {n} distinct list/describe/get APIs within 10 minutes; its baseline is far narrower")));
+            }
+        }
+    }
+
+    /// Forgets windows idle since before `watermark_ms - 1h`.
+    pub fn prune(&mut self, watermark_ms: i64) {
+        self.bursts.retain(|_, b| b.last_ms + HOUR_MS >= watermark_ms);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_policy_documents() {
+        assert!(policy_is_admin(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#));
+        assert!(policy_is_admin("{\n \"Statement\": [{\"Effect\": \"Allow\", \"Action\": [\"*\"], \"Resource\": \"*\"}]}"));
+        assert!(!policy_is_admin(r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#));
+    }
+
+    #[test]
+    fn rule_ids_are_unique_and_namespaced() {
+        let ids: HashSet<_> = RULES.iter().map(|r| r.id.clone()).collect();
+        assert_eq!(ids.len(), RULES.len());
+        assert!(RULES.iter().all(|r| r.id.starts_with("keytrail.aws.") && r.technique.starts_with('T')));
+    }
+}

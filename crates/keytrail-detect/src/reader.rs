@@ -1,0 +1,759 @@
+//! Input readers: CloudTrail files as delivered to S3 (gzipped `{"Records":[…]}`),
+//! JSON arrays, single objects, concatenated objects, NDJSON (including Logstash
+//! exports with `@timestamp`), stdin, and directory trees merged in event-time order.
+//!
+//! Every reader yields `Result<Event, Diagnostic>`: a bad record, a truncated gzip
+//! stream or an unreadable file becomes a diagnostic naming the file and position, and
+//! reading goes on. Records are delimited by a byte-level scanner (string- and
+//! escape-aware brace matching), so one invalid record is skipped on its own instead of
+//! failing the whole file.
+//!
+//! Memory: NDJSON is streamed line by line. Array and `Records` files are decompressed
+//! into memory one file at a time (CloudTrail delivers files of at most a few MB);
+//! directory merging keeps only the files whose time ranges overlap open at once.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+use keytrail_types::Diagnostic;
+
+use crate::event::{Event, RecordError};
+use crate::time::parse_rfc3339_ms;
+
+/// Largest decompressed file read into memory (bigger files are read up to this size
+/// and a diagnostic is produced).
+pub const MAX_FILE_BYTES: u64 = 2 << 30;
+
+/// One item from a reader.
+pub type ReadItem = Result<Event, Diagnostic>;
+
+/// Diagnostic kinds produced by readers (stable strings).
+pub mod kinds {
+    /// A record that is not valid JSON or not an object; skipped.
+    pub const INVALID_RECORD: &str = "invalid_record";
+    /// A record without a usable time; skipped.
+    pub const MISSING_TIME: &str = "missing_time";
+    /// A file that ends in the middle of a record or gzip stream.
+    pub const TRUNCATED: &str = "truncated";
+    /// A file that could not be opened or read.
+    pub const UNREADABLE: &str = "unreadable";
+    /// Bytes between records that are not JSON; skipped.
+    pub const GARBAGE: &str = "garbage";
+}
+
+fn record_diag(name: &str, line: u64, err: RecordError) -> Diagnostic {
+    let kind = match err {
+        RecordError::MissingTime => kinds::MISSING_TIME,
+        _ => kinds::INVALID_RECORD,
+    };
+    Diagnostic::error(kind, name, format!("skipped record: {err}")).at(Some(line), None)
+}
+
+/// Reads a whole stream, decompressing gzip when the magic bytes say so. Returns the
+/// bytes read and a diagnostic if the stream ended early or failed.
+fn read_all(name: &str, mut r: impl Read) -> (Vec<u8>, Option<Diagnostic>) {
+    let mut head = [0u8; 2];
+    let mut got = 0;
+    while got < 2 {
+        match r.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => return (Vec::new(), Some(Diagnostic::error(kinds::UNREADABLE, name, e.to_string()))),
+        }
+    }
+    let prefix = std::io::Cursor::new(head[..got].to_vec());
+    let chained = prefix.chain(r);
+    let mut out = Vec::new();
+    let res = if got == 2 && head == [0x1f, 0x8b] {
+        MultiGzDecoder::new(chained).take(MAX_FILE_BYTES).read_to_end(&mut out)
+    } else {
+        chained.take(MAX_FILE_BYTES).read_to_end(&mut out)
+    };
+    let diag = match res {
+        Ok(_) if out.len() as u64 >= MAX_FILE_BYTES => Some(Diagnostic::error(
+            kinds::TRUNCATED,
+            name,
+            format!("file larger than {MAX_FILE_BYTES} bytes; the rest is ignored"),
+        )),
+        Ok(_) => None,
+        Err(e) => Some(Diagnostic::error(
+            kinds::TRUNCATED,
+            name,
+            format!("read stopped after {} bytes: {e}", out.len()),
+        )),
+    };
+    (out, diag)
+}
+
+/// Finds the end (exclusive) of the JSON value starting at `start`. `Err(len)` when the
+/// input ends first.
+fn value_end(b: &[u8], start: usize) -> Result<usize, usize> {
+    let mut i = start;
+    match b.get(i) {
+        None => return Err(b.len()),
+        Some(b'{' | b'[') => {}
+        Some(b'"') => return string_end(b, i),
+        Some(_) => {
+            while i < b.len() && !matches!(b[i], b',' | b']' | b'}' | b' ' | b'\n' | b'\r' | b'\t') {
+                i += 1;
+            }
+            return Ok(i);
+        }
+    }
+    let mut depth = 0usize;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i = string_end(b, i)?;
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Ok(i + 1);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Err(b.len())
+}
+
+fn string_end(b: &[u8], start: usize) -> Result<usize, usize> {
+    let mut i = start + 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Ok(i + 1),
+            _ => i += 1,
+        }
+    }
+    Err(b.len())
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\n' | b'\r' | b'\t' | b',') {
+        i += 1;
+    }
+    // A UTF-8 byte-order mark at the start of a file.
+    if b[i..].starts_with(&[0xef, 0xbb, 0xbf]) {
+        return skip_ws(b, i + 3);
+    }
+    i
+}
+
+fn line_of(b: &[u8], offset: usize) -> u64 {
+    1 + b[..offset.min(b.len())].iter().filter(|&&c| c == b'\n').count() as u64
+}
+
+/// Records of one in-memory file: arrays, `{"Records":[…]}` wrappers, single and
+/// concatenated objects.
+pub struct SliceRecords {
+    name: String,
+    buf: Vec<u8>,
+    pos: usize,
+    /// Inside an array whose elements are records; `Some(true)` when the array is the
+    /// `Records` member of a wrapper object (its closing `}` must be skipped).
+    in_array: Option<bool>,
+    pending: Option<Diagnostic>,
+    done: bool,
+}
+
+impl SliceRecords {
+    /// Records in `buf`, named `name` in diagnostics.
+    pub fn new(name: impl Into<String>, buf: Vec<u8>) -> Self {
+        SliceRecords { name: name.into(), buf, pos: 0, in_array: None, pending: None, done: false }
+    }
+
+    fn truncated(&mut self, at: usize) -> Option<ReadItem> {
+        self.done = true;
+        Some(Err(Diagnostic::error(kinds::TRUNCATED, &self.name, "file ends inside a record; the partial record is skipped")
+            .at(Some(line_of(&self.buf, at)), None)))
+    }
+
+    fn emit(&mut self, s: usize, e: usize) -> ReadItem {
+        match std::str::from_utf8(&self.buf[s..e]) {
+            Ok(text) => Event::parse_str(text).map_err(|err| record_diag(&self.name, line_of(&self.buf, s), err)),
+            Err(err) => Err(record_diag(&self.name, line_of(&self.buf, s), RecordError::InvalidJson(err.to_string()))),
+        }
+    }
+
+    /// Inspects an object at `start`: if it has a `Records` array member, positions
+    /// the reader inside it and returns `None`; else returns the object's end.
+    fn wrapper_records(&self, start: usize) -> Result<Option<usize>, usize> {
+        let b = &self.buf;
+        let mut i = skip_ws(b, start + 1);
+        loop {
+            match b.get(i) {
+                None => return Err(b.len()),
+                Some(b'}') => return Ok(Some(i + 1)),
+                Some(b'"') => {}
+                Some(_) => return value_end(b, start).map(Some),
+            }
+            let kend = string_end(b, i)?;
+            let key = &b[i + 1..kend - 1];
+            let mut j = kend;
+            while j < b.len() && b[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            if b.get(j) != Some(&b':') {
+                return value_end(b, start).map(Some);
+            }
+            j += 1;
+            while j < b.len() && b[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            if key == b"Records" && b.get(j) == Some(&b'[') {
+                return Ok(None);
+            }
+            let vend = value_end(b, j)?;
+            i = skip_ws(b, vend);
+        }
+    }
+
+    fn records_array_start(&self, start: usize) -> usize {
+        // Position just after the `[` of the Records member (wrapper_records checked it exists).
+        let b = &self.buf;
+        let mut i = skip_ws(b, start + 1);
+        loop {
+            let kend = string_end(b, i).unwrap_or(b.len());
+            let key = &b[i + 1..kend.saturating_sub(1).max(i + 1)];
+            let mut j = kend;
+            while j < b.len() && (b[j].is_ascii_whitespace() || b[j] == b':') {
+                j += 1;
+            }
+            if key == b"Records" && b.get(j) == Some(&b'[') {
+                return j + 1;
+            }
+            let vend = value_end(b, j).unwrap_or(b.len());
+            i = skip_ws(b, vend);
+        }
+    }
+}
+
+impl Iterator for SliceRecords {
+    type Item = ReadItem;
+
+    fn next(&mut self) -> Option<ReadItem> {
+        if let Some(d) = self.pending.take() {
+            return Some(Err(d));
+        }
+        loop {
+            if self.done {
+                return None;
+            }
+            let b = &self.buf;
+            let i = skip_ws(b, self.pos);
+            if i >= b.len() {
+                self.done = true;
+                if self.in_array.is_some() {
+                    return self.truncated(i);
+                }
+                return None;
+            }
+            if let Some(wrapper) = self.in_array {
+                if b[i] == b']' {
+                    self.in_array = None;
+                    self.pos = i + 1;
+                    if wrapper {
+                        // Skip the rest of the wrapper object (other members, closing brace).
+                        let mut j = i + 1;
+                        let mut depth = 1usize;
+                        while j < b.len() && depth > 0 {
+                            match b[j] {
+                                b'"' => {
+                                    j = string_end(b, j).unwrap_or(b.len());
+                                    continue;
+                                }
+                                b'{' | b'[' => depth += 1,
+                                b'}' | b']' => depth -= 1,
+                                _ => {}
+                            }
+                            j += 1;
+                        }
+                        self.pos = j;
+                    }
+                    continue;
+                }
+                return match value_end(b, i) {
+                    Ok(e) => {
+                        self.pos = e;
+                        Some(self.emit(i, e))
+                    }
+                    Err(at) => self.truncated(at.min(i)),
+                };
+            }
+            match b[i] {
+                b'[' => {
+                    self.in_array = Some(false);
+                    self.pos = i + 1;
+                }
+                b'{' => match self.wrapper_records(i) {
+                    Ok(None) => {
+                        self.pos = self.records_array_start(i);
+                        self.in_array = Some(true);
+                    }
+                    Ok(Some(e)) => {
+                        self.pos = e;
+                        return Some(self.emit(i, e));
+                    }
+                    Err(_) => return self.truncated(i),
+                },
+                _ => {
+                    // Not JSON: skip to the next line.
+                    let line = line_of(b, i);
+                    let e = b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |p| i + p + 1);
+                    self.pos = e;
+                    return Some(Err(Diagnostic::error(kinds::GARBAGE, &self.name, "skipped bytes that are not a JSON record")
+                        .at(Some(line), None)));
+                }
+            }
+        }
+    }
+}
+
+/// NDJSON records streamed line by line (one record per line).
+pub struct LineRecords<R: BufRead> {
+    name: String,
+    reader: R,
+    line: u64,
+    buf: Vec<u8>,
+    queue: std::collections::VecDeque<ReadItem>,
+    done: bool,
+}
+
+impl<R: BufRead> LineRecords<R> {
+    /// Records of the NDJSON stream `reader`.
+    pub fn new(name: impl Into<String>, reader: R) -> Self {
+        LineRecords {
+            name: name.into(),
+            reader,
+            line: 0,
+            buf: Vec::with_capacity(4096),
+            queue: Default::default(),
+            done: false,
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for LineRecords<R> {
+    type Item = ReadItem;
+    fn next(&mut self) -> Option<ReadItem> {
+        loop {
+            if let Some(x) = self.queue.pop_front() {
+                return Some(x);
+            }
+            if self.done {
+                return None;
+            }
+            self.buf.clear();
+            match self.reader.read_until(b'\n', &mut self.buf) {
+                Ok(0) => {
+                    self.done = true;
+                    return None;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(Diagnostic::error(kinds::TRUNCATED, &self.name, format!("read stopped: {e}"))
+                        .at(Some(self.line + 1), None)));
+                }
+            }
+            self.line += 1;
+            let t = self.buf.trim_ascii();
+            if t.is_empty() {
+                continue;
+            }
+            if t.starts_with(b"{\"Records\"") || t.starts_with(b"[") {
+                // A whole CloudTrail file on one line inside an NDJSON stream.
+                let inner = SliceRecords::new(format!("{}:{}", self.name, self.line), t.to_vec());
+                self.queue.extend(inner);
+                continue;
+            }
+            let line = self.line;
+            return Some(match std::str::from_utf8(t) {
+                Ok(text) => Event::parse_str(text).map_err(|e| record_diag(&self.name, line, e)),
+                Err(e) => Err(record_diag(&self.name, line, RecordError::InvalidJson(e.to_string()))),
+            });
+        }
+    }
+}
+
+/// Records of one file or stream, whatever its layout.
+pub enum FileRecords {
+    /// Whole-file mode (arrays, wrappers, objects).
+    Slice(SliceRecords, Option<Diagnostic>),
+    /// NDJSON streaming mode.
+    Lines(Box<LineRecords<BufReader<Box<dyn Read + Send>>>>),
+    /// Nothing to read (the diagnostic says why).
+    Failed(Option<Diagnostic>),
+}
+
+impl Iterator for FileRecords {
+    type Item = ReadItem;
+    fn next(&mut self) -> Option<ReadItem> {
+        match self {
+            FileRecords::Slice(s, tail) => s.next().or_else(|| tail.take().map(Err)),
+            FileRecords::Lines(l) => l.next(),
+            FileRecords::Failed(d) => d.take().map(Err),
+        }
+    }
+}
+
+/// Reads records from any stream (a file, stdin). `name` names it in diagnostics.
+///
+/// Gzip is detected by its magic bytes. A stream whose first line is a complete JSON
+/// object other than a `Records` wrapper is NDJSON and is streamed; anything else is
+/// read whole and split into records.
+pub fn read_stream(name: &str, reader: Box<dyn Read + Send>) -> FileRecords {
+    let mut br = BufReader::with_capacity(1 << 16, reader);
+    let head = match br.fill_buf() {
+        Ok(h) => h.to_vec(),
+        Err(e) => return FileRecords::Failed(Some(Diagnostic::error(kinds::UNREADABLE, name, e.to_string()))),
+    };
+    let gz = head.starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn Read + Send> = Box::new(br);
+    if gz {
+        // Decompress, then sniff the decompressed stream the same way.
+        let dec: Box<dyn Read + Send> = Box::new(MultiGzDecoder::new(reader));
+        let mut br = BufReader::with_capacity(1 << 16, dec);
+        let head = match br.fill_buf() {
+            Ok(h) => h.to_vec(),
+            Err(e) => {
+                return FileRecords::Failed(Some(Diagnostic::error(kinds::TRUNCATED, name, format!("gzip stream unreadable: {e}"))));
+            }
+        };
+        return sniff(name, head, Box::new(br));
+    }
+    sniff(name, head, reader)
+}
+
+fn sniff(name: &str, head: Vec<u8>, reader: Box<dyn Read + Send>) -> FileRecords {
+    let start = skip_ws(&head, 0);
+    let ndjson = head.get(start) == Some(&b'{')
+        && head[start..].iter().position(|&c| c == b'\n').is_some_and(|nl| {
+            let line = &head[start..start + nl];
+            let line = line.trim_ascii_end();
+            value_end(line, 0) == Ok(line.len()) && !line.starts_with(b"{\"Records\"")
+        });
+    if ndjson {
+        let br = BufReader::with_capacity(1 << 16, reader);
+        return FileRecords::Lines(Box::new(LineRecords::new(name, br)));
+    }
+    let (buf, diag) = read_all(name, reader);
+    FileRecords::Slice(SliceRecords::new(name, buf), diag)
+}
+
+/// Reads one file (gzipped or not). `-` means standard input.
+pub fn read_file(path: &Path) -> FileRecords {
+    let name = path.display().to_string();
+    if name == "-" {
+        return read_stream("<stdin>", Box::new(std::io::stdin()));
+    }
+    match File::open(path) {
+        Ok(f) => read_stream(&name, Box::new(f)),
+        Err(e) => FileRecords::Failed(Some(Diagnostic::error(kinds::UNREADABLE, &name, e.to_string()))),
+    }
+}
+
+/// Reads a file, `-` (stdin) or a directory tree (merged in event-time order).
+pub fn read_path(path: &Path) -> Box<dyn Iterator<Item = ReadItem> + Send> {
+    if path.is_dir() {
+        Box::new(DirRecords::new(path))
+    } else {
+        Box::new(read_file(path))
+    }
+}
+
+/// Reads several paths (files or directories) merged in event-time order.
+pub fn read_paths(paths: &[PathBuf]) -> Box<dyn Iterator<Item = ReadItem> + Send> {
+    if paths.len() == 1 {
+        return read_path(&paths[0]);
+    }
+    let mut files = Vec::new();
+    let mut diags = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            collect_files(p, &mut files, &mut diags);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    Box::new(DirRecords::from_files(files, diags))
+}
+
+/// Time encoded in a CloudTrail object key: `…_20240101T0005Z_…` or a
+/// `YYYY/MM/DD` directory path. Milliseconds since the epoch.
+pub fn key_time(path: &Path) -> Option<i64> {
+    let s = path.to_string_lossy();
+    let b = s.as_bytes();
+    // 20240101T0005Z
+    for i in 0..b.len().saturating_sub(13) {
+        let w = &b[i..i + 14];
+        if w[8] == b'T' && w[13] == b'Z' && w[..8].iter().all(u8::is_ascii_digit) && w[9..13].iter().all(u8::is_ascii_digit) {
+            let t = format!(
+                "{}-{}-{}T{}:{}:00Z",
+                &s[i..i + 4],
+                &s[i + 4..i + 6],
+                &s[i + 6..i + 8],
+                &s[i + 9..i + 11],
+                &s[i + 11..i + 13]
+            );
+            if let Some(ms) = parse_rfc3339_ms(&t) {
+                return Some(ms);
+            }
+        }
+    }
+    // …/YYYY/MM/DD/…
+    let parts: Vec<&str> = s.split(['/', '\\']).collect();
+    for w in parts.windows(3) {
+        if w[0].len() == 4 && w[1].len() == 2 && w[2].len() == 2 && w.iter().all(|p| p.bytes().all(|c| c.is_ascii_digit())) {
+            if let Some(ms) = parse_rfc3339_ms(&format!("{}-{}-{}T00:00:00Z", w[0], w[1], w[2])) {
+                return Some(ms);
+            }
+        }
+    }
+    None
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>) {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            diags.push(Diagnostic::error(kinds::UNREADABLE, dir.display().to_string(), e.to_string()));
+            return;
+        }
+    };
+    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    for p in entries {
+        let fname = p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        if fname.starts_with('.') || fname == "CloudTrail-Digest" {
+            continue;
+        }
+        if p.is_dir() {
+            collect_files(&p, out, diags);
+        } else {
+            let lower = fname.to_ascii_lowercase();
+            let wanted = [".json", ".json.gz", ".jsonl", ".ndjson", ".gz", ".log", ".jsonl.gz", ".ndjson.gz"]
+                .iter()
+                .any(|ext| lower.ends_with(ext));
+            if wanted {
+                out.push(p);
+            }
+        }
+    }
+}
+
+/// Time of the first record in a file, for ordering files without a key time.
+fn first_event_time(path: &Path) -> Option<i64> {
+    read_file(path).find_map(|r| r.ok()).map(|e| e.time_ms)
+}
+
+struct OpenFile {
+    records: FileRecords,
+    head: Option<Event>,
+}
+
+/// A directory tree read in event-time order: files are sorted by the time in their
+/// S3 key (or their first record) and merged by event time with a heap, opening a file
+/// only when the merge reaches its start time.
+pub struct DirRecords {
+    files: Vec<(i64, PathBuf)>,
+    next_file: usize,
+    open: Vec<OpenFile>,
+    heap: BinaryHeap<Reverse<(i64, usize)>>,
+    pending: std::collections::VecDeque<Diagnostic>,
+}
+
+/// How far ahead of the merge head a file's key time may be before it is opened.
+/// CloudTrail names a file by its delivery time, up to ~15 minutes after its events.
+const OPEN_SLACK_MS: i64 = 20 * 60 * 1000;
+
+impl DirRecords {
+    /// Reads every log file under `dir`.
+    pub fn new(dir: &Path) -> Self {
+        let mut files = Vec::new();
+        let mut diags = Vec::new();
+        collect_files(dir, &mut files, &mut diags);
+        Self::from_files(files, diags)
+    }
+
+    /// Merges the given files.
+    pub fn from_files(files: Vec<PathBuf>, diags: Vec<Diagnostic>) -> Self {
+        let mut keyed: Vec<(i64, PathBuf)> = files
+            .into_iter()
+            .map(|p| (key_time(&p).or_else(|| first_event_time(&p)).unwrap_or(i64::MIN), p))
+            .collect();
+        keyed.sort();
+        DirRecords {
+            files: keyed,
+            next_file: 0,
+            open: Vec::new(),
+            heap: BinaryHeap::new(),
+            pending: diags.into(),
+        }
+    }
+
+    fn advance(&mut self, idx: usize) {
+        let f = &mut self.open[idx];
+        loop {
+            match f.records.next() {
+                Some(Ok(e)) => {
+                    self.heap.push(Reverse((e.time_ms, idx)));
+                    f.head = Some(e);
+                    return;
+                }
+                Some(Err(d)) => self.pending.push_back(d),
+                None => {
+                    f.head = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn open_next(&mut self) {
+        let (_, path) = &self.files[self.next_file];
+        self.next_file += 1;
+        let records = read_file(path);
+        let idx = self.open.iter().position(|f| f.head.is_none() && matches!(f.records, FileRecords::Failed(None)));
+        let of = OpenFile { records, head: None };
+        let idx = match idx {
+            Some(i) => {
+                self.open[i] = of;
+                i
+            }
+            None => {
+                self.open.push(of);
+                self.open.len() - 1
+            }
+        };
+        self.advance(idx);
+    }
+}
+
+impl Iterator for DirRecords {
+    type Item = ReadItem;
+    fn next(&mut self) -> Option<ReadItem> {
+        loop {
+            if let Some(d) = self.pending.pop_front() {
+                return Some(Err(d));
+            }
+            // Open files whose key time is not after the current merge head.
+            if self.next_file < self.files.len() {
+                let head = self.heap.peek().map(|Reverse((t, _))| *t);
+                let next_key = self.files[self.next_file].0;
+                if head.is_none_or(|h| next_key == i64::MIN || next_key <= h.saturating_add(OPEN_SLACK_MS)) {
+                    self.open_next();
+                    continue;
+                }
+            }
+            let Reverse((_, idx)) = self.heap.pop()?;
+            let ev = self.open[idx].head.take();
+            self.advance(idx);
+            if self.open[idx].head.is_none() {
+                // Release the file's memory.
+                self.open[idx].records = FileRecords::Failed(None);
+            }
+            if let Some(ev) = ev {
+                return Some(Ok(ev));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(name: &str, data: &[u8]) -> (Vec<Event>, Vec<Diagnostic>) {
+        let mut evs = Vec::new();
+        let mut diags = Vec::new();
+        for r in read_stream(name, Box::new(std::io::Cursor::new(data.to_vec()))) {
+            match r {
+                Ok(e) => evs.push(e),
+                Err(d) => diags.push(d),
+            }
+        }
+        (evs, diags)
+    }
+
+    const R1: &str = r#"{"eventTime":"2024-01-01T00:00:01Z","eventName":"A","eventID":"1"}"#;
+    const R2: &str = r#"{"eventTime":"2024-01-01T00:00:02Z","eventName":"B}","eventID":"2"}"#;
+
+    #[test]
+    fn reads_records_wrapper_array_object_and_ndjson() {
+        let wrapper = format!(r#"{{"Records":[{R1},{R2}],"x":1}}"#);
+        assert_eq!(collect("w", wrapper.as_bytes()).0.len(), 2);
+        let pretty = format!("{{\n \"Records\" : [\n{R1},\n{R2}\n]\n}}");
+        assert_eq!(collect("p", pretty.as_bytes()).0.len(), 2);
+        let arr = format!("[{R1}, {R2}]");
+        assert_eq!(collect("a", arr.as_bytes()).0.len(), 2);
+        let nd = format!("{R1}\n\n{R2}\n");
+        let (evs, d) = collect("n", nd.as_bytes());
+        assert_eq!((evs.len(), d.len()), (2, 0));
+        assert_eq!(&*evs[1].event_name, "B}");
+        let single = "{\n\"eventTime\": \"2024-01-01T00:00:01Z\"\n}";
+        assert_eq!(collect("s", single.as_bytes()).0.len(), 1);
+    }
+
+    #[test]
+    fn skips_and_counts_invalid_records_naming_the_file() {
+        let nd = format!("{R1}\n{{\"eventTime\": tru}}\nnot json\n{R2}\n");
+        let (evs, d) = collect("bad.ndjson", nd.as_bytes());
+        assert_eq!(evs.len(), 2);
+        assert_eq!(d.len(), 2);
+        assert!(d.iter().all(|d| d.subject == "bad.ndjson"));
+        assert_eq!(d[0].line, Some(2));
+        let arr = format!("[{R1}, {{\"eventTime\": tru}}, {{\"eventTime\": 5, \"x\": [1]}}, 7, {R2}]");
+        let (evs, d) = collect("bad.json", arr.as_bytes());
+        assert_eq!(evs.len(), 2, "{d:?}");
+        let k: Vec<&str> = d.iter().map(|d| d.kind.as_str()).collect();
+        assert_eq!(k, [kinds::INVALID_RECORD, kinds::MISSING_TIME, kinds::INVALID_RECORD]);
+    }
+
+    #[test]
+    fn truncated_gzip_keeps_complete_records() {
+        use std::io::Write;
+        let body = format!(r#"{{"Records":[{R1},{R2},{R1},{R2}]}}"#).repeat(1);
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(body.as_bytes()).unwrap();
+        let gz = enc.finish().unwrap();
+        let (evs, d) = collect("ok.json.gz", &gz);
+        assert_eq!((evs.len(), d.len()), (4, 0));
+        let cut = &gz[..gz.len() - 12];
+        let (evs, d) = collect("cut.json.gz", cut);
+        assert!(evs.len() <= 4);
+        assert!(d.iter().any(|d| d.kind == kinds::TRUNCATED && d.subject == "cut.json.gz"), "{d:?}");
+        let (evs, d) = collect("half.json", &body.as_bytes()[..body.len() / 2]);
+        assert!(!evs.is_empty() && evs.len() < 4);
+        assert_eq!(d.last().unwrap().kind, kinds::TRUNCATED);
+    }
+
+    #[test]
+    fn key_time_from_cloudtrail_names() {
+        let p = Path::new("AWSLogs/1/CloudTrail/eu-west-1/2024/01/02/1_CloudTrail_eu-west-1_20240102T0105Z_abc.json.gz");
+        assert_eq!(key_time(p), parse_rfc3339_ms("2024-01-02T01:05:00Z"));
+        assert_eq!(key_time(Path::new("x/2024/01/02/f.json")), parse_rfc3339_ms("2024-01-02T00:00:00Z"));
+    }
+
+    #[test]
+    fn directory_merge_is_in_event_time_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mk = |t: &str, id: &str| format!(r#"{{"eventTime":"{t}","eventID":"{id}"}}"#);
+        std::fs::write(dir.path().join("b.json"), format!("[{},{}]", mk("2024-01-01T00:00:02Z", "b1"), mk("2024-01-01T00:00:05Z", "b2"))).unwrap();
+        std::fs::write(dir.path().join("a.json"), format!("[{},{}]", mk("2024-01-01T00:00:01Z", "a1"), mk("2024-01-01T00:00:03Z", "a2"))).unwrap();
+        std::fs::write(dir.path().join("c.json"), "[{\"eventTime\":").unwrap();
+        let items: Vec<ReadItem> = read_path(dir.path()).collect();
+        let ids: Vec<String> = items.iter().filter_map(|r| r.as_ref().ok()).map(|e| e.event_id.to_string()).collect();
+        assert_eq!(ids, ["a1", "b1", "a2", "b2"]);
+        assert!(items.iter().any(|r| matches!(r, Err(d) if d.subject.ends_with("c.json"))));
+    }
+}
