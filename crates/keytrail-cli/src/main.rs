@@ -1,5 +1,58 @@
-//! The `keytrail` binary: argument parsing, error printing and exit codes.
+//! The `keytrail` binary: parses arguments, runs one subcommand, prints an
+//! error's cause chain once and maps the outcome to an exit code.
+//!
+//! Exit codes (documented in `--help` and docs/output.md): 0 = nothing
+//! found, 1 = findings (or rule problems for `rules check`), 2 = error.
 
-fn main() {
-    std::process::exit(0);
+mod args;
+mod baseline;
+mod cmd_baseline;
+mod cmd_rules;
+mod cmd_scan;
+mod rule_set;
+mod run;
+mod term;
+
+use clap::Parser;
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Nothing found, or the command succeeded.
+    Clean = 0,
+    /// Findings were reported (or `rules check` found problems).
+    Findings = 1,
+    /// An error: bad arguments, unreadable rules, or a failed input with `--fail-on-error`.
+    Error = 2,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = args::Cli::parse();
+    let result = match &cli.command {
+        args::Command::Scan(a) => cmd_scan::run(a),
+        args::Command::Rules(c) => cmd_rules::run(c),
+        args::Command::Baseline(c) => cmd_baseline::run(c),
+    };
+    let status = match result {
+        Ok(s) => s,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return std::process::ExitCode::SUCCESS;
+            }
+            eprint!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprint!(": {cause}");
+            }
+            eprintln!();
+            ExitStatus::Error
+        }
+    };
+    std::process::ExitCode::from(status as u8)
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -1,0 +1,279 @@
+//! Command-line syntax: every subcommand and flag, with its help text.
+//!
+//! Only this module knows clap. Each `cmd_*` module receives the parsed
+//! struct for its subcommand.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Find machine credentials (API keys, tokens, private keys, cloud keys) in files.
+#[derive(Debug, Parser)]
+#[command(
+    name = "keytrail",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = "Exit codes: 0 = nothing found, 1 = findings, 2 = error.\n\nExamples:\n  keytrail scan .\n  keytrail scan --format sarif --output keytrail.sarif src/\n  git diff | keytrail scan -"
+)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan files, directories, archives or stdin for secrets.
+    Scan(ScanArgs),
+    /// List or check secret rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Record known findings so later scans report only new ones.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+}
+
+/// Output formats of `scan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Text for people, grouped by finding.
+    Human,
+    /// One JSON document with all findings and a summary.
+    Json,
+    /// One JSON object per line, one line per location.
+    Jsonl,
+    /// SARIF 2.1.0 for code-scanning dashboards (never contains secrets).
+    Sarif,
+}
+
+impl From<FormatArg> for keytrail_report::Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Human => keytrail_report::Format::Human,
+            FormatArg::Json => keytrail_report::Format::Json,
+            FormatArg::Jsonl => keytrail_report::Format::Jsonl,
+            FormatArg::Sarif => keytrail_report::Format::Sarif,
+        }
+    }
+}
+
+/// Confidence levels accepted by `--min-confidence`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConfidenceArg {
+    /// Everything, including generic patterns (`password = ...`).
+    Low,
+    /// Vendor-specific rules; no generic patterns.
+    Medium,
+    /// Only fixed-prefix, checksummed or otherwise unambiguous formats.
+    High,
+}
+
+impl From<ConfidenceArg> for keytrail_types::Confidence {
+    fn from(c: ConfidenceArg) -> Self {
+        match c {
+            ConfidenceArg::Low => keytrail_types::Confidence::Low,
+            ConfidenceArg::Medium => keytrail_types::Confidence::Medium,
+            ConfidenceArg::High => keytrail_types::Confidence::High,
+        }
+    }
+}
+
+/// Formats of `rules list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormatArg {
+    /// An aligned table.
+    Human,
+    /// A JSON array of rule objects.
+    Json,
+}
+
+/// What to scan and how to walk it; shared by `scan` and `baseline create`.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Files, directories or archives to scan; `-` reads standard input.
+    ///
+    /// Example: `keytrail scan src/ config/app.env`
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Add the rules in DIR (YAML files, searched recursively) to the builtin rules.
+    ///
+    /// Repeatable. A rule file with errors stops the run with exit code 2;
+    /// `keytrail rules check DIR` explains them.
+    /// Example: `--rules ./keytrail-rules`
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+
+    /// Skip paths matching GLOB (gitignore-style, matched against paths under the scanned roots).
+    ///
+    /// Repeatable. Example: `--exclude 'vendor/**' --exclude '*.min.js'`
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+
+    /// Do not look inside archives (zip, tar, tar.gz, gz ...); scan them as plain files.
+    ///
+    /// Example: `keytrail scan --no-archives dist/`
+    #[arg(long)]
+    pub no_archives: bool,
+
+    /// Maximum nesting of archives inside archives to open.
+    ///
+    /// Example: `--max-archive-depth 1` opens `a.zip` but not `a.zip!b.tar`.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub max_archive_depth: usize,
+
+    /// Worker threads for reading and scanning; 0 picks one per CPU.
+    ///
+    /// Example: `--threads 4`
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub threads: usize,
+
+    /// Print nothing on stderr except errors: no progress, summary or warnings.
+    ///
+    /// Example: `keytrail scan -q . && echo clean`
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// Also list skipped inputs (binary files, excluded paths ...) on stderr.
+    ///
+    /// Example: `keytrail scan -v .`
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+/// `keytrail scan`.
+#[derive(Debug, Args)]
+#[command(after_help = "Exit codes: 0 = nothing found, 1 = findings, 2 = error \
+(bad arguments, unreadable rules, or an unreadable input with --fail-on-error).\n\n\
+Examples:\n  keytrail scan .\n  keytrail scan --format jsonl --min-confidence low repo/ > findings.jsonl\n  \
+keytrail scan --baseline .keytrail-baseline.json .\n  cat app.log | keytrail scan -")]
+pub struct ScanArgs {
+    /// Inputs and walking options.
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Output format.
+    ///
+    /// Example: `--format sarif --output keytrail.sarif`
+    #[arg(long, value_enum, default_value_t = FormatArg::Human)]
+    pub format: FormatArg,
+
+    /// Write the report to FILE instead of standard output.
+    ///
+    /// Example: `--output findings.json`
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Do not report findings recorded in this baseline file (see `keytrail baseline create`).
+    ///
+    /// Example: `--baseline .keytrail-baseline.json`
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+
+    /// Print full secret values: adds a `secret` field to JSON/JSONL and shows it in human output.
+    ///
+    /// Never affects SARIF. Without this flag no output contains a secret.
+    /// Example: `keytrail scan --reveal --format json .`
+    #[arg(long)]
+    pub reveal: bool,
+
+    /// Exit with code 2 when an input could not be read (otherwise it is a warning).
+    ///
+    /// Example: `keytrail scan --fail-on-error /srv`
+    #[arg(long)]
+    pub fail_on_error: bool,
+
+    /// Report only findings of rules at least this confident.
+    ///
+    /// The default, medium, leaves out generic patterns (`password = ...`)
+    /// that are noisy on real code. Example: `--min-confidence low`
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = ConfidenceArg::Medium)]
+    pub min_confidence: ConfidenceArg,
+}
+
+/// `keytrail rules ...`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// List the rules a scan would use: id, provider, confidence.
+    #[command(
+        after_help = "Examples:\n  keytrail rules list\n  keytrail rules list --rules ./my-rules --format json"
+    )]
+    List(RulesListArgs),
+    /// Check rule files: syntax, patterns, examples and negative examples.
+    #[command(
+        after_help = "Exit codes: 0 = clean, 1 = problems found, 2 = a DIR cannot be read.\n\n\
+Examples:\n  keytrail rules check ./my-rules\n  keytrail rules check --warnings-as-errors"
+    )]
+    Check(RulesCheckArgs),
+}
+
+/// `keytrail rules list`.
+#[derive(Debug, Args)]
+pub struct RulesListArgs {
+    /// Also list the rules in DIR (repeatable).
+    ///
+    /// Example: `--rules ./my-rules`
+    #[arg(long = "rules", value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
+
+    /// Output format.
+    ///
+    /// Example: `--format json`
+    #[arg(long, value_enum, default_value_t = ListFormatArg::Human)]
+    pub format: ListFormatArg,
+}
+
+/// `keytrail rules check`.
+#[derive(Debug, Args)]
+pub struct RulesCheckArgs {
+    /// Rule files or directories to check; without any, the builtin rules are checked.
+    ///
+    /// Example: `keytrail rules check ./my-rules extra.yml`
+    #[arg(value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+
+    /// Treat warnings (missing references or categories) as errors.
+    ///
+    /// Example: `keytrail rules check --warnings-as-errors ./my-rules`
+    #[arg(long, short = 'W')]
+    pub warnings_as_errors: bool,
+}
+
+/// `keytrail baseline ...`.
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Scan PATHs and record every finding in a baseline file.
+    ///
+    /// The file holds salted hashes of (rule, secret), never secrets or line
+    /// numbers: moving code keeps findings suppressed, a new secret on the
+    /// same line is still reported.
+    #[command(
+        after_help = "Examples:\n  keytrail baseline create . -o .keytrail-baseline.json\n  \
+keytrail scan --baseline .keytrail-baseline.json ."
+    )]
+    Create(BaselineCreateArgs),
+}
+
+/// `keytrail baseline create`.
+#[derive(Debug, Args)]
+pub struct BaselineCreateArgs {
+    /// Inputs and walking options.
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// Baseline file to write (overwritten).
+    ///
+    /// Example: `-o .keytrail-baseline.json`
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Record only findings of rules at least this confident. The default
+    /// records everything, so lowering `scan --min-confidence` later does
+    /// not surface known findings.
+    ///
+    /// Example: `--min-confidence medium`
+    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = ConfidenceArg::Low)]
+    pub min_confidence: ConfidenceArg,
+}

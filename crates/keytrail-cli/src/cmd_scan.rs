@@ -1,0 +1,84 @@
+//! `keytrail scan`: scan inputs, drop baselined findings, write the report,
+//! print the summary on stderr and choose the exit code.
+
+use crate::ExitStatus;
+use crate::args::ScanArgs;
+use crate::baseline::Baseline;
+use crate::run;
+use crate::term;
+use keytrail_report::{Report, ReportOptions, write_report};
+use std::io::{self, Write};
+
+/// Run `keytrail scan`.
+pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
+    // Read the baseline before scanning: a bad file is a usage error, and
+    // finding out after a long scan would waste it.
+    let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
+    let mut out = run::scan(&args.input, args.min_confidence.into())?;
+
+    let before = out.findings.len();
+    if let Some(b) = &baseline {
+        out.findings.retain(|f| !b.contains(f));
+    }
+    out.summary.suppressed_by_baseline = (before - out.findings.len()) as u64;
+    out.summary.findings = out.findings.len() as u64;
+    out.summary.locations = out.findings.iter().map(|f| f.locations.len() as u64).sum();
+    out.summary.elapsed_ms = out.started.elapsed().as_millis() as u64;
+
+    let opts = ReportOptions {
+        reveal: args.reveal,
+        color: term::color_for_stdout(args.output.is_some()),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let report = Report {
+        findings: &out.findings,
+        rules: &out.rules,
+        summary: &out.summary,
+    };
+    let status = if args.fail_on_error && !out.errors.is_empty() {
+        ExitStatus::Error
+    } else if out.findings.is_empty() {
+        ExitStatus::Clean
+    } else {
+        ExitStatus::Findings
+    };
+
+    let written = match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| {
+                anyhow::anyhow!(e).context(format!("cannot create `{}`", path.display()))
+            })?;
+            let mut w = io::BufWriter::new(file);
+            write_report(&mut w, args.format.into(), &report, &opts)
+                .and_then(|()| w.flush())
+                .map_err(|e| {
+                    anyhow::anyhow!(e).context(format!("cannot write `{}`", path.display()))
+                })?;
+            true
+        }
+        None => {
+            let stdout = io::stdout();
+            let mut w = io::BufWriter::new(stdout.lock());
+            match write_report(&mut w, args.format.into(), &report, &opts).and_then(|()| w.flush())
+            {
+                Ok(()) => true,
+                // The reader went away (`keytrail scan . | head`): stop
+                // quietly and keep the exit code the scan earned.
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => false,
+                Err(e) => return Err(anyhow::anyhow!(e).context("cannot write the report")),
+            }
+        }
+    };
+
+    run::print_diagnostics(&out, args.input.quiet);
+    if !args.input.quiet && written {
+        eprintln!("{}", keytrail_report::summary_line(&out.summary));
+        if !out.errors.is_empty() && !args.fail_on_error {
+            eprintln!(
+                "\nhint: {} input(s) could not be read; pass --fail-on-error to exit with code 2",
+                out.errors.len()
+            );
+        }
+    }
+    Ok(status)
+}

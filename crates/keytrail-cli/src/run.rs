@@ -1,0 +1,191 @@
+//! The scan pipeline shared by `scan` and `baseline create`:
+//! input walker → [`Scanner`] → [`Aggregator`] → findings + summary.
+//!
+//! The walker pushes blobs into [`ScanSink`] from its worker threads; each
+//! blob is scanned on the thread that read it, and only the (rare)
+//! findings take the aggregator lock.
+
+use crate::args::InputArgs;
+use crate::rule_set;
+use crate::term::{Counters, Ticker};
+use keytrail_input::{Blob, BlobSink, Content, FsOptions};
+use keytrail_report::{RuleMeta, Summary};
+use keytrail_scan::{Aggregator, Scanner};
+use keytrail_types::{Confidence, Diagnostic, Finding};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// What a scan produced, before baseline filtering and reporting.
+pub struct ScanOutput {
+    /// De-duplicated findings, in the aggregator's deterministic order.
+    pub findings: Vec<Finding>,
+    /// Metadata of every rule the scan ran.
+    pub rules: Vec<RuleMeta>,
+    /// Counters; `findings`/`locations`/`suppressed_by_baseline` are filled by the caller.
+    pub summary: Summary,
+    /// Error diagnostics (unreadable inputs), sorted.
+    pub errors: Vec<Diagnostic>,
+    /// Skip diagnostics, sorted; kept only when verbose.
+    pub skips: Vec<Diagnostic>,
+    /// Start of the run, for the elapsed time.
+    pub started: Instant,
+}
+
+struct ScanSink<'a> {
+    scanner: &'a Scanner,
+    agg: Mutex<Aggregator>,
+    counters: Arc<Counters>,
+    errors: Mutex<Vec<Diagnostic>>,
+    skips: Mutex<Vec<Diagnostic>>,
+    skipped: std::sync::atomic::AtomicU64,
+    keep_skips: bool,
+}
+
+impl ScanSink<'_> {
+    fn record(&self, found: Vec<keytrail_scan::BlobFinding>, bytes: u64) {
+        self.counters.files.fetch_add(1, Ordering::Relaxed);
+        self.counters.bytes.fetch_add(bytes, Ordering::Relaxed);
+        if found.is_empty() {
+            return;
+        }
+        self.counters
+            .matches
+            .fetch_add(found.len() as u64, Ordering::Relaxed);
+        let mut agg = self.agg.lock().unwrap_or_else(|e| e.into_inner());
+        for f in found {
+            agg.add(self.scanner, f);
+        }
+    }
+}
+
+impl BlobSink for ScanSink<'_> {
+    fn blob(&self, blob: Blob) {
+        match blob.content {
+            Content::Bytes(data) => {
+                let found = self.scanner.scan_bytes(&blob.path, &blob.origin, &data);
+                self.record(found, data.len() as u64);
+            }
+            Content::File { path, .. } => {
+                // Too big for memory: stream it in bounded chunks.
+                let result = std::fs::File::open(&path).and_then(|f| {
+                    self.scanner
+                        .scan_reader(&blob.path, &blob.origin, std::io::BufReader::new(f))
+                });
+                match result {
+                    Ok((found, bytes)) => self.record(found, bytes),
+                    Err(e) => self.diagnostic(Diagnostic::error(
+                        "unreadable",
+                        blob.path.clone(),
+                        e.to_string(),
+                    )),
+                }
+            }
+        }
+    }
+
+    fn diagnostic(&self, diag: Diagnostic) {
+        if diag.is_error {
+            self.errors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(diag);
+        } else {
+            self.skipped.fetch_add(1, Ordering::Relaxed);
+            if self.keep_skips {
+                self.skips
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(diag);
+            }
+        }
+    }
+}
+
+/// Load rules, walk `input.paths` and scan everything.
+pub fn scan(input: &InputArgs, min_confidence: Confidence) -> anyhow::Result<ScanOutput> {
+    let started = Instant::now();
+    // A path that does not exist is a usage error (a typo), not a degraded
+    // run: fail before loading anything.
+    for p in &input.paths {
+        if p.as_os_str() != "-" && std::fs::symlink_metadata(p).is_err() {
+            anyhow::bail!("path `{}` does not exist", p.display());
+        }
+    }
+    let rules = rule_set::at_least(rule_set::load(&input.rules)?, min_confidence);
+    let (scanner, diags) = Scanner::new(rules);
+    if let Some(d) = diags.iter().find(|d| d.is_error) {
+        for d in &diags {
+            eprintln!("error: {d}");
+        }
+        anyhow::bail!("cannot compile rules: {d}");
+    }
+    let meta = scanner
+        .rules()
+        .iter()
+        .map(|c| rule_set::meta(&c.rule))
+        .collect();
+
+    let opts = FsOptions {
+        excludes: input.exclude.clone(),
+        max_archive_depth: input.max_archive_depth,
+        threads: input.threads,
+        scan_archives: !input.no_archives,
+        ..FsOptions::default()
+    };
+    let counters = Arc::new(Counters::default());
+    let sink = ScanSink {
+        scanner: &scanner,
+        agg: Mutex::new(Aggregator::new()),
+        counters: counters.clone(),
+        errors: Mutex::new(Vec::new()),
+        skips: Mutex::new(Vec::new()),
+        skipped: Default::default(),
+        keep_skips: input.verbose && !input.quiet,
+    };
+    let ticker = Ticker::start(!input.quiet, counters.clone());
+    keytrail_input::scan_paths(&input.paths, &opts, &sink);
+    ticker.finish();
+
+    let findings = sink
+        .agg
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .finish();
+    let mut errors = sink.errors.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut skips = sink.skips.into_inner().unwrap_or_else(|e| e.into_inner());
+    let by_place = |a: &Diagnostic, b: &Diagnostic| {
+        (&a.subject, a.line, &a.message).cmp(&(&b.subject, b.line, &b.message))
+    };
+    errors.sort_by(by_place);
+    skips.sort_by(by_place);
+    let summary = Summary {
+        files_scanned: counters.files.load(Ordering::Relaxed),
+        bytes_scanned: counters.bytes.load(Ordering::Relaxed),
+        skipped: sink.skipped.load(Ordering::Relaxed),
+        unreadable: errors.len() as u64,
+        ..Summary::default()
+    };
+    Ok(ScanOutput {
+        findings,
+        rules: meta,
+        summary,
+        errors,
+        skips,
+        started,
+    })
+}
+
+/// Print diagnostics on stderr as `warning: path:line: message` (errors)
+/// and `note: ...` (skips, only collected when verbose).
+pub fn print_diagnostics(out: &ScanOutput, quiet: bool) {
+    if quiet {
+        return;
+    }
+    for d in &out.errors {
+        eprintln!("warning: {d}");
+    }
+    for d in &out.skips {
+        eprintln!("note: {d}");
+    }
+}

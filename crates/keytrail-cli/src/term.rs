@@ -1,0 +1,70 @@
+//! Terminal concerns: colour choice, the progress ticker on stderr, and
+//! printing diagnostics. Stdout carries only the report.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Whether `NO_COLOR` asks for no colour (set and non-empty, per no-color.org).
+fn no_color_env() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+/// Colour for the report: only when it goes to a terminal and `NO_COLOR` is unset.
+pub fn color_for_stdout(writing_to_file: bool) -> bool {
+    !writing_to_file && !no_color_env() && std::io::stdout().is_terminal()
+}
+
+/// Counters the scan updates and the ticker reads.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Blobs scanned.
+    pub files: AtomicU64,
+    /// Bytes scanned.
+    pub bytes: AtomicU64,
+    /// Raw matches found so far (before de-duplication).
+    pub matches: AtomicU64,
+}
+
+/// A progress line on stderr, redrawn a few times a second; only when
+/// stderr is a terminal, so piped or redirected runs stay silent.
+pub struct Ticker {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Ticker {
+    /// Start ticking if `enabled` and stderr is a terminal.
+    pub fn start(enabled: bool, counters: Arc<Counters>) -> Ticker {
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = (enabled && std::io::stderr().is_terminal()).then(|| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut drawn = false;
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(150));
+                    let files = counters.files.load(Ordering::Relaxed);
+                    let mib = counters.bytes.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0);
+                    let m = counters.matches.load(Ordering::Relaxed);
+                    eprint!("\r\x1b[2Kscanning: {files} files, {mib:.1} MiB, {m} matches");
+                    drawn = true;
+                }
+                if drawn {
+                    eprint!("\r\x1b[2K");
+                    let _ = std::io::stderr().flush();
+                }
+            })
+        });
+        Ticker { stop, handle }
+    }
+
+    /// Stop and erase the progress line.
+    pub fn finish(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Integration tests of the `keytrail` binary: one test binary, one module
+//! per subcommand. Every test runs the built binary in a fresh temporary
+//! directory with fixtures (and fake secrets) generated at test time.
+
+mod baseline;
+mod formats;
+mod help;
+mod rules;
+mod scan;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// A temporary working directory and a way to run `keytrail` in it.
+pub struct CliTest {
+    dir: tempfile::TempDir,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// stdout and stderr together, for "never contains" checks.
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+impl Default for CliTest {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CliTest {
+    /// A new empty directory.
+    pub fn new() -> CliTest {
+        CliTest {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Write `content` to `rel` (creating parent directories).
+    pub fn write(&self, rel: &str, content: &str) -> PathBuf {
+        let p = self.root().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, content).unwrap();
+        p
+    }
+
+    /// Read a file written by a run.
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.root().join(rel)).unwrap()
+    }
+
+    /// The command, with a clean colour environment, run in the directory.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_keytrail"));
+        c.args(args)
+            .current_dir(self.root())
+            .env("NO_COLOR", "1")
+            .env_remove("RUST_LOG")
+            .env("COLUMNS", "100");
+        c
+    }
+
+    /// Run `keytrail ARGS` with empty stdin.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_stdin(args, "")
+    }
+
+    /// Run `keytrail ARGS` feeding `stdin`.
+    pub fn run_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run keytrail");
+        let mut input = child.stdin.take().unwrap();
+        let data = stdin.as_bytes().to_vec();
+        let feeder = std::thread::spawn(move || {
+            let _ = input.write_all(&data);
+        });
+        let out = child.wait_with_output().unwrap();
+        feeder.join().unwrap();
+        Run {
+            code: out.status.code().expect("exited normally"),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    }
+
+    /// Replace what changes between runs (temp dir, timings) for snapshots.
+    pub fn filter(&self, text: &str) -> String {
+        let root = self.root().display().to_string();
+        let text = text.replace(&root, "[TMP]");
+        let re = regex::Regex::new(r"in \d+\.\d+s").unwrap();
+        re.replace_all(&text, "in [ELAPSED]").into_owned()
+    }
+}
+
+/// Fake secrets, generated at test time. Not real credentials.
+pub mod fake {
+    use rand::Rng;
+
+    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    fn base62(mut n: u32, width: usize) -> String {
+        let mut d = Vec::new();
+        while n > 0 {
+            d.push(BASE62[(n % 62) as usize]);
+            n /= 62;
+        }
+        while d.len() < width {
+            d.push(b'0');
+        }
+        d.reverse();
+        String::from_utf8(d).unwrap()
+    }
+
+    /// Random characters from `alphabet`.
+    pub fn random(alphabet: &[u8], n: usize) -> String {
+        let mut rng = rand::rng();
+        (0..n)
+            .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
+            .collect()
+    }
+
+    /// A GitHub classic PAT shape (`ghp_` + 30 base62 + 6-char CRC32 checksum).
+    pub fn github_pat() -> String {
+        let body = random(BASE62, 30);
+        let sum = base62(crc32(body.as_bytes()), 6);
+        format!("ghp_{body}{sum}")
+    }
+
+    /// A token for the test rule in [`TEST_RULES`](super::TEST_RULES).
+    pub fn test_token() -> String {
+        format!(
+            "ktq_{}",
+            random(b"abcdefghijklmnopqrstuvwxyz0123456789", 24)
+        )
+    }
+}
+
+/// A user rule file used by tests that should not depend on builtin rules.
+pub const TEST_RULES: &str = r#"provider: Testing
+rules:
+  - id: testing.token
+    name: Testing token
+    pattern: '\b(ktq_[a-z0-9]{24})\b'
+    keywords: [ktq_]
+    confidence: high
+    severity: medium
+    description: A token format that exists only in keytrail's tests.
+    remediation: Nothing to revoke; it is a test fixture.
+    references: [https://example.com/testing-token]
+    categories: [testing]
+    examples: ['TOKEN=ktq_7fk2m9xq4bz1w8jd5hn3vc6r']
+    negative_examples: ['TOKEN=ktq_short']
+"#;
+
+/// A CliTest with `rules/testing.yml` holding [`TEST_RULES`].
+pub fn with_test_rules() -> CliTest {
+    let t = CliTest::new();
+    t.write("rules/testing.yml", TEST_RULES);
+    t
+}
