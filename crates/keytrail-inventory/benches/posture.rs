@@ -1,0 +1,2 @@
+//! Posture benchmark (placeholder until the generator lands).
+fn main() {}
