@@ -40,9 +40,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use gix::objs::FindExt;
-use keytrail_types::{Diagnostic, GitBlobState, GitIntroduction, Origin};
+use keytrail_types::{Diagnostic, GitBlobState, GitIntroduction, GitOrigin, Origin};
 
-use crate::{Blob, BlobSink, Content};
+use crate::{BlobSink, FsOptions};
 
 /// Options of a git history scan.
 ///
@@ -71,6 +71,10 @@ pub struct GitOptions {
     /// Report work-tree files that differ from HEAD or are untracked in
     /// [`GitStats::worktree_paths`] (full scans only). Default true.
     pub worktree: bool,
+    /// How blob contents are handled, as for files: archive opening and
+    /// its limits, binary skipping, UTF-16 (`excludes`, `threads` and
+    /// `follow_symlinks` are not used here).
+    pub content: FsOptions,
 }
 
 impl Default for GitOptions {
@@ -83,6 +87,7 @@ impl Default for GitOptions {
             follow_submodules: false,
             threads: 0,
             worktree: true,
+            content: FsOptions::default(),
         }
     }
 }
@@ -98,9 +103,10 @@ pub struct GitStats {
     /// Unique blobs found (in the object database, or introduced by the
     /// range for a gate; index entries for `staged`).
     pub blobs: u64,
-    /// Blobs pushed to the sink.
+    /// Blobs decoded and handed on: text reaches the sink, archives are
+    /// opened, binary blobs become `binary` skips (as for files).
     pub blobs_delivered: u64,
-    /// Bytes of the blobs pushed to the sink.
+    /// Bytes of the blobs decoded and handed on.
     pub bytes_delivered: u64,
     /// Blobs in no commit (delivered with `commit: None`).
     pub unreachable_blobs: u64,
@@ -437,11 +443,7 @@ fn deliver(ctx: &Ctx<'_>, index: &history::Provenance, blobs: &[BlobRef], stats:
             }
             *delivered += 1;
             *bytes += buf.len() as u64;
-            ctx.sink.blob(Blob {
-                path,
-                origin: Origin::Git(origin),
-                content: Content::Bytes(buf),
-            });
+            hand_over(ctx, path, origin, buf);
         },
     );
     for (delivered, bytes, too_large, unreachable) in per_thread {
@@ -451,6 +453,23 @@ fn deliver(ctx: &Ctx<'_>, index: &history::Provenance, blobs: &[BlobRef], stats:
         stats.unreachable_blobs += unreachable;
     }
     stats.blobs += blobs.len() as u64;
+}
+
+/// Give a decoded blob to the content handling shared with the file
+/// source: archives (a committed `.zip` or `.gz`) are opened, binary blobs
+/// become `binary` skips, UTF-16 is transcoded, text reaches the sink.
+pub(crate) fn hand_over(ctx: &Ctx<'_>, path: String, origin: GitOrigin, bytes: Vec<u8>) {
+    let content = crate::content::Ctx {
+        opts: &ctx.opts.content,
+        sink: ctx.sink,
+    };
+    crate::content::handle(
+        content,
+        path,
+        &Origin::Git(origin),
+        crate::spill::Data::Mem(bytes),
+        crate::content::Level::TOP,
+    );
 }
 
 /// Lossy UTF-8 of a git path.

@@ -9,10 +9,9 @@ use gix::ObjectId;
 use gix::bstr::BString;
 use gix::objs::FindExt;
 use gix::prelude::Header;
-use keytrail_types::{GitBlobState, GitOrigin, Origin};
+use keytrail_types::{GitBlobState, GitOrigin};
 
 use super::{Ctx, GitStats, kinds};
-use crate::{Blob, Content};
 
 /// Push every index entry whose blob differs from the one at the same path
 /// in HEAD (new and modified files, staged), as [`GitBlobState::Staged`].
@@ -83,16 +82,13 @@ pub(crate) fn scan_staged(ctx: &Ctx<'_>, stats: &mut GitStats) {
         }
         stats.blobs_delivered += 1;
         stats.bytes_delivered += buf.len() as u64;
-        ctx.sink.blob(Blob {
-            path: display,
-            origin: Origin::Git(GitOrigin {
-                repository: ctx.display.to_string(),
-                blob: entry.id.to_string(),
-                state: GitBlobState::Staged,
-                ..GitOrigin::default()
-            }),
-            content: Content::Bytes(buf),
-        });
+        let origin = GitOrigin {
+            repository: ctx.display.to_string(),
+            blob: entry.id.to_string(),
+            state: GitBlobState::Staged,
+            ..GitOrigin::default()
+        };
+        super::hand_over(ctx, display, origin, buf);
     }
 }
 
