@@ -346,7 +346,7 @@ impl Playbook {
             }
             ("ec2", "AuthorizeSecurityGroupIngress") => {
                 let raw = ev.json().get("requestParameters").map(|v| v.to_string()).unwrap_or_default();
-                if raw.contains("0.0.0.0/0") || raw.contains("::/0") {
+                if raw.contains("/0\"") {
                     hits.push(hit(R::OpenIngress, format!("{who} opened a security group to the internet{ok}")));
                 }
             }
