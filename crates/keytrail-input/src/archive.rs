@@ -270,6 +270,20 @@ fn scan_zip<R: Read + Seek>(
         if entry.is_dir() || entry.is_symlink() {
             continue;
         }
+        let method = entry.compression();
+        if !matches!(
+            method,
+            zip::CompressionMethod::Stored | zip::CompressionMethod::Deflated
+        ) {
+            // bzip2, lzma, zstd, deflate64...: rare in the archives we scan
+            // (jars, wheels, packages use deflate); not worth the decoders.
+            ctx.diag(Diagnostic::skip(
+                kinds::ARCHIVE_UNSUPPORTED,
+                member,
+                format!("archive member skipped: compression method {method} not supported"),
+            ));
+            continue;
+        }
         let hint = entry.size();
         let read = read_spill(
             Capped::new(&mut entry, budget),

@@ -21,14 +21,27 @@
 //! - zip-family, tar, tar.gz/tgz and .gz files are opened and their members
 //!   handled the same way, recursively, under a decompression budget
 //!   ([`FsOptions::max_archive_bytes`]) and a nesting limit;
+//! - empty files are delivered as empty blobs (so they count as scanned);
 //! - every skip or failure becomes a [`Diagnostic`] on the sink: a bad input
 //!   never aborts the walk and never disappears silently.
 //!
+//! Stdin (`-`) is held in memory up to [`FsOptions::max_in_memory`] and
+//! spilled beyond that to a private (0600) temporary file handed as
+//! [`Content::File`] and deleted when [`BlobSink::blob`] returns; stdin
+//! carrying an archive (`tar cz . | keytrail scan -`) is opened like a file.
+//!
 //! Diagnostic kinds produced here (stable, see [`kinds`]): errors are
 //! `not_found`, `permission_denied`, `unreadable`, `archive_corrupt`,
-//! `archive_unsupported`, `invalid_exclude`; skips are `binary`, `excluded`,
-//! `git_dir`, `symlink`, `broken_symlink`, `symlink_loop`, `special_file`,
-//! `archive_bomb`, `archive_limit`, `archive_encrypted`, `archive_disabled`.
+//! `invalid_exclude`; skips are `binary`, `excluded`, `git_dir`, `symlink`,
+//! `broken_symlink`, `symlink_loop`, `special_file`, `archive_bomb`,
+//! `archive_limit`, `archive_encrypted`, `archive_unsupported`,
+//! `archive_disabled`.
+//!
+//! Memory: a blob is at most [`FsOptions::max_in_memory`] bytes in memory;
+//! larger content (files, stdin, archive members) is streamed from a file.
+//! An archive member being read sits in memory next to its enclosing
+//! archives, so the peak per walker thread is about
+//! `(max_archive_depth + 1) * max_in_memory` in the worst case.
 
 mod archive;
 mod content;
@@ -189,7 +202,7 @@ pub mod kinds {
     pub const ARCHIVE_DISABLED: &str = "archive_disabled";
     /// Corrupt or truncated archive or member (error).
     pub const ARCHIVE_CORRUPT: &str = "archive_corrupt";
-    /// Member compressed with a method we do not decode (error).
+    /// Member compressed with a method we do not decode: bzip2, lzma, zstd... (skip).
     pub const ARCHIVE_UNSUPPORTED: &str = "archive_unsupported";
 }
 
@@ -197,11 +210,15 @@ pub mod kinds {
 /// blob and every diagnostic to `sink`.
 ///
 /// Never fails: problems become diagnostics. Returns when everything has
-/// been delivered. Stdin (`-`, at most once) is read on the calling thread
-/// while the directory walk runs on worker threads.
+/// been delivered. Stdin (`-`, read once however often it is given) is
+/// read on its own thread while the directory walk runs on the walker's
+/// threads. A path given twice is walked once.
 pub fn scan_paths(paths: &[PathBuf], opts: &FsOptions, sink: &dyn BlobSink) {
-    let (stdin, fs_paths): (Vec<&PathBuf>, Vec<&PathBuf>) =
-        paths.iter().partition(|p| p.as_os_str() == "-");
+    let mut seen = std::collections::HashSet::new();
+    let (stdin, fs_paths): (Vec<&PathBuf>, Vec<&PathBuf>) = paths
+        .iter()
+        .filter(|p| seen.insert(p.as_path()))
+        .partition(|p| p.as_os_str() == "-");
     std::thread::scope(|s| {
         if !stdin.is_empty() {
             s.spawn(|| {

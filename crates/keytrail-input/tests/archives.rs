@@ -365,3 +365,52 @@ fn large_members_spill_to_private_files_and_are_cleaned_up() {
     );
     assert!(!spill.exists(), "spill file removed after blob() returned");
 }
+
+/// Patch a stored single-member zip's headers: `flags` ORed into the general
+/// purpose bits, and the compression method replaced by `method`.
+fn patch_zip(mut z: Vec<u8>, flags: u16, method: u16) -> Vec<u8> {
+    let local = z.windows(4).position(|w| w == b"PK\x03\x04").unwrap();
+    let central = z.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    for (flag_at, method_at) in [(local + 6, local + 8), (central + 8, central + 10)] {
+        let old = u16::from_le_bytes([z[flag_at], z[flag_at + 1]]);
+        z[flag_at..flag_at + 2].copy_from_slice(&(old | flags).to_le_bytes());
+        z[method_at..method_at + 2].copy_from_slice(&method.to_le_bytes());
+    }
+    z
+}
+
+fn stored_zip(name: &str, bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    use zip::write::SimpleFileOptions;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    w.start_file(name, opts).unwrap();
+    w.write_all(bytes).unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+#[test]
+fn encrypted_and_unsupported_members_are_skipped_with_diagnostics() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "enc.zip",
+        patch_zip(stored_zip("s.txt", b"ciphertext"), 1, 0),
+    );
+    write(
+        root,
+        "bz.zip",
+        patch_zip(stored_zip("b.txt", b"not bzip2"), 0, 12),
+    );
+    let out = scan_dir(root, &opts());
+    assert!(out.blobs.is_empty(), "{:?}", out.paths());
+    assert_eq!(
+        out.diags_of("archive_encrypted"),
+        vec![("enc.zip!s.txt".to_string(), false)]
+    );
+    assert_eq!(
+        out.diags_of("archive_unsupported"),
+        vec![("bz.zip!b.txt".to_string(), false)]
+    );
+}

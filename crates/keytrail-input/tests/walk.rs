@@ -361,3 +361,12 @@ fn many_files_are_each_delivered_exactly_once_in_parallel() {
     assert_eq!(out.text("d39/f49.txt"), "39-49");
     assert!(out.diags.is_empty());
 }
+
+#[test]
+fn a_path_given_twice_is_walked_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "x.txt", "x");
+    let out = scan(root, &[root.to_path_buf(), root.to_path_buf()], &opts());
+    assert_eq!(out.paths(), vec!["x.txt"]);
+}
