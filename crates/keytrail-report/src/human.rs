@@ -3,7 +3,7 @@
 //! stderr. Colour is an option; with it off, no escape code is written.
 
 use crate::{Report, ReportOptions, Summary};
-use keytrail_types::{Finding, Location, Origin, Severity};
+use keytrail_types::{Finding, GitBlobState, Location, Origin, Severity};
 use std::io::{self, Write};
 
 const RESET: &str = "\x1b[0m";
@@ -118,8 +118,17 @@ fn write_location(w: &mut dyn Write, p: &Paint, loc: &Location) -> io::Result<()
             if let Some(d) = &g.author_date {
                 parts.push(d.clone());
             }
+            match g.state {
+                GitBlobState::Committed => {}
+                GitBlobState::Dangling => parts.push("only in commits no ref reaches".into()),
+                GitBlobState::Unreachable => parts.push("in no commit".into()),
+                GitBlobState::Staged => parts.push("staged, not committed".into()),
+            }
             if !g.in_head {
                 parts.push("not in HEAD".into());
+            }
+            if g.introductions.len() > 1 {
+                parts.push(format!("introduced by {} commits", g.introductions.len()));
             }
             writeln!(w, "      {}", p.s(DIM, &parts.join(", ")))?;
         }
@@ -223,6 +232,26 @@ mod tests {
         assert!(out.contains("      GITHUB_TOKEN=ghp_****"));
         assert!(out.contains("  id: AKIAQWERTYUIOPASDFGH"));
         assert!(out.contains("severity: critical  confidence: medium"));
+    }
+
+    #[test]
+    fn git_provenance_shown() {
+        let (mut findings, rules, summary) = testdata::sample();
+        if let Origin::Git(g) = &mut findings[0].locations[1].origin {
+            g.state = GitBlobState::Dangling;
+        }
+        let report = Report {
+            findings: &findings,
+            rules: &rules,
+            summary: &summary,
+        };
+        let mut out = Vec::new();
+        write_report(&mut out, Format::Human, &report, &ReportOptions::default()).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("commit 0123abcd, blob feedface, Dev <dev@example.com>, 2024-01-02T03:04:05Z, only in commits no ref reaches, not in HEAD"),
+            "{out}"
+        );
     }
 
     #[test]
