@@ -414,3 +414,39 @@ fn encrypted_and_unsupported_members_are_skipped_with_diagnostics() {
         vec![("bz.zip!b.txt".to_string(), false)]
     );
 }
+
+#[test]
+fn a_nested_archive_larger_than_memory_is_opened_from_its_spill_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut x: u32 = 7;
+    let noise: Vec<u8> = (0..20_000)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            b'a' + (x >> 16) as u8 % 26
+        })
+        .collect();
+    let inner = zip(&[("noise.txt", &noise), ("conf/app.ini", b"pw=inner\n")]);
+    assert!(inner.len() > 4000);
+    write(
+        root,
+        "outer.tgz",
+        gzip(&tar(&[("inner.zip", &inner)]), None),
+    );
+    let out = scan_dir(
+        root,
+        &FsOptions {
+            max_in_memory: 4000,
+            ..opts()
+        },
+    );
+    assert_eq!(
+        out.paths(),
+        vec![
+            "outer.tgz!inner.zip!conf/app.ini",
+            "outer.tgz!inner.zip!noise.txt"
+        ]
+    );
+    assert_eq!(out.text("outer.tgz!inner.zip!conf/app.ini"), "pw=inner\n");
+    assert_eq!(out.blobs["outer.tgz!inner.zip!noise.txt"].bytes, noise);
+}

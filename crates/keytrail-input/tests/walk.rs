@@ -370,3 +370,17 @@ fn a_path_given_twice_is_walked_once() {
     let out = scan(root, &[root.to_path_buf(), root.to_path_buf()], &opts());
     assert_eq!(out.paths(), vec!["x.txt"]);
 }
+
+#[test]
+fn sockets_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let _listener = std::os::unix::net::UnixListener::bind(root.join("agent.sock")).unwrap();
+    write(root, "a.txt", "a");
+    let out = scan_dir(root, &opts());
+    assert_eq!(out.paths(), vec!["a.txt"]);
+    assert_eq!(
+        out.diags_of("special_file"),
+        vec![("agent.sock".to_string(), false)]
+    );
+}
