@@ -23,7 +23,7 @@ use zip::result::ZipError;
 use crate::content::{Ctx, Level, handle};
 use crate::kinds;
 use crate::sniff::{self, ArchiveKind, HEAD_LEN};
-use crate::spill::{Data, read_spill};
+use crate::spill::{Data, read_spill_partial};
 
 /// Output-to-input ratio beyond which an archive is called a bomb. Real
 /// source trees and logs compress 3–30×, very repetitive logs ~100×; deflate
@@ -45,6 +45,8 @@ pub(crate) struct Budget {
     tripped: Cell<Option<&'static str>>,
     /// Display path of the member being read when the budget tripped.
     at: RefCell<Option<String>>,
+    /// Bytes of that member delivered anyway (a prefix, on `archive_limit`).
+    partial: Cell<Option<u64>>,
 }
 
 impl Budget {
@@ -55,11 +57,16 @@ impl Budget {
             compressed: compressed.max(1),
             tripped: Cell::new(None),
             at: RefCell::new(None),
+            partial: Cell::new(None),
         }
     }
 
     pub(crate) fn is_tripped(&self) -> bool {
         self.tripped.get().is_some()
+    }
+
+    fn is_bomb(&self) -> bool {
+        self.tripped.get() == Some(kinds::ARCHIVE_BOMB)
     }
 
     fn ratio_exceeded(&self) -> bool {
@@ -107,10 +114,14 @@ impl Budget {
                 self.limit
             )
         };
+        let partial = match self.partial.get() {
+            Some(n) => format!(" (its first {n} bytes were)"),
+            None => String::new(),
+        };
         Some(Diagnostic::skip(
             kind,
             subject,
-            format!("{why}; the rest of the archive was not scanned, members before were"),
+            format!("{why}; from this member{partial} on the archive was not scanned"),
         ))
     }
 }
@@ -198,19 +209,46 @@ fn corrupt(display: &str, what: impl std::fmt::Display) -> Diagnostic {
     Diagnostic::error(kinds::ARCHIVE_CORRUPT, display, what.to_string())
 }
 
-/// A failed member read: remember where the budget tripped, or report
-/// corruption. Returns whether to stop the whole archive.
-fn member_failed(ctx: Ctx<'_>, budget: &Budget, member: &str, e: &io::Error) -> bool {
-    if budget.is_tripped() {
+/// Settle a member read that may have stopped on an error: returns the
+/// content to hand on (the whole member, or the prefix read before the
+/// error) and whether the whole archive must stop (budget spent).
+///
+/// What was read is scanned, unless it is the output of a suspected bomb or
+/// itself an (unusable, truncated) archive: truncated logs and downloads are
+/// common and their first part still holds whatever secrets it holds.
+fn settle(
+    ctx: Ctx<'_>,
+    budget: &Budget,
+    member: &str,
+    data: Data,
+    err: Option<io::Error>,
+) -> (Option<Data>, bool) {
+    let Some(err) = err else {
+        return (Some(data), false);
+    };
+    let tripped = budget.is_tripped();
+    let keep = !budget.is_bomb()
+        && data.len() > 0
+        && data
+            .head()
+            .is_ok_and(|h| sniff::archive_kind(&h, sniff::file_name(member)).is_none());
+    if tripped {
         budget.note_at(member);
-        true
+        if keep && budget.at.borrow().as_deref() == Some(member) {
+            budget.partial.set(Some(data.len()));
+        }
     } else {
+        let scanned = if keep {
+            format!("; the {} bytes before the error were scanned", data.len())
+        } else {
+            String::new()
+        };
         ctx.diag(corrupt(
             member,
-            format_args!("cannot read archive member: {e}"),
+            format_args!("cannot read archive member: {err}{scanned}"),
         ));
-        false
     }
+    (keep.then_some(data), tripped)
 }
 
 fn scan_zip<R: Read + Seek>(
@@ -285,19 +323,18 @@ fn scan_zip<R: Read + Seek>(
             continue;
         }
         let hint = entry.size();
-        let read = read_spill(
+        let (data, err) = read_spill_partial(
             Capped::new(&mut entry, budget),
             ctx.opts.max_in_memory,
             hint,
         );
         drop(entry);
-        match read {
-            Ok(data) => handle(ctx, member, origin, data, level),
-            Err(e) => {
-                if member_failed(ctx, budget, &member, &e) {
-                    return;
-                }
-            }
+        let (data, stop) = settle(ctx, budget, &member, data, err);
+        if let Some(data) = data {
+            handle(ctx, member, origin, data, level);
+        }
+        if stop {
+            return;
         }
     }
 }
@@ -341,15 +378,14 @@ fn scan_tar<R: Read>(
         }
         let member = format!("{display}!{}", String::from_utf8_lossy(&entry.path_bytes()));
         let hint = entry.size();
-        match read_spill(&mut entry, ctx.opts.max_in_memory, hint) {
-            Ok(data) => handle(ctx, member, origin, data, level),
-            Err(e) => {
-                // Budget or not, the stream position is lost: stop this tar.
-                member_failed(ctx, budget, &member, &e);
-                return;
-            }
+        let (data, err) = read_spill_partial(&mut entry, ctx.opts.max_in_memory, hint);
+        // After an error, budget or not, the stream position is lost.
+        let failed = err.is_some();
+        let (data, _) = settle(ctx, budget, &member, data, err);
+        if let Some(data) = data {
+            handle(ctx, member, origin, data, level);
         }
-        if budget.is_tripped() {
+        if failed || budget.is_tripped() {
             return;
         }
     }
@@ -365,17 +401,8 @@ fn scan_gzip<R: Read>(
 ) {
     let mut gz = Capped::new(MultiGzDecoder::new(reader), budget);
     let mut head = Vec::with_capacity(HEAD_LEN);
-    if let Err(e) = (&mut gz).take(HEAD_LEN as u64).read_to_end(&mut head) {
-        if budget.is_tripped() {
-            budget.note_at(display);
-        } else {
-            ctx.diag(corrupt(
-                display,
-                format_args!("cannot decompress gzip data: {e}"),
-            ));
-        }
-        return;
-    }
+    // On error the bytes decoded so far stay in `head`.
+    let head_err = (&mut gz).take(HEAD_LEN as u64).read_to_end(&mut head).err();
     let inner_name = gz
         .inner
         .header()
@@ -385,24 +412,28 @@ fn scan_gzip<R: Read>(
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| sniff::gunzipped_name(display));
     let tar_hint = inner_name.to_ascii_lowercase().ends_with(".tar");
-    let is_tar = sniff::is_tar_header(&head, tar_hint);
-    let rest = Cursor::new(head).chain(gz);
-    if is_tar {
+    if head_err.is_none() && sniff::is_tar_header(&head, tar_hint) {
         // `a.tar.gz!member`: the gzip layer is transparent.
-        return scan_tar(ctx, rest, display, origin, level, budget);
+        return scan_tar(
+            ctx,
+            Cursor::new(head).chain(gz),
+            display,
+            origin,
+            level,
+            budget,
+        );
     }
-    let member = format!("{display}!{inner_name}");
-    match read_spill(rest, ctx.opts.max_in_memory, 0) {
-        Ok(data) => handle(ctx, member, origin, data, level),
-        Err(e) => {
-            if budget.is_tripped() {
-                budget.note_at(&member);
-            } else {
-                ctx.diag(corrupt(
-                    display,
-                    format_args!("cannot decompress gzip data: {e}"),
-                ));
-            }
+    let (member, data, err) = match head_err {
+        // A `.tar.gz` that fails before its first header: no partial tar.
+        Some(e) if tar_hint => (display.to_string(), Data::Mem(Vec::new()), Some(e)),
+        Some(e) => (format!("{display}!{inner_name}"), Data::Mem(head), Some(e)),
+        None => {
+            let (data, err) =
+                read_spill_partial(Cursor::new(head).chain(gz), ctx.opts.max_in_memory, 0);
+            (format!("{display}!{inner_name}"), data, err)
         }
+    };
+    if let (Some(data), _) = settle(ctx, budget, &member, data, err) {
+        handle(ctx, member, origin, data, level);
     }
 }

@@ -95,24 +95,61 @@ impl Seek for DataReader<'_> {
 /// into a private temporary file beyond. `hint` is the expected length
 /// (capped by `mem_limit` for the allocation, so a lying header cannot make
 /// us allocate much).
-pub(crate) fn read_spill<R: Read>(mut r: R, mem_limit: u64, hint: u64) -> io::Result<Data> {
+pub(crate) fn read_spill<R: Read>(r: R, mem_limit: u64, hint: u64) -> io::Result<Data> {
+    match read_spill_partial(r, mem_limit, hint) {
+        (data, None) => Ok(data),
+        (_, Some(e)) => Err(e),
+    }
+}
+
+/// [`read_spill`] that keeps what was read before an error: the content
+/// so far, and the error if reading stopped on one.
+pub(crate) fn read_spill_partial<R: Read>(
+    mut r: R,
+    mem_limit: u64,
+    hint: u64,
+) -> (Data, Option<io::Error>) {
     let cap = hint.min(mem_limit).saturating_add(1);
     let mut buf = Vec::with_capacity(usize::try_from(cap).unwrap_or(usize::MAX));
-    (&mut r)
+    // On error, `read_to_end` leaves the bytes read so far in `buf`.
+    if let Err(e) = (&mut r)
         .take(mem_limit.saturating_add(1))
-        .read_to_end(&mut buf)?;
-    if buf.len() as u64 <= mem_limit {
-        return Ok(Data::Mem(buf));
+        .read_to_end(&mut buf)
+    {
+        buf.truncate(usize::try_from(mem_limit).unwrap_or(usize::MAX));
+        return (Data::Mem(buf), Some(e));
     }
-    let mut tmp = tempfile::Builder::new()
+    if buf.len() as u64 <= mem_limit {
+        return (Data::Mem(buf), None);
+    }
+    let mut tmp = match tempfile::Builder::new()
         .prefix("keytrail-spill-")
-        .tempfile()?;
-    tmp.write_all(&buf)?;
-    drop(buf);
-    let rest = io::copy(&mut r, tmp.as_file_mut())?;
-    tmp.as_file_mut().flush()?;
-    let len = mem_limit + 1 + rest;
-    Ok(Data::Temp(tmp, len))
+        .tempfile()
+        .and_then(|mut t| t.write_all(&buf).map(|()| t))
+    {
+        Ok(t) => t,
+        Err(e) => {
+            buf.truncate(usize::try_from(mem_limit).unwrap_or(usize::MAX));
+            return (Data::Mem(buf), Some(e));
+        }
+    };
+    let mut len = buf.len() as u64;
+    // Reuse the allocation as the copy buffer.
+    buf.clear();
+    buf.resize(buf.capacity().clamp(8 << 10, 256 << 10), 0);
+    let err = loop {
+        match r.read(&mut buf) {
+            Ok(0) => break None,
+            Ok(n) => match tmp.write_all(&buf[..n]) {
+                Ok(()) => len += n as u64,
+                Err(e) => break Some(e),
+            },
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => break Some(e),
+        }
+    };
+    let err = err.or_else(|| tmp.as_file_mut().flush().err());
+    (Data::Temp(tmp, len), err)
 }
 
 #[cfg(test)]
@@ -130,6 +167,25 @@ mod tests {
     fn exactly_the_limit_stays_in_memory() {
         let data = read_spill(&b"0123456789"[..], 10, 10).unwrap();
         assert!(matches!(data, Data::Mem(_)));
+    }
+
+    #[test]
+    fn a_read_error_keeps_what_came_before() {
+        let failing = (&b"abcdef"[..]).chain(FailingReader);
+        let (data, err) = read_spill_partial(failing, 100, 0);
+        assert!(err.is_some());
+        assert!(matches!(&data, Data::Mem(v) if v == b"abcdef"));
+        let big = vec![b'z'; 5000];
+        let (data, err) = read_spill_partial((&big[..]).chain(FailingReader), 1000, 0);
+        assert!(err.is_some());
+        assert!(matches!(data, Data::Temp(_, 5000)), "{data:?}");
+    }
+
+    struct FailingReader;
+    impl Read for FailingReader {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::other("boom"))
+        }
     }
 
     #[test]

@@ -254,7 +254,9 @@ fn decompression_budget_limits_an_archive_but_keeps_earlier_members() {
             ..opts()
         },
     );
-    assert_eq!(out.paths(), vec!["many.zip!1.txt"]);
+    // The member that hits the limit is scanned up to it.
+    assert_eq!(out.paths(), vec!["many.zip!1.txt", "many.zip!2.txt"]);
+    assert_eq!(out.blobs["many.zip!2.txt"].bytes, [b'x'; 40]);
     assert_eq!(
         out.diags_of("archive_limit"),
         vec![
@@ -262,6 +264,24 @@ fn decompression_budget_limits_an_archive_but_keeps_earlier_members() {
             ("many.zip!2.txt".to_string(), false)
         ]
     );
+    assert_eq!(out.diags.len(), 2, "{:?}", out.diags);
+}
+
+#[test]
+fn a_truncated_gzip_log_is_scanned_up_to_the_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let log: String = (0..5000)
+        .map(|i| format!("{i} request id={}\n", i * 7919 % 10007))
+        .collect();
+    let gz = gzip(log.as_bytes(), None);
+    write(root, "app.log.gz", &gz[..gz.len() / 2]);
+    let out = scan_dir(root, &opts());
+    let got = out.text("app.log.gz!app.log");
+    assert!(got.len() > 1000, "{} bytes", got.len());
+    assert!(log.starts_with(&got));
+    let corrupt = out.diags_of("archive_corrupt");
+    assert_eq!(corrupt, vec![("app.log.gz!app.log".to_string(), true)]);
 }
 
 #[test]
@@ -274,15 +294,8 @@ fn corrupt_archives_are_reported_and_the_walk_goes_on() {
         b"PK\x03\x04 this is not really a zip file at all",
     );
     // Flip bytes inside the deflated data of the second member.
-    let mut z = zip(&[
-        ("good.txt", b"good member\n"),
-        (
-            "bad.txt",
-            "bad member with enough text to deflate "
-                .repeat(20)
-                .as_bytes(),
-        ),
-    ]);
+    let bad = "bad member with enough text to deflate ".repeat(20);
+    let mut z = zip(&[("good.txt", b"good member\n"), ("bad.txt", bad.as_bytes())]);
     let at = z
         .windows(7)
         .position(|w| w == b"bad.txt")
@@ -307,7 +320,16 @@ fn corrupt_archives_are_reported_and_the_walk_goes_on() {
     write(root, "fine.txt", "fine");
 
     let out = scan_dir(root, &opts());
-    assert_eq!(out.paths(), vec!["damaged.jar!good.txt", "fine.txt"]);
+    // What was decoded before the damage is scanned. A truncated stream
+    // yields a true prefix (20 KB of the tar member inflate before the cut);
+    // corrupt deflate data yields whatever the decoder produced before the
+    // CRC check failed, flagged by the diagnostic.
+    assert!(out.blobs.contains_key("damaged.jar!good.txt"));
+    assert!(out.blobs.contains_key("fine.txt"));
+    let truncated = &out.blobs["truncated.tgz!a.txt"].bytes;
+    assert!(truncated.len() > 10_000, "{} bytes", truncated.len());
+    assert!(noise.starts_with(truncated));
+    assert!(out.blobs.len() <= 4, "{:?}", out.paths());
     let corrupt: Vec<String> = out
         .diags_of("archive_corrupt")
         .into_iter()
