@@ -10,7 +10,10 @@
 //! When the budget is spent, or the output grows past [`BOMB_RATIO`] times
 //! the size of the outermost archive, every further read fails, every
 //! enclosing loop stops, and the outermost caller reports one diagnostic.
-//! Members delivered before that point stay delivered.
+//! Members delivered before that point stay delivered, and the member being
+//! read is delivered up to where it stopped (not after a suspected bomb:
+//! that output is filler). A corrupt or truncated member is likewise
+//! scanned up to the damage, with an `archive_corrupt` diagnostic.
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, Cursor, Read, Seek};

@@ -12,7 +12,7 @@ use keytrail_types::{Diagnostic, Origin};
 use crate::archive::{self, Budget};
 use crate::kinds;
 use crate::sniff::{self, TextKind};
-use crate::spill::{Data, read_spill};
+use crate::spill::{Data, read_spill, read_spill_partial};
 use crate::{Blob, BlobSink, Content, FsOptions};
 
 /// Options and sink, passed down every call.
@@ -67,12 +67,28 @@ pub(crate) fn scan_file(ctx: Ctx<'_>, path: &Path, display: String) {
         Data::Disk(file, path.to_path_buf(), len)
     } else {
         // Read even when the size says 0: procfs-like files lie about it.
-        match read_spill(&file, ctx.opts.max_in_memory, len) {
-            Ok(d) => d,
-            Err(e) => return ctx.diag(io_diagnostic(&e, display, "cannot read")),
+        match read_spill_partial(&file, ctx.opts.max_in_memory, len) {
+            (d, None) => d,
+            (d, Some(e)) => return read_failed(ctx, display, &Origin::File, d, &e),
         }
     };
     handle(ctx, display, &Origin::File, data, Level::TOP);
+}
+
+/// A read that failed part-way: report it, and scan what came before.
+fn read_failed(ctx: Ctx<'_>, display: String, origin: &Origin, data: Data, e: &io::Error) {
+    let what = if data.len() > 0 {
+        format!(
+            "cannot read past byte {} (the bytes before were scanned)",
+            data.len()
+        )
+    } else {
+        "cannot read".to_string()
+    };
+    ctx.diag(io_diagnostic(e, display.clone(), &what));
+    if data.len() > 0 {
+        handle(ctx, display, origin, data, Level::TOP);
+    }
 }
 
 /// Scan a whole stream as content named `display`.
@@ -84,9 +100,9 @@ pub(crate) fn scan_stream<R: Read>(
     sink: &dyn BlobSink,
 ) {
     let ctx = Ctx { opts, sink };
-    match read_spill(reader, opts.max_in_memory, 0) {
-        Ok(data) => handle(ctx, display.to_string(), &origin, data, Level::TOP),
-        Err(e) => ctx.diag(io_diagnostic(&e, display.to_string(), "cannot read")),
+    match read_spill_partial(reader, opts.max_in_memory, 0) {
+        (data, None) => handle(ctx, display.to_string(), &origin, data, Level::TOP),
+        (data, Some(e)) => read_failed(ctx, display.to_string(), &origin, data, &e),
     }
 }
 

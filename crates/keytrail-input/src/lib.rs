@@ -138,7 +138,10 @@ pub struct FsOptions {
     /// Decompressed bytes read, in total, out of one top-level archive
     /// (including everything nested in it). Reaching it stops that archive
     /// with an `archive_limit` (or `archive_bomb`) diagnostic; members
-    /// already read are still scanned. Default 256 MiB.
+    /// already read are still scanned, and so is the part of the member
+    /// read before the limit (not after a suspected bomb). Content growing
+    /// past 200× the outermost archive's size beyond 16 MiB of output is
+    /// called a bomb and stopped early. Default 256 MiB.
     pub max_archive_bytes: u64,
     /// Files up to this size are read into memory ([`Content::Bytes`]);
     /// larger ones are handed as [`Content::File`]. Default 64 MiB.

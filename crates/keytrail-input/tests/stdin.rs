@@ -71,3 +71,20 @@ fn a_failing_stream_is_an_unreadable_diagnostic() {
     assert!(out.blobs.is_empty());
     assert_eq!(out.diags_of("unreadable"), vec![("-".to_string(), true)]);
 }
+
+#[test]
+fn a_stream_failing_midway_is_scanned_up_to_the_failure() {
+    struct Failing;
+    impl std::io::Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("pipe broke"))
+        }
+    }
+    use std::io::Read;
+    let reader = Cursor::new(b"TOKEN=before-the-break\n".to_vec()).chain(Failing);
+    let sink = Collect::default();
+    scan_reader(reader, "-", Origin::Stdin, &FsOptions::default(), &sink);
+    let out = outcome(Path::new("/"), sink);
+    assert_eq!(out.text("-"), "TOKEN=before-the-break\n");
+    assert_eq!(out.diags_of("unreadable"), vec![("-".to_string(), true)]);
+}
