@@ -665,8 +665,30 @@ fn corrupt_loose_object_is_reported_and_the_scan_goes_on() {
         errors.iter().any(|d| d.message.contains(&victim)),
         "{errors:?}"
     );
-    assert!(scan.stats.errors >= 1);
+    assert_eq!(
+        scan.stats.errors, 1,
+        "one corrupt object, reported once: {errors:?}"
+    );
     assert!(!scan.ids().contains(&victim));
+}
+
+#[test]
+fn missing_object_is_reported_and_the_scan_goes_on() {
+    let r = Repo::new();
+    let secret = fake_secret("missing");
+    r.write("gone.txt", "this blob will vanish\n");
+    r.write("kept.txt", &format!("{secret}\n"));
+    r.commit("two files");
+    let gone = r.hash_of("this blob will vanish\n");
+    std::fs::remove_file(r.dir.join(".git/objects").join(&gone[..2]).join(&gone[2..])).unwrap();
+
+    let scan = Scan::full(&r.dir);
+    assert!(scan.has(&secret));
+    let missing = scan.diags_of(kinds::GIT_OBJECT_MISSING);
+    assert_eq!(missing.len(), 1, "{:?}", scan.diags);
+    assert!(missing[0].is_error && missing[0].message.contains(&gone));
+    assert!(missing[0].message.contains("gone.txt"));
+    assert_eq!(scan.stats.errors, 1);
 }
 
 #[test]

@@ -20,6 +20,8 @@ pub(crate) struct Objects {
     pub(crate) blobs: Vec<BlobRef>,
     /// Unique commits.
     pub(crate) commits: Vec<ObjectId>,
+    /// Objects whose header could not be read (already reported).
+    pub(crate) unreadable: HashSet<ObjectId>,
 }
 
 /// List every object of every pack (in pack-offset order) and every loose
@@ -58,8 +60,10 @@ pub(crate) fn enumerate(ctx: &Ctx<'_>) -> Objects {
     let per_thread = ctx.parallel(
         ids.len(),
         512,
-        || (Vec::new(), Vec::new()),
-        |repo, (blobs, commits): &mut (Vec<(usize, BlobRef)>, Vec<ObjectId>), i| {
+        || (Vec::new(), Vec::new(), Vec::new()),
+        |repo,
+         (blobs, commits, bad): &mut (Vec<(usize, BlobRef)>, Vec<ObjectId>, Vec<ObjectId>),
+         i| {
             let id = ids[i];
             match repo.objects.try_header(&id) {
                 Ok(Some(h)) => match h.kind() {
@@ -72,19 +76,24 @@ pub(crate) fn enumerate(ctx: &Ctx<'_>) -> Objects {
                     ctx.display,
                     format!("object {id} is listed but cannot be found"),
                 ),
-                Err(e) => ctx.diags.error(
-                    kinds::GIT_OBJECT_CORRUPT,
-                    ctx.display,
-                    format!("object {id} cannot be read: {e}"),
-                ),
+                Err(e) => {
+                    bad.push(id);
+                    ctx.diags.error(
+                        kinds::GIT_OBJECT_CORRUPT,
+                        ctx.display,
+                        format!("object {id} cannot be read: {e}"),
+                    )
+                }
             }
         },
     );
     let mut blobs = Vec::new();
     let mut commits = Vec::new();
-    for (b, c) in per_thread {
+    let mut unreadable = HashSet::new();
+    for (b, c, u) in per_thread {
         blobs.extend(b);
         commits.extend(c);
+        unreadable.extend(u);
     }
     // Back to pack order (threads took interleaved chunks).
     blobs.sort_unstable_by_key(|(i, _)| *i);
@@ -92,6 +101,7 @@ pub(crate) fn enumerate(ctx: &Ctx<'_>) -> Objects {
     Objects {
         blobs: blobs.into_iter().map(|(_, b)| b).collect(),
         commits,
+        unreadable,
     }
 }
 
@@ -651,7 +661,12 @@ impl Provenance {
     }
 
     /// Report blobs that trees reference but the object database lacks.
-    pub(crate) fn check_missing(&self, ctx: &Ctx<'_>, present: &[BlobRef]) {
+    pub(crate) fn check_missing(
+        &self,
+        ctx: &Ctx<'_>,
+        present: &[BlobRef],
+        unreadable: &HashSet<ObjectId>,
+    ) {
         let present: HashSet<ObjectId> = present.iter().map(|b| b.id).collect();
         let mut last = None;
         for intro in &self.intros {
@@ -659,7 +674,7 @@ impl Provenance {
                 continue;
             }
             last = Some(intro.blob);
-            if !present.contains(&intro.blob) {
+            if !present.contains(&intro.blob) && !unreadable.contains(&intro.blob) {
                 let commit = &self.commits[intro.commit as usize];
                 ctx.diags.error(
                     kinds::GIT_OBJECT_MISSING,

@@ -262,7 +262,7 @@ pub fn scan_repository(path: &Path, opts: &GitOptions, sink: &dyn BlobSink) -> G
     } else {
         let objects = history::enumerate(&ctx);
         let index = history::provenance(&ctx, &objects.commits, true, &mut stats);
-        index.check_missing(&ctx, &objects.blobs);
+        index.check_missing(&ctx, &objects.blobs, &objects.unreadable);
         deliver(&ctx, &index, &objects.blobs, &mut stats);
         if opts.worktree {
             stats.worktree_paths = worktree::changed_paths(&ctx, &index.head);
