@@ -119,36 +119,6 @@ impl CliTest {
 pub mod fake {
     use rand::Rng;
 
-    const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-    fn crc32(data: &[u8]) -> u32 {
-        let mut crc = !0u32;
-        for &b in data {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = if crc & 1 != 0 {
-                    (crc >> 1) ^ 0xEDB8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
-    }
-
-    fn base62(mut n: u32, width: usize) -> String {
-        let mut d = Vec::new();
-        while n > 0 {
-            d.push(BASE62[(n % 62) as usize]);
-            n /= 62;
-        }
-        while d.len() < width {
-            d.push(b'0');
-        }
-        d.reverse();
-        String::from_utf8(d).unwrap()
-    }
-
     /// Random characters from `alphabet`.
     pub fn random(alphabet: &[u8], n: usize) -> String {
         let mut rng = rand::rng();
@@ -157,11 +127,14 @@ pub mod fake {
             .collect()
     }
 
-    /// A GitHub classic PAT shape (`ghp_` + 30 base62 + 6-char CRC32 checksum).
+    /// A generator of fake provider secrets with a fresh random seed.
+    pub fn secrets() -> keytrail_testkit::secrets::FakeSecrets {
+        keytrail_testkit::secrets::FakeSecrets::new(rand::random())
+    }
+
+    /// A GitHub classic PAT (`ghp_` + 30 base62 + valid CRC32 checksum).
     pub fn github_pat() -> String {
-        let body = random(BASE62, 30);
-        let sum = base62(crc32(body.as_bytes()), 6);
-        format!("ghp_{body}{sum}")
+        secrets().github_classic()
     }
 
     /// A token for the test rule in [`TEST_RULES`](super::TEST_RULES).

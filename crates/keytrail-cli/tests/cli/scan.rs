@@ -253,3 +253,108 @@ fn broken_pipe_is_quiet() {
     assert!(!stderr.contains("error"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn builtin_providers_found_and_redacted() {
+    let t = CliTest::new();
+    let mut fs = fake::secrets();
+    let gh = fs.github_classic();
+    let aws = fs.aws_key_pair();
+    let slack = fs.slack_bot();
+    let stripe = fs.stripe_live_secret();
+    t.write(
+        "tree/.env",
+        &format!(
+            "GITHUB_TOKEN={gh}\nAWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY={}\nSLACK_TOKEN={slack}\nSTRIPE_KEY={stripe}\n",
+            aws.access_key_id, aws.secret_access_key
+        ),
+    );
+    for format in ["human", "json", "jsonl", "sarif"] {
+        let r = t.run(&["scan", "--format", format, "tree"]);
+        assert_eq!(r.code, 1, "{format}: {r:?}");
+        for secret in [&gh, &aws.secret_access_key, &slack, &stripe] {
+            assert!(
+                !r.all().contains(secret.as_str()),
+                "{format} leaked a secret"
+            );
+        }
+    }
+    let r = t.run(&["scan", "--format", "jsonl", "tree"]);
+    let ids: std::collections::BTreeSet<String> = r
+        .stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["rule_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for prefix in ["github.", "aws.", "slack.", "stripe."] {
+        assert!(
+            ids.iter().any(|i| i.starts_with(prefix)),
+            "{prefix}: {ids:?}"
+        );
+    }
+}
+
+/// A file that claims to be a zip but is truncated: an unreadable input.
+fn corrupt_zip(t: &CliTest) {
+    let mut bytes = b"PK\x03\x04\x14\x00\x00\x00\x08\x00".to_vec();
+    bytes.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef, 0x01, 0x02]);
+    std::fs::create_dir_all(t.root().join("tree")).unwrap();
+    std::fs::write(t.root().join("tree/broken.zip"), bytes).unwrap();
+}
+
+#[test]
+fn unreadable_input_warns_and_fail_on_error_exits_2() {
+    let t = CliTest::new();
+    corrupt_zip(&t);
+    t.write("tree/ok.txt", "fine\n");
+    let r = t.run(&["scan", "tree"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let warning = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("warning: "))
+        .unwrap_or_else(|| panic!("{}", r.stderr));
+    assert!(warning.contains("tree/broken.zip"), "{warning}");
+    assert!(r.stderr.contains("1 unreadable"), "{}", r.stderr);
+    assert!(r.stderr.contains("--fail-on-error"), "hint: {}", r.stderr);
+
+    let r = t.run(&["scan", "--fail-on-error", "tree"]);
+    assert_eq!(r.code, 2, "{r:?}");
+
+    // Errors win over findings with --fail-on-error.
+    t.write(
+        "tree/.env",
+        &format!("GITHUB_TOKEN={}\n", fake::github_pat()),
+    );
+    assert_eq!(t.run(&["scan", "--fail-on-error", "tree"]).code, 2);
+    assert_eq!(t.run(&["scan", "tree"]).code, 1);
+}
+
+#[test]
+fn verbose_lists_skips_quiet_hides_them() {
+    let t = CliTest::new();
+    std::fs::create_dir_all(t.root().join("tree")).unwrap();
+    std::fs::write(
+        t.root().join("tree/blob.bin"),
+        [0u8, 159, 146, 150, 0, 0, 1, 2, 3, 0],
+    )
+    .unwrap();
+    let r = t.run(&["scan", "-v", "tree"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr
+            .lines()
+            .any(|l| l.starts_with("note: ") && l.contains("blob.bin")),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("1 skipped"), "{}", r.stderr);
+    let r = t.run(&["scan", "tree"]);
+    assert!(!r.stderr.contains("note: "), "{}", r.stderr);
+    let r = t.run(&["scan", "-q", "tree"]);
+    assert_eq!(r.stderr, "");
+}
