@@ -3,14 +3,14 @@
 //! summary and its findings.
 
 use crate::Timestamp;
-use crate::checks::{Report, check_all_with, identity_tags};
+use crate::checks::{PostureFinding, Report, check_all_with, identity_tags};
 use crate::facts::Facts;
 use crate::owners::{Environment, Owners};
 use crate::privilege::PrivilegeIndex;
 use crate::snapshot::Snapshot;
 use crate::snapshot::gcp::Binding;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Owner shown for identities no owners entry matches.
 pub const UNOWNED: &str = "UNOWNED";
@@ -235,11 +235,26 @@ pub fn inventory_with(
                     labels,
                 );
             }
+            let mut keys_by_user: HashMap<&str, Vec<&crate::checks::KeyView>> = HashMap::new();
+            for k in &keys {
+                keys_by_user.entry(k.user.as_str()).or_default().push(k);
+            }
+            let report_by_user: HashMap<&str, bool> = report_rows
+                .map(|rows| {
+                    rows.iter()
+                        .map(|r| (r.user.as_str(), r.password_enabled))
+                        .collect()
+                })
+                .unwrap_or_default();
             for u in &auth.users {
-                let user_keys: Vec<_> = keys.iter().filter(|k| k.user == u.name).collect();
-                let console = report_rows
-                    .and_then(|rows| rows.iter().find(|r| r.user == u.name))
-                    .is_some_and(|r| r.password_enabled);
+                let user_keys: Vec<&crate::checks::KeyView> = keys_by_user
+                    .get(u.name.as_str())
+                    .cloned()
+                    .unwrap_or_default();
+                let console = report_by_user
+                    .get(u.name.as_str())
+                    .copied()
+                    .unwrap_or(false);
                 // A console user without keys is a person, not a machine identity.
                 if console && user_keys.is_empty() {
                     continue;
@@ -260,12 +275,15 @@ pub fn inventory_with(
                 );
             }
         }
+        let privileges: HashMap<String, Vec<String>> = b
+            .out
+            .iter()
+            .map(|r| (r.id.clone(), r.privilege.clone()))
+            .collect();
         for k in &keys {
-            let parent_priv = b
-                .out
-                .iter()
-                .find(|r| r.id == k.user_arn)
-                .map(|r| r.privilege.clone())
+            let parent_priv = privileges
+                .get(&k.user_arn)
+                .cloned()
                 .unwrap_or_else(|| vec!["unknown".into()]);
             b.push(
                 format!("{}/access-key/{}", k.user_arn, k.label.replace(' ', "-")),
@@ -372,30 +390,44 @@ pub fn inventory_with(
         }
     }
     let mut records = b.out;
+    // Index findings by resource and identity, and by credential id, so
+    // attaching them is linear in the number of findings.
+    let mut by_subject: HashMap<&str, Vec<&PostureFinding>> = HashMap::new();
+    let mut by_credential: HashMap<&str, Vec<&PostureFinding>> = HashMap::new();
+    for f in &report.findings {
+        by_subject.entry(f.resource.as_str()).or_default().push(f);
+        if f.identity != f.resource {
+            by_subject.entry(f.identity.as_str()).or_default().push(f);
+        }
+        for key in ["access_key_id", "key_id"] {
+            if let Some(k) = f.evidence.get(key).and_then(|v| v.as_str()) {
+                by_credential.entry(k).or_default().push(f);
+            }
+        }
+        if let Some(ids) = f.evidence.get("access_key_ids").and_then(|v| v.as_array()) {
+            for k in ids.iter().filter_map(|v| v.as_str()) {
+                by_credential.entry(k).or_default().push(f);
+            }
+        }
+    }
+    let none: Vec<&PostureFinding> = Vec::new();
     for r in &mut records {
-        let mut ids: Vec<String> = report
-            .findings
+        let key_id = r.id.rsplit('/').next().unwrap_or("");
+        let candidates: &Vec<&PostureFinding> = match r.kind.as_str() {
+            "aws.iam.access_key" => by_credential.get(r.name.as_str()).unwrap_or(&none),
+            "entra.client_secret" | "entra.certificate" => {
+                by_credential.get(key_id).unwrap_or(&none)
+            }
+            _ => by_subject.get(r.id.as_str()).unwrap_or(&none),
+        };
+        let mut ids: Vec<String> = candidates
             .iter()
             .filter(|f| match r.kind.as_str() {
-                "aws.iam.access_key" => {
-                    f.evidence.get("access_key_id").and_then(|v| v.as_str())
-                        == Some(r.name.as_str())
-                        || f.evidence
-                            .get("access_key_ids")
-                            .and_then(|v| v.as_array())
-                            .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(r.name.as_str())))
-                }
                 "entra.client_secret" | "entra.certificate" => {
                     r.parent.as_deref() == Some(f.resource.as_str())
-                        && f.evidence.get("key_id").and_then(|v| v.as_str())
-                            == r.id.rsplit('/').next()
                 }
-                "gcp.service_account_key" => f.resource == r.id,
-                "aws.iam.user" => {
-                    (f.resource == r.id || f.identity == r.id)
-                        && !f.evidence.contains_key("access_key_id")
-                }
-                _ => f.resource == r.id || f.identity == r.id,
+                "aws.iam.user" => !f.evidence.contains_key("access_key_id"),
+                _ => true,
             })
             .map(|f| f.check.clone())
             .collect();

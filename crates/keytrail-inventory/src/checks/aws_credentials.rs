@@ -6,6 +6,7 @@ use crate::Timestamp;
 use crate::snapshot::Collected;
 use crate::snapshot::aws::{AwsSnapshot, CredentialReportRow};
 use serde_json::json;
+use std::collections::HashMap;
 
 const AGE: &str = "aws.iam.access_key_age";
 const UNUSED: &str = "aws.iam.access_key_unused";
@@ -35,17 +36,26 @@ pub(crate) struct KeyView {
 pub(crate) fn keys(aws: &AwsSnapshot) -> Option<Vec<KeyView>> {
     let account = aws.account_id().unwrap_or_else(|| "unknown".into());
     let report = aws.credential_report.present();
+    let mut arns: HashMap<&str, &str> = HashMap::new();
+    if let Some(rows) = report {
+        for r in rows {
+            arns.insert(r.user.as_str(), r.arn.as_str());
+        }
+    }
+    if let Some(auth) = aws.authorization.present() {
+        for u in &auth.users {
+            arns.insert(u.name.as_str(), u.arn.as_str());
+        }
+    }
     let user_arn = |user: &str| -> String {
-        if let Some(auth) = aws.authorization.present()
-            && let Some(u) = auth.users.iter().find(|u| u.name == user)
-        {
-            return u.arn.clone();
+        match arns.get(user) {
+            Some(a) => a.to_string(),
+            None => format!("arn:aws:iam::{account}:user/{user}"),
         }
-        if let Some(r) = report.and_then(|r| r.iter().find(|r| r.user == user)) {
-            return r.arn.clone();
-        }
-        format!("arn:aws:iam::{account}:user/{user}")
     };
+    let rows_by_user: HashMap<&str, &CredentialReportRow> = report
+        .map(|rows| rows.iter().map(|r| (r.user.as_str(), r)).collect())
+        .unwrap_or_default();
     match &aws.access_keys {
         Collected::Present(list) => Some(
             list.iter()
@@ -55,8 +65,8 @@ pub(crate) fn keys(aws: &AwsSnapshot) -> Option<Vec<KeyView>> {
                     } else {
                         // Fall back to the credential report slot with the
                         // same creation (last rotation) time.
-                        report
-                            .and_then(|r| r.iter().find(|r| r.user == k.user))
+                        rows_by_user
+                            .get(k.user.as_str())
                             .and_then(|row| {
                                 row.keys.iter().find(|s| {
                                     s.last_rotated.is_some() && s.last_rotated == k.created

@@ -13,7 +13,7 @@ mod azure;
 mod gcp;
 mod kubernetes;
 
-pub(crate) use aws_credentials::keys as access_keys;
+pub(crate) use aws_credentials::{KeyView, keys as access_keys};
 pub(crate) use azure::app_id as entra_app_id;
 
 use crate::Timestamp;
