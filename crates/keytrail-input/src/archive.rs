@@ -23,10 +23,10 @@ use keytrail_types::{Diagnostic, Origin};
 use zip::ZipArchive;
 use zip::result::ZipError;
 
-use crate::content::{Ctx, Level, handle};
+use crate::content::{Ctx, Level, handle, read_sniffed, skip_binary};
 use crate::kinds;
 use crate::sniff::{self, ArchiveKind, HEAD_LEN};
-use crate::spill::{Data, read_spill_partial};
+use crate::spill::{Data, read_spill_after};
 
 /// Output-to-input ratio beyond which an archive is called a bomb. Real
 /// source trees and logs compress 3–30×, very repetitive logs ~100×; deflate
@@ -326,12 +326,13 @@ fn scan_zip<R: Read + Seek>(
             continue;
         }
         let hint = entry.size();
-        let (data, err) = read_spill_partial(
-            Capped::new(&mut entry, budget),
-            ctx.opts.max_in_memory,
-            hint,
-        );
+        // A binary member costs one 8 KiB read: by-index zip entries need
+        // no draining.
+        let read = read_sniffed(ctx, &member, Capped::new(&mut entry, budget), hint);
         drop(entry);
+        let Some((data, err)) = read else {
+            continue;
+        };
         let (data, stop) = settle(ctx, budget, &member, data, err);
         if let Some(data) = data {
             handle(ctx, member, origin, data, level);
@@ -381,7 +382,9 @@ fn scan_tar<R: Read>(
         }
         let member = format!("{display}!{}", String::from_utf8_lossy(&entry.path_bytes()));
         let hint = entry.size();
-        let (data, err) = read_spill_partial(&mut entry, ctx.opts.max_in_memory, hint);
+        let Some((data, err)) = read_sniffed(ctx, &member, &mut entry, hint) else {
+            continue;
+        };
         // After an error, budget or not, the stream position is lost.
         let failed = err.is_some();
         let (data, _) = settle(ctx, budget, &member, data, err);
@@ -431,9 +434,12 @@ fn scan_gzip<R: Read>(
         Some(e) if tar_hint => (display.to_string(), Data::Mem(Vec::new()), Some(e)),
         Some(e) => (format!("{display}!{inner_name}"), Data::Mem(head), Some(e)),
         None => {
-            let (data, err) =
-                read_spill_partial(Cursor::new(head).chain(gz), ctx.opts.max_in_memory, 0);
-            (format!("{display}!{inner_name}"), data, err)
+            let member = format!("{display}!{inner_name}");
+            if skip_binary(ctx, &member, &head) {
+                return;
+            }
+            let (data, err) = read_spill_after(head, gz, ctx.opts.max_in_memory);
+            (member, data, err)
         }
     };
     if let (Some(data), _) = settle(ctx, budget, &member, data, err) {

@@ -12,7 +12,7 @@ use keytrail_types::{Diagnostic, Origin};
 use crate::archive::{self, Budget};
 use crate::kinds;
 use crate::sniff::{self, TextKind};
-use crate::spill::{Data, read_spill, read_spill_partial};
+use crate::spill::{self, Data, read_spill, read_spill_partial};
 use crate::{Blob, BlobSink, Content, FsOptions};
 
 /// Options and sink, passed down every call.
@@ -67,12 +67,59 @@ pub(crate) fn scan_file(ctx: Ctx<'_>, path: &Path, display: String) {
         Data::Disk(file, path.to_path_buf(), len)
     } else {
         // Read even when the size says 0: procfs-like files lie about it.
-        match read_spill_partial(&file, ctx.opts.max_in_memory, len) {
-            (d, None) => d,
-            (d, Some(e)) => return read_failed(ctx, display, &Origin::File, d, &e),
+        match read_sniffed(ctx, &display, &file, len) {
+            None => return,
+            Some((d, None)) => d,
+            Some((d, Some(e))) => return read_failed(ctx, display, &Origin::File, d, &e),
         }
     };
     handle(ctx, display, &Origin::File, data, Level::TOP);
+}
+
+/// Read content named `display` from `r`, but stop after its first
+/// [`HEAD_LEN`](sniff::HEAD_LEN) bytes if they show a binary that is not an
+/// archive: a skip diagnostic is sent and `None` returned, so a large
+/// binary costs one small read, not a full one. Otherwise the rest follows
+/// into the same buffer (read once, copied never), spilling beyond
+/// `max_in_memory`; the error, if reading stopped on one, comes with what
+/// was read before it.
+pub(crate) fn read_sniffed<R: Read>(
+    ctx: Ctx<'_>,
+    display: &str,
+    mut r: R,
+    hint: u64,
+) -> Option<(Data, Option<io::Error>)> {
+    let mut buf = spill::with_capacity_for(hint, ctx.opts.max_in_memory);
+    let head_len = (sniff::HEAD_LEN as u64).min(ctx.opts.max_in_memory);
+    if let Err(e) = (&mut r).take(head_len).read_to_end(&mut buf) {
+        return Some((Data::Mem(buf), Some(e)));
+    }
+    if skip_binary(ctx, display, &buf) {
+        return None;
+    }
+    Some(spill::read_spill_after(buf, r, ctx.opts.max_in_memory))
+}
+
+/// Whether `head` shows a binary that is not an archive; if so the skip
+/// diagnostic for `display` is sent. Archives go on to [`handle`], which
+/// opens them or reports them disabled.
+pub(crate) fn skip_binary(ctx: Ctx<'_>, display: &str, head: &[u8]) -> bool {
+    let name = sniff::file_name(display);
+    let maybe_archive = sniff::archive_kind(head, name).is_some()
+        || (ctx.opts.scan_archives && sniff::has_zip_extension(name));
+    if !maybe_archive && let TextKind::Binary(what) = sniff::text_kind(head) {
+        ctx.diag(binary_skip(display.to_string(), what));
+        return true;
+    }
+    false
+}
+
+fn binary_skip(display: String, what: &str) -> Diagnostic {
+    Diagnostic::skip(
+        kinds::BINARY,
+        display,
+        format!("binary file skipped ({what})"),
+    )
 }
 
 /// A read that failed part-way: report it, and scan what came before.
@@ -181,11 +228,7 @@ fn classify_text(ctx: Ctx<'_>, display: String, origin: &Origin, data: Data) {
     };
     match kind {
         TextKind::Text => deliver(ctx, display, origin, data),
-        TextKind::Binary(what) => ctx.diag(Diagnostic::skip(
-            kinds::BINARY,
-            display,
-            format!("binary file skipped ({what})"),
-        )),
+        TextKind::Binary(what) => ctx.diag(binary_skip(display, what)),
         TextKind::Utf16 { big_endian, skip } => {
             let transcoded = data.reader().and_then(|mut r| {
                 io::copy(&mut (&mut r).take(skip as u64), &mut io::sink())?;

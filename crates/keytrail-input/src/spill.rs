@@ -105,17 +105,29 @@ pub(crate) fn read_spill<R: Read>(r: R, mem_limit: u64, hint: u64) -> io::Result
 /// [`read_spill`] that keeps what was read before an error: the content
 /// so far, and the error if reading stopped on one.
 pub(crate) fn read_spill_partial<R: Read>(
-    mut r: R,
+    r: R,
     mem_limit: u64,
     hint: u64,
 ) -> (Data, Option<io::Error>) {
+    read_spill_after(with_capacity_for(hint, mem_limit), r, mem_limit)
+}
+
+/// An empty buffer sized for `hint` bytes, but never more than `mem_limit`.
+pub(crate) fn with_capacity_for(hint: u64, mem_limit: u64) -> Vec<u8> {
     let cap = hint.min(mem_limit).saturating_add(1);
-    let mut buf = Vec::with_capacity(usize::try_from(cap).unwrap_or(usize::MAX));
+    Vec::with_capacity(usize::try_from(cap).unwrap_or(usize::MAX))
+}
+
+/// [`read_spill_partial`] continuing after bytes already read into `buf`
+/// (the sniffed head), so they are not read or copied twice.
+pub(crate) fn read_spill_after<R: Read>(
+    mut buf: Vec<u8>,
+    mut r: R,
+    mem_limit: u64,
+) -> (Data, Option<io::Error>) {
+    let room = mem_limit.saturating_add(1).saturating_sub(buf.len() as u64);
     // On error, `read_to_end` leaves the bytes read so far in `buf`.
-    if let Err(e) = (&mut r)
-        .take(mem_limit.saturating_add(1))
-        .read_to_end(&mut buf)
-    {
+    if let Err(e) = (&mut r).take(room).read_to_end(&mut buf) {
         buf.truncate(usize::try_from(mem_limit).unwrap_or(usize::MAX));
         return (Data::Mem(buf), Some(e));
     }

@@ -179,9 +179,12 @@ fn zip_bomb_is_stopped_after_the_members_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let zeros = vec![0u8; 64 << 20];
+    let filler = vec![b'a'; 64 << 20];
     let bomb = zip(&[
         ("first.txt", b"before the bomb\n"),
-        ("bomb.txt", &zeros),
+        // Binary: skipped after its first 8 KiB, never fully inflated.
+        ("zeros.bin", &zeros),
+        ("bomb.txt", &filler),
         ("after.txt", b"never reached\n"),
     ]);
     assert!(bomb.len() < 1 << 20, "fixture must compress well");
@@ -190,6 +193,10 @@ fn zip_bomb_is_stopped_after_the_members_before_it() {
 
     let out = scan_dir(root, &opts());
     assert_eq!(out.paths(), vec!["bomb.zip!first.txt", "neighbour.txt"]);
+    assert_eq!(
+        out.diags_of("binary"),
+        vec![("bomb.zip!zeros.bin".to_string(), false)]
+    );
     assert_eq!(
         out.diags_of("archive_bomb"),
         vec![("bomb.zip!bomb.txt".to_string(), false)]
