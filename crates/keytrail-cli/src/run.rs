@@ -133,6 +133,7 @@ pub fn scan(input: &InputArgs, min_confidence: Confidence) -> anyhow::Result<Sca
         scan_archives: !input.no_archives,
         ..FsOptions::default()
     };
+    check_excludes(&opts)?;
     let counters = Arc::new(Counters::default());
     let sink = ScanSink {
         scanner: &scanner,
@@ -174,6 +175,19 @@ pub fn scan(input: &InputArgs, min_confidence: Confidence) -> anyhow::Result<Sca
         skips,
         started,
     })
+}
+
+/// A bad `--exclude` glob is a usage error (exit 2), not a warning after a
+/// long scan that silently excluded nothing. The walker compiles the globs
+/// with `globset` too, so a pattern that parses here parses there.
+fn check_excludes(opts: &FsOptions) -> anyhow::Result<()> {
+    for pattern in &opts.excludes {
+        let trimmed = pattern.trim_start_matches('/').trim_end_matches('/');
+        if let Err(e) = globset::Glob::new(trimmed) {
+            anyhow::bail!("invalid --exclude `{pattern}`: {e}");
+        }
+    }
+    Ok(())
 }
 
 /// Print diagnostics on stderr as `warning: path:line: message` (errors)

@@ -138,6 +138,15 @@ fn exclude_globs() {
 }
 
 #[test]
+fn invalid_exclude_exits_2() {
+    let t = CliTest::new();
+    t.write("tree/a.txt", "x\n");
+    let r = t.run(&["scan", "--exclude", "a/[b", "tree"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("a/[b"), "{}", r.stderr);
+}
+
+#[test]
 fn min_confidence_filters_rules() {
     let t = CliTest::new();
     t.write(
