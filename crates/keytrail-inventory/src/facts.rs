@@ -331,6 +331,22 @@ mod tests {
     }
 
     #[test]
+    fn load_reads_the_upstream_files_at_run_time() {
+        let accounts = shared().join("known_aws_accounts/accounts.yaml");
+        let paths = shared().join("pathfinding.cloud/data/paths");
+        if !accounts.exists() || !paths.exists() {
+            return;
+        }
+        let (facts, diags) = Facts::load(Some(&accounts), Some(&paths));
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(
+            facts.accounts.vendor("454464851268").unwrap().name,
+            "Cloudhealth"
+        );
+        assert!(facts.privesc.paths.iter().any(|p| p.id == "ec2-001"));
+    }
+
+    #[test]
     fn load_reports_bad_paths_and_keeps_builtins() {
         let (facts, diags) = Facts::load(
             Some(Path::new("/nonexistent/accounts.yaml")),
