@@ -479,3 +479,36 @@ fn a_nested_archive_larger_than_memory_is_opened_from_its_spill_file() {
     assert_eq!(out.text("outer.tgz!inner.zip!conf/app.ini"), "pw=inner\n");
     assert_eq!(out.blobs["outer.tgz!inner.zip!noise.txt"].bytes, noise);
 }
+
+#[test]
+fn traversal_and_absolute_member_names_are_only_display_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("scan");
+    write(
+        &root,
+        "evil.zip",
+        zip(&[("../../escape.txt", b"e=1\n"), ("/abs/path.txt", b"a=1\n")]),
+    );
+    // tar::Builder refuses `..`, as an extractor should: write the name raw.
+    let mut h = tar::Header::new_ustar();
+    h.as_old_mut().name[..9].copy_from_slice(b"../up.txt");
+    h.set_size(4);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    let mut b = tar::Builder::new(Vec::new());
+    b.append(&h, &b"u=1\n"[..]).unwrap();
+    write(&root, "evil.tar", b.into_inner().unwrap());
+    let out = scan_dir(&root, &opts());
+    assert_eq!(
+        out.paths(),
+        vec![
+            "evil.tar!../up.txt",
+            "evil.zip!../../escape.txt",
+            "evil.zip!/abs/path.txt"
+        ]
+    );
+    // Nothing was extracted anywhere near the scanned tree.
+    assert!(!dir.path().join("escape.txt").exists());
+    assert!(!dir.path().join("up.txt").exists());
+}
