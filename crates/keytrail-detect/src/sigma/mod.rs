@@ -27,7 +27,7 @@ use serde_yaml_ng::Value as Yaml;
 
 use crate::alert::{AlertSource, Hit, RuleInfo};
 use crate::event::Event;
-use crate::time::HOUR_MS;
+use crate::time::{DAY_MS, HOUR_MS};
 use condition::Cond;
 use correlation::{CorrState, Correlation};
 use matcher::{FieldCond, Matcher};
@@ -240,16 +240,19 @@ pub fn compile_rule(doc: &Yaml, path: &str) -> Result<SigmaRule, String> {
     let cond_src = cond_src.ok_or("detection has no condition")?;
     let mut conds = cond_src.iter().map(|c| condition::parse(c, &names)).collect::<Result<Vec<_>, _>>()?;
     let cond = if conds.len() == 1 { conds.pop().expect("one") } else { Cond::Or(conds) };
+    let severity = level_severity(level.as_deref());
     Ok(SigmaRule {
         info: Arc::new(RuleInfo {
             id,
             title,
-            severity: level_severity(level.as_deref()),
+            severity,
             technique,
             tactic,
             source: AlertSource::Sigma,
             author,
-            window_ms: HOUR_MS,
+            // Low and informational rules describe routine activity as often as not:
+            // one alert per identity and day keeps them readable.
+            window_ms: if severity <= Severity::Low { DAY_MS } else { HOUR_MS },
         }),
         name: str_field(doc, "name"),
         path: path.to_string(),
