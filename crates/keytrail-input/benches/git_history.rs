@@ -7,7 +7,8 @@
 //! real source trees in `~/.cargo/registry/src`: every crate is committed
 //! `KEYTRAIL_BENCH_ROUNDS` times (default 5), each round changing one line
 //! of every file, then the repository is packed with `git gc` so blobs are
-//! delta chains, as in real projects.
+//! delta chains, as in real projects. The history is kept in
+//! `target/tmp/keytrail-bench-git-ROUNDS` and reused by later runs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -115,10 +116,8 @@ fn build_repo() -> PathBuf {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(5);
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    let repo = target.join(format!("keytrail-bench-git-{rounds}"));
+    // Cargo's scratch directory for benches: kept between runs.
+    let repo = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("keytrail-bench-git-{rounds}"));
     if repo.join(".git/BENCH_DONE").exists() {
         return repo;
     }
