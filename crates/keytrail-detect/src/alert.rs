@@ -159,7 +159,8 @@ struct Open {
 /// Turns hits into alerts: one per (rule, identity, group) and window.
 #[derive(Default)]
 pub struct Aggregator {
-    open: HashMap<(String, String, Option<String>), Open>,
+    /// Open alerts by a hash of (rule id, principal, group).
+    open: HashMap<u64, Open>,
     /// Total alerts emitted.
     pub emitted: u64,
 }
@@ -167,7 +168,7 @@ pub struct Aggregator {
 impl Aggregator {
     /// Adds a hit for `ev`; alerts whose window closed are pushed into `sink`.
     pub fn hit(&mut self, hit: Hit, ev: &Event, sink: &mut dyn AlertSink) {
-        let key = (hit.rule.id.clone(), ev.identity.principal.to_string(), hit.group.clone());
+        let key = fnv64(&[&hit.rule.id, &ev.identity.principal, hit.group.as_deref().unwrap_or("")]);
         if let Some(o) = self.open.get_mut(&key) {
             if ev.time_ms <= o.alert.time_ms + o.window_ms && ev.time_ms >= o.alert.time_ms - o.window_ms {
                 add_evidence(&mut o.alert, ev);
@@ -220,7 +221,7 @@ impl Aggregator {
             .open
             .iter()
             .filter(|(_, o)| o.alert.time_ms + o.window_ms < watermark_ms)
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| *k)
             .collect();
         done.sort_by_key(|k| self.open[k].alert.time_ms);
         for k in done {

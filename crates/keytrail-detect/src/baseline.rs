@@ -211,7 +211,7 @@ impl Baseline {
             *self.classes.entry(info.class).or_default() += 1;
             bump(&mut self.networks, &net_prefix(ip), MAX_KEYS);
         }
-        *self.user_agents.entry(UaFamily::classify(&ev.user_agent)).or_default() += 1;
+        *self.user_agents.entry(ev.ua_family).or_default() += 1;
         bump(&mut self.regions, &ev.region, MAX_KEYS);
         bump(&mut self.services, ev.service(), MAX_KEYS);
         bump(&mut self.apis, &ev.event_name, MAX_APIS);
@@ -385,9 +385,11 @@ pub fn detect(
     hits: &mut Vec<Hit>,
 ) {
     let who = &*ev.identity.principal;
-    let ua = UaFamily::classify(&ev.user_agent);
-    let human = ev.human_use();
-    let machine = base.is_machine() && !human;
+    let ua = ev.ua_family;
+    // Judged on the identity's history, not on this event: a browser on a server key is
+    // exactly what should stand out.
+    let machine = base.is_machine();
+    let human = !machine;
     let ip = &*ev.source_ip;
     let days = ((base.last_ms - base.first_ms) / DAY_MS).max(1);
     let bucket = s3_bucket(ev);

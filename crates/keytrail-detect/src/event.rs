@@ -267,6 +267,8 @@ pub struct Event {
     pub source_addr: Option<IpAddr>,
     /// `userAgent`.
     pub user_agent: Box<str>,
+    /// Family of `userAgent`, classified once at parse time.
+    pub ua_family: UaFamily,
     /// `errorCode` when the call failed.
     pub error_code: Option<Box<str>>,
     /// `eventType` (`AwsApiCall`, `AwsConsoleSignIn`…).
@@ -279,8 +281,15 @@ pub struct Event {
     pub identity: Identity,
     /// The record text as received, for Sigma field access and keyword search.
     pub raw: Box<str>,
+    /// Byte ranges in `raw` of the nested documents in [`SUBTREES`], so a dotted lookup
+    /// parses only the subtree it needs.
+    subs: [(u32, u32); 5],
     parsed: OnceLock<Value>,
+    sub_parsed: [OnceLock<Value>; 5],
 }
+
+/// Top-level members whose subtrees are located at parse time and parsed on demand.
+pub const SUBTREES: [&str; 5] = ["requestParameters", "responseElements", "additionalEventData", "userIdentity", "serviceEventDetails"];
 
 impl Clone for Event {
     fn clone(&self) -> Self {
@@ -293,13 +302,16 @@ impl Clone for Event {
             source_ip: self.source_ip.clone(),
             source_addr: self.source_addr,
             user_agent: self.user_agent.clone(),
+            ua_family: self.ua_family,
             error_code: self.error_code.clone(),
             event_type: self.event_type.clone(),
             recipient_account: self.recipient_account.clone(),
             read_only: self.read_only,
             identity: self.identity.clone(),
             raw: self.raw.clone(),
+            subs: self.subs.clone(),
             parsed: OnceLock::new(),
+            sub_parsed: Default::default(),
         }
     }
 }
@@ -483,7 +495,15 @@ struct RecordSyntax<'a> {
     #[serde(borrow)]
     read_only: Lenient<'a>,
     #[serde(borrow)]
-    user_identity: LenientObj<UserIdentitySyntax<'a>>,
+    request_parameters: Option<&'a RawValue>,
+    #[serde(borrow)]
+    response_elements: Option<&'a RawValue>,
+    #[serde(borrow)]
+    additional_event_data: Option<&'a RawValue>,
+    #[serde(borrow)]
+    user_identity: Option<&'a RawValue>,
+    #[serde(borrow)]
+    service_event_details: Option<&'a RawValue>,
 }
 
 /// Converts a role-session ARN (`arn:aws:sts::1:assumed-role/R/S`) to the role ARN
@@ -528,7 +548,23 @@ impl Event {
             .ok_or(RecordError::MissingTime)?;
         let source_ip = rec.source_ip_address.boxed_or_empty();
         let source_addr = parse_ip(&source_ip);
-        let identity = normalise_identity(rec.user_identity.0.as_ref());
+        let ui: Option<UserIdentitySyntax<'_>> = rec.user_identity.and_then(|r| serde_json::from_str(r.get()).ok());
+        let identity = normalise_identity(ui.as_ref());
+        let base = t.as_ptr() as usize;
+        let range = |r: Option<&RawValue>| -> (u32, u32) {
+            r.map_or((0, 0), |r| {
+                let start = r.get().as_ptr() as usize - base;
+                (start as u32, (start + r.get().len()) as u32)
+            })
+        };
+        let subs = [
+            range(rec.request_parameters),
+            range(rec.response_elements),
+            range(rec.additional_event_data),
+            range(rec.user_identity),
+            range(rec.service_event_details),
+        ];
+        let ua_family = UaFamily::classify(rec.user_agent.as_str().unwrap_or(""));
         let read_only = match rec.read_only.as_str() {
             Some("true") => Some(true),
             Some("false") => Some(false),
@@ -543,12 +579,15 @@ impl Event {
             source_ip,
             source_addr,
             user_agent: rec.user_agent.boxed_or_empty(),
+            ua_family,
             error_code: rec.error_code.boxed().filter(|s| !s.is_empty()),
             event_type: rec.event_type.boxed_or_empty(),
             recipient_account: rec.recipient_account_id.boxed_or_empty(),
             read_only,
             identity,
             parsed: OnceLock::new(),
+            sub_parsed: Default::default(),
+            subs,
             raw: Box::from(t),
         };
         Ok(ev)
@@ -573,9 +612,28 @@ impl Event {
     }
 
     /// A nested value by dotted path (`requestParameters.userName`), from the raw record.
+    /// Paths under the members in [`SUBTREES`] parse only that member (once per event).
     pub fn lookup(&self, path: &str) -> Option<&Value> {
-        let mut v = self.json();
-        for part in path.split('.') {
+        let (first, rest) = match path.split_once('.') {
+            Some((f, r)) => (f, Some(r)),
+            None => (path, None),
+        };
+        let mut v = match SUBTREES.iter().position(|s| *s == first) {
+            Some(i) => {
+                let (a, b) = self.subs[i];
+                if a == b {
+                    return None;
+                }
+                let sub = self.sub_parsed[i].get_or_init(|| serde_json::from_str(&self.raw[a as usize..b as usize]).unwrap_or(Value::Null));
+                match rest {
+                    None => return Some(sub),
+                    Some(_) => sub,
+                }
+            }
+            None => self.json().get(first)?,
+        };
+        let Some(rest) = rest else { return Some(v) };
+        for part in rest.split('.') {
             v = match v {
                 Value::Object(m) => m.get(part)?,
                 _ => return None,
@@ -595,7 +653,7 @@ impl Event {
         if &*self.event_type == "AwsConsoleSignIn" || self.identity.console_session || self.identity.mfa {
             return true;
         }
-        matches!(UaFamily::classify(&self.user_agent), UaFamily::Browser | UaFamily::Console)
+        matches!(self.ua_family, UaFamily::Browser | UaFamily::Console)
     }
 }
 

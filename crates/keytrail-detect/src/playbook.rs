@@ -148,7 +148,7 @@ impl Playbook {
         let name = &*ev.event_name;
         let svc = ev.service();
         let failed = ev.error_code.is_some();
-        let ua = UaFamily::classify(&ev.user_agent);
+        let ua = ev.ua_family;
         let ip = if ev.source_ip.is_empty() { "an unknown address" } else { &ev.source_ip };
         let ok = if failed { " (denied)" } else { "" };
 
