@@ -26,16 +26,32 @@ fn reset_peak() {
 }
 
 fn main() {
-    let target: u64 = std::env::var("KT_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000_000);
+    let target: u64 = std::env::var("KT_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000_000);
     let shared_dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"));
     let dir = tempfile::tempdir().expect("temp dir");
     // About 50 events per server-hour: scale the rate to reach the target in 21 days.
-    let cfg = ActivityConfig { servers: 60, ci: 6, humans: 20, days: 21, ..ActivityConfig::default() };
+    let cfg = ActivityConfig {
+        servers: 60,
+        ci: 6,
+        humans: 20,
+        days: 21,
+        ..ActivityConfig::default()
+    };
     let per_unit = 60.0 * 24.0 * 21.0 * 48.0;
-    let cfg = ActivityConfig { rate: (target as f64 / per_unit).max(0.05) * 1.02, ..cfg };
+    let cfg = ActivityConfig {
+        rate: (target as f64 / per_unit).max(0.05) * 1.02,
+        ..cfg
+    };
     let t = Instant::now();
     let written = write_activity(&cfg, dir.path()).expect("generate");
-    let bytes: u64 = written.files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
+    let bytes: u64 = written
+        .files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum();
     println!(
         "generated {} events in {} files ({:.0} MiB JSON) in {:.1} s",
         written.events,
@@ -43,7 +59,9 @@ fn main() {
         bytes as f64 / 1048576.0,
         t.elapsed().as_secs_f64()
     );
-    let builder = EngineBuilder::new().ipintel(shared_dir.join("data/ipintel")).sigma_rules(shared_dir.join("reference/sigma/rules/cloud/aws"));
+    let builder = EngineBuilder::new()
+        .ipintel(shared_dir.join("data/ipintel"))
+        .sigma_rules(shared_dir.join("reference/sigma/rules/cloud/aws"));
     let t = Instant::now();
     let (shared, diags) = builder.build_shared();
     println!(

@@ -134,7 +134,12 @@ pub struct Hit {
 impl Hit {
     /// A hit with an explanation.
     pub fn new(rule: &Arc<RuleInfo>, explanation: impl Into<String>) -> Self {
-        Hit { rule: rule.clone(), explanation: explanation.into(), group: None, severity: None }
+        Hit {
+            rule: rule.clone(),
+            explanation: explanation.into(),
+            group: None,
+            severity: None,
+        }
     }
 }
 
@@ -168,17 +173,23 @@ pub struct Aggregator {
 impl Aggregator {
     /// Adds a hit for `ev`; alerts whose window closed are pushed into `sink`.
     pub fn hit(&mut self, hit: Hit, ev: &Event, sink: &mut dyn AlertSink) {
-        let key = fnv64(&[&hit.rule.id, &ev.identity.principal, hit.group.as_deref().unwrap_or("")]);
+        let key = fnv64(&[
+            &hit.rule.id,
+            &ev.identity.principal,
+            hit.group.as_deref().unwrap_or(""),
+        ]);
         if let Some(o) = self.open.get_mut(&key) {
-            if ev.time_ms <= o.alert.time_ms + o.window_ms && ev.time_ms >= o.alert.time_ms - o.window_ms {
+            if ev.time_ms <= o.alert.time_ms + o.window_ms
+                && ev.time_ms >= o.alert.time_ms - o.window_ms
+            {
                 add_evidence(&mut o.alert, ev);
                 o.last_ms = o.last_ms.max(ev.time_ms);
                 o.alert.last_time = format_rfc3339_ms(o.last_ms);
-                if let Some(sev) = hit.severity {
-                    if sev > o.alert.severity {
-                        o.alert.severity = sev;
-                        o.alert.explanation = hit.explanation;
-                    }
+                if let Some(sev) = hit.severity
+                    && sev > o.alert.severity
+                {
+                    o.alert.severity = sev;
+                    o.alert.explanation = hit.explanation;
                 }
                 return;
             }
@@ -187,7 +198,13 @@ impl Aggregator {
             sink.alert(old.alert);
         }
         let t = format_rfc3339_ms(ev.time_ms);
-        let id = fnv64(&[&hit.rule.id, &ev.identity.principal, hit.group.as_deref().unwrap_or(""), &t, &ev.event_id]);
+        let id = fnv64(&[
+            &hit.rule.id,
+            &ev.identity.principal,
+            hit.group.as_deref().unwrap_or(""),
+            &t,
+            &ev.event_id,
+        ]);
         let mut alert = Alert {
             id: format!("{id:016x}"),
             rule_id: hit.rule.id.clone(),
@@ -200,9 +217,14 @@ impl Aggregator {
             last_time: t,
             principal: ev.identity.principal.to_string(),
             access_key_id: ev.identity.access_key_id.as_deref().map(String::from),
-            account_id: ev.identity.account_id.as_deref().map(String::from).or_else(|| {
-                (!ev.recipient_account.is_empty()).then(|| ev.recipient_account.to_string())
-            }),
+            account_id: ev
+                .identity
+                .account_id
+                .as_deref()
+                .map(String::from)
+                .or_else(|| {
+                    (!ev.recipient_account.is_empty()).then(|| ev.recipient_account.to_string())
+                }),
             event_ids: Vec::new(),
             event_names: Vec::new(),
             source_ips: Vec::new(),
@@ -212,7 +234,14 @@ impl Aggregator {
             time_ms: ev.time_ms,
         };
         add_evidence(&mut alert, ev);
-        self.open.insert(key, Open { alert, last_ms: ev.time_ms, window_ms: hit.rule.window_ms.max(1) });
+        self.open.insert(
+            key,
+            Open {
+                alert,
+                last_ms: ev.time_ms,
+                window_ms: hit.rule.window_ms.max(1),
+            },
+        );
     }
 
     /// Pushes every alert whose window ended before `watermark_ms`.
@@ -251,7 +280,10 @@ fn add_evidence(a: &mut Alert, ev: &Event) {
     if a.event_names.len() < 50 && !a.event_names.iter().any(|n| **n == *ev.event_name) {
         a.event_names.push(ev.event_name.to_string());
     }
-    if a.source_ips.len() < 50 && !ev.source_ip.is_empty() && !a.source_ips.iter().any(|n| **n == *ev.source_ip) {
+    if a.source_ips.len() < 50
+        && !ev.source_ip.is_empty()
+        && !a.source_ips.iter().any(|n| **n == *ev.source_ip)
+    {
         a.source_ips.push(ev.source_ip.to_string());
     }
 }

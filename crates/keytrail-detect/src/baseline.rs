@@ -47,7 +47,11 @@ impl Stat {
     }
     /// Standard deviation.
     pub fn std(&self) -> f64 {
-        if self.n < 2 { 0.0 } else { (self.m2 / (self.n - 1) as f64).sqrt() }
+        if self.n < 2 {
+            0.0
+        } else {
+            (self.m2 / (self.n - 1) as f64).sqrt()
+        }
     }
 }
 
@@ -73,9 +77,25 @@ pub enum ApiClass {
 /// Classifies an event's API.
 pub fn api_class(ev: &Event) -> ApiClass {
     let n = &*ev.event_name;
-    if matches!(n, "GetObject" | "GetItem" | "BatchGetItem" | "Query" | "Scan" | "GetSecretValue" | "GetParameter" | "GetParameters" | "SelectObjectContent") {
+    if matches!(
+        n,
+        "GetObject"
+            | "GetItem"
+            | "BatchGetItem"
+            | "Query"
+            | "Scan"
+            | "GetSecretValue"
+            | "GetParameter"
+            | "GetParameters"
+            | "SelectObjectContent"
+    ) {
         ApiClass::DataRead
-    } else if ev.read_only == Some(true) || n.starts_with("List") || n.starts_with("Describe") || n.starts_with("Get") || n.starts_with("Head") {
+    } else if ev.read_only == Some(true)
+        || n.starts_with("List")
+        || n.starts_with("Describe")
+        || n.starts_with("Get")
+        || n.starts_with("Head")
+    {
         ApiClass::List
     } else {
         ApiClass::Write
@@ -164,14 +184,23 @@ impl Baseline {
     }
     /// Whether the /24 (or /48) of `ip` was seen before.
     pub fn knows_network(&self, ip: &str) -> bool {
-        ip.parse::<IpAddr>().is_ok_and(|ip| self.networks.contains_key(net_prefix(ip).as_str()))
+        ip.parse::<IpAddr>()
+            .is_ok_and(|ip| self.networks.contains_key(net_prefix(ip).as_str()))
     }
 
     fn top(m: &HashMap<Box<str>, u32>, n: usize) -> String {
         let mut v: Vec<_> = m.iter().collect();
         v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-        let parts: Vec<String> = v.iter().take(n).map(|(k, c)| format!("{k} ({c})")).collect();
-        if parts.is_empty() { "nothing".into() } else { parts.join(", ") }
+        let parts: Vec<String> = v
+            .iter()
+            .take(n)
+            .map(|(k, c)| format!("{k} ({c})"))
+            .collect();
+        if parts.is_empty() {
+            "nothing".into()
+        } else {
+            parts.join(", ")
+        }
     }
 
     fn roll_hour(&mut self, t: i64) {
@@ -201,12 +230,16 @@ impl Baseline {
         if let (Some(info), Some(ip)) = (info, ev.source_addr) {
             if let Some(c) = &info.country {
                 bump(&mut self.countries, c, MAX_KEYS);
-                self.last_geo = Some((ev.time_ms, c.clone(), info.class == NetworkClass::Datacenter));
+                self.last_geo = Some((
+                    ev.time_ms,
+                    c.clone(),
+                    info.class == NetworkClass::Datacenter,
+                ));
             }
-            if let Some(a) = info.asn {
-                if self.asns.len() < MAX_KEYS || self.asns.contains_key(&a) {
-                    *self.asns.entry(a).or_default() += 1;
-                }
+            if let Some(a) = info.asn
+                && (self.asns.len() < MAX_KEYS || self.asns.contains_key(&a))
+            {
+                *self.asns.entry(a).or_default() += 1;
             }
             *self.classes.entry(info.class).or_default() += 1;
             bump(&mut self.networks, &net_prefix(ip), MAX_KEYS);
@@ -218,10 +251,10 @@ impl Baseline {
         if self.hours.len() == 168 {
             self.hours[hour_of_week(ev.time_ms) as usize] += 1;
         }
-        if let Some(b) = bucket {
-            if self.buckets.len() < MAX_BUCKETS {
-                self.buckets.insert(Box::from(b));
-            }
+        if let Some(b) = bucket
+            && self.buckets.len() < MAX_BUCKETS
+        {
+            self.buckets.insert(Box::from(b));
         }
         self.roll_hour(ev.time_ms);
         let class = api_class(ev);
@@ -244,22 +277,33 @@ pub struct AccountState {
 
 impl AccountState {
     fn account(ev: &Event) -> &str {
-        if ev.recipient_account.is_empty() { ev.identity.account_id.as_deref().unwrap_or("") } else { &ev.recipient_account }
+        if ev.recipient_account.is_empty() {
+            ev.identity.account_id.as_deref().unwrap_or("")
+        } else {
+            &ev.recipient_account
+        }
     }
     /// Whether the account of `ev` is past its learning period.
     pub fn learned(&self, ev: &Event) -> bool {
-        self.accounts.get(Self::account(ev)).is_some_and(|(f, _)| ev.time_ms - f >= self.learning_ms)
+        self.accounts
+            .get(Self::account(ev))
+            .is_some_and(|(f, _)| ev.time_ms - f >= self.learning_ms)
     }
     /// Whether the account used the region of `ev` before.
     pub fn region_used(&self, ev: &Event) -> bool {
-        self.accounts.get(Self::account(ev)).is_some_and(|(_, r)| r.contains(&*ev.region))
+        self.accounts
+            .get(Self::account(ev))
+            .is_some_and(|(_, r)| r.contains(&*ev.region))
     }
     /// Records the event's region.
     pub fn update(&mut self, ev: &Event) {
         if ev.region.is_empty() || ev.error_code.is_some() {
             return;
         }
-        let e = self.accounts.entry(Box::from(Self::account(ev))).or_insert_with(|| (ev.time_ms, HashSet::new()));
+        let e = self
+            .accounts
+            .entry(Box::from(Self::account(ev)))
+            .or_insert_with(|| (ev.time_ms, HashSet::new()));
         if !e.1.contains(&*ev.region) && e.1.len() < 64 {
             e.1.insert(ev.region.clone());
         }
@@ -344,19 +388,32 @@ impl State {
     pub fn load(dir: &Path) -> Result<Self, Diagnostic> {
         let p = dir.join(STATE_FILE);
         match std::fs::read(&p) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| Diagnostic::error("state_invalid", p.display().to_string(), e.to_string())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State { version: 1, ..State::default() }),
-            Err(e) => Err(Diagnostic::error("state_unreadable", p.display().to_string(), e.to_string())),
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+                Diagnostic::error("state_invalid", p.display().to_string(), e.to_string())
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State {
+                version: 1,
+                ..State::default()
+            }),
+            Err(e) => Err(Diagnostic::error(
+                "state_unreadable",
+                p.display().to_string(),
+                e.to_string(),
+            )),
         }
     }
 
     /// Saves state atomically (write to a temporary file, then rename).
     pub fn save(&self, dir: &Path) -> Result<(), Diagnostic> {
         let p = dir.join(STATE_FILE);
-        let err = |e: std::io::Error| Diagnostic::error("state_unwritable", p.display().to_string(), e.to_string());
+        let err = |e: std::io::Error| {
+            Diagnostic::error("state_unwritable", p.display().to_string(), e.to_string())
+        };
         std::fs::create_dir_all(dir).map_err(err)?;
         let tmp = dir.join(format!("{STATE_FILE}.tmp"));
-        let bytes = serde_json::to_vec(self).map_err(|e| Diagnostic::error("state_unwritable", p.display().to_string(), e.to_string()))?;
+        let bytes = serde_json::to_vec(self).map_err(|e| {
+            Diagnostic::error("state_unwritable", p.display().to_string(), e.to_string())
+        })?;
         std::fs::write(&tmp, bytes).map_err(err)?;
         std::fs::rename(&tmp, &p).map_err(err)
     }
@@ -364,11 +421,25 @@ impl State {
 
 /// S3 bucket and response bytes of an S3 data event.
 pub fn s3_bucket(ev: &Event) -> Option<(&str, u64)> {
-    if &*ev.event_source != "s3.amazonaws.com" || !matches!(&*ev.event_name, "GetObject" | "PutObject" | "ListObjects" | "ListObjectsV2" | "HeadObject" | "CopyObject" | "DeleteObject") {
+    if &*ev.event_source != "s3.amazonaws.com"
+        || !matches!(
+            &*ev.event_name,
+            "GetObject"
+                | "PutObject"
+                | "ListObjects"
+                | "ListObjectsV2"
+                | "HeadObject"
+                | "CopyObject"
+                | "DeleteObject"
+        )
+    {
         return None;
     }
     let b = ev.lookup_str("requestParameters.bucketName")?;
-    let bytes = ev.lookup("additionalEventData.bytesTransferredOut").and_then(serde_json::Value::as_f64).unwrap_or(0.0) as u64;
+    let bytes = ev
+        .lookup("additionalEventData.bytesTransferredOut")
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or(0.0) as u64;
     Some((b, bytes))
 }
 
@@ -395,15 +466,17 @@ pub fn detect(
     let bucket = s3_bucket(ev);
 
     // New keys: compare the first use with the network that created the key.
-    if let Some(k) = ev.identity.access_key_id.as_deref() {
-        if let Some(origin) = new_keys.remove(k) {
-            if let (Some(addr), Some(info)) = (ev.source_addr, info) {
-                let net = net_prefix(addr);
-                let same_net = origin.network.as_deref() == Some(net.as_str());
-                let same_asn = origin.asn.is_some() && origin.asn == info.asn;
-                if !same_net && !same_asn && origin.network.is_some() {
-                    let sev = (origin.country.as_deref() != info.country.as_deref()).then_some(Severity::High);
-                    hits.push(bhit(B::NewKeyNetwork, sev, format!(
+    if let Some(k) = ev.identity.access_key_id.as_deref()
+        && let Some(origin) = new_keys.remove(k)
+        && let (Some(addr), Some(info)) = (ev.source_addr, info)
+    {
+        let net = net_prefix(addr);
+        let same_net = origin.network.as_deref() == Some(net.as_str());
+        let same_asn = origin.asn.is_some() && origin.asn == info.asn;
+        if !same_net && !same_asn && origin.network.is_some() {
+            let sev =
+                (origin.country.as_deref() != info.country.as_deref()).then_some(Severity::High);
+            hits.push(bhit(B::NewKeyNetwork, sev, format!(
                         "access key {k} was created by {} from {} (AS{}, {}) but first used from {ip} (AS{}, {})",
                         origin.creator,
                         origin.network.as_deref().unwrap_or("?"),
@@ -412,33 +485,52 @@ pub fn detect(
                         info.asn.map_or("?".into(), |a| a.to_string()),
                         info.country.as_deref().unwrap_or("?"),
                     )));
-                }
-            }
         }
     }
-    if &*ev.event_name == "CreateAccessKey" && ev.error_code.is_none() {
-        if let Some(k) = ev.lookup_str("responseElements.accessKey.accessKeyId") {
-            if new_keys.len() < 100_000 {
-                new_keys.insert(Box::from(k), KeyOrigin {
-                    time_ms: ev.time_ms,
-                    creator: Box::from(who),
-                    network: ev.source_addr.map(|a| Box::from(net_prefix(a).as_str())),
-                    asn: info.and_then(|i| i.asn),
-                    country: info.and_then(|i| i.country.clone()),
-                });
-            }
-        }
+    if &*ev.event_name == "CreateAccessKey"
+        && ev.error_code.is_none()
+        && let Some(k) = ev.lookup_str("responseElements.accessKey.accessKeyId")
+        && new_keys.len() < 100_000
+    {
+        new_keys.insert(
+            Box::from(k),
+            KeyOrigin {
+                time_ms: ev.time_ms,
+                creator: Box::from(who),
+                network: ev.source_addr.map(|a| Box::from(net_prefix(a).as_str())),
+                asn: info.and_then(|i| i.asn),
+                country: info.and_then(|i| i.country.clone()),
+            },
+        );
     }
 
     // Owners-file expectations apply from the first event.
     if let Some(o) = owners.and_then(|o| o.find(ev)) {
         let v = o.violations(ev, info);
         if !v.is_empty() {
-            let sev = (v.len() >= 2 || (o.kind.as_deref() == Some("server") && ua.interactive())).then_some(Severity::High);
-            hits.push(bhit(B::OwnersViolation, sev, format!("{who} (owner {}) {}", o.owner.as_deref().unwrap_or("unknown"), v.join("; "))));
+            let sev = (v.len() >= 2 || (o.kind.as_deref() == Some("server") && ua.interactive()))
+                .then_some(Severity::High);
+            hits.push(bhit(
+                B::OwnersViolation,
+                sev,
+                format!(
+                    "{who} (owner {}) {}",
+                    o.owner.as_deref().unwrap_or("unknown"),
+                    v.join("; ")
+                ),
+            ));
         }
         if o.kind.as_deref() == Some("server") && ua.interactive() && !human {
-            hits.push(bhit(B::InteractiveClient, None, format!("{who} is declared server-only but called {} with a {} client ({})", ev.event_name, ua.as_str(), ev.user_agent)));
+            hits.push(bhit(
+                B::InteractiveClient,
+                None,
+                format!(
+                    "{who} is declared server-only but called {} with a {} client ({})",
+                    ev.event_name,
+                    ua.as_str(),
+                    ev.user_agent
+                ),
+            ));
         }
     }
 
@@ -461,9 +553,17 @@ pub fn detect(
             }
         }
         // Datacenter-only machine identity now from a residential network.
-        let dc = base.classes.get(&NetworkClass::Datacenter).copied().unwrap_or(0);
+        let dc = base
+            .classes
+            .get(&NetworkClass::Datacenter)
+            .copied()
+            .unwrap_or(0);
         let total_classes: u32 = base.classes.values().sum();
-        if machine && info.class == NetworkClass::Residential && total_classes >= 20 && dc == total_classes {
+        if machine
+            && info.class == NetworkClass::Residential
+            && total_classes >= 20
+            && dc == total_classes
+        {
             net_new = true;
             hits.push(bhit(B::NonServerNetwork, None, format!(
                 "{who} called {} from {ip} (residential AS{} {}); all {total_classes} geolocated calls in its baseline came from datacenters",
@@ -477,50 +577,73 @@ pub fn detect(
             if !base.countries.contains_key(c) && !base.countries.is_empty() {
                 net_new = true;
                 let sev = if human { Some(Severity::Low) } else { None };
-                hits.push(bhit(B::NewCountry, sev, format!(
-                    "{who} called {} from {ip} in {c}; its {days}-day baseline has {}",
-                    ev.event_name,
-                    Baseline::top(&base.countries, 4)
-                )));
+                hits.push(bhit(
+                    B::NewCountry,
+                    sev,
+                    format!(
+                        "{who} called {} from {ip} in {c}; its {days}-day baseline has {}",
+                        ev.event_name,
+                        Baseline::top(&base.countries, 4)
+                    ),
+                ));
             }
             // Impossible travel (not between two datacenter networks: cloud workloads
             // legitimately call from several regions).
             if let Some((t0, c0, dc0)) = &base.last_geo {
                 let both_dc = *dc0 && info.class == NetworkClass::Datacenter;
-                if &**c0 != c && !both_dc && !base.countries.contains_key(c) {
-                    if let Some(km) = country_distance_km(c0, c) {
-                        let hours = ((ev.time_ms - t0) as f64 / HOUR_MS as f64).max(0.05);
-                        let speed = km / hours;
-                        if km > 1000.0 && speed > 1000.0 {
-                            let sev = human.then_some(Severity::Medium);
-                            hits.push(bhit(B::ImpossibleTravel, sev, format!(
+                if &**c0 != c
+                    && !both_dc
+                    && !base.countries.contains_key(c)
+                    && let Some(km) = country_distance_km(c0, c)
+                {
+                    let hours = ((ev.time_ms - t0) as f64 / HOUR_MS as f64).max(0.05);
+                    let speed = km / hours;
+                    if km > 1000.0 && speed > 1000.0 {
+                        let sev = human.then_some(Severity::Medium);
+                        hits.push(bhit(B::ImpossibleTravel, sev, format!(
                                 "{who} called from {c0} at {} and from {c} ({ip}) at {}: {km:.0} km in {hours:.1} h ({speed:.0} km/h)",
                                 format_rfc3339_ms(*t0),
                                 format_rfc3339_ms(ev.time_ms)
                             )));
-                        }
                     }
                 }
             }
         }
         // New ASN for machine identities.
-        if let Some(a) = info.asn {
-            if machine && !base.asns.contains_key(&a) && !base.asns.is_empty() && info.class != NetworkClass::Datacenter {
-                net_new = true;
-                hits.push(bhit(B::NewAsn, None, format!(
+        if let Some(a) = info.asn
+            && machine
+            && !base.asns.contains_key(&a)
+            && !base.asns.is_empty()
+            && info.class != NetworkClass::Datacenter
+        {
+            net_new = true;
+            hits.push(bhit(
+                B::NewAsn,
+                None,
+                format!(
                     "{who} called {} from AS{a} ({}); its baseline has {} other ASNs",
                     ev.event_name,
                     info.org.as_deref().unwrap_or("unknown org"),
                     base.asns.len()
-                )));
-            }
+                ),
+            ));
         }
     }
 
     // Server-only (machine) identity with an interactive client.
     let ua_total: u32 = base.user_agents.values().sum();
-    let interactive_seen: u32 = base.user_agents.iter().filter(|(k, _)| k.interactive()).map(|(_, v)| *v).sum();
-    if ua.interactive() && base.machine_only() && interactive_seen == 0 && ua_total >= 50 && ua != UaFamily::AttackTool {
+    let interactive_seen: u32 = base
+        .user_agents
+        .iter()
+        .filter(|(k, _)| k.interactive())
+        .map(|(_, v)| *v)
+        .sum();
+    if ua.interactive()
+        && base.machine_only()
+        && interactive_seen == 0
+        && ua_total >= 50
+        && ua != UaFamily::AttackTool
+    {
         hits.push(bhit(B::InteractiveClient, None, format!(
             "{who} called {} with a {} client ({}); all {ua_total} calls in its baseline used server SDKs or tools",
             ev.event_name,
@@ -532,12 +655,16 @@ pub fn detect(
     // New region.
     if !ev.region.is_empty() && !base.regions.contains_key(&*ev.region) && ev.error_code.is_none() {
         let sev = (net_new && machine).then_some(Severity::Medium);
-        hits.push(bhit(B::NewRegion, sev, format!(
-            "{who} called {} in {}; its baseline regions are {}",
-            ev.event_name,
-            ev.region,
-            Baseline::top(&base.regions, 4)
-        )));
+        hits.push(bhit(
+            B::NewRegion,
+            sev,
+            format!(
+                "{who} called {} in {}; its baseline regions are {}",
+                ev.event_name,
+                ev.region,
+                Baseline::top(&base.regions, 4)
+            ),
+        ));
     }
 
     // Hours of week, for strongly periodic machine identities.
@@ -553,19 +680,32 @@ pub fn detect(
     }
 
     // S3: first access to a bucket, and read spikes.
-    if let Some((b, _)) = bucket {
-        if !base.buckets.contains(b) && !base.buckets.is_empty() {
-            hits.push(bhit(B::NewBucket, None, format!(
+    if let Some((b, _)) = bucket
+        && !base.buckets.contains(b)
+        && !base.buckets.is_empty()
+    {
+        hits.push(bhit(
+            B::NewBucket,
+            None,
+            format!(
                 "{who} accessed bucket {b} ({}) for the first time; it used {} other buckets",
                 ev.event_name,
                 base.buckets.len()
-            )));
-        }
+            ),
+        ));
     }
     if &*ev.event_name == "GetObject" {
         let hour = ev.time_ms.div_euclid(HOUR_MS);
-        let now = if hour == base.cur_hour { base.cur[3] + 1 } else { 1 };
-        let bytes_now = if hour == base.cur_hour { base.cur[4] } else { 0 };
+        let now = if hour == base.cur_hour {
+            base.cur[3] + 1
+        } else {
+            1
+        };
+        let bytes_now = if hour == base.cur_hour {
+            base.cur[4]
+        } else {
+            0
+        };
         let s = base.hourly[3];
         let limit = (s.mean + 6.0 * s.std()).max(s.mean * 10.0).max(200.0);
         if (now as f64) > limit && (now as f64 - 1.0) <= limit {

@@ -51,7 +51,13 @@ pub struct EngineBuilder {
 
 impl Default for EngineBuilder {
     fn default() -> Self {
-        EngineBuilder { ipintel: Vec::new(), sigma: Vec::new(), owners: None, state_dir: None, learning_ms: DEFAULT_LEARNING_MS }
+        EngineBuilder {
+            ipintel: Vec::new(),
+            sigma: Vec::new(),
+            owners: None,
+            state_dir: None,
+            learning_ms: DEFAULT_LEARNING_MS,
+        }
     }
 }
 
@@ -107,7 +113,14 @@ impl EngineBuilder {
             diags.extend(d);
             Arc::new(o)
         });
-        (Shared { intel: Arc::new(intel), sigma: Arc::new(sigma), owners }, diags)
+        (
+            Shared {
+                intel: Arc::new(intel),
+                sigma: Arc::new(sigma),
+                owners,
+            },
+            diags,
+        )
     }
 
     /// Builds an engine, loading everything configured.
@@ -121,7 +134,10 @@ impl EngineBuilder {
     /// Builds an engine over already-loaded shared parts.
     pub fn build_with(&self, shared: Shared) -> (Engine, Vec<Diagnostic>) {
         let mut diags = Vec::new();
-        let mut state = State { version: 1, ..State::default() };
+        let mut state = State {
+            version: 1,
+            ..State::default()
+        };
         if let Some(dir) = &self.state_dir {
             match State::load(dir) {
                 Ok(s) => state = s,
@@ -193,7 +209,8 @@ impl Stats {
             *self.alerts_by_rule.entry(k).or_default() += v;
         }
         let room = 200usize.saturating_sub(self.diagnostics.len());
-        self.diagnostics.extend(o.diagnostics.into_iter().take(room));
+        self.diagnostics
+            .extend(o.diagnostics.into_iter().take(room));
     }
 }
 
@@ -205,7 +222,11 @@ struct CountingSink<'a> {
 impl AlertSink for CountingSink<'_> {
     fn alert(&mut self, a: Alert) {
         self.stats.alerts += 1;
-        *self.stats.alerts_by_rule.entry(a.rule_id.clone()).or_default() += 1;
+        *self
+            .stats
+            .alerts_by_rule
+            .entry(a.rule_id.clone())
+            .or_default() += 1;
         self.inner.alert(a);
     }
 }
@@ -230,10 +251,18 @@ pub struct Engine {
 
 /// Playbook rules judged by novelty: while an identity is still learning they are
 /// reported at low severity.
-const NOVELTY_RULES: &[R] = &[R::EcsSetup, R::RemoteCommand, R::SshKeyPush, R::LambdaBackdoor];
+const NOVELTY_RULES: &[R] = &[
+    R::EcsSetup,
+    R::RemoteCommand,
+    R::SshKeyPush,
+    R::LambdaBackdoor,
+];
 
 fn looks_like_ip(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':') && (s.contains('.') || s.contains(':'))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':')
+        && (s.contains('.') || s.contains(':'))
 }
 
 impl Engine {
@@ -254,9 +283,15 @@ impl Engine {
 
     /// Records a reader diagnostic.
     pub fn diagnostic(&mut self, d: Diagnostic) {
-        if d.kind == crate::reader::kinds::INVALID_RECORD || d.kind == crate::reader::kinds::MISSING_TIME {
+        if d.kind == crate::reader::kinds::INVALID_RECORD
+            || d.kind == crate::reader::kinds::MISSING_TIME
+        {
             self.stats.skipped_records += 1;
-            *self.stats.skipped_by_file.entry(d.subject.clone()).or_default() += 1;
+            *self
+                .stats
+                .skipped_by_file
+                .entry(d.subject.clone())
+                .or_default() += 1;
         } else {
             self.stats.other_diagnostics += 1;
         }
@@ -276,7 +311,13 @@ impl Engine {
     }
 
     fn emit(&mut self, f: impl FnOnce(&mut Aggregator, &mut dyn AlertSink)) {
-        let Engine { agg, sink, collected, stats, .. } = self;
+        let Engine {
+            agg,
+            sink,
+            collected,
+            stats,
+            ..
+        } = self;
         let inner: &mut dyn AlertSink = match sink {
             Some(s) => s.as_mut(),
             None => collected,
@@ -299,7 +340,12 @@ impl Engine {
                     self.ip_cache.clear();
                 }
                 let intel = &self.shared.intel;
-                Some(self.ip_cache.entry(ip).or_insert_with(|| Arc::new(intel.lookup(ip))).clone())
+                Some(
+                    self.ip_cache
+                        .entry(ip)
+                        .or_insert_with(|| Arc::new(intel.lookup(ip)))
+                        .clone(),
+                )
             }
             None => {
                 if looks_like_ip(&ev.source_ip) {
@@ -312,10 +358,14 @@ impl Engine {
         let base = self.state.identities.get(&*ev.identity.principal);
         let learning = base.is_none_or(|b| t - b.first_ms < self.learning_ms);
         let mut hits = std::mem::take(&mut self.hits);
-        self.playbook.process(ev, base, &self.state.accounts, &mut hits);
+        self.playbook
+            .process(ev, base, &self.state.accounts, &mut hits);
         if learning {
             for h in hits.iter_mut() {
-                if NOVELTY_RULES.iter().any(|r| Arc::ptr_eq(&h.rule, playbook::rule(*r))) {
+                if NOVELTY_RULES
+                    .iter()
+                    .any(|r| Arc::ptr_eq(&h.rule, playbook::rule(*r)))
+                {
                     h.severity = Some(Severity::Low);
                 }
             }
@@ -335,7 +385,9 @@ impl Engine {
             None => {
                 let mut b = Baseline::default();
                 b.update(ev, info.as_deref(), bucket, bytes);
-                self.state.identities.insert(ev.identity.principal.clone(), b);
+                self.state
+                    .identities
+                    .insert(ev.identity.principal.clone(), b);
             }
         }
         self.state.accounts.update(ev);
@@ -343,7 +395,7 @@ impl Engine {
             self.sigma.process(&self.shared.sigma, ev, &mut hits);
         }
         if !hits.is_empty() {
-            let drained: Vec<Hit> = hits.drain(..).collect();
+            let drained: Vec<Hit> = std::mem::take(&mut hits);
             self.emit(|agg, sink| {
                 for h in drained {
                     agg.hit(h, ev, sink);
@@ -368,10 +420,10 @@ impl Engine {
         self.emit(|agg, sink| agg.flush_all(sink));
         self.stats.sigma_matches = self.sigma.matches;
         self.stats.identities = self.state.identities.len() as u64;
-        if let Some(dir) = self.state_dir.clone() {
-            if let Err(d) = self.state.save(&dir) {
-                self.diagnostic(d);
-            }
+        if let Some(dir) = self.state_dir.clone()
+            && let Err(d) = self.state.save(&dir)
+        {
+            self.diagnostic(d);
         }
         let mut alerts = std::mem::take(&mut self.collected);
         alerts.sort_by(|a, b| a.time_ms.cmp(&b.time_ms).then(a.rule_id.cmp(&b.rule_id)));
@@ -386,14 +438,22 @@ fn partition_of(principal: &str, n: usize) -> usize {
 /// Runs `threads` engines, each owning the identities that hash to it. The input files
 /// are split between `threads` reader threads that parse and route events by identity.
 /// With one thread this is the same as one engine reading the files in order.
-pub fn run_parallel(builder: &EngineBuilder, shared: Shared, files: &[PathBuf], threads: usize) -> (Vec<Alert>, Stats) {
+pub fn run_parallel(
+    builder: &EngineBuilder,
+    shared: Shared,
+    files: &[PathBuf],
+    threads: usize,
+) -> (Vec<Alert>, Stats) {
     let threads = threads.max(1);
     if threads == 1 {
         let (mut e, diags) = builder.build_with(shared);
         for d in diags {
             e.diagnostic(d);
         }
-        e.run(crate::reader::DirRecords::from_files(files.to_vec(), Vec::new()));
+        e.run(crate::reader::DirRecords::from_files(
+            files.to_vec(),
+            Vec::new(),
+        ));
         return e.finish();
     }
     let mut senders = Vec::new();
@@ -417,13 +477,16 @@ pub fn run_parallel(builder: &EngineBuilder, shared: Shared, files: &[PathBuf], 
             e.finish()
         }));
     }
-    let chunks: Vec<Vec<PathBuf>> = (0..threads).map(|i| files.iter().skip(i).step_by(threads).cloned().collect()).collect();
+    let chunks: Vec<Vec<PathBuf>> = (0..threads)
+        .map(|i| files.iter().skip(i).step_by(threads).cloned().collect())
+        .collect();
     std::thread::scope(|s| {
         for chunk in chunks {
             let senders = senders.clone();
             s.spawn(move || {
                 let n = senders.len();
-                let mut batches: Vec<Vec<ReadItem>> = (0..n).map(|_| Vec::with_capacity(512)).collect();
+                let mut batches: Vec<Vec<ReadItem>> =
+                    (0..n).map(|_| Vec::with_capacity(512)).collect();
                 for it in crate::reader::DirRecords::from_files(chunk, Vec::new()) {
                     let p = match &it {
                         Ok(ev) => partition_of(&ev.identity.principal, n),

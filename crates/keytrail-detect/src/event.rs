@@ -91,7 +91,9 @@ pub struct Identity {
 impl Identity {
     /// Whether the access key is a long-term IAM user key (`AKIA`).
     pub fn long_term_key(&self) -> bool {
-        self.access_key_id.as_deref().is_some_and(|k| k.starts_with("AKIA"))
+        self.access_key_id
+            .as_deref()
+            .is_some_and(|k| k.starts_with("AKIA"))
     }
     /// Whether the session is an EC2 instance-profile session (session name = instance id).
     pub fn ec2_instance_session(&self) -> bool {
@@ -105,7 +107,9 @@ impl Identity {
 }
 
 /// Family of the client software that made a call, from its user agent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum UaFamily {
     /// A web browser (`Mozilla/5.0 …`).
@@ -175,23 +179,45 @@ impl UaFamily {
         if ATTACK.iter().any(|t| l.contains(t)) {
             return Self::AttackTool;
         }
-        if l.contains("s3 browser") || l.contains("cyberduck") || l.contains("cloudberry") || l.contains("s3browser") {
+        if l.contains("s3 browser")
+            || l.contains("cyberduck")
+            || l.contains("cloudberry")
+            || l.contains("s3browser")
+        {
             return Self::DesktopTool;
         }
-        if l.starts_with("curl/") || l.starts_with("wget") || l.contains("postman") || l.starts_with("httpie") || l.starts_with("python-requests") || l.starts_with("insomnia") {
+        if l.starts_with("curl/")
+            || l.starts_with("wget")
+            || l.contains("postman")
+            || l.starts_with("httpie")
+            || l.starts_with("python-requests")
+            || l.starts_with("insomnia")
+        {
             return Self::HttpTool;
         }
-        if l.starts_with("console.") || l.contains("consolefrontend") || l.contains("signin.amazonaws.com") || l == "aws internal" {
+        if l.starts_with("console.")
+            || l.contains("consolefrontend")
+            || l.contains("signin.amazonaws.com")
+            || l == "aws internal"
+        {
             return Self::Console;
         }
         if l.starts_with("mozilla/") || l.starts_with("opera/") {
             return Self::Browser;
         }
-        if l.contains("terraform") || l.contains("pulumi") || l.contains("cloudformation") || l.contains("aws-cdk") {
+        if l.contains("terraform")
+            || l.contains("pulumi")
+            || l.contains("cloudformation")
+            || l.contains("aws-cdk")
+        {
             return Self::Iac;
         }
         if l.contains("aws-cli/") {
-            if l.contains("darwin") || l.contains("windows") || l.contains("win32") || l.contains("macos") {
+            if l.contains("darwin")
+                || l.contains("windows")
+                || l.contains("win32")
+                || l.contains("macos")
+            {
                 return Self::AwsCliDesktop;
             }
             return Self::AwsCli;
@@ -211,7 +237,10 @@ impl UaFamily {
         if l.contains("aws-sdk-") || l.contains("aws-sdk/") {
             return Self::SdkOther;
         }
-        if l.ends_with(".amazonaws.com") || l.starts_with("aws-internal") || l.contains("amazonaws.com") {
+        if l.ends_with(".amazonaws.com")
+            || l.starts_with("aws-internal")
+            || l.contains("amazonaws.com")
+        {
             return Self::AwsService;
         }
         Self::Other
@@ -221,7 +250,12 @@ impl UaFamily {
     pub fn interactive(self) -> bool {
         matches!(
             self,
-            Self::Browser | Self::Console | Self::AwsCliDesktop | Self::HttpTool | Self::DesktopTool | Self::AttackTool
+            Self::Browser
+                | Self::Console
+                | Self::AwsCliDesktop
+                | Self::HttpTool
+                | Self::DesktopTool
+                | Self::AttackTool
         )
     }
 
@@ -289,7 +323,13 @@ pub struct Event {
 }
 
 /// Top-level members whose subtrees are located at parse time and parsed on demand.
-pub const SUBTREES: [&str; 5] = ["requestParameters", "responseElements", "additionalEventData", "userIdentity", "serviceEventDetails"];
+pub const SUBTREES: [&str; 5] = [
+    "requestParameters",
+    "responseElements",
+    "additionalEventData",
+    "userIdentity",
+    "serviceEventDetails",
+];
 
 impl Clone for Event {
     fn clone(&self) -> Self {
@@ -309,7 +349,7 @@ impl Clone for Event {
             read_only: self.read_only,
             identity: self.identity.clone(),
             raw: self.raw.clone(),
-            subs: self.subs.clone(),
+            subs: self.subs,
             parsed: OnceLock::new(),
             sub_parsed: Default::default(),
         }
@@ -332,7 +372,9 @@ impl fmt::Display for RecordError {
         match self {
             RecordError::InvalidJson(m) => write!(f, "invalid JSON record: {m}"),
             RecordError::NotAnObject => f.write_str("record is not a JSON object"),
-            RecordError::MissingTime => f.write_str("record has no parseable eventTime or @timestamp"),
+            RecordError::MissingTime => {
+                f.write_str("record has no parseable eventTime or @timestamp")
+            }
         }
     }
 }
@@ -360,7 +402,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
                 Ok(Lenient(Some(Cow::Owned(v))))
             }
             fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-                Ok(Lenient(Some(Cow::Borrowed(if v { "true" } else { "false" }))))
+                Ok(Lenient(Some(Cow::Borrowed(if v {
+                    "true"
+                } else {
+                    "false"
+                }))))
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
                 Ok(Lenient(Some(Cow::Owned(v.to_string()))))
@@ -518,13 +564,17 @@ pub fn role_from_session_arn(arn: &str) -> Option<(String, String)> {
     let resource = parts.next()?;
     let r = resource.strip_prefix("assumed-role/")?;
     let (role, session) = r.split_once('/')?;
-    Some((format!("arn:{partition}:iam::{account}:role/{role}"), session.to_string()))
+    Some((
+        format!("arn:{partition}:iam::{account}:role/{role}"),
+        session.to_string(),
+    ))
 }
 
 impl Event {
     /// Parses one record. `bytes` must hold exactly one JSON value.
     pub fn parse(bytes: &[u8]) -> Result<Event, RecordError> {
-        let text = std::str::from_utf8(bytes).map_err(|e| RecordError::InvalidJson(e.to_string()))?;
+        let text =
+            std::str::from_utf8(bytes).map_err(|e| RecordError::InvalidJson(e.to_string()))?;
         Self::parse_str(text)
     }
 
@@ -548,7 +598,9 @@ impl Event {
             .ok_or(RecordError::MissingTime)?;
         let source_ip = rec.source_ip_address.boxed_or_empty();
         let source_addr = parse_ip(&source_ip);
-        let ui: Option<UserIdentitySyntax<'_>> = rec.user_identity.and_then(|r| serde_json::from_str(r.get()).ok());
+        let ui: Option<UserIdentitySyntax<'_>> = rec
+            .user_identity
+            .and_then(|r| serde_json::from_str(r.get()).ok());
         let identity = normalise_identity(ui.as_ref());
         let base = t.as_ptr() as usize;
         let range = |r: Option<&RawValue>| -> (u32, u32) {
@@ -601,7 +653,10 @@ impl Event {
     /// Whether the call was denied (AccessDenied, UnauthorizedOperation, …).
     pub fn access_denied(&self) -> bool {
         self.error_code.as_deref().is_some_and(|c| {
-            c.contains("AccessDenied") || c.contains("Unauthorized") || c.contains("Forbidden") || c == "AuthFailure"
+            c.contains("AccessDenied")
+                || c.contains("Unauthorized")
+                || c.contains("Forbidden")
+                || c == "AuthFailure"
         })
     }
 
@@ -624,7 +679,9 @@ impl Event {
                 if a == b {
                     return None;
                 }
-                let sub = self.sub_parsed[i].get_or_init(|| serde_json::from_str(&self.raw[a as usize..b as usize]).unwrap_or(Value::Null));
+                let sub = self.sub_parsed[i].get_or_init(|| {
+                    serde_json::from_str(&self.raw[a as usize..b as usize]).unwrap_or(Value::Null)
+                });
                 match rest {
                     None => return Some(sub),
                     Some(_) => sub,
@@ -650,7 +707,10 @@ impl Event {
     /// Whether this event is human use: a console sign-in or console session, a
     /// browser, or an MFA-authenticated session.
     pub fn human_use(&self) -> bool {
-        if &*self.event_type == "AwsConsoleSignIn" || self.identity.console_session || self.identity.mfa {
+        if &*self.event_type == "AwsConsoleSignIn"
+            || self.identity.console_session
+            || self.identity.mfa
+        {
             return true;
         }
         matches!(self.ua_family, UaFamily::Browser | UaFamily::Console)
@@ -669,7 +729,11 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
 
 fn normalise_identity(ui: Option<&UserIdentitySyntax<'_>>) -> Identity {
     let Some(ui) = ui else {
-        return Identity { principal: Box::from("unknown"), kind: None, ..Identity::default() };
+        return Identity {
+            principal: Box::from("unknown"),
+            kind: None,
+            ..Identity::default()
+        };
     };
     let kind = ui.kind.as_str().map(IdentityKind::from_type);
     let arn = ui.arn.boxed().filter(|s| !s.is_empty());
@@ -764,20 +828,47 @@ mod tests {
         assert_eq!(e.read_only, Some(true));
         assert_eq!(&*e.identity.principal, "unknown");
         assert_eq!(Event::parse(b"[1]").unwrap_err(), RecordError::NotAnObject);
-        assert_eq!(Event::parse(br#"{"eventName":"x"}"#).unwrap_err(), RecordError::MissingTime);
-        assert!(matches!(Event::parse(br#"{"eventName":}"#), Err(RecordError::InvalidJson(_))));
+        assert_eq!(
+            Event::parse(br#"{"eventName":"x"}"#).unwrap_err(),
+            RecordError::MissingTime
+        );
+        assert!(matches!(
+            Event::parse(br#"{"eventName":}"#),
+            Err(RecordError::InvalidJson(_))
+        ));
     }
 
     #[test]
     fn user_agent_families() {
-        assert_eq!(UaFamily::classify("stratus-red-team_5c59eb79"), UaFamily::AttackTool);
-        assert_eq!(UaFamily::classify("[aws-cli/1.18.136 Python/3.8.5 Darwin/19.5.0 botocore/1.17.59]"), UaFamily::AwsCliDesktop);
-        assert_eq!(UaFamily::classify("aws-cli/2.15.0 Python/3.11 Linux/5.10 exe/x86_64.amzn.2"), UaFamily::AwsCli);
-        assert_eq!(UaFamily::classify("Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux"), UaFamily::SdkPython);
-        assert_eq!(UaFamily::classify("console.ec2.amazonaws.com"), UaFamily::Console);
-        assert_eq!(UaFamily::classify("Mozilla/5.0 (X11; Linux x86_64)"), UaFamily::Browser);
+        assert_eq!(
+            UaFamily::classify("stratus-red-team_5c59eb79"),
+            UaFamily::AttackTool
+        );
+        assert_eq!(
+            UaFamily::classify("[aws-cli/1.18.136 Python/3.8.5 Darwin/19.5.0 botocore/1.17.59]"),
+            UaFamily::AwsCliDesktop
+        );
+        assert_eq!(
+            UaFamily::classify("aws-cli/2.15.0 Python/3.11 Linux/5.10 exe/x86_64.amzn.2"),
+            UaFamily::AwsCli
+        );
+        assert_eq!(
+            UaFamily::classify("Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux"),
+            UaFamily::SdkPython
+        );
+        assert_eq!(
+            UaFamily::classify("console.ec2.amazonaws.com"),
+            UaFamily::Console
+        );
+        assert_eq!(
+            UaFamily::classify("Mozilla/5.0 (X11; Linux x86_64)"),
+            UaFamily::Browser
+        );
         assert_eq!(UaFamily::classify("curl/8.4.0"), UaFamily::HttpTool);
-        assert_eq!(UaFamily::classify("APN/1.0 HashiCorp/1.0 Terraform/1.6.0"), UaFamily::Iac);
+        assert_eq!(
+            UaFamily::classify("APN/1.0 HashiCorp/1.0 Terraform/1.6.0"),
+            UaFamily::Iac
+        );
         assert!(UaFamily::HttpTool.interactive() && !UaFamily::SdkGo.interactive());
     }
 }

@@ -64,7 +64,7 @@ struct Ranges<K: Ord + Copy, V> {
 
 impl<K: Ord + Copy, V> Ranges<K, V> {
     fn finish(&mut self) {
-        self.rows.sort_by(|a, b| a.0.cmp(&b.0));
+        self.rows.sort_by_key(|a| a.0);
     }
     fn find(&self, k: K) -> Option<&V> {
         let i = self.rows.partition_point(|r| r.0 <= k);
@@ -125,7 +125,11 @@ pub fn parse_cidr(s: &str) -> Option<(IpAddr, IpAddr)> {
             if bits > 32 {
                 return None;
             }
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits)
+            };
             let start = u32::from(a) & mask;
             Some((IpAddr::V4(start.into()), IpAddr::V4((start | !mask).into())))
         }
@@ -134,7 +138,11 @@ pub fn parse_cidr(s: &str) -> Option<(IpAddr, IpAddr)> {
             if bits > 128 {
                 return None;
             }
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits)
+            };
             let start = u128::from(a) & mask;
             Some((IpAddr::V6(start.into()), IpAddr::V6((start | !mask).into())))
         }
@@ -171,7 +179,9 @@ pub struct IpIntel {
 
 /// Well-known cloud and hosting ASNs, always treated as datacenter: AWS, Google,
 /// Microsoft, DigitalOcean, OVH, Hetzner, Linode/Akamai, Oracle, Alibaba, Vultr.
-const CLOUD_ASNS: &[u32] = &[16509, 14618, 8987, 15169, 396982, 8075, 14061, 16276, 24940, 63949, 31898, 45102, 20473];
+const CLOUD_ASNS: &[u32] = &[
+    16509, 14618, 8987, 15169, 396982, 8075, 14061, 16276, 24940, 63949, 31898, 45102, 20473,
+];
 
 fn open_maybe_gz(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
     let mut f = std::fs::File::open(path)?;
@@ -180,7 +190,9 @@ fn open_maybe_gz(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
     let head = std::io::Cursor::new(magic[..n].to_vec());
     let chained = head.chain(f);
     if n == 2 && magic == [0x1f, 0x8b] {
-        Ok(Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(chained))))
+        Ok(Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(
+            chained,
+        ))))
     } else {
         Ok(Box::new(BufReader::new(chained)))
     }
@@ -215,7 +227,11 @@ impl IpIntel {
         let mut names: Vec<_> = match std::fs::read_dir(dir) {
             Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
             Err(e) => {
-                diags.push(Diagnostic::error("unreadable", dir.display().to_string(), e.to_string()));
+                diags.push(Diagnostic::error(
+                    "unreadable",
+                    dir.display().to_string(),
+                    e.to_string(),
+                ));
                 return (s, diags);
             }
         };
@@ -231,7 +247,10 @@ impl IpIntel {
 
     /// Adds one file, recognised by its name. Call [`IpIntel::finish`] after the last.
     pub fn add_file(&mut self, p: &Path) -> Result<(), Diagnostic> {
-        let name = p.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
         let subject = p.display().to_string();
         let err = |e: String| Diagnostic::error("ipintel_unreadable", subject.clone(), e);
         if name.ends_with(".mmdb") {
@@ -239,12 +258,17 @@ impl IpIntel {
             self.mmdb.push(r);
         } else if name.starts_with("asn-ipv") && name.contains(".csv") {
             self.load_asn_csv(p).map_err(|e| err(e.to_string()))?;
-        } else if (name.starts_with("tor-geoip") || name.contains("country")) && name.contains(".csv") {
-            self.load_country_csv(p, name.contains("ipv6")).map_err(|e| err(e.to_string()))?;
+        } else if (name.starts_with("tor-geoip") || name.contains("country"))
+            && name.contains(".csv")
+        {
+            self.load_country_csv(p, name.contains("ipv6"))
+                .map_err(|e| err(e.to_string()))?;
         } else if name.contains("datacenter") && name.contains("asn") {
-            self.datacenter_asns.extend(read_asn_list(p).map_err(|e| err(e.to_string()))?);
+            self.datacenter_asns
+                .extend(read_asn_list(p).map_err(|e| err(e.to_string()))?);
         } else if name.contains("vpn") && name.contains("asn") {
-            self.vpn_asns.extend(read_asn_list(p).map_err(|e| err(e.to_string()))?);
+            self.vpn_asns
+                .extend(read_asn_list(p).map_err(|e| err(e.to_string()))?);
         } else if name.contains("datacenter") {
             load_cidrs(p, &mut self.datacenter).map_err(|e| err(e.to_string()))?;
         } else if name.contains("vpn") {
@@ -257,7 +281,9 @@ impl IpIntel {
 
     /// Adds a Tor exit list (one address or CIDR per line).
     pub fn add_tor_exits(&mut self, p: &Path) -> Result<(), Diagnostic> {
-        load_cidrs(p, &mut self.tor).map_err(|e| Diagnostic::error("ipintel_unreadable", p.display().to_string(), e.to_string()))
+        load_cidrs(p, &mut self.tor).map_err(|e| {
+            Diagnostic::error("ipintel_unreadable", p.display().to_string(), e.to_string())
+        })
     }
 
     /// Sorts the tables; call once after adding files.
@@ -271,7 +297,12 @@ impl IpIntel {
 
     /// Number of loaded ranges and databases (for logging and tests).
     pub fn size(&self) -> usize {
-        self.mmdb.len() + self.countries.len() + self.asn.len() + self.datacenter.len() + self.vpn.len() + self.tor.len()
+        self.mmdb.len()
+            + self.countries.len()
+            + self.asn.len()
+            + self.datacenter.len()
+            + self.vpn.len()
+            + self.tor.len()
     }
 
     fn load_asn_csv(&mut self, p: &Path) -> std::io::Result<()> {
@@ -281,8 +312,14 @@ impl IpIntel {
         for line in r.lines() {
             let line = line?;
             let mut it = line.splitn(4, ',');
-            let (Some(a), Some(b), Some(asn)) = (it.next(), it.next(), it.next()) else { continue };
-            let (Some(a), Some(b), Ok(asn)) = (parse_addr_or_int(a, v6), parse_addr_or_int(b, v6), asn.trim().parse::<u32>()) else {
+            let (Some(a), Some(b), Some(asn)) = (it.next(), it.next(), it.next()) else {
+                continue;
+            };
+            let (Some(a), Some(b), Ok(asn)) = (
+                parse_addr_or_int(a, v6),
+                parse_addr_or_int(b, v6),
+                asn.trim().parse::<u32>(),
+            ) else {
                 continue;
             };
             let org = it.next().unwrap_or("").trim().trim_matches('"');
@@ -308,13 +345,19 @@ impl IpIntel {
                 continue;
             }
             let mut it = line.split(',');
-            let (Some(a), Some(b), Some(cc)) = (it.next(), it.next(), it.next()) else { continue };
+            let (Some(a), Some(b), Some(cc)) = (it.next(), it.next(), it.next()) else {
+                continue;
+            };
             let cc = cc.trim().as_bytes();
             if cc.len() != 2 || cc == b"??" {
                 continue;
             }
             if let (Some(a), Some(b)) = (parse_addr_or_int(a, v6), parse_addr_or_int(b, v6)) {
-                self.countries.insert(a, b, [cc[0].to_ascii_uppercase(), cc[1].to_ascii_uppercase()]);
+                self.countries.insert(
+                    a,
+                    b,
+                    [cc[0].to_ascii_uppercase(), cc[1].to_ascii_uppercase()],
+                );
             }
         }
         Ok(())
@@ -323,15 +366,16 @@ impl IpIntel {
     /// Country code of an address.
     pub fn country(&self, ip: IpAddr) -> Option<Box<str>> {
         for r in &self.mmdb {
-            if let Ok(res) = r.lookup(ip) {
-                if let Ok(Some(rec)) = res.decode::<FlatCountry<'_>>() {
-                    if let Some(cc) = rec.country_code.or(rec.country.and_then(|c| c.iso_code)) {
-                        return Some(Box::from(cc));
-                    }
-                }
+            if let Ok(res) = r.lookup(ip)
+                && let Ok(Some(rec)) = res.decode::<FlatCountry<'_>>()
+                && let Some(cc) = rec.country_code.or(rec.country.and_then(|c| c.iso_code))
+            {
+                return Some(Box::from(cc));
             }
         }
-        self.countries.find(ip).map(|cc| Box::from(std::str::from_utf8(cc).unwrap_or("??")))
+        self.countries
+            .find(ip)
+            .map(|cc| Box::from(std::str::from_utf8(cc).unwrap_or("??")))
     }
 
     /// Everything known about an address.
@@ -345,14 +389,21 @@ impl IpIntel {
             NetworkClass::Tor
         } else if self.vpn.find(ip).is_some() || asn.is_some_and(|a| self.vpn_asns.contains(&a)) {
             NetworkClass::Vpn
-        } else if self.datacenter.find(ip).is_some() || asn.is_some_and(|a| self.datacenter_asns.contains(&a)) {
+        } else if self.datacenter.find(ip).is_some()
+            || asn.is_some_and(|a| self.datacenter_asns.contains(&a))
+        {
             NetworkClass::Datacenter
         } else if asn.is_some() {
             NetworkClass::Residential
         } else {
             NetworkClass::Unknown
         };
-        IpInfo { country, asn, org, class }
+        IpInfo {
+            country,
+            asn,
+            org,
+            class,
+        }
     }
 }
 
@@ -362,7 +413,10 @@ fn read_asn_list(p: &Path) -> std::io::Result<Vec<u32>> {
     for line in r.lines() {
         let line = line?;
         let t = line.split('#').next().unwrap_or("").trim();
-        let t = t.strip_prefix("AS").or_else(|| t.strip_prefix("as")).unwrap_or(t);
+        let t = t
+            .strip_prefix("AS")
+            .or_else(|| t.strip_prefix("as"))
+            .unwrap_or(t);
         if let Ok(n) = t.parse() {
             out.push(n);
         }
@@ -483,7 +537,10 @@ mod tests {
     #[test]
     fn cidr_ranges() {
         let (a, b) = parse_cidr("10.1.2.3/16").unwrap();
-        assert_eq!((a.to_string(), b.to_string()), ("10.1.0.0".into(), "10.1.255.255".into()));
+        assert_eq!(
+            (a.to_string(), b.to_string()),
+            ("10.1.0.0".into(), "10.1.255.255".into())
+        );
         let (a, b) = parse_cidr("2001:db8::/32").unwrap();
         assert_eq!(a.to_string(), "2001:db8::");
         assert_eq!(b.to_string(), "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff");

@@ -18,7 +18,8 @@ pub mod reader;
 pub mod sigma;
 pub mod time;
 
-
-
 pub use event::{Event, Identity, IdentityKind, UaFamily};
 pub use reader::{read_path, read_paths, read_stream};
+
+pub use alert::{Alert, AlertSink};
+pub use engine::{Engine, EngineBuilder, Stats};

@@ -99,13 +99,22 @@ pub fn summary(alerts: &[Alert]) -> String {
     ids.sort_by(|a, b| {
         let wa = a.1.iter().map(|x| x.severity).max();
         let wb = b.1.iter().map(|x| x.severity).max();
-        wb.cmp(&wa).then(b.1.len().cmp(&a.1.len())).then(a.0.cmp(b.0))
+        wb.cmp(&wa)
+            .then(b.1.len().cmp(&a.1.len()))
+            .then(a.0.cmp(b.0))
     });
     let mut out = String::new();
-    out.push_str(&format!("{} alerts on {} identities\n", alerts.len(), ids.len()));
+    out.push_str(&format!(
+        "{} alerts on {} identities\n",
+        alerts.len(),
+        ids.len()
+    ));
     for (who, list) in ids {
         let keys: Vec<&str> = {
-            let mut k: Vec<&str> = list.iter().filter_map(|a| a.access_key_id.as_deref()).collect();
+            let mut k: Vec<&str> = list
+                .iter()
+                .filter_map(|a| a.access_key_id.as_deref())
+                .collect();
             k.sort();
             k.dedup();
             k
@@ -116,7 +125,7 @@ pub fn summary(alerts: &[Alert]) -> String {
         }
         out.push('\n');
         let mut list = list;
-        list.sort_by(|a, b| a.time_ms.cmp(&b.time_ms));
+        list.sort_by_key(|a| a.time_ms);
         for a in list {
             out.push_str(&format!(
                 "  {:<8} {}  {}  [{}]  {} event(s)\n           {}\n",

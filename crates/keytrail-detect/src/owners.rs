@@ -62,23 +62,42 @@ impl OwnerEntry {
     /// Every way `ev` departs from the declared expectations, as phrases.
     pub fn violations(&self, ev: &Event, _info: Option<&IpInfo>) -> Vec<String> {
         let mut v = Vec::new();
-        if !self.regions.is_empty() && !ev.region.is_empty() && !self.regions.iter().any(|r| *r == *ev.region) {
-            v.push(format!("called {} in region {} but is declared for {}", ev.event_name, ev.region, self.regions.join(", ")));
+        if !self.regions.is_empty()
+            && !ev.region.is_empty()
+            && !self.regions.iter().any(|r| *r == *ev.region)
+        {
+            v.push(format!(
+                "called {} in region {} but is declared for {}",
+                ev.event_name,
+                ev.region,
+                self.regions.join(", ")
+            ));
         }
-        if !self.networks.is_empty() {
-            if let Some(ip) = ev.source_addr {
-                if !self.networks.iter().any(|n| in_net(ip, *n)) {
-                    v.push(format!("called from {ip}, outside its declared source networks"));
-                }
-            }
+        if !self.networks.is_empty()
+            && let Some(ip) = ev.source_addr
+            && !self.networks.iter().any(|n| in_net(ip, *n))
+        {
+            v.push(format!(
+                "called from {ip}, outside its declared source networks"
+            ));
         }
         let how = hour_of_week(ev.time_ms);
-        let (day, minute) = (how / 24, (ev.time_ms.rem_euclid(86_400_000) / 60_000) as u16);
+        let (day, minute) = (
+            how / 24,
+            (ev.time_ms.rem_euclid(86_400_000) / 60_000) as u16,
+        );
         if !self.days.is_empty() && !self.days.contains(&day) {
-            v.push(format!("was active on weekday {} (0 = Monday), outside its declared days", day));
+            v.push(format!(
+                "was active on weekday {} (0 = Monday), outside its declared days",
+                day
+            ));
         }
         if let Some((s, e)) = self.hours {
-            let inside = if s <= e { minute >= s && minute < e } else { minute >= s || minute < e };
+            let inside = if s <= e {
+                minute >= s && minute < e
+            } else {
+                minute >= s || minute < e
+            };
             if !inside {
                 v.push(format!(
                     "was active at {:02}:{:02} UTC, outside its declared hours {:02}:{:02}-{:02}:{:02}",
@@ -93,8 +112,17 @@ impl OwnerEntry {
         }
         if !self.services.is_empty() {
             let svc = ev.service();
-            if !self.services.iter().any(|s| s == svc || *s == *ev.event_source) && svc != "sts" {
-                v.push(format!("used service {svc} ({}) outside its declared services {}", ev.event_name, self.services.join(", ")));
+            if !self
+                .services
+                .iter()
+                .any(|s| s == svc || *s == *ev.event_source)
+                && svc != "sts"
+            {
+                v.push(format!(
+                    "used service {svc} ({}) outside its declared services {}",
+                    ev.event_name,
+                    self.services.join(", ")
+                ));
             }
         }
         v
@@ -116,7 +144,10 @@ fn glob_regex(p: &str) -> Result<Regex, regex::Error> {
 
 fn strings(v: Option<&Yaml>) -> Vec<String> {
     match v {
-        Some(Yaml::Sequence(s)) => s.iter().filter_map(|x| x.as_str().map(String::from)).collect(),
+        Some(Yaml::Sequence(s)) => s
+            .iter()
+            .filter_map(|x| x.as_str().map(String::from))
+            .collect(),
         Some(Yaml::String(s)) => vec![s.clone()],
         _ => Vec::new(),
     }
@@ -140,14 +171,22 @@ impl Owners {
             }
         };
         let mut entries = Vec::new();
-        let items = doc.get("identities").and_then(Yaml::as_sequence).cloned().unwrap_or_default();
+        let items = doc
+            .get("identities")
+            .and_then(Yaml::as_sequence)
+            .cloned()
+            .unwrap_or_default();
         for (i, it) in items.iter().enumerate() {
             let arn = it.get("arn").and_then(Yaml::as_str).map(String::from);
             let pattern = match it.get("pattern").and_then(Yaml::as_str) {
                 Some(p) => match glob_regex(p) {
                     Ok(r) => Some(r),
                     Err(e) => {
-                        diags.push(Diagnostic::error("owners_invalid", name, format!("entry {}: bad pattern: {e}", i + 1)));
+                        diags.push(Diagnostic::error(
+                            "owners_invalid",
+                            name,
+                            format!("entry {}: bad pattern: {e}", i + 1),
+                        ));
                         continue;
                     }
                 },
@@ -161,27 +200,49 @@ impl Owners {
             for n in strings(eu.and_then(|e| e.get("source_networks"))) {
                 match parse_cidr(&n) {
                     Some(r) => networks.push(r),
-                    None => diags.push(Diagnostic::error("owners_invalid", name, format!("entry {}: `{n}` is not an IP network", i + 1))),
+                    None => diags.push(Diagnostic::error(
+                        "owners_invalid",
+                        name,
+                        format!("entry {}: `{n}` is not an IP network", i + 1),
+                    )),
                 }
             }
-            let hours = eu.and_then(|e| e.get("hours")).and_then(Yaml::as_str).and_then(|h| {
-                let (a, b) = h.split_once('-')?;
-                Some((parse_hm(a)?, parse_hm(b)?))
-            });
+            let hours = eu
+                .and_then(|e| e.get("hours"))
+                .and_then(Yaml::as_str)
+                .and_then(|h| {
+                    let (a, b) = h.split_once('-')?;
+                    Some((parse_hm(a)?, parse_hm(b)?))
+                });
             let days = strings(eu.and_then(|e| e.get("days")))
                 .iter()
-                .filter_map(|d| ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].iter().position(|x| d.to_ascii_lowercase().starts_with(x)).map(|p| p as u8))
+                .filter_map(|d| {
+                    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+                        .iter()
+                        .position(|x| d.to_ascii_lowercase().starts_with(x))
+                        .map(|p| p as u8)
+                })
                 .collect();
             let purpose = it.get("purpose").and_then(Yaml::as_str).map(String::from);
-            let kind = purpose.as_deref().map(str::to_ascii_lowercase).and_then(|p| {
-                if p.contains("server") || p.contains("service account") || p.contains("workload") {
-                    Some("server".to_string())
-                } else if p.contains("ci ") || p.starts_with("ci") || p.contains("deploy") || p.contains("pipeline") {
-                    Some("ci".to_string())
-                } else {
-                    None
-                }
-            });
+            let kind = purpose
+                .as_deref()
+                .map(str::to_ascii_lowercase)
+                .and_then(|p| {
+                    if p.contains("server")
+                        || p.contains("service account")
+                        || p.contains("workload")
+                    {
+                        Some("server".to_string())
+                    } else if p.contains("ci ")
+                        || p.starts_with("ci")
+                        || p.contains("deploy")
+                        || p.contains("pipeline")
+                    {
+                        Some("ci".to_string())
+                    } else {
+                        None
+                    }
+                });
             entries.push(OwnerEntry {
                 arn,
                 pattern,
@@ -202,7 +263,14 @@ impl Owners {
     pub fn load(path: &Path) -> (Self, Vec<Diagnostic>) {
         match std::fs::read_to_string(path) {
             Ok(t) => Self::parse(&path.display().to_string(), &t),
-            Err(e) => (Owners::default(), vec![Diagnostic::error("owners_unreadable", path.display().to_string(), e.to_string())]),
+            Err(e) => (
+                Owners::default(),
+                vec![Diagnostic::error(
+                    "owners_unreadable",
+                    path.display().to_string(),
+                    e.to_string(),
+                )],
+            ),
         }
     }
 
@@ -213,7 +281,13 @@ impl Owners {
         self.entries
             .iter()
             .find(|e| e.arn.as_deref().is_some_and(|a| a == p || a == arn))
-            .or_else(|| self.entries.iter().find(|e| e.pattern.as_ref().is_some_and(|r| r.is_match(p) || r.is_match(arn))))
+            .or_else(|| {
+                self.entries.iter().find(|e| {
+                    e.pattern
+                        .as_ref()
+                        .is_some_and(|r| r.is_match(p) || r.is_match(arn))
+                })
+            })
     }
 }
 
@@ -252,11 +326,21 @@ identities:
         assert!(d.is_empty(), "{d:?}");
         assert_eq!(o.entries.len(), 2);
         // 2024-12-02 is a Monday.
-        let good = ev("2024-12-02T10:00:00Z", "eu-west-1", "203.0.113.7", "s3.amazonaws.com");
+        let good = ev(
+            "2024-12-02T10:00:00Z",
+            "eu-west-1",
+            "203.0.113.7",
+            "s3.amazonaws.com",
+        );
         let e = o.find(&good).unwrap();
         assert_eq!(e.kind.as_deref(), Some("ci"));
         assert!(e.violations(&good, None).is_empty());
-        let bad = ev("2024-12-07T23:00:00Z", "ap-south-1", "198.51.100.1", "iam.amazonaws.com");
+        let bad = ev(
+            "2024-12-07T23:00:00Z",
+            "ap-south-1",
+            "198.51.100.1",
+            "iam.amazonaws.com",
+        );
         let v = e.violations(&bad, None);
         assert_eq!(v.len(), 5, "{v:?}");
     }

@@ -77,8 +77,19 @@ fn hit(r: R, explanation: String) -> Hit {
     Hit::new(rule(r), explanation)
 }
 
-const SES_RECON: &[&str] = &["GetSendQuota", "ListIdentities", "GetAccountSendingEnabled", "ListServiceQuotas", "GetAccount", "ListEmailIdentities", "GetSendStatistics"];
-const GPU_FAMILIES: &[&str] = &["p2.", "p3.", "p3dn.", "p4d.", "p4de.", "p5.", "p5e.", "g3.", "g3s.", "g4dn.", "g4ad.", "g5.", "g5g.", "g6.", "g6e.", "gr6.", "dl1.", "dl2q.", "trn1.", "inf1.", "inf2.", "vt1."];
+const SES_RECON: &[&str] = &[
+    "GetSendQuota",
+    "ListIdentities",
+    "GetAccountSendingEnabled",
+    "ListServiceQuotas",
+    "GetAccount",
+    "ListEmailIdentities",
+    "GetSendStatistics",
+];
+const GPU_FAMILIES: &[&str] = &[
+    "p2.", "p3.", "p3dn.", "p4d.", "p4de.", "p5.", "p5e.", "g3.", "g3s.", "g4dn.", "g4ad.", "g5.",
+    "g5g.", "g6.", "g6e.", "gr6.", "dl1.", "dl2q.", "trn1.", "inf1.", "inf2.", "vt1.",
+];
 
 #[derive(Default)]
 struct Window {
@@ -128,14 +139,24 @@ fn req_str<'a>(ev: &'a Event, key: &str) -> Option<&'a str> {
 }
 
 fn caller_user_name(ev: &Event) -> Option<&str> {
-    ev.identity.arn.as_deref().and_then(|a| a.rsplit_once(":user/")).map(|(_, n)| n.rsplit('/').next().unwrap_or(n))
+    ev.identity
+        .arn
+        .as_deref()
+        .and_then(|a| a.rsplit_once(":user/"))
+        .map(|(_, n)| n.rsplit('/').next().unwrap_or(n))
 }
 
 fn policy_is_admin(doc: &str) -> bool {
     // Policy documents arrive URL-encoded or as JSON text; normalise and look for an
     // Allow of every action on every resource.
-    let d: String = doc.replace("%22", "\"").replace("%2A", "*").replace("%3A", ":").replace(char::is_whitespace, "");
-    (d.contains("\"Action\":\"*\"") || d.contains("\"Action\":[\"*\"]") || d.contains("\"NotAction\""))
+    let d: String = doc
+        .replace("%22", "\"")
+        .replace("%2A", "*")
+        .replace("%3A", ":")
+        .replace(char::is_whitespace, "");
+    (d.contains("\"Action\":\"*\"")
+        || d.contains("\"Action\":[\"*\"]")
+        || d.contains("\"NotAction\""))
         && (d.contains("\"Resource\":\"*\"") || d.contains("\"Resource\":[\"*\"]"))
         && d.contains("\"Allow\"")
 }
@@ -143,13 +164,23 @@ fn policy_is_admin(doc: &str) -> bool {
 impl Playbook {
     /// Runs every playbook detector on `ev`. `base` is the identity's baseline before
     /// this event; `learning` says whether the identity is still in its learning period.
-    pub fn process(&mut self, ev: &Event, base: Option<&Baseline>, account: &AccountState, hits: &mut Vec<Hit>) {
+    pub fn process(
+        &mut self,
+        ev: &Event,
+        base: Option<&Baseline>,
+        account: &AccountState,
+        hits: &mut Vec<Hit>,
+    ) {
         let who = &*ev.identity.principal;
         let name = &*ev.event_name;
         let svc = ev.service();
         let failed = ev.error_code.is_some();
         let ua = ev.ua_family;
-        let ip = if ev.source_ip.is_empty() { "an unknown address" } else { &ev.source_ip };
+        let ip = if ev.source_ip.is_empty() {
+            "an unknown address"
+        } else {
+            &ev.source_ip
+        };
         let ok = if failed { " (denied)" } else { "" };
 
         if ua == UaFamily::AttackTool {
@@ -157,97 +188,202 @@ impl Playbook {
         }
 
         match (svc, name) {
-            ("cloudtrail", "StopLogging" | "DeleteTrail" | "PutEventSelectors" | "PutInsightSelectors")
+            (
+                "cloudtrail",
+                "StopLogging" | "DeleteTrail" | "PutEventSelectors" | "PutInsightSelectors",
+            )
             | ("ec2", "DeleteFlowLogs")
-            | ("route53resolver", "DeleteResolverQueryLogConfig" | "DisassociateResolverQueryLogConfig")
-            | ("config", "StopConfigurationRecorder" | "DeleteConfigurationRecorder" | "DeleteDeliveryChannel")
-            | ("logs", "DeleteLogGroup" | "DeleteLogStream") => {
-                if !(svc == "logs" && failed) {
-                    hits.push(hit(R::LoggingDisabled, format!("{who} called {name} on {svc}{ok} from {ip}; audit logging is expected to stay on")));
-                }
+            | (
+                "route53resolver",
+                "DeleteResolverQueryLogConfig" | "DisassociateResolverQueryLogConfig",
+            )
+            | (
+                "config",
+                "StopConfigurationRecorder"
+                | "DeleteConfigurationRecorder"
+                | "DeleteDeliveryChannel",
+            )
+            | ("logs", "DeleteLogGroup" | "DeleteLogStream")
+                if !(svc == "logs" && failed) =>
+            {
+                hits.push(hit(R::LoggingDisabled, format!("{who} called {name} on {svc}{ok} from {ip}; audit logging is expected to stay on")));
             }
-            ("cloudtrail", "UpdateTrail") if req(ev, "isMultiRegionTrail").and_then(|v| v.as_bool()) == Some(false) => {
-                hits.push(hit(R::LoggingDisabled, format!("{who} narrowed a trail to one region{ok}")));
+            ("cloudtrail", "UpdateTrail")
+                if req(ev, "isMultiRegionTrail").and_then(|v| v.as_bool()) == Some(false) =>
+            {
+                hits.push(hit(
+                    R::LoggingDisabled,
+                    format!("{who} narrowed a trail to one region{ok}"),
+                ));
             }
-            ("guardduty", "DeleteDetector" | "DisassociateFromMasterAccount" | "DisassociateFromAdministratorAccount" | "DeleteMembers" | "StopMonitoringMembers" | "CreateFilter" | "CreateIPSet")
+            (
+                "guardduty",
+                "DeleteDetector"
+                | "DisassociateFromMasterAccount"
+                | "DisassociateFromAdministratorAccount"
+                | "DeleteMembers"
+                | "StopMonitoringMembers"
+                | "CreateFilter"
+                | "CreateIPSet",
+            )
             | ("securityhub", "DisableSecurityHub" | "BatchDisableStandards" | "DeleteInsight")
             | ("organizations", "LeaveOrganization")
             | ("access-analyzer", "DeleteAnalyzer") => {
-                hits.push(hit(R::SecurityServiceDisabled, format!("{who} called {svc}:{name}{ok} from {ip}, weakening security monitoring")));
+                hits.push(hit(
+                    R::SecurityServiceDisabled,
+                    format!(
+                        "{who} called {svc}:{name}{ok} from {ip}, weakening security monitoring"
+                    ),
+                ));
             }
-            ("guardduty", "UpdateDetector") if req(ev, "enable").and_then(|v| v.as_bool()) == Some(false) => {
-                hits.push(hit(R::SecurityServiceDisabled, format!("{who} disabled a GuardDuty detector{ok}")));
+            ("guardduty", "UpdateDetector")
+                if req(ev, "enable").and_then(|v| v.as_bool()) == Some(false) =>
+            {
+                hits.push(hit(
+                    R::SecurityServiceDisabled,
+                    format!("{who} disabled a GuardDuty detector{ok}"),
+                ));
             }
             ("iam", "CreateUser") => {
                 let u = req_str(ev, "userName").unwrap_or("?");
-                hits.push(hit(R::UserCreated, format!("{who} created IAM user {u}{ok} from {ip}")));
+                hits.push(hit(
+                    R::UserCreated,
+                    format!("{who} created IAM user {u}{ok} from {ip}"),
+                ));
             }
             ("iam", "CreateAccessKey") => {
                 let target = req_str(ev, "userName");
                 let me = caller_user_name(ev);
-                if let Some(t) = target {
-                    if me != Some(t) {
-                        hits.push(hit(R::AccessKeyForOtherUser, format!("{who} created an access key for another user, {t}{ok}, from {ip}")));
-                    }
+                if let Some(t) = target
+                    && me != Some(t)
+                {
+                    hits.push(hit(
+                        R::AccessKeyForOtherUser,
+                        format!("{who} created an access key for another user, {t}{ok}, from {ip}"),
+                    ));
                 }
             }
             ("iam", "AttachUserPolicy" | "AttachRolePolicy" | "AttachGroupPolicy") => {
                 let p = req_str(ev, "policyArn").unwrap_or("");
                 let pn = p.rsplit('/').next().unwrap_or("");
-                if matches!(pn, "AdministratorAccess" | "IAMFullAccess" | "PowerUserAccess" | "AWSOrganizationsFullAccess") {
-                    let target = req_str(ev, "userName").or(req_str(ev, "roleName")).or(req_str(ev, "groupName")).unwrap_or("?");
-                    hits.push(hit(R::AdminPolicy, format!("{who} attached {pn} to {target}{ok} from {ip}")));
+                if matches!(
+                    pn,
+                    "AdministratorAccess"
+                        | "IAMFullAccess"
+                        | "PowerUserAccess"
+                        | "AWSOrganizationsFullAccess"
+                ) {
+                    let target = req_str(ev, "userName")
+                        .or(req_str(ev, "roleName"))
+                        .or(req_str(ev, "groupName"))
+                        .unwrap_or("?");
+                    hits.push(hit(
+                        R::AdminPolicy,
+                        format!("{who} attached {pn} to {target}{ok} from {ip}"),
+                    ));
                 }
             }
-            ("iam", "PutUserPolicy" | "PutRolePolicy" | "PutGroupPolicy" | "CreatePolicyVersion" | "CreatePolicy") => {
-                if req_str(ev, "policyDocument").is_some_and(policy_is_admin) {
-                    hits.push(hit(R::AdminPolicy, format!("{who} wrote a policy allowing every action on every resource ({name}){ok}")));
-                }
+            (
+                "iam",
+                "PutUserPolicy"
+                | "PutRolePolicy"
+                | "PutGroupPolicy"
+                | "CreatePolicyVersion"
+                | "CreatePolicy",
+            ) if req_str(ev, "policyDocument").is_some_and(policy_is_admin) => {
+                hits.push(hit(
+                    R::AdminPolicy,
+                    format!(
+                        "{who} wrote a policy allowing every action on every resource ({name}){ok}"
+                    ),
+                ));
             }
             ("iam", "CreateLoginProfile" | "UpdateLoginProfile") => {
                 let t = req_str(ev, "userName").unwrap_or("?");
-                hits.push(hit(R::LoginProfile, format!("{who} called {name} for user {t}{ok} from {ip}, giving it console access")));
+                hits.push(hit(
+                    R::LoginProfile,
+                    format!(
+                        "{who} called {name} for user {t}{ok} from {ip}, giving it console access"
+                    ),
+                ));
             }
             ("iam", "UpdateAssumeRolePolicy") => {
                 let r = req_str(ev, "roleName").unwrap_or("?");
-                hits.push(hit(R::TrustPolicy, format!("{who} changed the trust policy of role {r}{ok} from {ip}")));
+                hits.push(hit(
+                    R::TrustPolicy,
+                    format!("{who} changed the trust policy of role {r}{ok} from {ip}"),
+                ));
             }
             ("iam", "CreateRole") => {
                 let doc = req_str(ev, "assumeRolePolicyDocument").unwrap_or("");
-                let acct = ev.identity.account_id.as_deref().unwrap_or(&ev.recipient_account);
-                let foreign = doc.contains("arn:aws:iam::") && !acct.is_empty() && doc.split("arn:aws:iam::").skip(1).any(|s| !s.starts_with(acct));
+                let acct = ev
+                    .identity
+                    .account_id
+                    .as_deref()
+                    .unwrap_or(&ev.recipient_account);
+                let foreign = doc.contains("arn:aws:iam::")
+                    && !acct.is_empty()
+                    && doc
+                        .split("arn:aws:iam::")
+                        .skip(1)
+                        .any(|s| !s.starts_with(acct));
                 if foreign || doc.contains("\"AWS\":\"*\"") {
                     let r = req_str(ev, "roleName").unwrap_or("?");
-                    hits.push(hit(R::TrustPolicy, format!("{who} created role {r} trusting a principal outside account {acct}{ok}")));
+                    hits.push(hit(
+                        R::TrustPolicy,
+                        format!(
+                            "{who} created role {r} trusting a principal outside account {acct}{ok}"
+                        ),
+                    ));
                 }
             }
             ("rolesanywhere", "CreateTrustAnchor" | "CreateProfile") => {
                 hits.push(hit(R::RolesAnywhere, format!("{who} called rolesanywhere:{name}{ok}; certificates from this anchor can assume roles")));
             }
-            ("lambda", n) if n.starts_with("AddPermission") || n.starts_with("UpdateFunctionCode") || n.starts_with("UpdateFunctionConfiguration") || n.starts_with("CreateFunctionUrlConfig") => {
+            ("lambda", n)
+                if n.starts_with("AddPermission")
+                    || n.starts_with("UpdateFunctionCode")
+                    || n.starts_with("UpdateFunctionConfiguration")
+                    || n.starts_with("CreateFunctionUrlConfig") =>
+            {
                 let novel = base.is_none_or(|b| !b.has_api(name));
                 if novel {
-                    hits.push(hit(R::LambdaBackdoor, format!("{who} called {name}{ok}, which it never called before")));
+                    hits.push(hit(
+                        R::LambdaBackdoor,
+                        format!("{who} called {name}{ok}, which it never called before"),
+                    ));
                 }
             }
             ("sts", "GetFederationToken") => {
                 hits.push(hit(R::FederationPivot, format!("{who} minted a federation token{ok} from {ip}; federation tokens turn a leaked key into console access")));
             }
             ("signin", "GetSigninToken") => {
-                hits.push(hit(R::FederationPivot, format!("{who} requested a console sign-in token{ok} from {ip}")));
+                hits.push(hit(
+                    R::FederationPivot,
+                    format!("{who} requested a console sign-in token{ok} from {ip}"),
+                ));
             }
             ("signin", "ConsoleLogin") => {
                 let mfa_no = ev.lookup_str("additionalEventData.MFAUsed") == Some("No");
                 let kind = ev.identity.kind;
-                if kind == Some(IdentityKind::FederatedUser) || base.is_some_and(|b| b.machine_only()) {
+                if kind == Some(IdentityKind::FederatedUser)
+                    || base.is_some_and(|b| b.machine_only())
+                {
                     let events = base.map_or(0, |b| b.events);
                     hits.push(hit(R::ConsoleLoginKeyIdentity, format!("{who} logged in to the console from {ip}; its {events} earlier events were all programmatic key use")));
                 } else if mfa_no && kind == Some(IdentityKind::IamUser) && !failed {
-                    hits.push(hit(R::ConsoleLoginNoMfa, format!("{who} logged in to the console without MFA from {ip}")));
+                    hits.push(hit(
+                        R::ConsoleLoginNoMfa,
+                        format!("{who} logged in to the console without MFA from {ip}"),
+                    ));
                 }
             }
             ("ses" | "servicequotas" | "sesv2", n) if SES_RECON.contains(&n) => {
-                if svc == "servicequotas" && req_str(ev, "ServiceCode").or(req_str(ev, "serviceCode")).is_some_and(|c| c != "ses") {
+                if svc == "servicequotas"
+                    && req_str(ev, "ServiceCode")
+                        .or(req_str(ev, "serviceCode"))
+                        .is_some_and(|c| c != "ses")
+                {
                     // Quota listing for other services is routine.
                 } else {
                     let b = self.bursts.entry(Box::from(who)).or_default();
@@ -259,13 +395,36 @@ impl Playbook {
                 }
             }
             ("bedrock", n) => {
-                let setup = matches!(n, "PutFoundationModelEntitlement" | "PutUseCaseForModelAccess" | "CreateFoundationModelAgreement" | "DeleteModelInvocationLoggingConfiguration");
+                let setup = matches!(
+                    n,
+                    "PutFoundationModelEntitlement"
+                        | "PutUseCaseForModelAccess"
+                        | "CreateFoundationModelAgreement"
+                        | "DeleteModelInvocationLoggingConfiguration"
+                );
                 let invoke = n.starts_with("Invoke") || n == "Converse" || n == "ConverseStream";
-                let recon = matches!(n, "GetFoundationModelAvailability" | "ListFoundationModelAgreementOffers" | "ListFoundationModels" | "GetModelInvocationLoggingConfiguration");
+                let recon = matches!(
+                    n,
+                    "GetFoundationModelAvailability"
+                        | "ListFoundationModelAgreementOffers"
+                        | "ListFoundationModels"
+                        | "GetModelInvocationLoggingConfiguration"
+                );
                 let knows = base.is_some_and(|b| b.has_service("bedrock"));
                 if setup || ((invoke || recon) && !knows) {
-                    let what = if setup { "enabled model access" } else if invoke { "invoked a model" } else { "probed model availability" };
-                    hits.push(hit(R::BedrockAbuse, format!("{who} {what} ({name}{ok}) from {ip}; its baseline has no Bedrock use")));
+                    let what = if setup {
+                        "enabled model access"
+                    } else if invoke {
+                        "invoked a model"
+                    } else {
+                        "probed model availability"
+                    };
+                    hits.push(hit(
+                        R::BedrockAbuse,
+                        format!(
+                            "{who} {what} ({name}{ok}) from {ip}; its baseline has no Bedrock use"
+                        ),
+                    ));
                 }
             }
             ("ec2", "RunInstances") => {
@@ -273,7 +432,12 @@ impl Playbook {
                 let count = req(ev, "instancesSet")
                     .and_then(|s| s.get("items"))
                     .and_then(|i| i.as_array())
-                    .map(|items| items.iter().filter_map(|i| i.get("maxCount").and_then(|c| c.as_u64())).sum::<u64>())
+                    .map(|items| {
+                        items
+                            .iter()
+                            .filter_map(|i| i.get("maxCount").and_then(|c| c.as_u64()))
+                            .sum::<u64>()
+                    })
                     .unwrap_or(1);
                 let gpu = GPU_FAMILIES.iter().any(|f| itype.starts_with(f));
                 let new_region = account.learned(ev) && !account.region_used(ev);
@@ -288,18 +452,31 @@ impl Playbook {
                     if new_region {
                         why.push(format!("region {} that the account never used", ev.region));
                     }
-                    hits.push(hit(R::MiningInstances, format!("{who} launched {}{ok}; normal launches are CPU types in used regions", why.join(", "))));
+                    hits.push(hit(
+                        R::MiningInstances,
+                        format!(
+                            "{who} launched {}{ok}; normal launches are CPU types in used regions",
+                            why.join(", ")
+                        ),
+                    ));
                 }
             }
-            ("ecs", "CreateCluster" | "RegisterTaskDefinition") => {
-                if base.is_none_or(|b| !b.has_service("ecs")) {
-                    hits.push(hit(R::EcsSetup, format!("{who} called ecs:{name}{ok} in {}; it never used ECS before", ev.region)));
-                }
+            ("ecs", "CreateCluster" | "RegisterTaskDefinition")
+                if base.is_none_or(|b| !b.has_service("ecs")) =>
+            {
+                hits.push(hit(
+                    R::EcsSetup,
+                    format!(
+                        "{who} called ecs:{name}{ok} in {}; it never used ECS before",
+                        ev.region
+                    ),
+                ));
             }
             ("support", "CreateCase") | ("servicequotas", "RequestServiceQuotaIncrease") => {
                 hits.push(hit(R::QuotaCase, format!("{who} called {svc}:{name}{ok}; quota increases precede mining on stolen accounts")));
             }
-            ("secretsmanager", "GetSecretValue" | "BatchGetSecretValue") | ("ssm", "GetParameter" | "GetParameters" | "GetParametersByPath") => {
+            ("secretsmanager", "GetSecretValue" | "BatchGetSecretValue")
+            | ("ssm", "GetParameter" | "GetParameters" | "GetParametersByPath") => {
                 let id = req_str(ev, "secretId")
                     .map(String::from)
                     .or_else(|| req(ev, "names").map(|v| v.to_string()))
@@ -309,45 +486,78 @@ impl Playbook {
                 let batch = name == "BatchGetSecretValue" || name == "GetParametersByPath";
                 let b = self.bursts.entry(Box::from(who)).or_default();
                 let n = distinct_in(&mut b.secrets, ev.time_ms, 10 * MINUTE_MS, &id, 256);
-                let decrypt = svc != "ssm" || req(ev, "withDecryption").and_then(|v| v.as_bool()) == Some(true);
+                let decrypt = svc != "ssm"
+                    || req(ev, "withDecryption").and_then(|v| v.as_bool()) == Some(true);
                 let usual = base.is_some_and(|b| b.api_count(name) > 50);
                 if decrypt && !usual && (n >= 5 || batch) {
                     hits.push(hit(R::SecretsBulkRead, format!("{who} read {n} distinct secrets within 10 minutes ({name}); it rarely reads secrets")));
                 }
             }
             ("ec2", "GetPasswordData") => {
-                hits.push(hit(R::PasswordData, format!("{who} requested Windows password data{ok} from {ip}")));
+                hits.push(hit(
+                    R::PasswordData,
+                    format!("{who} requested Windows password data{ok} from {ip}"),
+                ));
             }
-            ("ec2", "DescribeInstanceAttribute") if req_str(ev, "attribute") == Some("userData") => {
+            ("ec2", "DescribeInstanceAttribute")
+                if req_str(ev, "attribute") == Some("userData") =>
+            {
                 let b = self.bursts.entry(Box::from(who)).or_default();
                 if b.user_data.push(ev.time_ms, 10 * MINUTE_MS) >= 5 {
                     hits.push(hit(R::UserDataRead, format!("{who} read EC2 user data of many instances within 10 minutes (secrets often live there)")));
                 }
             }
             ("ec2", "ModifyInstanceAttribute") if req(ev, "userData").is_some() => {
-                hits.push(hit(R::UserDataModified, format!("{who} replaced an instance startup script{ok} from {ip}")));
+                hits.push(hit(
+                    R::UserDataModified,
+                    format!("{who} replaced an instance startup script{ok} from {ip}"),
+                ));
             }
-            ("ssm", "SendCommand" | "StartSession") => {
-                if base.is_none_or(|b| !b.has_api(name)) {
-                    hits.push(hit(R::RemoteCommand, format!("{who} ran ssm:{name}{ok} on instances; it never did before")));
-                }
+            ("ssm", "SendCommand" | "StartSession") if base.is_none_or(|b| !b.has_api(name)) => {
+                hits.push(hit(
+                    R::RemoteCommand,
+                    format!("{who} ran ssm:{name}{ok} on instances; it never did before"),
+                ));
             }
-            ("ec2-instance-connect", "SendSSHPublicKey" | "SendSerialConsoleSSHPublicKey") | ("ec2", "EnableSerialConsoleAccess") => {
-                if base.is_none_or(|b| !b.has_api(name)) {
-                    hits.push(hit(R::SshKeyPush, format!("{who} called {name}{ok} from {ip}; it never did before")));
-                }
+            ("ec2-instance-connect", "SendSSHPublicKey" | "SendSerialConsoleSSHPublicKey")
+            | ("ec2", "EnableSerialConsoleAccess")
+                if base.is_none_or(|b| !b.has_api(name)) =>
+            {
+                hits.push(hit(
+                    R::SshKeyPush,
+                    format!("{who} called {name}{ok} from {ip}; it never did before"),
+                ));
             }
-            ("ec2", "ModifyImageAttribute" | "ModifySnapshotAttribute") | ("rds", "ModifyDBSnapshotAttribute" | "ModifyDBClusterSnapshotAttribute") => {
-                let raw = ev.json().get("requestParameters").map(|v| v.to_string()).unwrap_or_default();
-                let add = raw.contains("\"add\"") || raw.contains("valuesToAdd") || raw.contains("\"Add\"");
+            ("ec2", "ModifyImageAttribute" | "ModifySnapshotAttribute")
+            | ("rds", "ModifyDBSnapshotAttribute" | "ModifyDBClusterSnapshotAttribute") => {
+                let raw = ev
+                    .json()
+                    .get("requestParameters")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+                let add = raw.contains("\"add\"")
+                    || raw.contains("valuesToAdd")
+                    || raw.contains("\"Add\"");
                 if add {
-                    hits.push(hit(R::ShareExternal, format!("{who} shared a snapshot or image with another account ({name}){ok}")));
+                    hits.push(hit(
+                        R::ShareExternal,
+                        format!(
+                            "{who} shared a snapshot or image with another account ({name}){ok}"
+                        ),
+                    ));
                 }
             }
             ("ec2", "AuthorizeSecurityGroupIngress") => {
-                let raw = ev.json().get("requestParameters").map(|v| v.to_string()).unwrap_or_default();
+                let raw = ev
+                    .json()
+                    .get("requestParameters")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
                 if raw.contains("/0\"") {
-                    hits.push(hit(R::OpenIngress, format!("{who} opened a security group to the internet{ok}")));
+                    hits.push(hit(
+                        R::OpenIngress,
+                        format!("{who} opened a security group to the internet{ok}"),
+                    ));
                 }
             }
             _ => {}
@@ -356,7 +566,8 @@ impl Playbook {
         // Instance-profile credentials used outside their instance.
         if ev.identity.ec2_instance_session() && ev.source_addr.is_some() {
             let from_desktop = ua.interactive() || ua == UaFamily::AwsCliDesktop;
-            let foreign_net = base.is_some_and(|b| b.learned_networks() && !b.knows_network(&ev.source_ip));
+            let foreign_net =
+                base.is_some_and(|b| b.learned_networks() && !b.knows_network(&ev.source_ip));
             if from_desktop || foreign_net {
                 let why = if from_desktop {
                     format!("a {} client ({})", ua.as_str(), ev.user_agent)
@@ -376,7 +587,8 @@ impl Playbook {
                 hits.push(hit(R::EnumerationBurst, format!("{who} got {n} access-denied errors within 10 minutes (latest {name}); it normally has none")));
             }
         }
-        let recon = name.starts_with("List") || name.starts_with("Describe") || name.starts_with("Get");
+        let recon =
+            name.starts_with("List") || name.starts_with("Describe") || name.starts_with("Get");
         if recon && ua != UaFamily::Console && ua != UaFamily::AwsService {
             let key = format!("{svc}:{name}");
             let n = distinct_in(&mut b.recon, ev.time_ms, 10 * MINUTE_MS, &key, 512);
@@ -389,7 +601,8 @@ impl Playbook {
 
     /// Forgets windows idle since before `watermark_ms - 1h`.
     pub fn prune(&mut self, watermark_ms: i64) {
-        self.bursts.retain(|_, b| b.last_ms + HOUR_MS >= watermark_ms);
+        self.bursts
+            .retain(|_, b| b.last_ms + HOUR_MS >= watermark_ms);
     }
 }
 
@@ -399,15 +612,25 @@ mod tests {
 
     #[test]
     fn admin_policy_documents() {
-        assert!(policy_is_admin(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#));
-        assert!(policy_is_admin("{\n \"Statement\": [{\"Effect\": \"Allow\", \"Action\": [\"*\"], \"Resource\": \"*\"}]}"));
-        assert!(!policy_is_admin(r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#));
+        assert!(policy_is_admin(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#
+        ));
+        assert!(policy_is_admin(
+            "{\n \"Statement\": [{\"Effect\": \"Allow\", \"Action\": [\"*\"], \"Resource\": \"*\"}]}"
+        ));
+        assert!(!policy_is_admin(
+            r#"{"Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#
+        ));
     }
 
     #[test]
     fn rule_ids_are_unique_and_namespaced() {
         let ids: HashSet<_> = RULES.iter().map(|r| r.id.clone()).collect();
         assert_eq!(ids.len(), RULES.len());
-        assert!(RULES.iter().all(|r| r.id.starts_with("keytrail.aws.") && r.technique.starts_with('T')));
+        assert!(
+            RULES
+                .iter()
+                .all(|r| r.id.starts_with("keytrail.aws.") && r.technique.starts_with('T'))
+        );
     }
 }

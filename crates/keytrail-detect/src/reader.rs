@@ -62,14 +62,21 @@ fn read_all(name: &str, mut r: impl Read) -> (Vec<u8>, Option<Diagnostic>) {
         match r.read(&mut head[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
-            Err(e) => return (Vec::new(), Some(Diagnostic::error(kinds::UNREADABLE, name, e.to_string()))),
+            Err(e) => {
+                return (
+                    Vec::new(),
+                    Some(Diagnostic::error(kinds::UNREADABLE, name, e.to_string())),
+                );
+            }
         }
     }
     let prefix = std::io::Cursor::new(head[..got].to_vec());
     let chained = prefix.chain(r);
     let mut out = Vec::new();
     let res = if got == 2 && head == [0x1f, 0x8b] {
-        MultiGzDecoder::new(chained).take(MAX_FILE_BYTES).read_to_end(&mut out)
+        MultiGzDecoder::new(chained)
+            .take(MAX_FILE_BYTES)
+            .read_to_end(&mut out)
     } else {
         chained.take(MAX_FILE_BYTES).read_to_end(&mut out)
     };
@@ -98,7 +105,8 @@ fn value_end(b: &[u8], start: usize) -> Result<usize, usize> {
         Some(b'{' | b'[') => {}
         Some(b'"') => return string_end(b, i),
         Some(_) => {
-            while i < b.len() && !matches!(b[i], b',' | b']' | b'}' | b' ' | b'\n' | b'\r' | b'\t') {
+            while i < b.len() && !matches!(b[i], b',' | b']' | b'}' | b' ' | b'\n' | b'\r' | b'\t')
+            {
                 i += 1;
             }
             return Ok(i);
@@ -149,7 +157,10 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 }
 
 fn line_of(b: &[u8], offset: usize) -> u64 {
-    1 + b[..offset.min(b.len())].iter().filter(|&&c| c == b'\n').count() as u64
+    1 + b[..offset.min(b.len())]
+        .iter()
+        .filter(|&&c| c == b'\n')
+        .count() as u64
 }
 
 /// Records of one in-memory file: arrays, `{"Records":[…]}` wrappers, single and
@@ -168,19 +179,35 @@ pub struct SliceRecords {
 impl SliceRecords {
     /// Records in `buf`, named `name` in diagnostics.
     pub fn new(name: impl Into<String>, buf: Vec<u8>) -> Self {
-        SliceRecords { name: name.into(), buf, pos: 0, in_array: None, pending: None, done: false }
+        SliceRecords {
+            name: name.into(),
+            buf,
+            pos: 0,
+            in_array: None,
+            pending: None,
+            done: false,
+        }
     }
 
     fn truncated(&mut self, at: usize) -> Option<ReadItem> {
         self.done = true;
-        Some(Err(Diagnostic::error(kinds::TRUNCATED, &self.name, "file ends inside a record; the partial record is skipped")
-            .at(Some(line_of(&self.buf, at)), None)))
+        Some(Err(Diagnostic::error(
+            kinds::TRUNCATED,
+            &self.name,
+            "file ends inside a record; the partial record is skipped",
+        )
+        .at(Some(line_of(&self.buf, at)), None)))
     }
 
     fn emit(&mut self, s: usize, e: usize) -> ReadItem {
         match std::str::from_utf8(&self.buf[s..e]) {
-            Ok(text) => Event::parse_str(text).map_err(|err| record_diag(&self.name, line_of(&self.buf, s), err)),
-            Err(err) => Err(record_diag(&self.name, line_of(&self.buf, s), RecordError::InvalidJson(err.to_string()))),
+            Ok(text) => Event::parse_str(text)
+                .map_err(|err| record_diag(&self.name, line_of(&self.buf, s), err)),
+            Err(err) => Err(record_diag(
+                &self.name,
+                line_of(&self.buf, s),
+                RecordError::InvalidJson(err.to_string()),
+            )),
         }
     }
 
@@ -308,10 +335,17 @@ impl Iterator for SliceRecords {
                 _ => {
                     // Not JSON: skip to the next line.
                     let line = line_of(b, i);
-                    let e = b[i..].iter().position(|&c| c == b'\n').map_or(b.len(), |p| i + p + 1);
+                    let e = b[i..]
+                        .iter()
+                        .position(|&c| c == b'\n')
+                        .map_or(b.len(), |p| i + p + 1);
                     self.pos = e;
-                    return Some(Err(Diagnostic::error(kinds::GARBAGE, &self.name, "skipped bytes that are not a JSON record")
-                        .at(Some(line), None)));
+                    return Some(Err(Diagnostic::error(
+                        kinds::GARBAGE,
+                        &self.name,
+                        "skipped bytes that are not a JSON record",
+                    )
+                    .at(Some(line), None)));
                 }
             }
         }
@@ -361,8 +395,12 @@ impl<R: BufRead> Iterator for LineRecords<R> {
                 Ok(_) => {}
                 Err(e) => {
                     self.done = true;
-                    return Some(Err(Diagnostic::error(kinds::TRUNCATED, &self.name, format!("read stopped: {e}"))
-                        .at(Some(self.line + 1), None)));
+                    return Some(Err(Diagnostic::error(
+                        kinds::TRUNCATED,
+                        &self.name,
+                        format!("read stopped: {e}"),
+                    )
+                    .at(Some(self.line + 1), None)));
                 }
             }
             self.line += 1;
@@ -379,7 +417,11 @@ impl<R: BufRead> Iterator for LineRecords<R> {
             let line = self.line;
             return Some(match std::str::from_utf8(t) {
                 Ok(text) => Event::parse_str(text).map_err(|e| record_diag(&self.name, line, e)),
-                Err(e) => Err(record_diag(&self.name, line, RecordError::InvalidJson(e.to_string()))),
+                Err(e) => Err(record_diag(
+                    &self.name,
+                    line,
+                    RecordError::InvalidJson(e.to_string()),
+                )),
             });
         }
     }
@@ -415,7 +457,13 @@ pub fn read_stream(name: &str, reader: Box<dyn Read + Send>) -> FileRecords {
     let mut br = BufReader::with_capacity(1 << 16, reader);
     let head = match br.fill_buf() {
         Ok(h) => h.to_vec(),
-        Err(e) => return FileRecords::Failed(Some(Diagnostic::error(kinds::UNREADABLE, name, e.to_string()))),
+        Err(e) => {
+            return FileRecords::Failed(Some(Diagnostic::error(
+                kinds::UNREADABLE,
+                name,
+                e.to_string(),
+            )));
+        }
     };
     let gz = head.starts_with(&[0x1f, 0x8b]);
     let reader: Box<dyn Read + Send> = Box::new(br);
@@ -426,7 +474,11 @@ pub fn read_stream(name: &str, reader: Box<dyn Read + Send>) -> FileRecords {
         let head = match br.fill_buf() {
             Ok(h) => h.to_vec(),
             Err(e) => {
-                return FileRecords::Failed(Some(Diagnostic::error(kinds::TRUNCATED, name, format!("gzip stream unreadable: {e}"))));
+                return FileRecords::Failed(Some(Diagnostic::error(
+                    kinds::TRUNCATED,
+                    name,
+                    format!("gzip stream unreadable: {e}"),
+                )));
             }
         };
         return sniff(name, head, Box::new(br));
@@ -437,11 +489,14 @@ pub fn read_stream(name: &str, reader: Box<dyn Read + Send>) -> FileRecords {
 fn sniff(name: &str, head: Vec<u8>, reader: Box<dyn Read + Send>) -> FileRecords {
     let start = skip_ws(&head, 0);
     let ndjson = head.get(start) == Some(&b'{')
-        && head[start..].iter().position(|&c| c == b'\n').is_some_and(|nl| {
-            let line = &head[start..start + nl];
-            let line = line.trim_ascii_end();
-            value_end(line, 0) == Ok(line.len()) && !line.starts_with(b"{\"Records\"")
-        });
+        && head[start..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .is_some_and(|nl| {
+                let line = &head[start..start + nl];
+                let line = line.trim_ascii_end();
+                value_end(line, 0) == Ok(line.len()) && !line.starts_with(b"{\"Records\"")
+            });
     if ndjson {
         let br = BufReader::with_capacity(1 << 16, reader);
         return FileRecords::Lines(Box::new(LineRecords::new(name, br)));
@@ -458,7 +513,11 @@ pub fn read_file(path: &Path) -> FileRecords {
     }
     match File::open(path) {
         Ok(f) => read_stream(&name, Box::new(f)),
-        Err(e) => FileRecords::Failed(Some(Diagnostic::error(kinds::UNREADABLE, &name, e.to_string()))),
+        Err(e) => FileRecords::Failed(Some(Diagnostic::error(
+            kinds::UNREADABLE,
+            &name,
+            e.to_string(),
+        ))),
     }
 }
 
@@ -496,7 +555,11 @@ pub fn key_time(path: &Path) -> Option<i64> {
     // 20240101T0005Z
     for i in 0..b.len().saturating_sub(13) {
         let w = &b[i..i + 14];
-        if w[8] == b'T' && w[13] == b'Z' && w[..8].iter().all(u8::is_ascii_digit) && w[9..13].iter().all(u8::is_ascii_digit) {
+        if w[8] == b'T'
+            && w[13] == b'Z'
+            && w[..8].iter().all(u8::is_ascii_digit)
+            && w[9..13].iter().all(u8::is_ascii_digit)
+        {
             let t = format!(
                 "{}-{}-{}T{}:{}:00Z",
                 &s[i..i + 4],
@@ -513,10 +576,13 @@ pub fn key_time(path: &Path) -> Option<i64> {
     // …/YYYY/MM/DD/…
     let parts: Vec<&str> = s.split(['/', '\\']).collect();
     for w in parts.windows(3) {
-        if w[0].len() == 4 && w[1].len() == 2 && w[2].len() == 2 && w.iter().all(|p| p.bytes().all(|c| c.is_ascii_digit())) {
-            if let Some(ms) = parse_rfc3339_ms(&format!("{}-{}-{}T00:00:00Z", w[0], w[1], w[2])) {
-                return Some(ms);
-            }
+        if w[0].len() == 4
+            && w[1].len() == 2
+            && w[2].len() == 2
+            && w.iter().all(|p| p.bytes().all(|c| c.is_ascii_digit()))
+            && let Some(ms) = parse_rfc3339_ms(&format!("{}-{}-{}T00:00:00Z", w[0], w[1], w[2]))
+        {
+            return Some(ms);
         }
     }
     None
@@ -526,14 +592,21 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) => {
-            diags.push(Diagnostic::error(kinds::UNREADABLE, dir.display().to_string(), e.to_string()));
+            diags.push(Diagnostic::error(
+                kinds::UNREADABLE,
+                dir.display().to_string(),
+                e.to_string(),
+            ));
             return;
         }
     };
     let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for p in entries {
-        let fname = p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let fname = p
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if fname.starts_with('.') || fname == "CloudTrail-Digest" {
             continue;
         }
@@ -541,9 +614,18 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>
             collect_files(&p, out, diags);
         } else {
             let lower = fname.to_ascii_lowercase();
-            let wanted = [".json", ".json.gz", ".jsonl", ".ndjson", ".gz", ".log", ".jsonl.gz", ".ndjson.gz"]
-                .iter()
-                .any(|ext| lower.ends_with(ext));
+            let wanted = [
+                ".json",
+                ".json.gz",
+                ".jsonl",
+                ".ndjson",
+                ".gz",
+                ".log",
+                ".jsonl.gz",
+                ".ndjson.gz",
+            ]
+            .iter()
+            .any(|ext| lower.ends_with(ext));
             if wanted {
                 out.push(p);
             }
@@ -589,7 +671,14 @@ impl DirRecords {
     pub fn from_files(files: Vec<PathBuf>, diags: Vec<Diagnostic>) -> Self {
         let mut keyed: Vec<(i64, PathBuf)> = files
             .into_iter()
-            .map(|p| (key_time(&p).or_else(|| first_event_time(&p)).unwrap_or(i64::MIN), p))
+            .map(|p| {
+                (
+                    key_time(&p)
+                        .or_else(|| first_event_time(&p))
+                        .unwrap_or(i64::MIN),
+                    p,
+                )
+            })
             .collect();
         keyed.sort();
         DirRecords {
@@ -623,8 +712,14 @@ impl DirRecords {
         let (_, path) = &self.files[self.next_file];
         self.next_file += 1;
         let records = read_file(path);
-        let idx = self.open.iter().position(|f| f.head.is_none() && matches!(f.records, FileRecords::Failed(None)));
-        let of = OpenFile { records, head: None };
+        let idx = self
+            .open
+            .iter()
+            .position(|f| f.head.is_none() && matches!(f.records, FileRecords::Failed(None)));
+        let of = OpenFile {
+            records,
+            head: None,
+        };
         let idx = match idx {
             Some(i) => {
                 self.open[i] = of;
@@ -650,7 +745,9 @@ impl Iterator for DirRecords {
             if self.next_file < self.files.len() {
                 let head = self.heap.peek().map(|Reverse((t, _))| *t);
                 let next_key = self.files[self.next_file].0;
-                if head.is_none_or(|h| next_key == i64::MIN || next_key <= h.saturating_add(OPEN_SLACK_MS)) {
+                if head.is_none_or(|h| {
+                    next_key == i64::MIN || next_key <= h.saturating_add(OPEN_SLACK_MS)
+                }) {
                     self.open_next();
                     continue;
                 }
@@ -712,11 +809,19 @@ mod tests {
         assert_eq!(d.len(), 2);
         assert!(d.iter().all(|d| d.subject == "bad.ndjson"));
         assert_eq!(d[0].line, Some(2));
-        let arr = format!("[{R1}, {{\"eventTime\": tru}}, {{\"eventTime\": 5, \"x\": [1]}}, 7, {R2}]");
+        let arr =
+            format!("[{R1}, {{\"eventTime\": tru}}, {{\"eventTime\": 5, \"x\": [1]}}, 7, {R2}]");
         let (evs, d) = collect("bad.json", arr.as_bytes());
         assert_eq!(evs.len(), 2, "{d:?}");
         let k: Vec<&str> = d.iter().map(|d| d.kind.as_str()).collect();
-        assert_eq!(k, [kinds::INVALID_RECORD, kinds::MISSING_TIME, kinds::INVALID_RECORD]);
+        assert_eq!(
+            k,
+            [
+                kinds::INVALID_RECORD,
+                kinds::MISSING_TIME,
+                kinds::INVALID_RECORD
+            ]
+        );
     }
 
     #[test]
@@ -731,7 +836,11 @@ mod tests {
         let cut = &gz[..gz.len() - 12];
         let (evs, d) = collect("cut.json.gz", cut);
         assert!(evs.len() <= 4);
-        assert!(d.iter().any(|d| d.kind == kinds::TRUNCATED && d.subject == "cut.json.gz"), "{d:?}");
+        assert!(
+            d.iter()
+                .any(|d| d.kind == kinds::TRUNCATED && d.subject == "cut.json.gz"),
+            "{d:?}"
+        );
         let (evs, d) = collect("half.json", &body.as_bytes()[..body.len() / 2]);
         assert!(!evs.is_empty() && evs.len() < 4);
         assert_eq!(d.last().unwrap().kind, kinds::TRUNCATED);
@@ -739,21 +848,50 @@ mod tests {
 
     #[test]
     fn key_time_from_cloudtrail_names() {
-        let p = Path::new("AWSLogs/1/CloudTrail/eu-west-1/2024/01/02/1_CloudTrail_eu-west-1_20240102T0105Z_abc.json.gz");
+        let p = Path::new(
+            "AWSLogs/1/CloudTrail/eu-west-1/2024/01/02/1_CloudTrail_eu-west-1_20240102T0105Z_abc.json.gz",
+        );
         assert_eq!(key_time(p), parse_rfc3339_ms("2024-01-02T01:05:00Z"));
-        assert_eq!(key_time(Path::new("x/2024/01/02/f.json")), parse_rfc3339_ms("2024-01-02T00:00:00Z"));
+        assert_eq!(
+            key_time(Path::new("x/2024/01/02/f.json")),
+            parse_rfc3339_ms("2024-01-02T00:00:00Z")
+        );
     }
 
     #[test]
     fn directory_merge_is_in_event_time_order() {
         let dir = tempfile::tempdir().unwrap();
         let mk = |t: &str, id: &str| format!(r#"{{"eventTime":"{t}","eventID":"{id}"}}"#);
-        std::fs::write(dir.path().join("b.json"), format!("[{},{}]", mk("2024-01-01T00:00:02Z", "b1"), mk("2024-01-01T00:00:05Z", "b2"))).unwrap();
-        std::fs::write(dir.path().join("a.json"), format!("[{},{}]", mk("2024-01-01T00:00:01Z", "a1"), mk("2024-01-01T00:00:03Z", "a2"))).unwrap();
+        std::fs::write(
+            dir.path().join("b.json"),
+            format!(
+                "[{},{}]",
+                mk("2024-01-01T00:00:02Z", "b1"),
+                mk("2024-01-01T00:00:05Z", "b2")
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("a.json"),
+            format!(
+                "[{},{}]",
+                mk("2024-01-01T00:00:01Z", "a1"),
+                mk("2024-01-01T00:00:03Z", "a2")
+            ),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("c.json"), "[{\"eventTime\":").unwrap();
         let items: Vec<ReadItem> = read_path(dir.path()).collect();
-        let ids: Vec<String> = items.iter().filter_map(|r| r.as_ref().ok()).map(|e| e.event_id.to_string()).collect();
+        let ids: Vec<String> = items
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|e| e.event_id.to_string())
+            .collect();
         assert_eq!(ids, ["a1", "b1", "a2", "b2"]);
-        assert!(items.iter().any(|r| matches!(r, Err(d) if d.subject.ends_with("c.json"))));
+        assert!(
+            items
+                .iter()
+                .any(|r| matches!(r, Err(d) if d.subject.ends_with("c.json")))
+        );
     }
 }

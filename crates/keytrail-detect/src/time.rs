@@ -165,8 +165,14 @@ mod tests {
     #[test]
     fn hour_of_week_starts_monday() {
         // 2024-12-02 was a Monday.
-        assert_eq!(hour_of_week(parse_rfc3339_ms("2024-12-02T05:10:00Z").unwrap()), 5);
-        assert_eq!(hour_of_week(parse_rfc3339_ms("2024-12-08T23:59:00Z").unwrap()), 167);
+        assert_eq!(
+            hour_of_week(parse_rfc3339_ms("2024-12-02T05:10:00Z").unwrap()),
+            5
+        );
+        assert_eq!(
+            hour_of_week(parse_rfc3339_ms("2024-12-08T23:59:00Z").unwrap()),
+            167
+        );
     }
 
     #[test]

@@ -12,54 +12,183 @@ use keytrail_detect::sigma::SigmaRules;
 
 /// Stratus technique → the keytrail playbook rule that must fire on its capture.
 const COVERED: &[(&str, &str)] = &[
-    ("aws.credential-access.ec2-get-password-data", "credential-access.ec2-get-password-data"),
-    ("aws.credential-access.ec2-steal-instance-credentials", "credential-access.instance-credentials-outside-ec2"),
-    ("aws.credential-access.secretsmanager-batch-retrieve-secrets", "credential-access.secrets-bulk-read"),
-    ("aws.credential-access.secretsmanager-retrieve-secrets", "credential-access.secrets-bulk-read"),
-    ("aws.credential-access.ssm-retrieve-securestring-parameters", "credential-access.secrets-bulk-read"),
-    ("aws.defense-evasion.cloudtrail-delete", "defense-evasion.logging-disabled"),
-    ("aws.defense-evasion.cloudtrail-event-selectors", "defense-evasion.logging-disabled"),
-    ("aws.defense-evasion.cloudtrail-stop", "defense-evasion.logging-disabled"),
-    ("aws.defense-evasion.dns-delete-logs", "defense-evasion.logging-disabled"),
-    ("aws.defense-evasion.organizations-leave", "defense-evasion.security-service-disabled"),
-    ("aws.defense-evasion.vpc-remove-flow-logs", "defense-evasion.logging-disabled"),
-    ("aws.discovery.ec2-download-user-data", "discovery.ec2-user-data-read"),
-    ("aws.execution.ec2-launch-unusual-instances", "impact.crypto-mining-instances"),
-    ("aws.execution.ec2-user-data", "execution.ec2-user-data-modified"),
-    ("aws.execution.ssm-send-command", "execution.ssm-remote-command"),
-    ("aws.execution.ssm-start-session", "execution.ssm-remote-command"),
-    ("aws.exfiltration.ec2-security-group-open-port-22-ingress", "exfiltration.security-group-open-to-world"),
-    ("aws.exfiltration.ec2-share-ami", "exfiltration.share-with-external-account"),
-    ("aws.exfiltration.ec2-share-ebs-snapshot", "exfiltration.share-with-external-account"),
-    ("aws.exfiltration.rds-share-snapshot", "exfiltration.share-with-external-account"),
+    (
+        "aws.credential-access.ec2-get-password-data",
+        "credential-access.ec2-get-password-data",
+    ),
+    (
+        "aws.credential-access.ec2-steal-instance-credentials",
+        "credential-access.instance-credentials-outside-ec2",
+    ),
+    (
+        "aws.credential-access.secretsmanager-batch-retrieve-secrets",
+        "credential-access.secrets-bulk-read",
+    ),
+    (
+        "aws.credential-access.secretsmanager-retrieve-secrets",
+        "credential-access.secrets-bulk-read",
+    ),
+    (
+        "aws.credential-access.ssm-retrieve-securestring-parameters",
+        "credential-access.secrets-bulk-read",
+    ),
+    (
+        "aws.defense-evasion.cloudtrail-delete",
+        "defense-evasion.logging-disabled",
+    ),
+    (
+        "aws.defense-evasion.cloudtrail-event-selectors",
+        "defense-evasion.logging-disabled",
+    ),
+    (
+        "aws.defense-evasion.cloudtrail-stop",
+        "defense-evasion.logging-disabled",
+    ),
+    (
+        "aws.defense-evasion.dns-delete-logs",
+        "defense-evasion.logging-disabled",
+    ),
+    (
+        "aws.defense-evasion.organizations-leave",
+        "defense-evasion.security-service-disabled",
+    ),
+    (
+        "aws.defense-evasion.vpc-remove-flow-logs",
+        "defense-evasion.logging-disabled",
+    ),
+    (
+        "aws.discovery.ec2-download-user-data",
+        "discovery.ec2-user-data-read",
+    ),
+    (
+        "aws.execution.ec2-launch-unusual-instances",
+        "impact.crypto-mining-instances",
+    ),
+    (
+        "aws.execution.ec2-user-data",
+        "execution.ec2-user-data-modified",
+    ),
+    (
+        "aws.execution.ssm-send-command",
+        "execution.ssm-remote-command",
+    ),
+    (
+        "aws.execution.ssm-start-session",
+        "execution.ssm-remote-command",
+    ),
+    (
+        "aws.exfiltration.ec2-security-group-open-port-22-ingress",
+        "exfiltration.security-group-open-to-world",
+    ),
+    (
+        "aws.exfiltration.ec2-share-ami",
+        "exfiltration.share-with-external-account",
+    ),
+    (
+        "aws.exfiltration.ec2-share-ebs-snapshot",
+        "exfiltration.share-with-external-account",
+    ),
+    (
+        "aws.exfiltration.rds-share-snapshot",
+        "exfiltration.share-with-external-account",
+    ),
     ("aws.impact.bedrock-invoke-model", "impact.bedrock-abuse"),
-    ("aws.initial-access.console-login-without-mfa", "initial-access.console-login-without-mfa"),
-    ("aws.lateral-movement.ec2-instance-connect", "lateral-movement.ec2-ssh-key-push"),
-    ("aws.lateral-movement.ec2-serial-console-send-ssh-public-key", "lateral-movement.ec2-ssh-key-push"),
-    ("aws.persistence.iam-backdoor-role", "persistence.trust-policy-changed"),
-    ("aws.persistence.iam-backdoor-user", "persistence.access-key-for-other-user"),
-    ("aws.persistence.iam-create-admin-user", "privilege-escalation.admin-policy"),
-    ("aws.persistence.iam-create-backdoor-role", "persistence.trust-policy-changed"),
-    ("aws.persistence.iam-create-user-login-profile", "persistence.login-profile"),
-    ("aws.persistence.lambda-backdoor-function", "persistence.lambda-modified"),
-    ("aws.persistence.lambda-layer-extension", "persistence.lambda-modified"),
-    ("aws.persistence.lambda-overwrite-code", "persistence.lambda-modified"),
-    ("aws.persistence.rolesanywhere-create-trust-anchor", "persistence.rolesanywhere-trust-anchor"),
-    ("aws.persistence.sts-federation-token", "persistence.federation-token"),
-    ("aws.privilege-escalation.iam-update-user-login-profile", "persistence.login-profile"),
+    (
+        "aws.initial-access.console-login-without-mfa",
+        "initial-access.console-login-without-mfa",
+    ),
+    (
+        "aws.lateral-movement.ec2-instance-connect",
+        "lateral-movement.ec2-ssh-key-push",
+    ),
+    (
+        "aws.lateral-movement.ec2-serial-console-send-ssh-public-key",
+        "lateral-movement.ec2-ssh-key-push",
+    ),
+    (
+        "aws.persistence.iam-backdoor-role",
+        "persistence.trust-policy-changed",
+    ),
+    (
+        "aws.persistence.iam-backdoor-user",
+        "persistence.access-key-for-other-user",
+    ),
+    (
+        "aws.persistence.iam-create-admin-user",
+        "privilege-escalation.admin-policy",
+    ),
+    (
+        "aws.persistence.iam-create-backdoor-role",
+        "persistence.trust-policy-changed",
+    ),
+    (
+        "aws.persistence.iam-create-user-login-profile",
+        "persistence.login-profile",
+    ),
+    (
+        "aws.persistence.lambda-backdoor-function",
+        "persistence.lambda-modified",
+    ),
+    (
+        "aws.persistence.lambda-layer-extension",
+        "persistence.lambda-modified",
+    ),
+    (
+        "aws.persistence.lambda-overwrite-code",
+        "persistence.lambda-modified",
+    ),
+    (
+        "aws.persistence.rolesanywhere-create-trust-anchor",
+        "persistence.rolesanywhere-trust-anchor",
+    ),
+    (
+        "aws.persistence.sts-federation-token",
+        "persistence.federation-token",
+    ),
+    (
+        "aws.privilege-escalation.iam-update-user-login-profile",
+        "persistence.login-profile",
+    ),
 ];
 
 /// Stratus technique → SigmaHQ AWS rule ids (by title) expected to fire.
 const SIGMA_FIRES: &[(&str, &str)] = &[
-    ("aws.defense-evasion.cloudtrail-stop", "AWS CloudTrail Important Change"),
-    ("aws.defense-evasion.cloudtrail-delete", "AWS CloudTrail Important Change"),
-    ("aws.defense-evasion.vpc-remove-flow-logs", "AWS VPC Flow Logs Deleted"),
-    ("aws.persistence.iam-backdoor-user", "AWS IAM Backdoor Users Keys"),
-    ("aws.privilege-escalation.iam-update-user-login-profile", "AWS User Login Profile Was Modified"),
-    ("aws.persistence.lambda-layer-extension", "AWS New Lambda Layer Attached"),
-    ("aws.exfiltration.ec2-share-ebs-snapshot", "AWS Snapshot Backup Exfiltration"),
-    ("aws.initial-access.console-login-without-mfa", "AWS Successful Console Login Without MFA"),
-    ("aws.exfiltration.ec2-security-group-open-port-22-ingress", "Ingress/Egress Security Group Modification"),
+    (
+        "aws.defense-evasion.cloudtrail-stop",
+        "AWS CloudTrail Important Change",
+    ),
+    (
+        "aws.defense-evasion.cloudtrail-delete",
+        "AWS CloudTrail Important Change",
+    ),
+    (
+        "aws.defense-evasion.vpc-remove-flow-logs",
+        "AWS VPC Flow Logs Deleted",
+    ),
+    (
+        "aws.persistence.iam-backdoor-user",
+        "AWS IAM Backdoor Users Keys",
+    ),
+    (
+        "aws.privilege-escalation.iam-update-user-login-profile",
+        "AWS User Login Profile Was Modified",
+    ),
+    (
+        "aws.persistence.lambda-layer-extension",
+        "AWS New Lambda Layer Attached",
+    ),
+    (
+        "aws.exfiltration.ec2-share-ebs-snapshot",
+        "AWS Snapshot Backup Exfiltration",
+    ),
+    (
+        "aws.initial-access.console-login-without-mfa",
+        "AWS Successful Console Login Without MFA",
+    ),
+    (
+        "aws.exfiltration.ec2-security-group-open-port-22-ingress",
+        "Ingress/Egress Security Group Modification",
+    ),
 ];
 
 #[test]
@@ -70,55 +199,90 @@ fn every_covered_stratus_technique_fires_its_detector() {
         let path = common::stratus_dir().join(format!("{technique}.json"));
         let (alerts, stats) = detect_path(&b, &path);
         assert!(stats.events > 0, "{technique}: no events parsed");
-        assert_eq!(stats.skipped_records, 0, "{technique}: {:?}", stats.diagnostics);
+        assert_eq!(
+            stats.skipped_records, 0,
+            "{technique}: {:?}",
+            stats.diagnostics
+        );
         let want = format!("keytrail.aws.{rule}");
         match alerts.iter().find(|a| a.rule_id == want) {
             Some(a) => {
-                assert!(!a.explanation.is_empty() && a.technique.starts_with('T'), "{a:?}");
+                assert!(
+                    !a.explanation.is_empty() && a.technique.starts_with('T'),
+                    "{a:?}"
+                );
                 assert!(!a.event_ids.is_empty());
                 assert!(!a.principal.is_empty() && a.principal != "unknown");
             }
-            None => missing.push(format!("{technique} → {want}; got {:?}", alerts.iter().map(|a| &a.rule_id).collect::<Vec<_>>())),
+            None => missing.push(format!(
+                "{technique} → {want}; got {:?}",
+                alerts.iter().map(|a| &a.rule_id).collect::<Vec<_>>()
+            )),
         }
     }
     assert!(missing.is_empty(), "{missing:#?}");
     // Every capture in the directory is either covered or deliberately listed here.
     let all: BTreeSet<String> = std::fs::read_dir(common::stratus_dir())
         .unwrap()
-        .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     let covered: BTreeSet<String> = COVERED.iter().map(|(t, _)| t.to_string()).collect();
     let uncovered: Vec<_> = all.difference(&covered).collect();
-    assert!(uncovered.is_empty(), "techniques without a detector: {uncovered:?}");
+    assert!(
+        uncovered.is_empty(),
+        "techniques without a detector: {uncovered:?}"
+    );
 }
 
 #[test]
 fn one_alert_per_identity_rule_and_window() {
     // The secrets capture has 20 GetSecretValue calls by one identity: one alert.
-    let path = common::stratus_dir().join("aws.credential-access.secretsmanager-retrieve-secrets.json");
+    let path =
+        common::stratus_dir().join("aws.credential-access.secretsmanager-retrieve-secrets.json");
     let (alerts, _) = detect_path(&EngineBuilder::new(), &path);
-    let bulk: Vec<_> = alerts.iter().filter(|a| a.rule_id.ends_with("secrets-bulk-read")).collect();
+    let bulk: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.rule_id.ends_with("secrets-bulk-read"))
+        .collect();
     assert_eq!(bulk.len(), 1, "{bulk:#?}");
     assert!(bulk[0].event_count >= 2 && bulk[0].event_ids.len() as u64 == bulk[0].event_count);
 }
 
 #[test]
 fn otrf_ec2_credentials_to_s3_exfiltration_is_caught() {
-    let path = common::shared().join("data/cloudtrail/otrf-security-datasets/ec2_proxy_s3_exfiltration_2020-09-14011940.json");
+    let path = common::shared().join(
+        "data/cloudtrail/otrf-security-datasets/ec2_proxy_s3_exfiltration_2020-09-14011940.json",
+    );
     let (alerts, stats) = detect_path(&EngineBuilder::new().ipintel(common::ipintel()), &path);
     assert_eq!(stats.events, 103);
     let a = alerts
         .iter()
         .find(|a| a.rule_id == "keytrail.aws.credential-access.instance-credentials-outside-ec2")
         .expect("instance credential exfiltration alert");
-    assert!(a.principal.contains(":role/MordorNginxStack-BankingWAFRole"), "{}", a.principal);
+    assert!(
+        a.principal
+            .contains(":role/MordorNginxStack-BankingWAFRole"),
+        "{}",
+        a.principal
+    );
     assert_eq!(a.access_key_id.as_deref(), Some("ASIA5FLZVX4OPVKKVBMX"));
     assert!(a.event_names.iter().any(|n| n == "GetObject"), "{a:?}");
     assert!(a.event_names.iter().any(|n| n == "ListBuckets"), "{a:?}");
     assert!(a.source_ips.iter().any(|ip| ip == "1.2.3.4"));
     assert_eq!(a.severity, keytrail_types::Severity::High);
     // The console user pedro is not flagged by it.
-    assert!(!alerts.iter().any(|a| a.rule_id.contains("instance-credentials") && a.principal.contains("pedro")));
+    assert!(
+        !alerts
+            .iter()
+            .any(|a| a.rule_id.contains("instance-credentials") && a.principal.contains("pedro"))
+    );
 }
 
 #[test]
@@ -126,27 +290,45 @@ fn every_sigmahq_aws_rule_loads() {
     let (rules, diags) = SigmaRules::load_paths(&[common::sigma_aws()]);
     let errors: Vec<_> = diags.iter().filter(|d| d.is_error).collect();
     assert!(errors.is_empty(), "{errors:#?}");
-    let files = std::fs::read_dir(common::sigma_aws().join("cloudtrail")).unwrap().count();
+    let files = std::fs::read_dir(common::sigma_aws().join("cloudtrail"))
+        .unwrap()
+        .count();
     assert_eq!(rules.rules.len(), files);
-    assert!(rules.rules.iter().all(|r| r.info.author.is_some()), "every SigmaHQ rule has an author");
+    assert!(
+        rules.rules.iter().all(|r| r.info.author.is_some()),
+        "every SigmaHQ rule has an author"
+    );
 }
 
 #[test]
 fn sigmahq_rules_fire_on_matching_captures_and_keep_author() {
     let b = EngineBuilder::new().sigma_rules(common::sigma_aws());
     for (technique, title) in SIGMA_FIRES {
-        let (alerts, stats) = detect_path(&b, &common::stratus_dir().join(format!("{technique}.json")));
+        let (alerts, stats) =
+            detect_path(&b, &common::stratus_dir().join(format!("{technique}.json")));
         assert!(stats.sigma_matches > 0, "{technique}");
         let a = alerts
             .iter()
             .find(|a| a.title.starts_with(title))
-            .unwrap_or_else(|| panic!("{technique}: no `{title}`; got {:?}", alerts.iter().map(|a| &a.title).collect::<Vec<_>>()));
+            .unwrap_or_else(|| {
+                panic!(
+                    "{technique}: no `{title}`; got {:?}",
+                    alerts.iter().map(|a| &a.title).collect::<Vec<_>>()
+                )
+            });
         assert!(a.author.as_deref().is_some_and(|s| !s.is_empty()), "{a:?}");
         assert!(a.explanation.contains("by "), "{}", a.explanation);
     }
     // A benign-looking capture does not trigger the CloudTrail rule.
-    let (alerts, _) = detect_path(&b, &common::stratus_dir().join("aws.persistence.rolesanywhere-create-trust-anchor.json"));
-    assert!(!alerts.iter().any(|a| a.title.starts_with("AWS CloudTrail Important Change")));
+    let (alerts, _) = detect_path(
+        &b,
+        &common::stratus_dir().join("aws.persistence.rolesanywhere-create-trust-anchor.json"),
+    );
+    assert!(
+        !alerts
+            .iter()
+            .any(|a| a.title.starts_with("AWS CloudTrail Important Change"))
+    );
 }
 
 #[test]
@@ -154,6 +336,9 @@ fn whole_stratus_directory_reads_in_time_order_with_invalid_ips_counted() {
     let (alerts, stats) = detect_path(&EngineBuilder::new(), &common::stratus_dir());
     assert_eq!(stats.events, 310, "{:?}", stats.diagnostics);
     assert_eq!(stats.skipped_records, 0);
-    assert!(stats.invalid_ips > 0, "anonymised captures contain addresses such as 255.090.254.5");
+    assert!(
+        stats.invalid_ips > 0,
+        "anonymised captures contain addresses such as 255.090.254.5"
+    );
     assert!(alerts.windows(2).all(|w| w[0].time_ms <= w[1].time_ms));
 }

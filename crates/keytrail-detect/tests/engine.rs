@@ -30,7 +30,9 @@ const SDK: &str = "aws-sdk-go-v2/1.26.1 os/linux lang/go#1.22.1";
 #[test]
 fn learning_period_then_baseline_comparison_and_state_persistence() {
     let state = tempfile::tempdir().unwrap();
-    let b = EngineBuilder::new().ipintel(common::ipintel()).state_dir(state.path());
+    let b = EngineBuilder::new()
+        .ipintel(common::ipintel())
+        .state_dir(state.path());
     // Run 1: 8 days of SDK use from one AWS address: learning only, no behaviour alerts.
     let (mut e, _) = b.build();
     for d in 1..=8 {
@@ -42,17 +44,38 @@ fn learning_period_then_baseline_comparison_and_state_persistence() {
     // after the learning period: day 2 is inside it.
     let (alerts, stats) = e.finish();
     assert_eq!(stats.events, 8 * 24);
-    assert!(alerts.iter().all(|a| !a.rule_id.contains("behaviour.")), "{alerts:#?}");
+    assert!(
+        alerts.iter().all(|a| !a.rule_id.contains("behaviour.")),
+        "{alerts:#?}"
+    );
     assert!(state.path().join("keytrail-detect-state.json").exists());
     // Run 2 continues from the saved baseline: a browser from a residential network.
     let (mut e, _) = b.build();
-    e.process(&event(&day(10, 3), "79.200.20.30", "Mozilla/5.0 (X11; Linux x86_64)", "GetObject"));
+    e.process(&event(
+        &day(10, 3),
+        "79.200.20.30",
+        "Mozilla/5.0 (X11; Linux x86_64)",
+        "GetObject",
+    ));
     let (alerts, _) = e.finish();
     let rules: Vec<&str> = alerts.iter().map(|a| a.rule_id.as_str()).collect();
-    assert!(rules.contains(&"keytrail.aws.behaviour.server-key-interactive-client"), "{rules:?}");
-    assert!(rules.contains(&"keytrail.aws.behaviour.non-server-network"), "{rules:?}");
-    let nc = alerts.iter().find(|a| a.rule_id == "keytrail.aws.behaviour.new-country").expect("new country");
-    assert!(nc.explanation.contains("baseline has"), "{}", nc.explanation);
+    assert!(
+        rules.contains(&"keytrail.aws.behaviour.server-key-interactive-client"),
+        "{rules:?}"
+    );
+    assert!(
+        rules.contains(&"keytrail.aws.behaviour.non-server-network"),
+        "{rules:?}"
+    );
+    let nc = alerts
+        .iter()
+        .find(|a| a.rule_id == "keytrail.aws.behaviour.new-country")
+        .expect("new country");
+    assert!(
+        nc.explanation.contains("baseline has"),
+        "{}",
+        nc.explanation
+    );
     assert_eq!(nc.principal, "arn:aws:iam::1:role/app");
     assert_eq!(nc.access_key_id.as_deref(), Some("ASIAEXAMPLEEXAMPLE01"));
 }
@@ -67,7 +90,10 @@ fn owners_file_expectations() {
     e.process(&event(&day(1, 1), "52.94.10.10", SDK, "GetObject"));
     e.process(&event(&day(1, 2), "198.51.100.7", SDK, "GetObject"));
     let (alerts, _) = e.finish();
-    let v: Vec<_> = alerts.iter().filter(|a| a.rule_id == "keytrail.aws.owners.expected-usage-violation").collect();
+    let v: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.rule_id == "keytrail.aws.owners.expected-usage-violation")
+        .collect();
     assert_eq!(v.len(), 1, "{alerts:#?}");
     assert!(v[0].explanation.contains("team-a") && v[0].explanation.contains("198.51.100.7"));
 }
@@ -75,31 +101,58 @@ fn owners_file_expectations() {
 #[test]
 fn encoders_write_documented_fields() {
     let path = common::stratus_dir().join("aws.defense-evasion.cloudtrail-stop.json");
-    let (alerts, _) = keytrail_detect::engine::detect_path(&EngineBuilder::new().sigma_rules(common::sigma_aws()), &path);
+    let (alerts, _) = keytrail_detect::engine::detect_path(
+        &EngineBuilder::new().sigma_rules(common::sigma_aws()),
+        &path,
+    );
     let mut buf = Vec::new();
     output::write_jsonl(&mut buf, &alerts).unwrap();
-    let lines: Vec<serde_json::Value> = String::from_utf8(buf).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = String::from_utf8(buf)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), alerts.len());
     for l in &lines {
-        for f in ["id", "rule_id", "severity", "time", "principal", "access_key_id", "event_ids", "source_ips", "explanation", "technique"] {
+        for f in [
+            "id",
+            "rule_id",
+            "severity",
+            "time",
+            "principal",
+            "access_key_id",
+            "event_ids",
+            "source_ips",
+            "explanation",
+            "technique",
+        ] {
             assert!(l.get(f).is_some(), "missing {f} in {l}");
         }
     }
-    let sigma = lines.iter().find(|l| l["source"] == "sigma").expect("a sigma alert");
+    let sigma = lines
+        .iter()
+        .find(|l| l["source"] == "sigma")
+        .expect("a sigma alert");
     assert_eq!(sigma["author"], "vitaliy0x1");
     let o = output::ocsf(&alerts[0]);
     assert_eq!(o["class_uid"], 2004);
     assert_eq!(o["type_uid"], 200401);
     assert!(o["finding_info"]["analytic"]["uid"].is_string());
     let s = output::summary(&alerts);
-    assert!(s.contains("alerts on 1 identities") && s.contains("Sigma rule author: vitaliy0x1"), "{s}");
+    assert!(
+        s.contains("alerts on 1 identities") && s.contains("Sigma rule author: vitaliy0x1"),
+        "{s}"
+    );
 }
 
 #[test]
 fn logstash_ndjson_gzip_and_truncated_inputs() {
     let dir = tempfile::tempdir().unwrap();
     // OTRF-style NDJSON with @timestamp, gzipped, then cut short.
-    let src = std::fs::read(common::shared().join("data/cloudtrail/otrf-security-datasets/ec2_proxy_s3_exfiltration_2020-09-14011940.json")).unwrap();
+    let src = std::fs::read(common::shared().join(
+        "data/cloudtrail/otrf-security-datasets/ec2_proxy_s3_exfiltration_2020-09-14011940.json",
+    ))
+    .unwrap();
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(&src).unwrap();
     let gz = enc.finish().unwrap();
@@ -110,7 +163,11 @@ fn logstash_ndjson_gzip_and_truncated_inputs() {
     let items: Vec<_> = read_path(&dir.path().join("cut.json.gz")).collect();
     let ok = items.iter().filter(|r| r.is_ok()).count();
     assert!(ok > 10 && ok < 103, "{ok}");
-    assert!(items.iter().any(|r| matches!(r, Err(d) if d.subject.ends_with("cut.json.gz"))));
+    assert!(
+        items
+            .iter()
+            .any(|r| matches!(r, Err(d) if d.subject.ends_with("cut.json.gz")))
+    );
     // Invalid lines are skipped and counted per file by the engine.
     let mut nd = String::from_utf8(src).unwrap();
     nd.insert_str(0, "{\"eventTime\": oops}\n");
@@ -121,5 +178,12 @@ fn logstash_ndjson_gzip_and_truncated_inputs() {
     assert_eq!(stats.events, 103);
     assert_eq!(stats.skipped_records, 1);
     assert_eq!(stats.skipped_by_file.values().sum::<u64>(), 1);
-    assert!(stats.skipped_by_file.keys().next().unwrap().ends_with("bad.ndjson"));
+    assert!(
+        stats
+            .skipped_by_file
+            .keys()
+            .next()
+            .unwrap()
+            .ends_with("bad.ndjson")
+    );
 }

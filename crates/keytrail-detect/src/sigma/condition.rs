@@ -86,7 +86,9 @@ fn glob_match(pat: &str, name: &str) -> bool {
     match pat.split_once('*') {
         None => pat == name,
         Some((pre, post)) => {
-            name.len() >= pre.len() + post.len() && name.starts_with(pre) && glob_match_rest(post, &name[pre.len()..])
+            name.len() >= pre.len() + post.len()
+                && name.starts_with(pre)
+                && glob_match_rest(post, &name[pre.len()..])
         }
     }
 }
@@ -114,7 +116,11 @@ impl P<'_> {
             self.pos += 1;
             items.push(self.and()?);
         }
-        Ok(if items.len() == 1 { items.pop().expect("one") } else { Cond::Or(items) })
+        Ok(if items.len() == 1 {
+            items.pop().expect("one")
+        } else {
+            Cond::Or(items)
+        })
     }
     fn and(&mut self) -> Result<Cond, String> {
         let mut items = vec![self.not()?];
@@ -122,7 +128,11 @@ impl P<'_> {
             self.pos += 1;
             items.push(self.not()?);
         }
-        Ok(if items.len() == 1 { items.pop().expect("one") } else { Cond::And(items) })
+        Ok(if items.len() == 1 {
+            items.pop().expect("one")
+        } else {
+            Cond::And(items)
+        })
     }
     fn not(&mut self) -> Result<Cond, String> {
         if self.peek() == Some(&T::Not) {
@@ -132,7 +142,11 @@ impl P<'_> {
         self.atom()
     }
     fn atom(&mut self) -> Result<Cond, String> {
-        let t = self.toks.get(self.pos).cloned().ok_or("condition ends unexpectedly")?;
+        let t = self
+            .toks
+            .get(self.pos)
+            .cloned()
+            .ok_or("condition ends unexpectedly")?;
         self.pos += 1;
         match t {
             T::Open => {
@@ -151,23 +165,27 @@ impl P<'_> {
                 } else {
                     w.parse::<usize>().ok()
                 };
-                if let (Some(n), Some(T::Word(of))) = (quant, self.toks.get(self.pos)) {
-                    if of == "of" {
-                        self.pos += 1;
-                        let Some(T::Word(target)) = self.toks.get(self.pos).cloned() else {
-                            return Err(format!("`{w} of` needs a target"));
-                        };
-                        self.pos += 1;
-                        let ids: Vec<usize> = if target == "them" {
-                            (0..self.names.len()).filter(|&i| !self.names[i].starts_with('_')).collect()
-                        } else {
-                            (0..self.names.len()).filter(|&i| glob_match(&target, &self.names[i])).collect()
-                        };
-                        if ids.is_empty() {
-                            return Err(format!("`{w} of {target}` matches no selection"));
-                        }
-                        return Ok(Cond::Of(n, ids));
+                if let (Some(n), Some(T::Word(of))) = (quant, self.toks.get(self.pos))
+                    && of == "of"
+                {
+                    self.pos += 1;
+                    let Some(T::Word(target)) = self.toks.get(self.pos).cloned() else {
+                        return Err(format!("`{w} of` needs a target"));
+                    };
+                    self.pos += 1;
+                    let ids: Vec<usize> = if target == "them" {
+                        (0..self.names.len())
+                            .filter(|&i| !self.names[i].starts_with('_'))
+                            .collect()
+                    } else {
+                        (0..self.names.len())
+                            .filter(|&i| glob_match(&target, &self.names[i]))
+                            .collect()
+                    };
+                    if ids.is_empty() {
+                        return Err(format!("`{w} of {target}` matches no selection"));
                     }
+                    return Ok(Cond::Of(n, ids));
                 }
                 match self.names.iter().position(|n| *n == w) {
                     Some(i) => Ok(Cond::Sel(i)),
@@ -182,9 +200,15 @@ impl P<'_> {
 /// Parses a condition string against the rule's selection names.
 pub fn parse(s: &str, names: &[String]) -> Result<Cond, String> {
     if s.contains('|') {
-        return Err("aggregation expressions (`| count()`) are deprecated; use a correlation rule".into());
+        return Err(
+            "aggregation expressions (`| count()`) are deprecated; use a correlation rule".into(),
+        );
     }
-    let mut p = P { toks: lex(s), pos: 0, names };
+    let mut p = P {
+        toks: lex(s),
+        pos: 0,
+        names,
+    };
     let c = p.or()?;
     if p.pos != p.toks.len() {
         return Err(format!("unexpected trailing tokens in condition `{s}`"));
@@ -206,7 +230,13 @@ mod tests {
         let c = parse("selection and not 1 of filter_* or sel2", &n).unwrap();
         assert_eq!(
             c,
-            Cond::Or(vec![Cond::And(vec![Cond::Sel(0), Cond::Not(Box::new(Cond::Of(1, vec![1, 2])))]), Cond::Sel(3)])
+            Cond::Or(vec![
+                Cond::And(vec![
+                    Cond::Sel(0),
+                    Cond::Not(Box::new(Cond::Of(1, vec![1, 2])))
+                ]),
+                Cond::Sel(3)
+            ])
         );
         let c = parse("all of them", &n).unwrap();
         assert_eq!(c, Cond::Of(usize::MAX, vec![0, 1, 2, 3]));

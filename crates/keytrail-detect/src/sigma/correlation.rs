@@ -49,7 +49,13 @@ impl Threshold {
     }
     fn describe(&self) -> String {
         let mut p = Vec::new();
-        for (name, v) in [(">", self.gt), (">=", self.gte), ("<", self.lt), ("<=", self.lte), ("=", self.eq)] {
+        for (name, v) in [
+            (">", self.gt),
+            (">=", self.gte),
+            ("<", self.lt),
+            ("<=", self.lte),
+            ("=", self.eq),
+        ] {
             if let Some(v) = v {
                 p.push(format!("{name} {v}"));
             }
@@ -93,7 +99,10 @@ pub fn compile(doc: &Yaml, path: &str, rules: &[SigmaRule]) -> Result<Correlatio
         None => return Err("correlation has no type".into()),
     };
     let refs: Vec<String> = match c.get("rules") {
-        Some(Yaml::Sequence(s)) => s.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+        Some(Yaml::Sequence(s)) => s
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
         Some(Yaml::String(s)) => vec![s.clone()],
         _ => return Err("correlation has no rules".into()),
     };
@@ -106,7 +115,10 @@ pub fn compile(doc: &Yaml, path: &str, rules: &[SigmaRule]) -> Result<Correlatio
         idx.push(i);
     }
     let group_by = match c.get("group-by") {
-        Some(Yaml::Sequence(s)) => s.iter().filter_map(|v| v.as_str().map(FieldPath::new)).collect(),
+        Some(Yaml::Sequence(s)) => s
+            .iter()
+            .filter_map(|v| v.as_str().map(FieldPath::new))
+            .collect(),
         Some(Yaml::String(s)) => vec![FieldPath::new(s)],
         _ => Vec::new(),
     };
@@ -115,8 +127,15 @@ pub fn compile(doc: &Yaml, path: &str, rules: &[SigmaRule]) -> Result<Correlatio
         .or_else(|| c.get("timeframe"))
         .and_then(Yaml::as_str)
         .ok_or("correlation has no timespan")?;
-    let timespan_ms = parse_duration_ms(span).ok_or_else(|| format!("invalid timespan `{span}`"))?;
-    let mut threshold = Threshold { gt: None, gte: None, lt: None, lte: None, eq: None };
+    let timespan_ms =
+        parse_duration_ms(span).ok_or_else(|| format!("invalid timespan `{span}`"))?;
+    let mut threshold = Threshold {
+        gt: None,
+        gte: None,
+        lt: None,
+        lte: None,
+        eq: None,
+    };
     let mut field = c.get("field").and_then(Yaml::as_str).map(FieldPath::new);
     if let Some(Yaml::Mapping(m)) = c.get("condition") {
         for (k, v) in m {
@@ -144,7 +163,11 @@ pub fn compile(doc: &Yaml, path: &str, rules: &[SigmaRule]) -> Result<Correlatio
     let tags: Vec<String> = doc
         .get("tags")
         .and_then(Yaml::as_sequence)
-        .map(|s| s.iter().filter_map(|t| t.as_str().map(str::to_ascii_lowercase)).collect())
+        .map(|s| {
+            s.iter()
+                .filter_map(|t| t.as_str().map(str::to_ascii_lowercase))
+                .collect()
+        })
         .unwrap_or_default();
     let (mut technique, mut tactic) = technique_and_tactic(&tags);
     if technique.is_empty() {
@@ -192,7 +215,12 @@ pub struct CorrState {
 impl CorrState {
     /// Feeds a match of rule `rule_idx`; returns a hit when the correlation fires.
     pub fn observe(&mut self, c: &Correlation, rule_idx: usize, ev: &Event) -> Option<Hit> {
-        let key = c.group_by.iter().map(|f| f.get_string(ev)).collect::<Vec<_>>().join("|");
+        let key = c
+            .group_by
+            .iter()
+            .map(|f| f.get_string(ev))
+            .collect::<Vec<_>>()
+            .join("|");
         let g = self.groups.entry(key.clone()).or_default();
         let t = ev.time_ms;
         g.last_ms = g.last_ms.max(t);
@@ -251,18 +279,29 @@ impl CorrState {
                         g.seen[pos] = Some(t);
                     } else if pos == 0 {
                         g.seen[0] = Some(t);
-                    } else if let Some(start) = g.seen[pos - 1] {
-                        if t - start <= c.timespan_ms {
-                            g.seen[pos] = Some(start);
-                        }
+                    } else if let Some(start) = g.seen[pos - 1]
+                        && t - start <= c.timespan_ms
+                    {
+                        g.seen[pos] = Some(start);
                     }
                 }
                 let all = if ordered {
-                    g.seen.last().copied().flatten().is_some_and(|s| t - s <= c.timespan_ms)
+                    g.seen
+                        .last()
+                        .copied()
+                        .flatten()
+                        .is_some_and(|s| t - s <= c.timespan_ms)
                 } else {
                     g.seen.iter().all(|s| s.is_some_and(|s| s >= cutoff))
                 };
-                (all, format!("all {} correlated rules matched within {} s for group [{key}]", c.rules.len(), c.timespan_ms / 1000))
+                (
+                    all,
+                    format!(
+                        "all {} correlated rules matched within {} s for group [{key}]",
+                        c.rules.len(),
+                        c.timespan_ms / 1000
+                    ),
+                )
             }
         };
         if !fired {
@@ -275,6 +314,7 @@ impl CorrState {
 
     /// Drops groups idle for longer than the timespan.
     pub fn prune(&mut self, c: &Correlation, watermark_ms: i64) {
-        self.groups.retain(|_, g| g.last_ms + c.timespan_ms >= watermark_ms);
+        self.groups
+            .retain(|_, g| g.last_ms + c.timespan_ms >= watermark_ms);
     }
 }

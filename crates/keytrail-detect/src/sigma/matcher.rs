@@ -67,13 +67,17 @@ impl FieldPath {
             "userIdentity.accessKeyId" => Some(Fast::AccessKeyId),
             _ => None,
         };
-        FieldPath { path: path.to_string(), fast }
+        FieldPath {
+            path: path.to_string(),
+            fast,
+        }
     }
 
     /// Reads the field from an event.
     pub fn get<'a>(&self, ev: &'a Event) -> FieldVal<'a> {
         let s = |v: &'a str| FieldVal::Str(Cow::Borrowed(v));
-        let opt = |v: Option<&'a str>| v.map_or(FieldVal::Missing, |v| FieldVal::Str(Cow::Borrowed(v)));
+        let opt =
+            |v: Option<&'a str>| v.map_or(FieldVal::Missing, |v| FieldVal::Str(Cow::Borrowed(v)));
         match self.fast {
             // Empty typed fields may be absent in the record: consult it then.
             Some(Fast::EventName) if !ev.event_name.is_empty() => s(&ev.event_name),
@@ -85,7 +89,9 @@ impl FieldPath {
             Some(Fast::EventType) if !ev.event_type.is_empty() => s(&ev.event_type),
             Some(Fast::EventId) if !ev.event_id.is_empty() => s(&ev.event_id),
             Some(Fast::Recipient) if !ev.recipient_account.is_empty() => s(&ev.recipient_account),
-            Some(Fast::IdentityType) if ev.identity.kind.is_some_and(|k| k != IdentityKind::Unknown) => {
+            Some(Fast::IdentityType)
+                if ev.identity.kind.is_some_and(|k| k != IdentityKind::Unknown) =>
+            {
                 s(match ev.identity.kind {
                     Some(IdentityKind::IamUser) => "IAMUser",
                     Some(IdentityKind::AssumedRole) => "AssumedRole",
@@ -100,14 +106,18 @@ impl FieldPath {
                 })
             }
             Some(Fast::IdentityArn) if ev.identity.arn.is_some() => opt(ev.identity.arn.as_deref()),
-            Some(Fast::AccessKeyId) if ev.identity.access_key_id.is_some() => opt(ev.identity.access_key_id.as_deref()),
+            Some(Fast::AccessKeyId) if ev.identity.access_key_id.is_some() => {
+                opt(ev.identity.access_key_id.as_deref())
+            }
             // Typed fields that are absent: the record has no such field either, unless it
             // had a non-string value, which the generic path below renders.
             _ => match ev.lookup(&self.path) {
                 None => FieldVal::Missing,
                 Some(Value::Null) => FieldVal::Null,
                 Some(Value::String(s)) => FieldVal::Str(Cow::Borrowed(s)),
-                Some(Value::Bool(b)) => FieldVal::Str(Cow::Borrowed(if *b { "true" } else { "false" })),
+                Some(Value::Bool(b)) => {
+                    FieldVal::Str(Cow::Borrowed(if *b { "true" } else { "false" }))
+                }
                 Some(Value::Number(n)) => FieldVal::Str(Cow::Owned(n.to_string())),
                 Some(v) => FieldVal::Json(v),
             },
@@ -236,8 +246,13 @@ impl Matcher {
                     match op {
                         StrOpKind::Exact => vb.eq_ignore_ascii_case(lb),
                         StrOpKind::Contains => contains_ci(v, lit),
-                        StrOpKind::Starts => vb.len() >= lb.len() && vb[..lb.len()].eq_ignore_ascii_case(lb),
-                        StrOpKind::Ends => vb.len() >= lb.len() && vb[vb.len() - lb.len()..].eq_ignore_ascii_case(lb),
+                        StrOpKind::Starts => {
+                            vb.len() >= lb.len() && vb[..lb.len()].eq_ignore_ascii_case(lb)
+                        }
+                        StrOpKind::Ends => {
+                            vb.len() >= lb.len()
+                                && vb[vb.len() - lb.len()..].eq_ignore_ascii_case(lb)
+                        }
                     }
                 } else {
                     let v = v.to_lowercase();
@@ -327,7 +342,11 @@ impl FieldCond {
         self.matchers
             .iter()
             .map(|m| match m {
-                Matcher::Str { op: StrOpKind::Exact, lit, cased: false } => Some(lit.to_ascii_lowercase()),
+                Matcher::Str {
+                    op: StrOpKind::Exact,
+                    lit,
+                    cased: false,
+                } => Some(lit.to_ascii_lowercase()),
                 _ => None,
             })
             .collect()
@@ -373,7 +392,11 @@ enum Tok {
 
 fn literal_matcher(op: StrOp, lit: String, cased: bool) -> Matcher {
     let lit = if cased { lit } else { lit.to_lowercase() };
-    Matcher::Str { op: op.into(), lit, cased }
+    Matcher::Str {
+        op: op.into(),
+        lit,
+        cased,
+    }
 }
 
 /// Builds a matcher for a string value with an implied comparison.
@@ -390,11 +413,15 @@ fn string_matcher(value: &str, op: StrOp, cased: bool) -> Result<Matcher, String
     }
     // Collapse repeated stars.
     toks.dedup_by(|a, b| *a == Tok::Star && *b == Tok::Star);
-    let lits: Vec<&String> = toks.iter().filter_map(|t| if let Tok::Lit(l) = t { Some(l) } else { None }).collect();
+    let lits: Vec<&String> = toks
+        .iter()
+        .filter_map(|t| if let Tok::Lit(l) = t { Some(l) } else { None })
+        .collect();
     let has_any = toks.contains(&Tok::Any);
     if !has_any && lits.len() <= 1 {
         let lead = toks.first() == Some(&Tok::Star);
-        let trail = toks.last() == Some(&Tok::Star) && toks.len() > 1 || (toks.len() == 1 && toks[0] == Tok::Star);
+        let trail = toks.last() == Some(&Tok::Star) && toks.len() > 1
+            || (toks.len() == 1 && toks[0] == Tok::Star);
         let lit = lits.first().map(|s| s.to_string()).unwrap_or_default();
         if toks.len() == 1 && toks[0] == Tok::Star {
             return Ok(Matcher::Regex(Regex::new("(?s).*").expect("valid")));
@@ -416,7 +443,9 @@ fn string_matcher(value: &str, op: StrOp, cased: bool) -> Result<Matcher, String
         }
     }
     re.push('$');
-    Regex::new(&re).map(Matcher::Regex).map_err(|e| e.to_string())
+    Regex::new(&re)
+        .map(Matcher::Regex)
+        .map_err(|e| e.to_string())
 }
 
 fn yaml_scalar(v: &Yaml) -> Option<String> {
@@ -429,7 +458,9 @@ fn yaml_scalar(v: &Yaml) -> Option<String> {
 }
 
 fn utf16(s: &str, be: bool) -> Vec<u8> {
-    s.encode_utf16().flat_map(|u| if be { u.to_be_bytes() } else { u.to_le_bytes() }).collect()
+    s.encode_utf16()
+        .flat_map(|u| if be { u.to_be_bytes() } else { u.to_le_bytes() })
+        .collect()
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -449,7 +480,11 @@ fn b64_offsets(bytes: &[u8]) -> Vec<String> {
             let end_trim = ends[(bytes.len() + i) % 3];
             let s = starts[i];
             let e = enc.len().saturating_sub(end_trim);
-            if s < e { enc[s..e].to_string() } else { String::new() }
+            if s < e {
+                enc[s..e].to_string()
+            } else {
+                String::new()
+            }
         })
         .collect()
 }
@@ -511,16 +546,22 @@ pub fn compile_field(key: &str, value: &Yaml) -> Result<FieldCond, String> {
         if exists {
             match v {
                 Yaml::Bool(b) => matchers.push(Matcher::Exists(*b)),
-                Yaml::String(s) if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") => {
+                Yaml::String(s)
+                    if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") =>
+                {
                     matchers.push(Matcher::Exists(s.eq_ignore_ascii_case("true")))
                 }
                 _ => return Err(format!("`{field}|exists` needs true or false")),
             }
             continue;
         }
-        let s = yaml_scalar(v).ok_or_else(|| format!("field `{field}` has a value that is not a scalar"))?;
+        let s = yaml_scalar(v)
+            .ok_or_else(|| format!("field `{field}` has a value that is not a scalar"))?;
         if let Some(c) = num {
-            let n: f64 = s.trim().parse().map_err(|_| format!("`{field}` numeric modifier needs a number, got `{s}`"))?;
+            let n: f64 = s
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{field}` numeric modifier needs a number, got `{s}`"))?;
             matchers.push(Matcher::Num(c, n));
             continue;
         }
@@ -534,8 +575,13 @@ pub fn compile_field(key: &str, value: &Yaml) -> Result<FieldCond, String> {
             continue;
         }
         if re {
-            let flags = if re_flags.is_empty() { String::new() } else { format!("(?{re_flags})") };
-            let r = Regex::new(&format!("{flags}{s}")).map_err(|e| format!("invalid regex `{s}`: {e}"))?;
+            let flags = if re_flags.is_empty() {
+                String::new()
+            } else {
+                format!("(?{re_flags})")
+            };
+            let r = Regex::new(&format!("{flags}{s}"))
+                .map_err(|e| format!("invalid regex `{s}`: {e}"))?;
             matchers.push(Matcher::Regex(r));
             continue;
         }
@@ -567,7 +613,10 @@ pub fn compile_field(key: &str, value: &Yaml) -> Result<FieldCond, String> {
             }
             // Encoded text is matched literally, case-sensitively, as base64 is.
             for v in out {
-                let esc = v.replace('\\', "\\\\").replace('*', "\\*").replace('?', "\\?");
+                let esc = v
+                    .replace('\\', "\\\\")
+                    .replace('*', "\\*")
+                    .replace('?', "\\?");
                 matchers.push(string_matcher(&esc, op, true)?);
             }
             continue;
@@ -579,7 +628,11 @@ pub fn compile_field(key: &str, value: &Yaml) -> Result<FieldCond, String> {
     if matchers.is_empty() {
         return Err(format!("field `{field}` has an empty value list"));
     }
-    Ok(FieldCond { path: FieldPath::new(field), matchers, all })
+    Ok(FieldCond {
+        path: FieldPath::new(field),
+        matchers,
+        all,
+    })
 }
 
 /// A keyword (value without a field): searched case-insensitively in the whole record.
@@ -599,11 +652,30 @@ mod tests {
 
     #[test]
     fn wildcard_simplification_and_escapes() {
-        assert!(matches!(string_matcher("abc*", StrOp::Exact, false).unwrap(), Matcher::Str { op: StrOpKind::Starts, .. }));
-        assert!(matches!(string_matcher("*abc*", StrOp::Exact, false).unwrap(), Matcher::Str { op: StrOpKind::Contains, .. }));
-        assert!(matches!(string_matcher("a\\*c", StrOp::Exact, false).unwrap(), Matcher::Str { op: StrOpKind::Exact, ref lit, .. } if lit == "a*c"));
-        assert!(matches!(string_matcher("a?c", StrOp::Exact, false).unwrap(), Matcher::Regex(_)));
-        assert!(matches!(string_matcher("C:\\Windows", StrOp::Exact, false).unwrap(), Matcher::Str { ref lit, .. } if lit == "c:\\windows"));
+        assert!(matches!(
+            string_matcher("abc*", StrOp::Exact, false).unwrap(),
+            Matcher::Str {
+                op: StrOpKind::Starts,
+                ..
+            }
+        ));
+        assert!(matches!(
+            string_matcher("*abc*", StrOp::Exact, false).unwrap(),
+            Matcher::Str {
+                op: StrOpKind::Contains,
+                ..
+            }
+        ));
+        assert!(
+            matches!(string_matcher("a\\*c", StrOp::Exact, false).unwrap(), Matcher::Str { op: StrOpKind::Exact, ref lit, .. } if lit == "a*c")
+        );
+        assert!(matches!(
+            string_matcher("a?c", StrOp::Exact, false).unwrap(),
+            Matcher::Regex(_)
+        ));
+        assert!(
+            matches!(string_matcher("C:\\Windows", StrOp::Exact, false).unwrap(), Matcher::Str { ref lit, .. } if lit == "c:\\windows")
+        );
     }
 
     #[test]

@@ -51,7 +51,9 @@ impl Selection {
 
     /// `eventName` literals this selection requires (every alternative names some).
     fn event_names(&self) -> Option<Vec<String>> {
-        let Selection::Maps(maps) = self else { return None };
+        let Selection::Maps(maps) = self else {
+            return None;
+        };
         let mut out = Vec::new();
         for m in maps {
             let f = m.iter().find(|f| f.path.path == "eventName")?;
@@ -104,7 +106,10 @@ impl SigmaRule {
                     }
                     Some(out)
                 }
-                Cond::Of(n, ids) if *n == usize::MAX => ids.iter().filter_map(|&i| sels[i].event_names()).min_by_key(Vec::len),
+                Cond::Of(n, ids) if *n == usize::MAX => ids
+                    .iter()
+                    .filter_map(|&i| sels[i].event_names())
+                    .min_by_key(Vec::len),
                 Cond::Of(_, ids) => {
                     let mut out = Vec::new();
                     for &i in ids {
@@ -153,7 +158,9 @@ fn technique_and_tactic(tags: &[String]) -> (String, String) {
     let mut technique = String::new();
     let mut tactic = String::new();
     for t in tags {
-        let Some(rest) = t.strip_prefix("attack.") else { continue };
+        let Some(rest) = t.strip_prefix("attack.") else {
+            continue;
+        };
         let is_tech = rest.len() >= 5
             && rest.as_bytes()[0].eq_ignore_ascii_case(&b't')
             && rest[1..5].bytes().all(|b| b.is_ascii_digit());
@@ -183,7 +190,9 @@ fn compile_selection(name: &str, v: &Yaml) -> Result<Selection, String> {
         }
         m.iter()
             .map(|(k, v)| {
-                let k = k.as_str().ok_or_else(|| format!("selection `{name}` has a non-string key"))?;
+                let k = k
+                    .as_str()
+                    .ok_or_else(|| format!("selection `{name}` has a non-string key"))?;
                 matcher::compile_field(k, v)
             })
             .collect()
@@ -198,7 +207,10 @@ fn compile_selection(name: &str, v: &Yaml) -> Result<Selection, String> {
             Ok(Selection::Maps(maps))
         }
         Yaml::Sequence(items) => Ok(Selection::Keywords(
-            items.iter().map(matcher::compile_keyword).collect::<Result<Vec<_>, _>>()?,
+            items
+                .iter()
+                .map(matcher::compile_keyword)
+                .collect::<Result<Vec<_>, _>>()?,
         )),
         scalar => Ok(Selection::Keywords(vec![matcher::compile_keyword(scalar)?])),
     }
@@ -213,10 +225,17 @@ pub fn compile_rule(doc: &Yaml, path: &str) -> Result<SigmaRule, String> {
     let tags: Vec<String> = doc
         .get("tags")
         .and_then(Yaml::as_sequence)
-        .map(|s| s.iter().filter_map(|t| t.as_str().map(str::to_ascii_lowercase)).collect())
+        .map(|s| {
+            s.iter()
+                .filter_map(|t| t.as_str().map(str::to_ascii_lowercase))
+                .collect()
+        })
         .unwrap_or_default();
     let (technique, tactic) = technique_and_tactic(&tags);
-    let det = doc.get("detection").and_then(Yaml::as_mapping).ok_or("rule has no detection map")?;
+    let det = doc
+        .get("detection")
+        .and_then(Yaml::as_mapping)
+        .ok_or("rule has no detection map")?;
     let mut names = Vec::new();
     let mut selections = Vec::new();
     let mut cond_src: Option<Vec<String>> = None;
@@ -226,7 +245,10 @@ pub fn compile_rule(doc: &Yaml, path: &str) -> Result<SigmaRule, String> {
             "condition" => {
                 cond_src = Some(match v {
                     Yaml::String(s) => vec![s.clone()],
-                    Yaml::Sequence(s) => s.iter().filter_map(|c| c.as_str().map(String::from)).collect(),
+                    Yaml::Sequence(s) => s
+                        .iter()
+                        .filter_map(|c| c.as_str().map(String::from))
+                        .collect(),
                     _ => return Err("condition is not a string".into()),
                 })
             }
@@ -238,8 +260,15 @@ pub fn compile_rule(doc: &Yaml, path: &str) -> Result<SigmaRule, String> {
         }
     }
     let cond_src = cond_src.ok_or("detection has no condition")?;
-    let mut conds = cond_src.iter().map(|c| condition::parse(c, &names)).collect::<Result<Vec<_>, _>>()?;
-    let cond = if conds.len() == 1 { conds.pop().expect("one") } else { Cond::Or(conds) };
+    let mut conds = cond_src
+        .iter()
+        .map(|c| condition::parse(c, &names))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cond = if conds.len() == 1 {
+        conds.pop().expect("one")
+    } else {
+        Cond::Or(conds)
+    };
     let severity = level_severity(level.as_deref());
     Ok(SigmaRule {
         info: Arc::new(RuleInfo {
@@ -252,7 +281,11 @@ pub fn compile_rule(doc: &Yaml, path: &str) -> Result<SigmaRule, String> {
             author,
             // Low and informational rules describe routine activity as often as not:
             // one alert per identity and day keeps them readable.
-            window_ms: if severity <= Severity::Low { DAY_MS } else { HOUR_MS },
+            window_ms: if severity <= Severity::Low {
+                DAY_MS
+            } else {
+                HOUR_MS
+            },
         }),
         name: str_field(doc, "name"),
         path: path.to_string(),
@@ -268,8 +301,13 @@ fn is_cloudtrail(doc: &Yaml) -> bool {
         .get("logsource")
         .and_then(|v| serde_yaml_ng::from_value(v.clone()).ok())
         .unwrap_or_default();
-    ls.product.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("aws"))
-        || ls.service.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("cloudtrail"))
+    ls.product
+        .as_deref()
+        .is_some_and(|p| p.eq_ignore_ascii_case("aws"))
+        || ls
+            .service
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("cloudtrail"))
 }
 
 impl SigmaRules {
@@ -297,7 +335,9 @@ impl SigmaRules {
     }
 
     /// Compiles rules from `(name, yaml text)` pairs.
-    pub fn from_sources<'a>(sources: impl IntoIterator<Item = (&'a str, &'a str)>) -> (Self, Vec<Diagnostic>) {
+    pub fn from_sources<'a>(
+        sources: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> (Self, Vec<Diagnostic>) {
         let mut set = SigmaRules::default();
         let mut diags = Vec::new();
         let mut corr_docs = Vec::new();
@@ -306,7 +346,11 @@ impl SigmaRules {
                 let doc = match Yaml::deserialize(doc) {
                     Ok(d) => d,
                     Err(e) => {
-                        diags.push(Diagnostic::error("rule_invalid", name, format!("YAML error: {e}")));
+                        diags.push(Diagnostic::error(
+                            "rule_invalid",
+                            name,
+                            format!("YAML error: {e}"),
+                        ));
                         break;
                     }
                 };
@@ -318,17 +362,26 @@ impl SigmaRules {
                     continue;
                 }
                 if doc.get("action").is_some() {
-                    diags.push(Diagnostic::skip("rule_unsupported", name, "legacy multi-document `action` collections are not supported"));
+                    diags.push(Diagnostic::skip(
+                        "rule_unsupported",
+                        name,
+                        "legacy multi-document `action` collections are not supported",
+                    ));
                     continue;
                 }
                 if !is_cloudtrail(&doc) {
-                    diags.push(Diagnostic::skip("rule_skipped", name, "not an AWS CloudTrail rule (logsource)"));
+                    diags.push(Diagnostic::skip(
+                        "rule_skipped",
+                        name,
+                        "not an AWS CloudTrail rule (logsource)",
+                    ));
                     continue;
                 }
                 match compile_rule(&doc, name) {
                     Ok(r) => set.rules.push(r),
                     Err(e) => diags.push(
-                        Diagnostic::error("rule_invalid", name, e).at(if i > 0 { Some(i as u64 + 1) } else { None }, None),
+                        Diagnostic::error("rule_invalid", name, e)
+                            .at(if i > 0 { Some(i as u64 + 1) } else { None }, None),
                     ),
                 }
             }
@@ -389,7 +442,12 @@ impl SigmaRules {
         if let Some(list) = self.by_event_name.get(scratch.as_str()) {
             out.extend(list.iter().copied().filter(|&i| self.rules[i].matches(ev)));
         }
-        out.extend(self.unindexed.iter().copied().filter(|&i| self.rules[i].matches(ev)));
+        out.extend(
+            self.unindexed
+                .iter()
+                .copied()
+                .filter(|&i| self.rules[i].matches(ev)),
+        );
     }
 }
 
@@ -419,7 +477,11 @@ impl SigmaState {
     /// Evaluates every rule on `ev`, appending hits.
     pub fn process(&mut self, rules: &SigmaRules, ev: &Event, hits: &mut Vec<Hit>) {
         if self.corr.len() != rules.correlations.len() {
-            self.corr = rules.correlations.iter().map(|_| CorrState::default()).collect();
+            self.corr = rules
+                .correlations
+                .iter()
+                .map(|_| CorrState::default())
+                .collect();
         }
         rules.matching(ev, &mut self.scratch, &mut self.matched);
         for &ri in &self.matched {
@@ -435,7 +497,11 @@ impl SigmaState {
                         r.info.title,
                         ev.event_name,
                         ev.event_source,
-                        if ev.source_ip.is_empty() { "an unknown address" } else { &ev.source_ip }
+                        if ev.source_ip.is_empty() {
+                            "an unknown address"
+                        } else {
+                            &ev.source_ip
+                        }
                     ),
                 ));
             }
