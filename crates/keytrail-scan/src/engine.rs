@@ -41,8 +41,13 @@ pub const KEYWORD_LEAD: usize = 256;
 /// Window reach for patterns without a maximum length (`.*`, `+`): enough
 /// for a PEM-armoured RSA-4096 private key.
 pub const UNBOUNDED_REACH: usize = 8 << 10;
+/// How far before its keyword a line-oriented match may start (beyond the
+/// start of the keyword's line): room for a long key name before `token`.
+pub const LINE_ORIENTED_BACK: usize = 128;
+/// Longest bounded pattern whose exact maximum length is used as reach.
+pub const BOUNDED_REACH: usize = 16 << 10;
 /// How far a window is widened to reach the start or end of its line.
-pub const LINE_WIDEN: usize = 1 << 10;
+pub const LINE_WIDEN: usize = 512;
 /// Bytes of a line examined around a secret for filters and allow comments.
 pub(crate) const LINE_CONTEXT: usize = 4 << 10;
 
@@ -151,15 +156,7 @@ impl Scanner {
                 }
             }
         };
-        let reach = compiled
-            .iter()
-            .map(|r| {
-                let len = r
-                    .max_len
-                    .map_or(UNBOUNDED_REACH, |l| l.min(UNBOUNDED_REACH));
-                (len, KEYWORD_LEAD + len)
-            })
-            .collect();
+        let reach = compiled.iter().map(reach_of).collect();
         let scanner = Scanner {
             rules: compiled,
             prefilter,
@@ -197,7 +194,16 @@ impl Scanner {
     pub(crate) fn find_matches_unfiltered(&self, data: &[u8]) -> usize {
         let mut out = Vec::new();
         for ri in 0..self.rules.len() {
-            self.search_window(ri, None, data, (0, data.len()), &mut None, false, &mut out);
+            self.search_window(
+                ri,
+                None,
+                data,
+                (0, data.len()),
+                0,
+                &mut None,
+                false,
+                &mut out,
+            );
         }
         out.len()
     }
@@ -219,34 +225,43 @@ impl Scanner {
             for &ri in &self.keyword_rules[hit.pattern().as_usize()] {
                 let ri = ri as usize;
                 let (back, fwd) = self.reach[ri];
-                let start = widen_back(data, hit.start().saturating_sub(back));
-                let end = widen_forward(data, (hit.end() + fwd).min(data.len()));
+                let start = hit.start().saturating_sub(back);
+                let end = (hit.end() + fwd).min(data.len());
                 let st = &mut states[ri];
                 match st.pending {
+                    // Overlapping: extend the pending window.
                     Some((ps, pe)) if start <= pe => {
-                        st.pending = Some((ps.min(start.max(st.done_until)), pe.max(end)));
+                        st.pending = Some((ps.min(start), pe.max(end)));
                     }
                     Some(window) => {
-                        st.pending = None;
-                        self.search_window(
+                        st.done_until = self.search_window(
                             ri,
                             path,
                             data,
                             window,
+                            st.done_until,
                             &mut caps[ri],
                             filtered,
                             &mut out,
                         );
-                        st.done_until = window.1;
-                        st.pending = Some((start.max(st.done_until), end));
+                        st.pending = Some((start, end));
                     }
-                    None => st.pending = Some((start.max(st.done_until), end)),
+                    None => st.pending = Some((start, end)),
                 }
             }
         }
         for (ri, st) in states.iter_mut().enumerate() {
             if let Some(window) = st.pending.take() {
-                self.search_window(ri, path, data, window, &mut caps[ri], filtered, &mut out);
+                self.search_window(
+                    ri,
+                    path,
+                    data,
+                    window,
+                    st.done_until,
+                    &mut caps[ri],
+                    filtered,
+                    &mut out,
+                );
             }
         }
         out.sort_by_key(|m| (m.secret.start, m.rule));
@@ -262,12 +277,17 @@ impl Scanner {
         path: Option<&str>,
         data: &[u8],
         (start, end): (usize, usize),
+        floor: usize,
         caps: &mut Option<Captures>,
         filtered: bool,
         out: &mut Vec<RawMatch>,
-    ) {
+    ) -> usize {
+        // Widen to whole lines here, once per merged window, rather than
+        // per hit; never back over an already-searched region.
+        let start = widen_back(data, start).max(floor);
+        let end = widen_forward(data, end);
         if start >= end {
-            return;
+            return end.max(floor);
         }
         let rule = &self.rules[ri];
         let caps = caps.get_or_insert_with(|| rule.regex.create_captures());
@@ -298,6 +318,7 @@ impl Scanner {
             }
             input.set_start(next);
         }
+        end
     }
 
     /// Validator, entropy, filters and allow comments for one match.
@@ -350,6 +371,22 @@ impl Scanner {
             context,
             note,
         })
+    }
+}
+
+/// How far (before a keyword, after its end) a rule's match can reach.
+///
+/// Bounded patterns (up to [`BOUNDED_REACH`]) get their exact maximum
+/// length, so no match is ever cut. Unbounded patterns whose unbounded
+/// parts can cross lines (PEM blocks) reach [`UNBOUNDED_REACH`] forward.
+/// Other unbounded patterns are line-oriented (`key\s*=\s*"[^"]+"`): they
+/// reach [`LINE_ORIENTED_BACK`] back and [`KEYWORD_LEAD`] forward, and
+/// every window is then widened to whole lines.
+fn reach_of(r: &CompiledRule) -> (usize, usize) {
+    match r.max_len {
+        Some(l) if l <= BOUNDED_REACH => (l, KEYWORD_LEAD + l),
+        _ if r.multiline => (LINE_WIDEN, KEYWORD_LEAD + UNBOUNDED_REACH),
+        _ => (LINE_ORIENTED_BACK, KEYWORD_LEAD),
     }
 }
 

@@ -8,6 +8,7 @@ use crate::validate::Validator;
 use keytrail_rules::Rule;
 use keytrail_types::{Confidence, Diagnostic, Severity};
 use regex_automata::meta;
+use regex_syntax::hir::{Class, Hir, HirKind};
 
 /// Longest compiled regex program we accept for one rule (bytes of NFA).
 const NFA_SIZE_LIMIT: usize = 16 << 20;
@@ -25,6 +26,10 @@ pub struct CompiledRule {
     pub(crate) context_groups: Vec<(String, usize)>,
     /// Longest possible match in bytes, when the pattern is bounded.
     pub(crate) max_len: Option<usize>,
+    /// Whether a long or unbounded part of the pattern can run across
+    /// lines (`[\s\S]*?` in a PEM block), as opposed to only within a line
+    /// or over whitespace.
+    pub(crate) multiline: bool,
     pub(crate) validator: Option<Validator>,
     pub(crate) filters: FilterSet,
     pub(crate) min_entropy: Option<f64>,
@@ -66,13 +71,26 @@ pub(crate) fn compile(rule: Rule) -> Result<CompiledRule, Diagnostic> {
     let pattern = &rule.syntax.pattern;
     // Parse once to HIR: it gives us the maximum match length for the
     // prefilter windows, and the meta regex is built from the same HIR.
-    let hir = regex_syntax::ParserBuilder::new()
-        .utf8(false)
-        .nest_limit(100)
-        .build()
-        .parse(pattern)
+    //
+    // Patterns are compiled in ASCII mode (`\w`, `\s`, `\b` and `(?i)` are
+    // ASCII-only, `.` and negated classes match any byte): secrets are
+    // ASCII, and Unicode classes make the lazy DFAs many times larger and
+    // slower. A pattern that needs Unicode (a non-ASCII literal, `\p{..}`)
+    // falls back to Unicode mode.
+    let parse = |unicode: bool| {
+        regex_syntax::ParserBuilder::new()
+            .utf8(false)
+            .unicode(unicode)
+            .nest_limit(100)
+            .build()
+            .parse(pattern)
+            .map_err(Box::new)
+    };
+    let hir = parse(false)
+        .or_else(|_| parse(true))
         .map_err(|e| invalid(&rule, format!("pattern does not parse: {e}")))?;
     let max_len = hir.properties().maximum_len();
+    let multiline = unbounded_multiline(&hir);
     let regex = meta::Builder::new()
         .configure(
             meta::Config::new()
@@ -135,8 +153,65 @@ pub(crate) fn compile(rule: Rule) -> Result<CompiledRule, Diagnostic> {
         secret_group,
         context_groups,
         max_len,
+        multiline,
         validator,
         filters,
         min_entropy,
     })
+}
+
+/// Whether `hir` can match a line feed.
+fn can_match_newline(hir: &Hir) -> bool {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => false,
+        HirKind::Literal(lit) => lit.0.contains(&b'\n'),
+        HirKind::Class(Class::Bytes(c)) => c
+            .ranges()
+            .iter()
+            .any(|r| r.start() <= b'\n' && b'\n' <= r.end()),
+        HirKind::Class(Class::Unicode(c)) => c
+            .ranges()
+            .iter()
+            .any(|r| r.start() <= '\n' && '\n' <= r.end()),
+        HirKind::Repetition(r) => can_match_newline(&r.sub),
+        HirKind::Capture(c) => can_match_newline(&c.sub),
+        HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(can_match_newline),
+    }
+}
+
+/// Whether `hir` is a class of whitespace only (`\s`, `[ \t\r\n]`).
+fn is_whitespace_class(hir: &Hir) -> bool {
+    let ws = |c: u32| {
+        matches!(c, 0x09..=0x0d | 0x20 | 0x85 | 0xa0)
+            || (0x2000..=0x3000).contains(&c)
+            || c == 0x1680
+    };
+    match hir.kind() {
+        HirKind::Class(Class::Bytes(c)) => c
+            .ranges()
+            .iter()
+            .all(|r| (r.start()..=r.end()).all(|b| ws(u32::from(b)))),
+        HirKind::Class(Class::Unicode(c)) => c
+            .ranges()
+            .iter()
+            .all(|r| (u32::from(r.start())..=u32::from(r.end())).all(ws)),
+        HirKind::Capture(c) => is_whitespace_class(&c.sub),
+        _ => false,
+    }
+}
+
+/// Whether a long or unbounded repetition in `hir` can cross lines other
+/// than by matching whitespace (`[\s\S]{60,12000}?`, `(?:.|\n)*`).
+fn unbounded_multiline(hir: &Hir) -> bool {
+    match hir.kind() {
+        HirKind::Repetition(r) => {
+            (r.max.is_none_or(|m| m > 64)
+                && can_match_newline(&r.sub)
+                && !is_whitespace_class(&r.sub))
+                || unbounded_multiline(&r.sub)
+        }
+        HirKind::Capture(c) => unbounded_multiline(&c.sub),
+        HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(unbounded_multiline),
+        _ => false,
+    }
 }

@@ -73,7 +73,7 @@ impl Validator {
             Validator::Jwt => jwt(secret),
             Validator::PemPrivateKey => pem_private_key(secret, whole),
             Validator::PypiMacaroon => pypi_macaroon(secret),
-            Validator::UrlPassword => url_password(secret),
+            Validator::UrlPassword => url_password(secret, whole),
             Validator::Base64Key => base64_key(secret),
             Validator::AwsKeyId => aws_key_id(secret),
         }
@@ -227,9 +227,30 @@ fn pypi_macaroon(secret: &[u8]) -> Verdict {
     }
 }
 
-fn url_password(secret: &[u8]) -> Verdict {
+/// Hosts reserved for documentation (RFC 2606) and obvious stand-ins.
+const DOC_HOSTS: &[&[u8]] = &[
+    b"@example.com",
+    b"@example.org",
+    b"@example.net",
+    b".example.com",
+    b".example.org",
+    b"@host:",
+    b"@hostname",
+    b"@your-",
+    b"@your_",
+    b"@<",
+];
+
+fn url_password(secret: &[u8], whole: &[u8]) -> Verdict {
     if secret.is_empty() {
         return Err("empty password");
+    }
+    let lower = whole.to_ascii_lowercase();
+    if DOC_HOSTS
+        .iter()
+        .any(|h| memchr::memmem::find(&lower, h).is_some())
+    {
+        return Err("documentation host");
     }
     if let Some(why) = filters::template_syntax(secret) {
         return Err(why);
@@ -429,6 +450,18 @@ mod tests {
                 false,
             ),
             (UrlPassword, "s3cr3t-Pa55w0rd!".into(), String::new(), true),
+            (
+                UrlPassword,
+                "s3cr3t-Pa55w0rd!".into(),
+                "postgres://app:s3cr3t-Pa55w0rd!@db.prod.internal:5432".into(),
+                true,
+            ),
+            (
+                UrlPassword,
+                "s3cr3t-Pa55w0rd!".into(),
+                "https://user:s3cr3t-Pa55w0rd!@example.com/path".into(),
+                false,
+            ),
             (UrlPassword, "${DB_PASSWORD}".into(), String::new(), false),
             (UrlPassword, "password".into(), String::new(), false),
             (UrlPassword, "****".into(), String::new(), false),

@@ -616,93 +616,128 @@ fn plant(
 }
 
 const IDENTS: &[&str] = &[
-    "user", "order", "session", "request", "client", "config", "token", "cache", "item", "account",
-    "parser", "handler", "record", "payload", "result", "buffer", "key", "value", "entry", "node",
+    "user", "order", "session", "request", "client", "config", "index", "cache", "item", "account",
+    "parser", "handler", "record", "payload", "result", "buffer", "queue", "value", "entry",
+    "node",
 ];
 
 /// One line of filler text, chosen from many shapes.
+///
+/// About 97% of lines are ordinary code, config and log lines; the rest
+/// carry credential-ish words in harmless roles or near-miss values. That
+/// is roughly the density of such words in real application code (a few
+/// hundred per MB), so throughput measured on this text is representative.
 fn filler_line(g: &mut FakeSecrets, s: &mut String) {
     use std::fmt::Write;
     let r = &mut g.rng;
     let a = IDENTS[r.random_range(0..IDENTS.len())];
     let b = IDENTS[r.random_range(0..IDENTS.len())];
     let n: u32 = r.random_range(0..10_000);
-    let shape = r.random_range(0..60u32);
-    let _ = match shape {
-        0..=5 => write!(s, "    let {a}_{b} = {b}.get_{a}({n})?;"),
-        6..=9 => write!(s, "def handle_{a}(self, {b}, timeout={n}):"),
-        10..=12 => write!(s, "        return self._{a}_map.get({b}_id, None)"),
-        13..=15 => write!(
-            s,
-            "// TODO: cache the {a} lookup, it costs {n} ms on cold start"
-        ),
-        16..=18 => write!(s, "import {{ {a}Service }} from './services/{b}';"),
-        19..=21 => write!(
-            s,
-            "  {a}: {{ type: String, required: true, maxLength: {n} }},"
-        ),
-        22..=23 => write!(
-            s,
-            "func (s *{}Store) Get{}(ctx context.Context, id int64) error {{",
-            cap(a),
-            cap(b)
-        ),
-        24..=25 => write!(s, "  - name: {a}-{b}\n    image: registry.internal/{a}:{n}"),
-        26 => write!(s, "    token = lexer.next_token()"),
-        27 => write!(
+    let roll = r.random_range(0..1000u32);
+    if roll >= 30 {
+        let _ = match roll % 16 {
+            0 | 1 => write!(s, "    let {a}_{b} = {b}.get_{a}({n})?;"),
+            2 => write!(s, "def handle_{a}(self, {b}, timeout={n}):"),
+            3 => write!(s, "        return self._{a}_map.get({b}_id, None)"),
+            4 => write!(
+                s,
+                "// TODO: cache the {a} lookup, it costs {n} ms on cold start"
+            ),
+            5 => write!(s, "import {{ {}Service }} from './services/{b}';", cap(a)),
+            6 => write!(
+                s,
+                "  {a}: {{ type: String, required: true, maxLength: {n} }},"
+            ),
+            7 => write!(
+                s,
+                "func (s *{}Store) Get{}(ctx context.Context, id int64) error {{",
+                cap(a),
+                cap(b)
+            ),
+            8 => write!(s, "  - name: {a}-{b}\n    image: registry.internal/{a}:{n}"),
+            9 => write!(s, "    \"version\": \"{}.{}.{}\",", n % 5, n % 17, n % 9),
+            10 => write!(
+                s,
+                "2024-05-{:02}T10:{:02}:00Z INFO request {a} completed status=200 in {n}ms",
+                n % 28 + 1,
+                n % 60
+            ),
+            11 => write!(s, "    }} else if {a}.len() > {n} {{"),
+            12 => write!(
+                s,
+                "        for {a} in {b}s.iter().filter(|x| x.is_active()) {{"
+            ),
+            13 => write!(s, "    {a}.{b} = {b}_{a}(x, y, {n})"),
+            14 => write!(
+                s,
+                "SELECT id, {a}_id, created_at FROM {b}s WHERE {a}_id = $1 LIMIT {n};"
+            ),
+            _ => write!(s, "}}"),
+        };
+        return;
+    }
+    let _ = match roll {
+        0 => write!(s, "    token = lexer.next_token()"),
+        1 => write!(
             s,
             "if (password.length < {}) throw new Error('password too short');",
             n % 20
         ),
-        28 => write!(s, "  api_key: ${{{{ secrets.API_KEY }}}}"),
-        29 => write!(s, "AWS_SECRET_ACCESS_KEY=<your-secret-access-key>"),
-        30 => write!(s, "password = \"changeme\""),
-        31 => write!(s, "export GITHUB_TOKEN=$GITHUB_TOKEN"),
-        32 => {
+        2 => write!(s, "  api_key: ${{{{ secrets.API_KEY }}}}"),
+        3 => write!(s, "AWS_SECRET_ACCESS_KEY=<your-secret-access-key>"),
+        4 => write!(s, "password = \"changeme\""),
+        5 => write!(s, "export GITHUB_TOKEN=$GITHUB_TOKEN"),
+        6 => {
             let d = g.chars(HEX, 64);
             write!(s, "FROM python:3.12-slim@sha256:{d}")
         }
-        33 => {
+        7 => {
             let sha = g.chars(HEX, 40);
             write!(s, "commit {sha}")
         }
-        34 => {
+        8 => {
             let u = uuid(g);
             write!(s, "  \"requestId\": \"{u}\",")
         }
-        35 => {
+        9 => {
             let h = g.chars(BASE64, 86);
             write!(s, "      \"integrity\": \"sha512-{h}==\",")
         }
-        36 => {
+        10 => {
             let h = g.chars(BASE64, 43);
             write!(s, "golang.org/x/net v0.{}.0 h1:{h}=", n % 40)
         }
-        37 => {
+        11 => {
             let k = g.chars(BASE64, 68);
             write!(s, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{k} deploy@ci")
         }
-        38 => write!(s, "aws_access_key_id = AKIAIOSFODNN7EXAMPLE"),
-        39 => write!(s, "    secret_key = settings.SECRET_KEY"),
-        40 => write!(s, "const apiKey = process.env.API_KEY;"),
-        41 => write!(s, "token: \"{{{{ .Values.token }}}}\""),
-        42 => write!(s, "api_token = \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\""),
-        43 => write!(
-            s,
-            "2024-05-{:02}T10:{:02}:00Z INFO request {a} completed status=200 auth=***",
-            n % 28 + 1,
-            n % 60
-        ),
-        44 => write!(s, "password: \"{{{{ vault_db_password }}}}\""),
-        45 => write!(s, "    \"version\": \"{}.{}.{}\",", n % 5, n % 17, n % 9),
-        46 => write!(
+        12 => write!(s, "aws_access_key_id = AKIAIOSFODNN7EXAMPLE"),
+        13 => write!(s, "    secret_key = settings.SECRET_KEY"),
+        14 => write!(s, "const apiKey = process.env.API_KEY;"),
+        15 => write!(s, "token: \"{{{{ .Values.token }}}}\""),
+        16 => write!(s, "api_token = \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\""),
+        17 => write!(s, "password: \"{{{{ vault_db_password }}}}\""),
+        18 => write!(
             s,
             "      - run: echo \"token is ${{{{ steps.auth.outputs.token }}}}\""
         ),
-        47 => write!(s, "# Set your API key in the environment before running."),
-        48 => write!(s, "secret_name = \"prod/{a}/{b}\""),
-        49 => write!(s, "key_file = \"/etc/ssl/private/{a}.key\""),
-        _ => write!(s, "    {a}.{b} = {b}_{a}(x, y, {n})"),
+        19 => write!(s, "# Set your API key in the environment before running."),
+        20 => write!(s, "secret_name = \"prod/{a}/{b}\""),
+        21 => write!(s, "key_file = \"/etc/ssl/private/{a}.key\""),
+        22 => write!(
+            s,
+            "    let cache_key = format!(\"{{}}:{{}}\", {a}.id, {b}.id);"
+        ),
+        23 => write!(s, "        if let Some(tok) = self.tokens.get(&{a}_key) {{"),
+        24 => write!(s, "    auth_header = f\"Bearer {{self.access_token}}\""),
+        25 => write!(s, "  const {{ token }} = await auth.refresh({a}Id);"),
+        26 => write!(s, "// keys are rotated every {n} hours by the {a} job"),
+        27 => write!(s, "    private_key_path: Option<PathBuf>,"),
+        28 => write!(s, "const KEY_{}: &str = \"{a}.{b}\";", n % 100),
+        _ => write!(
+            s,
+            "    password_hash = bcrypt.hashpw({a}.encode(), bcrypt.gensalt())"
+        ),
     };
 }
 
