@@ -2,12 +2,15 @@
 //! that masks secrets in logs as they pass through.
 //!
 //! Three sources of ranges to mask, merged per window:
-//! 1. every accepted match of the secret rules ([`Scanner::scan`], the
-//!    low-level match API), masking the secret group only, so
+//! 1. every accepted match of the secret rules ([`Scanner::find_matches`],
+//!    the low-level match API), masking the secret group only, so
 //!    `password=***` stays readable;
 //! 2. every *known* value (from `--secret-env`, `--secrets-file`) in every
-//!    encoded form ([`forms::encoded_forms`]), found by one Aho-Corasick
-//!    automaton over all forms of all values;
+//!    encoded form ([`forms::encoded_forms`]);
+//!
+//! Source 1 is the scan engine's own keyword-windowed matcher over each
+//! window; source 2 is one leftmost-longest Aho-Corasick automaton over
+//! every form of every known value;
 //! 3. the body lines of a PEM private key block (`-----BEGIN … PRIVATE
 //!    KEY-----` to `-----END`), tracked line by line so a key printed by
 //!    `cat key.pem` is masked even when its lines arrive one read apart.
@@ -172,13 +175,15 @@ impl RedactorBuilder {
                 pattern_label.push(li);
             }
         }
-        let known = if patterns.is_empty() {
-            None
-        } else {
-            // Leftmost-longest: the raw value wins over one of its lines,
-            // the padded base64 over its core.
-            let ac = AhoCorasickBuilder::new()
+        // Known forms: leftmost-longest (the raw value wins over one of
+        // its lines, the padded base64 over its core). No prefilter: the
+        // forms start with random bytes, so the rare-byte prefilter it
+        // would pick fires all the time on log text; the plain DFA runs at
+        // a steady pace.
+        let automaton = (!patterns.is_empty()).then(|| {
+            AhoCorasickBuilder::new()
                 .match_kind(MatchKind::LeftmostLongest)
+                .prefilter(false)
                 .kind(Some(AhoCorasickKind::DFA))
                 .build(&patterns)
                 .or_else(|_| {
@@ -186,9 +191,8 @@ impl RedactorBuilder {
                         .match_kind(MatchKind::LeftmostLongest)
                         .build(&patterns)
                 })
-                .expect("literal patterns always build without a size limit");
-            Some(ac)
-        };
+                .expect("literal patterns always build without a size limit")
+        });
         let rule_reach = self.scanner.as_ref().map_or(0, |s| {
             s.rules()
                 .iter()
@@ -202,7 +206,7 @@ impl RedactorBuilder {
         let max_window = self.max_window.max(overlap * 2);
         let redactor = Redactor {
             scanner: self.scanner,
-            known,
+            automaton,
             pattern_label,
             labels,
             mask: self.mask,
@@ -217,7 +221,8 @@ impl RedactorBuilder {
 /// A compiled redaction filter. Build with [`RedactorBuilder`].
 pub struct Redactor {
     scanner: Option<Scanner>,
-    known: Option<AhoCorasick>,
+    /// Every form of every known value.
+    automaton: Option<AhoCorasick>,
     pattern_label: Vec<usize>,
     labels: Vec<String>,
     mask: MaskStyle,
@@ -236,6 +241,7 @@ impl std::fmt::Debug for Redactor {
             .field("known_values", &self.labels.len())
             .field("known_forms", &self.pattern_label.len())
             .field("overlap", &self.overlap)
+            .field("automaton", &self.automaton.as_ref().map(|a| a.kind()))
             .finish()
     }
 }
@@ -356,23 +362,21 @@ impl Redactor {
         pem: &mut PemState,
         out: &mut Vec<(Range<usize>, Label)>,
     ) {
-        if let Some(scanner) = &self.scanner {
-            for m in scanner.find_matches(None, buf) {
-                if m.secret.end > from {
-                    out.push((m.secret.start.max(from)..m.secret.end, Label::Rule(m.rule)));
-                }
-            }
-        }
-        if let Some(ac) = &self.known {
-            // Start early enough that a form straddling `from` is found.
-            let start = from.saturating_sub(self.overlap).min(from);
-            for m in ac.find_iter(&buf[start..]) {
-                let (s, e) = (start + m.start(), start + m.end());
+        if let Some(ac) = &self.automaton {
+            for m in ac.find_iter(buf) {
+                let (s, e) = (m.start(), m.end());
                 if e > from {
                     out.push((
                         s.max(from)..e,
                         Label::Known(self.pattern_label[m.pattern().as_usize()]),
                     ));
+                }
+            }
+        }
+        if let Some(scanner) = &self.scanner {
+            for m in scanner.find_matches(None, buf) {
+                if m.secret.end > from {
+                    out.push((m.secret.start.max(from)..m.secret.end, Label::Rule(m.rule)));
                 }
             }
         }
