@@ -1,0 +1,223 @@
+//! CI log scanning (original line numbers through ANSI and timestamp
+//! prefixes, across chunk boundaries), environment separation over real
+//! scan findings, and the pre-commit hook in real git repositories.
+
+use keytrail_ci::{envsep, hook, log};
+use keytrail_scan::{Aggregator, Scanner};
+use keytrail_testkit::secrets::FakeSecrets;
+use keytrail_types::Origin;
+use std::path::Path;
+use std::process::Command;
+
+fn scanner() -> Scanner {
+    let (rules, _) = keytrail_rules::builtin();
+    Scanner::new(rules).0
+}
+
+#[test]
+fn scan_log_reports_original_lines_and_columns() {
+    let mut g = FakeSecrets::new(21);
+    let token = g.github_classic();
+    let raw = format!(
+        "2024-05-01T12:34:56.1234567Z ##[group]Run ./release.sh\n\
+         2024-05-01T12:34:56.2234567Z \x1b[36;1mpushing with\x1b[0m GITHUB_TOKEN=\x1b[32m{token}\x1b[0m\n\
+         2024-05-01T12:34:57.0000000Z done\n"
+    );
+    let (found, bytes) = log::scan_log(&scanner(), "job.log", raw.as_bytes()).unwrap();
+    assert_eq!(bytes, raw.len() as u64);
+    let f = found
+        .iter()
+        .find(|f| f.secret.expose() == &token)
+        .expect("token found");
+    assert_eq!(f.location.line, 2);
+    assert_eq!(f.location.origin, Origin::Log);
+    let off = f.location.offset as usize;
+    assert_eq!(
+        &raw[off..off + token.len()],
+        token,
+        "offset points into the raw log"
+    );
+    let line_start = raw[..off].rfind('\n').unwrap() + 1;
+    assert_eq!(f.location.column as usize, off - line_start + 1);
+    assert!(!f.location.snippet.contains(&token));
+    assert!(
+        !f.location.snippet.contains('\x1b'),
+        "snippet is cleaned text"
+    );
+}
+
+#[test]
+fn scan_log_across_chunks_and_gitlab_prefixes() {
+    let mut g = FakeSecrets::new(23);
+    let mut raw = String::new();
+    let mut planted = Vec::new();
+    let mut line = 0u64;
+    while raw.len() < log::CHUNK * 2 + 100_000 {
+        line += 1;
+        if line % 4_001 == 0 {
+            let t = g.github_classic();
+            raw.push_str(&format!("2024-05-01T12:34:56.123456Z 00O+ export GH={t}\n"));
+            planted.push((line, t));
+        } else {
+            raw.push_str(&format!(
+                "2024-05-01T12:34:56.123456Z 01E \x1b[0;m step {line} of the build is running\n"
+            ));
+        }
+    }
+    let (found, _) = log::scan_log(&scanner(), "-", raw.as_bytes()).unwrap();
+    assert!(planted.len() >= 10);
+    for (line, t) in &planted {
+        let hits: Vec<_> = found.iter().filter(|f| f.secret.expose() == t).collect();
+        assert_eq!(hits.len(), 1, "secret on line {line} reported once");
+        assert_eq!(hits[0].location.line, *line);
+    }
+}
+
+#[test]
+fn shared_credential_across_environments_from_a_scan() {
+    let mut g = FakeSecrets::new(29);
+    let shared = g.stripe_live_secret();
+    let only_dev = g.stripe_live_secret();
+    let s = scanner();
+    let mut agg = Aggregator::new();
+    for (path, text) in [
+        (
+            ".env.dev",
+            format!("STRIPE_KEY={shared}\nOTHER={only_dev}\n"),
+        ),
+        (
+            "deploy/overlays/production/secret.env",
+            format!("STRIPE_KEY={shared}\n"),
+        ),
+        (
+            "charts/app/values.staging.yaml",
+            format!("stripe: {shared}\n"),
+        ),
+        ("src/app.py", format!("KEY = '{only_dev}'\n")),
+    ] {
+        for f in s.scan_bytes(path, &Origin::File, text.as_bytes()) {
+            agg.add(&s, f);
+        }
+    }
+    let findings = agg.finish();
+    let extra = envsep::shared_across_environments(&findings);
+    assert_eq!(extra.len(), 1, "{extra:#?}");
+    let f = &extra[0];
+    assert_eq!(f.rule_id, envsep::RULE_ID);
+    assert_eq!(f.secret.expose(), &shared);
+    assert_eq!(
+        f.context
+            .iter()
+            .find(|(k, _)| k == "environments")
+            .unwrap()
+            .1,
+        "dev,prod,staging"
+    );
+    assert_eq!(f.locations.len(), 3);
+    assert_eq!(
+        f.severity,
+        keytrail_types::Severity::Critical.max(f.severity)
+    );
+    assert!(!serde_json::to_string(&extra).unwrap().contains(&shared));
+}
+
+fn git(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("git runs")
+}
+
+fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(git(dir.path(), &["init", "-q"]).status.success());
+    git(dir.path(), &["config", "user.email", "t@example.com"]);
+    git(dir.path(), &["config", "user.name", "T"]);
+    dir
+}
+
+/// A stand-in for the keytrail binary: exits with `code`.
+fn fake_keytrail(dir: &Path, code: i32) -> String {
+    let p = dir.join(format!("fake-keytrail-{code}"));
+    std::fs::write(
+        &p,
+        format!("#!/bin/sh\necho \"scan $*\" >&2\nexit {code}\n"),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    p.display().to_string()
+}
+
+#[test]
+fn hook_blocks_commits_with_findings_and_allows_clean_ones() {
+    let r = repo();
+    let bin = tempfile::tempdir().unwrap();
+    let blocking = fake_keytrail(bin.path(), 1);
+    let installed = hook::install(r.path(), &blocking, false).unwrap();
+    let hook_path = r.path().join(".git/hooks/pre-commit");
+    assert!(matches!(installed, hook::Installed::Created(ref p) if *p == hook_path));
+    std::fs::write(r.path().join("a.txt"), "x\n").unwrap();
+    git(r.path(), &["add", "a.txt"]);
+    let out = git(r.path(), &["commit", "-q", "-m", "x"]);
+    assert!(!out.status.success(), "commit must be blocked");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("scan --staged"), "{stderr}");
+    assert!(stderr.contains("git commit --no-verify"), "{stderr}");
+    assert!(stderr.contains("keytrail:allow"), "{stderr}");
+    // Reinstalling (own hook) with a scanner that finds nothing.
+    let clean = fake_keytrail(bin.path(), 0);
+    assert!(matches!(
+        hook::install(r.path(), &clean, false).unwrap(),
+        hook::Installed::Updated(_)
+    ));
+    assert!(git(r.path(), &["commit", "-q", "-m", "x"]).status.success());
+}
+
+#[test]
+fn hook_refuses_foreign_hook_unless_forced() {
+    let r = repo();
+    let hooks = r.path().join(".git/hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    std::fs::write(hooks.join("pre-commit"), "#!/bin/sh\nexit 0\n").unwrap();
+    let err = hook::install(r.path(), "keytrail", false).unwrap_err();
+    assert!(matches!(err, hook::HookError::ForeignHook(_)));
+    assert!(err.to_string().contains("--force"));
+    match hook::install(r.path(), "keytrail", true).unwrap() {
+        hook::Installed::Replaced { backup, .. } => {
+            assert_eq!(
+                std::fs::read_to_string(backup).unwrap(),
+                "#!/bin/sh\nexit 0\n"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        std::fs::read_to_string(hooks.join("pre-commit"))
+            .unwrap()
+            .contains(hook::MARKER)
+    );
+}
+
+#[test]
+fn hook_honours_core_hooks_path() {
+    let r = repo();
+    git(r.path(), &["config", "core.hooksPath", "tools/githooks"]);
+    hook::install(r.path(), "keytrail", false).unwrap();
+    assert!(r.path().join("tools/githooks/pre-commit").is_file());
+    assert!(!r.path().join(".git/hooks/pre-commit").exists());
+}
+
+#[test]
+fn hook_outside_a_repository_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = hook::install(dir.path(), "keytrail", false).unwrap_err();
+    assert!(matches!(err, hook::HookError::NotARepository(_)), "{err}");
+}
