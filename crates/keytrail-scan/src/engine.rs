@@ -293,6 +293,11 @@ impl Scanner {
         let caps = caps.get_or_insert_with(|| rule.regex.create_captures());
         let mut input = Input::new(data).span(start..end);
         loop {
+            // The forward DFA alone answers "no match" (the common case)
+            // without touching the capture engines.
+            if rule.regex.search_half(&input).is_none() {
+                break;
+            }
             rule.regex.search_captures(&input, caps);
             let Some(m) = caps.get_match() else { break };
             if let Some(secret) = caps.get_group(rule.secret_group)
