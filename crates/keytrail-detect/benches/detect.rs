@@ -20,6 +20,16 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// CPU time (user + system) of this process in seconds, from /proc (100 ticks/s).
+fn cpu_secs() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of stat (utime, stime) are at 11 and 12 after the command name.
+    (tick(11) + tick(12)) / 100.0
+}
+
 fn reset_peak() {
     // Linux: writing 5 to clear_refs resets VmHWM to the current RSS.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -73,8 +83,14 @@ fn main() {
     for threads in [1usize, 2] {
         reset_peak();
         let t = Instant::now();
+        let cpu0 = cpu_secs();
         let (alerts, stats) = run_parallel(&builder, shared.clone(), &written.files, threads);
         let secs = t.elapsed().as_secs_f64();
+        let cpu = cpu_secs() - cpu0;
+        println!(
+            "threads={threads}: CPU time {cpu:.2} s = {:.0} events per CPU-second (wall-clock figures below are affected by other load on the machine)",
+            stats.events as f64 / cpu
+        );
         println!(
             "threads={threads}: {} events in {secs:.2} s = {:.0} events/s ({:.1} MiB/s), {} identities, {} alerts, {} sigma matches, peak RSS {:.0} MiB",
             stats.events,
