@@ -376,3 +376,50 @@ fn unknown_validator_and_bad_pattern_are_diagnosed() {
     assert!(d.iter().any(|d| d.message.contains("test.gitlab")));
     assert_eq!(s.rules().len(), n - 2);
 }
+
+#[test]
+fn scanner_is_shareable_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Scanner>();
+    let s = scanner();
+    let mut g = FakeSecrets::new(16);
+    let text = format!("t = {}\n", g.github_classic());
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| assert_eq!(scan(&s, &text).len(), 1));
+        }
+    });
+}
+
+/// Arbitrary bytes (invalid UTF-8, NULs, CRs, keywords at the edges)
+/// never panic, in memory or streamed with tiny chunks.
+#[test]
+fn arbitrary_bytes_do_not_panic() {
+    use rand::{Rng, SeedableRng};
+    let s = scanner().with_chunking(256, 64);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+    let pieces: [&[u8]; 8] = [
+        b"ghp_",
+        b"-----BEGIN PRIVATE KEY-----",
+        b"\n",
+        b"\r\n",
+        b"\xff\xfe",
+        b"\0",
+        b"password = \"",
+        b"eyJ",
+    ];
+    for _ in 0..200 {
+        let mut data = Vec::new();
+        while data.len() < 2000 {
+            if rng.random_bool(0.3) {
+                data.extend_from_slice(pieces[rng.random_range(0..pieces.len())]);
+            } else {
+                data.push(rng.random());
+            }
+        }
+        let whole = s.scan_bytes("x", &Origin::File, &data);
+        let (streamed, n) = s.scan_reader("x", &Origin::File, &data[..]).unwrap();
+        assert_eq!(n as usize, data.len());
+        assert_eq!(streamed.len(), whole.len());
+    }
+}
