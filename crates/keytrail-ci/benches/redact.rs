@@ -65,7 +65,7 @@ fn block(bytes: usize, g: &mut FakeSecrets, known: &[String]) -> (Vec<u8>, usize
             kind
         };
         let line = match kind {
-            0 => format!("\x1b[36;1mRun npm ci\x1b[0m"),
+            0 => "\x1b[36;1mRun npm ci\x1b[0m".to_string(),
             1 => format!(
                 "added {} packages, and audited {} packages in {}s",
                 n % 900,

@@ -136,14 +136,14 @@ pub fn environment_of(path: &str) -> Option<&'static str> {
     None
 }
 
+/// Locations of one secret, by environment.
+type EnvLocations = BTreeMap<&'static str, Vec<keytrail_types::Location>>;
+
 /// One extra finding per secret value seen in configuration for two or
 /// more environments. Deterministic order (by first location).
 pub fn shared_across_environments(findings: &[Finding]) -> Vec<Finding> {
     // value hash -> (first finding, env -> locations)
-    let mut groups: BTreeMap<
-        [u8; 32],
-        (usize, BTreeMap<&'static str, Vec<keytrail_types::Location>>),
-    > = BTreeMap::new();
+    let mut groups: BTreeMap<[u8; 32], (usize, EnvLocations)> = BTreeMap::new();
     for (fi, f) in findings.iter().enumerate() {
         let key: [u8; 32] = Sha256::digest(f.secret.expose().as_bytes()).into();
         for loc in &f.locations {

@@ -54,7 +54,7 @@ fn scan_log_across_chunks_and_gitlab_prefixes() {
     let mut line = 0u64;
     while raw.len() < log::CHUNK * 2 + 100_000 {
         line += 1;
-        if line % 4_001 == 0 {
+        if line.is_multiple_of(4_001) {
             let t = g.github_classic();
             raw.push_str(&format!("2024-05-01T12:34:56.123456Z 00O+ export GH={t}\n"));
             planted.push((line, t));
