@@ -130,6 +130,11 @@ pub struct InputArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
 
+    /// Largest input held in memory in one piece; bigger files are streamed
+    /// in bounded chunks. Hidden: a tuning knob for tests and debugging.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20, hide = true)]
+    pub max_in_memory: u64,
+
     /// Print nothing on stderr except errors: no progress, summary or warnings.
     ///
     /// Example: `keytrail scan -q . && echo clean`

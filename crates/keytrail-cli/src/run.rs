@@ -131,6 +131,7 @@ pub fn scan(input: &InputArgs, min_confidence: Confidence) -> anyhow::Result<Sca
         max_archive_depth: input.max_archive_depth,
         threads: input.threads,
         scan_archives: !input.no_archives,
+        max_in_memory: input.max_in_memory,
         ..FsOptions::default()
     };
     check_excludes(&opts)?;

@@ -367,3 +367,49 @@ fn verbose_lists_skips_quiet_hides_them() {
     let r = t.run(&["scan", "-q", "tree"]);
     assert_eq!(r.stderr, "");
 }
+
+#[test]
+fn large_inputs_are_streamed_with_correct_lines() {
+    let t = with_test_rules();
+    let token = fake::test_token();
+    let mut text = String::new();
+    for i in 1..=2000 {
+        text.push_str(&format!(
+            "filler line {i} with some words to take up space\n"
+        ));
+    }
+    text.push_str(&format!("key = {token}\n"));
+    t.write("tree/big.txt", &text);
+    // With a 4 KiB in-memory limit the file (~100 KiB) goes through the
+    // streaming path; stdin of the same size is spilled and streamed too.
+    let args = [
+        "scan",
+        "--rules",
+        "rules",
+        "--max-in-memory",
+        "4096",
+        "--format",
+        "jsonl",
+    ];
+    let mut file_args = args.to_vec();
+    file_args.push("tree/big.txt");
+    let r = t.run(&file_args);
+    assert_eq!(r.code, 1, "{r:?}");
+    let rec: serde_json::Value = serde_json::from_str(r.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(rec["line"], 2001);
+    assert_eq!(rec["column"], 7);
+    assert!(
+        r.stderr
+            .contains(&format!("({:.1} KiB)", text.len() as f64 / 1024.0)),
+        "{}",
+        r.stderr
+    );
+
+    let mut stdin_args = args.to_vec();
+    stdin_args.push("-");
+    let r = t.run_stdin(&stdin_args, &text);
+    assert_eq!(r.code, 1, "{r:?}");
+    let rec: serde_json::Value = serde_json::from_str(r.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(rec["path"], "-");
+    assert_eq!(rec["line"], 2001);
+}

@@ -1,0 +1,93 @@
+//! `keytrail collect aws`: collects one AWS account with the AWS SDK into
+//! the snapshot layout that `keytrail posture --snapshot` reads
+//! (keytrail-collect does the work; this module only maps flags and exit
+//! codes).
+//!
+//! Exit codes: 0 = every call succeeded, 2 = some calls failed (the
+//! snapshot is written without them; their checks will read "not
+//! evaluated") or nothing could be collected.
+
+use crate::ExitStatus;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+/// `keytrail collect`.
+#[derive(Debug, Subcommand)]
+pub enum CollectCommand {
+    /// Collect an AWS account (IAM, credential report, access keys, S3, EC2, EKS, Organizations).
+    Aws(CollectAwsArgs),
+}
+
+/// `keytrail collect aws`.
+#[derive(Debug, Args)]
+#[command(after_help = "Credentials and endpoints come from the usual AWS sources \
+(environment, AWS_PROFILE or --profile, SSO, web identity, instance roles); \
+AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> are honoured. Read-only: the \
+SecurityAudit managed policy covers every call.\n\n\
+Exit codes: 0 = every call succeeded, 2 = some calls failed (the snapshot is \
+still written) or nothing could be collected.\n\n\
+Examples:\n  keytrail collect aws --out snap/ && keytrail posture --snapshot snap/\n  \
+keytrail collect aws --profile audit --region us-east-1 --region eu-west-1 --out snap/")]
+pub struct CollectAwsArgs {
+    /// Named profile from ~/.aws/config.
+    ///
+    /// Example: `--profile audit`
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+
+    /// Region to collect EC2 and EKS data from; repeatable. Default: every
+    /// region enabled for the account.
+    ///
+    /// Example: `--region us-east-1 --region eu-west-1`
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+
+    /// Send every request to URL (an emulator or proxy) instead of AWS.
+    ///
+    /// Example: `--endpoint-url http://127.0.0.1:5000`
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Snapshot directory to write (aws/ is created inside it).
+    ///
+    /// Example: `--out snap/`
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Print nothing on stderr except errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Runs `keytrail collect`.
+pub fn run(cmd: &CollectCommand) -> anyhow::Result<ExitStatus> {
+    match cmd {
+        CollectCommand::Aws(args) => aws(args),
+    }
+}
+
+fn aws(args: &CollectAwsArgs) -> anyhow::Result<ExitStatus> {
+    let opts = keytrail_collect::AwsCollectOptions {
+        profile: args.profile.clone(),
+        regions: args.regions.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        credential_report_timeout_secs: None,
+    };
+    let diags = keytrail_collect::collect_aws_blocking(&opts, &args.out);
+    for d in &diags {
+        // Failed calls are always shown: they make the snapshot incomplete.
+        eprintln!("warning: {d}");
+    }
+    if !args.quiet {
+        eprintln!(
+            "collected into {} ({} failed call(s))",
+            args.out.join("aws").display(),
+            diags.iter().filter(|d| d.is_error).count()
+        );
+    }
+    Ok(if diags.iter().any(|d| d.is_error) {
+        ExitStatus::Error
+    } else {
+        ExitStatus::Clean
+    })
+}

@@ -1,0 +1,228 @@
+//! `keytrail detect`: read CloudTrail logs (files, S3-style directory trees or stdin),
+//! run keytrail's playbook and behavioural detectors plus any Sigma rules given, write
+//! the alerts (human summary, JSONL or OCSF) and choose the exit code
+//! (0 = no alerts, 1 = alerts, 2 = error). Diagnostics go to stderr with counts.
+//!
+//! Self-contained: it owns its clap arguments ([`DetectArgs`]) and returns the exit
+//! code as an integer, so wiring it needs one enum variant and one match arm.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use keytrail_detect::engine::{EngineBuilder, Stats, run_parallel};
+use keytrail_detect::{Alert, output, read_path, read_stream};
+
+/// Output format of `keytrail detect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DetectFormat {
+    /// A summary grouped by identity, worst first.
+    Human,
+    /// One alert per line as JSON (fields documented in crates/keytrail-detect/README.md).
+    Jsonl,
+    /// A JSON array of OCSF 1.1 Detection Findings (class_uid 2004).
+    Ocsf,
+}
+
+/// Arguments of `keytrail detect`.
+#[derive(Debug, Clone, Args)]
+pub struct DetectArgs {
+    /// CloudTrail files or directories (S3 layout `AWSLogs/<account>/CloudTrail/…`,
+    /// gzip or plain, `{"Records":[…]}`, JSON arrays or NDJSON); `-` reads stdin.
+    /// Example: `keytrail detect AWSLogs/`
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Sigma rule directory or file, repeatable. keytrail's own playbook detectors
+    /// always run; Sigma rules are added on top. To use the SigmaHQ AWS rules, clone
+    /// github.com/SigmaHQ/sigma and point at `rules/cloud/aws`.
+    /// Example: `--sigma sigma/rules/cloud/aws --sigma my-rules/`
+    #[arg(long = "sigma", value_name = "DIR")]
+    pub sigma: Vec<PathBuf>,
+
+    /// IP-intelligence directory (MaxMind/DB-IP style `.mmdb` country and ASN
+    /// databases, CIDR lists of Tor exits, VPN and datacenter ranges). Without it,
+    /// country, ASN and network-class detectors have nothing to compare.
+    /// Example: `--ipintel /var/lib/keytrail/ipintel`
+    #[arg(long, value_name = "DIR")]
+    pub ipintel: Vec<PathBuf>,
+
+    /// Owners file declaring expected usage per identity (regions, networks, hours,
+    /// services), as written by `keytrail inventory` (`keytrail.owners.yaml`).
+    /// Example: `--owners keytrail.owners.yaml`
+    #[arg(long, value_name = "FILE")]
+    pub owners: Option<PathBuf>,
+
+    /// Directory where per-identity baselines are loaded from and saved to, so that
+    /// daily runs continue where the last one stopped.
+    /// Example: `--state .keytrail-state`
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+
+    /// Days at the start of each identity's history that only build its baseline
+    /// (behavioural detectors stay quiet; playbook detectors still fire).
+    /// Example: `--learning-days 14` (0 disables learning)
+    #[arg(long, value_name = "N", default_value_t = 7)]
+    pub learning_days: u32,
+
+    /// Output format. Example: `--format jsonl`
+    #[arg(long, value_enum, default_value_t = DetectFormat::Human)]
+    pub format: DetectFormat,
+
+    /// Write alerts to FILE instead of stdout. Example: `--output alerts.jsonl`
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Worker threads (identities are partitioned across them); default 1.
+    /// Stdin is always read by one thread. Example: `--threads 2`
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub threads: usize,
+}
+
+/// Runs `keytrail detect`; returns the exit code (0 no alerts, 1 alerts).
+/// Errors (bad arguments, unreadable inputs, unwritable output) map to exit code 2.
+pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
+    let stdin = args.paths.iter().any(|p| p.as_os_str() == "-");
+    if stdin && args.paths.len() > 1 {
+        bail!("`-` (stdin) cannot be combined with other paths");
+    }
+    for p in &args.paths {
+        if p.as_os_str() != "-" && !p.exists() {
+            bail!("input `{}` does not exist", p.display());
+        }
+    }
+    for d in args.sigma.iter().chain(&args.ipintel) {
+        if !d.exists() {
+            bail!("`{}` does not exist", d.display());
+        }
+    }
+    if let Some(o) = &args.owners
+        && !o.is_file()
+    {
+        bail!("owners file `{}` does not exist", o.display());
+    }
+
+    let mut builder =
+        EngineBuilder::new().learning_period_ms(i64::from(args.learning_days) * 86_400_000);
+    for d in &args.sigma {
+        builder = builder.sigma_rules(d);
+    }
+    for d in &args.ipintel {
+        builder = builder.ipintel(d);
+    }
+    if let Some(o) = &args.owners {
+        builder = builder.owners_file(o);
+    }
+    if let Some(s) = &args.state {
+        std::fs::create_dir_all(s)
+            .with_context(|| format!("cannot create state directory `{}`", s.display()))?;
+        builder = builder.state_dir(s);
+    }
+
+    let (shared, load_diags) = builder.build_shared();
+    let mut load_errors = 0u64;
+    for d in &load_diags {
+        if d.is_error {
+            load_errors += 1;
+        }
+        eprintln!("warning: {}: {}: {}", d.subject, d.kind, d.message);
+    }
+    if !args.sigma.is_empty() && shared.sigma.is_empty() {
+        bail!("no Sigma rule could be loaded from the --sigma paths");
+    }
+
+    let threads = args.threads.max(1);
+    let (alerts, stats) = if stdin {
+        let (mut engine, diags) = builder.build_with(shared);
+        for d in diags {
+            engine.diagnostic(d);
+        }
+        engine.run(read_stream("<stdin>", Box::new(io::stdin())));
+        engine.finish()
+    } else if threads == 1 {
+        let (mut engine, diags) = builder.build_with(shared);
+        for d in diags {
+            engine.diagnostic(d);
+        }
+        if args.paths.len() == 1 {
+            engine.run(read_path(&args.paths[0]));
+        } else {
+            engine.run(keytrail_detect::read_paths(&args.paths));
+        }
+        engine.finish()
+    } else {
+        let (files, diags) = keytrail_detect::reader::list_files(&args.paths);
+        let (alerts, mut stats) = run_parallel(&builder, shared, &files, threads);
+        for d in diags {
+            stats.other_diagnostics += 1;
+            stats.diagnostics.push(d);
+        }
+        (alerts, stats)
+    };
+
+    write_alerts(args, &alerts)?;
+    report_diagnostics(&stats, load_errors, alerts.len());
+    Ok(if alerts.is_empty() { 0 } else { 1 })
+}
+
+fn write_alerts(args: &DetectArgs, alerts: &[Alert]) -> anyhow::Result<()> {
+    let write = |w: &mut dyn Write| -> io::Result<()> {
+        match args.format {
+            DetectFormat::Jsonl => output::write_jsonl(w, alerts)?,
+            DetectFormat::Ocsf => output::write_ocsf(w, alerts)?,
+            DetectFormat::Human => {
+                if !alerts.is_empty() || args.output.is_some() {
+                    w.write_all(output::summary(alerts).as_bytes())?;
+                }
+            }
+        }
+        w.flush()
+    };
+    match &args.output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create `{}`", path.display()))?;
+            write(&mut io::BufWriter::new(file))
+                .with_context(|| format!("cannot write `{}`", path.display()))?;
+        }
+        None => {
+            let stdout = io::stdout();
+            write(&mut io::BufWriter::new(stdout.lock())).context("cannot write to stdout")?;
+        }
+    }
+    Ok(())
+}
+
+fn report_diagnostics(stats: &Stats, load_errors: u64, alerts: usize) {
+    for d in &stats.diagnostics {
+        let at = d.line.map(|l| format!(":{l}")).unwrap_or_default();
+        eprintln!("warning: {}{at}: {}: {}", d.subject, d.kind, d.message);
+    }
+    let shown = stats.diagnostics.len() as u64;
+    let total = stats.skipped_records + stats.other_diagnostics;
+    if total > shown {
+        eprintln!("warning: {} more diagnostics not shown", total - shown);
+    }
+    if stats.skipped_records > 0 {
+        eprintln!(
+            "skipped {} record(s) in {} file(s)",
+            stats.skipped_records,
+            stats.skipped_by_file.len()
+        );
+        for (file, n) in &stats.skipped_by_file {
+            eprintln!("  {n:>8}  {file}");
+        }
+    }
+    eprintln!(
+        "detect: {} events, {} identities, {} alert(s); {} skipped records, {} other diagnostics, {} invalid IPs, {} out-of-order events, {} rule-load problems",
+        stats.events,
+        stats.identities,
+        alerts,
+        stats.skipped_records,
+        stats.other_diagnostics,
+        stats.invalid_ips,
+        stats.out_of_order,
+        load_errors
+    );
+}

@@ -1,0 +1,198 @@
+//! `keytrail posture` and `keytrail inventory`: evaluate a snapshot of
+//! cloud CLI outputs (docs/snapshot-layout.md) with keytrail-inventory and
+//! print findings (human table, JSONL, OCSF) or the identity inventory.
+//!
+//! Exit codes: 0 = no findings, 1 = findings (posture) or flagged
+//! identities (inventory: unowned, unused or over-privileged), 2 = error (no
+//! snapshot, unreadable owners file, or files of the snapshot that could not
+//! be read while nothing was found).
+
+use crate::ExitStatus;
+use anyhow::{Context, bail};
+use clap::{Args, ValueEnum};
+use keytrail_inventory::{Owners, Timestamp, chrono, output};
+use keytrail_types::Diagnostic;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Output formats of `posture`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PostureFormat {
+    /// Findings grouped by identity, then the checks not evaluated.
+    Human,
+    /// One finding per line: check, severity, resource, fact, evidence, remediation.
+    Jsonl,
+    /// A JSON array of OCSF Compliance Findings (class 2003).
+    Ocsf,
+}
+
+/// Output formats of `inventory`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InventoryFormat {
+    /// One line per identity, credentials indented beneath it.
+    Human,
+    /// One identity or credential per line.
+    Jsonl,
+}
+
+/// What `posture` and `inventory` read.
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    /// Snapshot directory (aws/, gcp/, azure/ as in docs/snapshot-layout.md).
+    ///
+    /// Example: `--snapshot snap/` (written by `keytrail collect aws --out snap/`)
+    #[arg(long, value_name = "DIR")]
+    pub snapshot: PathBuf,
+
+    /// Owners file mapping identities to owner, purpose and environment.
+    ///
+    /// Example: `--owners keytrail.owners.yaml`
+    #[arg(long, value_name = "FILE")]
+    pub owners: Option<PathBuf>,
+
+    /// Write to FILE instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Print nothing on stderr except errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `keytrail posture`.
+#[derive(Debug, Args)]
+#[command(after_help = "Exit codes: 0 = no findings, 1 = findings, 2 = error.\n\n\
+Examples:\n  keytrail posture --snapshot snap/\n  \
+keytrail posture --snapshot snap/ --owners keytrail.owners.yaml --format jsonl --output findings.jsonl")]
+pub struct PostureArgs {
+    /// The snapshot, owners and output.
+    #[command(flatten)]
+    pub common: SnapshotArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PostureFormat::Human)]
+    pub format: PostureFormat,
+}
+
+/// `keytrail inventory`.
+#[derive(Debug, Args)]
+#[command(after_help = "Exit codes: 0 = nothing stands out, 1 = unowned, unused or \
+over-privileged identities, 2 = error.\n\n\
+Examples:\n  keytrail inventory --snapshot snap/ --owners keytrail.owners.yaml\n  \
+keytrail inventory --snapshot snap/ --format jsonl")]
+pub struct InventoryArgs {
+    /// The snapshot, owners and output.
+    #[command(flatten)]
+    pub common: SnapshotArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = InventoryFormat::Human)]
+    pub format: InventoryFormat,
+}
+
+struct Loaded {
+    snapshot: keytrail_inventory::Snapshot,
+    owners: Option<Owners>,
+    diags: Vec<Diagnostic>,
+    now: Timestamp,
+}
+
+fn load(args: &SnapshotArgs) -> anyhow::Result<Loaded> {
+    if !args.snapshot.is_dir() {
+        bail!(
+            "snapshot directory {} does not exist",
+            args.snapshot.display()
+        );
+    }
+    let owners = match &args.owners {
+        None => None,
+        Some(path) => {
+            let (owners, diags) = Owners::load(path);
+            if let Some(d) = diags.iter().find(|d| d.is_error) {
+                bail!("owners file {d}");
+            }
+            Some(owners)
+        }
+    };
+    let (snapshot, diags) = keytrail_inventory::load_snapshot(&args.snapshot);
+    if !args.quiet {
+        for d in &diags {
+            eprintln!("warning: {d}");
+        }
+    }
+    Ok(Loaded {
+        snapshot,
+        owners,
+        diags,
+        now: chrono::Utc::now(),
+    })
+}
+
+fn write_to(output: Option<&Path>, f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+    match output {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            f(&mut w).with_context(|| format!("cannot write {}", path.display()))?;
+            w.flush()
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            f(&mut w)?;
+            w.flush()?;
+        }
+    }
+    Ok(())
+}
+
+/// The exit status for a result: findings win; otherwise unreadable input
+/// is an error (the clean result is incomplete).
+fn status(found: bool, diags: &[Diagnostic]) -> ExitStatus {
+    if found {
+        ExitStatus::Findings
+    } else if diags.iter().any(|d| d.is_error) {
+        ExitStatus::Error
+    } else {
+        ExitStatus::Clean
+    }
+}
+
+/// Runs `keytrail posture`.
+pub fn run_posture(args: &PostureArgs) -> anyhow::Result<ExitStatus> {
+    let l = load(&args.common)?;
+    let report = keytrail_inventory::check_all(&l.snapshot, l.owners.as_ref(), l.now);
+    write_to(args.common.output.as_deref(), |w| match args.format {
+        PostureFormat::Human => output::write_findings_table(&report, w),
+        PostureFormat::Jsonl => output::write_findings_jsonl(&report, w),
+        PostureFormat::Ocsf => output::write_ocsf_json(&report, l.now, w),
+    })?;
+    if !args.common.quiet {
+        eprintln!(
+            "{} finding(s), {} check(s) or resource(s) not evaluated",
+            report.findings.len(),
+            report.not_evaluated.len()
+        );
+    }
+    Ok(status(!report.findings.is_empty(), &l.diags))
+}
+
+/// Runs `keytrail inventory`.
+pub fn run_inventory(args: &InventoryArgs) -> anyhow::Result<ExitStatus> {
+    let l = load(&args.common)?;
+    let records = keytrail_inventory::inventory(&l.snapshot, l.owners.as_ref(), l.now);
+    write_to(args.common.output.as_deref(), |w| match args.format {
+        InventoryFormat::Human => output::write_inventory_table(&records, w),
+        InventoryFormat::Jsonl => output::write_inventory_jsonl(&records, w),
+    })?;
+    let flagged = records.iter().filter(|r| !r.flags.is_empty()).count();
+    if !args.common.quiet {
+        eprintln!(
+            "{} identities and credentials, {flagged} flagged (unowned, unused or over-privileged)",
+            records.len()
+        );
+    }
+    Ok(status(flagged > 0, &l.diags))
+}
