@@ -221,3 +221,28 @@ fn hook_outside_a_repository_is_an_error() {
     let err = hook::install(dir.path(), "keytrail", false).unwrap_err();
     assert!(matches!(err, hook::HookError::NotARepository(_)), "{err}");
 }
+
+#[test]
+fn scan_log_handles_a_line_longer_than_max_line() {
+    let mut g = FakeSecrets::new(41);
+    let token = g.github_classic();
+    let mut raw = String::from("2024-05-01T12:34:56.1234567Z start\n");
+    let line_start = raw.len();
+    raw.push_str("2024-05-01T12:34:56.1234567Z ");
+    while raw.len() - line_start < log::MAX_LINE * 2 + 12_345 {
+        raw.push_str("abc def ");
+    }
+    let at = raw.len();
+    raw.push_str(&format!(" token {token} tail\nlast line\n"));
+    let (found, bytes) = log::scan_log(&scanner(), "big.log", raw.as_bytes()).unwrap();
+    assert_eq!(bytes, raw.len() as u64);
+    let f = found
+        .iter()
+        .find(|f| f.secret.expose() == &token)
+        .expect("token on the long line");
+    assert_eq!(f.location.line, 2);
+    let off = f.location.offset as usize;
+    assert_eq!(&raw[off..off + token.len()], token);
+    assert_eq!(off, at + " token ".len());
+    assert_eq!(f.location.column as usize, off - line_start + 1);
+}
