@@ -13,7 +13,8 @@
 //! 3. the rule's validator ([`validate`]), minimum entropy and the
 //!    engine-wide precision filters ([`filters`]);
 //! 4. inline allow comments ([`allow`]);
-//! 5. line, column and masked snippet ([`Scanner::scan_bytes`]), or the
+//! 5. cross-rule de-duplication of equal or nested secrets ([`dedup`]);
+//! 6. line, column and masked snippet ([`Scanner::scan_bytes`]), or the
 //!    same over a stream in bounded memory ([`Scanner::scan_reader`]).
 //!
 //! [`check_rules`] runs every rule's examples (with `<<fake:…>>` macros
@@ -21,6 +22,7 @@
 
 pub mod allow;
 mod check;
+pub mod dedup;
 pub mod encoding;
 mod engine;
 pub mod fake;

@@ -37,6 +37,7 @@ pub(crate) fn locate(
     origin: &Origin,
     data: &[u8],
     matches: &[RawMatch],
+    also: &[Vec<usize>],
     accept: impl Fn(&RawMatch) -> bool,
     base: Base,
     out: &mut Vec<BlobFinding>,
@@ -46,7 +47,7 @@ pub(crate) fn locate(
     // Relative offset of the current line's start, or None if it begins
     // before the buffer.
     let mut line_start: Option<usize> = None;
-    for m in matches {
+    for (mi, m) in matches.iter().enumerate() {
         if !accept(m) {
             continue;
         }
@@ -88,7 +89,16 @@ pub(crate) fn locate(
                 snippet: snippet(data, m, matches),
                 origin: origin.clone(),
             },
-            notes: m.note.iter().cloned().collect(),
+            notes: m
+                .note
+                .iter()
+                .cloned()
+                .chain(
+                    also.get(mi).into_iter().flatten().map(|&r| {
+                        format!("{}{}", crate::dedup::ALSO_MATCHED, scanner.rules()[r].id())
+                    }),
+                )
+                .collect(),
         });
     }
 }

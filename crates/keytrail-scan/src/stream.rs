@@ -11,6 +11,7 @@
 //! `overlap / 2` bytes of preceding context. Memory is one chunk, whatever
 //! the input size.
 
+use crate::dedup::dedup;
 use crate::engine::{RawMatch, Scanner};
 use crate::finding::BlobFinding;
 use crate::locate::{Base, locate};
@@ -22,7 +23,7 @@ impl Scanner {
     /// filters and allow comments applied; line, column and snippet
     /// computed (the snippet has the secret masked).
     pub fn scan_bytes(&self, path: &str, origin: &Origin, data: &[u8]) -> Vec<BlobFinding> {
-        let matches = self.find_matches(Some(path), data);
+        let (matches, also) = dedup(self, data, self.find_matches(Some(path), data));
         let mut out = Vec::with_capacity(matches.len());
         locate(
             self,
@@ -30,6 +31,7 @@ impl Scanner {
             origin,
             data,
             &matches,
+            &also,
             |_| true,
             Base::START,
             &mut out,
@@ -59,9 +61,11 @@ impl Scanner {
             let first = base.offset == 0;
             let lo = if first { 0 } else { half };
             let hi = if eof { buf.len() } else { buf.len() - half };
-            let matches = self.find_matches(Some(path), &buf);
+            let (matches, also) = dedup(self, &buf, self.find_matches(Some(path), &buf));
             let accept = |m: &RawMatch| (lo..hi).contains(&m.secret.start);
-            locate(self, path, origin, &buf, &matches, accept, base, &mut out);
+            locate(
+                self, path, origin, &buf, &matches, &also, accept, base, &mut out,
+            );
             if eof {
                 return Ok((out, total));
             }

@@ -64,3 +64,116 @@ fn builtin_rules_find_planted_secrets_and_nothing_else() {
         extra.join("\n")
     );
 }
+
+/// Rules that match the same secret bytes at the same place are reported
+/// once, by the most specific rule, naming the others in the notes.
+mod cross_rule_dedup {
+    use keytrail_scan::Scanner;
+    use keytrail_testkit::secrets::FakeSecrets;
+    use keytrail_types::Origin;
+
+    fn scanner() -> Scanner {
+        let (rules, _) = keytrail_rules::builtin();
+        let (s, diags) = Scanner::new(rules);
+        assert!(diags.is_empty(), "{diags:?}");
+        s
+    }
+
+    /// Raw matches (before de-duplication) must come from all `rules` on
+    /// `secret`; `scan_bytes` must then report it once, by `keep`, with
+    /// the others noted.
+    fn check(s: &Scanner, text: &str, secret: &str, rules: &[&str], keep: &str) {
+        let raw: Vec<&str> = s
+            .find_matches(Some("t"), text.as_bytes())
+            .iter()
+            .filter(|m| &text[m.secret.clone()] == secret)
+            .map(|m| s.rules()[m.rule].id())
+            .collect();
+        for r in rules {
+            assert!(raw.contains(r), "{r} should match on its own: {raw:?}");
+        }
+        let found = s.scan_bytes("t", &Origin::File, text.as_bytes());
+        let on_secret: Vec<_> = found
+            .iter()
+            .filter(|f| f.secret.expose() == secret)
+            .collect();
+        assert_eq!(on_secret.len(), 1, "{found:?}");
+        let f = on_secret[0];
+        assert_eq!(s.rules()[f.rule].id(), keep);
+        for r in rules.iter().filter(|r| **r != keep) {
+            let note = format!("also matched by rule {r}");
+            assert!(f.notes.contains(&note), "{:?} lacks {note}", f.notes);
+        }
+    }
+
+    #[test]
+    fn aws_pair_and_secret_access_key() {
+        let s = scanner();
+        let mut g = FakeSecrets::new(7);
+        let k = g.aws_key_pair();
+        let text = format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            k.access_key_id, k.secret_access_key
+        );
+        check(
+            &s,
+            &text,
+            &k.secret_access_key,
+            &["aws.access_key.pair", "aws.secret_access_key"],
+            "aws.access_key.pair",
+        );
+    }
+
+    #[test]
+    fn npmrc_and_npm_token() {
+        let s = scanner();
+        let mut g = FakeSecrets::new(8);
+        let tok = g.npm();
+        let text = format!(
+            "registry=https://registry.npmjs.org/\n//registry.npmjs.org/:_authToken={tok}\n"
+        );
+        check(
+            &s,
+            &text,
+            &tok,
+            &["config.npmrc_auth_token", "npm.access_token"],
+            "npm.access_token",
+        );
+    }
+
+    #[test]
+    fn gcp_service_account_and_pkcs8() {
+        let s = scanner();
+        let mut g = FakeSecrets::new(9);
+        let json = g.gcp_service_account_json();
+        let found = s.find_matches(Some("sa.json"), json.as_bytes());
+        let m = found
+            .iter()
+            .find(|m| s.rules()[m.rule].id() == "gcp.service_account.key")
+            .expect("gcp rule matches");
+        let secret = json[m.secret.clone()].to_string();
+        check(
+            &s,
+            &json,
+            &secret,
+            &["gcp.service_account.key", "private_key.pkcs8"],
+            "gcp.service_account.key",
+        );
+    }
+
+    /// Distinct secrets side by side are not merged.
+    #[test]
+    fn distinct_secrets_stay_apart() {
+        let s = scanner();
+        let mut g = FakeSecrets::new(10);
+        let (a, b) = (g.github_classic(), g.npm());
+        let text = format!("A={a} B={b}\n");
+        let found = s.scan_bytes("t", &Origin::File, text.as_bytes());
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found
+                .iter()
+                .all(|f| f.notes.iter().all(|n| !n.starts_with("also")))
+        );
+    }
+}
