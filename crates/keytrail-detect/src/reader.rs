@@ -547,6 +547,22 @@ pub fn read_paths(paths: &[PathBuf]) -> Box<dyn Iterator<Item = ReadItem> + Send
     Box::new(DirRecords::from_files(files, diags))
 }
 
+/// Lists the log files under `paths` (directories are walked; files are kept as given),
+/// with a diagnostic for each directory that cannot be read. Used to split files
+/// between threads ([`crate::engine::run_parallel`]).
+pub fn list_files(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<Diagnostic>) {
+    let mut files = Vec::new();
+    let mut diags = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            collect_files(p, &mut files, &mut diags);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    (files, diags)
+}
+
 /// Time encoded in a CloudTrail object key: `…_20240101T0005Z_…` or a
 /// `YYYY/MM/DD` directory path. Milliseconds since the epoch.
 pub fn key_time(path: &Path) -> Option<i64> {

@@ -1,0 +1,145 @@
+//! `keytrail detect`: exit codes, JSONL alerts on a real Stratus Red Team capture
+//! (CloudTrail StopLogging), SigmaHQ rules with author attribution, a benign
+//! generated log, bad records counted on stderr, and stdin.
+
+use crate::CliTest;
+
+fn shared() -> std::path::PathBuf {
+    std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"))
+}
+
+fn stratus(name: &str) -> String {
+    shared()
+        .join("data/cloudtrail/stratus-red-team-detonation-logs")
+        .join(format!("{name}.json"))
+        .display()
+        .to_string()
+}
+
+fn alerts(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is a JSON alert"))
+        .collect()
+}
+
+/// One benign programmatic read from a server key, as NDJSON.
+fn benign_record(i: u32) -> String {
+    format!(
+        concat!(
+            r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","principalId":"AIDAEXAMPLE","#,
+            r#""arn":"arn:aws:iam::111122223333:user/app","accountId":"111122223333","#,
+            r#""accessKeyId":"AKIAEXAMPLEEXAMPLE12","userName":"app"}},"#,
+            r#""eventTime":"2024-05-01T10:{:02}:00Z","eventSource":"ec2.amazonaws.com","#,
+            r#""eventName":"DescribeInstances","awsRegion":"us-east-1","#,
+            r#""sourceIPAddress":"203.0.113.10","userAgent":"aws-sdk-go-v2/1.2","#,
+            r#""eventID":"e{}","eventType":"AwsApiCall","recipientAccountId":"111122223333"}}"#
+        ),
+        i, i
+    )
+}
+
+#[test]
+fn stratus_stop_logging_exits_1_with_jsonl_alert() {
+    let t = CliTest::new();
+    let r = t.run(&[
+        "detect",
+        &stratus("aws.defense-evasion.cloudtrail-stop"),
+        "--format",
+        "jsonl",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let a = alerts(&r.stdout);
+    let stop = a
+        .iter()
+        .find(|a| a["rule_id"] == "keytrail.aws.defense-evasion.logging-disabled")
+        .unwrap_or_else(|| panic!("no logging-disabled alert in {}", r.stdout));
+    assert_eq!(stop["technique"], "T1562.008");
+    assert_eq!(stop["event_names"][0], "StopLogging");
+    assert!(
+        stop["principal"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:iam::")
+    );
+    assert!(!stop["event_ids"].as_array().unwrap().is_empty());
+    assert!(r.stderr.contains("1 events"), "{}", r.stderr);
+}
+
+#[test]
+fn sigma_rules_add_attributed_alerts_and_ocsf_output() {
+    let t = CliTest::new();
+    let sigma = shared().join("reference/sigma/rules/cloud/aws");
+    let r = t.run(&[
+        "detect",
+        &stratus("aws.defense-evasion.cloudtrail-stop"),
+        "--sigma",
+        &sigma.display().to_string(),
+        "--format",
+        "jsonl",
+        "--output",
+        "alerts.jsonl",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(r.stdout, "");
+    let a = alerts(&t.read("alerts.jsonl"));
+    let s = a
+        .iter()
+        .find(|a| a["source"] == "sigma")
+        .unwrap_or_else(|| panic!("no Sigma alert in {a:?}"));
+    assert!(s["author"].as_str().is_some_and(|x| !x.is_empty()), "{s}");
+
+    let r = t.run(&[
+        "detect",
+        &stratus("aws.defense-evasion.cloudtrail-stop"),
+        "--format",
+        "ocsf",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(v.as_array().unwrap().iter().all(|f| f["class_uid"] == 2004));
+}
+
+#[test]
+fn benign_log_exits_0_and_counts_bad_records() {
+    let t = CliTest::new();
+    let mut text: String = (0..20).map(|i| benign_record(i) + "\n").collect();
+    text.push_str("{\"eventTime\": \"2024-05-01T11:00:00Z\", broken\n");
+    t.write("logs/app.jsonl", &text);
+    let r = t.run(&["detect", "logs", "--format", "jsonl"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout, "");
+    assert!(r.stderr.contains("20 events"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("skipped 1 record(s) in 1 file(s)"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("app.jsonl"), "{}", r.stderr);
+}
+
+#[test]
+fn stdin_and_two_threads_agree() {
+    let t = CliTest::new();
+    let capture =
+        std::fs::read_to_string(stratus("aws.persistence.iam-create-admin-user")).unwrap();
+    let r1 = t.run_stdin(&["detect", "-", "--format", "jsonl"], &capture);
+    assert_eq!(r1.code, 1, "{r1:?}");
+    t.write("c/capture.json", &capture);
+    let r2 = t.run(&["detect", "c", "--format", "jsonl", "--threads", "2"]);
+    assert_eq!(r2.code, 1, "{r2:?}");
+    let ids = |s: &str| {
+        let mut v: Vec<String> = alerts(s).iter().map(|a| a["rule_id"].to_string()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ids(&r1.stdout), ids(&r2.stdout));
+}
+
+#[test]
+fn missing_input_exits_2() {
+    let t = CliTest::new();
+    let r = t.run(&["detect", "no-such-dir"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("no-such-dir"), "{}", r.stderr);
+}
