@@ -47,6 +47,8 @@ mod archive;
 mod content;
 #[cfg(feature = "git")]
 pub mod git;
+#[cfg(feature = "image")]
+pub mod image;
 mod sniff;
 mod spill;
 mod walk;

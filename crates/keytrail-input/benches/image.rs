@@ -1,0 +1,3 @@
+//! Image scan benchmark (being written).
+
+fn main() {}
