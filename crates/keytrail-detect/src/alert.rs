@@ -129,6 +129,10 @@ pub struct Hit {
     pub group: Option<String>,
     /// Severity override (a stronger variant of the same rule).
     pub severity: Option<Severity>,
+    /// Builds the explanation from the rule and the event, called only when the hit
+    /// opens a new alert or raises an open alert's severity (hits that only extend an
+    /// open alert cost no text). When set, `explanation` is ignored.
+    pub explain: Option<fn(&RuleInfo, &Event) -> String>,
 }
 
 impl Hit {
@@ -139,8 +143,34 @@ impl Hit {
             explanation: explanation.into(),
             group: None,
             severity: None,
+            explain: None,
         }
     }
+
+    /// A hit whose explanation is built by `explain` only if an alert needs it.
+    pub fn lazy(rule: &Arc<RuleInfo>, explain: fn(&RuleInfo, &Event) -> String) -> Self {
+        Hit {
+            rule: rule.clone(),
+            explanation: String::new(),
+            group: None,
+            severity: None,
+            explain: Some(explain),
+        }
+    }
+
+    fn explanation_for(self, ev: &Event) -> String {
+        match self.explain {
+            Some(f) => f(&self.rule, ev),
+            None => self.explanation,
+        }
+    }
+}
+
+/// Emits an open alert, filling in its last-evidence time.
+fn close(o: Open) -> Alert {
+    let mut a = o.alert;
+    a.last_time = format_rfc3339_ms(o.last_ms);
+    a
 }
 
 /// FNV-1a 64-bit, for stable alert ids.
@@ -184,18 +214,17 @@ impl Aggregator {
             {
                 add_evidence(&mut o.alert, ev);
                 o.last_ms = o.last_ms.max(ev.time_ms);
-                o.alert.last_time = format_rfc3339_ms(o.last_ms);
                 if let Some(sev) = hit.severity
                     && sev > o.alert.severity
                 {
                     o.alert.severity = sev;
-                    o.alert.explanation = hit.explanation;
+                    o.alert.explanation = hit.explanation_for(ev);
                 }
                 return;
             }
             let old = self.open.remove(&key).expect("present");
             self.emitted += 1;
-            sink.alert(old.alert);
+            sink.alert(close(old));
         }
         let t = format_rfc3339_ms(ev.time_ms);
         let id = fnv64(&[
@@ -229,17 +258,19 @@ impl Aggregator {
             event_names: Vec::new(),
             source_ips: Vec::new(),
             event_count: 0,
-            explanation: hit.explanation,
+            explanation: String::new(),
             author: hit.rule.author.clone(),
             time_ms: ev.time_ms,
         };
         add_evidence(&mut alert, ev);
+        let window_ms = hit.rule.window_ms.max(1);
+        alert.explanation = hit.explanation_for(ev);
         self.open.insert(
             key,
             Open {
                 alert,
                 last_ms: ev.time_ms,
-                window_ms: hit.rule.window_ms.max(1),
+                window_ms,
             },
         );
     }
@@ -256,7 +287,7 @@ impl Aggregator {
         for k in done {
             if let Some(o) = self.open.remove(&k) {
                 self.emitted += 1;
-                sink.alert(o.alert);
+                sink.alert(close(o));
             }
         }
     }

@@ -116,6 +116,16 @@ pub fn net_prefix(ip: IpAddr) -> String {
     }
 }
 
+/// Network prefix of an address as an integer key: the /24 of an IPv4 address
+/// (`1 << 32 | a.b.c`) or the /48 of an IPv6 address (`1 << 48 | first 48 bits`).
+/// The tag bits keep the two families apart.
+pub fn net_key(ip: IpAddr) -> u64 {
+    match ip {
+        IpAddr::V4(a) => (1u64 << 32) | u64::from(u32::from(a) >> 8),
+        IpAddr::V6(a) => (1u64 << 48) | (u128::from(a) >> 80) as u64,
+    }
+}
+
 /// One identity's learned behaviour.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Baseline {
@@ -131,8 +141,8 @@ pub struct Baseline {
     pub countries: HashMap<Box<str>, u32>,
     /// ASN → events.
     pub asns: HashMap<u32, u32>,
-    /// Network prefix → events.
-    pub networks: HashMap<Box<str>, u32>,
+    /// Network prefix ([`net_key`]: /24 or /48) → events.
+    pub networks: HashMap<u64, u32>,
     /// Network class → events.
     pub classes: HashMap<NetworkClass, u32>,
     /// User-agent family → events.
@@ -185,7 +195,7 @@ impl Baseline {
     /// Whether the /24 (or /48) of `ip` was seen before.
     pub fn knows_network(&self, ip: &str) -> bool {
         ip.parse::<IpAddr>()
-            .is_ok_and(|ip| self.networks.contains_key(net_prefix(ip).as_str()))
+            .is_ok_and(|ip| self.networks.contains_key(&net_key(ip)))
     }
 
     fn top(m: &HashMap<Box<str>, u32>, n: usize) -> String {
@@ -242,7 +252,12 @@ impl Baseline {
                 *self.asns.entry(a).or_default() += 1;
             }
             *self.classes.entry(info.class).or_default() += 1;
-            bump(&mut self.networks, &net_prefix(ip), MAX_KEYS);
+            let n = net_key(ip);
+            if let Some(v) = self.networks.get_mut(&n) {
+                *v = v.saturating_add(1);
+            } else if self.networks.len() < MAX_KEYS {
+                self.networks.insert(n, 1);
+            }
         }
         *self.user_agents.entry(ev.ua_family).or_default() += 1;
         bump(&mut self.regions, &ev.region, MAX_KEYS);
@@ -368,7 +383,7 @@ pub struct KeyOrigin {
 /// All learned state, persisted with `--state DIR`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
-    /// Format version.
+    /// Format version (2: network prefixes are integer keys, see [`net_key`]).
     pub version: u32,
     /// Baselines by principal.
     pub identities: HashMap<Box<str>, Baseline>,
@@ -392,7 +407,7 @@ impl State {
                 Diagnostic::error("state_invalid", p.display().to_string(), e.to_string())
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State {
-                version: 1,
+                version: 2,
                 ..State::default()
             }),
             Err(e) => Err(Diagnostic::error(

@@ -135,7 +135,7 @@ impl EngineBuilder {
     pub fn build_with(&self, shared: Shared) -> (Engine, Vec<Diagnostic>) {
         let mut diags = Vec::new();
         let mut state = State {
-            version: 1,
+            version: 2,
             ..State::default()
         };
         if let Some(dir) = &self.state_dir {

@@ -463,6 +463,23 @@ fn collect_yaml(p: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The explanation of a Sigma detection-rule alert (built only when an alert opens).
+fn sigma_explanation(info: &RuleInfo, ev: &Event) -> String {
+    let by = info.author.as_deref().unwrap_or("unknown author");
+    format!(
+        "Sigma rule \"{}\" (by {by}) matched {} on {} by {} from {}",
+        info.title,
+        ev.event_name,
+        ev.event_source,
+        ev.identity.principal,
+        if ev.source_ip.is_empty() {
+            "an unknown address"
+        } else {
+            &ev.source_ip
+        }
+    )
+}
+
 /// Per-run Sigma evaluation state (correlation windows).
 #[derive(Default)]
 pub struct SigmaState {
@@ -488,22 +505,7 @@ impl SigmaState {
             self.matches += 1;
             let r = &rules.rules[ri];
             if r.generate {
-                let who = &ev.identity.principal;
-                let by = r.info.author.as_deref().unwrap_or("unknown author");
-                hits.push(Hit::new(
-                    &r.info,
-                    format!(
-                        "Sigma rule \"{}\" (by {by}) matched {} on {} by {who} from {}",
-                        r.info.title,
-                        ev.event_name,
-                        ev.event_source,
-                        if ev.source_ip.is_empty() {
-                            "an unknown address"
-                        } else {
-                            &ev.source_ip
-                        }
-                    ),
-                ));
+                hits.push(Hit::lazy(&r.info, sigma_explanation));
             }
             for &ci in &rules.corr_by_rule[ri] {
                 if let Some(h) = self.corr[ci].observe(&rules.correlations[ci], ri, ev) {
