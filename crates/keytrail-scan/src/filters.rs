@@ -339,7 +339,10 @@ pub fn placeholder_word(lower: &[u8], low_only: bool) -> Option<&'static str> {
     ];
     let list = if low_only { LOW } else { ALL };
     list.iter()
-        .find(|w| memchr::memmem::find(lower, w.as_bytes()).is_some())
+        .find(|w| {
+            memchr::memmem::find(lower, w.as_bytes()).is_some()
+                && (**w != "xxxx" || mostly_x(lower))
+        })
         .map(|_| {
             if low_only {
                 "test or dummy word"
@@ -349,29 +352,39 @@ pub fn placeholder_word(lower: &[u8], low_only: bool) -> Option<&'static str> {
         })
 }
 
+/// Whether `xxxx` in a lowercased value marks a placeholder. A short value
+/// holding `xxxx` is one; in a long value (a 1,700-character PEM body
+/// holds `xxxx` by chance in about 0.2% of real keys) the x's must make up
+/// a quarter of it or form a run of 16.
+fn mostly_x(lower: &[u8]) -> bool {
+    if lower.len() <= 64 {
+        return true;
+    }
+    let xs = lower.iter().filter(|&&c| c == b'x').count();
+    xs * 4 >= lower.len() || memchr::memmem::find(lower, b"xxxxxxxxxxxxxxxx").is_some()
+}
+
+/// Shortest high-entropy remainder that keeps a value with a long run of
+/// one character (X/Twitter bearer tokens start with 21 `A`s).
+const RUN_TAIL_MIN: usize = 20;
+/// Minimum Shannon entropy (bits/byte) of that remainder.
+const RUN_TAIL_ENTROPY: f64 = 3.8;
+
 /// Repeated or sequential characters, or a short repeating unit, in a
 /// token-sized secret (longer values such as key blocks are not checked).
+/// A run (`000000`, `abcdef`) does not make a value repetitive when the
+/// rest of it is long and random: real tokens may embed padding runs.
 pub fn is_repetitive(s: &[u8]) -> bool {
     if s.len() < 6 || s.len() > 256 {
         return false;
     }
-    let mut same = 1;
-    let mut up = 1;
-    let mut down = 1;
-    for w in s.windows(2) {
-        let alnum = w[0].is_ascii_alphanumeric() && w[1].is_ascii_alphanumeric();
-        same = if w[0] == w[1] { same + 1 } else { 1 };
-        up = if alnum && w[1] == w[0].wrapping_add(1) {
-            up + 1
-        } else {
-            1
-        };
-        down = if alnum && w[1].wrapping_add(1) == w[0] {
-            down + 1
-        } else {
-            1
-        };
-        if same >= 6 || up >= 6 || down >= 6 {
+    if let Some(run) = longest_run(s)
+        && run.len() >= 6
+    {
+        let mut rest = Vec::with_capacity(s.len() - run.len());
+        rest.extend_from_slice(&s[..run.start]);
+        rest.extend_from_slice(&s[run.end..]);
+        if rest.len() < RUN_TAIL_MIN || shannon_entropy(&rest) < RUN_TAIL_ENTROPY {
             return true;
         }
     }
@@ -386,6 +399,32 @@ pub fn is_repetitive(s: &[u8]) -> bool {
     s.iter().for_each(|&c| seen[c as usize] = true);
     let distinct = seen.iter().filter(|&&x| x).count();
     s.len() >= 12 && distinct <= 3
+}
+
+/// The longest run of one repeated character or of consecutive ascending or
+/// descending alphanumerics (`aaaa`, `1234`, `fedc`), as a byte range.
+fn longest_run(s: &[u8]) -> Option<std::ops::Range<usize>> {
+    let mut best: Option<std::ops::Range<usize>> = None;
+    let (mut same, mut up, mut down) = (0usize, 0usize, 0usize);
+    for (i, w) in s.windows(2).enumerate() {
+        let alnum = w[0].is_ascii_alphanumeric() && w[1].is_ascii_alphanumeric();
+        same = if w[0] == w[1] { same } else { i + 1 };
+        up = if alnum && w[1] == w[0].wrapping_add(1) {
+            up
+        } else {
+            i + 1
+        };
+        down = if alnum && w[1].wrapping_add(1) == w[0] {
+            down
+        } else {
+            i + 1
+        };
+        let start = same.min(up).min(down);
+        if best.as_ref().is_none_or(|b| i + 2 - start > b.len()) {
+            best = Some(start..i + 2);
+        }
+    }
+    best
 }
 
 /// Example keys published in vendor documentation; matching any of them
@@ -409,6 +448,9 @@ pub const VENDOR_EXAMPLES: &[&str] = &[
     "T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
     // Twilio documentation.
     "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
+    // Azurite / Azure Storage Emulator well-known development account key
+    // (devstoreaccount1), published by Microsoft.
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw",
     // JWT.io's default example token signature.
     "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
 ];
@@ -696,6 +738,39 @@ fn identifier(c: &Candidate<'_>) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use keytrail_testkit::secrets::{ALNUM, BASE64, FakeSecrets};
+
+    #[test]
+    fn xxxx_in_a_long_random_value_is_not_a_placeholder() {
+        let mut g = FakeSecrets::new(3);
+        let body = format!("{}xXxX{}", g.chars(BASE64, 800), g.chars(BASE64, 900));
+        let lower = body.to_ascii_lowercase();
+        assert_eq!(placeholder_word(lower.as_bytes(), false), None);
+        // Mostly x's, or a short value, still is.
+        let xs = format!("{}{}", "x".repeat(600), g.chars(BASE64, 900));
+        assert!(placeholder_word(xs.as_bytes(), false).is_some());
+        assert!(placeholder_word(b"sk_live_xxxx1234", false).is_some());
+    }
+
+    #[test]
+    fn azurite_development_key_is_a_vendor_example() {
+        let key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+        assert!(vendor_example(key.as_bytes()).is_some());
+        let mut g = FakeSecrets::new(4);
+        assert!(vendor_example(g.chars(BASE64, 88).as_bytes()).is_none());
+    }
+
+    #[test]
+    fn a_leading_run_with_a_random_tail_is_not_repetitive() {
+        let mut g = FakeSecrets::new(5);
+        let bearer = format!("{}{}", "A".repeat(21), g.chars(ALNUM, 90));
+        assert!(!is_repetitive(bearer.as_bytes()));
+        // Runs with little else stay placeholders.
+        assert!(is_repetitive(b"ghp_000000000000000000000000000000000000"));
+        assert!(is_repetitive(b"AAAAAAAAAAAAAAAAAAAAAAAAabc123"));
+        assert!(is_repetitive(b"key_abcdefghij"));
+        assert!(!is_repetitive(g.chars(ALNUM, 40).as_bytes()));
+    }
 
     fn cand<'a>(
         secret: &'a [u8],
