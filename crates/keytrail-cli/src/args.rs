@@ -33,6 +33,22 @@ pub enum Command {
     /// Record known findings so later scans report only new ones.
     #[command(subcommand)]
     Baseline(BaselineCommand),
+    /// Mask secrets in a stream (CI logs) as it passes from stdin to stdout.
+    Redact(crate::cmd_redact::RedactArgs),
+    /// Audit GitHub Actions and GitLab CI files for credential risks.
+    CiAudit(crate::cmd_ci_audit::CiAuditArgs),
+    /// Install the pre-commit hook that blocks commits with secrets.
+    #[command(subcommand)]
+    Hook(crate::cmd_hook::HookCommand),
+    /// Evaluate posture checks over a cloud account snapshot.
+    Posture(crate::cmd_posture::PostureArgs),
+    /// List every machine identity and credential with owner, age and privileges.
+    Inventory(crate::cmd_posture::InventoryArgs),
+    /// Collect a cloud account snapshot with the cloud APIs (read-only).
+    #[command(subcommand)]
+    Collect(crate::cmd_collect::CollectCommand),
+    /// Detect credential abuse in CloudTrail logs.
+    Detect(crate::cmd_detect::DetectArgs),
 }
 
 /// Output formats of `scan`.

@@ -10,7 +10,7 @@
 use crate::ExitStatus;
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use keytrail_inventory::{Owners, Timestamp, chrono, output};
+use keytrail_inventory::{Owners, Timestamp, output};
 use keytrail_types::Diagnostic;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -124,7 +124,7 @@ fn load(args: &SnapshotArgs) -> anyhow::Result<Loaded> {
         snapshot,
         owners,
         diags,
-        now: chrono::Utc::now(),
+        now: Timestamp::from(std::time::SystemTime::now()),
     })
 }
 

@@ -7,6 +7,12 @@
 mod args;
 mod baseline;
 mod cmd_baseline;
+mod cmd_ci_audit;
+mod cmd_collect;
+mod cmd_detect;
+mod cmd_hook;
+mod cmd_posture;
+mod cmd_redact;
 mod cmd_rules;
 mod cmd_scan;
 mod rule_set;
@@ -32,6 +38,17 @@ fn main() -> std::process::ExitCode {
         args::Command::Scan(a) => cmd_scan::run(a),
         args::Command::Rules(c) => cmd_rules::run(c),
         args::Command::Baseline(c) => cmd_baseline::run(c),
+        args::Command::Redact(a) => cmd_redact::run(a),
+        args::Command::CiAudit(a) => cmd_ci_audit::run(a),
+        args::Command::Hook(c) => cmd_hook::run(c),
+        args::Command::Posture(a) => cmd_posture::run_posture(a),
+        args::Command::Inventory(a) => cmd_posture::run_inventory(a),
+        args::Command::Collect(c) => cmd_collect::run(c),
+        args::Command::Detect(a) => cmd_detect::run(a).map(|code| match code {
+            0 => ExitStatus::Clean,
+            1 => ExitStatus::Findings,
+            _ => ExitStatus::Error,
+        }),
     };
     let status = match result {
         Ok(s) => s,

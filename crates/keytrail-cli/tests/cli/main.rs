@@ -3,6 +3,9 @@
 //! directory with fixtures (and fake secrets) generated at test time.
 
 mod baseline;
+mod ci_audit;
+mod ci_hook;
+mod ci_redact;
 mod formats;
 mod help;
 mod rules;
