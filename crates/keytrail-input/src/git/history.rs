@@ -28,6 +28,10 @@ pub(crate) struct Objects {
     pub(crate) unreadable: HashSet<ObjectId>,
 }
 
+/// What one enumeration thread collects: blobs and commits with their
+/// position in pack order, and unreadable objects.
+type Sorted = (Vec<(usize, BlobRef)>, Vec<(usize, ObjectId)>, Vec<ObjectId>);
+
 /// List every object of every pack (in pack-offset order) and every loose
 /// object, and sort blobs and commits out by their headers.
 pub(crate) fn enumerate(ctx: &Ctx<'_>) -> Objects {
@@ -66,13 +70,7 @@ pub(crate) fn enumerate(ctx: &Ctx<'_>) -> Objects {
         512,
         0,
         || (Vec::new(), Vec::new(), Vec::new()),
-        |repo,
-         (blobs, commits, bad): &mut (
-            Vec<(usize, BlobRef)>,
-            Vec<(usize, ObjectId)>,
-            Vec<ObjectId>,
-        ),
-         i| {
+        |repo, (blobs, commits, bad): &mut Sorted, i| {
             let id = ids[i];
             match repo.objects.try_header(&id) {
                 Ok(Some(h)) => match h.kind() {
