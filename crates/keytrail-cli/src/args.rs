@@ -111,8 +111,80 @@ pub struct InputArgs {
     /// Files, directories or archives to scan; `-` reads standard input.
     ///
     /// Example: `keytrail scan src/ config/app.env`
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", required_unless_present_any = ["images", "git_urls", "logs", "staged"])]
     pub paths: Vec<PathBuf>,
+
+    /// Scan only the files of git repositories, not their history.
+    ///
+    /// By default a PATH that is a git repository (work tree, bare repository
+    /// or `.git` directory) is scanned whole: every blob in its object
+    /// database once (reachable or not), plus uncommitted and untracked files.
+    /// Example: `keytrail scan --no-history .`
+    #[arg(long)]
+    pub no_history: bool,
+
+    /// Clone the repository at URL into a temporary directory and scan its history; repeatable.
+    ///
+    /// Example: `--git-url https://github.com/org/repo.git` or `--git-url file:///srv/repo.git`
+    #[arg(long = "git-url", value_name = "URL")]
+    pub git_urls: Vec<String>,
+
+    /// Scan only the blobs introduced by commits after REV (up to HEAD): a pull-request gate.
+    ///
+    /// Example: `keytrail scan --since-commit origin/main .`
+    #[arg(long, value_name = "REV")]
+    pub since_commit: Option<String>,
+
+    /// Scan only the blobs introduced by the commits of BASE..HEAD.
+    ///
+    /// Example: `keytrail scan --range origin/main..HEAD .`
+    #[arg(long, value_name = "BASE..HEAD")]
+    pub range: Option<String>,
+
+    /// Scan only what is staged in the index (differs from HEAD): for pre-commit hooks.
+    ///
+    /// Without a PATH the current directory's repository is used.
+    /// Example: `keytrail scan --staged`
+    #[arg(long)]
+    pub staged: bool,
+
+    /// Scan a container image: every layer (before whiteouts) and its config; repeatable.
+    ///
+    /// REF is a registry reference (`registry/repo:tag`, `repo@sha256:…`),
+    /// `docker-archive:PATH` (docker save output), `oci:DIR` or `oci-archive:PATH`.
+    /// Example: `--image docker-archive:app.tar --image ghcr.io/org/app:1.2`
+    #[arg(long = "image", value_name = "REF")]
+    pub images: Vec<String>,
+
+    /// Platforms to scan in multi-platform images (`os/arch[/variant]`); repeatable. Default: all.
+    ///
+    /// Example: `--platform linux/amd64`
+    #[arg(long = "platform", value_name = "OS/ARCH")]
+    pub platforms: Vec<String>,
+
+    /// Registry user name (else credentials come from ~/.docker/config.json).
+    ///
+    /// Example: `--registry-user ci-bot`
+    #[arg(long = "registry-user", value_name = "USER")]
+    pub registry_user: Option<String>,
+
+    /// Registry password; prefer the environment variable.
+    ///
+    /// Example: `KEYTRAIL_REGISTRY_PASSWORD=… keytrail scan --image …`
+    #[arg(long = "registry-password", value_name = "PASSWORD", env = "KEYTRAIL_REGISTRY_PASSWORD", hide_env_values = true)]
+    pub registry_password: Option<String>,
+
+    /// Registry hosts to speak plain HTTP to (loopback registries fall back to HTTP anyway); repeatable.
+    ///
+    /// Example: `--plain-http registry.internal:5000`
+    #[arg(long = "plain-http", value_name = "HOST:PORT")]
+    pub plain_http: Vec<String>,
+
+    /// Scan a CI log file (`-` for stdin): ANSI codes and timestamp prefixes are stripped; repeatable.
+    ///
+    /// Example: `keytrail scan --log build.log`
+    #[arg(long = "log", value_name = "FILE")]
+    pub logs: Vec<PathBuf>,
 
     /// Add the rules in DIR (YAML files, searched recursively) to the builtin rules.
     ///

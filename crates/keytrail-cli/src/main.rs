@@ -17,6 +17,7 @@ mod cmd_rules;
 mod cmd_scan;
 mod rule_set;
 mod run;
+mod sources;
 mod term;
 
 use clap::Parser;

@@ -6,6 +6,7 @@
 //! findings take the aggregator lock.
 
 use crate::args::InputArgs;
+use crate::sources;
 use crate::rule_set;
 use crate::term::{Counters, Ticker};
 use keytrail_input::{Blob, BlobSink, Content, FsOptions};
@@ -32,7 +33,7 @@ pub struct ScanOutput {
     pub started: Instant,
 }
 
-struct ScanSink<'a> {
+pub(crate) struct ScanSink<'a> {
     scanner: &'a Scanner,
     agg: Mutex<Aggregator>,
     counters: Arc<Counters>,
@@ -43,7 +44,7 @@ struct ScanSink<'a> {
 }
 
 impl ScanSink<'_> {
-    fn record(&self, found: Vec<keytrail_scan::BlobFinding>, bytes: u64) {
+    pub(crate) fn record(&self, found: Vec<keytrail_scan::BlobFinding>, bytes: u64) {
         self.counters.files.fetch_add(1, Ordering::Relaxed);
         self.counters.bytes.fetch_add(bytes, Ordering::Relaxed);
         if found.is_empty() {
@@ -146,14 +147,15 @@ pub fn scan(input: &InputArgs, min_confidence: Confidence) -> anyhow::Result<Sca
         keep_skips: input.verbose && !input.quiet,
     };
     let ticker = Ticker::start(!input.quiet, counters.clone());
-    keytrail_input::scan_paths(&input.paths, &opts, &sink);
+    let images = sources::scan_all(input, &opts, &scanner, &sink)?;
     ticker.finish();
 
-    let findings = sink
+    let mut findings = sink
         .agg
         .into_inner()
         .unwrap_or_else(|e| e.into_inner())
         .finish();
+    sources::finish_findings(images.as_ref(), &mut findings);
     let mut errors = sink.errors.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut skips = sink.skips.into_inner().unwrap_or_else(|e| e.into_inner());
     let by_place = |a: &Diagnostic, b: &Diagnostic| {

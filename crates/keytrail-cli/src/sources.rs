@@ -1,0 +1,225 @@
+//! Which sources a scan reads, beyond plain files: git repositories (whole
+//! history, gates, the index), cloned URLs, container images and CI logs.
+//! Each source pushes blobs into the same sink as the file walker, so every
+//! finding goes through one aggregator.
+
+use crate::args::InputArgs;
+use crate::run::ScanSink;
+use keytrail_input::{BlobSink, FsOptions};
+use keytrail_scan::Scanner;
+use keytrail_types::{Diagnostic, Finding};
+use std::path::PathBuf;
+
+/// State kept from the image scans for the findings pass.
+#[cfg(feature = "image")]
+pub(crate) type ImageState = keytrail_input::image::ContentSeen;
+/// Without the `image` feature there is no image state.
+#[cfg(not(feature = "image"))]
+pub(crate) type ImageState = ();
+
+/// Scan every source named by `input` into `sink`. Returns the image state
+/// when images were scanned.
+pub(crate) fn scan_all(
+    input: &InputArgs,
+    opts: &FsOptions,
+    scanner: &Scanner,
+    sink: &ScanSink<'_>,
+) -> anyhow::Result<Option<ImageState>> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    let git_gate = input.staged || input.since_commit.is_some() || input.range.is_some();
+    let mut repos: Vec<PathBuf> = Vec::new();
+    for p in &input.paths {
+        if is_repo(p, input) {
+            repos.push(p.clone());
+        } else {
+            if git_gate {
+                anyhow::bail!(
+                    "`{}` is not a git repository (--staged, --since-commit and --range need one)",
+                    p.display()
+                );
+            }
+            files.push(p.clone());
+        }
+    }
+    if git_gate && repos.is_empty() && input.git_urls.is_empty() {
+        repos.push(PathBuf::from("."));
+    }
+    scan_git(input, opts, &repos, sink, &mut files)?;
+    if !files.is_empty() {
+        keytrail_input::scan_paths(&files, opts, sink);
+    }
+    for log in &input.logs {
+        scan_log(scanner, log, sink);
+    }
+    scan_images(input, opts, sink)
+}
+
+fn is_repo(p: &std::path::Path, input: &InputArgs) -> bool {
+    #[cfg(feature = "git")]
+    {
+        !input.no_history && p.as_os_str() != "-" && keytrail_input::git::is_repository(p)
+    }
+    #[cfg(not(feature = "git"))]
+    {
+        let _ = (p, input);
+        false
+    }
+}
+
+#[cfg(feature = "git")]
+fn scan_git(
+    input: &InputArgs,
+    opts: &FsOptions,
+    repos: &[PathBuf],
+    sink: &ScanSink<'_>,
+    files: &mut Vec<PathBuf>,
+) -> anyhow::Result<()> {
+    use keytrail_input::git::{GitOptions, clone_url, scan_repository};
+    let gopts = GitOptions {
+        since_commit: input.since_commit.clone(),
+        range: input.range.clone(),
+        staged: input.staged,
+        threads: input.threads,
+        content: opts.clone(),
+        ..GitOptions::default()
+    };
+    for repo in repos {
+        let stats = scan_repository(repo, &gopts, sink);
+        files.extend(stats.worktree_paths);
+    }
+    let mut clones = Vec::new();
+    for url in &input.git_urls {
+        let dir = tempfile::Builder::new()
+            .prefix("keytrail-clone-")
+            .tempdir()?;
+        match clone_url(url, dir.path()) {
+            Ok(path) => {
+                let stats = scan_repository(&path, &gopts, sink);
+                // A fresh clone has no work-tree changes worth scanning.
+                let _ = stats;
+            }
+            Err(d) => sink.diagnostic(d),
+        }
+        clones.push(dir);
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "git"))]
+fn scan_git(
+    input: &InputArgs,
+    _opts: &FsOptions,
+    repos: &[PathBuf],
+    _sink: &ScanSink<'_>,
+    files: &mut Vec<PathBuf>,
+) -> anyhow::Result<()> {
+    if !input.git_urls.is_empty() || input.staged {
+        anyhow::bail!("this keytrail was built without the `git` feature");
+    }
+    files.extend(repos.iter().cloned());
+    Ok(())
+}
+
+fn scan_log(scanner: &Scanner, log: &PathBuf, sink: &ScanSink<'_>) {
+    let display = log.display().to_string();
+    let result = if log.as_os_str() == "-" {
+        keytrail_ci::log::scan_log(scanner, "-", std::io::stdin().lock())
+    } else {
+        std::fs::File::open(log).and_then(|f| {
+            keytrail_ci::log::scan_log(scanner, &display, std::io::BufReader::new(f))
+        })
+    };
+    match result {
+        Ok((found, bytes)) => sink.record(found, bytes),
+        Err(e) => sink.diagnostic(Diagnostic::error("unreadable", display, e.to_string())),
+    }
+}
+
+#[cfg(feature = "image")]
+fn scan_images(
+    input: &InputArgs,
+    opts: &FsOptions,
+    sink: &ScanSink<'_>,
+) -> anyhow::Result<Option<ImageState>> {
+    use keytrail_input::image::{ContentSeen, ImageOptions, scan_image};
+    if input.images.is_empty() {
+        return Ok(None);
+    }
+    let iopts = ImageOptions {
+        platforms: input.platforms.clone(),
+        username: input.registry_user.clone(),
+        password: input
+            .registry_password
+            .clone()
+            .map(keytrail_types::Secret::new),
+        plain_http: input.plain_http.clone(),
+        threads: input.threads,
+        content: opts.clone(),
+        ..ImageOptions::default()
+    };
+    let seen = ContentSeen::new();
+    for reference in &input.images {
+        scan_image(reference, &iopts, sink, &seen);
+    }
+    Ok(Some(seen))
+}
+
+#[cfg(not(feature = "image"))]
+fn scan_images(
+    input: &InputArgs,
+    _opts: &FsOptions,
+    _sink: &ScanSink<'_>,
+) -> anyhow::Result<Option<ImageState>> {
+    if !input.images.is_empty() {
+        anyhow::bail!("this keytrail was built without the `image` feature");
+    }
+    Ok(None)
+}
+
+/// After the scan: add the image locations that were not scanned again
+/// (identical content in other layers, tags and images) and give each image
+/// finding its remediation steps, and report credentials shared across
+/// environment-specific configuration.
+pub(crate) fn finish_findings(images: Option<&ImageState>, findings: &mut Vec<Finding>) {
+    #[cfg(feature = "image")]
+    if let Some(seen) = images {
+        seen.expand_findings(findings);
+        for f in findings.iter_mut() {
+            if let Some(r) = keytrail_input::image::remediation(f) {
+                for (i, step) in r.steps.iter().enumerate() {
+                    f.notes.push(format!(
+                        "image remediation {}/{} [{}]: {} ({})",
+                        i + 1,
+                        r.steps.len(),
+                        step.action,
+                        step.summary,
+                        step.detail
+                    ));
+                }
+                for a in &r.affected {
+                    f.notes.push(format!(
+                        "shipped in image {}{}{}{}",
+                        a.image,
+                        a.manifest_digest
+                            .as_deref()
+                            .map(|d| format!("@{d}"))
+                            .unwrap_or_default(),
+                        a.platform
+                            .as_deref()
+                            .map(|p| format!(" [{p}]"))
+                            .unwrap_or_default(),
+                        if a.visible_in_final {
+                            ""
+                        } else {
+                            " (deleted in a later layer, still shipped)"
+                        }
+                    ));
+                }
+            }
+        }
+    }
+    #[cfg(not(feature = "image"))]
+    let _ = images;
+    let shared = keytrail_ci::envsep::shared_across_environments(findings);
+    findings.extend(shared);
+}
