@@ -4,10 +4,23 @@
 set -euo pipefail
 
 need_apt=()
-# (Debian packages the tests need are added here as the test suite grows.)
+# Debian packages: git (history fixtures), umoci and skopeo (OCI layouts and
+# docker-archives built at test time), docker-registry (the reference OCI
+# registry, started on 127.0.0.1 by the image tests), GNU time (benchmarks).
+for tool in git:git umoci:umoci skopeo:skopeo docker-registry:docker-registry time:/usr/bin/time; do
+  pkg=${tool%%:*}; cmd=${tool#*:}
+  command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
 for pkg in "$@"; do need_apt+=("$pkg"); done
 if [ "${#need_apt[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# Python packages of the live-collection tests (crates/keytrail-collect/tests):
+# moto (AWS emulator, server mode), boto3 (fixture seeding), awscli (the
+# reference snapshot). Skipped when all three import already.
+if ! python3 -c 'import moto.server, boto3, awscli' 2>/dev/null; then
+  python3 -m pip install --quiet 'moto[server]>=5.1' boto3 awscli
 fi

@@ -1,0 +1,748 @@
+//! AWS collection: loads the SDK configuration (profile, region, endpoint
+//! overrides such as `AWS_ENDPOINT_URL`), then calls each API of the layout
+//! and writes its CLI-shaped output under `OUT/aws/`. Every call that fails
+//! becomes a diagnostic and leaves its file absent; "does not exist" answers
+//! are written as the CLI's error text, which the layout reads as "not
+//! configured". Per-user, per-bucket and per-region calls run a few at a
+//! time.
+
+mod convert;
+
+use crate::AwsCollectOptions;
+use crate::writer::{SnapshotWriter, safe_component};
+use aws_config::BehaviorVersion;
+use aws_config::SdkConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_iam::types::ReportStateType;
+use keytrail_types::Diagnostic;
+use std::future::Future;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+/// How many per-user / per-bucket / per-cluster calls run at once.
+const CONCURRENCY: usize = 8;
+/// How many regions are collected at once.
+const REGION_CONCURRENCY: usize = 4;
+
+type Writer = Arc<SnapshotWriter>;
+
+/// Records a failed call. A service error whose code is in `not_found` is
+/// the API's way of saying "not configured": its CLI error text is written
+/// to `rel`. Any other failure is a diagnostic and `rel` stays absent.
+fn failed<E>(w: &SnapshotWriter, rel: &str, operation: &str, not_found: &[&str], err: &E)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let Some(code) = err.code()
+        && not_found.contains(&code)
+    {
+        w.not_configured(rel, code, operation, err.message().unwrap_or(code));
+        return;
+    }
+    let what = match err.code() {
+        Some(code) => format!(
+            "{operation} failed: {code}: {}",
+            err.message().unwrap_or("no message")
+        ),
+        None => format!("{operation} failed: {}", DisplayErrorContext(err)),
+    };
+    w.error("api_error", rel, what);
+}
+
+/// A boxed future borrowing from the caller.
+type Task<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Drives the futures concurrently until all are done (a `join!` without
+/// the macro crate).
+async fn join_all(mut futures: Vec<Task<'_>>) {
+    let mut done = vec![false; futures.len()];
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, d) in futures.iter_mut().zip(done.iter_mut()) {
+            if !*d {
+                if f.as_mut().poll(cx).is_ready() {
+                    *d = true;
+                } else {
+                    pending = true;
+                }
+            }
+        }
+        if pending { Poll::Pending } else { Poll::Ready(()) }
+    })
+    .await
+}
+
+/// Runs `f` on every item, at most `limit` at a time.
+async fn bounded<T, F, Fut>(w: &SnapshotWriter, items: Vec<T>, limit: usize, f: F)
+where
+    T: Send + 'static,
+    F: Fn(T) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut set = JoinSet::new();
+    let note = |r: Result<(), tokio::task::JoinError>| {
+        if let Err(e) = r {
+            w.push(Diagnostic::error(
+                "internal",
+                w.root().display().to_string(),
+                format!("a collection task failed: {e}"),
+            ));
+        }
+    };
+    for item in items {
+        while set.len() >= limit {
+            if let Some(r) = set.join_next().await {
+                note(r);
+            }
+        }
+        set.spawn(f(item));
+    }
+    while let Some(r) = set.join_next().await {
+        note(r);
+    }
+}
+
+async fn load_config(opts: &AwsCollectOptions) -> SdkConfig {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    // One HTTPS client (rustls with the ring provider) for every service
+    // client and the credential providers.
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .operation_attempt_timeout(Duration::from_secs(60))
+                .build(),
+        );
+    if let Some(p) = &opts.profile {
+        loader = loader.profile_name(p);
+    }
+    if let Some(e) = &opts.endpoint_url {
+        loader = loader.endpoint_url(e);
+    }
+    let config = loader.load().await;
+    // Global services (IAM, S3 listing, STS, Organizations) need a region
+    // for signing; without one configured, use us-east-1 like the CLI's
+    // global endpoints.
+    if config.region().is_some() {
+        config
+    } else {
+        config
+            .to_builder()
+            .region(aws_config::Region::new("us-east-1"))
+            .build()
+    }
+}
+
+/// Collects one account into `out/aws/`.
+pub(crate) async fn collect(opts: &AwsCollectOptions, out: &Path) -> Vec<Diagnostic> {
+    let w: Writer = Arc::new(SnapshotWriter::new(out.join("aws")));
+    let config = load_config(opts).await;
+
+    // STS first: without working credentials and endpoint every other call
+    // would fail the same way, so one clear error is better than hundreds.
+    let sts = aws_sdk_sts::Client::new(&config);
+    let account = match sts.get_caller_identity().send().await {
+        Ok(o) => {
+            w.json(
+                "sts-get-caller-identity.json",
+                &convert::sts::caller_identity(&o),
+            );
+            o.account().map(str::to_string)
+        }
+        Err(e) => {
+            w.error(
+                "api_error",
+                "sts-get-caller-identity.json",
+                format!(
+                    "GetCallerIdentity failed, collection stopped (check credentials, profile and endpoint): {}",
+                    DisplayErrorContext(&e)
+                ),
+            );
+            return w.diagnostics();
+        }
+    };
+
+    let regions = resolve_regions(&config, opts, &w).await;
+    join_all(vec![Box::pin(organizations(&config, &w, account.as_deref())), Box::pin(iam(&config, &w, opts)), Box::pin(s3(&config, &w, account.as_deref())), Box::pin(regional(&config, &w, regions))]).await;
+    w.diagnostics()
+}
+
+async fn organizations(config: &SdkConfig, w: &Writer, account: Option<&str>) {
+    let client = aws_sdk_organizations::Client::new(config);
+    let rel = "organizations-describe-organization.json";
+    let org = match client.describe_organization().send().await {
+        Ok(o) => match o.organization() {
+            Some(org) => {
+                w.json(rel, &convert::organizations::describe_organization(org));
+                org.master_account_id().map(str::to_string)
+            }
+            None => {
+                w.error("api_error", rel, "DescribeOrganization returned no organization");
+                None
+            }
+        },
+        Err(e) => {
+            failed(
+                w,
+                rel,
+                "DescribeOrganization",
+                &["AWSOrganizationsNotInUseException"],
+                &e,
+            );
+            None
+        }
+    };
+    // Only the management account (or a delegated administrator) may list
+    // the accounts; member accounts skip the call instead of logging a
+    // predictable AccessDenied.
+    if org.is_some() && org.as_deref() == account {
+        let rel = "organizations-list-accounts.json";
+        let mut pages = client.list_accounts().into_paginator().send();
+        let mut accounts = Vec::new();
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(p) => accounts.extend(p.accounts().iter().cloned()),
+                Err(e) => {
+                    failed(w, rel, "ListAccounts", &[], &e);
+                    return;
+                }
+            }
+        }
+        w.json(rel, &convert::organizations::list_accounts(&accounts));
+    }
+}
+
+async fn iam(config: &SdkConfig, w: &Writer, opts: &AwsCollectOptions) {
+    let client = aws_sdk_iam::Client::new(config);
+    join_all(vec![Box::pin(credential_report(&client, w, opts)), Box::pin(authorization_details(&client, w)), Box::pin(access_keys(&client, w))]).await;
+}
+
+async fn credential_report(client: &aws_sdk_iam::Client, w: &Writer, opts: &AwsCollectOptions) {
+    let rel = "iam-get-credential-report.json";
+    let timeout = Duration::from_secs(opts.credential_report_timeout_secs.unwrap_or(120));
+    let deadline = Instant::now() + timeout;
+    loop {
+        match client.generate_credential_report().send().await {
+            Ok(o) if o.state() == Some(&ReportStateType::Complete) => break,
+            Ok(_) => {}
+            Err(e) => {
+                failed(w, rel, "GenerateCredentialReport", &[], &e);
+                return;
+            }
+        }
+        if Instant::now() >= deadline {
+            w.error(
+                "timeout",
+                rel,
+                format!(
+                    "the credential report was not generated within {} s",
+                    timeout.as_secs()
+                ),
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let mut attempts = 0;
+    loop {
+        match client.get_credential_report().send().await {
+            Ok(o) => {
+                w.json(rel, &convert::iam::credential_report(&o));
+                return;
+            }
+            Err(e)
+                if attempts < 5
+                    && matches!(
+                        e.code(),
+                        Some("ReportInProgress" | "ReportNotPresent" | "ReportExpired")
+                    ) =>
+            {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => {
+                failed(w, rel, "GetCredentialReport", &[], &e);
+                return;
+            }
+        }
+    }
+}
+
+async fn authorization_details(client: &aws_sdk_iam::Client, w: &Writer) {
+    let rel = "iam-get-account-authorization-details.json";
+    let mut details = convert::iam::AuthorizationDetails::default();
+    let mut pages = client
+        .get_account_authorization_details()
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(p) => details.add_page(&p),
+            Err(e) => {
+                // A partial listing would make absent roles look compliant.
+                failed(w, rel, "GetAccountAuthorizationDetails", &[], &e);
+                return;
+            }
+        }
+    }
+    w.json(rel, &details.build());
+}
+
+async fn access_keys(client: &aws_sdk_iam::Client, w: &Writer) {
+    let mut users = Vec::new();
+    let mut pages = client.list_users().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(p) => users.extend(p.users().iter().map(|u| u.user_name().to_string())),
+            Err(e) => {
+                failed(w, "iam-list-access-keys/", "ListUsers", &[], &e);
+                return;
+            }
+        }
+    }
+    // The directory exists even without users: "collected, no keys".
+    if let Err(e) = std::fs::create_dir_all(w.root().join("iam-list-access-keys")) {
+        w.error("write_failed", "iam-list-access-keys/", e.to_string());
+    }
+    bounded(w, users, CONCURRENCY, |user| {
+        let client = client.clone();
+        let w = w.clone();
+        async move { user_keys(&client, &w, &user).await }
+    })
+    .await;
+}
+
+async fn user_keys(client: &aws_sdk_iam::Client, w: &Writer, user: &str) {
+    if !safe_component(user) {
+        w.error(
+            "unsafe_name",
+            "iam-list-access-keys/",
+            format!("user name {user:?} cannot be a file name; skipped"),
+        );
+        return;
+    }
+    let rel = format!("iam-list-access-keys/{user}.json");
+    let mut keys = Vec::new();
+    let mut pages = client
+        .list_access_keys()
+        .user_name(user)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(p) => keys.extend(p.access_key_metadata().iter().cloned()),
+            Err(e) => {
+                failed(w, &rel, "ListAccessKeys", &["NoSuchEntity"], &e);
+                return;
+            }
+        }
+    }
+    w.json(&rel, &convert::iam::list_access_keys(&keys));
+    for k in &keys {
+        let Some(id) = k.access_key_id() else { continue };
+        if !safe_component(id) {
+            continue;
+        }
+        let rel = format!("iam-get-access-key-last-used/{id}.json");
+        match client.get_access_key_last_used().access_key_id(id).send().await {
+            Ok(o) => {
+                w.json(&rel, &convert::iam::access_key_last_used(&o));
+            }
+            Err(e) => failed(w, &rel, "GetAccessKeyLastUsed", &[], &e),
+        }
+    }
+}
+
+/// An S3 client for `region`, path-style when the endpoint is overridden
+/// (emulators and proxies rarely serve virtual-hosted bucket names).
+fn s3_client(config: &SdkConfig, region: Option<&str>) -> aws_sdk_s3::Client {
+    let mut b = aws_sdk_s3::config::Builder::from(config);
+    if let Some(r) = region {
+        b = b.region(aws_sdk_s3::config::Region::new(r.to_string()));
+    }
+    if config.endpoint_url().is_some() {
+        b = b.force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(b.build())
+}
+
+async fn s3(config: &SdkConfig, w: &Writer, account: Option<&str>) {
+    join_all(vec![Box::pin(account_public_access_block(config, w, account)), Box::pin(buckets(config, w))]).await;
+}
+
+async fn account_public_access_block(config: &SdkConfig, w: &Writer, account: Option<&str>) {
+    let rel = "s3control-get-public-access-block.json";
+    let Some(account) = account else {
+        w.error("api_error", rel, "no account id (GetCallerIdentity): skipped");
+        return;
+    };
+    let mut b = aws_sdk_s3control::config::Builder::from(config);
+    if let Some(url) = config.endpoint_url() {
+        // The S3 Control endpoint rules put the account id in front of the
+        // host name (`ACCOUNT.s3-control...`), which an overridden endpoint
+        // such as `http://127.0.0.1:5000` cannot serve: use it as given.
+        b = b.endpoint_resolver(FixedEndpoint(url.to_string()));
+    }
+    let client = aws_sdk_s3control::Client::from_conf(b.build());
+    match client.get_public_access_block().account_id(account).send().await {
+        Ok(o) => {
+            let c = o.public_access_block_configuration();
+            w.json(
+                rel,
+                &convert::s3::public_access_block(
+                    c.and_then(|c| c.block_public_acls()),
+                    c.and_then(|c| c.ignore_public_acls()),
+                    c.and_then(|c| c.block_public_policy()),
+                    c.and_then(|c| c.restrict_public_buckets()),
+                ),
+            );
+        }
+        Err(e) => failed(
+            w,
+            rel,
+            "GetPublicAccessBlock",
+            &["NoSuchPublicAccessBlockConfiguration"],
+            &e,
+        ),
+    }
+}
+
+/// An endpoint resolver that always answers with one URL.
+#[derive(Debug)]
+struct FixedEndpoint(String);
+
+impl aws_sdk_s3control::config::endpoint::ResolveEndpoint for FixedEndpoint {
+    fn resolve_endpoint<'a>(
+        &'a self,
+        _params: &'a aws_sdk_s3control::config::endpoint::Params,
+    ) -> aws_sdk_s3control::config::endpoint::EndpointFuture<'a> {
+        aws_sdk_s3control::config::endpoint::EndpointFuture::ready(Ok(
+            aws_sdk_s3control::config::endpoint::Endpoint::builder()
+                .url(self.0.clone())
+                .build(),
+        ))
+    }
+}
+
+async fn buckets(config: &SdkConfig, w: &Writer) {
+    let rel = "s3api-list-buckets.json";
+    let client = s3_client(config, None);
+    let mut list = Vec::new();
+    let mut owner = None;
+    let mut pages = client.list_buckets().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(p) => {
+                list.extend(p.buckets().iter().cloned());
+                if owner.is_none() {
+                    owner = p.owner().cloned();
+                }
+            }
+            Err(e) => {
+                failed(w, rel, "ListBuckets", &[], &e);
+                return;
+            }
+        }
+    }
+    w.json(rel, &convert::s3::list_buckets(&list, owner.as_ref()));
+    let items: Vec<(String, Option<String>)> = list
+        .iter()
+        .filter_map(|b| {
+            b.name()
+                .map(|n| (n.to_string(), b.bucket_region().map(str::to_string)))
+        })
+        .collect();
+    let config = Arc::new(config.clone());
+    bounded(w, items, CONCURRENCY, |(name, region)| {
+        let config = config.clone();
+        let w = w.clone();
+        async move { bucket(&config, &w, &name, region).await }
+    })
+    .await;
+}
+
+async fn bucket(config: &SdkConfig, w: &Writer, name: &str, region: Option<String>) {
+    if !safe_component(name) {
+        w.error(
+            "unsafe_name",
+            "s3api/",
+            format!("bucket name {name:?} cannot be a directory name; skipped"),
+        );
+        return;
+    }
+    // Per-bucket calls must go to the bucket's region (no redirects are
+    // followed); ListBuckets reports it, older endpoints need a lookup.
+    let region = match region {
+        Some(r) => Some(r),
+        None => {
+            let client = s3_client(config, None);
+            match client.get_bucket_location().bucket(name).send().await {
+                Ok(o) => Some(match o.location_constraint().map(|c| c.as_str()) {
+                    None | Some("") => "us-east-1".to_string(),
+                    Some("EU") => "eu-west-1".to_string(),
+                    Some(r) => r.to_string(),
+                }),
+                Err(e) => {
+                    failed(
+                        w,
+                        &format!("s3api/{name}/"),
+                        "GetBucketLocation",
+                        &[],
+                        &e,
+                    );
+                    None
+                }
+            }
+        }
+    };
+    let client = s3_client(config, region.as_deref());
+    let rel = |f: &str| format!("s3api/{name}/{f}");
+
+    let r = rel("get-public-access-block.json");
+    match client.get_public_access_block().bucket(name).send().await {
+        Ok(o) => {
+            let c = o.public_access_block_configuration();
+            w.json(
+                &r,
+                &convert::s3::public_access_block(
+                    c.and_then(|c| c.block_public_acls()),
+                    c.and_then(|c| c.ignore_public_acls()),
+                    c.and_then(|c| c.block_public_policy()),
+                    c.and_then(|c| c.restrict_public_buckets()),
+                ),
+            );
+        }
+        Err(e) => failed(
+            w,
+            &r,
+            "GetPublicAccessBlock",
+            &["NoSuchPublicAccessBlockConfiguration"],
+            &e,
+        ),
+    }
+    let r = rel("get-bucket-policy-status.json");
+    match client.get_bucket_policy_status().bucket(name).send().await {
+        Ok(o) => {
+            w.json(&r, &convert::s3::policy_status(&o));
+        }
+        Err(e) => failed(w, &r, "GetBucketPolicyStatus", &["NoSuchBucketPolicy"], &e),
+    }
+    let r = rel("get-bucket-acl.json");
+    match client.get_bucket_acl().bucket(name).send().await {
+        Ok(o) => {
+            w.json(&r, &convert::s3::acl(&o));
+        }
+        Err(e) => failed(w, &r, "GetBucketAcl", &[], &e),
+    }
+    let r = rel("get-bucket-ownership-controls.json");
+    match client.get_bucket_ownership_controls().bucket(name).send().await {
+        Ok(o) => {
+            w.json(&r, &convert::s3::ownership_controls(&o));
+        }
+        Err(e) => failed(
+            w,
+            &r,
+            "GetBucketOwnershipControls",
+            &["OwnershipControlsNotFoundError"],
+            &e,
+        ),
+    }
+    let r = rel("get-bucket-policy.json");
+    match client.get_bucket_policy().bucket(name).send().await {
+        Ok(o) => {
+            w.json(&r, &convert::s3::policy(&o));
+        }
+        Err(e) => failed(w, &r, "GetBucketPolicy", &["NoSuchBucketPolicy"], &e),
+    }
+}
+
+/// The regions to collect: the requested ones, else every region enabled
+/// for the account, else the configured region.
+async fn resolve_regions(config: &SdkConfig, opts: &AwsCollectOptions, w: &Writer) -> Vec<String> {
+    if !opts.regions.is_empty() {
+        let mut r = opts.regions.clone();
+        r.sort();
+        r.dedup();
+        return r;
+    }
+    let fallback = || {
+        config
+            .region()
+            .map(|r| vec![r.to_string()])
+            .unwrap_or_else(|| vec!["us-east-1".to_string()])
+    };
+    let client = aws_sdk_ec2::Client::new(config);
+    match client.describe_regions().send().await {
+        Ok(o) => {
+            let mut names: Vec<String> = o
+                .regions()
+                .iter()
+                .filter_map(|r| r.region_name().map(str::to_string))
+                .collect();
+            names.sort();
+            if names.is_empty() { fallback() } else { names }
+        }
+        Err(e) => {
+            let fb = fallback();
+            w.error(
+                "api_error",
+                "regions/",
+                format!(
+                    "DescribeRegions failed, collecting only {}: {}",
+                    fb.join(", "),
+                    DisplayErrorContext(&e)
+                ),
+            );
+            fb
+        }
+    }
+}
+
+async fn regional(config: &SdkConfig, w: &Writer, regions: Vec<String>) {
+    let config = Arc::new(config.clone());
+    bounded(w, regions, REGION_CONCURRENCY, |region| {
+        let config = config.clone();
+        let w = w.clone();
+        async move {
+            if !safe_component(&region) {
+                w.error(
+                    "unsafe_name",
+                    "regions/",
+                    format!("region {region:?} cannot be a directory name; skipped"),
+                );
+                return;
+            }
+            let rc = config
+                .to_builder()
+                .region(aws_config::Region::new(region.clone()))
+                .build();
+            join_all(vec![Box::pin(ec2(&rc, &w, &region)), Box::pin(eks(&rc, &w, &region))]).await;
+        }
+    })
+    .await;
+}
+
+async fn ec2(config: &SdkConfig, w: &Writer, region: &str) {
+    let client = aws_sdk_ec2::Client::new(config);
+    let rel = format!("regions/{region}/ec2-describe-instances.json");
+    let mut reservations = Vec::new();
+    let mut pages = client.describe_instances().into_paginator().send();
+    let mut ok = true;
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(p) => reservations.extend(p.reservations().iter().cloned()),
+            Err(e) => {
+                failed(w, &rel, "DescribeInstances", &[], &e);
+                ok = false;
+                break;
+            }
+        }
+    }
+    if ok {
+        w.json(&rel, &convert::ec2::describe_instances(&reservations));
+    }
+    let rel = format!("regions/{region}/ec2-get-instance-metadata-defaults.json");
+    match client.get_instance_metadata_defaults().send().await {
+        Ok(o) => {
+            w.json(&rel, &convert::ec2::metadata_defaults(&o));
+        }
+        Err(e) => failed(w, &rel, "GetInstanceMetadataDefaults", &[], &e),
+    }
+}
+
+async fn eks(config: &SdkConfig, w: &Writer, region: &str) {
+    let client = aws_sdk_eks::Client::new(config);
+    let rel = format!("regions/{region}/eks-list-clusters.json");
+    let mut names = Vec::new();
+    let mut pages = client.list_clusters().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(p) => names.extend(p.clusters().iter().cloned()),
+            Err(e) => {
+                failed(w, &rel, "ListClusters", &[], &e);
+                return;
+            }
+        }
+    }
+    w.json(&rel, &convert::eks::list_clusters(&names));
+    let region = region.to_string();
+    bounded(w, names, CONCURRENCY, |name| {
+        let client = client.clone();
+        let w = w.clone();
+        let region = region.clone();
+        async move { eks_cluster(&client, &w, &region, &name).await }
+    })
+    .await;
+}
+
+async fn eks_cluster(client: &aws_sdk_eks::Client, w: &Writer, region: &str, name: &str) {
+    if !safe_component(name) {
+        w.error(
+            "unsafe_name",
+            &format!("regions/{region}/eks-describe-cluster/"),
+            format!("cluster name {name:?} cannot be a file name; skipped"),
+        );
+        return;
+    }
+    let rel = format!("regions/{region}/eks-describe-cluster/{name}.json");
+    match client.describe_cluster().name(name).send().await {
+        Ok(o) => match o.cluster() {
+            Some(c) => {
+                w.json(&rel, &convert::eks::describe_cluster(c));
+            }
+            None => w.error("api_error", &rel, "DescribeCluster returned no cluster"),
+        },
+        Err(e) => failed(w, &rel, "DescribeCluster", &[], &e),
+    }
+    let dir = format!("regions/{region}/eks-describe-nodegroup/{name}");
+    let mut groups = Vec::new();
+    let mut pages = client
+        .list_nodegroups()
+        .cluster_name(name)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(p) => groups.extend(p.nodegroups().iter().cloned()),
+            Err(e) => {
+                failed(w, &format!("{dir}/"), "ListNodegroups", &[], &e);
+                return;
+            }
+        }
+    }
+    // The directory marks "node groups collected", even when there are none.
+    if let Err(e) = std::fs::create_dir_all(w.root().join(&dir)) {
+        w.error("write_failed", &dir, e.to_string());
+        return;
+    }
+    for ng in groups {
+        if !safe_component(&ng) {
+            continue;
+        }
+        let rel = format!("{dir}/{ng}.json");
+        match client
+            .describe_nodegroup()
+            .cluster_name(name)
+            .nodegroup_name(&ng)
+            .send()
+            .await
+        {
+            Ok(o) => match o.nodegroup() {
+                Some(n) => {
+                    w.json(&rel, &convert::eks::describe_nodegroup(n));
+                }
+                None => w.error("api_error", &rel, "DescribeNodegroup returned no node group"),
+            },
+            Err(e) => failed(w, &rel, "DescribeNodegroup", &[], &e),
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Live collection of cloud API snapshots: calls the cloud APIs and writes
+//! the same directory layout that the cloud CLIs produce
+//! (docs/snapshot-layout.md), so `keytrail_inventory::load_snapshot` reads a
+//! collected snapshot exactly like a hand-made one.
+//!
+//! Each provider sits behind its own cargo feature (`aws`); without it the
+//! entry point still exists and answers with a diagnostic, so front-ends need
+//! no `cfg`. Collection never fails wholesale: every failed call becomes a
+//! [`Diagnostic`] naming the call and the file it would have written, and the
+//! file is left absent (the evaluator then reports "not evaluated").
+//!
+//! ```no_run
+//! let opts = keytrail_collect::AwsCollectOptions {
+//!     regions: vec!["us-east-1".into()],
+//!     ..Default::default()
+//! };
+//! let diags = keytrail_collect::collect_aws_blocking(&opts, std::path::Path::new("snap"));
+//! for d in &diags {
+//!     eprintln!("{d}");
+//! }
+//! ```
+
+#[cfg(feature = "aws")]
+mod aws;
+pub mod writer;
+
+pub use keytrail_types::Diagnostic;
+use std::path::Path;
+
+/// What `keytrail collect aws` collects, and with which credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsCollectOptions {
+    /// Named profile from the shared config files (`--profile`); `None`
+    /// uses the default credential chain (environment, `AWS_PROFILE`, SSO,
+    /// web identity, container and instance credentials).
+    pub profile: Option<String>,
+    /// Regions to collect regional data from (EC2, EKS). Empty: every region
+    /// enabled for the account (`ec2 describe-regions`), or the configured
+    /// region if that call fails.
+    pub regions: Vec<String>,
+    /// Endpoint override for every service (`--endpoint-url`). `None` leaves
+    /// the SDK's own resolution in charge, which honours `AWS_ENDPOINT_URL`
+    /// and `AWS_ENDPOINT_URL_<SERVICE>` and the profile's `endpoint_url`.
+    pub endpoint_url: Option<String>,
+    /// How long to wait for the IAM credential report to be generated.
+    /// `None`: 120 seconds.
+    pub credential_report_timeout_secs: Option<u64>,
+}
+
+/// Collects one AWS account into `out/aws/` (created if needed) and returns
+/// the diagnostics of every call that failed. Files of failed calls are not
+/// written, except "does not exist" answers, which are written as the CLI's
+/// error text (the layout's "not configured").
+#[cfg(feature = "aws")]
+pub async fn collect_aws(opts: &AwsCollectOptions, out: &Path) -> Vec<Diagnostic> {
+    aws::collect(opts, out).await
+}
+
+/// [`collect_aws`] on a runtime of its own, for synchronous callers (the CLI).
+pub fn collect_aws_blocking(opts: &AwsCollectOptions, out: &Path) -> Vec<Diagnostic> {
+    #[cfg(feature = "aws")]
+    {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(collect_aws(opts, out)),
+            Err(e) => vec![Diagnostic::error(
+                "runtime",
+                "collect aws",
+                format!("cannot start the async runtime: {e}"),
+            )],
+        }
+    }
+    #[cfg(not(feature = "aws"))]
+    {
+        let _ = (opts, out);
+        vec![Diagnostic::error(
+            "unsupported",
+            "collect aws",
+            "this keytrail was built without AWS collection (cargo feature `aws` of keytrail-collect)",
+        )]
+    }
+}
+
+/// Whether this build can collect from AWS (the `aws` feature).
+pub const AWS_SUPPORTED: bool = cfg!(feature = "aws");
