@@ -435,8 +435,12 @@ fn partition_of(principal: &str, n: usize) -> usize {
     (crate::alert::fnv64(&[principal]) % n as u64) as usize
 }
 
-/// Runs `threads` engines, each owning the identities that hash to it. The input files
-/// are split between `threads` reader threads that parse and route events by identity.
+/// Events per batch sent from the reader to an engine thread.
+const BATCH: usize = 1024;
+
+/// Runs `threads` engines, each owning the identities that hash to it. One reader
+/// (the calling thread) parses the files in event-time order and routes events by
+/// identity to the engines over bounded channels.
 /// With one thread this is the same as one engine reading the files in order.
 pub fn run_parallel(
     builder: &EngineBuilder,
@@ -459,7 +463,7 @@ pub fn run_parallel(
     let mut senders = Vec::new();
     let mut workers = Vec::new();
     for i in 0..threads {
-        let (tx, rx) = mpsc::sync_channel::<Vec<ReadItem>>(64);
+        let (tx, rx) = mpsc::sync_channel::<Vec<ReadItem>>(16);
         senders.push(tx);
         let mut b = builder.clone();
         if let Some(d) = &b.state_dir {
@@ -477,37 +481,31 @@ pub fn run_parallel(
             e.finish()
         }));
     }
-    let chunks: Vec<Vec<PathBuf>> = (0..threads)
-        .map(|i| files.iter().skip(i).step_by(threads).cloned().collect())
-        .collect();
-    std::thread::scope(|s| {
-        for chunk in chunks {
-            let senders = senders.clone();
-            s.spawn(move || {
-                let n = senders.len();
-                let mut batches: Vec<Vec<ReadItem>> =
-                    (0..n).map(|_| Vec::with_capacity(512)).collect();
-                for it in crate::reader::DirRecords::from_files(chunk, Vec::new()) {
-                    let p = match &it {
-                        Ok(ev) => partition_of(&ev.identity.principal, n),
-                        Err(_) => 0,
-                    };
-                    batches[p].push(it);
-                    if batches[p].len() >= 512 {
-                        let full = std::mem::replace(&mut batches[p], Vec::with_capacity(512));
-                        if senders[p].send(full).is_err() {
-                            return;
-                        }
-                    }
+    // One reader keeps the global event-time order (several readers would interleave
+    // their merges out of order); it routes batches of events to the engine owning
+    // each identity over bounded channels.
+    {
+        let n = senders.len();
+        let mut batches: Vec<Vec<ReadItem>> = (0..n).map(|_| Vec::with_capacity(BATCH)).collect();
+        for it in crate::reader::DirRecords::from_files(files.to_vec(), Vec::new()) {
+            let p = match &it {
+                Ok(ev) => partition_of(&ev.identity.principal, n),
+                Err(_) => 0,
+            };
+            batches[p].push(it);
+            if batches[p].len() >= BATCH {
+                let full = std::mem::replace(&mut batches[p], Vec::with_capacity(BATCH));
+                if senders[p].send(full).is_err() {
+                    break;
                 }
-                for (p, b) in batches.into_iter().enumerate() {
-                    if !b.is_empty() {
-                        let _ = senders[p].send(b);
-                    }
-                }
-            });
+            }
         }
-    });
+        for (p, b) in batches.into_iter().enumerate() {
+            if !b.is_empty() {
+                let _ = senders[p].send(b);
+            }
+        }
+    }
     drop(senders);
     let mut alerts = Vec::new();
     let mut stats = Stats::default();
