@@ -133,7 +133,9 @@ fn measure(mut cmd: Command, out: &Path) -> Result<Run> {
         };
     }
     let start = Instant::now();
-    let status = timed.status().context("running /usr/bin/time (apt-get install time)")?;
+    let status = timed
+        .status()
+        .context("running /usr/bin/time (apt-get install time)")?;
     let wall = start.elapsed().as_secs_f64();
     // Exit 1 = findings for keytrail; Kingfisher uses 200/205 for findings.
     if status.code().is_none() {
@@ -169,7 +171,11 @@ fn bench_scan(args: &[String]) -> Result<()> {
     }
     let keytrail = target_dir().join("release/keytrail");
 
-    eprintln!("generating {} MiB corpus in {} …", opts.mb, opts.dir.display());
+    eprintln!(
+        "generating {} MiB corpus in {} …",
+        opts.mb,
+        opts.dir.display()
+    );
     let (bytes, planted) = generate_corpus(&opts.dir, opts.mb)?;
     let mb = bytes as f64 / (1024.0 * 1024.0);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -181,7 +187,9 @@ fn bench_scan(args: &[String]) -> Result<()> {
         "corpus: {mb:.0} MiB in {} files, {planted} planted fake secrets, {cores} cores",
         count_files(&opts.dir)?
     );
-    println!("| tool | threads | seconds | MiB/s | MiB/s per thread | peak RSS MiB | output lines |");
+    println!(
+        "| tool | threads | seconds | MiB/s | MiB/s per thread | peak RSS MiB | output lines |"
+    );
     println!("|---|---|---|---|---|---|---|");
     let mut thread_counts = vec![1];
     if cores > 1 {

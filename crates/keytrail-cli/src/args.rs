@@ -171,7 +171,12 @@ pub struct InputArgs {
     /// Registry password; prefer the environment variable.
     ///
     /// Example: `KEYTRAIL_REGISTRY_PASSWORD=… keytrail scan --image …`
-    #[arg(long = "registry-password", value_name = "PASSWORD", env = "KEYTRAIL_REGISTRY_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long = "registry-password",
+        value_name = "PASSWORD",
+        env = "KEYTRAIL_REGISTRY_PASSWORD",
+        hide_env_values = true
+    )]
     pub registry_password: Option<String>,
 
     /// Registry hosts to speak plain HTTP to (loopback registries fall back to HTTP anyway); repeatable.

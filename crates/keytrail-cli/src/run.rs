@@ -6,8 +6,8 @@
 //! findings take the aggregator lock.
 
 use crate::args::InputArgs;
-use crate::sources;
 use crate::rule_set;
+use crate::sources;
 use crate::term::{Counters, Ticker};
 use keytrail_input::{Blob, BlobSink, Content, FsOptions};
 use keytrail_report::{RuleMeta, Summary};

@@ -125,9 +125,8 @@ fn scan_log(scanner: &Scanner, log: &PathBuf, sink: &ScanSink<'_>) {
     let result = if log.as_os_str() == "-" {
         keytrail_ci::log::scan_log(scanner, "-", std::io::stdin().lock())
     } else {
-        std::fs::File::open(log).and_then(|f| {
-            keytrail_ci::log::scan_log(scanner, &display, std::io::BufReader::new(f))
-        })
+        std::fs::File::open(log)
+            .and_then(|f| keytrail_ci::log::scan_log(scanner, &display, std::io::BufReader::new(f)))
     };
     match result {
         Ok((found, bytes)) => sink.record(found, bytes),
