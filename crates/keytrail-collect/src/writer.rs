@@ -77,8 +77,9 @@ impl SnapshotWriter {
     /// Writes the AWS CLI's error text for a "does not exist" answer (what
     /// `aws ... 2>&1` saves), which the layout reads as "not configured".
     pub fn not_configured(&self, rel: &str, code: &str, operation: &str, message: &str) -> bool {
-        let text =
-            format!("\nAn error occurred ({code}) when calling the {operation} operation: {message}\n");
+        let text = format!(
+            "\nAn error occurred ({code}) when calling the {operation} operation: {message}\n"
+        );
         self.bytes(rel, text.as_bytes())
     }
 
@@ -139,9 +140,12 @@ mod tests {
             "GetBucketPolicy",
             "The bucket policy does not exist"
         ));
-        let err = std::fs::read_to_string(dir.path().join("aws/s3api/b/get-bucket-policy.json"))
-            .unwrap();
-        assert!(err.trim().starts_with("An error occurred (NoSuchBucketPolicy)"));
+        let err =
+            std::fs::read_to_string(dir.path().join("aws/s3api/b/get-bucket-policy.json")).unwrap();
+        assert!(
+            err.trim()
+                .starts_with("An error occurred (NoSuchBucketPolicy)")
+        );
         assert!(w.diagnostics().is_empty());
     }
 

@@ -138,7 +138,10 @@ fn moto_env(cmd: &mut Command, moto: &Moto, account: &str) {
     }
     let creds = moto.credentials(account);
     cmd.env("AWS_ENDPOINT_URL", moto.endpoint())
-        .env("AWS_ACCESS_KEY_ID", creds["access_key_id"].as_str().unwrap())
+        .env(
+            "AWS_ACCESS_KEY_ID",
+            creds["access_key_id"].as_str().unwrap(),
+        )
         .env(
             "AWS_SECRET_ACCESS_KEY",
             creds["secret_access_key"].as_str().unwrap(),
@@ -172,8 +175,13 @@ fn collect(moto: &Moto, account: &str) -> (tempfile::TempDir, Vec<Diagnostic>) {
     moto_env(&mut cmd, moto, account);
     cmd.env("KEYTRAIL_COLLECT_CHILD_OUT", out.path())
         .env("KEYTRAIL_COLLECT_CHILD_REGIONS", REGIONS.join(","));
-    let status = cmd.status().expect("run collect_child");
-    assert!(status.success(), "collect_child failed for {account}");
+    let run = cmd.output().expect("run collect_child");
+    assert!(
+        run.status.success(),
+        "collect_child failed for {account}:\n{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
     let diags: Vec<Diagnostic> = serde_json::from_slice(
         &std::fs::read(out.path().join("diagnostics.json")).expect("diagnostics.json"),
     )

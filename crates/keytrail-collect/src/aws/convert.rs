@@ -168,7 +168,7 @@ pub(crate) mod organizations {
 
     /// `aws organizations list-accounts` (all pages).
     pub(crate) fn list_accounts(accounts: &[Account]) -> Value {
-        let list = Obj::new()
+        Obj::new()
             .list("Accounts", accounts, |a| {
                 Obj::new()
                     .m("Id", a.id())
@@ -181,8 +181,7 @@ pub(crate) mod organizations {
                     .m("JoinedTimestamp", a.joined_timestamp())
                     .build()
             })
-            .build();
-        list
+            .build()
     }
 }
 
@@ -274,7 +273,11 @@ pub(crate) mod iam {
             .m("CreateDate", u.create_date())
             .list("UserPolicyList", u.user_policy_list(), inline)
             .list("GroupList", u.group_list(), |g| Value::String(g.clone()))
-            .list("AttachedManagedPolicies", u.attached_managed_policies(), attached)
+            .list(
+                "AttachedManagedPolicies",
+                u.attached_managed_policies(),
+                attached,
+            )
             .m("PermissionsBoundary", boundary(u.permissions_boundary()))
             .list("Tags", u.tags(), tag)
             .build()
@@ -288,7 +291,11 @@ pub(crate) mod iam {
             .m("Arn", g.arn())
             .m("CreateDate", g.create_date())
             .list("GroupPolicyList", g.group_policy_list(), inline)
-            .list("AttachedManagedPolicies", g.attached_managed_policies(), attached)
+            .list(
+                "AttachedManagedPolicies",
+                g.attached_managed_policies(),
+                attached,
+            )
             .build()
     }
 
@@ -306,10 +313,17 @@ pub(crate) mod iam {
                 instance_profile,
             )
             .list("RolePolicyList", r.role_policy_list(), inline)
-            .list("AttachedManagedPolicies", r.attached_managed_policies(), attached)
+            .list(
+                "AttachedManagedPolicies",
+                r.attached_managed_policies(),
+                attached,
+            )
             .m("PermissionsBoundary", boundary(r.permissions_boundary()))
             .list("Tags", r.tags(), tag)
-            .m("RoleLastUsed", last_used(r.role_last_used()).or(Some(json!({}))))
+            .m(
+                "RoleLastUsed",
+                last_used(r.role_last_used()).or(Some(json!({}))),
+            )
             .build()
     }
 

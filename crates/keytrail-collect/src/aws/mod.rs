@@ -72,7 +72,11 @@ async fn join_all(mut futures: Vec<Task<'_>>) {
                 }
             }
         }
-        if pending { Poll::Pending } else { Poll::Ready(()) }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     })
     .await
 }
@@ -172,7 +176,13 @@ pub(crate) async fn collect(opts: &AwsCollectOptions, out: &Path) -> Vec<Diagnos
     };
 
     let regions = resolve_regions(&config, opts, &w).await;
-    join_all(vec![Box::pin(organizations(&config, &w, account.as_deref())), Box::pin(iam(&config, &w, opts)), Box::pin(s3(&config, &w, account.as_deref())), Box::pin(regional(&config, &w, regions))]).await;
+    join_all(vec![
+        Box::pin(organizations(&config, &w, account.as_deref())),
+        Box::pin(iam(&config, &w, opts)),
+        Box::pin(s3(&config, &w, account.as_deref())),
+        Box::pin(regional(&config, &w, regions)),
+    ])
+    .await;
     w.diagnostics()
 }
 
@@ -186,7 +196,11 @@ async fn organizations(config: &SdkConfig, w: &Writer, account: Option<&str>) {
                 org.master_account_id().map(str::to_string)
             }
             None => {
-                w.error("api_error", rel, "DescribeOrganization returned no organization");
+                w.error(
+                    "api_error",
+                    rel,
+                    "DescribeOrganization returned no organization",
+                );
                 None
             }
         },
@@ -223,7 +237,12 @@ async fn organizations(config: &SdkConfig, w: &Writer, account: Option<&str>) {
 
 async fn iam(config: &SdkConfig, w: &Writer, opts: &AwsCollectOptions) {
     let client = aws_sdk_iam::Client::new(config);
-    join_all(vec![Box::pin(credential_report(&client, w, opts)), Box::pin(authorization_details(&client, w)), Box::pin(access_keys(&client, w))]).await;
+    join_all(vec![
+        Box::pin(credential_report(&client, w, opts)),
+        Box::pin(authorization_details(&client, w)),
+        Box::pin(access_keys(&client, w)),
+    ])
+    .await;
 }
 
 async fn credential_report(client: &aws_sdk_iam::Client, w: &Writer, opts: &AwsCollectOptions) {
@@ -348,12 +367,19 @@ async fn user_keys(client: &aws_sdk_iam::Client, w: &Writer, user: &str) {
     }
     w.json(&rel, &convert::iam::list_access_keys(&keys));
     for k in &keys {
-        let Some(id) = k.access_key_id() else { continue };
+        let Some(id) = k.access_key_id() else {
+            continue;
+        };
         if !safe_component(id) {
             continue;
         }
         let rel = format!("iam-get-access-key-last-used/{id}.json");
-        match client.get_access_key_last_used().access_key_id(id).send().await {
+        match client
+            .get_access_key_last_used()
+            .access_key_id(id)
+            .send()
+            .await
+        {
             Ok(o) => {
                 w.json(&rel, &convert::iam::access_key_last_used(&o));
             }
@@ -376,13 +402,21 @@ fn s3_client(config: &SdkConfig, region: Option<&str>) -> aws_sdk_s3::Client {
 }
 
 async fn s3(config: &SdkConfig, w: &Writer, account: Option<&str>) {
-    join_all(vec![Box::pin(account_public_access_block(config, w, account)), Box::pin(buckets(config, w))]).await;
+    join_all(vec![
+        Box::pin(account_public_access_block(config, w, account)),
+        Box::pin(buckets(config, w)),
+    ])
+    .await;
 }
 
 async fn account_public_access_block(config: &SdkConfig, w: &Writer, account: Option<&str>) {
     let rel = "s3control-get-public-access-block.json";
     let Some(account) = account else {
-        w.error("api_error", rel, "no account id (GetCallerIdentity): skipped");
+        w.error(
+            "api_error",
+            rel,
+            "no account id (GetCallerIdentity): skipped",
+        );
         return;
     };
     let mut b = aws_sdk_s3control::config::Builder::from(config);
@@ -393,7 +427,12 @@ async fn account_public_access_block(config: &SdkConfig, w: &Writer, account: Op
         b = b.endpoint_resolver(FixedEndpoint(url.to_string()));
     }
     let client = aws_sdk_s3control::Client::from_conf(b.build());
-    match client.get_public_access_block().account_id(account).send().await {
+    match client
+        .get_public_access_block()
+        .account_id(account)
+        .send()
+        .await
+    {
         Ok(o) => {
             let c = o.public_access_block_configuration();
             w.json(
@@ -492,13 +531,7 @@ async fn bucket(config: &SdkConfig, w: &Writer, name: &str, region: Option<Strin
                     Some(r) => r.to_string(),
                 }),
                 Err(e) => {
-                    failed(
-                        w,
-                        &format!("s3api/{name}/"),
-                        "GetBucketLocation",
-                        &[],
-                        &e,
-                    );
+                    failed(w, &format!("s3api/{name}/"), "GetBucketLocation", &[], &e);
                     None
                 }
             }
@@ -544,7 +577,12 @@ async fn bucket(config: &SdkConfig, w: &Writer, name: &str, region: Option<Strin
         Err(e) => failed(w, &r, "GetBucketAcl", &[], &e),
     }
     let r = rel("get-bucket-ownership-controls.json");
-    match client.get_bucket_ownership_controls().bucket(name).send().await {
+    match client
+        .get_bucket_ownership_controls()
+        .bucket(name)
+        .send()
+        .await
+    {
         Ok(o) => {
             w.json(&r, &convert::s3::ownership_controls(&o));
         }
@@ -625,7 +663,11 @@ async fn regional(config: &SdkConfig, w: &Writer, regions: Vec<String>) {
                 .to_builder()
                 .region(aws_config::Region::new(region.clone()))
                 .build();
-            join_all(vec![Box::pin(ec2(&rc, &w, &region)), Box::pin(eks(&rc, &w, &region))]).await;
+            join_all(vec![
+                Box::pin(ec2(&rc, &w, &region)),
+                Box::pin(eks(&rc, &w, &region)),
+            ])
+            .await;
         }
     })
     .await;
@@ -740,7 +782,11 @@ async fn eks_cluster(client: &aws_sdk_eks::Client, w: &Writer, region: &str, nam
                 Some(n) => {
                     w.json(&rel, &convert::eks::describe_nodegroup(n));
                 }
-                None => w.error("api_error", &rel, "DescribeNodegroup returned no node group"),
+                None => w.error(
+                    "api_error",
+                    &rel,
+                    "DescribeNodegroup returned no node group",
+                ),
             },
             Err(e) => failed(w, &rel, "DescribeNodegroup", &[], &e),
         }
