@@ -125,7 +125,14 @@ fn key_id(rng: &mut StdRng, prefix: &str) -> String {
 fn uuid(rng: &mut StdRng) -> String {
     let a: u128 = rng.random();
     let h = format!("{a:032x}");
-    format!("{}-{}-4{}-a{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[17..20], &h[20..32])
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
 }
 
 fn fmt_time(ms: i64) -> String {
@@ -142,7 +149,12 @@ fn fmt_time(ms: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", sod / 3600, (sod % 3600) / 60, sod % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
 }
 
 /// One event to render.
@@ -166,22 +178,42 @@ fn render(out: &mut String, e: &Ev<'_>, rng: &mut StdRng) {
     let identity = match id.kind {
         Kind::Human => format!(
             r#"{{"type":"IAMUser","principalId":"AIDA{}","arn":"{}","accountId":"{ACCOUNT}","accessKeyId":"{}","userName":"{}","sessionContext":{{"sessionIssuer":{{}},"webIdFederationData":{{}},"attributes":{{"creationDate":"{}","mfaAuthenticated":"true"}}}}}}"#,
-            &id.key[4..], id.principal, id.key, id.name, fmt_time(e.t - HOUR)
+            &id.key[4..],
+            id.principal,
+            id.key,
+            id.name,
+            fmt_time(e.t - HOUR)
         ),
         _ if id.principal.contains(":user/") => format!(
             r#"{{"type":"IAMUser","principalId":"AIDA{}","arn":"{}","accountId":"{ACCOUNT}","accessKeyId":"{}","userName":"{}"}}"#,
-            &id.key[4..], id.principal, id.key, id.name
+            &id.key[4..],
+            id.principal,
+            id.key,
+            id.name
         ),
         _ => {
-            let session = if id.kind == Kind::Server { format!("i-0{:016x}", crate_hash(&id.name)) } else { format!("{}-session", id.name) };
+            let session = if id.kind == Kind::Server {
+                format!("i-0{:016x}", crate_hash(&id.name))
+            } else {
+                format!("{}-session", id.name)
+            };
             format!(
                 r#"{{"type":"AssumedRole","principalId":"AROA{}:{session}","arn":"arn:aws:sts::{ACCOUNT}:assumed-role/{}/{session}","accountId":"{ACCOUNT}","accessKeyId":"{}","sessionContext":{{"sessionIssuer":{{"type":"Role","principalId":"AROA{}","arn":"{}","accountId":"{ACCOUNT}","userName":"{}"}},"webIdFederationData":{{}},"attributes":{{"creationDate":"{}","mfaAuthenticated":"false"}}}}}}"#,
-                &id.key[4..], id.name, id.key, &id.key[4..], id.principal, id.name, fmt_time(e.t - HOUR)
+                &id.key[4..],
+                id.name,
+                id.key,
+                &id.key[4..],
+                id.principal,
+                id.name,
+                fmt_time(e.t - HOUR)
             )
         }
     };
     let err = match e.error {
-        Some(code) => format!(r#""errorCode":"{code}","errorMessage":"User is not authorized to perform {}","#, e.name),
+        Some(code) => format!(
+            r#""errorCode":"{code}","errorMessage":"User is not authorized to perform {}","#,
+            e.name
+        ),
         None => String::new(),
     };
     let _ = write!(
@@ -193,8 +225,16 @@ fn render(out: &mut String, e: &Ev<'_>, rng: &mut StdRng) {
         e.region,
         e.ip,
         e.ua,
-        if e.params.is_empty() { "null" } else { &e.params },
-        if e.response.is_empty() { "null" } else { &e.response },
+        if e.params.is_empty() {
+            "null"
+        } else {
+            &e.params
+        },
+        if e.response.is_empty() {
+            "null"
+        } else {
+            &e.response
+        },
         e.extra,
         uuid(rng),
         uuid(rng),
@@ -205,7 +245,9 @@ fn render(out: &mut String, e: &Ev<'_>, rng: &mut StdRng) {
 }
 
 fn crate_hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 struct Hour {
@@ -222,9 +264,11 @@ impl Hour {
 
 fn idents(cfg: &ActivityConfig, rng: &mut StdRng) -> Vec<Ident> {
     let mut v = Vec::new();
-    let sdk = ["Boto3/1.34.69 md/Botocore#1.34.69 ua/2.0 os/linux#5.10.213 md/arch#x86_64 lang/python#3.11.8 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.69",
+    let sdk = [
+        "Boto3/1.34.69 md/Botocore#1.34.69 ua/2.0 os/linux#5.10.213 md/arch#x86_64 lang/python#3.11.8 md/pyimpl#CPython cfg/retry-mode#legacy Botocore/1.34.69",
         "aws-sdk-go-v2/1.26.1 os/linux lang/go#1.22.1 md/GOOS#linux md/GOARCH#amd64 api/s3#1.53.0",
-        "aws-sdk-java/2.25.16 Linux/5.10.213 OpenJDK_64-Bit_Server_VM/17.0.10+7-LTS Java/17.0.10 vendor/Amazon.com_Inc. io/sync http/Apache cfg/retry-mode/legacy"];
+        "aws-sdk-java/2.25.16 Linux/5.10.213 OpenJDK_64-Bit_Server_VM/17.0.10+7-LTS Java/17.0.10 vendor/Amazon.com_Inc. io/sync http/Apache cfg/retry-mode/legacy",
+    ];
     let regions = ["eu-west-1", "us-east-1", "eu-central-1"];
     for i in 0..cfg.servers {
         let name = format!("svc-{i:02}-app");
@@ -232,7 +276,9 @@ fn idents(cfg: &ActivityConfig, rng: &mut StdRng) -> Vec<Ident> {
             kind: Kind::Server,
             principal: format!("arn:aws:iam::{ACCOUNT}:role/{name}"),
             key: key_id(rng, "ASIA"),
-            ips: (0..3).map(|k| format!("52.94.{}.{}", 10 + i % 200, 10 + k)).collect(),
+            ips: (0..3)
+                .map(|k| format!("52.94.{}.{}", 10 + i % 200, 10 + k))
+                .collect(),
             ua: sdk[i % sdk.len()].to_string(),
             region: regions[i % 2].to_string(),
             bucket: format!("svc-{i:02}-data"),
@@ -283,16 +329,45 @@ fn idents(cfg: &ActivityConfig, rng: &mut StdRng) -> Vec<Ident> {
     v
 }
 
-fn normal_hour(id: &Ident, hour_start: i64, cfg: &ActivityConfig, rng: &mut StdRng, out: &mut Hour, ip_override: Option<&str>, region_override: Option<&str>, scale: f64) {
+#[allow(clippy::too_many_arguments)]
+fn normal_hour(
+    id: &Ident,
+    hour_start: i64,
+    cfg: &ActivityConfig,
+    rng: &mut StdRng,
+    out: &mut Hour,
+    ip_override: Option<&str>,
+    region_override: Option<&str>,
+    scale: f64,
+) {
     let how = ((hour_start / HOUR).rem_euclid(168) + 72) % 168; // 0 = Monday 00:00
     let (dow, hod) = (how / 24, how % 24);
     let weekday = dow < 5;
     let base = match id.kind {
         Kind::Server => id.rate * if (8..20).contains(&hod) { 1.3 } else { 0.7 },
-        Kind::Ci => if weekday && (8..18).contains(&hod) { id.rate } else { 0.0 },
-        Kind::Backup => if (1..3).contains(&hod) { id.rate } else { 0.0 },
-        Kind::Human => if weekday && (7..17).contains(&hod) { id.rate } else { 0.0 },
-    } * cfg.rate * scale;
+        Kind::Ci => {
+            if weekday && (8..18).contains(&hod) {
+                id.rate
+            } else {
+                0.0
+            }
+        }
+        Kind::Backup => {
+            if (1..3).contains(&hod) {
+                id.rate
+            } else {
+                0.0
+            }
+        }
+        Kind::Human => {
+            if weekday && (7..17).contains(&hod) {
+                id.rate
+            } else {
+                0.0
+            }
+        }
+    } * cfg.rate
+        * scale;
     if base <= 0.0 {
         return;
     }
@@ -339,13 +414,36 @@ fn normal_hour(id: &Ident, hour_start: i64, cfg: &ActivityConfig, rng: &mut StdR
         };
         let bucket_extra;
         let extra = if name == "GetObject" {
-            bucket_extra = format!(r#""additionalEventData":{{"bytesTransferredOut":{}}},"#, rng.random_range(1_000..200_000));
+            bucket_extra = format!(
+                r#""additionalEventData":{{"bytesTransferredOut":{}}},"#,
+                rng.random_range(1_000..200_000)
+            );
             bucket_extra.as_str()
         } else {
             ""
         };
-        let ua = if id.kind == Kind::Human { "console.amazonaws.com" } else { &id.ua };
-        out.push(Ev { t, id, source, name, ip, ua, region, params, response: String::new(), error: None, read_only: ro, extra }, rng);
+        let ua = if id.kind == Kind::Human {
+            "console.amazonaws.com"
+        } else {
+            &id.ua
+        };
+        out.push(
+            Ev {
+                t,
+                id,
+                source,
+                name,
+                ip,
+                ua,
+                region,
+                params,
+                response: String::new(),
+                error: None,
+                read_only: ro,
+                extra,
+            },
+            rng,
+        );
     }
 }
 
@@ -371,21 +469,81 @@ pub fn write_activity(cfg: &ActivityConfig, dir: &Path) -> io::Result<Written> {
     let mut truth = Vec::new();
     let mut t_push = |label: &str, id: &Option<Ident>, s: i64, e: i64, m: bool| {
         if let Some(id) = id {
-            truth.push(Truth { label: label.into(), principal: id.principal.clone(), start_ms: s, end_ms: e, malicious: m });
+            truth.push(Truth {
+                label: label.into(),
+                principal: id.principal.clone(),
+                start_ms: s,
+                end_ms: e,
+                malicious: m,
+            });
         }
     };
     if attacks {
-        t_push("stolen server key: enumeration and S3 exfiltration from abroad", &server0, day(10) + 14 * HOUR, day(10) + 17 * HOUR, true);
-        t_push("stolen CI key: GPU mining in an unused region", &ci1, day(12) + 3 * HOUR, day(12) + 5 * HOUR, true);
-        t_push("leaked user key: SES enumeration and console pivot", &backup, day(13) + 20 * HOUR, day(13) + 22 * HOUR, true);
-        t_push("LLM hijacking through a VPN", &server1, day(15) + 9 * HOUR, day(15) + 11 * HOUR, true);
-        t_push("persistence: admin user and backdoor key", &server2, day(17) + 2 * HOUR, day(17) + 4 * HOUR, true);
-        t_push("defense evasion: logging and GuardDuty disabled", &human1, day(18) + 23 * HOUR, day(19) + HOUR, true);
+        t_push(
+            "stolen server key: enumeration and S3 exfiltration from abroad",
+            &server0,
+            day(10) + 14 * HOUR,
+            day(10) + 17 * HOUR,
+            true,
+        );
+        t_push(
+            "stolen CI key: GPU mining in an unused region",
+            &ci1,
+            day(12) + 3 * HOUR,
+            day(12) + 5 * HOUR,
+            true,
+        );
+        t_push(
+            "leaked user key: SES enumeration and console pivot",
+            &backup,
+            day(13) + 20 * HOUR,
+            day(13) + 22 * HOUR,
+            true,
+        );
+        t_push(
+            "LLM hijacking through a VPN",
+            &server1,
+            day(15) + 9 * HOUR,
+            day(15) + 11 * HOUR,
+            true,
+        );
+        t_push(
+            "persistence: admin user and backdoor key",
+            &server2,
+            day(17) + 2 * HOUR,
+            day(17) + 4 * HOUR,
+            true,
+        );
+        t_push(
+            "defense evasion: logging and GuardDuty disabled",
+            &human1,
+            day(18) + 23 * HOUR,
+            day(19) + HOUR,
+            true,
+        );
     }
     if looks {
-        t_push("look-alike: person travelling to Japan", &human0, day(12), day(16), false);
-        t_push("look-alike: planned deploy to a new region", &ci0, day(14) + 10 * HOUR, day(14) + 12 * HOUR, false);
-        t_push("look-alike: backup catching up after an outage", &backup, day(9), day(12), false);
+        t_push(
+            "look-alike: person travelling to Japan",
+            &human0,
+            day(12),
+            day(16),
+            false,
+        );
+        t_push(
+            "look-alike: planned deploy to a new region",
+            &ci0,
+            day(14) + 10 * HOUR,
+            day(14) + 12 * HOUR,
+            false,
+        );
+        t_push(
+            "look-alike: backup catching up after an outage",
+            &backup,
+            day(9),
+            day(12),
+            false,
+        );
     }
     w.truth = truth;
 
@@ -399,14 +557,20 @@ pub fn write_activity(cfg: &ActivityConfig, dir: &Path) -> io::Result<Written> {
             let mut region = None;
             let mut scale = 1.0;
             if looks {
-                if Some(&id.name) == human0.as_ref().map(|x| &x.name) && hs >= day(12) + 14 * HOUR && hs < day(16) {
+                if Some(&id.name) == human0.as_ref().map(|x| &x.name)
+                    && hs >= day(12) + 14 * HOUR
+                    && hs < day(16)
+                {
                     // Flight DE → JP takes 14 hours; then works from Japan on a SoftBank line.
                     if hs < day(13) + 4 * HOUR {
                         continue;
                     }
                     ip = Some("126.10.20.30");
                 }
-                if Some(&id.name) == ci0.as_ref().map(|x| &x.name) && hs >= day(14) + 10 * HOUR && hs < day(14) + 12 * HOUR {
+                if Some(&id.name) == ci0.as_ref().map(|x| &x.name)
+                    && hs >= day(14) + 10 * HOUR
+                    && hs < day(14) + 12 * HOUR
+                {
                     region = Some("eu-central-2");
                 }
                 if id.kind == Kind::Backup {
@@ -423,22 +587,63 @@ pub fn write_activity(cfg: &ActivityConfig, dir: &Path) -> io::Result<Written> {
                 // The planned deploy launches instances in the new region too.
                 let t = hs + 30 * 60_000;
                 let params = r#"{"instanceType":"t3.medium","instancesSet":{"items":[{"imageId":"ami-0abc","minCount":1,"maxCount":2}]}}"#.to_string();
-                hour.push(Ev { t, id, source: "ec2.amazonaws.com", name: "RunInstances", ip: &id.ips[0], ua: &id.ua, region: "eu-central-2", params, response: String::new(), error: None, read_only: false, extra: "" }, &mut rng);
+                hour.push(
+                    Ev {
+                        t,
+                        id,
+                        source: "ec2.amazonaws.com",
+                        name: "RunInstances",
+                        ip: &id.ips[0],
+                        ua: &id.ua,
+                        region: "eu-central-2",
+                        params,
+                        response: String::new(),
+                        error: None,
+                        read_only: false,
+                        extra: "",
+                    },
+                    &mut rng,
+                );
             }
         }
         if attacks {
-            inject(&mut hour, hs, &day, &mut rng, server0.as_ref(), ci1.as_ref(), backup.as_ref(), server1.as_ref(), server2.as_ref(), human1.as_ref());
+            inject(
+                &mut hour,
+                hs,
+                &day,
+                &mut rng,
+                server0.as_ref(),
+                ci1.as_ref(),
+                backup.as_ref(),
+                server1.as_ref(),
+                server2.as_ref(),
+                human1.as_ref(),
+            );
         }
         if hour.events.is_empty() {
             continue;
         }
         hour.events.sort_by_key(|e| e.0);
         let name = fmt_time(hs);
-        let (date, hm) = (&name[..10], format!("{}{}{}T{}{}Z", &name[0..4], &name[5..7], &name[8..10], &name[11..13], &name[14..16]));
+        let (date, hm) = (
+            &name[..10],
+            format!(
+                "{}{}{}T{}{}Z",
+                &name[0..4],
+                &name[5..7],
+                &name[8..10],
+                &name[11..13],
+                &name[14..16]
+            ),
+        );
         let sub = root.join(date.replace('-', "/"));
         std::fs::create_dir_all(&sub)?;
-        let path = sub.join(format!("{ACCOUNT}_CloudTrail_eu-west-1_{hm}_{:016x}.json", rng.random::<u64>()));
-        let mut body = String::with_capacity(hour.events.iter().map(|e| e.1.len() + 1).sum::<usize>() + 16);
+        let path = sub.join(format!(
+            "{ACCOUNT}_CloudTrail_eu-west-1_{hm}_{:016x}.json",
+            rng.random::<u64>()
+        ));
+        let mut body =
+            String::with_capacity(hour.events.iter().map(|e| e.1.len() + 1).sum::<usize>() + 16);
         body.push_str("{\"Records\":[");
         for (i, (_, e)) in hour.events.iter().enumerate() {
             if i > 0 {
@@ -455,24 +660,117 @@ pub fn write_activity(cfg: &ActivityConfig, dir: &Path) -> io::Result<Written> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn inject(hour: &mut Hour, hs: i64, day: &dyn Fn(i64) -> i64, rng: &mut StdRng, server0: Option<&Ident>, ci1: Option<&Ident>, user: Option<&Ident>, server1: Option<&Ident>, server2: Option<&Ident>, human1: Option<&Ident>) {
+// One block per injected scenario, each gated on its identity and hour.
+#[allow(clippy::collapsible_if)]
+fn inject(
+    hour: &mut Hour,
+    hs: i64,
+    day: &dyn Fn(i64) -> i64,
+    rng: &mut StdRng,
+    server0: Option<&Ident>,
+    ci1: Option<&Ident>,
+    user: Option<&Ident>,
+    server1: Option<&Ident>,
+    server2: Option<&Ident>,
+    human1: Option<&Ident>,
+) {
     let at = |d: i64, h: i64| day(d) + h * HOUR;
-    let ev = |hour: &mut Hour, rng: &mut StdRng, id: &Ident, t: i64, source: &str, name: &str, ip: &str, ua: &str, region: &str, params: &str, response: &str, error: Option<&str>| {
-        hour.push(Ev { t, id, source, name, ip, ua, region, params: params.to_string(), response: response.to_string(), error, read_only: name.starts_with("List") || name.starts_with("Get") || name.starts_with("Describe"), extra: "" }, rng);
+    let ev = |hour: &mut Hour,
+              rng: &mut StdRng,
+              id: &Ident,
+              t: i64,
+              source: &str,
+              name: &str,
+              ip: &str,
+              ua: &str,
+              region: &str,
+              params: &str,
+              response: &str,
+              error: Option<&str>| {
+        hour.push(
+            Ev {
+                t,
+                id,
+                source,
+                name,
+                ip,
+                ua,
+                region,
+                params: params.to_string(),
+                response: response.to_string(),
+                error,
+                read_only: name.starts_with("List")
+                    || name.starts_with("Get")
+                    || name.starts_with("Describe"),
+                extra: "",
+            },
+            rng,
+        );
     };
     const CLI_MAC: &str = "aws-cli/2.15.30 Python/3.11.8 Darwin/23.4.0 exe/x86_64 prompt/off command/s3api.list-buckets";
     // 1. Stolen server key, from a Brazilian ISP, desktop CLI: enumeration then exfiltration.
     if let Some(id) = server0 {
         if hs == at(10, 14) {
             let ip = "177.37.100.23";
-            let apis = [("iam", "ListUsers"), ("iam", "ListRoles"), ("iam", "ListPolicies"), ("iam", "GetAccountAuthorizationDetails"), ("ec2", "DescribeInstances"), ("ec2", "DescribeVpcs"), ("ec2", "DescribeSecurityGroups"), ("lambda", "ListFunctions20150331"), ("rds", "DescribeDBInstances"), ("s3", "ListBuckets"), ("kms", "ListKeys"), ("sns", "ListTopics"), ("sqs", "ListQueues"), ("dynamodb", "ListTables"), ("secretsmanager", "ListSecrets"), ("ssm", "DescribeParameters"), ("organizations", "DescribeOrganization"), ("iam", "ListAccessKeys")];
+            let apis = [
+                ("iam", "ListUsers"),
+                ("iam", "ListRoles"),
+                ("iam", "ListPolicies"),
+                ("iam", "GetAccountAuthorizationDetails"),
+                ("ec2", "DescribeInstances"),
+                ("ec2", "DescribeVpcs"),
+                ("ec2", "DescribeSecurityGroups"),
+                ("lambda", "ListFunctions20150331"),
+                ("rds", "DescribeDBInstances"),
+                ("s3", "ListBuckets"),
+                ("kms", "ListKeys"),
+                ("sns", "ListTopics"),
+                ("sqs", "ListQueues"),
+                ("dynamodb", "ListTables"),
+                ("secretsmanager", "ListSecrets"),
+                ("ssm", "DescribeParameters"),
+                ("organizations", "DescribeOrganization"),
+                ("iam", "ListAccessKeys"),
+            ];
             for (k, (svc, name)) in apis.iter().enumerate() {
                 let err = (k % 2 == 0).then_some("AccessDenied");
-                ev(hour, rng, id, hs + 60_000 + k as i64 * 20_000, &format!("{svc}.amazonaws.com"), name, ip, CLI_MAC, "eu-west-1", "{}", "", err);
+                ev(
+                    hour,
+                    rng,
+                    id,
+                    hs + 60_000 + k as i64 * 20_000,
+                    &format!("{svc}.amazonaws.com"),
+                    name,
+                    ip,
+                    CLI_MAC,
+                    "eu-west-1",
+                    "{}",
+                    "",
+                    err,
+                );
             }
             for k in 0..400 {
-                let p = format!(r#"{{"bucketName":"{}","key":"objects/{k}.json"}}"#, id.bucket);
-                hour.push(Ev { t: hs + 20 * 60_000 + k * 4_000, id, source: "s3.amazonaws.com", name: "GetObject", ip, ua: CLI_MAC, region: "eu-west-1", params: p, response: String::new(), error: None, read_only: true, extra: r#""additionalEventData":{"bytesTransferredOut":5242880},"# }, rng);
+                let p = format!(
+                    r#"{{"bucketName":"{}","key":"objects/{k}.json"}}"#,
+                    id.bucket
+                );
+                hour.push(
+                    Ev {
+                        t: hs + 20 * 60_000 + k * 4_000,
+                        id,
+                        source: "s3.amazonaws.com",
+                        name: "GetObject",
+                        ip,
+                        ua: CLI_MAC,
+                        region: "eu-west-1",
+                        params: p,
+                        response: String::new(),
+                        error: None,
+                        read_only: true,
+                        extra: r#""additionalEventData":{"bytesTransferredOut":5242880},"#,
+                    },
+                    rng,
+                );
             }
         }
     }
@@ -481,10 +779,49 @@ fn inject(hour: &mut Hour, hs: i64, day: &dyn Fn(i64) -> i64, rng: &mut StdRng, 
         if hs == at(12, 3) {
             let ip = "37.0.12.227";
             for (k, region) in ["ap-southeast-3", "sa-east-1"].iter().enumerate() {
-                ev(hour, rng, id, hs + 600_000 + k as i64 * 60_000, "ec2.amazonaws.com", "RunInstances", ip, &id.ua, region, r#"{"instanceType":"p3.16xlarge","instancesSet":{"items":[{"imageId":"ami-0mine","minCount":1,"maxCount":20}]}}"#, "", None);
+                ev(
+                    hour,
+                    rng,
+                    id,
+                    hs + 600_000 + k as i64 * 60_000,
+                    "ec2.amazonaws.com",
+                    "RunInstances",
+                    ip,
+                    &id.ua,
+                    region,
+                    r#"{"instanceType":"p3.16xlarge","instancesSet":{"items":[{"imageId":"ami-0mine","minCount":1,"maxCount":20}]}}"#,
+                    "",
+                    None,
+                );
             }
-            ev(hour, rng, id, hs + 900_000, "ecs.amazonaws.com", "CreateCluster", ip, &id.ua, "ap-southeast-3", r#"{"clusterName":"x"}"#, "", None);
-            ev(hour, rng, id, hs + 960_000, "support.amazonaws.com", "CreateCase", ip, &id.ua, "us-east-1", r#"{"subject":"Limit increase","serviceCode":"service-limit-increase"}"#, "", None);
+            ev(
+                hour,
+                rng,
+                id,
+                hs + 900_000,
+                "ecs.amazonaws.com",
+                "CreateCluster",
+                ip,
+                &id.ua,
+                "ap-southeast-3",
+                r#"{"clusterName":"x"}"#,
+                "",
+                None,
+            );
+            ev(
+                hour,
+                rng,
+                id,
+                hs + 960_000,
+                "support.amazonaws.com",
+                "CreateCase",
+                ip,
+                &id.ua,
+                "us-east-1",
+                r#"{"subject":"Limit increase","serviceCode":"service-limit-increase"}"#,
+                "",
+                None,
+            );
         }
     }
     // 3. Leaked long-term user key: SES enumeration, federation token, console pivot.
@@ -492,14 +829,54 @@ fn inject(hour: &mut Hour, hs: i64, day: &dyn Fn(i64) -> i64, rng: &mut StdRng, 
         if hs == at(13, 20) {
             let ip = "177.37.200.9";
             let ua = "Boto3/1.28.0 Python/3.10.12 Windows/10 Botocore/1.31.0";
-            for (k, n) in ["GetSendQuota", "ListIdentities", "GetAccountSendingEnabled"].iter().enumerate() {
-                ev(hour, rng, id, hs + 60_000 + k as i64 * 30_000, "ses.amazonaws.com", n, ip, ua, "us-east-1", "{}", "", None);
+            for (k, n) in ["GetSendQuota", "ListIdentities", "GetAccountSendingEnabled"]
+                .iter()
+                .enumerate()
+            {
+                ev(
+                    hour,
+                    rng,
+                    id,
+                    hs + 60_000 + k as i64 * 30_000,
+                    "ses.amazonaws.com",
+                    n,
+                    ip,
+                    ua,
+                    "us-east-1",
+                    "{}",
+                    "",
+                    None,
+                );
             }
-            ev(hour, rng, id, hs + 300_000, "sts.amazonaws.com", "GetFederationToken", ip, ua, "us-east-1", r#"{"name":"admin","policy":"{\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}]}"}"#, "", None);
-            let fed = Ident { principal: format!("arn:aws:sts::{ACCOUNT}:federated-user/admin"), ..id.clone() };
-            let fed_identity = format!(r#"{{"type":"FederatedUser","principalId":"{ACCOUNT}:admin","arn":"{}","accountId":"{ACCOUNT}","sessionContext":{{"sessionIssuer":{{"type":"IAMUser","arn":"{}"}}}}}}"#, fed.principal, id.principal);
+            ev(
+                hour,
+                rng,
+                id,
+                hs + 300_000,
+                "sts.amazonaws.com",
+                "GetFederationToken",
+                ip,
+                ua,
+                "us-east-1",
+                r#"{"name":"admin","policy":"{\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}]}"}"#,
+                "",
+                None,
+            );
+            let fed = Ident {
+                principal: format!("arn:aws:sts::{ACCOUNT}:federated-user/admin"),
+                ..id.clone()
+            };
+            let fed_identity = format!(
+                r#"{{"type":"FederatedUser","principalId":"{ACCOUNT}:admin","arn":"{}","accountId":"{ACCOUNT}","sessionContext":{{"sessionIssuer":{{"type":"IAMUser","arn":"{}"}}}}}}"#,
+                fed.principal, id.principal
+            );
             let mut s = String::new();
-            let _ = write!(s, r#"{{"eventVersion":"1.09","userIdentity":{fed_identity},"eventTime":"{}","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1","sourceIPAddress":"{ip}","userAgent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64)","requestParameters":null,"responseElements":{{"ConsoleLogin":"Success"}},"additionalEventData":{{"MFAUsed":"No"}},"eventID":"{}","eventType":"AwsConsoleSignIn","recipientAccountId":"{ACCOUNT}"}}"#, fmt_time(hs + 420_000), uuid(rng));
+            let _ = write!(
+                s,
+                r#"{{"eventVersion":"1.09","userIdentity":{fed_identity},"eventTime":"{}","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","awsRegion":"us-east-1","sourceIPAddress":"{ip}","userAgent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64)","requestParameters":null,"responseElements":{{"ConsoleLogin":"Success"}},"additionalEventData":{{"MFAUsed":"No"}},"eventID":"{}","eventType":"AwsConsoleSignIn","recipientAccountId":"{ACCOUNT}"}}"#,
+                fmt_time(hs + 420_000),
+                uuid(rng)
+            );
             hour.events.push((hs + 420_000, s));
         }
     }
@@ -507,8 +884,31 @@ fn inject(hour: &mut Hour, hs: i64, day: &dyn Fn(i64) -> i64, rng: &mut StdRng, 
     if let Some(id) = server1 {
         if hs == at(15, 9) {
             let ip = "37.0.12.228";
-            for (k, n) in ["ListFoundationModels", "GetFoundationModelAvailability", "PutUseCaseForModelAccess", "InvokeModel", "InvokeModel", "InvokeModel"].iter().enumerate() {
-                ev(hour, rng, id, hs + 60_000 + k as i64 * 45_000, "bedrock.amazonaws.com", n, ip, "python-requests/2.31.0", "us-east-1", r#"{"modelId":"anthropic.claude-3-sonnet"}"#, "", None);
+            for (k, n) in [
+                "ListFoundationModels",
+                "GetFoundationModelAvailability",
+                "PutUseCaseForModelAccess",
+                "InvokeModel",
+                "InvokeModel",
+                "InvokeModel",
+            ]
+            .iter()
+            .enumerate()
+            {
+                ev(
+                    hour,
+                    rng,
+                    id,
+                    hs + 60_000 + k as i64 * 45_000,
+                    "bedrock.amazonaws.com",
+                    n,
+                    ip,
+                    "python-requests/2.31.0",
+                    "us-east-1",
+                    r#"{"modelId":"anthropic.claude-3-sonnet"}"#,
+                    "",
+                    None,
+                );
             }
         }
     }
@@ -517,12 +917,72 @@ fn inject(hour: &mut Hour, hs: i64, day: &dyn Fn(i64) -> i64, rng: &mut StdRng, 
         if hs == at(17, 2) {
             let ip = "177.37.150.77";
             let ua = CLI_MAC;
-            ev(hour, rng, id, hs + 60_000, "iam.amazonaws.com", "CreateUser", ip, ua, "us-east-1", r#"{"userName":"support-admin"}"#, "", None);
-            ev(hour, rng, id, hs + 90_000, "iam.amazonaws.com", "AttachUserPolicy", ip, ua, "us-east-1", r#"{"userName":"support-admin","policyArn":"arn:aws:iam::aws:policy/AdministratorAccess"}"#, "", None);
-            ev(hour, rng, id, hs + 120_000, "iam.amazonaws.com", "CreateAccessKey", ip, ua, "us-east-1", r#"{"userName":"support-admin"}"#, r#"{"accessKey":{"userName":"support-admin","accessKeyId":"AKIAFAKEBACKDOOR0001","status":"Active"}}"#, None);
-            let newid = Ident { principal: format!("arn:aws:iam::{ACCOUNT}:user/support-admin"), name: "support-admin".into(), key: "AKIAFAKEBACKDOOR0001".into(), ..id.clone() };
-            let newid = Ident { kind: Kind::Backup, ..newid };
-            ev(hour, rng, &newid, hs + 1_800_000, "sts.amazonaws.com", "GetCallerIdentity", "37.0.12.229", ua, "us-east-1", "{}", "", None);
+            ev(
+                hour,
+                rng,
+                id,
+                hs + 60_000,
+                "iam.amazonaws.com",
+                "CreateUser",
+                ip,
+                ua,
+                "us-east-1",
+                r#"{"userName":"support-admin"}"#,
+                "",
+                None,
+            );
+            ev(
+                hour,
+                rng,
+                id,
+                hs + 90_000,
+                "iam.amazonaws.com",
+                "AttachUserPolicy",
+                ip,
+                ua,
+                "us-east-1",
+                r#"{"userName":"support-admin","policyArn":"arn:aws:iam::aws:policy/AdministratorAccess"}"#,
+                "",
+                None,
+            );
+            ev(
+                hour,
+                rng,
+                id,
+                hs + 120_000,
+                "iam.amazonaws.com",
+                "CreateAccessKey",
+                ip,
+                ua,
+                "us-east-1",
+                r#"{"userName":"support-admin"}"#,
+                r#"{"accessKey":{"userName":"support-admin","accessKeyId":"AKIAFAKEBACKDOOR0001","status":"Active"}}"#,
+                None,
+            );
+            let newid = Ident {
+                principal: format!("arn:aws:iam::{ACCOUNT}:user/support-admin"),
+                name: "support-admin".into(),
+                key: "AKIAFAKEBACKDOOR0001".into(),
+                ..id.clone()
+            };
+            let newid = Ident {
+                kind: Kind::Backup,
+                ..newid
+            };
+            ev(
+                hour,
+                rng,
+                &newid,
+                hs + 1_800_000,
+                "sts.amazonaws.com",
+                "GetCallerIdentity",
+                "37.0.12.229",
+                ua,
+                "us-east-1",
+                "{}",
+                "",
+                None,
+            );
         }
     }
     // 6. Defense evasion by a person's stolen key at night from a VPN.
@@ -530,8 +990,34 @@ fn inject(hour: &mut Hour, hs: i64, day: &dyn Fn(i64) -> i64, rng: &mut StdRng, 
         if hs == at(18, 23) {
             let ip = "37.0.12.230";
             let ua = "aws-cli/2.15.30 Python/3.11.8 Linux/6.5.0-kali3-amd64 exe/x86_64";
-            ev(hour, rng, id, hs + 60_000, "cloudtrail.amazonaws.com", "StopLogging", ip, ua, "eu-west-1", r#"{"name":"org-trail"}"#, "", None);
-            ev(hour, rng, id, hs + 120_000, "guardduty.amazonaws.com", "DeleteDetector", ip, ua, "eu-west-1", r#"{"detectorId":"abc"}"#, "", None);
+            ev(
+                hour,
+                rng,
+                id,
+                hs + 60_000,
+                "cloudtrail.amazonaws.com",
+                "StopLogging",
+                ip,
+                ua,
+                "eu-west-1",
+                r#"{"name":"org-trail"}"#,
+                "",
+                None,
+            );
+            ev(
+                hour,
+                rng,
+                id,
+                hs + 120_000,
+                "guardduty.amazonaws.com",
+                "DeleteDetector",
+                ip,
+                ua,
+                "eu-west-1",
+                r#"{"detectorId":"abc"}"#,
+                "",
+                None,
+            );
         }
     }
 }
@@ -549,7 +1035,13 @@ mod tests {
     #[test]
     fn writes_valid_json_records_with_truth() {
         let dir = std::env::temp_dir().join(format!("kt-gen-{}", std::process::id()));
-        let cfg = ActivityConfig { days: 2, servers: 2, ci: 1, humans: 1, ..ActivityConfig::default() };
+        let cfg = ActivityConfig {
+            days: 2,
+            servers: 2,
+            ci: 1,
+            humans: 1,
+            ..ActivityConfig::default()
+        };
         let w = write_activity(&cfg, &dir).unwrap();
         assert!(w.events > 100);
         for f in &w.files {
