@@ -6,6 +6,7 @@ mod baseline;
 mod ci_audit;
 mod ci_hook;
 mod ci_redact;
+mod detect;
 mod formats;
 mod help;
 mod rules;
