@@ -113,7 +113,7 @@ struct Run {
     findings_lines: usize,
 }
 
-fn measure(mut cmd: Command, out: &Path) -> Result<Run> {
+fn measure(cmd: Command, out: &Path) -> Result<Run> {
     // GNU time reports the child's peak RSS; stdout goes to a file.
     let time_out = out.with_extension("time");
     let mut timed = Command::new("/usr/bin/time");

@@ -20,14 +20,16 @@ pub enum CollectCommand {
 
 /// `keytrail collect aws`.
 #[derive(Debug, Args)]
-#[command(after_help = "Credentials and endpoints come from the usual AWS sources \
+#[command(
+    after_help = "Credentials and endpoints come from the usual AWS sources \
 (environment, AWS_PROFILE or --profile, SSO, web identity, instance roles); \
 AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> are honoured. Read-only: the \
 SecurityAudit managed policy covers every call.\n\n\
 Exit codes: 0 = every call succeeded, 2 = some calls failed (the snapshot is \
 still written) or nothing could be collected.\n\n\
 Examples:\n  keytrail collect aws --out snap/ && keytrail posture --snapshot snap/\n  \
-keytrail collect aws --profile audit --region us-east-1 --region eu-west-1 --out snap/")]
+keytrail collect aws --profile audit --region us-east-1 --region eu-west-1 --out snap/"
+)]
 pub struct CollectAwsArgs {
     /// Named profile from ~/.aws/config.
     ///

@@ -61,9 +61,11 @@ pub struct SnapshotArgs {
 
 /// `keytrail posture`.
 #[derive(Debug, Args)]
-#[command(after_help = "Exit codes: 0 = no findings, 1 = findings, 2 = error.\n\n\
+#[command(
+    after_help = "Exit codes: 0 = no findings, 1 = findings, 2 = error.\n\n\
 Examples:\n  keytrail posture --snapshot snap/\n  \
-keytrail posture --snapshot snap/ --owners keytrail.owners.yaml --format jsonl --output findings.jsonl")]
+keytrail posture --snapshot snap/ --owners keytrail.owners.yaml --format jsonl --output findings.jsonl"
+)]
 pub struct PostureArgs {
     /// The snapshot, owners and output.
     #[command(flatten)]
@@ -76,10 +78,12 @@ pub struct PostureArgs {
 
 /// `keytrail inventory`.
 #[derive(Debug, Args)]
-#[command(after_help = "Exit codes: 0 = nothing stands out, 1 = unowned, unused or \
+#[command(
+    after_help = "Exit codes: 0 = nothing stands out, 1 = unowned, unused or \
 over-privileged identities, 2 = error.\n\n\
 Examples:\n  keytrail inventory --snapshot snap/ --owners keytrail.owners.yaml\n  \
-keytrail inventory --snapshot snap/ --format jsonl")]
+keytrail inventory --snapshot snap/ --format jsonl"
+)]
 pub struct InventoryArgs {
     /// The snapshot, owners and output.
     #[command(flatten)]
@@ -128,7 +132,10 @@ fn load(args: &SnapshotArgs) -> anyhow::Result<Loaded> {
     })
 }
 
-fn write_to(output: Option<&Path>, f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+fn write_to(
+    output: Option<&Path>,
+    f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     match output {
         Some(path) => {
             let file = std::fs::File::create(path)

@@ -212,11 +212,7 @@ pub fn load_dir(dir: &Path) -> (Vec<Rule>, Vec<Diagnostic>) {
     (rules, diags)
 }
 
-fn collect_yaml(
-    dir: &Path,
-    out: &mut Vec<std::path::PathBuf>,
-    diags: &mut Vec<Diagnostic>,
-) {
+fn collect_yaml(dir: &Path, out: &mut Vec<std::path::PathBuf>, diags: &mut Vec<Diagnostic>) {
     if dir.is_file() {
         out.push(dir.to_path_buf());
         return;
@@ -236,10 +232,7 @@ fn collect_yaml(
         let p = entry.path();
         if p.is_dir() {
             collect_yaml(&p, out, diags);
-        } else if matches!(
-            p.extension().and_then(|e| e.to_str()),
-            Some("yml" | "yaml")
-        ) {
+        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
             out.push(p);
         }
     }
