@@ -637,7 +637,7 @@ fn opaque_whiteouts_and_paths_above_the_root() {
         sink.with(&b)[0].path,
         format!("{reference}@layer0:/abs/file.txt")
     );
-    assert_eq!(sink.diag(kinds::IMAGE_UNSAFE_PATH).is_error, false);
+    assert!(!sink.diag(kinds::IMAGE_UNSAFE_PATH).is_error);
     assert!(!tmp.path().join("escaped.txt").exists());
     assert!(!Path::new("/escaped.txt").exists());
     assert!(sink.with("fresh")[0].origin.visible_in_final);
@@ -721,7 +721,7 @@ fn bad_references_and_missing_files_are_diagnostics() {
         &opts(),
         &ContentSeen::new(),
     );
-    assert_eq!(sink.diag("not_found").is_error, true);
+    assert!(sink.diag("not_found").is_error);
     let tmp = tempfile::tempdir().unwrap();
     let dir = hand_layout(tmp.path(), &[], config_json(&[]));
     let (sink, _) = scan(

@@ -744,4 +744,99 @@ mod tests {
         let frac = DateTime::from_secs_and_nanos(1_700_000_000, 500_000_000);
         assert_eq!(timestamp(&frac), "2023-11-14T22:13:20.5+00:00");
     }
+
+    #[test]
+    fn authorization_details_merge_pages_in_cli_shape() {
+        use aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput as Page;
+        use aws_sdk_iam::types::{AttachedPolicy, RoleDetail, UserDetail};
+        let encoded = "%7B%22Version%22%3A%222012-10-17%22%7D";
+        let p1 = Page::builder()
+            .user_detail_list(
+                UserDetail::builder()
+                    .user_name("ci")
+                    .arn("arn:aws:iam::123456789012:user/ci")
+                    .create_date(DateTime::from_secs(1_700_000_000))
+                    .build(),
+            )
+            .is_truncated(true)
+            .build();
+        let p2 = Page::builder()
+            .role_detail_list(
+                RoleDetail::builder()
+                    .role_name("app")
+                    .assume_role_policy_document(encoded)
+                    .attached_managed_policies(
+                        AttachedPolicy::builder()
+                            .policy_name("AdministratorAccess")
+                            .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let mut d = iam::AuthorizationDetails::default();
+        d.add_page(&p1);
+        d.add_page(&p2);
+        let v = d.build();
+        assert_eq!(v["UserDetailList"][0]["UserName"], "ci");
+        assert_eq!(
+            v["UserDetailList"][0]["CreateDate"],
+            "2023-11-14T22:13:20+00:00"
+        );
+        // Left URL-encoded, as the IAM API returns it.
+        assert_eq!(v["RoleDetailList"][0]["AssumeRolePolicyDocument"], encoded);
+        assert_eq!(
+            v["RoleDetailList"][0]["AttachedManagedPolicies"][0]["PolicyArn"],
+            "arn:aws:iam::aws:policy/AdministratorAccess"
+        );
+        assert_eq!(v["RoleDetailList"][0]["RoleLastUsed"], json!({}));
+        assert_eq!(v["GroupDetailList"], json!([]));
+        assert!(v.get("IsTruncated").is_none() && v.get("Marker").is_none());
+    }
+
+    #[test]
+    fn eks_cluster_keeps_every_logging_entry_in_camel_case() {
+        use aws_sdk_eks::types::{Cluster, LogSetup, LogType, Logging, VpcConfigResponse};
+        let c = Cluster::builder()
+            .name("prod")
+            .resources_vpc_config(
+                VpcConfigResponse::builder()
+                    .endpoint_public_access(true)
+                    .public_access_cidrs("0.0.0.0/0")
+                    .build(),
+            )
+            .logging(
+                Logging::builder()
+                    .cluster_logging(
+                        LogSetup::builder()
+                            .types(LogType::Api)
+                            .enabled(false)
+                            .build(),
+                    )
+                    .cluster_logging(
+                        LogSetup::builder()
+                            .types(LogType::Audit)
+                            .enabled(true)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let v = eks::describe_cluster(&c);
+        assert_eq!(
+            v["cluster"]["resourcesVpcConfig"]["endpointPublicAccess"],
+            true
+        );
+        assert_eq!(
+            v["cluster"]["resourcesVpcConfig"]["publicAccessCidrs"],
+            json!(["0.0.0.0/0"])
+        );
+        assert_eq!(
+            v["cluster"]["logging"]["clusterLogging"],
+            json!([
+                {"types": ["api"], "enabled": false},
+                {"types": ["audit"], "enabled": true}
+            ])
+        );
+    }
 }

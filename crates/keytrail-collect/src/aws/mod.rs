@@ -564,6 +564,12 @@ async fn bucket(config: &SdkConfig, w: &Writer, name: &str, region: Option<Strin
     }
     let r = rel("get-bucket-policy-status.json");
     match client.get_bucket_policy_status().bucket(name).send().await {
+        // Without IsPublic the file would read as "not public": better absent.
+        Ok(o) if o.policy_status().and_then(|p| p.is_public()).is_none() => w.error(
+            "api_error",
+            &r,
+            "GetBucketPolicyStatus answered without PolicyStatus.IsPublic",
+        ),
         Ok(o) => {
             w.json(&r, &convert::s3::policy_status(&o));
         }
