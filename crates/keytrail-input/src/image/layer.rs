@@ -341,10 +341,15 @@ pub(crate) fn scan(
     let mut outcome = Outcome::default();
     let threads = env.threads.max(1);
     let (tx, rx) = mpsc::sync_channel::<Item>(threads * 2);
-    let rx = Mutex::new(rx);
+    // Each worker owns a handle on the receiver: if every worker died (a
+    // panic), the receiver is dropped and the producer's send fails instead
+    // of blocking forever.
+    let rx = Arc::new(Mutex::new(rx));
     std::thread::scope(|s| {
         for _ in 0..threads {
-            s.spawn(|| {
+            let rx = Arc::clone(&rx);
+            let (files, scanned, duplicates) = (&files, &scanned, &duplicates);
+            s.spawn(move || {
                 loop {
                     let item = match rx.lock().unwrap_or_else(|e| e.into_inner()).recv() {
                         Ok(item) => item,
@@ -370,6 +375,7 @@ pub(crate) fn scan(
                 }
             });
         }
+        drop(rx);
         outcome.complete = read_entries(env, job, subject, capped, &budget, &tx, &mut outcome);
         drop(tx);
     });
