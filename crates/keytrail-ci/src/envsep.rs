@@ -218,6 +218,7 @@ pub fn shared_across_environments(findings: &[Finding]) -> Vec<Finding> {
                 names.len(),
                 per_env.join("; ")
             )],
+            remediation: None,
         });
     }
     out.sort_by(|a, b| {

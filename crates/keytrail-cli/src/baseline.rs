@@ -195,6 +195,7 @@ mod tests {
                 origin: Default::default(),
             }],
             notes: Vec::new(),
+            remediation: None,
         }
     }
 

@@ -176,46 +176,15 @@ fn scan_images(
 }
 
 /// After the scan: add the image locations that were not scanned again
-/// (identical content in other layers, tags and images) and give each image
-/// finding its remediation steps, and report credentials shared across
+/// (identical content in other layers, tags and images), give each image
+/// finding its structured remediation (and mask secrets in image history
+/// lines), and report credentials shared across
 /// environment-specific configuration.
 pub(crate) fn finish_findings(images: Option<&ImageState>, findings: &mut Vec<Finding>) {
     #[cfg(feature = "image")]
     if let Some(seen) = images {
         seen.expand_findings(findings);
-        for f in findings.iter_mut() {
-            if let Some(r) = keytrail_input::image::remediation(f) {
-                for (i, step) in r.steps.iter().enumerate() {
-                    f.notes.push(format!(
-                        "image remediation {}/{} [{}]: {} ({})",
-                        i + 1,
-                        r.steps.len(),
-                        step.action,
-                        step.summary,
-                        step.detail
-                    ));
-                }
-                for a in &r.affected {
-                    f.notes.push(format!(
-                        "shipped in image {}{}{}{}",
-                        a.image,
-                        a.manifest_digest
-                            .as_deref()
-                            .map(|d| format!("@{d}"))
-                            .unwrap_or_default(),
-                        a.platform
-                            .as_deref()
-                            .map(|p| format!(" [{p}]"))
-                            .unwrap_or_default(),
-                        if a.visible_in_final {
-                            ""
-                        } else {
-                            " (deleted in a later layer, still shipped)"
-                        }
-                    ));
-                }
-            }
-        }
+        keytrail_input::image::finish_findings(findings);
     }
     #[cfg(not(feature = "image"))]
     let _ = images;

@@ -260,6 +260,7 @@ fn finding_for(sink: &Collect, secret: &str) -> Finding {
         context: vec![],
         locations,
         notes: vec![],
+        remediation: None,
     }
 }
 

@@ -3,7 +3,7 @@
 //! stderr. Colour is an option; with it off, no escape code is written.
 
 use crate::{Report, ReportOptions, Summary};
-use keytrail_types::{Finding, GitBlobState, Location, Origin, Severity};
+use keytrail_types::{Finding, GitBlobState, Location, Origin, Remediation, Severity};
 use std::io::{self, Write};
 
 const RESET: &str = "\x1b[0m";
@@ -91,6 +91,75 @@ fn write_finding(
     writeln!(w, "  {} location{}:", n, if n == 1 { "" } else { "s" })?;
     for loc in &f.locations {
         write_location(w, p, loc)?;
+    }
+    if let Some(r) = &f.remediation {
+        write_remediation(w, p, r)?;
+    }
+    Ok(())
+}
+
+/// The remediation block: numbered steps with their detail, then every
+/// affected image with the layers and config entries holding the secret.
+fn write_remediation(w: &mut dyn Write, p: &Paint, r: &Remediation) -> io::Result<()> {
+    writeln!(w, "  {}", p.s(BOLD, "remediation:"))?;
+    for (i, step) in r.steps.iter().enumerate() {
+        writeln!(
+            w,
+            "    {}. {} {}",
+            i + 1,
+            step.summary,
+            p.s(DIM, &format!("[{}]", step.action))
+        )?;
+        if !step.detail.is_empty() {
+            writeln!(w, "       {}", p.s(DIM, &step.detail))?;
+        }
+    }
+    if r.affected.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        w,
+        "  {} ({}, {}):",
+        p.s(BOLD, "affected images"),
+        plural(r.references.len() as u64, "reference", "references"),
+        plural(r.digests.len() as u64, "digest", "digests"),
+    )?;
+    for a in &r.affected {
+        let mut head = a.image.clone();
+        if let Some(d) = &a.manifest_digest {
+            head.push_str(&format!(" @ {d}"));
+        }
+        if let Some(pl) = &a.platform {
+            head.push_str(&format!(" [{pl}]"));
+        }
+        if !a.visible_in_final {
+            head.push_str(" (not in the final filesystem, still shipped)");
+        }
+        writeln!(w, "    {}", p.s(MAGENTA, &head))?;
+        for c in &a.config {
+            match &c.instruction {
+                Some(i) => writeln!(w, "      config {} ({i})", c.key)?,
+                None => writeln!(w, "      config {}", c.key)?,
+            }
+        }
+        for l in &a.layers {
+            let mut what = vec![];
+            if let Some(d) = &l.digest {
+                what.push(d.clone());
+            }
+            if let Some(i) = &l.instruction {
+                what.push(i.clone());
+            }
+            if !l.visible_in_final {
+                what.push("deleted in a later layer".into());
+            }
+            let what = if what.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", what.join(", "))
+            };
+            writeln!(w, "      layer {}{what}: {}", l.index, l.paths.join(", "))?;
+        }
     }
     Ok(())
 }
@@ -232,6 +301,34 @@ mod tests {
         assert!(out.contains("      GITHUB_TOKEN=ghp_****"));
         assert!(out.contains("  id: AKIAQWERTYUIOPASDFGH"));
         assert!(out.contains("severity: critical  confidence: medium"));
+    }
+
+    #[test]
+    fn image_remediation_block() {
+        let out = render(false, false);
+        let gh_end = out.find("AWS secret access key").unwrap();
+        assert!(
+            !out[..gh_end].contains("remediation:"),
+            "only image findings: {out}"
+        );
+        let block = &out[out.find("  remediation:\n").expect("block")..];
+        let want = [
+            "    1. Revoke and rotate the credential first [rotate_credential]",
+            "       A rebuilt image does not un-leak it.",
+            "    2. Rebuild without baking the secret into the image (it leaked through COPY, ENV) [rebuild_without_secret]",
+            "    4. Invalidate build caches [invalidate_build_cache]",
+            "  affected images (1 reference, 1 digest):",
+            "    registry.example/app:1 @ sha256:m1 [linux/amd64]",
+            "      config Env[1] (ENV)",
+            "      layer 2 (sha256:abc, COPY): /etc/aws/credentials",
+        ];
+        let mut at = 0;
+        for line in want {
+            let i = block[at..]
+                .find(&format!("{line}\n"))
+                .unwrap_or_else(|| panic!("missing or out of order: {line}\n{block}"));
+            at += i + line.len();
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! written only under `reveal`, as an explicit `secret` field.
 
 use crate::{Report, ReportOptions, Summary};
-use keytrail_types::{Confidence, Finding, Location, Severity};
+use keytrail_types::{Confidence, Finding, Location, Remediation, Severity};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use std::io::{self, Write};
@@ -51,6 +51,8 @@ struct FindingView<'a> {
     context: ContextMap<'a>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     notes: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remediation: Option<&'a Remediation>,
     locations: &'a [Location],
 }
 
@@ -67,6 +69,7 @@ impl<'a> FindingView<'a> {
             secret: opts.reveal.then(|| f.secret.expose().as_str()),
             context: ContextMap(&f.context),
             notes: &f.notes,
+            remediation: f.remediation.as_ref(),
             locations: &f.locations,
         }
     }
@@ -93,6 +96,9 @@ struct LocationView<'a> {
     context: ContextMap<'a>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     notes: &'a [String],
+    /// The finding's remediation (the same on every line of the finding).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remediation: Option<&'a Remediation>,
     /// Number of locations of the same finding, so a consumer of one line
     /// knows the secret occurs elsewhere too.
     occurrences: usize,
@@ -145,6 +151,7 @@ pub(crate) fn write_jsonl(
                 location: loc,
                 context: ContextMap(&f.context),
                 notes: &f.notes,
+                remediation: base.remediation,
                 occurrences: f.locations.len(),
             };
             serde_json::to_writer(&mut *w, &rec)?;
@@ -195,6 +202,22 @@ mod tests {
         assert_eq!(f["locations"][1]["source"], "git");
         assert_eq!(f["locations"][1]["commit"], "0123abcd");
         assert_eq!(fs[1]["context"]["id"], "AKIAQWERTYUIOPASDFGH");
+        assert!(
+            f.get("remediation").is_none(),
+            "no remediation outside images"
+        );
+        let r = &fs[1]["remediation"];
+        assert_eq!(r["steps"][0]["action"], "rotate_credential");
+        assert_eq!(r["steps"].as_array().unwrap().len(), 4);
+        assert_eq!(r["instructions"], serde_json::json!(["COPY", "ENV"]));
+        assert_eq!(r["affected"][0]["image"], "registry.example/app:1");
+        assert_eq!(r["affected"][0]["manifest_digest"], "sha256:m1");
+        assert_eq!(r["affected"][0]["layers"][0]["instruction"], "COPY");
+        assert_eq!(r["affected"][0]["config"][0]["key"], "Env[1]");
+        assert_eq!(r["references"][0], "registry.example/app:1");
+        assert_eq!(r["digests"][0], "sha256:m1");
+        let back: keytrail_types::Remediation = serde_json::from_value(r.clone()).unwrap();
+        assert_eq!(back, testdata::image_remediation());
         assert_eq!(v["summary"]["files_scanned"], 3);
         assert_eq!(v["summary"]["findings"], 2);
     }
@@ -227,6 +250,15 @@ mod tests {
         assert_eq!(recs[1]["author_date"], "2024-01-02T03:04:05Z");
         assert_eq!(recs[2]["image"], "registry.example/app:1");
         assert_eq!(recs[2]["layer"], 2);
+        assert!(recs[0].get("remediation").is_none());
+        assert_eq!(
+            recs[2]["remediation"]["affected"][0]["layers"][0]["paths"][0],
+            "/etc/aws/credentials"
+        );
+        assert_eq!(
+            recs[2]["remediation"]["steps"][1]["action"],
+            "rebuild_without_secret"
+        );
         assert!(recs.iter().all(|r| r.get("secret").is_none()));
     }
 

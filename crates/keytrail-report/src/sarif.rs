@@ -7,7 +7,7 @@
 //! files are uploaded to third-party services.
 
 use crate::{Report, ReportOptions, RuleMeta};
-use keytrail_types::{Confidence, Finding, Location, Severity};
+use keytrail_types::{Confidence, Finding, Location, Remediation, Severity};
 use serde_json::{Value, json};
 use std::io::{self, Write};
 
@@ -133,6 +133,26 @@ fn sarif_location(loc: &Location) -> Value {
     json!({ "physicalLocation": { "artifactLocation": artifact, "region": region } })
 }
 
+/// The remediation steps and affected images as plain text appended to a
+/// result message (SARIF viewers show the message; the structured block is
+/// in the result's `properties.remediation`).
+fn remediation_text(r: &Remediation) -> String {
+    let mut out = String::from(" Remediation:");
+    for (i, step) in r.steps.iter().enumerate() {
+        out.push_str(&format!(" {}) {}.", i + 1, step.summary));
+    }
+    if !r.references.is_empty() {
+        out.push_str(&format!(
+            " Images containing it: {}.",
+            r.references.join(", ")
+        ));
+    }
+    if !r.digests.is_empty() {
+        out.push_str(&format!(" Manifest digests: {}.", r.digests.join(", ")));
+    }
+    out
+}
+
 pub(crate) fn write(
     w: &mut dyn Write,
     report: &Report<'_>,
@@ -157,13 +177,16 @@ pub(crate) fn write(
             }
         };
         let n = f.locations.len();
-        let message = format!(
+        let mut message = format!(
             "{} found: {} ({} location{}). Revoke or rotate it; removing it from the code is not enough.",
             f.rule_name,
             f.secret_redacted,
             n,
             if n == 1 { "" } else { "s" }
         );
+        if let Some(r) = &f.remediation {
+            message.push_str(&remediation_text(r));
+        }
         let mut properties = json!({
             "confidence": f.confidence.as_str(),
             "severity": f.severity.as_str(),
@@ -176,6 +199,9 @@ pub(crate) fn write(
                 .map(|(k, v)| (k.clone(), json!(v)))
                 .collect();
             properties["context"] = Value::Object(ctx);
+        }
+        if let Some(r) = &f.remediation {
+            properties["remediation"] = serde_json::to_value(r)?;
         }
         results.push(json!({
             "ruleId": f.rule_id,
@@ -328,6 +354,17 @@ mod tests {
         assert_eq!(
             results[0]["partialFingerprints"]["keytrail/v1"],
             "00112233445566778899aabbccddeeff"
+        );
+        assert!(results[0]["properties"].get("remediation").is_none());
+        let r = &results[1]["properties"]["remediation"];
+        assert_eq!(r["steps"][0]["action"], "rotate_credential");
+        assert_eq!(r["affected"][0]["layers"][0]["instruction"], "COPY");
+        let msg = results[1]["message"]["text"].as_str().unwrap();
+        assert!(
+            msg.contains("Remediation: 1) Revoke and rotate the credential first.")
+                && msg.contains("Images containing it: registry.example/app:1.")
+                && msg.contains("Manifest digests: sha256:m1."),
+            "{msg}"
         );
         let locs = results[0]["locations"].as_array().unwrap();
         assert_eq!(locs.len(), 2);

@@ -4,8 +4,8 @@
 
 use crate::{RuleMeta, Summary};
 use keytrail_types::{
-    Confidence, Finding, Fingerprint, GitOrigin, ImageOrigin, Location, Origin, Secret, Severity,
-    redact,
+    AffectedConfigEntry, AffectedImage, AffectedLayer, Confidence, Finding, Fingerprint, GitOrigin,
+    ImageOrigin, Location, Origin, Remediation, RemediationStep, Secret, Severity, redact,
 };
 
 /// `n` base62 characters from a small deterministic generator.
@@ -52,6 +52,7 @@ fn finding(
         context: Vec::new(),
         locations,
         notes: Vec::new(),
+        remediation: None,
     }
 }
 
@@ -125,6 +126,7 @@ pub(crate) fn sample() -> (Vec<Finding>, Vec<RuleMeta>, Summary) {
     );
     aws.context = vec![("id".into(), "AKIAQWERTYUIOPASDFGH".into())];
     aws.notes = vec!["paired with an access key id".into()];
+    aws.remediation = Some(image_remediation());
     let rules = vec![
         RuleMeta {
             id: "github.pat.classic".into(),
@@ -158,4 +160,57 @@ pub(crate) fn sample() -> (Vec<Finding>, Vec<RuleMeta>, Summary) {
         ..Default::default()
     };
     (vec![gh, aws], rules, summary)
+}
+
+/// The image remediation block of the second sample finding.
+pub(crate) fn image_remediation() -> Remediation {
+    let step = |action: &str, summary: &str, detail: &str| RemediationStep {
+        action: action.into(),
+        summary: summary.into(),
+        detail: detail.into(),
+    };
+    Remediation {
+        steps: vec![
+            step(
+                "rotate_credential",
+                "Revoke and rotate the credential first",
+                "A rebuilt image does not un-leak it.",
+            ),
+            step(
+                "rebuild_without_secret",
+                "Rebuild without baking the secret into the image (it leaked through COPY, ENV)",
+                "COPY/ADD put the file into a layer.",
+            ),
+            step(
+                "delete_images",
+                "Delete the 1 affected reference(s) and 1 manifest digest(s)",
+                "Digests: sha256:m1.",
+            ),
+            step(
+                "invalidate_build_cache",
+                "Invalidate build caches",
+                "docker builder prune --all",
+            ),
+        ],
+        instructions: vec!["COPY".into(), "ENV".into()],
+        affected: vec![AffectedImage {
+            image: "registry.example/app:1".into(),
+            manifest_digest: Some("sha256:m1".into()),
+            platform: Some("linux/amd64".into()),
+            layers: vec![AffectedLayer {
+                index: 2,
+                digest: Some("sha256:abc".into()),
+                instruction: Some("COPY".into()),
+                paths: vec!["/etc/aws/credentials".into()],
+                visible_in_final: true,
+            }],
+            config: vec![AffectedConfigEntry {
+                key: "Env[1]".into(),
+                instruction: Some("ENV".into()),
+            }],
+            visible_in_final: true,
+        }],
+        references: vec!["registry.example/app:1".into()],
+        digests: vec!["sha256:m1".into()],
+    }
 }

@@ -85,6 +85,7 @@ impl Aggregator {
                         context: f.context,
                         locations: vec![f.location],
                         notes: f.notes,
+                        remediation: None,
                     },
                 );
             }

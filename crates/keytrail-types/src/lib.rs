@@ -206,7 +206,9 @@ pub struct ImageOrigin {
     pub layer: Option<usize>,
     /// Layer digest; `None` for the image config.
     pub layer_digest: Option<String>,
-    /// The history instruction that created the layer (`created_by`).
+    /// The history instruction that created the layer (`created_by`); for
+    /// an image config history entry (`@config:history[N]`), that entry's
+    /// own text. A secret found in it is masked in output.
     pub created_by: Option<String>,
     /// Whether the file is still visible in the final filesystem.
     pub visible_in_final: bool,
@@ -274,6 +276,97 @@ pub struct Finding {
     /// Notes from the engine (`checksum valid`, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// What to do about this finding beyond the rule's generic advice,
+    /// built from where it was found. Set for findings in container images;
+    /// `None` (and absent from JSON) otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<Remediation>,
+}
+
+/// A structured remediation: ordered steps, and every scanned image that
+/// ships the secret (so all of them are deleted, not only the one looked at).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Remediation {
+    /// Steps in the order to take them (rotate first).
+    pub steps: Vec<RemediationStep>,
+    /// Build instructions through which the secret got into the images
+    /// (`ENV`, `ARG`, `LABEL`, `CMD`, `ENTRYPOINT`, `HEALTHCHECK`,
+    /// `ONBUILD`, `RUN`, `COPY`, `ADD`), distinct and sorted; empty when no
+    /// location tells.
+    #[serde(default)]
+    pub instructions: Vec<String>,
+    /// Every scanned image (reference × manifest digest × platform) that
+    /// contains the secret, sorted by reference then digest then platform.
+    #[serde(default)]
+    pub affected: Vec<AffectedImage>,
+    /// Distinct image references (tags or digests as given) that contain
+    /// the secret, sorted.
+    #[serde(default)]
+    pub references: Vec<String>,
+    /// Distinct manifest digests that contain the secret, sorted.
+    #[serde(default)]
+    pub digests: Vec<String>,
+}
+
+/// One step of a [`Remediation`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RemediationStep {
+    /// Stable id: `rotate_credential`, `rebuild_without_secret`,
+    /// `delete_images`, `invalidate_build_cache`.
+    pub action: String,
+    /// One-line summary.
+    pub summary: String,
+    /// How, specific to where the secret was found.
+    pub detail: String,
+}
+
+/// One image (one platform of one reference) that contains the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AffectedImage {
+    /// Image reference as given.
+    pub image: String,
+    /// Manifest digest, when known.
+    pub manifest_digest: Option<String>,
+    /// Platform (`linux/amd64`), when known.
+    pub platform: Option<String>,
+    /// Layers holding the secret in a file, base first.
+    #[serde(default)]
+    pub layers: Vec<AffectedLayer>,
+    /// Image config entries holding it, sorted by key.
+    #[serde(default)]
+    pub config: Vec<AffectedConfigEntry>,
+    /// Whether the secret is visible in the image's final filesystem or
+    /// config (false: only in layers whose files a later layer deleted or
+    /// overwrote, still shipped and extractable).
+    pub visible_in_final: bool,
+}
+
+/// A layer holding the secret in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AffectedLayer {
+    /// Layer index, 0 = base.
+    pub index: usize,
+    /// Layer digest.
+    pub digest: Option<String>,
+    /// Build instruction that made the layer (`COPY`, `ADD`, `RUN`), when
+    /// its history entry tells.
+    pub instruction: Option<String>,
+    /// Paths in the layer holding the secret, sorted.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Whether at least one of those files is visible in the final filesystem.
+    pub visible_in_final: bool,
+}
+
+/// An image config entry holding the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AffectedConfigEntry {
+    /// Entry key as in display paths: `Env[3]`, `Labels[k]`, `Cmd`,
+    /// `Entrypoint`, `Healthcheck`, `OnBuild[0]`, `history[5]`.
+    pub key: String,
+    /// Build instruction that put the value there (`ENV`, `ARG`, `LABEL`,
+    /// `RUN`, ...), when known.
+    pub instruction: Option<String>,
 }
 
 /// A problem that degraded a run without stopping it: an unreadable file,

@@ -55,10 +55,11 @@ use oci::{Descriptor, DockerSaveEntry, ImageConfig, ManifestOrIndex, Platform};
 use reference::ImageSource;
 use store::{DirStore, Store, TarStore};
 
-pub use reference::{RegistryRef, parse as parse_reference};
-pub use remediation::{
-    AffectedImage, AffectedLayer, ImageRemediation, RemediationStep, remediation,
+pub use keytrail_types::{
+    AffectedConfigEntry, AffectedImage, AffectedLayer, Remediation, RemediationStep,
 };
+pub use reference::{RegistryRef, parse as parse_reference};
+pub use remediation::{ImageRemediation, finish_findings, remediation};
 pub use seen::{ContentId, ContentSeen, DuplicateLocation};
 
 /// Options of an image scan.
@@ -315,8 +316,9 @@ struct Resolved {
 ///
 /// Share one `seen` across all images of a run; after the scan, pass the
 /// findings to [`ContentSeen::expand_findings`] to add the locations that
-/// were not scanned again, then [`remediation`] gives each image finding its
-/// remediation block.
+/// were not scanned again, then [`finish_findings`] gives each image finding
+/// its remediation block (see [`remediation`]) and masks secrets in history
+/// lines.
 pub fn scan_image(
     reference: &str,
     opts: &ImageOptions,
@@ -759,12 +761,12 @@ fn scan_resolved(
         layers: digests.clone(),
     });
 
-    // The config, entry by entry.
+    // The config, entry by entry; a history entry carries its own text.
     for (key, text, made) in config_entries(&config) {
         let origin = Arc::new(Origin::Image(ImageOrigin {
             layer: made.filter(|i| *i < digests.len()),
             layer_digest: made.and_then(|i| digests.get(i).cloned()),
-            created_by: made.map(|_| text.clone()),
+            created_by: key.starts_with("history[").then(|| text.clone()),
             ..base.clone()
         }));
         stats.config_entries += 1;

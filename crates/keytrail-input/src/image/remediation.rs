@@ -1,80 +1,35 @@
 //! What to do about a secret baked into an image, as data every output
-//! format can print: ordered steps (rotate first, since a rebuilt image does
-//! not un-leak a pushed one; rebuild with build secrets; delete the tags and
-//! digests; invalidate build caches) and every scanned image, platform and
-//! layer that ships the secret. Built from a finding's locations after
-//! [`ContentSeen::expand_findings`](super::ContentSeen::expand_findings), so
-//! identical layers and files in other tags are included.
+//! format can print ([`keytrail_types::Remediation`], set on
+//! [`Finding::remediation`]): ordered steps (rotate first, since a rebuilt
+//! image does not un-leak a pushed one; rebuild with build secrets instead
+//! of the instruction that leaked it; delete the tags and digests;
+//! invalidate build caches) and every scanned image, platform, layer and
+//! config entry that ships the secret. Built from a finding's locations
+//! after [`ContentSeen::expand_findings`](super::ContentSeen::expand_findings),
+//! so identical layers and files in other tags are included.
+//!
+//! The instruction that leaked the secret is read from the image history
+//! (`created_by`, as the classic builder and BuildKit write it) and from the
+//! config key: `ENV` (config `Env`), `ARG` (a build argument recorded in a
+//! `RUN` history line, `|1 KEY=value /bin/sh -c …`), `LABEL`, `CMD`,
+//! `ENTRYPOINT`, `HEALTHCHECK`, `ONBUILD`, a literal in a `RUN` line, or a
+//! file put in a layer by `COPY`, `ADD` or `RUN`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use keytrail_types::{Finding, ImageOrigin, Origin};
-use serde::Serialize;
+use keytrail_types::{
+    AffectedConfigEntry, AffectedImage, AffectedLayer, Finding, ImageOrigin, Location, Origin,
+    Remediation, RemediationStep,
+};
 
-/// The remediation block of one finding that was seen in container images.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ImageRemediation {
-    /// Steps in the order to take them.
-    pub steps: Vec<RemediationStep>,
-    /// Every scanned image (reference × manifest digest × platform) that
-    /// contains the secret, sorted by reference then digest.
-    pub affected: Vec<AffectedImage>,
-    /// Distinct image references (tags or digests as given) to delete or
-    /// rebuild, sorted.
-    pub references: Vec<String>,
-    /// Distinct manifest digests that contain the secret, sorted.
-    pub digests: Vec<String>,
-}
-
-/// One step of a remediation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RemediationStep {
-    /// Stable id: `rotate_credential`, `rebuild_without_secret`,
-    /// `delete_images`, `invalidate_build_cache`.
-    pub action: &'static str,
-    /// One-line summary.
-    pub summary: String,
-    /// How, specific to where the secret was found.
-    pub detail: String,
-}
-
-/// One image (one platform of one reference) that contains the secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AffectedImage {
-    /// Image reference as given.
-    pub image: String,
-    /// Manifest digest, when known.
-    pub manifest_digest: Option<String>,
-    /// Platform (`linux/amd64`), when known.
-    pub platform: Option<String>,
-    /// Layers holding the secret in a file.
-    pub layers: Vec<AffectedLayer>,
-    /// Image config entries holding it (`Env[3]`, `history[5]`, `Labels[k]`).
-    pub config: Vec<String>,
-    /// Whether the secret is visible in the image's final filesystem or
-    /// config (false: only in layers whose files a later layer deleted or
-    /// overwrote, still shipped and extractable).
-    pub visible_in_final: bool,
-}
-
-/// A layer holding the secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AffectedLayer {
-    /// Layer index, 0 = base.
-    pub index: usize,
-    /// Layer digest.
-    pub digest: Option<String>,
-    /// History instruction that created the layer.
-    pub created_by: Option<String>,
-    /// Paths in the layer holding the secret.
-    pub paths: Vec<String>,
-    /// Whether at least one of those files is visible in the final filesystem.
-    pub visible_in_final: bool,
-}
+/// The remediation of one finding seen in container images (the type every
+/// output format prints).
+pub type ImageRemediation = Remediation;
 
 /// The remediation block for `finding`, if any of its locations is in a
 /// container image.
-pub fn remediation(finding: &Finding) -> Option<ImageRemediation> {
+pub fn remediation(finding: &Finding) -> Option<Remediation> {
+    let secret = finding.secret.expose().as_str();
     let mut by_image: BTreeMap<(String, Option<String>, Option<String>), AffectedImage> =
         BTreeMap::new();
     for loc in &finding.locations {
@@ -90,16 +45,18 @@ pub fn remediation(finding: &Finding) -> Option<ImageRemediation> {
             image: o.image.clone(),
             manifest_digest: o.manifest_digest.clone(),
             platform: o.platform.clone(),
-            layers: Vec::new(),
-            config: Vec::new(),
-            visible_in_final: false,
+            ..AffectedImage::default()
         });
         entry.visible_in_final |= o.visible_in_final;
         let in_config = loc.path.rsplit_once("@config:").map(|(_, k)| k.to_string());
         match (in_config, o.layer) {
             (Some(key), _) => {
-                if !entry.config.contains(&key) {
-                    entry.config.push(key);
+                if !entry.config.iter().any(|c| c.key == key) {
+                    let instruction = config_instruction(&key, o, loc, secret);
+                    entry.config.push(AffectedConfigEntry {
+                        key,
+                        instruction: instruction.map(str::to_string),
+                    });
                 }
             }
             (None, Some(index)) => add_layer(entry, o, index, &loc.path),
@@ -112,7 +69,7 @@ pub fn remediation(finding: &Finding) -> Option<ImageRemediation> {
     let mut affected: Vec<AffectedImage> = by_image.into_values().collect();
     for a in &mut affected {
         a.layers.sort_by_key(|l| l.index);
-        a.config.sort();
+        a.config.sort_by(|x, y| x.key.cmp(&y.key));
     }
     let mut references: Vec<String> = affected.iter().map(|a| a.image.clone()).collect();
     references.sort();
@@ -123,13 +80,83 @@ pub fn remediation(finding: &Finding) -> Option<ImageRemediation> {
         .collect();
     digests.sort();
     digests.dedup();
-    let steps = steps(&affected, &references, &digests);
-    Some(ImageRemediation {
+    let instructions: BTreeSet<String> = affected
+        .iter()
+        .flat_map(|a| {
+            a.config
+                .iter()
+                .filter_map(|c| c.instruction.clone())
+                .chain(a.layers.iter().filter_map(|l| l.instruction.clone()))
+        })
+        .collect();
+    let instructions: Vec<String> = instructions.into_iter().collect();
+    let steps = steps(&affected, &instructions, &references, &digests);
+    Some(Remediation {
         steps,
+        instructions,
         affected,
         references,
         digests,
     })
+}
+
+/// Finish the findings of a run that scanned images (after
+/// [`ContentSeen::expand_findings`](super::ContentSeen::expand_findings)):
+/// set [`Finding::remediation`] on every finding seen in an image, then mask
+/// every finding's secret wherever it appears in a location's `created_by`
+/// (a history line such as `RUN |1 TOKEN=… /bin/sh -c …` holds the value
+/// itself, and every file of that layer carries the line as provenance).
+pub fn finish_findings(findings: &mut [Finding]) {
+    for f in findings.iter_mut() {
+        if f.remediation.is_none() {
+            f.remediation = remediation(f);
+        }
+    }
+    let secrets: Vec<(String, String)> = findings
+        .iter()
+        .filter(|f| {
+            f.locations
+                .iter()
+                .any(|l| matches!(l.origin, Origin::Image(_)))
+        })
+        .map(|f| f.secret.expose().clone())
+        .filter(|s| !s.is_empty())
+        .collect::<BTreeSet<String>>()
+        .into_iter()
+        .map(|s| {
+            let masked = keytrail_types::redact(s.as_bytes());
+            (s, masked)
+        })
+        .collect();
+    if secrets.is_empty() {
+        return;
+    }
+    let mut masked: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for f in findings.iter_mut() {
+        for loc in &mut f.locations {
+            let Origin::Image(o) = &mut loc.origin else {
+                continue;
+            };
+            let Some(text) = o.created_by.as_mut() else {
+                continue;
+            };
+            let replaced = masked.entry(text.clone()).or_insert_with(|| {
+                let mut out = text.clone();
+                // Longest first, so a secret containing another is masked whole.
+                let mut by_len: Vec<&(String, String)> = secrets.iter().collect();
+                by_len.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
+                for (secret, redacted) in by_len {
+                    if out.contains(secret.as_str()) {
+                        out = out.replace(secret.as_str(), redacted);
+                    }
+                }
+                (out != *text).then_some(out)
+            });
+            if let Some(r) = replaced {
+                *text = r.clone();
+            }
+        }
+    }
 }
 
 fn add_layer(entry: &mut AffectedImage, o: &ImageOrigin, index: usize, path: &str) {
@@ -148,40 +175,172 @@ fn add_layer(entry: &mut AffectedImage, o: &ImageOrigin, index: usize, path: &st
         None => entry.layers.push(AffectedLayer {
             index,
             digest: o.layer_digest.clone(),
-            created_by: o.created_by.clone(),
+            instruction: o
+                .created_by
+                .as_deref()
+                .and_then(|t| instruction_of(t, None))
+                .map(str::to_string),
             paths: vec![file],
             visible_in_final: o.visible_in_final,
         }),
     }
 }
 
+/// The instruction behind a config entry: from its key, or for a history
+/// entry from its text (the origin's `created_by`, else the snippet).
+fn config_instruction(
+    key: &str,
+    o: &ImageOrigin,
+    loc: &Location,
+    secret: &str,
+) -> Option<&'static str> {
+    let head = key.split('[').next().unwrap_or(key);
+    match head {
+        "Env" => Some("ENV"),
+        "Labels" => Some("LABEL"),
+        "Cmd" => Some("CMD"),
+        "Entrypoint" => Some("ENTRYPOINT"),
+        "Healthcheck" => Some("HEALTHCHECK"),
+        "OnBuild" => Some("ONBUILD"),
+        "history" => match o.created_by.as_deref() {
+            Some(text) => instruction_of(text, Some(secret)),
+            None => instruction_of(&loc.snippet, None),
+        },
+        _ => None,
+    }
+}
+
+/// The Dockerfile instruction a history `created_by` records, as the
+/// classic builder (`/bin/sh -c #(nop)  ENV A=b`, `|1 A=b /bin/sh -c cmd`)
+/// and BuildKit (`ENV A=b`, `RUN |1 A=b /bin/sh -c cmd # buildkit`) write
+/// it. With `secret`: a secret inside the `|N KEY=value` build-argument
+/// prefix of a RUN line came from an `ARG`.
+pub(crate) fn instruction_of(text: &str, secret: Option<&str>) -> Option<&'static str> {
+    let mut t = text.trim_start();
+    if let Some(rest) = t.strip_prefix("/bin/sh -c ") {
+        match rest.trim_start().strip_prefix("#(nop)") {
+            Some(nop) => t = nop.trim_start(),
+            None => return Some("RUN"),
+        }
+    }
+    let run_args = t
+        .strip_prefix("RUN ")
+        .map(str::trim_start)
+        .unwrap_or(t)
+        .strip_prefix('|')
+        .filter(|r| r.starts_with(|c: char| c.is_ascii_digit()));
+    if let Some(args) = run_args {
+        // `|N K1=v1 … KN=vN command`: the build arguments end where the
+        // shell command starts.
+        let end = args
+            .find(" /bin/sh -c")
+            .or_else(|| args.find(" /bin/bash -c"))
+            .unwrap_or(args.len());
+        let in_args = secret.is_some_and(|s| !s.is_empty() && args[..end].contains(s));
+        return Some(if in_args { "ARG" } else { "RUN" });
+    }
+    let word: String = t
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    const KNOWN: [&str; 10] = [
+        "ENV",
+        "ARG",
+        "LABEL",
+        "CMD",
+        "ENTRYPOINT",
+        "HEALTHCHECK",
+        "ONBUILD",
+        "RUN",
+        "COPY",
+        "ADD",
+    ];
+    KNOWN.into_iter().find(|k| *k == word)
+}
+
+/// How to stop each instruction from leaking the secret.
+fn rebuild_advice(instruction: &str) -> &'static str {
+    match instruction {
+        "ENV" => {
+            "ENV stores the value in the image config, readable by anyone who can pull the \
+             image (`docker image inspect`): remove the ENV; give the value to the container at \
+             run time from the orchestrator's secret store, and to build steps that need it \
+             with `RUN --mount=type=secret,id=NAME` (`docker build --secret id=NAME,src=FILE`)."
+        }
+        "ARG" => {
+            "A build argument (ARG, `--build-arg`) is recorded in the history of every RUN step \
+             after it (`docker history --no-trunc`): never pass secrets as build arguments; use \
+             `docker build --secret id=NAME,src=FILE` and `RUN --mount=type=secret,id=NAME` in \
+             the step that needs it."
+        }
+        "LABEL" => {
+            "A LABEL holds the value in the image config: remove it from the Dockerfile and \
+             from `--label` build flags."
+        }
+        "CMD" | "ENTRYPOINT" | "HEALTHCHECK" | "ONBUILD" => {
+            "The value is written literally into a CMD, ENTRYPOINT, HEALTHCHECK or ONBUILD \
+             instruction stored in the image config: read it at run time from an environment \
+             variable or file provided by the orchestrator's secret store instead."
+        }
+        "RUN" => {
+            "A RUN step holds the value (in its command line, recorded in the image history, or \
+             in a file it wrote into its layer): mount the secret only for that step with \
+             `RUN --mount=type=secret,id=NAME` (`docker build --secret id=NAME,src=FILE`), and \
+             write anything derived from it to a `--mount=type=tmpfs` path, not the layer."
+        }
+        "COPY" | "ADD" => {
+            "COPY/ADD put the file into a layer: do not copy it into the image; add it to \
+             .dockerignore, mount it only for the build step that needs it (`RUN \
+             --mount=type=secret`), and give it to the container at run time from the \
+             orchestrator's secret store. In a multi-stage build, make sure the final stage \
+             never copies it from an earlier one."
+        }
+        _ => {
+            "Remove the value from the build: mount secrets only for the build step that needs \
+             them (`RUN --mount=type=secret`) and give them to the container at run time."
+        }
+    }
+}
+
 fn steps(
     affected: &[AffectedImage],
+    instructions: &[String],
     references: &[String],
     digests: &[String],
 ) -> Vec<RemediationStep> {
-    let in_config = affected.iter().any(|a| !a.config.is_empty());
-    let in_files = affected.iter().any(|a| !a.layers.is_empty());
+    let unknown_file = affected
+        .iter()
+        .flat_map(|a| &a.layers)
+        .any(|l| l.instruction.is_none());
+    let unknown_config = affected
+        .iter()
+        .flat_map(|a| &a.config)
+        .any(|c| c.instruction.is_none());
     let hidden_only = affected
         .iter()
         .flat_map(|a| &a.layers)
         .any(|l| !l.visible_in_final);
-    let mut rebuild = Vec::new();
-    if in_config {
+    let mut rebuild: Vec<String> = Vec::new();
+    let mut seen_advice = BTreeSet::new();
+    for i in instructions {
+        let advice = rebuild_advice(i);
+        if seen_advice.insert(advice) {
+            rebuild.push(advice.to_string());
+        }
+    }
+    if unknown_file {
         rebuild.push(
-            "The value is in the image config (ENV, LABEL, CMD/ENTRYPOINT or an ARG/RUN line \
-             recorded in history): anyone who can pull the image reads it with `docker image \
-             inspect` or `docker history --no-trunc`. Remove the ARG/ENV; pass the secret at \
-             build time with `RUN --mount=type=secret,id=NAME` (`docker build --secret \
-             id=NAME,src=FILE`) and at run time through the orchestrator's secret store."
+            "The value is in a file of an image layer: do not put it in the image (COPY, ADD \
+             or a RUN step writing it); mount it only for the build step that needs it (`RUN \
+             --mount=type=secret`) or inject it at run time; add the file to .dockerignore."
                 .to_string(),
         );
     }
-    if in_files {
+    if unknown_config {
         rebuild.push(
-            "The value is in a file of an image layer: do not COPY/ADD it. Mount it only for \
-             the build step that needs it (`RUN --mount=type=secret`) or inject it at run \
-             time; add the file to .dockerignore."
+            "The value is in the image config, readable with `docker image inspect` and \
+             `docker history --no-trunc`: remove it from the Dockerfile and the build flags."
                 .to_string(),
         );
     }
@@ -193,23 +352,32 @@ fn steps(
                 .to_string(),
         );
     }
+    let via = if instructions.is_empty() {
+        String::new()
+    } else {
+        format!(" (it leaked through {})", instructions.join(", "))
+    };
     vec![
         RemediationStep {
-            action: "rotate_credential",
-            summary: "Revoke and rotate the credential first".to_string(),
+            action: "rotate_credential".to_string(),
+            summary: "Revoke and rotate the credential first: a rebuilt image does not un-leak it"
+                .to_string(),
             detail: "Everyone who pulled any affected image, and every registry mirror, cache \
-                     and CI runner that stored it, may hold the secret: a rebuilt image does not \
-                     un-leak it. Revoke it at the issuer, issue a new one, and review the \
-                     issuer's access logs for use since the first affected image was pushed."
+                     and CI runner that stored it, may hold the secret. Revoke it at the issuer, \
+                     issue a new one, and review the issuer's access logs for use since the \
+                     first affected image was pushed."
                 .to_string(),
         },
         RemediationStep {
-            action: "rebuild_without_secret",
-            summary: "Rebuild without baking the secret into the image".to_string(),
+            action: "rebuild_without_secret".to_string(),
+            summary: format!(
+                "Rebuild without baking the secret into the image{via}; use build secrets or \
+                 mounts instead of ARG, ENV or COPY"
+            ),
             detail: rebuild.join(" "),
         },
         RemediationStep {
-            action: "delete_images",
+            action: "delete_images".to_string(),
             summary: format!(
                 "Delete the {} affected reference(s) and {} manifest digest(s) from every registry",
                 references.len(),
@@ -225,7 +393,7 @@ fn steps(
             ),
         },
         RemediationStep {
-            action: "invalidate_build_cache",
+            action: "invalidate_build_cache".to_string(),
             summary: "Invalidate build caches that hold the secret".to_string(),
             detail: "Layer caches keep the secret-bearing layers: prune builder caches (`docker \
                      builder prune --all`, `buildx prune`), rebuild with `--no-cache`, and \
@@ -299,13 +467,24 @@ mod tests {
                 loc("reg/app:2@layer2:/app/.env", other_tag),
             ],
             notes: vec![],
+            remediation: None,
         };
         let r = remediation(&finding).unwrap();
         assert_eq!(r.references, vec!["reg/app:1", "reg/app:2"]);
         assert_eq!(r.digests, vec!["sha256:m1", "sha256:m2"]);
         assert_eq!(r.steps[0].action, "rotate_credential");
         let first = &r.affected[0];
-        assert_eq!(first.config, vec!["Env[0]"]);
+        assert_eq!(first.config[0].key, "Env[0]");
+        assert_eq!(first.config[0].instruction.as_deref(), Some("ENV"));
+        assert_eq!(first.layers[0].instruction.as_deref(), Some("COPY"));
+        assert_eq!(r.instructions, vec!["COPY", "ENV"]);
+        assert!(
+            r.steps[1].summary.contains("COPY, ENV"),
+            "{}",
+            r.steps[1].summary
+        );
+        assert!(r.steps[1].detail.contains("ENV stores the value"));
+        assert!(r.steps[1].detail.contains(".dockerignore"));
         assert_eq!(first.layers[0].paths, vec!["/app/.env"]);
         assert!(!first.layers[0].visible_in_final);
         assert!(first.visible_in_final, "config is visible");
@@ -313,5 +492,33 @@ mod tests {
         assert!(r.steps[2].detail.contains("sha256:m2"));
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["affected"][1]["layers"][0]["index"], 2);
+        assert_eq!(json["affected"][0]["config"][0]["instruction"], "ENV");
+    }
+
+    #[test]
+    fn instructions_from_history_text() {
+        let s = Some("ghp_secret");
+        for (text, want) in [
+            ("/bin/sh -c #(nop)  ENV TOKEN=ghp_secret", Some("ENV")),
+            ("/bin/sh -c #(nop)  ARG TOKEN", Some("ARG")),
+            ("/bin/sh -c #(nop) COPY file:0a1b in /app ", Some("COPY")),
+            ("/bin/sh -c curl -H 'x: ghp_secret' x", Some("RUN")),
+            ("|1 TOKEN=ghp_secret /bin/sh -c make", Some("ARG")),
+            (
+                "RUN |1 TOKEN=ghp_secret /bin/sh -c make # buildkit",
+                Some("ARG"),
+            ),
+            (
+                "RUN |1 MODE=x /bin/sh -c echo ghp_secret > f # buildkit",
+                Some("RUN"),
+            ),
+            ("ADD https://x/y.tgz /opt/ # buildkit", Some("ADD")),
+            ("COPY .env /app/ # buildkit", Some("COPY")),
+            ("label a=ghp_secret", Some("LABEL")),
+            ("WORKDIR /app", None),
+            ("", None),
+        ] {
+            assert_eq!(instruction_of(text, s), want, "{text}");
+        }
     }
 }
