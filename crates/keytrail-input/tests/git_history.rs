@@ -3,6 +3,10 @@
 //! the oracle of which blobs exist.
 #![cfg(feature = "git")]
 
+#[cfg(feature = "git-https")]
+#[path = "support/git_http.rs"]
+mod git_http;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -139,6 +143,7 @@ impl Repo {
 #[derive(Default)]
 struct Collected {
     blobs: Mutex<Vec<(String, GitOrigin, Vec<u8>)>>,
+    messages: Mutex<Vec<(GitOrigin, Vec<u8>)>>,
     diags: Mutex<Vec<Diagnostic>>,
 }
 
@@ -150,7 +155,11 @@ impl BlobSink for Collected {
         let Content::Bytes(bytes) = blob.content else {
             panic!("git blobs are delivered in memory");
         };
-        self.blobs.lock().unwrap().push((blob.path, origin, bytes));
+        if blob.path == git::COMMIT_MESSAGE_PATH {
+            self.messages.lock().unwrap().push((origin, bytes));
+        } else {
+            self.blobs.lock().unwrap().push((blob.path, origin, bytes));
+        }
     }
     fn diagnostic(&self, diag: Diagnostic) {
         self.diags.lock().unwrap().push(diag);
@@ -160,6 +169,8 @@ impl BlobSink for Collected {
 struct Scan {
     stats: GitStats,
     blobs: Vec<(String, GitOrigin, Vec<u8>)>,
+    /// Commit messages (delivered at `git::COMMIT_MESSAGE_PATH`).
+    messages: Vec<(GitOrigin, Vec<u8>)>,
     diags: Vec<Diagnostic>,
 }
 
@@ -170,6 +181,7 @@ impl Scan {
         let scan = Scan {
             stats,
             blobs: sink.blobs.into_inner().unwrap(),
+            messages: sink.messages.into_inner().unwrap(),
             diags: sink.diags.into_inner().unwrap(),
         };
         scan.assert_each_blob_once();
@@ -776,4 +788,264 @@ fn non_utf8_paths_are_delivered_lossily() {
     let (path, o) = scan.containing(&secret);
     assert_eq!(path, "caf\u{fffd}.cfg");
     assert!(o.in_head);
+}
+
+#[test]
+fn excluded_history_paths_are_not_scanned() {
+    let r = Repo::new();
+    let vendored = fake_secret("vendored");
+    let fixture = fake_secret("fixture");
+    let shared = fake_secret("shared");
+    let kept = fake_secret("kept");
+    r.write("vendor/lib/creds.env", &format!("V={vendored}\n"));
+    r.write("tests/fixtures/key.env", &format!("F={fixture}\n"));
+    r.write("app/min.js", "var x = 1;\n");
+    r.write("app/bundle.min.js", &format!("var k = '{kept}';\n"));
+    r.write("fixtures/copy.env", &format!("S={shared}\n"));
+    let c1 = r.commit("add files");
+    // The same content later at a path that is not excluded.
+    r.write("config/real.env", &format!("S={shared}\n"));
+    let c2 = r.commit("real config");
+    // A vendored secret deleted later stays excluded (not "unreachable").
+    std::fs::remove_dir_all(r.dir.join("vendor")).unwrap();
+    r.commit("drop vendor");
+
+    let opts = GitOptions {
+        content: keytrail_input::FsOptions {
+            excludes: vec![
+                "vendor".into(),
+                "tests/fixtures/**".into(),
+                "fixtures/*".into(),
+            ],
+            ..Default::default()
+        },
+        ..GitOptions::default()
+    };
+    let scan = Scan::run(&r.dir, &opts);
+    assert!(
+        !scan.has(&vendored),
+        "a directory name glob excludes below it"
+    );
+    assert!(!scan.has(&fixture), "an anchored `dir/**` glob excludes");
+    assert!(scan.has(&kept), "non-matching paths are scanned");
+    let (path, o) = scan.containing(&shared);
+    assert_eq!(path, "config/real.env");
+    assert_eq!(o.commit.as_deref(), Some(c2.as_str()));
+    let paths: Vec<_> = o.introductions.iter().map(|i| i.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec!["config/real.env"],
+        "excluded introductions are hidden"
+    );
+    assert_ne!(c1, c2);
+    assert_eq!(scan.stats.blobs_excluded, 2);
+    assert_eq!(
+        scan.stats.unreachable_blobs, 0,
+        "excluded blobs are not unreachable"
+    );
+    let skips = scan.diags_of(keytrail_input::kinds::EXCLUDED);
+    assert_eq!(skips.len(), 2, "{skips:?}");
+    assert!(skips.iter().all(|d| !d.is_error));
+    assert!(
+        skips
+            .iter()
+            .any(|d| d.message.contains("vendor/lib/creds.env")),
+        "{skips:?}"
+    );
+    // Without excludes the same repository yields every blob.
+    let all = Scan::full(&r.dir);
+    assert!(all.has(&vendored) && all.has(&fixture));
+    assert_eq!(all.stats.blobs_excluded, 0);
+
+    // Gates honour excludes too.
+    let gate = Scan::run(
+        &r.dir,
+        &GitOptions {
+            range: Some("HEAD".into()),
+            ..opts.clone()
+        },
+    );
+    assert!(gate.has(&shared) && gate.has(&kept));
+    assert!(!gate.has(&vendored) && !gate.has(&fixture));
+
+    // And the index.
+    r.write("vendor/new.env", &format!("N={}\n", fake_secret("staged")));
+    r.write("src/new.env", "N=1\n");
+    r.git(&["add", "-A"]);
+    let staged = Scan::run(
+        &r.dir,
+        &GitOptions {
+            staged: true,
+            ..opts.clone()
+        },
+    );
+    let staged_paths: Vec<_> = staged.blobs.iter().map(|(p, _, _)| p.as_str()).collect();
+    assert_eq!(staged_paths, vec!["src/new.env"]);
+
+    // And the work-tree paths handed to the file source.
+    r.write("vendor/untracked.env", "U=1\n");
+    r.write("notes/untracked.env", "U=2\n");
+    let full = Scan::run(&r.dir, &opts);
+    let wt: Vec<_> = full
+        .stats
+        .worktree_paths
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&r.dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert!(wt.contains(&"notes/untracked.env".to_string()), "{wt:?}");
+    assert!(wt.iter().all(|p| !p.starts_with("vendor/")), "{wt:?}");
+}
+
+#[test]
+fn commit_messages_are_scanned_once_per_commit() {
+    let r = Repo::new();
+    let in_message = fake_secret("message");
+    let in_amended = fake_secret("amended-message");
+    r.write("a.txt", "a\n");
+    let c1 = r.commit(&format!("deploy\n\nused token {in_message} to test\n"));
+    r.write("b.txt", "b\n");
+    r.commit(&format!("oops {in_amended}"));
+    let amended_away = r.rev("HEAD");
+    r.git(&["commit", "-q", "--amend", "-m", "fixed message"]);
+    r.git(&["checkout", "-q", "-b", "side"]);
+    r.write("c.txt", "c\n");
+    let side = r.commit("side work");
+    r.git(&["checkout", "-q", "main"]);
+
+    let scan = Scan::full(&r.dir);
+    // Four commit objects: c1, the amended-away one, its replacement, side.
+    assert_eq!(scan.stats.commits, 4);
+    assert_eq!(scan.stats.messages_delivered, 4);
+    assert_eq!(scan.messages.len(), 4);
+    let ids: BTreeSet<_> = scan.messages.iter().map(|(o, _)| o.blob.clone()).collect();
+    assert_eq!(ids.len(), 4, "each commit's message once");
+    assert!(!scan.has(&in_message), "messages are not blobs");
+
+    let hit = |needle: &str| {
+        let hits: Vec<_> = scan
+            .messages
+            .iter()
+            .filter(|(_, b)| b.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            .collect();
+        assert_eq!(hits.len(), 1, "one message contains {needle}");
+        hits[0]
+    };
+    let (o, body) = hit(&in_message);
+    assert_eq!(o.commit.as_deref(), Some(c1.as_str()));
+    assert_eq!(o.blob, c1, "a message's object is its commit");
+    assert_eq!(o.author.as_deref(), Some("Dev <dev@example.com>"));
+    assert_eq!(o.summary.as_deref(), Some("deploy"));
+    assert!(o.author_date.as_deref().unwrap().ends_with("+01:00"));
+    assert_eq!(o.state, GitBlobState::Committed);
+    assert!(!o.in_head);
+    assert!(o.introductions.is_empty());
+    assert!(
+        body.starts_with(b"deploy\n\nused token"),
+        "the full message"
+    );
+
+    let (o, _) = hit(&in_amended);
+    assert_eq!(o.commit.as_deref(), Some(amended_away.as_str()));
+    assert_eq!(o.state, GitBlobState::Dangling);
+
+    // A gate scans only its commits' messages.
+    let gate = Scan::run(
+        &r.dir,
+        &GitOptions {
+            range: Some(format!("main..{side}")),
+            ..GitOptions::default()
+        },
+    );
+    let msgs: Vec<_> = gate.messages.iter().map(|(o, _)| o.blob.clone()).collect();
+    assert_eq!(msgs, vec![side.clone()]);
+
+    // And they can be turned off.
+    let off = Scan::run(
+        &r.dir,
+        &GitOptions {
+            messages: false,
+            ..GitOptions::default()
+        },
+    );
+    assert!(off.messages.is_empty());
+    assert_eq!(off.stats.messages_delivered, 0);
+}
+
+#[cfg(feature = "git-https")]
+#[test]
+fn http_url_is_cloned_over_smart_http_and_scanned() {
+    let r = Repo::new();
+    let on_main = fake_secret("http-main");
+    let on_branch = fake_secret("http-side");
+    r.write("a.env", &format!("A={on_main}\n"));
+    r.commit("main");
+    r.git(&["checkout", "-q", "-b", "side"]);
+    r.write("b.env", &format!("B={on_branch}\n"));
+    r.commit("side");
+    r.git(&["checkout", "-q", "main"]);
+    let served = r.home.join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    r.git(&[
+        "clone",
+        "-q",
+        "--bare",
+        r.dir.to_str().unwrap(),
+        served.join("repo.git").to_str().unwrap(),
+    ]);
+
+    let server = git_http::GitHttpServer::start(&served);
+    let url = format!("{}/repo.git", server.base);
+    let cloned = git::clone_url(&url, &r.home.join("clone")).expect("http clone succeeds");
+    let scan = Scan::full(&cloned);
+    assert!(scan.has(&on_main));
+    assert!(scan.has(&on_branch), "non-default branches are fetched");
+    assert_eq!(scan.stats.errors, 0, "{:?}", scan.diags);
+    let requests = server.requests.lock().unwrap().clone();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("GET /repo.git/info/refs?service=git-upload-pack")),
+        "smart HTTP discovery: {requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.starts_with("POST /repo.git/git-upload-pack")),
+        "smart HTTP fetch: {requests:?}"
+    );
+
+    // A repository the server does not have.
+    let missing = format!("{}/nope.git", server.base);
+    let err = git::clone_url(&missing, &r.home.join("nope")).unwrap_err();
+    assert_eq!(err.kind, kinds::GIT_CLONE);
+    assert!(err.message.contains(&missing), "{}", err.message);
+}
+
+#[cfg(feature = "git-https")]
+#[test]
+fn unreachable_url_error_names_the_url() {
+    // A loopback port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tmp = tempfile::tempdir().unwrap();
+    for url in [
+        format!("http://127.0.0.1:{port}/repo.git"),
+        format!("https://user:hunter2@127.0.0.1:{port}/repo.git"),
+    ] {
+        let err = git::clone_url(&url, &tmp.path().join(format!("c{}", url.len()))).unwrap_err();
+        assert_eq!(err.kind, kinds::GIT_CLONE);
+        assert!(err.is_error);
+        let shown = url.replace("user:hunter2", "***");
+        assert_eq!(err.subject, shown);
+        assert!(err.message.contains(&shown), "{}", err.message);
+        assert!(!err.message.contains("hunter2"), "credentials masked");
+    }
 }

@@ -173,6 +173,9 @@ pub(crate) struct Provenance {
     paths: Vec<BString>,
     /// Sorted by blob id, then by commit date.
     intros: Vec<Intro>,
+    /// Blobs introduced at a path matching `--exclude`, with one such
+    /// path; sorted by blob id, one entry per blob.
+    excluded: Vec<(ObjectId, u32)>,
     /// HEAD's tree, flattened: path → blob id.
     pub(crate) head: HashMap<BString, ObjectId>,
 }
@@ -181,6 +184,8 @@ pub(crate) struct Provenance {
 #[derive(Default)]
 struct Local {
     intros: Vec<(ObjectId, u32, BString)>,
+    /// Introductions at excluded paths (blob, path).
+    excluded: Vec<(ObjectId, BString)>,
     gitlinks: Vec<(BString, ObjectId)>,
 }
 
@@ -256,16 +261,14 @@ pub(crate) fn provenance(
                 }
             }
             let mut prefix = BString::default();
-            diff_tree(
+            let mut walk = TreeWalk {
                 ctx,
                 repo,
-                d,
-                d.tree,
-                &parent_trees,
-                &mut prefix,
-                i as u32,
-                local,
-            );
+                commit: d,
+                commit_idx: i as u32,
+                out: local,
+            };
+            walk.diff_tree(d.tree, &parent_trees, &mut prefix, false);
         },
     );
 
@@ -294,8 +297,17 @@ pub(crate) fn provenance(
     let mut path_ids: HashMap<BString, u32> = HashMap::new();
     let mut paths: Vec<BString> = Vec::new();
     let mut intros = Vec::new();
+    let mut excluded = Vec::new();
     let mut gitlinks: HashMap<BString, ObjectId> = HashMap::new();
     for local in locals {
+        for (blob, path) in local.excluded {
+            let next = paths.len() as u32;
+            let pid = *path_ids.entry(path.clone()).or_insert_with(|| {
+                paths.push(path);
+                next
+            });
+            excluded.push((blob, pid));
+        }
         for (blob, commit, path) in local.intros {
             let next = paths.len() as u32;
             let pid = *path_ids.entry(path.clone()).or_insert_with(|| {
@@ -354,6 +366,11 @@ pub(crate) fn provenance(
             .then(paths[a.path as usize].cmp(&paths[b.path as usize]))
     });
     intros.dedup_by(|a, b| a.blob == b.blob && a.commit == b.commit && a.path == b.path);
+    excluded.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(paths[a.1 as usize].cmp(&paths[b.1 as usize]))
+    });
+    excluded.dedup_by_key(|e| e.0);
 
     let mut gitlinks: Vec<_> = gitlinks.into_iter().collect();
     gitlinks.sort();
@@ -378,6 +395,7 @@ pub(crate) fn provenance(
         commits: commits_info,
         paths,
         intros,
+        excluded,
         head,
     }
 }
@@ -431,97 +449,108 @@ fn read_tree<'b>(
     repo.objects.find_tree(id, buf).map_err(|e| e.to_string())
 }
 
-/// Record every blob of `tree` (at `prefix`) that is not at the same path
-/// in any of `parents` (the trees at the same path in the parent commits).
-#[allow(clippy::too_many_arguments)]
-fn diff_tree(
-    ctx: &Ctx<'_>,
-    repo: &gix::Repository,
-    commit: &Decoded,
-    tree: ObjectId,
-    parents: &[ObjectId],
-    prefix: &mut BString,
+/// One commit's tree diff: where introductions are collected.
+struct TreeWalk<'a, 'r> {
+    ctx: &'a Ctx<'a>,
+    repo: &'r gix::Repository,
+    commit: &'a Decoded,
     commit_idx: u32,
-    out: &mut Local,
-) {
-    let mut buf = Vec::new();
-    let t = match read_tree(repo, &tree, &mut buf) {
-        Ok(t) => t,
-        Err(e) => {
-            ctx.diags.error(
-                kinds::GIT_OBJECT_CORRUPT,
-                ctx.display,
-                format!(
-                    "tree {tree} at `{}` in commit {} cannot be read: {e}",
-                    super::lossy(prefix),
-                    commit.info.id
-                ),
-            );
-            return;
-        }
-    };
-    let mut pbufs: Vec<Vec<u8>> = vec![Vec::new(); parents.len()];
-    let mut ptrees: Vec<TreeRef<'_>> = Vec::with_capacity(parents.len());
-    for (p, b) in parents.iter().zip(pbufs.iter_mut()) {
-        // An unreadable parent tree was or will be reported with that
-        // parent's own diff; treat it as empty here.
-        if let Ok(pt) = read_tree(repo, p, b) {
-            ptrees.push(pt);
-        }
-    }
-    let base_len = prefix.len();
-    for entry in &t.entries {
-        let kind = entry.mode.kind();
-        let is_tree = matches!(kind, EntryKind::Tree);
-        let same_in_parent = |want_tree: bool| {
-            ptrees.iter().any(|pt| {
-                pt.bisect_entry(entry.filename, want_tree)
-                    .is_some_and(|pe| pe.oid == entry.oid && pe.mode.kind() == kind)
-            })
-        };
-        match kind {
-            EntryKind::Blob | EntryKind::BlobExecutable | EntryKind::Link => {
-                if !same_in_parent(false) {
-                    prefix.truncate(base_len);
-                    push_component(prefix, entry.filename);
-                    out.intros
-                        .push((entry.oid.to_owned(), commit_idx, prefix.clone()));
-                }
-            }
-            EntryKind::Tree => {
-                if same_in_parent(true) {
-                    continue;
-                }
-                let sub_parents: Vec<ObjectId> = ptrees
-                    .iter()
-                    .filter_map(|pt| pt.bisect_entry(entry.filename, true))
-                    .filter(|pe| pe.mode.is_tree())
-                    .map(|pe| pe.oid.to_owned())
-                    .collect();
-                prefix.truncate(base_len);
-                push_component(prefix, entry.filename);
-                diff_tree(
-                    ctx,
-                    repo,
-                    commit,
-                    entry.oid.to_owned(),
-                    &sub_parents,
-                    prefix,
-                    commit_idx,
-                    out,
+    out: &'a mut Local,
+}
+
+impl TreeWalk<'_, '_> {
+    /// Record every blob of `tree` (at `prefix`) that is not at the same
+    /// path in any of `parents` (the trees at the same path in the parent
+    /// commits). Under an `excluded` directory, or at an excluded path,
+    /// the introduction goes to the excluded list instead.
+    fn diff_tree(
+        &mut self,
+        tree: ObjectId,
+        parents: &[ObjectId],
+        prefix: &mut BString,
+        excluded: bool,
+    ) {
+        let (ctx, repo) = (self.ctx, self.repo);
+        let mut buf = Vec::new();
+        let t = match read_tree(repo, &tree, &mut buf) {
+            Ok(t) => t,
+            Err(e) => {
+                ctx.diags.error(
+                    kinds::GIT_OBJECT_CORRUPT,
+                    ctx.display,
+                    format!(
+                        "tree {tree} at `{}` in commit {} cannot be read: {e}",
+                        super::lossy(prefix),
+                        self.commit.info.id
+                    ),
                 );
+                return;
             }
-            EntryKind::Commit => {
-                if !same_in_parent(false) {
+        };
+        let mut pbufs: Vec<Vec<u8>> = vec![Vec::new(); parents.len()];
+        let mut ptrees: Vec<TreeRef<'_>> = Vec::with_capacity(parents.len());
+        for (p, b) in parents.iter().zip(pbufs.iter_mut()) {
+            // An unreadable parent tree was or will be reported with that
+            // parent's own diff; treat it as empty here.
+            if let Ok(pt) = read_tree(repo, p, b) {
+                ptrees.push(pt);
+            }
+        }
+        let base_len = prefix.len();
+        for entry in &t.entries {
+            let kind = entry.mode.kind();
+            let same_in_parent = |want_tree: bool| {
+                ptrees.iter().any(|pt| {
+                    pt.bisect_entry(entry.filename, want_tree)
+                        .is_some_and(|pe| pe.oid == entry.oid && pe.mode.kind() == kind)
+                })
+            };
+            match kind {
+                EntryKind::Blob | EntryKind::BlobExecutable | EntryKind::Link => {
+                    if !same_in_parent(false) {
+                        prefix.truncate(base_len);
+                        push_component(prefix, entry.filename);
+                        if excluded || ctx.is_excluded(prefix) {
+                            self.out
+                                .excluded
+                                .push((entry.oid.to_owned(), prefix.clone()));
+                        } else {
+                            self.out.intros.push((
+                                entry.oid.to_owned(),
+                                self.commit_idx,
+                                prefix.clone(),
+                            ));
+                        }
+                    }
+                }
+                EntryKind::Tree => {
+                    if same_in_parent(true) {
+                        continue;
+                    }
+                    let sub_parents: Vec<ObjectId> = ptrees
+                        .iter()
+                        .filter_map(|pt| pt.bisect_entry(entry.filename, true))
+                        .filter(|pe| pe.mode.is_tree())
+                        .map(|pe| pe.oid.to_owned())
+                        .collect();
                     prefix.truncate(base_len);
                     push_component(prefix, entry.filename);
-                    out.gitlinks.push((prefix.clone(), entry.oid.to_owned()));
+                    let sub_excluded = excluded || ctx.is_excluded(prefix);
+                    self.diff_tree(entry.oid.to_owned(), &sub_parents, prefix, sub_excluded);
+                }
+                EntryKind::Commit => {
+                    if !same_in_parent(false) {
+                        prefix.truncate(base_len);
+                        push_component(prefix, entry.filename);
+                        self.out
+                            .gitlinks
+                            .push((prefix.clone(), entry.oid.to_owned()));
+                    }
                 }
             }
         }
-        let _ = is_tree;
+        prefix.truncate(base_len);
     }
-    prefix.truncate(base_len);
 }
 
 fn push_component(prefix: &mut BString, name: &BStr) {
@@ -651,6 +680,73 @@ impl Provenance {
                 introductions,
             },
         )
+    }
+
+    /// Whether `blob` was introduced at a path matching `--exclude`.
+    pub(crate) fn is_excluded(&self, blob: ObjectId) -> bool {
+        self.excluded.binary_search_by_key(&blob, |e| e.0).is_ok()
+    }
+
+    /// One excluded path that introduced `blob` (empty if none).
+    pub(crate) fn excluded_path(&self, blob: ObjectId) -> String {
+        self.excluded
+            .binary_search_by_key(&blob, |e| e.0)
+            .map(|i| super::lossy(&self.paths[self.excluded[i].1 as usize]))
+            .unwrap_or_default()
+    }
+
+    /// Push the full message of every scanned commit, once per commit, at
+    /// [`super::COMMIT_MESSAGE_PATH`] (empty messages are skipped).
+    pub(crate) fn deliver_messages(&self, ctx: &Ctx<'_>, stats: &mut GitStats) {
+        let per_thread = ctx.parallel(
+            self.commits.len(),
+            256,
+            0,
+            || (0u64, 0u64),
+            |repo, (delivered, bytes), i| {
+                let info = &self.commits[i];
+                if info.id.is_null() {
+                    return;
+                }
+                let mut buf = Vec::new();
+                let message = match repo.objects.find_commit(&info.id, &mut buf) {
+                    Ok(c) => c.message.to_vec(),
+                    Err(e) => {
+                        ctx.diags.error(
+                            kinds::GIT_OBJECT_CORRUPT,
+                            ctx.display,
+                            format!("commit {} cannot be read: {e}", info.id),
+                        );
+                        return;
+                    }
+                };
+                if message.trim().is_empty() {
+                    return;
+                }
+                *delivered += 1;
+                *bytes += message.len() as u64;
+                let origin = GitOrigin {
+                    repository: ctx.display.to_string(),
+                    blob: info.id.to_string(),
+                    commit: Some(info.id.to_string()),
+                    author: Some(info.author.clone()),
+                    author_date: Some(super::time::rfc3339(info.seconds, info.offset)),
+                    summary: Some(info.summary.clone()),
+                    in_head: false,
+                    state: if info.reachable {
+                        GitBlobState::Committed
+                    } else {
+                        GitBlobState::Dangling
+                    },
+                    introductions: Vec::new(),
+                };
+                super::hand_over(ctx, super::COMMIT_MESSAGE_PATH.to_string(), origin, message);
+            },
+        );
+        for (delivered, bytes) in per_thread {
+            stats.messages_delivered += delivered;
+            stats.message_bytes += bytes;
+        }
     }
 
     /// The unique blobs introduced by the scanned commits (gates), with

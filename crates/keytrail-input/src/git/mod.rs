@@ -24,9 +24,21 @@
 //!    pushed to the sink once, with every introduction in its
 //!    [`GitOrigin`]. Blobs larger than [`GitOptions::max_blob_bytes`] are
 //!    skipped with a diagnostic before they are decoded.
-//! 4. **Work tree**: files that differ from HEAD, or are untracked, are
+//! 4. **Commit messages**: each commit's full message is delivered once as
+//!    its own content, at the path [`COMMIT_MESSAGE_PATH`], with the commit
+//!    id as both `commit` and `blob` of its [`GitOrigin`] (the commit object
+//!    holds the text), its author and date, and no introductions.
+//! 5. **Work tree**: files that differ from HEAD, or are untracked, are
 //!    returned in [`GitStats::worktree_paths`] for the file source to scan
 //!    (their committed versions were already delivered as blobs).
+//!
+//! `--exclude` globs ([`FsOptions::excludes`], anchored as for files, at
+//! the repository root) apply to history paths: an introduction at an
+//! excluded path is not recorded, and a blob whose every introduction is
+//! excluded is not scanned (an `excluded` skip, counted in
+//! [`GitStats::blobs_excluded`]); a blob also introduced at a path not
+//! excluded is scanned and shows only those paths. They apply to staged
+//! paths and work-tree paths too.
 //!
 //! Diagnostic kinds produced here are listed in [`kinds`].
 
@@ -71,9 +83,13 @@ pub struct GitOptions {
     /// Report work-tree files that differ from HEAD or are untracked in
     /// [`GitStats::worktree_paths`] (full scans only). Default true.
     pub worktree: bool,
+    /// Deliver each scanned commit's message as content (full scans and
+    /// gates). Default true.
+    pub messages: bool,
     /// How blob contents are handled, as for files: archive opening and
-    /// its limits, binary skipping, UTF-16 (`excludes`, `threads` and
-    /// `follow_symlinks` are not used here).
+    /// its limits, binary skipping, UTF-16, and `excludes` applied to
+    /// history, staged and work-tree paths (`threads` and `follow_symlinks`
+    /// are not used here).
     pub content: FsOptions,
 }
 
@@ -87,6 +103,7 @@ impl Default for GitOptions {
             follow_submodules: false,
             threads: 0,
             worktree: true,
+            messages: true,
             content: FsOptions::default(),
         }
     }
@@ -112,6 +129,13 @@ pub struct GitStats {
     pub unreachable_blobs: u64,
     /// Blobs skipped because they exceed [`GitOptions::max_blob_bytes`].
     pub blobs_too_large: u64,
+    /// Blobs not scanned because every path that introduced them matches
+    /// an `--exclude` glob.
+    pub blobs_excluded: u64,
+    /// Commit messages delivered as content.
+    pub messages_delivered: u64,
+    /// Bytes of those commit messages.
+    pub message_bytes: u64,
     /// Submodule paths (gitlink entries) seen.
     pub submodules: u64,
     /// Objects that could not be read or decoded, or are referenced but
@@ -147,6 +171,10 @@ pub mod kinds {
     pub const GIT_CLONE: &str = "git_clone";
 }
 
+/// The path under which a commit message is delivered: not a file in any
+/// tree, so `git show COMMIT` (not `COMMIT:PATH`) reproduces it.
+pub const COMMIT_MESSAGE_PATH: &str = "<commit message>";
+
 /// Individual diagnostics reported per kind before a summary replaces them.
 const MAX_DIAGNOSTICS_PER_KIND: usize = 100;
 
@@ -172,17 +200,37 @@ pub(crate) fn open(path: &Path) -> Result<gix::ThreadSafeRepository, String> {
 }
 
 /// Clone `url` (anything gix can fetch: `file://`, a local path, `ssh://`;
-/// `https://` when built with the `git-https` feature) as a bare repository
-/// into `into`, which must not exist or be empty, and return the repository
-/// path. All refs are fetched, so every branch and tag is scanned.
+/// `http://` and `https://` when built with the `git-https` feature) as a
+/// bare repository into `into`, which must not exist or be empty, and
+/// return the repository path. All refs are fetched, so every branch and
+/// tag is scanned.
+///
+/// The error diagnostic names the URL (user info masked) in its subject and
+/// its message, with gix's reason (connection refused, not found, TLS...).
 pub fn clone_url(url: &str, into: &Path) -> Result<PathBuf, Diagnostic> {
+    let shown = display_url(url);
     let fail = |e: String| {
         Diagnostic::error(
             kinds::GIT_CLONE,
-            display_url(url),
-            format!("cannot clone: {e}"),
+            &shown,
+            format!("cannot clone {shown}: {e}"),
         )
     };
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        #[cfg(feature = "git-https")]
+        {
+            // reqwest is built without a crypto provider: use ring. An error
+            // means a provider is already installed, which is as good.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        #[cfg(not(feature = "git-https"))]
+        {
+            return Err(fail(
+                "this build has no HTTP transport (enable the `git-https` feature)".into(),
+            ));
+        }
+    }
     let interrupt = AtomicBool::new(false);
     let mut prepare = gix::prepare_clone_bare(url, into).map_err(|e| fail(e.to_string()))?;
     // Fetch every branch and tag, not only the default branch.
@@ -221,6 +269,8 @@ pub fn scan_repository(path: &Path, opts: &GitOptions, sink: &dyn BlobSink) -> G
         }
     };
     let diags = Diags::new(sink);
+    let excludes = (!opts.content.excludes.is_empty())
+        .then(|| crate::walk::Excludes::new(&opts.content.excludes, sink));
     let threads = if opts.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -233,6 +283,7 @@ pub fn scan_repository(path: &Path, opts: &GitOptions, sink: &dyn BlobSink) -> G
         threads,
         sink,
         diags: &diags,
+        excludes: excludes.as_ref(),
     };
 
     let repo = ts_repo.to_thread_local();
@@ -254,6 +305,9 @@ pub fn scan_repository(path: &Path, opts: &GitOptions, sink: &dyn BlobSink) -> G
                 let index = history::provenance(&ctx, &commits, false, &mut stats);
                 let blobs = index.introduced_blobs(&ctx, &mut stats);
                 deliver(&ctx, &index, &blobs, &mut stats);
+                if opts.messages {
+                    index.deliver_messages(&ctx, &mut stats);
+                }
             }
             Err(e) => {
                 diags.error(kinds::GIT_REVISION, &display, format!("`{range}`: {e}"));
@@ -264,6 +318,9 @@ pub fn scan_repository(path: &Path, opts: &GitOptions, sink: &dyn BlobSink) -> G
         let index = history::provenance(&ctx, &objects.commits, true, &mut stats);
         index.check_missing(&ctx, &objects.blobs, &objects.unreadable);
         deliver(&ctx, &index, &objects.blobs, &mut stats);
+        if opts.messages {
+            index.deliver_messages(&ctx, &mut stats);
+        }
         if opts.worktree {
             stats.worktree_paths = worktree::changed_paths(&ctx, &index.head);
         }
@@ -296,6 +353,37 @@ pub(crate) struct Ctx<'a> {
     pub(crate) threads: usize,
     pub(crate) sink: &'a dyn BlobSink,
     pub(crate) diags: &'a Diags<'a>,
+    /// `--exclude` globs, when any.
+    pub(crate) excludes: Option<&'a crate::walk::Excludes>,
+}
+
+impl Ctx<'_> {
+    /// Whether the repository-relative `path` matches an `--exclude` glob
+    /// (itself, not through a parent directory: callers check directories
+    /// as they descend).
+    pub(crate) fn is_excluded(&self, path: &[u8]) -> bool {
+        let Some(ex) = self.excludes else {
+            return false;
+        };
+        let depth = path.split(|&b| b == b'/').count();
+        match gix::path::from_bstr(path.as_bstr()) {
+            Ok(p) => ex.is_excluded(&p, depth),
+            // Not representable as a path on this platform: match it lossily.
+            Err(_) => ex.is_excluded(Path::new(&*path.to_str_lossy()), depth),
+        }
+    }
+
+    /// Whether `path` or one of its parent directories is excluded.
+    pub(crate) fn is_excluded_or_below(&self, path: &[u8]) -> bool {
+        if self.excludes.is_none() {
+            return false;
+        }
+        path.iter()
+            .enumerate()
+            .filter(|&(_, &b)| b == b'/')
+            .any(|(i, _)| self.is_excluded(&path[..i]))
+            || self.is_excluded(path)
+    }
 }
 
 impl Ctx<'_> {
@@ -431,10 +519,24 @@ fn deliver(ctx: &Ctx<'_>, index: &history::Provenance, blobs: &[BlobRef], stats:
         blobs.len(),
         64,
         0,
-        || (0u64, 0u64, 0u64, 0u64),
-        |repo, (delivered, bytes, too_large, unreachable), i| {
+        || (0u64, 0u64, 0u64, 0u64, 0u64),
+        |repo, (delivered, bytes, too_large, unreachable, excluded), i| {
             let blob = blobs[i];
             let (path, origin) = index.describe(ctx.display, blob.id);
+            if origin.state == GitBlobState::Unreachable && index.is_excluded(blob.id) {
+                *excluded += 1;
+                ctx.diags.notice(
+                    crate::kinds::EXCLUDED,
+                    ctx.display,
+                    format!(
+                        "blob {} not scanned: every path that introduced it is excluded by \
+                         --exclude (first: `{}`)",
+                        blob.id,
+                        index.excluded_path(blob.id)
+                    ),
+                );
+                return;
+            }
             if origin.state == GitBlobState::Unreachable {
                 *unreachable += 1;
             }
@@ -467,7 +569,8 @@ fn deliver(ctx: &Ctx<'_>, index: &history::Provenance, blobs: &[BlobRef], stats:
             hand_over(ctx, path, origin, buf);
         },
     );
-    for (delivered, bytes, too_large, unreachable) in per_thread {
+    for (delivered, bytes, too_large, unreachable, excluded) in per_thread {
+        stats.blobs_excluded += excluded;
         stats.blobs_delivered += delivered;
         stats.bytes_delivered += bytes;
         stats.blobs_too_large += too_large;

@@ -32,6 +32,14 @@ pub(crate) fn scan_staged(ctx: &Ctx<'_>, stats: &mut GitStats) {
         if head.get(path) == Some(&entry.id) || !seen.insert(entry.id) {
             continue;
         }
+        if ctx.is_excluded_or_below(path) {
+            ctx.diags.notice(
+                crate::kinds::EXCLUDED,
+                &format!("{}:{}", ctx.display, super::lossy(path)),
+                "staged file excluded by --exclude".into(),
+            );
+            continue;
+        }
         stats.blobs += 1;
         let display = super::lossy(path);
         let size = match repo.objects.try_header(&entry.id) {
@@ -144,6 +152,11 @@ pub(crate) fn changed_paths(ctx: &Ctx<'_>, head: &HashMap<BString, ObjectId>) ->
                 rel_path.push(b'/');
             }
             rel_path.extend_from_slice(name.as_encoded_bytes());
+            if ctx.is_excluded(&rel_path) {
+                // The file walk does not see it: it is given only the
+                // changed paths, and never excludes a path it is given.
+                continue;
+            }
             if ft.is_dir() {
                 if path.join(".git").exists() {
                     // A nested repository (submodule): scanned on its own
