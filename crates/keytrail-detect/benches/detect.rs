@@ -5,7 +5,8 @@
 //! and peak resident memory.
 //!
 //! `cargo bench -p keytrail-detect --bench detect`; `KT_BENCH_EVENTS` sets the target
-//! event count (default 2,000,000).
+//! event count (default 2,000,000); `KT_BENCH_THREADS` the thread counts to run
+//! (comma-separated, default `1,2`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -80,7 +81,11 @@ fn main() {
         t.elapsed().as_secs_f64(),
         diags.iter().filter(|d| d.is_error).count()
     );
-    for threads in [1usize, 2] {
+    let thread_counts: Vec<usize> = std::env::var("KT_BENCH_THREADS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|t| t.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 2]);
+    for threads in thread_counts {
         reset_peak();
         let t = Instant::now();
         let cpu0 = cpu_secs();

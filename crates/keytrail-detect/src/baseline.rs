@@ -452,8 +452,8 @@ pub fn s3_bucket(ev: &Event) -> Option<(&str, u64)> {
     }
     let b = ev.lookup_str("requestParameters.bucketName")?;
     let bytes = ev
-        .lookup("additionalEventData.bytesTransferredOut")
-        .and_then(serde_json::Value::as_f64)
+        .lookup_raw("additionalEventData.bytesTransferredOut")
+        .and_then(|r| serde_json::from_str::<f64>(r).ok())
         .unwrap_or(0.0) as u64;
     Some((b, bytes))
 }

@@ -699,9 +699,45 @@ impl Event {
         Some(v)
     }
 
-    /// A nested string by dotted path.
+    /// A nested string by dotted path. Strings without escapes are borrowed straight
+    /// from the record text (no parsing); others go through [`Event::lookup`].
     pub fn lookup_str(&self, path: &str) -> Option<&str> {
+        let raw = self.lookup_raw(path)?;
+        let b = raw.as_bytes();
+        if b.first() != Some(&b'"') {
+            return None;
+        }
+        let inner = &raw[1..raw.len() - 1];
+        if !inner.as_bytes().contains(&b'\\') {
+            return Some(inner);
+        }
         self.lookup(path).and_then(Value::as_str)
+    }
+
+    /// The JSON text of the value at a dotted path, found by scanning the record text
+    /// without building a JSON tree. For an object with a repeated member the last one
+    /// wins, as in [`Event::lookup`].
+    pub fn lookup_raw(&self, path: &str) -> Option<&str> {
+        let (first, rest) = match path.split_once('.') {
+            Some((f, r)) => (f, Some(r)),
+            None => (path, None),
+        };
+        let mut v: &str = match SUBTREES.iter().position(|s| *s == first) {
+            Some(i) => {
+                let (a, b) = self.subs[i];
+                if a == b {
+                    return None;
+                }
+                &self.raw[a as usize..b as usize]
+            }
+            None => raw_member(&self.raw, first)?,
+        };
+        if let Some(rest) = rest {
+            for part in rest.split('.') {
+                v = raw_member(v, part)?;
+            }
+        }
+        Some(v)
     }
 
     /// Whether this event is human use: a console sign-in or console session, a
@@ -715,6 +751,48 @@ impl Event {
         }
         matches!(self.ua_family, UaFamily::Browser | UaFamily::Console)
     }
+}
+
+/// The JSON text of member `key` of the object whose text is `obj` (`None` when `obj`
+/// is not an object or has no such member; the last of repeated members wins).
+/// `obj` must be valid JSON (records are validated when parsed).
+pub fn raw_member<'a>(obj: &'a str, key: &str) -> Option<&'a str> {
+    let b = obj.as_bytes();
+    let ws = |mut i: usize| {
+        while i < b.len() && matches!(b[i], b' ' | b'\n' | b'\r' | b'\t') {
+            i += 1;
+        }
+        i
+    };
+    let mut i = ws(0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = ws(i + 1);
+    let mut found = None;
+    while b.get(i) == Some(&b'"') {
+        let kend = crate::reader::string_end(b, i).ok()?;
+        let kraw = &obj[i + 1..kend - 1];
+        let hit = if kraw.as_bytes().contains(&b'\\') {
+            serde_json::from_str::<String>(&obj[i..kend]).is_ok_and(|k| k == key)
+        } else {
+            kraw == key
+        };
+        i = ws(kend);
+        if b.get(i) != Some(&b':') {
+            return found;
+        }
+        i = ws(i + 1);
+        let vend = crate::reader::value_end(b, i).ok()?;
+        if hit {
+            found = Some(&obj[i..vend]);
+        }
+        i = ws(vend);
+        if b.get(i) == Some(&b',') {
+            i = ws(i + 1);
+        }
+    }
+    found
 }
 
 /// Parses a `sourceIPAddress`: a strict IPv4/IPv6 address (values such as

@@ -131,7 +131,7 @@ pub struct Playbook {
 }
 
 fn req<'a>(ev: &'a Event, key: &str) -> Option<&'a serde_json::Value> {
-    ev.json().get("requestParameters")?.get(key)
+    ev.lookup("requestParameters")?.get(key)
 }
 
 fn req_str<'a>(ev: &'a Event, key: &str) -> Option<&'a str> {
@@ -531,8 +531,7 @@ impl Playbook {
             ("ec2", "ModifyImageAttribute" | "ModifySnapshotAttribute")
             | ("rds", "ModifyDBSnapshotAttribute" | "ModifyDBClusterSnapshotAttribute") => {
                 let raw = ev
-                    .json()
-                    .get("requestParameters")
+                    .lookup("requestParameters")
                     .map(|v| v.to_string())
                     .unwrap_or_default();
                 let add = raw.contains("\"add\"")
@@ -549,8 +548,7 @@ impl Playbook {
             }
             ("ec2", "AuthorizeSecurityGroupIngress") => {
                 let raw = ev
-                    .json()
-                    .get("requestParameters")
+                    .lookup("requestParameters")
                     .map(|v| v.to_string())
                     .unwrap_or_default();
                 if raw.contains("/0\"") {

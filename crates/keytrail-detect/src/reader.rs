@@ -98,7 +98,7 @@ fn read_all(name: &str, mut r: impl Read) -> (Vec<u8>, Option<Diagnostic>) {
 
 /// Finds the end (exclusive) of the JSON value starting at `start`. `Err(len)` when the
 /// input ends first.
-fn value_end(b: &[u8], start: usize) -> Result<usize, usize> {
+pub(crate) fn value_end(b: &[u8], start: usize) -> Result<usize, usize> {
     let mut i = start;
     match b.get(i) {
         None => return Err(b.len()),
@@ -133,7 +133,7 @@ fn value_end(b: &[u8], start: usize) -> Result<usize, usize> {
     Err(b.len())
 }
 
-fn string_end(b: &[u8], start: usize) -> Result<usize, usize> {
+pub(crate) fn string_end(b: &[u8], start: usize) -> Result<usize, usize> {
     let mut i = start + 1;
     while i < b.len() {
         match b[i] {

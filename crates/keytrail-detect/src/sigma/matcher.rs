@@ -111,6 +111,30 @@ impl FieldPath {
             }
             // Typed fields that are absent: the record has no such field either, unless it
             // had a non-string value, which the generic path below renders.
+            _ => self.get_raw(ev),
+        }
+    }
+
+    /// The generic path: scans the record text; only arrays, objects and numbers are
+    /// parsed (numbers so that they render as serde_json renders them).
+    fn get_raw<'a>(&self, ev: &'a Event) -> FieldVal<'a> {
+        let Some(raw) = ev.lookup_raw(&self.path) else {
+            return FieldVal::Missing;
+        };
+        match raw.as_bytes()[0] {
+            b'"' => {
+                let inner = &raw[1..raw.len() - 1];
+                if !inner.as_bytes().contains(&b'\\') {
+                    return FieldVal::Str(Cow::Borrowed(inner));
+                }
+                match serde_json::from_str::<String>(raw) {
+                    Ok(s) => FieldVal::Str(Cow::Owned(s)),
+                    Err(_) => FieldVal::Missing,
+                }
+            }
+            b'n' => FieldVal::Null,
+            b't' => FieldVal::Str(Cow::Borrowed("true")),
+            b'f' => FieldVal::Str(Cow::Borrowed("false")),
             _ => match ev.lookup(&self.path) {
                 None => FieldVal::Missing,
                 Some(Value::Null) => FieldVal::Null,
