@@ -145,7 +145,8 @@ fn jsonl_records() {
     assert_eq!(fps.len(), 2);
 }
 
-fn sarif_validator() -> jsonschema::Validator {
+/// The draft-4 validator of the official SARIF 2.1.0 schema.
+pub(crate) fn sarif_validator() -> jsonschema::Validator {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../../shared/reference/sarif/sarif-2.1.0-rtm.5.json"

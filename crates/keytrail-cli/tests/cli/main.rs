@@ -9,6 +9,7 @@ mod ci_redact;
 mod detect;
 mod formats;
 mod help;
+mod image;
 mod rules;
 mod scan;
 
