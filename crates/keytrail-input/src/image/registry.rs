@@ -4,14 +4,25 @@
 //! the registry's token service), over HTTPS (rustls) or plain HTTP for the
 //! hosts the user names and for loopback registries that do not speak TLS.
 //!
+//! Credentials come from the flags, else from docker's `config.json` as
+//! docker reads it: the `credHelpers` entry for the registry host, else the
+//! `credsStore` helper (each run as `docker-credential-NAME get` with the
+//! server address on stdin, answering `{"Username", "Secret"}`), else the
+//! `auths` entry (`auth`, `username`/`password`, `identitytoken`,
+//! `registrytoken`). An identity token (an `auths` `identitytoken`, or a
+//! helper answer with user name `<token>`) is an OAuth2 refresh token: it
+//! is exchanged at the token service with a `grant_type=refresh_token` POST,
+//! as docker does.
+//!
 //! Every downloaded blob is hashed while it streams and checked against its
 //! digest at its end. Credentials and tokens never appear in diagnostics.
 
 use std::collections::BTreeMap;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use keytrail_types::Secret;
@@ -32,6 +43,9 @@ pub(crate) enum Credentials {
     Basic(String, Secret<String>),
     /// A bearer token to send as is.
     Bearer(Secret<String>),
+    /// An OAuth2 refresh token (docker's `identitytoken`), exchanged at the
+    /// token service for an access token.
+    IdentityToken(Secret<String>),
 }
 
 /// A registry repository being pulled from.
@@ -85,7 +99,7 @@ impl Registry {
         } else {
             &["https"]
         };
-        let credentials = credentials_for(r, opts);
+        let credentials = credentials_for(r, opts)?;
         let mut last = None;
         for scheme in schemes {
             let base = format!("{scheme}://{host}");
@@ -165,6 +179,7 @@ impl Registry {
             None => "anonymous",
             Some(Credentials::Basic(..)) => "user name and password",
             Some(Credentials::Bearer(_)) => "bearer token",
+            Some(Credentials::IdentityToken(_)) => "identity token",
         }
     }
 
@@ -176,6 +191,10 @@ impl Registry {
             ("basic", Some(Credentials::Basic(user, pass))) => {
                 Ok(Secret::new(basic_header(user, pass.expose())))
             }
+            ("basic", Some(Credentials::IdentityToken(_))) => Err(auth_err(format!(
+                "GET {url}: HTTP 401 Unauthorized: the registry wants a user name and password; \
+                 the docker config holds an identity token, which only a token service accepts"
+            ))),
             ("basic", _) => Err(auth_err(format!(
                 "GET {url}: HTTP 401 Unauthorized: the registry wants a user name and password \
                  (--username/--password or docker login)"
@@ -193,17 +212,39 @@ impl Registry {
                     .get("scope")
                     .cloned()
                     .unwrap_or_else(|| format!("repository:{}:pull", self.repository));
-                let mut token_url = format!("{realm}?scope={}", percent_encode(&scope));
-                if let Some(service) = params.get("service") {
-                    token_url.push_str(&format!("&service={}", percent_encode(service)));
+                let service = params.get("service");
+                let resp = match creds {
+                    Some(Credentials::IdentityToken(refresh)) => {
+                        // OAuth2 refresh-token grant, as docker does.
+                        let mut form = format!(
+                            "grant_type=refresh_token&refresh_token={}&client_id=keytrail&scope={}",
+                            percent_encode(refresh.expose()),
+                            percent_encode(&scope)
+                        );
+                        if let Some(service) = service {
+                            form.push_str(&format!("&service={}", percent_encode(service)));
+                        }
+                        self.agent
+                            .post(realm.as_str())
+                            .header("Content-Type", "application/x-www-form-urlencoded")
+                            .send(form.as_str())
+                    }
+                    _ => {
+                        let mut token_url = format!("{realm}?scope={}", percent_encode(&scope));
+                        if let Some(service) = service {
+                            token_url.push_str(&format!("&service={}", percent_encode(service)));
+                        }
+                        if let Some(Credentials::Basic(user, _)) = creds {
+                            token_url.push_str(&format!("&account={}", percent_encode(user)));
+                        }
+                        let mut req = self.agent.get(&token_url);
+                        if let Some(Credentials::Basic(user, pass)) = creds {
+                            req = req.header("Authorization", basic_header(user, pass.expose()));
+                        }
+                        req.call()
+                    }
                 }
-                let mut req = self.agent.get(&token_url);
-                if let Some(Credentials::Basic(user, pass)) = creds {
-                    req = req.header("Authorization", basic_header(user, pass.expose()));
-                }
-                let resp = req
-                    .call()
-                    .map_err(|e| auth_err(format!("token request to {realm} failed: {e}")))?;
+                .map_err(|e| auth_err(format!("token request to {realm} failed: {e}")))?;
                 let status = resp.status();
                 if !status.is_success() {
                     return Err(auth_err(format!(
@@ -467,21 +508,25 @@ fn percent_encode(s: &str) -> String {
 }
 
 /// Credentials for the registry of `r`: the flags first, then the docker
-/// config's `auths` entry for the host.
-fn credentials_for(r: &RegistryRef, opts: &ImageOptions) -> Option<Credentials> {
+/// config (see the module documentation). A credential helper that fails
+/// (other than "not found") is an error.
+fn credentials_for(r: &RegistryRef, opts: &ImageOptions) -> Result<Option<Credentials>, BlobError> {
     if let Some(token) = &opts.token {
-        return Some(Credentials::Bearer(token.clone()));
+        return Ok(Some(Credentials::Bearer(token.clone())));
     }
     if let Some(user) = &opts.username {
         let pass = opts
             .password
             .clone()
             .unwrap_or_else(|| Secret::new(String::new()));
-        return Some(Credentials::Basic(user.clone(), pass));
+        return Ok(Some(Credentials::Basic(user.clone(), pass)));
     }
     let path = match &opts.docker_config {
         Some(p) => p.clone(),
-        None => default_docker_config()?,
+        None => match default_docker_config() {
+            Some(p) => p,
+            None => return Ok(None),
+        },
     };
     docker_config_auth(&path, &r.registry)
 }
@@ -510,46 +555,195 @@ fn auths_host(key: &str) -> String {
     }
 }
 
-/// Read `auths` of a docker `config.json` for `registry`.
-pub(crate) fn docker_config_auth(path: &Path, registry: &str) -> Option<Credentials> {
-    let text = std::fs::read(path).ok()?;
+/// The credentials a docker `config.json` holds for `registry`: its
+/// `credHelpers` entry, else `credsStore`, else its `auths` entry. A missing
+/// or unparsable file holds none.
+pub(crate) fn docker_config_auth(
+    path: &Path,
+    registry: &str,
+) -> Result<Option<Credentials>, BlobError> {
+    let Ok(text) = std::fs::read(path) else {
+        return Ok(None);
+    };
     #[derive(serde::Deserialize)]
     struct Config {
         #[serde(default)]
         auths: BTreeMap<String, AuthEntry>,
+        #[serde(default, rename = "credsStore")]
+        creds_store: Option<String>,
+        #[serde(default, rename = "credHelpers")]
+        cred_helpers: BTreeMap<String, String>,
     }
     #[derive(serde::Deserialize)]
     struct AuthEntry {
         auth: Option<String>,
         username: Option<String>,
         password: Option<String>,
+        identitytoken: Option<String>,
         registrytoken: Option<String>,
     }
-    let config: Config = serde_json::from_slice(&text).ok()?;
+    let Ok(config) = serde_json::from_slice::<Config>(&text) else {
+        return Ok(None);
+    };
     let want = auths_host(registry);
-    let entry = config
+    // The address helpers are asked about: docker's for Docker Hub, else the host.
+    let server = if want == "docker.io" {
+        "https://index.docker.io/v1/".to_string()
+    } else {
+        registry.to_string()
+    };
+    if let Some((_, helper)) = config
+        .cred_helpers
+        .iter()
+        .find(|(k, _)| auths_host(k) == want)
+    {
+        return run_helper(helper, &server);
+    }
+    if let Some(store) = config.creds_store.as_deref().filter(|s| !s.is_empty())
+        && let Some(c) = run_helper(store, &server)?
+    {
+        return Ok(Some(c));
+    }
+    let Some((_, entry)) = config
         .auths
         .into_iter()
-        .find(|(k, _)| auths_host(k) == want)?
-        .1;
-    if let Some(token) = entry.registrytoken {
-        return Some(Credentials::Bearer(Secret::new(token)));
+        .find(|(k, _)| auths_host(k) == want)
+    else {
+        return Ok(None);
+    };
+    if let Some(token) = entry.identitytoken.filter(|t| !t.is_empty()) {
+        return Ok(Some(Credentials::IdentityToken(Secret::new(token))));
     }
-    if let Some(auth) = entry.auth {
+    if let Some(token) = entry.registrytoken.filter(|t| !t.is_empty()) {
+        return Ok(Some(Credentials::Bearer(Secret::new(token))));
+    }
+    if let Some(auth) = entry.auth.filter(|a| !a.trim().is_empty()) {
+        let bad = || {
+            BlobError::new(
+                kinds::IMAGE_AUTH,
+                format!(
+                    "{}: the `auths` entry for {registry} is not base64 of `user:password`",
+                    path.display()
+                ),
+            )
+        };
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(auth.trim())
-            .ok()?;
-        let text = String::from_utf8(decoded).ok()?;
-        let (user, pass) = text.split_once(':')?;
-        return Some(Credentials::Basic(
+            .map_err(|_| bad())?;
+        let text = String::from_utf8(decoded).map_err(|_| bad())?;
+        let (user, pass) = text.split_once(':').ok_or_else(bad)?;
+        return Ok(Some(Credentials::Basic(
             user.to_string(),
             Secret::new(pass.to_string()),
-        ));
+        )));
     }
-    Some(Credentials::Basic(
-        entry.username?,
-        Secret::new(entry.password.unwrap_or_default()),
-    ))
+    Ok(entry
+        .username
+        .map(|u| Credentials::Basic(u, Secret::new(entry.password.unwrap_or_default()))))
+}
+
+/// How long a credential helper may take.
+const HELPER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Ask `docker-credential-NAME get` for the credentials of `server`.
+/// "Not found" (a failure saying so, or an empty secret) is `None`.
+fn run_helper(name: &str, server: &str) -> Result<Option<Credentials>, BlobError> {
+    let program = format!("docker-credential-{name}");
+    let err = |m: String| {
+        BlobError::new(
+            kinds::IMAGE_AUTH,
+            format!("credential helper {program}: {m}"),
+        )
+    };
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err(err("invalid helper name".to_string()));
+    }
+    run_helper_program(Path::new(&program), server)
+}
+
+/// Run the credential helper `program` (found on `PATH` unless a path).
+fn run_helper_program(program: &Path, server: &str) -> Result<Option<Credentials>, BlobError> {
+    let shown = program
+        .file_name()
+        .unwrap_or(program.as_os_str())
+        .to_string_lossy();
+    let err =
+        |m: String| BlobError::new(kinds::IMAGE_AUTH, format!("credential helper {shown}: {m}"));
+    let mut child = Command::new(program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| err(format!("cannot run it: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading closes the pipe: not an error here.
+        let _ = stdin.write_all(server.as_bytes());
+    }
+    let deadline = Instant::now() + HELPER_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(err(format!(
+                    "no answer for {server} within {}s",
+                    HELPER_TIMEOUT.as_secs()
+                )));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(err(e.to_string())),
+        }
+    }
+    let out = child.wait_with_output().map_err(|e| err(e.to_string()))?;
+    if !out.status.success() {
+        let text = String::from_utf8_lossy(if out.stdout.is_empty() {
+            &out.stderr
+        } else {
+            &out.stdout
+        })
+        .trim()
+        .to_string();
+        if text.to_ascii_lowercase().contains("credentials not found") {
+            return Ok(None);
+        }
+        let first: String = text
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect();
+        return Err(err(format!(
+            "`get` for {server} failed ({}): {first}",
+            out.status
+        )));
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(rename = "Username", default)]
+        username: String,
+        #[serde(rename = "Secret", default)]
+        secret: String,
+    }
+    let answer: Answer = serde_json::from_slice(&out.stdout).map_err(|e| {
+        err(format!(
+            "`get` for {server} answered no credentials JSON: {e}"
+        ))
+    })?;
+    if answer.secret.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(if answer.username == "<token>" {
+        Credentials::IdentityToken(Secret::new(answer.secret))
+    } else {
+        Credentials::Basic(answer.username, Secret::new(answer.secret))
+    }))
 }
 
 #[cfg(test)]
@@ -585,17 +779,105 @@ mod tests {
             ),
         )
         .unwrap();
-        match docker_config_auth(&p, "docker.io") {
+        match docker_config_auth(&p, "docker.io").unwrap() {
             Some(Credentials::Basic(u, pw)) => {
                 assert_eq!((u.as_str(), pw.expose().as_str()), ("ci-user", "pa:ss"))
             }
             _ => panic!("docker.io auth not found"),
         }
         assert!(matches!(
-            docker_config_auth(&p, "127.0.0.1:5000"),
+            docker_config_auth(&p, "127.0.0.1:5000").unwrap(),
             Some(Credentials::Basic(u, _)) if u == "u"
         ));
-        assert!(docker_config_auth(&p, "ghcr.io").is_none());
+        assert!(docker_config_auth(&p, "ghcr.io").unwrap().is_none());
+    }
+
+    /// A fake helper script answering `answer` with exit status `code`.
+    fn helper(dir: &Path, answer: &str, code: i32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join(format!("docker-credential-fake{code}"));
+        std::fs::write(
+            &p,
+            format!(
+                "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread server\necho \"$server\" > {}/asked\nprintf '%s' '{answer}'\nexit {code}\n",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    #[test]
+    fn credential_helper_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let basic = helper(
+            d,
+            r#"{"ServerURL":"reg:5000","Username":"ci","Secret":"pw"}"#,
+            0,
+        );
+        match run_helper_program(&basic, "reg:5000").unwrap() {
+            Some(Credentials::Basic(u, p)) => {
+                assert_eq!((u.as_str(), p.expose().as_str()), ("ci", "pw"))
+            }
+            _ => panic!("basic credentials expected"),
+        }
+        assert_eq!(
+            std::fs::read_to_string(d.join("asked")).unwrap(),
+            "reg:5000\n"
+        );
+        let token = helper(d, r#"{"Username":"<token>","Secret":"refresh-1"}"#, 0);
+        assert!(matches!(
+            run_helper_program(&token, "reg").unwrap(),
+            Some(Credentials::IdentityToken(t)) if t.expose() == "refresh-1"
+        ));
+        let missing = helper(d, "credentials not found in native keychain", 1);
+        assert!(run_helper_program(&missing, "reg").unwrap().is_none());
+        let broken = helper(d, "keychain locked", 2);
+        let e = run_helper_program(&broken, "reg").err().unwrap();
+        assert_eq!(e.kind, kinds::IMAGE_AUTH);
+        assert!(
+            e.message.contains("docker-credential-fake2") && e.message.contains("keychain locked"),
+            "{}",
+            e.message
+        );
+        let e = run_helper("../evil", "reg").err().unwrap();
+        assert!(e.message.contains("invalid helper name"), "{}", e.message);
+        let e = run_helper("keytrail-no-such-helper", "reg").err().unwrap();
+        assert!(e.message.contains("cannot run"), "{}", e.message);
+    }
+
+    #[test]
+    fn docker_config_identity_token_and_helper_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.json");
+        std::fs::write(
+            &p,
+            r#"{"auths":{"reg.example:5000":{"identitytoken":"refresh-2"},"other.example":{}}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            docker_config_auth(&p, "reg.example:5000").unwrap(),
+            Some(Credentials::IdentityToken(t)) if t.expose() == "refresh-2"
+        ));
+        assert!(docker_config_auth(&p, "other.example").unwrap().is_none());
+        // credHelpers wins over auths; a helper that cannot run is an error.
+        std::fs::write(
+            &p,
+            r#"{"auths":{"reg.example:5000":{"identitytoken":"x"}},"credHelpers":{"reg.example:5000":"keytrail-no-such-helper"}}"#,
+        )
+        .unwrap();
+        let e = docker_config_auth(&p, "reg.example:5000").err().unwrap();
+        assert!(
+            e.message
+                .contains("docker-credential-keytrail-no-such-helper")
+        );
+        assert!(
+            docker_config_auth(&p, "elsewhere.example")
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
