@@ -10,6 +10,7 @@ mod detect;
 mod formats;
 mod help;
 mod image;
+mod image_registry;
 mod rules;
 mod scan;
 
