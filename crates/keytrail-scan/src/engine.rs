@@ -1,5 +1,5 @@
 //! The matcher: one Aho-Corasick automaton over every rule's keywords finds
-//! candidate positions; each rule's regex then runs only on bounded windows
+//! candidate positions ([`crate::keywords`]); each rule's regex then runs only on bounded windows
 //! around its keywords' hits.
 //!
 //! # Windows
@@ -27,8 +27,8 @@
 
 use crate::allow;
 use crate::filters::{Candidate, shannon_entropy};
+use crate::keywords::KeywordMatcher;
 use crate::rule::{CompiledRule, compile};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use keytrail_rules::Rule;
 use keytrail_types::Diagnostic;
 use regex_automata::Input;
@@ -75,7 +75,7 @@ pub struct RawMatch {
 #[derive(Debug)]
 pub struct Scanner {
     pub(crate) rules: Vec<CompiledRule>,
-    prefilter: Option<AhoCorasick>,
+    prefilter: Option<KeywordMatcher>,
     /// For each prefilter pattern, the rules owning that keyword.
     keyword_rules: Vec<Vec<u32>>,
     /// Per rule: (bytes before a keyword, bytes after its end) a match may reach.
@@ -134,18 +134,8 @@ impl Scanner {
         let prefilter = if patterns.is_empty() {
             None
         } else {
-            match AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .kind(Some(AhoCorasickKind::DFA))
-                .build(&patterns)
-                .or_else(|_| {
-                    AhoCorasickBuilder::new()
-                        .ascii_case_insensitive(true)
-                        .match_kind(MatchKind::Standard)
-                        .build(&patterns)
-                }) {
-                Ok(ac) => Some(ac),
+            match KeywordMatcher::new(&patterns) {
+                Ok(m) => Some(m),
                 Err(e) => {
                     diags.push(Diagnostic::error(
                         "rule_invalid",
@@ -221,35 +211,37 @@ impl Scanner {
         };
         let mut states = vec![RuleState::default(); self.rules.len()];
         let mut caps: Vec<Option<Captures>> = (0..self.rules.len()).map(|_| None).collect();
-        for hit in ac.find_overlapping_iter(data) {
-            for &ri in &self.keyword_rules[hit.pattern().as_usize()] {
-                let ri = ri as usize;
-                let (back, fwd) = self.reach[ri];
-                let start = hit.start().saturating_sub(back);
-                let end = (hit.end() + fwd).min(data.len());
-                let st = &mut states[ri];
-                match st.pending {
-                    // Overlapping: extend the pending window.
-                    Some((ps, pe)) if start <= pe => {
-                        st.pending = Some((ps.min(start), pe.max(end)));
+        ac.for_each_block(data, |hits| {
+            for hit in hits {
+                for &ri in &self.keyword_rules[hit.pattern as usize] {
+                    let ri = ri as usize;
+                    let (back, fwd) = self.reach[ri];
+                    let start = hit.start.saturating_sub(back);
+                    let end = (hit.end + fwd).min(data.len());
+                    let st = &mut states[ri];
+                    match st.pending {
+                        // Overlapping: extend the pending window.
+                        Some((ps, pe)) if start <= pe => {
+                            st.pending = Some((ps.min(start), pe.max(end)));
+                        }
+                        Some(window) => {
+                            st.done_until = self.search_window(
+                                ri,
+                                path,
+                                data,
+                                window,
+                                st.done_until,
+                                &mut caps[ri],
+                                filtered,
+                                &mut out,
+                            );
+                            st.pending = Some((start, end));
+                        }
+                        None => st.pending = Some((start, end)),
                     }
-                    Some(window) => {
-                        st.done_until = self.search_window(
-                            ri,
-                            path,
-                            data,
-                            window,
-                            st.done_until,
-                            &mut caps[ri],
-                            filtered,
-                            &mut out,
-                        );
-                        st.pending = Some((start, end));
-                    }
-                    None => st.pending = Some((start, end)),
                 }
             }
-        }
+        });
         for (ri, st) in states.iter_mut().enumerate() {
             if let Some(window) = st.pending.take() {
                 self.search_window(

@@ -28,6 +28,7 @@ mod engine;
 pub mod fake;
 pub mod filters;
 mod finding;
+pub mod keywords;
 mod locate;
 mod rule;
 mod stream;

@@ -1,0 +1,254 @@
+//! The keyword pass: every occurrence of every rule keyword (ASCII
+//! case-insensitive, overlapping) in a buffer.
+//!
+//! Hundreds of keywords defeat SIMD literal prefilters, so the pass is a
+//! byte-at-a-time Aho-Corasick DFA walk. A single walk is bound by the
+//! latency of one table load per byte (each step needs the previous state).
+//! [`KeywordMatcher`] therefore walks [`LANES`] independent slices of a
+//! block in lockstep: the loads of different lanes overlap in the CPU, so
+//! the pass runs several times faster than one walk over the same bytes.
+//!
+//! # Lanes
+//!
+//! A block is cut into lanes `[s, e)`. A lane's walk starts fresh at `s`
+//! and continues `max_len - 1` bytes past `e`, and it reports exactly the
+//! occurrences that *start* in `[s, e)`: a fresh walk from `s` sees every
+//! occurrence starting at or after `s`, and an occurrence starting before
+//! `e` ends before `e + max_len`. Every occurrence is therefore reported
+//! once, by the lane holding its first byte.
+
+use aho_corasick::automaton::Automaton;
+use aho_corasick::automaton::StateID;
+use aho_corasick::dfa::DFA;
+use aho_corasick::{Anchored, MatchKind};
+
+/// Independent walks interleaved per block.
+pub const LANES: usize = 4;
+/// Bytes per block (all lanes together).
+const BLOCK: usize = 64 << 10;
+/// Below this many bytes a buffer is walked in a single lane.
+const MIN_LANED: usize = 4 << 10;
+
+/// One keyword occurrence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    /// Index of the keyword (pattern) that occurred.
+    pub pattern: u32,
+    /// Byte offset of its first byte.
+    pub start: usize,
+    /// Byte offset just past its last byte.
+    pub end: usize,
+}
+
+/// A compiled keyword set.
+#[derive(Debug)]
+pub struct KeywordMatcher {
+    dfa: DFA,
+    start: StateID,
+    max_len: usize,
+}
+
+impl KeywordMatcher {
+    /// Compile keywords (matched ASCII case-insensitively).
+    pub fn new<P: AsRef<[u8]>>(patterns: &[P]) -> Result<KeywordMatcher, String> {
+        let dfa = aho_corasick::dfa::Builder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .build(patterns)
+            .map_err(|e| e.to_string())?;
+        let start = dfa.start_state(Anchored::No).map_err(|e| e.to_string())?;
+        let max_len = patterns
+            .iter()
+            .map(|p| p.as_ref().len())
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        Ok(KeywordMatcher {
+            dfa,
+            start,
+            max_len,
+        })
+    }
+
+    /// Every occurrence in `hay`, in order of end offset (then pattern).
+    pub fn find_all(&self, hay: &[u8]) -> Vec<Hit> {
+        let mut out = Vec::new();
+        self.for_each_block(hay, |hits| out.extend_from_slice(hits));
+        out
+    }
+
+    /// Calls `f` with the occurrences of each consecutive block of `hay`,
+    /// each batch sorted by end offset (then pattern). Batches come in
+    /// order; an occurrence near a block edge may end a few bytes after the
+    /// first occurrence of the next batch ends.
+    pub fn for_each_block(&self, hay: &[u8], mut f: impl FnMut(&[Hit])) {
+        let mut hits = Vec::new();
+        let mut at = 0;
+        while at < hay.len() {
+            let end = (at + BLOCK).min(hay.len());
+            hits.clear();
+            if end - at < MIN_LANED {
+                self.walk_one(hay, at, end, &mut hits);
+            } else {
+                self.walk_laned(hay, at, end, &mut hits);
+                hits.sort_unstable_by_key(|h| (h.end, h.pattern));
+            }
+            if !hits.is_empty() {
+                f(&hits);
+            }
+            at = end;
+        }
+    }
+
+    /// Push the occurrences at state `sid` after the byte at `pos`, keeping
+    /// those that start before `limit`.
+    #[inline(always)]
+    fn emit(&self, sid: StateID, pos: usize, limit: usize, out: &mut Vec<Hit>) {
+        let end = pos + 1;
+        for i in 0..self.dfa.match_len(sid) {
+            let pid = self.dfa.match_pattern(sid, i);
+            let start = end - self.dfa.pattern_len(pid);
+            if start < limit {
+                out.push(Hit {
+                    pattern: pid.as_u32(),
+                    start,
+                    end,
+                });
+            }
+        }
+    }
+
+    /// One walk over `[s, e)` plus its tail.
+    fn walk_one(&self, hay: &[u8], s: usize, e: usize, out: &mut Vec<Hit>) {
+        let stop = (e + self.max_len - 1).min(hay.len());
+        let mut sid = self.start;
+        for (pos, &b) in hay[s..stop].iter().enumerate() {
+            sid = self.dfa.next_state(Anchored::No, sid, b);
+            if self.dfa.is_special(sid) && self.dfa.is_match(sid) {
+                self.emit(sid, s + pos, e, out);
+            }
+        }
+    }
+
+    /// [`LANES`] walks over equal slices of `[s, e)` in lockstep, then each
+    /// lane's tail on its own.
+    fn walk_laned(&self, hay: &[u8], s: usize, e: usize, out: &mut Vec<Hit>) {
+        let len = (e - s) / LANES;
+        let starts: [usize; LANES] = std::array::from_fn(|l| s + l * len);
+        let ends: [usize; LANES] =
+            std::array::from_fn(|l| if l + 1 == LANES { e } else { s + (l + 1) * len });
+        let lanes: [&[u8]; LANES] = std::array::from_fn(|l| &hay[starts[l]..starts[l] + len]);
+        let mut sids = [self.start; LANES];
+        #[allow(clippy::needless_range_loop)] // lockstep over LANES slices
+        for k in 0..len {
+            for l in 0..LANES {
+                let sid = self.dfa.next_state(Anchored::No, sids[l], lanes[l][k]);
+                sids[l] = sid;
+                if self.dfa.is_special(sid) && self.dfa.is_match(sid) {
+                    self.emit(sid, starts[l] + k, ends[l], out);
+                }
+            }
+        }
+        // Tails: the rest of the last lane's slice, then up to
+        // `max_len - 1` bytes past each lane's end.
+        for l in 0..LANES {
+            let from = starts[l] + len;
+            let stop = (ends[l] + self.max_len - 1).min(hay.len());
+            let mut sid = sids[l];
+            for (pos, &b) in (from..stop).zip(&hay[from..stop]) {
+                sid = self.dfa.next_state(Anchored::No, sid, b);
+                if self.dfa.is_special(sid) && self.dfa.is_match(sid) {
+                    self.emit(sid, pos, ends[l], out);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aho_corasick::AhoCorasickBuilder;
+
+    /// The reference: aho-corasick's own overlapping search.
+    fn reference(patterns: &[&str], hay: &[u8]) -> Vec<Hit> {
+        let ac = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(patterns)
+            .unwrap();
+        let mut v: Vec<Hit> = ac
+            .find_overlapping_iter(hay)
+            .map(|m| Hit {
+                pattern: m.pattern().as_u32(),
+                start: m.start(),
+                end: m.end(),
+            })
+            .collect();
+        v.sort_unstable_by_key(|h| (h.end, h.pattern));
+        v
+    }
+
+    fn sorted(mut v: Vec<Hit>) -> Vec<Hit> {
+        v.sort_unstable_by_key(|h| (h.end, h.pattern));
+        v
+    }
+
+    #[test]
+    fn laned_walk_equals_reference_at_every_boundary() {
+        let patterns = ["token", "ok", "ghp_", "secret", "SECRET_KEY", "aaa", "a"];
+        // Keywords planted everywhere, including across lane and block
+        // edges, in mixed case, overlapping each other.
+        let unit = b"xx tOkEn=ghp_abc SeCrEt_KeY aaaa ok ";
+        let mut hay = Vec::new();
+        while hay.len() < 3 * BLOCK + 777 {
+            hay.extend_from_slice(unit);
+            hay.push(b'z');
+        }
+        let m = KeywordMatcher::new(&patterns).unwrap();
+        for cut in [
+            0,
+            1,
+            5,
+            MIN_LANED - 1,
+            MIN_LANED + 3,
+            BLOCK - 2,
+            BLOCK + 9,
+            hay.len(),
+        ] {
+            let h = &hay[..cut.min(hay.len())];
+            assert_eq!(sorted(m.find_all(h)), reference(&patterns, h), "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn occurrences_straddling_lane_edges_are_reported_once() {
+        let hay_len = BLOCK;
+        let lane = hay_len / LANES;
+        let mut hay = vec![b'.'; hay_len];
+        for l in 1..LANES {
+            let at = l * lane - 3;
+            hay[at..at + 6].copy_from_slice(b"secret");
+        }
+        let m = KeywordMatcher::new(&["secret"]).unwrap();
+        let hits = m.find_all(&hay);
+        assert_eq!(hits.len(), LANES - 1);
+        for (i, h) in hits.iter().enumerate() {
+            assert_eq!(h.start, (i + 1) * lane - 3);
+        }
+    }
+
+    #[test]
+    fn batches_are_sorted_within() {
+        let hay = b"token ".repeat(40_000);
+        let m = KeywordMatcher::new(&["token", "oken", "ken"]).unwrap();
+        m.for_each_block(&hay, |hits| {
+            assert!(
+                hits.windows(2)
+                    .all(|w| (w[0].end, w[0].pattern) <= (w[1].end, w[1].pattern))
+            );
+        });
+        assert_eq!(m.find_all(&hay).len(), 120_000);
+    }
+}
