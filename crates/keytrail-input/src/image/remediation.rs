@@ -496,6 +496,70 @@ mod tests {
     }
 
     #[test]
+    fn finish_sets_remediation_and_masks_history_lines() {
+        let secret = "ghp_0123456789abcdefghijklmnopqrstuvwxyz";
+        let line = format!("RUN |1 GH_TOKEN={secret} /bin/sh -c ./fetch # buildkit");
+        let run_layer = ImageOrigin {
+            image: "reg/app:1".into(),
+            manifest_digest: Some("sha256:m1".into()),
+            layer: Some(1),
+            layer_digest: Some("sha256:l1".into()),
+            created_by: Some(line.clone()),
+            visible_in_final: true,
+            ..ImageOrigin::default()
+        };
+        let finding = |secret: &str, loc: Location| Finding {
+            rule_id: "x".into(),
+            rule_name: "x".into(),
+            confidence: Confidence::High,
+            severity: Severity::High,
+            fingerprint: Fingerprint("f".into()),
+            secret: Secret::new(secret.into()),
+            secret_redacted: keytrail_types::redact(secret.as_bytes()),
+            context: vec![],
+            locations: vec![loc],
+            notes: vec![],
+            remediation: None,
+        };
+        let mut findings = vec![
+            finding(
+                secret,
+                loc("reg/app:1@config:history[1]", run_layer.clone()),
+            ),
+            // Another secret in a file the RUN step wrote: its provenance
+            // carries the same history line.
+            finding(
+                "other-secret-value-0123456789",
+                loc("reg/app:1@layer1:/root/.netrc", run_layer),
+            ),
+            finding(
+                "plain-file-secret-0123456789",
+                Location {
+                    origin: Origin::File,
+                    ..loc("a.txt", ImageOrigin::default())
+                },
+            ),
+        ];
+        finish_findings(&mut findings);
+        let masked = format!(
+            "RUN |1 GH_TOKEN={} /bin/sh -c ./fetch # buildkit",
+            keytrail_types::redact(secret.as_bytes())
+        );
+        for f in &findings[..2] {
+            let Origin::Image(o) = &f.locations[0].origin else {
+                panic!("image origin")
+            };
+            assert_eq!(o.created_by.as_deref(), Some(masked.as_str()));
+        }
+        let r = findings[0].remediation.as_ref().unwrap();
+        assert_eq!(r.instructions, vec!["ARG"], "computed before masking");
+        let r = findings[1].remediation.as_ref().unwrap();
+        assert_eq!(r.affected[0].layers[0].instruction.as_deref(), Some("RUN"));
+        assert!(r.steps[1].detail.contains("RUN step"));
+        assert!(findings[2].remediation.is_none(), "not an image finding");
+    }
+
+    #[test]
     fn instructions_from_history_text() {
         let s = Some("ghp_secret");
         for (text, want) in [
