@@ -362,5 +362,8 @@ fn human_remediation_block() {
     }
     let out = digest.replace_all(&out, "sha256:[DIGEST]");
     let out = fingerprint.replace_all(&out, "fingerprint: [FP]");
+    // umoci records the host's architecture.
+    let platform = regex::Regex::new(r"\[linux/[a-z0-9]+\]").unwrap();
+    let out = platform.replace_all(&out, "[PLATFORM]");
     insta::assert_snapshot!("image_human_stdout", out);
 }
