@@ -19,11 +19,13 @@
 //!    parallel and never grows worse than linear in the number of commits.
 //!    The result is a compact, sorted `(blob id, commit, path)` table; blob
 //!    contents are never held.
-//! 3. **Deliver**: the unique blobs are decoded in parallel, in pack order
-//!    (so delta bases are hot in each thread's pack cache), and each is
-//!    pushed to the sink once, with every introduction in its
-//!    [`GitOrigin`]. Blobs larger than [`GitOptions::max_blob_bytes`] are
-//!    skipped with a diagnostic before they are decoded.
+//! 3. **Deliver**: each pack's delta forest is traversed once, in parallel
+//!    ([`packs`]): every base is inflated a single time and its deltas are
+//!    applied from memory, and each unique blob is pushed to the sink once,
+//!    with every introduction in its [`GitOrigin`]. Blobs no traversal
+//!    delivered (loose objects, unreadable packs) are then read by random
+//!    access. Blobs larger than [`GitOptions::max_blob_bytes`] are skipped
+//!    with a diagnostic (a traversal does not decode them).
 //! 4. **Commit messages**: each commit's full message is delivered once as
 //!    its own content, at the path [`COMMIT_MESSAGE_PATH`], with the commit
 //!    id as both `commit` and `blob` of its [`GitOrigin`] (the commit object
@@ -43,6 +45,7 @@
 //! Diagnostic kinds produced here are listed in [`kinds`].
 
 mod history;
+mod packs;
 mod time;
 mod worktree;
 
@@ -209,7 +212,18 @@ pub(crate) fn open(path: &Path) -> Result<gix::ThreadSafeRepository, String> {
 /// its message, with gix's reason (connection refused, not found, TLS...).
 pub fn clone_url(url: &str, into: &Path) -> Result<PathBuf, Diagnostic> {
     let shown = display_url(url);
+    // User info (`user:token`) never reaches a diagnostic, even inside a
+    // transport error that quotes the URL.
+    let user_info = match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme + 3 => &url[scheme + 3..at],
+        _ => "",
+    };
     let fail = |e: String| {
+        let e = if user_info.is_empty() {
+            e
+        } else {
+            e.replace(user_info, "***")
+        };
         Diagnostic::error(
             kinds::GIT_CLONE,
             &shown,
@@ -244,7 +258,7 @@ pub fn clone_url(url: &str, into: &Path) -> Result<PathBuf, Diagnostic> {
     });
     let (repo, _outcome) = prepare
         .fetch_only(gix::progress::Discard, &interrupt)
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(error_chain(&e)))?;
     Ok(repo.path().to_path_buf())
 }
 
@@ -304,7 +318,8 @@ pub fn scan_repository(path: &Path, opts: &GitOptions, sink: &dyn BlobSink) -> G
             Ok(commits) => {
                 let index = history::provenance(&ctx, &commits, false, &mut stats);
                 let blobs = index.introduced_blobs(&ctx, &mut stats);
-                deliver(&ctx, &index, &blobs, &mut stats);
+                // A gate reads few blobs: random access, no pack traversal.
+                deliver(&ctx, &index, &blobs, false, &mut stats);
                 if opts.messages {
                     index.deliver_messages(&ctx, &mut stats);
                 }
@@ -317,7 +332,7 @@ pub fn scan_repository(path: &Path, opts: &GitOptions, sink: &dyn BlobSink) -> G
         let objects = history::enumerate(&ctx);
         let index = history::provenance(&ctx, &objects.commits, true, &mut stats);
         index.check_missing(&ctx, &objects.blobs, &objects.unreadable);
-        deliver(&ctx, &index, &objects.blobs, &mut stats);
+        deliver(&ctx, &index, &objects.blobs, true, &mut stats);
         if opts.messages {
             index.deliver_messages(&ctx, &mut stats);
         }
@@ -511,72 +526,117 @@ pub(crate) struct BlobRef {
     pub(crate) size: u64,
 }
 
-/// Decode `blobs` in parallel, in the given order, and push each with its
-/// provenance.
-fn deliver(ctx: &Ctx<'_>, index: &history::Provenance, blobs: &[BlobRef], stats: &mut GitStats) {
-    let max = ctx.opts.max_blob_bytes;
-    let per_thread = ctx.parallel(
-        blobs.len(),
+/// Counters of [`deliver`], shared by its threads.
+#[derive(Default)]
+struct Delivery {
+    delivered: AtomicU64,
+    bytes: AtomicU64,
+    too_large: AtomicU64,
+    unreachable: AtomicU64,
+    excluded: AtomicU64,
+}
+
+/// Decode `blobs` and push each, once, with its provenance: with
+/// `traverse_packs` (a full scan, which reads nearly every object) first by
+/// traversing every pack's delta forest ([`packs::traverse`]); then the rest
+/// (loose objects, anything a traversal did not decode, or everything) by
+/// random access, in parallel and in the given order.
+fn deliver(
+    ctx: &Ctx<'_>,
+    index: &history::Provenance,
+    blobs: &[BlobRef],
+    traverse_packs: bool,
+    stats: &mut GitStats,
+) {
+    let counts = Delivery::default();
+    let done: Vec<AtomicBool> = blobs.iter().map(|_| AtomicBool::new(false)).collect();
+    let traverse = if traverse_packs { blobs } else { &[] };
+    packs::traverse(ctx, traverse, &done, &|i, data| {
+        if let Some((path, origin)) = prepare(ctx, index, blobs[i], &counts) {
+            counts.delivered.fetch_add(1, Ordering::Relaxed);
+            counts.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+            hand_over(ctx, path, origin, data.to_vec());
+        }
+    });
+    let rest: Vec<BlobRef> = blobs
+        .iter()
+        .zip(&done)
+        .filter(|(_, d)| !d.load(Ordering::Relaxed))
+        .map(|(b, _)| *b)
+        .collect();
+    ctx.parallel(
+        rest.len(),
         64,
         0,
-        || (0u64, 0u64, 0u64, 0u64, 0u64),
-        |repo, (delivered, bytes, too_large, unreachable, excluded), i| {
-            let blob = blobs[i];
-            let (path, origin) = index.describe(ctx.display, blob.id);
-            if origin.state == GitBlobState::Unreachable && index.is_excluded(blob.id) {
-                *excluded += 1;
-                ctx.diags.notice(
-                    crate::kinds::EXCLUDED,
-                    ctx.display,
-                    format!(
-                        "blob {} not scanned: every path that introduced it is excluded by \
-                         --exclude (first: `{}`)",
-                        blob.id,
-                        index.excluded_path(blob.id)
-                    ),
-                );
+        || (),
+        |repo, (), i| {
+            let blob = rest[i];
+            let Some((path, origin)) = prepare(ctx, index, blob, &counts) else {
                 return;
-            }
-            if origin.state == GitBlobState::Unreachable {
-                *unreachable += 1;
-            }
-            if blob.size > max {
-                *too_large += 1;
-                ctx.diags.notice(
-                    kinds::GIT_BLOB_TOO_LARGE,
-                    &format!("{}:{path}", ctx.display),
-                    format!(
-                        "blob {} is {} bytes, over the {max}-byte cap: not scanned",
-                        blob.id, blob.size
-                    ),
-                );
-                return;
-            }
+            };
             let mut buf = Vec::with_capacity(blob.size as usize);
-            match repo.objects.find_blob(&blob.id, &mut buf) {
-                Ok(_) => {}
-                Err(e) => {
-                    ctx.diags.error(
-                        kinds::GIT_OBJECT_CORRUPT,
-                        ctx.display,
-                        format!("blob {} ({path}) cannot be read: {e}", blob.id),
-                    );
-                    return;
-                }
+            if let Err(e) = repo.objects.find_blob(&blob.id, &mut buf) {
+                ctx.diags.error(
+                    kinds::GIT_OBJECT_CORRUPT,
+                    ctx.display,
+                    format!("blob {} ({path}) cannot be read: {e}", blob.id),
+                );
+                return;
             }
-            *delivered += 1;
-            *bytes += buf.len() as u64;
+            counts.delivered.fetch_add(1, Ordering::Relaxed);
+            counts.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
             hand_over(ctx, path, origin, buf);
         },
     );
-    for (delivered, bytes, too_large, unreachable, excluded) in per_thread {
-        stats.blobs_excluded += excluded;
-        stats.blobs_delivered += delivered;
-        stats.bytes_delivered += bytes;
-        stats.blobs_too_large += too_large;
-        stats.unreachable_blobs += unreachable;
-    }
+    stats.blobs_excluded += counts.excluded.into_inner();
+    stats.blobs_delivered += counts.delivered.into_inner();
+    stats.bytes_delivered += counts.bytes.into_inner();
+    stats.blobs_too_large += counts.too_large.into_inner();
+    stats.unreachable_blobs += counts.unreachable.into_inner();
     stats.blobs += blobs.len() as u64;
+}
+
+/// The display path and origin of `blob`, or `None` when it is not to be
+/// read: every introducing path is excluded, or it is over the size cap
+/// (both counted and reported here).
+fn prepare(
+    ctx: &Ctx<'_>,
+    index: &history::Provenance,
+    blob: BlobRef,
+    counts: &Delivery,
+) -> Option<(String, GitOrigin)> {
+    let max = ctx.opts.max_blob_bytes;
+    let (path, origin) = index.describe(ctx.display, blob.id);
+    if origin.state == GitBlobState::Unreachable && index.is_excluded(blob.id) {
+        counts.excluded.fetch_add(1, Ordering::Relaxed);
+        ctx.diags.notice(
+            crate::kinds::EXCLUDED,
+            ctx.display,
+            format!(
+                "blob {} not scanned: every path that introduced it is excluded by \
+                 --exclude (first: `{}`)",
+                blob.id,
+                index.excluded_path(blob.id)
+            ),
+        );
+        return None;
+    }
+    if origin.state == GitBlobState::Unreachable {
+        counts.unreachable.fetch_add(1, Ordering::Relaxed);
+    }
+    if blob.size > max {
+        counts.too_large.fetch_add(1, Ordering::Relaxed);
+        ctx.diags.notice(
+            kinds::GIT_BLOB_TOO_LARGE,
+            &format!("{}:{path}", ctx.display),
+            format!(
+                "blob {} is {} bytes, over the {max}-byte cap: not scanned",
+                blob.id, blob.size
+            ),
+        );
+        return None;
+    }
+    Some((path, origin))
 }
 
 /// Give a decoded blob to the content handling shared with the file
@@ -611,6 +671,22 @@ pub(crate) fn introduction(commit: &history::CommitInfo, path: &[u8]) -> GitIntr
         summary: commit.summary.clone(),
         reachable: commit.reachable,
     }
+}
+
+/// An error and its causes, `outer: inner: root` ("Transport handshake
+/// failed" alone does not say that the connection was refused).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
 }
 
 /// `url` with any user info (`user:token@`) masked, for diagnostics.
