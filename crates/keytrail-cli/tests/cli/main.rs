@@ -8,6 +8,7 @@ mod ci_hook;
 mod ci_redact;
 mod detect;
 mod formats;
+mod git;
 mod help;
 mod image;
 mod image_registry;
