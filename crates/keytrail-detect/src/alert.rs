@@ -283,7 +283,8 @@ impl Aggregator {
             .filter(|(_, o)| o.alert.time_ms + o.window_ms < watermark_ms)
             .map(|(k, _)| *k)
             .collect();
-        done.sort_by_key(|k| self.open[k].alert.time_ms);
+        // Oldest first; the key breaks ties so the order never depends on the map.
+        done.sort_by_key(|k| (self.open[k].alert.time_ms, *k));
         for k in done {
             if let Some(o) = self.open.remove(&k) {
                 self.emitted += 1;

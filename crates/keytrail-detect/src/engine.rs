@@ -426,9 +426,22 @@ impl Engine {
             self.diagnostic(d);
         }
         let mut alerts = std::mem::take(&mut self.collected);
-        alerts.sort_by(|a, b| a.time_ms.cmp(&b.time_ms).then(a.rule_id.cmp(&b.rule_id)));
+        sort_alerts(&mut alerts);
         (alerts, self.stats)
     }
+}
+
+/// Orders alerts by time, then rule, identity and id (a total order, so the output
+/// does not depend on how alerts were produced).
+fn sort_alerts(alerts: &mut [Alert]) {
+    alerts.sort_by(|a, b| {
+        (a.time_ms, &a.rule_id, &a.principal, &a.id).cmp(&(
+            b.time_ms,
+            &b.rule_id,
+            &b.principal,
+            &b.id,
+        ))
+    });
 }
 
 fn partition_of(principal: &str, n: usize) -> usize {
@@ -514,7 +527,7 @@ pub fn run_parallel(
         alerts.extend(a);
         stats.merge(s);
     }
-    alerts.sort_by(|a, b| a.time_ms.cmp(&b.time_ms).then(a.rule_id.cmp(&b.rule_id)));
+    sort_alerts(&mut alerts);
     (alerts, stats)
 }
 

@@ -318,6 +318,12 @@ pub struct Event {
     /// Byte ranges in `raw` of the nested documents in [`SUBTREES`], so a dotted lookup
     /// parses only the subtree it needs.
     subs: [(u32, u32); 5],
+    /// Range of `userIdentity` (its slot in `subs` is unused): located on first use,
+    /// as the typed parse reads it in the same pass as the record.
+    ui_range: OnceLock<(u32, u32)>,
+    /// Range in `raw` of `userIdentity.sessionContext.sessionIssuer.type` when it is a
+    /// plain string (`(0, 0)` otherwise).
+    issuer_type: (u32, u32),
     parsed: OnceLock<Value>,
     sub_parsed: [OnceLock<Value>; 5],
 }
@@ -350,6 +356,8 @@ impl Clone for Event {
             identity: self.identity.clone(),
             raw: self.raw.clone(),
             subs: self.subs,
+            ui_range: self.ui_range.clone(),
+            issuer_type: self.issuer_type,
             parsed: OnceLock::new(),
             sub_parsed: Default::default(),
         }
@@ -451,13 +459,94 @@ impl Lenient<'_> {
     }
 }
 
-/// A nested object that tolerates other JSON types (treated as missing).
+/// A nested object that tolerates other JSON types (treated as missing), parsed in
+/// the same pass as its parent. An object that repeats one of its known members is
+/// treated as missing too (as a derived `Deserialize` would reject it).
 struct LenientObj<T>(Option<T>);
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for LenientObj<T> {
+/// The known members of a lenient nested object.
+trait Members<'de>: Default {
+    /// Reads the value of member `key` from `map`: the member's index, or `None` (the
+    /// value is skipped) when the key is not a known member.
+    fn member<A: de::MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> Result<Option<u32>, A::Error>;
+}
+
+/// Implements [`Members`] for a struct whose fields are [`Lenient`] or [`LenientObj`].
+macro_rules! members {
+    ($ty:ident { $($field:ident = $key:literal),* $(,)? }) => {
+        impl<'de: 'a, 'a> Members<'de> for $ty<'a> {
+            fn member<A: de::MapAccess<'de>>(
+                &mut self,
+                key: &str,
+                map: &mut A,
+            ) -> Result<Option<u32>, A::Error> {
+                let mut idx = 0u32;
+                $(
+                    if key == $key {
+                        self.$field = map.next_value()?;
+                        return Ok(Some(idx));
+                    }
+                    idx += 1;
+                )*
+                let _ = idx;
+                map.next_value::<IgnoredAny>()?;
+                Ok(None)
+            }
+        }
+    };
+}
+
+impl<'de, T: Members<'de>> Deserialize<'de> for LenientObj<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw: &'de RawValue = <&RawValue>::deserialize(d)?;
-        Ok(LenientObj(serde_json::from_str(raw.get()).ok()))
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Members<'de>> Visitor<'de> for V<T> {
+            type Value = LenientObj<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                let mut t = T::default();
+                let mut seen = 0u64;
+                let mut dup = false;
+                while let Some(k) = m.next_key::<Lenient<'de>>()? {
+                    if let Some(i) = t.member(k.0.as_deref().unwrap_or(""), &mut m)? {
+                        dup |= seen & (1 << i) != 0;
+                        seen |= 1 << i;
+                    }
+                }
+                Ok(LenientObj(if dup { None } else { Some(t) }))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(LenientObj(None))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(LenientObj(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(LenientObj(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(LenientObj(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(LenientObj(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(LenientObj(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(LenientObj(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(LenientObj(None))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
@@ -467,51 +556,104 @@ impl<T> Default for LenientObj<T> {
     }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default)]
+#[derive(Default)]
 struct IssuerSyntax<'a> {
-    #[serde(borrow)]
     arn: Lenient<'a>,
+    kind: PlainStr<'a>,
+}
+members!(IssuerSyntax {
+    arn = "arn",
+    kind = "type"
+});
+
+/// A string member borrowed from the record text when it has no escapes; any other
+/// value is `None`.
+#[derive(Default)]
+struct PlainStr<'a>(Option<&'a str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for PlainStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = PlainStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(PlainStr(Some(v)))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(PlainStr(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(PlainStr(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(PlainStr(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(PlainStr(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(PlainStr(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(PlainStr(None))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(PlainStr(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(PlainStr(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Default)]
 struct AttributesSyntax<'a> {
-    #[serde(borrow)]
     mfa_authenticated: Lenient<'a>,
 }
+members!(AttributesSyntax {
+    mfa_authenticated = "mfaAuthenticated"
+});
 
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Default)]
 struct SessionContextSyntax<'a> {
-    #[serde(borrow)]
     session_issuer: LenientObj<IssuerSyntax<'a>>,
-    #[serde(borrow)]
     attributes: LenientObj<AttributesSyntax<'a>>,
 }
+members!(SessionContextSyntax {
+    session_issuer = "sessionIssuer",
+    attributes = "attributes",
+});
 
-#[derive(Deserialize, Default)]
-#[serde(default, rename_all = "camelCase")]
+#[derive(Default)]
 struct UserIdentitySyntax<'a> {
-    #[serde(borrow, rename = "type")]
     kind: Lenient<'a>,
-    #[serde(borrow)]
     arn: Lenient<'a>,
-    #[serde(borrow)]
     principal_id: Lenient<'a>,
-    #[serde(borrow)]
     account_id: Lenient<'a>,
-    #[serde(borrow)]
     access_key_id: Lenient<'a>,
-    #[serde(borrow)]
     user_name: Lenient<'a>,
-    #[serde(borrow)]
     invoked_by: Lenient<'a>,
-    #[serde(borrow)]
     session_context: LenientObj<SessionContextSyntax<'a>>,
-    #[serde(borrow)]
     session_credential_from_console: Lenient<'a>,
 }
+members!(UserIdentitySyntax {
+    kind = "type",
+    arn = "arn",
+    principal_id = "principalId",
+    account_id = "accountId",
+    access_key_id = "accessKeyId",
+    user_name = "userName",
+    invoked_by = "invokedBy",
+    session_context = "sessionContext",
+    session_credential_from_console = "sessionCredentialFromConsole",
+});
 
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
@@ -547,7 +689,7 @@ struct RecordSyntax<'a> {
     #[serde(borrow)]
     additional_event_data: Option<&'a RawValue>,
     #[serde(borrow)]
-    user_identity: Option<&'a RawValue>,
+    user_identity: LenientObj<UserIdentitySyntax<'a>>,
     #[serde(borrow)]
     service_event_details: Option<&'a RawValue>,
 }
@@ -590,6 +732,24 @@ impl Event {
         }
         let rec: RecordSyntax<'_> =
             serde_json::from_str(t).map_err(|e| RecordError::InvalidJson(e.to_string()))?;
+        Self::from_syntax(rec, t)
+    }
+
+    /// Parses the record that starts at `b[0]` (a `{`) and returns it with the length of
+    /// its text, in one pass and without delimiting it first. `None` when the bytes are
+    /// not one valid JSON object (the caller delimits and reports it).
+    pub(crate) fn parse_prefix(b: &[u8]) -> Option<(Result<Event, RecordError>, usize)> {
+        let mut stream = serde_json::Deserializer::from_slice(b).into_iter::<RecordSyntax<'_>>();
+        let rec = stream.next()?.ok()?;
+        let end = stream.byte_offset();
+        // Every byte of a parsed record is ASCII syntax or inside a validated string.
+        let t = std::str::from_utf8(&b[..end]).ok()?;
+        Some((Self::from_syntax(rec, t), end))
+    }
+
+    /// Builds the event from its parsed syntax; `t` is the record text the syntax
+    /// borrows from.
+    fn from_syntax(rec: RecordSyntax<'_>, t: &str) -> Result<Event, RecordError> {
         let time_ms = rec
             .event_time
             .as_str()
@@ -598,10 +758,8 @@ impl Event {
             .ok_or(RecordError::MissingTime)?;
         let source_ip = rec.source_ip_address.boxed_or_empty();
         let source_addr = parse_ip(&source_ip);
-        let ui: Option<UserIdentitySyntax<'_>> = rec
-            .user_identity
-            .and_then(|r| serde_json::from_str(r.get()).ok());
-        let identity = normalise_identity(ui.as_ref());
+        let ui: Option<&UserIdentitySyntax<'_>> = rec.user_identity.0.as_ref();
+        let identity = normalise_identity(ui);
         let base = t.as_ptr() as usize;
         let range = |r: Option<&RawValue>| -> (u32, u32) {
             r.map_or((0, 0), |r| {
@@ -609,11 +767,19 @@ impl Event {
                 (start as u32, (start + r.get().len()) as u32)
             })
         };
+        let issuer_type = ui
+            .and_then(|u| u.session_context.0.as_ref())
+            .and_then(|c| c.session_issuer.0.as_ref())
+            .and_then(|i| i.kind.0)
+            .map_or((0, 0), |k| {
+                let start = k.as_ptr() as usize - base;
+                (start as u32, (start + k.len()) as u32)
+            });
         let subs = [
             range(rec.request_parameters),
             range(rec.response_elements),
             range(rec.additional_event_data),
-            range(rec.user_identity),
+            (0, 0),
             range(rec.service_event_details),
         ];
         let ua_family = UaFamily::classify(rec.user_agent.as_str().unwrap_or(""));
@@ -640,9 +806,31 @@ impl Event {
             parsed: OnceLock::new(),
             sub_parsed: Default::default(),
             subs,
+            ui_range: OnceLock::new(),
+            issuer_type,
             raw: Box::from(t),
         };
         Ok(ev)
+    }
+
+    /// Byte range in `raw` of top-level member `i` of [`SUBTREES`] (`(0, 0)` if absent).
+    fn sub_range(&self, i: usize) -> (u32, u32) {
+        if i != 3 {
+            return self.subs[i];
+        }
+        *self.ui_range.get_or_init(|| {
+            // Known top-level members are unique (the typed parse rejects repeats).
+            raw_member(&self.raw, SUBTREES[3]).map_or((0, 0), |v| {
+                let start = v.as_ptr() as usize - self.raw.as_ptr() as usize;
+                (start as u32, (start + v.len()) as u32)
+            })
+        })
+    }
+
+    /// `userIdentity.sessionContext.sessionIssuer.type` when it is a plain string.
+    pub(crate) fn issuer_type(&self) -> Option<&str> {
+        let (a, b) = self.issuer_type;
+        (a != b).then(|| &self.raw[a as usize..b as usize])
     }
 
     /// The service prefix of `eventSource` (`iam` for `iam.amazonaws.com`).
@@ -675,7 +863,7 @@ impl Event {
         };
         let mut v = match SUBTREES.iter().position(|s| *s == first) {
             Some(i) => {
-                let (a, b) = self.subs[i];
+                let (a, b) = self.sub_range(i);
                 if a == b {
                     return None;
                 }
@@ -724,7 +912,7 @@ impl Event {
         };
         let mut v: &str = match SUBTREES.iter().position(|s| *s == first) {
             Some(i) => {
-                let (a, b) = self.subs[i];
+                let (a, b) = self.sub_range(i);
                 if a == b {
                     return None;
                 }
@@ -914,6 +1102,68 @@ mod tests {
             Event::parse(br#"{"eventName":}"#),
             Err(RecordError::InvalidJson(_))
         ));
+    }
+
+    #[test]
+    fn raw_lookups_agree_with_parsed_lookups() {
+        let rec = r#"{"eventTime":"2024-01-01T00:00:00Z","x":{"a":1,"k\u0065y":"v1","key":"v2","n":{"m":[1,2]}},
+            "requestParameters":{"bucketName":"b","esc":"a\"b","num":1.5e3,"t":true,"z":null},
+            "userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/r/s",
+              "sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::1:role/r"}}}}"#;
+        let e = Event::parse_str(rec).unwrap();
+        for path in [
+            "x.key",
+            "x.n.m",
+            "x.a",
+            "requestParameters.bucketName",
+            "requestParameters.esc",
+            "requestParameters.num",
+            "requestParameters.t",
+            "requestParameters.z",
+            "requestParameters.missing",
+            "userIdentity.sessionContext.sessionIssuer.arn",
+            "eventTime",
+        ] {
+            let raw = e
+                .lookup_raw(path)
+                .map(|r| serde_json::from_str::<Value>(r).unwrap());
+            assert_eq!(raw.as_ref(), e.lookup(path), "{path}");
+            assert_eq!(
+                e.lookup_str(path),
+                e.lookup(path).and_then(Value::as_str),
+                "{path}"
+            );
+        }
+        // The last of repeated members wins, escaped keys are compared unescaped.
+        assert_eq!(e.lookup_str("x.key"), Some("v2"));
+        assert_eq!(e.issuer_type(), Some("Role"));
+        let (parsed, len) = Event::parse_prefix(format!("{rec}, {{}}").as_bytes()).unwrap();
+        assert_eq!(len, rec.len());
+        assert_eq!(&*parsed.unwrap().raw, &*e.raw);
+    }
+
+    #[test]
+    fn nested_identity_objects_are_lenient() {
+        // A repeated member makes that object missing (not the whole record).
+        let e = Event::parse(br#"{"eventTime":"2024-01-01T00:00:00Z","userIdentity":{"type":"AssumedRole",
+            "arn":"arn:aws:sts::9:assumed-role/r1/s","sessionContext":{"sessionIssuer":{"arn":"a","arn":"b"},
+            "attributes":{"mfaAuthenticated":"true"}}}}"#).unwrap();
+        assert_eq!(&*e.identity.principal, "arn:aws:iam::9:role/r1");
+        assert!(e.identity.mfa);
+        let e = Event::parse(br#"{"eventTime":"2024-01-01T00:00:00Z","userIdentity":{"type":"IAMUser","type":"Root"}}"#).unwrap();
+        assert_eq!(&*e.identity.principal, "unknown");
+        let e = Event::parse(
+            br#"{"eventTime":"2024-01-01T00:00:00Z","userIdentity":{"type":"IAMUser",
+            "arn":"arn:aws:iam::1:user/u","sessionContext":[1,{"a":2}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(&*e.identity.principal, "arn:aws:iam::1:user/u");
+        assert!(
+            Event::parse(
+                br#"{"eventTime":"2024-01-01T00:00:00Z","eventName":"a","eventName":"b"}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]

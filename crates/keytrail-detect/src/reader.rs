@@ -308,6 +308,12 @@ impl Iterator for SliceRecords {
                     }
                     continue;
                 }
+                if b[i] == b'{'
+                    && let Some((res, len)) = Event::parse_prefix(&b[i..])
+                {
+                    self.pos = i + len;
+                    return Some(res.map_err(|err| record_diag(&self.name, line_of(b, i), err)));
+                }
                 return match value_end(b, i) {
                     Ok(e) => {
                         self.pos = e;

@@ -39,6 +39,7 @@ enum Fast {
     IdentityType,
     IdentityArn,
     AccessKeyId,
+    IssuerType,
 }
 
 /// A dotted field path, with a fast path for the fields every event carries.
@@ -65,6 +66,7 @@ impl FieldPath {
             "userIdentity.type" => Some(Fast::IdentityType),
             "userIdentity.arn" => Some(Fast::IdentityArn),
             "userIdentity.accessKeyId" => Some(Fast::AccessKeyId),
+            "userIdentity.sessionContext.sessionIssuer.type" => Some(Fast::IssuerType),
             _ => None,
         };
         FieldPath {
@@ -109,6 +111,7 @@ impl FieldPath {
             Some(Fast::AccessKeyId) if ev.identity.access_key_id.is_some() => {
                 opt(ev.identity.access_key_id.as_deref())
             }
+            Some(Fast::IssuerType) if ev.issuer_type().is_some() => opt(ev.issuer_type()),
             // Typed fields that are absent: the record has no such field either, unless it
             // had a non-string value, which the generic path below renders.
             _ => self.get_raw(ev),
