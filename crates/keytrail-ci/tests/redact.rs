@@ -159,6 +159,47 @@ fn secret_split_at_every_offset_is_masked() {
     }
 }
 
+/// Small sets of known values go to the SIMD searcher, large ones to the
+/// DFA: both must mask the same forms the same way.
+#[test]
+fn many_known_values_mask_like_few() {
+    let mut g = FakeSecrets::new(23);
+    let values: Vec<String> = (0..12).map(|_| g.chars(BASE64, 28)).collect();
+    let mut log = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        writeln!(log, "step {i}: raw {v} hex {}", hex(v.as_bytes(), false)).unwrap();
+        writeln!(
+            log,
+            "b64 {}",
+            String::from_utf8_lossy(&base64_std(v.as_bytes()))
+        )
+        .unwrap();
+    }
+    let build = |vals: &[String]| {
+        let mut b = RedactorBuilder::new().read_size(4096);
+        for (i, v) in vals.iter().enumerate() {
+            b = b.known(&format!("env:V{i}"), Secret::new(v.as_bytes().to_vec()));
+        }
+        b.build().0
+    };
+    let all = build(&values);
+    assert!(format!("{all:?}").contains("dfa"), "{all:?}");
+    let out_all = all.redact_bytes(&log);
+    for (i, v) in values.iter().enumerate() {
+        let one = build(std::slice::from_ref(v));
+        assert!(format!("{one:?}").contains("packed"), "{one:?}");
+        let out_one = String::from_utf8(one.redact_bytes(&log)).unwrap();
+        let line =
+            |text: &str, n: usize| text.lines().nth(n).unwrap().replace("V0", &format!("V{i}"));
+        let text_all = String::from_utf8(out_all.clone()).unwrap();
+        for n in [2 * i, 2 * i + 1] {
+            assert_eq!(line(&text_all, n), line(&out_one, n), "value {i}, line {n}");
+        }
+        assert!(!contains(&out_all, v.as_bytes()));
+        assert!(!contains(&out_all, &base64_std(v.as_bytes())[..20]));
+    }
+}
+
 fn builtin_scanner() -> Scanner {
     let (rules, _) = keytrail_rules::builtin();
     Scanner::new(rules).0

@@ -176,22 +176,34 @@ impl RedactorBuilder {
             }
         }
         // Known forms: leftmost-longest (the raw value wins over one of
-        // its lines, the padded base64 over its core). No prefilter: the
-        // forms start with random bytes, so the rare-byte prefilter it
-        // would pick fires all the time on log text; the plain DFA runs at
-        // a steady pace.
+        // its lines, the padded base64 over its core). Up to 64 forms
+        // (about 8 values) go to the packed SIMD searcher (Teddy), which
+        // skips log text many bytes at a time. Larger sets use a plain
+        // DFA: the forms start with random bytes, so the rare-byte
+        // prefilter aho-corasick would pick fires all the time on log
+        // text, while the DFA runs at a steady pace.
         let automaton = (!patterns.is_empty()).then(|| {
-            AhoCorasickBuilder::new()
-                .match_kind(MatchKind::LeftmostLongest)
-                .prefilter(false)
-                .kind(Some(AhoCorasickKind::DFA))
-                .build(&patterns)
-                .or_else(|_| {
+            let packed = aho_corasick::packed::Config::new()
+                .match_kind(aho_corasick::packed::MatchKind::LeftmostLongest)
+                .builder()
+                .extend(&patterns)
+                .build();
+            match packed {
+                Some(p) if patterns.len() <= 64 => KnownForms::Packed(p),
+                _ => KnownForms::Dfa(
                     AhoCorasickBuilder::new()
                         .match_kind(MatchKind::LeftmostLongest)
+                        .prefilter(false)
+                        .kind(Some(AhoCorasickKind::DFA))
                         .build(&patterns)
-                })
-                .expect("literal patterns always build without a size limit")
+                        .or_else(|_| {
+                            AhoCorasickBuilder::new()
+                                .match_kind(MatchKind::LeftmostLongest)
+                                .build(&patterns)
+                        })
+                        .expect("literal patterns always build without a size limit"),
+                ),
+            }
         });
         let rule_reach = self.scanner.as_ref().map_or(0, |s| {
             s.rules()
@@ -218,11 +230,37 @@ impl RedactorBuilder {
     }
 }
 
+/// The searcher over every encoded form of the known values.
+enum KnownForms {
+    /// SIMD multi-literal search, for small sets.
+    Packed(aho_corasick::packed::Searcher),
+    /// Byte-at-a-time DFA, for any size.
+    Dfa(AhoCorasick),
+}
+
+impl KnownForms {
+    /// Leftmost-longest occurrences: (pattern, start, end).
+    fn for_each(&self, hay: &[u8], mut f: impl FnMut(usize, usize, usize)) {
+        match self {
+            KnownForms::Packed(p) => {
+                for m in p.find_iter(hay) {
+                    f(m.pattern().as_usize(), m.start(), m.end());
+                }
+            }
+            KnownForms::Dfa(ac) => {
+                for m in ac.find_iter(hay) {
+                    f(m.pattern().as_usize(), m.start(), m.end());
+                }
+            }
+        }
+    }
+}
+
 /// A compiled redaction filter. Build with [`RedactorBuilder`].
 pub struct Redactor {
     scanner: Option<Scanner>,
     /// Every form of every known value.
-    automaton: Option<AhoCorasick>,
+    automaton: Option<KnownForms>,
     pattern_label: Vec<usize>,
     labels: Vec<String>,
     mask: MaskStyle,
@@ -241,7 +279,13 @@ impl std::fmt::Debug for Redactor {
             .field("known_values", &self.labels.len())
             .field("known_forms", &self.pattern_label.len())
             .field("overlap", &self.overlap)
-            .field("automaton", &self.automaton.as_ref().map(|a| a.kind()))
+            .field(
+                "automaton",
+                &self.automaton.as_ref().map(|a| match a {
+                    KnownForms::Packed(_) => "packed",
+                    KnownForms::Dfa(_) => "dfa",
+                }),
+            )
             .finish()
     }
 }
@@ -363,15 +407,11 @@ impl Redactor {
         out: &mut Vec<(Range<usize>, Label)>,
     ) {
         if let Some(ac) = &self.automaton {
-            for m in ac.find_iter(buf) {
-                let (s, e) = (m.start(), m.end());
+            ac.for_each(buf, |pattern, s, e| {
                 if e > from {
-                    out.push((
-                        s.max(from)..e,
-                        Label::Known(self.pattern_label[m.pattern().as_usize()]),
-                    ));
+                    out.push((s.max(from)..e, Label::Known(self.pattern_label[pattern])));
                 }
-            }
+            });
         }
         if let Some(scanner) = &self.scanner {
             for m in scanner.find_matches(None, buf) {
