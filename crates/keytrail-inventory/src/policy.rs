@@ -380,8 +380,18 @@ const READ_VERBS: &[&str] = &[
     "download", "filter", "retrieve", "detect", "read",
 ];
 
+/// Service-specific wildcards whose every action is a read although the
+/// prefix is not a read verb (they appear in AWS's own `ReadOnlyAccess`):
+/// Athena's `Batch*` is BatchGetNamedQuery, BatchGetPreparedStatement and
+/// BatchGetQueryExecution. (`dynamodb:Batch*` includes BatchWriteItem and
+/// stays a write.)
+const READ_ONLY_WILDCARDS: &[&str] = &["athena:batch*"];
+
 /// Whether an action pattern (lowercase) can only match read-only actions.
 pub fn is_read_only_pattern(pattern: &str) -> bool {
+    if READ_ONLY_WILDCARDS.contains(&pattern) {
+        return true;
+    }
     let Some((_, name)) = pattern.split_once(':') else {
         return false;
     };
@@ -406,6 +416,14 @@ pub fn is_broad_write_pattern(pattern: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn service_specific_read_only_wildcards() {
+        assert!(is_read_only_pattern("athena:batch*"));
+        assert!(!is_broad_write_pattern("athena:batch*"));
+        assert!(!is_read_only_pattern("dynamodb:batch*"));
+        assert!(is_broad_write_pattern("dynamodb:batch*"));
+    }
 
     #[test]
     fn wildcards_match_case_insensitively() {
