@@ -178,7 +178,7 @@ fn many_known_values_mask_like_few() {
     let build = |vals: &[String]| {
         let mut b = RedactorBuilder::new().read_size(4096);
         for (i, v) in vals.iter().enumerate() {
-            b = b.known(&format!("env:V{i}"), Secret::new(v.as_bytes().to_vec()));
+            b = b.known(format!("env:V{i}"), Secret::new(v.as_bytes().to_vec()));
         }
         b.build().0
     };

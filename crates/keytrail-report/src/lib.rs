@@ -12,7 +12,7 @@
 
 mod human;
 mod json;
-mod sarif;
+pub mod sarif;
 
 use keytrail_types::{Confidence, Finding, Severity};
 use serde::Serialize;

@@ -15,7 +15,7 @@ const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 const INFORMATION_URI: &str = "https://github.com/keytrail/keytrail";
 
 /// SARIF `level` for a severity.
-fn level(s: Severity) -> &'static str {
+pub fn level(s: Severity) -> &'static str {
     match s {
         Severity::Critical | Severity::High => "error",
         Severity::Medium => "warning",
@@ -25,7 +25,7 @@ fn level(s: Severity) -> &'static str {
 
 /// GitHub's `security-severity` score (a string holding a number in 0–10;
 /// ≥ 9 critical, 7–8.9 high, 4–6.9 medium, 0.1–3.9 low).
-fn security_severity(s: Severity) -> &'static str {
+pub fn security_severity(s: Severity) -> &'static str {
     match s {
         Severity::Critical => "9.5",
         Severity::High => "8.0",
@@ -51,7 +51,7 @@ fn precision(c: Confidence) -> &'static str {
 /// outside RFC 3986 unreserved characters, `/` and `!` (kept readable for
 /// archive members, `a.zip!dir/f`) is percent-encoded, including `:` so that
 /// a relative path is never read as a scheme.
-pub(crate) fn path_to_uri(path: &str) -> (String, bool) {
+pub fn path_to_uri(path: &str) -> (String, bool) {
     let path = path.replace('\\', "/");
     let absolute = path.starts_with('/');
     let mut out = String::with_capacity(path.len() + 8);
@@ -118,19 +118,49 @@ fn rule_descriptor(id: &str, name: &str, meta: Option<&RuleMeta>, f: &Finding) -
 }
 
 fn sarif_location(loc: &Location) -> Value {
-    let (uri, relative) = path_to_uri(&loc.path);
+    physical_location(&loc.path, loc.line, loc.column, &loc.snippet)
+}
+
+/// A SARIF `location` with a physical location: the path as a URI
+/// (relative ones against `%SRCROOT%`), 1-based line and column, and the
+/// snippet when there is one.
+pub fn physical_location(path: &str, line: u64, column: u64, snippet: &str) -> Value {
+    let (uri, relative) = path_to_uri(path);
     let mut artifact = json!({ "uri": uri });
     if relative {
         artifact["uriBaseId"] = json!("%SRCROOT%");
     }
     let mut region = json!({
-        "startLine": loc.line.max(1),
-        "startColumn": loc.column.max(1),
+        "startLine": line.max(1),
+        "startColumn": column.max(1),
     });
-    if !loc.snippet.is_empty() {
-        region["snippet"] = json!({ "text": loc.snippet });
+    if !snippet.is_empty() {
+        region["snippet"] = json!({ "text": snippet });
     }
     json!({ "physicalLocation": { "artifactLocation": artifact, "region": region } })
+}
+
+/// The SARIF 2.1.0 document around one keytrail run: schema, version and
+/// the tool driver with its rules.
+pub fn document(tool_version: &str, rules: Vec<Value>, results: Vec<Value>) -> Value {
+    let mut driver = json!({
+        "name": "keytrail",
+        "informationUri": INFORMATION_URI,
+        "rules": rules,
+    });
+    if !tool_version.is_empty() {
+        driver["version"] = json!(tool_version);
+        driver["semanticVersion"] = json!(tool_version);
+    }
+    json!({
+        "$schema": SCHEMA_URI,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": driver },
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    })
 }
 
 /// The remediation steps and affected images as plain text appended to a
@@ -213,24 +243,7 @@ pub(crate) fn write(
             "properties": properties,
         }));
     }
-    let mut driver = json!({
-        "name": "keytrail",
-        "informationUri": INFORMATION_URI,
-        "rules": rules,
-    });
-    if !opts.tool_version.is_empty() {
-        driver["version"] = json!(opts.tool_version);
-        driver["semanticVersion"] = json!(opts.tool_version);
-    }
-    let doc = json!({
-        "$schema": SCHEMA_URI,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": { "driver": driver },
-            "columnKind": "unicodeCodePoints",
-            "results": results,
-        }],
-    });
+    let doc = document(&opts.tool_version, rules, results);
     serde_json::to_writer_pretty(&mut *w, &doc)?;
     w.write_all(b"\n")
 }

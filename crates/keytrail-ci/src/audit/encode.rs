@@ -12,28 +12,9 @@
 //!   `security-severity`.
 
 use super::{AuditOutput, CHECKS, CiFinding, PLAINTEXT_CREDENTIAL};
-use keytrail_types::Severity;
+use keytrail_report::sarif;
 use serde_json::{Value, json};
 use std::io::{self, Write};
-
-/// SARIF level of a severity.
-fn level(s: Severity) -> &'static str {
-    match s {
-        Severity::Critical | Severity::High => "error",
-        Severity::Medium => "warning",
-        Severity::Low | Severity::Info => "note",
-    }
-}
-
-fn security_severity(s: Severity) -> &'static str {
-    match s {
-        Severity::Critical => "9.5",
-        Severity::High => "8.0",
-        Severity::Medium => "5.5",
-        Severity::Low => "3.0",
-        Severity::Info => "0.0",
-    }
-}
 
 /// Human text: one block per finding, then a summary line.
 pub fn write_human(w: &mut dyn Write, out: &AuditOutput, color: bool) -> io::Result<()> {
@@ -103,22 +84,6 @@ fn rule_id(f: &CiFinding) -> String {
     }
 }
 
-fn uri(path: &str) -> String {
-    let path = path.replace('\\', "/");
-    let mut out = String::new();
-    if path.starts_with('/') {
-        out.push_str("file://");
-    }
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// The SARIF document as a JSON value.
 pub fn sarif(out: &AuditOutput, tool_version: &str) -> Value {
     let mut rules: Vec<Value> = CHECKS
@@ -130,8 +95,8 @@ pub fn sarif(out: &AuditOutput, tool_version: &str) -> Value {
                 "shortDescription": {"text": c.title},
                 "fullDescription": {"text": c.description},
                 "help": {"text": c.remediation, "markdown": c.remediation},
-                "defaultConfiguration": {"level": level(c.severity)},
-                "properties": {"security-severity": security_severity(c.severity), "tags": ["security", "ci"]},
+                "defaultConfiguration": {"level": sarif::level(c.severity)},
+                "properties": {"security-severity": sarif::security_severity(c.severity), "tags": ["security", "ci"]},
             })
         })
         .collect();
@@ -144,8 +109,8 @@ pub fn sarif(out: &AuditOutput, tool_version: &str) -> Value {
                 "name": f.title,
                 "shortDescription": {"text": f.title},
                 "help": {"text": f.remediation},
-                "defaultConfiguration": {"level": level(f.severity)},
-                "properties": {"security-severity": security_severity(f.severity), "tags": ["security", "ci", "secret"]},
+                "defaultConfiguration": {"level": sarif::level(f.severity)},
+                "properties": {"security-severity": sarif::security_severity(f.severity), "tags": ["security", "ci", "secret"]},
             }));
             ids.push(id);
         }
@@ -156,39 +121,18 @@ pub fn sarif(out: &AuditOutput, tool_version: &str) -> Value {
         .map(|f| {
             let id = rule_id(f);
             let index = ids.iter().position(|i| *i == id).unwrap_or(0);
-            let (u, absolute) = (uri(&f.path), f.path.starts_with('/'));
-            let mut artifact = json!({"uri": u});
-            if !absolute {
-                artifact["uriBaseId"] = json!("%SRCROOT%");
-            }
-            let mut region = json!({"startLine": f.line.max(1), "startColumn": f.column.max(1)});
-            if !f.snippet.is_empty() {
-                region["snippet"] = json!({"text": f.snippet});
-            }
             json!({
                 "ruleId": id,
                 "ruleIndex": index,
-                "level": level(f.severity),
+                "level": sarif::level(f.severity),
                 "message": {"text": format!("{} Fix: {}", f.message, f.remediation)},
-                "locations": [{"physicalLocation": {"artifactLocation": artifact, "region": region}}],
+                "locations": [sarif::physical_location(&f.path, f.line, f.column, &f.snippet)],
                 "partialFingerprints": {"keytrailCi/v1": f.fingerprint},
-                "properties": {"security-severity": security_severity(f.severity), "severity": f.severity.as_str()},
+                "properties": {"security-severity": sarif::security_severity(f.severity), "severity": f.severity.as_str()},
             })
         })
         .collect();
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "keytrail",
-                "informationUri": "https://github.com/keytrail/keytrail",
-                "version": tool_version,
-                "rules": rules,
-            }},
-            "results": results,
-        }],
-    })
+    sarif::document(tool_version, rules, results)
 }
 
 /// Write SARIF 2.1.0.
