@@ -6,5 +6,6 @@
 //! credential: every value is generated at test time from a seeded RNG.
 
 pub mod cloudtrail;
+pub mod sarif;
 pub mod secrets;
 pub mod snapshot;

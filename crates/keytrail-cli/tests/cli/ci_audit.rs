@@ -70,7 +70,10 @@ fn ci_audit_json_jsonl_sarif() {
     assert_eq!(sarif["version"], "2.1.0");
     assert!(!sarif["runs"][0]["results"].as_array().unwrap().is_empty());
     let validator = crate::formats::sarif_validator();
-    let errors: Vec<String> = validator.iter_errors(&sarif).map(|e| e.to_string()).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(&sarif)
+        .map(|e| e.to_string())
+        .collect();
     assert!(errors.is_empty(), "ci-audit SARIF invalid: {errors:?}");
 }
 
