@@ -143,10 +143,7 @@ impl PrivescPaths {
     /// `dir` (recursively) that has an `id` and `permissions.required`.
     /// Unreadable files become diagnostics.
     pub fn from_pathfinding_dir(dir: &Path) -> (PrivescPaths, Vec<Diagnostic>) {
-        let mut files = Vec::new();
-        let mut diags = Vec::new();
-        collect_yaml(dir, &mut files, &mut diags);
-        files.sort();
+        let (files, mut diags) = keytrail_types::files::yaml_files(dir);
         let mut paths = Vec::new();
         for f in files {
             let text = match std::fs::read_to_string(&f) {
@@ -187,28 +184,6 @@ impl PrivescPaths {
         }
         paths.sort_by(|a, b| a.id.cmp(&b.id));
         (PrivescPaths { paths }, diags)
-    }
-}
-
-fn collect_yaml(dir: &Path, out: &mut Vec<std::path::PathBuf>, diags: &mut Vec<Diagnostic>) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            diags.push(Diagnostic::error(
-                "unreadable",
-                dir.display().to_string(),
-                e.to_string(),
-            ));
-            return;
-        }
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect_yaml(&path, out, diags);
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            out.push(path);
-        }
     }
 }
 

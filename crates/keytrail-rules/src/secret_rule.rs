@@ -185,10 +185,7 @@ fn find_line(text: &str, id: &str) -> Option<u64> {
 
 /// Load every `*.yml`/`*.yaml` file under `dir` (recursively), sorted by path.
 pub fn load_dir(dir: &Path) -> (Vec<Rule>, Vec<Diagnostic>) {
-    let mut files = Vec::new();
-    let mut diags = Vec::new();
-    collect_yaml(dir, &mut files, &mut diags);
-    files.sort();
+    let (files, mut diags) = keytrail_types::files::yaml_files(dir);
     let mut rules = Vec::new();
     for path in files {
         let origin = path.display().to_string();
@@ -210,32 +207,6 @@ pub fn load_dir(dir: &Path) -> (Vec<Rule>, Vec<Diagnostic>) {
     }
     check_unique_ids(&rules, &mut diags);
     (rules, diags)
-}
-
-fn collect_yaml(dir: &Path, out: &mut Vec<std::path::PathBuf>, diags: &mut Vec<Diagnostic>) {
-    if dir.is_file() {
-        out.push(dir.to_path_buf());
-        return;
-    }
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) => {
-            diags.push(Diagnostic::error(
-                "unreadable",
-                dir.display().to_string(),
-                e.to_string(),
-            ));
-            return;
-        }
-    };
-    for entry in entries.flatten() {
-        let p = entry.path();
-        if p.is_dir() {
-            collect_yaml(&p, out, diags);
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
-            out.push(p);
-        }
-    }
 }
 
 /// Push a diagnostic for every rule id defined twice.

@@ -5,6 +5,7 @@
 //! in these types, so they are small, serialisable and stable: the JSON shape
 //! of [`Finding`] and [`Location`] is part of keytrail's output API.
 
+pub mod files;
 mod secret;
 
 pub use secret::{Secret, redact};
