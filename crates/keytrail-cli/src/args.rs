@@ -162,7 +162,11 @@ pub struct InputArgs {
     #[arg(long = "platform", value_name = "OS/ARCH")]
     pub platforms: Vec<String>,
 
-    /// Registry user name (else credentials come from ~/.docker/config.json).
+    /// Registry user name. Without it, credentials come from the docker
+    /// config (`$DOCKER_CONFIG/config.json` or ~/.docker/config.json):
+    /// `credHelpers` for the registry, then `credsStore`, then `auths`
+    /// (user and password, or an `identitytoken` exchanged for a bearer
+    /// token). Basic and bearer-token registries are both supported.
     ///
     /// Example: `--registry-user ci-bot`
     #[arg(long = "registry-user", value_name = "USER")]
