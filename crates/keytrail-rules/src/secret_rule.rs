@@ -35,6 +35,11 @@ pub struct RuleSyntax {
     /// Minimum Shannon entropy (bits per byte) of the secret.
     #[serde(default)]
     pub min_entropy: Option<f64>,
+    /// Longest secret (bytes) the rule reports; longer matches are
+    /// dropped. Lets a pattern use an open repetition (`{15,}`, cheap for
+    /// the regex engine) instead of a long counted one (`{15,199}`).
+    #[serde(default)]
+    pub max_length: Option<usize>,
     /// How sure a match is.
     pub confidence: Confidence,
     /// How bad a real match is. Defaults from confidence.

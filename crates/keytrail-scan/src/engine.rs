@@ -334,6 +334,9 @@ impl Scanner {
             Some(v) => v.check(s, &data[whole.clone()]).ok()?,
             None => None,
         };
+        if rule.max_length.is_some_and(|max| s.len() > max) {
+            return None;
+        }
         if let Some(min) = rule.min_entropy
             && shannon_entropy(s) < min
         {

@@ -43,32 +43,44 @@ pub struct Hit {
 /// A compiled keyword set.
 #[derive(Debug)]
 pub struct KeywordMatcher {
-    dfa: DFA,
-    start: StateID,
+    engine: Engine,
     max_len: usize,
+}
+
+/// The automaton walked: a DFA, or for keyword sets too large for one, a
+/// contiguous NFA (slower, same answers).
+#[derive(Debug)]
+enum Engine {
+    Dfa(DFA),
+    Nfa(aho_corasick::nfa::contiguous::NFA),
 }
 
 impl KeywordMatcher {
     /// Compile keywords (matched ASCII case-insensitively).
     pub fn new<P: AsRef<[u8]>>(patterns: &[P]) -> Result<KeywordMatcher, String> {
-        let dfa = aho_corasick::dfa::Builder::new()
+        let engine = match aho_corasick::dfa::Builder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
             .prefilter(false)
             .build(patterns)
-            .map_err(|e| e.to_string())?;
-        let start = dfa.start_state(Anchored::No).map_err(|e| e.to_string())?;
+        {
+            Ok(dfa) => Engine::Dfa(dfa),
+            Err(_) => Engine::Nfa(
+                aho_corasick::nfa::contiguous::Builder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .prefilter(false)
+                    .build(patterns)
+                    .map_err(|e| e.to_string())?,
+            ),
+        };
         let max_len = patterns
             .iter()
             .map(|p| p.as_ref().len())
             .max()
             .unwrap_or(1)
             .max(1);
-        Ok(KeywordMatcher {
-            dfa,
-            start,
-            max_len,
-        })
+        Ok(KeywordMatcher { engine, max_len })
     }
 
     /// Every occurrence in `hay`, in order of end offset (then pattern).
@@ -88,10 +100,12 @@ impl KeywordMatcher {
         while at < hay.len() {
             let end = (at + BLOCK).min(hay.len());
             hits.clear();
-            if end - at < MIN_LANED {
-                self.walk_one(hay, at, end, &mut hits);
-            } else {
-                self.walk_laned(hay, at, end, &mut hits);
+            let laned = end - at >= MIN_LANED;
+            match &self.engine {
+                Engine::Dfa(a) => self.walk(a, laned, hay, at, end, &mut hits),
+                Engine::Nfa(a) => self.walk(a, laned, hay, at, end, &mut hits),
+            }
+            if laned {
                 hits.sort_unstable_by_key(|h| (h.end, h.pattern));
             }
             if !hits.is_empty() {
@@ -104,11 +118,11 @@ impl KeywordMatcher {
     /// Push the occurrences at state `sid` after the byte at `pos`, keeping
     /// those that start before `limit`.
     #[inline(always)]
-    fn emit(&self, sid: StateID, pos: usize, limit: usize, out: &mut Vec<Hit>) {
+    fn emit<A: Automaton>(aut: &A, sid: StateID, pos: usize, limit: usize, out: &mut Vec<Hit>) {
         let end = pos + 1;
-        for i in 0..self.dfa.match_len(sid) {
-            let pid = self.dfa.match_pattern(sid, i);
-            let start = end - self.dfa.pattern_len(pid);
+        for i in 0..aut.match_len(sid) {
+            let pid = aut.match_pattern(sid, i);
+            let start = end - aut.pattern_len(pid);
             if start < limit {
                 out.push(Hit {
                     pattern: pid.as_u32(),
@@ -119,34 +133,71 @@ impl KeywordMatcher {
         }
     }
 
+    /// Walk `[s, e)` with `aut`, in lanes or in one.
+    fn walk<A: Automaton>(
+        &self,
+        aut: &A,
+        laned: bool,
+        hay: &[u8],
+        s: usize,
+        e: usize,
+        out: &mut Vec<Hit>,
+    ) {
+        // An unanchored start state always exists.
+        let Ok(start) = aut.start_state(Anchored::No) else {
+            return;
+        };
+        if laned {
+            self.walk_laned(aut, start, hay, s, e, out);
+        } else {
+            self.walk_one(aut, start, hay, s, e, out);
+        }
+    }
+
     /// One walk over `[s, e)` plus its tail.
-    fn walk_one(&self, hay: &[u8], s: usize, e: usize, out: &mut Vec<Hit>) {
+    fn walk_one<A: Automaton>(
+        &self,
+        aut: &A,
+        start: StateID,
+        hay: &[u8],
+        s: usize,
+        e: usize,
+        out: &mut Vec<Hit>,
+    ) {
         let stop = (e + self.max_len - 1).min(hay.len());
-        let mut sid = self.start;
+        let mut sid = start;
         for (pos, &b) in hay[s..stop].iter().enumerate() {
-            sid = self.dfa.next_state(Anchored::No, sid, b);
-            if self.dfa.is_special(sid) && self.dfa.is_match(sid) {
-                self.emit(sid, s + pos, e, out);
+            sid = aut.next_state(Anchored::No, sid, b);
+            if aut.is_special(sid) && aut.is_match(sid) {
+                Self::emit(aut, sid, s + pos, e, out);
             }
         }
     }
 
     /// [`LANES`] walks over equal slices of `[s, e)` in lockstep, then each
     /// lane's tail on its own.
-    fn walk_laned(&self, hay: &[u8], s: usize, e: usize, out: &mut Vec<Hit>) {
+    fn walk_laned<A: Automaton>(
+        &self,
+        aut: &A,
+        start: StateID,
+        hay: &[u8],
+        s: usize,
+        e: usize,
+        out: &mut Vec<Hit>,
+    ) {
         let len = (e - s) / LANES;
         let starts: [usize; LANES] = std::array::from_fn(|l| s + l * len);
         let ends: [usize; LANES] =
             std::array::from_fn(|l| if l + 1 == LANES { e } else { s + (l + 1) * len });
         let lanes: [&[u8]; LANES] = std::array::from_fn(|l| &hay[starts[l]..starts[l] + len]);
-        let mut sids = [self.start; LANES];
+        let mut sids = [start; LANES];
         #[allow(clippy::needless_range_loop)] // lockstep over LANES slices
         for k in 0..len {
             for l in 0..LANES {
-                let sid = self.dfa.next_state(Anchored::No, sids[l], lanes[l][k]);
+                let sid = aut.next_state(Anchored::No, sids[l], lanes[l][k]);
                 sids[l] = sid;
-                if self.dfa.is_special(sid) && self.dfa.is_match(sid) {
-                    self.emit(sid, starts[l] + k, ends[l], out);
+                if aut.is_special(sid) && aut.is_match(sid) {
+                    Self::emit(aut, sid, starts[l] + k, ends[l], out);
                 }
             }
         }
@@ -157,9 +208,9 @@ impl KeywordMatcher {
             let stop = (ends[l] + self.max_len - 1).min(hay.len());
             let mut sid = sids[l];
             for (pos, &b) in (from..stop).zip(&hay[from..stop]) {
-                sid = self.dfa.next_state(Anchored::No, sid, b);
-                if self.dfa.is_special(sid) && self.dfa.is_match(sid) {
-                    self.emit(sid, pos, ends[l], out);
+                sid = aut.next_state(Anchored::No, sid, b);
+                if aut.is_special(sid) && aut.is_match(sid) {
+                    Self::emit(aut, sid, pos, ends[l], out);
                 }
             }
         }
@@ -220,6 +271,23 @@ mod tests {
             let h = &hay[..cut.min(hay.len())];
             assert_eq!(sorted(m.find_all(h)), reference(&patterns, h), "cut {cut}");
         }
+    }
+
+    #[test]
+    fn nfa_fallback_gives_the_same_answers() {
+        let patterns = ["token", "ok", "ghp_", "secret", "SECRET_KEY", "aaa", "a"];
+        let nfa = aho_corasick::nfa::contiguous::Builder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .prefilter(false)
+            .build(patterns)
+            .unwrap();
+        let m = KeywordMatcher {
+            engine: Engine::Nfa(nfa),
+            max_len: 10,
+        };
+        let hay = b"x tOkEn=ghp_abc SeCrEt_KeY aaaa ok ".repeat(3000);
+        assert_eq!(sorted(m.find_all(&hay)), reference(&patterns, &hay));
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub struct CompiledRule {
     pub(crate) validator: Option<Validator>,
     pub(crate) filters: FilterSet,
     pub(crate) min_entropy: Option<f64>,
+    pub(crate) max_length: Option<usize>,
 }
 
 impl CompiledRule {
@@ -147,6 +148,7 @@ pub(crate) fn compile(rule: Rule) -> Result<CompiledRule, Diagnostic> {
         Confidence::Low => Some(crate::filters::DEFAULT_LOW_CONFIDENCE_MIN_ENTROPY),
         _ => None,
     });
+    let max_length = rule.syntax.max_length;
     Ok(CompiledRule {
         rule,
         regex,
@@ -157,6 +159,7 @@ pub(crate) fn compile(rule: Rule) -> Result<CompiledRule, Diagnostic> {
         validator,
         filters,
         min_entropy,
+        max_length,
     })
 }
 
