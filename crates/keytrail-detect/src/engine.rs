@@ -2,15 +2,15 @@
 //! ([`Engine::process`]: IP intelligence → playbook → baselines → Sigma → alert
 //! aggregation) and run statistics ([`Stats`]).
 //!
-//! One `Engine` is single-threaded. [`run_parallel`] partitions events by identity
-//! over several engines that share the read-only parts ([`Shared`]: IP intelligence,
-//! Sigma rules, owners), so baselines never need locks.
+//! One `Engine` is single-threaded: baselines and detector state never need locks.
+//! [`run_parallel`] parallelises reading, decompression and parsing ahead of the one
+//! engine, so its results never depend on the thread count. The read-only parts
+//! ([`Shared`]: IP intelligence, Sigma rules, owners) can be shared between engines.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc;
 
 use keytrail_types::{Diagnostic, Severity};
 use serde::Serialize;
@@ -444,17 +444,13 @@ fn sort_alerts(alerts: &mut [Alert]) {
     });
 }
 
-fn partition_of(principal: &str, n: usize) -> usize {
-    (crate::alert::fnv64(&[principal]) % n as u64) as usize
-}
+/// Processed events handed back to the parse workers at a time.
+const RECYCLE_BATCH: usize = 2048;
 
-/// Events per batch sent from the reader to an engine thread.
-const BATCH: usize = 1024;
-
-/// Runs `threads` engines, each owning the identities that hash to it. One reader
-/// (the calling thread) parses the files in event-time order and routes events by
-/// identity to the engines over bounded channels.
-/// With one thread this is the same as one engine reading the files in order.
+/// Runs one engine over `files` merged in event-time order. With more than one
+/// thread, `threads` workers read, decompress and parse files ahead of the merge while
+/// the calling thread runs the engine (baselines, detectors, Sigma) on the merged
+/// stream, so the alerts and statistics are exactly those of one thread.
 pub fn run_parallel(
     builder: &EngineBuilder,
     shared: Shared,
@@ -462,73 +458,36 @@ pub fn run_parallel(
     threads: usize,
 ) -> (Vec<Alert>, Stats) {
     let threads = threads.max(1);
+    let (mut e, diags) = builder.build_with(shared);
+    for d in diags {
+        e.diagnostic(d);
+    }
     if threads == 1 {
-        let (mut e, diags) = builder.build_with(shared);
-        for d in diags {
-            e.diagnostic(d);
-        }
         e.run(crate::reader::DirRecords::from_files(
             files.to_vec(),
             Vec::new(),
         ));
-        return e.finish();
-    }
-    let mut senders = Vec::new();
-    let mut workers = Vec::new();
-    for i in 0..threads {
-        let (tx, rx) = mpsc::sync_channel::<Vec<ReadItem>>(16);
-        senders.push(tx);
-        let mut b = builder.clone();
-        if let Some(d) = &b.state_dir {
-            b.state_dir = Some(d.join(format!("partition-{i}-of-{threads}")));
-        }
-        let shared = shared.clone();
-        workers.push(std::thread::spawn(move || {
-            let (mut e, diags) = b.build_with(shared);
-            for d in diags {
-                e.diagnostic(d);
-            }
-            for batch in rx {
-                e.run(batch);
-            }
-            e.finish()
-        }));
-    }
-    // One reader keeps the global event-time order (several readers would interleave
-    // their merges out of order); it routes batches of events to the engine owning
-    // each identity over bounded channels.
-    {
-        let n = senders.len();
-        let mut batches: Vec<Vec<ReadItem>> = (0..n).map(|_| Vec::with_capacity(BATCH)).collect();
-        for it in crate::reader::DirRecords::from_files(files.to_vec(), Vec::new()) {
-            let p = match &it {
-                Ok(ev) => partition_of(&ev.identity.principal, n),
-                Err(_) => 0,
-            };
-            batches[p].push(it);
-            if batches[p].len() >= BATCH {
-                let full = std::mem::replace(&mut batches[p], Vec::with_capacity(BATCH));
-                if senders[p].send(full).is_err() {
-                    break;
+    } else {
+        let mut dir =
+            crate::reader::DirRecords::from_files_parallel(files.to_vec(), Vec::new(), threads);
+        let mut done = Vec::with_capacity(RECYCLE_BATCH);
+        while let Some(it) = dir.next() {
+            match it {
+                Ok(ev) => {
+                    e.process(&ev);
+                    done.push(ev);
+                    if done.len() >= RECYCLE_BATCH {
+                        dir.recycle(std::mem::replace(
+                            &mut done,
+                            Vec::with_capacity(RECYCLE_BATCH),
+                        ));
+                    }
                 }
-            }
-        }
-        for (p, b) in batches.into_iter().enumerate() {
-            if !b.is_empty() {
-                let _ = senders[p].send(b);
+                Err(d) => e.diagnostic(d),
             }
         }
     }
-    drop(senders);
-    let mut alerts = Vec::new();
-    let mut stats = Stats::default();
-    for w in workers {
-        let (a, s) = w.join().expect("engine thread panicked");
-        alerts.extend(a);
-        stats.merge(s);
-    }
-    sort_alerts(&mut alerts);
-    (alerts, stats)
+    e.finish()
 }
 
 /// Convenience: one engine over one path (file, directory or `-`).

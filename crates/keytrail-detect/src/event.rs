@@ -697,6 +697,15 @@ struct RecordSyntax<'a> {
 /// Converts a role-session ARN (`arn:aws:sts::1:assumed-role/R/S`) to the role ARN
 /// (`arn:aws:iam::1:role/R`) and the session name.
 pub fn role_from_session_arn(arn: &str) -> Option<(String, String)> {
+    let (partition, account, role, session) = session_arn_parts(arn)?;
+    Some((
+        format!("arn:{partition}:iam::{account}:role/{role}"),
+        session.to_string(),
+    ))
+}
+
+/// Partition, account, role name and session name of a role-session ARN.
+fn session_arn_parts(arn: &str) -> Option<(&str, &str, &str, &str)> {
     let rest = arn.strip_prefix("arn:")?;
     let mut parts = rest.splitn(5, ':');
     let partition = parts.next()?;
@@ -706,10 +715,7 @@ pub fn role_from_session_arn(arn: &str) -> Option<(String, String)> {
     let resource = parts.next()?;
     let r = resource.strip_prefix("assumed-role/")?;
     let (role, session) = r.split_once('/')?;
-    Some((
-        format!("arn:{partition}:iam::{account}:role/{role}"),
-        session.to_string(),
-    ))
+    Some((partition, account, role, session))
 }
 
 impl Event {
@@ -745,6 +751,14 @@ impl Event {
         // Every byte of a parsed record is ASCII syntax or inside a validated string.
         let t = std::str::from_utf8(&b[..end]).ok()?;
         Some((Self::from_syntax(rec, t), end))
+    }
+
+    /// [`Event::parse_prefix`] on text (strings are not validated again).
+    pub(crate) fn parse_prefix_str(t: &str) -> Option<(Result<Event, RecordError>, usize)> {
+        let mut stream = serde_json::Deserializer::from_str(t).into_iter::<RecordSyntax<'_>>();
+        let rec = stream.next()?.ok()?;
+        let end = stream.byte_offset();
+        Some((Self::from_syntax(rec, &t[..end]), end))
     }
 
     /// Builds the event from its parsed syntax; `t` is the record text the syntax
@@ -1015,13 +1029,15 @@ fn normalise_identity(ui: Option<&UserIdentitySyntax<'_>>) -> Identity {
     let mut session_name = None;
     let principal: Box<str> = match kind {
         Some(IdentityKind::AssumedRole) => {
-            let from_arn = arn.as_deref().and_then(role_from_session_arn);
-            if let Some((_, s)) = &from_arn {
-                session_name = Some(Box::from(s.as_str()));
+            let from_arn = arn.as_deref().and_then(session_arn_parts);
+            if let Some((.., s)) = from_arn {
+                session_name = Some(Box::from(s));
             }
             match (&issuer, from_arn) {
                 (Some(i), _) => i.clone(),
-                (None, Some((role, _))) => Box::from(role.as_str()),
+                (None, Some((partition, account, role, _))) => {
+                    Box::from(format!("arn:{partition}:iam::{account}:role/{role}").as_str())
+                }
                 (None, None) => arn.clone().unwrap_or_else(|| principal_fallback(ui)),
             }
         }

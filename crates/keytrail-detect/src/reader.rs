@@ -17,6 +17,7 @@ use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex};
 
 use flate2::read::MultiGzDecoder;
 use keytrail_types::Diagnostic;
@@ -163,11 +164,34 @@ fn line_of(b: &[u8], offset: usize) -> u64 {
         .count() as u64
 }
 
+/// A file's bytes: text when valid UTF-8 (checked once), else raw bytes.
+enum Data {
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+impl Data {
+    fn new(buf: Vec<u8>) -> Self {
+        match String::from_utf8(buf) {
+            Ok(t) => Data::Text(t),
+            Err(e) => Data::Bytes(e.into_bytes()),
+        }
+    }
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Data::Text(t) => t.as_bytes(),
+            Data::Bytes(v) => v,
+        }
+    }
+}
+
 /// Records of one in-memory file: arrays, `{"Records":[…]}` wrappers, single and
 /// concatenated objects.
 pub struct SliceRecords {
     name: String,
-    buf: Vec<u8>,
+    /// The file bytes, as text when they are valid UTF-8 (then records are parsed
+    /// without validating each string again).
+    buf: Data,
     pos: usize,
     /// Inside an array whose elements are records; `Some(true)` when the array is the
     /// `Records` member of a wrapper object (its closing `}` must be skipped).
@@ -181,7 +205,7 @@ impl SliceRecords {
     pub fn new(name: impl Into<String>, buf: Vec<u8>) -> Self {
         SliceRecords {
             name: name.into(),
-            buf,
+            buf: Data::new(buf),
             pos: 0,
             in_array: None,
             pending: None,
@@ -196,16 +220,18 @@ impl SliceRecords {
             &self.name,
             "file ends inside a record; the partial record is skipped",
         )
-        .at(Some(line_of(&self.buf, at)), None)))
+        .at(Some(line_of(self.buf.bytes(), at)), None)))
     }
 
     fn emit(&mut self, s: usize, e: usize) -> ReadItem {
-        match std::str::from_utf8(&self.buf[s..e]) {
-            Ok(text) => Event::parse_str(text)
-                .map_err(|err| record_diag(&self.name, line_of(&self.buf, s), err)),
+        let b = self.buf.bytes();
+        match std::str::from_utf8(&b[s..e]) {
+            Ok(text) => {
+                Event::parse_str(text).map_err(|err| record_diag(&self.name, line_of(b, s), err))
+            }
             Err(err) => Err(record_diag(
                 &self.name,
-                line_of(&self.buf, s),
+                line_of(b, s),
                 RecordError::InvalidJson(err.to_string()),
             )),
         }
@@ -214,7 +240,7 @@ impl SliceRecords {
     /// Inspects an object at `start`: if it has a `Records` array member, positions
     /// the reader inside it and returns `None`; else returns the object's end.
     fn wrapper_records(&self, start: usize) -> Result<Option<usize>, usize> {
-        let b = &self.buf;
+        let b = self.buf.bytes();
         let mut i = skip_ws(b, start + 1);
         loop {
             match b.get(i) {
@@ -246,7 +272,7 @@ impl SliceRecords {
 
     fn records_array_start(&self, start: usize) -> usize {
         // Position just after the `[` of the Records member (wrapper_records checked it exists).
-        let b = &self.buf;
+        let b = self.buf.bytes();
         let mut i = skip_ws(b, start + 1);
         loop {
             let kend = string_end(b, i).unwrap_or(b.len());
@@ -275,7 +301,10 @@ impl Iterator for SliceRecords {
             if self.done {
                 return None;
             }
-            let b = &self.buf;
+            let b = match &self.buf {
+                Data::Text(t) => t.as_bytes(),
+                Data::Bytes(v) => v,
+            };
             let i = skip_ws(b, self.pos);
             if i >= b.len() {
                 self.done = true;
@@ -308,9 +337,12 @@ impl Iterator for SliceRecords {
                     }
                     continue;
                 }
-                if b[i] == b'{'
-                    && let Some((res, len)) = Event::parse_prefix(&b[i..])
-                {
+                let fast = match &self.buf {
+                    _ if b[i] != b'{' => None,
+                    Data::Text(t) => Event::parse_prefix_str(&t[i..]),
+                    Data::Bytes(_) => Event::parse_prefix(&b[i..]),
+                };
+                if let Some((res, len)) = fast {
                     self.pos = i + len;
                     return Some(res.map_err(|err| record_diag(&self.name, line_of(b, i), err)));
                 }
@@ -661,8 +693,182 @@ fn first_event_time(path: &Path) -> Option<i64> {
 }
 
 struct OpenFile {
-    records: FileRecords,
+    records: Source,
     head: Option<Event>,
+}
+
+/// Where an open file's records come from.
+enum Source {
+    /// Read and parsed on the merging thread.
+    Live(FileRecords),
+    /// Parsed ahead by a worker; `rest` continues a file too large to hold whole;
+    /// the flag says the file could not be read (as `FileRecords::Failed`).
+    Parsed(std::vec::IntoIter<ReadItem>, Option<FileRecords>, bool),
+    /// Finished (the slot can be reused).
+    Closed,
+}
+
+impl Iterator for Source {
+    type Item = ReadItem;
+    fn next(&mut self) -> Option<ReadItem> {
+        match self {
+            Source::Live(r) => r.next(),
+            Source::Parsed(items, rest, _) => items
+                .next()
+                .or_else(|| rest.as_mut().and_then(Iterator::next)),
+            Source::Closed => None,
+        }
+    }
+}
+
+impl Source {
+    /// Whether an exhausted file's slot may be reused: closed by the merge, or a file
+    /// that could not be read (the same slots as without workers, so events with
+    /// equal times keep their order).
+    fn reusable(&self) -> bool {
+        match self {
+            Source::Closed | Source::Live(FileRecords::Failed(None)) => true,
+            Source::Parsed(items, rest, failed) => {
+                items.len() == 0
+                    && match rest {
+                        Some(r) => matches!(r, FileRecords::Failed(None)),
+                        None => *failed,
+                    }
+            }
+            Source::Live(_) => false,
+        }
+    }
+}
+
+/// Most records a worker parses ahead from one file; the rest of a larger file is
+/// parsed by the merging thread as it goes, so memory stays bounded.
+const PREFETCH_MAX_ITEMS: usize = 1 << 17;
+
+/// A file parsed ahead of the merge.
+struct Parsed {
+    items: Vec<ReadItem>,
+    rest: Option<FileRecords>,
+    failed: bool,
+}
+
+#[derive(Default)]
+struct PrefetchState {
+    /// Next file index a worker will take.
+    next: usize,
+    /// Files taken by the merge so far.
+    taken: usize,
+    ready: std::collections::HashMap<usize, Parsed>,
+    /// Events the merge is done with, dropped by the workers that allocated them
+    /// (freeing memory on the allocating threads keeps their allocator caches warm).
+    graveyard: Vec<Vec<Event>>,
+    stop: bool,
+}
+
+/// Worker threads that read, decompress and parse files in merge order, at most
+/// `lookahead` files ahead of the merge.
+struct Prefetch {
+    state: Arc<(Mutex<PrefetchState>, Condvar)>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Prefetch {
+    fn start(paths: Vec<PathBuf>, workers: usize, max_items: usize) -> Self {
+        let state: Arc<(Mutex<PrefetchState>, Condvar)> = Arc::default();
+        let paths = Arc::new(paths);
+        let lookahead = 2 * workers + 2;
+        let handles = (0..workers)
+            .map(|_| {
+                let state = state.clone();
+                let paths = paths.clone();
+                std::thread::spawn(move || {
+                    let (lock, cv) = &*state;
+                    loop {
+                        let idx = {
+                            let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+                            while !st.stop
+                                && st.next < paths.len()
+                                && st.next >= st.taken + lookahead
+                            {
+                                st = cv.wait(st).unwrap_or_else(|e| e.into_inner());
+                            }
+                            if st.stop || st.next >= paths.len() {
+                                return;
+                            }
+                            st.next += 1;
+                            (st.next - 1, std::mem::take(&mut st.graveyard))
+                        };
+                        let (idx, dead) = idx;
+                        drop(dead);
+                        let mut records = read_file(&paths[idx]);
+                        let mut items = Vec::new();
+                        let mut done = false;
+                        while items.len() < max_items {
+                            match records.next() {
+                                Some(it) => items.push(it),
+                                None => {
+                                    done = true;
+                                    break;
+                                }
+                            }
+                        }
+                        let failed = matches!(records, FileRecords::Failed(None));
+                        let parsed = Parsed {
+                            items,
+                            failed,
+                            rest: (!done).then_some(records),
+                        };
+                        let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+                        st.ready.insert(idx, parsed);
+                        cv.notify_all();
+                    }
+                })
+            })
+            .collect();
+        Prefetch {
+            state,
+            workers: handles,
+        }
+    }
+
+    /// Hands processed events to the workers to free (or frees them here when the
+    /// workers are done or behind).
+    fn recycle(&self, events: Vec<Event>) {
+        let (lock, _) = &*self.state;
+        let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+        if st.next < st.taken + 1 || st.graveyard.len() >= 8 || st.stop {
+            drop(st);
+            drop(events);
+            return;
+        }
+        st.graveyard.push(events);
+    }
+
+    /// Waits for file `idx` (files must be taken in order).
+    fn take(&self, idx: usize) -> Parsed {
+        let (lock, cv) = &*self.state;
+        let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(p) = st.ready.remove(&idx) {
+                st.taken = idx + 1;
+                cv.notify_all();
+                return p;
+            }
+            st = cv.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        {
+            let (lock, cv) = &*self.state;
+            lock.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+            cv.notify_all();
+        }
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
 }
 
 /// A directory tree read in event-time order: files are sorted by the time in their
@@ -674,6 +880,7 @@ pub struct DirRecords {
     open: Vec<OpenFile>,
     heap: BinaryHeap<Reverse<(i64, usize)>>,
     pending: std::collections::VecDeque<Diagnostic>,
+    prefetch: Option<Prefetch>,
 }
 
 /// How far ahead of the merge head a file's key time may be before it is opened.
@@ -709,7 +916,25 @@ impl DirRecords {
             open: Vec::new(),
             heap: BinaryHeap::new(),
             pending: diags.into(),
+            prefetch: None,
         }
+    }
+
+    /// Merges the given files like [`DirRecords::from_files`], with `workers` threads
+    /// reading, decompressing and parsing files ahead of the merge (a few files ahead,
+    /// in merge order). The items, their order and the diagnostics are the same as
+    /// with [`DirRecords::from_files`].
+    pub fn from_files_parallel(
+        files: Vec<PathBuf>,
+        diags: Vec<Diagnostic>,
+        workers: usize,
+    ) -> Self {
+        let mut d = Self::from_files(files, diags);
+        if workers > 0 {
+            let paths = d.files.iter().map(|(_, p)| p.clone()).collect();
+            d.prefetch = Some(Prefetch::start(paths, workers, PREFETCH_MAX_ITEMS));
+        }
+        d
     }
 
     fn advance(&mut self, idx: usize) {
@@ -730,14 +955,30 @@ impl DirRecords {
         }
     }
 
+    /// Returns events the caller has processed so that the worker threads that
+    /// parsed them free them (cheaper than freeing on this thread); without workers
+    /// they are simply dropped.
+    pub fn recycle(&self, events: Vec<Event>) {
+        match &self.prefetch {
+            Some(p) => p.recycle(events),
+            None => drop(events),
+        }
+    }
+
     fn open_next(&mut self) {
         let (_, path) = &self.files[self.next_file];
+        let records = match &self.prefetch {
+            Some(p) => {
+                let parsed = p.take(self.next_file);
+                Source::Parsed(parsed.items.into_iter(), parsed.rest, parsed.failed)
+            }
+            None => Source::Live(read_file(path)),
+        };
         self.next_file += 1;
-        let records = read_file(path);
         let idx = self
             .open
             .iter()
-            .position(|f| f.head.is_none() && matches!(f.records, FileRecords::Failed(None)));
+            .position(|f| f.head.is_none() && f.records.reusable());
         let of = OpenFile {
             records,
             head: None,
@@ -779,7 +1020,7 @@ impl Iterator for DirRecords {
             self.advance(idx);
             if self.open[idx].head.is_none() {
                 // Release the file's memory.
-                self.open[idx].records = FileRecords::Failed(None);
+                self.open[idx].records = Source::Closed;
             }
             if let Some(ev) = ev {
                 return Some(Ok(ev));
@@ -866,6 +1107,58 @@ mod tests {
         let (evs, d) = collect("half.json", &body.as_bytes()[..body.len() / 2]);
         assert!(!evs.is_empty() && evs.len() < 4);
         assert_eq!(d.last().unwrap().kind, kinds::TRUNCATED);
+    }
+
+    #[test]
+    fn parallel_reading_gives_the_same_items_in_the_same_order() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let mk = |t: &str, id: &str| format!(r#"{{"eventTime":"{t}","eventID":"{id}"}}"#);
+        let mut files = Vec::new();
+        for f in 0..9 {
+            let mut recs = Vec::new();
+            for r in 0..7 {
+                // Overlapping files, equal times across files, a bad record in some.
+                recs.push(mk(
+                    &format!("2024-01-01T00:{:02}:{:02}Z", f / 3, r * 5),
+                    &format!("{f}-{r}"),
+                ));
+                if f % 4 == 1 && r == 3 {
+                    recs.push("{\"eventTime\": tru}".into());
+                }
+            }
+            let body = format!("{{\"Records\":[{}]}}", recs.join(","));
+            let name = format!("1_CloudTrail_x_2024010{}T0000Z_{f}.json", 1 + f % 2);
+            let path = dir.path().join(&name);
+            if f % 2 == 0 {
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                enc.write_all(body.as_bytes()).unwrap();
+                std::fs::write(path.with_extension("json.gz"), enc.finish().unwrap()).unwrap();
+                files.push(path.with_extension("json.gz"));
+            } else {
+                std::fs::write(&path, body).unwrap();
+                files.push(path);
+            }
+        }
+        files.push(dir.path().join("missing.json"));
+        std::fs::write(dir.path().join("cut.json"), "[{\"eventTime\":").unwrap();
+        files.push(dir.path().join("cut.json"));
+        let show = |it: ReadItem| match it {
+            Ok(e) => format!("{} {}", e.time_ms, e.event_id),
+            Err(d) => format!("{} {} {:?}", d.kind, d.subject, d.line),
+        };
+        let seq: Vec<String> = DirRecords::from_files(files.clone(), Vec::new())
+            .map(show)
+            .collect();
+        assert!(seq.len() > 63, "{seq:?}");
+        for (workers, max_items) in [(1, 1000), (2, 3), (3, 1)] {
+            let mut d = DirRecords::from_files(files.clone(), Vec::new());
+            let paths = d.files.iter().map(|(_, p)| p.clone()).collect();
+            d.prefetch = Some(Prefetch::start(paths, workers, max_items));
+            let par: Vec<String> = d.map(show).collect();
+            assert_eq!(par, seq, "{workers} workers, {max_items} items ahead");
+        }
     }
 
     #[test]
