@@ -94,7 +94,12 @@ fn scan_git(
             .tempdir()?;
         match clone_url(url, dir.path()) {
             Ok(path) => {
-                let stats = scan_repository(&path, &gopts, sink);
+                // Findings name the URL, not the temporary clone.
+                let named = GitOptions {
+                    name: Some(keytrail_input::git::display_url(url)),
+                    ..gopts.clone()
+                };
+                let stats = scan_repository(&path, &named, sink);
                 // A fresh clone has no work-tree changes worth scanning.
                 let _ = stats;
             }

@@ -165,6 +165,11 @@ fn git_url_over_http_is_cloned_and_scanned() {
     );
     assert!(recs.iter().any(|v| v["path"] == "<commit message>"));
     assert!(
+        recs.iter().all(|v| v["repository"] == url.as_str()),
+        "findings name the URL, not the temporary clone: {}",
+        r.stdout
+    );
+    assert!(
         server
             .requests
             .lock()

@@ -83,6 +83,10 @@ pub struct GitOptions {
     pub follow_submodules: bool,
     /// Worker threads; `0` picks from the number of CPUs.
     pub threads: usize,
+    /// How the repository is named in origins (`repository`) and
+    /// diagnostics; `None` for the path as given. A scan of a `--git-url`
+    /// clone names the URL ([`display_url`]), not the temporary directory.
+    pub name: Option<String>,
     /// Report work-tree files that differ from HEAD or are untracked in
     /// [`GitStats::worktree_paths`] (full scans only). Default true.
     pub worktree: bool,
@@ -105,6 +109,7 @@ impl Default for GitOptions {
             max_blob_bytes: 64 << 20,
             follow_submodules: false,
             threads: 0,
+            name: None,
             worktree: true,
             messages: true,
             content: FsOptions::default(),
@@ -268,7 +273,10 @@ pub fn clone_url(url: &str, into: &Path) -> Result<PathBuf, Diagnostic> {
 /// Never fails: problems become diagnostics on the sink and counts in the
 /// returned stats. See the module documentation for what is delivered.
 pub fn scan_repository(path: &Path, opts: &GitOptions, sink: &dyn BlobSink) -> GitStats {
-    let display = path.display().to_string();
+    let display = opts
+        .name
+        .clone()
+        .unwrap_or_else(|| path.display().to_string());
     let mut stats = GitStats::default();
     let ts_repo = match open(path) {
         Ok(r) => r,
@@ -341,8 +349,12 @@ pub fn scan_repository(path: &Path, opts: &GitOptions, sink: &dyn BlobSink) -> G
         }
     }
     if opts.follow_submodules {
+        let sub_opts = GitOptions {
+            name: None,
+            ..opts.clone()
+        };
         for sub in worktree::submodule_repositories(&repo) {
-            let sub_stats = scan_repository(&sub, opts, sink);
+            let sub_stats = scan_repository(&sub, &sub_opts, sink);
             stats.errors += sub_stats.errors;
             stats.worktree_paths.extend(sub_stats.worktree_paths);
         }
@@ -689,8 +701,9 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// `url` with any user info (`user:token@`) masked, for diagnostics.
-fn display_url(url: &str) -> String {
+/// `url` with any user info (`user:token@`) masked, as shown in origins and
+/// diagnostics: `https://user:token@host/r.git` → `https://***@host/r.git`.
+pub fn display_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             format!("{}***{}", &url[..scheme + 3], &url[at..])
