@@ -1019,6 +1019,13 @@ fn http_url_is_cloned_over_smart_http_and_scanned() {
         "smart HTTP fetch: {requests:?}"
     );
 
+    // TLS to a server that speaks plain HTTP: the rustls client (ring
+    // provider) runs its handshake and fails cleanly, naming the URL.
+    let tls = format!("{}/repo.git", server.base.replace("http://", "https://"));
+    let err = git::clone_url(&tls, &r.home.join("tls")).unwrap_err();
+    assert_eq!(err.kind, kinds::GIT_CLONE);
+    assert!(err.message.contains(&tls), "{}", err.message);
+
     // A repository the server does not have.
     let missing = format!("{}/nope.git", server.base);
     let err = git::clone_url(&missing, &r.home.join("nope")).unwrap_err();
