@@ -4,7 +4,6 @@
 //! The JSON shape of [`Alert`] is keytrail's JSONL output format (an API): see the
 //! field docs, and `docs` in the crate README.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use keytrail_types::Severity;
@@ -195,7 +194,7 @@ struct Open {
 #[derive(Default)]
 pub struct Aggregator {
     /// Open alerts by a hash of (rule id, principal, group).
-    open: HashMap<u64, Open>,
+    open: foldhash::HashMap<u64, Open>,
     /// Total alerts emitted.
     pub emitted: u64,
 }

@@ -315,10 +315,12 @@ impl AccountState {
         if ev.region.is_empty() || ev.error_code.is_some() {
             return;
         }
-        let e = self
-            .accounts
-            .entry(Box::from(Self::account(ev)))
-            .or_insert_with(|| (ev.time_ms, HashSet::new()));
+        let account = Self::account(ev);
+        if !self.accounts.contains_key(account) {
+            self.accounts
+                .insert(Box::from(account), (ev.time_ms, HashSet::new()));
+        }
+        let e = self.accounts.get_mut(account).expect("inserted");
         if !e.1.contains(&*ev.region) && e.1.len() < 64 {
             e.1.insert(ev.region.clone());
         }

@@ -7,7 +7,7 @@
 //! engine, so its results never depend on the thread count. The read-only parts
 //! ([`Shared`]: IP intelligence, Sigma rules, owners) can be shared between engines.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -154,7 +154,7 @@ impl EngineBuilder {
             sink: None,
             collected: Vec::new(),
             stats: Stats::default(),
-            ip_cache: HashMap::new(),
+            ip_cache: Default::default(),
             hits: Vec::new(),
             state_dir: self.state_dir.clone(),
             learning_ms: self.learning_ms,
@@ -242,7 +242,7 @@ pub struct Engine {
     sink: Option<Box<dyn AlertSink>>,
     collected: Vec<Alert>,
     stats: Stats,
-    ip_cache: HashMap<IpAddr, Arc<IpInfo>>,
+    ip_cache: foldhash::HashMap<IpAddr, Arc<IpInfo>>,
     hits: Vec<Hit>,
     state_dir: Option<PathBuf>,
     learning_ms: i64,
@@ -448,9 +448,11 @@ fn sort_alerts(alerts: &mut [Alert]) {
 const RECYCLE_BATCH: usize = 2048;
 
 /// Runs one engine over `files` merged in event-time order. With more than one
-/// thread, `threads` workers read, decompress and parse files ahead of the merge while
-/// the calling thread runs the engine (baselines, detectors, Sigma) on the merged
-/// stream, so the alerts and statistics are exactly those of one thread.
+/// thread, `threads - 1` workers read, decompress and parse files ahead of the merge
+/// while the calling thread merges and runs the engine (baselines, detectors, Sigma)
+/// on the merged stream, so the alerts and statistics are exactly those of one
+/// thread. Processed events go back to the workers to be freed (freeing on the
+/// allocating thread is much cheaper than freeing here).
 pub fn run_parallel(
     builder: &EngineBuilder,
     shared: Shared,
@@ -469,7 +471,7 @@ pub fn run_parallel(
         ));
     } else {
         let mut dir =
-            crate::reader::DirRecords::from_files_parallel(files.to_vec(), Vec::new(), threads);
+            crate::reader::DirRecords::from_files_parallel(files.to_vec(), Vec::new(), threads - 1);
         let mut done = Vec::with_capacity(RECYCLE_BATCH);
         while let Some(it) = dir.next() {
             match it {

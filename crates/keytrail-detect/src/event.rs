@@ -796,7 +796,7 @@ impl Event {
             (0, 0),
             range(rec.service_event_details),
         ];
-        let ua_family = UaFamily::classify(rec.user_agent.as_str().unwrap_or(""));
+        let ua_family = classify_cached(rec.user_agent.as_str().unwrap_or(""));
         let read_only = match rec.read_only.as_str() {
             Some("true") => Some(true),
             Some("false") => Some(false),
@@ -995,6 +995,26 @@ pub fn raw_member<'a>(obj: &'a str, key: &str) -> Option<&'a str> {
         }
     }
     found
+}
+
+/// [`UaFamily::classify`] through a per-thread cache (user agents repeat heavily).
+fn classify_cached(ua: &str) -> UaFamily {
+    thread_local! {
+        static CACHE: std::cell::RefCell<foldhash::HashMap<Box<str>, UaFamily>> =
+            Default::default();
+    }
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some(f) = c.get(ua) {
+            return *f;
+        }
+        let f = UaFamily::classify(ua);
+        if c.len() >= 4096 {
+            c.clear();
+        }
+        c.insert(Box::from(ua), f);
+        f
+    })
 }
 
 /// Parses a `sourceIPAddress`: a strict IPv4/IPv6 address (values such as

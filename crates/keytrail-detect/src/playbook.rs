@@ -7,7 +7,7 @@
 //! a match arm in [`Playbook::process`]. Detectors that need history (bursts, "never
 //! before") read the per-identity [`crate::baseline::Baseline`] passed in.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::sync::{Arc, LazyLock};
 
 use keytrail_types::Severity;
@@ -109,25 +109,55 @@ impl Window {
 #[derive(Default)]
 struct Burst {
     denied: Window,
-    recon: VecDeque<(i64, Box<str>)>,
-    secrets: VecDeque<(i64, Box<str>)>,
+    recon: Distinct,
+    secrets: Distinct,
     user_data: Window,
-    ses: VecDeque<(i64, Box<str>)>,
+    ses: Distinct,
     last_ms: i64,
 }
 
-fn distinct_in(q: &mut VecDeque<(i64, Box<str>)>, t: i64, span: i64, v: &str, cap: usize) -> usize {
-    q.push_back((t, Box::from(v)));
-    while q.front().is_some_and(|(x, _)| *x < t - span) || q.len() > cap {
-        q.pop_front();
+/// A sliding window of values with a running count of each, so the number of
+/// distinct values is known without rescanning the window.
+#[derive(Default)]
+struct Distinct {
+    q: VecDeque<(i64, Arc<str>)>,
+    counts: foldhash::HashMap<Arc<str>, u32>,
+}
+
+/// Adds `v` at `t` to the window, drops values older than `span` (and beyond `cap`
+/// values), and returns the number of distinct values left.
+fn distinct_in(w: &mut Distinct, t: i64, span: i64, v: &str, cap: usize) -> usize {
+    let key: Arc<str> = match w.counts.get_key_value(v) {
+        Some((k, _)) => k.clone(),
+        None => Arc::from(v),
+    };
+    *w.counts.entry(key.clone()).or_default() += 1;
+    w.q.push_back((t, key));
+    while w.q.front().is_some_and(|(x, _)| *x < t - span) || w.q.len() > cap {
+        if let Some((_, old)) = w.q.pop_front()
+            && let Some(c) = w.counts.get_mut(&old)
+        {
+            *c -= 1;
+            if *c == 0 {
+                w.counts.remove(&old);
+            }
+        }
     }
-    q.iter().map(|(_, s)| &**s).collect::<HashSet<_>>().len()
+    w.counts.len()
+}
+
+/// The burst windows of `who`, created on first use (no allocation when known).
+fn burst_of<'a>(bursts: &'a mut foldhash::HashMap<Box<str>, Burst>, who: &str) -> &'a mut Burst {
+    if !bursts.contains_key(who) {
+        bursts.insert(Box::from(who), Burst::default());
+    }
+    bursts.get_mut(who).expect("inserted")
 }
 
 /// Per-run state of the playbook detectors (short windows per identity).
 #[derive(Default)]
 pub struct Playbook {
-    bursts: HashMap<Box<str>, Burst>,
+    bursts: foldhash::HashMap<Box<str>, Burst>,
 }
 
 fn req<'a>(ev: &'a Event, key: &str) -> Option<&'a serde_json::Value> {
@@ -386,7 +416,7 @@ impl Playbook {
                 {
                     // Quota listing for other services is routine.
                 } else {
-                    let b = self.bursts.entry(Box::from(who)).or_default();
+                    let b = burst_of(&mut self.bursts, who);
                     let n_distinct = distinct_in(&mut b.ses, ev.time_ms, HOUR_MS, name, 64);
                     let knows_ses = base.is_some_and(|b| b.has_service("ses"));
                     if n_distinct >= 2 && !knows_ses {
@@ -484,7 +514,7 @@ impl Playbook {
                     .or_else(|| req(ev, "filters").map(|v| v.to_string()))
                     .unwrap_or_else(|| ev.event_id.to_string());
                 let batch = name == "BatchGetSecretValue" || name == "GetParametersByPath";
-                let b = self.bursts.entry(Box::from(who)).or_default();
+                let b = burst_of(&mut self.bursts, who);
                 let n = distinct_in(&mut b.secrets, ev.time_ms, 10 * MINUTE_MS, &id, 256);
                 let decrypt = svc != "ssm"
                     || req(ev, "withDecryption").and_then(|v| v.as_bool()) == Some(true);
@@ -502,7 +532,7 @@ impl Playbook {
             ("ec2", "DescribeInstanceAttribute")
                 if req_str(ev, "attribute") == Some("userData") =>
             {
-                let b = self.bursts.entry(Box::from(who)).or_default();
+                let b = burst_of(&mut self.bursts, who);
                 if b.user_data.push(ev.time_ms, 10 * MINUTE_MS) >= 5 {
                     hits.push(hit(R::UserDataRead, format!("{who} read EC2 user data of many instances within 10 minutes (secrets often live there)")));
                 }
@@ -577,7 +607,7 @@ impl Playbook {
         }
 
         // Enumeration bursts: many denied calls, or many distinct read APIs across services.
-        let b = self.bursts.entry(Box::from(who)).or_default();
+        let b = burst_of(&mut self.bursts, who);
         b.last_ms = ev.time_ms;
         if ev.access_denied() {
             let n = b.denied.push(ev.time_ms, 10 * MINUTE_MS);
@@ -607,6 +637,7 @@ impl Playbook {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     #[test]
     fn admin_policy_documents() {

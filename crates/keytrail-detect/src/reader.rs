@@ -703,7 +703,7 @@ enum Source {
     Live(FileRecords),
     /// Parsed ahead by a worker; `rest` continues a file too large to hold whole;
     /// the flag says the file could not be read (as `FileRecords::Failed`).
-    Parsed(std::vec::IntoIter<ReadItem>, Option<FileRecords>, bool),
+    Parsed(Chunks, Option<FileRecords>, bool),
     /// Finished (the slot can be reused).
     Closed,
 }
@@ -728,13 +728,11 @@ impl Source {
     fn reusable(&self) -> bool {
         match self {
             Source::Closed | Source::Live(FileRecords::Failed(None)) => true,
-            Source::Parsed(items, rest, failed) => {
-                items.len() == 0
-                    && match rest {
-                        Some(r) => matches!(r, FileRecords::Failed(None)),
-                        None => *failed,
-                    }
-            }
+            // Asked only once the file is exhausted.
+            Source::Parsed(_, rest, failed) => match rest {
+                Some(r) => matches!(r, FileRecords::Failed(None)),
+                None => *failed,
+            },
             Source::Live(_) => false,
         }
     }
@@ -744,9 +742,15 @@ impl Source {
 /// parsed by the merging thread as it goes, so memory stays bounded.
 const PREFETCH_MAX_ITEMS: usize = 1 << 17;
 
+/// Parsed items in chunks (no large reallocations while parsing).
+type Chunks = std::iter::Flatten<std::vec::IntoIter<Vec<ReadItem>>>;
+
+/// Items per chunk of a parsed file.
+const CHUNK: usize = 256;
+
 /// A file parsed ahead of the merge.
 struct Parsed {
-    items: Vec<ReadItem>,
+    items: Vec<Vec<ReadItem>>,
     rest: Option<FileRecords>,
     failed: bool,
 }
@@ -800,16 +804,30 @@ impl Prefetch {
                         let (idx, dead) = idx;
                         drop(dead);
                         let mut records = read_file(&paths[idx]);
-                        let mut items = Vec::new();
+                        let mut items: Vec<Vec<ReadItem>> = Vec::new();
+                        let mut chunk = Vec::with_capacity(CHUNK);
+                        let mut n = 0;
                         let mut done = false;
-                        while items.len() < max_items {
+                        while n < max_items {
                             match records.next() {
-                                Some(it) => items.push(it),
+                                Some(it) => {
+                                    chunk.push(it);
+                                    n += 1;
+                                    if chunk.len() == CHUNK {
+                                        items.push(std::mem::replace(
+                                            &mut chunk,
+                                            Vec::with_capacity(CHUNK),
+                                        ));
+                                    }
+                                }
                                 None => {
                                     done = true;
                                     break;
                                 }
                             }
+                        }
+                        if !chunk.is_empty() {
+                            items.push(chunk);
                         }
                         let failed = matches!(records, FileRecords::Failed(None));
                         let parsed = Parsed {
@@ -970,7 +988,11 @@ impl DirRecords {
         let records = match &self.prefetch {
             Some(p) => {
                 let parsed = p.take(self.next_file);
-                Source::Parsed(parsed.items.into_iter(), parsed.rest, parsed.failed)
+                Source::Parsed(
+                    parsed.items.into_iter().flatten(),
+                    parsed.rest,
+                    parsed.failed,
+                )
             }
             None => Source::Live(read_file(path)),
         };
