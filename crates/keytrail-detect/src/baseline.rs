@@ -472,6 +472,30 @@ pub fn detect(
     new_keys: &mut HashMap<Box<str>, KeyOrigin>,
     hits: &mut Vec<Hit>,
 ) {
+    detect_with_bucket(
+        ev,
+        base,
+        info,
+        learning,
+        owners,
+        new_keys,
+        hits,
+        s3_bucket(ev),
+    );
+}
+
+/// [`detect`] with the event's [`s3_bucket`] already computed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn detect_with_bucket(
+    ev: &Event,
+    base: &Baseline,
+    info: Option<&IpInfo>,
+    learning: bool,
+    owners: Option<&Owners>,
+    new_keys: &mut HashMap<Box<str>, KeyOrigin>,
+    hits: &mut Vec<Hit>,
+    bucket: Option<(&str, u64)>,
+) {
     let who = &*ev.identity.principal;
     let ua = ev.ua_family;
     // Judged on the identity's history, not on this event: a browser on a server key is
@@ -480,7 +504,6 @@ pub fn detect(
     let human = !machine;
     let ip = &*ev.source_ip;
     let days = ((base.last_ms - base.first_ms) / DAY_MS).max(1);
-    let bucket = s3_bucket(ev);
 
     // New keys: compare the first use with the network that created the key.
     if let Some(k) = ev.identity.access_key_id.as_deref()

@@ -370,7 +370,8 @@ impl Engine {
                 }
             }
         }
-        baseline::detect(
+        let s3 = s3_bucket(ev);
+        baseline::detect_with_bucket(
             ev,
             base.unwrap_or(&empty),
             info.as_deref(),
@@ -378,8 +379,9 @@ impl Engine {
             self.shared.owners.as_deref(),
             &mut self.state.new_keys,
             &mut hits,
+            s3,
         );
-        let (bucket, bytes) = s3_bucket(ev).map_or((None, 0), |(b, n)| (Some(b), n));
+        let (bucket, bytes) = s3.map_or((None, 0), |(b, n)| (Some(b), n));
         match self.state.identities.get_mut(&*ev.identity.principal) {
             Some(b) => b.update(ev, info.as_deref(), bucket, bytes),
             None => {

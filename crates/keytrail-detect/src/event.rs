@@ -324,8 +324,15 @@ pub struct Event {
     /// Range in `raw` of `userIdentity.sessionContext.sessionIssuer.type` when it is a
     /// plain string (`(0, 0)` otherwise).
     issuer_type: (u32, u32),
-    parsed: OnceLock<Value>,
-    sub_parsed: [OnceLock<Value>; 5],
+    /// JSON trees parsed on demand (boxed: most events never need one).
+    trees: OnceLock<Box<Trees>>,
+}
+
+/// Lazily parsed JSON trees of one event: the whole record and each of [`SUBTREES`].
+#[derive(Debug, Default)]
+struct Trees {
+    whole: OnceLock<Value>,
+    subs: [OnceLock<Value>; 5],
 }
 
 /// Top-level members whose subtrees are located at parse time and parsed on demand.
@@ -358,8 +365,7 @@ impl Clone for Event {
             subs: self.subs,
             ui_range: self.ui_range.clone(),
             issuer_type: self.issuer_type,
-            parsed: OnceLock::new(),
-            sub_parsed: Default::default(),
+            trees: OnceLock::new(),
         }
     }
 }
@@ -817,8 +823,7 @@ impl Event {
             recipient_account: rec.recipient_account_id.boxed_or_empty(),
             read_only,
             identity,
-            parsed: OnceLock::new(),
-            sub_parsed: Default::default(),
+            trees: OnceLock::new(),
             subs,
             ui_range: OnceLock::new(),
             issuer_type,
@@ -862,9 +867,14 @@ impl Event {
         })
     }
 
+    fn trees(&self) -> &Trees {
+        self.trees.get_or_init(Box::default)
+    }
+
     /// The whole record as a JSON value (parsed on first use, then cached).
     pub fn json(&self) -> &Value {
-        self.parsed
+        self.trees()
+            .whole
             .get_or_init(|| serde_json::from_str(&self.raw).unwrap_or(Value::Null))
     }
 
@@ -881,7 +891,7 @@ impl Event {
                 if a == b {
                     return None;
                 }
-                let sub = self.sub_parsed[i].get_or_init(|| {
+                let sub = self.trees().subs[i].get_or_init(|| {
                     serde_json::from_str(&self.raw[a as usize..b as usize]).unwrap_or(Value::Null)
                 });
                 match rest {

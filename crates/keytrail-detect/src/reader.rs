@@ -56,7 +56,7 @@ fn record_diag(name: &str, line: u64, err: RecordError) -> Diagnostic {
 
 /// Reads a whole stream, decompressing gzip when the magic bytes say so. Returns the
 /// bytes read and a diagnostic if the stream ended early or failed.
-fn read_all(name: &str, mut r: impl Read) -> (Vec<u8>, Option<Diagnostic>) {
+fn read_all(name: &str, mut r: impl Read, size_hint: usize) -> (Vec<u8>, Option<Diagnostic>) {
     let mut head = [0u8; 2];
     let mut got = 0;
     while got < 2 {
@@ -73,7 +73,7 @@ fn read_all(name: &str, mut r: impl Read) -> (Vec<u8>, Option<Diagnostic>) {
     }
     let prefix = std::io::Cursor::new(head[..got].to_vec());
     let chained = prefix.chain(r);
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(size_hint.min(MAX_FILE_BYTES as usize) + 1);
     let res = if got == 2 && head == [0x1f, 0x8b] {
         MultiGzDecoder::new(chained)
             .take(MAX_FILE_BYTES)
@@ -492,6 +492,12 @@ impl Iterator for FileRecords {
 /// object other than a `Records` wrapper is NDJSON and is streamed; anything else is
 /// read whole and split into records.
 pub fn read_stream(name: &str, reader: Box<dyn Read + Send>) -> FileRecords {
+    read_stream_sized(name, reader, 0)
+}
+
+/// [`read_stream`] with the stream's expected length (a plain file's size), so whole
+/// files are read into a buffer of the right size in one copy.
+fn read_stream_sized(name: &str, reader: Box<dyn Read + Send>, size_hint: usize) -> FileRecords {
     let mut br = BufReader::with_capacity(1 << 16, reader);
     let head = match br.fill_buf() {
         Ok(h) => h.to_vec(),
@@ -519,12 +525,12 @@ pub fn read_stream(name: &str, reader: Box<dyn Read + Send>) -> FileRecords {
                 )));
             }
         };
-        return sniff(name, head, Box::new(br));
+        return sniff(name, head, Box::new(br), 0);
     }
-    sniff(name, head, reader)
+    sniff(name, head, reader, size_hint)
 }
 
-fn sniff(name: &str, head: Vec<u8>, reader: Box<dyn Read + Send>) -> FileRecords {
+fn sniff(name: &str, head: Vec<u8>, reader: Box<dyn Read + Send>, size_hint: usize) -> FileRecords {
     let start = skip_ws(&head, 0);
     let ndjson = head.get(start) == Some(&b'{')
         && head[start..]
@@ -539,7 +545,7 @@ fn sniff(name: &str, head: Vec<u8>, reader: Box<dyn Read + Send>) -> FileRecords
         let br = BufReader::with_capacity(1 << 16, reader);
         return FileRecords::Lines(Box::new(LineRecords::new(name, br)));
     }
-    let (buf, diag) = read_all(name, reader);
+    let (buf, diag) = read_all(name, reader, size_hint);
     FileRecords::Slice(SliceRecords::new(name, buf), diag)
 }
 
@@ -550,7 +556,10 @@ pub fn read_file(path: &Path) -> FileRecords {
         return read_stream("<stdin>", Box::new(std::io::stdin()));
     }
     match File::open(path) {
-        Ok(f) => read_stream(&name, Box::new(f)),
+        Ok(f) => {
+            let len = f.metadata().map_or(0, |m| m.len() as usize);
+            read_stream_sized(&name, Box::new(f), len)
+        }
         Err(e) => FileRecords::Failed(Some(Diagnostic::error(
             kinds::UNREADABLE,
             &name,
