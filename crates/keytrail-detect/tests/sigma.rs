@@ -88,6 +88,23 @@ fn string_modifiers_and_all() {
         &rule("  sel:\n    userAgent|re|i: '^AWS-CLI'\n  condition: sel"),
         E
     ));
+    // Expressions with a required literal are prefiltered on it; the result is the same.
+    assert!(matches(
+        &rule(
+            "  sel:\n    userAgent|re: '.+cli/\\d.+'\n  filter:\n    eventName: Nope\n  condition: sel and not filter"
+        ),
+        E
+    ));
+    assert!(!matches(
+        &rule(
+            "  sel:\n    userAgent|re: '.+cli/\\d.+zz'\n  filter:\n    eventName: Nope\n  condition: sel and not filter"
+        ),
+        E
+    ));
+    assert!(!matches(
+        &rule("  sel:\n    requestParameters.nothing|re: '.+cli/.+'\n  condition: sel"),
+        E
+    ));
 }
 
 #[test]

@@ -662,6 +662,23 @@ pub fn compile_field(key: &str, value: &Yaml) -> Result<FieldCond, String> {
     })
 }
 
+/// A literal of at least three bytes that every match of the regular expression
+/// `pattern` contains (a literal at the top level of the expression), when there is one.
+/// Case-insensitive parts never yield literals.
+pub fn required_literal(pattern: &str) -> Option<String> {
+    use regex_syntax::hir::HirKind;
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    let lit = |h: &regex_syntax::hir::Hir| match h.kind() {
+        HirKind::Literal(l) => std::str::from_utf8(&l.0).ok().map(String::from),
+        _ => None,
+    };
+    let best = match hir.kind() {
+        HirKind::Concat(parts) => parts.iter().filter_map(lit).max_by_key(String::len),
+        _ => lit(&hir),
+    };
+    best.filter(|l| l.len() >= 3)
+}
+
 /// A keyword (value without a field): searched case-insensitively in the whole record.
 pub fn compile_keyword(v: &Yaml) -> Result<Matcher, String> {
     let s = yaml_scalar(v).ok_or("keyword is not a scalar")?;
@@ -703,6 +720,18 @@ mod tests {
         assert!(
             matches!(string_matcher("C:\\Windows", StrOp::Exact, false).unwrap(), Matcher::Str { ref lit, .. } if lit == "c:\\windows")
         );
+    }
+
+    #[test]
+    fn required_literals_of_regular_expressions() {
+        assert_eq!(
+            required_literal(".+:assumed-role/aws:.+").as_deref(),
+            Some(":assumed-role/aws:")
+        );
+        assert_eq!(required_literal("^abc(d|e)f+$").as_deref(), Some("abc"));
+        assert_eq!(required_literal("(?i).+:assumed-role/aws:.+"), None);
+        assert_eq!(required_literal("abc|xyz"), None);
+        assert_eq!(required_literal("(abcd)?x"), None);
     }
 
     #[test]

@@ -78,11 +78,25 @@ pub struct SigmaRule {
     pub selection_names: Vec<String>,
     selections: Vec<Selection>,
     cond: Cond,
+    /// Necessary conditions checked before the detection: the field must be a string
+    /// containing one of the literals (from `|re` expressions with a required literal).
+    required: Vec<(matcher::FieldPath, Vec<String>)>,
 }
 
 impl SigmaRule {
     /// Whether the rule's detection matches the event.
     pub fn matches(&self, ev: &Event) -> bool {
+        for (path, lits) in &self.required {
+            match path.get(ev) {
+                matcher::FieldVal::Str(s) => {
+                    if !lits.iter().any(|l| s.contains(l.as_str())) {
+                        return false;
+                    }
+                }
+                matcher::FieldVal::Missing | matcher::FieldVal::Null => return false,
+                matcher::FieldVal::Json(_) => {}
+            }
+        }
         let mut cache: [Option<bool>; 16] = [None; 16];
         let sels = &self.selections;
         self.cond.eval(&mut |i| {
@@ -270,6 +284,7 @@ pub fn compile_rule(doc: &Yaml, path: &str) -> Result<SigmaRule, String> {
         Cond::Or(conds)
     };
     let severity = level_severity(level.as_deref());
+    let required = required_literals(&cond, &selections);
     Ok(SigmaRule {
         info: Arc::new(RuleInfo {
             id,
@@ -293,7 +308,42 @@ pub fn compile_rule(doc: &Yaml, path: &str) -> Result<SigmaRule, String> {
         selection_names: names,
         selections,
         cond,
+        required,
     })
+}
+
+/// Field conditions every match of `cond` must satisfy whose matchers are all regular
+/// expressions with a required literal: `(field, literals)` where the field's value
+/// must contain one of the literals (a cheap test before the expressions run).
+fn required_literals(cond: &Cond, sels: &[Selection]) -> Vec<(matcher::FieldPath, Vec<String>)> {
+    let from_sel = |i: usize| -> Vec<(matcher::FieldPath, Vec<String>)> {
+        let Selection::Maps(maps) = &sels[i] else {
+            return Vec::new();
+        };
+        let [map] = maps.as_slice() else {
+            return Vec::new();
+        };
+        map.iter()
+            .filter(|f| !f.all)
+            .filter_map(|f| {
+                let lits: Option<Vec<String>> = f
+                    .matchers
+                    .iter()
+                    .map(|m| match m {
+                        Matcher::Regex(r) => matcher::required_literal(r.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                Some((f.path.clone(), lits?))
+            })
+            .collect()
+    };
+    match cond {
+        Cond::Sel(i) => from_sel(*i),
+        Cond::And(cs) => cs.iter().flat_map(|c| required_literals(c, sels)).collect(),
+        Cond::Of(n, ids) if *n == usize::MAX => ids.iter().flat_map(|&i| from_sel(i)).collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn is_cloudtrail(doc: &Yaml) -> bool {
