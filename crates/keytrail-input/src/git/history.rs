@@ -497,17 +497,33 @@ impl TreeWalk<'_, '_> {
             }
         }
         let base_len = prefix.len();
+        // Trees are sorted in git's order (a tree's name compares as if it
+        // ended in `/`), so one forward pass over each parent finds, for
+        // every entry, the parent entry of the same name and tree-ness.
+        let mut cursors = vec![0usize; ptrees.len()];
+        let mut matched: Vec<usize> = Vec::with_capacity(ptrees.len());
         for entry in &t.entries {
             let kind = entry.mode.kind();
-            let same_in_parent = |want_tree: bool| {
-                ptrees.iter().any(|pt| {
-                    pt.bisect_entry(entry.filename, want_tree)
-                        .is_some_and(|pe| pe.oid == entry.oid && pe.mode.kind() == kind)
+            matched.clear();
+            for (p, pt) in ptrees.iter().enumerate() {
+                let c = &mut cursors[p];
+                while *c < pt.entries.len() && pt.entries[*c] < *entry {
+                    *c += 1;
+                }
+                if *c < pt.entries.len() && pt.entries[*c].cmp(entry) == std::cmp::Ordering::Equal {
+                    matched.push(p);
+                }
+            }
+            let parent_entry = |p: usize| &ptrees[p].entries[cursors[p]];
+            let same_in_parent = || {
+                matched.iter().any(|&p| {
+                    let pe = parent_entry(p);
+                    pe.oid == entry.oid && pe.mode.kind() == kind
                 })
             };
             match kind {
                 EntryKind::Blob | EntryKind::BlobExecutable | EntryKind::Link => {
-                    if !same_in_parent(false) {
+                    if !same_in_parent() {
                         prefix.truncate(base_len);
                         push_component(prefix, entry.filename);
                         if excluded || ctx.is_excluded(prefix) {
@@ -524,12 +540,12 @@ impl TreeWalk<'_, '_> {
                     }
                 }
                 EntryKind::Tree => {
-                    if same_in_parent(true) {
+                    if same_in_parent() {
                         continue;
                     }
-                    let sub_parents: Vec<ObjectId> = ptrees
+                    let sub_parents: Vec<ObjectId> = matched
                         .iter()
-                        .filter_map(|pt| pt.bisect_entry(entry.filename, true))
+                        .map(|&p| parent_entry(p))
                         .filter(|pe| pe.mode.is_tree())
                         .map(|pe| pe.oid.to_owned())
                         .collect();
@@ -539,7 +555,7 @@ impl TreeWalk<'_, '_> {
                     self.diff_tree(entry.oid.to_owned(), &sub_parents, prefix, sub_excluded);
                 }
                 EntryKind::Commit => {
-                    if !same_in_parent(false) {
+                    if !same_in_parent() {
                         prefix.truncate(base_len);
                         push_component(prefix, entry.filename);
                         self.out
