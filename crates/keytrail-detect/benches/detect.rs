@@ -108,12 +108,12 @@ fn main() {
             stats.events as f64 / cpu
         );
         if threads > 1 {
-            // The engine thread is the critical path when the parse workers keep up:
-            // on otherwise idle cores the run cannot take less wall time than this.
+            // On `threads` otherwise idle cores the run takes at least the engine
+            // thread's CPU time and at least the total CPU time spread over the cores.
             let other = cpu - main;
-            let bound = main.max(other / (threads - 1) as f64);
+            let bound = main.max(cpu / threads as f64);
             println!(
-                "threads={threads}: engine thread CPU {main:.2} s, parse workers CPU {other:.2} s: on idle cores about {:.0} events/s ({bound:.2} s)",
+                "threads={threads}: engine thread CPU {main:.2} s, parse workers CPU {other:.2} s: on {threads} idle cores at best {:.0} events/s ({bound:.2} s)",
                 stats.events as f64 / bound
             );
         }

@@ -446,11 +446,8 @@ fn sort_alerts(alerts: &mut [Alert]) {
     });
 }
 
-/// Processed events handed back to the parse workers at a time.
-const RECYCLE_BATCH: usize = 2048;
-
 /// Runs one engine over `files` merged in event-time order. With more than one
-/// thread, `threads - 1` workers read, decompress and parse files ahead of the merge
+/// thread, `threads` workers read, decompress and parse files ahead of the merge
 /// while the calling thread merges and runs the engine (baselines, detectors, Sigma)
 /// on the merged stream, so the alerts and statistics are exactly those of one
 /// thread. Processed events go back to the workers to be freed (freeing on the
@@ -473,19 +470,12 @@ pub fn run_parallel(
         ));
     } else {
         let mut dir =
-            crate::reader::DirRecords::from_files_parallel(files.to_vec(), Vec::new(), threads - 1);
-        let mut done = Vec::with_capacity(RECYCLE_BATCH);
+            crate::reader::DirRecords::from_files_parallel(files.to_vec(), Vec::new(), threads);
         while let Some(it) = dir.next() {
             match it {
                 Ok(ev) => {
                     e.process(&ev);
-                    done.push(ev);
-                    if done.len() >= RECYCLE_BATCH {
-                        dir.recycle(std::mem::replace(
-                            &mut done,
-                            Vec::with_capacity(RECYCLE_BATCH),
-                        ));
-                    }
+                    dir.recycle(ev);
                 }
                 Err(d) => e.diagnostic(d),
             }

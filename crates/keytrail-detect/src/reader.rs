@@ -73,7 +73,10 @@ fn read_all(name: &str, mut r: impl Read, size_hint: usize) -> (Vec<u8>, Option<
     }
     let prefix = std::io::Cursor::new(head[..got].to_vec());
     let chained = prefix.chain(r);
-    let mut out = Vec::with_capacity(size_hint.min(MAX_FILE_BYTES as usize) + 1);
+    // A power of two: equal-sized buffers are reused or returned to the system by the
+    // allocator instead of fragmenting its heap (the untouched tail costs no memory).
+    let mut out =
+        Vec::with_capacity((size_hint.min(MAX_FILE_BYTES as usize) + 1).next_power_of_two());
     let res = if got == 2 && head == [0x1f, 0x8b] {
         MultiGzDecoder::new(chained)
             .take(MAX_FILE_BYTES)
@@ -704,6 +707,8 @@ fn first_event_time(path: &Path) -> Option<i64> {
 struct OpenFile {
     records: Source,
     head: Option<Event>,
+    /// The worker that parsed the file (`usize::MAX` when read on this thread).
+    worker: usize,
 }
 
 /// Where an open file's records come from.
@@ -747,6 +752,9 @@ impl Source {
     }
 }
 
+/// Processed events handed back to a parse worker at a time.
+const RECYCLE_BATCH: usize = 1024;
+
 /// Most records a worker parses ahead from one file; the rest of a larger file is
 /// parsed by the merging thread as it goes, so memory stays bounded.
 const PREFETCH_MAX_ITEMS: usize = 1 << 17;
@@ -759,6 +767,7 @@ const CHUNK: usize = 256;
 
 /// A file parsed ahead of the merge.
 struct Parsed {
+    worker: usize,
     items: Vec<Vec<ReadItem>>,
     rest: Option<FileRecords>,
     failed: bool,
@@ -770,10 +779,12 @@ struct PrefetchState {
     next: usize,
     /// Files taken by the merge so far.
     taken: usize,
+    /// Number of files.
+    total: usize,
     ready: std::collections::HashMap<usize, Parsed>,
     /// Events the merge is done with, dropped by the workers that allocated them
     /// (freeing memory on the allocating threads keeps their allocator caches warm).
-    graveyard: Vec<Vec<Event>>,
+    graveyards: Vec<Vec<Vec<Event>>>,
     stop: bool,
 }
 
@@ -786,11 +797,18 @@ struct Prefetch {
 
 impl Prefetch {
     fn start(paths: Vec<PathBuf>, workers: usize, max_items: usize) -> Self {
-        let state: Arc<(Mutex<PrefetchState>, Condvar)> = Arc::default();
+        let state: Arc<(Mutex<PrefetchState>, Condvar)> = Arc::new((
+            Mutex::new(PrefetchState {
+                total: paths.len(),
+                graveyards: (0..workers).map(|_| Vec::new()).collect(),
+                ..PrefetchState::default()
+            }),
+            Condvar::new(),
+        ));
         let paths = Arc::new(paths);
         let lookahead = 2 * workers + 2;
         let handles = (0..workers)
-            .map(|_| {
+            .map(|worker| {
                 let state = state.clone();
                 let paths = paths.clone();
                 std::thread::spawn(move || {
@@ -808,7 +826,7 @@ impl Prefetch {
                                 return;
                             }
                             st.next += 1;
-                            (st.next - 1, std::mem::take(&mut st.graveyard))
+                            (st.next - 1, std::mem::take(&mut st.graveyards[worker]))
                         };
                         let (idx, dead) = idx;
                         drop(dead);
@@ -840,6 +858,7 @@ impl Prefetch {
                         }
                         let failed = matches!(records, FileRecords::Failed(None));
                         let parsed = Parsed {
+                            worker,
                             items,
                             failed,
                             rest: (!done).then_some(records),
@@ -857,17 +876,18 @@ impl Prefetch {
         }
     }
 
-    /// Hands processed events to the workers to free (or frees them here when the
-    /// workers are done or behind).
-    fn recycle(&self, events: Vec<Event>) {
+    /// Hands processed events to the workers to free (or frees them here when every
+    /// file has been handed out, or when the workers are far behind).
+    fn recycle(&self, worker: usize, events: Vec<Event>) {
         let (lock, _) = &*self.state;
         let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
-        if st.next < st.taken + 1 || st.graveyard.len() >= 8 || st.stop {
+        if st.next >= st.total || st.stop || st.graveyards.get(worker).is_none_or(|g| g.len() >= 4)
+        {
             drop(st);
             drop(events);
             return;
         }
-        st.graveyard.push(events);
+        st.graveyards[worker].push(events);
     }
 
     /// Waits for file `idx` (files must be taken in order).
@@ -908,6 +928,10 @@ pub struct DirRecords {
     heap: BinaryHeap<Reverse<(i64, usize)>>,
     pending: std::collections::VecDeque<Diagnostic>,
     prefetch: Option<Prefetch>,
+    /// The worker that parsed the event last returned (`usize::MAX`: none).
+    last_worker: usize,
+    /// Returned events waiting to go back to their worker, per worker.
+    dead: Vec<Vec<Event>>,
 }
 
 /// How far ahead of the merge head a file's key time may be before it is opened.
@@ -944,6 +968,8 @@ impl DirRecords {
             heap: BinaryHeap::new(),
             pending: diags.into(),
             prefetch: None,
+            last_worker: usize::MAX,
+            dead: Vec::new(),
         }
     }
 
@@ -960,6 +986,7 @@ impl DirRecords {
         if workers > 0 {
             let paths = d.files.iter().map(|(_, p)| p.clone()).collect();
             d.prefetch = Some(Prefetch::start(paths, workers, PREFETCH_MAX_ITEMS));
+            d.dead = (0..workers).map(|_| Vec::new()).collect();
         }
         d
     }
@@ -982,21 +1009,27 @@ impl DirRecords {
         }
     }
 
-    /// Returns events the caller has processed so that the worker threads that
-    /// parsed them free them (cheaper than freeing on this thread); without workers
-    /// they are simply dropped.
-    pub fn recycle(&self, events: Vec<Event>) {
-        match &self.prefetch {
-            Some(p) => p.recycle(events),
-            None => drop(events),
+    /// Gives back the event last returned by `next` once the caller is done with it,
+    /// so that the worker thread that parsed it frees it (freeing memory on the
+    /// thread that allocated it is much cheaper); without workers it is dropped.
+    pub fn recycle(&mut self, ev: Event) {
+        let (Some(p), Some(batch)) = (&self.prefetch, self.dead.get_mut(self.last_worker)) else {
+            return;
+        };
+        batch.push(ev);
+        if batch.len() >= RECYCLE_BATCH {
+            let full = std::mem::replace(batch, Vec::with_capacity(RECYCLE_BATCH));
+            p.recycle(self.last_worker, full);
         }
     }
 
     fn open_next(&mut self) {
         let (_, path) = &self.files[self.next_file];
+        let mut worker = usize::MAX;
         let records = match &self.prefetch {
             Some(p) => {
                 let parsed = p.take(self.next_file);
+                worker = parsed.worker;
                 Source::Parsed(
                     parsed.items.into_iter().flatten(),
                     parsed.rest,
@@ -1013,6 +1046,7 @@ impl DirRecords {
         let of = OpenFile {
             records,
             head: None,
+            worker,
         };
         let idx = match idx {
             Some(i) => {
@@ -1048,6 +1082,7 @@ impl Iterator for DirRecords {
             }
             let Reverse((_, idx)) = self.heap.pop()?;
             let ev = self.open[idx].head.take();
+            self.last_worker = self.open[idx].worker;
             self.advance(idx);
             if self.open[idx].head.is_none() {
                 // Release the file's memory.
