@@ -211,6 +211,19 @@ impl Scanner {
         };
         let mut states = vec![RuleState::default(); self.rules.len()];
         let mut caps: Vec<Option<Captures>> = (0..self.rules.len()).map(|_| None).collect();
+        // Search one merged window of rule `ri`; returns how far it searched.
+        let mut search = |ri: usize, window, floor| {
+            self.search_window(
+                ri,
+                path,
+                data,
+                window,
+                floor,
+                &mut caps[ri],
+                filtered,
+                &mut out,
+            )
+        };
         ac.for_each_block(data, |hits| {
             for hit in hits {
                 for &ri in &self.keyword_rules[hit.pattern as usize] {
@@ -225,16 +238,7 @@ impl Scanner {
                             st.pending = Some((ps.min(start), pe.max(end)));
                         }
                         Some(window) => {
-                            st.done_until = self.search_window(
-                                ri,
-                                path,
-                                data,
-                                window,
-                                st.done_until,
-                                &mut caps[ri],
-                                filtered,
-                                &mut out,
-                            );
+                            st.done_until = search(ri, window, st.done_until);
                             st.pending = Some((start, end));
                         }
                         None => st.pending = Some((start, end)),
@@ -244,16 +248,7 @@ impl Scanner {
         });
         for (ri, st) in states.iter_mut().enumerate() {
             if let Some(window) = st.pending.take() {
-                self.search_window(
-                    ri,
-                    path,
-                    data,
-                    window,
-                    st.done_until,
-                    &mut caps[ri],
-                    filtered,
-                    &mut out,
-                );
+                search(ri, window, st.done_until);
             }
         }
         out.sort_by_key(|m| (m.secret.start, m.rule));

@@ -165,11 +165,25 @@ impl KeywordMatcher {
         out: &mut Vec<Hit>,
     ) {
         let stop = (e + self.max_len - 1).min(hay.len());
-        let mut sid = start;
-        for (pos, &b) in hay[s..stop].iter().enumerate() {
+        Self::walk_from(aut, start, hay, s..stop, e, out);
+    }
+
+    /// Continue a walk in state `sid` over `hay[range]`, reporting the
+    /// occurrences that start before `limit`.
+    #[inline(always)]
+    fn walk_from<A: Automaton>(
+        aut: &A,
+        mut sid: StateID,
+        hay: &[u8],
+        range: std::ops::Range<usize>,
+        limit: usize,
+        out: &mut Vec<Hit>,
+    ) {
+        let from = range.start;
+        for (pos, &b) in (from..).zip(&hay[range]) {
             sid = aut.next_state(Anchored::No, sid, b);
             if aut.is_special(sid) && aut.is_match(sid) {
-                Self::emit(aut, sid, s + pos, e, out);
+                Self::emit(aut, sid, pos, limit, out);
             }
         }
     }
@@ -204,15 +218,8 @@ impl KeywordMatcher {
         // Tails: the rest of the last lane's slice, then up to
         // `max_len - 1` bytes past each lane's end.
         for l in 0..LANES {
-            let from = starts[l] + len;
             let stop = (ends[l] + self.max_len - 1).min(hay.len());
-            let mut sid = sids[l];
-            for (pos, &b) in (from..stop).zip(&hay[from..stop]) {
-                sid = aut.next_state(Anchored::No, sid, b);
-                if aut.is_special(sid) && aut.is_match(sid) {
-                    Self::emit(aut, sid, pos, ends[l], out);
-                }
-            }
+            Self::walk_from(aut, sids[l], hay, starts[l] + len..stop, ends[l], out);
         }
     }
 }
