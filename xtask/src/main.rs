@@ -317,24 +317,7 @@ fn parse_git_opts(args: &[String]) -> Result<GitBenchOpts> {
 
 /// Run `git` in `dir` with a fixed identity and no user or system config.
 fn git(dir: &Path, args: &[&str]) -> Result<String> {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_AUTHOR_NAME", "Bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
-        .env("GIT_COMMITTER_NAME", "Bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
-        .output()
-        .context("running git")?;
-    if !out.status.success() {
-        bail!(
-            "git {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(keytrail_testkit::history::git(dir, args)?)
 }
 
 /// What the object database holds, per git itself.
@@ -392,75 +375,11 @@ fn build_history(rounds: usize) -> Result<PathBuf> {
     }
     let work = base.join("work");
     let _ = std::fs::remove_dir_all(&base);
-    std::fs::create_dir_all(&work)?;
-    git(&work, &["-c", "init.defaultBranch=main", "init", "-q"])?;
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .context("HOME or CARGO_HOME")?;
-    let mut crates: Vec<PathBuf> = Vec::new();
-    for index in std::fs::read_dir(cargo_home.join("registry/src"))? {
-        for c in std::fs::read_dir(index?.path())? {
-            crates.push(c?.path());
-        }
-    }
-    crates.sort();
     eprintln!(
-        "building a history: {} crate versions x {rounds} rounds in {}",
-        crates.len(),
+        "building a history from the cargo registry sources x {rounds} rounds in {}",
         work.display()
     );
-    let mut files: Vec<(PathBuf, PathBuf)> = Vec::new();
-    for c in &crates {
-        let name = c
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let stem = match name.rfind('-') {
-            Some(i) if name[i + 1..].starts_with(|ch: char| ch.is_ascii_digit()) => &name[..i],
-            _ => &name,
-        };
-        source_files(c, &PathBuf::from(stem), &mut files);
-    }
-    for round in 0..rounds {
-        let mut current: Option<PathBuf> = None;
-        for (src, rel) in &files {
-            let top = rel
-                .components()
-                .next()
-                .map(|c| PathBuf::from(c.as_os_str()));
-            if let Some(done) = &current
-                && current != top
-            {
-                commit_round(&work, round, done)?;
-            }
-            current = top;
-            let Ok(mut data) = std::fs::read(src) else {
-                continue;
-            };
-            if round > 0 {
-                let lines = data.iter().filter(|b| **b == b'\n').count().max(1);
-                let at = (round * 7919) % lines;
-                let pos = data
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, b)| **b == b'\n')
-                    .nth(at)
-                    .map_or(data.len(), |(i, _)| i + 1);
-                let line = format!("// keytrail bench revision {round}\n");
-                data.splice(pos..pos, line.bytes());
-            }
-            let dst = work.join(rel);
-            if let Some(parent) = dst.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(dst, data)?;
-        }
-        if let Some(d) = current {
-            commit_round(&work, round, &d)?;
-        }
-    }
-    git(&work, &["gc", "-q"])?;
+    keytrail_testkit::history::build_registry_history(&work, rounds)?;
     git(
         &base,
         &[
@@ -474,34 +393,6 @@ fn build_history(rounds: usize) -> Result<PathBuf> {
     std::fs::remove_dir_all(&work)?;
     std::fs::write(bare.join("BENCH_DONE"), b"")?;
     Ok(bare)
-}
-
-fn commit_round(repo: &Path, round: usize, dir: &Path) -> Result<()> {
-    git(repo, &["add", "-A"])?;
-    let msg = format!("{} round {round}", dir.display());
-    git(repo, &["commit", "-q", "--allow-empty", "-m", &msg])?;
-    Ok(())
-}
-
-/// Regular files under `dir` (at most 4 MB each), mapped to `rel`.
-fn source_files(dir: &Path, rel: &Path, out: &mut Vec<(PathBuf, PathBuf)>) {
-    let Ok(read) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = read.flatten().collect();
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let name = e.file_name();
-        if name == ".git" {
-            continue;
-        }
-        let Ok(ft) = e.file_type() else { continue };
-        if ft.is_dir() {
-            source_files(&e.path(), &rel.join(&name), out);
-        } else if ft.is_file() && e.metadata().is_ok_and(|m| m.len() <= 4 << 20) {
-            out.push((e.path(), rel.join(&name)));
-        }
-    }
 }
 
 /// The system load average over the last minute.

@@ -6,6 +6,7 @@
 //! credential: every value is generated at test time from a seeded RNG.
 
 pub mod cloudtrail;
+pub mod history;
 pub mod sarif;
 pub mod secrets;
 pub mod snapshot;
