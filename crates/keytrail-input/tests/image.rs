@@ -30,41 +30,13 @@ use keytrail_types::{
 
 /// Whether the external tools are here; fails under CI when they are not.
 fn tools(names: &[&str]) -> bool {
-    let missing: Vec<&str> = names
-        .iter()
-        .copied()
-        .filter(|n| {
-            Command::new("sh")
-                .args(["-c", &format!("command -v {n} || test -x /usr/bin/{n}")])
-                .stdout(Stdio::null())
-                .status()
-                .map(|s| !s.success())
-                .unwrap_or(true)
-        })
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!(
-        "image tests need {missing:?} (Debian: apt-get install umoci skopeo docker-registry; \
-         scripts/install-test-deps.sh installs them)"
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("\n!!!!!!!!!! SKIPPED: {msg} !!!!!!!!!!\n");
-    false
+    keytrail_testkit::tools::available(
+        names,
+        "Debian: apt-get install umoci skopeo docker-registry; scripts/install-test-deps.sh installs them",
+    )
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use keytrail_testkit::tools::run;
 
 /// An image built with umoci, layer by layer.
 struct Umoci {

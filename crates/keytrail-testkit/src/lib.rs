@@ -10,3 +10,4 @@ pub mod history;
 pub mod sarif;
 pub mod secrets;
 pub mod snapshot;
+pub mod tools;
