@@ -11,6 +11,10 @@
 //! Memory: NDJSON is streamed line by line. Array and `Records` files are decompressed
 //! into memory one file at a time (CloudTrail delivers files of at most a few MB);
 //! directory merging keeps only the files whose time ranges overlap open at once.
+//! [`DirRecords::from_files_parallel`] adds worker threads that read and parse the next
+//! few files (one per worker plus one) in merge order and hand over parsed records in
+//! chunks of 256 while they work; the merge, and so every item and its order, is
+//! unchanged.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -715,9 +719,8 @@ struct OpenFile {
 enum Source {
     /// Read and parsed on the merging thread.
     Live(FileRecords),
-    /// Parsed ahead by a worker; `rest` continues a file too large to hold whole;
-    /// the flag says the file could not be read (as `FileRecords::Failed`).
-    Parsed(Chunks, Option<FileRecords>, bool),
+    /// Parsed by a worker, received in chunks as they are parsed.
+    Streamed(Stream),
     /// Finished (the slot can be reused).
     Closed,
 }
@@ -727,9 +730,7 @@ impl Iterator for Source {
     fn next(&mut self) -> Option<ReadItem> {
         match self {
             Source::Live(r) => r.next(),
-            Source::Parsed(items, rest, _) => items
-                .next()
-                .or_else(|| rest.as_mut().and_then(Iterator::next)),
+            Source::Streamed(s) => s.next(),
             Source::Closed => None,
         }
     }
@@ -743,9 +744,10 @@ impl Source {
         match self {
             Source::Closed | Source::Live(FileRecords::Failed(None)) => true,
             // Asked only once the file is exhausted.
-            Source::Parsed(_, rest, failed) => match rest {
-                Some(r) => matches!(r, FileRecords::Failed(None)),
-                None => *failed,
+            Source::Streamed(s) => match &s.end {
+                Some((Some(r), _)) => matches!(r, FileRecords::Failed(None)),
+                Some((None, failed)) => *failed,
+                None => false,
             },
             Source::Live(_) => false,
         }
@@ -759,18 +761,54 @@ const RECYCLE_BATCH: usize = 1024;
 /// parsed by the merging thread as it goes, so memory stays bounded.
 const PREFETCH_MAX_ITEMS: usize = 1 << 17;
 
-/// Parsed items in chunks (no large reallocations while parsing).
-type Chunks = std::iter::Flatten<std::vec::IntoIter<Vec<ReadItem>>>;
-
-/// Items per chunk of a parsed file.
+/// Items per chunk of a parsed file: the merge consumes a file while it is being
+/// parsed, so events are still in cache when the engine sees them.
 const CHUNK: usize = 256;
 
-/// A file parsed ahead of the merge.
-struct Parsed {
+/// How a parsed file ends: the rest of a file too large to parse ahead, and whether
+/// the file could not be read (as `FileRecords::Failed`).
+type End = (Option<FileRecords>, bool);
+
+/// A file taken by a worker: its parsed chunks so far, and its end once parsed.
+struct Slot {
     worker: usize,
-    items: Vec<Vec<ReadItem>>,
-    rest: Option<FileRecords>,
-    failed: bool,
+    chunks: std::collections::VecDeque<Vec<ReadItem>>,
+    end: Option<End>,
+}
+
+/// The merge's side of a file parsed by a worker.
+struct Stream {
+    state: Arc<(Mutex<PrefetchState>, Condvar)>,
+    idx: usize,
+    cur: std::vec::IntoIter<ReadItem>,
+    end: Option<End>,
+}
+
+impl Stream {
+    fn next(&mut self) -> Option<ReadItem> {
+        loop {
+            if let Some(it) = self.cur.next() {
+                return Some(it);
+            }
+            if let Some((rest, _)) = &mut self.end {
+                return rest.as_mut().and_then(Iterator::next);
+            }
+            let (lock, cv) = &*self.state;
+            let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                let slot = st.ready.get_mut(&self.idx)?;
+                if let Some(chunk) = slot.chunks.pop_front() {
+                    self.cur = chunk.into_iter();
+                    break;
+                }
+                if slot.end.is_some() {
+                    self.end = st.ready.remove(&self.idx).and_then(|s| s.end);
+                    break;
+                }
+                st = cv.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -781,7 +819,7 @@ struct PrefetchState {
     taken: usize,
     /// Number of files.
     total: usize,
-    ready: std::collections::HashMap<usize, Parsed>,
+    ready: std::collections::HashMap<usize, Slot>,
     /// Events the merge is done with, dropped by the workers that allocated them
     /// (freeing memory on the allocating threads keeps their allocator caches warm).
     graveyards: Vec<Vec<Vec<Event>>>,
@@ -806,7 +844,7 @@ impl Prefetch {
             Condvar::new(),
         ));
         let paths = Arc::new(paths);
-        let lookahead = 2 * workers + 2;
+        let lookahead = workers + 1;
         let handles = (0..workers)
             .map(|worker| {
                 let state = state.clone();
@@ -826,12 +864,31 @@ impl Prefetch {
                                 return;
                             }
                             st.next += 1;
-                            (st.next - 1, std::mem::take(&mut st.graveyards[worker]))
+                            let idx = st.next - 1;
+                            st.ready.insert(
+                                idx,
+                                Slot {
+                                    worker,
+                                    chunks: Default::default(),
+                                    end: None,
+                                },
+                            );
+                            cv.notify_all();
+                            (idx, std::mem::take(&mut st.graveyards[worker]))
                         };
                         let (idx, dead) = idx;
                         drop(dead);
+                        let push = |chunk: Vec<ReadItem>, end: Option<End>| {
+                            let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+                            if let Some(slot) = st.ready.get_mut(&idx) {
+                                if !chunk.is_empty() {
+                                    slot.chunks.push_back(chunk);
+                                }
+                                slot.end = end;
+                            }
+                            cv.notify_all();
+                        };
                         let mut records = read_file(&paths[idx]);
-                        let mut items: Vec<Vec<ReadItem>> = Vec::new();
                         let mut chunk = Vec::with_capacity(CHUNK);
                         let mut n = 0;
                         let mut done = false;
@@ -841,10 +898,13 @@ impl Prefetch {
                                     chunk.push(it);
                                     n += 1;
                                     if chunk.len() == CHUNK {
-                                        items.push(std::mem::replace(
-                                            &mut chunk,
-                                            Vec::with_capacity(CHUNK),
-                                        ));
+                                        push(
+                                            std::mem::replace(
+                                                &mut chunk,
+                                                Vec::with_capacity(CHUNK),
+                                            ),
+                                            None,
+                                        );
                                     }
                                 }
                                 None => {
@@ -853,19 +913,8 @@ impl Prefetch {
                                 }
                             }
                         }
-                        if !chunk.is_empty() {
-                            items.push(chunk);
-                        }
                         let failed = matches!(records, FileRecords::Failed(None));
-                        let parsed = Parsed {
-                            worker,
-                            items,
-                            failed,
-                            rest: (!done).then_some(records),
-                        };
-                        let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
-                        st.ready.insert(idx, parsed);
-                        cv.notify_all();
+                        push(chunk, Some(((!done).then_some(records), failed)));
                     }
                 })
             })
@@ -890,15 +939,25 @@ impl Prefetch {
         st.graveyards[worker].push(events);
     }
 
-    /// Waits for file `idx` (files must be taken in order).
-    fn take(&self, idx: usize) -> Parsed {
+    /// Opens file `idx` (files must be opened in order): waits until a worker has
+    /// taken it and returns the worker's id and the stream of its records.
+    fn take(&self, idx: usize) -> (usize, Stream) {
         let (lock, cv) = &*self.state;
         let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if let Some(p) = st.ready.remove(&idx) {
+            if let Some(slot) = st.ready.get(&idx) {
+                let worker = slot.worker;
                 st.taken = idx + 1;
                 cv.notify_all();
-                return p;
+                return (
+                    worker,
+                    Stream {
+                        state: self.state.clone(),
+                        idx,
+                        cur: Vec::new().into_iter(),
+                        end: None,
+                    },
+                );
             }
             st = cv.wait(st).unwrap_or_else(|e| e.into_inner());
         }
@@ -1028,13 +1087,9 @@ impl DirRecords {
         let mut worker = usize::MAX;
         let records = match &self.prefetch {
             Some(p) => {
-                let parsed = p.take(self.next_file);
-                worker = parsed.worker;
-                Source::Parsed(
-                    parsed.items.into_iter().flatten(),
-                    parsed.rest,
-                    parsed.failed,
-                )
+                let (w, stream) = p.take(self.next_file);
+                worker = w;
+                Source::Streamed(stream)
             }
             None => Source::Live(read_file(path)),
         };
