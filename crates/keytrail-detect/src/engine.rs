@@ -192,7 +192,7 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// Adds another partition's statistics.
+    /// Adds another run's statistics.
     pub fn merge(&mut self, o: Stats) {
         self.events += o.events;
         self.identities += o.identities;
@@ -271,7 +271,7 @@ impl Engine {
         self.sink = Some(sink);
     }
 
-    /// The shared parts (to build more engines for other partitions).
+    /// The shared parts (to build more engines over the same rules and data).
     pub fn shared(&self) -> &Shared {
         &self.shared
     }
