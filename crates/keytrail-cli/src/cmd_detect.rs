@@ -74,7 +74,8 @@ pub struct DetectArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Worker threads (identities are partitioned across them); default 1.
+    /// Threads (more than one: worker threads parse files ahead of the one engine;
+    /// the alerts are the same); default 1.
     /// Stdin is always read by one thread. Example: `--threads 2`
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub threads: usize,
