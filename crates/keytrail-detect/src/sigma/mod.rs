@@ -17,7 +17,6 @@ pub mod condition;
 pub mod correlation;
 pub mod matcher;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -145,7 +144,7 @@ pub struct SigmaRules {
     pub rules: Vec<SigmaRule>,
     /// Correlation rules.
     pub correlations: Vec<Correlation>,
-    by_event_name: HashMap<String, Vec<usize>>,
+    by_event_name: foldhash::HashMap<String, Vec<usize>>,
     unindexed: Vec<usize>,
     corr_by_rule: Vec<Vec<usize>>,
 }
