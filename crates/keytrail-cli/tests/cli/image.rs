@@ -10,7 +10,7 @@
 use crate::{CliTest, fake};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// Whether the external tools are here; fails under CI when they are not.
 pub(crate) fn tools(names: &[&str]) -> bool {
