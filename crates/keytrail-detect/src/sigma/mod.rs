@@ -17,7 +17,7 @@ pub mod condition;
 pub mod correlation;
 pub mod matcher;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use keytrail_types::{Diagnostic, Severity};
@@ -365,12 +365,15 @@ impl SigmaRules {
     /// diagnostic naming the file, and loading goes on.
     pub fn load_paths(paths: &[PathBuf]) -> (Self, Vec<Diagnostic>) {
         let mut files = Vec::new();
+        let mut diags = Vec::new();
         for p in paths {
-            collect_yaml(p, &mut files);
+            let (found, d) = keytrail_types::files::yaml_files(p);
+            files.extend(found);
+            diags.extend(d);
         }
         files.sort();
+        files.dedup();
         let mut docs = Vec::new();
-        let mut diags = Vec::new();
         for f in &files {
             let name = f.display().to_string();
             match std::fs::read_to_string(f) {
@@ -497,18 +500,6 @@ impl SigmaRules {
                 .copied()
                 .filter(|&i| self.rules[i].matches(ev)),
         );
-    }
-}
-
-fn collect_yaml(p: &Path, out: &mut Vec<PathBuf>) {
-    if p.is_dir() {
-        if let Ok(rd) = std::fs::read_dir(p) {
-            for e in rd.flatten() {
-                collect_yaml(&e.path(), out);
-            }
-        }
-    } else if p.extension().is_some_and(|e| e == "yml" || e == "yaml") {
-        out.push(p.to_path_buf());
     }
 }
 
