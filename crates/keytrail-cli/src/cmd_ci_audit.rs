@@ -6,7 +6,6 @@ use crate::ExitStatus;
 use crate::args::{ConfidenceArg, FormatArg};
 use crate::rule_set;
 use crate::term;
-use anyhow::Context;
 use clap::Args;
 use keytrail_ci::audit::{self, encode};
 use keytrail_scan::Scanner;
@@ -87,21 +86,9 @@ pub fn run(args: &CiAuditArgs) -> anyhow::Result<ExitStatus> {
         }?;
         w.flush()
     };
-    match &args.output {
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("cannot create `{}`", path.display()))?;
-            write(&mut io::BufWriter::new(file))
-                .with_context(|| format!("cannot write `{}`", path.display()))?;
-        }
-        None => {
-            let stdout = io::stdout();
-            match write(&mut io::BufWriter::new(stdout.lock())) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {}
-                Err(e) => return Err(anyhow::Error::new(e).context("cannot write the report")),
-            }
-        }
+    match crate::term::write_output(args.output.as_deref(), write) {
+        Err(e) if !crate::term::is_broken_pipe(&e) => return Err(e),
+        _ => {}
     }
     let errors = out.diagnostics.iter().filter(|d| d.is_error).count();
     for d in &out.diagnostics {

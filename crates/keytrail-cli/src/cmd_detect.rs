@@ -180,18 +180,7 @@ fn write_alerts(args: &DetectArgs, alerts: &[Alert]) -> anyhow::Result<()> {
         }
         w.flush()
     };
-    match &args.output {
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("cannot create `{}`", path.display()))?;
-            write(&mut io::BufWriter::new(file))
-                .with_context(|| format!("cannot write `{}`", path.display()))?;
-        }
-        None => {
-            let stdout = io::stdout();
-            write(&mut io::BufWriter::new(stdout.lock())).context("cannot write to stdout")?;
-        }
-    }
+    crate::term::write_output(args.output.as_deref(), write)?;
     Ok(())
 }
 

@@ -8,12 +8,11 @@
 //! be read while nothing was found).
 
 use crate::ExitStatus;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, ValueEnum};
 use keytrail_inventory::{Owners, Timestamp, output};
 use keytrail_types::Diagnostic;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Output formats of `posture`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -132,29 +131,6 @@ fn load(args: &SnapshotArgs) -> anyhow::Result<Loaded> {
     })
 }
 
-fn write_to(
-    output: Option<&Path>,
-    f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> anyhow::Result<()> {
-    match output {
-        Some(path) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("cannot create {}", path.display()))?;
-            let mut w = std::io::BufWriter::new(file);
-            f(&mut w).with_context(|| format!("cannot write {}", path.display()))?;
-            w.flush()
-                .with_context(|| format!("cannot write {}", path.display()))?;
-        }
-        None => {
-            let stdout = std::io::stdout();
-            let mut w = std::io::BufWriter::new(stdout.lock());
-            f(&mut w)?;
-            w.flush()?;
-        }
-    }
-    Ok(())
-}
-
 /// The exit status for a result: findings win; otherwise unreadable input
 /// is an error (the clean result is incomplete).
 fn status(found: bool, diags: &[Diagnostic]) -> ExitStatus {
@@ -171,7 +147,7 @@ fn status(found: bool, diags: &[Diagnostic]) -> ExitStatus {
 pub fn run_posture(args: &PostureArgs) -> anyhow::Result<ExitStatus> {
     let l = load(&args.common)?;
     let report = keytrail_inventory::check_all(&l.snapshot, l.owners.as_ref(), l.now);
-    write_to(args.common.output.as_deref(), |w| match args.format {
+    crate::term::write_output(args.common.output.as_deref(), |w| match args.format {
         PostureFormat::Human => output::write_findings_table(&report, w),
         PostureFormat::Jsonl => output::write_findings_jsonl(&report, w),
         PostureFormat::Ocsf => output::write_ocsf_json(&report, l.now, w),
@@ -190,7 +166,7 @@ pub fn run_posture(args: &PostureArgs) -> anyhow::Result<ExitStatus> {
 pub fn run_inventory(args: &InventoryArgs) -> anyhow::Result<ExitStatus> {
     let l = load(&args.common)?;
     let records = keytrail_inventory::inventory(&l.snapshot, l.owners.as_ref(), l.now);
-    write_to(args.common.output.as_deref(), |w| match args.format {
+    crate::term::write_output(args.common.output.as_deref(), |w| match args.format {
         InventoryFormat::Human => output::write_inventory_table(&records, w),
         InventoryFormat::Jsonl => output::write_inventory_jsonl(&records, w),
     })?;

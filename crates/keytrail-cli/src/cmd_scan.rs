@@ -7,7 +7,6 @@ use crate::baseline::Baseline;
 use crate::run;
 use crate::term;
 use keytrail_report::{Report, ReportOptions, write_report};
-use std::io::{self, Write};
 
 /// Run `keytrail scan`.
 pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
@@ -43,31 +42,14 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
         ExitStatus::Findings
     };
 
-    let written = match &args.output {
-        Some(path) => {
-            let file = std::fs::File::create(path).map_err(|e| {
-                anyhow::anyhow!(e).context(format!("cannot create `{}`", path.display()))
-            })?;
-            let mut w = io::BufWriter::new(file);
-            write_report(&mut w, args.format.into(), &report, &opts)
-                .and_then(|()| w.flush())
-                .map_err(|e| {
-                    anyhow::anyhow!(e).context(format!("cannot write `{}`", path.display()))
-                })?;
-            true
-        }
-        None => {
-            let stdout = io::stdout();
-            let mut w = io::BufWriter::new(stdout.lock());
-            match write_report(&mut w, args.format.into(), &report, &opts).and_then(|()| w.flush())
-            {
-                Ok(()) => true,
-                // The reader went away (`keytrail scan . | head`): stop
-                // quietly and keep the exit code the scan earned.
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => false,
-                Err(e) => return Err(anyhow::anyhow!(e).context("cannot write the report")),
-            }
-        }
+    let written = match term::write_output(args.output.as_deref(), |w| {
+        write_report(w, args.format.into(), &report, &opts)
+    }) {
+        Ok(()) => true,
+        // The reader went away (`keytrail scan . | head`): stop quietly
+        // and keep the exit code the scan earned.
+        Err(e) if term::is_broken_pipe(&e) => false,
+        Err(e) => return Err(e),
     };
 
     run::print_diagnostics(&out, args.input.quiet);

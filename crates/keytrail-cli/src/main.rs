@@ -54,7 +54,7 @@ fn main() -> std::process::ExitCode {
     let status = match result {
         Ok(s) => s,
         Err(e) => {
-            if is_broken_pipe(&e) {
+            if term::is_broken_pipe(&e) {
                 return std::process::ExitCode::SUCCESS;
             }
             eprint!("error: {e}");
@@ -66,11 +66,4 @@ fn main() -> std::process::ExitCode {
         }
     };
     std::process::ExitCode::from(status as u8)
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }

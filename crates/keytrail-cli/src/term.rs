@@ -1,11 +1,49 @@
-//! Terminal concerns: colour choice, the progress ticker on stderr, and
-//! printing diagnostics. Stdout carries only the report.
+//! Terminal concerns: colour choice, the progress ticker on stderr,
+//! printing diagnostics, and writing the report to `--output` or stdout.
+//! Stdout carries only the report.
 
+use anyhow::Context;
 use std::io::{IsTerminal, Write};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// Write a report through `write` to `path` (`--output`), or to standard
+/// output when there is none; buffered and flushed. Errors name the file
+/// (`cannot create`, `cannot write`) or say `cannot write the report`.
+pub fn write_output(
+    path: Option<&Path>,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    match path {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("cannot create `{}`", path.display()))?;
+            let mut w = std::io::BufWriter::new(file);
+            write(&mut w)
+                .and_then(|()| w.flush())
+                .with_context(|| format!("cannot write `{}`", path.display()))
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            write(&mut w)
+                .and_then(|()| w.flush())
+                .context("cannot write the report")
+        }
+    }
+}
+
+/// Whether an error is standard output's reader having gone away
+/// (`keytrail scan . | head`): not worth a message.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
 
 /// Whether `NO_COLOR` asks for no colour (set and non-empty, per no-color.org).
 fn no_color_env() -> bool {
