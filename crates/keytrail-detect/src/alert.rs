@@ -165,10 +165,18 @@ impl Hit {
     }
 }
 
-/// Emits an open alert, filling in its last-evidence time.
+/// Emits an open alert, filling in its last-evidence time and evidence lists.
 fn close(o: Open) -> Alert {
     let mut a = o.alert;
     a.last_time = format_rfc3339_ms(o.last_ms);
+    a.event_ids = o
+        .evidence
+        .ids
+        .split_terminator('\n')
+        .map(String::from)
+        .collect();
+    a.event_names = o.evidence.names.items;
+    a.source_ips = o.evidence.ips.items;
     a
 }
 
@@ -185,9 +193,68 @@ pub fn fnv64(parts: &[&str]) -> u64 {
 }
 
 struct Open {
+    /// The alert without its evidence lists (filled in by [`close`]).
     alert: Alert,
+    evidence: Evidence,
     last_ms: i64,
     window_ms: i64,
+}
+
+/// Most distinct event names and source IPs kept per alert.
+const MAX_DISTINCT: usize = 50;
+
+/// An open alert's evidence, kept compact: hits that extend an open alert are the
+/// common case (one per event for broad rules), so they must not allocate per event.
+#[derive(Default)]
+struct Evidence {
+    /// Event ids, each followed by `\n` (ids never contain a newline in practice; one
+    /// that does is cut at it).
+    ids: String,
+    id_count: usize,
+    names: Distinct,
+    ips: Distinct,
+}
+
+/// Up to [`MAX_DISTINCT`] distinct strings in first-seen order, with a hash index so
+/// that a repeated value costs one hash and one comparison.
+#[derive(Default)]
+struct Distinct {
+    items: Vec<String>,
+    /// Hash → index in `items` of the first value with that hash.
+    index: foldhash::HashMap<u64, u32>,
+}
+
+impl Distinct {
+    fn add(&mut self, v: &str) {
+        if v.is_empty() || self.items.len() >= MAX_DISTINCT {
+            return;
+        }
+        use std::hash::BuildHasher;
+        let h = foldhash::fast::FixedState::with_seed(0).hash_one(v);
+        match self.index.get(&h) {
+            Some(&i) if self.items[i as usize] == v => return,
+            // A hash collision: fall back to a scan.
+            Some(_) if self.items.iter().any(|x| x == v) => return,
+            Some(_) => {}
+            None => {
+                self.index.insert(h, self.items.len() as u32);
+            }
+        }
+        self.items.push(v.to_string());
+    }
+}
+
+impl Evidence {
+    fn add(&mut self, ev: &Event) {
+        if self.id_count < MAX_EVIDENCE && !ev.event_id().is_empty() {
+            self.id_count += 1;
+            let id = ev.event_id().split('\n').next().unwrap_or("");
+            self.ids.push_str(id);
+            self.ids.push('\n');
+        }
+        self.names.add(ev.event_name());
+        self.ips.add(ev.source_ip());
+    }
 }
 
 /// Turns hits into alerts: one per (rule, identity, group) and window.
@@ -204,14 +271,15 @@ impl Aggregator {
     pub fn hit(&mut self, hit: Hit, ev: &Event, sink: &mut dyn AlertSink) {
         let key = fnv64(&[
             &hit.rule.id,
-            &ev.identity.principal,
+            ev.principal(),
             hit.group.as_deref().unwrap_or(""),
         ]);
         if let Some(o) = self.open.get_mut(&key) {
             if ev.time_ms <= o.alert.time_ms + o.window_ms
                 && ev.time_ms >= o.alert.time_ms - o.window_ms
             {
-                add_evidence(&mut o.alert, ev);
+                o.alert.event_count += 1;
+                o.evidence.add(ev);
                 o.last_ms = o.last_ms.max(ev.time_ms);
                 if let Some(sev) = hit.severity
                     && sev > o.alert.severity
@@ -228,10 +296,10 @@ impl Aggregator {
         let t = format_rfc3339_ms(ev.time_ms);
         let id = fnv64(&[
             &hit.rule.id,
-            &ev.identity.principal,
+            ev.principal(),
             hit.group.as_deref().unwrap_or(""),
             &t,
-            &ev.event_id,
+            ev.event_id(),
         ]);
         let mut alert = Alert {
             id: format!("{id:016x}"),
@@ -243,16 +311,11 @@ impl Aggregator {
             source: hit.rule.source,
             time: t.clone(),
             last_time: t,
-            principal: ev.identity.principal.to_string(),
-            access_key_id: ev.identity.access_key_id.as_deref().map(String::from),
-            account_id: ev
-                .identity
-                .account_id
-                .as_deref()
-                .map(String::from)
-                .or_else(|| {
-                    (!ev.recipient_account.is_empty()).then(|| ev.recipient_account.to_string())
-                }),
+            principal: ev.principal().to_string(),
+            access_key_id: ev.identity().access_key_id.map(String::from),
+            account_id: ev.identity().account_id.map(String::from).or_else(|| {
+                (!ev.recipient_account().is_empty()).then(|| ev.recipient_account().to_string())
+            }),
             event_ids: Vec::new(),
             event_names: Vec::new(),
             source_ips: Vec::new(),
@@ -261,13 +324,16 @@ impl Aggregator {
             author: hit.rule.author.clone(),
             time_ms: ev.time_ms,
         };
-        add_evidence(&mut alert, ev);
+        alert.event_count = 1;
+        let mut evidence = Evidence::default();
+        evidence.add(ev);
         let window_ms = hit.rule.window_ms.max(1);
         alert.explanation = hit.explanation_for(ev);
         self.open.insert(
             key,
             Open {
                 alert,
+                evidence,
                 last_ms: ev.time_ms,
                 window_ms,
             },
@@ -300,21 +366,5 @@ impl Aggregator {
     /// Number of alerts still open.
     pub fn open_count(&self) -> usize {
         self.open.len()
-    }
-}
-
-fn add_evidence(a: &mut Alert, ev: &Event) {
-    a.event_count += 1;
-    if a.event_ids.len() < MAX_EVIDENCE && !ev.event_id.is_empty() {
-        a.event_ids.push(ev.event_id.to_string());
-    }
-    if a.event_names.len() < 50 && !a.event_names.iter().any(|n| **n == *ev.event_name) {
-        a.event_names.push(ev.event_name.to_string());
-    }
-    if a.source_ips.len() < 50
-        && !ev.source_ip.is_empty()
-        && !a.source_ips.iter().any(|n| **n == *ev.source_ip)
-    {
-        a.source_ips.push(ev.source_ip.to_string());
     }
 }

@@ -9,7 +9,7 @@
 //! size is bounded per identity (capped maps), so memory grows with identities, not
 //! events.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
@@ -76,7 +76,7 @@ pub enum ApiClass {
 
 /// Classifies an event's API.
 pub fn api_class(ev: &Event) -> ApiClass {
-    let n = &*ev.event_name;
+    let n = ev.event_name();
     if matches!(
         n,
         "GetObject"
@@ -260,9 +260,9 @@ impl Baseline {
             }
         }
         *self.user_agents.entry(ev.ua_family).or_default() += 1;
-        bump(&mut self.regions, &ev.region, MAX_KEYS);
+        bump(&mut self.regions, ev.region(), MAX_KEYS);
         bump(&mut self.services, ev.service(), MAX_KEYS);
-        bump(&mut self.apis, &ev.event_name, MAX_APIS);
+        bump(&mut self.apis, ev.event_name(), MAX_APIS);
         if self.hours.len() == 168 {
             self.hours[hour_of_week(ev.time_ms) as usize] += 1;
         }
@@ -274,7 +274,7 @@ impl Baseline {
         self.roll_hour(ev.time_ms);
         let class = api_class(ev);
         self.cur[class as usize] += 1;
-        if &*ev.event_name == "GetObject" {
+        if ev.event_name() == "GetObject" {
             self.cur[3] += 1;
             self.cur[4] += bytes;
         }
@@ -292,10 +292,10 @@ pub struct AccountState {
 
 impl AccountState {
     fn account(ev: &Event) -> &str {
-        if ev.recipient_account.is_empty() {
-            ev.identity.account_id.as_deref().unwrap_or("")
+        if ev.recipient_account().is_empty() {
+            ev.identity().account_id.unwrap_or("")
         } else {
-            &ev.recipient_account
+            ev.recipient_account()
         }
     }
     /// Whether the account of `ev` is past its learning period.
@@ -308,21 +308,21 @@ impl AccountState {
     pub fn region_used(&self, ev: &Event) -> bool {
         self.accounts
             .get(Self::account(ev))
-            .is_some_and(|(_, r)| r.contains(&*ev.region))
+            .is_some_and(|(_, r)| r.contains(ev.region()))
     }
     /// Records the event's region.
     pub fn update(&mut self, ev: &Event) {
-        if ev.region.is_empty() || ev.error_code.is_some() {
+        if ev.region().is_empty() || ev.error_code().is_some() {
             return;
         }
         let account = Self::account(ev);
         if !self.accounts.contains_key(account) {
             self.accounts
-                .insert(Box::from(account), (ev.time_ms, HashSet::new()));
+                .insert(Box::from(account), (ev.time_ms, HashSet::default()));
         }
         let e = self.accounts.get_mut(account).expect("inserted");
-        if !e.1.contains(&*ev.region) && e.1.len() < 64 {
-            e.1.insert(ev.region.clone());
+        if !e.1.contains(ev.region()) && e.1.len() < 64 {
+            e.1.insert(Box::from(ev.region()));
         }
     }
 }
@@ -438,9 +438,9 @@ impl State {
 
 /// S3 bucket and response bytes of an S3 data event.
 pub fn s3_bucket(ev: &Event) -> Option<(&str, u64)> {
-    if &*ev.event_source != "s3.amazonaws.com"
+    if ev.event_source() != "s3.amazonaws.com"
         || !matches!(
-            &*ev.event_name,
+            ev.event_name(),
             "GetObject"
                 | "PutObject"
                 | "ListObjects"
@@ -496,17 +496,17 @@ pub(crate) fn detect_with_bucket(
     hits: &mut Vec<Hit>,
     bucket: Option<(&str, u64)>,
 ) {
-    let who = &*ev.identity.principal;
+    let who = ev.principal();
     let ua = ev.ua_family;
     // Judged on the identity's history, not on this event: a browser on a server key is
     // exactly what should stand out.
     let machine = base.is_machine();
     let human = !machine;
-    let ip = &*ev.source_ip;
+    let ip = ev.source_ip();
     let days = ((base.last_ms - base.first_ms) / DAY_MS).max(1);
 
     // New keys: compare the first use with the network that created the key.
-    if let Some(k) = ev.identity.access_key_id.as_deref()
+    if let Some(k) = ev.identity().access_key_id
         && let Some(origin) = new_keys.remove(k)
         && let (Some(addr), Some(info)) = (ev.source_addr, info)
     {
@@ -527,8 +527,8 @@ pub(crate) fn detect_with_bucket(
                     )));
         }
     }
-    if &*ev.event_name == "CreateAccessKey"
-        && ev.error_code.is_none()
+    if ev.event_name() == "CreateAccessKey"
+        && ev.error_code().is_none()
         && let Some(k) = ev.lookup_str("responseElements.accessKey.accessKeyId")
         && new_keys.len() < 100_000
     {
@@ -566,9 +566,9 @@ pub(crate) fn detect_with_bucket(
                 None,
                 format!(
                     "{who} is declared server-only but called {} with a {} client ({})",
-                    ev.event_name,
+                    ev.event_name(),
                     ua.as_str(),
-                    ev.user_agent
+                    ev.user_agent()
                 ),
             ));
         }
@@ -588,7 +588,7 @@ pub(crate) fn detect_with_bucket(
                 let sev = (info.class == NetworkClass::Vpn && human).then_some(Severity::Medium);
                 hits.push(bhit(B::AnonNetwork, sev, format!(
                     "{who} called {} from {ip}, a {} address; in {days} days of baseline it never used {}",
-                    ev.event_name, info.class.as_str(), info.class.as_str()
+                    ev.event_name(), info.class.as_str(), info.class.as_str()
                 )));
             }
         }
@@ -607,7 +607,7 @@ pub(crate) fn detect_with_bucket(
             net_new = true;
             hits.push(bhit(B::NonServerNetwork, None, format!(
                 "{who} called {} from {ip} (residential AS{} {}); all {total_classes} geolocated calls in its baseline came from datacenters",
-                ev.event_name,
+                ev.event_name(),
                 info.asn.map_or("?".into(), |a| a.to_string()),
                 info.org.as_deref().unwrap_or("")
             )));
@@ -622,7 +622,7 @@ pub(crate) fn detect_with_bucket(
                     sev,
                     format!(
                         "{who} called {} from {ip} in {c}; its {days}-day baseline has {}",
-                        ev.event_name,
+                        ev.event_name(),
                         Baseline::top(&base.countries, 4)
                     ),
                 ));
@@ -662,7 +662,7 @@ pub(crate) fn detect_with_bucket(
                 None,
                 format!(
                     "{who} called {} from AS{a} ({}); its baseline has {} other ASNs",
-                    ev.event_name,
+                    ev.event_name(),
                     info.org.as_deref().unwrap_or("unknown org"),
                     base.asns.len()
                 ),
@@ -686,22 +686,25 @@ pub(crate) fn detect_with_bucket(
     {
         hits.push(bhit(B::InteractiveClient, None, format!(
             "{who} called {} with a {} client ({}); all {ua_total} calls in its baseline used server SDKs or tools",
-            ev.event_name,
+            ev.event_name(),
             ua.as_str(),
-            ev.user_agent
+            ev.user_agent()
         )));
     }
 
     // New region.
-    if !ev.region.is_empty() && !base.regions.contains_key(&*ev.region) && ev.error_code.is_none() {
+    if !ev.region().is_empty()
+        && !base.regions.contains_key(ev.region())
+        && ev.error_code().is_none()
+    {
         let sev = (net_new && machine).then_some(Severity::Medium);
         hits.push(bhit(
             B::NewRegion,
             sev,
             format!(
                 "{who} called {} in {}; its baseline regions are {}",
-                ev.event_name,
-                ev.region,
+                ev.event_name(),
+                ev.region(),
                 Baseline::top(&base.regions, 4)
             ),
         ));
@@ -714,7 +717,7 @@ pub(crate) fn detect_with_bucket(
         if base.hours[how] == 0 && active <= 84 {
             hits.push(bhit(B::OffHours, None, format!(
                 "{who} called {} at hour {} of the week (UTC); in {days} days it was active only in {active} of 168 hours",
-                ev.event_name, how
+                ev.event_name(), how
             )));
         }
     }
@@ -729,12 +732,12 @@ pub(crate) fn detect_with_bucket(
             None,
             format!(
                 "{who} accessed bucket {b} ({}) for the first time; it used {} other buckets",
-                ev.event_name,
+                ev.event_name(),
                 base.buckets.len()
             ),
         ));
     }
-    if &*ev.event_name == "GetObject" {
+    if ev.event_name() == "GetObject" {
         let hour = ev.time_ms.div_euclid(HOUR_MS);
         let now = if hour == base.cur_hour {
             base.cur[3] + 1

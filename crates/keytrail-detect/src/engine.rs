@@ -348,14 +348,14 @@ impl Engine {
                 )
             }
             None => {
-                if looks_like_ip(&ev.source_ip) {
+                if looks_like_ip(ev.source_ip()) {
                     self.stats.invalid_ips += 1;
                 }
                 None
             }
         };
         let empty = Baseline::default();
-        let base = self.state.identities.get(&*ev.identity.principal);
+        let base = self.state.identities.get(ev.principal());
         let learning = base.is_none_or(|b| t - b.first_ms < self.learning_ms);
         let mut hits = std::mem::take(&mut self.hits);
         self.playbook
@@ -382,14 +382,12 @@ impl Engine {
             s3,
         );
         let (bucket, bytes) = s3.map_or((None, 0), |(b, n)| (Some(b), n));
-        match self.state.identities.get_mut(&*ev.identity.principal) {
+        match self.state.identities.get_mut(ev.principal()) {
             Some(b) => b.update(ev, info.as_deref(), bucket, bytes),
             None => {
                 let mut b = Baseline::default();
                 b.update(ev, info.as_deref(), bucket, bytes);
-                self.state
-                    .identities
-                    .insert(ev.identity.principal.clone(), b);
+                self.state.identities.insert(Box::from(ev.principal()), b);
             }
         }
         self.state.accounts.update(ev);
@@ -469,8 +467,17 @@ pub fn run_parallel(
             Vec::new(),
         ));
     } else {
-        let mut dir =
-            crate::reader::DirRecords::from_files_parallel(files.to_vec(), Vec::new(), threads);
+        // Workers also do the stateless part of Sigma: matching detection rules.
+        let enrich: Option<crate::reader::Enrich> = (!e.shared.sigma.is_empty()).then(|| {
+            let sigma = e.shared.sigma.clone();
+            Arc::new(move |ev: &mut Event| sigma.prematch(ev)) as crate::reader::Enrich
+        });
+        let mut dir = crate::reader::DirRecords::from_files_enriched(
+            files.to_vec(),
+            Vec::new(),
+            threads,
+            enrich,
+        );
         while let Some(it) = dir.next() {
             match it {
                 Ok(ev) => {

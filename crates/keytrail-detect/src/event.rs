@@ -60,45 +60,44 @@ impl IdentityKind {
     }
 }
 
-/// The credential and identity behind one event, normalised.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Identity {
+/// The credential and identity behind one event, normalised (a view into the event,
+/// see [`Event::identity`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Identity<'a> {
     /// Principal type.
     pub kind: Option<IdentityKind>,
     /// Stable key of the identity that baselines and alerts are grouped by: the IAM user
     /// ARN, the *role* ARN for role sessions (the session issuer), the federated-user
     /// ARN, the root ARN, or `service:<name>` / `account:<id>` / `principal:<id>`.
-    pub principal: Box<str>,
+    pub principal: &'a str,
     /// `userIdentity.arn` as logged (a session ARN for roles).
-    pub arn: Option<Box<str>>,
+    pub arn: Option<&'a str>,
     /// `userIdentity.accessKeyId` (`AKIA…` long-term, `ASIA…` temporary).
-    pub access_key_id: Option<Box<str>>,
+    pub access_key_id: Option<&'a str>,
     /// Account id of the principal.
-    pub account_id: Option<Box<str>>,
+    pub account_id: Option<&'a str>,
     /// Role session name (assumed roles) or federated user name.
-    pub session_name: Option<Box<str>>,
+    pub session_name: Option<&'a str>,
     /// `sessionContext.sessionIssuer.arn`: the role behind a role session, the IAM
     /// user behind a federation token.
-    pub issuer: Option<Box<str>>,
+    pub issuer: Option<&'a str>,
     /// `sessionContext.attributes.mfaAuthenticated == "true"`.
     pub mfa: bool,
     /// The session credentials came from the console (`sessionCredentialFromConsole`).
     pub console_session: bool,
     /// `userIdentity.invokedBy` (an AWS service acting for the principal).
-    pub invoked_by: Option<Box<str>>,
+    pub invoked_by: Option<&'a str>,
 }
 
-impl Identity {
+impl Identity<'_> {
     /// Whether the access key is a long-term IAM user key (`AKIA`).
     pub fn long_term_key(&self) -> bool {
-        self.access_key_id
-            .as_deref()
-            .is_some_and(|k| k.starts_with("AKIA"))
+        self.access_key_id.is_some_and(|k| k.starts_with("AKIA"))
     }
     /// Whether the session is an EC2 instance-profile session (session name = instance id).
     pub fn ec2_instance_session(&self) -> bool {
         self.kind == Some(IdentityKind::AssumedRole)
-            && self.session_name.as_deref().is_some_and(|s| {
+            && self.session_name.is_some_and(|s| {
                 s.len() >= 10
                     && s.starts_with("i-")
                     && s[2..].bytes().all(|b| b.is_ascii_hexdigit())
@@ -282,39 +281,64 @@ impl UaFamily {
     }
 }
 
+/// A string field of an [`Event`]: a byte range of its text (`start == u32::MAX`:
+/// absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span(u32, u32);
+
+impl Span {
+    const NONE: Span = Span(u32::MAX, 0);
+    const EMPTY: Span = Span(0, 0);
+}
+
+/// Indices of the string fields of an [`Event`] in its span table.
+mod field {
+    pub const EVENT_ID: usize = 0;
+    pub const EVENT_NAME: usize = 1;
+    pub const EVENT_SOURCE: usize = 2;
+    pub const REGION: usize = 3;
+    pub const SOURCE_IP: usize = 4;
+    pub const USER_AGENT: usize = 5;
+    pub const ERROR_CODE: usize = 6;
+    pub const EVENT_TYPE: usize = 7;
+    pub const RECIPIENT_ACCOUNT: usize = 8;
+    pub const PRINCIPAL: usize = 9;
+    pub const ARN: usize = 10;
+    pub const ACCESS_KEY_ID: usize = 11;
+    pub const ACCOUNT_ID: usize = 12;
+    pub const SESSION_NAME: usize = 13;
+    pub const ISSUER: usize = 14;
+    pub const INVOKED_BY: usize = 15;
+    pub const COUNT: usize = 16;
+}
+
 /// One CloudTrail event.
+///
+/// The record text and every string field live in one allocation: fields are byte
+/// ranges of the record text (strings without escapes, the common case) or of decoded
+/// and derived strings stored after it. An event is parsed on one thread and read on
+/// another, so one allocation per event (instead of one per field) keeps both the
+/// allocator and the reading core's caches cheap.
 #[derive(Debug)]
 pub struct Event {
     /// Event time in ms since the epoch (`eventTime`, else `@timestamp`).
     pub time_ms: i64,
-    /// `eventID` (empty when missing).
-    pub event_id: Box<str>,
-    /// `eventName`.
-    pub event_name: Box<str>,
-    /// `eventSource` (`iam.amazonaws.com`).
-    pub event_source: Box<str>,
-    /// `awsRegion`.
-    pub region: Box<str>,
-    /// `sourceIPAddress` as logged: an IP, a service name or `AWS Internal`.
-    pub source_ip: Box<str>,
     /// `sourceIPAddress` when it is a valid IP address.
     pub source_addr: Option<IpAddr>,
-    /// `userAgent`.
-    pub user_agent: Box<str>,
     /// Family of `userAgent`, classified once at parse time.
     pub ua_family: UaFamily,
-    /// `errorCode` when the call failed.
-    pub error_code: Option<Box<str>>,
-    /// `eventType` (`AwsApiCall`, `AwsConsoleSignIn`…).
-    pub event_type: Box<str>,
-    /// `recipientAccountId`.
-    pub recipient_account: Box<str>,
     /// `readOnly`.
     pub read_only: Option<bool>,
-    /// The normalised identity.
-    pub identity: Identity,
-    /// The record text as received, for Sigma field access and keyword search.
-    pub raw: Box<str>,
+    /// Principal type, MFA and console-session flags of the identity.
+    kind: Option<IdentityKind>,
+    mfa: bool,
+    console_session: bool,
+    /// The record text, followed by decoded and derived field strings.
+    text: Box<str>,
+    /// Length of the record text at the start of `text`.
+    raw_len: u32,
+    /// Ranges in `text` of the string fields (indexed by [`field`]).
+    spans: [Span; field::COUNT],
     /// Byte ranges in `raw` of the nested documents in [`SUBTREES`], so a dotted lookup
     /// parses only the subtree it needs.
     subs: [(u32, u32); 5],
@@ -326,6 +350,10 @@ pub struct Event {
     issuer_type: (u32, u32),
     /// JSON trees parsed on demand (boxed: most events never need one).
     trees: OnceLock<Box<Trees>>,
+    /// Sigma detection rules matched, computed ahead of the engine by a parse worker
+    /// ([`crate::sigma::SigmaRules::prematch`]): the rule set's id and the indices of
+    /// the matching rules.
+    pub(crate) sigma: Option<(u64, Box<[u32]>)>,
 }
 
 /// Lazily parsed JSON trees of one event: the whole record and each of [`SUBTREES`].
@@ -348,24 +376,20 @@ impl Clone for Event {
     fn clone(&self) -> Self {
         Event {
             time_ms: self.time_ms,
-            event_id: self.event_id.clone(),
-            event_name: self.event_name.clone(),
-            event_source: self.event_source.clone(),
-            region: self.region.clone(),
-            source_ip: self.source_ip.clone(),
             source_addr: self.source_addr,
-            user_agent: self.user_agent.clone(),
             ua_family: self.ua_family,
-            error_code: self.error_code.clone(),
-            event_type: self.event_type.clone(),
-            recipient_account: self.recipient_account.clone(),
             read_only: self.read_only,
-            identity: self.identity.clone(),
-            raw: self.raw.clone(),
+            kind: self.kind,
+            mfa: self.mfa,
+            console_session: self.console_session,
+            text: self.text.clone(),
+            raw_len: self.raw_len,
+            spans: self.spans,
             subs: self.subs,
             ui_range: self.ui_range.clone(),
             issuer_type: self.issuer_type,
             trees: OnceLock::new(),
+            sigma: self.sigma.clone(),
         }
     }
 }
@@ -454,12 +478,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
 }
 
 impl Lenient<'_> {
-    fn boxed(&self) -> Option<Box<str>> {
-        self.0.as_deref().map(Box::from)
-    }
-    fn boxed_or_empty(&self) -> Box<str> {
-        Box::from(self.0.as_deref().unwrap_or(""))
-    }
     fn as_str(&self) -> Option<&str> {
         self.0.as_deref()
     }
@@ -776,10 +794,16 @@ impl Event {
             .and_then(parse_rfc3339_ms)
             .or_else(|| rec.at_timestamp.as_str().and_then(parse_rfc3339_ms))
             .ok_or(RecordError::MissingTime)?;
-        let source_ip = rec.source_ip_address.boxed_or_empty();
-        let source_addr = parse_ip(&source_ip);
+        let mut b = TextBuilder {
+            t,
+            extra: String::new(),
+        };
+        let mut spans = [Span::NONE; field::COUNT];
+        let source_ip = rec.source_ip_address.as_str().unwrap_or("");
+        let source_addr = parse_ip(source_ip);
+        spans[field::SOURCE_IP] = b.span(source_ip);
         let ui: Option<&UserIdentitySyntax<'_>> = rec.user_identity.0.as_ref();
-        let identity = normalise_identity(ui);
+        let (kind, mfa, console_session) = normalise_identity(ui, &mut b, &mut spans);
         let base = t.as_ptr() as usize;
         let range = |r: Option<&RawValue>| -> (u32, u32) {
             r.map_or((0, 0), |r| {
@@ -802,34 +826,120 @@ impl Event {
             (0, 0),
             range(rec.service_event_details),
         ];
-        let ua_family = classify_cached(rec.user_agent.as_str().unwrap_or(""));
+        let user_agent = rec.user_agent.as_str().unwrap_or("");
+        let ua_family = classify_cached(user_agent);
         let read_only = match rec.read_only.as_str() {
             Some("true") => Some(true),
             Some("false") => Some(false),
             _ => None,
         };
-        let ev = Event {
+        spans[field::USER_AGENT] = b.span(user_agent);
+        spans[field::EVENT_ID] = b.span(rec.event_id.as_str().unwrap_or(""));
+        spans[field::EVENT_NAME] = b.span(rec.event_name.as_str().unwrap_or(""));
+        spans[field::EVENT_SOURCE] = b.span(rec.event_source.as_str().unwrap_or(""));
+        spans[field::REGION] = b.span(rec.aws_region.as_str().unwrap_or(""));
+        spans[field::ERROR_CODE] = b.opt(rec.error_code.as_str().filter(|s| !s.is_empty()));
+        spans[field::EVENT_TYPE] = b.span(rec.event_type.as_str().unwrap_or(""));
+        spans[field::RECIPIENT_ACCOUNT] = b.span(rec.recipient_account_id.as_str().unwrap_or(""));
+        let text: Box<str> = if b.extra.is_empty() {
+            Box::from(t)
+        } else {
+            let mut s = String::with_capacity(t.len() + b.extra.len());
+            s.push_str(t);
+            s.push_str(&b.extra);
+            s.into_boxed_str()
+        };
+        Ok(Event {
             time_ms,
-            event_id: rec.event_id.boxed_or_empty(),
-            event_name: rec.event_name.boxed_or_empty(),
-            event_source: rec.event_source.boxed_or_empty(),
-            region: rec.aws_region.boxed_or_empty(),
-            source_ip,
             source_addr,
-            user_agent: rec.user_agent.boxed_or_empty(),
             ua_family,
-            error_code: rec.error_code.boxed().filter(|s| !s.is_empty()),
-            event_type: rec.event_type.boxed_or_empty(),
-            recipient_account: rec.recipient_account_id.boxed_or_empty(),
             read_only,
-            identity,
-            trees: OnceLock::new(),
+            kind,
+            mfa,
+            console_session,
+            text,
+            raw_len: t.len() as u32,
+            spans,
             subs,
             ui_range: OnceLock::new(),
             issuer_type,
-            raw: Box::from(t),
-        };
-        Ok(ev)
+            trees: OnceLock::new(),
+            sigma: None,
+        })
+    }
+
+    fn field(&self, f: usize) -> &str {
+        let Span(a, b) = self.spans[f];
+        if a == u32::MAX {
+            ""
+        } else {
+            &self.text[a as usize..b as usize]
+        }
+    }
+
+    fn field_opt(&self, f: usize) -> Option<&str> {
+        let Span(a, b) = self.spans[f];
+        (a != u32::MAX).then(|| &self.text[a as usize..b as usize])
+    }
+
+    /// The record text as received, for Sigma field access and keyword search.
+    pub fn raw(&self) -> &str {
+        &self.text[..self.raw_len as usize]
+    }
+    /// `eventID` (empty when missing).
+    pub fn event_id(&self) -> &str {
+        self.field(field::EVENT_ID)
+    }
+    /// `eventName`.
+    pub fn event_name(&self) -> &str {
+        self.field(field::EVENT_NAME)
+    }
+    /// `eventSource` (`iam.amazonaws.com`).
+    pub fn event_source(&self) -> &str {
+        self.field(field::EVENT_SOURCE)
+    }
+    /// `awsRegion`.
+    pub fn region(&self) -> &str {
+        self.field(field::REGION)
+    }
+    /// `sourceIPAddress` as logged: an IP, a service name or `AWS Internal`.
+    pub fn source_ip(&self) -> &str {
+        self.field(field::SOURCE_IP)
+    }
+    /// `userAgent`.
+    pub fn user_agent(&self) -> &str {
+        self.field(field::USER_AGENT)
+    }
+    /// `errorCode` when the call failed.
+    pub fn error_code(&self) -> Option<&str> {
+        self.field_opt(field::ERROR_CODE)
+    }
+    /// `eventType` (`AwsApiCall`, `AwsConsoleSignIn`…).
+    pub fn event_type(&self) -> &str {
+        self.field(field::EVENT_TYPE)
+    }
+    /// `recipientAccountId`.
+    pub fn recipient_account(&self) -> &str {
+        self.field(field::RECIPIENT_ACCOUNT)
+    }
+    /// The grouping key of the identity ([`Identity::principal`]).
+    pub fn principal(&self) -> &str {
+        self.field(field::PRINCIPAL)
+    }
+    /// The normalised identity behind the event.
+    pub fn identity(&self) -> Identity<'_> {
+        Identity {
+            kind: self.kind,
+            principal: self.field(field::PRINCIPAL),
+            arn: self.field_opt(field::ARN),
+            access_key_id: self.field_opt(field::ACCESS_KEY_ID),
+            account_id: self.field_opt(field::ACCOUNT_ID),
+            session_name: self.field_opt(field::SESSION_NAME),
+            issuer: self.field_opt(field::ISSUER),
+            mfa: self.mfa,
+            console_session: self.console_session,
+            invoked_by: self.field_opt(field::INVOKED_BY),
+        }
     }
 
     /// Byte range in `raw` of top-level member `i` of [`SUBTREES`] (`(0, 0)` if absent).
@@ -839,8 +949,8 @@ impl Event {
         }
         *self.ui_range.get_or_init(|| {
             // Known top-level members are unique (the typed parse rejects repeats).
-            raw_member(&self.raw, SUBTREES[3]).map_or((0, 0), |v| {
-                let start = v.as_ptr() as usize - self.raw.as_ptr() as usize;
+            raw_member(self.raw(), SUBTREES[3]).map_or((0, 0), |v| {
+                let start = v.as_ptr() as usize - self.text.as_ptr() as usize;
                 (start as u32, (start + v.len()) as u32)
             })
         })
@@ -849,17 +959,17 @@ impl Event {
     /// `userIdentity.sessionContext.sessionIssuer.type` when it is a plain string.
     pub(crate) fn issuer_type(&self) -> Option<&str> {
         let (a, b) = self.issuer_type;
-        (a != b).then(|| &self.raw[a as usize..b as usize])
+        (a != b).then(|| &self.text[a as usize..b as usize])
     }
 
     /// The service prefix of `eventSource` (`iam` for `iam.amazonaws.com`).
     pub fn service(&self) -> &str {
-        self.event_source.split('.').next().unwrap_or("")
+        self.event_source().split('.').next().unwrap_or("")
     }
 
     /// Whether the call was denied (AccessDenied, UnauthorizedOperation, …).
     pub fn access_denied(&self) -> bool {
-        self.error_code.as_deref().is_some_and(|c| {
+        self.error_code().is_some_and(|c| {
             c.contains("AccessDenied")
                 || c.contains("Unauthorized")
                 || c.contains("Forbidden")
@@ -875,7 +985,7 @@ impl Event {
     pub fn json(&self) -> &Value {
         self.trees()
             .whole
-            .get_or_init(|| serde_json::from_str(&self.raw).unwrap_or(Value::Null))
+            .get_or_init(|| serde_json::from_str(self.raw()).unwrap_or(Value::Null))
     }
 
     /// A nested value by dotted path (`requestParameters.userName`), from the raw record.
@@ -892,7 +1002,7 @@ impl Event {
                     return None;
                 }
                 let sub = self.trees().subs[i].get_or_init(|| {
-                    serde_json::from_str(&self.raw[a as usize..b as usize]).unwrap_or(Value::Null)
+                    serde_json::from_str(&self.text[a as usize..b as usize]).unwrap_or(Value::Null)
                 });
                 match rest {
                     None => return Some(sub),
@@ -940,9 +1050,9 @@ impl Event {
                 if a == b {
                     return None;
                 }
-                &self.raw[a as usize..b as usize]
+                &self.text[a as usize..b as usize]
             }
-            None => raw_member(&self.raw, first)?,
+            None => raw_member(self.raw(), first)?,
         };
         if let Some(rest) = rest {
             for part in rest.split('.') {
@@ -955,10 +1065,7 @@ impl Event {
     /// Whether this event is human use: a console sign-in or console session, a
     /// browser, or an MFA-authenticated session.
     pub fn human_use(&self) -> bool {
-        if &*self.event_type == "AwsConsoleSignIn"
-            || self.identity.console_session
-            || self.identity.mfa
-        {
+        if self.event_type() == "AwsConsoleSignIn" || self.console_session || self.mfa {
             return true;
         }
         matches!(self.ua_family, UaFamily::Browser | UaFamily::Console)
@@ -1037,77 +1144,124 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
     s.parse().ok()
 }
 
-fn normalise_identity(ui: Option<&UserIdentitySyntax<'_>>) -> Identity {
+/// Collects an event's field strings: ranges of the record text `t`, or strings
+/// appended after it (decoded escapes, derived values).
+struct TextBuilder<'t> {
+    t: &'t str,
+    extra: String,
+}
+
+impl TextBuilder<'_> {
+    fn span(&mut self, s: &str) -> Span {
+        let base = self.t.as_ptr() as usize;
+        let p = s.as_ptr() as usize;
+        if p >= base && p + s.len() <= base + self.t.len() {
+            return Span((p - base) as u32, (p - base + s.len()) as u32);
+        }
+        if s.is_empty() {
+            return Span::EMPTY;
+        }
+        let start = self.t.len() + self.extra.len();
+        self.extra.push_str(s);
+        Span(start as u32, (start + s.len()) as u32)
+    }
+
+    fn opt(&mut self, s: Option<&str>) -> Span {
+        s.map_or(Span::NONE, |s| self.span(s))
+    }
+}
+
+/// Normalises `userIdentity` into the identity spans of `spans`; returns the principal
+/// type and the MFA and console-session flags.
+fn normalise_identity(
+    ui: Option<&UserIdentitySyntax<'_>>,
+    b: &mut TextBuilder<'_>,
+    spans: &mut [Span; field::COUNT],
+) -> (Option<IdentityKind>, bool, bool) {
     let Some(ui) = ui else {
-        return Identity {
-            principal: Box::from("unknown"),
-            kind: None,
-            ..Identity::default()
-        };
+        spans[field::PRINCIPAL] = b.span("unknown");
+        return (None, false, false);
     };
     let kind = ui.kind.as_str().map(IdentityKind::from_type);
-    let arn = ui.arn.boxed().filter(|s| !s.is_empty());
+    let arn = ui.arn.as_str().filter(|s| !s.is_empty());
     let sc = ui.session_context.0.as_ref();
     let issuer = sc
         .and_then(|c| c.session_issuer.0.as_ref())
-        .and_then(|i| i.arn.boxed())
+        .and_then(|i| i.arn.as_str())
         .filter(|s| !s.is_empty());
     let mfa = sc
         .and_then(|c| c.attributes.0.as_ref())
         .is_some_and(|a| a.mfa_authenticated.as_str() == Some("true"));
-    let account_id = ui.account_id.boxed();
     let mut session_name = None;
-    let principal: Box<str> = match kind {
+    let derived: String;
+    let principal: &str = match kind {
         Some(IdentityKind::AssumedRole) => {
-            let from_arn = arn.as_deref().and_then(session_arn_parts);
+            let from_arn = arn.and_then(session_arn_parts);
             if let Some((.., s)) = from_arn {
-                session_name = Some(Box::from(s));
+                session_name = Some(s);
             }
-            match (&issuer, from_arn) {
-                (Some(i), _) => i.clone(),
+            match (issuer, from_arn) {
+                (Some(i), _) => i,
                 (None, Some((partition, account, role, _))) => {
-                    Box::from(format!("arn:{partition}:iam::{account}:role/{role}").as_str())
+                    derived = format!("arn:{partition}:iam::{account}:role/{role}");
+                    &derived
                 }
-                (None, None) => arn.clone().unwrap_or_else(|| principal_fallback(ui)),
+                (None, None) => match arn {
+                    Some(a) => a,
+                    None => {
+                        derived = principal_fallback(ui);
+                        &derived
+                    }
+                },
             }
         }
         Some(IdentityKind::FederatedUser) => {
             session_name = arn
-                .as_deref()
                 .and_then(|a| a.rsplit_once("federated-user/"))
-                .map(|(_, n)| Box::from(n));
-            arn.clone().unwrap_or_else(|| principal_fallback(ui))
+                .map(|(_, n)| n);
+            match arn {
+                Some(a) => a,
+                None => {
+                    derived = principal_fallback(ui);
+                    &derived
+                }
+            }
         }
         Some(IdentityKind::AwsService) => {
-            Box::from(format!("service:{}", ui.invoked_by.as_str().unwrap_or("unknown")).as_str())
+            derived = format!("service:{}", ui.invoked_by.as_str().unwrap_or("unknown"));
+            &derived
         }
         Some(IdentityKind::AwsAccount) => {
-            Box::from(format!("account:{}", ui.account_id.as_str().unwrap_or("unknown")).as_str())
+            derived = format!("account:{}", ui.account_id.as_str().unwrap_or("unknown"));
+            &derived
         }
-        _ => arn.clone().unwrap_or_else(|| principal_fallback(ui)),
+        _ => match arn {
+            Some(a) => a,
+            None => {
+                derived = principal_fallback(ui);
+                &derived
+            }
+        },
     };
-    Identity {
-        kind,
-        principal,
-        arn,
-        access_key_id: ui.access_key_id.boxed().filter(|s| !s.is_empty()),
-        account_id,
-        session_name,
-        issuer,
-        mfa,
-        console_session: ui.session_credential_from_console.as_str() == Some("true"),
-        invoked_by: ui.invoked_by.boxed(),
-    }
+    spans[field::PRINCIPAL] = b.span(principal);
+    spans[field::ARN] = b.opt(arn);
+    spans[field::ACCESS_KEY_ID] = b.opt(ui.access_key_id.as_str().filter(|s| !s.is_empty()));
+    spans[field::ACCOUNT_ID] = b.opt(ui.account_id.as_str());
+    spans[field::SESSION_NAME] = b.opt(session_name);
+    spans[field::ISSUER] = b.opt(issuer);
+    spans[field::INVOKED_BY] = b.opt(ui.invoked_by.as_str());
+    let console = ui.session_credential_from_console.as_str() == Some("true");
+    (kind, mfa, console)
 }
 
-fn principal_fallback(ui: &UserIdentitySyntax<'_>) -> Box<str> {
+fn principal_fallback(ui: &UserIdentitySyntax<'_>) -> String {
     if let Some(p) = ui.principal_id.as_str().filter(|s| !s.is_empty()) {
-        return Box::from(format!("principal:{p}").as_str());
+        return format!("principal:{p}");
     }
     if let Some(u) = ui.user_name.as_str().filter(|s| !s.is_empty()) {
-        return Box::from(format!("user:{u}").as_str());
+        return format!("user:{u}");
     }
-    Box::from("unknown")
+    "unknown".to_string()
 }
 
 #[cfg(test)]
@@ -1119,26 +1273,26 @@ mod tests {
         let e = Event::parse(br#"{"eventTime":"2024-08-01T11:30:23Z","eventName":"RunInstances","sourceIPAddress":"06.237.252.245",
             "userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::9:assumed-role/r1/sess","accessKeyId":"ASIAX",
             "sessionContext":{"attributes":{"mfaAuthenticated":"false"},"sessionIssuer":{"arn":"arn:aws:iam::9:role/path/r1"}}}}"#).unwrap();
-        assert_eq!(&*e.identity.principal, "arn:aws:iam::9:role/path/r1");
-        assert_eq!(e.identity.session_name.as_deref(), Some("sess"));
+        assert_eq!(e.principal(), "arn:aws:iam::9:role/path/r1");
+        assert_eq!(e.identity().session_name, Some("sess"));
         assert!(e.source_addr.is_none(), "leading-zero IPv4 is invalid");
-        assert!(!e.identity.mfa);
+        assert!(!e.identity().mfa);
     }
 
     #[test]
     fn role_without_issuer_falls_back_to_session_arn() {
         let e = Event::parse(br#"{"@timestamp":"2020-09-14T00:44:23.000Z","userIdentity":{"type":"AssumedRole",
             "arn":"arn:aws:sts::1:assumed-role/web/i-0317f6c6b66ae9c40","sessionContext":{"sessionIssuer":{}}}}"#).unwrap();
-        assert_eq!(&*e.identity.principal, "arn:aws:iam::1:role/web");
-        assert!(e.identity.ec2_instance_session());
+        assert_eq!(e.principal(), "arn:aws:iam::1:role/web");
+        assert!(e.identity().ec2_instance_session());
     }
 
     #[test]
     fn lenient_on_wrong_types_and_missing_fields() {
         let e = Event::parse(br#"{"eventTime":"2024-01-01T00:00:00Z","userAgent":42,"readOnly":"true","userIdentity":"x"}"#).unwrap();
-        assert_eq!(&*e.user_agent, "42");
+        assert_eq!(e.user_agent(), "42");
         assert_eq!(e.read_only, Some(true));
-        assert_eq!(&*e.identity.principal, "unknown");
+        assert_eq!(e.principal(), "unknown");
         assert_eq!(Event::parse(b"[1]").unwrap_err(), RecordError::NotAnObject);
         assert_eq!(
             Event::parse(br#"{"eventName":"x"}"#).unwrap_err(),
@@ -1148,6 +1302,38 @@ mod tests {
             Event::parse(br#"{"eventName":}"#),
             Err(RecordError::InvalidJson(_))
         ));
+    }
+
+    #[test]
+    fn escaped_and_derived_fields_are_stored_after_the_record_text() {
+        let rec = r#"{"eventTime":"2024-01-01T00:00:00Z","eventName":"Get\u004fbject","errorCode":403,
+            "awsRegion":"eu-west-1","sourceIPAddress":"203.0.113.9","eventID":"id\"1",
+            "userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/r\u0031/s\u00e9",
+            "accountId":"1","accessKeyId":"","invokedBy":"ec2.amazonaws.com"}}"#;
+        let e = Event::parse_str(rec).unwrap();
+        assert_eq!(e.raw(), rec, "the record text is kept as received");
+        assert_eq!(e.event_name(), "GetObject");
+        assert_eq!(e.error_code(), Some("403"));
+        assert_eq!(e.event_id(), "id\"1");
+        assert_eq!(e.region(), "eu-west-1");
+        assert_eq!(e.source_ip(), "203.0.113.9");
+        assert_eq!(e.source_addr, "203.0.113.9".parse().ok());
+        let id = e.identity();
+        assert_eq!(id.principal, "arn:aws:iam::1:role/r1");
+        assert_eq!(id.arn, Some("arn:aws:sts::1:assumed-role/r1/sé"));
+        assert_eq!(id.session_name, Some("sé"));
+        assert_eq!(id.account_id, Some("1"));
+        assert_eq!(id.access_key_id, None, "an empty key id is absent");
+        assert_eq!(id.invoked_by, Some("ec2.amazonaws.com"));
+        assert_eq!(id.issuer, None);
+        assert_eq!(e.event_type(), "");
+        assert_eq!(e.recipient_account(), "");
+        // Lookups into the record still see the raw text only.
+        assert_eq!(e.lookup_str("awsRegion"), Some("eu-west-1"));
+        assert_eq!(e.lookup_str("eventName"), Some("GetObject"));
+        let c = e.clone();
+        assert_eq!(c.identity(), e.identity());
+        assert_eq!(c.raw(), e.raw());
     }
 
     #[test]
@@ -1185,7 +1371,7 @@ mod tests {
         assert_eq!(e.issuer_type(), Some("Role"));
         let (parsed, len) = Event::parse_prefix(format!("{rec}, {{}}").as_bytes()).unwrap();
         assert_eq!(len, rec.len());
-        assert_eq!(&*parsed.unwrap().raw, &*e.raw);
+        assert_eq!(parsed.unwrap().raw(), e.raw());
     }
 
     #[test]
@@ -1194,16 +1380,16 @@ mod tests {
         let e = Event::parse(br#"{"eventTime":"2024-01-01T00:00:00Z","userIdentity":{"type":"AssumedRole",
             "arn":"arn:aws:sts::9:assumed-role/r1/s","sessionContext":{"sessionIssuer":{"arn":"a","arn":"b"},
             "attributes":{"mfaAuthenticated":"true"}}}}"#).unwrap();
-        assert_eq!(&*e.identity.principal, "arn:aws:iam::9:role/r1");
-        assert!(e.identity.mfa);
+        assert_eq!(e.principal(), "arn:aws:iam::9:role/r1");
+        assert!(e.identity().mfa);
         let e = Event::parse(br#"{"eventTime":"2024-01-01T00:00:00Z","userIdentity":{"type":"IAMUser","type":"Root"}}"#).unwrap();
-        assert_eq!(&*e.identity.principal, "unknown");
+        assert_eq!(e.principal(), "unknown");
         let e = Event::parse(
             br#"{"eventTime":"2024-01-01T00:00:00Z","userIdentity":{"type":"IAMUser",
             "arn":"arn:aws:iam::1:user/u","sessionContext":[1,{"a":2}]}}"#,
         )
         .unwrap();
-        assert_eq!(&*e.identity.principal, "arn:aws:iam::1:user/u");
+        assert_eq!(e.principal(), "arn:aws:iam::1:user/u");
         assert!(
             Event::parse(
                 br#"{"eventTime":"2024-01-01T00:00:00Z","eventName":"a","eventName":"b"}"#

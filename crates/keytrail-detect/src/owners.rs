@@ -63,13 +63,13 @@ impl OwnerEntry {
     pub fn violations(&self, ev: &Event, _info: Option<&IpInfo>) -> Vec<String> {
         let mut v = Vec::new();
         if !self.regions.is_empty()
-            && !ev.region.is_empty()
-            && !self.regions.iter().any(|r| *r == *ev.region)
+            && !ev.region().is_empty()
+            && !self.regions.iter().any(|r| *r == *ev.region())
         {
             v.push(format!(
                 "called {} in region {} but is declared for {}",
-                ev.event_name,
-                ev.region,
+                ev.event_name(),
+                ev.region(),
                 self.regions.join(", ")
             ));
         }
@@ -115,12 +115,12 @@ impl OwnerEntry {
             if !self
                 .services
                 .iter()
-                .any(|s| s == svc || *s == *ev.event_source)
+                .any(|s| s == svc || *s == *ev.event_source())
                 && svc != "sts"
             {
                 v.push(format!(
                     "used service {svc} ({}) outside its declared services {}",
-                    ev.event_name,
+                    ev.event_name(),
                     self.services.join(", ")
                 ));
             }
@@ -276,8 +276,8 @@ impl Owners {
 
     /// The entry for the event's identity: exact ARN first, then patterns, in file order.
     pub fn find(&self, ev: &Event) -> Option<&OwnerEntry> {
-        let p = &*ev.identity.principal;
-        let arn = ev.identity.arn.as_deref().unwrap_or(p);
+        let p = ev.principal();
+        let arn = ev.identity().arn.unwrap_or(p);
         self.entries
             .iter()
             .find(|e| e.arn.as_deref().is_some_and(|a| a == p || a == arn))

@@ -169,9 +169,8 @@ fn req_str<'a>(ev: &'a Event, key: &str) -> Option<&'a str> {
 }
 
 fn caller_user_name(ev: &Event) -> Option<&str> {
-    ev.identity
+    ev.identity()
         .arn
-        .as_deref()
         .and_then(|a| a.rsplit_once(":user/"))
         .map(|(_, n)| n.rsplit('/').next().unwrap_or(n))
 }
@@ -201,20 +200,20 @@ impl Playbook {
         account: &AccountState,
         hits: &mut Vec<Hit>,
     ) {
-        let who = &*ev.identity.principal;
-        let name = &*ev.event_name;
+        let who = ev.principal();
+        let name = ev.event_name();
         let svc = ev.service();
-        let failed = ev.error_code.is_some();
+        let failed = ev.error_code().is_some();
         let ua = ev.ua_family;
-        let ip = if ev.source_ip.is_empty() {
+        let ip = if ev.source_ip().is_empty() {
             "an unknown address"
         } else {
-            &ev.source_ip
+            ev.source_ip()
         };
         let ok = if failed { " (denied)" } else { "" };
 
         if ua == UaFamily::AttackTool {
-            hits.push(hit(R::AttackTool, format!("{who} called {name} with the offensive-tool user agent \"{}\"; its baseline has no such client", ev.user_agent)));
+            hits.push(hit(R::AttackTool, format!("{who} called {name} with the offensive-tool user agent \"{}\"; its baseline has no such client", ev.user_agent())));
         }
 
         match (svc, name) {
@@ -346,11 +345,7 @@ impl Playbook {
             }
             ("iam", "CreateRole") => {
                 let doc = req_str(ev, "assumeRolePolicyDocument").unwrap_or("");
-                let acct = ev
-                    .identity
-                    .account_id
-                    .as_deref()
-                    .unwrap_or(&ev.recipient_account);
+                let acct = ev.identity().account_id.unwrap_or(ev.recipient_account());
                 let foreign = doc.contains("arn:aws:iam::")
                     && !acct.is_empty()
                     && doc
@@ -395,7 +390,7 @@ impl Playbook {
             }
             ("signin", "ConsoleLogin") => {
                 let mfa_no = ev.lookup_str("additionalEventData.MFAUsed") == Some("No");
-                let kind = ev.identity.kind;
+                let kind = ev.identity().kind;
                 if kind == Some(IdentityKind::FederatedUser)
                     || base.is_some_and(|b| b.machine_only())
                 {
@@ -480,7 +475,10 @@ impl Playbook {
                         why.push(format!("{count} instances"));
                     }
                     if new_region {
-                        why.push(format!("region {} that the account never used", ev.region));
+                        why.push(format!(
+                            "region {} that the account never used",
+                            ev.region()
+                        ));
                     }
                     hits.push(hit(
                         R::MiningInstances,
@@ -498,7 +496,7 @@ impl Playbook {
                     R::EcsSetup,
                     format!(
                         "{who} called ecs:{name}{ok} in {}; it never used ECS before",
-                        ev.region
+                        ev.region()
                     ),
                 ));
             }
@@ -512,7 +510,7 @@ impl Playbook {
                     .or_else(|| req(ev, "names").map(|v| v.to_string()))
                     .or_else(|| req_str(ev, "name").map(String::from))
                     .or_else(|| req(ev, "filters").map(|v| v.to_string()))
-                    .unwrap_or_else(|| ev.event_id.to_string());
+                    .unwrap_or_else(|| ev.event_id().to_string());
                 let batch = name == "BatchGetSecretValue" || name == "GetParametersByPath";
                 let b = burst_of(&mut self.bursts, who);
                 let n = distinct_in(&mut b.secrets, ev.time_ms, 10 * MINUTE_MS, &id, 256);
@@ -592,17 +590,17 @@ impl Playbook {
         }
 
         // Instance-profile credentials used outside their instance.
-        if ev.identity.ec2_instance_session() && ev.source_addr.is_some() {
+        if ev.identity().ec2_instance_session() && ev.source_addr.is_some() {
             let from_desktop = ua.interactive() || ua == UaFamily::AwsCliDesktop;
             let foreign_net =
-                base.is_some_and(|b| b.learned_networks() && !b.knows_network(&ev.source_ip));
+                base.is_some_and(|b| b.learned_networks() && !b.knows_network(ev.source_ip()));
             if from_desktop || foreign_net {
                 let why = if from_desktop {
-                    format!("a {} client ({})", ua.as_str(), ev.user_agent)
+                    format!("a {} client ({})", ua.as_str(), ev.user_agent())
                 } else {
                     "a network the role never used".to_string()
                 };
-                hits.push(hit(R::InstanceCredentialExfil, format!("instance credentials of {} (session {}) were used from {ip} by {why}; instance roles normally call from their instance", who, ev.identity.session_name.as_deref().unwrap_or("?"))));
+                hits.push(hit(R::InstanceCredentialExfil, format!("instance credentials of {} (session {}) were used from {ip} by {why}; instance roles normally call from their instance", who, ev.identity().session_name.unwrap_or("?"))));
             }
         }
 

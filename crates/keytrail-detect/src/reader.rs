@@ -754,6 +754,10 @@ impl Source {
     }
 }
 
+/// Per-event work a parse worker does after parsing (see
+/// [`DirRecords::from_files_enriched`]).
+pub type Enrich = Arc<dyn Fn(&mut Event) + Send + Sync>;
+
 /// Processed events handed back to a parse worker at a time.
 const RECYCLE_BATCH: usize = 1024;
 
@@ -834,7 +838,12 @@ struct Prefetch {
 }
 
 impl Prefetch {
-    fn start(paths: Vec<PathBuf>, workers: usize, max_items: usize) -> Self {
+    fn start(
+        paths: Vec<PathBuf>,
+        workers: usize,
+        max_items: usize,
+        enrich: Option<Enrich>,
+    ) -> Self {
         let state: Arc<(Mutex<PrefetchState>, Condvar)> = Arc::new((
             Mutex::new(PrefetchState {
                 total: paths.len(),
@@ -849,6 +858,7 @@ impl Prefetch {
             .map(|worker| {
                 let state = state.clone();
                 let paths = paths.clone();
+                let enrich = enrich.clone();
                 std::thread::spawn(move || {
                     let (lock, cv) = &*state;
                     loop {
@@ -894,7 +904,10 @@ impl Prefetch {
                         let mut done = false;
                         while n < max_items {
                             match records.next() {
-                                Some(it) => {
+                                Some(mut it) => {
+                                    if let (Ok(ev), Some(f)) = (&mut it, &enrich) {
+                                        f(ev);
+                                    }
                                     chunk.push(it);
                                     n += 1;
                                     if chunk.len() == CHUNK {
@@ -1041,10 +1054,23 @@ impl DirRecords {
         diags: Vec<Diagnostic>,
         workers: usize,
     ) -> Self {
+        Self::from_files_enriched(files, diags, workers, None)
+    }
+
+    /// [`DirRecords::from_files_parallel`] where the workers also run `enrich` on each
+    /// event they parse (stateless per-event work done ahead of the merge, such as
+    /// [`crate::sigma::SigmaRules::prematch`]). Events parsed on the merging thread
+    /// (the tail of a file too large to parse ahead) are not enriched.
+    pub fn from_files_enriched(
+        files: Vec<PathBuf>,
+        diags: Vec<Diagnostic>,
+        workers: usize,
+        enrich: Option<Enrich>,
+    ) -> Self {
         let mut d = Self::from_files(files, diags);
         if workers > 0 {
             let paths = d.files.iter().map(|(_, p)| p.clone()).collect();
-            d.prefetch = Some(Prefetch::start(paths, workers, PREFETCH_MAX_ITEMS));
+            d.prefetch = Some(Prefetch::start(paths, workers, PREFETCH_MAX_ITEMS, enrich));
             d.dead = (0..workers).map(|_| Vec::new()).collect();
         }
         d
@@ -1180,7 +1206,7 @@ mod tests {
         let nd = format!("{R1}\n\n{R2}\n");
         let (evs, d) = collect("n", nd.as_bytes());
         assert_eq!((evs.len(), d.len()), (2, 0));
-        assert_eq!(&*evs[1].event_name, "B}");
+        assert_eq!(evs[1].event_name(), "B}");
         let single = "{\n\"eventTime\": \"2024-01-01T00:00:01Z\"\n}";
         assert_eq!(collect("s", single.as_bytes()).0.len(), 1);
     }
@@ -1266,7 +1292,7 @@ mod tests {
         std::fs::write(dir.path().join("cut.json"), "[{\"eventTime\":").unwrap();
         files.push(dir.path().join("cut.json"));
         let show = |it: ReadItem| match it {
-            Ok(e) => format!("{} {}", e.time_ms, e.event_id),
+            Ok(e) => format!("{} {}", e.time_ms, e.event_id()),
             Err(d) => format!("{} {} {:?}", d.kind, d.subject, d.line),
         };
         let seq: Vec<String> = DirRecords::from_files(files.clone(), Vec::new())
@@ -1276,7 +1302,7 @@ mod tests {
         for (workers, max_items) in [(1, 1000), (2, 3), (3, 1)] {
             let mut d = DirRecords::from_files(files.clone(), Vec::new());
             let paths = d.files.iter().map(|(_, p)| p.clone()).collect();
-            d.prefetch = Some(Prefetch::start(paths, workers, max_items));
+            d.prefetch = Some(Prefetch::start(paths, workers, max_items, None));
             let par: Vec<String> = d.map(show).collect();
             assert_eq!(par, seq, "{workers} workers, {max_items} items ahead");
         }
@@ -1321,7 +1347,7 @@ mod tests {
         let ids: Vec<String> = items
             .iter()
             .filter_map(|r| r.as_ref().ok())
-            .map(|e| e.event_id.to_string())
+            .map(|e| e.event_id().to_string())
             .collect();
         assert_eq!(ids, ["a1", "b1", "a2", "b2"]);
         assert!(

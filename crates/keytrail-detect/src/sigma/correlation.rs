@@ -4,7 +4,9 @@
 //! State is kept per correlation and group: a window of recent matches, pruned by event
 //! time, so memory is bounded by the number of groups active within a timespan.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use serde_yaml_ng::Value as Yaml;
@@ -227,7 +229,7 @@ impl CorrState {
         let cutoff = t - c.timespan_ms;
         let (fired, explanation) = match c.kind {
             CorrKind::EventCount => {
-                g.events.push_back((t, ev.event_id.clone()));
+                g.events.push_back((t, Box::from(ev.event_id())));
                 while g.events.front().is_some_and(|(ts, _)| *ts < cutoff) {
                     g.events.pop_front();
                 }

@@ -82,19 +82,24 @@ impl FieldPath {
             |v: Option<&'a str>| v.map_or(FieldVal::Missing, |v| FieldVal::Str(Cow::Borrowed(v)));
         match self.fast {
             // Empty typed fields may be absent in the record: consult it then.
-            Some(Fast::EventName) if !ev.event_name.is_empty() => s(&ev.event_name),
-            Some(Fast::EventSource) if !ev.event_source.is_empty() => s(&ev.event_source),
-            Some(Fast::Region) if !ev.region.is_empty() => s(&ev.region),
-            Some(Fast::SourceIp) if !ev.source_ip.is_empty() => s(&ev.source_ip),
-            Some(Fast::UserAgent) if !ev.user_agent.is_empty() => s(&ev.user_agent),
-            Some(Fast::ErrorCode) if ev.error_code.is_some() => opt(ev.error_code.as_deref()),
-            Some(Fast::EventType) if !ev.event_type.is_empty() => s(&ev.event_type),
-            Some(Fast::EventId) if !ev.event_id.is_empty() => s(&ev.event_id),
-            Some(Fast::Recipient) if !ev.recipient_account.is_empty() => s(&ev.recipient_account),
+            Some(Fast::EventName) if !ev.event_name().is_empty() => s(ev.event_name()),
+            Some(Fast::EventSource) if !ev.event_source().is_empty() => s(ev.event_source()),
+            Some(Fast::Region) if !ev.region().is_empty() => s(ev.region()),
+            Some(Fast::SourceIp) if !ev.source_ip().is_empty() => s(ev.source_ip()),
+            Some(Fast::UserAgent) if !ev.user_agent().is_empty() => s(ev.user_agent()),
+            Some(Fast::ErrorCode) if ev.error_code().is_some() => opt(ev.error_code()),
+            Some(Fast::EventType) if !ev.event_type().is_empty() => s(ev.event_type()),
+            Some(Fast::EventId) if !ev.event_id().is_empty() => s(ev.event_id()),
+            Some(Fast::Recipient) if !ev.recipient_account().is_empty() => {
+                s(ev.recipient_account())
+            }
             Some(Fast::IdentityType)
-                if ev.identity.kind.is_some_and(|k| k != IdentityKind::Unknown) =>
+                if ev
+                    .identity()
+                    .kind
+                    .is_some_and(|k| k != IdentityKind::Unknown) =>
             {
-                s(match ev.identity.kind {
+                s(match ev.identity().kind {
                     Some(IdentityKind::IamUser) => "IAMUser",
                     Some(IdentityKind::AssumedRole) => "AssumedRole",
                     Some(IdentityKind::FederatedUser) => "FederatedUser",
@@ -107,9 +112,9 @@ impl FieldPath {
                     _ => "",
                 })
             }
-            Some(Fast::IdentityArn) if ev.identity.arn.is_some() => opt(ev.identity.arn.as_deref()),
-            Some(Fast::AccessKeyId) if ev.identity.access_key_id.is_some() => {
-                opt(ev.identity.access_key_id.as_deref())
+            Some(Fast::IdentityArn) if ev.identity().arn.is_some() => opt(ev.identity().arn),
+            Some(Fast::AccessKeyId) if ev.identity().access_key_id.is_some() => {
+                opt(ev.identity().access_key_id)
             }
             Some(Fast::IssuerType) if ev.issuer_type().is_some() => opt(ev.issuer_type()),
             // Typed fields that are absent: the record has no such field either, unless it
@@ -687,7 +692,7 @@ pub fn compile_keyword(v: &Yaml) -> Result<Matcher, String> {
 
 /// Tests a keyword matcher against the raw record text.
 pub fn keyword_match(m: &Matcher, ev: &Event) -> bool {
-    m.test_str(&ev.raw, ev)
+    m.test_str(ev.raw(), ev)
 }
 
 #[cfg(test)]

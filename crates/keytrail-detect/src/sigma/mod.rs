@@ -147,7 +147,13 @@ pub struct SigmaRules {
     by_event_name: foldhash::HashMap<String, Vec<usize>>,
     unindexed: Vec<usize>,
     corr_by_rule: Vec<Vec<usize>>,
+    /// Unique id of this indexed set, so matches computed ahead ([`Event`]'s
+    /// prematched rules) are only used with the set that computed them.
+    id: u64,
 }
+
+/// Source of [`SigmaRules`] ids.
+static NEXT_RULES_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -449,6 +455,7 @@ impl SigmaRules {
     }
 
     fn index(&mut self) {
+        self.id = NEXT_RULES_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.by_event_name.clear();
         self.unindexed.clear();
         self.corr_by_rule = vec![Vec::new(); self.rules.len()];
@@ -485,11 +492,25 @@ impl SigmaRules {
         self.len() == 0
     }
 
+    /// Computes the detection rules that match `ev` and stores them in the event, so
+    /// that a parse worker can do the stateless part of Sigma evaluation ahead of the
+    /// engine ([`SigmaState::process`] then uses them instead of matching again).
+    pub fn prematch(&self, ev: &mut Event) {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<(String, Vec<usize>)> = Default::default();
+        }
+        SCRATCH.with(|s| {
+            let (scratch, out) = &mut *s.borrow_mut();
+            self.matching(ev, scratch, out);
+            ev.sigma = Some((self.id, out.iter().map(|&i| i as u32).collect()));
+        });
+    }
+
     /// Indices of the detection rules that match `ev`. `scratch` is reused between calls.
     pub fn matching(&self, ev: &Event, scratch: &mut String, out: &mut Vec<usize>) {
         out.clear();
         scratch.clear();
-        scratch.push_str(&ev.event_name);
+        scratch.push_str(ev.event_name());
         scratch.make_ascii_lowercase();
         if let Some(list) = self.by_event_name.get(scratch.as_str()) {
             out.extend(list.iter().copied().filter(|&i| self.rules[i].matches(ev)));
@@ -509,13 +530,13 @@ fn sigma_explanation(info: &RuleInfo, ev: &Event) -> String {
     format!(
         "Sigma rule \"{}\" (by {by}) matched {} on {} by {} from {}",
         info.title,
-        ev.event_name,
-        ev.event_source,
-        ev.identity.principal,
-        if ev.source_ip.is_empty() {
+        ev.event_name(),
+        ev.event_source(),
+        ev.principal(),
+        if ev.source_ip().is_empty() {
             "an unknown address"
         } else {
-            &ev.source_ip
+            ev.source_ip()
         }
     )
 }
@@ -540,7 +561,13 @@ impl SigmaState {
                 .map(|_| CorrState::default())
                 .collect();
         }
-        rules.matching(ev, &mut self.scratch, &mut self.matched);
+        match &ev.sigma {
+            Some((id, pre)) if *id == rules.id => {
+                self.matched.clear();
+                self.matched.extend(pre.iter().map(|&i| i as usize));
+            }
+            _ => rules.matching(ev, &mut self.scratch, &mut self.matched),
+        }
         for &ri in &self.matched {
             self.matches += 1;
             let r = &rules.rules[ri];
