@@ -830,6 +830,16 @@ struct PrefetchState {
     stop: bool,
 }
 
+/// Lowers the calling thread's scheduling priority a little (Linux `nice` is per
+/// thread): parse workers run ahead of the merging thread and fill the cores it
+/// leaves idle, so when they compete for a core the merge, which everything waits
+/// on, should win.
+fn lower_priority() {
+    // Best effort: a failure leaves the default priority.
+    #[cfg(target_os = "linux")]
+    let _ = rustix::process::nice(5);
+}
+
 /// Worker threads that read, decompress and parse files in merge order, at most
 /// `lookahead` files ahead of the merge.
 struct Prefetch {
@@ -860,6 +870,7 @@ impl Prefetch {
                 let paths = paths.clone();
                 let enrich = enrich.clone();
                 std::thread::spawn(move || {
+                    lower_priority();
                     let (lock, cv) = &*state;
                     loop {
                         let idx = {
