@@ -13,7 +13,7 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crate::time::parse_rfc3339_ms;
 
@@ -333,11 +333,18 @@ pub struct Event {
     kind: Option<IdentityKind>,
     mfa: bool,
     console_session: bool,
-    /// The record text, followed by decoded and derived field strings.
-    text: Box<str>,
-    /// Length of the record text at the start of `text`.
+    /// The buffer holding the record text: the whole file it was read from (shared by
+    /// the file's events, so parsing copies no record text) or the record alone.
+    src: Arc<String>,
+    /// Start of the record text in `src`.
+    raw_start: usize,
+    /// Length of the record text.
     raw_len: u32,
-    /// Ranges in `text` of the string fields (indexed by [`field`]).
+    /// Decoded and derived field strings (escaped strings, numbers, derived role
+    /// ARNs); usually empty.
+    extra: Box<str>,
+    /// Ranges of the string fields (indexed by [`field`]): offsets below `raw_len`
+    /// are in the record text, offsets from `raw_len` on are in `extra`.
     spans: [Span; field::COUNT],
     /// Byte ranges in `raw` of the nested documents in [`SUBTREES`], so a dotted lookup
     /// parses only the subtree it needs.
@@ -353,7 +360,7 @@ pub struct Event {
     /// Sigma detection rules matched, computed ahead of the engine by a parse worker
     /// ([`crate::sigma::SigmaRules::prematch`]): the rule set's id and the indices of
     /// the matching rules.
-    pub(crate) sigma: Option<(u64, Box<[u32]>)>,
+    pub(crate) sigma: Option<(u64, crate::sigma::RuleIds)>,
 }
 
 /// Lazily parsed JSON trees of one event: the whole record and each of [`SUBTREES`].
@@ -382,8 +389,10 @@ impl Clone for Event {
             kind: self.kind,
             mfa: self.mfa,
             console_session: self.console_session,
-            text: self.text.clone(),
+            src: self.src.clone(),
+            raw_start: self.raw_start,
             raw_len: self.raw_len,
+            extra: self.extra.clone(),
             spans: self.spans,
             subs: self.subs,
             ui_range: self.ui_range.clone(),
@@ -762,7 +771,7 @@ impl Event {
         }
         let rec: RecordSyntax<'_> =
             serde_json::from_str(t).map_err(|e| RecordError::InvalidJson(e.to_string()))?;
-        Self::from_syntax(rec, t)
+        Self::from_syntax(rec, t, None)
     }
 
     /// Parses the record that starts at `b[0]` (a `{`) and returns it with the length of
@@ -774,20 +783,30 @@ impl Event {
         let end = stream.byte_offset();
         // Every byte of a parsed record is ASCII syntax or inside a validated string.
         let t = std::str::from_utf8(&b[..end]).ok()?;
-        Some((Self::from_syntax(rec, t), end))
+        Some((Self::from_syntax(rec, t, None), end))
     }
 
-    /// [`Event::parse_prefix`] on text (strings are not validated again).
-    pub(crate) fn parse_prefix_str(t: &str) -> Option<(Result<Event, RecordError>, usize)> {
+    /// [`Event::parse_prefix`] on the text of `buf` from `start` (strings are not
+    /// validated again). The event keeps `buf` instead of copying its record text.
+    pub(crate) fn parse_prefix_shared(
+        buf: &Arc<String>,
+        start: usize,
+    ) -> Option<(Result<Event, RecordError>, usize)> {
+        let t = &buf[start..];
         let mut stream = serde_json::Deserializer::from_str(t).into_iter::<RecordSyntax<'_>>();
         let rec = stream.next()?.ok()?;
         let end = stream.byte_offset();
-        Some((Self::from_syntax(rec, &t[..end]), end))
+        Some((Self::from_syntax(rec, &t[..end], Some((buf, start))), end))
     }
 
     /// Builds the event from its parsed syntax; `t` is the record text the syntax
-    /// borrows from.
-    fn from_syntax(rec: RecordSyntax<'_>, t: &str) -> Result<Event, RecordError> {
+    /// borrows from, found in `shared` (a buffer and the offset of `t` in it) when
+    /// given, else copied.
+    fn from_syntax(
+        rec: RecordSyntax<'_>,
+        t: &str,
+        shared: Option<(&Arc<String>, usize)>,
+    ) -> Result<Event, RecordError> {
         let time_ms = rec
             .event_time
             .as_str()
@@ -841,13 +860,9 @@ impl Event {
         spans[field::ERROR_CODE] = b.opt(rec.error_code.as_str().filter(|s| !s.is_empty()));
         spans[field::EVENT_TYPE] = b.span(rec.event_type.as_str().unwrap_or(""));
         spans[field::RECIPIENT_ACCOUNT] = b.span(rec.recipient_account_id.as_str().unwrap_or(""));
-        let text: Box<str> = if b.extra.is_empty() {
-            Box::from(t)
-        } else {
-            let mut s = String::with_capacity(t.len() + b.extra.len());
-            s.push_str(t);
-            s.push_str(&b.extra);
-            s.into_boxed_str()
+        let (src, raw_start) = match shared {
+            Some((buf, start)) => (buf.clone(), start),
+            None => (Arc::new(t.to_string()), 0),
         };
         Ok(Event {
             time_ms,
@@ -857,8 +872,10 @@ impl Event {
             kind,
             mfa,
             console_session,
-            text,
+            src,
+            raw_start,
             raw_len: t.len() as u32,
+            extra: b.extra.into_boxed_str(),
             spans,
             subs,
             ui_range: OnceLock::new(),
@@ -868,23 +885,33 @@ impl Event {
         })
     }
 
+    fn span_str(&self, Span(a, b): Span) -> &str {
+        let (a, b) = (a as usize, b as usize);
+        let r = self.raw_len as usize;
+        if a >= r && b > a {
+            &self.extra[a - r..b - r]
+        } else {
+            &self.raw()[a..b]
+        }
+    }
+
     fn field(&self, f: usize) -> &str {
-        let Span(a, b) = self.spans[f];
-        if a == u32::MAX {
+        let s = self.spans[f];
+        if s.0 == u32::MAX {
             ""
         } else {
-            &self.text[a as usize..b as usize]
+            self.span_str(s)
         }
     }
 
     fn field_opt(&self, f: usize) -> Option<&str> {
-        let Span(a, b) = self.spans[f];
-        (a != u32::MAX).then(|| &self.text[a as usize..b as usize])
+        let s = self.spans[f];
+        (s.0 != u32::MAX).then(|| self.span_str(s))
     }
 
     /// The record text as received, for Sigma field access and keyword search.
     pub fn raw(&self) -> &str {
-        &self.text[..self.raw_len as usize]
+        &self.src[self.raw_start..self.raw_start + self.raw_len as usize]
     }
     /// `eventID` (empty when missing).
     pub fn event_id(&self) -> &str {
@@ -950,7 +977,7 @@ impl Event {
         *self.ui_range.get_or_init(|| {
             // Known top-level members are unique (the typed parse rejects repeats).
             raw_member(self.raw(), SUBTREES[3]).map_or((0, 0), |v| {
-                let start = v.as_ptr() as usize - self.text.as_ptr() as usize;
+                let start = v.as_ptr() as usize - self.raw().as_ptr() as usize;
                 (start as u32, (start + v.len()) as u32)
             })
         })
@@ -959,7 +986,7 @@ impl Event {
     /// `userIdentity.sessionContext.sessionIssuer.type` when it is a plain string.
     pub(crate) fn issuer_type(&self) -> Option<&str> {
         let (a, b) = self.issuer_type;
-        (a != b).then(|| &self.text[a as usize..b as usize])
+        (a != b).then(|| &self.raw()[a as usize..b as usize])
     }
 
     /// The service prefix of `eventSource` (`iam` for `iam.amazonaws.com`).
@@ -1002,7 +1029,7 @@ impl Event {
                     return None;
                 }
                 let sub = self.trees().subs[i].get_or_init(|| {
-                    serde_json::from_str(&self.text[a as usize..b as usize]).unwrap_or(Value::Null)
+                    serde_json::from_str(&self.raw()[a as usize..b as usize]).unwrap_or(Value::Null)
                 });
                 match rest {
                     None => return Some(sub),
@@ -1050,7 +1077,7 @@ impl Event {
                 if a == b {
                     return None;
                 }
-                &self.text[a as usize..b as usize]
+                &self.raw()[a as usize..b as usize]
             }
             None => raw_member(self.raw(), first)?,
         };

@@ -173,14 +173,15 @@ fn line_of(b: &[u8], offset: usize) -> u64 {
 
 /// A file's bytes: text when valid UTF-8 (checked once), else raw bytes.
 enum Data {
-    Text(String),
+    /// Shared with the events parsed from it (they keep their record text here).
+    Text(Arc<String>),
     Bytes(Vec<u8>),
 }
 
 impl Data {
     fn new(buf: Vec<u8>) -> Self {
         match String::from_utf8(buf) {
-            Ok(t) => Data::Text(t),
+            Ok(t) => Data::Text(Arc::new(t)),
             Err(e) => Data::Bytes(e.into_bytes()),
         }
     }
@@ -346,7 +347,7 @@ impl Iterator for SliceRecords {
                 }
                 let fast = match &self.buf {
                     _ if b[i] != b'{' => None,
-                    Data::Text(t) => Event::parse_prefix_str(&t[i..]),
+                    Data::Text(t) => Event::parse_prefix_shared(t, i),
                     Data::Bytes(_) => Event::parse_prefix(&b[i..]),
                 };
                 if let Some((res, len)) = fast {

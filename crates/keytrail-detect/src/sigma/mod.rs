@@ -152,6 +152,43 @@ pub struct SigmaRules {
     id: u64,
 }
 
+/// Indices of matched rules, stored inline up to six (no allocation for the usual
+/// zero to a few matches per event).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RuleIds {
+    len: u8,
+    inline: [u16; 6],
+    spill: Vec<u32>,
+}
+
+impl RuleIds {
+    fn push(&mut self, i: usize) {
+        let l = usize::from(self.len);
+        if l < self.inline.len() && self.spill.is_empty() && i <= usize::from(u16::MAX) {
+            self.inline[l] = i as u16;
+            self.len += 1;
+        } else {
+            if self.spill.is_empty() {
+                self.spill
+                    .extend(self.inline[..l].iter().map(|&x| u32::from(x)));
+            }
+            self.spill.push(i as u32);
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        let inline = if self.spill.is_empty() {
+            &self.inline[..usize::from(self.len)]
+        } else {
+            &[]
+        };
+        inline
+            .iter()
+            .map(|&x| usize::from(x))
+            .chain(self.spill.iter().map(|&x| x as usize))
+    }
+}
+
 /// Source of [`SigmaRules`] ids.
 static NEXT_RULES_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -502,7 +539,11 @@ impl SigmaRules {
         SCRATCH.with(|s| {
             let (scratch, out) = &mut *s.borrow_mut();
             self.matching(ev, scratch, out);
-            ev.sigma = Some((self.id, out.iter().map(|&i| i as u32).collect()));
+            let mut ids = RuleIds::default();
+            for &i in out.iter() {
+                ids.push(i);
+            }
+            ev.sigma = Some((self.id, ids));
         });
     }
 
@@ -564,7 +605,7 @@ impl SigmaState {
         match &ev.sigma {
             Some((id, pre)) if *id == rules.id => {
                 self.matched.clear();
-                self.matched.extend(pre.iter().map(|&i| i as usize));
+                self.matched.extend(pre.iter());
             }
             _ => rules.matching(ev, &mut self.scratch, &mut self.matched),
         }
@@ -587,5 +628,27 @@ impl SigmaState {
         for (s, c) in self.corr.iter_mut().zip(&rules.correlations) {
             s.prune(c, watermark_ms);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RuleIds;
+
+    #[test]
+    fn rule_ids_keep_every_index_in_order_inline_and_spilled() {
+        for n in [0usize, 1, 6, 7, 40] {
+            let mut ids = RuleIds::default();
+            let want: Vec<usize> = (0..n).map(|i| i * 3).collect();
+            for &i in &want {
+                ids.push(i);
+            }
+            assert_eq!(ids.iter().collect::<Vec<_>>(), want, "{n} ids");
+        }
+        let mut big = RuleIds::default();
+        for i in [1, 70_000, 2] {
+            big.push(i);
+        }
+        assert_eq!(big.iter().collect::<Vec<_>>(), vec![1, 70_000, 2]);
     }
 }
