@@ -456,8 +456,23 @@ pub fn run_parallel(
     files: &[PathBuf],
     threads: usize,
 ) -> (Vec<Alert>, Stats) {
+    run_parallel_into(builder, shared, files, threads, None)
+}
+
+/// [`run_parallel`] sending alerts to `sink` as they close (the returned list is then
+/// empty), so that memory does not grow with the number of alerts.
+pub fn run_parallel_into(
+    builder: &EngineBuilder,
+    shared: Shared,
+    files: &[PathBuf],
+    threads: usize,
+    sink: Option<Box<dyn AlertSink>>,
+) -> (Vec<Alert>, Stats) {
     let threads = threads.max(1);
     let (mut e, diags) = builder.build_with(shared);
+    if let Some(sink) = sink {
+        e.set_sink(sink);
+    }
     for d in diags {
         e.diagnostic(d);
     }
