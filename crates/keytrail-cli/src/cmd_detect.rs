@@ -7,12 +7,13 @@
 //! code as an integer, so wiring it needs one enum variant and one match arm.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use keytrail_detect::engine::{EngineBuilder, Stats, run_parallel};
-use keytrail_detect::{Alert, output, read_path, read_stream};
+use keytrail_detect::engine::{EngineBuilder, Stats, run_parallel_into};
+use keytrail_detect::{Alert, AlertSink, output, read_path, read_stream};
 
 /// Output format of `keytrail detect`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,10 +75,11 @@ pub struct DetectArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Threads (more than one: worker threads parse files ahead of the one engine;
-    /// the alerts are the same); default 1.
-    /// Stdin is always read by one thread. Example: `--threads 2`
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// Threads; 0 (the default) picks one per CPU. With more than one, worker threads
+    /// read, parse and match Sigma rules on the next files ahead of the one engine;
+    /// the alerts are the same for every thread count. Stdin is always read by one
+    /// thread. Example: `--threads 1`
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
 }
 
@@ -133,20 +135,32 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
         bail!("no Sigma rule could be loaded from the --sigma paths");
     }
 
-    let threads = args.threads.max(1);
-    let (alerts, stats) = if stdin {
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    // JSONL is written as alerts close, so memory does not grow with the alerts; the
+    // summary and the OCSF array are built once every alert is known.
+    let stream = match args.format {
+        DetectFormat::Jsonl => Some(JsonlStream::open(args.output.as_deref())?),
+        DetectFormat::Human | DetectFormat::Ocsf => None,
+    };
+    let sink = || -> Option<Box<dyn AlertSink>> {
+        stream
+            .as_ref()
+            .map(|s| Box::new(s.clone()) as Box<dyn AlertSink>)
+    };
+    let (alerts, stats) = if stdin || threads == 1 {
         let (mut engine, diags) = builder.build_with(shared);
+        if let Some(s) = sink() {
+            engine.set_sink(s);
+        }
         for d in diags {
             engine.diagnostic(d);
         }
-        engine.run(read_stream("<stdin>", Box::new(io::stdin())));
-        engine.finish()
-    } else if threads == 1 {
-        let (mut engine, diags) = builder.build_with(shared);
-        for d in diags {
-            engine.diagnostic(d);
-        }
-        if args.paths.len() == 1 {
+        if stdin {
+            engine.run(read_stream("<stdin>", Box::new(io::stdin())));
+        } else if args.paths.len() == 1 {
             engine.run(read_path(&args.paths[0]));
         } else {
             engine.run(keytrail_detect::read_paths(&args.paths));
@@ -154,7 +168,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
         engine.finish()
     } else {
         let (files, diags) = keytrail_detect::reader::list_files(&args.paths);
-        let (alerts, mut stats) = run_parallel(&builder, shared, &files, threads);
+        let (alerts, mut stats) = run_parallel_into(&builder, shared, &files, threads, sink());
         for d in diags {
             stats.other_diagnostics += 1;
             stats.diagnostics.push(d);
@@ -162,9 +176,75 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
         (alerts, stats)
     };
 
-    write_alerts(args, &alerts)?;
-    report_diagnostics(&stats, load_errors, alerts.len());
-    Ok(if alerts.is_empty() { 0 } else { 1 })
+    let emitted = match &stream {
+        Some(s) => s.finish()?,
+        None => {
+            write_alerts(args, &alerts)?;
+            alerts.len() as u64
+        }
+    };
+    report_diagnostics(&stats, load_errors, emitted);
+    Ok(if emitted == 0 { 0 } else { 1 })
+}
+
+/// JSONL output written as alerts close (shared between the engine's sink and the
+/// command, which flushes it and reports the first write error at the end).
+#[derive(Clone)]
+struct JsonlStream(Arc<Mutex<StreamState>>);
+
+struct StreamState {
+    out: Box<dyn Write + Send>,
+    /// Where the output goes, for error messages.
+    name: Option<PathBuf>,
+    written: u64,
+    error: Option<io::Error>,
+}
+
+impl JsonlStream {
+    fn open(path: Option<&Path>) -> anyhow::Result<Self> {
+        let out: Box<dyn Write + Send> = match path {
+            Some(p) => Box::new(io::BufWriter::new(
+                std::fs::File::create(p)
+                    .with_context(|| format!("cannot create `{}`", p.display()))?,
+            )),
+            None => Box::new(io::BufWriter::new(io::stdout())),
+        };
+        Ok(JsonlStream(Arc::new(Mutex::new(StreamState {
+            out,
+            name: path.map(Path::to_path_buf),
+            written: 0,
+            error: None,
+        }))))
+    }
+
+    /// Flushes the output; returns the number of alerts written or the first error.
+    fn finish(&self) -> anyhow::Result<u64> {
+        let mut st = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let flushed = match st.error.take() {
+            Some(e) => Err(e),
+            None => st.out.flush(),
+        };
+        let context = match &st.name {
+            Some(p) => format!("cannot write `{}`", p.display()),
+            None => "cannot write the report".to_string(),
+        };
+        flushed.context(context)?;
+        Ok(st.written)
+    }
+}
+
+impl AlertSink for JsonlStream {
+    fn alert(&mut self, alert: Alert) {
+        let mut st = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if st.error.is_some() {
+            return;
+        }
+        let res = output::write_jsonl(&mut st.out, std::slice::from_ref(&alert));
+        match res {
+            Ok(()) => st.written += 1,
+            Err(e) => st.error = Some(e),
+        }
+    }
 }
 
 fn write_alerts(args: &DetectArgs, alerts: &[Alert]) -> anyhow::Result<()> {
@@ -184,7 +264,7 @@ fn write_alerts(args: &DetectArgs, alerts: &[Alert]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn report_diagnostics(stats: &Stats, load_errors: u64, alerts: usize) {
+fn report_diagnostics(stats: &Stats, load_errors: u64, alerts: u64) {
     for d in &stats.diagnostics {
         let at = d.line.map(|l| format!(":{l}")).unwrap_or_default();
         eprintln!("warning: {}{at}: {}: {}", d.subject, d.kind, d.message);

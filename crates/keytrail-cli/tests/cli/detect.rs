@@ -143,3 +143,34 @@ fn missing_input_exits_2() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("no-such-dir"), "{}", r.stderr);
 }
+
+/// JSONL is streamed as alerts close: the same alerts as the OCSF array (built at the
+/// end), byte-identical for one thread and the default (one per CPU), and an
+/// unwritable output is an error naming the file.
+#[test]
+fn streamed_jsonl_matches_ocsf_and_thread_counts() {
+    let t = CliTest::new();
+    let dir = shared().join("data/cloudtrail/stratus-red-team-detonation-logs");
+    let dir = dir.display().to_string();
+    let one = t.run(&["detect", &dir, "--format", "jsonl", "--threads", "1"]);
+    assert_eq!(one.code, 1, "{one:?}");
+    let auto = t.run(&["detect", &dir, "--format", "jsonl"]);
+    assert_eq!(auto.code, 1, "{auto:?}");
+    assert_eq!(one.stdout, auto.stdout, "thread count changed the JSONL");
+    let jsonl = alerts(&one.stdout);
+    assert!(jsonl.len() > 10, "{} alerts", jsonl.len());
+    let ocsf = t.run(&["detect", &dir, "--format", "ocsf", "--threads", "1"]);
+    assert_eq!(ocsf.code, 1, "{ocsf:?}");
+    let findings: Vec<serde_json::Value> = serde_json::from_str(&ocsf.stdout).unwrap();
+    assert_eq!(findings.len(), jsonl.len());
+    let mut a: Vec<String> = jsonl.iter().map(|a| a["explanation"].to_string()).collect();
+    let mut b: Vec<String> = findings.iter().map(|f| f["message"].to_string()).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    assert!(one.stderr.contains(&format!("{} alert(s)", jsonl.len())), "{}", one.stderr);
+
+    let bad = t.run(&["detect", &dir, "--format", "jsonl", "-o", "no/such/dir/a.jsonl"]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("a.jsonl"), "{}", bad.stderr);
+}
