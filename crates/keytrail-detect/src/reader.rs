@@ -8,9 +8,11 @@
 //! escape-aware brace matching), so one invalid record is skipped on its own instead of
 //! failing the whole file.
 //!
-//! Memory: NDJSON is streamed line by line. Array and `Records` files are decompressed
-//! into memory one file at a time (CloudTrail delivers files of at most a few MB);
-//! directory merging keeps only the files whose time ranges overlap open at once.
+//! Memory: NDJSON is streamed line by line. Array and `Records` files are read in 32 MiB
+//! windows (a plain file up to 256 MiB in one piece), the incomplete record at the end
+//! of a window carried into the next, so a file of any size is read whole in bounded
+//! memory; events keep their record text as ranges of the window they came from.
+//! Directory merging keeps only the files whose time ranges overlap open at once.
 //! [`DirRecords::from_files_parallel`] adds worker threads that read and parse the next
 //! few files (one per worker plus one) in merge order and hand over parsed records in
 //! chunks of 256 while they work; the merge, and so every item and its order, is
@@ -29,9 +31,17 @@ use keytrail_types::Diagnostic;
 use crate::event::{Event, RecordError};
 use crate::time::parse_rfc3339_ms;
 
-/// Largest decompressed file read into memory (bigger files are read up to this size
-/// and a diagnostic is produced).
+/// Largest single record (decompressed): a record that does not end within this many
+/// bytes is reported as truncated and reading stops.
 pub const MAX_FILE_BYTES: u64 = 2 << 30;
+
+/// Array and `Records` files are read in windows of this many bytes (a file up to
+/// [`WHOLE_FILE_BYTES`] with a known size is read in one piece): memory per file stays
+/// bounded however large the file, and nothing past a fixed size is dropped.
+const WINDOW_BYTES: usize = 32 << 20;
+
+/// Plain files up to this size are read into memory in one piece.
+const WHOLE_FILE_BYTES: usize = 256 << 20;
 
 /// One item from a reader.
 pub type ReadItem = Result<Event, Diagnostic>;
@@ -58,50 +68,45 @@ fn record_diag(name: &str, line: u64, err: RecordError) -> Diagnostic {
     Diagnostic::error(kind, name, format!("skipped record: {err}")).at(Some(line), None)
 }
 
-/// Reads a whole stream, decompressing gzip when the magic bytes say so. Returns the
-/// bytes read and a diagnostic if the stream ended early or failed.
-fn read_all(name: &str, mut r: impl Read, size_hint: usize) -> (Vec<u8>, Option<Diagnostic>) {
+/// The stream with gzip decompressed when its magic bytes say so, or the error that
+/// stopped reading its first bytes.
+fn maybe_gunzip(mut r: Box<dyn Read + Send>) -> Result<Box<dyn Read + Send>, std::io::Error> {
     let mut head = [0u8; 2];
     let mut got = 0;
     while got < 2 {
         match r.read(&mut head[got..]) {
             Ok(0) => break,
             Ok(n) => got += n,
-            Err(e) => {
-                return (
-                    Vec::new(),
-                    Some(Diagnostic::error(kinds::UNREADABLE, name, e.to_string())),
-                );
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     let prefix = std::io::Cursor::new(head[..got].to_vec());
     let chained = prefix.chain(r);
-    // A power of two: equal-sized buffers are reused or returned to the system by the
-    // allocator instead of fragmenting its heap (the untouched tail costs no memory).
-    let mut out =
-        Vec::with_capacity((size_hint.min(MAX_FILE_BYTES as usize) + 1).next_power_of_two());
-    let res = if got == 2 && head == [0x1f, 0x8b] {
-        MultiGzDecoder::new(chained)
-            .take(MAX_FILE_BYTES)
-            .read_to_end(&mut out)
+    Ok(if got == 2 && head == [0x1f, 0x8b] {
+        Box::new(MultiGzDecoder::new(chained))
     } else {
-        chained.take(MAX_FILE_BYTES).read_to_end(&mut out)
-    };
-    let diag = match res {
-        Ok(_) if out.len() as u64 >= MAX_FILE_BYTES => Some(Diagnostic::error(
-            kinds::TRUNCATED,
-            name,
-            format!("file larger than {MAX_FILE_BYTES} bytes; the rest is ignored"),
-        )),
-        Ok(_) => None,
-        Err(e) => Some(Diagnostic::error(
-            kinds::TRUNCATED,
-            name,
-            format!("read stopped after {} bytes: {e}", out.len()),
-        )),
-    };
-    (out, diag)
+        Box::new(chained)
+    })
+}
+
+/// Length of an incomplete UTF-8 sequence at the end of `b` (0 when `b` ends on a
+/// character boundary), so a window can stop before it.
+fn utf8_partial_tail(b: &[u8]) -> usize {
+    for back in 1..=b.len().min(3) {
+        let c = b[b.len() - back];
+        if c & 0xC0 == 0x80 {
+            continue; // continuation byte
+        }
+        let need = match c {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            _ => return 0,
+        };
+        return if need > back { back } else { 0 };
+    }
+    0
 }
 
 /// Finds the end (exclusive) of the JSON value starting at `start`. `Err(len)` when the
@@ -204,8 +209,21 @@ pub struct SliceRecords {
     /// Inside an array whose elements are records; `Some(true)` when the array is the
     /// `Records` member of a wrapper object (its closing `}` must be skipped).
     in_array: Option<bool>,
+    /// Skipping the rest of a `Records` wrapper object: its nesting depth so far.
+    skip_depth: usize,
     pending: Option<Diagnostic>,
     done: bool,
+    /// The rest of the stream when the file is read in windows (`None`: all of it is
+    /// in `buf`).
+    src: Option<Box<dyn Read + Send>>,
+    /// Bytes of an incomplete UTF-8 character held back from the last window.
+    utf8_tail: Vec<u8>,
+    /// Lines before the start of `buf` (windows already consumed).
+    base_line: u64,
+    /// Why the stream stopped early (a read error), reported after its records.
+    end_diag: Option<Diagnostic>,
+    /// Bytes read per window.
+    window: usize,
 }
 
 impl SliceRecords {
@@ -216,9 +234,114 @@ impl SliceRecords {
             buf: Data::new(buf),
             pos: 0,
             in_array: None,
+            skip_depth: 0,
             pending: None,
             done: false,
+            src: None,
+            utf8_tail: Vec::new(),
+            base_line: 0,
+            end_diag: None,
+            window: WINDOW_BYTES,
         }
+    }
+
+    /// Records of a stream (gzip is decompressed), read in windows so memory does not
+    /// grow with the stream. `size_hint` is the stream's length when known (a plain
+    /// file's size): files up to 256 MiB are then read in one piece.
+    pub fn streaming(
+        name: impl Into<String>,
+        reader: Box<dyn Read + Send>,
+        size_hint: usize,
+    ) -> Self {
+        Self::streaming_in_windows(name, reader, size_hint, WINDOW_BYTES)
+    }
+
+    /// [`SliceRecords::streaming`] with windows of `window` bytes.
+    fn streaming_in_windows(
+        name: impl Into<String>,
+        reader: Box<dyn Read + Send>,
+        size_hint: usize,
+        window: usize,
+    ) -> Self {
+        let mut r = SliceRecords::new(name, Vec::new());
+        r.window = window.max(1);
+        match maybe_gunzip(reader) {
+            Ok(src) => {
+                r.src = Some(src);
+                let first = if size_hint > 0 && size_hint <= WHOLE_FILE_BYTES {
+                    size_hint + 1
+                } else {
+                    r.window
+                };
+                r.refill(0, first);
+            }
+            Err(e) => {
+                r.end_diag = Some(Diagnostic::error(kinds::UNREADABLE, &r.name, e.to_string()));
+            }
+        }
+        r
+    }
+
+    /// Reads up to `want` more bytes of the stream after `buf[keep..]` (the part not
+    /// consumed yet); the read position moves to the start of the kept part. Returns
+    /// false (and changes nothing) at the end of the stream.
+    fn refill(&mut self, keep: usize, want: usize) -> bool {
+        let Some(src) = self.src.as_mut() else {
+            return false;
+        };
+        let old = self.buf.bytes();
+        let kept = old.len() - keep;
+        if kept as u64 >= MAX_FILE_BYTES {
+            self.src = None;
+            self.end_diag = Some(
+                Diagnostic::error(
+                    kinds::TRUNCATED,
+                    &self.name,
+                    format!(
+                        "record larger than {MAX_FILE_BYTES} bytes; the rest of the file is skipped"
+                    ),
+                )
+                .at(Some(self.base_line + line_of(old, keep)), None),
+            );
+            return false;
+        }
+        // A power of two: equal-sized buffers are reused or returned to the system by
+        // the allocator instead of fragmenting its heap.
+        let cap = (kept + self.utf8_tail.len() + want).next_power_of_two();
+        let mut v = Vec::with_capacity(cap);
+        v.extend_from_slice(&old[keep..]);
+        v.append(&mut self.utf8_tail);
+        let before = v.len();
+        let res = src.take(want as u64).read_to_end(&mut v);
+        let read = v.len() - before;
+        match res {
+            Err(e) => {
+                self.src = None;
+                self.end_diag = Some(Diagnostic::error(
+                    kinds::TRUNCATED,
+                    &self.name,
+                    format!("read stopped: {e}"),
+                ));
+            }
+            Ok(_) if read < want => self.src = None,
+            Ok(_) => {
+                let partial = utf8_partial_tail(&v);
+                self.utf8_tail = v.split_off(v.len() - partial);
+            }
+        }
+        if read == 0 && self.src.is_none() && self.utf8_tail.is_empty() && v.len() == kept {
+            // Nothing new: keep the current window as it is.
+            return false;
+        }
+        self.base_line += line_of(old, keep) - 1;
+        self.buf = Data::new(v);
+        self.pos = 0;
+        true
+    }
+
+    /// Line number (1-based, in the whole stream) of byte `offset` of the window.
+    fn line(&self, offset: usize) -> u64 {
+        self.base_line + line_of(self.buf.bytes(), offset)
     }
 
     fn truncated(&mut self, at: usize) -> Option<ReadItem> {
@@ -228,18 +351,17 @@ impl SliceRecords {
             &self.name,
             "file ends inside a record; the partial record is skipped",
         )
-        .at(Some(line_of(self.buf.bytes(), at)), None)))
+        .at(Some(self.line(at)), None)))
     }
 
     fn emit(&mut self, s: usize, e: usize) -> ReadItem {
         let b = self.buf.bytes();
+        let line = self.line(s);
         match std::str::from_utf8(&b[s..e]) {
-            Ok(text) => {
-                Event::parse_str(text).map_err(|err| record_diag(&self.name, line_of(b, s), err))
-            }
+            Ok(text) => Event::parse_str(text).map_err(|err| record_diag(&self.name, line, err)),
             Err(err) => Err(record_diag(
                 &self.name,
-                line_of(b, s),
+                line,
                 RecordError::InvalidJson(err.to_string()),
             )),
         }
@@ -307,41 +429,54 @@ impl Iterator for SliceRecords {
         }
         loop {
             if self.done {
-                return None;
+                return self.end_diag.take().map(Err);
             }
-            let b = match &self.buf {
-                Data::Text(t) => t.as_bytes(),
-                Data::Bytes(v) => v,
-            };
+            if self.skip_depth > 0 {
+                // Skip the rest of a `Records` wrapper object (other members, closing
+                // brace), possibly across windows.
+                let b = self.buf.bytes();
+                let mut j = self.pos;
+                while j < b.len() && self.skip_depth > 0 {
+                    match b[j] {
+                        b'"' => match string_end(b, j) {
+                            Ok(e) => {
+                                j = e;
+                                continue;
+                            }
+                            Err(_) => break,
+                        },
+                        b'{' | b'[' => self.skip_depth += 1,
+                        b'}' | b']' => self.skip_depth -= 1,
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                self.pos = j;
+                if self.skip_depth > 0 && !self.refill(j, self.window) {
+                    self.skip_depth = 0;
+                    self.pos = self.buf.bytes().len();
+                }
+                continue;
+            }
+            let b = self.buf.bytes();
+            let len = b.len();
             let i = skip_ws(b, self.pos);
-            if i >= b.len() {
+            if i >= len {
+                if self.refill(i.min(len), self.window) {
+                    continue;
+                }
                 self.done = true;
                 if self.in_array.is_some() {
-                    return self.truncated(i);
+                    return self.truncated(len);
                 }
-                return None;
+                return self.end_diag.take().map(Err);
             }
             if let Some(wrapper) = self.in_array {
                 if b[i] == b']' {
                     self.in_array = None;
                     self.pos = i + 1;
                     if wrapper {
-                        // Skip the rest of the wrapper object (other members, closing brace).
-                        let mut j = i + 1;
-                        let mut depth = 1usize;
-                        while j < b.len() && depth > 0 {
-                            match b[j] {
-                                b'"' => {
-                                    j = string_end(b, j).unwrap_or(b.len());
-                                    continue;
-                                }
-                                b'{' | b'[' => depth += 1,
-                                b'}' | b']' => depth -= 1,
-                                _ => {}
-                            }
-                            j += 1;
-                        }
-                        self.pos = j;
+                        self.skip_depth = 1;
                     }
                     continue;
                 }
@@ -350,17 +485,22 @@ impl Iterator for SliceRecords {
                     Data::Text(t) => Event::parse_prefix_shared(t, i),
                     Data::Bytes(_) => Event::parse_prefix(&b[i..]),
                 };
-                if let Some((res, len)) = fast {
-                    self.pos = i + len;
-                    return Some(res.map_err(|err| record_diag(&self.name, line_of(b, i), err)));
+                if let Some((res, n)) = fast {
+                    self.pos = i + n;
+                    return Some(res.map_err(|err| record_diag(&self.name, self.line(i), err)));
                 }
-                return match value_end(b, i) {
+                match value_end(b, i) {
                     Ok(e) => {
                         self.pos = e;
-                        Some(self.emit(i, e))
+                        return Some(self.emit(i, e));
                     }
-                    Err(at) => self.truncated(at.min(i)),
-                };
+                    Err(at) => {
+                        if self.refill(i, self.window) {
+                            continue;
+                        }
+                        return self.truncated(at.min(i));
+                    }
+                }
             }
             match b[i] {
                 b'[' => {
@@ -376,15 +516,23 @@ impl Iterator for SliceRecords {
                         self.pos = e;
                         return Some(self.emit(i, e));
                     }
-                    Err(_) => return self.truncated(i),
+                    Err(_) => {
+                        if self.refill(i, self.window) {
+                            continue;
+                        }
+                        return self.truncated(i);
+                    }
                 },
                 _ => {
-                    // Not JSON: skip to the next line.
-                    let line = line_of(b, i);
-                    let e = b[i..]
-                        .iter()
-                        .position(|&c| c == b'\n')
-                        .map_or(b.len(), |p| i + p + 1);
+                    // Not JSON: skip to the next line (read ahead up to 1 MiB to find
+                    // it; a longer run of garbage is skipped a window at a time).
+                    let nl = b[i..].iter().position(|&c| c == b'\n');
+                    if nl.is_none() && len - i < (1 << 20) && self.refill(i, self.window) {
+                        continue;
+                    }
+                    let b = self.buf.bytes();
+                    let e = nl.map_or(b.len(), |p| i + p + 1);
+                    let line = self.line(i);
                     self.pos = e;
                     return Some(Err(Diagnostic::error(
                         kinds::GARBAGE,
@@ -476,7 +624,7 @@ impl<R: BufRead> Iterator for LineRecords<R> {
 /// Records of one file or stream, whatever its layout.
 pub enum FileRecords {
     /// Whole-file mode (arrays, wrappers, objects).
-    Slice(SliceRecords, Option<Diagnostic>),
+    Slice(Box<SliceRecords>, Option<Diagnostic>),
     /// NDJSON streaming mode.
     Lines(Box<LineRecords<BufReader<Box<dyn Read + Send>>>>),
     /// Nothing to read (the diagnostic says why).
@@ -498,7 +646,7 @@ impl Iterator for FileRecords {
 ///
 /// Gzip is detected by its magic bytes. A stream whose first line is a complete JSON
 /// object other than a `Records` wrapper is NDJSON and is streamed; anything else is
-/// read whole and split into records.
+/// read in windows and split into records ([`SliceRecords::streaming`]).
 pub fn read_stream(name: &str, reader: Box<dyn Read + Send>) -> FileRecords {
     read_stream_sized(name, reader, 0)
 }
@@ -553,8 +701,10 @@ fn sniff(name: &str, head: Vec<u8>, reader: Box<dyn Read + Send>, size_hint: usi
         let br = BufReader::with_capacity(1 << 16, reader);
         return FileRecords::Lines(Box::new(LineRecords::new(name, br)));
     }
-    let (buf, diag) = read_all(name, reader, size_hint);
-    FileRecords::Slice(SliceRecords::new(name, buf), diag)
+    FileRecords::Slice(
+        Box::new(SliceRecords::streaming(name, reader, size_hint)),
+        None,
+    )
 }
 
 /// Reads one file (gzipped or not). `-` means standard input.
@@ -1244,6 +1394,68 @@ mod tests {
                 kinds::INVALID_RECORD
             ]
         );
+    }
+
+    /// Items as comparable text: events by time, id and user agent; diagnostics by
+    /// kind, line and message.
+    fn describe(items: impl Iterator<Item = ReadItem>) -> Vec<String> {
+        items
+            .map(|it| match it {
+                Ok(e) => format!("{} {} {}", e.time_ms, e.event_id(), e.user_agent()),
+                Err(d) => format!("{} {:?} {}", d.kind, d.line, d.message),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn windowed_reading_gives_the_same_items_as_one_piece() {
+        let mut recs: Vec<String> = (0..300)
+            .map(|i| {
+                format!(
+                    r#"{{"eventTime":"2024-01-01T00:{:02}:{:02}Z","eventName":"Get\u004fbject","eventID":"é{i}","userAgent":"agent ü€𝄞 {i}","awsRegion":"eu-west-1"}}"#,
+                    i / 60,
+                    i % 60
+                )
+            })
+            .collect();
+        recs.insert(150, r#"{"eventName":"no time"}"#.into());
+        // A wrapper with members after the array (one holds brackets in a string), a
+        // garbage line, a one-line array, and a wrapper cut off at the end.
+        let text = format!(
+            "{{\"Records\":[\n{}\n],\"tail\":{{\"s\":\"]}}\\\"[\"}}}}\ngarbage line\n[{}]\n{{\"Records\":[{}",
+            recs.join(",\n"),
+            recs.join(","),
+            recs[..3].join(",")
+        );
+        let whole = describe(SliceRecords::new("f", text.clone().into_bytes()));
+        assert_eq!(whole.iter().filter(|l| l.contains("é")).count(), 603);
+        assert!(
+            whole.iter().any(|l| l.starts_with("garbage Some(304)")),
+            "{whole:?}"
+        );
+        assert!(whole.last().unwrap().starts_with("truncated"), "{whole:?}");
+        for window in [1, 2, 3, 7, 64, 1000, 4096, 1 << 20] {
+            let src = Box::new(std::io::Cursor::new(text.clone().into_bytes()));
+            let r = SliceRecords::streaming_in_windows("f", src, 0, window);
+            assert_eq!(describe(r), whole, "window {window}");
+        }
+        // Through gzip, as files are read.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
+        let gz = gz.finish().unwrap();
+        let r = SliceRecords::streaming_in_windows("f", Box::new(std::io::Cursor::new(gz)), 0, 777);
+        assert_eq!(describe(r), whole);
+    }
+
+    #[test]
+    fn utf8_partial_tails() {
+        let s = "a€𝄞".as_bytes();
+        assert_eq!(utf8_partial_tail(s), 0);
+        assert_eq!(utf8_partial_tail(&s[..s.len() - 1]), 3);
+        assert_eq!(utf8_partial_tail(&s[..s.len() - 3]), 1);
+        assert_eq!(utf8_partial_tail(&s[..2]), 1);
+        assert_eq!(utf8_partial_tail(b""), 0);
+        assert_eq!(utf8_partial_tail(b"\xff"), 0);
     }
 
     #[test]

@@ -168,9 +168,20 @@ fn streamed_jsonl_matches_ocsf_and_thread_counts() {
     a.sort();
     b.sort();
     assert_eq!(a, b);
-    assert!(one.stderr.contains(&format!("{} alert(s)", jsonl.len())), "{}", one.stderr);
+    assert!(
+        one.stderr.contains(&format!("{} alert(s)", jsonl.len())),
+        "{}",
+        one.stderr
+    );
 
-    let bad = t.run(&["detect", &dir, "--format", "jsonl", "-o", "no/such/dir/a.jsonl"]);
+    let bad = t.run(&[
+        "detect",
+        &dir,
+        "--format",
+        "jsonl",
+        "-o",
+        "no/such/dir/a.jsonl",
+    ]);
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("a.jsonl"), "{}", bad.stderr);
 }
