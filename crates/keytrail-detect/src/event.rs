@@ -725,6 +725,12 @@ struct RecordSyntax<'a> {
     user_identity: LenientObj<UserIdentitySyntax<'a>>,
     #[serde(borrow)]
     service_event_details: Option<&'a RawValue>,
+    /// `aws cloudtrail lookup-events` output: the record as a JSON string.
+    #[serde(borrow, rename = "CloudTrailEvent")]
+    cloudtrail_event: Lenient<'a>,
+    /// An EventBridge envelope ("AWS API Call via CloudTrail"): the record.
+    #[serde(borrow)]
+    detail: Option<&'a RawValue>,
 }
 
 /// Converts a role-session ARN (`arn:aws:sts::1:assumed-role/R/S`) to the role ARN
@@ -807,12 +813,26 @@ impl Event {
         t: &str,
         shared: Option<(&Arc<String>, usize)>,
     ) -> Result<Event, RecordError> {
-        let time_ms = rec
+        let time = rec
             .event_time
             .as_str()
             .and_then(parse_rfc3339_ms)
-            .or_else(|| rec.at_timestamp.as_str().and_then(parse_rfc3339_ms))
-            .ok_or(RecordError::MissingTime)?;
+            .or_else(|| rec.at_timestamp.as_str().and_then(parse_rfc3339_ms));
+        let Some(time_ms) = time else {
+            // Envelopes around a record: `lookup-events` output keeps it as a string in
+            // `CloudTrailEvent`, EventBridge in `detail`. The event is the inner record.
+            if let Some(inner) = rec
+                .cloudtrail_event
+                .as_str()
+                .filter(|s| s.trim_start().starts_with('{'))
+            {
+                return Self::parse_str(inner);
+            }
+            if let Some(d) = rec.detail.filter(|d| d.get().starts_with('{')) {
+                return Self::parse_str(d.get());
+            }
+            return Err(RecordError::MissingTime);
+        };
         let mut b = TextBuilder {
             t,
             extra: String::new(),

@@ -109,6 +109,12 @@ fn utf8_partial_tail(b: &[u8]) -> usize {
     0
 }
 
+/// Whether a line starts a wrapper object around records: CloudTrail's `{"Records":[…]}`
+/// or `aws cloudtrail lookup-events` output `{"Events":[…]}`.
+fn is_wrapper(line: &[u8]) -> bool {
+    line.starts_with(b"{\"Records\"") || line.starts_with(b"{\"Events\"")
+}
+
 /// Finds the end (exclusive) of the JSON value starting at `start`. `Err(len)` when the
 /// input ends first.
 pub(crate) fn value_end(b: &[u8], start: usize) -> Result<usize, usize> {
@@ -367,7 +373,8 @@ impl SliceRecords {
         }
     }
 
-    /// Inspects an object at `start`: if it has a `Records` array member, positions
+    /// Inspects an object at `start`: if it has a `Records` (or `lookup-events`
+    /// `Events`) array member, positions
     /// the reader inside it and returns `None`; else returns the object's end.
     fn wrapper_records(&self, start: usize) -> Result<Option<usize>, usize> {
         let b = self.buf.bytes();
@@ -392,7 +399,7 @@ impl SliceRecords {
             while j < b.len() && b[j].is_ascii_whitespace() {
                 j += 1;
             }
-            if key == b"Records" && b.get(j) == Some(&b'[') {
+            if (key == b"Records" || key == b"Events") && b.get(j) == Some(&b'[') {
                 return Ok(None);
             }
             let vend = value_end(b, j)?;
@@ -411,7 +418,7 @@ impl SliceRecords {
             while j < b.len() && (b[j].is_ascii_whitespace() || b[j] == b':') {
                 j += 1;
             }
-            if key == b"Records" && b.get(j) == Some(&b'[') {
+            if (key == b"Records" || key == b"Events") && b.get(j) == Some(&b'[') {
                 return j + 1;
             }
             let vend = value_end(b, j).unwrap_or(b.len());
@@ -602,7 +609,7 @@ impl<R: BufRead> Iterator for LineRecords<R> {
             if t.is_empty() {
                 continue;
             }
-            if t.starts_with(b"{\"Records\"") || t.starts_with(b"[") {
+            if is_wrapper(t) || t.starts_with(b"[") {
                 // A whole CloudTrail file on one line inside an NDJSON stream.
                 let inner = SliceRecords::new(format!("{}:{}", self.name, self.line), t.to_vec());
                 self.queue.extend(inner);
@@ -695,7 +702,7 @@ fn sniff(name: &str, head: Vec<u8>, reader: Box<dyn Read + Send>, size_hint: usi
             .is_some_and(|nl| {
                 let line = &head[start..start + nl];
                 let line = line.trim_ascii_end();
-                value_end(line, 0) == Ok(line.len()) && !line.starts_with(b"{\"Records\"")
+                value_end(line, 0) == Ok(line.len()) && !is_wrapper(line)
             });
     if ndjson {
         let br = BufReader::with_capacity(1 << 16, reader);
@@ -1394,6 +1401,71 @@ mod tests {
                 kinds::INVALID_RECORD
             ]
         );
+    }
+
+    /// A CloudTrail record as text.
+    fn inner_record(name: &str, secs: u32) -> String {
+        format!(
+            r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::1:user/u","accessKeyId":"AKIAEXAMPLE"}},"eventTime":"2024-05-01T10:00:{secs:02}Z","eventSource":"iam.amazonaws.com","eventName":"{name}","awsRegion":"us-east-1","sourceIPAddress":"203.0.113.7","eventID":"id-{name}"}}"#
+        )
+    }
+
+    #[test]
+    fn lookup_events_output_and_eventbridge_envelopes_give_the_inner_records() {
+        // `aws cloudtrail lookup-events` output (pretty-printed, as the CLI writes it):
+        // each record is a JSON string in `CloudTrailEvent`.
+        let events: Vec<String> = [("CreateUser", 1), ("CreateAccessKey", 2)]
+            .iter()
+            .map(|(n, s)| {
+                let inner = serde_json::to_string(&inner_record(n, *s)).unwrap();
+                format!(
+                    "{{\n  \"EventId\": \"id-{n}\",\n  \"EventName\": \"{n}\",\n  \"EventTime\": \"2024-05-01T10:00:0{s}+00:00\",\n  \"CloudTrailEvent\": {inner}\n}}"
+                )
+            })
+            .collect();
+        let lookup = format!(
+            "{{\n \"Events\": [\n{}\n ],\n \"NextToken\": \"x\"\n}}\n",
+            events.join(",\n")
+        );
+        let (evs, diags) = collect("lookup.json", lookup.as_bytes());
+        assert!(diags.is_empty(), "{diags:?}");
+        let names: Vec<&str> = evs.iter().map(|e| e.event_name()).collect();
+        assert_eq!(names, ["CreateUser", "CreateAccessKey"]);
+        assert_eq!(evs[0].principal(), "arn:aws:iam::1:user/u");
+        assert_eq!(evs[1].lookup_str("eventName"), Some("CreateAccessKey"));
+        assert_eq!(
+            evs[1].time_ms,
+            parse_rfc3339_ms("2024-05-01T10:00:02Z").unwrap()
+        );
+        // The same output on one line.
+        let one_line = lookup.replace('\n', "");
+        let (evs, diags) = collect("lookup1.json", one_line.as_bytes());
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(evs.len(), 2);
+
+        // EventBridge "AWS API Call via CloudTrail" envelopes, one per line.
+        let bridge: String = [("StopLogging", 3), ("DeleteTrail", 4)]
+            .iter()
+            .map(|(n, s)| {
+                format!(
+                    r#"{{"version":"0","id":"e","detail-type":"AWS API Call via CloudTrail","source":"aws.cloudtrail","time":"2024-05-01T10:00:0{s}Z","region":"us-east-1","detail":{}}}"#,
+                    inner_record(n, *s)
+                ) + "\n"
+            })
+            .collect();
+        let (evs, diags) = collect("bridge.jsonl", bridge.as_bytes());
+        assert!(diags.is_empty(), "{diags:?}");
+        let names: Vec<&str> = evs.iter().map(|e| e.event_name()).collect();
+        assert_eq!(names, ["StopLogging", "DeleteTrail"]);
+        assert!(
+            evs[0].raw().starts_with("{\"eventVersion\""),
+            "raw is the inner record"
+        );
+
+        // An envelope without a record is still a record without a time.
+        let (evs, diags) = collect("x.json", br#"{"detail":"text","CloudTrailEvent":7}"#);
+        assert!(evs.is_empty());
+        assert_eq!(diags[0].kind, kinds::MISSING_TIME);
     }
 
     /// Items as comparable text: events by time, id and user agent; diagnostics by
