@@ -30,7 +30,8 @@ pub enum DetectFormat {
 #[derive(Debug, Clone, Args)]
 pub struct DetectArgs {
     /// CloudTrail files or directories (S3 layout `AWSLogs/<account>/CloudTrail/…`,
-    /// gzip or plain, `{"Records":[…]}`, JSON arrays or NDJSON); `-` reads stdin.
+    /// gzip or plain, `{"Records":[…]}`, JSON arrays, NDJSON, `aws cloudtrail
+    /// lookup-events` output or EventBridge envelopes); `-` reads stdin.
     /// Example: `keytrail detect AWSLogs/`
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
