@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs keytrail from this checkout and scans a demo tree full of fake
-# credentials (generated now by the test-kit; nothing here is real).
+# Installs keytrail from this checkout, scans a demo tree full of fake
+# credentials, then runs abuse detection on three weeks of generated CloudTrail
+# with injected attacks (both generated now by the test-kit; nothing is real).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/keytrail-target}"
@@ -11,4 +12,14 @@ echo "+ keytrail scan $demo"
 status=0
 keytrail scan "$demo" || status=$?
 echo "keytrail exited with $status (0 = clean, 1 = findings, 2 = error)"
+[ "$status" -le 1 ]
+
+trail="${demo}-cloudtrail"
+cargo run --quiet --release -p keytrail-testkit --example make-cloudtrail-demo -- "$trail"
+echo "+ keytrail detect $trail -o $trail/alerts.txt"
+status=0
+keytrail detect "$trail" -o "$trail/alerts.txt" || status=$?
+head -n 24 "$trail/alerts.txt"
+echo "... (all alerts in $trail/alerts.txt; --format jsonl or ocsf for machines)"
+echo "keytrail detect exited with $status (0 = no alerts, 1 = alerts, 2 = error)"
 [ "$status" -le 1 ]

@@ -63,6 +63,36 @@ fn bump(m: &mut HashMap<Box<str>, u32>, k: &str, cap: usize) {
     }
 }
 
+/// Whether the event is a global service's call, which CloudTrail logs in `us-east-1`
+/// whichever region the caller works in (IAM, STS's global endpoint, Organizations,
+/// Route 53, CloudFront, support, billing): it says nothing about regions in use.
+pub fn global_service(ev: &Event) -> bool {
+    ev.region() == "us-east-1"
+        && matches!(
+            ev.service(),
+            "iam"
+                | "sts"
+                | "organizations"
+                | "route53"
+                | "route53domains"
+                | "cloudfront"
+                | "support"
+                | "health"
+                | "account"
+                | "billing"
+                | "budgets"
+                | "ce"
+                | "trustedadvisor"
+                | "globalaccelerator"
+                | "shield"
+                | "waf"
+                | "signin"
+                | "sso"
+                | "iam-identitycenter"
+                | "notifications"
+        )
+}
+
 /// API class for volume statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApiClass {
@@ -260,7 +290,9 @@ impl Baseline {
             }
         }
         *self.user_agents.entry(ev.ua_family).or_default() += 1;
-        bump(&mut self.regions, ev.region(), MAX_KEYS);
+        if !global_service(ev) {
+            bump(&mut self.regions, ev.region(), MAX_KEYS);
+        }
         bump(&mut self.services, ev.service(), MAX_KEYS);
         bump(&mut self.apis, ev.event_name(), MAX_APIS);
         if self.hours.len() == 168 {
@@ -312,7 +344,7 @@ impl AccountState {
     }
     /// Records the event's region.
     pub fn update(&mut self, ev: &Event) {
-        if ev.region().is_empty() || ev.error_code().is_some() {
+        if ev.region().is_empty() || ev.error_code().is_some() || global_service(ev) {
             return;
         }
         let account = Self::account(ev);
@@ -565,7 +597,7 @@ pub(crate) fn detect_with_bucket(
                 B::InteractiveClient,
                 None,
                 format!(
-                    "{who} is declared server-only but called {} with a {} client ({})",
+                    "{who} is declared server-only but called {} with a client of family {} ({})",
                     ev.event_name(),
                     ua.as_str(),
                     ev.user_agent()
@@ -685,7 +717,7 @@ pub(crate) fn detect_with_bucket(
         && ua != UaFamily::AttackTool
     {
         hits.push(bhit(B::InteractiveClient, None, format!(
-            "{who} called {} with a {} client ({}); all {ua_total} calls in its baseline used server SDKs or tools",
+            "{who} called {} with a client of family {} ({}); all {ua_total} calls in its baseline used server SDKs or tools",
             ev.event_name(),
             ua.as_str(),
             ev.user_agent()
@@ -694,6 +726,7 @@ pub(crate) fn detect_with_bucket(
 
     // New region.
     if !ev.region().is_empty()
+        && !global_service(ev)
         && !base.regions.contains_key(ev.region())
         && ev.error_code().is_none()
     {

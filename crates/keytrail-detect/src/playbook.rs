@@ -596,7 +596,7 @@ impl Playbook {
                 base.is_some_and(|b| b.learned_networks() && !b.knows_network(ev.source_ip()));
             if from_desktop || foreign_net {
                 let why = if from_desktop {
-                    format!("a {} client ({})", ua.as_str(), ev.user_agent())
+                    format!("a client of family {} ({})", ua.as_str(), ev.user_agent())
                 } else {
                     "a network the role never used".to_string()
                 };

@@ -187,3 +187,81 @@ fn logstash_ndjson_gzip_and_truncated_inputs() {
             .ends_with("bad.ndjson")
     );
 }
+
+/// Global services (IAM, STS's global endpoint, Organizations…) are logged in
+/// us-east-1 wherever the caller works: they neither raise new-region alerts nor
+/// mark us-east-1 as a region in use, so a later RunInstances there still stands out.
+#[test]
+fn global_service_calls_do_not_count_as_region_use() {
+    let call = |t: &str, source: &str, name: &str, region: &str| {
+        Event::parse_str(&format!(
+            r#"{{"eventTime":"{t}","eventID":"{t}-{name}","eventName":"{name}","eventSource":"{source}","awsRegion":"{region}",
+            "sourceIPAddress":"52.94.10.10","userAgent":"{SDK}","recipientAccountId":"1",
+            "userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::1:user/deployer","accountId":"1","accessKeyId":"AKIAEXAMPLEEXAMPLE01"}}}}"#
+        ))
+        .unwrap()
+    };
+    let (mut e, _) = EngineBuilder::new().build();
+    for d in 1..=9 {
+        for h in 0..24 {
+            e.process(&call(
+                &day(d, h),
+                "ec2.amazonaws.com",
+                "DescribeInstances",
+                "eu-west-1",
+            ));
+        }
+        e.process(&call(
+            &day(d, 12),
+            "iam.amazonaws.com",
+            "ListRoles",
+            "us-east-1",
+        ));
+        e.process(&call(
+            &day(d, 13),
+            "sts.amazonaws.com",
+            "GetCallerIdentity",
+            "us-east-1",
+        ));
+    }
+    e.process(&call(
+        &day(10, 2),
+        "iam.amazonaws.com",
+        "GetUser",
+        "us-east-1",
+    ));
+    let (alerts, _) = e.finish();
+    assert!(
+        alerts.iter().all(|a| !a.rule_id.contains("new-region")),
+        "{alerts:#?}"
+    );
+    let (mut e, _) = EngineBuilder::new().build();
+    for d in 1..=9 {
+        for h in 0..24 {
+            e.process(&call(
+                &day(d, h),
+                "ec2.amazonaws.com",
+                "DescribeInstances",
+                "eu-west-1",
+            ));
+        }
+        e.process(&call(
+            &day(d, 12),
+            "iam.amazonaws.com",
+            "ListRoles",
+            "us-east-1",
+        ));
+    }
+    e.process(&call(
+        &day(10, 2),
+        "ec2.amazonaws.com",
+        "RunInstances",
+        "us-east-1",
+    ));
+    let (alerts, _) = e.finish();
+    let region = alerts
+        .iter()
+        .find(|a| a.rule_id == "keytrail.aws.behaviour.new-region")
+        .unwrap_or_else(|| panic!("no new-region alert: {alerts:#?}"));
+    assert_eq!(region.event_names, ["RunInstances"]);
+}
