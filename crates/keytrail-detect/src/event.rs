@@ -731,6 +731,9 @@ struct RecordSyntax<'a> {
     /// An EventBridge envelope ("AWS API Call via CloudTrail"): the record.
     #[serde(borrow)]
     detail: Option<&'a RawValue>,
+    /// A CloudWatch Logs event (`aws logs filter-log-events`): the record as a string.
+    #[serde(borrow)]
+    message: Lenient<'a>,
 }
 
 /// Converts a role-session ARN (`arn:aws:sts::1:assumed-role/R/S`) to the role ARN
@@ -820,10 +823,12 @@ impl Event {
             .or_else(|| rec.at_timestamp.as_str().and_then(parse_rfc3339_ms));
         let Some(time_ms) = time else {
             // Envelopes around a record: `lookup-events` output keeps it as a string in
-            // `CloudTrailEvent`, EventBridge in `detail`. The event is the inner record.
+            // `CloudTrailEvent`, CloudWatch Logs in `message`, EventBridge in `detail`.
+            // The event is the inner record.
             if let Some(inner) = rec
                 .cloudtrail_event
                 .as_str()
+                .or(rec.message.as_str())
                 .filter(|s| s.trim_start().starts_with('{'))
             {
                 return Self::parse_str(inner);

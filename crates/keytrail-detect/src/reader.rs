@@ -112,7 +112,38 @@ fn utf8_partial_tail(b: &[u8]) -> usize {
 /// Whether a line starts a wrapper object around records: CloudTrail's `{"Records":[…]}`
 /// or `aws cloudtrail lookup-events` output `{"Events":[…]}`.
 fn is_wrapper(line: &[u8]) -> bool {
-    line.starts_with(b"{\"Records\"") || line.starts_with(b"{\"Events\"")
+    WRAPPER_KEYS.iter().any(|k| {
+        line.strip_prefix(b"{\"")
+            .and_then(|l| l.strip_prefix(*k))
+            .is_some_and(|l| l.starts_with(b"\""))
+    })
+}
+
+/// Members whose array holds the records: CloudTrail's `Records`, `aws cloudtrail
+/// lookup-events`'s `Events`, and `aws logs filter-log-events`'s `events` (each record a
+/// JSON string in `message`).
+const WRAPPER_KEYS: [&[u8]; 3] = [b"Records", b"Events", b"events"];
+
+/// The JSON part of a line exported from CloudWatch Logs (`<timestamp> <message>`): the
+/// line after a leading RFC 3339 timestamp, when there is one; else the line.
+fn strip_time_prefix(line: &[u8]) -> &[u8] {
+    if !line.first().is_some_and(u8::is_ascii_digit) {
+        return line;
+    }
+    let Some(sp) = line.iter().position(|&c| c == b' ' || c == b'\t') else {
+        return line;
+    };
+    let (ts, rest) = line.split_at(sp);
+    let rest = rest.trim_ascii_start();
+    let is_time = std::str::from_utf8(ts)
+        .ok()
+        .and_then(parse_rfc3339_ms)
+        .is_some();
+    if rest.starts_with(b"{") && is_time {
+        rest
+    } else {
+        line
+    }
 }
 
 /// Finds the end (exclusive) of the JSON value starting at `start`. `Err(len)` when the
@@ -399,7 +430,7 @@ impl SliceRecords {
             while j < b.len() && b[j].is_ascii_whitespace() {
                 j += 1;
             }
-            if (key == b"Records" || key == b"Events") && b.get(j) == Some(&b'[') {
+            if WRAPPER_KEYS.contains(&key) && b.get(j) == Some(&b'[') {
                 return Ok(None);
             }
             let vend = value_end(b, j)?;
@@ -418,7 +449,7 @@ impl SliceRecords {
             while j < b.len() && (b[j].is_ascii_whitespace() || b[j] == b':') {
                 j += 1;
             }
-            if (key == b"Records" || key == b"Events") && b.get(j) == Some(&b'[') {
+            if WRAPPER_KEYS.contains(&key) && b.get(j) == Some(&b'[') {
                 return j + 1;
             }
             let vend = value_end(b, j).unwrap_or(b.len());
@@ -605,7 +636,7 @@ impl<R: BufRead> Iterator for LineRecords<R> {
                 }
             }
             self.line += 1;
-            let t = self.buf.trim_ascii();
+            let t = strip_time_prefix(self.buf.trim_ascii());
             if t.is_empty() {
                 continue;
             }
@@ -695,13 +726,15 @@ fn read_stream_sized(name: &str, reader: Box<dyn Read + Send>, size_hint: usize)
 
 fn sniff(name: &str, head: Vec<u8>, reader: Box<dyn Read + Send>, size_hint: usize) -> FileRecords {
     let start = skip_ws(&head, 0);
-    let ndjson = head.get(start) == Some(&b'{')
+    let ndjson = head
+        .get(start)
+        .is_some_and(|&c| c == b'{' || c.is_ascii_digit())
         && head[start..]
             .iter()
             .position(|&c| c == b'\n')
             .is_some_and(|nl| {
                 let line = &head[start..start + nl];
-                let line = line.trim_ascii_end();
+                let line = strip_time_prefix(line.trim_ascii_end());
                 value_end(line, 0) == Ok(line.len()) && !is_wrapper(line)
             });
     if ndjson {
@@ -1411,7 +1444,7 @@ mod tests {
     }
 
     #[test]
-    fn lookup_events_output_and_eventbridge_envelopes_give_the_inner_records() {
+    fn lookup_events_cloudwatch_and_eventbridge_envelopes_give_the_inner_records() {
         // `aws cloudtrail lookup-events` output (pretty-printed, as the CLI writes it):
         // each record is a JSON string in `CloudTrailEvent`.
         let events: Vec<String> = [("CreateUser", 1), ("CreateAccessKey", 2)]
@@ -1461,6 +1494,27 @@ mod tests {
             evs[0].raw().starts_with("{\"eventVersion\""),
             "raw is the inner record"
         );
+
+        // CloudWatch Logs: an S3 export (`<timestamp> <record>` per line, gzipped) and
+        // `aws logs filter-log-events` output (records as strings in `message`).
+        let export: String = [("ListUsers", 5), ("ListRoles", 6)]
+            .iter()
+            .map(|(n, s)| format!("2024-05-01T10:00:0{s}.000Z {}\n", inner_record(n, *s)))
+            .collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, export.as_bytes()).unwrap();
+        let (evs, diags) = collect("000000.gz", &gz.finish().unwrap());
+        assert!(diags.is_empty(), "{diags:?}");
+        let names: Vec<&str> = evs.iter().map(|e| e.event_name()).collect();
+        assert_eq!(names, ["ListUsers", "ListRoles"]);
+        let filtered = format!(
+            "{{\n  \"events\": [\n    {{\"logStreamName\": \"1_CloudTrail_us-east-1\", \"timestamp\": 1714557607000, \"message\": {}, \"eventId\": \"1\"}}\n  ],\n  \"searchedLogStreams\": []\n}}\n",
+            serde_json::to_string(&inner_record("GetSendQuota", 7)).unwrap()
+        );
+        let (evs, diags) = collect("filtered.json", filtered.as_bytes());
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(evs.len(), 1);
+        assert_eq!(evs[0].event_name(), "GetSendQuota");
 
         // An envelope without a record is still a record without a time.
         let (evs, diags) = collect("x.json", br#"{"detail":"text","CloudTrailEvent":7}"#);
@@ -1517,6 +1571,24 @@ mod tests {
         let gz = gz.finish().unwrap();
         let r = SliceRecords::streaming_in_windows("f", Box::new(std::io::Cursor::new(gz)), 0, 777);
         assert_eq!(describe(r), whole);
+    }
+
+    #[test]
+    fn time_prefixes_are_stripped_only_before_an_object() {
+        let rec = br#"{"a":1}"#;
+        assert_eq!(
+            strip_time_prefix(b"2024-05-01T10:00:00.000Z {\"a\":1}"),
+            rec
+        );
+        assert_eq!(strip_time_prefix(b"2024-05-01T10:00:00Z\t{\"a\":1}"), rec);
+        for same in [
+            &b"2024 was a year {x}"[..],
+            b"2024-05-01T10:00:00Z text",
+            b"{\"a\":1}",
+            b"12",
+        ] {
+            assert_eq!(strip_time_prefix(same), same);
+        }
     }
 
     #[test]
