@@ -269,11 +269,16 @@ pub struct Aggregator {
 impl Aggregator {
     /// Adds a hit for `ev`; alerts whose window closed are pushed into `sink`.
     pub fn hit(&mut self, hit: Hit, ev: &Event, sink: &mut dyn AlertSink) {
-        let key = fnv64(&[
-            &hit.rule.id,
-            ev.principal(),
-            hit.group.as_deref().unwrap_or(""),
-        ]);
+        // Every hit looks up its open alert: a fast fixed-seed hash (the key also
+        // breaks ties in the close order, so it must not vary between runs).
+        let key = {
+            use std::hash::BuildHasher;
+            foldhash::fast::FixedState::with_seed(0x6b74).hash_one((
+                hit.rule.id.as_str(),
+                ev.principal(),
+                hit.group.as_deref().unwrap_or(""),
+            ))
+        };
         if let Some(o) = self.open.get_mut(&key) {
             if ev.time_ms <= o.alert.time_ms + o.window_ms
                 && ev.time_ms >= o.alert.time_ms - o.window_ms
@@ -312,8 +317,8 @@ impl Aggregator {
             time: t.clone(),
             last_time: t,
             principal: ev.principal().to_string(),
-            access_key_id: ev.identity().access_key_id.map(String::from),
-            account_id: ev.identity().account_id.map(String::from).or_else(|| {
+            access_key_id: ev.access_key_id().map(String::from),
+            account_id: ev.account_id().map(String::from).or_else(|| {
                 (!ev.recipient_account().is_empty()).then(|| ev.recipient_account().to_string())
             }),
             event_ids: Vec::new(),

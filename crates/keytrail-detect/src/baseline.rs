@@ -325,7 +325,7 @@ pub struct AccountState {
 impl AccountState {
     fn account(ev: &Event) -> &str {
         if ev.recipient_account().is_empty() {
-            ev.identity().account_id.unwrap_or("")
+            ev.account_id().unwrap_or("")
         } else {
             ev.recipient_account()
         }
@@ -538,7 +538,7 @@ pub(crate) fn detect_with_bucket(
     let days = ((base.last_ms - base.first_ms) / DAY_MS).max(1);
 
     // New keys: compare the first use with the network that created the key.
-    if let Some(k) = ev.identity().access_key_id
+    if let Some(k) = ev.access_key_id()
         && let Some(origin) = new_keys.remove(k)
         && let (Some(addr), Some(info)) = (ev.source_addr, info)
     {

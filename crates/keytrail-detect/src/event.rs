@@ -910,16 +910,18 @@ impl Event {
         })
     }
 
+    #[inline]
     fn span_str(&self, Span(a, b): Span) -> &str {
         let (a, b) = (a as usize, b as usize);
         let r = self.raw_len as usize;
         if a >= r && b > a {
             &self.extra[a - r..b - r]
         } else {
-            &self.raw()[a..b]
+            &self.src[self.raw_start + a..self.raw_start + b]
         }
     }
 
+    #[inline]
     fn field(&self, f: usize) -> &str {
         let s = self.spans[f];
         if s.0 == u32::MAX {
@@ -929,6 +931,7 @@ impl Event {
         }
     }
 
+    #[inline]
     fn field_opt(&self, f: usize) -> Option<&str> {
         let s = self.spans[f];
         (s.0 != u32::MAX).then(|| self.span_str(s))
@@ -978,7 +981,24 @@ impl Event {
     pub fn principal(&self) -> &str {
         self.field(field::PRINCIPAL)
     }
-    /// The normalised identity behind the event.
+    /// `userIdentity.accessKeyId` ([`Identity::access_key_id`]).
+    pub fn access_key_id(&self) -> Option<&str> {
+        self.field_opt(field::ACCESS_KEY_ID)
+    }
+    /// Account id of the principal ([`Identity::account_id`]).
+    pub fn account_id(&self) -> Option<&str> {
+        self.field_opt(field::ACCOUNT_ID)
+    }
+    /// `userIdentity.arn` ([`Identity::arn`]).
+    pub fn arn(&self) -> Option<&str> {
+        self.field_opt(field::ARN)
+    }
+    /// Principal type ([`Identity::kind`]).
+    pub fn identity_kind(&self) -> Option<IdentityKind> {
+        self.kind
+    }
+    /// The normalised identity behind the event (all of its fields; the accessors
+    /// above read one).
     pub fn identity(&self) -> Identity<'_> {
         Identity {
             kind: self.kind,

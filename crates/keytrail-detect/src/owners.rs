@@ -277,7 +277,7 @@ impl Owners {
     /// The entry for the event's identity: exact ARN first, then patterns, in file order.
     pub fn find(&self, ev: &Event) -> Option<&OwnerEntry> {
         let p = ev.principal();
-        let arn = ev.identity().arn.unwrap_or(p);
+        let arn = ev.arn().unwrap_or(p);
         self.entries
             .iter()
             .find(|e| e.arn.as_deref().is_some_and(|a| a == p || a == arn))

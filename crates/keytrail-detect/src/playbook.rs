@@ -169,8 +169,7 @@ fn req_str<'a>(ev: &'a Event, key: &str) -> Option<&'a str> {
 }
 
 fn caller_user_name(ev: &Event) -> Option<&str> {
-    ev.identity()
-        .arn
+    ev.arn()
         .and_then(|a| a.rsplit_once(":user/"))
         .map(|(_, n)| n.rsplit('/').next().unwrap_or(n))
 }
@@ -345,7 +344,7 @@ impl Playbook {
             }
             ("iam", "CreateRole") => {
                 let doc = req_str(ev, "assumeRolePolicyDocument").unwrap_or("");
-                let acct = ev.identity().account_id.unwrap_or(ev.recipient_account());
+                let acct = ev.account_id().unwrap_or(ev.recipient_account());
                 let foreign = doc.contains("arn:aws:iam::")
                     && !acct.is_empty()
                     && doc
@@ -390,7 +389,7 @@ impl Playbook {
             }
             ("signin", "ConsoleLogin") => {
                 let mfa_no = ev.lookup_str("additionalEventData.MFAUsed") == Some("No");
-                let kind = ev.identity().kind;
+                let kind = ev.identity_kind();
                 if kind == Some(IdentityKind::FederatedUser)
                     || base.is_some_and(|b| b.machine_only())
                 {

@@ -95,11 +95,10 @@ impl FieldPath {
             }
             Some(Fast::IdentityType)
                 if ev
-                    .identity()
-                    .kind
+                    .identity_kind()
                     .is_some_and(|k| k != IdentityKind::Unknown) =>
             {
-                s(match ev.identity().kind {
+                s(match ev.identity_kind() {
                     Some(IdentityKind::IamUser) => "IAMUser",
                     Some(IdentityKind::AssumedRole) => "AssumedRole",
                     Some(IdentityKind::FederatedUser) => "FederatedUser",
@@ -112,10 +111,8 @@ impl FieldPath {
                     _ => "",
                 })
             }
-            Some(Fast::IdentityArn) if ev.identity().arn.is_some() => opt(ev.identity().arn),
-            Some(Fast::AccessKeyId) if ev.identity().access_key_id.is_some() => {
-                opt(ev.identity().access_key_id)
-            }
+            Some(Fast::IdentityArn) if ev.arn().is_some() => opt(ev.arn()),
+            Some(Fast::AccessKeyId) if ev.access_key_id().is_some() => opt(ev.access_key_id()),
             Some(Fast::IssuerType) if ev.issuer_type().is_some() => opt(ev.issuer_type()),
             // Typed fields that are absent: the record has no such field either, unless it
             // had a non-string value, which the generic path below renders.
