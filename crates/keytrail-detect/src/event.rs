@@ -309,7 +309,9 @@ mod field {
     pub const SESSION_NAME: usize = 13;
     pub const ISSUER: usize = 14;
     pub const INVOKED_BY: usize = 15;
-    pub const COUNT: usize = 16;
+    /// The service prefix of `eventSource` (a part of its span).
+    pub const SERVICE: usize = 16;
+    pub const COUNT: usize = 17;
 }
 
 /// One CloudTrail event.
@@ -880,7 +882,16 @@ impl Event {
         spans[field::USER_AGENT] = b.span(user_agent);
         spans[field::EVENT_ID] = b.span(rec.event_id.as_str().unwrap_or(""));
         spans[field::EVENT_NAME] = b.span(rec.event_name.as_str().unwrap_or(""));
-        spans[field::EVENT_SOURCE] = b.span(rec.event_source.as_str().unwrap_or(""));
+        let source = rec.event_source.as_str().unwrap_or("");
+        spans[field::EVENT_SOURCE] = b.span(source);
+        spans[field::SERVICE] = match spans[field::EVENT_SOURCE] {
+            // The service is the part before the first dot, within the source's span.
+            Span(a, _) if a != u32::MAX => {
+                let n = source.find('.').unwrap_or(source.len());
+                Span(a, a + n as u32)
+            }
+            none => none,
+        };
         spans[field::REGION] = b.span(rec.aws_region.as_str().unwrap_or(""));
         spans[field::ERROR_CODE] = b.opt(rec.error_code.as_str().filter(|s| !s.is_empty()));
         spans[field::EVENT_TYPE] = b.span(rec.event_type.as_str().unwrap_or(""));
@@ -914,7 +925,9 @@ impl Event {
     fn span_str(&self, Span(a, b): Span) -> &str {
         let (a, b) = (a as usize, b as usize);
         let r = self.raw_len as usize;
-        if a >= r && b > a {
+        if b <= a {
+            ""
+        } else if a >= r {
             &self.extra[a - r..b - r]
         } else {
             &self.src[self.raw_start + a..self.raw_start + b]
@@ -1036,7 +1049,7 @@ impl Event {
 
     /// The service prefix of `eventSource` (`iam` for `iam.amazonaws.com`).
     pub fn service(&self) -> &str {
-        self.event_source().split('.').next().unwrap_or("")
+        self.field(field::SERVICE)
     }
 
     /// Whether the call was denied (AccessDenied, UnauthorizedOperation, …).
@@ -1378,13 +1391,15 @@ mod tests {
 
     #[test]
     fn escaped_and_derived_fields_are_stored_after_the_record_text() {
-        let rec = r#"{"eventTime":"2024-01-01T00:00:00Z","eventName":"Get\u004fbject","errorCode":403,
+        let rec = r#"{"eventTime":"2024-01-01T00:00:00Z","eventName":"Get\u004fbject","errorCode":403,"eventSource":"s\u0033.amazonaws.com",
             "awsRegion":"eu-west-1","sourceIPAddress":"203.0.113.9","eventID":"id\"1",
             "userIdentity":{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/r\u0031/s\u00e9",
             "accountId":"1","accessKeyId":"","invokedBy":"ec2.amazonaws.com"}}"#;
         let e = Event::parse_str(rec).unwrap();
         assert_eq!(e.raw(), rec, "the record text is kept as received");
         assert_eq!(e.event_name(), "GetObject");
+        assert_eq!(e.event_source(), "s3.amazonaws.com");
+        assert_eq!(e.service(), "s3");
         assert_eq!(e.error_code(), Some("403"));
         assert_eq!(e.event_id(), "id\"1");
         assert_eq!(e.region(), "eu-west-1");
@@ -1403,6 +1418,13 @@ mod tests {
         // Lookups into the record still see the raw text only.
         assert_eq!(e.lookup_str("awsRegion"), Some("eu-west-1"));
         assert_eq!(e.lookup_str("eventName"), Some("GetObject"));
+        // An escaped source whose service part is empty (a decoded leading dot).
+        let odd = Event::parse_str(
+            r#"{"eventTime":"2024-01-01T00:00:00Z","eventSource":"\u002eamazonaws.com"}"#,
+        )
+        .unwrap();
+        assert_eq!(odd.event_source(), ".amazonaws.com");
+        assert_eq!(odd.service(), "");
         let c = e.clone();
         assert_eq!(c.identity(), e.identity());
         assert_eq!(c.raw(), e.raw());
