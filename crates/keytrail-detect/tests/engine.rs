@@ -201,64 +201,50 @@ fn global_service_calls_do_not_count_as_region_use() {
         ))
         .unwrap()
     };
-    let (mut e, _) = EngineBuilder::new().build();
-    for d in 1..=9 {
-        for h in 0..24 {
+    // Nine days of EC2 work in eu-west-1 with daily IAM and STS calls, then `last`.
+    let run = |last: Event| {
+        let (mut e, _) = EngineBuilder::new().build();
+        for d in 1..=9 {
+            for h in 0..24 {
+                e.process(&call(
+                    &day(d, h),
+                    "ec2.amazonaws.com",
+                    "DescribeInstances",
+                    "eu-west-1",
+                ));
+            }
             e.process(&call(
-                &day(d, h),
-                "ec2.amazonaws.com",
-                "DescribeInstances",
-                "eu-west-1",
+                &day(d, 12),
+                "iam.amazonaws.com",
+                "ListRoles",
+                "us-east-1",
+            ));
+            e.process(&call(
+                &day(d, 13),
+                "sts.amazonaws.com",
+                "GetCallerIdentity",
+                "us-east-1",
             ));
         }
-        e.process(&call(
-            &day(d, 12),
-            "iam.amazonaws.com",
-            "ListRoles",
-            "us-east-1",
-        ));
-        e.process(&call(
-            &day(d, 13),
-            "sts.amazonaws.com",
-            "GetCallerIdentity",
-            "us-east-1",
-        ));
-    }
-    e.process(&call(
+        e.process(&last);
+        e.finish().0
+    };
+    let alerts = run(call(
         &day(10, 2),
         "iam.amazonaws.com",
         "GetUser",
         "us-east-1",
     ));
-    let (alerts, _) = e.finish();
     assert!(
         alerts.iter().all(|a| !a.rule_id.contains("new-region")),
         "{alerts:#?}"
     );
-    let (mut e, _) = EngineBuilder::new().build();
-    for d in 1..=9 {
-        for h in 0..24 {
-            e.process(&call(
-                &day(d, h),
-                "ec2.amazonaws.com",
-                "DescribeInstances",
-                "eu-west-1",
-            ));
-        }
-        e.process(&call(
-            &day(d, 12),
-            "iam.amazonaws.com",
-            "ListRoles",
-            "us-east-1",
-        ));
-    }
-    e.process(&call(
+    let alerts = run(call(
         &day(10, 2),
         "ec2.amazonaws.com",
         "RunInstances",
         "us-east-1",
     ));
-    let (alerts, _) = e.finish();
     let region = alerts
         .iter()
         .find(|a| a.rule_id == "keytrail.aws.behaviour.new-region")
