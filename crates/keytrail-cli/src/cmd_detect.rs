@@ -20,9 +20,11 @@ use keytrail_detect::{Alert, AlertSink, output, read_path, read_stream};
 pub enum DetectFormat {
     /// A summary grouped by identity, worst first.
     Human,
-    /// One alert per line as JSON (fields documented in crates/keytrail-detect/README.md).
+    /// One alert per line as JSON (fields documented in crates/keytrail-detect/README.md),
+    /// written as alerts close.
     Jsonl,
-    /// A JSON array of OCSF 1.1 Detection Findings (class_uid 2004).
+    /// A JSON array of OCSF 1.1 Detection Findings (class_uid 2004), written as
+    /// alerts close.
     Ocsf,
 }
 
@@ -141,11 +143,13 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    // JSONL is written as alerts close, so memory does not grow with the alerts; the
-    // summary and the OCSF array are built once every alert is known.
+    // JSONL and OCSF are written as alerts close, so memory does not grow with the
+    // alerts; the human summary groups them by identity once every alert is known.
     let stream = match args.format {
-        DetectFormat::Jsonl => Some(JsonlStream::open(args.output.as_deref())?),
-        DetectFormat::Human | DetectFormat::Ocsf => None,
+        DetectFormat::Jsonl | DetectFormat::Ocsf => {
+            Some(AlertStream::open(args.output.as_deref(), args.format)?)
+        }
+        DetectFormat::Human => None,
     };
     let sink = || -> Option<Box<dyn AlertSink>> {
         stream
@@ -189,21 +193,24 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
     Ok(if emitted == 0 { 0 } else { 1 })
 }
 
-/// JSONL output written as alerts close (shared between the engine's sink and the
-/// command, which flushes it and reports the first write error at the end).
+/// Machine output (JSONL, or the OCSF array) written as alerts close: shared between
+/// the engine's sink and the command, which ends and flushes it and reports the first
+/// write error at the end.
 #[derive(Clone)]
-struct JsonlStream(Arc<Mutex<StreamState>>);
+struct AlertStream(Arc<Mutex<StreamState>>);
 
 struct StreamState {
     out: Box<dyn Write + Send>,
+    /// JSONL or OCSF.
+    format: DetectFormat,
     /// Where the output goes, for error messages.
     name: Option<PathBuf>,
     written: u64,
     error: Option<io::Error>,
 }
 
-impl JsonlStream {
-    fn open(path: Option<&Path>) -> anyhow::Result<Self> {
+impl AlertStream {
+    fn open(path: Option<&Path>, format: DetectFormat) -> anyhow::Result<Self> {
         let out: Box<dyn Write + Send> = match path {
             Some(p) => Box::new(io::BufWriter::new(
                 std::fs::File::create(p)
@@ -211,20 +218,29 @@ impl JsonlStream {
             )),
             None => Box::new(io::BufWriter::new(io::stdout())),
         };
-        Ok(JsonlStream(Arc::new(Mutex::new(StreamState {
+        Ok(AlertStream(Arc::new(Mutex::new(StreamState {
             out,
+            format,
             name: path.map(Path::to_path_buf),
             written: 0,
             error: None,
         }))))
     }
 
-    /// Flushes the output; returns the number of alerts written or the first error.
+    /// Ends the output (closes the OCSF array) and flushes it; returns the number of
+    /// alerts written or the first error.
     fn finish(&self) -> anyhow::Result<u64> {
         let mut st = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let flushed = match st.error.take() {
             Some(e) => Err(e),
-            None => st.out.flush(),
+            None => {
+                let end: &[u8] = match (st.format, st.written) {
+                    (DetectFormat::Ocsf, 0) => b"[]\n",
+                    (DetectFormat::Ocsf, _) => b"\n]\n",
+                    _ => b"",
+                };
+                st.out.write_all(end).and_then(|()| st.out.flush())
+            }
         };
         let context = match &st.name {
             Some(p) => format!("cannot write `{}`", p.display()),
@@ -235,13 +251,24 @@ impl JsonlStream {
     }
 }
 
-impl AlertSink for JsonlStream {
+impl AlertSink for AlertStream {
     fn alert(&mut self, alert: Alert) {
         let mut st = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if st.error.is_some() {
             return;
         }
-        let res = output::write_jsonl(&mut st.out, std::slice::from_ref(&alert));
+        let first = st.written == 0;
+        let st = &mut *st;
+        let res = match st.format {
+            DetectFormat::Ocsf => st
+                .out
+                .write_all(if first { b"[\n" } else { b",\n" })
+                .and_then(|()| {
+                    serde_json::to_writer_pretty(&mut st.out, &output::ocsf(&alert))
+                        .map_err(io::Error::from)
+                }),
+            _ => output::write_jsonl(&mut st.out, std::slice::from_ref(&alert)),
+        };
         match res {
             Ok(()) => st.written += 1,
             Err(e) => st.error = Some(e),

@@ -144,11 +144,11 @@ fn missing_input_exits_2() {
     assert!(r.stderr.contains("no-such-dir"), "{}", r.stderr);
 }
 
-/// JSONL is streamed as alerts close: the same alerts as the OCSF array (built at the
-/// end), byte-identical for one thread and the default (one per CPU), and an
-/// unwritable output is an error naming the file.
+/// JSONL and OCSF are streamed as alerts close: the same alerts in both, byte-identical
+/// for one thread and the default (one per CPU), an empty OCSF array without alerts, and
+/// an unwritable output is an error naming the file.
 #[test]
-fn streamed_jsonl_matches_ocsf_and_thread_counts() {
+fn streamed_jsonl_and_ocsf_agree_across_thread_counts() {
     let t = CliTest::new();
     let dir = shared().join("data/cloudtrail/stratus-red-team-detonation-logs");
     let dir = dir.display().to_string();
@@ -173,6 +173,13 @@ fn streamed_jsonl_matches_ocsf_and_thread_counts() {
         "{}",
         one.stderr
     );
+
+    // No alerts: an empty OCSF array.
+    t.write("benign/app.jsonl", &benign_record(1));
+    let empty = t.run(&["detect", "benign", "--format", "ocsf"]);
+    assert_eq!(empty.code, 0, "{empty:?}");
+    let none: Vec<serde_json::Value> = serde_json::from_str(&empty.stdout).unwrap();
+    assert!(none.is_empty());
 
     let bad = t.run(&[
         "detect",
