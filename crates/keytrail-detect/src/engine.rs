@@ -334,6 +334,39 @@ impl Engine {
             self.stats.out_of_order += 1;
         }
         self.state.watermark_ms = self.state.watermark_ms.max(t);
+        let mut hits = std::mem::take(&mut self.hits);
+        // CloudTrail Insights records describe unusual call volume in an account, not a
+        // call by an identity: no baselines or identity detectors (an Insight about
+        // RunInstances is not a launch); Sigma rules still see them.
+        if ev.event_type() != "AwsCloudTrailInsight" {
+            self.identity_detectors(ev, &mut hits);
+        }
+        if !self.shared.sigma.is_empty() {
+            self.sigma.process(&self.shared.sigma, ev, &mut hits);
+        }
+        if !hits.is_empty() {
+            let drained: Vec<Hit> = std::mem::take(&mut hits);
+            self.emit(|agg, sink| {
+                for h in drained {
+                    agg.hit(h, ev, sink);
+                }
+            });
+        }
+        self.hits = hits;
+        self.since_flush += 1;
+        if self.since_flush >= 16_384 {
+            self.since_flush = 0;
+            let wm = self.state.watermark_ms;
+            self.emit(|agg, sink| agg.flush_before(wm - HOUR_MS, sink));
+            self.playbook.prune(wm);
+            let sigma = self.shared.sigma.clone();
+            self.sigma.prune(&sigma, wm);
+        }
+    }
+
+    /// IP intelligence, playbook and behavioural detectors, then the baseline update.
+    fn identity_detectors(&mut self, ev: &Event, hits: &mut Vec<Hit>) {
+        let t = ev.time_ms;
         let info: Option<Arc<IpInfo>> = match ev.source_addr {
             Some(ip) => {
                 if self.ip_cache.len() > 200_000 {
@@ -357,9 +390,7 @@ impl Engine {
         let empty = Baseline::default();
         let base = self.state.identities.get(ev.principal());
         let learning = base.is_none_or(|b| t - b.first_ms < self.learning_ms);
-        let mut hits = std::mem::take(&mut self.hits);
-        self.playbook
-            .process(ev, base, &self.state.accounts, &mut hits);
+        self.playbook.process(ev, base, &self.state.accounts, hits);
         if learning {
             for h in hits.iter_mut() {
                 if NOVELTY_RULES
@@ -378,7 +409,7 @@ impl Engine {
             learning,
             self.shared.owners.as_deref(),
             &mut self.state.new_keys,
-            &mut hits,
+            hits,
             s3,
         );
         let (bucket, bytes) = s3.map_or((None, 0), |(b, n)| (Some(b), n));
@@ -391,27 +422,6 @@ impl Engine {
             }
         }
         self.state.accounts.update(ev);
-        if !self.shared.sigma.is_empty() {
-            self.sigma.process(&self.shared.sigma, ev, &mut hits);
-        }
-        if !hits.is_empty() {
-            let drained: Vec<Hit> = std::mem::take(&mut hits);
-            self.emit(|agg, sink| {
-                for h in drained {
-                    agg.hit(h, ev, sink);
-                }
-            });
-        }
-        self.hits = hits;
-        self.since_flush += 1;
-        if self.since_flush >= 16_384 {
-            self.since_flush = 0;
-            let wm = self.state.watermark_ms;
-            self.emit(|agg, sink| agg.flush_before(wm - HOUR_MS, sink));
-            self.playbook.prune(wm);
-            let sigma = self.shared.sigma.clone();
-            self.sigma.prune(&sigma, wm);
-        }
     }
 
     /// Closes every open alert, saves state (with `state_dir`), and returns the

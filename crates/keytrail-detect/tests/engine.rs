@@ -251,3 +251,32 @@ fn global_service_calls_do_not_count_as_region_use() {
         .unwrap_or_else(|| panic!("no new-region alert: {alerts:#?}"));
     assert_eq!(region.event_names, ["RunInstances"]);
 }
+
+/// A CloudTrail Insights record (unusual call volume in the account) is not a call by
+/// an identity: it builds no baseline and raises no identity alert, whatever API it is
+/// about.
+#[test]
+fn insights_records_are_not_identity_activity() {
+    let insight = |t: &str, name: &str| {
+        Event::parse_str(&format!(
+            r#"{{"eventVersion":"1.08","eventTime":"{t}","awsRegion":"ap-southeast-3","eventID":"{t}-i",
+            "eventType":"AwsCloudTrailInsight","recipientAccountId":"1","sharedEventID":"s","eventCategory":"Insight",
+            "eventSource":"ec2.amazonaws.com","eventName":"{name}",
+            "insightDetails":{{"state":"Start","eventSource":"ec2.amazonaws.com","eventName":"{name}","insightType":"ApiCallRateInsight",
+            "insightContext":{{"statistics":{{"baseline":{{"average":0.1}},"insight":{{"average":40.0}}}}}}}}}}"#
+        ))
+        .unwrap()
+    };
+    let (mut e, _) = EngineBuilder::new().learning_period_ms(0).build();
+    for d in 1..=3 {
+        e.process(&event(&day(d, 10), "52.94.10.10", SDK, "GetObject"));
+    }
+    for h in 0..3 {
+        e.process(&insight(&day(4, h), "RunInstances"));
+        e.process(&insight(&day(4, h), "StopLogging"));
+    }
+    let (alerts, stats) = e.finish();
+    assert_eq!(stats.events, 9);
+    assert_eq!(stats.identities, 1, "an Insights record made an identity");
+    assert!(alerts.is_empty(), "{alerts:#?}");
+}
