@@ -33,8 +33,8 @@ pub enum DetectFormat {
 pub struct DetectArgs {
     /// CloudTrail files or directories (S3 layout `AWSLogs/<account>/CloudTrail/…`,
     /// gzip or plain, `{"Records":[…]}`, JSON arrays, NDJSON, `aws cloudtrail
-    /// lookup-events` output, CloudWatch Logs exports or EventBridge envelopes);
-    /// `-` reads stdin.
+    /// lookup-events` output, CloudWatch Logs exports, EventBridge envelopes or CSV
+    /// such as Athena query results); `-` reads stdin.
     /// Example: `keytrail detect AWSLogs/`
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,

@@ -8,6 +8,7 @@
 
 pub mod alert;
 pub mod baseline;
+pub mod csvlog;
 pub mod engine;
 pub mod event;
 pub mod ipintel;

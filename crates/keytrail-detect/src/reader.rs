@@ -665,6 +665,8 @@ pub enum FileRecords {
     Slice(Box<SliceRecords>, Option<Diagnostic>),
     /// NDJSON streaming mode.
     Lines(Box<LineRecords<BufReader<Box<dyn Read + Send>>>>),
+    /// CSV with a header naming CloudTrail fields (Athena results, console exports).
+    Csv(Box<crate::csvlog::CsvRecords>),
     /// Nothing to read (the diagnostic says why).
     Failed(Option<Diagnostic>),
 }
@@ -675,6 +677,7 @@ impl Iterator for FileRecords {
         match self {
             FileRecords::Slice(s, tail) => s.next().or_else(|| tail.take().map(Err)),
             FileRecords::Lines(l) => l.next(),
+            FileRecords::Csv(c) => c.next(),
             FileRecords::Failed(d) => d.take().map(Err),
         }
     }
@@ -740,6 +743,16 @@ fn sniff(name: &str, head: Vec<u8>, reader: Box<dyn Read + Send>, size_hint: usi
     if ndjson {
         let br = BufReader::with_capacity(1 << 16, reader);
         return FileRecords::Lines(Box::new(LineRecords::new(name, br)));
+    }
+    let first_line = head[start..]
+        .split(|&c| c == b'\n')
+        .next()
+        .unwrap_or_default();
+    let first_line = first_line
+        .strip_prefix(b"\xef\xbb\xbf")
+        .unwrap_or(first_line);
+    if crate::csvlog::is_cloudtrail_header(first_line.trim_ascii_end()) {
+        return FileRecords::Csv(Box::new(crate::csvlog::CsvRecords::new(name, reader)));
     }
     FileRecords::Slice(
         Box::new(SliceRecords::streaming(name, reader, size_hint)),
