@@ -70,6 +70,9 @@ fn column(header: &str) -> Column {
 /// Whether a header line looks like a CloudTrail CSV export: it names at least an
 /// event name and an event time column.
 pub(crate) fn is_cloudtrail_header(line: &[u8]) -> bool {
+    if line.len() > 16 << 10 || line.first().is_some_and(|&c| c == b'{' || c == b'[') {
+        return false;
+    }
     let Ok(text) = std::str::from_utf8(line) else {
         return false;
     };
