@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use keytrail_detect::engine::{EngineBuilder, Stats, run_parallel_into};
+use keytrail_detect::engine::{EngineBuilder, Progress, Stats, run_parallel_into};
 use keytrail_detect::{Alert, AlertSink, output, read_path, read_stream};
 
 /// Output format of `keytrail detect`.
@@ -127,6 +127,9 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
         builder = builder.state_dir(s);
     }
 
+    let progress = Arc::new(Progress::default());
+    builder = builder.progress(progress.clone());
+
     let (shared, load_diags) = builder.build_shared();
     let mut load_errors = 0u64;
     for d in &load_diags {
@@ -151,6 +154,15 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
         }
         DetectFormat::Human => None,
     };
+    // Progress on a terminal (stderr), silent when piped: events and alerts so far.
+    let ticker = crate::term::Ticker::start_with(true, move || {
+        use std::sync::atomic::Ordering::Relaxed;
+        format!(
+            "detect: {} events, {} alerts",
+            progress.events.load(Relaxed),
+            progress.alerts.load(Relaxed)
+        )
+    });
     let sink = || -> Option<Box<dyn AlertSink>> {
         stream
             .as_ref()
@@ -182,6 +194,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
         (alerts, stats)
     };
 
+    ticker.finish();
     let emitted = match &stream {
         Some(s) => s.finish()?,
         None => {

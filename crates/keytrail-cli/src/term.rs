@@ -74,8 +74,18 @@ pub struct Ticker {
 }
 
 impl Ticker {
-    /// Start ticking if `enabled` and stderr is a terminal.
+    /// Start ticking scan counters if `enabled` and stderr is a terminal.
     pub fn start(enabled: bool, counters: Arc<Counters>) -> Ticker {
+        Self::start_with(enabled, move || {
+            let files = counters.files.load(Ordering::Relaxed);
+            let mib = counters.bytes.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0);
+            let m = counters.matches.load(Ordering::Relaxed);
+            format!("scanning: {files} files, {mib:.1} MiB, {m} matches")
+        })
+    }
+
+    /// Start redrawing the line `line` returns if `enabled` and stderr is a terminal.
+    pub fn start_with(enabled: bool, line: impl Fn() -> String + Send + 'static) -> Ticker {
         let stop = Arc::new(AtomicBool::new(false));
         let handle = (enabled && std::io::stderr().is_terminal()).then(|| {
             let stop = stop.clone();
@@ -83,10 +93,7 @@ impl Ticker {
                 let mut drawn = false;
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(150));
-                    let files = counters.files.load(Ordering::Relaxed);
-                    let mib = counters.bytes.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0);
-                    let m = counters.matches.load(Ordering::Relaxed);
-                    eprint!("\r\x1b[2Kscanning: {files} files, {mib:.1} MiB, {m} matches");
+                    eprint!("\r\x1b[2K{}", line());
                     drawn = true;
                 }
                 if drawn {

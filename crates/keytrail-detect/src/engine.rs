@@ -47,6 +47,17 @@ pub struct EngineBuilder {
     owners: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     learning_ms: i64,
+    progress: Option<Arc<Progress>>,
+}
+
+/// Counters an engine publishes while it runs (every few thousand events), for a
+/// progress display on another thread.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Events processed.
+    pub events: std::sync::atomic::AtomicU64,
+    /// Alerts emitted (closed) so far.
+    pub alerts: std::sync::atomic::AtomicU64,
 }
 
 impl Default for EngineBuilder {
@@ -57,6 +68,7 @@ impl Default for EngineBuilder {
             owners: None,
             state_dir: None,
             learning_ms: DEFAULT_LEARNING_MS,
+            progress: None,
         }
     }
 }
@@ -84,6 +96,11 @@ impl EngineBuilder {
     /// Persists baselines in `dir` (loaded at build, saved at finish).
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = Some(dir.into());
+        self
+    }
+    /// Publishes the engine's event and alert counts in `progress` as it runs.
+    pub fn progress(mut self, progress: Arc<Progress>) -> Self {
+        self.progress = Some(progress);
         self
     }
     /// Sets the learning period in milliseconds (0 disables learning).
@@ -159,6 +176,7 @@ impl EngineBuilder {
             state_dir: self.state_dir.clone(),
             learning_ms: self.learning_ms,
             since_flush: 0,
+            progress: self.progress.clone(),
         };
         (engine, diags)
     }
@@ -247,6 +265,7 @@ pub struct Engine {
     state_dir: Option<PathBuf>,
     learning_ms: i64,
     since_flush: u32,
+    progress: Option<Arc<Progress>>,
 }
 
 /// Playbook rules judged by novelty: while an identity is still learning they are
@@ -354,6 +373,13 @@ impl Engine {
         }
         self.hits = hits;
         self.since_flush += 1;
+        if self.since_flush.is_multiple_of(4096)
+            && let Some(p) = &self.progress
+        {
+            use std::sync::atomic::Ordering::Relaxed;
+            p.events.store(self.stats.events, Relaxed);
+            p.alerts.store(self.stats.alerts, Relaxed);
+        }
         if self.since_flush >= 16_384 {
             self.since_flush = 0;
             let wm = self.state.watermark_ms;

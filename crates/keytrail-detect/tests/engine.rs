@@ -280,3 +280,23 @@ fn insights_records_are_not_identity_activity() {
     assert_eq!(stats.identities, 1, "an Insights record made an identity");
     assert!(alerts.is_empty(), "{alerts:#?}");
 }
+
+/// The engine publishes its counts for a progress display while it runs.
+#[test]
+fn progress_counts_are_published_while_running() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let progress = std::sync::Arc::new(keytrail_detect::engine::Progress::default());
+    let (mut e, _) = EngineBuilder::new().progress(progress.clone()).build();
+    for i in 0..10_000u32 {
+        let t = format!(
+            "2024-03-01T{:02}:{:02}:{:02}Z",
+            i / 3600,
+            i / 60 % 60,
+            i % 60
+        );
+        e.process(&event(&t, "52.94.10.10", SDK, "GetObject"));
+    }
+    assert_eq!(progress.events.load(Relaxed), 8192);
+    let (_, stats) = e.finish();
+    assert_eq!(stats.events, 10_000);
+}

@@ -157,6 +157,7 @@ fn streamed_jsonl_and_ocsf_agree_across_thread_counts() {
     let auto = t.run(&["detect", &dir, "--format", "jsonl"]);
     assert_eq!(auto.code, 1, "{auto:?}");
     assert_eq!(one.stdout, auto.stdout, "thread count changed the JSONL");
+    assert!(!auto.stderr.contains('\r'), "progress drawn on a pipe");
     let jsonl = alerts(&one.stdout);
     assert!(jsonl.len() > 10, "{} alerts", jsonl.len());
     let ocsf = t.run(&["detect", &dir, "--format", "ocsf", "--threads", "1"]);
