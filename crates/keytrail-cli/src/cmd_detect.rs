@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use keytrail_detect::engine::{EngineBuilder, Progress, Stats, run_parallel_into};
-use keytrail_detect::{Alert, AlertSink, output, read_path, read_stream};
+use keytrail_detect::{Alert, AlertSink, output, read_stream};
 
 /// Output format of `keytrail detect`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -163,30 +163,23 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
             progress.alerts.load(Relaxed)
         )
     });
-    let sink = || -> Option<Box<dyn AlertSink>> {
-        stream
-            .as_ref()
-            .map(|s| Box::new(s.clone()) as Box<dyn AlertSink>)
-    };
-    let (alerts, stats) = if stdin || threads == 1 {
+    let sink = stream
+        .as_ref()
+        .map(|s| Box::new(s.clone()) as Box<dyn AlertSink>);
+    let (alerts, stats) = if stdin {
         let (mut engine, diags) = builder.build_with(shared);
-        if let Some(s) = sink() {
+        if let Some(s) = sink {
             engine.set_sink(s);
         }
         for d in diags {
             engine.diagnostic(d);
         }
-        if stdin {
-            engine.run(read_stream("<stdin>", Box::new(io::stdin())));
-        } else if args.paths.len() == 1 {
-            engine.run(read_path(&args.paths[0]));
-        } else {
-            engine.run(keytrail_detect::read_paths(&args.paths));
-        }
+        engine.run(read_stream("<stdin>", Box::new(io::stdin())));
         engine.finish()
     } else {
+        // Files and directory trees, merged in event-time order; one thread or more.
         let (files, diags) = keytrail_detect::reader::list_files(&args.paths);
-        let (alerts, mut stats) = run_parallel_into(&builder, shared, &files, threads, sink());
+        let (alerts, mut stats) = run_parallel_into(&builder, shared, &files, threads, sink);
         for d in diags {
             stats.other_diagnostics += 1;
             stats.diagnostics.push(d);

@@ -493,32 +493,10 @@ pub fn s3_bucket(ev: &Event) -> Option<(&str, u64)> {
 }
 
 /// Runs the behavioural and owners detectors on `ev` against `base` (the baseline
-/// before this event). `learning` suppresses baseline comparisons.
+/// before this event); `bucket` is the event's [`s3_bucket`]. `learning` suppresses
+/// baseline comparisons.
 #[allow(clippy::too_many_arguments)]
 pub fn detect(
-    ev: &Event,
-    base: &Baseline,
-    info: Option<&IpInfo>,
-    learning: bool,
-    owners: Option<&Owners>,
-    new_keys: &mut HashMap<Box<str>, KeyOrigin>,
-    hits: &mut Vec<Hit>,
-) {
-    detect_with_bucket(
-        ev,
-        base,
-        info,
-        learning,
-        owners,
-        new_keys,
-        hits,
-        s3_bucket(ev),
-    );
-}
-
-/// [`detect`] with the event's [`s3_bucket`] already computed.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn detect_with_bucket(
     ev: &Event,
     base: &Baseline,
     info: Option<&IpInfo>,

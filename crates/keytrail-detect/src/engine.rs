@@ -428,7 +428,7 @@ impl Engine {
             }
         }
         let s3 = s3_bucket(ev);
-        baseline::detect_with_bucket(
+        baseline::detect(
             ev,
             base.unwrap_or(&empty),
             info.as_deref(),

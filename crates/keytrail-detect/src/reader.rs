@@ -689,12 +689,18 @@ impl Iterator for FileRecords {
 /// object other than a `Records` wrapper is NDJSON and is streamed; anything else is
 /// read in windows and split into records ([`SliceRecords::streaming`]).
 pub fn read_stream(name: &str, reader: Box<dyn Read + Send>) -> FileRecords {
-    read_stream_sized(name, reader, 0)
+    read_stream_sized(name, reader, 0, WINDOW_BYTES)
 }
 
-/// [`read_stream`] with the stream's expected length (a plain file's size), so whole
-/// files are read into a buffer of the right size in one copy.
-fn read_stream_sized(name: &str, reader: Box<dyn Read + Send>, size_hint: usize) -> FileRecords {
+/// [`read_stream`] with the stream's expected length (a plain file's size, 0 when
+/// unknown), so whole files are read into a buffer of the right size in one copy, and
+/// the window size for array files read in windows.
+fn read_stream_sized(
+    name: &str,
+    reader: Box<dyn Read + Send>,
+    size_hint: usize,
+    window: usize,
+) -> FileRecords {
     let mut br = BufReader::with_capacity(1 << 16, reader);
     let head = match br.fill_buf() {
         Ok(h) => h.to_vec(),
@@ -722,12 +728,18 @@ fn read_stream_sized(name: &str, reader: Box<dyn Read + Send>, size_hint: usize)
                 )));
             }
         };
-        return sniff(name, head, Box::new(br), 0);
+        return sniff(name, head, Box::new(br), 0, window);
     }
-    sniff(name, head, reader, size_hint)
+    sniff(name, head, reader, size_hint, window)
 }
 
-fn sniff(name: &str, head: Vec<u8>, reader: Box<dyn Read + Send>, size_hint: usize) -> FileRecords {
+fn sniff(
+    name: &str,
+    head: Vec<u8>,
+    reader: Box<dyn Read + Send>,
+    size_hint: usize,
+    window: usize,
+) -> FileRecords {
     let start = skip_ws(&head, 0);
     let ndjson = head
         .get(start)
@@ -755,7 +767,9 @@ fn sniff(name: &str, head: Vec<u8>, reader: Box<dyn Read + Send>, size_hint: usi
         return FileRecords::Csv(Box::new(crate::csvlog::CsvRecords::new(name, reader)));
     }
     FileRecords::Slice(
-        Box::new(SliceRecords::streaming(name, reader, size_hint)),
+        Box::new(SliceRecords::streaming_in_windows(
+            name, reader, size_hint, window,
+        )),
         None,
     )
 }
@@ -769,7 +783,7 @@ pub fn read_file(path: &Path) -> FileRecords {
     match File::open(path) {
         Ok(f) => {
             let len = f.metadata().map_or(0, |m| m.len() as usize);
-            read_stream_sized(&name, Box::new(f), len)
+            read_stream_sized(&name, Box::new(f), len, WINDOW_BYTES)
         }
         Err(e) => FileRecords::Failed(Some(Diagnostic::error(
             kinds::UNREADABLE,
@@ -908,8 +922,12 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>
 }
 
 /// Time of the first record in a file, for ordering files without a key time.
+/// Reads only as far as the first record (1 MiB windows, not the whole file).
 fn first_event_time(path: &Path) -> Option<i64> {
-    read_file(path).find_map(|r| r.ok()).map(|e| e.time_ms)
+    let f = File::open(path).ok()?;
+    read_stream_sized(&path.display().to_string(), Box::new(f), 0, 1 << 20)
+        .find_map(|r| r.ok())
+        .map(|e| e.time_ms)
 }
 
 struct OpenFile {
@@ -1236,15 +1254,17 @@ impl DirRecords {
 
     /// Merges the given files.
     pub fn from_files(files: Vec<PathBuf>, diags: Vec<Diagnostic>) -> Self {
+        // One file needs no ordering (and no read ahead to find its first time).
+        let single = files.len() == 1;
         let mut keyed: Vec<(i64, PathBuf)> = files
             .into_iter()
             .map(|p| {
-                (
-                    key_time(&p)
-                        .or_else(|| first_event_time(&p))
-                        .unwrap_or(i64::MIN),
-                    p,
-                )
+                let key = if single {
+                    None
+                } else {
+                    key_time(&p).or_else(|| first_event_time(&p))
+                };
+                (key.unwrap_or(i64::MIN), p)
             })
             .collect();
         keyed.sort();

@@ -11,11 +11,9 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 use keytrail_input::image::{
     self, ContentSeen, ImageOptions, ImageStats, kinds, remediation, scan_image,
@@ -36,7 +34,7 @@ fn tools(names: &[&str]) -> bool {
     )
 }
 
-use keytrail_testkit::tools::run;
+use keytrail_testkit::tools::{Registry, run};
 
 /// An image built with umoci, layer by layer.
 struct Umoci {
@@ -721,67 +719,23 @@ fn bad_references_and_missing_files_are_diagnostics() {
 
 // ---------------------------------------------------------------- registry
 
-/// Debian's reference registry on a free loopback port, killed on drop.
-struct Registry {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_registry(htpasswd: Option<(&str, &str)>) -> Registry {
+/// Debian's reference registry on a free loopback port (with htpasswd auth when
+/// given), and the directory it stores in.
+fn start_registry(htpasswd: Option<(&str, &str)>) -> (Registry, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let addr = format!("127.0.0.1:{port}");
-    let mut config = format!(
-        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
-        dir.path().join("data").display()
-    );
-    if let Some((user, pass)) = htpasswd {
-        let hash = bcrypt::hash(pass, 4).unwrap();
-        let file = dir.path().join("htpasswd");
-        std::fs::write(&file, format!("{user}:{hash}\n")).unwrap();
-        config.push_str(&format!(
-            "auth:\n  htpasswd:\n    realm: keytrail-test\n    path: {}\n",
-            file.display()
-        ));
-    }
-    let cfg = dir.path().join("config.yml");
-    std::fs::write(&cfg, config).unwrap();
-    let child = Command::new("/usr/bin/docker-registry")
-        .arg("serve")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start docker-registry");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "registry did not start on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Registry {
-        child,
-        addr,
-        _dir: dir,
-    }
+    let auth = match htpasswd {
+        Some((user, pass)) => {
+            let hash = bcrypt::hash(pass, 4).unwrap();
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, format!("{user}:{hash}\n")).unwrap();
+            format!(
+                "auth:\n  htpasswd:\n    realm: keytrail-test\n    path: {}\n",
+                file.display()
+            )
+        }
+        None => String::new(),
+    };
+    (Registry::start(dir.path(), &auth), dir)
 }
 
 fn push(src: &str, dest: &str, creds: Option<&str>) {
@@ -799,7 +753,7 @@ fn registry_anonymous_pull_and_errors() {
         return;
     }
     let Some(f) = fixture() else { return };
-    let reg = start_registry(None);
+    let (reg, _dir) = start_registry(None);
     let src = format!("oci:{}:v1", f.layout.display());
     push(&src, &format!("docker://{}/team/app:v1", reg.addr), None);
     let reference = format!("{}/team/app:v1", reg.addr);
@@ -833,7 +787,7 @@ fn registry_basic_auth_flags_docker_config_and_failures() {
     }
     let Some(f) = fixture() else { return };
     let (user, pass) = ("ci-bot", "s3cret-test-password");
-    let reg = start_registry(Some((user, pass)));
+    let (reg, _dir) = start_registry(Some((user, pass)));
     let src = format!("oci:{}:v1", f.layout.display());
     push(
         &src,
@@ -936,7 +890,7 @@ fn registry_multi_platform_index_and_platform_filter() {
         "size": bytes.len(), "annotations": {"org.opencontainers.image.ref.name": "multi"}}));
     std::fs::write(f.layout.join("index.json"), index.to_string()).unwrap();
 
-    let reg = start_registry(None);
+    let (reg, _dir) = start_registry(None);
     run(Command::new("skopeo").args([
         "copy",
         "--all",

@@ -2,7 +2,10 @@
 //! docker-registry, openssl, git): whether they are installed, and running
 //! them with their errors in the panic message.
 
-use std::process::{Command, Stdio};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// Whether every program in `names` is installed. When one is missing the
 /// test is skipped with a loud message naming `install_hint`, except under
@@ -42,6 +45,58 @@ pub fn run(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Debian's reference registry (`docker-registry serve`) on a free loopback
+/// port, killed on drop.
+pub struct Registry {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+impl Registry {
+    /// Starts a registry storing under `dir` (which must outlive it), with
+    /// deletes enabled and `auth` (a YAML `auth:` section, or "" for none),
+    /// and waits until it accepts connections.
+    pub fn start(dir: &Path, auth: &str) -> Registry {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{auth}",
+            dir.join("registry-data").display()
+        );
+        let cfg = dir.join("registry.yml");
+        std::fs::write(&cfg, config).expect("write the registry config");
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        let registry = Registry { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(&registry.addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "registry did not start on {}",
+                registry.addr
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        registry
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 #[cfg(test)]

@@ -11,14 +11,15 @@
 
 use crate::image::{Umoci, run, tools};
 use crate::{CliTest, Run, fake};
+use keytrail_testkit::tools::Registry;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const SERVICE: &str = "keytrail-test-registry";
 const ISSUER: &str = "keytrail-test-issuer";
@@ -330,48 +331,14 @@ fn serve(
 // ------------------------------------------------------------ registry
 
 /// `docker-registry` with token auth on a free loopback port, killed on drop.
-struct Registry {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_registry(dir: &Path, realm: &str, cert: &Path) -> Registry {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let config = format!(
-        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\nauth:\n  token:\n    realm: {realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
-        dir.join("registry-data").display(),
-        cert.display()
-    );
-    let cfg = dir.join("registry.yml");
-    std::fs::write(&cfg, config).unwrap();
-    let child = Command::new("/usr/bin/docker-registry")
-        .arg("serve")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start docker-registry");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(&addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "registry did not start on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Registry { child, addr }
+    Registry::start(
+        dir,
+        &format!(
+            "auth:\n  token:\n    realm: {realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+            cert.display()
+        ),
+    )
 }
 
 /// A token-auth registry holding `secure/app:v1`, an image with a fake
@@ -512,20 +479,40 @@ impl Setup {
     /// for this registry (and "not found" for any other), logging what it
     /// was asked to `bin/NAME.asked`.
     fn helper(&self, name: &str, answer: &Value) {
+        let log = self.t.root().join("bin").join(format!("{name}.asked"));
+        self.script(
+            &format!("docker-credential-{name}"),
+            &format!(
+                "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread server\necho \"$server\" >> '{log}'\nif [ \"$server\" = '{addr}' ]; then\n  printf '%s' '{answer}'\nelse\n  echo 'credentials not found in native keychain'\n  exit 1\nfi\n",
+                log = log.display(),
+                addr = self.registry.addr,
+            ),
+        );
+    }
+
+    /// Write an executable `bin/NAME` (on the `PATH` of the scans).
+    fn script(&self, name: &str, body: &str) {
         use std::os::unix::fs::PermissionsExt;
         let bin = self.t.root().join("bin");
         std::fs::create_dir_all(&bin).unwrap();
-        let p = bin.join(format!("docker-credential-{name}"));
-        std::fs::write(
-            &p,
-            format!(
-                "#!/bin/sh\n[ \"$1\" = get ] || exit 3\nread server\necho \"$server\" >> '{log}'\nif [ \"$server\" = '{addr}' ]; then\n  printf '%s' '{answer}'\nelse\n  echo 'credentials not found in native keychain'\n  exit 1\nfi\n",
-                log = bin.join(format!("{name}.asked")).display(),
-                addr = self.registry.addr,
-            ),
-        )
-        .unwrap();
+        let p = bin.join(name);
+        std::fs::write(&p, body).unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// Scan the image with `--fail-on-error` and the Docker `config`.
+    fn scan_failing(&self, config: &Value) -> Run {
+        self.scan(
+            &[
+                "scan",
+                "--fail-on-error",
+                "--format",
+                "json",
+                "--image",
+                &self.reference,
+            ],
+            Some(config),
+        )
     }
 
     fn asked(&self, name: &str) -> String {
@@ -689,17 +676,7 @@ fn credential_helpers_and_identity_tokens() {
 
     // A stale identity token: the token service's status, and the reference.
     let config = json!({"auths": {addr.clone(): {"identitytoken": "rt-revoked"}}});
-    let r = s.scan(
-        &[
-            "scan",
-            "--fail-on-error",
-            "--format",
-            "json",
-            "--image",
-            &s.reference,
-        ],
-        Some(&config),
-    );
+    let r = s.scan_failing(&config);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
         r.stderr.contains(&s.reference)
@@ -711,32 +688,12 @@ fn credential_helpers_and_identity_tokens() {
     assert!(!r.stderr.contains("rt-revoked"), "token printed");
 
     // A helper that fails for another reason is an error naming it.
-    let bin = s.t.root().join("bin");
-    std::fs::write(
-        bin.join("docker-credential-kt-broken"),
+    s.script(
+        "docker-credential-kt-broken",
         "#!/bin/sh\necho 'keychain locked' >&2\nexit 5\n",
-    )
-    .unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            bin.join("docker-credential-kt-broken"),
-            std::fs::Permissions::from_mode(0o755),
-        )
-        .unwrap();
-    }
-    let config = json!({"credsStore": "kt-broken"});
-    let r = s.scan(
-        &[
-            "scan",
-            "--fail-on-error",
-            "--format",
-            "json",
-            "--image",
-            &s.reference,
-        ],
-        Some(&config),
     );
+    let config = json!({"credsStore": "kt-broken"});
+    let r = s.scan_failing(&config);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(
         r.stderr.contains("docker-credential-kt-broken") && r.stderr.contains("keychain locked"),
