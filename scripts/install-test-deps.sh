@@ -2,12 +2,14 @@
 # Installs what the test suite needs on a fresh Debian machine. Idempotent:
 # each step is skipped when its tool is already there.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 need_apt=()
 # Debian packages: git (history fixtures), umoci and skopeo (OCI layouts and
 # docker-archives built at test time), docker-registry (the reference OCI
-# registry, started on 127.0.0.1 by the image tests), GNU time (benchmarks).
-for tool in git:git umoci:umoci skopeo:skopeo docker-registry:docker-registry time:/usr/bin/time; do
+# registry, started on 127.0.0.1 by the image tests), GNU time (benchmarks),
+# npm (the IP-location databases below).
+for tool in git:git umoci:umoci skopeo:skopeo docker-registry:docker-registry time:/usr/bin/time npm:npm; do
   pkg=${tool%%:*}; cmd=${tool#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
@@ -23,4 +25,13 @@ fi
 # reference snapshot). Skipped when all three import already.
 if ! python3 -c 'import moto.server, boto3, awscli' 2>/dev/null; then
   python3 -m pip install --quiet 'moto[server]>=5.1' boto3 awscli
+fi
+
+# IP-location databases of the detection tests (country MMDB, ASN ranges: too
+# large to commit), pinned by testdata/ipintel/package-lock.json and installed
+# into testdata/ipintel/node_modules. Skipped when that exact lock is installed.
+ipintel=testdata/ipintel
+if ! cmp -s "$ipintel/package-lock.json" "$ipintel/node_modules/.keytrail-installed-lock" 2>/dev/null; then
+  (cd "$ipintel" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$ipintel/package-lock.json" "$ipintel/node_modules/.keytrail-installed-lock"
 fi

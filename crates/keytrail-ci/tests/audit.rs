@@ -319,33 +319,7 @@ fn gitlab_missing_include_and_invalid_yaml() {
 }
 
 fn sarif_validator() -> jsonschema::Validator {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/reference/sarif/sarif-2.1.0-rtm.5.json"
-    );
-    let mut schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("SARIF schema")).unwrap();
-    // The schema's language-tag patterns end in a stray `]` that the
-    // validator's strict regex check rejects; escaping it keeps the meaning.
-    fn fix(v: &mut serde_json::Value) {
-        match v {
-            serde_json::Value::Object(m) => {
-                for (k, c) in m.iter_mut() {
-                    if k == "pattern"
-                        && let serde_json::Value::String(p) = c
-                    {
-                        *p = p.replace("{2}]?$", "{2}\\]?$");
-                    } else {
-                        fix(c);
-                    }
-                }
-            }
-            serde_json::Value::Array(a) => a.iter_mut().for_each(fix),
-            _ => {}
-        }
-    }
-    fix(&mut schema);
-    jsonschema::draft4::new(&schema).expect("schema compiles")
+    jsonschema::draft4::new(&keytrail_testkit::sarif::schema()).expect("schema compiles")
 }
 
 #[test]

@@ -12,9 +12,8 @@
 //! its own environment safely. The child refuses to run unless the endpoint
 //! is a 127.0.0.1 URL, so no real AWS account is ever reached.
 //!
-//! When Python with moto and boto3 is missing the tests skip loudly, except
-//! under CI (`CI` set), where they fail: `scripts/install-test-deps.sh`
-//! installs them.
+//! When Python with moto and boto3 is missing the tests fail naming what to
+//! install (`scripts/install-test-deps.sh` installs them); they never skip.
 
 use keytrail_inventory::{CHECKS, Report, check_all, load_snapshot};
 use keytrail_types::Diagnostic;
@@ -36,10 +35,6 @@ fn python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
 /// Whether `python3` can import the given modules.
 fn python_has(modules: &str) -> bool {
     Command::new(python())
@@ -50,25 +45,13 @@ fn python_has(modules: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Skips (loudly) or, under CI, fails when a Python test dependency is missing.
-fn require(modules: &str, what: &str) -> bool {
-    if python_has(modules) {
-        return true;
-    }
-    let msg = format!(
+/// Fails the test, naming what to install, when a Python test dependency is missing.
+fn require(modules: &str, what: &str) {
+    assert!(
+        python_has(modules),
         "{what} is not installed ({} cannot import {modules}); install it with `pip install 'moto[server]' boto3 awscli` or run scripts/install-test-deps.sh",
         python()
     );
-    if in_ci() {
-        panic!("{msg} (CI is set: not skipping)");
-    }
-    // Straight to the process's stderr: the test harness would swallow
-    // `eprintln!` of a passing test, and a skip must be seen.
-    let _ = std::io::Write::write_all(
-        &mut std::io::stderr(),
-        format!("\n======== SKIPPED: {msg} ========\n\n").as_bytes(),
-    );
-    false
 }
 
 /// The running, seeded moto server and its manifest.
@@ -100,12 +83,10 @@ impl Moto {
 
 /// One moto for the whole test binary. The seed script serves until its
 /// standard input closes, which happens when this process exits.
-fn moto() -> Option<&'static Moto> {
-    static MOTO: OnceLock<Option<Moto>> = OnceLock::new();
+fn moto() -> &'static Moto {
+    static MOTO: OnceLock<Moto> = OnceLock::new();
     MOTO.get_or_init(|| {
-        if !require("moto.server, boto3", "moto[server]") {
-            return None;
-        }
+        require("moto.server, boto3", "moto[server]");
         let mut child = Command::new(python())
             .arg(tests_dir().join("seed_moto.py"))
             .stdin(Stdio::piped())
@@ -125,12 +106,11 @@ fn moto() -> Option<&'static Moto> {
             .expect("seed_moto.py did not report within 10 minutes");
         let manifest: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("seed_moto.py failed (output {line:?}): {e}"));
-        Some(Moto {
+        Moto {
             _child: child,
             manifest,
-        })
+        }
     })
-    .as_ref()
 }
 
 /// The environment of a child that talks to moto as `account`: the
@@ -243,7 +223,7 @@ fn aws_checks() -> Vec<&'static str> {
 
 #[test]
 fn moto_collection_fires_every_aws_check_positive_and_negative() {
-    let Some(moto) = moto() else { return };
+    let moto = moto();
     let expect = moto.manifest["expect"].as_array().expect("expect");
 
     // The fixture covers every AWS check of the registry both ways.
@@ -307,10 +287,8 @@ fn finding_set(r: &Report) -> BTreeSet<(String, String, String)> {
 
 #[test]
 fn collected_snapshot_evaluates_like_the_aws_cli_snapshot() {
-    let Some(moto) = moto() else { return };
-    if !require("awscli", "the AWS CLI (awscli)") {
-        return;
-    }
+    let moto = moto();
+    require("awscli", "the AWS CLI (awscli)");
     for account in moto.accounts() {
         let (collected, _) = collect(moto, &account);
         let cli = tempfile::tempdir().unwrap();

@@ -12,7 +12,6 @@
 //! whether memory grows with events); `KT_BENCH_THREADS` the thread counts to run
 //! (comma-separated, default `1,2`).
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use std::sync::Arc;
@@ -58,7 +57,6 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2_000_000);
-    let shared_dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"));
     let dir = tempfile::tempdir().expect("temp dir");
     // About 50 events per server-hour: scale the rate to reach the target in `days`
     // days (21 by default; more days at the same target give smaller hourly files).
@@ -93,8 +91,8 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
     let builder = EngineBuilder::new()
-        .ipintel(shared_dir.join("data/ipintel"))
-        .sigma_rules(shared_dir.join("reference/sigma/rules/cloud/aws"));
+        .ipintel(keytrail_testkit::data::ipintel())
+        .sigma_rules(keytrail_testkit::data::sigma_aws());
     let t = Instant::now();
     let (shared, diags) = builder.build_shared();
     println!(

@@ -419,13 +419,8 @@ mod tests {
     #[test]
     fn the_otrf_honey_bucket_export_is_read() {
         // A real export: Python-dict cells, `Event DateTime`, extra columns.
-        let path = std::path::Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/data/cloudtrail/otrf-security-datasets/AWS_S3_HoneyBucketLogs.csv"
-        ));
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return;
-        };
+        let path = keytrail_testkit::data::otrf("AWS_S3_HoneyBucketLogs.csv");
+        let text = std::fs::read_to_string(&path).unwrap();
         let (evs, diags) = read("honey.csv", &text);
         let rows = text.lines().count() - 1;
         assert!(diags.is_empty(), "{:?}", &diags[..diags.len().min(3)]);

@@ -78,7 +78,8 @@ impl EngineBuilder {
     pub fn new() -> Self {
         Self::default()
     }
-    /// Adds an IP-intelligence directory (like `../shared/data/ipintel`) or file.
+    /// Adds an IP-intelligence directory (searched recursively) or file; repeatable, the
+    /// files of every path are loaded together (see [`IpIntel::add_path`]).
     pub fn ipintel(mut self, path: impl Into<PathBuf>) -> Self {
         self.ipintel.push(path.into());
         self
@@ -114,13 +115,7 @@ impl EngineBuilder {
         let mut diags = Vec::new();
         let mut intel = IpIntel::empty();
         for p in &self.ipintel {
-            if p.is_dir() {
-                let (i, d) = IpIntel::load_dir(p);
-                diags.extend(d);
-                intel = i;
-            } else if let Err(d) = intel.add_file(p) {
-                diags.push(d);
-            }
+            diags.extend(intel.add_path(p));
         }
         intel.finish();
         let (sigma, d) = SigmaRules::load_paths(&self.sigma);

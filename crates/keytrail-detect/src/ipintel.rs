@@ -1,16 +1,22 @@
 //! Offline IP intelligence: country (MMDB files and IP-range CSVs), ASN and
 //! organisation (range CSV), and network class (datacenter, VPN, Tor, residential).
 //!
-//! Range CSVs are loaded into sorted tables searched with binary search; MMDB files
-//! are read with the `maxminddb` crate (records of the flat `{"country_code": "US"}`
-//! shape used by the ip-location-db packages, or MaxMind's nested `country.iso_code`).
-//! Nothing is fetched from the network.
+//! Files are recognised by their content ([`IpIntel::add_path`]), whatever their
+//! names: MMDB databases (country records of the flat `{"country_code": "US"}` shape
+//! used by the ip-location-db packages or MaxMind's nested `country.iso_code`; ASN
+//! records with `autonomous_system_number`), `start,end,CC` and `start,end,ASN,org`
+//! range CSVs, and one-address-per-line lists (Tor exits, VPN and datacenter ranges,
+//! told apart by their names). Range files are loaded into sorted tables searched
+//! with binary search; MMDB files are read with the `maxminddb` crate. A file that is
+//! none of these is reported, not ignored. Nothing is fetched from the network here:
+//! `keytrail intel update` (the CLI) fills the cache directory this reads.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use keytrail_types::Diagnostic;
 use serde::{Deserialize, Serialize};
@@ -149,12 +155,19 @@ pub fn parse_cidr(s: &str) -> Option<(IpAddr, IpAddr)> {
     }
 }
 
+/// An MMDB record: the flat ip-location-db shape (`{"country_code": "US"}`),
+/// MaxMind's nested country (`country.iso_code`) and the ASN fields of GeoLite2-ASN
+/// style databases; any of them may be absent.
 #[derive(Deserialize)]
-struct FlatCountry<'a> {
+struct MmdbRecord<'a> {
     #[serde(borrow, default)]
     country_code: Option<&'a str>,
     #[serde(borrow, default)]
     country: Option<NestedCountry<'a>>,
+    #[serde(default)]
+    autonomous_system_number: Option<u32>,
+    #[serde(borrow, default)]
+    autonomous_system_organization: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -163,10 +176,78 @@ struct NestedCountry<'a> {
     iso_code: Option<&'a str>,
 }
 
+/// What one IP-intelligence file holds, recognised from its content (and, for plain
+/// address lists, whose content says nothing of their meaning, from its name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IntelKind {
+    /// An MMDB database of countries (ip-location-db or MaxMind country shape).
+    CountryMmdb,
+    /// An MMDB database of ASNs (`autonomous_system_number`, GeoLite2-ASN shape).
+    AsnMmdb,
+    /// `start,end,CC` ranges (ip-location-db country CSV, Tor's `geoip` files).
+    CountryRanges,
+    /// `start,end,ASN[,organisation]` ranges (ip-location-db `asn-ipv4.csv`).
+    AsnRanges,
+    /// Addresses or CIDRs of VPN providers, one per line.
+    VpnRanges,
+    /// Addresses or CIDRs of hosting providers, one per line.
+    DatacenterRanges,
+    /// Tor exit addresses: one per line (the bulk exit list) or `ExitAddress` lines.
+    TorExits,
+    /// ASNs of VPN providers (`AS123` or `123` per line).
+    VpnAsns,
+    /// ASNs of hosting providers.
+    DatacenterAsns,
+}
+
+impl IntelKind {
+    /// What the kind provides, for summaries.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::CountryMmdb | Self::CountryRanges => "country",
+            Self::AsnMmdb | Self::AsnRanges => "ASN",
+            Self::VpnRanges | Self::VpnAsns => "VPN",
+            Self::DatacenterRanges | Self::DatacenterAsns => "datacenter",
+            Self::TorExits => "Tor exits",
+        }
+    }
+}
+
+/// One file that was loaded.
+#[derive(Debug, Clone)]
+pub struct LoadedFile {
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// What it holds.
+    pub kind: IntelKind,
+    /// Ranges, addresses or ASNs read (MMDB: 0, the database is searched in place).
+    pub entries: usize,
+    /// When its data was made: an MMDB's build time, else the file's modification time
+    /// (`keytrail intel update` sets it to the server's date of the download).
+    pub date: Option<SystemTime>,
+}
+
+/// Which detectors' inputs the loaded intelligence provides.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Coverage {
+    /// Country of an address (new country, impossible travel).
+    pub country: bool,
+    /// ASN and organisation (new ASN, residential versus hosting networks).
+    pub asn: bool,
+    /// VPN providers.
+    pub vpn: bool,
+    /// Hosting providers beyond the built-in cloud ASNs.
+    pub datacenter: bool,
+    /// Tor exit nodes.
+    pub tor: bool,
+}
+
 /// The loaded IP intelligence. Cheap to share behind an `Arc`.
 #[derive(Default)]
 pub struct IpIntel {
-    mmdb: Vec<maxminddb::Reader<Vec<u8>>>,
+    country_mmdb: Vec<maxminddb::Reader<Vec<u8>>>,
+    asn_mmdb: Vec<maxminddb::Reader<Vec<u8>>>,
     countries: RangeTable<[u8; 2]>,
     asn: RangeTable<(u32, u32)>,
     orgs: Vec<Arc<str>>,
@@ -175,6 +256,7 @@ pub struct IpIntel {
     tor: RangeTable<()>,
     datacenter_asns: HashSet<u32>,
     vpn_asns: HashSet<u32>,
+    files: Vec<LoadedFile>,
 }
 
 /// Well-known cloud and hosting ASNs, always treated as datacenter: AWS, Google,
@@ -182,6 +264,9 @@ pub struct IpIntel {
 const CLOUD_ASNS: &[u32] = &[
     16509, 14618, 8987, 15169, 396982, 8075, 14061, 16276, 24940, 63949, 31898, 45102, 20473,
 ];
+
+/// Deepest directory nesting followed below an `--ipintel` directory.
+const MAX_DEPTH: usize = 8;
 
 fn open_maybe_gz(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
     let mut f = std::fs::File::open(path)?;
@@ -198,16 +283,182 @@ fn open_maybe_gz(path: &Path) -> std::io::Result<Box<dyn BufRead>> {
     }
 }
 
+/// An address, or an integer (IPv4 `u32` or IPv6 `u128`, as in Tor's `geoip` files and
+/// ip-location-db's `-num.csv` files).
 fn parse_addr_or_int(s: &str, v6: bool) -> Option<IpAddr> {
-    let s = s.trim();
+    let s = s.trim().trim_matches('"');
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Some(ip);
     }
-    // Tor's geoip format writes IPv4 ranges as integers.
-    if !v6 {
-        return s.parse::<u32>().ok().map(|n| IpAddr::V4(n.into()));
+    if v6 {
+        s.parse::<u128>().ok().map(|n| IpAddr::V6(n.into()))
+    } else {
+        s.parse::<u32>().ok().map(|n| IpAddr::V4(n.into()))
+    }
+}
+
+/// Documentation and packaging files that sit beside databases (licences, READMEs,
+/// npm and keytrail manifests): read past without a notice.
+fn is_documentation(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    name.starts_with('.')
+        || [
+            "README",
+            "LICENSE",
+            "LICENCE",
+            "NOTICE",
+            "COPYING",
+            "MODIFICATIONS",
+        ]
+        .iter()
+        .any(|d| upper.starts_with(d) || upper.ends_with(&format!("{d}.TXT")) || upper.ends_with(d))
+        || [".md", ".html", ".pdf", ".sha256", ".asc", ".sig"]
+            .iter()
+            .any(|e| name.to_ascii_lowercase().ends_with(e))
+        || matches!(name, "package.json" | "package-lock.json" | MANIFEST)
+}
+
+/// The manifest `keytrail intel update` writes beside the files it installs.
+pub const MANIFEST: &str = "keytrail-intel.json";
+
+/// Lower-case alphanumeric words of a file name (`x4bnet-vpn-ipv4.txt` → x4bnet, vpn, ipv4, txt).
+fn name_words(name: &str) -> Vec<String> {
+    name.to_ascii_lowercase()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The meaning a file name gives to a plain list: Tor exits, VPN or datacenter.
+fn list_meaning(name: &str) -> Option<NetworkClass> {
+    let words = name_words(name);
+    let has = |f: &dyn Fn(&str) -> bool| words.iter().any(|w| f(w));
+    if has(&|w| w == "tor" || w.starts_with("torbulkexit") || w == "exits")
+        || (has(&|w| w == "exit") && has(&|w| w == "addresses"))
+    {
+        Some(NetworkClass::Tor)
+    } else if has(&|w| w.contains("vpn")) {
+        Some(NetworkClass::Vpn)
+    } else if has(&|w| {
+        w.contains("datacenter") || w.contains("datacentre") || w.contains("hosting")
+    }) {
+        Some(NetworkClass::Datacenter)
+    } else {
+        None
+    }
+}
+
+/// The shape of a text file's first data line.
+enum LineShape {
+    /// `start,end,CC…`
+    CountryRange,
+    /// `start,end,ASN…`
+    AsnRange,
+    /// An address or CIDR.
+    Address,
+    /// `ExitAddress 1.2.3.4 …` (Tor's exit-addresses format).
+    ExitAddress,
+    /// `AS123` or `123`.
+    Asn,
+}
+
+fn parse_asn(t: &str) -> Option<u32> {
+    let t = t.trim();
+    let t = t
+        .strip_prefix("AS")
+        .or_else(|| t.strip_prefix("as"))
+        .unwrap_or(t);
+    t.parse().ok()
+}
+
+fn line_shape(line: &str) -> Option<LineShape> {
+    let t = line.split('#').next().unwrap_or("").trim();
+    if t.is_empty() {
+        return None;
+    }
+    if let Some(rest) = t.strip_prefix("ExitAddress ") {
+        return rest
+            .split_whitespace()
+            .next()
+            .and_then(|a| a.parse::<IpAddr>().ok())
+            .map(|_| LineShape::ExitAddress);
+    }
+    let cols: Vec<&str> = t.split(',').map(|c| c.trim().trim_matches('"')).collect();
+    if cols.len() >= 3 {
+        let v6 = cols[0].contains(':') || cols[0].len() > 10;
+        parse_addr_or_int(cols[0], v6)?;
+        parse_addr_or_int(cols[1], v6)?;
+        let v = cols[2];
+        if v.len() == 2 && v.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Some(LineShape::CountryRange);
+        }
+        return parse_asn(v).map(|_| LineShape::AsnRange);
+    }
+    if cols.len() == 1 {
+        if parse_cidr(t).is_some() && (t.contains('.') || t.contains(':')) {
+            return Some(LineShape::Address);
+        }
+        return parse_asn(t).map(|_| LineShape::Asn);
     }
     None
+}
+
+/// Recognises a text file from its first data lines (a header line, comments and
+/// Tor's `ExitNode`/`Published` lines are passed over).
+fn sniff_text(p: &Path, name: &str) -> Result<IntelKind, String> {
+    let r = open_maybe_gz(p).map_err(|e| e.to_string())?;
+    let mut shape = None;
+    for line in r.lines().take(64) {
+        let Ok(line) = line else {
+            return Err("not a text file".into());
+        };
+        if let Some(s) = line_shape(&line) {
+            shape = Some(s);
+            break;
+        }
+    }
+    let meaning = list_meaning(name);
+    let unnamed = |what: &str| {
+        format!(
+            "a list of {what}, but its name does not say what they are: put `tor`, `vpn` or `datacenter` in it (for example `vpn-ipv4.txt`)"
+        )
+    };
+    match shape {
+        Some(LineShape::CountryRange) => Ok(IntelKind::CountryRanges),
+        Some(LineShape::AsnRange) => Ok(IntelKind::AsnRanges),
+        Some(LineShape::ExitAddress) => Ok(IntelKind::TorExits),
+        Some(LineShape::Address) => match meaning {
+            Some(NetworkClass::Tor) => Ok(IntelKind::TorExits),
+            Some(NetworkClass::Vpn) => Ok(IntelKind::VpnRanges),
+            Some(NetworkClass::Datacenter) => Ok(IntelKind::DatacenterRanges),
+            _ => Err(unnamed("addresses")),
+        },
+        Some(LineShape::Asn) => match meaning {
+            Some(NetworkClass::Vpn) => Ok(IntelKind::VpnAsns),
+            Some(NetworkClass::Datacenter) => Ok(IntelKind::DatacenterAsns),
+            _ => Err(unnamed("ASNs")),
+        },
+        None => Err(
+            "not a recognised format (MMDB, `start,end,country` or `start,end,asn` CSV ranges, or one address, CIDR or ASN per line)"
+                .into(),
+        ),
+    }
+}
+
+/// Files of one directory that repeat another file's data (`asn-ipv4-num.csv` beside
+/// `asn-ipv4.csv`, `X-ipv4.mmdb` beside `X.mmdb`): passed over, the data is loaded once.
+fn repeats_a_sibling(name: &str, siblings: &HashSet<String>) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if let Some(stem) = lower.strip_suffix("-num.csv") {
+        return siblings.contains(&format!("{stem}.csv"));
+    }
+    for split in ["-ipv4.mmdb", "-ipv6.mmdb"] {
+        if let Some(stem) = lower.strip_suffix(split) {
+            return siblings.contains(&format!("{stem}.mmdb"));
+        }
+    }
+    false
 }
 
 impl IpIntel {
@@ -218,72 +469,139 @@ impl IpIntel {
         s
     }
 
-    /// Loads every known file from a directory laid out like `../shared/data/ipintel`
-    /// (`*.mmdb`, `asn-ipv{4,6}.csv.gz`, `tor-geoip-ipv{4,6}.csv.gz`, `x4bnet-*`,
-    /// optional `tor-exits.txt`). Missing files are skipped; bad files give diagnostics.
+    /// Loads every recognised file under a directory (recursively): see [`IpIntel::add_path`].
     pub fn load_dir(dir: &Path) -> (Self, Vec<Diagnostic>) {
         let mut s = Self::empty();
+        let diags = s.add_path(dir);
+        s.finish();
+        (s, diags)
+    }
+
+    /// Adds a file, or every file under a directory (recursively, sorted by path).
+    /// Files are recognised by content: MMDB country or ASN databases, `start,end,CC`
+    /// and `start,end,ASN,org` range CSVs (plain or gzip, addresses or integers), and
+    /// lists with one address, CIDR or ASN per line, which need `tor`, `vpn` or
+    /// `datacenter` in their name. Licences and READMEs are passed over; any other
+    /// file gives an `ipintel_unrecognised` notice naming it. Call
+    /// [`IpIntel::finish`] after the last path.
+    pub fn add_path(&mut self, path: &Path) -> Vec<Diagnostic> {
         let mut diags = Vec::new();
-        let mut names: Vec<_> = match std::fs::read_dir(dir) {
-            Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.path())).collect(),
+        if path.is_dir() {
+            self.add_dir(path, 0, &mut diags);
+        } else if let Err(d) = self.add_file(path) {
+            diags.push(d);
+        }
+        diags
+    }
+
+    fn add_dir(&mut self, dir: &Path, depth: usize, diags: &mut Vec<Diagnostic>) {
+        let mut entries: Vec<_> = match std::fs::read_dir(dir) {
+            Ok(rd) => rd.filter_map(Result::ok).collect(),
             Err(e) => {
                 diags.push(Diagnostic::error(
                     "unreadable",
                     dir.display().to_string(),
                     e.to_string(),
                 ));
-                return (s, diags);
+                return;
             }
         };
-        names.sort();
-        for p in names {
-            if let Err(d) = s.add_file(&p) {
-                diags.push(d);
+        entries.sort_by_key(|e| e.file_name());
+        let names: HashSet<String> = entries
+            .iter()
+            .map(|e| e.file_name().to_string_lossy().to_ascii_lowercase())
+            .collect();
+        for e in entries {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                if depth < MAX_DEPTH && !name.starts_with('.') {
+                    self.add_dir(&p, depth + 1, diags);
+                }
+            } else if !is_documentation(&name) && !repeats_a_sibling(&name, &names) {
+                if let Err(d) = self.add_file(&p) {
+                    diags.push(d);
+                }
             }
         }
-        s.finish();
-        (s, diags)
     }
 
-    /// Adds one file, recognised by its name. Call [`IpIntel::finish`] after the last.
+    /// Adds one file, recognised by its content (see [`IpIntel::add_path`]). An
+    /// unrecognised file is an `ipintel_unrecognised` notice, an unreadable or
+    /// corrupt one an `ipintel_unreadable` error. Call [`IpIntel::finish`] after the last.
     pub fn add_file(&mut self, p: &Path) -> Result<(), Diagnostic> {
         let name = p
             .file_name()
-            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let subject = p.display().to_string();
         let err = |e: String| Diagnostic::error("ipintel_unreadable", subject.clone(), e);
-        if name.ends_with(".mmdb") {
+        let modified = std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let (kind, entries, date) = if name.to_ascii_lowercase().ends_with(".mmdb") {
             let r = maxminddb::Reader::open_readfile(p).map_err(|e| err(e.to_string()))?;
-            self.mmdb.push(r);
-        } else if name.starts_with("asn-ipv") && name.contains(".csv") {
-            self.load_asn_csv(p).map_err(|e| err(e.to_string()))?;
-        } else if (name.starts_with("tor-geoip") || name.contains("country"))
-            && name.contains(".csv")
-        {
-            self.load_country_csv(p, name.contains("ipv6"))
-                .map_err(|e| err(e.to_string()))?;
-        } else if name.contains("datacenter") && name.contains("asn") {
-            self.datacenter_asns
-                .extend(read_asn_list(p).map_err(|e| err(e.to_string()))?);
-        } else if name.contains("vpn") && name.contains("asn") {
-            self.vpn_asns
-                .extend(read_asn_list(p).map_err(|e| err(e.to_string()))?);
-        } else if name.contains("datacenter") {
-            load_cidrs(p, &mut self.datacenter).map_err(|e| err(e.to_string()))?;
-        } else if name.contains("vpn") {
-            load_cidrs(p, &mut self.vpn).map_err(|e| err(e.to_string()))?;
-        } else if name.contains("tor-exit") || name.contains("torbulkexit") {
-            load_cidrs(p, &mut self.tor).map_err(|e| err(e.to_string()))?;
-        }
+            let kind = mmdb_kind(&r);
+            let built = SystemTime::UNIX_EPOCH + Duration::from_secs(r.metadata.build_epoch);
+            match kind {
+                IntelKind::AsnMmdb => self.asn_mmdb.push(r),
+                _ => self.country_mmdb.push(r),
+            }
+            (kind, 0, Some(built))
+        } else {
+            let kind = sniff_text(p, &name).map_err(|why| {
+                Diagnostic::skip(
+                    "ipintel_unrecognised",
+                    subject.clone(),
+                    format!("not loaded: {why}"),
+                )
+            })?;
+            let n = self.load_text(p, kind).map_err(|e| err(e.to_string()))?;
+            (kind, n, modified)
+        };
+        self.files.push(LoadedFile {
+            path: p.to_path_buf(),
+            kind,
+            entries,
+            date,
+        });
         Ok(())
     }
 
-    /// Adds a Tor exit list (one address or CIDR per line).
+    fn load_text(&mut self, p: &Path, kind: IntelKind) -> std::io::Result<usize> {
+        match kind {
+            IntelKind::AsnRanges => self.load_asn_csv(p),
+            IntelKind::CountryRanges => self.load_country_csv(p),
+            IntelKind::VpnRanges => load_cidrs(p, &mut self.vpn),
+            IntelKind::DatacenterRanges => load_cidrs(p, &mut self.datacenter),
+            IntelKind::TorExits => load_cidrs(p, &mut self.tor),
+            IntelKind::VpnAsns => {
+                let v = read_asn_list(p)?;
+                let n = v.len();
+                self.vpn_asns.extend(v);
+                Ok(n)
+            }
+            IntelKind::DatacenterAsns => {
+                let v = read_asn_list(p)?;
+                let n = v.len();
+                self.datacenter_asns.extend(v);
+                Ok(n)
+            }
+            IntelKind::CountryMmdb | IntelKind::AsnMmdb => Ok(0),
+        }
+    }
+
+    /// Adds a Tor exit list (one address or CIDR per line, or `ExitAddress` lines),
+    /// whatever its name.
     pub fn add_tor_exits(&mut self, p: &Path) -> Result<(), Diagnostic> {
-        load_cidrs(p, &mut self.tor).map_err(|e| {
+        let n = load_cidrs(p, &mut self.tor).map_err(|e| {
             Diagnostic::error("ipintel_unreadable", p.display().to_string(), e.to_string())
-        })
+        })?;
+        self.files.push(LoadedFile {
+            path: p.to_path_buf(),
+            kind: IntelKind::TorExits,
+            entries: n,
+            date: std::fs::metadata(p).and_then(|m| m.modified()).ok(),
+        });
+        Ok(())
     }
 
     /// Sorts the tables; call once after adding files.
@@ -295,9 +613,27 @@ impl IpIntel {
         self.tor.finish();
     }
 
+    /// The files loaded, in load order.
+    pub fn files(&self) -> &[LoadedFile] {
+        &self.files
+    }
+
+    /// Which detector inputs the loaded files provide.
+    pub fn coverage(&self) -> Coverage {
+        let has = |k: &[IntelKind]| self.files.iter().any(|f| k.contains(&f.kind));
+        Coverage {
+            country: has(&[IntelKind::CountryMmdb, IntelKind::CountryRanges]),
+            asn: has(&[IntelKind::AsnMmdb, IntelKind::AsnRanges]),
+            vpn: has(&[IntelKind::VpnRanges, IntelKind::VpnAsns]),
+            datacenter: has(&[IntelKind::DatacenterRanges, IntelKind::DatacenterAsns]),
+            tor: has(&[IntelKind::TorExits]),
+        }
+    }
+
     /// Number of loaded ranges and databases (for logging and tests).
     pub fn size(&self) -> usize {
-        self.mmdb.len()
+        self.country_mmdb.len()
+            + self.asn_mmdb.len()
             + self.countries.len()
             + self.asn.len()
             + self.datacenter.len()
@@ -305,20 +641,21 @@ impl IpIntel {
             + self.tor.len()
     }
 
-    fn load_asn_csv(&mut self, p: &Path) -> std::io::Result<()> {
-        let v6 = p.to_string_lossy().contains("ipv6");
+    fn load_asn_csv(&mut self, p: &Path) -> std::io::Result<usize> {
         let r = open_maybe_gz(p)?;
         let mut last_org: Option<Arc<str>> = None;
+        let mut n = 0;
         for line in r.lines() {
             let line = line?;
             let mut it = line.splitn(4, ',');
             let (Some(a), Some(b), Some(asn)) = (it.next(), it.next(), it.next()) else {
                 continue;
             };
-            let (Some(a), Some(b), Ok(asn)) = (
+            let v6 = a.contains(':') || a.trim().len() > 10;
+            let (Some(a), Some(b), Some(asn)) = (
                 parse_addr_or_int(a, v6),
                 parse_addr_or_int(b, v6),
-                asn.trim().parse::<u32>(),
+                parse_asn(asn.trim().trim_matches('"')),
             ) else {
                 continue;
             };
@@ -332,13 +669,14 @@ impl IpIntel {
                     self.orgs.len() as u32 - 1
                 }
             };
-            self.asn.insert(a, b, (asn, idx));
+            n += usize::from(self.asn.insert(a, b, (asn, idx)));
         }
-        Ok(())
+        Ok(n)
     }
 
-    fn load_country_csv(&mut self, p: &Path, v6: bool) -> std::io::Result<()> {
+    fn load_country_csv(&mut self, p: &Path) -> std::io::Result<usize> {
         let r = open_maybe_gz(p)?;
+        let mut n = 0;
         for line in r.lines() {
             let line = line?;
             if line.starts_with('#') {
@@ -348,26 +686,27 @@ impl IpIntel {
             let (Some(a), Some(b), Some(cc)) = (it.next(), it.next(), it.next()) else {
                 continue;
             };
-            let cc = cc.trim().as_bytes();
+            let cc = cc.trim().trim_matches('"').as_bytes();
             if cc.len() != 2 || cc == b"??" {
                 continue;
             }
+            let v6 = a.contains(':') || a.trim().len() > 10;
             if let (Some(a), Some(b)) = (parse_addr_or_int(a, v6), parse_addr_or_int(b, v6)) {
-                self.countries.insert(
+                n += usize::from(self.countries.insert(
                     a,
                     b,
                     [cc[0].to_ascii_uppercase(), cc[1].to_ascii_uppercase()],
-                );
+                ));
             }
         }
-        Ok(())
+        Ok(n)
     }
 
     /// Country code of an address.
     pub fn country(&self, ip: IpAddr) -> Option<Box<str>> {
-        for r in &self.mmdb {
+        for r in &self.country_mmdb {
             if let Ok(res) = r.lookup(ip)
-                && let Ok(Some(rec)) = res.decode::<FlatCountry<'_>>()
+                && let Ok(Some(rec)) = res.decode::<MmdbRecord<'_>>()
                 && let Some(cc) = rec.country_code.or(rec.country.and_then(|c| c.iso_code))
             {
                 return Some(Box::from(cc));
@@ -378,13 +717,25 @@ impl IpIntel {
             .map(|cc| Box::from(std::str::from_utf8(cc).unwrap_or("??")))
     }
 
+    fn asn_of(&self, ip: IpAddr) -> (Option<u32>, Option<Arc<str>>) {
+        if let Some(&(asn, idx)) = self.asn.find(ip) {
+            return (Some(asn), self.orgs.get(idx as usize).cloned());
+        }
+        for r in &self.asn_mmdb {
+            if let Ok(res) = r.lookup(ip)
+                && let Ok(Some(rec)) = res.decode::<MmdbRecord<'_>>()
+                && let Some(asn) = rec.autonomous_system_number
+            {
+                return (Some(asn), rec.autonomous_system_organization.map(Arc::from));
+            }
+        }
+        (None, None)
+    }
+
     /// Everything known about an address.
     pub fn lookup(&self, ip: IpAddr) -> IpInfo {
         let country = self.country(ip);
-        let (asn, org) = match self.asn.find(ip) {
-            Some(&(asn, idx)) => (Some(asn), self.orgs.get(idx as usize).cloned()),
-            None => (None, None),
-        };
+        let (asn, org) = self.asn_of(ip);
         let class = if self.tor.find(ip).is_some() {
             NetworkClass::Tor
         } else if self.vpn.find(ip).is_some() || asn.is_some_and(|a| self.vpn_asns.contains(&a)) {
@@ -407,33 +758,59 @@ impl IpIntel {
     }
 }
 
+/// Whether an MMDB database holds ASNs or countries: a probe of well-known addresses
+/// shows its record shape; failing that, its `database_type` decides.
+fn mmdb_kind(r: &maxminddb::Reader<Vec<u8>>) -> IntelKind {
+    for probe in ["8.8.8.8", "1.1.1.1", "52.94.10.10", "2001:4860:4860::8888"] {
+        let ip: IpAddr = probe.parse().expect("probe address");
+        if let Ok(res) = r.lookup(ip)
+            && let Ok(Some(rec)) = res.decode::<MmdbRecord<'_>>()
+        {
+            if rec.autonomous_system_number.is_some() {
+                return IntelKind::AsnMmdb;
+            }
+            if rec.country_code.is_some() || rec.country.is_some() {
+                return IntelKind::CountryMmdb;
+            }
+        }
+    }
+    let t = r.metadata.database_type.to_ascii_lowercase();
+    if t.contains("asn") && !t.contains("country") {
+        IntelKind::AsnMmdb
+    } else {
+        IntelKind::CountryMmdb
+    }
+}
+
 fn read_asn_list(p: &Path) -> std::io::Result<Vec<u32>> {
     let r = open_maybe_gz(p)?;
     let mut out = Vec::new();
     for line in r.lines() {
         let line = line?;
-        let t = line.split('#').next().unwrap_or("").trim();
-        let t = t
-            .strip_prefix("AS")
-            .or_else(|| t.strip_prefix("as"))
-            .unwrap_or(t);
-        if let Ok(n) = t.parse() {
+        if let Some(n) = parse_asn(line.split('#').next().unwrap_or("")) {
             out.push(n);
         }
     }
     Ok(out)
 }
 
-fn load_cidrs(p: &Path, table: &mut RangeTable<()>) -> std::io::Result<()> {
+/// Loads one address or CIDR per line; Tor's `ExitAddress ADDR …` lines give ADDR and
+/// its other lines (`ExitNode`, `Published`, `LastStatus`) are passed over.
+fn load_cidrs(p: &Path, table: &mut RangeTable<()>) -> std::io::Result<usize> {
     let r = open_maybe_gz(p)?;
+    let mut n = 0;
     for line in r.lines() {
         let line = line?;
         let t = line.split('#').next().unwrap_or("").trim();
-        if !t.is_empty() {
-            table.insert_cidr(t, ());
+        let t = match t.strip_prefix("ExitAddress ") {
+            Some(rest) => rest.split_whitespace().next().unwrap_or(""),
+            None => t,
+        };
+        if !t.is_empty() && table.insert_cidr(t, ()) {
+            n += 1;
         }
     }
-    Ok(())
+    Ok(n)
 }
 
 /// Approximate geographic centre (latitude, longitude) of a country, for
@@ -557,6 +934,133 @@ mod tests {
         assert_eq!(t.find("192.168.1.255".parse().unwrap()), Some(&2));
         assert_eq!(t.find("192.168.2.0".parse().unwrap()), None);
         assert_eq!(t.find("9.255.255.255".parse().unwrap()), None);
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    #[test]
+    fn files_are_recognised_by_content_and_unknown_ones_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        write(
+            d,
+            "routes.csv",
+            "start,end,asn,org\n1.0.0.0,1.0.0.255,13335,\"Cloudflare, Inc.\"\n",
+        );
+        write(
+            d,
+            "routes-v6-num.csv",
+            "42540528726795050063891204319802818560,42540528726795050063891204319802818815,2500,WIDE\n",
+        );
+        write(d, "geo.csv", "# header\n16777216,16777471,au\n");
+        write(d, "my-vpn-ranges.txt", "# VPN\n203.0.113.0/24\n");
+        write(d, "hosting.txt", "198.51.100.0/24\n");
+        write(d, "torbulkexitlist", "192.0.2.7\n");
+        write(
+            d,
+            "exit-addresses",
+            "ExitNode ABC\nPublished 2026-01-01 00:00:00\nExitAddress 192.0.2.9 2026-01-01 00:00:00\n",
+        );
+        write(d, "vpn-asns.txt", "AS9009\n");
+        write(d, "addresses.txt", "192.0.2.1\n");
+        write(d, "notes.csv", "name,value\nx,y\n");
+        write(d, "README.md", "about\n");
+        write(d, "LICENSE", "CC BY 4.0\n");
+        write(d, "package.json", "{}\n");
+        std::fs::create_dir(d.join("nested")).unwrap();
+        write(&d.join("nested"), "more-datacenter.txt", "100.64.0.0/10\n");
+        let (intel, diags) = IpIntel::load_dir(d);
+        let unrecognised: Vec<_> = diags
+            .iter()
+            .map(|x| {
+                (
+                    x.kind.as_str(),
+                    x.subject.rsplit('/').next().unwrap(),
+                    x.is_error,
+                )
+            })
+            .collect();
+        assert_eq!(
+            unrecognised,
+            vec![
+                ("ipintel_unrecognised", "addresses.txt", false),
+                ("ipintel_unrecognised", "notes.csv", false)
+            ]
+        );
+        assert!(
+            diags[0]
+                .message
+                .contains("put `tor`, `vpn` or `datacenter`"),
+            "{}",
+            diags[0].message
+        );
+        let kinds: Vec<IntelKind> = intel.files().iter().map(|f| f.kind).collect();
+        assert_eq!(kinds.len(), 9, "{kinds:?}");
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let cf = intel.lookup(ip("1.0.0.1"));
+        assert_eq!(
+            (cf.asn, cf.org.as_deref(), cf.country.as_deref()),
+            (Some(13335), Some("Cloudflare, Inc."), Some("AU"))
+        );
+        assert_eq!(intel.lookup(ip("2001:200::1")).asn, Some(2500));
+        assert_eq!(intel.lookup(ip("203.0.113.5")).class, NetworkClass::Vpn);
+        assert_eq!(
+            intel.lookup(ip("198.51.100.5")).class,
+            NetworkClass::Datacenter
+        );
+        assert_eq!(
+            intel.lookup(ip("100.64.1.1")).class,
+            NetworkClass::Datacenter
+        );
+        assert_eq!(intel.lookup(ip("192.0.2.7")).class, NetworkClass::Tor);
+        assert_eq!(intel.lookup(ip("192.0.2.9")).class, NetworkClass::Tor);
+        assert_eq!(intel.lookup(ip("192.0.2.1")).class, NetworkClass::Unknown);
+        assert_eq!(
+            intel.coverage(),
+            Coverage {
+                country: true,
+                asn: true,
+                vpn: true,
+                datacenter: true,
+                tor: true
+            }
+        );
+    }
+
+    #[test]
+    fn a_file_repeating_a_sibling_is_loaded_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        write(d, "asn-ipv4.csv", "1.0.0.0,1.0.0.255,13335,Cloudflare\n");
+        write(
+            d,
+            "asn-ipv4-num.csv",
+            "16777216,16777471,13335,Cloudflare\n",
+        );
+        let (intel, diags) = IpIntel::load_dir(d);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(intel.files().len(), 1);
+        assert!(intel.files()[0].path.ends_with("asn-ipv4.csv"));
+    }
+
+    #[test]
+    fn a_corrupt_mmdb_is_an_error_and_the_rest_loads() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        write(d, "country.mmdb", "not an mmdb");
+        write(d, "vpn.txt", "203.0.113.0/24\n");
+        let (intel, diags) = IpIntel::load_dir(d);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(diags[0].is_error && diags[0].kind == "ipintel_unreadable");
+        assert_eq!(
+            intel.coverage(),
+            Coverage {
+                vpn: true,
+                ..Coverage::default()
+            }
+        );
     }
 
     #[test]

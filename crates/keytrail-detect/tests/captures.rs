@@ -1,4 +1,4 @@
-//! Detectors and SigmaHQ rules on the real captures in `../shared/data/cloudtrail`:
+//! Detectors and SigmaHQ rules on the real captures in `testdata/cloudtrail`:
 //! every Stratus Red Team technique that a playbook detector covers fires that
 //! detector, SigmaHQ AWS rules fire on the captures they describe, and the OTRF
 //! EC2-credentials-to-S3 exfiltration is caught.
@@ -257,9 +257,7 @@ fn one_alert_per_identity_rule_and_window() {
 
 #[test]
 fn otrf_ec2_credentials_to_s3_exfiltration_is_caught() {
-    let path = common::shared().join(
-        "data/cloudtrail/otrf-security-datasets/ec2_proxy_s3_exfiltration_2020-09-14011940.json",
-    );
+    let path = common::otrf_ec2_exfiltration();
     let (alerts, stats) = detect_path(&EngineBuilder::new().ipintel(common::ipintel()), &path);
     assert_eq!(stats.events, 103);
     let a = alerts

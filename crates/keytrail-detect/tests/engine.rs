@@ -149,10 +149,7 @@ fn encoders_write_documented_fields() {
 fn logstash_ndjson_gzip_and_truncated_inputs() {
     let dir = tempfile::tempdir().unwrap();
     // OTRF-style NDJSON with @timestamp, gzipped, then cut short.
-    let src = std::fs::read(common::shared().join(
-        "data/cloudtrail/otrf-security-datasets/ec2_proxy_s3_exfiltration_2020-09-14011940.json",
-    ))
-    .unwrap();
+    let src = std::fs::read(common::otrf_ec2_exfiltration()).unwrap();
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     enc.write_all(&src).unwrap();
     let gz = enc.finish().unwrap();

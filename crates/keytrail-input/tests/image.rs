@@ -5,8 +5,8 @@
 //! hand-made layers for what the tools never produce (opaque whiteouts,
 //! `..` names, bombs, corrupt and truncated blobs).
 //!
-//! Without the tools, tests print a loud message and return; with `CI=true`
-//! they fail.
+//! Without the tools, tests fail naming the packages to install
+//! (`scripts/install-test-deps.sh` installs them).
 #![cfg(feature = "image")]
 
 use std::collections::BTreeMap;
@@ -26,9 +26,9 @@ use keytrail_types::{
 
 // ---------------------------------------------------------------- helpers
 
-/// Whether the external tools are here; fails under CI when they are not.
-fn tools(names: &[&str]) -> bool {
-    keytrail_testkit::tools::available(
+/// Fails the test, naming the Debian packages, when an external tool is missing.
+fn tools(names: &[&str]) {
+    keytrail_testkit::tools::require(
         names,
         "Debian: apt-get install umoci skopeo docker-registry; scripts/install-test-deps.sh installs them",
     )
@@ -258,10 +258,8 @@ struct Fixture {
     arg: String,
 }
 
-fn fixture() -> Option<Fixture> {
-    if !tools(&["umoci", "skopeo"]) {
-        return None;
-    }
+fn fixture() -> Fixture {
+    tools(&["umoci", "skopeo"]);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_path_buf();
     let mut fake = FakeSecrets::new(5);
@@ -286,7 +284,7 @@ fn fixture() -> Option<Fixture> {
         "--history.created_by",
         &format!("ENV AWS_SECRET_ACCESS_KEY={env}"),
     ]);
-    Some(Fixture {
+    Fixture {
         layout: img.layout.clone(),
         _tmp: tmp,
         dir,
@@ -295,7 +293,7 @@ fn fixture() -> Option<Fixture> {
         kept,
         env,
         arg,
-    })
+    }
 }
 
 fn opts() -> ImageOptions {
@@ -363,7 +361,7 @@ fn check_fixture(f: &Fixture, sink: &Collect, stats: &ImageStats, image: &str) {
 
 #[test]
 fn oci_layout_every_layer_whiteouts_and_config() {
-    let Some(f) = fixture() else { return };
+    let f = fixture();
     let reference = format!("oci:{}:v1", f.layout.display());
     let (sink, stats) = scan(&reference, &opts(), &ContentSeen::new());
     check_fixture(&f, &sink, &stats, &reference);
@@ -382,7 +380,7 @@ fn oci_layout_every_layer_whiteouts_and_config() {
 
 #[test]
 fn docker_archive_and_oci_archive_from_skopeo() {
-    let Some(f) = fixture() else { return };
+    let f = fixture();
     let src = format!("oci:{}:v1", f.layout.display());
     let docker = f.dir.join("saved.tar");
     run(Command::new("skopeo").args([
@@ -417,7 +415,7 @@ fn docker_archive_and_oci_archive_from_skopeo() {
 
 #[test]
 fn zstd_layers() {
-    let Some(f) = fixture() else { return };
+    let f = fixture();
     let dest = f.dir.join("zstd");
     run(Command::new("skopeo").args([
         "copy",
@@ -442,7 +440,7 @@ fn zstd_layers() {
 
 #[test]
 fn scan_once_across_tags_with_every_location_reported() {
-    let Some(f) = fixture() else { return };
+    let f = fixture();
     // v2 = v1 + one layer with a copy of the kept file elsewhere.
     let v1 = Umoci {
         dir: f.dir.clone(),
@@ -749,10 +747,8 @@ fn push(src: &str, dest: &str, creds: Option<&str>) {
 
 #[test]
 fn registry_anonymous_pull_and_errors() {
-    if !tools(&["docker-registry"]) {
-        return;
-    }
-    let Some(f) = fixture() else { return };
+    tools(&["docker-registry"]);
+    let f = fixture();
     let (reg, _dir) = start_registry(None);
     let src = format!("oci:{}:v1", f.layout.display());
     push(&src, &format!("docker://{}/team/app:v1", reg.addr), None);
@@ -782,10 +778,8 @@ fn registry_anonymous_pull_and_errors() {
 
 #[test]
 fn registry_basic_auth_flags_docker_config_and_failures() {
-    if !tools(&["docker-registry"]) {
-        return;
-    }
-    let Some(f) = fixture() else { return };
+    tools(&["docker-registry"]);
+    let f = fixture();
     let (user, pass) = ("ci-bot", "s3cret-test-password");
     let (reg, _dir) = start_registry(Some((user, pass)));
     let src = format!("oci:{}:v1", f.layout.display());
@@ -843,10 +837,8 @@ fn registry_basic_auth_flags_docker_config_and_failures() {
 
 #[test]
 fn registry_multi_platform_index_and_platform_filter() {
-    if !tools(&["docker-registry"]) {
-        return;
-    }
-    let Some(f) = fixture() else { return };
+    tools(&["docker-registry"]);
+    let f = fixture();
     // A second platform: same layers, config says arm64 and a different Env.
     let v1 = Umoci {
         dir: f.dir.clone(),

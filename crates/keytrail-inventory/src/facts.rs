@@ -271,10 +271,6 @@ impl Facts {
 mod tests {
     use super::*;
 
-    fn shared() -> std::path::PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/reference")
-    }
-
     #[test]
     fn builtin_facts_parse() {
         let f = Facts::builtin();
@@ -284,39 +280,37 @@ mod tests {
         assert!(f.managed_policies.contains_key("AdministratorAccess"));
     }
 
+    /// The embedded extract is what `from_pathfinding_dir` makes of the upstream
+    /// paths committed in `testdata/pathfinding.cloud` (regenerate it when they change).
     #[test]
-    fn embedded_privesc_paths_match_shared_reference() {
-        let dir = shared().join("pathfinding.cloud/data/paths");
-        if !dir.exists() {
-            return; // Only checkable in a checkout next to ../shared.
-        }
+    fn embedded_privesc_paths_match_the_upstream_copy() {
+        let dir = keytrail_testkit::data::pathfinding_paths();
         let (upstream, diags) = PrivescPaths::from_pathfinding_dir(&dir);
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(upstream.paths, Facts::builtin().privesc.paths);
     }
 
     #[test]
-    fn embedded_known_accounts_match_shared_reference() {
-        let file = shared().join("known_aws_accounts/accounts.yaml");
-        if !file.exists() {
-            return;
-        }
-        let text = std::fs::read_to_string(file).unwrap();
-        assert_eq!(text, KNOWN_ACCOUNTS_YAML);
-    }
-
-    #[test]
     fn load_reads_the_upstream_files_at_run_time() {
-        let accounts = shared().join("known_aws_accounts/accounts.yaml");
-        let paths = shared().join("pathfinding.cloud/data/paths");
-        if !accounts.exists() || !paths.exists() {
-            return;
-        }
+        // The upstream accounts.yaml (embedded verbatim) with one vendor added, so the
+        // result shows the file was read.
+        let dir = tempfile::tempdir().unwrap();
+        let accounts = dir.path().join("accounts.yaml");
+        std::fs::write(
+            &accounts,
+            format!("{KNOWN_ACCOUNTS_YAML}\n- name: Keytrail Test Vendor\n  accounts: ['000000000042']\n"),
+        )
+        .unwrap();
+        let paths = keytrail_testkit::data::pathfinding_paths();
         let (facts, diags) = Facts::load(Some(&accounts), Some(&paths));
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(
             facts.accounts.vendor("454464851268").unwrap().name,
             "Cloudhealth"
+        );
+        assert_eq!(
+            facts.accounts.vendor("000000000042").unwrap().name,
+            "Keytrail Test Vendor"
         );
         assert!(facts.privesc.paths.iter().any(|p| p.id == "ec2-001"));
     }

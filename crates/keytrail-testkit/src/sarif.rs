@@ -1,4 +1,4 @@
-//! The official SARIF 2.1.0 schema (from `../shared/reference/sarif`), made
+//! The official SARIF 2.1.0 schema (committed in `testdata/sarif`), made
 //! loadable by strict JSON Schema validators, for tests that check SARIF
 //! output.
 
@@ -10,11 +10,9 @@ use serde_json::Value;
 /// touched. Panics when the schema file is missing or has no such pattern
 /// (the edit would then be silently stale).
 pub fn schema() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/reference/sarif/sarif-2.1.0-rtm.5.json"
-    );
-    let text = std::fs::read_to_string(path).expect("SARIF schema in ../shared/reference/sarif");
+    let path = crate::data::sarif_schema();
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read the SARIF schema {}: {e}", path.display()));
     let mut schema: Value = serde_json::from_str(&text).expect("the SARIF schema is JSON");
     assert!(
         escape_language_patterns(&mut schema) >= 1,

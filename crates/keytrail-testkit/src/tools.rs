@@ -7,11 +7,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Whether every program in `names` is installed. When one is missing the
-/// test is skipped with a loud message naming `install_hint`, except under
-/// CI (`CI=true`), where a missing tool is a failure: CI must run every
-/// test.
-pub fn available(names: &[&str], install_hint: &str) -> bool {
+/// Checks that every program in `names` is installed; when one is missing
+/// the test fails with a message naming the missing programs and
+/// `install_hint`. A test never skips for want of a tool, on a developer's
+/// machine or in CI: `scripts/install-test-deps.sh` installs them all.
+pub fn require(names: &[&str], install_hint: &str) {
     let missing: Vec<&str> = names
         .iter()
         .copied()
@@ -24,15 +24,10 @@ pub fn available(names: &[&str], install_hint: &str) -> bool {
                 .unwrap_or(true)
         })
         .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let msg = format!("these tests need {missing:?} ({install_hint})");
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("{msg}");
-    }
-    eprintln!("\n!!!!!!!!!! SKIPPED: {msg} !!!!!!!!!!\n");
-    false
+    assert!(
+        missing.is_empty(),
+        "this test needs {missing:?}, which is not installed: {install_hint}"
+    );
 }
 
 /// Run `cmd` and return its standard output; panics with its standard
@@ -105,8 +100,17 @@ mod tests {
 
     #[test]
     fn finds_installed_programs_and_runs_them() {
-        assert!(available(&["sh"], "POSIX shell"));
+        require(&["sh"], "POSIX shell");
         assert_eq!(run(Command::new("sh").args(["-c", "printf ok"])), "ok");
+    }
+
+    #[test]
+    #[should_panic(expected = "run scripts/install-test-deps.sh")]
+    fn a_missing_program_fails_naming_the_install() {
+        require(
+            &["sh", "keytrail-no-such-program"],
+            "run scripts/install-test-deps.sh",
+        );
     }
 
     #[test]

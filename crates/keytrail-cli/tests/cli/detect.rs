@@ -4,16 +4,8 @@
 
 use crate::CliTest;
 
-fn shared() -> std::path::PathBuf {
-    std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"))
-}
-
 fn stratus(name: &str) -> String {
-    shared()
-        .join("data/cloudtrail/stratus-red-team-detonation-logs")
-        .join(format!("{name}.json"))
-        .display()
-        .to_string()
+    keytrail_testkit::data::stratus(name).display().to_string()
 }
 
 fn alerts(stdout: &str) -> Vec<serde_json::Value> {
@@ -69,7 +61,7 @@ fn stratus_stop_logging_exits_1_with_jsonl_alert() {
 #[test]
 fn sigma_rules_add_attributed_alerts_and_ocsf_output() {
     let t = CliTest::new();
-    let sigma = shared().join("reference/sigma/rules/cloud/aws");
+    let sigma = keytrail_testkit::data::sigma_aws();
     let r = t.run(&[
         "detect",
         &stratus("aws.defense-evasion.cloudtrail-stop"),
@@ -150,7 +142,7 @@ fn missing_input_exits_2() {
 #[test]
 fn streamed_jsonl_and_ocsf_agree_across_thread_counts() {
     let t = CliTest::new();
-    let dir = shared().join("data/cloudtrail/stratus-red-team-detonation-logs");
+    let dir = keytrail_testkit::data::stratus_dir();
     let dir = dir.display().to_string();
     let one = t.run(&["detect", &dir, "--format", "jsonl", "--threads", "1"]);
     assert_eq!(one.code, 1, "{one:?}");

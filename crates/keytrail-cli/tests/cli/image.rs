@@ -4,17 +4,17 @@
 //! second tag), one passed as a build argument and recorded in a RUN history
 //! line, one set with ENV.
 //!
-//! Without `umoci`, tests print a loud message and return; with `CI=true`
-//! they fail.
+//! Without `umoci`, tests fail naming the packages to install
+//! (`scripts/install-test-deps.sh` installs them).
 
 use crate::{CliTest, fake};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Whether the external tools are here; fails under CI when they are not.
-pub(crate) fn tools(names: &[&str]) -> bool {
-    keytrail_testkit::tools::available(
+/// Fails the test, naming the Debian packages, when an external tool is missing.
+pub(crate) fn tools(names: &[&str]) {
+    keytrail_testkit::tools::require(
         names,
         "Debian: apt-get install umoci skopeo docker-registry openssl",
     )
@@ -120,10 +120,8 @@ struct Secrets {
 
 /// `v1`: COPY of an app with `.env`, a RUN with a build argument, an ENV.
 /// `v2`: `v1` plus a layer deleting `.env`.
-fn build(t: &CliTest) -> Option<(Umoci, Umoci, Secrets)> {
-    if !tools(&["umoci"]) {
-        return None;
-    }
+fn build(t: &CliTest) -> (Umoci, Umoci, Secrets) {
+    tools(&["umoci"]);
     // Three tokens whose masked forms (`ghp_…XY`) differ, so outputs can be told apart.
     let mut masked = std::collections::HashSet::new();
     let mut distinct = || loop {
@@ -153,7 +151,7 @@ fn build(t: &CliTest) -> Option<(Umoci, Umoci, Secrets)> {
     let v2 = v1.fork("v2");
     v2.remove("app/.env");
     v2.layer("RUN /bin/sh -c rm /app/.env # buildkit");
-    Some((v1, v2, s))
+    (v1, v2, s)
 }
 
 fn scan(t: &CliTest, v1: &Umoci, v2: &Umoci, format: &str) -> crate::Run {
@@ -189,7 +187,7 @@ fn strs(v: &Value) -> Vec<&str> {
 #[test]
 fn json_remediation_names_instruction_tags_and_digests() {
     let t = CliTest::new();
-    let Some((v1, v2, s)) = build(&t) else { return };
+    let (v1, v2, s) = build(&t);
     let r = scan(&t, &v1, &v2, "json");
     for secret in [&s.copied, &s.build_arg, &s.env] {
         assert!(!r.all().contains(secret.as_str()), "secret leaked");
@@ -277,7 +275,7 @@ fn json_remediation_names_instruction_tags_and_digests() {
 #[test]
 fn jsonl_and_sarif_carry_the_block() {
     let t = CliTest::new();
-    let Some((v1, v2, s)) = build(&t) else { return };
+    let (v1, v2, s) = build(&t);
     let json: Value = serde_json::from_str(&scan(&t, &v1, &v2, "json").stdout).unwrap();
     let expected = &by_secret(json["findings"].as_array().unwrap(), &s.copied)["remediation"];
 
@@ -325,7 +323,7 @@ fn jsonl_and_sarif_carry_the_block() {
 #[test]
 fn human_remediation_block() {
     let t = CliTest::new();
-    let Some((v1, v2, s)) = build(&t) else { return };
+    let (v1, v2, s) = build(&t);
     let r = scan(&t, &v1, &v2, "human");
     for secret in [&s.copied, &s.build_arg, &s.env] {
         assert!(!r.all().contains(secret.as_str()), "secret leaked");

@@ -1,24 +1,13 @@
-//! Shared helpers for the integration tests: paths into `../shared`.
-#![allow(dead_code)]
+//! Shared helpers for the integration tests: the committed captures, the SigmaHQ AWS
+//! rules and the test IP intelligence, through `keytrail_testkit::data` (which fails
+//! naming what to install when something is missing).
+#![allow(dead_code, unused_imports)]
 
 use std::path::PathBuf;
 
-/// `../shared` relative to the repository root.
-pub fn shared() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"))
-}
+pub use keytrail_testkit::data::{ipintel, otrf_ec2_exfiltration, sigma_aws, stratus_dir};
 
-/// The Stratus Red Team detonation logs.
-pub fn stratus_dir() -> PathBuf {
-    shared().join("data/cloudtrail/stratus-red-team-detonation-logs")
-}
-
-/// SigmaHQ AWS rules.
-pub fn sigma_aws() -> PathBuf {
-    shared().join("reference/sigma/rules/cloud/aws")
-}
-
-/// IP intelligence directory.
-pub fn ipintel() -> PathBuf {
-    shared().join("data/ipintel")
+/// The Stratus Red Team capture of one technique.
+pub fn stratus(technique: &str) -> PathBuf {
+    keytrail_testkit::data::stratus(technique)
 }

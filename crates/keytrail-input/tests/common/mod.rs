@@ -203,3 +203,18 @@ pub fn can_bypass_permissions(dir: &Path) -> bool {
     std::fs::remove_file(&probe).unwrap();
     readable
 }
+
+/// Drops, for the calling thread (and the threads it starts), the capabilities
+/// that let root read any file (`CAP_DAC_OVERRIDE`, `CAP_DAC_READ_SEARCH`). A
+/// no-op for an unprivileged process.
+#[cfg(target_os = "linux")]
+pub fn drop_permission_bypass() {
+    use rustix::thread::{CapabilitySet, capabilities, set_capabilities};
+    let mut caps = capabilities(None).expect("capget");
+    caps.effective -= CapabilitySet::DAC_OVERRIDE | CapabilitySet::DAC_READ_SEARCH;
+    set_capabilities(None, caps).expect("capset: drop CAP_DAC_OVERRIDE");
+}
+
+/// Elsewhere nothing is dropped: the test fails loudly when run with privileges.
+#[cfg(not(target_os = "linux"))]
+pub fn drop_permission_bypass() {}
