@@ -518,10 +518,11 @@ impl IpIntel {
                 if depth < MAX_DEPTH && !name.starts_with('.') {
                     self.add_dir(&p, depth + 1, diags);
                 }
-            } else if !is_documentation(&name) && !repeats_a_sibling(&name, &names) {
-                if let Err(d) = self.add_file(&p) {
-                    diags.push(d);
-                }
+            } else if !is_documentation(&name)
+                && !repeats_a_sibling(&name, &names)
+                && let Err(d) = self.add_file(&p)
+            {
+                diags.push(d);
             }
         }
     }
