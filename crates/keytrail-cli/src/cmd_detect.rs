@@ -1,5 +1,6 @@
 //! `keytrail detect`: read CloudTrail logs (files, S3-style directory trees or stdin),
-//! run keytrail's playbook and behavioural detectors plus any Sigma rules given, write
+//! run keytrail's playbook and behavioural detectors, the embedded SigmaHQ AWS rules
+//! and any Sigma rules given, write
 //! the alerts (human summary, JSONL or OCSF) and choose the exit code
 //! (0 = no alerts, 1 = alerts, 2 = error). Diagnostics go to stderr with counts.
 //!
@@ -39,12 +40,19 @@ pub struct DetectArgs {
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
 
-    /// Sigma rule directory or file, repeatable. keytrail's own playbook detectors
-    /// always run; Sigma rules are added on top. To use the SigmaHQ AWS rules, clone
-    /// github.com/SigmaHQ/sigma and point at `rules/cloud/aws`.
-    /// Example: `--sigma sigma/rules/cloud/aws --sigma my-rules/`
+    /// More Sigma rules: a directory or file, repeatable. keytrail's playbook and
+    /// behavioural detectors and the SigmaHQ AWS rules embedded in keytrail always run
+    /// (SigmaHQ/sigma rules/cloud/aws, Detection Rule License 1.1: each alert names
+    /// the rule's author), shaped by a default profile that turns off or lowers the
+    /// noisiest (see `crates/keytrail-rules/data/sigma-profile.yml`). A rule given
+    /// here with the id of an embedded rule replaces it.
+    /// Example: `--sigma my-rules/ --sigma sigma/rules/cloud/aws`
     #[arg(long = "sigma", value_name = "DIR")]
     pub sigma: Vec<PathBuf>,
+
+    /// Do not run the embedded SigmaHQ rules (only `--sigma` rules, if any).
+    #[arg(long)]
+    pub no_default_sigma: bool,
 
     /// IP-intelligence directory (MaxMind/DB-IP style `.mmdb` country and ASN
     /// databases, CIDR lists of Tor exits, VPN and datacenter ranges). Without it,
@@ -110,8 +118,9 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
         bail!("owners file `{}` does not exist", o.display());
     }
 
-    let mut builder =
-        EngineBuilder::new().learning_period_ms(i64::from(args.learning_days) * 86_400_000);
+    let mut builder = EngineBuilder::new()
+        .learning_period_ms(i64::from(args.learning_days) * 86_400_000)
+        .builtin_sigma(!args.no_default_sigma);
     for d in &args.sigma {
         builder = builder.sigma_rules(d);
     }
@@ -138,9 +147,10 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
         }
         eprintln!("warning: {}: {}: {}", d.subject, d.kind, d.message);
     }
-    if !args.sigma.is_empty() && shared.sigma.is_empty() {
+    if !args.sigma.is_empty() && shared.sigma.len() <= shared.sigma_builtin.loaded {
         bail!("no Sigma rule could be loaded from the --sigma paths");
     }
+    let content = content_lines(&shared);
 
     let threads = match args.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -196,7 +206,33 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
         }
     };
     report_diagnostics(&stats, load_errors, emitted);
+    for line in &content {
+        eprintln!("{line}");
+    }
     Ok(if emitted == 0 { 0 } else { 1 })
+}
+
+/// What detection content the run used, for the end of the report: the Sigma rules
+/// (embedded and from `--sigma`).
+fn content_lines(shared: &keytrail_detect::engine::Shared) -> Vec<String> {
+    let b = &shared.sigma_builtin;
+    let from_disk = shared.sigma.len().saturating_sub(b.loaded);
+    let mut sigma = if b.loaded + b.off + b.replaced > 0 {
+        format!(
+            "sigma: {} embedded SigmaHQ AWS rules (Detection Rule License 1.1; default profile: {} off, {} at another level",
+            b.loaded, b.off, b.relevelled
+        )
+    } else {
+        "sigma: embedded SigmaHQ rules off (--no-default-sigma)".to_string()
+    };
+    if b.replaced > 0 {
+        sigma.push_str(&format!("; {} replaced from --sigma", b.replaced));
+    }
+    if b.loaded + b.off + b.replaced > 0 {
+        sigma.push(')');
+    }
+    sigma.push_str(&format!(", {from_disk} from --sigma"));
+    vec![sigma]
 }
 
 /// Machine output (JSONL, or the OCSF array) written as alerts close: shared between

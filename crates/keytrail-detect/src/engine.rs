@@ -22,7 +22,8 @@ use crate::ipintel::{IpInfo, IpIntel};
 use crate::owners::Owners;
 use crate::playbook::{self, Playbook, R};
 use crate::reader::ReadItem;
-use crate::sigma::{SigmaRules, SigmaState};
+use crate::sigma::profile::Profile;
+use crate::sigma::{BuiltinUse, SigmaRules, SigmaState};
 use crate::time::{DAY_MS, HOUR_MS, MINUTE_MS};
 
 /// Default learning period: an identity's first 7 days only build its baseline.
@@ -35,6 +36,8 @@ pub struct Shared {
     pub intel: Arc<IpIntel>,
     /// Sigma rules.
     pub sigma: Arc<SigmaRules>,
+    /// What became of the embedded SigmaHQ rules (all zero when they are not used).
+    pub sigma_builtin: BuiltinUse,
     /// Owners file.
     pub owners: Option<Arc<Owners>>,
 }
@@ -44,6 +47,7 @@ pub struct Shared {
 pub struct EngineBuilder {
     ipintel: Vec<PathBuf>,
     sigma: Vec<PathBuf>,
+    builtin_sigma: bool,
     owners: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     learning_ms: i64,
@@ -65,6 +69,7 @@ impl Default for EngineBuilder {
         EngineBuilder {
             ipintel: Vec::new(),
             sigma: Vec::new(),
+            builtin_sigma: false,
             owners: None,
             state_dir: None,
             learning_ms: DEFAULT_LEARNING_MS,
@@ -75,6 +80,8 @@ impl Default for EngineBuilder {
 
 impl EngineBuilder {
     /// A builder with defaults (no IP intelligence, no Sigma rules, 7-day learning).
+    /// `keytrail detect` adds the embedded SigmaHQ rules ([`EngineBuilder::builtin_sigma`])
+    /// and the cached IP intelligence.
     pub fn new() -> Self {
         Self::default()
     }
@@ -87,6 +94,13 @@ impl EngineBuilder {
     /// Adds a Sigma rule directory or file.
     pub fn sigma_rules(mut self, path: impl Into<PathBuf>) -> Self {
         self.sigma.push(path.into());
+        self
+    }
+    /// Runs the SigmaHQ AWS rules embedded in keytrail (Detection Rule License 1.1),
+    /// shaped by the default profile (`keytrail-rules/data/sigma-profile.yml`); rules
+    /// added with [`EngineBuilder::sigma_rules`] replace embedded ones with the same id.
+    pub fn builtin_sigma(mut self, on: bool) -> Self {
+        self.builtin_sigma = on;
         self
     }
     /// Sets the owners file (`keytrail.owners.yaml`).
@@ -118,7 +132,8 @@ impl EngineBuilder {
             diags.extend(intel.add_path(p));
         }
         intel.finish();
-        let (sigma, d) = SigmaRules::load_paths(&self.sigma);
+        let (sigma, sigma_builtin, d) =
+            SigmaRules::load(self.builtin_sigma, Profile::builtin(), &self.sigma);
         diags.extend(d);
         let owners = self.owners.as_ref().map(|p| {
             let (o, d) = Owners::load(p);
@@ -129,6 +144,7 @@ impl EngineBuilder {
             Shared {
                 intel: Arc::new(intel),
                 sigma: Arc::new(sigma),
+                sigma_builtin,
                 owners,
             },
             diags,

@@ -340,3 +340,93 @@ fn whole_stratus_directory_reads_in_time_order_with_invalid_ips_counted() {
     );
     assert!(alerts.windows(2).all(|w| w[0].time_ms <= w[1].time_ms));
 }
+
+#[test]
+fn embedded_sigmahq_rules_fire_with_no_rule_path_and_keep_author() {
+    let b = EngineBuilder::new().builtin_sigma(true);
+    let (shared, diags) = b.build_shared();
+    assert!(diags.iter().all(|d| !d.is_error), "{diags:?}");
+    let files = std::fs::read_dir(common::sigma_aws().join("cloudtrail"))
+        .unwrap()
+        .count();
+    let u = &shared.sigma_builtin;
+    assert_eq!((u.loaded + u.off, u.replaced), (files, 0), "{u:?}");
+    assert_eq!((u.off, u.relevelled), (1, 1), "the default profile: {u:?}");
+    for (technique, title) in SIGMA_FIRES {
+        let (alerts, _) = detect_path(&b, &common::stratus(technique));
+        let a = alerts
+            .iter()
+            .find(|a| a.title.starts_with(title))
+            .unwrap_or_else(|| panic!("{technique}: no embedded `{title}`"));
+        assert!(a.author.as_deref().is_some_and(|s| !s.is_empty()), "{a:?}");
+        assert!(a.explanation.contains("by "), "{}", a.explanation);
+    }
+}
+
+/// The default profile names only embedded rules, by their titles; what it turns off
+/// raises nothing and what it relevels runs at its level. A rule given on disk with an
+/// embedded rule's id replaces it (one alert, not two), and runs as written even when
+/// the profile turns the embedded copy off.
+#[test]
+fn the_default_profile_and_rules_from_disk() {
+    use keytrail_detect::sigma::profile::Profile;
+    let (all, _) = SigmaRules::load_paths(&[common::sigma_aws()]);
+    for (id, entry) in Profile::builtin().entries() {
+        let rule = all
+            .rules
+            .iter()
+            .find(|r| r.info.id == id)
+            .unwrap_or_else(|| panic!("the profile names {id}, which is not embedded"));
+        assert_eq!(rule.info.title, entry.title, "{id}");
+        assert!(entry.reason.len() > 80, "{id}: a measured reason");
+    }
+    // AssumeRole Misuse (off) matches every role-session call, such as these.
+    let capture = common::stratus("aws.credential-access.ec2-get-password-data");
+    let assume_role = "AWS STS AssumeRole Misuse";
+    let titles = |b: &EngineBuilder| -> Vec<(String, keytrail_types::Severity)> {
+        detect_path(b, &capture)
+            .0
+            .into_iter()
+            .filter(|a| a.source == keytrail_detect::alert::AlertSource::Sigma)
+            .map(|a| (a.title, a.severity))
+            .collect()
+    };
+    let builtin = EngineBuilder::new().builtin_sigma(true);
+    assert!(
+        !titles(&builtin).iter().any(|(t, _)| t == assume_role),
+        "profiled off"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for f in [
+        "aws_sts_assumerole_misuse.yml",
+        "aws_cloudtrail_disable_logging.yml",
+    ] {
+        std::fs::copy(
+            common::sigma_aws().join("cloudtrail").join(f),
+            dir.path().join(f),
+        )
+        .unwrap();
+    }
+    let with_disk = builtin.clone().sigma_rules(dir.path());
+    let (shared, _) = with_disk.build_shared();
+    assert_eq!(shared.sigma_builtin.replaced, 2);
+    assert!(titles(&with_disk).iter().any(|(t, _)| t == assume_role));
+    let stop = common::stratus("aws.defense-evasion.cloudtrail-stop");
+    let important = |b: &EngineBuilder| {
+        detect_path(b, &stop)
+            .0
+            .iter()
+            .filter(|a| a.title.starts_with("AWS CloudTrail Important Change"))
+            .count()
+    };
+    assert_eq!(important(&builtin), 1);
+    assert_eq!(important(&with_disk), 1, "a replaced rule runs once");
+    // Bucket enumeration runs at the profile's level.
+    let (rules, _, _) = SigmaRules::load(true, Profile::builtin(), &[]);
+    let enum_rule = rules
+        .rules
+        .iter()
+        .find(|r| r.info.title == "Potential Bucket Enumeration on AWS")
+        .unwrap();
+    assert_eq!(enum_rule.info.severity, keytrail_types::Severity::Info);
+}

@@ -1,5 +1,6 @@
 //! `keytrail detect`: exit codes, JSONL alerts on a real Stratus Red Team capture
-//! (CloudTrail StopLogging), SigmaHQ rules with author attribution, a benign
+//! (CloudTrail StopLogging), the embedded SigmaHQ rules and rules from disk with
+//! author attribution, a benign
 //! generated log, bad records counted on stderr, and stdin.
 
 use crate::CliTest;
@@ -90,6 +91,42 @@ fn sigma_rules_add_attributed_alerts_and_ocsf_output() {
     assert_eq!(r.code, 1, "{r:?}");
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert!(v.as_array().unwrap().iter().all(|f| f["class_uid"] == 2004));
+}
+
+/// The SigmaHQ AWS rules embedded in keytrail run with no flag, each alert naming the
+/// rule's author; `--no-default-sigma` turns them off.
+#[test]
+fn embedded_sigma_rules_run_by_default_and_can_be_turned_off() {
+    let t = CliTest::new();
+    let capture = stratus("aws.defense-evasion.cloudtrail-stop");
+    let r = t.run(&["detect", &capture, "--format", "jsonl"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let a = alerts(&r.stdout);
+    let s = a
+        .iter()
+        .find(|a| a["source"] == "sigma")
+        .unwrap_or_else(|| panic!("no embedded Sigma alert in {a:?}"));
+    assert_eq!(s["title"], "AWS CloudTrail Important Change");
+    assert_eq!(s["author"], "vitaliy0x1");
+    assert!(
+        r.stderr.contains("embedded SigmaHQ AWS rules (Detection Rule License 1.1; default profile: 1 off, 1 at another level), 0 from --sigma"),
+        "{}",
+        r.stderr
+    );
+    let off = t.run(&[
+        "detect",
+        &capture,
+        "--format",
+        "jsonl",
+        "--no-default-sigma",
+    ]);
+    assert_eq!(off.code, 1, "{off:?}");
+    assert!(alerts(&off.stdout).iter().all(|a| a["source"] != "sigma"));
+    assert!(
+        off.stderr.contains("embedded SigmaHQ rules off"),
+        "{}",
+        off.stderr
+    );
 }
 
 #[test]

@@ -12,11 +12,17 @@
 //! `|all` makes it AND; a list of maps is OR of ANDs; `null` matches a missing or null
 //! field; keywords search the whole record; `|re` is case-sensitive unless `|re|i`.
 //! Every alert keeps the rule's `author` (the SigmaHQ Detection Rule License requires it).
+//!
+//! [`SigmaRules::load`] compiles the SigmaHQ AWS rules embedded in `keytrail-rules`
+//! (shaped by the default [`profile::Profile`]) together with rule files from disk;
+//! a rule from disk replaces an embedded rule with the same `id`.
 
 pub mod condition;
 pub mod correlation;
 pub mod matcher;
+pub mod profile;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -336,13 +342,7 @@ pub fn compile_rule(doc: &Yaml, path: &str) -> Result<SigmaRule, String> {
             tactic,
             source: AlertSource::Sigma,
             author,
-            // Low and informational rules describe routine activity as often as not:
-            // one alert per identity and day keeps them readable.
-            window_ms: if severity <= Severity::Low {
-                DAY_MS
-            } else {
-                HOUR_MS
-            },
+            window_ms: window_for(severity),
         }),
         name: str_field(doc, "name"),
         path: path.to_string(),
@@ -402,28 +402,53 @@ fn is_cloudtrail(doc: &Yaml) -> bool {
             .is_some_and(|s| s.eq_ignore_ascii_case("cloudtrail"))
 }
 
+/// Prefix of the names of embedded rules (`builtin:sigma/aws/cloudtrail/…yml`).
+pub const BUILTIN_PREFIX: &str = "builtin:sigma/";
+
+/// What [`SigmaRules::load`] did with the embedded rules.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuiltinUse {
+    /// Embedded rules loaded.
+    pub loaded: usize,
+    /// Embedded rules the profile turned off.
+    pub off: usize,
+    /// Embedded rules the profile runs at another level.
+    pub relevelled: usize,
+    /// Embedded rules replaced by a rule with the same id from disk.
+    pub replaced: usize,
+}
+
 impl SigmaRules {
+    /// Loads the embedded SigmaHQ AWS rules (when `builtin`, shaped by `profile`)
+    /// and every rule file under `paths`. A rule from `paths` with the `id` of an
+    /// embedded rule replaces it; rules from `paths` are never profiled.
+    pub fn load(
+        builtin: bool,
+        profile: &profile::Profile,
+        paths: &[PathBuf],
+    ) -> (Self, BuiltinUse, Vec<Diagnostic>) {
+        let (mut docs, mut diags) = read_rule_files(paths);
+        if builtin {
+            docs.extend(
+                keytrail_rules::builtin_sigma("aws")
+                    .into_iter()
+                    .map(|f| (format!("{BUILTIN_PREFIX}{}", f.path), f.text.to_string())),
+            );
+        }
+        let mut use_ = BuiltinUse::default();
+        let (rules, more) = Self::compile(
+            docs.iter().map(|(n, t)| (n.as_str(), t.as_str())),
+            |rules| shape_builtin(rules, profile, &mut use_),
+        );
+        diags.extend(more);
+        (rules, use_, diags)
+    }
+
     /// Loads every `*.yml`/`*.yaml` under the given directories (or files). Rules for
     /// other log sources are skipped with a notice; invalid rules give an error
     /// diagnostic naming the file, and loading goes on.
     pub fn load_paths(paths: &[PathBuf]) -> (Self, Vec<Diagnostic>) {
-        let mut files = Vec::new();
-        let mut diags = Vec::new();
-        for p in paths {
-            let (found, d) = keytrail_types::files::yaml_files(p);
-            files.extend(found);
-            diags.extend(d);
-        }
-        files.sort();
-        files.dedup();
-        let mut docs = Vec::new();
-        for f in &files {
-            let name = f.display().to_string();
-            match std::fs::read_to_string(f) {
-                Ok(text) => docs.push((name, text)),
-                Err(e) => diags.push(Diagnostic::error("rule_unreadable", name, e.to_string())),
-            }
-        }
+        let (docs, mut diags) = read_rule_files(paths);
         let (rules, more) = Self::from_sources(docs.iter().map(|(n, t)| (n.as_str(), t.as_str())));
         diags.extend(more);
         (rules, diags)
@@ -432,6 +457,16 @@ impl SigmaRules {
     /// Compiles rules from `(name, yaml text)` pairs.
     pub fn from_sources<'a>(
         sources: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> (Self, Vec<Diagnostic>) {
+        Self::compile(sources, |_| {})
+    }
+
+    /// Compiles detection rules, lets `shape` edit the list (before correlation rules,
+    /// which refer to detection rules by position, are compiled), then compiles the
+    /// correlations and indexes the set.
+    fn compile<'a>(
+        sources: impl IntoIterator<Item = (&'a str, &'a str)>,
+        shape: impl FnOnce(&mut Vec<SigmaRule>),
     ) -> (Self, Vec<Diagnostic>) {
         let mut set = SigmaRules::default();
         let mut diags = Vec::new();
@@ -481,6 +516,7 @@ impl SigmaRules {
                 }
             }
         }
+        shape(&mut set.rules);
         for (name, doc) in corr_docs {
             match correlation::compile(&doc, &name, &set.rules) {
                 Ok(c) => set.correlations.push(c),
@@ -562,6 +598,74 @@ impl SigmaRules {
                 .copied()
                 .filter(|&i| self.rules[i].matches(ev)),
         );
+    }
+}
+
+/// Reads every rule file under `paths` as `(name, text)`, sorted and once each.
+fn read_rule_files(paths: &[PathBuf]) -> (Vec<(String, String)>, Vec<Diagnostic>) {
+    let mut files = Vec::new();
+    let mut diags = Vec::new();
+    for p in paths {
+        let (found, d) = keytrail_types::files::yaml_files(p);
+        files.extend(found);
+        diags.extend(d);
+    }
+    files.sort();
+    files.dedup();
+    let mut docs = Vec::new();
+    for f in &files {
+        let name = f.display().to_string();
+        match std::fs::read_to_string(f) {
+            Ok(text) => docs.push((name, text)),
+            Err(e) => diags.push(Diagnostic::error("rule_unreadable", name, e.to_string())),
+        }
+    }
+    (docs, diags)
+}
+
+/// Applies the profile to the embedded rules and drops the embedded rules that a
+/// rule from disk replaces (same id).
+fn shape_builtin(rules: &mut Vec<SigmaRule>, profile: &profile::Profile, use_: &mut BuiltinUse) {
+    let builtin = |r: &SigmaRule| r.path.starts_with(BUILTIN_PREFIX);
+    let from_disk: HashSet<String> = rules
+        .iter()
+        .filter(|r| !builtin(r))
+        .map(|r| r.info.id.clone())
+        .collect();
+    rules.retain_mut(|r| {
+        if !builtin(r) {
+            return true;
+        }
+        if from_disk.contains(&r.info.id) {
+            use_.replaced += 1;
+            return false;
+        }
+        if let Some(e) = profile.get(&r.info.id) {
+            if !e.enabled {
+                use_.off += 1;
+                return false;
+            }
+            if let Some(level) = e.level {
+                let mut info = (*r.info).clone();
+                info.severity = level;
+                info.window_ms = window_for(level);
+                r.info = Arc::new(info);
+                use_.relevelled += 1;
+            }
+        }
+        use_.loaded += 1;
+        true
+    });
+}
+
+/// Aggregation window of a Sigma rule's alerts: low and informational rules describe
+/// routine activity as often as not, so one alert per identity and day keeps them
+/// readable; others one per hour.
+fn window_for(severity: Severity) -> i64 {
+    if severity <= Severity::Low {
+        DAY_MS
+    } else {
+        HOUR_MS
     }
 }
 
