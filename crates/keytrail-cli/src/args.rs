@@ -49,6 +49,9 @@ pub enum Command {
     Collect(crate::cmd_collect::CollectCommand),
     /// Detect credential abuse in CloudTrail logs.
     Detect(crate::cmd_detect::DetectArgs),
+    /// Download and check the IP intelligence `keytrail detect` uses.
+    #[command(subcommand)]
+    Intel(crate::cmd_intel::IntelCommand),
 }
 
 /// Output formats of `scan`.

@@ -54,9 +54,12 @@ pub struct DetectArgs {
     #[arg(long)]
     pub no_default_sigma: bool,
 
-    /// IP-intelligence directory (MaxMind/DB-IP style `.mmdb` country and ASN
-    /// databases, CIDR lists of Tor exits, VPN and datacenter ranges). Without it,
-    /// country, ASN and network-class detectors have nothing to compare.
+    /// IP-intelligence directory or file, repeatable, instead of the cache that
+    /// `keytrail intel update` fills (used when this is not given). Files are
+    /// recognised by content: MMDB country or ASN databases, `start,end,country` and
+    /// `start,end,asn,org` CSV ranges (plain or gzip), and lists of addresses, CIDRs
+    /// or ASNs whose name says `tor`, `vpn` or `datacenter`; other files are reported.
+    /// Without IP intelligence the country, ASN, VPN and Tor detectors are off.
     /// Example: `--ipintel /var/lib/keytrail/ipintel`
     #[arg(long, value_name = "DIR")]
     pub ipintel: Vec<PathBuf>,
@@ -124,9 +127,21 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
     for d in &args.sigma {
         builder = builder.sigma_rules(d);
     }
-    for d in &args.ipintel {
-        builder = builder.ipintel(d);
-    }
+    // The cache `keytrail intel update` fills, unless --ipintel says otherwise.
+    let intel_from = if args.ipintel.is_empty() {
+        match crate::cmd_intel::cache_dir(None).filter(|d| d.is_dir()) {
+            Some(cache) => {
+                builder = builder.ipintel(&cache);
+                format!("cache {}", cache.display())
+            }
+            None => String::new(),
+        }
+    } else {
+        for d in &args.ipintel {
+            builder = builder.ipintel(d);
+        }
+        "--ipintel".to_string()
+    };
     if let Some(o) = &args.owners {
         builder = builder.owners_file(o);
     }
@@ -150,7 +165,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
     if !args.sigma.is_empty() && shared.sigma.len() <= shared.sigma_builtin.loaded {
         bail!("no Sigma rule could be loaded from the --sigma paths");
     }
-    let content = content_lines(&shared);
+    let content = content_lines(&shared, &intel_from);
 
     let threads = match args.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -213,8 +228,9 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
 }
 
 /// What detection content the run used, for the end of the report: the Sigma rules
-/// (embedded and from `--sigma`).
-fn content_lines(shared: &keytrail_detect::engine::Shared) -> Vec<String> {
+/// (embedded and from `--sigma`) and the IP intelligence (which, from where, how
+/// old), with a warning naming the detectors that are off for want of it.
+fn content_lines(shared: &keytrail_detect::engine::Shared, intel_from: &str) -> Vec<String> {
     let b = &shared.sigma_builtin;
     let from_disk = shared.sigma.len().saturating_sub(b.loaded);
     let mut sigma = if b.loaded + b.off + b.replaced > 0 {
@@ -232,7 +248,79 @@ fn content_lines(shared: &keytrail_detect::engine::Shared) -> Vec<String> {
         sigma.push(')');
     }
     sigma.push_str(&format!(", {from_disk} from --sigma"));
-    vec![sigma]
+    let mut lines = vec![sigma];
+    lines.extend(intel_lines(&shared.intel, intel_from));
+    lines
+}
+
+/// The IP-intelligence part of [`content_lines`].
+fn intel_lines(intel: &keytrail_detect::ipintel::IpIntel, from: &str) -> Vec<String> {
+    use crate::cmd_intel::{STALE_DAYS, age, age_days, day};
+    let groups = [
+        ("country", "new country, impossible travel"),
+        ("ASN", "new ASN, residential versus hosting networks"),
+        ("VPN", "VPN use"),
+        ("datacenter", "hosting ranges beyond the big clouds' ASNs"),
+        ("Tor exits", "Tor use"),
+    ];
+    let mut have = Vec::new();
+    let mut missing = Vec::new();
+    let mut stale = Vec::new();
+    for (name, detectors) in groups {
+        let files: Vec<_> = intel
+            .files()
+            .iter()
+            .filter(|f| f.kind.describe() == name)
+            .collect();
+        if files.is_empty() {
+            missing.push((name, detectors));
+            continue;
+        }
+        let mut names: Vec<String> = files
+            .iter()
+            .filter_map(|f| f.path.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect();
+        names.dedup();
+        match files.iter().filter_map(|f| f.date).min() {
+            Some(oldest) => {
+                have.push(format!(
+                    "{name} ({}, data of {}, {})",
+                    names.join(", "),
+                    day(oldest),
+                    age(oldest)
+                ));
+                if age_days(oldest) > STALE_DAYS {
+                    stale.push(format!("{name} ({})", age(oldest)));
+                }
+            }
+            None => have.push(format!("{name} ({})", names.join(", "))),
+        }
+    }
+    let mut lines = Vec::new();
+    if have.is_empty() {
+        lines.push(
+            "warning: no IP intelligence, so the geolocation, ASN, VPN and Tor detectors are off (new country, impossible travel, new ASN, residential versus hosting networks, anonymising networks): run `keytrail intel update` (or pass --ipintel DIR)"
+                .to_string(),
+        );
+        return lines;
+    }
+    lines.push(format!("ipintel ({from}): {}", have.join("; ")));
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(|m| m.0).collect();
+        let detectors: Vec<&str> = missing.iter().map(|m| m.1).collect();
+        lines.push(format!(
+            "warning: no {} data, so these detectors are off: {}; run `keytrail intel update`",
+            names.join(", "),
+            detectors.join("; ")
+        ));
+    }
+    if !stale.is_empty() {
+        lines.push(format!(
+            "warning: IP intelligence older than {STALE_DAYS} days: {}; run `keytrail intel update`",
+            stale.join(", ")
+        ));
+    }
+    lines
 }
 
 /// Machine output (JSONL, or the OCSF array) written as alerts close: shared between

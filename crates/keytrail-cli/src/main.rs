@@ -11,6 +11,7 @@ mod cmd_ci_audit;
 mod cmd_collect;
 mod cmd_detect;
 mod cmd_hook;
+mod cmd_intel;
 mod cmd_posture;
 mod cmd_redact;
 mod cmd_rules;
@@ -45,6 +46,7 @@ fn main() -> std::process::ExitCode {
         args::Command::Posture(a) => cmd_posture::run_posture(a),
         args::Command::Inventory(a) => cmd_posture::run_inventory(a),
         args::Command::Collect(c) => cmd_collect::run(c),
+        args::Command::Intel(c) => cmd_intel::run(c),
         args::Command::Detect(a) => cmd_detect::run(a).map(|code| match code {
             0 => ExitStatus::Clean,
             1 => ExitStatus::Findings,

@@ -1065,6 +1065,78 @@ mod tests {
     }
 
     #[test]
+    fn mmdb_country_and_asn_databases_are_told_apart_and_dated() {
+        use keytrail_testkit::mmdb::{Value, write};
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        write(
+            &d.join("asn.mmdb"),
+            "GeoLite2-ASN",
+            1_780_000_000,
+            &[(
+                "52.94.0.0/16",
+                vec![
+                    ("autonomous_system_number", Value::U32(16509)),
+                    (
+                        "autonomous_system_organization",
+                        Value::Str("AMAZON-02".into()),
+                    ),
+                ],
+            )],
+        )
+        .unwrap();
+        write(
+            &d.join("countries.mmdb"),
+            "ip-location-db country",
+            1_780_000_000,
+            &[
+                (
+                    "52.94.0.0/16",
+                    vec![("country_code", Value::Str("US".into()))],
+                ),
+                (
+                    "79.192.0.0/10",
+                    vec![("country_code", Value::Str("DE".into()))],
+                ),
+            ],
+        )
+        .unwrap();
+        let (intel, diags) = IpIntel::load_dir(d);
+        assert!(diags.is_empty(), "{diags:?}");
+        let kinds: Vec<IntelKind> = intel.files().iter().map(|f| f.kind).collect();
+        assert_eq!(kinds, vec![IntelKind::AsnMmdb, IntelKind::CountryMmdb]);
+        assert_eq!(
+            intel.files()[0].date,
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000))
+        );
+        let aws = intel.lookup("52.94.10.10".parse().unwrap());
+        assert_eq!(
+            (
+                aws.country.as_deref(),
+                aws.asn,
+                aws.org.as_deref(),
+                aws.class
+            ),
+            (
+                Some("US"),
+                Some(16509),
+                Some("AMAZON-02"),
+                NetworkClass::Datacenter
+            )
+        );
+        let home = intel.lookup("79.200.1.1".parse().unwrap());
+        assert_eq!((home.country.as_deref(), home.asn), (Some("DE"), None));
+        assert_eq!(
+            intel.coverage(),
+            Coverage {
+                country: true,
+                asn: true,
+                ..Coverage::default()
+            }
+        );
+    }
+
+    #[test]
     fn distances() {
         let d = country_distance_km("DE", "AU").unwrap();
         assert!(d > 13_000.0 && d < 16_000.0, "{d}");

@@ -9,6 +9,8 @@
 pub mod cloudtrail;
 pub mod data;
 pub mod history;
+pub mod http;
+pub mod mmdb;
 pub mod sarif;
 pub mod secrets;
 pub mod snapshot;

@@ -12,6 +12,7 @@ mod git;
 mod help;
 mod image;
 mod image_registry;
+mod intel;
 mod rules;
 mod scan;
 
@@ -81,7 +82,20 @@ impl CliTest {
             .current_dir(self.root())
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
-            .env("COLUMNS", "100");
+            .env("COLUMNS", "100")
+            // The user's cache (IP intelligence) is never read: each test has its own.
+            .env("XDG_CACHE_HOME", self.root().join(".cache"));
+        // Loopback servers of the tests are reached directly, never through a proxy.
+        for v in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "ALL_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+        ] {
+            c.env_remove(v);
+        }
         c
     }
 
