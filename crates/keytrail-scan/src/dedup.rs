@@ -8,6 +8,11 @@
 //! validator or whose secret starts with one of its keywords (a fixed
 //! prefix), then the longer whole match, then more context captures, then
 //! the earlier rule. The others are named in the kept finding's notes.
+//!
+//! A match whose secret is a *context* capture of another kept match (the
+//! AWS access key id inside an id + secret pair, found alone by
+//! `aws.access_key_id`) is folded into that match too: the pair is one
+//! credential, reported once at its own severity.
 
 use crate::engine::{RawMatch, Scanner};
 use std::cmp::Reverse;
@@ -83,7 +88,64 @@ pub(crate) fn dedup(
     // or ordered by their container's start).
     let mut order: Vec<usize> = (0..kept.len()).collect();
     order.sort_by_key(|&i| (kept[i].secret.start, kept[i].rule));
-    let kept_sorted = order.iter().map(|&i| kept[i].clone()).collect();
-    let also_sorted = order.iter().map(|&i| also[i].clone()).collect();
-    (kept_sorted, also_sorted)
+    let kept_sorted: Vec<RawMatch> = order.iter().map(|&i| kept[i].clone()).collect();
+    let also_sorted: Vec<Vec<usize>> = order.iter().map(|&i| also[i].clone()).collect();
+    fold_context(kept_sorted, also_sorted)
+}
+
+/// Fold every match whose secret lies inside a context capture of another
+/// match into that match (its rule joins the other's "also matched").
+fn fold_context(
+    kept: Vec<RawMatch>,
+    mut also: Vec<Vec<usize>>,
+) -> (Vec<RawMatch>, Vec<Vec<usize>>) {
+    // Context ranges of the kept matches, by start: (range, owner index).
+    let mut ctx: Vec<(std::ops::Range<usize>, usize)> = kept
+        .iter()
+        .enumerate()
+        .flat_map(|(i, m)| m.context.iter().map(move |(_, r)| (r.clone(), i)))
+        .collect();
+    if ctx.is_empty() {
+        return (kept, also);
+    }
+    ctx.sort_by_key(|(r, i)| (r.start, *i));
+    let mut folded_into: Vec<Option<usize>> = vec![None; kept.len()];
+    for (i, m) in kept.iter().enumerate() {
+        // Only a match without context of its own is folded, and only into
+        // one with context: an owner is never folded itself.
+        if !m.context.is_empty() {
+            continue;
+        }
+        let upto = ctx.partition_point(|(r, _)| r.start <= m.secret.start);
+        // Context captures are short and rarely overlap: a few
+        // candidates before the position are enough.
+        folded_into[i] = ctx[..upto]
+            .iter()
+            .rev()
+            .take(8)
+            .find(|(r, owner)| *owner != i && r.end >= m.secret.end)
+            .map(|(_, owner)| *owner);
+    }
+    let mut out = Vec::with_capacity(kept.len());
+    let mut out_also = Vec::with_capacity(kept.len());
+    let mut index_of = vec![usize::MAX; kept.len()];
+    for (i, m) in kept.iter().enumerate() {
+        if folded_into[i].is_none() {
+            index_of[i] = out.len();
+            out.push(m.clone());
+            out_also.push(std::mem::take(&mut also[i]));
+        }
+    }
+    for (i, m) in kept.iter().enumerate() {
+        let Some(owner) = folded_into[i] else {
+            continue;
+        };
+        let at = index_of[owner];
+        let list = &mut out_also[at];
+        if !list.contains(&m.rule) && out[at].rule != m.rule {
+            list.push(m.rule);
+            list.sort_unstable();
+        }
+    }
+    (out, out_also)
 }

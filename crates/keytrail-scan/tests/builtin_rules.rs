@@ -161,6 +161,48 @@ mod cross_rule_dedup {
         );
     }
 
+    /// The key id of an id + secret pair is part of the pair: it is not
+    /// reported again alone (at low severity) by `aws.access_key_id`; a
+    /// key id elsewhere without its secret still is.
+    #[test]
+    fn aws_pair_reports_its_key_id_once() {
+        let s = scanner();
+        let mut g = FakeSecrets::new(11);
+        let k = g.aws_key_pair();
+        let lone = g.aws_key_pair().access_key_id;
+        for text in [
+            format!(
+                "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+                k.access_key_id, k.secret_access_key
+            ),
+            format!(
+                "export AWS_SECRET_ACCESS_KEY={}\nexport AWS_ACCESS_KEY_ID={}\n",
+                k.secret_access_key, k.access_key_id
+            ),
+        ] {
+            let raw: Vec<&str> = s
+                .find_matches(Some("t"), text.as_bytes())
+                .iter()
+                .map(|m| s.rules()[m.rule].id())
+                .collect();
+            assert!(raw.contains(&"aws.access_key_id"), "{raw:?}");
+            // Far enough (> 320 bytes) that no pair rule reaches it.
+            let filler = "# unrelated line\n".repeat(30);
+            let text = format!("{text}{filler}key_id = {lone}\n");
+            let found = s.scan_bytes("t", &Origin::File, text.as_bytes());
+            let ids: Vec<(&str, String)> = found
+                .iter()
+                .map(|f| (s.rules()[f.rule].id(), f.secret.expose().clone()))
+                .collect();
+            assert_eq!(ids.len(), 2, "{ids:?}");
+            assert!(ids[0].0.starts_with("aws.access_key.pair"), "{ids:?}");
+            assert_eq!(ids[0].1, k.secret_access_key);
+            assert_eq!(ids[1], ("aws.access_key_id", lone.clone()));
+            let note = "also matched by rule aws.access_key_id".to_string();
+            assert!(found[0].notes.contains(&note), "{:?}", found[0].notes);
+        }
+    }
+
     /// Distinct secrets side by side are not merged.
     #[test]
     fn distinct_secrets_stay_apart() {

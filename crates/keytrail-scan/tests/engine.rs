@@ -53,9 +53,17 @@ fn corpus_recall_and_precision() {
     assert_eq!(kinds_seen.len(), PLANTED_KINDS.len());
     let planted_offsets: std::collections::HashSet<u64> =
         planted.iter().map(|p| p.offset as u64).collect();
+    // The corpus plants an AWS key id with its secret as one secret (the
+    // builtin pair rules report them together); these test rules have no
+    // pair rule, so the id of each pair is found on its own, rightly.
+    let pair_id = |f: &&BlobFinding| {
+        rule_id(&s, f) == "test.aws.key_id"
+            && f.location.snippet.starts_with("aws_access_key_id = AKIA")
+    };
     let extra: Vec<String> = found
         .iter()
         .filter(|f| !planted_offsets.contains(&f.location.offset))
+        .filter(|f| !pair_id(f))
         .map(|f| {
             format!(
                 "{} {}: {}",

@@ -509,13 +509,21 @@ fn plant(
             text = format!("    GITHUB_TOKEN = \"{t}\"  # used by the release job\n");
             secrets.push((kind, t));
         }
-        "aws_key_id" | "aws_secret_key" => {
+        "aws_key_id" => {
+            // A key id alone (its secret elsewhere); the brackets keep a
+            // pair rule from reaching a neighbouring secret.
+            let id = g.aws_key_pair().access_key_id;
+            text = format!("known_key_ids = [\"{id}\"]\n");
+            secrets.push((kind, id));
+        }
+        "aws_secret_key" => {
+            // A pair: one finding, the secret with its key id as context
+            // (the id is not reported again on its own).
             let p = g.aws_key_pair();
             text = format!(
                 "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\nregion = eu-west-1\n",
                 p.access_key_id, p.secret_access_key
             );
-            secrets.push(("aws_key_id", p.access_key_id));
             secrets.push(("aws_secret_key", p.secret_access_key));
         }
         "slack_bot" => {
