@@ -165,10 +165,27 @@ fn check(args: &RulesCheckArgs) -> anyhow::Result<ExitStatus> {
         let label = if d.is_error { "error" } else { "warning" };
         eprintln!("{label}: {d}");
     }
-    let files: std::collections::BTreeSet<&str> = rules.iter().map(|r| r.origin.as_str()).collect();
+    // Rules that did not load count too: "checked 0 rule(s)" over a file
+    // of broken rules would say nothing was looked at.
+    let loaded: std::collections::BTreeSet<(&str, &str)> =
+        rules.iter().map(|r| (r.origin.as_str(), r.id())).collect();
+    let rejected: std::collections::BTreeSet<(&str, &str)> = diags
+        .iter()
+        .filter(|d| d.is_error && d.kind == "rule_invalid")
+        .filter_map(|d| Some((d.subject.as_str(), rule_in_message(&d.message)?)))
+        .filter(|key| !loaded.contains(key))
+        .collect();
+    let mut files: std::collections::BTreeSet<&str> =
+        rules.iter().map(|r| r.origin.as_str()).collect();
+    files.extend(diags.iter().map(|d| d.subject.as_str()));
+    let invalid = if rejected.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} invalid)", rejected.len())
+    };
     eprintln!(
-        "checked {} rule(s) in {} file(s): {errors} error(s), {warns} warning(s)",
-        rules.len(),
+        "checked {} rule(s){invalid} in {} file(s): {errors} error(s), {warns} warning(s)",
+        rules.len() + rejected.len(),
         files.len()
     );
     if errors > 0 || (args.warnings_as_errors && warns > 0) {

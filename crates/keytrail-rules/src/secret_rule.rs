@@ -129,6 +129,17 @@ pub fn load_str(origin: &str, text: &str) -> (Vec<Rule>, Vec<Diagnostic>) {
             .map(str::to_string)
             .unwrap_or_else(|| format!("rules[{i}]"));
         let line = find_line(text, &id_hint);
+        // Every missing or unknown field at once: serde stops at the first.
+        let shape = shape_problems(&value);
+        if !shape.is_empty() {
+            for p in shape {
+                diags.push(
+                    Diagnostic::error("rule_invalid", origin, format!("rule `{id_hint}`: {p}"))
+                        .at(line, None),
+                );
+            }
+            continue;
+        }
         let syntax: RuleSyntax = match serde_yaml_ng::from_value(value) {
             Ok(s) => s,
             Err(e) => {
@@ -174,6 +185,56 @@ pub fn load_str(origin: &str, text: &str) -> (Vec<Rule>, Vec<Diagnostic>) {
         });
     }
     (rules, diags)
+}
+
+/// Fields a rule must have.
+pub const REQUIRED_FIELDS: [&str; 7] = [
+    "id",
+    "name",
+    "pattern",
+    "keywords",
+    "confidence",
+    "description",
+    "remediation",
+];
+/// Fields a rule may have besides the required ones.
+pub const OPTIONAL_FIELDS: [&str; 8] = [
+    "min_entropy",
+    "max_length",
+    "severity",
+    "validate",
+    "references",
+    "categories",
+    "examples",
+    "negative_examples",
+];
+
+/// Every missing required field and every unknown field of a rule, each
+/// as one message, so `rules check` reports them all in one run.
+fn shape_problems(value: &serde_yaml_ng::Value) -> Vec<String> {
+    let Some(map) = value.as_mapping() else {
+        return vec!["a rule must be a mapping of fields".to_string()];
+    };
+    let mut problems = Vec::new();
+    for field in REQUIRED_FIELDS {
+        if !map.contains_key(field) {
+            problems.push(format!("missing field `{field}`"));
+        }
+    }
+    for key in map.keys() {
+        let name = key.as_str().unwrap_or("");
+        if !REQUIRED_FIELDS.contains(&name) && !OPTIONAL_FIELDS.contains(&name) {
+            problems.push(format!(
+                "unknown field `{}` (expected one of: {}, {})",
+                key.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{key:?}")),
+                REQUIRED_FIELDS.join(", "),
+                OPTIONAL_FIELDS.join(", ")
+            ));
+        }
+    }
+    problems
 }
 
 /// 1-based line of `id: <id>` in the text, for diagnostics.
@@ -260,8 +321,35 @@ rules:
         let (rules, diags) = load_str("x.yml", text);
         assert_eq!(rules.len(), 1);
         assert_eq!(rules[0].provider, "x");
-        assert_eq!(diags.len(), 1);
-        assert!(diags[0].message.contains("bad.one"));
-        assert_eq!(diags[0].line, Some(12));
+        // One diagnostic per missing field, all in one run.
+        let missing: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            missing,
+            [
+                "rule `bad.one`: missing field `pattern`",
+                "rule `bad.one`: missing field `keywords`",
+                "rule `bad.one`: missing field `description`",
+                "rule `bad.one`: missing field `remediation`",
+            ]
+        );
+        assert!(diags.iter().all(|d| d.line == Some(12)));
+    }
+
+    #[test]
+    fn unknown_fields_are_named_with_the_missing_ones() {
+        let text = "rules:\n  - id: a.b\n    name: A\n    patern: 'x'\n    confidence: high\n";
+        let (rules, diags) = load_str("x.yml", text);
+        assert!(rules.is_empty());
+        let msgs: Vec<&str> = diags.iter().map(|d| d.message.as_str()).collect();
+        assert!(
+            msgs.contains(&"rule `a.b`: missing field `pattern`"),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.starts_with("rule `a.b`: unknown field `patern`")),
+            "{msgs:?}"
+        );
+        assert_eq!(msgs.len(), 5, "{msgs:?}");
     }
 }
