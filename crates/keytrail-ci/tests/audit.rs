@@ -337,6 +337,10 @@ fn every_format_and_valid_sarif() {
     assert!(errors.is_empty(), "{errors:#?}");
     let results = doc["runs"][0]["results"].as_array().unwrap();
     assert_eq!(results.len(), out.findings.len());
+    assert_eq!(
+        doc["runs"][0]["automationDetails"]["id"], "keytrail-ci-audit/",
+        "a category of its own, apart from `keytrail scan`'s"
+    );
     let mut all = Vec::new();
     encode::write_human(&mut all, &out, false).unwrap();
     encode::write_json(&mut all, &out).unwrap();

@@ -3,7 +3,9 @@
 //! stderr. Colour is an option; with it off, no escape code is written.
 
 use crate::{Report, ReportOptions, Summary};
-use keytrail_types::{Finding, GitBlobState, Location, Origin, Remediation, Severity};
+use keytrail_types::{
+    Finding, GitBlobState, Location, Origin, Remediation, RemediationStep, Severity,
+};
 use std::io::{self, Write};
 
 const RESET: &str = "\x1b[0m";
@@ -44,11 +46,62 @@ pub(crate) fn write(
     opts: &ReportOptions,
 ) -> io::Result<()> {
     let p = Paint { on: opts.color };
-    for (i, f) in report.findings.iter().enumerate() {
-        if i > 0 {
+    // Group by rule, in order of each rule's first finding (the findings
+    // arrive in the aggregator's deterministic order).
+    let mut groups: Vec<(&str, Vec<&Finding>)> = Vec::new();
+    for f in report.findings {
+        match groups.iter_mut().find(|(id, _)| *id == f.rule_id) {
+            Some((_, fs)) => fs.push(f),
+            None => groups.push((&f.rule_id, vec![f])),
+        }
+    }
+    for (gi, (rule_id, findings)) in groups.iter().enumerate() {
+        if gi > 0 {
             writeln!(w)?;
         }
-        write_finding(w, &p, report, f, opts)?;
+        write_group_header(w, &p, report, rule_id, findings)?;
+        let mut prev_steps = None;
+        for f in findings {
+            writeln!(w)?;
+            write_finding(w, &p, f, opts, prev_steps)?;
+            if let Some(r) = &f.remediation {
+                prev_steps = Some(&r.steps);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The rule once per group: name, id and provider, how many findings and
+/// locations, and what to do about any of them (printed once, not per
+/// finding).
+fn write_group_header(
+    w: &mut dyn Write,
+    p: &Paint,
+    report: &Report<'_>,
+    rule_id: &str,
+    findings: &[&Finding],
+) -> io::Result<()> {
+    let meta = report.rule(rule_id);
+    let provider = meta.map(|r| r.provider.as_str()).filter(|p| !p.is_empty());
+    let name = findings
+        .first()
+        .map(|f| f.rule_name.as_str())
+        .unwrap_or(rule_id);
+    write!(w, "{} ", p.s(BOLD, name))?;
+    match provider {
+        Some(prov) => write!(w, "{}", p.s(DIM, &format!("[{rule_id} · {prov}]")))?,
+        None => write!(w, "{}", p.s(DIM, &format!("[{rule_id}]")))?,
+    }
+    let locations: u64 = findings.iter().map(|f| f.locations.len() as u64).sum();
+    writeln!(
+        w,
+        ": {}, {}",
+        plural(findings.len() as u64, "finding", "findings"),
+        plural(locations, "location", "locations")
+    )?;
+    if let Some(fix) = meta.map(|m| m.remediation.trim()).filter(|r| !r.is_empty()) {
+        writeln!(w, "  what to do: {fix}")?;
     }
     Ok(())
 }
@@ -56,19 +109,10 @@ pub(crate) fn write(
 fn write_finding(
     w: &mut dyn Write,
     p: &Paint,
-    report: &Report<'_>,
     f: &Finding,
     opts: &ReportOptions,
+    prev_steps: Option<&Vec<RemediationStep>>,
 ) -> io::Result<()> {
-    let provider = report
-        .rule(&f.rule_id)
-        .map(|r| r.provider.as_str())
-        .filter(|p| !p.is_empty());
-    write!(w, "{} ", p.s(BOLD, &f.rule_name))?;
-    match provider {
-        Some(prov) => writeln!(w, "{}", p.s(DIM, &format!("[{} · {prov}]", f.rule_id)))?,
-        None => writeln!(w, "{}", p.s(DIM, &format!("[{}]", f.rule_id)))?,
-    }
     writeln!(
         w,
         "  severity: {}  confidence: {}  fingerprint: {}",
@@ -89,20 +133,50 @@ fn write_finding(
     }
     let n = f.locations.len();
     writeln!(w, "  {} location{}:", n, if n == 1 { "" } else { "s" })?;
-    for loc in &f.locations {
+    let shown = opts.max_locations.unwrap_or(n).min(n);
+    for loc in &f.locations[..shown] {
         write_location(w, p, loc)?;
     }
+    if shown < n {
+        writeln!(
+            w,
+            "    {}",
+            p.s(
+                DIM,
+                &format!(
+                    "… and {} more {} (every location: --max-locations 0, or --format json)",
+                    n - shown,
+                    if n - shown == 1 {
+                        "location"
+                    } else {
+                        "locations"
+                    }
+                )
+            )
+        )?;
+    }
     if let Some(r) = &f.remediation {
-        write_remediation(w, p, r)?;
+        let same = prev_steps.is_some_and(|prev| *prev == r.steps);
+        write_remediation(w, p, r, same)?;
     }
     Ok(())
 }
 
 /// The remediation block: numbered steps with their detail, then every
 /// affected image with the layers and config entries holding the secret.
-fn write_remediation(w: &mut dyn Write, p: &Paint, r: &Remediation) -> io::Result<()> {
-    writeln!(w, "  {}", p.s(BOLD, "remediation:"))?;
-    for (i, step) in r.steps.iter().enumerate() {
+/// Steps equal to the previous finding's of the same rule (`same`) are
+/// not printed again.
+fn write_remediation(w: &mut dyn Write, p: &Paint, r: &Remediation, same: bool) -> io::Result<()> {
+    if same {
+        writeln!(
+            w,
+            "  {} the same steps as the finding above",
+            p.s(BOLD, "remediation:")
+        )?;
+    } else {
+        writeln!(w, "  {}", p.s(BOLD, "remediation:"))?;
+    }
+    for (i, step) in r.steps.iter().enumerate().filter(|_| !same) {
         writeln!(
             w,
             "    {}. {} {}",
@@ -257,6 +331,9 @@ pub fn summary_line(s: &Summary) -> String {
             s.suppressed_by_baseline
         ));
     }
+    if s.allowed > 0 {
+        out.push_str(&format!(", {} allowed by config", s.allowed));
+    }
     out.push_str(&format!(
         ", {} skipped, {} unreadable",
         s.skipped, s.unreadable
@@ -364,6 +441,105 @@ mod tests {
         assert!(!render(false, false).contains(&secret));
         assert!(!render(true, false).contains(&secret));
         assert!(render(false, true).contains(&format!("secret: {secret}")));
+    }
+
+    #[test]
+    fn grouped_by_rule_with_counts_and_advice_once() {
+        let (mut findings, rules, summary) = testdata::sample();
+        // A second GitHub finding (another secret), after the AWS one.
+        let mut gh2 = findings[0].clone();
+        gh2.fingerprint.0 = "99999999999999999999999999999999".into();
+        gh2.locations.truncate(1);
+        gh2.locations[0].path = "other.env".into();
+        findings.push(gh2);
+        let report = Report {
+            findings: &findings,
+            rules: &rules,
+            summary: &summary,
+        };
+        let mut out = Vec::new();
+        write_report(&mut out, Format::Human, &report, &ReportOptions::default()).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let header = "GitHub personal access token (classic) [github.pat.classic · GitHub]: 2 findings, 3 locations\n  what to do: Revoke it at https://github.com/settings/tokens.\n";
+        assert!(out.starts_with(header), "{out}");
+        assert_eq!(out.matches("what to do: Revoke it at").count(), 1, "{out}");
+        assert_eq!(out.matches("[github.pat.classic").count(), 1, "{out}");
+        let second = out.find("fingerprint: 99999999").unwrap();
+        let aws = out
+            .find("AWS secret access key [aws.secret_access_key · AWS]: 1 finding, 1 location")
+            .unwrap();
+        assert!(second < aws, "grouped, not in finding order: {out}");
+    }
+
+    #[test]
+    fn max_locations_caps_and_says_how_many_more() {
+        let (mut findings, rules, summary) = testdata::sample();
+        let extra = findings[0].locations[0].clone();
+        for i in 0..6 {
+            let mut l = extra.clone();
+            l.path = format!("f{i}.env");
+            findings[0].locations.push(l);
+        }
+        let report = Report {
+            findings: &findings,
+            rules: &rules,
+            summary: &summary,
+        };
+        let render = |max: Option<usize>| {
+            let mut out = Vec::new();
+            let opts = ReportOptions {
+                max_locations: max,
+                ..Default::default()
+            };
+            write_report(&mut out, Format::Human, &report, &opts).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let capped = render(Some(3));
+        assert!(capped.contains("  8 locations:\n"), "{capped}");
+        assert!(capped.contains("f0.env:3:14"), "{capped}");
+        assert!(!capped.contains("f1.env"), "{capped}");
+        assert!(
+            capped.contains(
+                "    … and 5 more locations (every location: --max-locations 0, or --format json)\n"
+            ),
+            "{capped}"
+        );
+        let all = render(None);
+        assert!(
+            all.contains("f5.env:3:14") && !all.contains("more locations"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn repeated_image_remediation_is_printed_once() {
+        let (mut findings, rules, summary) = testdata::sample();
+        let mut again = findings[1].clone();
+        again.fingerprint.0 = "12121212121212121212121212121212".into();
+        findings.push(again);
+        let report = Report {
+            findings: &findings,
+            rules: &rules,
+            summary: &summary,
+        };
+        let mut out = Vec::new();
+        write_report(&mut out, Format::Human, &report, &ReportOptions::default()).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(
+            out.matches("1. Revoke and rotate the credential first")
+                .count(),
+            1,
+            "{out}"
+        );
+        assert!(
+            out.contains("  remediation: the same steps as the finding above\n"),
+            "{out}"
+        );
+        assert_eq!(
+            out.matches("affected images (1 reference, 1 digest)")
+                .count(),
+            2
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Output encoders for keytrail: human text, JSON, JSONL and SARIF.
+//! Output encoders for keytrail: human text, JSON, JSONL, SARIF and GitLab's
+//! secret-detection report.
 //!
 //! The CLI (and later the server) hands a [`Report`] — the findings, the
 //! metadata of the rules that produced them and a run [`Summary`] — to
@@ -10,6 +11,7 @@
 //! A secret reaches the output only when [`ReportOptions::reveal`] is set,
 //! and never in SARIF, which is meant to be uploaded.
 
+pub mod gitlab;
 mod human;
 mod json;
 pub mod sarif;
@@ -31,11 +33,19 @@ pub enum Format {
     Jsonl,
     /// SARIF 2.1.0, for code-scanning dashboards.
     Sarif,
+    /// GitLab's secret-detection report (`reports: secret_detection`).
+    Gitlab,
 }
 
 impl Format {
     /// Every format, in documentation order.
-    pub const ALL: [Format; 4] = [Format::Human, Format::Json, Format::Jsonl, Format::Sarif];
+    pub const ALL: [Format; 5] = [
+        Format::Human,
+        Format::Json,
+        Format::Jsonl,
+        Format::Sarif,
+        Format::Gitlab,
+    ];
 
     /// The name used on the command line.
     pub fn as_str(self) -> &'static str {
@@ -44,6 +54,7 @@ impl Format {
             Format::Json => "json",
             Format::Jsonl => "jsonl",
             Format::Sarif => "sarif",
+            Format::Gitlab => "gitlab",
         }
     }
 }
@@ -54,7 +65,9 @@ impl std::str::FromStr for Format {
         Format::ALL
             .into_iter()
             .find(|f| f.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown format `{s}` (expected human, json, jsonl or sarif)"))
+            .ok_or_else(|| {
+                format!("unknown format `{s}` (expected human, json, jsonl, sarif or gitlab)")
+            })
     }
 }
 
@@ -101,6 +114,9 @@ pub struct Summary {
     pub skipped: u64,
     /// Inputs that could not be read (errors).
     pub unreadable: u64,
+    /// Findings not reported because the config file or `.keytrailignore`
+    /// allow-lists them (by fingerprint or secret-value hash).
+    pub allowed: u64,
     /// Wall-clock time of the run in milliseconds.
     pub elapsed_ms: u64,
 }
@@ -133,6 +149,33 @@ pub struct ReportOptions {
     pub color: bool,
     /// Tool version reported in SARIF (`tool.driver.version`).
     pub tool_version: String,
+    /// The git repositories the findings' `repository` names refer to,
+    /// with what is known about them (SARIF `versionControlProvenance`).
+    pub repositories: Vec<RepositoryInfo>,
+    /// SARIF `run.automationDetails.id` (`category/` or `category/run`):
+    /// GitHub code scanning keeps one set of alerts per category, so runs
+    /// of different tools or targets need different ones. `None` leaves it out.
+    pub automation_id: Option<String>,
+    /// Human output: at most this many locations per finding, then
+    /// "and N more" (`None`: all). Machine formats always carry all.
+    pub max_locations: Option<usize>,
+    /// When the run ended (Unix seconds) for the GitLab report's scan
+    /// times; `None` reads the clock.
+    pub finished_unix: Option<u64>,
+}
+
+/// A scanned git repository, as far as the caller knows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepositoryInfo {
+    /// The name findings carry in `GitOrigin::repository` (path or URL as given).
+    pub name: String,
+    /// An absolute URI of the repository: its `origin` remote (credentials
+    /// masked), the `--git-url`, or a `file://` URI of its directory.
+    pub uri: Option<String>,
+    /// The commit HEAD points at (hex), when there is one.
+    pub revision: Option<String>,
+    /// The branch HEAD points at (`main`), when on a branch.
+    pub branch: Option<String>,
 }
 
 /// Encode `report` as `format` into `w`.
@@ -150,6 +193,7 @@ pub fn write_report(
         Format::Json => json::write_json(w, report, opts),
         Format::Jsonl => json::write_jsonl(w, report, opts),
         Format::Sarif => sarif::write(w, report, opts),
+        Format::Gitlab => gitlab::write(w, report, opts),
     }?;
     w.flush()
 }

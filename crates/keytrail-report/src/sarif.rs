@@ -6,8 +6,10 @@
 //! everywhere). The secret is never written, even under `--reveal`: SARIF
 //! files are uploaded to third-party services.
 
-use crate::{Report, ReportOptions, RuleMeta};
-use keytrail_types::{Confidence, Finding, Location, Remediation, Severity};
+use crate::{Report, ReportOptions, RepositoryInfo, RuleMeta};
+use keytrail_types::{
+    Confidence, Finding, GitBlobState, GitOrigin, Location, Origin, Remediation, Severity,
+};
 use serde_json::{Value, json};
 use std::io::{self, Write};
 
@@ -117,8 +119,153 @@ fn rule_descriptor(id: &str, name: &str, meta: Option<&RuleMeta>, f: &Finding) -
     d
 }
 
+/// The git provenance of a location, if it came from git.
+fn git_origin(loc: &Location) -> Option<&GitOrigin> {
+    match &loc.origin {
+        Origin::Git(g) => Some(g),
+        _ => None,
+    }
+}
+
+/// Whether a location is in the code as it is now: any non-git location,
+/// a git blob still at its path in HEAD, or a staged one.
+fn is_current(loc: &Location) -> bool {
+    git_origin(loc).is_none_or(|g| g.in_head || g.state == GitBlobState::Staged)
+}
+
 fn sarif_location(loc: &Location) -> Value {
-    physical_location(&loc.path, loc.line, loc.column, &loc.snippet)
+    let mut v = physical_location(&loc.path, loc.line, loc.column, &loc.snippet);
+    let Some(g) = git_origin(loc) else {
+        return v;
+    };
+    // Code scanning pins a location to the file as it is at the analysed
+    // commit; a blob that is only in history says so, with its commit.
+    let mut props = json!({
+        "repository": g.repository,
+        "blob": g.blob,
+        "in_head": g.in_head,
+        "state": state_name(g.state),
+    });
+    if let Some(c) = &g.commit {
+        props["commit"] = json!(c);
+    }
+    if let Some(d) = &g.author_date {
+        props["author_date"] = json!(d);
+    }
+    v["properties"] = props;
+    let text = match (&g.commit, g.in_head) {
+        (_, true) => None,
+        (Some(c), false) if loc.path == "<commit message>" => Some(format!(
+            "In the message of commit {c}, not in any file (`git show {c}`)."
+        )),
+        (Some(c), false) => Some(format!(
+            "Only in git history, not in HEAD: introduced by commit {c} (`git show {c}:{}`).",
+            loc.path
+        )),
+        (None, false) if g.state == GitBlobState::Staged => None,
+        (None, false) => Some(format!(
+            "In a git object no commit references (blob {}), not in HEAD.",
+            g.blob
+        )),
+    };
+    if let Some(text) = text {
+        v["message"] = json!({ "text": text });
+    }
+    v
+}
+
+fn state_name(s: GitBlobState) -> &'static str {
+    match s {
+        GitBlobState::Committed => "committed",
+        GitBlobState::Dangling => "dangling",
+        GitBlobState::Unreachable => "unreachable",
+        GitBlobState::Staged => "staged",
+    }
+}
+
+/// `primaryLocationLineHash`: GitHub computes one from the line at the
+/// analysed commit when a result has none, which pins a secret found only
+/// in history to whatever line is there today. keytrail's own does not
+/// depend on line numbers or file contents: the first 16 hex digits of
+/// SHA-256(rule id ‖ 0 ‖ fingerprint ‖ 0 ‖ primary path), then `:1`, so
+/// the alert survives the line moving and is distinct per file.
+pub fn line_hash(rule_id: &str, fingerprint: &str, path: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [rule_id, fingerprint, path] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    let digest = h.finalize();
+    let mut s = String::with_capacity(18);
+    for b in &digest[..8] {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s.push_str(":1");
+    s
+}
+
+/// The sentence added to a result message when every location of the
+/// finding is in git history and none is in HEAD, or `None`.
+fn history_only_text(f: &Finding) -> Option<String> {
+    if f.locations.iter().any(is_current) {
+        return None;
+    }
+    let first = f.locations.iter().find_map(|l| {
+        let g = git_origin(l)?;
+        Some((l, g.commit.as_deref()?))
+    });
+    Some(match first {
+        Some((l, c)) if l.path == "<commit message>" => format!(
+            " Only in git history, not in HEAD: in the message of commit {c} (`git show {c}`). \
+             Rewriting history does not un-leak it: revoke it."
+        ),
+        Some((l, c)) => format!(
+            " Only in git history, not in HEAD: introduced by commit {c} (`git show {c}:{}`). \
+             Deleting it from the current code is not enough: revoke it.",
+            l.path
+        ),
+        None => " Only in git objects, not in HEAD.".to_string(),
+    })
+}
+
+/// SARIF `versionControlProvenance` for the repositories the findings
+/// came from (those with a URI: SARIF requires `repositoryUri`).
+fn provenance(report: &Report<'_>, repos: &[RepositoryInfo]) -> Vec<Value> {
+    let mut used: Vec<&str> = Vec::new();
+    for f in report.findings {
+        for l in &f.locations {
+            if let Some(g) = git_origin(l)
+                && !used.contains(&g.repository.as_str())
+            {
+                used.push(&g.repository);
+            }
+        }
+    }
+    repos
+        .iter()
+        .filter(|r| used.contains(&r.name.as_str()))
+        .filter_map(|r| {
+            let mut v = json!({ "repositoryUri": r.uri.as_ref()? });
+            if let Some(rev) = &r.revision {
+                v["revisionId"] = json!(rev);
+            }
+            if let Some(b) = &r.branch {
+                v["branch"] = json!(b);
+            }
+            v["mappedTo"] = json!({ "uriBaseId": "%SRCROOT%" });
+            Some(v)
+        })
+        .collect()
+}
+
+/// Set `run.automationDetails.id` on every run of a SARIF document.
+pub fn set_automation_id(doc: &mut Value, id: &str) {
+    if let Some(runs) = doc["runs"].as_array_mut() {
+        for run in runs {
+            run["automationDetails"] = json!({ "id": id });
+        }
+    }
 }
 
 /// A SARIF `location` with a physical location: the path as a URI
@@ -217,6 +364,13 @@ pub(crate) fn write(
         if let Some(r) = &f.remediation {
             message.push_str(&remediation_text(r));
         }
+        if let Some(text) = history_only_text(f) {
+            message.push_str(&text);
+        }
+        // The primary (first) location is the one code scanning shows:
+        // a place in the current code when there is one.
+        let mut locations: Vec<&Location> = f.locations.iter().collect();
+        locations.sort_by_key(|l| !is_current(l));
         let mut properties = json!({
             "confidence": f.confidence.as_str(),
             "severity": f.severity.as_str(),
@@ -233,17 +387,35 @@ pub(crate) fn write(
         if let Some(r) = &f.remediation {
             properties["remediation"] = serde_json::to_value(r)?;
         }
+        let primary = locations.first().map(|l| l.path.as_str()).unwrap_or("");
+        if let Some(g) = locations.first().and_then(|l| git_origin(l)) {
+            properties["in_head"] = json!(g.in_head);
+            if let Some(c) = &g.commit {
+                properties["commit"] = json!(c);
+            }
+        }
+        properties["history_only"] = json!(!f.locations.iter().any(is_current));
         results.push(json!({
             "ruleId": f.rule_id,
             "ruleIndex": index,
             "level": level(f.severity),
             "message": { "text": message },
-            "locations": f.locations.iter().map(sarif_location).collect::<Vec<_>>(),
-            "partialFingerprints": { "keytrail/v1": f.fingerprint.0 },
+            "locations": locations.into_iter().map(sarif_location).collect::<Vec<_>>(),
+            "partialFingerprints": {
+                "keytrail/v1": f.fingerprint.0,
+                "primaryLocationLineHash": line_hash(&f.rule_id, &f.fingerprint.0, primary),
+            },
             "properties": properties,
         }));
     }
-    let doc = document(&opts.tool_version, rules, results);
+    let mut doc = document(&opts.tool_version, rules, results);
+    let vcp = provenance(report, &opts.repositories);
+    if !vcp.is_empty() {
+        doc["runs"][0]["versionControlProvenance"] = json!(vcp);
+    }
+    if let Some(id) = &opts.automation_id {
+        set_automation_id(&mut doc, id);
+    }
     serde_json::to_writer_pretty(&mut *w, &doc)?;
     w.write_all(b"\n")
 }
@@ -256,14 +428,25 @@ mod tests {
 
     fn render() -> Value {
         let (findings, rules, summary) = testdata::sample();
+        render_with(&findings, &rules, &summary)
+    }
+
+    fn render_with(findings: &[Finding], rules: &[RuleMeta], summary: &crate::Summary) -> Value {
         let report = Report {
-            findings: &findings,
-            rules: &rules,
-            summary: &summary,
+            findings,
+            rules,
+            summary,
         };
         let opts = ReportOptions {
             reveal: true,
             tool_version: "0.1.0".into(),
+            repositories: vec![RepositoryInfo {
+                name: ".".into(),
+                uri: Some("https://git.example/org/app.git".into()),
+                revision: Some("89abcdef".into()),
+                branch: Some("main".into()),
+            }],
+            automation_id: Some("keytrail-scan/".into()),
             ..Default::default()
         };
         let mut out = Vec::new();
@@ -354,6 +537,120 @@ mod tests {
                 .unwrap()
                 .contains("****")
         );
+    }
+
+    /// The sample's GitHub finding with only its git location: a secret
+    /// deleted from the code, still in history.
+    fn history_only_sample() -> (Vec<Finding>, Vec<RuleMeta>, crate::Summary) {
+        let (mut findings, rules, summary) = testdata::sample();
+        findings[0].locations.remove(0);
+        (findings, rules, summary)
+    }
+
+    #[test]
+    fn git_history_results_carry_their_commit() {
+        let (findings, rules, summary) = history_only_sample();
+        let doc = render_with(&findings, &rules, &summary);
+        let errors: Vec<String> = validator()
+            .iter_errors(&doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+        let run = &doc["runs"][0];
+        assert_eq!(run["automationDetails"]["id"], "keytrail-scan/");
+        let vcp = run["versionControlProvenance"].as_array().unwrap();
+        assert_eq!(vcp.len(), 1);
+        assert_eq!(vcp[0]["repositoryUri"], "https://git.example/org/app.git");
+        assert_eq!(vcp[0]["revisionId"], "89abcdef");
+        assert_eq!(vcp[0]["branch"], "main");
+        let r = &run["results"][0];
+        let msg = r["message"]["text"].as_str().unwrap();
+        assert!(
+            msg.contains("Only in git history, not in HEAD: introduced by commit 0123abcd (`git show 0123abcd:src/my file#1.py`)"),
+            "{msg}"
+        );
+        assert_eq!(r["properties"]["history_only"], true);
+        assert_eq!(r["properties"]["commit"], "0123abcd");
+        let loc = &r["locations"][0];
+        assert_eq!(loc["properties"]["commit"], "0123abcd");
+        assert_eq!(loc["properties"]["blob"], "feedface");
+        assert_eq!(loc["properties"]["in_head"], false);
+        assert_eq!(loc["properties"]["state"], "committed");
+        assert!(
+            loc["message"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("not in HEAD")
+        );
+        // The image finding is not from git: no history sentence.
+        let img = run["results"][1]["message"]["text"].as_str().unwrap();
+        assert!(!img.contains("git history"), "{img}");
+        assert_eq!(run["results"][1]["properties"]["history_only"], false);
+    }
+
+    #[test]
+    fn current_locations_come_first_and_history_is_not_claimed() {
+        let (mut findings, rules, summary) = testdata::sample();
+        findings[0].locations.reverse();
+        let doc = render_with(&findings, &rules, &summary);
+        let r = &doc["runs"][0]["results"][0];
+        let msg = r["message"]["text"].as_str().unwrap();
+        assert!(!msg.contains("git history"), "in a file too: {msg}");
+        assert_eq!(
+            r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            "config/app.env"
+        );
+        assert!(r["locations"][0].get("properties").is_none());
+        assert_eq!(r["locations"][1]["properties"]["commit"], "0123abcd");
+    }
+
+    #[test]
+    fn line_hash_ignores_lines_and_follows_rule_secret_and_path() {
+        let (findings, rules, summary) = testdata::sample();
+        let hash = |f: &[Finding]| {
+            render_with(f, &rules, &summary)["runs"][0]["results"][0]["partialFingerprints"]
+                ["primaryLocationLineHash"]
+                .clone()
+        };
+        let base = hash(&findings);
+        assert!(
+            base.as_str().unwrap().ends_with(":1") && base.as_str().unwrap().len() == 18,
+            "{base}"
+        );
+        let mut moved = findings.clone();
+        moved[0].locations[0].line += 40;
+        moved[0].locations[0].column = 1;
+        moved[0].locations[0].snippet = "elsewhere".into();
+        assert_eq!(hash(&moved), base, "a line move keeps the alert");
+        let mut renamed = findings.clone();
+        renamed[0].locations[0].path = "config/other.env".into();
+        assert_ne!(hash(&renamed), base);
+        let mut other_secret = findings.clone();
+        other_secret[0].fingerprint.0 = "ffff".into();
+        assert_ne!(hash(&other_secret), base);
+    }
+
+    #[test]
+    fn no_provenance_for_repositories_without_findings_or_uri() {
+        let (findings, rules, summary) = testdata::sample();
+        let report = Report {
+            findings: &findings[1..],
+            rules: &rules,
+            summary: &summary,
+        };
+        let opts = ReportOptions {
+            repositories: vec![RepositoryInfo {
+                name: ".".into(),
+                uri: Some("https://git.example/org/app.git".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        write_report(&mut out, Format::Sarif, &report, &opts).unwrap();
+        let doc: Value = serde_json::from_slice(&out).unwrap();
+        assert!(doc["runs"][0].get("versionControlProvenance").is_none());
+        assert!(doc["runs"][0].get("automationDetails").is_none());
     }
 
     #[test]

@@ -132,8 +132,14 @@ pub fn sarif(out: &AuditOutput, tool_version: &str) -> Value {
             })
         })
         .collect();
-    sarif::document(tool_version, rules, results)
+    let mut doc = sarif::document(tool_version, rules, results);
+    // Its own code-scanning category, apart from `keytrail scan`'s.
+    sarif::set_automation_id(&mut doc, AUTOMATION_ID);
+    doc
 }
+
+/// SARIF `automationDetails.id` of `ci-audit` runs.
+pub const AUTOMATION_ID: &str = "keytrail-ci-audit/";
 
 /// Write SARIF 2.1.0.
 pub fn write_sarif(w: &mut dyn Write, out: &AuditOutput, tool_version: &str) -> io::Result<()> {

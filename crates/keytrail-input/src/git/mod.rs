@@ -711,3 +711,104 @@ pub fn display_url(url: &str) -> String {
         _ => url.to_string(),
     }
 }
+
+/// What reports say about a repository besides its findings: the commit
+/// and branch HEAD points at, and the URL of its `origin` remote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RepositoryHead {
+    /// The commit HEAD points at (hex); `None` for an empty repository.
+    pub commit: Option<String>,
+    /// The branch HEAD points at (`main`); `None` when detached.
+    pub branch: Option<String>,
+    /// The fetch URL of the `origin` remote as configured, if any.
+    pub origin_url: Option<String>,
+}
+
+/// HEAD and `origin` of the repository at `path`; empty when it cannot be
+/// opened (the scan itself reports that).
+pub fn repository_head(path: &Path) -> RepositoryHead {
+    let Ok(repo) = open(path) else {
+        return RepositoryHead::default();
+    };
+    let repo = repo.to_thread_local();
+    let commit = repo.head_id().ok().map(|id| id.to_string());
+    let branch = repo
+        .head_name()
+        .ok()
+        .flatten()
+        .map(|n| n.shorten().to_string());
+    let origin_url = repo.find_remote("origin").ok().and_then(|r| {
+        r.url(gix::remote::Direction::Fetch)
+            .map(|u| u.to_bstring().to_string())
+    });
+    RepositoryHead {
+        commit,
+        branch,
+        origin_url,
+    }
+}
+
+/// An absolute URI for a remote URL as git accepts it, without user info
+/// (credentials never reach a report): `https://host/org/r.git` stays,
+/// scp-like `git@host:org/r.git` becomes `ssh://host/org/r.git`, and an
+/// absolute local path becomes a `file://` URI. `None` for anything else.
+pub fn remote_uri(url: &str) -> Option<String> {
+    if let Some(scheme_end) = url.find("://") {
+        let (scheme, rest) = (&url[..scheme_end], &url[scheme_end + 3..]);
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let host = authority.rsplit('@').next().unwrap_or(authority);
+        return Some(format!("{scheme}://{host}{path}"));
+    }
+    if url.starts_with('/') {
+        return Some(file_uri(url));
+    }
+    // scp-like syntax: [user@]host:path, where host has no slash.
+    let (host, path) = url.split_once(':')?;
+    if host.is_empty() || host.contains('/') {
+        return None;
+    }
+    let host = host.rsplit('@').next().unwrap_or(host);
+    let path = path.trim_start_matches('/');
+    Some(format!("ssh://{host}/{path}"))
+}
+
+/// A `file://` URI for an absolute path, percent-encoding what a URI
+/// path cannot hold.
+pub fn file_uri(path: &str) -> String {
+    let mut out = String::from("file://");
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod uri_tests {
+    use super::*;
+
+    #[test]
+    fn remote_uris_lose_credentials_and_become_absolute() {
+        let cases = [
+            (
+                "https://github.com/org/r.git",
+                Some("https://github.com/org/r.git"),
+            ),
+            ("https://u:tok@host:8443/r", Some("https://host:8443/r")),
+            (
+                "git@github.com:org/r.git",
+                Some("ssh://github.com/org/r.git"),
+            ),
+            ("ssh://git@host/r.git", Some("ssh://host/r.git")),
+            ("/srv/git/r b.git", Some("file:///srv/git/r%20b.git")),
+            ("../relative", None),
+            ("C", None),
+        ];
+        for (url, want) in cases {
+            assert_eq!(remote_uri(url).as_deref(), want, "{url}");
+        }
+    }
+}
