@@ -78,6 +78,34 @@ impl From<FormatArg> for keytrail_report::Format {
     }
 }
 
+/// Output formats of `scan`: the common ones plus GitLab's report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormatArg {
+    /// Text for people, grouped by rule.
+    Human,
+    /// One JSON document with all findings and a summary.
+    Json,
+    /// One JSON object per line, one line per location.
+    Jsonl,
+    /// SARIF 2.1.0 for code-scanning dashboards (never contains secrets).
+    Sarif,
+    /// GitLab secret-detection report, for `artifacts: reports:
+    /// secret_detection` (never contains secrets).
+    Gitlab,
+}
+
+impl From<ScanFormatArg> for keytrail_report::Format {
+    fn from(f: ScanFormatArg) -> Self {
+        match f {
+            ScanFormatArg::Human => keytrail_report::Format::Human,
+            ScanFormatArg::Json => keytrail_report::Format::Json,
+            ScanFormatArg::Jsonl => keytrail_report::Format::Jsonl,
+            ScanFormatArg::Sarif => keytrail_report::Format::Sarif,
+            ScanFormatArg::Gitlab => keytrail_report::Format::Gitlab,
+        }
+    }
+}
+
 /// Confidence levels accepted by `--min-confidence`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ConfidenceArg {
@@ -95,6 +123,33 @@ impl From<ConfidenceArg> for keytrail_types::Confidence {
             ConfidenceArg::Low => keytrail_types::Confidence::Low,
             ConfidenceArg::Medium => keytrail_types::Confidence::Medium,
             ConfidenceArg::High => keytrail_types::Confidence::High,
+        }
+    }
+}
+
+/// Severity levels accepted by `--min-severity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SeverityArg {
+    /// Everything.
+    Info,
+    /// Low and above.
+    Low,
+    /// Medium and above.
+    Medium,
+    /// High and critical.
+    High,
+    /// Only critical.
+    Critical,
+}
+
+impl From<SeverityArg> for keytrail_types::Severity {
+    fn from(s: SeverityArg) -> Self {
+        match s {
+            SeverityArg::Info => keytrail_types::Severity::Info,
+            SeverityArg::Low => keytrail_types::Severity::Low,
+            SeverityArg::Medium => keytrail_types::Severity::Medium,
+            SeverityArg::High => keytrail_types::Severity::High,
+            SeverityArg::Critical => keytrail_types::Severity::Critical,
         }
     }
 }
@@ -198,6 +253,35 @@ pub struct InputArgs {
     #[arg(long = "log", value_name = "FILE")]
     pub logs: Vec<PathBuf>,
 
+    /// Read settings from FILE instead of the `keytrail.toml` or
+    /// `.keytrail.toml` found from the scanned root upwards.
+    ///
+    /// The file can disable and enable rules, add rule directories, exclude
+    /// paths, allow-list fingerprints and secret values (as SHA-256), set
+    /// the confidence and severity thresholds and per-source limits; see
+    /// docs/configuration.md. Example: `--config ci/keytrail.toml`
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    pub config: Option<PathBuf>,
+
+    /// Read no config file and no `.keytrailignore`.
+    ///
+    /// Example: `keytrail scan --no-config .`
+    #[arg(long)]
+    pub no_config: bool,
+
+    /// Do not run the rule ID (or every rule whose id starts with PREFIX, as `PREFIX*`); repeatable.
+    ///
+    /// Example: `--disable-rule aws.access_key_id --disable-rule 'slack.*'`
+    #[arg(long = "disable-rule", value_name = "ID")]
+    pub disable_rule: Vec<String>,
+
+    /// Run the rule ID even below `--min-confidence` or disabled by a
+    /// `disable`; `PREFIX*` selects many; repeatable.
+    ///
+    /// Example: `--enable-rule 'generic.password.*'`
+    #[arg(long = "enable-rule", value_name = "ID")]
+    pub enable_rule: Vec<String>,
+
     /// Add the rules in DIR (YAML files, searched recursively) to the builtin rules.
     ///
     /// Repeatable. A rule file with errors stops the run with exit code 2;
@@ -218,11 +302,12 @@ pub struct InputArgs {
     #[arg(long)]
     pub no_archives: bool,
 
-    /// Maximum nesting of archives inside archives to open.
+    /// Maximum nesting of archives inside archives to open [default: 3, or
+    /// `limits.max_archive_depth` in the config file].
     ///
     /// Example: `--max-archive-depth 1` opens `a.zip` but not `a.zip!b.tar`.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub max_archive_depth: usize,
+    #[arg(long, value_name = "N")]
+    pub max_archive_depth: Option<usize>,
 
     /// Worker threads for reading and scanning; 0 picks one per CPU.
     ///
@@ -261,9 +346,10 @@ pub struct ScanArgs {
 
     /// Output format.
     ///
-    /// Example: `--format sarif --output keytrail.sarif`
-    #[arg(long, value_enum, default_value_t = FormatArg::Human)]
-    pub format: FormatArg,
+    /// Example: `--format sarif --output keytrail.sarif`, or in GitLab CI
+    /// `--format gitlab --output gl-secret-detection-report.json`
+    #[arg(long, value_enum, default_value_t = ScanFormatArg::Human)]
+    pub format: ScanFormatArg,
 
     /// Write the report to FILE instead of standard output.
     ///
@@ -290,12 +376,36 @@ pub struct ScanArgs {
     #[arg(long)]
     pub fail_on_error: bool,
 
-    /// Report only findings of rules at least this confident.
+    /// Report only findings of rules at least this confident [default:
+    /// medium, or `scan.min_confidence` in the config file].
     ///
-    /// The default, medium, leaves out generic patterns (`password = ...`)
-    /// that are noisy on real code. Example: `--min-confidence low`
-    #[arg(long, value_enum, value_name = "LEVEL", default_value_t = ConfidenceArg::Medium)]
-    pub min_confidence: ConfidenceArg,
+    /// Medium leaves out generic patterns (`password = ...`) that are noisy
+    /// on real code. Example: `--min-confidence low`
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub min_confidence: Option<ConfidenceArg>,
+
+    /// Report only findings at least this severe [default: all, or
+    /// `scan.min_severity` in the config file].
+    ///
+    /// Example: `--min-severity high`
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub min_severity: Option<SeverityArg>,
+
+    /// Human output: show at most N locations per finding, then "… and M more"; 0 shows all.
+    ///
+    /// Machine formats (json, jsonl, sarif) always carry every location.
+    /// Example: `--max-locations 0`
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub max_locations: usize,
+
+    /// SARIF `automationDetails.id` category: GitHub code scanning keeps one
+    /// set of alerts per category, so give each SARIF file you upload its own.
+    ///
+    /// Written as `NAME/`. An empty NAME leaves the field out (then the
+    /// upload action's `category:` input applies).
+    /// Example: `--sarif-category keytrail-images`
+    #[arg(long, value_name = "NAME", default_value = "keytrail-scan")]
+    pub sarif_category: String,
 }
 
 /// `keytrail rules ...`.

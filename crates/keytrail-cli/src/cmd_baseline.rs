@@ -13,7 +13,8 @@ pub fn run(cmd: &BaselineCommand) -> anyhow::Result<ExitStatus> {
 }
 
 fn create(args: &BaselineCreateArgs) -> anyhow::Result<ExitStatus> {
-    let out = run::scan(&args.input, args.min_confidence.into())?;
+    let settings = crate::config::load(&args.input)?;
+    let out = run::scan(&args.input, args.min_confidence.into(), &settings)?;
     let mut baseline = Baseline::new();
     for f in &out.findings {
         baseline.add(f);

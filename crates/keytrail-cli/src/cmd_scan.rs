@@ -13,7 +13,17 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
     // Read the baseline before scanning: a bad file is a usage error, and
     // finding out after a long scan would waste it.
     let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
-    let mut out = run::scan(&args.input, args.min_confidence.into())?;
+    let mut settings = crate::config::load(&args.input)?;
+    if let Some(s) = args.min_severity {
+        settings.min_severity = Some(s.into());
+    }
+    let min_confidence = args
+        .min_confidence
+        .map(Into::into)
+        .or(settings.min_confidence)
+        .unwrap_or(keytrail_types::Confidence::Medium);
+    let mut out = run::scan(&args.input, min_confidence, &settings)?;
+    out.findings.retain(|f| settings.severe_enough(f));
 
     let before = out.findings.len();
     if let Some(b) = &baseline {
@@ -28,6 +38,10 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
         reveal: args.reveal,
         color: term::color_for_stdout(args.output.is_some()),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        repositories: out.repositories.clone(),
+        automation_id: category_id(&args.sarif_category),
+        max_locations: (args.max_locations > 0).then_some(args.max_locations),
+        finished_unix: None,
     };
     let report = Report {
         findings: &out.findings,
@@ -63,4 +77,11 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     Ok(status)
+}
+
+/// `--sarif-category NAME` as an `automationDetails.id`: `NAME/` (GitHub
+/// takes the category up to the last slash), or none for an empty NAME.
+pub(crate) fn category_id(name: &str) -> Option<String> {
+    let name = name.trim().trim_end_matches('/');
+    (!name.is_empty()).then(|| format!("{name}/"))
 }

@@ -16,6 +16,7 @@ mod cmd_posture;
 mod cmd_redact;
 mod cmd_rules;
 mod cmd_scan;
+mod config;
 mod rule_set;
 mod run;
 mod sources;

@@ -6,6 +6,7 @@
 //! findings take the aggregator lock.
 
 use crate::args::InputArgs;
+use crate::config::Settings;
 use crate::rule_set;
 use crate::sources;
 use crate::term::{Counters, Ticker};
@@ -31,6 +32,8 @@ pub struct ScanOutput {
     pub skips: Vec<Diagnostic>,
     /// Start of the run, for the elapsed time.
     pub started: Instant,
+    /// The git repositories scanned, for SARIF's version-control provenance.
+    pub repositories: Vec<keytrail_report::RepositoryInfo>,
 }
 
 pub(crate) struct ScanSink<'a> {
@@ -103,8 +106,13 @@ impl BlobSink for ScanSink<'_> {
     }
 }
 
-/// Load rules, walk `input.paths` and scan everything.
-pub fn scan(input: &InputArgs, min_confidence: Confidence) -> anyhow::Result<ScanOutput> {
+/// Load rules, walk `input.paths` and scan everything; drop findings the
+/// settings allow-list (counted in `summary.allowed`).
+pub fn scan(
+    input: &InputArgs,
+    min_confidence: Confidence,
+    settings: &Settings,
+) -> anyhow::Result<ScanOutput> {
     let started = Instant::now();
     // A path that does not exist is a usage error (a typo), not a degraded
     // run: fail before loading anything.
@@ -113,7 +121,14 @@ pub fn scan(input: &InputArgs, min_confidence: Confidence) -> anyhow::Result<Sca
             anyhow::bail!("path `{}` does not exist", p.display());
         }
     }
-    let rules = rule_set::at_least(rule_set::load(&input.rules)?, min_confidence);
+    let mut dirs = settings.rule_dirs.clone();
+    dirs.extend(input.rules.iter().cloned());
+    let all = rule_set::load(&dirs)?;
+    settings.check_selectors(&all)?;
+    let rules: Vec<_> = all
+        .into_iter()
+        .filter(|r| settings.selects(r, min_confidence))
+        .collect();
     let (scanner, diags) = Scanner::new(rules);
     if let Some(d) = diags.iter().find(|d| d.is_error) {
         for d in &diags {
@@ -127,9 +142,19 @@ pub fn scan(input: &InputArgs, min_confidence: Confidence) -> anyhow::Result<Sca
         .map(|c| rule_set::meta(&c.rule))
         .collect();
 
+    let defaults = FsOptions::default();
+    let mut excludes = settings.excludes.clone();
+    excludes.extend(input.exclude.iter().cloned());
     let opts = FsOptions {
-        excludes: input.exclude.clone(),
-        max_archive_depth: input.max_archive_depth,
+        excludes,
+        max_archive_depth: input
+            .max_archive_depth
+            .or(settings.limits.max_archive_depth)
+            .unwrap_or(3),
+        max_archive_bytes: settings
+            .limits
+            .max_archive_bytes
+            .unwrap_or(defaults.max_archive_bytes),
         threads: input.threads,
         scan_archives: !input.no_archives,
         max_in_memory: input.max_in_memory,
@@ -147,7 +172,15 @@ pub fn scan(input: &InputArgs, min_confidence: Confidence) -> anyhow::Result<Sca
         keep_skips: input.verbose && !input.quiet,
     };
     let ticker = Ticker::start(!input.quiet, counters.clone());
-    let images = sources::scan_all(input, &opts, &scanner, &sink)?;
+    let mut repositories = Vec::new();
+    let images = sources::scan_all(
+        input,
+        &opts,
+        &settings.limits,
+        &scanner,
+        &sink,
+        &mut repositories,
+    )?;
     ticker.finish();
 
     let mut findings = sink
@@ -156,6 +189,9 @@ pub fn scan(input: &InputArgs, min_confidence: Confidence) -> anyhow::Result<Sca
         .unwrap_or_else(|e| e.into_inner())
         .finish();
     sources::finish_findings(images.as_ref(), &mut findings);
+    let before = findings.len();
+    findings.retain(|f| !settings.allows(f));
+    let allowed = (before - findings.len()) as u64;
     let mut errors = sink.errors.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut skips = sink.skips.into_inner().unwrap_or_else(|e| e.into_inner());
     let by_place = |a: &Diagnostic, b: &Diagnostic| {
@@ -168,6 +204,7 @@ pub fn scan(input: &InputArgs, min_confidence: Confidence) -> anyhow::Result<Sca
         bytes_scanned: counters.bytes.load(Ordering::Relaxed),
         skipped: sink.skipped.load(Ordering::Relaxed),
         unreadable: errors.len() as u64,
+        allowed,
         ..Summary::default()
     };
     Ok(ScanOutput {
@@ -177,6 +214,7 @@ pub fn scan(input: &InputArgs, min_confidence: Confidence) -> anyhow::Result<Sca
         errors,
         skips,
         started,
+        repositories,
     })
 }
 

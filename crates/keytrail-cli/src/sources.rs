@@ -4,6 +4,7 @@
 //! finding goes through one aggregator.
 
 use crate::args::InputArgs;
+use crate::config::Limits;
 use crate::run::ScanSink;
 use keytrail_input::{BlobSink, FsOptions};
 use keytrail_scan::Scanner;
@@ -22,8 +23,10 @@ pub(crate) type ImageState = ();
 pub(crate) fn scan_all(
     input: &InputArgs,
     opts: &FsOptions,
+    limits: &Limits,
     scanner: &Scanner,
     sink: &ScanSink<'_>,
+    repositories: &mut Vec<keytrail_report::RepositoryInfo>,
 ) -> anyhow::Result<Option<ImageState>> {
     let mut files: Vec<PathBuf> = Vec::new();
     let git_gate = input.staged || input.since_commit.is_some() || input.range.is_some();
@@ -44,14 +47,14 @@ pub(crate) fn scan_all(
     if git_gate && repos.is_empty() && input.git_urls.is_empty() {
         repos.push(PathBuf::from("."));
     }
-    scan_git(input, opts, &repos, sink, &mut files)?;
+    scan_git(input, opts, limits, &repos, sink, &mut files, repositories)?;
     if !files.is_empty() {
         keytrail_input::scan_paths(&files, opts, sink);
     }
     for log in &input.logs {
         scan_log(scanner, log, sink);
     }
-    scan_images(input, opts, sink)
+    scan_images(input, opts, limits, sink)
 }
 
 fn is_repo(p: &std::path::Path, input: &InputArgs) -> bool {
@@ -70,9 +73,11 @@ fn is_repo(p: &std::path::Path, input: &InputArgs) -> bool {
 fn scan_git(
     input: &InputArgs,
     opts: &FsOptions,
+    limits: &Limits,
     repos: &[PathBuf],
     sink: &ScanSink<'_>,
     files: &mut Vec<PathBuf>,
+    repositories: &mut Vec<keytrail_report::RepositoryInfo>,
 ) -> anyhow::Result<()> {
     use keytrail_input::git::{GitOptions, clone_url, scan_repository};
     let gopts = GitOptions {
@@ -81,11 +86,15 @@ fn scan_git(
         staged: input.staged,
         threads: input.threads,
         content: opts.clone(),
+        max_blob_bytes: limits
+            .git_max_blob_bytes
+            .unwrap_or(GitOptions::default().max_blob_bytes),
         ..GitOptions::default()
     };
     for repo in repos {
         let stats = scan_repository(repo, &gopts, sink);
         files.extend(stats.worktree_paths);
+        repositories.push(repository_info(repo, repo.display().to_string(), None));
     }
     let mut clones = Vec::new();
     for url in &input.git_urls {
@@ -102,6 +111,11 @@ fn scan_git(
                 let stats = scan_repository(&path, &named, sink);
                 // A fresh clone has no work-tree changes worth scanning.
                 let _ = stats;
+                repositories.push(repository_info(
+                    &path,
+                    keytrail_input::git::display_url(url),
+                    Some(url),
+                ));
             }
             Err(d) => sink.diagnostic(d),
         }
@@ -110,13 +124,42 @@ fn scan_git(
     Ok(())
 }
 
+/// What SARIF's `versionControlProvenance` says about a scanned
+/// repository: its URI (the `--git-url`, else its `origin` remote, else its
+/// directory as a `file://` URI; never with credentials), HEAD's commit and branch.
+#[cfg(feature = "git")]
+fn repository_info(
+    path: &std::path::Path,
+    name: String,
+    url: Option<&str>,
+) -> keytrail_report::RepositoryInfo {
+    use keytrail_input::git::{file_uri, remote_uri, repository_head};
+    let head = repository_head(path);
+    let uri = url
+        .and_then(remote_uri)
+        .or_else(|| head.origin_url.as_deref().and_then(remote_uri))
+        .or_else(|| {
+            std::fs::canonicalize(path)
+                .ok()
+                .and_then(|p| p.to_str().map(file_uri))
+        });
+    keytrail_report::RepositoryInfo {
+        name,
+        uri,
+        revision: head.commit,
+        branch: head.branch,
+    }
+}
+
 #[cfg(not(feature = "git"))]
 fn scan_git(
     input: &InputArgs,
     _opts: &FsOptions,
+    _limits: &Limits,
     repos: &[PathBuf],
     _sink: &ScanSink<'_>,
     files: &mut Vec<PathBuf>,
+    _repositories: &mut Vec<keytrail_report::RepositoryInfo>,
 ) -> anyhow::Result<()> {
     if !input.git_urls.is_empty() || input.staged {
         anyhow::bail!("this keytrail was built without the `git` feature");
@@ -143,6 +186,7 @@ fn scan_log(scanner: &Scanner, log: &PathBuf, sink: &ScanSink<'_>) {
 fn scan_images(
     input: &InputArgs,
     opts: &FsOptions,
+    limits: &Limits,
     sink: &ScanSink<'_>,
 ) -> anyhow::Result<Option<ImageState>> {
     use keytrail_input::image::{ContentSeen, ImageOptions, scan_image};
@@ -159,6 +203,9 @@ fn scan_images(
         plain_http: input.plain_http.clone(),
         threads: input.threads,
         content: opts.clone(),
+        max_layer_bytes: limits
+            .image_max_layer_bytes
+            .unwrap_or(ImageOptions::default().max_layer_bytes),
         ..ImageOptions::default()
     };
     let seen = ContentSeen::new();
@@ -172,6 +219,7 @@ fn scan_images(
 fn scan_images(
     input: &InputArgs,
     _opts: &FsOptions,
+    _limits: &Limits,
     _sink: &ScanSink<'_>,
 ) -> anyhow::Result<Option<ImageState>> {
     if !input.images.is_empty() {

@@ -141,6 +141,92 @@ fn history_scan_finds_deleted_secrets_and_commit_messages_and_honours_exclude() 
     );
 }
 
+/// SARIF from history: the run names the repository and HEAD's commit,
+/// each history location carries its commit, a secret deleted from the
+/// code says it is only in history, and `primaryLocationLineHash` is
+/// keytrail's own (GitHub would hash today's line at that place).
+#[test]
+fn sarif_from_history_carries_commits() {
+    let t = CliTest::new();
+    let h = history(&t);
+    let repo = t.root().join("repo");
+    git(
+        &repo,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://ci:tok3n@git.example/org/app.git",
+        ],
+    );
+    let head = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    let r = t.run(&["scan", "repo", "--format", "sarif", "--exclude", "vendor"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let errors: Vec<String> = crate::formats::sarif_validator()
+        .iter_errors(&doc)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let run = &doc["runs"][0];
+    assert_eq!(run["automationDetails"]["id"], "keytrail-scan/");
+    let vcp = &run["versionControlProvenance"][0];
+    assert_eq!(vcp["repositoryUri"], "https://git.example/org/app.git");
+    assert_eq!(vcp["revisionId"], head.as_str());
+    assert_eq!(vcp["branch"], "main");
+    assert!(!r.stdout.contains("tok3n"), "no credentials in the URI");
+
+    let results = run["results"].as_array().unwrap();
+    let deleted = results
+        .iter()
+        .find(|x| {
+            x["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "config/app.env"
+        })
+        .expect("the deleted secret");
+    let msg = deleted["message"]["text"].as_str().unwrap();
+    let want = format!(
+        "Only in git history, not in HEAD: introduced by commit {} (`git show {}:config/app.env`)",
+        h.added, h.added
+    );
+    assert!(msg.contains(&want), "{msg}");
+    assert_eq!(deleted["properties"]["history_only"], true);
+    let loc = &deleted["locations"][0];
+    assert_eq!(loc["properties"]["commit"], h.added.as_str());
+    assert_eq!(loc["properties"]["in_head"], false);
+    assert!(loc["message"]["text"].as_str().unwrap().contains(&h.added));
+    let hash = deleted["partialFingerprints"]["primaryLocationLineHash"]
+        .as_str()
+        .unwrap();
+    assert!(hash.len() == 18 && hash.ends_with(":1"), "{hash}");
+
+    let message = results
+        .iter()
+        .find(|x| x["properties"]["commit"] == h.messaged.as_str())
+        .expect("the secret in a commit message");
+    assert!(
+        message["message"]["text"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("in the message of commit {}", h.messaged)),
+        "{message}"
+    );
+
+    // `--sarif-category` names another category; empty leaves it out.
+    let r = t.run(&[
+        "scan",
+        "repo",
+        "--format",
+        "sarif",
+        "--sarif-category",
+        "history",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["runs"][0]["automationDetails"]["id"], "history/");
+    let r = t.run(&["scan", "repo", "--format", "sarif", "--sarif-category", ""]);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(doc["runs"][0].get("automationDetails").is_none());
+}
+
 #[cfg(feature = "git-https")]
 #[test]
 fn git_url_over_http_is_cloned_and_scanned() {
