@@ -35,3 +35,12 @@ if ! cmp -s "$ipintel/package-lock.json" "$ipintel/node_modules/.keytrail-instal
   (cd "$ipintel" && npm ci --no-audit --no-fund --loglevel=error)
   cp "$ipintel/package-lock.json" "$ipintel/node_modules/.keytrail-installed-lock"
 fi
+
+# Python tools of the CI-integration tests (crates/keytrail-cli/tests/cli):
+# pre-commit (`pre-commit try-repo` runs .pre-commit-hooks.yaml) and
+# check-jsonschema (its vendored GitHub-workflow, GitHub-action and GitLab-CI
+# schemas check docs/ci.md's snippets and action.yml). actionlint itself is
+# not installed: its PyPI wrapper downloads the binary while building.
+if ! command -v pre-commit >/dev/null 2>&1 || ! command -v check-jsonschema >/dev/null 2>&1; then
+  python3 -m pip install --quiet 'pre-commit>=3.2' 'check-jsonschema>=0.29'
+fi

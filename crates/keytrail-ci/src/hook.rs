@@ -1,11 +1,13 @@
-//! `keytrail hook install`: a git pre-commit hook that runs
+//! `keytrail hook install` / `uninstall`: a git pre-commit hook that runs
 //! `keytrail scan --staged` and blocks commits that add secrets.
 //!
 //! The hooks directory is asked from git itself (`git rev-parse
 //! --git-path hooks`), which honours `core.hooksPath` and linked
-//! worktrees. A hook keytrail wrote carries [`MARKER`]; any other existing
-//! `pre-commit` is left alone unless `force` is set, and then it is kept
-//! as `pre-commit.keytrail-backup`.
+//! worktrees. A hook keytrail wrote carries [`MARKER`]. Another existing
+//! `pre-commit` is chained: it moves to [`CHAINED`] and keytrail's hook runs
+//! it first (same arguments and stdin; its failure blocks the commit). With
+//! `force` it is replaced instead and kept as [`BACKUP`]. Uninstalling
+//! removes keytrail's hook and puts a chained or backed-up hook back.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,10 @@ use std::process::Command;
 
 /// First-lines marker identifying a hook written by keytrail.
 pub const MARKER: &str = "# keytrail-hook: pre-commit v1";
+/// Where a pre-existing hook goes when keytrail's hook chains it.
+pub const CHAINED: &str = "pre-commit.keytrail-chained";
+/// Where a pre-existing hook goes when `--force` replaces it.
+pub const BACKUP: &str = "pre-commit.keytrail-backup";
 
 /// What [`install`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +27,13 @@ pub enum Installed {
     Created(PathBuf),
     /// Replaced an earlier keytrail hook.
     Updated(PathBuf),
+    /// Installed in front of an existing hook, which it runs first.
+    Chained {
+        /// The hook.
+        hook: PathBuf,
+        /// Where the existing hook was moved; keytrail's hook runs it.
+        chained: PathBuf,
+    },
     /// Replaced a foreign hook (with `force`), kept at `backup`.
     Replaced {
         /// The hook.
@@ -35,8 +48,10 @@ pub enum Installed {
 pub enum HookError {
     /// `git` failed or `repo` is not inside a git repository.
     NotARepository(String),
-    /// A pre-commit hook not written by keytrail exists (and no `force`).
+    /// The pre-commit hook was not written by keytrail (uninstall leaves it).
     ForeignHook(PathBuf),
+    /// A chained hook is already there: chaining another would lose one.
+    AlreadyChained(PathBuf),
     /// Writing the hook failed.
     Io(PathBuf, io::Error),
 }
@@ -47,7 +62,12 @@ impl std::fmt::Display for HookError {
             HookError::NotARepository(m) => write!(f, "not a git repository: {m}"),
             HookError::ForeignHook(p) => write!(
                 f,
-                "`{}` exists and was not written by keytrail; pass --force to replace it (it is kept as pre-commit.keytrail-backup)",
+                "`{}` was not written by keytrail; left alone",
+                p.display()
+            ),
+            HookError::AlreadyChained(p) => write!(
+                f,
+                "`{}` already holds a chained hook; move it away first, or pass --force to replace the current hook",
                 p.display()
             ),
             HookError::Io(p, e) => write!(f, "cannot write `{}`: {e}", p.display()),
@@ -87,6 +107,16 @@ pub fn script(keytrail: &str) -> String {
 #   git commit --no-verify
 # or mark the line with a `keytrail:allow` comment, or record the finding
 # in a baseline (`keytrail baseline create`) and pass it with KEYTRAIL_ARGS.
+# A hook that was here before keytrail's runs first (see `keytrail hook
+# install`); its failure blocks the commit as it did before.
+CHAINED="$(dirname "$0")/{CHAINED}"
+if [ -f "$CHAINED" ]; then
+  if [ -x "$CHAINED" ]; then "$CHAINED" "$@"; else sh "$CHAINED" "$@"; fi
+  chained_status=$?
+  if [ "$chained_status" -ne 0 ]; then
+    exit "$chained_status"
+  fi
+fi
 KEYTRAIL='{quoted}'
 if [ ! -x "$KEYTRAIL" ]; then
   KEYTRAIL=$(command -v keytrail 2>/dev/null)
@@ -130,12 +160,20 @@ pub fn install(repo: &Path, keytrail: &str, force: bool) -> Result<Installed, Ho
             Err(e)
         }
     }) {
-        if existing.lines().take(3).any(|l| l.trim() == MARKER) {
+        if is_keytrail_hook(&existing) {
             result = Installed::Updated(hook.clone());
         } else if !force {
-            return Err(HookError::ForeignHook(hook));
+            let chained = dir.join(CHAINED);
+            if chained.exists() {
+                return Err(HookError::AlreadyChained(chained));
+            }
+            std::fs::rename(&hook, &chained).map_err(|e| HookError::Io(chained.clone(), e))?;
+            result = Installed::Chained {
+                hook: hook.clone(),
+                chained,
+            };
         } else {
-            let backup = dir.join("pre-commit.keytrail-backup");
+            let backup = dir.join(BACKUP);
             std::fs::rename(&hook, &backup).map_err(|e| HookError::Io(backup.clone(), e))?;
             result = Installed::Replaced {
                 hook: hook.clone(),
@@ -151,4 +189,54 @@ pub fn install(repo: &Path, keytrail: &str, force: bool) -> Result<Installed, Ho
             .map_err(|e| HookError::Io(hook.clone(), e))?;
     }
     Ok(result)
+}
+
+fn is_keytrail_hook(text: &str) -> bool {
+    text.lines().take(3).any(|l| l.trim() == MARKER)
+}
+
+/// What [`uninstall`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Uninstalled {
+    /// Removed keytrail's hook; nothing was there before it.
+    Removed(PathBuf),
+    /// Removed keytrail's hook and put back the hook it had chained or
+    /// replaced (moved from `from`).
+    Restored {
+        /// The hook path, now holding the earlier hook again.
+        hook: PathBuf,
+        /// Where the earlier hook was kept.
+        from: PathBuf,
+    },
+    /// No pre-commit hook was installed.
+    NotInstalled(PathBuf),
+}
+
+/// Remove keytrail's pre-commit hook from the repository at `repo`, and
+/// put back a hook it chained (or, after `--force`, backed up). A hook
+/// keytrail did not write is left alone ([`HookError::ForeignHook`]).
+pub fn uninstall(repo: &Path) -> Result<Uninstalled, HookError> {
+    let dir = hooks_dir(repo)?;
+    let hook = dir.join("pre-commit");
+    let existing = match std::fs::read(&hook) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(Uninstalled::NotInstalled(hook));
+        }
+        Err(e) => return Err(HookError::Io(hook, e)),
+    };
+    if !is_keytrail_hook(&existing) {
+        return Err(HookError::ForeignHook(hook));
+    }
+    std::fs::remove_file(&hook).map_err(|e| HookError::Io(hook.clone(), e))?;
+    for earlier in [dir.join(CHAINED), dir.join(BACKUP)] {
+        if earlier.exists() {
+            std::fs::rename(&earlier, &hook).map_err(|e| HookError::Io(hook.clone(), e))?;
+            return Ok(Uninstalled::Restored {
+                hook,
+                from: earlier,
+            });
+        }
+    }
+    Ok(Uninstalled::Removed(hook))
 }

@@ -181,15 +181,75 @@ fn hook_blocks_commits_with_findings_and_allows_clean_ones() {
     assert!(git(r.path(), &["commit", "-q", "-m", "x"]).status.success());
 }
 
+/// An existing hook is chained: it runs first, with the same arguments,
+/// and its failure blocks the commit; keytrail's scan runs after it.
 #[test]
-fn hook_refuses_foreign_hook_unless_forced() {
+fn hook_chains_a_foreign_hook() {
+    let r = repo();
+    let hooks = r.path().join(".git/hooks");
+    std::fs::create_dir_all(&hooks).unwrap();
+    let log = r.path().join("order.log");
+    std::fs::write(
+        hooks.join("pre-commit"),
+        format!(
+            "#!/bin/sh\necho previous >> '{}'\n[ -f '{}' ] && exit 3\nexit 0\n",
+            log.display(),
+            r.path().join("fail-previous").display()
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            hooks.join("pre-commit"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let bin = tempfile::tempdir().unwrap();
+    let scanner = bin.path().join("fake-keytrail");
+    std::fs::write(
+        &scanner,
+        format!("#!/bin/sh\necho scan >> '{}'\nexit 0\n", log.display()),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&scanner, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    match hook::install(r.path(), &scanner.display().to_string(), false).unwrap() {
+        hook::Installed::Chained { chained, .. } => {
+            assert_eq!(chained, hooks.join(hook::CHAINED));
+        }
+        other => panic!("{other:?}"),
+    }
+    std::fs::write(r.path().join("a.txt"), "x\n").unwrap();
+    git(r.path(), &["add", "a.txt"]);
+    assert!(git(r.path(), &["commit", "-q", "-m", "x"]).status.success());
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "previous\nscan\n");
+
+    // The chained hook failing blocks the commit, before keytrail runs.
+    std::fs::write(r.path().join("fail-previous"), "").unwrap();
+    std::fs::write(&log, "").unwrap();
+    std::fs::write(r.path().join("b.txt"), "y\n").unwrap();
+    git(r.path(), &["add", "b.txt"]);
+    assert!(!git(r.path(), &["commit", "-q", "-m", "y"]).status.success());
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "previous\n");
+
+    // A second foreign hook would lose the chained one: refused.
+    std::fs::write(hooks.join("pre-commit"), "#!/bin/sh\nexit 0\n").unwrap();
+    let err = hook::install(r.path(), "keytrail", false).unwrap_err();
+    assert!(matches!(err, hook::HookError::AlreadyChained(_)), "{err}");
+}
+
+#[test]
+fn hook_force_replaces_and_uninstall_restores() {
     let r = repo();
     let hooks = r.path().join(".git/hooks");
     std::fs::create_dir_all(&hooks).unwrap();
     std::fs::write(hooks.join("pre-commit"), "#!/bin/sh\nexit 0\n").unwrap();
-    let err = hook::install(r.path(), "keytrail", false).unwrap_err();
-    assert!(matches!(err, hook::HookError::ForeignHook(_)));
-    assert!(err.to_string().contains("--force"));
     match hook::install(r.path(), "keytrail", true).unwrap() {
         hook::Installed::Replaced { backup, .. } => {
             assert_eq!(
@@ -204,6 +264,16 @@ fn hook_refuses_foreign_hook_unless_forced() {
             .unwrap()
             .contains(hook::MARKER)
     );
+    assert!(matches!(
+        hook::uninstall(r.path()).unwrap(),
+        hook::Uninstalled::Restored { .. }
+    ));
+    assert_eq!(
+        std::fs::read_to_string(hooks.join("pre-commit")).unwrap(),
+        "#!/bin/sh\nexit 0\n"
+    );
+    let err = hook::uninstall(r.path()).unwrap_err();
+    assert!(matches!(err, hook::HookError::ForeignHook(_)), "{err}");
 }
 
 #[test]
