@@ -14,6 +14,14 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
     // finding out after a long scan would waste it.
     let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
     let mut settings = crate::config::load(&args.input)?;
+    // A config file found in the scanned tree can switch rules off and
+    // allow-list findings: say which files were read and what they do,
+    // so a tree that hides its own secrets is never silent about it.
+    if !args.input.quiet
+        && let Some(note) = settings.describe()
+    {
+        eprintln!("note: {note}");
+    }
     if let Some(s) = args.min_severity {
         settings.min_severity = Some(s.into());
     }

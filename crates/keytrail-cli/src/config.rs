@@ -332,6 +332,44 @@ impl Settings {
                 .contains(&value_sha256(f.secret.expose().as_bytes()))
     }
 
+    /// One line naming the files read and what they change, or `None`
+    /// when no file was read.
+    pub fn describe(&self) -> Option<String> {
+        if self.files.is_empty() {
+            return None;
+        }
+        let files: Vec<String> = self.files.iter().map(|f| f.display().to_string()).collect();
+        let mut what = Vec::new();
+        let mut count = |n: usize, one: &str, many: &str| {
+            if n > 0 {
+                what.push(format!("{n} {}", if n == 1 { one } else { many }));
+            }
+        };
+        count(
+            self.disable.len(),
+            "rule selector disabled",
+            "rule selectors disabled",
+        );
+        count(
+            self.enable.len(),
+            "rule selector enabled",
+            "rule selectors enabled",
+        );
+        count(self.rule_dirs.len(), "rule directory", "rule directories");
+        count(self.excludes.len(), "path excluded", "paths excluded");
+        count(
+            self.allow_fingerprints.len() + self.allow_sha256.len(),
+            "finding allow-listed",
+            "findings allow-listed",
+        );
+        let what = if what.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", what.join(", "))
+        };
+        Some(format!("using {}{what}", files.join(" and ")))
+    }
+
     /// Whether a finding is at or above the severity threshold.
     pub fn severe_enough(&self, f: &Finding) -> bool {
         self.min_severity.is_none_or(|min| f.severity >= min)

@@ -134,7 +134,11 @@ fn write_finding(
     let n = f.locations.len();
     writeln!(w, "  {} location{}:", n, if n == 1 { "" } else { "s" })?;
     let shown = opts.max_locations.unwrap_or(n).min(n);
-    for loc in &f.locations[..shown] {
+    // Places in the current code (files, blobs still in HEAD) first: with
+    // a cap, those are the ones to see.
+    let mut ordered: Vec<&Location> = f.locations.iter().collect();
+    ordered.sort_by_key(|l| !crate::sarif::is_current(l));
+    for loc in &ordered[..shown] {
         write_location(w, p, loc)?;
     }
     if shown < n {
@@ -496,8 +500,12 @@ mod tests {
         };
         let capped = render(Some(3));
         assert!(capped.contains("  8 locations:\n"), "{capped}");
-        assert!(capped.contains("f0.env:3:14"), "{capped}");
-        assert!(!capped.contains("f1.env"), "{capped}");
+        // Current places first: the git location (not in HEAD) is past the cap.
+        assert!(capped.contains("f1.env:3:14"), "{capped}");
+        assert!(
+            !capped.contains("f2.env") && !capped.contains("my file"),
+            "{capped}"
+        );
         assert!(
             capped.contains(
                 "    … and 5 more locations (every location: --max-locations 0, or --format json)\n"
@@ -509,6 +517,26 @@ mod tests {
             all.contains("f5.env:3:14") && !all.contains("more locations"),
             "{all}"
         );
+    }
+
+    #[test]
+    fn current_locations_are_shown_first() {
+        let (mut findings, rules, summary) = testdata::sample();
+        findings[0].locations.reverse();
+        let report = Report {
+            findings: &findings,
+            rules: &rules,
+            summary: &summary,
+        };
+        let mut out = Vec::new();
+        let opts = ReportOptions {
+            max_locations: Some(1),
+            ..Default::default()
+        };
+        write_report(&mut out, Format::Human, &report, &opts).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("config/app.env:3:14"), "{out}");
+        assert!(!out.contains("src/my file#1.py"), "{out}");
     }
 
     #[test]

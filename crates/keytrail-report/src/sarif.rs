@@ -129,7 +129,7 @@ fn git_origin(loc: &Location) -> Option<&GitOrigin> {
 
 /// Whether a location is in the code as it is now: any non-git location,
 /// a git blob still at its path in HEAD, or a staged one.
-fn is_current(loc: &Location) -> bool {
+pub(crate) fn is_current(loc: &Location) -> bool {
     git_origin(loc).is_none_or(|g| g.in_head || g.state == GitBlobState::Staged)
 }
 

@@ -109,6 +109,11 @@ fn config_found_upwards_allows_values_and_fingerprints() {
     assert_eq!(v["findings"].as_array().unwrap().len(), 1, "{}", r.stdout);
     assert_eq!(v["summary"]["allowed"], 1);
     assert!(r.stderr.contains("1 allowed by config"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("keytrail.toml (1 finding allow-listed)"),
+        "the config in use is named: {}",
+        r.stderr
+    );
     let fp_b = v["findings"][0]["fingerprint"]
         .as_str()
         .unwrap()
@@ -181,7 +186,9 @@ fn bad_config_is_an_error_with_its_position() {
         let r = t.run(&["scan", "a.txt"]);
         assert_eq!(r.code, 2, "{name}: {r:?}");
         assert!(
-            r.stderr.starts_with("error: ") && r.stderr.contains(want),
+            r.stderr
+                .lines()
+                .any(|l| l.starts_with("error: ") && l.contains(want)),
             "{name}: want {want}: {}",
             r.stderr
         );
