@@ -154,16 +154,31 @@ pub struct YamlError {
     pub message: String,
 }
 
+/// Most nodes a file may expand to, aliases counted at their full size: a few hundred
+/// bytes of nested aliases (a "billion laughs") would otherwise expand without bound.
+/// Real CI files, anchors and all, stay far below it.
+pub const MAX_NODES: u64 = 1_000_000;
+
+/// Deepest nesting of sequences and mappings (the tree is walked recursively).
+pub const MAX_DEPTH: usize = 200;
+
 enum Frame {
-    Seq(Vec<Node>, Marker, usize),
-    Map(Vec<(Node, Node)>, Option<Node>, Marker, usize),
+    /// Items, start mark, anchor id, node count when the frame opened.
+    Seq(Vec<Node>, Marker, usize, u64),
+    /// Entries, pending key, start mark, anchor id, node count when the frame opened.
+    Map(Vec<(Node, Node)>, Option<Node>, Marker, usize, u64),
 }
 
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
     docs: Vec<Node>,
-    anchors: std::collections::HashMap<usize, Node>,
+    /// Anchored nodes with their size in nodes.
+    anchors: std::collections::HashMap<usize, (Node, u64)>,
+    /// Nodes built so far, aliases counted at their full size.
+    nodes: u64,
+    /// Why building stopped (a limit was reached), with where.
+    limit: Option<YamlError>,
 }
 
 fn node(value: Value, mark: Marker, block: bool) -> Node {
@@ -176,14 +191,15 @@ fn node(value: Value, mark: Marker, block: bool) -> Node {
 }
 
 impl Builder {
-    fn push(&mut self, n: Node, anchor: usize) {
+    /// Adds `n`, whose subtree holds `size` nodes.
+    fn push(&mut self, n: Node, anchor: usize, size: u64) {
         if anchor != 0 {
-            self.anchors.insert(anchor, n.clone());
+            self.anchors.insert(anchor, (n.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.docs.push(n),
-            Some(Frame::Seq(items, _, _)) => items.push(n),
-            Some(Frame::Map(entries, key, _, _)) => match key.take() {
+            Some(Frame::Seq(items, ..)) => items.push(n),
+            Some(Frame::Map(entries, key, ..)) => match key.take() {
                 None => *key = Some(n),
                 Some(k) => entries.push((k, n)),
             },
@@ -193,16 +209,44 @@ impl Builder {
 
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.limit.is_some() {
+            return;
+        }
+        let size = match &ev {
+            Event::Alias(id) => self.anchors.get(id).map_or(1, |(_, n)| *n),
+            Event::Scalar(..) | Event::SequenceStart(..) | Event::MappingStart(..) => 1,
+            _ => 0,
+        };
+        self.nodes += size;
+        let too_deep = matches!(ev, Event::SequenceStart(..) | Event::MappingStart(..))
+            && self.stack.len() >= MAX_DEPTH;
+        if self.nodes > MAX_NODES || too_deep {
+            let message = if too_deep {
+                format!("nesting deeper than {MAX_DEPTH} levels")
+            } else {
+                format!("expands to more than {MAX_NODES} nodes (aliases of aliases?)")
+            };
+            self.limit = Some(YamlError {
+                line: mark.line() as u64,
+                column: mark.col() as u64 + 1,
+                message,
+            });
+            // Nothing built so far is used: free it now.
+            self.stack.clear();
+            self.anchors.clear();
+            self.docs.clear();
+            return;
+        }
         match ev {
             Event::Scalar(s, style, anchor, _) => {
                 let block = matches!(style, TScalarStyle::Literal | TScalarStyle::Folded);
-                self.push(node(Value::Scalar(s), mark, block), anchor);
+                self.push(node(Value::Scalar(s), mark, block), anchor, 1);
             }
             Event::Alias(id) => {
                 let n = self
                     .anchors
                     .get(&id)
-                    .cloned()
+                    .map(|(n, _)| n.clone())
                     .unwrap_or_else(|| node(Value::Scalar(String::new()), mark, false));
                 // The alias is used where it is written.
                 let n = Node {
@@ -210,22 +254,26 @@ impl MarkedEventReceiver for Builder {
                     column: mark.col() as u64 + 1,
                     ..n
                 };
-                self.push(n, 0);
+                self.push(n, 0, size);
             }
             Event::SequenceStart(anchor, _) => {
-                self.stack.push(Frame::Seq(Vec::new(), mark, anchor))
+                self.stack
+                    .push(Frame::Seq(Vec::new(), mark, anchor, self.nodes))
             }
             Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map(Vec::new(), None, mark, anchor))
+                self.stack
+                    .push(Frame::Map(Vec::new(), None, mark, anchor, self.nodes))
             }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq(items, m, anchor)) = self.stack.pop() {
-                    self.push(node(Value::Seq(items), m, false), anchor);
+                if let Some(Frame::Seq(items, m, anchor, start)) = self.stack.pop() {
+                    let size = self.nodes - start + 1;
+                    self.push(node(Value::Seq(items), m, false), anchor, size);
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map(entries, _, m, anchor)) = self.stack.pop() {
-                    self.push(node(Value::Map(entries), m, false), anchor);
+                if let Some(Frame::Map(entries, _, m, anchor, start)) = self.stack.pop() {
+                    let size = self.nodes - start + 1;
+                    self.push(node(Value::Map(entries), m, false), anchor, size);
                 }
             }
             _ => {}
@@ -238,7 +286,10 @@ pub fn parse(text: &str) -> Result<Vec<Node>, YamlError> {
     let mut b = Builder::default();
     let mut p = Parser::new_from_str(text);
     match p.load(&mut b, true) {
-        Ok(()) => Ok(b.docs),
+        Ok(()) => match b.limit {
+            Some(e) => Err(e),
+            None => Ok(b.docs),
+        },
         Err(e) => Err(YamlError {
             line: e.marker().line() as u64,
             column: e.marker().col() as u64 + 1,
@@ -284,6 +335,37 @@ mod tests {
         assert_eq!(job.get("image").unwrap().as_str(), Some("alpine"));
         assert_eq!(job.get("stage").unwrap().as_str(), Some("test"));
         assert_eq!(job.entries().len(), 3);
+    }
+
+    #[test]
+    fn alias_bombs_and_deep_nesting_are_errors_with_a_position() {
+        // Nine levels of nine aliases each: 9^9 nodes if expanded.
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+        for (prev, cur) in ["a", "b", "c", "d", "e", "f", "g", "h", "i"]
+            .windows(2)
+            .map(|w| (w[0], w[1]))
+        {
+            let items = vec![format!("*{prev}"); 9].join(", ");
+            bomb.push_str(&format!("{cur}: &{cur} [{items}]\n"));
+        }
+        bomb.push_str("jobs: *i\n");
+        assert!(bomb.len() < 600);
+        let e = parse(&bomb).unwrap_err();
+        assert!(e.message.contains("nodes"), "{e:?}");
+        assert!(e.line >= 6, "{e:?}");
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let e = parse(&deep).unwrap_err();
+        assert!(
+            e.message.contains("nesting") || e.message.contains("recursion"),
+            "{e:?}"
+        );
+        assert_eq!(e.line, 1);
+        // Anchors used as CI templates are, of course, fine.
+        let mut ok = String::from(".t: &t {image: alpine, script: [make, make test]}\n");
+        for i in 0..2000 {
+            ok.push_str(&format!("job{i}: {{<<: *t, stage: test}}\n"));
+        }
+        assert_eq!(parse(&ok).unwrap()[0].entries().len(), 2001);
     }
 
     #[test]
