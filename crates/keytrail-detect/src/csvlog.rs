@@ -6,12 +6,14 @@
 //! the usual field names. Rows are streamed: memory does not grow with the file.
 
 use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use keytrail_types::Diagnostic;
 use serde_json::{Map, Value};
 
 use crate::event::{Event, RecordError};
-use crate::reader::{ReadItem, kinds};
+use crate::reader::{MAX_RECORD_BYTES, ReadItem, kinds};
 
 /// Where a CSV column goes in the record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +93,8 @@ pub(crate) fn is_cloudtrail_header(line: &[u8]) -> bool {
 pub struct CsvRecords {
     name: String,
     rows: csv::StringRecordsIntoIter<Box<dyn Read + Send>>,
+    /// Bytes read since the last complete row (see [`RowGuard`]).
+    since_row: Arc<AtomicU64>,
     columns: Vec<Column>,
     header_error: Option<Diagnostic>,
 }
@@ -98,6 +102,11 @@ pub struct CsvRecords {
 impl CsvRecords {
     /// Reads `reader` (its first row is the header); `name` names it in diagnostics.
     pub fn new(name: &str, reader: Box<dyn Read + Send>) -> Self {
+        let since_row = Arc::new(AtomicU64::new(0));
+        let reader: Box<dyn Read + Send> = Box::new(RowGuard {
+            inner: reader,
+            since_row: since_row.clone(),
+        });
         let mut r = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
         let (columns, header_error) = match r.headers() {
             Ok(h) => (h.iter().map(column).collect(), None),
@@ -110,6 +119,7 @@ impl CsvRecords {
         };
         CsvRecords {
             name: name.to_string(),
+            since_row,
             rows: r.into_records(),
             columns,
             header_error,
@@ -158,6 +168,7 @@ impl Iterator for CsvRecords {
             return None;
         }
         let row = self.rows.next()?;
+        self.since_row.store(0, Ordering::Relaxed);
         Some(match row {
             Ok(row) => {
                 let line = row.position().map(|p| p.line());
@@ -183,6 +194,28 @@ impl Iterator for CsvRecords {
                 .at(line, None))
             }
         })
+    }
+}
+
+/// Fails the read once one row has taken more than [`MAX_RECORD_BYTES`] bytes (an
+/// unterminated quote would otherwise make the CSV reader keep the rest of the stream
+/// as one field).
+struct RowGuard {
+    inner: Box<dyn Read + Send>,
+    since_row: Arc<AtomicU64>,
+}
+
+impl Read for RowGuard {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.since_row.load(Ordering::Relaxed) > MAX_RECORD_BYTES {
+            return Err(std::io::Error::other(format!(
+                "row longer than {MAX_RECORD_BYTES} bytes (an unterminated quote?); the rest \
+                 of the file is skipped"
+            )));
+        }
+        let n = self.inner.read(buf)?;
+        self.since_row.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
     }
 }
 

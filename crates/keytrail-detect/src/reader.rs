@@ -33,7 +33,7 @@ use crate::time::parse_rfc3339_ms;
 
 /// Largest single record (decompressed): a record that does not end within this many
 /// bytes is reported as truncated and reading stops.
-pub const MAX_FILE_BYTES: u64 = 2 << 30;
+pub const MAX_RECORD_BYTES: u64 = 64 << 20;
 
 /// Array and `Records` files are read in windows of this many bytes (a file up to
 /// [`WHOLE_FILE_BYTES`] with a known size is read in one piece): memory per file stays
@@ -42,6 +42,10 @@ const WINDOW_BYTES: usize = 32 << 20;
 
 /// Plain files up to this size are read into memory in one piece.
 const WHOLE_FILE_BYTES: usize = 256 << 20;
+
+/// First allocation for a stream of unknown length (a gzipped file): larger contents
+/// grow the buffer as they are read.
+const FIRST_READ_BYTES: usize = 256 << 10;
 
 /// One item from a reader.
 pub type ReadItem = Result<Event, Diagnostic>;
@@ -58,6 +62,9 @@ pub mod kinds {
     pub const UNREADABLE: &str = "unreadable";
     /// Bytes between records that are not JSON; skipped.
     pub const GARBAGE: &str = "garbage";
+    /// A file whose records could not be read [`super::MAX_BAD_RUN`] times in a row;
+    /// the rest of it is skipped.
+    pub const NOT_A_LOG: &str = "not_a_log";
 }
 
 fn record_diag(name: &str, line: u64, err: RecordError) -> Diagnostic {
@@ -155,6 +162,10 @@ pub(crate) fn value_end(b: &[u8], start: usize) -> Result<usize, usize> {
         Some(b'{' | b'[') => {}
         Some(b'"') => return string_end(b, i),
         Some(_) => {
+            // A scalar, or a stray closing bracket: at least one byte, so a caller that
+            // moves on to the end always makes progress (`[}` is one bad value, not an
+            // endless run of empty ones).
+            i += 1;
             while i < b.len() && !matches!(b[i], b',' | b']' | b'}' | b' ' | b'\n' | b'\r' | b'\t')
             {
                 i += 1;
@@ -328,29 +339,35 @@ impl SliceRecords {
         };
         let old = self.buf.bytes();
         let kept = old.len() - keep;
-        if kept as u64 >= MAX_FILE_BYTES {
+        if kept as u64 >= MAX_RECORD_BYTES {
             self.src = None;
             self.end_diag = Some(
                 Diagnostic::error(
                     kinds::TRUNCATED,
                     &self.name,
                     format!(
-                        "record larger than {MAX_FILE_BYTES} bytes; the rest of the file is skipped"
+                        "record larger than {MAX_RECORD_BYTES} bytes; the rest of the file is skipped"
                     ),
                 )
                 .at(Some(self.base_line + line_of(old, keep)), None),
             );
             return false;
         }
-        // A power of two: equal-sized buffers are reused or returned to the system by
-        // the allocator instead of fragmenting its heap.
-        let cap = (kept + self.utf8_tail.len() + want).next_power_of_two();
-        let mut v = Vec::with_capacity(cap);
+        // Sized for what is read, not for the window: most delivered files are a few
+        // kilobytes, and a buffer stays alive as long as any event parsed from it, so
+        // a window-sized buffer per file would hold gigabytes across thousands of
+        // files. A known size is allocated exactly; otherwise the buffer grows as the
+        // stream is read (large buffers grow by remapping, not copying) and is trimmed.
+        let head = kept + self.utf8_tail.len();
+        let mut v = Vec::with_capacity(head + want.min(FIRST_READ_BYTES));
         v.extend_from_slice(&old[keep..]);
         v.append(&mut self.utf8_tail);
         let before = v.len();
         let res = src.take(want as u64).read_to_end(&mut v);
         let read = v.len() - before;
+        if v.capacity() - v.len() > v.len() / 4 + 4096 {
+            v.shrink_to_fit();
+        }
         match res {
             Err(e) => {
                 self.src = None;
@@ -432,6 +449,10 @@ impl SliceRecords {
             }
             if WRAPPER_KEYS.contains(&key) && b.get(j) == Some(&b'[') {
                 return Ok(None);
+            }
+            if matches!(b.get(j), Some(b'}' | b']' | b',')) {
+                // A member without a value: the object is one invalid record.
+                return value_end(b, start).map(Some);
             }
             let vend = value_end(b, j)?;
             i = skip_ws(b, vend);
@@ -619,10 +640,35 @@ impl<R: BufRead> Iterator for LineRecords<R> {
                 return None;
             }
             self.buf.clear();
-            match self.reader.read_until(b'\n', &mut self.buf) {
+            if self.buf.capacity() > 1 << 20 {
+                self.buf = Vec::with_capacity(4096);
+            }
+            match (&mut self.reader)
+                .take(MAX_RECORD_BYTES + 1)
+                .read_until(b'\n', &mut self.buf)
+            {
                 Ok(0) => {
                     self.done = true;
                     return None;
+                }
+                Ok(n) if n as u64 > MAX_RECORD_BYTES && !self.buf.ends_with(b"\n") => {
+                    // A line longer than any record: skip to its end without keeping it.
+                    self.line += 1;
+                    let diag = Diagnostic::error(
+                        kinds::INVALID_RECORD,
+                        &self.name,
+                        format!("line longer than {MAX_RECORD_BYTES} bytes; skipped"),
+                    )
+                    .at(Some(self.line), None);
+                    if let Err(e) = skip_line(&mut self.reader) {
+                        self.done = true;
+                        self.queue.push_back(Err(Diagnostic::error(
+                            kinds::TRUNCATED,
+                            &self.name,
+                            format!("read stopped: {e}"),
+                        )));
+                    }
+                    return Some(Err(diag));
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -659,8 +705,37 @@ impl<R: BufRead> Iterator for LineRecords<R> {
     }
 }
 
+/// Consumes the rest of the current line (up to and including its newline) without
+/// keeping it.
+fn skip_line(r: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        if let Some(p) = memchr::memchr(b'\n', buf) {
+            r.consume(p + 1);
+            return Ok(());
+        }
+        let n = buf.len();
+        r.consume(n);
+    }
+}
+
 /// Records of one file or stream, whatever its layout.
-pub enum FileRecords {
+///
+/// A file that yields [`MAX_BAD_RUN`] unreadable records in a row with no event between
+/// them is not a log this reader understands: the rest of it is skipped with one
+/// diagnostic, so random bytes cost a bounded number of diagnostics, not one per byte.
+pub struct FileRecords {
+    name: String,
+    format: Format,
+    /// Unreadable records since the last event.
+    bad_run: usize,
+}
+
+/// How a file's records are read.
+enum Format {
     /// Whole-file mode (arrays, wrappers, objects).
     Slice(Box<SliceRecords>, Option<Diagnostic>),
     /// NDJSON streaming mode.
@@ -669,17 +744,67 @@ pub enum FileRecords {
     Csv(Box<crate::csvlog::CsvRecords>),
     /// Nothing to read (the diagnostic says why).
     Failed(Option<Diagnostic>),
+    /// Reading stopped after too many unreadable records (the diagnostic says so).
+    Abandoned(Option<Diagnostic>),
+}
+
+/// Unreadable records in a row after which the rest of a file is skipped.
+pub const MAX_BAD_RUN: usize = 1000;
+
+impl FileRecords {
+    fn new(name: &str, format: Format) -> Self {
+        FileRecords {
+            name: name.to_string(),
+            format,
+            bad_run: 0,
+        }
+    }
+
+    fn failed(name: &str, d: Diagnostic) -> Self {
+        FileRecords::new(name, Format::Failed(Some(d)))
+    }
+
+    /// Whether the file could not be read at all and its one diagnostic was taken.
+    fn is_spent_failure(&self) -> bool {
+        matches!(self.format, Format::Failed(None))
+    }
 }
 
 impl Iterator for FileRecords {
     type Item = ReadItem;
     fn next(&mut self) -> Option<ReadItem> {
-        match self {
-            FileRecords::Slice(s, tail) => s.next().or_else(|| tail.take().map(Err)),
-            FileRecords::Lines(l) => l.next(),
-            FileRecords::Csv(c) => c.next(),
-            FileRecords::Failed(d) => d.take().map(Err),
+        let item = match &mut self.format {
+            Format::Slice(s, tail) => s.next().or_else(|| tail.take().map(Err)),
+            Format::Lines(l) => l.next(),
+            Format::Csv(c) => c.next(),
+            Format::Failed(d) | Format::Abandoned(d) => return d.take().map(Err),
+        }?;
+        match &item {
+            Ok(_) => self.bad_run = 0,
+            Err(d)
+                if matches!(
+                    d.kind.as_str(),
+                    kinds::INVALID_RECORD | kinds::GARBAGE | kinds::MISSING_TIME
+                ) =>
+            {
+                self.bad_run += 1;
+                if self.bad_run >= MAX_BAD_RUN {
+                    self.format = Format::Abandoned(Some(
+                        Diagnostic::error(
+                            kinds::NOT_A_LOG,
+                            &self.name,
+                            format!(
+                                "{MAX_BAD_RUN} unreadable records in a row: not a CloudTrail log? \
+                                 the rest of the file is skipped"
+                            ),
+                        )
+                        .at(d.line, None),
+                    ));
+                }
+            }
+            Err(_) => {}
         }
+        Some(item)
     }
 }
 
@@ -705,11 +830,10 @@ fn read_stream_sized(
     let head = match br.fill_buf() {
         Ok(h) => h.to_vec(),
         Err(e) => {
-            return FileRecords::Failed(Some(Diagnostic::error(
-                kinds::UNREADABLE,
+            return FileRecords::failed(
                 name,
-                e.to_string(),
-            )));
+                Diagnostic::error(kinds::UNREADABLE, name, e.to_string()),
+            );
         }
     };
     let gz = head.starts_with(&[0x1f, 0x8b]);
@@ -721,11 +845,14 @@ fn read_stream_sized(
         let head = match br.fill_buf() {
             Ok(h) => h.to_vec(),
             Err(e) => {
-                return FileRecords::Failed(Some(Diagnostic::error(
-                    kinds::TRUNCATED,
+                return FileRecords::failed(
                     name,
-                    format!("gzip stream unreadable: {e}"),
-                )));
+                    Diagnostic::error(
+                        kinds::TRUNCATED,
+                        name,
+                        format!("gzip stream unreadable: {e}"),
+                    ),
+                );
             }
         };
         return sniff(name, head, Box::new(br), 0, window);
@@ -754,7 +881,7 @@ fn sniff(
             });
     if ndjson {
         let br = BufReader::with_capacity(1 << 16, reader);
-        return FileRecords::Lines(Box::new(LineRecords::new(name, br)));
+        return FileRecords::new(name, Format::Lines(Box::new(LineRecords::new(name, br))));
     }
     let first_line = head[start..]
         .split(|&c| c == b'\n')
@@ -764,13 +891,19 @@ fn sniff(
         .strip_prefix(b"\xef\xbb\xbf")
         .unwrap_or(first_line);
     if crate::csvlog::is_cloudtrail_header(first_line.trim_ascii_end()) {
-        return FileRecords::Csv(Box::new(crate::csvlog::CsvRecords::new(name, reader)));
+        return FileRecords::new(
+            name,
+            Format::Csv(Box::new(crate::csvlog::CsvRecords::new(name, reader))),
+        );
     }
-    FileRecords::Slice(
-        Box::new(SliceRecords::streaming_in_windows(
-            name, reader, size_hint, window,
-        )),
-        None,
+    FileRecords::new(
+        name,
+        Format::Slice(
+            Box::new(SliceRecords::streaming_in_windows(
+                name, reader, size_hint, window,
+            )),
+            None,
+        ),
     )
 }
 
@@ -785,11 +918,10 @@ pub fn read_file(path: &Path) -> FileRecords {
             let len = f.metadata().map_or(0, |m| m.len() as usize);
             read_stream_sized(&name, Box::new(f), len, WINDOW_BYTES)
         }
-        Err(e) => FileRecords::Failed(Some(Diagnostic::error(
-            kinds::UNREADABLE,
+        Err(e) => FileRecords::failed(
             &name,
-            e.to_string(),
-        ))),
+            Diagnostic::error(kinds::UNREADABLE, &name, e.to_string()),
+        ),
     }
 }
 
@@ -964,10 +1096,11 @@ impl Source {
     /// equal times keep their order).
     fn reusable(&self) -> bool {
         match self {
-            Source::Closed | Source::Live(FileRecords::Failed(None)) => true,
+            Source::Closed => true,
+            Source::Live(r) if r.is_spent_failure() => true,
             // Asked only once the file is exhausted.
             Source::Streamed(s) => match &s.end {
-                Some((Some(r), _)) => matches!(r, FileRecords::Failed(None)),
+                Some((Some(r), _)) => r.is_spent_failure(),
                 Some((None, failed)) => *failed,
                 None => false,
             },
@@ -986,6 +1119,13 @@ const RECYCLE_BATCH: usize = 1024;
 /// Most records a worker parses ahead from one file; the rest of a larger file is
 /// parsed by the merging thread as it goes, so memory stays bounded.
 const PREFETCH_MAX_ITEMS: usize = 1 << 17;
+
+/// Most files parsed ahead of the merge.
+const MAX_FILES_AHEAD: usize = 512;
+
+/// Parsed items waiting for the merge past which workers take no further file (beyond
+/// one file each).
+const MAX_ITEMS_AHEAD: usize = 1 << 15;
 
 /// Items per chunk of a parsed file: the merge consumes a file while it is being
 /// parsed, so events are still in cache when the engine sees them.
@@ -1024,7 +1164,9 @@ impl Stream {
             loop {
                 let slot = st.ready.get_mut(&self.idx)?;
                 if let Some(chunk) = slot.chunks.pop_front() {
+                    st.buffered -= chunk.len();
                     self.cur = chunk.into_iter();
+                    cv.notify_all();
                     break;
                 }
                 if slot.end.is_some() {
@@ -1046,20 +1188,12 @@ struct PrefetchState {
     /// Number of files.
     total: usize,
     ready: std::collections::HashMap<usize, Slot>,
+    /// Parsed items waiting for the merge, across files.
+    buffered: usize,
     /// Events the merge is done with, dropped by the workers that allocated them
     /// (freeing memory on the allocating threads keeps their allocator caches warm).
     graveyards: Vec<Vec<Vec<Event>>>,
     stop: bool,
-}
-
-/// Lowers the calling thread's scheduling priority a little (Linux `nice` is per
-/// thread): parse workers run ahead of the merging thread and fill the cores it
-/// leaves idle, so when they compete for a core the merge, which everything waits
-/// on, should win.
-fn lower_priority() {
-    // Best effort: a failure leaves the default priority.
-    #[cfg(target_os = "linux")]
-    let _ = rustix::process::nice(5);
 }
 
 /// Worker threads that read, decompress and parse files in merge order, at most
@@ -1085,6 +1219,10 @@ impl Prefetch {
             Condvar::new(),
         ));
         let paths = Arc::new(paths);
+        // Each worker may always be one file ahead; beyond that, workers go on to
+        // further files while few parsed items wait, so small files (a delivered
+        // CloudTrail file holds a few dozen records) do not make the merge and the
+        // workers wait for each other file by file.
         let lookahead = workers + 1;
         let handles = (0..workers)
             .map(|worker| {
@@ -1092,7 +1230,6 @@ impl Prefetch {
                 let paths = paths.clone();
                 let enrich = enrich.clone();
                 std::thread::spawn(move || {
-                    lower_priority();
                     let (lock, cv) = &*state;
                     loop {
                         let idx = {
@@ -1100,6 +1237,8 @@ impl Prefetch {
                             while !st.stop
                                 && st.next < paths.len()
                                 && st.next >= st.taken + lookahead
+                                && (st.next >= st.taken + MAX_FILES_AHEAD
+                                    || st.buffered >= MAX_ITEMS_AHEAD)
                             {
                                 st = cv.wait(st).unwrap_or_else(|e| e.into_inner());
                             }
@@ -1123,11 +1262,13 @@ impl Prefetch {
                         drop(dead);
                         let push = |chunk: Vec<ReadItem>, end: Option<End>| {
                             let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
+                            let n = chunk.len();
                             if let Some(slot) = st.ready.get_mut(&idx) {
                                 if !chunk.is_empty() {
                                     slot.chunks.push_back(chunk);
                                 }
                                 slot.end = end;
+                                st.buffered += n;
                             }
                             cv.notify_all();
                         };
@@ -1159,7 +1300,7 @@ impl Prefetch {
                                 }
                             }
                         }
-                        let failed = matches!(records, FileRecords::Failed(None));
+                        let failed = records.is_spent_failure();
                         push(chunk, Some(((!done).then_some(records), failed)));
                     }
                 })
@@ -1411,6 +1552,68 @@ impl Iterator for DirRecords {
     }
 }
 
+/// The readers' guarantees on arbitrary bytes, for fuzzing and tests; panics when one
+/// is broken: reading ends, yields at most one item per input byte (plus the end), and
+/// gives the same items whether the bytes come in one piece or in small windows, plain
+/// or gzipped.
+#[doc(hidden)]
+pub fn check_reader_invariants(data: &[u8]) {
+    let limit = data.len() + 8;
+    let describe = |items: &mut dyn Iterator<Item = ReadItem>| -> Vec<String> {
+        let v: Vec<String> = items
+            .take(limit + 1)
+            .map(|r| match r {
+                Ok(e) => format!("event {} {}", e.event_name(), e.event_id()),
+                Err(d) => format!("{} {:?}", d.kind, d.line),
+            })
+            .collect();
+        assert!(
+            v.len() <= limit,
+            "{} items from {} bytes",
+            v.len(),
+            data.len()
+        );
+        v
+    };
+    let same = |a: &[String], b: &[String], what: &str| {
+        if let Some(i) = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i)) {
+            panic!(
+                "{what}: item {i} differs: {:?} vs {:?} (of {} and {})",
+                &a[i.saturating_sub(2)..(i + 3).min(a.len())],
+                &b[i.saturating_sub(2)..(i + 3).min(b.len())],
+                a.len(),
+                b.len()
+            );
+        }
+    };
+    let whole = describe(&mut read_stream(
+        "f",
+        Box::new(std::io::Cursor::new(data.to_vec())),
+    ));
+    let sliced = describe(&mut SliceRecords::new("f", data.to_vec()));
+    // Small windows cost a copy of the pending record per refill: keep them for small
+    // inputs.
+    let windows: &[usize] = if data.len() <= 4096 {
+        &[1, 7, 64]
+    } else {
+        &[4096, 65_536]
+    };
+    for &window in windows {
+        let src = Box::new(std::io::Cursor::new(data.to_vec()));
+        let r = SliceRecords::streaming_in_windows("f", src, 0, window);
+        same(
+            &describe(&mut r.into_iter()),
+            &sliced,
+            &format!("window {window}"),
+        );
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, data).expect("gzip into memory");
+    let gz = gz.finish().expect("gzip into memory");
+    let unzipped = describe(&mut read_stream("f", Box::new(std::io::Cursor::new(gz))));
+    same(&unzipped, &whole, "gzip");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1604,6 +1807,121 @@ mod tests {
         let gz = gz.finish().unwrap();
         let r = SliceRecords::streaming_in_windows("f", Box::new(std::io::Cursor::new(gz)), 0, 777);
         assert_eq!(describe(r), whole);
+    }
+
+    #[test]
+    fn hostile_bytes_end_with_bounded_diagnostics() {
+        // Each once made the reader loop forever (a stray closer inside an array was an
+        // empty value that did not advance) or grow memory without bound.
+        let mut cases: Vec<Vec<u8>> = [
+            "[}",
+            "[1}",
+            "{\"Records\":[}",
+            "{\"Records\":[1,}",
+            "[,,,}]]",
+            "]]]]",
+            "{\"a\":}",
+            "{\"a\":]",
+            "{\"Records\":}",
+            "[[[[[[",
+            "{{{{",
+            "\"",
+            "[\"",
+            "{\"Records\":[{\"a\":}]}",
+            "\u{feff}[}",
+            "[\n}\n",
+            "eventName,eventTime\n\"",
+            "{\"Events\":[}",
+        ]
+        .iter()
+        .map(|c| c.as_bytes().to_vec())
+        .collect();
+        // 100 KB of pseudo-random bytes, and the same made of JSON punctuation only.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        cases.push((0..100_000).map(|_| next() as u8).collect());
+        let punct = b"[]{},:\"\\ 1\n";
+        cases.push(
+            (0..100_000)
+                .map(|_| punct[next() as usize % punct.len()])
+                .collect(),
+        );
+        for data in &cases {
+            check_reader_invariants(data);
+            let (_, diags) = collect("bad", data);
+            assert!(
+                diags.len() <= MAX_BAD_RUN + 2,
+                "{} diagnostics",
+                diags.len()
+            );
+        }
+    }
+
+    #[test]
+    fn a_run_of_unreadable_records_abandons_the_file_and_says_so() {
+        let mut text = format!("[{R1},");
+        for _ in 0..MAX_BAD_RUN + 50 {
+            text.push_str("7,");
+        }
+        text.push_str(R2);
+        text.push(']');
+        let (evs, d) = collect("noise.json", text.as_bytes());
+        assert_eq!(evs.len(), 1);
+        assert_eq!(d.len(), MAX_BAD_RUN + 1);
+        let last = d.last().unwrap();
+        assert_eq!(last.kind, kinds::NOT_A_LOG);
+        assert_eq!(last.subject, "noise.json");
+        // Bad records between good ones never add up to it.
+        let mut text = String::from("[");
+        for _ in 0..MAX_BAD_RUN + 50 {
+            text.push_str(&format!("7,{R1},"));
+        }
+        text.push_str(R2);
+        text.push(']');
+        let (evs, d) = collect("mixed.json", text.as_bytes());
+        assert_eq!((evs.len(), d.len()), (MAX_BAD_RUN + 51, MAX_BAD_RUN + 50));
+    }
+
+    #[test]
+    fn an_overlong_ndjson_line_is_skipped_without_keeping_it() {
+        let long = format!(
+            "{R1}\n{{\"x\":\"{}\"}}\n{R2}\n",
+            "a".repeat(MAX_RECORD_BYTES as usize + 10)
+        );
+        let (evs, d) = collect("long.ndjson", long.as_bytes());
+        assert_eq!(evs.len(), 2, "{d:?}");
+        assert_eq!(d.len(), 1);
+        assert_eq!(
+            (d[0].kind.as_str(), d[0].line),
+            (kinds::INVALID_RECORD, Some(2))
+        );
+    }
+
+    #[test]
+    fn a_bad_file_in_a_directory_does_not_stop_the_others() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a-bad.json"), "[}").unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, b"{\"Records\":[}").unwrap();
+        std::fs::write(dir.path().join("b-bad.json.gz"), gz.finish().unwrap()).unwrap();
+        std::fs::write(dir.path().join("c-good.json"), format!("[{R1},{R2}]")).unwrap();
+        let items: Vec<ReadItem> = DirRecords::new(dir.path()).take(100).collect();
+        assert_eq!(items.iter().filter(|r| r.is_ok()).count(), 2);
+        let bad: Vec<&Diagnostic> = items.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert!(
+            bad.iter().any(|d| d.subject.ends_with("a-bad.json")),
+            "{bad:?}"
+        );
+        assert!(
+            bad.iter().any(|d| d.subject.ends_with("b-bad.json.gz")),
+            "{bad:?}"
+        );
+        assert!(items.len() < 10, "{items:?}");
     }
 
     #[test]
