@@ -90,6 +90,29 @@ pub struct DetectArgs {
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 
+    /// Raise only alerts at least this severe (info, low, medium, high, critical).
+    /// Example: `--min-severity medium`
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    pub min_severity: keytrail_types::Severity,
+
+    /// Raise no alert from rules whose id matches GLOB (repeatable; `*` and `?`
+    /// wildcards; playbook ids look like `keytrail.aws.…`, Sigma rule ids are their
+    /// UUIDs; `keytrail detect --format jsonl` shows each alert's `rule_id`).
+    /// Example: `--exclude-rule 'keytrail.aws.behaviour.unusual-hour'`
+    #[arg(long = "exclude-rule", value_name = "GLOB")]
+    pub exclude_rules: Vec<String>,
+
+    /// Exit with code 2 when any file inside a directory could not be opened (a path
+    /// named on the command line that cannot be read always exits 2).
+    /// Example: `keytrail detect --fail-on-error AWSLogs/`
+    #[arg(long)]
+    pub fail_on_error: bool,
+
+    /// Print nothing on stderr except errors: no progress, warnings or summary.
+    /// Example: `keytrail detect -q --format jsonl AWSLogs/ > alerts.jsonl`
+    #[arg(long, short)]
+    pub quiet: bool,
+
     /// Threads; 0 (the default) picks one per CPU. With more than one, worker threads
     /// read, parse and match Sigma rules on the next files ahead of the one engine;
     /// the alerts are the same for every thread count. Stdin is always read by one
@@ -123,7 +146,10 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
 
     let mut builder = EngineBuilder::new()
         .learning_period_ms(i64::from(args.learning_days) * 86_400_000)
-        .builtin_sigma(!args.no_default_sigma);
+        .builtin_sigma(!args.no_default_sigma)
+        .min_severity(args.min_severity)
+        .exclude_rules(&args.exclude_rules)
+        .map_err(anyhow::Error::msg)?;
     for d in &args.sigma {
         builder = builder.sigma_rules(d);
     }
@@ -160,7 +186,9 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
         if d.is_error {
             load_errors += 1;
         }
-        eprintln!("warning: {}: {}: {}", d.subject, d.kind, d.message);
+        if !args.quiet {
+            eprintln!("warning: {}: {}: {}", d.subject, d.kind, d.message);
+        }
     }
     if !args.sigma.is_empty() && shared.sigma.len() <= shared.sigma_builtin.loaded {
         bail!("no Sigma rule could be loaded from the --sigma paths");
@@ -180,7 +208,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
         DetectFormat::Human => None,
     };
     // Progress on a terminal (stderr), silent when piped: events and alerts so far.
-    let ticker = crate::term::Ticker::start_with(true, move || {
+    let ticker = crate::term::Ticker::start_with(!args.quiet, move || {
         use std::sync::atomic::Ordering::Relaxed;
         format!(
             "detect: {} events, {} alerts",
@@ -207,6 +235,9 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
         let (alerts, mut stats) = run_parallel_into(&builder, shared, &files, threads, sink);
         for d in diags {
             stats.other_diagnostics += 1;
+            if d.kind == keytrail_detect::reader::kinds::UNREADABLE {
+                stats.unreadable_files.push(d.subject.clone());
+            }
             stats.diagnostics.push(d);
         }
         (alerts, stats)
@@ -220,9 +251,31 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
             alerts.len() as u64
         }
     };
-    report_diagnostics(&stats, load_errors, emitted);
-    for line in &content {
-        eprintln!("{line}");
+    if !args.quiet {
+        report_diagnostics(&stats, load_errors, emitted);
+        for line in &content {
+            eprintln!("{line}");
+        }
+    }
+    // A CI gate never passes on logs it did not read: a named file that could not be
+    // read is an error, and so is any unreadable file with --fail-on-error.
+    let named = stats
+        .unreadable_files
+        .iter()
+        .any(|u| args.paths.iter().any(|p| p.display().to_string() == *u));
+    if named || (args.fail_on_error && !stats.unreadable_files.is_empty()) {
+        eprintln!(
+            "error: {} input(s) could not be read, the result is incomplete: {}",
+            stats.unreadable_files.len(),
+            stats
+                .unreadable_files
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(2);
     }
     Ok(if emitted == 0 { 0 } else { 1 })
 }
@@ -454,4 +507,24 @@ fn report_diagnostics(stats: &Stats, load_errors: u64, alerts: u64) {
         stats.out_of_order,
         load_errors
     );
+    if stats.files_already_read + stats.files_too_old + stats.repeated_alerts > 0 {
+        eprintln!(
+            "state: {} file(s) already read and {} older than the state's memory skipped; {} alert(s) raised by an earlier run not repeated",
+            stats.files_already_read, stats.files_too_old, stats.repeated_alerts
+        );
+    }
+    if stats.filtered_alerts > 0 {
+        eprintln!(
+            "{} alert(s) left out by --min-severity/--exclude-rule",
+            stats.filtered_alerts
+        );
+    }
+    if !stats.alerts_by_rule.is_empty() {
+        eprintln!("alerts by rule:");
+        let mut by: Vec<(&String, &u64)> = stats.alerts_by_rule.iter().collect();
+        by.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        for (rule, n) in by {
+            eprintln!("  {n:>8}  {rule}");
+        }
+    }
 }

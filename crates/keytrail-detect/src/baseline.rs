@@ -427,7 +427,29 @@ pub struct State {
     pub new_keys: HashMap<Box<str>, KeyOrigin>,
     /// Latest event time processed.
     pub watermark_ms: i64,
+    /// Files read by earlier runs (path as listed → its size and the time it stands
+    /// for), so a scheduled run over the same tree reads only new files.
+    #[serde(default)]
+    pub files: HashMap<Box<str>, FileMark>,
+    /// Alerts already raised (alert id → alert time), so a run never raises an alert
+    /// an earlier run raised.
+    #[serde(default)]
+    pub alerted: HashMap<Box<str>, i64>,
 }
+
+/// A file recorded as read in [`State::files`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileMark {
+    /// Size in bytes when read (a file that changed size is read again).
+    pub size: u64,
+    /// The time in its S3 key, or else the watermark when it was read (ms).
+    pub time_ms: i64,
+}
+
+/// How long read files and raised alerts are remembered, behind the watermark.
+/// CloudTrail delivers files within about 15 minutes, rarely hours later; a file whose
+/// key time is older than this behind the watermark is taken as read.
+pub const STATE_RETENTION_MS: i64 = 7 * 86_400_000;
 
 /// File name of the state inside the state directory.
 pub const STATE_FILE: &str = "keytrail-detect-state.json";
@@ -450,6 +472,14 @@ impl State {
                 e.to_string(),
             )),
         }
+    }
+
+    /// Forgets files and alerts older than [`STATE_RETENTION_MS`] behind the
+    /// watermark, so the state does not grow with the days read.
+    pub fn prune(&mut self) {
+        let horizon = self.watermark_ms.saturating_sub(STATE_RETENTION_MS);
+        self.files.retain(|_, m| m.time_ms >= horizon);
+        self.alerted.retain(|_, t| *t >= horizon);
     }
 
     /// Saves state atomically (write to a temporary file, then rename).

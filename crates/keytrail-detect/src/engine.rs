@@ -52,6 +52,34 @@ pub struct EngineBuilder {
     state_dir: Option<PathBuf>,
     learning_ms: i64,
     progress: Option<Arc<Progress>>,
+    filter: AlertFilter,
+}
+
+/// Which alerts are raised (see [`EngineBuilder::min_severity`] and
+/// [`EngineBuilder::exclude_rules`]).
+#[derive(Debug, Clone)]
+struct AlertFilter {
+    min_severity: Severity,
+    exclude: Option<Arc<globset::GlobSet>>,
+}
+
+impl Default for AlertFilter {
+    fn default() -> Self {
+        AlertFilter {
+            min_severity: Severity::Info,
+            exclude: None,
+        }
+    }
+}
+
+impl AlertFilter {
+    fn allows(&self, a: &Alert) -> bool {
+        a.severity >= self.min_severity
+            && !self
+                .exclude
+                .as_ref()
+                .is_some_and(|g| g.is_match(&a.rule_id))
+    }
 }
 
 /// Counters an engine publishes while it runs (every few thousand events), for a
@@ -74,6 +102,7 @@ impl Default for EngineBuilder {
             state_dir: None,
             learning_ms: DEFAULT_LEARNING_MS,
             progress: None,
+            filter: AlertFilter::default(),
         }
     }
 }
@@ -112,6 +141,23 @@ impl EngineBuilder {
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = Some(dir.into());
         self
+    }
+    /// Raises only alerts of `severity` or above (the others are counted in
+    /// [`Stats::filtered_alerts`]).
+    pub fn min_severity(mut self, severity: Severity) -> Self {
+        self.filter.min_severity = severity;
+        self
+    }
+    /// Raises no alert of a rule whose id matches one of `globs` (`*` and `?`
+    /// wildcards, as in `keytrail.aws.*`; a Sigma rule's id is its UUID). Errors name
+    /// the first invalid glob.
+    pub fn exclude_rules(mut self, globs: &[String]) -> Result<Self, String> {
+        let mut b = globset::GlobSetBuilder::new();
+        for g in globs {
+            b.add(globset::Glob::new(g).map_err(|e| format!("invalid rule glob `{g}`: {e}"))?);
+        }
+        self.filter.exclude = Some(Arc::new(b.build().map_err(|e| e.to_string())?));
+        Ok(self)
     }
     /// Publishes the engine's event and alert counts in `progress` as it runs.
     pub fn progress(mut self, progress: Arc<Progress>) -> Self {
@@ -186,8 +232,11 @@ impl EngineBuilder {
             hits: Vec::new(),
             state_dir: self.state_dir.clone(),
             learning_ms: self.learning_ms,
+            filter: self.filter.clone(),
             since_flush: 0,
             progress: self.progress.clone(),
+            reading: Vec::new(),
+            unopened: Default::default(),
         };
         (engine, diags)
     }
@@ -216,6 +265,17 @@ pub struct Stats {
     pub alerts: u64,
     /// Alerts per rule id.
     pub alerts_by_rule: BTreeMap<String, u64>,
+    /// Files (and directories) that could not be opened or read at all.
+    pub unreadable_files: Vec<String>,
+    /// Alerts left out by `--min-severity` or `--exclude-rule`.
+    pub filtered_alerts: u64,
+    /// Alerts not raised again because an earlier run (in the state) raised them.
+    pub repeated_alerts: u64,
+    /// Files skipped because an earlier run (in the state) read them.
+    pub files_already_read: u64,
+    /// Files skipped because their key time is older than the state remembers
+    /// ([`crate::baseline::STATE_RETENTION_MS`] behind its watermark).
+    pub files_too_old: u64,
     /// The first diagnostics (at most 200).
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -234,6 +294,11 @@ impl Stats {
         self.out_of_order += o.out_of_order;
         self.sigma_matches += o.sigma_matches;
         self.alerts += o.alerts;
+        self.repeated_alerts += o.repeated_alerts;
+        self.unreadable_files.extend(o.unreadable_files);
+        self.filtered_alerts += o.filtered_alerts;
+        self.files_already_read += o.files_already_read;
+        self.files_too_old += o.files_too_old;
         for (k, v) in o.alerts_by_rule {
             *self.alerts_by_rule.entry(k).or_default() += v;
         }
@@ -246,10 +311,25 @@ impl Stats {
 struct CountingSink<'a> {
     inner: &'a mut dyn AlertSink,
     stats: &'a mut Stats,
+    /// Alerts raised before (kept in the state): not raised again.
+    alerted: &'a mut foldhash::HashMap<Box<str>, i64>,
+    filter: &'a AlertFilter,
 }
 
 impl AlertSink for CountingSink<'_> {
     fn alert(&mut self, a: Alert) {
+        if !self.filter.allows(&a) {
+            self.stats.filtered_alerts += 1;
+            return;
+        }
+        if self
+            .alerted
+            .insert(Box::from(a.id.as_str()), a.time_ms)
+            .is_some()
+        {
+            self.stats.repeated_alerts += 1;
+            return;
+        }
         self.stats.alerts += 1;
         *self
             .stats
@@ -277,6 +357,11 @@ pub struct Engine {
     learning_ms: i64,
     since_flush: u32,
     progress: Option<Arc<Progress>>,
+    /// Files this run reads (name, size, key time), recorded in the state at the end.
+    reading: Vec<(Box<str>, u64, Option<i64>)>,
+    /// Files that could not be opened (not recorded as read).
+    unopened: foldhash::HashSet<Box<str>>,
+    filter: AlertFilter,
 }
 
 /// Playbook rules judged by novelty: while an identity is still learning they are
@@ -324,6 +409,12 @@ impl Engine {
                 .or_default() += 1;
         } else {
             self.stats.other_diagnostics += 1;
+            if d.kind == crate::reader::kinds::UNREADABLE {
+                self.stats.unreadable_files.push(d.subject.clone());
+                if !self.reading.is_empty() {
+                    self.unopened.insert(Box::from(d.subject.as_str()));
+                }
+            }
         }
         if self.stats.diagnostics.len() < 200 {
             self.stats.diagnostics.push(d);
@@ -346,13 +437,20 @@ impl Engine {
             sink,
             collected,
             stats,
+            state,
+            filter,
             ..
         } = self;
         let inner: &mut dyn AlertSink = match sink {
             Some(s) => s.as_mut(),
             None => collected,
         };
-        let mut cs = CountingSink { inner, stats };
+        let mut cs = CountingSink {
+            inner,
+            stats,
+            alerted: &mut state.alerted,
+            filter,
+        };
         f(agg, &mut cs);
     }
 
@@ -461,12 +559,58 @@ impl Engine {
         self.state.accounts.update(ev);
     }
 
+    /// The files of `files` still to read: with a state directory, files an earlier
+    /// run read (same path and size) and files whose S3 key time is older than the
+    /// state remembers are left out (and counted in the statistics). The others are
+    /// recorded as read when the run finishes, except those that could not be opened.
+    pub fn unread_files(&mut self, files: &[PathBuf]) -> Vec<PathBuf> {
+        if self.state_dir.is_none() {
+            return files.to_vec();
+        }
+        let horizon = if self.state.watermark_ms > 0 {
+            self.state.watermark_ms - crate::baseline::STATE_RETENTION_MS
+        } else {
+            i64::MIN
+        };
+        let mut todo = Vec::with_capacity(files.len());
+        for f in files {
+            let name = f.display().to_string();
+            let size = std::fs::metadata(f).map_or(0, |m| m.len());
+            let key = crate::reader::key_time(f);
+            if self
+                .state
+                .files
+                .get(name.as_str())
+                .is_some_and(|m| m.size == size)
+            {
+                self.stats.files_already_read += 1;
+            } else if key.is_some_and(|k| k < horizon) {
+                self.stats.files_too_old += 1;
+            } else {
+                self.reading.push((name.into(), size, key));
+                todo.push(f.clone());
+            }
+        }
+        todo
+    }
+
     /// Closes every open alert, saves state (with `state_dir`), and returns the
     /// collected alerts (empty when a sink was set) and statistics.
     pub fn finish(mut self) -> (Vec<Alert>, Stats) {
         self.emit(|agg, sink| agg.flush_all(sink));
         self.stats.sigma_matches = self.sigma.matches;
         self.stats.identities = self.state.identities.len() as u64;
+        let wm = self.state.watermark_ms;
+        for (name, size, key) in std::mem::take(&mut self.reading) {
+            if !self.unopened.contains(&name) {
+                let mark = crate::baseline::FileMark {
+                    size,
+                    time_ms: key.unwrap_or(wm),
+                };
+                self.state.files.insert(name, mark);
+            }
+        }
+        self.state.prune();
         if let Some(dir) = self.state_dir.clone()
             && let Err(d) = self.state.save(&dir)
         {
@@ -523,23 +667,17 @@ pub fn run_parallel_into(
     for d in diags {
         e.diagnostic(d);
     }
+    let files = e.unread_files(files);
     if threads == 1 {
-        e.run(crate::reader::DirRecords::from_files(
-            files.to_vec(),
-            Vec::new(),
-        ));
+        e.run(crate::reader::DirRecords::from_files(files, Vec::new()));
     } else {
         // Workers also do the stateless part of Sigma: matching detection rules.
         let enrich: Option<crate::reader::Enrich> = (!e.shared.sigma.is_empty()).then(|| {
             let sigma = e.shared.sigma.clone();
             Arc::new(move |ev: &mut Event| sigma.prematch(ev)) as crate::reader::Enrich
         });
-        let mut dir = crate::reader::DirRecords::from_files_enriched(
-            files.to_vec(),
-            Vec::new(),
-            threads,
-            enrich,
-        );
+        let mut dir =
+            crate::reader::DirRecords::from_files_enriched(files, Vec::new(), threads, enrich);
         while let Some(it) = dir.next() {
             match it {
                 Ok(ev) => {

@@ -41,6 +41,27 @@ pub struct ActivityConfig {
     pub attacks: bool,
     /// Inject benign look-alikes.
     pub lookalikes: bool,
+    /// How files are laid out.
+    pub layout: Layout,
+}
+
+/// How generated events are written to files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layout {
+    /// One plain `{"Records":[…]}` file per hour, all regions together (compact, for
+    /// tests and benchmarks of large files).
+    Hourly,
+    /// As CloudTrail delivers to S3: one gzipped file per account, region and five
+    /// minutes of events, named and filed by its delivery time (5 to 15 minutes after
+    /// the events), under `AWSLogs/[<org-id>/]<account>/CloudTrail/<region>/YYYY/MM/DD/`.
+    S3 {
+        /// The organisation id of an organisation trail (`o-…`), or `None` for an
+        /// account trail.
+        org: Option<String>,
+    },
+    /// Every event of an account in one plain `{"Records":[…]}` file (the same events
+    /// as the other layouts, for comparing per-file costs).
+    OneFile,
 }
 
 impl Default for ActivityConfig {
@@ -56,6 +77,7 @@ impl Default for ActivityConfig {
             rate: 1.0,
             attacks: true,
             lookalikes: true,
+            layout: Layout::Hourly,
         }
     }
 }
@@ -447,8 +469,152 @@ fn normal_hour(
     }
 }
 
+/// Writes an organisation trail under `dir`: `accounts` accounts, each with the
+/// activity of `cfg` (its own seed and account id; attacks and look-alikes in each),
+/// laid out as `cfg.layout` says.
+pub fn write_org_trail(cfg: &ActivityConfig, accounts: usize, dir: &Path) -> io::Result<Written> {
+    let mut all = Written::default();
+    for k in 0..accounts {
+        let account = format!("{:012}", 100_000_000_000u64 + k as u64 * 7_919);
+        let cfg = ActivityConfig {
+            seed: cfg.seed.wrapping_add(k as u64 * 1_000_003),
+            ..cfg.clone()
+        };
+        let w = write_account(&cfg, &account, dir)?;
+        all.events += w.events;
+        all.files.extend(w.files);
+        all.truth.extend(w.truth);
+    }
+    Ok(all)
+}
+
 /// Writes the activity under `dir` and returns what was written.
 pub fn write_activity(cfg: &ActivityConfig, dir: &Path) -> io::Result<Written> {
+    write_account(cfg, ACCOUNT, dir)
+}
+
+/// The value of a top-level string member in a rendered record.
+fn member<'a>(rec: &'a str, key: &str) -> &'a str {
+    let pat = format!("\"{key}\":\"");
+    rec.find(&pat)
+        .map(|i| {
+            let rest = &rec[i + pat.len()..];
+            &rest[..rest.find('"').unwrap_or(rest.len())]
+        })
+        .unwrap_or("")
+}
+
+/// `YYYYMMDDTHHMMZ` and `YYYY/MM/DD` of a time.
+fn key_parts(ms: i64) -> (String, String) {
+    let t = fmt_time(ms);
+    (
+        format!(
+            "{}{}{}T{}{}Z",
+            &t[0..4],
+            &t[5..7],
+            &t[8..10],
+            &t[11..13],
+            &t[14..16]
+        ),
+        t[..10].replace('-', "/"),
+    )
+}
+
+fn records_body<'a>(events: impl Iterator<Item = &'a str>) -> String {
+    let mut body = String::from("{\"Records\":[");
+    for (i, e) in events.enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(e);
+    }
+    body.push_str("]}");
+    body
+}
+
+/// Writes one hour of events as `layout` says; returns the files written.
+fn write_hour(
+    events: &[(i64, String)],
+    hs: i64,
+    account: &str,
+    layout: &Layout,
+    dir: &Path,
+    rng: &mut StdRng,
+) -> io::Result<Vec<PathBuf>> {
+    let swap = |e: &str| -> String {
+        if account == ACCOUNT {
+            e.to_string()
+        } else {
+            e.replace(ACCOUNT, account)
+        }
+    };
+    match layout {
+        Layout::Hourly => {
+            let (hm, date) = key_parts(hs);
+            let sub = dir
+                .join(format!("AWSLogs/{account}/CloudTrail/eu-west-1"))
+                .join(date);
+            std::fs::create_dir_all(&sub)?;
+            let path = sub.join(format!(
+                "{account}_CloudTrail_eu-west-1_{hm}_{:016x}.json",
+                rng.random::<u64>()
+            ));
+            let swapped: Vec<String> = events.iter().map(|(_, e)| swap(e)).collect();
+            std::fs::write(&path, records_body(swapped.iter().map(String::as_str)))?;
+            Ok(vec![path])
+        }
+        Layout::OneFile => unreachable!("written whole by write_account"),
+        Layout::S3 { org } => {
+            // (region, five-minute slot) → events, in time order within each.
+            let mut groups: std::collections::BTreeMap<(String, i64), Vec<String>> =
+                Default::default();
+            for (t, e) in events {
+                let region = member(e, "awsRegion").to_string();
+                groups
+                    .entry((region, t.div_euclid(300_000)))
+                    .or_default()
+                    .push(swap(e));
+            }
+            let mut out = Vec::new();
+            for ((region, slot), recs) in groups {
+                let delivered = (slot + 1) * 300_000 + rng.random_range(0..600_000);
+                let (stamp, date) = key_parts(delivered);
+                let mut base = dir.join("AWSLogs");
+                if let Some(o) = org {
+                    base = base.join(o);
+                }
+                let sub = base
+                    .join(account)
+                    .join("CloudTrail")
+                    .join(&region)
+                    .join(date);
+                std::fs::create_dir_all(&sub)?;
+                const ALNUM: &[u8] =
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+                let tag: String = (0..16)
+                    .map(|_| ALNUM[rng.random_range(0..ALNUM.len())] as char)
+                    .collect();
+                let path = sub.join(format!(
+                    "{account}_CloudTrail_{region}_{stamp}_{tag}.json.gz"
+                ));
+                let mut gz = flate2::write::GzEncoder::new(
+                    std::fs::File::create(&path)?,
+                    flate2::Compression::fast(),
+                );
+                io::Write::write_all(
+                    &mut gz,
+                    records_body(recs.iter().map(String::as_str)).as_bytes(),
+                )?;
+                gz.finish()?;
+                out.push(path);
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// Writes one account's activity under `dir`.
+fn write_account(cfg: &ActivityConfig, account: &str, dir: &Path) -> io::Result<Written> {
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let ids = idents(cfg, &mut rng);
     let mut w = Written::default();
@@ -471,7 +637,7 @@ pub fn write_activity(cfg: &ActivityConfig, dir: &Path) -> io::Result<Written> {
         if let Some(id) = id {
             truth.push(Truth {
                 label: label.into(),
-                principal: id.principal.clone(),
+                principal: id.principal.replace(ACCOUNT, account),
                 start_ms: s,
                 end_ms: e,
                 malicious: m,
@@ -547,8 +713,9 @@ pub fn write_activity(cfg: &ActivityConfig, dir: &Path) -> io::Result<Written> {
     }
     w.truth = truth;
 
-    let root = dir.join(format!("AWSLogs/{ACCOUNT}/CloudTrail/eu-west-1"));
     let hours = i64::from(cfg.days) * 24;
+    let mut layout_rng = StdRng::seed_from_u64(cfg.seed ^ 0x5eed_1a70);
+    let mut whole: Vec<(i64, String)> = Vec::new();
     for h in 0..hours {
         let hs = cfg.start_ms + h * HOUR;
         let mut hour = Hour { events: Vec::new() };
@@ -624,36 +791,28 @@ pub fn write_activity(cfg: &ActivityConfig, dir: &Path) -> io::Result<Written> {
             continue;
         }
         hour.events.sort_by_key(|e| e.0);
-        let name = fmt_time(hs);
-        let (date, hm) = (
-            &name[..10],
-            format!(
-                "{}{}{}T{}{}Z",
-                &name[0..4],
-                &name[5..7],
-                &name[8..10],
-                &name[11..13],
-                &name[14..16]
-            ),
-        );
-        let sub = root.join(date.replace('-', "/"));
-        std::fs::create_dir_all(&sub)?;
-        let path = sub.join(format!(
-            "{ACCOUNT}_CloudTrail_eu-west-1_{hm}_{:016x}.json",
-            rng.random::<u64>()
-        ));
-        let mut body =
-            String::with_capacity(hour.events.iter().map(|e| e.1.len() + 1).sum::<usize>() + 16);
-        body.push_str("{\"Records\":[");
-        for (i, (_, e)) in hour.events.iter().enumerate() {
-            if i > 0 {
-                body.push(',');
-            }
-            body.push_str(e);
-        }
-        body.push_str("]}");
-        std::fs::write(&path, body)?;
         w.events += hour.events.len() as u64;
+        if cfg.layout == Layout::OneFile {
+            whole.append(&mut hour.events);
+            continue;
+        }
+        // The S3 layout draws from its own generator, so it holds the same events as
+        // `OneFile` (hourly files keep drawing their names from the activity's, as
+        // they always have, so existing fixtures stay the same).
+        let names = match cfg.layout {
+            Layout::Hourly => &mut rng,
+            _ => &mut layout_rng,
+        };
+        let files = write_hour(&hour.events, hs, account, &cfg.layout, dir, names)?;
+        w.files.extend(files);
+    }
+    if cfg.layout == Layout::OneFile {
+        let path = dir.join(format!("{account}_CloudTrail_all.json"));
+        let swapped: Vec<String> = whole
+            .iter()
+            .map(|(_, e)| e.replace(ACCOUNT, account))
+            .collect();
+        std::fs::write(&path, records_body(swapped.iter().map(String::as_str)))?;
         w.files.push(path);
     }
     Ok(w)
@@ -1050,5 +1209,93 @@ mod tests {
         }
         assert!(w.truth.is_empty(), "2 days are too short for scenarios");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn s3_layout_holds_the_same_events_as_one_file_in_delivered_files() {
+        let tmp = std::env::temp_dir().join(format!("kt-gen-s3-{}", std::process::id()));
+        let cfg = ActivityConfig {
+            days: 2,
+            servers: 3,
+            ci: 1,
+            humans: 1,
+            ..ActivityConfig::default()
+        };
+        let records = |files: &[PathBuf]| -> Vec<String> {
+            let mut v: Vec<String> = files
+                .iter()
+                .flat_map(|f| {
+                    let raw = std::fs::read(f).unwrap();
+                    let text = if f.extension().is_some_and(|e| e == "gz") {
+                        let mut s = String::new();
+                        io::Read::read_to_string(
+                            &mut flate2::read::GzDecoder::new(&raw[..]),
+                            &mut s,
+                        )
+                        .unwrap();
+                        s
+                    } else {
+                        String::from_utf8(raw).unwrap()
+                    };
+                    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    v["Records"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|r| r.to_string())
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let s3 = ActivityConfig {
+            layout: Layout::S3 {
+                org: Some("o-abc123".into()),
+            },
+            ..cfg.clone()
+        };
+        let a = write_org_trail(&s3, 2, &tmp.join("s3")).unwrap();
+        let one = ActivityConfig {
+            layout: Layout::OneFile,
+            ..cfg
+        };
+        let b = write_org_trail(&one, 2, &tmp.join("one")).unwrap();
+        assert_eq!(a.events, b.events);
+        assert_eq!(b.files.len(), 2);
+        assert!(a.files.len() > 100, "{} files", a.files.len());
+        assert_eq!(records(&a.files), records(&b.files));
+        for f in &a.files {
+            let rel = f
+                .strip_prefix(tmp.join("s3"))
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let parts: Vec<&str> = rel.split('/').collect();
+            assert_eq!(&parts[..2], ["AWSLogs", "o-abc123"], "{rel}");
+            assert_eq!(parts[3], "CloudTrail");
+            let name = parts[parts.len() - 1];
+            assert!(
+                name.starts_with(&format!("{}_CloudTrail_{}_", parts[2], parts[4])),
+                "{rel}"
+            );
+            assert!(name.ends_with(".json.gz"));
+            // Every event of a file is from its region and before its delivery time.
+            let stamp = &name[name.len() - 39..name.len() - 25];
+            for r in records(std::slice::from_ref(f)) {
+                assert_eq!(member(&r, "awsRegion"), parts[4]);
+                let t = member(&r, "eventTime");
+                let compact = format!(
+                    "{}{}{}T{}{}Z",
+                    &t[0..4],
+                    &t[5..7],
+                    &t[8..10],
+                    &t[11..13],
+                    &t[14..16]
+                );
+                assert!(compact.as_str() <= stamp, "{t} after delivery {stamp}");
+            }
+        }
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 }
