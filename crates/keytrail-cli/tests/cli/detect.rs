@@ -222,3 +222,89 @@ fn streamed_jsonl_and_ocsf_agree_across_thread_counts() {
     assert_eq!(bad.code, 2, "{bad:?}");
     assert!(bad.stderr.contains("a.jsonl"), "{}", bad.stderr);
 }
+
+/// A StopLogging call (raises the playbook's logging-disabled alert, high severity).
+fn stop_logging(minute: u32) -> String {
+    format!(
+        concat!(
+            r#"{{"eventVersion":"1.08","userIdentity":{{"type":"IAMUser","principalId":"AIDAEXAMPLE","#,
+            r#""arn":"arn:aws:iam::111122223333:user/app","accountId":"111122223333","#,
+            r#""accessKeyId":"AKIAEXAMPLEEXAMPLE12","userName":"app"}},"#,
+            r#""eventTime":"2024-05-01T11:{:02}:00Z","eventSource":"cloudtrail.amazonaws.com","#,
+            r#""eventName":"StopLogging","awsRegion":"us-east-1","#,
+            r#""sourceIPAddress":"203.0.113.10","userAgent":"aws-cli/2.15.0","#,
+            r#""requestParameters":{{"name":"main-trail"}},"#,
+            r#""eventID":"stop{}","eventType":"AwsApiCall","recipientAccountId":"111122223333"}}"#
+        ),
+        minute, minute
+    )
+}
+
+#[test]
+fn hostile_files_beside_good_ones_end_with_diagnostics() {
+    let t = CliTest::new();
+    let good: Vec<String> = (0..5).map(benign_record).chain([stop_logging(1)]).collect();
+    t.write("logs/a/good.json", &format!("[{}]", good.join(",")));
+    // Each of these once hung the reader or grew its memory without bound.
+    t.write("logs/b/stray-closer.json", "[}");
+    t.write("logs/c/records.json", r#"{"Records":[}"#);
+    t.write("logs/d/scalar.json", "[1}");
+    let r = t.run(&["detect", "logs", "--format", "jsonl", "--threads", "2"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(alerts(&r.stdout).len(), 1, "{}", r.stdout);
+    for f in ["stray-closer.json", "records.json", "scalar.json"] {
+        assert!(r.stderr.contains(f), "no diagnostic for {f}: {}", r.stderr);
+    }
+}
+
+#[test]
+fn min_severity_exclude_rule_and_quiet() {
+    let t = CliTest::new();
+    let recs: Vec<String> = (0..5).map(benign_record).chain([stop_logging(1)]).collect();
+    let log = t.write("log.json", &format!("[{}]", recs.join(",")));
+    let log = log.display().to_string();
+    let r = t.run(&["detect", &log, "--format", "jsonl"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("alerts by rule:"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("keytrail.aws.defense-evasion.logging-disabled")
+    );
+    let r = t.run(&[
+        "detect",
+        &log,
+        "--exclude-rule",
+        "keytrail.aws.defense-evasion.*",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("left out by --min-severity/--exclude-rule"),
+        "{}",
+        r.stderr
+    );
+    let r = t.run(&["detect", &log, "--min-severity", "critical", "-q"]);
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{r:?}");
+    let r = t.run(&["detect", &log, "--exclude-rule", "[unclosed"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("invalid rule glob"), "{}", r.stderr);
+}
+
+#[test]
+fn state_runs_skip_files_already_read_and_repeat_no_alert() {
+    let t = CliTest::new();
+    let recs: Vec<String> = (0..5).map(benign_record).chain([stop_logging(1)]).collect();
+    t.write("logs/one.json", &format!("[{}]", recs.join(",")));
+    let state = t.root().join("state").display().to_string();
+    let r = t.run(&["detect", "logs", "--state", &state, "--format", "jsonl"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let r = t.run(&["detect", "logs", "--state", &state, "--format", "jsonl"]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r:?}");
+    assert!(r.stderr.contains("1 file(s) already read"), "{}", r.stderr);
+    // A new file with a second StopLogging: only it is read.
+    t.write("logs/two.json", &format!("[{}]", stop_logging(30)));
+    let r = t.run(&["detect", "logs", "--state", &state, "--format", "jsonl"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(alerts(&r.stdout).len(), 1);
+    assert!(r.stderr.contains("detect: 1 events"), "{}", r.stderr);
+}
