@@ -249,7 +249,15 @@ fn hostile_files_beside_good_ones_end_with_diagnostics() {
     t.write("logs/b/stray-closer.json", "[}");
     t.write("logs/c/records.json", r#"{"Records":[}"#);
     t.write("logs/d/scalar.json", "[1}");
-    let r = t.run(&["detect", "logs", "--format", "jsonl", "--threads", "2"]);
+    let r = t.run(&[
+        "detect",
+        "logs",
+        "--no-default-sigma",
+        "--format",
+        "jsonl",
+        "--threads",
+        "2",
+    ]);
     assert_eq!(r.code, 1, "{r:?}");
     assert_eq!(alerts(&r.stdout).len(), 1, "{}", r.stdout);
     for f in ["stray-closer.json", "records.json", "scalar.json"] {
@@ -263,7 +271,7 @@ fn min_severity_exclude_rule_and_quiet() {
     let recs: Vec<String> = (0..5).map(benign_record).chain([stop_logging(1)]).collect();
     let log = t.write("log.json", &format!("[{}]", recs.join(",")));
     let log = log.display().to_string();
-    let r = t.run(&["detect", &log, "--format", "jsonl"]);
+    let r = t.run(&["detect", "--no-default-sigma", &log, "--format", "jsonl"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("alerts by rule:"), "{}", r.stderr);
     assert!(
@@ -272,6 +280,7 @@ fn min_severity_exclude_rule_and_quiet() {
     );
     let r = t.run(&[
         "detect",
+        "--no-default-sigma",
         &log,
         "--exclude-rule",
         "keytrail.aws.defense-evasion.*",
@@ -283,9 +292,22 @@ fn min_severity_exclude_rule_and_quiet() {
         "{}",
         r.stderr
     );
-    let r = t.run(&["detect", &log, "--min-severity", "critical", "-q"]);
+    let r = t.run(&[
+        "detect",
+        "--no-default-sigma",
+        &log,
+        "--min-severity",
+        "critical",
+        "-q",
+    ]);
     assert_eq!((r.code, r.stderr.as_str()), (0, ""), "{r:?}");
-    let r = t.run(&["detect", &log, "--exclude-rule", "[unclosed"]);
+    let r = t.run(&[
+        "detect",
+        "--no-default-sigma",
+        &log,
+        "--exclude-rule",
+        "[unclosed",
+    ]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("invalid rule glob"), "{}", r.stderr);
 }
@@ -296,14 +318,38 @@ fn state_runs_skip_files_already_read_and_repeat_no_alert() {
     let recs: Vec<String> = (0..5).map(benign_record).chain([stop_logging(1)]).collect();
     t.write("logs/one.json", &format!("[{}]", recs.join(",")));
     let state = t.root().join("state").display().to_string();
-    let r = t.run(&["detect", "logs", "--state", &state, "--format", "jsonl"]);
+    let r = t.run(&[
+        "detect",
+        "--no-default-sigma",
+        "logs",
+        "--state",
+        &state,
+        "--format",
+        "jsonl",
+    ]);
     assert_eq!(r.code, 1, "{r:?}");
-    let r = t.run(&["detect", "logs", "--state", &state, "--format", "jsonl"]);
+    let r = t.run(&[
+        "detect",
+        "--no-default-sigma",
+        "logs",
+        "--state",
+        &state,
+        "--format",
+        "jsonl",
+    ]);
     assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r:?}");
     assert!(r.stderr.contains("1 file(s) already read"), "{}", r.stderr);
     // A new file with a second StopLogging: only it is read.
     t.write("logs/two.json", &format!("[{}]", stop_logging(30)));
-    let r = t.run(&["detect", "logs", "--state", &state, "--format", "jsonl"]);
+    let r = t.run(&[
+        "detect",
+        "--no-default-sigma",
+        "logs",
+        "--state",
+        &state,
+        "--format",
+        "jsonl",
+    ]);
     assert_eq!(r.code, 1, "{r:?}");
     assert_eq!(alerts(&r.stdout).len(), 1);
     assert!(r.stderr.contains("detect: 1 events"), "{}", r.stderr);
