@@ -37,7 +37,7 @@ pub enum Command {
     Redact(crate::cmd_redact::RedactArgs),
     /// Audit GitHub Actions and GitLab CI files for credential risks.
     CiAudit(crate::cmd_ci_audit::CiAuditArgs),
-    /// Install the pre-commit hook that blocks commits with secrets.
+    /// Install or remove the pre-commit hook that blocks commits with secrets.
     #[command(subcommand)]
     Hook(crate::cmd_hook::HookCommand),
     /// Evaluate posture checks over a cloud account snapshot.
