@@ -309,8 +309,27 @@ pub struct InputArgs {
     #[arg(long, value_name = "N")]
     pub max_archive_depth: Option<usize>,
 
+    /// Most bytes decompressed out of one archive, nested ones included
+    /// [default: 256M, or `limits.max_archive_bytes` in the config file].
+    ///
+    /// Past it the rest of the archive is not scanned: a warning, a
+    /// `not_scanned` entry in the report, and exit code 2 with
+    /// `--fail-on-error`. Suffixes K, M, G (powers of 1024).
+    /// Example: `--max-archive-bytes 2G`
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_archive_bytes: Option<u64>,
+
+    /// Output-to-input ratio past which an archive or image layer is called a
+    /// decompression bomb and its rest is not scanned; 0 turns the test off.
+    ///
+    /// The test starts after 16 MiB of output; `--max-archive-bytes` still holds.
+    /// Example: `--max-archive-ratio 0 --max-archive-bytes 4G`
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub max_archive_ratio: u64,
+
     /// Worker threads for reading and scanning; 0 picks one per CPU.
     ///
+    /// More than 8 per CPU is lowered to that (with a note).
     /// Example: `--threads 4`
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
@@ -333,10 +352,27 @@ pub struct InputArgs {
     pub verbose: bool,
 }
 
+/// A byte size: digits with an optional K, M or G suffix (powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 30),
+        _ => (t, 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .ok_or_else(|| format!("`{s}` is not a size (examples: 1048576, 512K, 256M, 2G)"))
+}
+
 /// `keytrail scan`.
 #[derive(Debug, Args)]
 #[command(after_help = "Exit codes: 0 = nothing found, 1 = findings, 2 = error \
-(bad arguments, unreadable rules, or an unreadable input with --fail-on-error).\n\n\
+(bad arguments, unreadable rules, a named target that cannot be read, or an \
+unreadable input or partly scanned archive with --fail-on-error).\n\n\
 Examples:\n  keytrail scan .\n  keytrail scan --format jsonl --min-confidence low repo/ > findings.jsonl\n  \
 keytrail scan --baseline .keytrail-baseline.json .\n  cat app.log | keytrail scan -")]
 pub struct ScanArgs {
@@ -370,7 +406,10 @@ pub struct ScanArgs {
     #[arg(long)]
     pub reveal: bool,
 
-    /// Exit with code 2 when an input could not be read (otherwise it is a warning).
+    /// Exit with code 2 when an input inside a target could not be read, or
+    /// an archive was only partly scanned (a limit cut it); otherwise these
+    /// are warnings. A target named on the command line (a PATH, `--git-url`,
+    /// `--image`, `--log`) that cannot be read at all always exits 2.
     ///
     /// Example: `keytrail scan --fail-on-error /srv`
     #[arg(long)]

@@ -195,7 +195,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
     }
     let content = content_lines(&shared, &intel_from);
 
-    let threads = match args.threads {
+    let threads = match crate::threads::clamp(args.threads, false) {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };

@@ -4,8 +4,8 @@
 //!
 //! Exit codes: 0 = no findings, 1 = findings (posture) or flagged
 //! identities (inventory: unowned, unused or over-privileged), 2 = error (no
-//! snapshot, unreadable owners file, or files of the snapshot that could not
-//! be read while nothing was found).
+//! snapshot, unreadable owners file, files of the snapshot that could not
+//! be read while nothing was found, or no check could be evaluated).
 
 use crate::ExitStatus;
 use anyhow::bail;
@@ -101,11 +101,8 @@ struct Loaded {
 }
 
 fn load(args: &SnapshotArgs) -> anyhow::Result<Loaded> {
-    if !args.snapshot.is_dir() {
-        bail!(
-            "snapshot directory {} does not exist",
-            args.snapshot.display()
-        );
+    if let Err(why) = keytrail_inventory::check_snapshot_dir(&args.snapshot) {
+        bail!("--snapshot {}: {why}", args.snapshot.display());
     }
     let owners = match &args.owners {
         None => None,
@@ -159,7 +156,43 @@ pub fn run_posture(args: &PostureArgs) -> anyhow::Result<ExitStatus> {
             report.not_evaluated.len()
         );
     }
+    let nothing = nothing_evaluated(&l.snapshot, &report);
+    if nothing && report.findings.is_empty() {
+        eprintln!(
+            "error: nothing could be evaluated: every check of the snapshot's providers lacks its input \
+(see the checks not evaluated above; docs/snapshot-layout.md lists the files)"
+        );
+        return Ok(ExitStatus::Error);
+    }
     Ok(status(!report.findings.is_empty(), &l.diags))
+}
+
+/// Whether no check could be evaluated at all: every check of the
+/// providers present in the snapshot is wholly not evaluated (a clean
+/// result would then mean nothing).
+fn nothing_evaluated(
+    snap: &keytrail_inventory::Snapshot,
+    report: &keytrail_inventory::Report,
+) -> bool {
+    let present = |provider: &str| match provider {
+        "aws" => snap.aws.is_some(),
+        "gcp" => !snap.gcp.is_empty(),
+        "azure" => snap.azure.is_some(),
+        _ => false,
+    };
+    let mut applicable = keytrail_inventory::CHECKS
+        .iter()
+        .filter(|c| present(c.id.split('.').next().unwrap_or("")))
+        .peekable();
+    if applicable.peek().is_none() {
+        return true;
+    }
+    applicable.all(|c| {
+        report
+            .not_evaluated
+            .iter()
+            .any(|n| n.check == c.id && n.resource.is_none())
+    })
 }
 
 /// Runs `keytrail inventory`.

@@ -56,7 +56,8 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
         rules: &out.rules,
         summary: &out.summary,
     };
-    let status = if args.fail_on_error && !out.errors.is_empty() {
+    let incomplete_run = !out.errors.is_empty() || !out.incomplete.is_empty();
+    let status = if !out.failed_targets.is_empty() || (args.fail_on_error && incomplete_run) {
         ExitStatus::Error
     } else if out.findings.is_empty() {
         ExitStatus::Clean
@@ -77,10 +78,12 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
     run::print_diagnostics(&out, args.input.quiet);
     if !args.input.quiet && written {
         eprintln!("{}", keytrail_report::summary_line(&out.summary));
-        if !out.errors.is_empty() && !args.fail_on_error {
+        if incomplete_run && !args.fail_on_error {
             eprintln!(
-                "\nhint: {} input(s) could not be read; pass --fail-on-error to exit with code 2",
-                out.errors.len()
+                "\nhint: {} input(s) could not be read and {} archive(s) were only partly scanned; \
+pass --fail-on-error to exit with code 2",
+                out.errors.len(),
+                out.incomplete.len()
             );
         }
     }

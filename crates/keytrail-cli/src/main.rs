@@ -21,6 +21,7 @@ mod rule_set;
 mod run;
 mod sources;
 mod term;
+mod threads;
 
 use clap::Parser;
 

@@ -11,9 +11,10 @@ use crate::rule_set;
 use crate::sources;
 use crate::term::{Counters, Ticker};
 use keytrail_input::{Blob, BlobSink, Content, FsOptions};
-use keytrail_report::{RuleMeta, Summary};
+use keytrail_report::{NotScanned, RuleMeta, Summary};
 use keytrail_scan::{Aggregator, Scanner};
 use keytrail_types::{Confidence, Diagnostic, Finding};
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -30,6 +31,13 @@ pub struct ScanOutput {
     pub errors: Vec<Diagnostic>,
     /// Skip diagnostics, sorted; kept only when verbose.
     pub skips: Vec<Diagnostic>,
+    /// Archives (and image layers) cut by a limit, sorted: always kept,
+    /// always shown, part of the report.
+    pub incomplete: Vec<Diagnostic>,
+    /// Targets named by the user (paths, `--git-url`, `--image`, `--log`)
+    /// that could not be read at all: the run fails (exit 2) whatever
+    /// `--fail-on-error` says.
+    pub failed_targets: Vec<String>,
     /// Start of the run, for the elapsed time.
     pub started: Instant,
     /// The git repositories scanned, for SARIF's version-control provenance.
@@ -42,11 +50,27 @@ pub(crate) struct ScanSink<'a> {
     counters: Arc<Counters>,
     errors: Mutex<Vec<Diagnostic>>,
     skips: Mutex<Vec<Diagnostic>>,
+    incomplete: Mutex<Vec<Diagnostic>>,
     skipped: std::sync::atomic::AtomicU64,
     keep_skips: bool,
+    /// Display names of the paths named on the command line: an error
+    /// about one of them (not about a file inside it) fails the target.
+    roots: HashSet<String>,
+    failed_targets: Mutex<Vec<String>>,
 }
 
 impl ScanSink<'_> {
+    /// A target the user named could not be read at all.
+    pub(crate) fn target_failed(&self, name: &str) {
+        let mut failed = self
+            .failed_targets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if !failed.iter().any(|f| f == name) {
+            failed.push(name.to_string());
+        }
+    }
+
     pub(crate) fn record(&self, found: Vec<keytrail_scan::BlobFinding>, bytes: u64) {
         self.counters.files.fetch_add(1, Ordering::Relaxed);
         self.counters.bytes.fetch_add(bytes, Ordering::Relaxed);
@@ -89,7 +113,15 @@ impl BlobSink for ScanSink<'_> {
     }
 
     fn diagnostic(&self, diag: Diagnostic) {
-        if diag.is_error {
+        if diag.is_error && self.roots.contains(&diag.subject) {
+            self.target_failed(&diag.subject);
+        }
+        if keytrail_input::kinds::is_incomplete(&diag.kind) {
+            self.incomplete
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(diag);
+        } else if diag.is_error {
             self.errors
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -151,11 +183,12 @@ pub fn scan(
             .max_archive_depth
             .or(settings.limits.max_archive_depth)
             .unwrap_or(3),
-        max_archive_bytes: settings
-            .limits
+        max_archive_bytes: input
             .max_archive_bytes
+            .or(settings.limits.max_archive_bytes)
             .unwrap_or(defaults.max_archive_bytes),
-        threads: input.threads,
+        max_archive_ratio: input.max_archive_ratio,
+        threads: crate::threads::clamp(input.threads, input.quiet),
         scan_archives: !input.no_archives,
         max_in_memory: input.max_in_memory,
         ..FsOptions::default()
@@ -168,8 +201,15 @@ pub fn scan(
         counters: counters.clone(),
         errors: Mutex::new(Vec::new()),
         skips: Mutex::new(Vec::new()),
+        incomplete: Mutex::new(Vec::new()),
         skipped: Default::default(),
         keep_skips: input.verbose && !input.quiet,
+        roots: input
+            .paths
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect(),
+        failed_targets: Mutex::new(Vec::new()),
     };
     let ticker = Ticker::start(!input.quiet, counters.clone());
     let mut repositories = Vec::new();
@@ -194,17 +234,35 @@ pub fn scan(
     let allowed = (before - findings.len()) as u64;
     let mut errors = sink.errors.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut skips = sink.skips.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut incomplete = sink
+        .incomplete
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let mut failed_targets = sink
+        .failed_targets
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    failed_targets.sort();
     let by_place = |a: &Diagnostic, b: &Diagnostic| {
         (&a.subject, a.line, &a.message).cmp(&(&b.subject, b.line, &b.message))
     };
     errors.sort_by(by_place);
     skips.sort_by(by_place);
+    incomplete.sort_by(by_place);
+    let mut not_scanned: Vec<NotScanned> = errors
+        .iter()
+        .chain(&incomplete)
+        .map(NotScanned::from_diagnostic)
+        .collect();
+    not_scanned.sort_by(|a, b| (&a.path, a.line, &a.message).cmp(&(&b.path, b.line, &b.message)));
     let summary = Summary {
         files_scanned: counters.files.load(Ordering::Relaxed),
         bytes_scanned: counters.bytes.load(Ordering::Relaxed),
         skipped: sink.skipped.load(Ordering::Relaxed),
         unreadable: errors.len() as u64,
         allowed,
+        incomplete: incomplete.len() as u64,
+        not_scanned,
         ..Summary::default()
     };
     Ok(ScanOutput {
@@ -213,6 +271,8 @@ pub fn scan(
         summary,
         errors,
         skips,
+        incomplete,
+        failed_targets,
         started,
         repositories,
     })
@@ -231,13 +291,21 @@ fn check_excludes(opts: &FsOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Print diagnostics on stderr as `warning: path:line: message` (errors)
-/// and `note: ...` (skips, only collected when verbose).
+/// Print diagnostics on stderr as `warning: path:line: message` (errors
+/// and archives cut by a limit) and `note: ...` (skips, only collected
+/// when verbose). Targets that could not be read at all are `error:`
+/// lines, even with `--quiet`.
 pub fn print_diagnostics(out: &ScanOutput, quiet: bool) {
+    for t in &out.failed_targets {
+        eprintln!("error: `{t}` could not be read: nothing of it was scanned");
+    }
     if quiet {
         return;
     }
     for d in &out.errors {
+        eprintln!("warning: {d}");
+    }
+    for d in &out.incomplete {
         eprintln!("warning: {d}");
     }
     for d in &out.skips {

@@ -84,7 +84,7 @@ fn scan_git(
         since_commit: input.since_commit.clone(),
         range: input.range.clone(),
         staged: input.staged,
-        threads: input.threads,
+        threads: opts.threads,
         content: opts.clone(),
         max_blob_bytes: limits
             .git_max_blob_bytes
@@ -93,6 +93,9 @@ fn scan_git(
     };
     for repo in repos {
         let stats = scan_repository(repo, &gopts, sink);
+        if stats.errors > 0 && stats.commits == 0 && stats.blobs == 0 {
+            sink.target_failed(&repo.to_string_lossy());
+        }
         files.extend(stats.worktree_paths);
         repositories.push(repository_info(repo, repo.display().to_string(), None));
     }
@@ -110,14 +113,19 @@ fn scan_git(
                 };
                 let stats = scan_repository(&path, &named, sink);
                 // A fresh clone has no work-tree changes worth scanning.
-                let _ = stats;
+                if stats.errors > 0 && stats.commits == 0 && stats.blobs == 0 {
+                    sink.target_failed(&keytrail_input::git::display_url(url));
+                }
                 repositories.push(repository_info(
                     &path,
                     keytrail_input::git::display_url(url),
                     Some(url),
                 ));
             }
-            Err(d) => sink.diagnostic(d),
+            Err(d) => {
+                sink.diagnostic(d);
+                sink.target_failed(&keytrail_input::git::display_url(url));
+            }
         }
         clones.push(dir);
     }
@@ -170,15 +178,26 @@ fn scan_git(
 
 fn scan_log(scanner: &Scanner, log: &PathBuf, sink: &ScanSink<'_>) {
     let display = log.display().to_string();
+    // UTF-16 logs (Windows runners, PowerShell transcripts) are read as
+    // their text, as `scan FILE` reads them.
     let result = if log.as_os_str() == "-" {
-        keytrail_ci::log::scan_log(scanner, "-", std::io::stdin().lock())
+        keytrail_input::utf8_text(std::io::stdin().lock())
+            .and_then(|r| keytrail_ci::log::scan_log(scanner, "-", r))
     } else {
         std::fs::File::open(log)
-            .and_then(|f| keytrail_ci::log::scan_log(scanner, &display, std::io::BufReader::new(f)))
+            .and_then(|f| keytrail_input::utf8_text(std::io::BufReader::new(f)))
+            .and_then(|r| keytrail_ci::log::scan_log(scanner, &display, r))
     };
     match result {
         Ok((found, bytes)) => sink.record(found, bytes),
-        Err(e) => sink.diagnostic(Diagnostic::error("unreadable", display, e.to_string())),
+        Err(e) => {
+            sink.diagnostic(Diagnostic::error(
+                "unreadable",
+                display.clone(),
+                e.to_string(),
+            ));
+            sink.target_failed(&display);
+        }
     }
 }
 
@@ -201,7 +220,7 @@ fn scan_images(
             .clone()
             .map(keytrail_types::Secret::new),
         plain_http: input.plain_http.clone(),
-        threads: input.threads,
+        threads: opts.threads,
         content: opts.clone(),
         max_layer_bytes: limits
             .image_max_layer_bytes
@@ -210,7 +229,12 @@ fn scan_images(
     };
     let seen = ContentSeen::new();
     for reference in &input.images {
-        scan_image(reference, &iopts, sink, &seen);
+        let stats = scan_image(reference, &iopts, sink, &seen);
+        // A malformed reference, an unreachable registry, a missing
+        // archive, or no manifest to scan: nothing of the image was read.
+        if stats.images.is_empty() {
+            sink.target_failed(reference);
+        }
     }
     Ok(Some(seen))
 }

@@ -7,7 +7,8 @@
 //! stored or deflated) goes through [`Capped`], which charges it to the
 //! [`Budget`] of the outermost archive. Bytes of an uncompressed tar read
 //! from disk are not charged: their size is real, they cannot be a bomb.
-//! When the budget is spent, or the output grows past [`BOMB_RATIO`] times
+//! When the budget is spent, or the output grows past [`BOMB_RATIO`] (or
+//! [`crate::FsOptions::max_archive_ratio`]) times
 //! the size of the outermost archive, every further read fails, every
 //! enclosing loop stops, and the outermost caller reports one diagnostic.
 //! Members delivered before that point stay delivered, and the member being
@@ -45,6 +46,8 @@ pub(crate) struct Budget {
     used: Cell<u64>,
     /// Size of the outermost archive, for the ratio test.
     compressed: u64,
+    /// Output-to-input ratio called a bomb; `0`: no ratio test.
+    ratio: u64,
     tripped: Cell<Option<&'static str>>,
     /// Display path of the member being read when the budget tripped.
     at: RefCell<Option<String>>,
@@ -58,10 +61,17 @@ impl Budget {
             limit,
             used: Cell::new(0),
             compressed: compressed.max(1),
+            ratio: BOMB_RATIO,
             tripped: Cell::new(None),
             at: RefCell::new(None),
             partial: Cell::new(None),
         }
+    }
+
+    /// The same budget with another bomb ratio (`0` turns the test off).
+    pub(crate) fn with_ratio(mut self, ratio: u64) -> Self {
+        self.ratio = ratio;
+        self
     }
 
     pub(crate) fn is_tripped(&self) -> bool {
@@ -74,7 +84,7 @@ impl Budget {
 
     fn ratio_exceeded(&self) -> bool {
         let used = self.used.get();
-        used > BOMB_MIN_BYTES && used / self.compressed >= BOMB_RATIO
+        self.ratio > 0 && used > BOMB_MIN_BYTES && used / self.compressed >= self.ratio
     }
 
     fn trip(&self) -> io::Error {
@@ -108,12 +118,12 @@ impl Budget {
         let used = self.used.get();
         let why = if kind == kinds::ARCHIVE_BOMB {
             format!(
-                "decompression bomb suspected: {used} bytes out of a {}-byte archive (over {BOMB_RATIO}:1)",
-                self.compressed
+                "decompression bomb suspected: {used} bytes out of a {}-byte archive (over {}:1; raise --max-archive-ratio to read on)",
+                self.compressed, self.ratio
             )
         } else {
             format!(
-                "decompression limit of {} bytes reached for archive {display}",
+                "decompression limit of {} bytes reached for archive {display} (raise --max-archive-bytes to read on)",
                 self.limit
             )
         };

@@ -203,7 +203,7 @@ fn open_archive(
             kinds::ARCHIVE_LIMIT,
             display,
             format!(
-                "archive not opened: nested deeper than {} archive levels",
+                "archive not opened: nested deeper than {} archive levels (raise --max-archive-depth to open it)",
                 ctx.opts.max_archive_depth
             ),
         ));
@@ -211,7 +211,8 @@ fn open_archive(
     match level.budget {
         Some(budget) => archive::scan(ctx, kind, display, origin, data, level.depth + 1, budget),
         None => {
-            let budget = Budget::new(ctx.opts.max_archive_bytes, data.len());
+            let budget = Budget::new(ctx.opts.max_archive_bytes, data.len())
+                .with_ratio(ctx.opts.max_archive_ratio);
             archive::scan(ctx, kind, display, origin, data, 1, &budget);
             if let Some(d) = budget.report(display) {
                 ctx.diag(d);
@@ -287,6 +288,23 @@ pub(crate) fn io_diagnostic(e: &io::Error, subject: String, what: &str) -> Diagn
         _ => kinds::UNREADABLE,
     };
     Diagnostic::error(kind, subject, format!("{what}: {e}"))
+}
+
+/// `r` as UTF-8 text: UTF-16 (with a BOM, or recognised by its zero bytes,
+/// as for files) is transcoded on the fly; anything else passes through
+/// unchanged. Reads the first [`HEAD_LEN`](sniff::HEAD_LEN) bytes to decide.
+pub fn utf8_text<'a, R: Read + 'a>(mut r: R) -> io::Result<Box<dyn Read + 'a>> {
+    let mut head = Vec::with_capacity(sniff::HEAD_LEN);
+    (&mut r)
+        .take(sniff::HEAD_LEN as u64)
+        .read_to_end(&mut head)?;
+    Ok(match sniff::text_kind(&head) {
+        TextKind::Utf16 { big_endian, skip } => {
+            let body = head.split_off(skip.min(head.len()));
+            Box::new(Utf16ToUtf8::new(io::Cursor::new(body).chain(r), big_endian))
+        }
+        _ => Box::new(io::Cursor::new(head).chain(r)),
+    })
 }
 
 /// Streaming UTF-16 → UTF-8 transcoder; unpaired surrogates and a trailing

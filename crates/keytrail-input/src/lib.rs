@@ -15,7 +15,9 @@
 //!   ([`FsOptions::excludes`]) prune the walk;
 //! - `.git` directories are skipped (git history is a separate source);
 //! - symlinks are skipped unless [`FsOptions::follow_symlinks`] is set;
-//! - FIFOs, sockets and devices are skipped without ever being opened;
+//! - FIFOs, sockets and devices are skipped without ever being opened, except
+//!   a FIFO named on the command line (`keytrail scan <(cat f)`), which is
+//!   read as a stream, like stdin;
 //! - binary files are skipped by content sniffing; UTF-16 text with a BOM is
 //!   transcoded to UTF-8;
 //! - zip-family, tar, tar.gz/tgz and .gz files are opened and their members
@@ -55,6 +57,8 @@ mod walk;
 
 use std::io::Read;
 use std::path::PathBuf;
+
+pub use content::utf8_text;
 
 pub use keytrail_types::{Diagnostic, Origin};
 
@@ -145,6 +149,10 @@ pub struct FsOptions {
     /// past 200× the outermost archive's size beyond 16 MiB of output is
     /// called a bomb and stopped early. Default 256 MiB.
     pub max_archive_bytes: u64,
+    /// Output-to-input ratio (beyond 16 MiB of output) at which an archive
+    /// or image layer is called a decompression bomb and stopped; `0` turns
+    /// the test off (the byte limits still hold). Default 200.
+    pub max_archive_ratio: u64,
     /// Files up to this size are read into memory ([`Content::Bytes`]);
     /// larger ones are handed as [`Content::File`]. Default 64 MiB.
     pub max_in_memory: u64,
@@ -165,6 +173,7 @@ impl Default for FsOptions {
             excludes: Vec::new(),
             max_archive_depth: 3,
             max_archive_bytes: 256 << 20,
+            max_archive_ratio: archive::BOMB_RATIO,
             max_in_memory: 64 << 20,
             threads: 0,
             scan_archives: true,
@@ -205,6 +214,12 @@ pub mod kinds {
     pub const ARCHIVE_ENCRYPTED: &str = "archive_encrypted";
     /// Archive not opened because archive scanning is disabled (skip).
     pub const ARCHIVE_DISABLED: &str = "archive_disabled";
+    /// Whether a diagnostic of `kind` means content was left unscanned
+    /// because of a limit (decompression budget, bomb ratio, nesting depth):
+    /// the run is incomplete and a higher limit would scan more.
+    pub fn is_incomplete(kind: &str) -> bool {
+        matches!(kind, ARCHIVE_BOMB | ARCHIVE_LIMIT | "image_limit")
+    }
     /// Corrupt or truncated archive or member (error).
     pub const ARCHIVE_CORRUPT: &str = "archive_corrupt";
     /// Member compressed with a method we do not decode: bzip2, lzma, zstd... (skip).

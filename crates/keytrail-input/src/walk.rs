@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 
 use globset::{Candidate, GlobBuilder, GlobSet, GlobSetBuilder};
 use ignore::{DirEntry, WalkBuilder, WalkState};
-use keytrail_types::Diagnostic;
+use keytrail_types::{Diagnostic, Origin};
 
 use crate::content::{self, Ctx, io_diagnostic, is_symlink_loop};
 use crate::{BlobSink, FsOptions, kinds};
@@ -115,6 +115,15 @@ pub(crate) fn walk(roots: &[&PathBuf], opts: &FsOptions, sink: &dyn BlobSink) {
     for root in roots {
         let shown = root.to_string_lossy().into_owned();
         match std::fs::metadata(root) {
+            Ok(m) if is_fifo(&m.file_type()) => {
+                // `keytrail scan <(cat f)`: a pipe the user named is read
+                // as a stream, like stdin. (Devices and sockets are not:
+                // `/dev/zero` never ends.)
+                match std::fs::File::open(root) {
+                    Ok(f) => content::scan_stream(f, &shown, Origin::File, opts, sink),
+                    Err(e) => sink.diagnostic(io_diagnostic(&e, shown, "cannot open")),
+                }
+            }
             Ok(_) => existing.push(root.as_path()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let dangling = std::fs::symlink_metadata(root).is_ok();
@@ -227,6 +236,17 @@ fn symlink_diagnostic(path: &Path, display: String) -> Diagnostic {
             format!("symbolic link not followed (target not accessible: {e})"),
         ),
     }
+}
+
+#[cfg(unix)]
+fn is_fifo(ft: &std::fs::FileType) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    ft.is_fifo()
+}
+
+#[cfg(not(unix))]
+fn is_fifo(_ft: &std::fs::FileType) -> bool {
+    false
 }
 
 #[cfg(unix)]

@@ -203,6 +203,42 @@ fn zip_bomb_is_stopped_after_the_members_before_it() {
     );
 }
 
+/// The case: filler that trips the ratio guard, then a credentials
+/// file. By default the rest is cut (and said so); with the ratio test off
+/// and a budget big enough, the credentials file is scanned.
+#[test]
+fn raised_limits_read_past_the_filler() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let filler = vec![b'a'; 40 << 20];
+    write(
+        root,
+        "cut.zip",
+        zip(&[
+            ("filler.txt", &filler),
+            ("creds.env", b"KEY=after-filler\n"),
+        ]),
+    );
+    let out = scan_dir(root, &opts());
+    assert!(!out.blobs.contains_key("cut.zip!creds.env"));
+    assert_eq!(
+        out.diags_of("archive_bomb"),
+        vec![("cut.zip!filler.txt".to_string(), false)]
+    );
+    assert!(keytrail_input::kinds::is_incomplete("archive_bomb"));
+    assert!(keytrail_input::kinds::is_incomplete("archive_limit"));
+    assert!(!keytrail_input::kinds::is_incomplete("binary"));
+
+    let raised = FsOptions {
+        max_archive_ratio: 0,
+        max_archive_bytes: 64 << 20,
+        ..opts()
+    };
+    let out = scan_dir(root, &raised);
+    assert_eq!(out.text("cut.zip!creds.env"), "KEY=after-filler\n");
+    assert!(out.diags.is_empty(), "{:?}", out.diags);
+}
+
 #[test]
 fn nested_zip_bomb_is_charged_to_the_outer_budget() {
     let dir = tempfile::tempdir().unwrap();

@@ -259,7 +259,7 @@ fn symlink_loops_are_reported_not_followed_forever() {
 }
 
 #[test]
-fn fifos_are_skipped_without_blocking() {
+fn fifos_in_a_walk_are_skipped_without_blocking() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     write(root, "a.txt", "a");
@@ -269,13 +269,38 @@ fn fifos_are_skipped_without_blocking() {
         .status()
         .expect("mkfifo available");
     assert!(status.success());
-    // Inside a walk, and given directly: neither may open (and block on) it.
-    let out = scan(root, &[root.to_path_buf(), fifo], &opts());
+    // Inside a walk it is never opened (opening would block: no writer).
+    let out = scan(root, &[root.to_path_buf()], &opts());
     assert_eq!(out.paths(), vec!["a.txt"]);
     assert_eq!(
         out.diags_of("special_file"),
-        vec![("pipe".to_string(), false), ("pipe".to_string(), false)]
+        vec![("pipe".to_string(), false)]
     );
+}
+
+/// `keytrail scan <(cat f)`: a FIFO named on the command line is read as a
+/// stream, next to a regular file, and its secrets are delivered.
+#[test]
+fn a_fifo_named_on_the_command_line_is_read_as_a_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "a.txt", "a");
+    let fifo = root.join("pipe");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo available");
+    assert!(status.success());
+    let writer_path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        // Blocks until the scan opens the FIFO for reading.
+        std::fs::write(writer_path, "TOKEN=from-the-pipe\n").unwrap();
+    });
+    let out = scan(root, &[root.join("a.txt"), fifo], &opts());
+    writer.join().unwrap();
+    assert_eq!(out.paths(), vec!["a.txt", "pipe"]);
+    assert_eq!(out.text("pipe"), "TOKEN=from-the-pipe\n");
+    assert!(out.diags_of("special_file").is_empty(), "{:?}", out.diags);
 }
 
 #[test]

@@ -342,6 +342,12 @@ pub fn summary_line(s: &Summary) -> String {
         ", {} skipped, {} unreadable",
         s.skipped, s.unreadable
     ));
+    if s.incomplete > 0 {
+        out.push_str(&format!(
+            ", {} only partly scanned (archive limits)",
+            plural(s.incomplete, "archive", "archives")
+        ));
+    }
     out
 }
 
@@ -585,6 +591,12 @@ mod tests {
         assert_eq!(
             summary_line(&s),
             "scanned 1 file (2.0 KiB) in 0.05s: 2 findings (3 locations), 1 suppressed by baseline, 4 skipped, 0 unreadable"
+        );
+        let cut = Summary { incomplete: 2, ..s };
+        assert!(
+            summary_line(&cut).ends_with(", 2 archives only partly scanned (archive limits)"),
+            "{}",
+            summary_line(&cut)
         );
     }
 }

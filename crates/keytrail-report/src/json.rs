@@ -96,7 +96,9 @@ struct LocationView<'a> {
     context: ContextMap<'a>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     notes: &'a [String],
-    /// The finding's remediation (the same on every line of the finding).
+    /// The finding's remediation, on the first line of the finding only:
+    /// its affected-image list grows with the locations, so repeating it
+    /// on every line would make the output quadratic.
     #[serde(skip_serializing_if = "Option::is_none")]
     remediation: Option<&'a Remediation>,
     /// Number of locations of the same finding, so a consumer of one line
@@ -138,7 +140,7 @@ pub(crate) fn write_jsonl(
 ) -> io::Result<()> {
     for f in report.findings {
         let base = FindingView::new(f, report, opts);
-        for loc in &f.locations {
+        for (i, loc) in f.locations.iter().enumerate() {
             let rec = LocationView {
                 rule_id: base.rule_id,
                 rule_name: base.rule_name,
@@ -151,14 +153,33 @@ pub(crate) fn write_jsonl(
                 location: loc,
                 context: ContextMap(&f.context),
                 notes: &f.notes,
-                remediation: base.remediation,
+                remediation: base.remediation.filter(|_| i == 0),
                 occurrences: f.locations.len(),
             };
             serde_json::to_writer(&mut *w, &rec)?;
             w.write_all(b"\n")?;
         }
     }
+    for n in &report.summary.not_scanned {
+        serde_json::to_writer(
+            &mut *w,
+            &NotScannedLine {
+                kind_of_line: "not_scanned",
+                entry: n,
+            },
+        )?;
+        w.write_all(b"\n")?;
+    }
     Ok(())
+}
+
+/// A JSONL line for an input that was not (fully) scanned.
+#[derive(Serialize)]
+struct NotScannedLine<'a> {
+    #[serde(rename = "type")]
+    kind_of_line: &'static str,
+    #[serde(flatten)]
+    entry: &'a crate::NotScanned,
 }
 
 #[cfg(test)]
@@ -220,6 +241,12 @@ mod tests {
         assert_eq!(back, testdata::image_remediation());
         assert_eq!(v["summary"]["files_scanned"], 3);
         assert_eq!(v["summary"]["findings"], 2);
+        assert_eq!(v["summary"]["incomplete"], 1);
+        let ns = &v["summary"]["not_scanned"];
+        assert_eq!(ns[0]["kind"], "archive_limit");
+        assert_eq!(ns[0]["path"], "dist/big.zip!filler.bin");
+        assert!(ns[0].get("line").is_none());
+        assert_eq!(ns[1]["line"], 7);
     }
 
     #[test]
@@ -229,7 +256,14 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(recs.len(), 3);
+        assert_eq!(recs.len(), 5);
+        let (recs, not_scanned) = recs.split_at(3);
+        assert!(recs.iter().all(|r| r.get("type").is_none()));
+        assert_eq!(not_scanned[0]["type"], "not_scanned");
+        assert_eq!(not_scanned[0]["kind"], "archive_limit");
+        assert_eq!(not_scanned[0]["path"], "dist/big.zip!filler.bin");
+        assert_eq!(not_scanned[1]["kind"], "unreadable");
+        assert_eq!(not_scanned[1]["line"], 7);
         for key in [
             "rule_id",
             "rule_name",
@@ -260,6 +294,61 @@ mod tests {
             "rebuild_without_secret"
         );
         assert!(recs.iter().all(|r| r.get("secret").is_none()));
+    }
+
+    /// An image finding seen in many places: the affected-image list is
+    /// written once (on the finding's first line), so the output grows
+    /// linearly with the locations, not with their square.
+    #[test]
+    fn jsonl_remediation_only_on_first_line_of_a_finding() {
+        let (mut findings, rules, summary) = testdata::sample();
+        let image = findings[1].clone();
+        let loc = image.locations[0].clone();
+        let remediation = image.remediation.clone().unwrap();
+        let one = remediation.affected[0].clone();
+        let grown = |n: usize| {
+            let mut f = image.clone();
+            f.locations = vec![loc.clone(); n];
+            let mut r = remediation.clone();
+            r.affected = vec![one.clone(); n];
+            f.remediation = Some(r);
+            f
+        };
+        let mut size = |n: usize| {
+            findings[1] = grown(n);
+            let report = Report {
+                findings: &findings,
+                rules: &rules,
+                summary: &summary,
+            };
+            let mut out = Vec::new();
+            write_jsonl(&mut out, &report, &ReportOptions::default()).unwrap();
+            out
+        };
+        let small = size(100);
+        let big = size(400);
+        // 4x the locations (and affected images): about 4x the bytes, not 16x.
+        assert!(
+            big.len() < small.len() * 5,
+            "{} bytes for 100, {} for 400",
+            small.len(),
+            big.len()
+        );
+        let text = String::from_utf8(big).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|v: &Value| v["fingerprint"] == image.fingerprint.0.as_str())
+            .collect();
+        assert_eq!(lines.len(), 400);
+        assert_eq!(
+            lines[0]["remediation"]["affected"]
+                .as_array()
+                .unwrap()
+                .len(),
+            400
+        );
+        assert!(lines[1..].iter().all(|l| l.get("remediation").is_none()));
     }
 
     #[test]

@@ -29,7 +29,8 @@ pub enum Format {
     Human,
     /// One JSON document: `{"version": 1, "findings": [...], "summary": {...}}`.
     Json,
-    /// One JSON object per line, one line per location of a finding.
+    /// One JSON object per line, one line per location of a finding, then
+    /// one `{"type": "not_scanned", ...}` line per input not scanned.
     Jsonl,
     /// SARIF 2.1.0, for code-scanning dashboards.
     Sarif,
@@ -117,8 +118,41 @@ pub struct Summary {
     /// Findings not reported because the config file or `.keytrailignore`
     /// allow-lists them (by fingerprint or secret-value hash).
     pub allowed: u64,
+    /// Archives scanned only in part: a decompression limit, the bomb
+    /// ratio guard or the nesting limit stopped them.
+    pub incomplete: u64,
     /// Wall-clock time of the run in milliseconds.
     pub elapsed_ms: u64,
+    /// What was not scanned, or only in part: every unreadable input and
+    /// every archive cut by a limit, sorted by path.
+    pub not_scanned: Vec<NotScanned>,
+}
+
+/// One input, or part of one, that the run did not scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NotScanned {
+    /// Stable diagnostic kind: `archive_limit`, `archive_bomb` (limits),
+    /// `unreadable`, `permission_denied`, `not_found`, `archive_corrupt`…
+    pub kind: String,
+    /// The file, archive member, image or repository concerned.
+    pub path: String,
+    /// 1-based line, where known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// What happened and what was left out.
+    pub message: String,
+}
+
+impl NotScanned {
+    /// The entry for a diagnostic.
+    pub fn from_diagnostic(d: &keytrail_types::Diagnostic) -> Self {
+        NotScanned {
+            kind: d.kind.clone(),
+            path: d.subject.clone(),
+            line: d.line,
+            message: d.message.clone(),
+        }
+    }
 }
 
 /// Everything an encoder writes about a run.

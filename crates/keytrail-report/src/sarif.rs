@@ -310,6 +310,35 @@ pub fn document(tool_version: &str, rules: Vec<Value>, results: Vec<Value>) -> V
     })
 }
 
+/// The run's one `invocation`: `executionSuccessful` is true when every
+/// input was scanned whole; each input not scanned (unreadable, or an
+/// archive cut by a limit) is a `toolExecutionNotifications` entry with
+/// its kind as `descriptor.id` and its path as location.
+pub fn invocation(not_scanned: &[crate::NotScanned]) -> Value {
+    let notes: Vec<Value> = not_scanned
+        .iter()
+        .map(|n| {
+            let mut loc = physical_location(&n.path, n.line.unwrap_or(1), 1, "");
+            if n.line.is_none() {
+                // No position known: the artifact alone.
+                if let Some(p) = loc["physicalLocation"].as_object_mut() {
+                    p.remove("region");
+                }
+            }
+            json!({
+                "level": "error",
+                "descriptor": { "id": n.kind },
+                "message": { "text": format!("not scanned: {}: {}", n.path, n.message) },
+                "locations": [loc],
+            })
+        })
+        .collect();
+    json!({
+        "executionSuccessful": not_scanned.is_empty(),
+        "toolExecutionNotifications": notes,
+    })
+}
+
 /// The remediation steps and affected images as plain text appended to a
 /// result message (SARIF viewers show the message; the structured block is
 /// in the result's `properties.remediation`).
@@ -416,6 +445,7 @@ pub(crate) fn write(
     if let Some(id) = &opts.automation_id {
         set_automation_id(&mut doc, id);
     }
+    doc["runs"][0]["invocations"] = json!([invocation(&report.summary.not_scanned)]);
     serde_json::to_writer_pretty(&mut *w, &doc)?;
     w.write_all(b"\n")
 }
@@ -487,6 +517,33 @@ mod tests {
         let mut doc = render();
         doc["runs"][0]["results"][0]["level"] = json!("fatal");
         assert!(!validator.is_valid(&doc));
+    }
+
+    #[test]
+    fn inputs_not_scanned_are_tool_execution_notifications() {
+        let doc = render();
+        let inv = &doc["runs"][0]["invocations"][0];
+        assert_eq!(inv["executionSuccessful"], false);
+        let notes = inv["toolExecutionNotifications"].as_array().unwrap();
+        assert_eq!(notes.len(), 2);
+        assert_eq!(notes[0]["descriptor"]["id"], "archive_limit");
+        assert_eq!(
+            notes[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+            "dist/big.zip!filler.bin"
+        );
+        assert!(
+            notes[0]["message"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("not scanned")
+        );
+        assert_eq!(
+            notes[1]["locations"][0]["physicalLocation"]["region"]["startLine"],
+            7
+        );
+        let clean = invocation(&[]);
+        assert_eq!(clean["executionSuccessful"], true);
+        assert_eq!(clean["toolExecutionNotifications"], json!([]));
     }
 
     #[test]

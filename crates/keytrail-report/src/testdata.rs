@@ -157,6 +157,22 @@ pub(crate) fn sample() -> (Vec<Finding>, Vec<RuleMeta>, Summary) {
         findings: 2,
         locations: 3,
         elapsed_ms: 5,
+        incomplete: 1,
+        unreadable: 1,
+        not_scanned: vec![
+            crate::NotScanned {
+                kind: "archive_limit".into(),
+                path: "dist/big.zip!filler.bin".into(),
+                line: None,
+                message: "decompression limit of 268435456 bytes reached for archive dist/big.zip; from this member on the archive was not scanned".into(),
+            },
+            crate::NotScanned {
+                kind: "unreadable".into(),
+                path: "logs/app.log".into(),
+                line: Some(7),
+                message: "cannot read past byte 512".into(),
+            },
+        ],
         ..Default::default()
     };
     (vec![gh, aws], rules, summary)

@@ -596,11 +596,19 @@ fn bearer_token_auth_failures_name_status_and_reference_and_the_run_goes_on() {
         ];
         all.extend(args.iter().copied());
         let r = s.scan(&all, None);
-        assert_eq!(r.code, 1, "{what}: findings in the local image: {r:?}");
+        // The secure image named on the command line could not be read:
+        // the run fails (exit 2), and the local image is still scanned.
+        assert_eq!(r.code, 2, "{what}: a named image unreadable: {r:?}");
+        assert!(
+            r.stderr
+                .contains(&format!("error: `{}` could not be read", s.reference)),
+            "{what}: {}",
+            r.stderr
+        );
         let warning = r
             .stderr
             .lines()
-            .find(|l| l.contains(&s.reference))
+            .find(|l| l.starts_with("warning:") && l.contains(&s.reference))
             .unwrap_or_else(|| panic!("{what}: no diagnostic naming the reference: {}", r.stderr));
         assert!(
             warning.contains("401 Unauthorized") && warning.contains(&s.tokens.realm),

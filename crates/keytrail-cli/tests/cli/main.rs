@@ -11,6 +11,7 @@ mod config;
 mod detect;
 mod formats;
 mod git;
+mod hardening;
 mod help;
 mod image;
 mod image_registry;

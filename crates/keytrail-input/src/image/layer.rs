@@ -322,7 +322,8 @@ pub(crate) fn scan(
     let budget = Budget::new(
         env.max_layer_bytes,
         compressed.unwrap_or(env.max_layer_bytes),
-    );
+    )
+    .with_ratio(env.content.max_archive_ratio);
     let bytes = AtomicU64::new(0);
     let capped = Capped::new(
         Counting {
