@@ -38,4 +38,4 @@ pub use chrono;
 pub use facts::Facts;
 pub use inventory::{IdentityRecord, UNOWNED, inventory, inventory_with};
 pub use owners::Owners;
-pub use snapshot::{Collected, Snapshot, load_snapshot};
+pub use snapshot::{Collected, Snapshot, check_snapshot_dir, load_snapshot, mask_quoted};

@@ -264,6 +264,33 @@ pub struct Ownership {
 pub struct Owners {
     /// Entries in file order.
     pub entries: Vec<OwnerEntry>,
+    /// Index of the first exact-ARN entry per ARN, and the tag and pattern
+    /// entries in file order: a lookup costs a hash probe plus the (few)
+    /// tag and pattern entries, not a pass over an entry per identity.
+    index: SelectorIndex,
+}
+
+#[derive(Debug, Clone, Default)]
+struct SelectorIndex {
+    by_arn: std::collections::HashMap<String, usize>,
+    tagged: Vec<usize>,
+    patterns: Vec<usize>,
+}
+
+impl SelectorIndex {
+    fn new(entries: &[OwnerEntry]) -> Self {
+        let mut index = SelectorIndex::default();
+        for (i, e) in entries.iter().enumerate() {
+            match &e.selector {
+                Selector::Arn(a) => {
+                    index.by_arn.entry(a.clone()).or_insert(i);
+                }
+                Selector::Tag { .. } => index.tagged.push(i),
+                Selector::Pattern(..) => index.patterns.push(i),
+            }
+        }
+        index
+    }
 }
 
 #[derive(Deserialize)]
@@ -349,6 +376,22 @@ impl Owners {
     /// Parses owners YAML; `source` names the file in diagnostics.
     pub fn parse(text: &str, source: &str) -> (Owners, Vec<Diagnostic>) {
         let mut diags = Vec::new();
+        if let Some((line, col)) =
+            keytrail_types::yaml_depth::too_deep(text, keytrail_types::yaml_depth::MAX_DEPTH)
+        {
+            diags.push(
+                Diagnostic::error(
+                    "malformed_yaml",
+                    source,
+                    format!(
+                        "owners file nested deeper than {} levels (not parsed)",
+                        keytrail_types::yaml_depth::MAX_DEPTH
+                    ),
+                )
+                .at(Some(line), Some(col)),
+            );
+            return (Owners::default(), diags);
+        }
         let syntax: OwnersSyntax = match serde_yaml_ng::from_str(text) {
             Ok(s) => s,
             Err(e) => {
@@ -396,27 +439,32 @@ impl Owners {
                 )),
             }
         }
-        (Owners { entries }, diags)
+        let index = SelectorIndex::new(&entries);
+        (Owners { entries, index }, diags)
     }
 
     /// The entry that applies to identity `id` with `tags`, by precedence
     /// (exact ARN, then tag, then pattern).
     pub fn entry_for(&self, id: &str, tags: &[(String, String)]) -> Option<&OwnerEntry> {
-        let exact = self
-            .entries
-            .iter()
-            .find(|e| matches!(&e.selector, Selector::Arn(a) if a == id));
+        let entry = |i: &usize| &self.entries[*i];
+        let exact = self.index.by_arn.get(id).map(entry);
         let tagged = || {
-            self.entries.iter().find(|e| match &e.selector {
-                Selector::Tag { key, value } => tags
-                    .iter()
-                    .any(|(k, v)| k == key && value.as_ref().is_none_or(|x| x == v)),
-                _ => false,
-            })
+            self.index
+                .tagged
+                .iter()
+                .map(entry)
+                .find(|e| match &e.selector {
+                    Selector::Tag { key, value } => tags
+                        .iter()
+                        .any(|(k, v)| k == key && value.as_ref().is_none_or(|x| x == v)),
+                    _ => false,
+                })
         };
         let pattern = || {
-            self.entries
+            self.index
+                .patterns
                 .iter()
+                .map(entry)
                 .find(|e| matches!(&e.selector, Selector::Pattern(_, m) if m.is_match(id)))
         };
         exact.or_else(tagged).or_else(pattern)

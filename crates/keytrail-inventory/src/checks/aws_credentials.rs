@@ -203,12 +203,16 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) {
                     }
                 }
             }
-            let mut users: Vec<&str> = keys.iter().map(|k| k.user.as_str()).collect();
-            users.sort();
-            users.dedup();
-            for u in users {
-                let active: Vec<&KeyView> =
-                    keys.iter().filter(|k| k.user == u && k.active).collect();
+            // Active keys per user, in one pass (not a pass per user).
+            let mut by_user: std::collections::BTreeMap<&str, Vec<&KeyView>> =
+                std::collections::BTreeMap::new();
+            for k in &keys {
+                let slot = by_user.entry(k.user.as_str()).or_default();
+                if k.active {
+                    slot.push(k);
+                }
+            }
+            for (u, active) in by_user {
                 if active.len() >= 2 {
                     ctx.finding(
                         TWO,

@@ -487,7 +487,7 @@ fn load_credential_report(
     let csv_path = dir.join("iam-credential-report.csv");
     let json_path = dir.join("iam-get-credential-report.json");
     if csv_path.exists() {
-        return match std::fs::read(&csv_path) {
+        return match super::files::read_bounded(&csv_path, super::MAX_FILE_BYTES) {
             Ok(b) => parse_credential_report(&b, &csv_path, diags),
             Err(e) => {
                 diags.push(Diagnostic::error(
@@ -901,6 +901,7 @@ fn load_access_keys(dir: &Path, diags: &mut Vec<Diagnostic>) -> Collected<Vec<Ac
     }
     let used_dir = dir.join("iam-get-access-key-last-used");
     let mut out: Vec<AccessKey> = Vec::new();
+    let mut seen_ids: std::collections::HashSet<String> = std::collections::HashSet::new();
     for f in sorted_entries(&keys_dir, diags) {
         if f.extension().is_none_or(|e| e != "json") {
             continue;
@@ -914,7 +915,7 @@ fn load_access_keys(dir: &Path, diags: &mut Vec<Diagnostic>) -> Collected<Vec<Ac
             "AccessKeyMetadata",
             diags,
         ) {
-            if out.iter().any(|o| o.id == k.access_key_id) {
+            if !seen_ids.insert(k.access_key_id.clone()) {
                 continue;
             }
             let mut key = AccessKey {
@@ -924,7 +925,12 @@ fn load_access_keys(dir: &Path, diags: &mut Vec<Diagnostic>) -> Collected<Vec<Ac
                 ..AccessKey::default()
             };
             let used_file = used_dir.join(format!("{}.json", k.access_key_id));
-            if let Collected::Present(u) = read_json::<LastUsedOutputSyntax>(&used_file, diags) {
+            let plain = super::check_name(&k.access_key_id, "access key", &f, diags);
+            if !plain {
+                // Not read: last use unknown.
+            } else if let Collected::Present(u) =
+                read_json::<LastUsedOutputSyntax>(&used_file, diags)
+            {
                 key.last_used_known = true;
                 if let Some(l) = u.access_key_last_used {
                     key.last_used = l.last_used_date.0;
@@ -1012,11 +1018,15 @@ fn load_buckets(dir: &Path, diags: &mut Vec<Diagnostic>) -> Collected<Vec<Bucket
     let mut out = Vec::new();
     let per = dir.join("s3api");
     for b in parse_items::<BucketSyntax>(v.get("Buckets"), &list_path, "Buckets", diags) {
-        let bdir = per.join(&b.name);
         let mut bucket = Bucket {
-            name: b.name,
+            name: b.name.clone(),
             ..Bucket::default()
         };
+        if !super::check_name(&b.name, "bucket", &list_path, diags) {
+            out.push(bucket);
+            continue;
+        }
+        let bdir = per.join(&b.name);
         bucket.public_access_block =
             read_json::<PublicAccessBlockOutput>(&bdir.join("get-public-access-block.json"), diags)
                 .map(|o| o.public_access_block_configuration);
@@ -1223,6 +1233,9 @@ fn load_region(rdir: &Path, diags: &mut Vec<Diagnostic>) -> Region {
         let names: Vec<String> = parse_items(v.get("clusters"), &list_path, "clusters", diags);
         let mut clusters = Vec::new();
         for cname in names {
+            if !super::check_name(&cname, "cluster", &list_path, diags) {
+                continue;
+            }
             let f = rdir
                 .join("eks-describe-cluster")
                 .join(format!("{cname}.json"));

@@ -223,22 +223,26 @@ pub fn load(dir: &Path, diags: &mut Vec<Diagnostic>) -> AzureSnapshot {
             let mut out = Vec::new();
             for a in parse_items::<AccountSyntax>(Some(&v), &acc, "storage accounts", diags) {
                 let f = cdir.join(format!("{}.json", a.name));
-                let containers = match read_json_value(&f, diags) {
-                    Collected::Present(v) => Collected::Present(
-                        parse_items::<ContainerSyntax>(Some(&v), &f, "containers", diags)
-                            .into_iter()
-                            .map(|c| Container {
-                                name: c.name,
-                                public_access: c
-                                    .properties
-                                    .and_then(|p| p.public_access)
-                                    .or(c.public_access)
-                                    .filter(|p| !p.eq_ignore_ascii_case("none")),
-                            })
-                            .collect(),
-                    ),
-                    Collected::NotConfigured => Collected::Present(Vec::new()),
-                    Collected::Missing => Collected::Missing,
+                let plain = super::check_name(&a.name, "storage account", &acc, diags);
+                let containers = match plain.then(|| read_json_value(&f, diags)) {
+                    None => Collected::Missing,
+                    Some(read) => match read {
+                        Collected::Present(v) => Collected::Present(
+                            parse_items::<ContainerSyntax>(Some(&v), &f, "containers", diags)
+                                .into_iter()
+                                .map(|c| Container {
+                                    name: c.name,
+                                    public_access: c
+                                        .properties
+                                        .and_then(|p| p.public_access)
+                                        .or(c.public_access)
+                                        .filter(|p| !p.eq_ignore_ascii_case("none")),
+                                })
+                                .collect(),
+                        ),
+                        Collected::NotConfigured => Collected::Present(Vec::new()),
+                        Collected::Missing => Collected::Missing,
+                    },
                 };
                 out.push(StorageAccount {
                     name: a.name,

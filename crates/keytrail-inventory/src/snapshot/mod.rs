@@ -7,6 +7,7 @@
 
 pub mod aws;
 pub mod azure;
+mod files;
 pub mod gcp;
 
 use crate::Timestamp;
@@ -18,6 +19,8 @@ use std::path::{Path, PathBuf};
 
 pub use aws::AwsSnapshot;
 pub use azure::AzureSnapshot;
+pub use files::MAX_FILE_BYTES;
+pub(crate) use files::is_plain_name;
 pub use gcp::GcpProject;
 
 /// Whether a piece of data was collected.
@@ -78,14 +81,15 @@ pub fn load_snapshot(dir: &Path) -> (Snapshot, Vec<Diagnostic>) {
         root: dir.to_path_buf(),
         ..Snapshot::default()
     };
-    if !dir.is_dir() {
+    if let Err(why) = check_snapshot_dir(dir) {
         diags.push(Diagnostic::error(
             "unreadable",
             dir.display().to_string(),
-            "snapshot directory does not exist",
+            why,
         ));
         return (snap, diags);
     }
+    let _confined = files::RootGuard::enter(dir);
     let aws_dir = dir.join("aws");
     if aws_dir.is_dir() {
         snap.aws = Some(aws::load(&aws_dir, &mut diags));
@@ -109,7 +113,103 @@ pub fn load_snapshot(dir: &Path) -> (Snapshot, Vec<Diagnostic>) {
             "no aws/, gcp/ or azure/ directory: nothing to evaluate",
         ));
     }
+    // Parser errors quote the value they choke on (`invalid type: string
+    // "AKIA…"`), and a misplaced value can be a secret: mask them all.
+    for d in &mut diags {
+        d.message = mask_quoted(&d.message);
+    }
     (snap, diags)
+}
+
+/// `message` with every double-quoted value, and the name after `unknown
+/// variant` / `unknown field`, masked: its first two characters and its
+/// length (`"AKIA…"` becomes `"AK… (20 chars)"`). Values of up to three
+/// characters stay: they cannot hide a credential.
+pub fn mask_quoted(message: &str) -> String {
+    fn mask(v: &str) -> String {
+        let n = v.chars().count();
+        if n <= 3 {
+            v.to_string()
+        } else {
+            let head: String = v.chars().take(2).collect();
+            format!("{head}… ({n} chars)")
+        }
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    loop {
+        let quote = rest.find('"');
+        let tick = ["unknown variant `", "unknown field `"]
+            .iter()
+            .filter_map(|p| rest.find(p).map(|i| i + p.len() - 1))
+            .min();
+        let (open, close) = match (quote, tick) {
+            (Some(q), Some(t)) if t < q => (t, '`'),
+            (Some(q), _) => (q, '"'),
+            (None, Some(t)) => (t, '`'),
+            (None, None) => break,
+        };
+        out.push_str(&rest[..=open]);
+        let after = &rest[open + 1..];
+        // serde_json escapes quotes inside strings; find the unescaped close.
+        let mut end = None;
+        let mut escaped = false;
+        for (i, c) in after.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                c if c == close && !escaped => {
+                    end = Some(i);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        match end {
+            Some(e) => {
+                out.push_str(&mask(&after[..e]));
+                out.push(close);
+                rest = &after[e + 1..];
+            }
+            None => {
+                out.push_str(&mask(after));
+                rest = "";
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Why `dir` cannot be a snapshot directory, if it cannot: it does not
+/// exist, or it is a file (or something else) rather than a directory.
+pub fn check_snapshot_dir(dir: &Path) -> Result<(), String> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => {
+            Err("the snapshot must be a directory (aws/, gcp/, azure/ inside), not a file".into())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err("snapshot directory does not exist".into())
+        }
+        Err(e) => Err(format!("cannot open the snapshot directory: {e}")),
+    }
+}
+
+/// Whether `name` from `file` may name a per-resource file or directory;
+/// if not, a diagnostic says what was not read.
+pub(crate) fn check_name(name: &str, what: &str, file: &Path, diags: &mut Vec<Diagnostic>) -> bool {
+    if is_plain_name(name) {
+        return true;
+    }
+    diags.push(Diagnostic::error(
+        "unsafe_name",
+        file.display().to_string(),
+        format!(
+            "{what} name {name:?} is not a plain file name (empty, `.`, `..` or with a separator): its per-{what} files were not read"
+        ),
+    ));
+    false
 }
 
 /// Directory entries sorted by name (deterministic output).
@@ -163,7 +263,7 @@ const NOT_FOUND_CODES: &[&str] = &[
 /// Reads a JSON file as a [`Value`]: absent → `Missing`; empty or a
 /// "not found" CLI error → `NotConfigured`; unparsable → diagnostic + `Missing`.
 pub(crate) fn read_json_value(path: &Path, diags: &mut Vec<Diagnostic>) -> Collected<Value> {
-    let bytes = match std::fs::read(path) {
+    let bytes = match files::read_bounded(path, MAX_FILE_BYTES) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Collected::Missing,
         Err(e) => {
