@@ -456,11 +456,31 @@ pub const STATE_FILE: &str = "keytrail-detect-state.json";
 
 impl State {
     /// Loads state from `dir` (an absent file gives empty state).
+    ///
+    /// A state file that does not parse is never silently replaced: it is
+    /// renamed to `keytrail-detect-state.json.corrupt-<unix seconds>` (kept
+    /// for inspection) and the diagnostic says so; the run starts from
+    /// empty state, which the end of the run saves as usual.
     pub fn load(dir: &Path) -> Result<Self, Diagnostic> {
         let p = dir.join(STATE_FILE);
         match std::fs::read(&p) {
             Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-                Diagnostic::error("state_invalid", p.display().to_string(), e.to_string())
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                let aside = dir.join(format!("{STATE_FILE}.corrupt-{secs}"));
+                let kept = match std::fs::rename(&p, &aside) {
+                    Ok(()) => format!("kept aside as {}", aside.display()),
+                    Err(re) => format!("could not be kept aside ({re}); it will be overwritten"),
+                };
+                Diagnostic::error(
+                    "state_invalid",
+                    p.display().to_string(),
+                    format!(
+                        "state file is corrupt ({e}); {kept}; starting from empty state (baselines are learnt again)"
+                    ),
+                )
+                .at(Some(e.line() as u64), Some(e.column() as u64))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State {
                 version: 2,

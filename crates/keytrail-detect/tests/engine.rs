@@ -27,6 +27,47 @@ fn day(d: u32, h: u32) -> String {
 
 const SDK: &str = "aws-sdk-go-v2/1.26.1 os/linux lang/go#1.22.1";
 
+/// A corrupt state file is kept aside (not silently replaced), the run goes
+/// on from empty state, and a diagnostic names the file, position and the
+/// copy.
+#[test]
+fn a_corrupt_state_file_is_kept_aside_and_reported() {
+    let state = tempfile::tempdir().unwrap();
+    let file = state.path().join("keytrail-detect-state.json");
+    std::fs::write(&file, "{\"version\": 2, \"identities\": [}").unwrap();
+    let b = EngineBuilder::new()
+        .ipintel(common::ipintel())
+        .state_dir(state.path());
+    let (mut e, diags) = b.build();
+    let d = diags
+        .iter()
+        .find(|d| d.kind == "state_invalid")
+        .unwrap_or_else(|| panic!("{diags:#?}"));
+    assert!(d.subject.ends_with("keytrail-detect-state.json"), "{d}");
+    assert_eq!(d.line, Some(1));
+    assert!(d.message.contains("kept aside as"), "{d}");
+    let aside: Vec<_> = std::fs::read_dir(state.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("keytrail-detect-state.json.corrupt-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert_eq!(
+        std::fs::read_to_string(state.path().join(&aside[0])).unwrap(),
+        "{\"version\": 2, \"identities\": [}"
+    );
+    // The run goes on and saves fresh state next to the kept copy.
+    e.process(&event(&day(1, 1), "52.94.10.10", SDK, "GetObject"));
+    let (_, stats) = e.finish();
+    assert_eq!(stats.events, 1);
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        saved.starts_with('{') && saved.contains("\"version\":2"),
+        "{saved}"
+    );
+}
+
 #[test]
 fn learning_period_then_baseline_comparison_and_state_persistence() {
     let state = tempfile::tempdir().unwrap();

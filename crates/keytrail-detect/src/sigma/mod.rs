@@ -472,6 +472,22 @@ impl SigmaRules {
         let mut diags = Vec::new();
         let mut corr_docs = Vec::new();
         for (name, text) in sources {
+            if let Some((line, col)) =
+                keytrail_types::yaml_depth::too_deep(text, keytrail_types::yaml_depth::MAX_DEPTH)
+            {
+                diags.push(
+                    Diagnostic::error(
+                        "rule_invalid",
+                        name,
+                        format!(
+                            "nested deeper than {} levels: not a Sigma rule (not parsed)",
+                            keytrail_types::yaml_depth::MAX_DEPTH
+                        ),
+                    )
+                    .at(Some(line), Some(col)),
+                );
+                continue;
+            }
             for (i, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
                 let doc = match Yaml::deserialize(doc) {
                     Ok(d) => d,
