@@ -703,6 +703,51 @@ fn missing_object_is_reported_and_the_scan_goes_on() {
     assert_eq!(scan.stats.errors, 1);
 }
 
+/// A blob missing from the object database must not hide its work-tree
+/// copy: the file matches HEAD, but history could not show its content, so
+/// it is listed for the file source (and a corrupt one too).
+#[test]
+fn a_missing_or_corrupt_head_blob_sends_its_work_tree_copy_to_the_file_source() {
+    let r = Repo::new();
+    let secret = fake_secret("worktree-copy");
+    r.write("gone.env", &format!("TOKEN={secret}\n"));
+    r.write("broken.env", "this blob will be corrupted\n");
+    r.write("fine.txt", "unchanged and readable\n");
+    r.commit("three files");
+    let object = |content: &str| {
+        let id = r.hash_of(content);
+        r.dir.join(".git/objects").join(&id[..2]).join(&id[2..])
+    };
+    std::fs::remove_file(object(&format!("TOKEN={secret}\n"))).unwrap();
+    let broken = object("this blob will be corrupted\n");
+    let mut perms = std::fs::metadata(&broken).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&broken, perms).unwrap();
+    std::fs::write(&broken, b"\x78\x9cnot zlib").unwrap();
+
+    let scan = Scan::full(&r.dir);
+    assert!(!scan.has(&secret), "the blob itself cannot be read");
+    assert_eq!(
+        scan.diags_of(kinds::GIT_OBJECT_MISSING).len(),
+        1,
+        "{:?}",
+        scan.diags
+    );
+    let rel: Vec<_> = scan
+        .stats
+        .worktree_paths
+        .iter()
+        .map(|p| {
+            p.strip_prefix(&r.dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(rel, vec!["broken.env", "gone.env"]);
+}
+
 #[test]
 fn large_blobs_are_skipped_with_a_diagnostic() {
     let r = Repo::new();

@@ -345,7 +345,16 @@ pub fn scan_repository(path: &Path, opts: &GitOptions, sink: &dyn BlobSink) -> G
             index.deliver_messages(&ctx, &mut stats);
         }
         if opts.worktree {
-            stats.worktree_paths = worktree::changed_paths(&ctx, &index.head);
+            // A HEAD blob missing from the object database (or unreadable)
+            // was not scanned from history: its work-tree copy must be,
+            // even though it matches HEAD.
+            let readable: std::collections::HashSet<gix::ObjectId> = objects
+                .blobs
+                .iter()
+                .map(|b| b.id)
+                .filter(|id| !objects.unreadable.contains(id))
+                .collect();
+            stats.worktree_paths = worktree::changed_paths(&ctx, &index.head, &readable);
         }
     }
     if opts.follow_submodules {

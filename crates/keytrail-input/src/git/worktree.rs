@@ -2,7 +2,7 @@
 //! HEAD), the work-tree files that differ from HEAD or are untracked, and
 //! the repositories of submodules.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use gix::ObjectId;
@@ -107,8 +107,14 @@ pub(crate) fn scan_staged(ctx: &Ctx<'_>, stats: &mut GitStats) {
 ///
 /// A file whose index entry matches HEAD and whose size and modification
 /// time match the index is unchanged without being read; otherwise its
-/// content is hashed and compared.
-pub(crate) fn changed_paths(ctx: &Ctx<'_>, head: &HashMap<BString, ObjectId>) -> Vec<PathBuf> {
+/// content is hashed and compared. A file whose HEAD blob is not in
+/// `readable` (missing from the object database, or corrupt) counts as
+/// changed: history could not show its content, so the file walk must.
+pub(crate) fn changed_paths(
+    ctx: &Ctx<'_>,
+    head: &HashMap<BString, ObjectId>,
+    readable: &HashSet<ObjectId>,
+) -> Vec<PathBuf> {
     let repo = ctx.repo.to_thread_local();
     let Some(workdir) = repo.workdir().map(Path::to_path_buf) else {
         return Vec::new();
@@ -164,7 +170,7 @@ pub(crate) fn changed_paths(ctx: &Ctx<'_>, head: &HashMap<BString, ObjectId>) ->
                     continue;
                 }
                 stack.push((path, rel_path));
-            } else if ft.is_file() && !unchanged(&path, &rel_path, head, &index) {
+            } else if ft.is_file() && !unchanged(&path, &rel_path, head, &index, readable) {
                 out.push(path);
             }
         }
@@ -179,10 +185,14 @@ fn unchanged(
     rel: &BString,
     head: &HashMap<BString, ObjectId>,
     index: &HashMap<BString, (ObjectId, u64, u32, u32)>,
+    readable: &HashSet<ObjectId>,
 ) -> bool {
     let Some(head_id) = head.get(rel) else {
         return false;
     };
+    if !readable.contains(head_id) {
+        return false;
+    }
     let Ok(meta) = std::fs::metadata(path) else {
         return false;
     };
