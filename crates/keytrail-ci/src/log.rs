@@ -117,7 +117,7 @@ fn map_col(breaks: &[(u32, u32)], c: u32) -> u32 {
 }
 
 /// End (exclusive) of the escape sequence starting with ESC at `i`.
-fn escape_end(raw: &[u8], i: usize) -> usize {
+pub(crate) fn escape_end(raw: &[u8], i: usize) -> usize {
     let n = raw.len();
     if i + 1 >= n {
         return n;

@@ -318,6 +318,102 @@ fn gitlab_missing_include_and_invalid_yaml() {
     );
 }
 
+/// `include: local:` cannot leave the repository (`..`, a leading `/..`,
+/// a symlink out); wildcards (`*`, `**`) resolve inside it; the good
+/// includes next to the refused ones are still read.
+#[test]
+fn gitlab_local_includes_stay_inside_the_repository_and_wildcards_resolve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    write(
+        tmp.path(),
+        "outside.yml",
+        "leak:\n  script:\n    - echo \"$OUTSIDE_TOKEN\"\n",
+    );
+    write(
+        &repo,
+        ".gitlab-ci.yml",
+        "include:\n  - local: ../outside.yml\n  - local: /../outside.yml\n  - local: ci/link.yml\n  - local: 'ci/**/*.yml'\n  - 'top/*.yml'\njob:\n  script: [make]\n",
+    );
+    write(&repo, "ci/a.yml", "a:\n  script: [make]\n");
+    write(&repo, "ci/nested/b.yml", "b:\n  script: [make]\n");
+    write(&repo, "top/c.yml", "c:\n  script: [make]\n");
+    write(&repo, "top/deeper/d.yml", "d:\n  script: [make]\n");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(tmp.path().join("outside.yml"), repo.join("ci/link.yml")).unwrap();
+    let out = audit::audit_path(&repo, Some(&scanner()));
+    let mut files = out.files.clone();
+    files.sort();
+    files.dedup();
+    assert_eq!(
+        files,
+        vec![".gitlab-ci.yml", "ci/a.yml", "ci/nested/b.yml", "top/c.yml"],
+        "{:#?}",
+        out.diagnostics
+    );
+    assert!(
+        out.findings
+            .iter()
+            .all(|f| !f.message.contains("OUTSIDE_TOKEN")),
+        "{:#?}",
+        out.findings
+    );
+    let refused: Vec<_> = out
+        .diagnostics
+        .iter()
+        .filter(|d| d.kind == "include_refused")
+        .collect();
+    assert_eq!(
+        refused.len(),
+        if cfg!(unix) { 3 } else { 2 },
+        "{refused:#?}"
+    );
+    assert!(
+        refused
+            .iter()
+            .all(|d| d.subject == ".gitlab-ci.yml" && d.line.is_some())
+    );
+    assert!(
+        refused[0].message.contains("leaves the repository"),
+        "{}",
+        refused[0].message
+    );
+    #[cfg(unix)]
+    assert!(
+        refused
+            .iter()
+            .any(|d| d.message.contains("outside the repository")),
+        "{refused:#?}"
+    );
+}
+
+/// A wildcard include matching more files than GitLab allows is refused
+/// with a diagnostic, not read without bound.
+#[test]
+fn gitlab_wildcard_includes_are_bounded() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        ".gitlab-ci.yml",
+        "include: 'many/*.yml'\njob:\n  script: [make]\n",
+    );
+    for i in 0..200 {
+        write(
+            tmp.path(),
+            &format!("many/f{i}.yml"),
+            "x:\n  script: [make]\n",
+        );
+    }
+    let out = audit::audit_path(tmp.path(), Some(&scanner()));
+    let d = out
+        .diagnostics
+        .iter()
+        .find(|d| d.kind == "include_refused")
+        .unwrap_or_else(|| panic!("{:#?}", out.diagnostics));
+    assert!(d.message.contains("matches 200 files"), "{}", d.message);
+    assert_eq!(out.files, vec![".gitlab-ci.yml"]);
+}
+
 fn sarif_validator() -> jsonschema::Validator {
     jsonschema::draft4::new(&keytrail_testkit::sarif::schema()).expect("schema compiles")
 }

@@ -463,3 +463,100 @@ fn multi_line_known_value_masked_line_by_line() {
     }
     assert!(out.ends_with("ok\n"));
 }
+
+fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
+    text.encode_utf16()
+        .flat_map(|u| {
+            if big_endian {
+                u.to_be_bytes()
+            } else {
+                u.to_le_bytes()
+            }
+        })
+        .collect()
+}
+
+fn from_utf16(bytes: &[u8], big_endian: bool) -> String {
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|b| {
+            if big_endian {
+                u16::from_be_bytes([b[0], b[1]])
+            } else {
+                u16::from_le_bytes([b[0], b[1]])
+            }
+        })
+        .collect();
+    String::from_utf16(&units).expect("output stays valid UTF-16")
+}
+
+/// A token written in UTF-16 (PowerShell, Windows tools), by rule and as
+/// a `--secret-env` value, in both byte orders and at tiny read sizes: the
+/// secret is masked, the mask is UTF-16 too, and the rest of the stream
+/// still decodes, next to a plain line that stays as it was.
+#[test]
+fn utf16_secrets_are_masked_by_rule_and_by_known_value() {
+    let mut g = FakeSecrets::new(16);
+    let token = g.github_classic();
+    let known = g.chars(BASE64, 40);
+    let text = format!("login {token} ok\r\nenv: {known} end\r\n");
+    for be in [false, true] {
+        for read_size in [1, 3, 4096] {
+            let (r, _) = RedactorBuilder::new()
+                .scanner(builtin_scanner())
+                .known("env:DEPLOY_KEY", Secret::new(known.as_bytes().to_vec()))
+                .read_size(read_size)
+                .build();
+            let mut input = b"plain line\n".to_vec();
+            let wide = utf16(&text, be);
+            input.extend_from_slice(&wide);
+            let out = r.redact_bytes(&input);
+            assert!(out.starts_with(b"plain line\n"));
+            let decoded = from_utf16(&out[11..], be);
+            assert!(
+                !decoded.contains(&token),
+                "be={be} read={read_size}: {decoded}"
+            );
+            assert!(
+                !decoded.contains(&known),
+                "be={be} read={read_size}: {decoded}"
+            );
+            assert!(decoded.starts_with("login [REDACTED:github."), "{decoded}");
+            assert!(
+                decoded.contains("env: [REDACTED:env:DEPLOY_KEY] end\r\n"),
+                "{decoded}"
+            );
+        }
+    }
+}
+
+/// A secret split by ANSI colour codes (`ghp_ab<ESC>[31mcd…`), by rule and
+/// as a known value, is masked whole, escape codes included.
+#[test]
+fn secrets_split_by_ansi_colour_codes_are_masked() {
+    let mut g = FakeSecrets::new(17);
+    let token = g.github_classic();
+    let known = g.chars(BASE64, 32);
+    let split = |s: &str| format!("{}\x1b[1;31m{}\x1b[0m{}", &s[..6], &s[6..20], &s[20..]);
+    let text = format!(
+        "\x1b[32mok\x1b[0m line\nusing {} now\nkey={} done\n",
+        split(&token),
+        split(&known)
+    );
+    for read_size in [2, 4096] {
+        let (r, _) = RedactorBuilder::new()
+            .scanner(builtin_scanner())
+            .known("env:K", Secret::new(known.as_bytes().to_vec()))
+            .read_size(read_size)
+            .build();
+        let out = String::from_utf8(r.redact_bytes(text.as_bytes())).unwrap();
+        for piece in [&token[6..20], &token[20..], &known[6..20], &known[20..]] {
+            assert!(!out.contains(piece), "read={read_size}: {out:?}");
+        }
+        assert!(
+            out.starts_with("\x1b[32mok\x1b[0m line\nusing [REDACTED:github."),
+            "{out:?}"
+        );
+        assert!(out.ends_with("key=[REDACTED:env:K] done\n"), "{out:?}");
+    }
+}

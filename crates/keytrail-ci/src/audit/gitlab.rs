@@ -1,6 +1,7 @@
 //! GitLab CI: `.gitlab-ci.yml` and the local files it includes
-//! (`include: 'path'`, `include: [{local: path}]`, globs in the last path
-//! component), resolved relative to the repository root.
+//! (`include: 'path'`, `include: [{local: path}]`, wildcards such as
+//! `ci/*.yml` and `**/*.yml`), resolved relative to the repository root and
+//! never outside it (at most 150 included files).
 //!
 //! GitLab has no secret-reference syntax: CI/CD variables are plain
 //! `$NAME`s. A variable counts as a secret when its name says so
@@ -84,21 +85,17 @@ pub fn audit(
         // Local includes.
         if let Some(inc) = root.get("include") {
             for local in local_includes(inc) {
-                for file in resolve_local(repo_root, &local) {
-                    let disp = file
-                        .strip_prefix(display_base)
-                        .unwrap_or(&file)
-                        .display()
-                        .to_string();
-                    if !seen.insert(disp.clone()) {
+                let matched = match resolve_local(repo_root, &local) {
+                    Ok(m) => m,
+                    Err(why) => {
+                        diags.push(
+                            Diagnostic::error("include_refused", path.as_str(), why)
+                                .at(Some(inc.line), Some(inc.column)),
+                        );
                         continue;
                     }
-                    if let Some(t) = read_text(&file, &disp, diags) {
-                        files.push(disp.clone());
-                        queue.push((disp, t));
-                    }
-                }
-                if resolve_local(repo_root, &local).is_empty() {
+                };
+                if matched.is_empty() {
                     diags.push(
                         Diagnostic::error(
                             "include_missing",
@@ -107,6 +104,34 @@ pub fn audit(
                         )
                         .at(Some(inc.line), Some(inc.column)),
                     );
+                }
+                for file in matched {
+                    let disp = file
+                        .strip_prefix(display_base)
+                        .unwrap_or(&file)
+                        .display()
+                        .to_string();
+                    if seen.contains(&disp) {
+                        continue;
+                    }
+                    if seen.len() > MAX_INCLUDED_FILES {
+                        diags.push(
+                            Diagnostic::error(
+                                "include_refused",
+                                path.as_str(),
+                                format!(
+                                    "more than {MAX_INCLUDED_FILES} included files: `{disp}` and the rest not read"
+                                ),
+                            )
+                            .at(Some(inc.line), Some(inc.column)),
+                        );
+                        break;
+                    }
+                    seen.insert(disp.clone());
+                    if let Some(t) = read_text(&file, &disp, diags) {
+                        files.push(disp.clone());
+                        queue.push((disp, t));
+                    }
                 }
             }
             unpinned_includes(&FileCtx::new(&path, &text, scanner), inc, &mut out);
@@ -342,33 +367,83 @@ fn local_includes(inc: &Node) -> Vec<String> {
     out
 }
 
-/// Files under `root` matching a local include (a `*` glob in the file name).
-fn resolve_local(root: &Path, spec: &str) -> Vec<PathBuf> {
+/// Most files one wildcard include may match, and most files a pipeline
+/// may include in all (GitLab's own limit is 150 includes).
+const MAX_INCLUDED_FILES: usize = 150;
+
+/// Most directory entries looked at to resolve one wildcard include.
+const MAX_INCLUDE_WALK: usize = 100_000;
+
+/// Files under `root` matching the local include `spec`: a path relative to
+/// the repository root (a leading `/` is the root too), or a glob (`*`
+/// within one directory, `**` across directories, `?`, `[..]`, `{a,b}`),
+/// as GitLab resolves `include: local:`. An include naming a path outside
+/// the repository (`../x`, or a symlink whose target is outside) is
+/// refused with the reason; a wildcard walk is bounded (entries looked at,
+/// matches kept, depth) and skips `.git` and symlinks.
+fn resolve_local(root: &Path, spec: &str) -> Result<Vec<PathBuf>, String> {
     let rel = spec.trim_start_matches('/');
-    let p = root.join(rel);
-    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    if !name.contains('*') {
-        return if p.is_file() { vec![p] } else { Vec::new() };
+    if Path::new(rel).components().any(|c| {
+        !matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
+    }) {
+        return Err(format!(
+            "local include `{spec}` leaves the repository: refused (local includes must stay inside it)"
+        ));
     }
-    let Some(dir) = p.parent() else {
-        return Vec::new();
-    };
-    let (pre, post) = name.split_once('*').unwrap_or((name, ""));
-    let post = post.trim_start_matches('*');
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|f| {
-            f.is_file()
-                && f.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                    n.starts_with(pre) && n.ends_with(post) && n.len() >= pre.len() + post.len()
-                })
-        })
-        .collect();
+    let real_root = std::fs::canonicalize(root).map_err(|e| format!("repository root: {e}"))?;
+    let inside = |p: &Path| std::fs::canonicalize(p).is_ok_and(|real| real.starts_with(&real_root));
+    if !rel.contains(['*', '?', '[', '{']) {
+        let p = root.join(rel);
+        if !p.is_file() {
+            return Ok(Vec::new());
+        }
+        if !inside(&p) {
+            return Err(format!(
+                "local include `{spec}` resolves outside the repository (a symbolic link): refused"
+            ));
+        }
+        return Ok(vec![p]);
+    }
+    let glob = globset::GlobBuilder::new(rel)
+        .literal_separator(true)
+        .build()
+        .map_err(|e| format!("local include `{spec}` is not a valid pattern: {e}"))?
+        .compile_matcher();
+    let mut out = Vec::new();
+    let mut looked = 0usize;
+    let mut stack = vec![(root.to_path_buf(), PathBuf::new(), 0usize)];
+    while let Some((dir, rel_dir, depth)) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            looked += 1;
+            if looked > MAX_INCLUDE_WALK {
+                return Err(format!(
+                    "local include `{spec}`: more than {MAX_INCLUDE_WALK} directory entries looked at; narrow the pattern"
+                ));
+            }
+            let Ok(ft) = e.file_type() else { continue };
+            let name = e.file_name();
+            let rel_path = rel_dir.join(&name);
+            if ft.is_dir() && name != ".git" && depth < 32 {
+                stack.push((e.path(), rel_path, depth + 1));
+            } else if ft.is_file() && glob.is_match(&rel_path) {
+                out.push(e.path());
+            }
+        }
+    }
     out.sort();
-    out
+    if out.len() > MAX_INCLUDED_FILES {
+        return Err(format!(
+            "local include `{spec}` matches {} files, more than {MAX_INCLUDED_FILES}: refused",
+            out.len()
+        ));
+    }
+    Ok(out)
 }
 
 fn unpinned_includes(ctx: &FileCtx<'_>, inc: &Node, out: &mut Vec<CiFinding>) {

@@ -352,8 +352,38 @@ pub fn audit_path(root: &Path, scanner: Option<&Scanner>) -> AuditOutput {
     out
 }
 
+/// Largest CI file read (real pipelines are a few hundred KB).
+const MAX_CI_FILE_BYTES: u64 = 16 << 20;
+
+/// A CI file's bytes: a regular file (a FIFO or device, even through a
+/// symlink, is refused without being opened) of at most
+/// [`MAX_CI_FILE_BYTES`].
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file: refused"));
+    }
+    if meta.len() > MAX_CI_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "{} bytes, over the {MAX_CI_FILE_BYTES}-byte limit for a CI file",
+            meta.len()
+        )));
+    }
+    let mut buf = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_CI_FILE_BYTES + 1)
+        .read_to_end(&mut buf)?;
+    if buf.len() as u64 > MAX_CI_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "over the {MAX_CI_FILE_BYTES}-byte limit for a CI file"
+        )));
+    }
+    Ok(buf)
+}
+
 pub(crate) fn read_text(path: &Path, shown: &str, diags: &mut Vec<Diagnostic>) -> Option<String> {
-    match std::fs::read(path) {
+    match read_bounded(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
             Ok(t) => Some(t),
             Err(e) => {

@@ -1,7 +1,7 @@
 //! The encoded forms of a known secret value that `redact` looks for: the
 //! raw bytes, base64 and base64url (for each of the three alignments the
-//! value can have inside a longer base64 stream), percent-encoding, hex
-//! and JSON string escaping.
+//! value can have inside a longer base64 stream), percent-encoding, hex,
+//! JSON string escaping and UTF-16 (both byte orders).
 //!
 //! # Base64 alignments
 //!
@@ -50,6 +50,10 @@ pub enum FormKind {
     JsonEscaped,
     /// JSON escaping that also escapes `/` as `\/` (PHP, some loggers).
     JsonEscapedSlash,
+    /// UTF-16 little-endian (Windows tools, PowerShell output).
+    Utf16Le,
+    /// UTF-16 big-endian.
+    Utf16Be,
 }
 
 /// One literal to look for, and which encoding of the value it is.
@@ -204,6 +208,19 @@ pub fn encoded_forms(value: &[u8]) -> Vec<EncodedForm> {
     push(FormKind::HexUpper, hex(value, true), MIN_ENCODED_LEN);
     push(FormKind::JsonEscaped, json_escape(value, false), 1);
     push(FormKind::JsonEscapedSlash, json_escape(value, true), 1);
+    if let Ok(text) = std::str::from_utf8(value) {
+        let units: Vec<u16> = text.encode_utf16().collect();
+        push(
+            FormKind::Utf16Le,
+            units.iter().flat_map(|u| u.to_le_bytes()).collect(),
+            1,
+        );
+        push(
+            FormKind::Utf16Be,
+            units.iter().flat_map(|u| u.to_be_bytes()).collect(),
+            1,
+        );
+    }
     out
 }
 

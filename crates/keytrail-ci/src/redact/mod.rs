@@ -15,6 +15,12 @@
 //!    KEY-----` to `-----END`), tracked line by line so a key printed by
 //!    `cat key.pem` is masked even when its lines arrive one read apart.
 //!
+//! Sources 1 and 2 also look at the window with its ANSI escape sequences
+//! removed (a secret split by colour codes), and rules at the window read
+//! as UTF-16 in both alignments (known values have UTF-16 forms of their
+//! own); a match there masks the original bytes it spans, and a secret
+//! found in UTF-16 gets its mask written in UTF-16.
+//!
 //! # Streaming
 //!
 //! Each round does one `read` (so a pipe delivers what is available and
@@ -154,6 +160,7 @@ impl RedactorBuilder {
         let mut warnings = Vec::new();
         let mut patterns: Vec<Vec<u8>> = Vec::new();
         let mut pattern_label: Vec<usize> = Vec::new();
+        let mut pattern_enc: Vec<Enc> = Vec::new();
         let mut labels: Vec<String> = Vec::new();
         let mut longest = 0usize;
         for k in &self.known {
@@ -171,6 +178,11 @@ impl RedactorBuilder {
             labels.push(k.label.clone());
             for f in forms::encoded_forms(v) {
                 longest = longest.max(f.bytes.len());
+                pattern_enc.push(match f.kind {
+                    forms::FormKind::Utf16Le => Enc::Utf16Le,
+                    forms::FormKind::Utf16Be => Enc::Utf16Be,
+                    _ => Enc::Bytes,
+                });
                 patterns.push(f.bytes);
                 pattern_label.push(li);
             }
@@ -220,6 +232,7 @@ impl RedactorBuilder {
             scanner: self.scanner,
             automaton,
             pattern_label,
+            pattern_enc,
             labels,
             mask: self.mask,
             read_size: self.read_size,
@@ -262,6 +275,8 @@ pub struct Redactor {
     /// Every form of every known value.
     automaton: Option<KnownForms>,
     pattern_label: Vec<usize>,
+    /// How the mask of each pattern is written (UTF-16 forms get a UTF-16 mask).
+    pattern_enc: Vec<Enc>,
     labels: Vec<String>,
     mask: MaskStyle,
     read_size: usize,
@@ -298,6 +313,19 @@ enum Label {
     PrivateKey,
 }
 
+/// How a mask is written over a masked range: as bytes, or as UTF-16 in
+/// the byte order of the text it replaces (so the rest of a UTF-16 stream
+/// stays aligned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Enc {
+    Bytes,
+    Utf16Le,
+    Utf16Be,
+}
+
+/// A range to mask, what it is, and how to write its mask.
+type Span = (Range<usize>, Label, Enc);
+
 /// Streaming state that outlives one window.
 #[derive(Debug, Default)]
 struct PemState {
@@ -333,7 +361,7 @@ impl Redactor {
         let mut buf: Vec<u8> = Vec::with_capacity(self.read_size + CONTEXT + 4096);
         let mut ctx_len = 0usize;
         let mut pem = PemState::default();
-        let mut ranges: Vec<(Range<usize>, Label)> = Vec::new();
+        let mut ranges: Vec<Span> = Vec::new();
         loop {
             let before = buf.len();
             buf.resize(before + self.read_size, 0);
@@ -377,7 +405,7 @@ impl Redactor {
             // A masked range that starts before the emit point is emitted
             // whole: it is masked, so what follows it is not needed to
             // decide anything.
-            for (range, _) in &ranges {
+            for (range, _, _) in &ranges {
                 if range.start < safe_end && range.end > safe_end {
                     safe_end = range.end;
                 }
@@ -398,39 +426,82 @@ impl Redactor {
 
     /// Every range to mask that ends after `from` (the first pending byte),
     /// sorted and merged; starts are clipped to `from`.
+    ///
+    /// Besides the bytes as they are, two views are searched when they can
+    /// hide a secret from a byte search: the text without its ANSI escape
+    /// sequences (a secret split by colour codes), and the two UTF-16
+    /// alignments narrowed to one byte per code unit (a secret written in
+    /// UTF-16). A match in a view is mapped back to the original bytes it
+    /// spans, escape sequences or zero bytes included.
     fn collect(
         &self,
         buf: &[u8],
         from: usize,
         safe_end: usize,
         pem: &mut PemState,
-        out: &mut Vec<(Range<usize>, Label)>,
+        out: &mut Vec<Span>,
     ) {
-        if let Some(ac) = &self.automaton {
-            ac.for_each(buf, |pattern, s, e| {
-                if e > from {
-                    out.push((s.max(from)..e, Label::Known(self.pattern_label[pattern])));
+        self.find_all(buf, true, |r, label, enc| {
+            if r.end > from {
+                out.push((r.start.max(from)..r.end, label, enc));
+            }
+        });
+        if memchr::memchr(0x1b, buf).is_some() {
+            let (view, map) = strip_ansi(buf);
+            self.find_all(&view, true, |r, label, enc| {
+                let (start, end) = (map[r.start], map[r.end - 1] + 1);
+                if end > from {
+                    out.push((start.max(from)..end, label, enc));
                 }
             });
         }
-        if let Some(scanner) = &self.scanner {
-            for m in scanner.find_matches(None, buf) {
-                if m.secret.end > from {
-                    out.push((m.secret.start.max(from)..m.secret.end, Label::Rule(m.rule)));
-                }
+        if memchr::memchr(0, buf).is_some() {
+            for parity in 0..2 {
+                let view = narrow_utf16(buf, parity);
+                // Rules only: known values have exact UTF-16 forms.
+                self.find_all(&view, false, |r, label, _| {
+                    let start = parity + 2 * r.start;
+                    let end = (parity + 2 * r.end).min(buf.len());
+                    if end > from {
+                        out.push((start.max(from)..end, label, Enc::Utf16Le));
+                    }
+                });
             }
         }
         pem_ranges(buf, from, safe_end, pem, out);
         if out.len() > 1 {
-            out.sort_by_key(|(r, _)| (r.start, std::cmp::Reverse(r.end)));
-            let mut merged: Vec<(Range<usize>, Label)> = Vec::with_capacity(out.len());
-            for (r, l) in out.drain(..) {
+            out.sort_by_key(|(r, _, _)| (r.start, std::cmp::Reverse(r.end)));
+            let mut merged: Vec<Span> = Vec::with_capacity(out.len());
+            for (r, l, e) in out.drain(..) {
                 match merged.last_mut() {
-                    Some((last, _)) if r.start <= last.end => last.end = last.end.max(r.end),
-                    _ => merged.push((r, l)),
+                    Some((last, _, _)) if r.start <= last.end => last.end = last.end.max(r.end),
+                    _ => merged.push((r, l, e)),
                 }
             }
             *out = merged;
+        }
+    }
+
+    /// Rule matches in `hay`, and with `known` the known forms (non-empty
+    /// ranges).
+    fn find_all(&self, hay: &[u8], known: bool, mut f: impl FnMut(Range<usize>, Label, Enc)) {
+        if let Some(ac) = self.automaton.as_ref().filter(|_| known) {
+            ac.for_each(hay, |pattern, s, e| {
+                if e > s {
+                    f(
+                        s..e,
+                        Label::Known(self.pattern_label[pattern]),
+                        self.pattern_enc[pattern],
+                    );
+                }
+            });
+        }
+        if let Some(scanner) = &self.scanner {
+            for m in scanner.find_matches(None, hay) {
+                if m.secret.end > m.secret.start {
+                    f(m.secret.clone(), Label::Rule(m.rule), Enc::Bytes);
+                }
+            }
         }
     }
 
@@ -438,18 +509,18 @@ impl Redactor {
         &self,
         data: &[u8],
         from: usize,
-        ranges: &[(Range<usize>, Label)],
+        ranges: &[Span],
         w: &mut W,
         stats: &mut RedactStats,
     ) -> io::Result<()> {
         let mut pos = from;
-        for (range, label) in ranges {
+        for (range, label, enc) in ranges {
             if range.start >= data.len() {
                 break;
             }
             w.write_all(&data[pos..range.start])?;
             stats.bytes_out += (range.start - pos) as u64;
-            let n = self.write_mask(w, *label)?;
+            let n = self.write_mask(w, *label, *enc)?;
             stats.bytes_out += n as u64;
             stats.masked += 1;
             pos = range.end.min(data.len());
@@ -459,12 +530,9 @@ impl Redactor {
         Ok(())
     }
 
-    fn write_mask<W: Write>(&self, w: &mut W, label: Label) -> io::Result<usize> {
-        match &self.mask {
-            MaskStyle::Fixed(text) => {
-                w.write_all(text.as_bytes())?;
-                Ok(text.len())
-            }
+    fn write_mask<W: Write>(&self, w: &mut W, label: Label, enc: Enc) -> io::Result<usize> {
+        let text = match &self.mask {
+            MaskStyle::Fixed(text) => text.clone(),
             MaskStyle::Labeled => {
                 let name = match label {
                     Label::Rule(ri) => self
@@ -474,23 +542,54 @@ impl Redactor {
                     Label::Known(li) => self.labels[li].as_str(),
                     Label::PrivateKey => "private-key",
                 };
-                let text = format!("[REDACTED:{name}]");
-                w.write_all(text.as_bytes())?;
-                Ok(text.len())
+                format!("[REDACTED:{name}]")
             }
+        };
+        let bytes: Vec<u8> = match enc {
+            Enc::Bytes => text.into_bytes(),
+            Enc::Utf16Le => text.encode_utf16().flat_map(u16::to_le_bytes).collect(),
+            Enc::Utf16Be => text.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+        };
+        w.write_all(&bytes)?;
+        Ok(bytes.len())
+    }
+}
+
+/// `buf` without its ANSI escape sequences, and for each byte kept its
+/// index in `buf`.
+fn strip_ansi(buf: &[u8]) -> (Vec<u8>, Vec<usize>) {
+    let mut view = Vec::with_capacity(buf.len());
+    let mut map = Vec::with_capacity(buf.len());
+    let mut i = 0;
+    while i < buf.len() {
+        if buf[i] == 0x1b {
+            i = crate::log::escape_end(buf, i).max(i + 1);
+        } else {
+            view.push(buf[i]);
+            map.push(i);
+            i += 1;
         }
     }
+    (view, map)
+}
+
+/// The UTF-16 code units of `buf` starting at byte `parity`, read
+/// little-endian, narrowed to one byte each: the low byte when the high
+/// byte is zero (ASCII and Latin-1 text), a zero byte otherwise (which no
+/// secret contains, so a match never spans it). Byte `i` of the view is
+/// bytes `parity + 2i ..= parity + 2i + 1` of `buf`; big-endian text is the
+/// other parity.
+fn narrow_utf16(buf: &[u8], parity: usize) -> Vec<u8> {
+    buf.get(parity..)
+        .unwrap_or(&[])
+        .chunks_exact(2)
+        .map(|u| if u[1] == 0 { u[0] } else { 0 })
+        .collect()
 }
 
 /// Mask the body lines of PEM private key blocks among the complete lines
 /// of `buf[from..safe_end]` (and a trailing partial line inside a block).
-fn pem_ranges(
-    buf: &[u8],
-    from: usize,
-    safe_end: usize,
-    pem: &mut PemState,
-    out: &mut Vec<(Range<usize>, Label)>,
-) {
+fn pem_ranges(buf: &[u8], from: usize, safe_end: usize, pem: &mut PemState, out: &mut Vec<Span>) {
     let region = &buf[from..safe_end];
     // Fast path: nothing open and no marker in sight.
     if !pem.open && memchr::memmem::find(region, b"-----BEGIN").is_none() {
@@ -508,7 +607,11 @@ fn pem_ranges(
                 let t = content.trim_ascii();
                 if !t.is_empty() {
                     let lead = content.len() - content.trim_ascii_start().len();
-                    out.push((pos + lead..pos + lead + t.len(), Label::PrivateKey));
+                    out.push((
+                        pos + lead..pos + lead + t.len(),
+                        Label::PrivateKey,
+                        Enc::Bytes,
+                    ));
                 }
                 pem.lines += 1;
             }
