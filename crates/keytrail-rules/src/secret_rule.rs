@@ -111,6 +111,18 @@ fn yaml_diag(origin: &str, err: &serde_yaml_ng::Error) -> Diagnostic {
 /// rule and the other rules still load.
 pub fn load_str(origin: &str, text: &str) -> (Vec<Rule>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
+    if let Some((line, col)) =
+        keytrail_types::yaml_depth::too_deep(text, keytrail_types::yaml_depth::MAX_DEPTH)
+    {
+        let msg = format!(
+            "nested deeper than {} levels: not a rule file (not parsed)",
+            keytrail_types::yaml_depth::MAX_DEPTH
+        );
+        return (
+            Vec::new(),
+            vec![Diagnostic::error("rule_invalid", origin, msg).at(Some(line), Some(col))],
+        );
+    }
     let file: RuleFileSyntax = match serde_yaml_ng::from_str(text) {
         Ok(f) => f,
         Err(e) => return (Vec::new(), vec![yaml_diag(origin, &e)]),
@@ -299,6 +311,35 @@ mod tests {
         assert!(rules.is_empty());
         assert_eq!(diags.len(), 1);
         assert!(diags[0].line.is_some(), "{:?}", diags[0]);
+    }
+
+    /// 100,000 levels of nesting (15 s in the YAML parser before the
+    /// depth check) next to a good file: a diagnostic with the position,
+    /// at once, and the good file's rule still loads.
+    #[test]
+    fn deep_nesting_is_refused_before_parsing_and_the_next_file_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = format!("rules: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        std::fs::write(dir.path().join("a-deep.yml"), deep).unwrap();
+        let compact = format!("rules:\n{}x\n", "- ".repeat(100_000));
+        std::fs::write(dir.path().join("b-compact.yml"), compact).unwrap();
+        std::fs::write(
+            dir.path().join("c-good.yml"),
+            "rules:\n  - id: good.one\n    name: Good\n    pattern: 'good_([a-z]{10})'\n    keywords: [good_]\n    confidence: high\n    description: d\n    remediation: r\n",
+        )
+        .unwrap();
+        let (rules, diags) = load_dir(dir.path());
+        assert_eq!(rules.len(), 1, "{diags:?}");
+        assert_eq!(diags.len(), 2, "{diags:?}");
+        assert!(diags[0].subject.ends_with("a-deep.yml"));
+        assert_eq!((diags[0].line, diags[0].column), (Some(1), Some(264)));
+        assert!(
+            diags[0].message.contains("nested deeper than 256"),
+            "{:?}",
+            diags[0]
+        );
+        assert!(diags[1].subject.ends_with("b-compact.yml"));
+        assert_eq!(diags[1].line, Some(2));
     }
 
     #[test]

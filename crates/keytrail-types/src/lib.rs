@@ -7,6 +7,7 @@
 
 pub mod files;
 mod secret;
+pub mod yaml_depth;
 
 pub use secret::{Secret, redact};
 
