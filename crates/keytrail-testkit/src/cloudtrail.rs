@@ -807,6 +807,7 @@ fn write_account(cfg: &ActivityConfig, account: &str, dir: &Path) -> io::Result<
         w.files.extend(files);
     }
     if cfg.layout == Layout::OneFile {
+        std::fs::create_dir_all(dir)?;
         let path = dir.join(format!("{account}_CloudTrail_all.json"));
         let swapped: Vec<String> = whole
             .iter()
