@@ -284,3 +284,56 @@ fn aws_pair_reported_once() {
     assert_eq!(v["findings"][0]["severity"], "critical");
     assert_eq!(v["findings"][0]["context"]["id"], k.access_key_id.as_str());
 }
+
+/// `[limits]` reach the sources: archive nesting and the git blob cap.
+#[test]
+fn limits_apply_to_archives_and_git_blobs() {
+    let t = CliTest::new();
+    let pat = fake::github_pat();
+    t.write("src/app.env", &format!("GITHUB_TOKEN={pat}\n"));
+    let ok = std::process::Command::new("tar")
+        .args(["czf", "bundle.tgz", "-C", "src", "app.env"])
+        .current_dir(t.root())
+        .status()
+        .expect("tar runs")
+        .success();
+    assert!(ok);
+    std::fs::remove_dir_all(t.root().join("src")).unwrap();
+    let r = t.run(&["scan", "bundle.tgz"]);
+    assert_eq!(r.code, 1, "found inside the archive: {r:?}");
+    t.write("keytrail.toml", "[limits]\nmax_archive_depth = 0\n");
+    let r = t.run(&["scan", "bundle.tgz"]);
+    assert_eq!(r.code, 0, "archives not opened: {r:?}");
+    // The flag wins over the file.
+    let r = t.run(&["scan", "--max-archive-depth", "1", "bundle.tgz"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    std::fs::remove_file(t.root().join("keytrail.toml")).unwrap();
+    std::fs::remove_file(t.root().join("bundle.tgz")).unwrap();
+
+    let repo = t.root().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_AUTHOR_NAME", "Dev")
+            .env("GIT_AUTHOR_EMAIL", "dev@example.com")
+            .env("GIT_COMMITTER_NAME", "Dev")
+            .env("GIT_COMMITTER_EMAIL", "dev@example.com")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    git(&["init", "-q"]);
+    t.write("repo/app.env", &format!("GITHUB_TOKEN={pat}\n"));
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "add"]);
+    let r = t.run(&["scan", "repo"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    t.write("repo/keytrail.toml", "[limits]\ngit_max_blob_bytes = 8\n");
+    let r = t.run(&["scan", "-v", "repo"]);
+    assert_eq!(r.code, 0, "the blob is over the cap: {r:?}");
+    assert!(r.stderr.contains("note: "), "{}", r.stderr);
+}
