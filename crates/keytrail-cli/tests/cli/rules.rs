@@ -120,3 +120,32 @@ fn builtin_rules_pass_check() {
     let r = t.run(&["rules", "check"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+/// Every missing field of every rule in one run, and broken rules counted.
+#[test]
+fn check_reports_every_missing_field_and_counts_broken_rules() {
+    let t = CliTest::new();
+    let text = format!(
+        "{TEST_RULES}  - id: testing.broken_one\n    name: One\n    confidence: high\n    description: d\n  - id: testing.broken_two\n    name: Two\n    pattern: 'x(abc)'\n    keywords: [xabc]\n    colour: red\n"
+    );
+    t.write("rules/mine.yml", &text);
+    let r = t.run(&["rules", "check", "rules"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    for want in [
+        "rule `testing.broken_one`: missing field `pattern`",
+        "rule `testing.broken_one`: missing field `keywords`",
+        "rule `testing.broken_one`: missing field `remediation`",
+        "rule `testing.broken_two`: missing field `confidence`",
+        "rule `testing.broken_two`: missing field `description`",
+        "rule `testing.broken_two`: missing field `remediation`",
+        "rule `testing.broken_two`: unknown field `colour`",
+    ] {
+        assert!(r.stderr.contains(want), "missing {want}: {}", r.stderr);
+    }
+    assert!(
+        r.stderr
+            .contains("checked 3 rule(s) (2 invalid) in 1 file(s): 7 error(s)"),
+        "{}",
+        r.stderr
+    );
+}
