@@ -102,6 +102,14 @@ pub struct DetectArgs {
     #[arg(long = "exclude-rule", value_name = "GLOB")]
     pub exclude_rules: Vec<String>,
 
+    /// Raise every weak signal on its own (an odd hour, a new region, network,
+    /// country or bucket, a read spike). By default they are raised only in
+    /// combination: two kinds within a day for one identity make one incident alert,
+    /// and weak signals next to a strong alert of the same identity are folded into it.
+    /// Example: `keytrail detect --all-signals AWSLogs/`
+    #[arg(long)]
+    pub all_signals: bool,
+
     /// Exit with code 2 when any file inside a directory could not be opened (a path
     /// named on the command line that cannot be read always exits 2).
     /// Example: `keytrail detect --fail-on-error AWSLogs/`
@@ -147,6 +155,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
     let mut builder = EngineBuilder::new()
         .learning_period_ms(i64::from(args.learning_days) * 86_400_000)
         .builtin_sigma(!args.no_default_sigma)
+        .combine_weak_signals(!args.all_signals)
         .min_severity(args.min_severity)
         .exclude_rules(&args.exclude_rules)
         .map_err(anyhow::Error::msg)?;
@@ -511,6 +520,12 @@ fn report_diagnostics(stats: &Stats, load_errors: u64, alerts: u64) {
         eprintln!(
             "state: {} file(s) already read and {} older than the state's memory skipped; {} alert(s) raised by an earlier run not repeated",
             stats.files_already_read, stats.files_too_old, stats.repeated_alerts
+        );
+    }
+    if stats.weak_signals_alone + stats.weak_signals_folded > 0 {
+        eprintln!(
+            "weak signals: {} alone not raised, {} folded into an incident or a stronger alert of the same identity (--all-signals shows each)",
+            stats.weak_signals_alone, stats.weak_signals_folded
         );
     }
     if stats.filtered_alerts > 0 {

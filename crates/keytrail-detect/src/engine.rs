@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::alert::{Aggregator, Alert, AlertSink, Hit};
 use crate::baseline::{self, Baseline, State, s3_bucket};
 use crate::event::Event;
+use crate::incident::Incidents;
 use crate::ipintel::{IpInfo, IpIntel};
 use crate::owners::Owners;
 use crate::playbook::{self, Playbook, R};
@@ -53,6 +54,7 @@ pub struct EngineBuilder {
     learning_ms: i64,
     progress: Option<Arc<Progress>>,
     filter: AlertFilter,
+    combine_weak: bool,
 }
 
 /// Which alerts are raised (see [`EngineBuilder::min_severity`] and
@@ -103,6 +105,7 @@ impl Default for EngineBuilder {
             learning_ms: DEFAULT_LEARNING_MS,
             progress: None,
             filter: AlertFilter::default(),
+            combine_weak: true,
         }
     }
 }
@@ -140,6 +143,13 @@ impl EngineBuilder {
     /// Persists baselines in `dir` (loaded at build, saved at finish).
     pub fn state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.state_dir = Some(dir.into());
+        self
+    }
+    /// Whether weak signals (odd hours, a new region, network, country or bucket, a
+    /// read spike) are raised only in combination ([`crate::incident`]; the default)
+    /// or each on its own.
+    pub fn combine_weak_signals(mut self, on: bool) -> Self {
+        self.combine_weak = on;
         self
     }
     /// Raises only alerts of `severity` or above (the others are counted in
@@ -233,6 +243,7 @@ impl EngineBuilder {
             state_dir: self.state_dir.clone(),
             learning_ms: self.learning_ms,
             filter: self.filter.clone(),
+            incidents: self.combine_weak.then(Incidents::default),
             since_flush: 0,
             progress: self.progress.clone(),
             reading: Vec::new(),
@@ -267,6 +278,11 @@ pub struct Stats {
     pub alerts_by_rule: BTreeMap<String, u64>,
     /// Files (and directories) that could not be opened or read at all.
     pub unreadable_files: Vec<String>,
+    /// Weak-signal alerts not raised because nothing else of their identity happened
+    /// within a day ([`crate::incident`]).
+    pub weak_signals_alone: u64,
+    /// Weak-signal alerts folded into an incident or a strong alert of their identity.
+    pub weak_signals_folded: u64,
     /// Alerts left out by `--min-severity` or `--exclude-rule`.
     pub filtered_alerts: u64,
     /// Alerts not raised again because an earlier run (in the state) raised them.
@@ -295,6 +311,8 @@ impl Stats {
         self.sigma_matches += o.sigma_matches;
         self.alerts += o.alerts;
         self.repeated_alerts += o.repeated_alerts;
+        self.weak_signals_alone += o.weak_signals_alone;
+        self.weak_signals_folded += o.weak_signals_folded;
         self.unreadable_files.extend(o.unreadable_files);
         self.filtered_alerts += o.filtered_alerts;
         self.files_already_read += o.files_already_read;
@@ -314,10 +332,26 @@ struct CountingSink<'a> {
     /// Alerts raised before (kept in the state): not raised again.
     alerted: &'a mut foldhash::HashMap<Box<str>, i64>,
     filter: &'a AlertFilter,
+    /// Combines weak signals (`None`: every alert is raised as it is).
+    incidents: Option<&'a mut Incidents>,
 }
 
 impl AlertSink for CountingSink<'_> {
     fn alert(&mut self, a: Alert) {
+        match self.incidents.as_deref_mut() {
+            Some(inc) => {
+                for a in inc.push(a) {
+                    self.raise(a);
+                }
+            }
+            None => self.raise(a),
+        }
+    }
+}
+
+impl CountingSink<'_> {
+    /// Raises an alert that passed the incident stage: filters, dedupe, counts.
+    fn raise(&mut self, a: Alert) {
         if !self.filter.allows(&a) {
             self.stats.filtered_alerts += 1;
             return;
@@ -362,6 +396,7 @@ pub struct Engine {
     /// Files that could not be opened (not recorded as read).
     unopened: foldhash::HashSet<Box<str>>,
     filter: AlertFilter,
+    incidents: Option<Incidents>,
 }
 
 /// Playbook rules judged by novelty: while an identity is still learning they are
@@ -439,6 +474,7 @@ impl Engine {
             stats,
             state,
             filter,
+            incidents,
             ..
         } = self;
         let inner: &mut dyn AlertSink = match sink {
@@ -450,6 +486,7 @@ impl Engine {
             stats,
             alerted: &mut state.alerted,
             filter,
+            incidents: incidents.as_mut(),
         };
         f(agg, &mut cs);
     }
@@ -598,6 +635,11 @@ impl Engine {
     /// collected alerts (empty when a sink was set) and statistics.
     pub fn finish(mut self) -> (Vec<Alert>, Stats) {
         self.emit(|agg, sink| agg.flush_all(sink));
+        if let Some(inc) = &mut self.incidents {
+            inc.finish();
+            self.stats.weak_signals_alone = inc.alone;
+            self.stats.weak_signals_folded = inc.folded;
+        }
         self.stats.sigma_matches = self.sigma.matches;
         self.stats.identities = self.state.identities.len() as u64;
         let wm = self.state.watermark_ms;

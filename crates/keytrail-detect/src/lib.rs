@@ -11,6 +11,7 @@ pub mod baseline;
 pub mod csvlog;
 pub mod engine;
 pub mod event;
+pub mod incident;
 pub mod ipintel;
 pub mod output;
 pub mod owners;

@@ -44,8 +44,9 @@ const WINDOW_BYTES: usize = 32 << 20;
 const WHOLE_FILE_BYTES: usize = 256 << 20;
 
 /// First allocation for a stream of unknown length (a gzipped file): larger contents
-/// grow the buffer as they are read.
-const FIRST_READ_BYTES: usize = 256 << 10;
+/// grow the buffer as they are read. Below the allocator's mmap threshold, so the
+/// thousands of small files of an S3 tree cost no `mmap`/`munmap` each.
+const FIRST_READ_BYTES: usize = 64 << 10;
 
 /// One item from a reader.
 pub type ReadItem = Result<Event, Diagnostic>;
@@ -860,6 +861,40 @@ fn read_stream_sized(
     sniff(name, head, reader, size_hint, window)
 }
 
+/// How a stream lays out its records, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// One record per line.
+    Ndjson,
+    /// CSV with a CloudTrail header.
+    Csv,
+    /// Arrays, `Records` wrappers, objects (split by the byte scanner).
+    Json,
+}
+
+fn layout(head: &[u8]) -> Layout {
+    let rest = &head[skip_ws(head, 0)..];
+    // One search for the end of the first line (a delivered CloudTrail file is one
+    // line of tens of kilobytes).
+    let nl = memchr::memchr(b'\n', rest);
+    let first = &rest[..nl.unwrap_or(rest.len())];
+    if nl.is_some()
+        && rest
+            .first()
+            .is_some_and(|&c| c == b'{' || c.is_ascii_digit())
+    {
+        let line = strip_time_prefix(first.trim_ascii_end());
+        if value_end(line, 0) == Ok(line.len()) && !is_wrapper(line) {
+            return Layout::Ndjson;
+        }
+    }
+    let first = first.strip_prefix(b"\xef\xbb\xbf").unwrap_or(first);
+    if crate::csvlog::is_cloudtrail_header(first.trim_ascii_end()) {
+        return Layout::Csv;
+    }
+    Layout::Json
+}
+
 fn sniff(
     name: &str,
     head: Vec<u8>,
@@ -867,44 +902,73 @@ fn sniff(
     size_hint: usize,
     window: usize,
 ) -> FileRecords {
-    let start = skip_ws(&head, 0);
-    let ndjson = head
-        .get(start)
-        .is_some_and(|&c| c == b'{' || c.is_ascii_digit())
-        && head[start..]
-            .iter()
-            .position(|&c| c == b'\n')
-            .is_some_and(|nl| {
-                let line = &head[start..start + nl];
-                let line = strip_time_prefix(line.trim_ascii_end());
-                value_end(line, 0) == Ok(line.len()) && !is_wrapper(line)
-            });
-    if ndjson {
-        let br = BufReader::with_capacity(1 << 16, reader);
-        return FileRecords::new(name, Format::Lines(Box::new(LineRecords::new(name, br))));
-    }
-    let first_line = head[start..]
-        .split(|&c| c == b'\n')
-        .next()
-        .unwrap_or_default();
-    let first_line = first_line
-        .strip_prefix(b"\xef\xbb\xbf")
-        .unwrap_or(first_line);
-    if crate::csvlog::is_cloudtrail_header(first_line.trim_ascii_end()) {
-        return FileRecords::new(
-            name,
-            Format::Csv(Box::new(crate::csvlog::CsvRecords::new(name, reader))),
-        );
-    }
-    FileRecords::new(
-        name,
-        Format::Slice(
+    let format = match layout(&head) {
+        Layout::Ndjson => {
+            let br = BufReader::with_capacity(1 << 16, reader);
+            Format::Lines(Box::new(LineRecords::new(name, br)))
+        }
+        Layout::Csv => Format::Csv(Box::new(crate::csvlog::CsvRecords::new(name, reader))),
+        Layout::Json => Format::Slice(
             Box::new(SliceRecords::streaming_in_windows(
                 name, reader, size_hint, window,
             )),
             None,
         ),
-    )
+    };
+    FileRecords::new(name, format)
+}
+
+/// Files up to this size (compressed) are read and decompressed in one piece: an S3
+/// tree holds many thousands of files of a few kilobytes, and this path costs one
+/// read, one inflate and two exact-size allocations per file.
+const SMALL_FILE_BYTES: usize = 1 << 20;
+
+/// Records of a whole small file in memory (gzip is decompressed); `None` when it
+/// decompresses to more than a window (then it is read as a stream).
+fn read_small(name: &str, raw: Vec<u8>) -> Option<FileRecords> {
+    let buf = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::with_capacity((raw.len() * 6).min(FIRST_READ_BYTES.max(raw.len())));
+        let res = MultiGzDecoder::new(&raw[..])
+            .take(WINDOW_BYTES as u64 + 1)
+            .read_to_end(&mut out);
+        if out.len() > WINDOW_BYTES {
+            return None;
+        }
+        if let Err(e) = res {
+            // As the streaming path does: the complete records before the damage,
+            // then a diagnostic.
+            let d = Diagnostic::error(kinds::TRUNCATED, name, format!("read stopped: {e}"));
+            let mut r = slice_file(name, out);
+            if let Format::Slice(_, tail) = &mut r.format {
+                *tail = Some(d);
+            }
+            return Some(r);
+        }
+        if out.capacity() - out.len() > out.len() / 4 + 4096 {
+            out.shrink_to_fit();
+        }
+        out
+    } else {
+        raw
+    };
+    Some(slice_file(name, buf))
+}
+
+/// Records of a file held whole in memory.
+fn slice_file(name: &str, buf: Vec<u8>) -> FileRecords {
+    let head = &buf[..buf.len().min(1 << 16)];
+    let format = match layout(head) {
+        Layout::Ndjson => {
+            let src: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(buf));
+            Format::Lines(Box::new(LineRecords::new(name, BufReader::new(src))))
+        }
+        Layout::Csv => Format::Csv(Box::new(crate::csvlog::CsvRecords::new(
+            name,
+            Box::new(std::io::Cursor::new(buf)),
+        ))),
+        Layout::Json => Format::Slice(Box::new(SliceRecords::new(name, buf)), None),
+    };
+    FileRecords::new(name, format)
 }
 
 /// Reads one file (gzipped or not). `-` means standard input.
@@ -914,8 +978,31 @@ pub fn read_file(path: &Path) -> FileRecords {
         return read_stream("<stdin>", Box::new(std::io::stdin()));
     }
     match File::open(path) {
-        Ok(f) => {
-            let len = f.metadata().map_or(0, |m| m.len() as usize);
+        Ok(mut f) => {
+            let meta = f.metadata().ok();
+            let len = meta.as_ref().map_or(0, |m| m.len() as usize);
+            if meta.is_some_and(|m| m.is_file()) && len <= SMALL_FILE_BYTES {
+                let mut raw = Vec::with_capacity(len);
+                if let Err(e) = (&mut f).take(len as u64).read_to_end(&mut raw) {
+                    return FileRecords::failed(
+                        &name,
+                        Diagnostic::error(kinds::UNREADABLE, &name, e.to_string()),
+                    );
+                }
+                if let Some(r) = read_small(&name, raw) {
+                    return r;
+                }
+                // Decompresses past a window: read it as a stream instead.
+                match File::open(path) {
+                    Ok(f) => return read_stream_sized(&name, Box::new(f), 0, WINDOW_BYTES),
+                    Err(e) => {
+                        return FileRecords::failed(
+                            &name,
+                            Diagnostic::error(kinds::UNREADABLE, &name, e.to_string()),
+                        );
+                    }
+                }
+            }
             read_stream_sized(&name, Box::new(f), len, WINDOW_BYTES)
         }
         Err(e) => FileRecords::failed(
@@ -1020,9 +1107,21 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>
             return;
         }
     };
-    let mut entries: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    // The entry's type comes from the directory listing (no `stat` per file); a
+    // symlink is followed to see what it points at.
+    let mut entries: Vec<(PathBuf, bool)> = rd
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let dir = match e.file_type() {
+                Ok(t) if t.is_symlink() => e.path().is_dir(),
+                Ok(t) => t.is_dir(),
+                Err(_) => e.path().is_dir(),
+            };
+            Some((e.path(), dir))
+        })
+        .collect();
     entries.sort();
-    for p in entries {
+    for (p, is_dir) in entries {
         let fname = p
             .file_name()
             .map(|f| f.to_string_lossy().into_owned())
@@ -1030,7 +1129,7 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>
         if fname.starts_with('.') || fname == "CloudTrail-Digest" {
             continue;
         }
-        if p.is_dir() {
+        if is_dir {
             collect_files(&p, out, diags);
         } else {
             let lower = fname.to_ascii_lowercase();
@@ -1807,6 +1906,45 @@ mod tests {
         let gz = gz.finish().unwrap();
         let r = SliceRecords::streaming_in_windows("f", Box::new(std::io::Cursor::new(gz)), 0, 777);
         assert_eq!(describe(r), whole);
+    }
+
+    #[test]
+    fn small_files_read_whole_give_the_same_items_as_the_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        let gz = |b: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut e, b).unwrap();
+            e.finish().unwrap()
+        };
+        let wrapper = format!(r#"{{"Records":[{R1},{{"eventTime": tru}},{R2}]}}"#);
+        let nd = format!("{R1}\n{{bad\n{R2}\n");
+        let csv = "eventName,eventTime,eventID\nA,2024-01-01T00:00:01Z,1\nB,,2\n".to_string();
+        let mut cut = gz(wrapper.as_bytes());
+        cut.truncate(cut.len() - 12);
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("w.json", wrapper.clone().into_bytes()),
+            ("w.json.gz", gz(wrapper.as_bytes())),
+            ("n.ndjson.gz", gz(nd.as_bytes())),
+            ("c.csv.gz", gz(csv.as_bytes())),
+            ("cut.json.gz", cut),
+            (
+                "two-members.json.gz",
+                [
+                    gz(b"[").as_slice(),
+                    gz(format!("{R1}]").as_bytes()).as_slice(),
+                ]
+                .concat(),
+            ),
+            ("empty.json", Vec::new()),
+        ];
+        for (file, bytes) in cases {
+            let p = dir.path().join(file);
+            std::fs::write(&p, &bytes).unwrap();
+            let name = p.display().to_string();
+            let whole = describe(read_file(&p));
+            let stream = describe(read_stream(&name, Box::new(std::io::Cursor::new(bytes))));
+            assert_eq!(whole, stream, "{file}");
+        }
     }
 
     #[test]

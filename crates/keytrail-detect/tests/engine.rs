@@ -71,7 +71,9 @@ fn a_corrupt_state_file_is_kept_aside_and_reported() {
 #[test]
 fn learning_period_then_baseline_comparison_and_state_persistence() {
     let state = tempfile::tempdir().unwrap();
+    // Each behavioural detector on its own (weak signals are not combined here).
     let b = EngineBuilder::new()
+        .combine_weak_signals(false)
         .ipintel(common::ipintel())
         .state_dir(state.path());
     // Run 1: 8 days of SDK use from one AWS address: learning only, no behaviour alerts.
@@ -241,7 +243,7 @@ fn global_service_calls_do_not_count_as_region_use() {
     };
     // Nine days of EC2 work in eu-west-1 with daily IAM and STS calls, then `last`.
     let run = |last: Event| {
-        let (mut e, _) = EngineBuilder::new().build();
+        let (mut e, _) = EngineBuilder::new().combine_weak_signals(false).build();
         for d in 1..=9 {
             for h in 0..24 {
                 e.process(&call(

@@ -1,0 +1,322 @@
+//! Weak signals combined into per-identity incidents.
+//!
+//! Some behavioural detectors fire on things benign identities do now and then: a call
+//! outside the identity's usual hours, a first call in a new region (a planned deploy),
+//! a new network or country (a person travelling), a first read of a bucket, a read
+//! spike (a backup catching up). Alone, each is noise a responder learns to ignore;
+//! together, within a day, for one identity, they are how a stolen key looks. This
+//! stage sits between the alert aggregator and the output:
+//!
+//! - an alert of a [`WEAK_RULES`] rule is held back;
+//! - when weak alerts of at least two different rules of one identity fall within
+//!   [`INCIDENT_WINDOW_MS`] of each other, they are raised as one incident alert
+//!   (`keytrail.aws.incident.combined-signals`) as soon as the second kind arrives:
+//!   medium, or high when three or more kinds are already held, with every reason in
+//!   its explanation and the evidence of all; later weak signals of that identity
+//!   within the window are folded into it;
+//! - a weak alert of an identity that also raised a strong alert (any other rule)
+//!   within the window is folded into it: the identity is already in front of the
+//!   responder;
+//! - a weak alert left alone is not raised (counted in the statistics, and raised as
+//!   it is with [`crate::engine::EngineBuilder::combine_weak_signals`] off).
+//!
+//! Alerts reach this stage as their windows close, roughly but not exactly in time
+//! order (windows differ in length), so held alerts are decided once the stream has
+//! moved [`SETTLE_MS`] past them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use keytrail_types::Severity;
+
+use crate::alert::{Alert, AlertSource, fnv64};
+use crate::time::{DAY_MS, HOUR_MS, format_rfc3339_ms, parse_rfc3339_ms};
+
+/// Rules whose alerts are weak signals: raised only in combination.
+pub const WEAK_RULES: &[&str] = &[
+    "keytrail.aws.behaviour.outside-usual-hours",
+    "keytrail.aws.behaviour.new-region",
+    "keytrail.aws.behaviour.new-asn",
+    "keytrail.aws.behaviour.new-country",
+    "keytrail.aws.behaviour.first-bucket-access",
+    "keytrail.aws.behaviour.s3-read-spike",
+];
+
+/// Rule id of a combined incident.
+pub const INCIDENT_RULE: &str = "keytrail.aws.incident.combined-signals";
+
+/// Weak signals of one identity this close in time combine.
+pub const INCIDENT_WINDOW_MS: i64 = DAY_MS;
+
+/// How far the alert stream must move past a held alert before it is decided
+/// (longest aggregation window plus the engine's flush lag, with margin).
+const SETTLE_MS: i64 = 2 * DAY_MS + 2 * HOUR_MS;
+
+/// Whether alerts of `rule_id` are weak signals.
+pub fn is_weak(rule_id: &str) -> bool {
+    WEAK_RULES.contains(&rule_id)
+}
+
+/// The combining stage (see the module docs).
+#[derive(Debug, Default)]
+pub struct Incidents {
+    /// Held weak alerts by identity, oldest first.
+    held: BTreeMap<String, Vec<Alert>>,
+    /// Times of the strong alerts and incidents raised per identity (the latest few).
+    raised: HashMap<String, Vec<i64>>,
+    /// Latest alert time seen.
+    latest: i64,
+    /// Weak alerts dropped because nothing else of their identity happened near them.
+    pub alone: u64,
+    /// Weak alerts folded into a strong alert or an incident of their identity.
+    pub folded: u64,
+}
+
+fn end_ms(a: &Alert) -> i64 {
+    parse_rfc3339_ms(&a.last_time).unwrap_or(a.time_ms)
+}
+
+impl Incidents {
+    /// Takes one alert; returns the alerts to raise now.
+    pub fn push(&mut self, a: Alert) -> Vec<Alert> {
+        self.latest = self.latest.max(a.time_ms);
+        let mut out = Vec::new();
+        if is_weak(&a.rule_id) {
+            if self.near_raised(&a.principal, a.time_ms, end_ms(&a)) {
+                self.folded += 1;
+            } else {
+                let p = a.principal.clone();
+                self.held.entry(p.clone()).or_default().push(a);
+                self.combine(&p, &mut out);
+            }
+        } else {
+            let (p, t0, t1) = (a.principal.clone(), a.time_ms, end_ms(&a));
+            self.mark_raised(&p, t1);
+            // Held weak signals near a strong alert are folded into it.
+            if let Some(h) = self.held.get_mut(&p) {
+                let before = h.len();
+                h.retain(|w| {
+                    w.time_ms > t1 + INCIDENT_WINDOW_MS || end_ms(w) < t0 - INCIDENT_WINDOW_MS
+                });
+                self.folded += (before - h.len()) as u64;
+            }
+            out.push(a);
+        }
+        self.settle(self.latest - SETTLE_MS);
+        out
+    }
+
+    /// Decides every held alert at the end of the stream: those still held never
+    /// combined and are dropped (counted in [`Incidents::alone`]).
+    pub fn finish(&mut self) {
+        self.settle(i64::MAX);
+    }
+
+    /// Drops held alerts older than `before` that never combined.
+    fn settle(&mut self, before: i64) {
+        let mut alone = 0;
+        self.held.retain(|_, h| {
+            let n = h.len();
+            h.retain(|w| w.time_ms >= before);
+            alone += (n - h.len()) as u64;
+            !h.is_empty()
+        });
+        self.alone += alone;
+        for times in self.raised.values_mut() {
+            times.retain(|&t| t >= before - INCIDENT_WINDOW_MS);
+        }
+        self.raised.retain(|_, t| !t.is_empty());
+    }
+
+    fn mark_raised(&mut self, principal: &str, t: i64) {
+        self.raised
+            .entry(principal.to_string())
+            .or_default()
+            .push(t);
+    }
+
+    fn near_raised(&self, principal: &str, t0: i64, t1: i64) -> bool {
+        self.raised.get(principal).is_some_and(|ts| {
+            ts.iter()
+                .any(|&t| t >= t0 - INCIDENT_WINDOW_MS && t <= t1 + INCIDENT_WINDOW_MS)
+        })
+    }
+
+    /// Raises an incident when `principal`'s held signals near its newest one are of
+    /// two or more rules.
+    fn combine(&mut self, principal: &str, out: &mut Vec<Alert>) {
+        let Some(h) = self.held.get_mut(principal) else {
+            return;
+        };
+        let newest = h.last().map_or(0, |w| w.time_ms);
+        let near = |w: &Alert| (w.time_ms - newest).abs() <= INCIDENT_WINDOW_MS;
+        let mut kinds: Vec<String> = h
+            .iter()
+            .filter(|w| near(w))
+            .map(|w| w.rule_id.clone())
+            .collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        if kinds.len() < 2 {
+            return;
+        }
+        let (mut parts, rest): (Vec<Alert>, Vec<Alert>) =
+            std::mem::take(h).into_iter().partition(near);
+        *h = rest;
+        if h.is_empty() {
+            self.held.remove(principal);
+        }
+        parts.sort_by(|a, b| (a.time_ms, &a.rule_id).cmp(&(b.time_ms, &b.rule_id)));
+        let incident = merge(&parts, kinds.len());
+        self.mark_raised(principal, end_ms(&incident));
+        out.push(incident);
+    }
+}
+
+/// One incident alert from weak alerts of one identity (sorted by time).
+fn merge(parts: &[Alert], kinds: usize) -> Alert {
+    let first = &parts[0];
+    let last_ms = parts.iter().map(end_ms).max().unwrap_or(first.time_ms);
+    let ids: Vec<&str> = parts.iter().map(|a| a.id.as_str()).collect();
+    let mut reasons = Vec::new();
+    for a in parts {
+        reasons.push(format!("{} ({})", a.title, a.explanation));
+    }
+    let mut out = Alert {
+        id: format!(
+            "{:016x}",
+            fnv64(&[INCIDENT_RULE, &first.principal, &ids.join(",")])
+        ),
+        rule_id: INCIDENT_RULE.to_string(),
+        title: "Several unusual behaviours of one identity within a day".to_string(),
+        severity: if kinds >= 3 {
+            Severity::High
+        } else {
+            Severity::Medium
+        },
+        technique: first.technique.clone(),
+        tactic: first.tactic.clone(),
+        source: AlertSource::Behaviour,
+        time: first.time.clone(),
+        last_time: format_rfc3339_ms(last_ms),
+        principal: first.principal.clone(),
+        access_key_id: parts.iter().find_map(|a| a.access_key_id.clone()),
+        account_id: parts.iter().find_map(|a| a.account_id.clone()),
+        event_ids: Vec::new(),
+        event_names: Vec::new(),
+        source_ips: Vec::new(),
+        event_count: parts.iter().map(|a| a.event_count).sum(),
+        explanation: format!(
+            "{kinds} kinds of unusual behaviour within a day, none decisive alone: {}",
+            reasons.join("; ")
+        ),
+        author: None,
+        time_ms: first.time_ms,
+    };
+    for a in parts {
+        for (dst, src) in [
+            (&mut out.event_ids, &a.event_ids),
+            (&mut out.event_names, &a.event_names),
+            (&mut out.source_ips, &a.source_ips),
+        ] {
+            for v in src {
+                if dst.len() < 1000 && !dst.contains(v) {
+                    dst.push(v.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert(rule: &str, who: &str, t_h: i64) -> Alert {
+        let t = t_h * HOUR_MS;
+        Alert {
+            id: format!("{rule}-{who}-{t_h}"),
+            rule_id: rule.to_string(),
+            title: rule.to_string(),
+            severity: Severity::Low,
+            technique: String::new(),
+            tactic: String::new(),
+            source: AlertSource::Behaviour,
+            time: format_rfc3339_ms(t),
+            last_time: format_rfc3339_ms(t),
+            principal: who.to_string(),
+            access_key_id: None,
+            account_id: None,
+            event_ids: vec![format!("e{t_h}")],
+            event_names: Vec::new(),
+            source_ips: Vec::new(),
+            event_count: 1,
+            explanation: "x".into(),
+            author: None,
+            time_ms: t,
+        }
+    }
+
+    fn run(alerts: Vec<Alert>) -> (Vec<Alert>, Incidents) {
+        let mut s = Incidents::default();
+        let mut out = Vec::new();
+        for a in alerts {
+            out.extend(s.push(a));
+        }
+        s.finish();
+        (out, s)
+    }
+
+    const HOURS: &str = "keytrail.aws.behaviour.outside-usual-hours";
+    const REGION: &str = "keytrail.aws.behaviour.new-region";
+    const ASN: &str = "keytrail.aws.behaviour.new-asn";
+
+    #[test]
+    fn a_weak_signal_alone_is_not_raised() {
+        let (out, s) = run(vec![
+            alert(HOURS, "a", 10),
+            alert(REGION, "b", 12),
+            alert(HOURS, "a", 200),
+        ]);
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(s.alone, 3);
+    }
+
+    #[test]
+    fn two_kinds_within_a_day_make_a_medium_incident() {
+        let (out, _) = run(vec![alert(HOURS, "a", 10), alert(REGION, "a", 20)]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].rule_id.as_str(), out[0].severity),
+            (INCIDENT_RULE, Severity::Medium)
+        );
+        assert_eq!(out[0].event_ids, ["e10", "e20"]);
+        assert!(out[0].explanation.contains(HOURS) && out[0].explanation.contains(REGION));
+        let (out, _) = run(vec![
+            alert(HOURS, "a", 10),
+            alert(ASN, "a", 11),
+            alert(REGION, "a", 12),
+        ]);
+        // The third arrives after the incident of the first two: folded into it.
+        assert_eq!(out.len(), 1);
+        let (out, _) = run(vec![alert(HOURS, "a", 10), alert(HOURS, "a", 11)]);
+        assert!(out.is_empty(), "one kind twice is still one kind");
+        let (out, _) = run(vec![alert(HOURS, "a", 10), alert(REGION, "a", 40)]);
+        assert!(out.is_empty(), "more than a day apart");
+        let (out, _) = run(vec![alert(HOURS, "a", 10), alert(REGION, "b", 11)]);
+        assert!(out.is_empty(), "two identities");
+    }
+
+    #[test]
+    fn weak_signals_near_a_strong_alert_are_folded_into_it() {
+        let strong = "keytrail.aws.behaviour.anonymising-network";
+        let (out, s) = run(vec![
+            alert(HOURS, "a", 10),
+            alert(strong, "a", 11),
+            alert(REGION, "a", 12),
+        ]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].rule_id, strong);
+        assert_eq!(s.folded, 2);
+    }
+}
