@@ -117,6 +117,7 @@ fn cache(t: &CliTest) -> std::path::PathBuf {
 fn update_from_a_loopback_mirror_then_detect_uses_the_cache_with_no_flag() {
     let t = CliTest::new();
     write_trail(&t);
+    // Every signal on its own: the test looks for the geolocation one.
     let detect = [
         "detect",
         "logs",
@@ -124,6 +125,7 @@ fn update_from_a_loopback_mirror_then_detect_uses_the_cache_with_no_flag() {
         "jsonl",
         "--learning-days",
         "0",
+        "--all-signals",
     ];
 
     // Nothing cached yet: the detectors that need it are off, and the run says so.
