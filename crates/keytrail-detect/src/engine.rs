@@ -55,6 +55,49 @@ pub struct EngineBuilder {
     progress: Option<Arc<Progress>>,
     filter: AlertFilter,
     combine_weak: bool,
+    range: TimeRange,
+}
+
+/// The events a run looks at (`--since`/`--until`), inclusive, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    /// Earliest event time kept (`i64::MIN`: no bound).
+    pub since_ms: i64,
+    /// Latest event time kept (`i64::MAX`: no bound).
+    pub until_ms: i64,
+}
+
+impl Default for TimeRange {
+    fn default() -> Self {
+        TimeRange {
+            since_ms: i64::MIN,
+            until_ms: i64::MAX,
+        }
+    }
+}
+
+/// How long after its last event CloudTrail may deliver a file: a file whose key time
+/// (its delivery time) is more than this after `--until` is not read.
+pub const LATE_DELIVERY_MS: i64 = HOUR_MS;
+
+impl TimeRange {
+    /// Whether an event at `t` is in the range.
+    pub fn contains(&self, t: i64) -> bool {
+        self.since_ms <= t && t <= self.until_ms
+    }
+
+    /// Whether a log delivered at `key_ms` (the time in its name, minute precision:
+    /// its events are before the end of that minute) may hold events in the range.
+    pub fn may_hold(&self, key_ms: i64) -> bool {
+        key_ms.saturating_add(MINUTE_MS) > self.since_ms
+            && key_ms <= self.until_ms.saturating_add(LATE_DELIVERY_MS)
+    }
+
+    /// Whether logs delivered from `from_ms` until before `to_ms` (a date prefix such
+    /// as `2024/03/` of the CloudTrail layout) may hold events in the range.
+    pub fn may_hold_span(&self, from_ms: i64, to_ms: i64) -> bool {
+        to_ms > self.since_ms && from_ms <= self.until_ms.saturating_add(LATE_DELIVERY_MS)
+    }
 }
 
 /// Which alerts are raised (see [`EngineBuilder::min_severity`] and
@@ -106,6 +149,7 @@ impl Default for EngineBuilder {
             progress: None,
             filter: AlertFilter::default(),
             combine_weak: true,
+            range: TimeRange::default(),
         }
     }
 }
@@ -168,6 +212,13 @@ impl EngineBuilder {
         }
         self.filter.exclude = Some(Arc::new(b.build().map_err(|e| e.to_string())?));
         Ok(self)
+    }
+    /// Looks only at events in `range` (the others are counted in
+    /// [`Stats::outside_range`]) and skips files whose key time says they hold none
+    /// ([`TimeRange::may_hold`], counted in [`Stats::files_outside_range`]).
+    pub fn time_range(mut self, range: TimeRange) -> Self {
+        self.range = range;
+        self
     }
     /// Publishes the engine's event and alert counts in `progress` as it runs.
     pub fn progress(mut self, progress: Arc<Progress>) -> Self {
@@ -244,6 +295,7 @@ impl EngineBuilder {
             learning_ms: self.learning_ms,
             filter: self.filter.clone(),
             incidents: self.combine_weak.then(Incidents::default),
+            range: self.range,
             since_flush: 0,
             progress: self.progress.clone(),
             reading: Vec::new(),
@@ -292,6 +344,12 @@ pub struct Stats {
     /// Files skipped because their key time is older than the state remembers
     /// ([`crate::baseline::STATE_RETENTION_MS`] behind its watermark).
     pub files_too_old: u64,
+    /// Files skipped because their key time is outside `--since`/`--until`.
+    pub files_outside_range: u64,
+    /// Events left out because they are outside `--since`/`--until`.
+    pub outside_range: u64,
+    /// Files (or objects) read.
+    pub files_read: u64,
     /// The first diagnostics (at most 200).
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -317,6 +375,9 @@ impl Stats {
         self.filtered_alerts += o.filtered_alerts;
         self.files_already_read += o.files_already_read;
         self.files_too_old += o.files_too_old;
+        self.files_outside_range += o.files_outside_range;
+        self.outside_range += o.outside_range;
+        self.files_read += o.files_read;
         for (k, v) in o.alerts_by_rule {
             *self.alerts_by_rule.entry(k).or_default() += v;
         }
@@ -397,6 +458,7 @@ pub struct Engine {
     unopened: foldhash::HashSet<Box<str>>,
     filter: AlertFilter,
     incidents: Option<Incidents>,
+    range: TimeRange,
 }
 
 /// Playbook rules judged by novelty: while an identity is still learning they are
@@ -493,6 +555,10 @@ impl Engine {
 
     /// Processes one event.
     pub fn process(&mut self, ev: &Event) {
+        if !self.range.contains(ev.time_ms) {
+            self.stats.outside_range += 1;
+            return;
+        }
         self.stats.events += 1;
         let t = ev.time_ms;
         if t < self.state.watermark_ms - 15 * MINUTE_MS {
@@ -598,37 +664,68 @@ impl Engine {
 
     /// The files of `files` still to read: with a state directory, files an earlier
     /// run read (same path and size) and files whose S3 key time is older than the
-    /// state remembers are left out (and counted in the statistics). The others are
-    /// recorded as read when the run finishes, except those that could not be opened.
+    /// state remembers are left out (and counted in the statistics); files whose key
+    /// time is outside the time range are left out. The others are recorded as read
+    /// when the run finishes, except those that could not be opened.
     pub fn unread_files(&mut self, files: &[PathBuf]) -> Vec<PathBuf> {
+        files
+            .iter()
+            .filter(|f| {
+                let size = if self.state_dir.is_some() {
+                    std::fs::metadata(f).map_or(0, |m| m.len())
+                } else {
+                    0
+                };
+                self.unread(f.display().to_string(), size, crate::reader::key_time(f))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// [`Engine::unread_files`] for objects read through a
+    /// [`crate::reader::Fetch`] (named by URI, with their stored size).
+    pub fn unread_objects(
+        &mut self,
+        objects: Vec<crate::reader::LogObject>,
+    ) -> Vec<crate::reader::LogObject> {
+        objects
+            .into_iter()
+            .filter(|o| self.unread(o.name.clone(), o.size, o.key_time()))
+            .collect()
+    }
+
+    /// Whether to read a log named `name` of `size` bytes with key time `key`
+    /// (recorded as read when it is).
+    fn unread(&mut self, name: String, size: u64, key: Option<i64>) -> bool {
+        if key.is_some_and(|k| !self.range.may_hold(k)) {
+            self.stats.files_outside_range += 1;
+            return false;
+        }
         if self.state_dir.is_none() {
-            return files.to_vec();
+            self.stats.files_read += 1;
+            return true;
         }
         let horizon = if self.state.watermark_ms > 0 {
             self.state.watermark_ms - crate::baseline::STATE_RETENTION_MS
         } else {
             i64::MIN
         };
-        let mut todo = Vec::with_capacity(files.len());
-        for f in files {
-            let name = f.display().to_string();
-            let size = std::fs::metadata(f).map_or(0, |m| m.len());
-            let key = crate::reader::key_time(f);
-            if self
-                .state
-                .files
-                .get(name.as_str())
-                .is_some_and(|m| m.size == size)
-            {
-                self.stats.files_already_read += 1;
-            } else if key.is_some_and(|k| k < horizon) {
-                self.stats.files_too_old += 1;
-            } else {
-                self.reading.push((name.into(), size, key));
-                todo.push(f.clone());
-            }
+        if self
+            .state
+            .files
+            .get(name.as_str())
+            .is_some_and(|m| m.size == size)
+        {
+            self.stats.files_already_read += 1;
+            false
+        } else if key.is_some_and(|k| k < horizon) {
+            self.stats.files_too_old += 1;
+            false
+        } else {
+            self.stats.files_read += 1;
+            self.reading.push((name.into(), size, key));
+            true
         }
-        todo
     }
 
     /// Closes every open alert, saves state (with `state_dir`), and returns the
@@ -701,6 +798,28 @@ pub fn run_parallel_into(
     threads: usize,
     sink: Option<Box<dyn AlertSink>>,
 ) -> (Vec<Alert>, Stats) {
+    run_logs_into(builder, shared, Logs::Files(files.to_vec()), threads, sink)
+}
+
+/// What [`run_logs_into`] reads.
+pub enum Logs {
+    /// Local files (directories already listed, see [`crate::reader::list_files`]).
+    Files(Vec<PathBuf>),
+    /// Objects opened by a fetcher (S3), named by URI.
+    Objects(Vec<crate::reader::LogObject>, Arc<dyn crate::reader::Fetch>),
+}
+
+/// [`run_parallel_into`] over files or fetched objects: the logs a `--state` says
+/// were read and those outside the time range are left out, the rest merged in
+/// event-time order exactly as files are.
+pub fn run_logs_into(
+    builder: &EngineBuilder,
+    shared: Shared,
+    logs: Logs,
+    threads: usize,
+    sink: Option<Box<dyn AlertSink>>,
+) -> (Vec<Alert>, Stats) {
+    use crate::reader::DirRecords;
     let threads = threads.max(1);
     let (mut e, diags) = builder.build_with(shared);
     if let Some(sink) = sink {
@@ -709,25 +828,34 @@ pub fn run_parallel_into(
     for d in diags {
         e.diagnostic(d);
     }
-    let files = e.unread_files(files);
-    if threads == 1 {
-        e.run(crate::reader::DirRecords::from_files(files, Vec::new()));
-    } else {
-        // Workers also do the stateless part of Sigma: matching detection rules.
-        let enrich: Option<crate::reader::Enrich> = (!e.shared.sigma.is_empty()).then(|| {
+    // Workers also do the stateless part of Sigma: matching detection rules.
+    let enrich: Option<crate::reader::Enrich> =
+        (threads > 1 && !e.shared.sigma.is_empty()).then(|| {
             let sigma = e.shared.sigma.clone();
             Arc::new(move |ev: &mut Event| sigma.prematch(ev)) as crate::reader::Enrich
         });
-        let mut dir =
-            crate::reader::DirRecords::from_files_enriched(files, Vec::new(), threads, enrich);
-        while let Some(it) = dir.next() {
-            match it {
-                Ok(ev) => {
-                    e.process(&ev);
-                    dir.recycle(ev);
-                }
-                Err(d) => e.diagnostic(d),
+    let workers = if threads == 1 { 0 } else { threads };
+    let mut dir = match logs {
+        Logs::Files(files) => {
+            let files = e.unread_files(&files);
+            if workers == 0 {
+                DirRecords::from_files(files, Vec::new())
+            } else {
+                DirRecords::from_files_enriched(files, Vec::new(), workers, enrich)
             }
+        }
+        Logs::Objects(objects, fetch) => {
+            let objects = e.unread_objects(objects);
+            DirRecords::from_objects(objects, fetch, Vec::new(), workers, enrich)
+        }
+    };
+    while let Some(it) = dir.next() {
+        match it {
+            Ok(ev) => {
+                e.process(&ev);
+                dir.recycle(ev);
+            }
+            Err(d) => e.diagnostic(d),
         }
     }
     e.finish()

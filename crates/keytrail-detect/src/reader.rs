@@ -1095,6 +1095,38 @@ pub fn key_time(path: &Path) -> Option<i64> {
     None
 }
 
+/// `objects` in merge order: by the time in their name ([`key_time`]; none first),
+/// then by name compared as a path, as [`DirRecords::from_files`] orders files.
+pub fn merge_order(objects: Vec<LogObject>) -> Vec<LogObject> {
+    let mut keyed: Vec<(i64, PathBuf, LogObject)> = objects
+        .into_iter()
+        .map(|o| (o.key_time().unwrap_or(i64::MIN), PathBuf::from(&o.name), o))
+        .collect();
+    keyed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    keyed.into_iter().map(|(_, _, o)| o).collect()
+}
+
+/// Whether a file name is one of the log files a directory walk reads (`.json`,
+/// `.json.gz`, `.jsonl`, `.ndjson`, `.gz`, `.log` and their gzipped forms; not hidden).
+pub fn is_log_name(fname: &str) -> bool {
+    if fname.starts_with('.') {
+        return false;
+    }
+    let lower = fname.to_ascii_lowercase();
+    [
+        ".json",
+        ".json.gz",
+        ".jsonl",
+        ".ndjson",
+        ".gz",
+        ".log",
+        ".jsonl.gz",
+        ".ndjson.gz",
+    ]
+    .iter()
+    .any(|ext| lower.ends_with(ext))
+}
+
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>) {
     let rd = match std::fs::read_dir(dir) {
         Ok(rd) => rd,
@@ -1131,23 +1163,8 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<Diagnostic>
         }
         if is_dir {
             collect_files(&p, out, diags);
-        } else {
-            let lower = fname.to_ascii_lowercase();
-            let wanted = [
-                ".json",
-                ".json.gz",
-                ".jsonl",
-                ".ndjson",
-                ".gz",
-                ".log",
-                ".jsonl.gz",
-                ".ndjson.gz",
-            ]
-            .iter()
-            .any(|ext| lower.ends_with(ext));
-            if wanted {
-                out.push(p);
-            }
+        } else if is_log_name(&fname) {
+            out.push(p);
         }
     }
 }
@@ -1159,6 +1176,71 @@ fn first_event_time(path: &Path) -> Option<i64> {
     read_stream_sized(&path.display().to_string(), Box::new(f), 0, 1 << 20)
         .find_map(|r| r.ok())
         .map(|e| e.time_ms)
+}
+
+/// A log read through a [`Fetch`] instead of from the file system (an S3 object).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogObject {
+    /// Its name in diagnostics and in the `--state` file (`s3://bucket/key`); the
+    /// time in it ([`key_time`]) orders the merge as a file path's does.
+    pub name: String,
+    /// Its size in bytes as stored (a changed size means a changed object).
+    pub size: u64,
+}
+
+impl LogObject {
+    /// The time in its name ([`key_time`]), in milliseconds.
+    pub fn key_time(&self) -> Option<i64> {
+        key_time(Path::new(&self.name))
+    }
+}
+
+/// Opens the objects of a merge ([`DirRecords::from_objects`]); the network side of
+/// a remote source lives in its implementation, not here.
+pub trait Fetch: Send + Sync {
+    /// Told once, before any [`Fetch::open`], which objects will be opened and in
+    /// which order, so that it can fetch ahead.
+    fn plan(&self, objects: &[LogObject]);
+    /// Object `idx` of the plan as a stream (gzip is recognised as in files), or why
+    /// it cannot be read. Called once per object, roughly in plan order (parse
+    /// workers open the next few objects at once).
+    fn open(&self, idx: usize) -> Result<Box<dyn Read + Send>, String>;
+}
+
+/// What a merge reads: local files or fetched objects, in merge order.
+enum Inputs {
+    Files(Vec<PathBuf>),
+    Objects(Vec<LogObject>, Arc<dyn Fetch>),
+}
+
+impl Inputs {
+    fn len(&self) -> usize {
+        match self {
+            Inputs::Files(f) => f.len(),
+            Inputs::Objects(o, _) => o.len(),
+        }
+    }
+
+    /// The records of input `idx`.
+    fn read(&self, idx: usize) -> FileRecords {
+        match self {
+            Inputs::Files(f) => read_file(&f[idx]),
+            Inputs::Objects(o, fetch) => {
+                let name = &o[idx].name;
+                match fetch.open(idx) {
+                    Ok(r) => read_stream_sized(
+                        name,
+                        r,
+                        usize::try_from(o[idx].size).unwrap_or(0),
+                        WINDOW_BYTES,
+                    ),
+                    Err(e) => {
+                        FileRecords::failed(name, Diagnostic::error(kinds::UNREADABLE, name, e))
+                    }
+                }
+            }
+        }
+    }
 }
 
 struct OpenFile {
@@ -1304,7 +1386,7 @@ struct Prefetch {
 
 impl Prefetch {
     fn start(
-        paths: Vec<PathBuf>,
+        paths: Arc<Inputs>,
         workers: usize,
         max_items: usize,
         enrich: Option<Enrich>,
@@ -1317,7 +1399,6 @@ impl Prefetch {
             }),
             Condvar::new(),
         ));
-        let paths = Arc::new(paths);
         // Each worker may always be one file ahead; beyond that, workers go on to
         // further files while few parsed items wait, so small files (a delivered
         // CloudTrail file holds a few dozen records) do not make the merge and the
@@ -1371,7 +1452,7 @@ impl Prefetch {
                             }
                             cv.notify_all();
                         };
-                        let mut records = read_file(&paths[idx]);
+                        let mut records = paths.read(idx);
                         let mut chunk = Vec::with_capacity(CHUNK);
                         let mut n = 0;
                         let mut done = false;
@@ -1467,7 +1548,9 @@ impl Drop for Prefetch {
 /// S3 key (or their first record) and merged by event time with a heap, opening a file
 /// only when the merge reaches its start time.
 pub struct DirRecords {
-    files: Vec<(i64, PathBuf)>,
+    /// Key time of each input, in merge order.
+    keys: Vec<i64>,
+    inputs: Arc<Inputs>,
     next_file: usize,
     open: Vec<OpenFile>,
     heap: BinaryHeap<Reverse<(i64, usize)>>,
@@ -1508,8 +1591,14 @@ impl DirRecords {
             })
             .collect();
         keyed.sort();
+        let (keys, files) = keyed.into_iter().unzip();
+        Self::merging(keys, Inputs::Files(files), diags)
+    }
+
+    fn merging(keys: Vec<i64>, inputs: Inputs, diags: Vec<Diagnostic>) -> Self {
         DirRecords {
-            files: keyed,
+            keys,
+            inputs: Arc::new(inputs),
             next_file: 0,
             open: Vec::new(),
             heap: BinaryHeap::new(),
@@ -1517,6 +1606,41 @@ impl DirRecords {
             prefetch: None,
             last_worker: usize::MAX,
             dead: Vec::new(),
+        }
+    }
+
+    /// Merges objects opened by `fetch` (such as S3 objects), in the order and with
+    /// the `workers` of [`DirRecords::from_files_enriched`]: objects are ordered by
+    /// the time in their name (those without one first) then by name as paths, so
+    /// objects named like the files of a directory tree give the same items in the
+    /// same order.
+    pub fn from_objects(
+        objects: Vec<LogObject>,
+        fetch: Arc<dyn Fetch>,
+        diags: Vec<Diagnostic>,
+        workers: usize,
+        enrich: Option<Enrich>,
+    ) -> Self {
+        let objects = merge_order(objects);
+        fetch.plan(&objects);
+        let keys = objects
+            .iter()
+            .map(|o| o.key_time().unwrap_or(i64::MIN))
+            .collect();
+        let mut d = Self::merging(keys, Inputs::Objects(objects, fetch), diags);
+        d.start_workers(workers, enrich);
+        d
+    }
+
+    fn start_workers(&mut self, workers: usize, enrich: Option<Enrich>) {
+        if workers > 0 && self.inputs.len() > 0 {
+            self.prefetch = Some(Prefetch::start(
+                self.inputs.clone(),
+                workers,
+                PREFETCH_MAX_ITEMS,
+                enrich,
+            ));
+            self.dead = (0..workers).map(|_| Vec::new()).collect();
         }
     }
 
@@ -1543,11 +1667,7 @@ impl DirRecords {
         enrich: Option<Enrich>,
     ) -> Self {
         let mut d = Self::from_files(files, diags);
-        if workers > 0 {
-            let paths = d.files.iter().map(|(_, p)| p.clone()).collect();
-            d.prefetch = Some(Prefetch::start(paths, workers, PREFETCH_MAX_ITEMS, enrich));
-            d.dead = (0..workers).map(|_| Vec::new()).collect();
-        }
+        d.start_workers(workers, enrich);
         d
     }
 
@@ -1584,7 +1704,6 @@ impl DirRecords {
     }
 
     fn open_next(&mut self) {
-        let (_, path) = &self.files[self.next_file];
         let mut worker = usize::MAX;
         let records = match &self.prefetch {
             Some(p) => {
@@ -1592,7 +1711,7 @@ impl DirRecords {
                 worker = w;
                 Source::Streamed(stream)
             }
-            None => Source::Live(read_file(path)),
+            None => Source::Live(self.inputs.read(self.next_file)),
         };
         self.next_file += 1;
         let idx = self
@@ -1626,9 +1745,9 @@ impl Iterator for DirRecords {
                 return Some(Err(d));
             }
             // Open files whose key time is not after the current merge head.
-            if self.next_file < self.files.len() {
+            if self.next_file < self.keys.len() {
                 let head = self.heap.peek().map(|Reverse((t, _))| *t);
-                let next_key = self.files[self.next_file].0;
+                let next_key = self.keys[self.next_file];
                 if head.is_none_or(|h| {
                     next_key == i64::MIN || next_key <= h.saturating_add(OPEN_SLACK_MS)
                 }) {
@@ -2158,10 +2277,38 @@ mod tests {
         assert!(seq.len() > 63, "{seq:?}");
         for (workers, max_items) in [(1, 1000), (2, 3), (3, 1)] {
             let mut d = DirRecords::from_files(files.clone(), Vec::new());
-            let paths = d.files.iter().map(|(_, p)| p.clone()).collect();
-            d.prefetch = Some(Prefetch::start(paths, workers, max_items, None));
+            d.prefetch = Some(Prefetch::start(d.inputs.clone(), workers, max_items, None));
             let par: Vec<String> = d.map(show).collect();
             assert_eq!(par, seq, "{workers} workers, {max_items} items ahead");
+        }
+        // The same files as objects of a fetcher: the same items in the same order.
+        struct Disk(Mutex<Vec<LogObject>>);
+        impl Fetch for Disk {
+            fn plan(&self, objects: &[LogObject]) {
+                *self.0.lock().unwrap() = objects.to_vec();
+            }
+            fn open(&self, idx: usize) -> Result<Box<dyn Read + Send>, String> {
+                let name = self.0.lock().unwrap()[idx].name.clone();
+                File::open(&name)
+                    .map(|f| Box::new(f) as Box<dyn Read + Send>)
+                    .map_err(|e| e.to_string())
+            }
+        }
+        let objects: Vec<LogObject> = files
+            .iter()
+            .rev()
+            .map(|p| LogObject {
+                name: p.display().to_string(),
+                size: std::fs::metadata(p).map_or(0, |m| m.len()),
+            })
+            .collect();
+        for workers in [0, 1, 3] {
+            let fetch = Arc::new(Disk(Mutex::new(Vec::new())));
+            let got: Vec<String> =
+                DirRecords::from_objects(objects.clone(), fetch, Vec::new(), workers, None)
+                    .map(show)
+                    .collect();
+            assert_eq!(got, seq, "objects, {workers} workers");
         }
     }
 
