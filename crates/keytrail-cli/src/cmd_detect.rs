@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use keytrail_detect::engine::{EngineBuilder, Progress, Stats, run_parallel_into};
+use keytrail_detect::engine::{EngineBuilder, Progress, Stats, TimeRange, run_parallel_into};
 use keytrail_detect::{Alert, AlertSink, output, read_stream};
 
 /// Output format of `keytrail detect`.
@@ -35,10 +35,28 @@ pub struct DetectArgs {
     /// CloudTrail files or directories (S3 layout `AWSLogs/<account>/CloudTrail/…`,
     /// gzip or plain, `{"Records":[…]}`, JSON arrays, NDJSON, `aws cloudtrail
     /// lookup-events` output, CloudWatch Logs exports, EventBridge envelopes or CSV
-    /// such as Athena query results); `-` reads stdin.
-    /// Example: `keytrail detect AWSLogs/`
+    /// such as Athena query results); `-` reads stdin; `s3://BUCKET/PREFIX` reads
+    /// the trail where CloudTrail delivers it (the AWS credentials and region of the
+    /// usual chain, `AWS_PROFILE`, `AWS_ENDPOINT_URL`): the account, region and date
+    /// folders are listed, not the whole bucket, and `--since`/`--until` list only
+    /// their days. Local paths and `s3://` cannot be mixed in one run.
+    /// Examples: `keytrail detect AWSLogs/`,
+    /// `keytrail detect s3://my-trail/AWSLogs/o-abc123/ --since 2024-03-01`
     #[arg(value_name = "PATH", required = true)]
     pub paths: Vec<PathBuf>,
+
+    /// Look only at events at or after this time: an RFC 3339 time or a date (its
+    /// start, UTC). Files whose delivery time (in their name) is before it are not
+    /// read; on S3 their day folders are not even listed.
+    /// Example: `--since 2024-03-01` or `--since 2024-03-01T12:00:00Z`
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    pub since: Option<i64>,
+
+    /// Look only at events at or before this time: an RFC 3339 time or a date (its
+    /// end, UTC). Files delivered more than an hour after it are not read.
+    /// Example: `--until 2024-03-07`
+    #[arg(long, value_name = "TIME", value_parser = parse_until)]
+    pub until: Option<i64>,
 
     /// More Sigma rules: a directory or file, repeatable. keytrail's playbook and
     /// behavioural detectors and the SigmaHQ AWS rules embedded in keytrail always run
@@ -129,6 +147,34 @@ pub struct DetectArgs {
     pub threads: usize,
 }
 
+/// Milliseconds of an RFC 3339 time, or of the start (`end` false) or the last
+/// millisecond (`end` true) of a `YYYY-MM-DD` day.
+fn parse_time(s: &str, end: bool) -> Result<i64, String> {
+    use keytrail_detect::time::parse_rfc3339_ms;
+    if let Some(t) = parse_rfc3339_ms(s) {
+        return Ok(t);
+    }
+    match parse_rfc3339_ms(&format!("{}T00:00:00Z", s.trim())) {
+        Some(t) if s.trim().len() == 10 => Ok(if end { t + 86_400_000 - 1 } else { t }),
+        _ => Err(format!(
+            "`{s}` is not a date (2024-03-01) or an RFC 3339 time (2024-03-01T12:00:00Z)"
+        )),
+    }
+}
+
+fn parse_since(s: &str) -> Result<i64, String> {
+    parse_time(s, false)
+}
+
+fn parse_until(s: &str) -> Result<i64, String> {
+    parse_time(s, true)
+}
+
+/// Whether a PATH argument is an `s3://` URI.
+fn is_s3(p: &Path) -> bool {
+    p.to_str().is_some_and(|s| s.starts_with("s3://"))
+}
+
 /// Runs `keytrail detect`; returns the exit code (0 no alerts, 1 alerts).
 /// Errors (bad arguments, unreadable inputs, unwritable output) map to exit code 2.
 pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
@@ -136,8 +182,22 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
     if stdin && args.paths.len() > 1 {
         bail!("`-` (stdin) cannot be combined with other paths");
     }
+    let s3 = args.paths.iter().any(|p| is_s3(p));
+    if s3 && !args.paths.iter().all(|p| is_s3(p)) {
+        bail!("`s3://` inputs cannot be combined with local paths in one run");
+    }
+    if s3 && !cfg!(feature = "detect-s3") {
+        bail!(
+            "this keytrail was built without S3 support: rebuild with the cargo feature `detect-s3` (cargo install keytrail-cli --features detect-s3)"
+        );
+    }
+    if let (Some(a), Some(b)) = (args.since, args.until)
+        && a > b
+    {
+        bail!("--since is after --until");
+    }
     for p in &args.paths {
-        if p.as_os_str() != "-" && !p.exists() {
+        if p.as_os_str() != "-" && !is_s3(p) && !p.exists() {
             bail!("input `{}` does not exist", p.display());
         }
     }
@@ -152,7 +212,12 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
         bail!("owners file `{}` does not exist", o.display());
     }
 
+    let range = TimeRange {
+        since_ms: args.since.unwrap_or(i64::MIN),
+        until_ms: args.until.unwrap_or(i64::MAX),
+    };
     let mut builder = EngineBuilder::new()
+        .time_range(range)
         .learning_period_ms(i64::from(args.learning_days) * 86_400_000)
         .builtin_sigma(!args.no_default_sigma)
         .combine_weak_signals(!args.all_signals)
@@ -238,6 +303,8 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
         }
         engine.run(read_stream("<stdin>", Box::new(io::stdin())));
         engine.finish()
+    } else if s3 {
+        run_s3(args, &builder, shared, range, threads, sink)?
     } else {
         // Files and directory trees, merged in event-time order; one thread or more.
         let (files, diags) = keytrail_detect::reader::list_files(&args.paths);
@@ -287,6 +354,60 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
         return Ok(2);
     }
     Ok(if emitted == 0 { 0 } else { 1 })
+}
+
+/// Lists and reads the `s3://` targets; a target that cannot be listed is an
+/// unreadable input (the run exits 2).
+#[cfg(feature = "detect-s3")]
+fn run_s3(
+    args: &DetectArgs,
+    builder: &EngineBuilder,
+    shared: keytrail_detect::engine::Shared,
+    range: TimeRange,
+    threads: usize,
+    sink: Option<Box<dyn AlertSink>>,
+) -> anyhow::Result<(Vec<Alert>, Stats)> {
+    use keytrail_collect::s3logs::S3Logs;
+    use keytrail_detect::engine::{Logs, run_logs_into};
+    let targets: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+    let s3 = S3Logs::connect().map_err(anyhow::Error::msg)?;
+    let listing = s3.list(&targets, range);
+    let listed = listing.objects.len();
+    let bytes: u64 = listing.objects.iter().map(|o| o.size).sum();
+    let fetch = s3.fetcher();
+    let (alerts, mut stats) = run_logs_into(
+        builder,
+        shared,
+        Logs::Objects(listing.objects, fetch),
+        threads,
+        sink,
+    );
+    for d in listing.diagnostics {
+        stats.other_diagnostics += 1;
+        if d.kind == keytrail_detect::reader::kinds::UNREADABLE {
+            stats.unreadable_files.push(d.subject.clone());
+        }
+        stats.diagnostics.push(d);
+    }
+    if !args.quiet {
+        eprintln!(
+            "s3: {listed} object(s) listed ({bytes} bytes) in {} list request(s), {} date folder(s) outside --since/--until not listed; {} object(s) read",
+            listing.requests, listing.pruned, stats.files_read
+        );
+    }
+    Ok((alerts, stats))
+}
+
+#[cfg(not(feature = "detect-s3"))]
+fn run_s3(
+    _: &DetectArgs,
+    _: &EngineBuilder,
+    _: keytrail_detect::engine::Shared,
+    _: TimeRange,
+    _: usize,
+    _: Option<Box<dyn AlertSink>>,
+) -> anyhow::Result<(Vec<Alert>, Stats)> {
+    bail!("this keytrail was built without S3 support (cargo feature `detect-s3`)")
 }
 
 /// What detection content the run used, for the end of the report: the Sigma rules
@@ -516,6 +637,12 @@ fn report_diagnostics(stats: &Stats, load_errors: u64, alerts: u64) {
         stats.out_of_order,
         load_errors
     );
+    if stats.outside_range + stats.files_outside_range > 0 {
+        eprintln!(
+            "--since/--until: {} event(s) and {} file(s) outside the range left out",
+            stats.outside_range, stats.files_outside_range
+        );
+    }
     if stats.files_already_read + stats.files_too_old + stats.repeated_alerts > 0 {
         eprintln!(
             "state: {} file(s) already read and {} older than the state's memory skipped; {} alert(s) raised by an earlier run not repeated",

@@ -22,6 +22,10 @@
 
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(feature = "s3")]
+pub mod s3logs;
+#[cfg(feature = "s3")]
+mod sdk;
 pub mod writer;
 
 pub use keytrail_types::Diagnostic;

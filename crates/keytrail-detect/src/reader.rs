@@ -1385,12 +1385,7 @@ struct Prefetch {
 }
 
 impl Prefetch {
-    fn start(
-        paths: Arc<Inputs>,
-        workers: usize,
-        max_items: usize,
-        enrich: Option<Enrich>,
-    ) -> Self {
+    fn start(paths: Arc<Inputs>, workers: usize, max_items: usize, enrich: Option<Enrich>) -> Self {
         let state: Arc<(Mutex<PrefetchState>, Condvar)> = Arc::new((
             Mutex::new(PrefetchState {
                 total: paths.len(),

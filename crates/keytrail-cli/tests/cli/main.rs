@@ -9,6 +9,8 @@ mod ci_redact;
 mod ci_snippets;
 mod config;
 mod detect;
+#[cfg(feature = "detect-s3")]
+mod detect_s3;
 mod formats;
 mod git;
 mod hardening;

@@ -10,9 +10,7 @@ mod convert;
 
 use crate::AwsCollectOptions;
 use crate::writer::{SnapshotWriter, safe_component};
-use aws_config::BehaviorVersion;
 use aws_config::SdkConfig;
-use aws_config::timeout::TimeoutConfig;
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_iam::types::ReportStateType;
 use keytrail_types::Diagnostic;
@@ -112,38 +110,7 @@ where
 }
 
 async fn load_config(opts: &AwsCollectOptions) -> SdkConfig {
-    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
-    // One HTTPS client (rustls with the ring provider) for every service
-    // client and the credential providers.
-    let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(https)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(10))
-                .operation_attempt_timeout(Duration::from_secs(60))
-                .build(),
-        );
-    if let Some(p) = &opts.profile {
-        loader = loader.profile_name(p);
-    }
-    if let Some(e) = &opts.endpoint_url {
-        loader = loader.endpoint_url(e);
-    }
-    let config = loader.load().await;
-    // Global services (IAM, S3 listing, STS, Organizations) need a region
-    // for signing; without one configured, use us-east-1 like the CLI's
-    // global endpoints.
-    if config.region().is_some() {
-        config
-    } else {
-        config
-            .to_builder()
-            .region(aws_config::Region::new("us-east-1"))
-            .build()
-    }
+    crate::sdk::load_config(opts.profile.as_deref(), opts.endpoint_url.as_deref()).await
 }
 
 /// Collects one account into `out/aws/`.
@@ -388,18 +355,7 @@ async fn user_keys(client: &aws_sdk_iam::Client, w: &Writer, user: &str) {
     }
 }
 
-/// An S3 client for `region`, path-style when the endpoint is overridden
-/// (emulators and proxies rarely serve virtual-hosted bucket names).
-fn s3_client(config: &SdkConfig, region: Option<&str>) -> aws_sdk_s3::Client {
-    let mut b = aws_sdk_s3::config::Builder::from(config);
-    if let Some(r) = region {
-        b = b.region(aws_sdk_s3::config::Region::new(r.to_string()));
-    }
-    if config.endpoint_url().is_some() {
-        b = b.force_path_style(true);
-    }
-    aws_sdk_s3::Client::from_conf(b.build())
-}
+use crate::sdk::s3_client;
 
 async fn s3(config: &SdkConfig, w: &Writer, account: Option<&str>) {
     join_all(vec![
