@@ -1806,7 +1806,11 @@ pub fn check_reader_invariants(data: &[u8]) {
     let sliced = describe(&mut SliceRecords::new("f", data.to_vec()));
     // Small windows cost a copy of the pending record per refill: keep them for small
     // inputs.
-    let windows: &[usize] = if data.len() <= 4096 {
+    // (Gzip is decompressed by the windowed reader, not by `SliceRecords::new`: such
+    // input is compared through `read_stream` below only.)
+    let windows: &[usize] = if data.starts_with(&[0x1f, 0x8b]) {
+        &[]
+    } else if data.len() <= 4096 {
         &[1, 7, 64]
     } else {
         &[4096, 65_536]

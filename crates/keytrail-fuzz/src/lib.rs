@@ -28,6 +28,8 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("workflow_yaml", workflow_yaml),
     ("snapshot_json", snapshot_json),
     ("redact_stream", redact_stream),
+    ("cloudtrail", cloudtrail),
+    ("cloudtrail_csv", cloudtrail_csv),
 ];
 
 /// A sink that drains every blob (reading temporary files while they exist).
@@ -252,4 +254,21 @@ pub fn redact_stream(data: &[u8]) {
         !out.windows(KNOWN.len()).any(|w| w == KNOWN),
         "the known value survived redaction"
     );
+}
+
+/// The CloudTrail readers of `keytrail detect` on arbitrary bytes: format sniffing,
+/// JSON arrays and `Records` wrappers split by the byte scanner (whole and in small
+/// windows), NDJSON, envelopes, gzip. Reading ends with at most one item per byte,
+/// and windowed, whole and gzipped reading agree
+/// ([`keytrail_detect::reader::check_reader_invariants`]).
+pub fn cloudtrail(data: &[u8]) {
+    keytrail_detect::reader::check_reader_invariants(data);
+}
+
+/// The CSV reader (Athena results, exports with Python-dict or Presto struct cells):
+/// the bytes after a CloudTrail CSV header.
+pub fn cloudtrail_csv(data: &[u8]) {
+    let mut v = b"eventversion,useridentity,eventtime,eventsource,eventname,awsregion,sourceipaddress,useragent,requestparameters,responseelements\n".to_vec();
+    v.extend_from_slice(data);
+    keytrail_detect::reader::check_reader_invariants(&v);
 }
