@@ -1302,11 +1302,11 @@ const RECYCLE_BATCH: usize = 1024;
 const PREFETCH_MAX_ITEMS: usize = 1 << 17;
 
 /// Most files parsed ahead of the merge.
-const MAX_FILES_AHEAD: usize = 512;
+const MAX_FILES_AHEAD: usize = 256;
 
 /// Parsed items waiting for the merge past which workers take no further file (beyond
 /// one file each).
-const MAX_ITEMS_AHEAD: usize = 1 << 15;
+const MAX_ITEMS_AHEAD: usize = 1 << 13;
 
 /// Items per chunk of a parsed file: the merge consumes a file while it is being
 /// parsed, so events are still in cache when the engine sees them.
