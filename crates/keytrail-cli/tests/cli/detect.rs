@@ -240,10 +240,15 @@ fn stop_logging(minute: u32) -> String {
     )
 }
 
+/// Five benign reads, then one StopLogging (one playbook alert).
+fn benign_then_stop_logging() -> Vec<String> {
+    (0..5).map(benign_record).chain([stop_logging(1)]).collect()
+}
+
 #[test]
 fn hostile_files_beside_good_ones_end_with_diagnostics() {
     let t = CliTest::new();
-    let good: Vec<String> = (0..5).map(benign_record).chain([stop_logging(1)]).collect();
+    let good = benign_then_stop_logging();
     t.write("logs/a/good.json", &format!("[{}]", good.join(",")));
     // Each of these once hung the reader or grew its memory without bound.
     t.write("logs/b/stray-closer.json", "[}");
@@ -268,7 +273,7 @@ fn hostile_files_beside_good_ones_end_with_diagnostics() {
 #[test]
 fn min_severity_exclude_rule_and_quiet() {
     let t = CliTest::new();
-    let recs: Vec<String> = (0..5).map(benign_record).chain([stop_logging(1)]).collect();
+    let recs = benign_then_stop_logging();
     let log = t.write("log.json", &format!("[{}]", recs.join(",")));
     let log = log.display().to_string();
     let r = t.run(&["detect", "--no-default-sigma", &log, "--format", "jsonl"]);
@@ -315,41 +320,28 @@ fn min_severity_exclude_rule_and_quiet() {
 #[test]
 fn state_runs_skip_files_already_read_and_repeat_no_alert() {
     let t = CliTest::new();
-    let recs: Vec<String> = (0..5).map(benign_record).chain([stop_logging(1)]).collect();
+    let recs = benign_then_stop_logging();
     t.write("logs/one.json", &format!("[{}]", recs.join(",")));
     let state = t.root().join("state").display().to_string();
-    let r = t.run(&[
-        "detect",
-        "--no-default-sigma",
-        "logs",
-        "--state",
-        &state,
-        "--format",
-        "jsonl",
-    ]);
+    let run = || {
+        t.run(&[
+            "detect",
+            "--no-default-sigma",
+            "logs",
+            "--state",
+            &state,
+            "--format",
+            "jsonl",
+        ])
+    };
+    let r = run();
     assert_eq!(r.code, 1, "{r:?}");
-    let r = t.run(&[
-        "detect",
-        "--no-default-sigma",
-        "logs",
-        "--state",
-        &state,
-        "--format",
-        "jsonl",
-    ]);
+    let r = run();
     assert_eq!((r.code, r.stdout.as_str()), (0, ""), "{r:?}");
     assert!(r.stderr.contains("1 file(s) already read"), "{}", r.stderr);
     // A new file with a second StopLogging: only it is read.
     t.write("logs/two.json", &format!("[{}]", stop_logging(30)));
-    let r = t.run(&[
-        "detect",
-        "--no-default-sigma",
-        "logs",
-        "--state",
-        &state,
-        "--format",
-        "jsonl",
-    ]);
+    let r = run();
     assert_eq!(r.code, 1, "{r:?}");
     assert_eq!(alerts(&r.stdout).len(), 1);
     assert!(r.stderr.contains("detect: 1 events"), "{}", r.stderr);
