@@ -1,31 +1,10 @@
-//! Timestamps: RFC 3339 parsing and formatting in UTC milliseconds, without a date library.
+//! Timestamps: RFC 3339 parsing and formatting in UTC milliseconds.
 //!
 //! CloudTrail writes `2024-11-30T08:43:17Z`; Logstash exports write `@timestamp` as
 //! `2020-09-14T00:44:23.000Z`; some tools add offsets (`+02:00`). All become i64 epoch ms.
-
-/// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
+//! Parsing is hot (every record), so the fields are read here in one pass over the
+//! bytes (which also accepts the shapes chrono's RFC 3339 parser refuses: a missing
+//! zone, `+0200`, a space separator); the calendar is chrono's.
 
 fn digits(b: &[u8]) -> Option<u32> {
     let mut v = 0u32;
@@ -92,18 +71,25 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<i64> {
             _ => return None,
         }
     }
-    let days = days_from_civil(y, mo, d);
-    Some(((days * 86_400 + h * 3600 + mi * 60 + se) - offset_s) * 1000 + ms)
+    let midnight = chrono::NaiveDate::from_ymd_opt(y as i32, mo, d)?
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc()
+        .timestamp();
+    Some(((midnight + h * 3600 + mi * 60 + se) - offset_s) * 1000 + ms)
 }
 
 /// Formats epoch milliseconds as `YYYY-MM-DDTHH:MM:SSZ` (milliseconds only when non-zero).
+/// Times outside chrono's range (years ±262,000) are shown at its bounds.
 pub fn format_rfc3339_ms(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
+    use chrono::{DateTime, Datelike, Timelike, Utc};
+    let t = DateTime::from_timestamp_millis(ms).unwrap_or(if ms < 0 {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    });
     let milli = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let (h, mi, s) = (sod / 3600, (sod % 3600) / 60, sod % 60);
+    let (y, m, d) = (t.year(), t.month(), t.day());
+    let (h, mi, s) = (t.hour(), t.minute(), t.second());
     if milli == 0 {
         format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
     } else {
@@ -159,6 +145,23 @@ mod tests {
         assert_eq!(format_rfc3339_ms(c), "2020-09-14T00:44:23Z");
         assert_eq!(parse_rfc3339_ms("1970-01-01T00:00:00Z"), Some(0));
         assert!(parse_rfc3339_ms("2020-13-01T00:00:00Z").is_none());
+        // A day the month does not have is no date.
+        assert!(parse_rfc3339_ms("2023-02-29T00:00:00Z").is_none());
+        assert_eq!(
+            parse_rfc3339_ms("2024-02-29T23:59:60Z"),
+            parse_rfc3339_ms("2024-03-01T00:00:00Z")
+        );
+        assert_eq!(
+            parse_rfc3339_ms("2020-09-14 00:44:23+0200"),
+            parse_rfc3339_ms("2020-09-13T22:44:23Z")
+        );
+        assert_eq!(format_rfc3339_ms(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(
+            parse_rfc3339_ms("0000-03-01T00:00:00Z")
+                .map(format_rfc3339_ms)
+                .as_deref(),
+            Some("0000-03-01T00:00:00Z")
+        );
         assert!(parse_rfc3339_ms("yesterday").is_none());
     }
 

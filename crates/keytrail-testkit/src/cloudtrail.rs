@@ -157,26 +157,12 @@ fn uuid(rng: &mut StdRng) -> String {
     )
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ`, CloudTrail's `eventTime`, for epoch milliseconds.
 fn fmt_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        sod / 3600,
-        (sod % 3600) / 60,
-        sod % 60
-    )
+    chrono::DateTime::from_timestamp_millis(ms)
+        .expect("generated times are within chrono's range")
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// One event to render.

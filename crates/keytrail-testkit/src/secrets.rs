@@ -5,12 +5,96 @@
 //! [`source_like_corpus`], realistic source-like text with sparse planted
 //! secrets and plenty of near-misses (placeholders, digests, references).
 //!
-//! Nothing here is a real credential. Checksums come from
-//! `keytrail_scan::encoding`, the same code the scanner validates with.
+//! Nothing here is a real credential. Checksums and encodings are computed
+//! here, independently of the scanner (which this crate does not depend on),
+//! so `keytrail-scan`'s tests (`tests/fakes.rs`) cross-check its validators
+//! against them.
 
-use keytrail_scan::encoding::{encode_base64, encode_base64url, github_checksum};
+use base64::Engine as _;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+/// Standard base64 with padding.
+fn encode_base64(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(data)
+}
+
+/// URL-safe base64 without padding (as in JWTs).
+fn encode_base64url(data: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+/// GitHub's token checksum: the CRC-32 of the body in base62 (`0-9A-Za-z`),
+/// left-padded with `0` to 6 characters.
+fn github_checksum(body: &[u8]) -> String {
+    let mut n = crc32fast::hash(body);
+    let mut digits = [b'0'; 6];
+    for d in digits.iter_mut().rev() {
+        *d = ALNUM[(n % 62) as usize];
+        n /= 62;
+    }
+    String::from_utf8(digits.to_vec()).expect("base62 digits are ASCII")
+}
+
+/// `len` random characters of `alphabet`, drawn again until the value has
+/// nothing a scanner's placeholder filter could take for filler: no run of
+/// five or more equal or consecutive alphanumerics (`aaaaa`, `12345`,
+/// `fedcb`), no short unit repeated over the whole value, and at least four
+/// distinct characters from twelve on. This is stricter than
+/// `keytrail_scan::filters::is_repetitive`, so no generated secret is ever
+/// dropped as a placeholder.
+pub fn random_string<R: Rng + ?Sized>(rng: &mut R, alphabet: &[u8], len: usize) -> String {
+    loop {
+        let s: Vec<u8> = (0..len)
+            .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+            .collect();
+        if len < 6 || !looks_like_filler(&s) {
+            return String::from_utf8(s).expect("alphabets are ASCII");
+        }
+    }
+}
+
+fn looks_like_filler(s: &[u8]) -> bool {
+    let step = |a: u8, b: u8| -> Option<i8> {
+        if !a.is_ascii_alphanumeric() || !b.is_ascii_alphanumeric() {
+            return (a == b).then_some(0);
+        }
+        match i16::from(b) - i16::from(a) {
+            0 => Some(0),
+            1 => Some(1),
+            -1 => Some(-1),
+            _ => None,
+        }
+    };
+    let (mut run, mut dir) = (1usize, None::<i8>);
+    for w in s.windows(2) {
+        match step(w[0], w[1]) {
+            Some(d) if run == 1 || dir == Some(d) => {
+                run += 1;
+                dir = Some(d);
+            }
+            Some(d) => {
+                run = 2;
+                dir = Some(d);
+            }
+            None => {
+                run = 1;
+                dir = None;
+            }
+        }
+        if run >= 5 {
+            return true;
+        }
+    }
+    for period in 1..=4 {
+        if s.len() >= 3 * period && (period..s.len()).all(|i| s[i] == s[i - period]) {
+            return true;
+        }
+    }
+    let mut seen = [false; 256];
+    s.iter().for_each(|&c| seen[c as usize] = true);
+    s.len() >= 12 && seen.iter().filter(|&&x| x).count() <= 3
+}
 
 /// `0-9A-Za-z`.
 pub const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -73,7 +157,7 @@ impl FakeSecrets {
     /// `len` random characters of `alphabet` (without the repeated or
     /// sequential runs that scanners treat as placeholders).
     pub fn chars(&mut self, alphabet: &[u8], len: usize) -> String {
-        keytrail_scan::fake::random_string(&mut self.rng, alphabet, len)
+        random_string(&mut self.rng, alphabet, len)
     }
 
     /// `prefix` + `len` random characters of `alphabet`.
@@ -770,72 +854,26 @@ fn uuid(g: &mut FakeSecrets) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use keytrail_scan::validate::Validator;
 
     #[test]
-    fn checksummed_tokens_validate() {
-        let mut g = FakeSecrets::new(1);
-        let tokens = [
-            g.github_classic(),
-            g.github_oauth(),
-            g.github_app_user(),
-            g.github_app_installation(),
-            g.github_refresh(),
-            g.npm(),
-        ];
-        for t in tokens {
-            assert_eq!(t.len(), 40, "{t}");
-            assert!(
-                Validator::GithubCrc32
-                    .check(t.as_bytes(), t.as_bytes())
-                    .is_ok(),
-                "{t}"
-            );
-        }
-        let bad = g.github_classic_bad_checksum();
-        assert!(
-            Validator::GithubCrc32
-                .check(bad.as_bytes(), bad.as_bytes())
-                .is_err()
-        );
-    }
-
-    #[test]
-    fn structured_secrets_validate() {
-        let mut g = FakeSecrets::new(2);
-        let j = g.jwt();
-        assert!(
-            Validator::Jwt.check(j.as_bytes(), j.as_bytes()).is_ok(),
-            "{j}"
-        );
-        for p in [
-            g.pem_rsa_private_key(),
-            g.pem_pkcs8_private_key(),
-            g.pem_ec_private_key(),
-            g.openssh_private_key(),
+    fn checksums_and_filler_rules() {
+        // GitHub's documented example shape: 30 base62 + 6 checksum characters.
+        assert_eq!(github_checksum(b""), "000000");
+        assert_eq!(github_checksum(b"a").len(), 6);
+        assert_eq!(encode_base64(b"hello"), "aGVsbG8=");
+        assert_eq!(encode_base64url(&[0xfb, 0xff]), "-_8");
+        for filler in [
+            "aaaaaXyZ",
+            "x12345yz",
+            "zfedcbxq",
+            "abababababab",
+            "abcabcabcabcab",
         ] {
-            assert!(
-                Validator::PemPrivateKey
-                    .check(p.as_bytes(), p.as_bytes())
-                    .is_ok(),
-                "{p}"
-            );
+            assert!(looks_like_filler(filler.as_bytes()), "{filler}");
         }
-        let a = g.aws_key_pair();
-        assert!(
-            Validator::AwsKeyId
-                .check(a.access_key_id.as_bytes(), b"")
-                .is_ok()
-        );
-        assert_eq!(a.secret_access_key.len(), 40);
-        let sa = g.gcp_service_account_json();
-        let start = sa.find("-----BEGIN").unwrap();
-        assert!(
-            Validator::PemPrivateKey
-                .check(&sa.as_bytes()[start..], b"")
-                .is_ok()
-        );
-        assert!(sa.contains("\"type\": \"service_account\""));
+        for ok in ["aaaaXyZq", "x1234yzQ", "Zq8Lm3Rt"] {
+            assert!(!looks_like_filler(ok.as_bytes()), "{ok}");
+        }
     }
 
     #[test]

@@ -239,19 +239,11 @@ fn date(rng: &mut Rng, max_days_ago: u64) -> String {
     civil(d)
 }
 
-/// Days since epoch → `YYYY-MM-DDTHH:MM:SS+00:00` (Howard Hinnant's algorithm).
+/// Days since epoch → `YYYY-MM-DDT12:00:00+00:00`.
 fn civil(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T12:00:00+00:00")
+    let t = chrono::DateTime::from_timestamp(days * 86_400 + 12 * 3600, 0)
+        .expect("generated dates are within chrono's range");
+    t.format("%Y-%m-%dT%H:%M:%S+00:00").to_string()
 }
 
 fn trust(rng: &mut Rng, account: &str) -> Value {
