@@ -48,3 +48,10 @@ fi
 if ! command -v pre-commit >/dev/null 2>&1 || ! command -v check-jsonschema >/dev/null 2>&1; then
   python3 -m pip install --quiet 'pre-commit>=3.2' 'check-jsonschema>=0.29'
 fi
+
+# The OCSF schema the OCSF-output tests validate against (testdata/ocsf/validate.py):
+# ocsf-json-schema (MIT) packages the OCSF schema exports (Apache-2.0) and turns
+# them into strict JSON Schemas; jsonschema validates with them.
+if ! python3 -c 'import ocsf_json_schema, jsonschema' 2>/dev/null; then
+  python3 -m pip install --quiet 'ocsf-json-schema==1.2.0' 'jsonschema>=4.18'
+fi

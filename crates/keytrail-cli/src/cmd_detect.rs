@@ -14,7 +14,10 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use keytrail_detect::engine::{EngineBuilder, Progress, Stats, TimeRange, run_parallel_into};
-use keytrail_detect::{Alert, AlertSink, output, read_stream};
+use keytrail_detect::{Alert, AlertSink, read_stream};
+use keytrail_report::detect as output;
+use keytrail_report::lines::{Framing, RecordWriter};
+use keytrail_report::ocsf;
 
 /// Output format of `keytrail detect`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -24,7 +27,7 @@ pub enum DetectFormat {
     /// One alert per line as JSON (fields documented in crates/keytrail-detect/README.md),
     /// written as alerts close.
     Jsonl,
-    /// A JSON array of OCSF 1.1 Detection Findings (class_uid 2004), written as
+    /// A JSON array of OCSF 1.3 Detection Findings (class_uid 2004), written as
     /// alerts close.
     Ocsf,
 }
@@ -513,12 +516,11 @@ fn intel_lines(intel: &keytrail_detect::ipintel::IpIntel, from: &str) -> Vec<Str
 struct AlertStream(Arc<Mutex<StreamState>>);
 
 struct StreamState {
-    out: Box<dyn Write + Send>,
+    out: RecordWriter<Box<dyn Write + Send>>,
     /// JSONL or OCSF.
     format: DetectFormat,
     /// Where the output goes, for error messages.
     name: Option<PathBuf>,
-    written: u64,
     error: Option<io::Error>,
 }
 
@@ -531,11 +533,14 @@ impl AlertStream {
             )),
             None => Box::new(io::BufWriter::new(io::stdout())),
         };
+        let framing = match format {
+            DetectFormat::Ocsf => Framing::Array,
+            _ => Framing::Lines,
+        };
         Ok(AlertStream(Arc::new(Mutex::new(StreamState {
-            out,
+            out: RecordWriter::new(out, framing),
             format,
             name: path.map(Path::to_path_buf),
-            written: 0,
             error: None,
         }))))
     }
@@ -546,21 +551,13 @@ impl AlertStream {
         let mut st = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let flushed = match st.error.take() {
             Some(e) => Err(e),
-            None => {
-                let end: &[u8] = match (st.format, st.written) {
-                    (DetectFormat::Ocsf, 0) => b"[]\n",
-                    (DetectFormat::Ocsf, _) => b"\n]\n",
-                    _ => b"",
-                };
-                st.out.write_all(end).and_then(|()| st.out.flush())
-            }
+            None => st.out.finish(),
         };
         let context = match &st.name {
             Some(p) => format!("cannot write `{}`", p.display()),
             None => "cannot write the report".to_string(),
         };
-        flushed.context(context)?;
-        Ok(st.written)
+        flushed.context(context)
     }
 }
 
@@ -570,21 +567,13 @@ impl AlertSink for AlertStream {
         if st.error.is_some() {
             return;
         }
-        let first = st.written == 0;
         let st = &mut *st;
         let res = match st.format {
-            DetectFormat::Ocsf => st
-                .out
-                .write_all(if first { b"[\n" } else { b",\n" })
-                .and_then(|()| {
-                    serde_json::to_writer_pretty(&mut st.out, &output::ocsf(&alert))
-                        .map_err(io::Error::from)
-                }),
-            _ => output::write_jsonl(&mut st.out, std::slice::from_ref(&alert)),
+            DetectFormat::Ocsf => st.out.write(&ocsf::detection_finding(&alert)),
+            _ => st.out.write(&alert),
         };
-        match res {
-            Ok(()) => st.written += 1,
-            Err(e) => st.error = Some(e),
+        if let Err(e) = res {
+            st.error = Some(e);
         }
     }
 }

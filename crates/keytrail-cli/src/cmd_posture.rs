@@ -10,7 +10,8 @@
 use crate::ExitStatus;
 use anyhow::bail;
 use clap::{Args, ValueEnum};
-use keytrail_inventory::{Owners, Timestamp, output};
+use keytrail_inventory::{Owners, Timestamp};
+use keytrail_report::posture as output;
 use keytrail_types::Diagnostic;
 use std::path::PathBuf;
 

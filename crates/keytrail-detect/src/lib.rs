@@ -3,8 +3,8 @@
 //! Data flows one way: [`reader`] turns files and streams into [`event::Event`]s
 //! (or diagnostics), the [`engine::Engine`] runs the playbook detectors, the
 //! per-identity baselines and the Sigma rules over each event and pushes
-//! [`alert::Alert`]s into a sink; [`output`] encodes alerts as JSONL, OCSF or a human
-//! summary. Nothing here does network IO.
+//! [`alert::Alert`]s into a sink; `keytrail_report::detect` encodes alerts as JSONL,
+//! OCSF or a human summary. Nothing here does network IO.
 
 pub mod alert;
 pub mod baseline;
@@ -13,7 +13,6 @@ pub mod engine;
 pub mod event;
 pub mod incident;
 pub mod ipintel;
-pub mod output;
 pub mod owners;
 pub mod playbook;
 pub mod reader;

@@ -1,6 +1,5 @@
 //! Engine behaviour: learning period, state persistence across runs, owners-file
-//! violations, encoders (JSONL fields, OCSF Detection Finding, human summary) and
-//! bad input (Logstash NDJSON, gzip, truncation) through the public entry points.
+//! violations and bad input (Logstash NDJSON, gzip, truncation) through the public entry points.
 
 mod common;
 
@@ -8,7 +7,6 @@ use std::io::Write;
 
 use keytrail_detect::engine::EngineBuilder;
 use keytrail_detect::event::Event;
-use keytrail_detect::output;
 use keytrail_detect::reader::read_path;
 
 fn event(t: &str, ip: &str, ua: &str, name: &str) -> Event {
@@ -139,53 +137,6 @@ fn owners_file_expectations() {
         .collect();
     assert_eq!(v.len(), 1, "{alerts:#?}");
     assert!(v[0].explanation.contains("team-a") && v[0].explanation.contains("198.51.100.7"));
-}
-
-#[test]
-fn encoders_write_documented_fields() {
-    let path = common::stratus_dir().join("aws.defense-evasion.cloudtrail-stop.json");
-    let (alerts, _) = keytrail_detect::engine::detect_path(
-        &EngineBuilder::new().sigma_rules(common::sigma_aws()),
-        &path,
-    );
-    let mut buf = Vec::new();
-    output::write_jsonl(&mut buf, &alerts).unwrap();
-    let lines: Vec<serde_json::Value> = String::from_utf8(buf)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), alerts.len());
-    for l in &lines {
-        for f in [
-            "id",
-            "rule_id",
-            "severity",
-            "time",
-            "principal",
-            "access_key_id",
-            "event_ids",
-            "source_ips",
-            "explanation",
-            "technique",
-        ] {
-            assert!(l.get(f).is_some(), "missing {f} in {l}");
-        }
-    }
-    let sigma = lines
-        .iter()
-        .find(|l| l["source"] == "sigma")
-        .expect("a sigma alert");
-    assert_eq!(sigma["author"], "vitaliy0x1");
-    let o = output::ocsf(&alerts[0]);
-    assert_eq!(o["class_uid"], 2004);
-    assert_eq!(o["type_uid"], 200401);
-    assert!(o["finding_info"]["analytic"]["uid"].is_string());
-    let s = output::summary(&alerts);
-    assert!(
-        s.contains("alerts on 1 identities") && s.contains("Sigma rule author: vitaliy0x1"),
-        "{s}"
-    );
 }
 
 #[test]

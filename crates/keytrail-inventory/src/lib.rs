@@ -5,7 +5,7 @@
 //! ([`load_snapshot`], layout in docs/snapshot-layout.md) → [`Snapshot`] →
 //! [`check_all`] → [`Report`] of findings and not-evaluated checks, and
 //! [`inventory`] → one [`IdentityRecord`] per machine identity and
-//! credential. [`output`] encodes both (JSONL, OCSF, human tables).
+//! credential. `keytrail_report::posture` encodes both (JSONL, OCSF, human tables).
 //!
 //! ```no_run
 //! let (snap, diags) = keytrail_inventory::load_snapshot(std::path::Path::new("snap"));
@@ -22,7 +22,6 @@
 pub mod checks;
 pub mod facts;
 pub mod inventory;
-pub mod output;
 pub mod owners;
 pub mod policy;
 pub mod privilege;

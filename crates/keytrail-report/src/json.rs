@@ -156,19 +156,17 @@ pub(crate) fn write_jsonl(
                 remediation: base.remediation.filter(|_| i == 0),
                 occurrences: f.locations.len(),
             };
-            serde_json::to_writer(&mut *w, &rec)?;
-            w.write_all(b"\n")?;
+            crate::lines::write_line(w, &rec)?;
         }
     }
     for n in &report.summary.not_scanned {
-        serde_json::to_writer(
-            &mut *w,
+        crate::lines::write_line(
+            w,
             &NotScannedLine {
                 kind_of_line: "not_scanned",
                 entry: n,
             },
         )?;
-        w.write_all(b"\n")?;
     }
     Ok(())
 }

@@ -1,5 +1,9 @@
-//! Output encoders for keytrail: human text, JSON, JSONL, SARIF and GitLab's
-//! secret-detection report.
+//! Output encoders for keytrail, one owner per format: scan findings (human
+//! text, JSON, JSONL, SARIF and GitLab's secret-detection report), detect alerts
+//! ([`detect`]: JSONL, OCSF Detection Findings, human summary) and posture
+//! findings and inventories ([`posture`]: JSONL, OCSF Compliance Findings, human
+//! tables). [`lines`] frames every JSONL and JSON-array stream; [`ocsf`] is the
+//! one OCSF encoder (one schema version for every class).
 //!
 //! The CLI (and later the server) hands a [`Report`] — the findings, the
 //! metadata of the rules that produced them and a run [`Summary`] — to
@@ -11,9 +15,13 @@
 //! A secret reaches the output only when [`ReportOptions::reveal`] is set,
 //! and never in SARIF, which is meant to be uploaded.
 
+pub mod detect;
 pub mod gitlab;
 mod human;
 mod json;
+pub mod lines;
+pub mod ocsf;
+pub mod posture;
 pub mod sarif;
 
 use keytrail_types::{Confidence, Finding, Severity};

@@ -99,6 +99,56 @@ pub fn sarif_schema() -> PathBuf {
     path("sarif/sarif-2.1.0-rtm.5.json")
 }
 
+/// Validates OCSF events (`json`: a JSON array or JSON Lines) strictly against the
+/// published OCSF schema of `version` with `testdata/ocsf/validate.py` (the PyPI
+/// packages `ocsf-json-schema` and `jsonschema`, which `scripts/install-test-deps.sh`
+/// installs). Returns the validator's error lines, empty when every event is valid.
+/// Panics naming the install command when Python or the packages are missing.
+pub fn ocsf_errors(version: &str, json: &str) -> Vec<String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let script = path("ocsf/validate.py");
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .arg(version)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run python3 {}: {e}; install Python 3",
+                script.display()
+            )
+        });
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = json.to_owned();
+    let feeder = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().expect("the OCSF validator runs");
+    feeder
+        .join()
+        .expect("stdin writer")
+        .expect("write events to the validator");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        Some(0) | Some(1) => {}
+        _ => panic!(
+            "the OCSF validator failed ({}): {stderr}; install the test dependencies with `bash scripts/install-test-deps.sh` (PyPI ocsf-json-schema, jsonschema)",
+            out.status
+        ),
+    }
+    let errors: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        errors.is_empty(),
+        out.status.success(),
+        "validator exit status and output disagree: {errors:?} {stderr}"
+    );
+    errors
+}
+
 /// DataDog/pathfinding.cloud's privilege-escalation paths (one YAML per path).
 pub fn pathfinding_paths() -> PathBuf {
     path("pathfinding.cloud/paths")

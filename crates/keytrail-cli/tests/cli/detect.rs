@@ -174,8 +174,8 @@ fn missing_input_exits_2() {
 }
 
 /// JSONL and OCSF are streamed as alerts close: the same alerts in both, byte-identical
-/// for one thread and the default (one per CPU), an empty OCSF array without alerts, and
-/// an unwritable output is an error naming the file.
+/// for one thread and the default (one per CPU), valid OCSF 1.3.0, an empty OCSF array
+/// without alerts, and an unwritable output is an error naming the file.
 #[test]
 fn streamed_jsonl_and_ocsf_agree_across_thread_counts() {
     let t = CliTest::new();
@@ -193,6 +193,9 @@ fn streamed_jsonl_and_ocsf_agree_across_thread_counts() {
     assert_eq!(ocsf.code, 1, "{ocsf:?}");
     let findings: Vec<serde_json::Value> = serde_json::from_str(&ocsf.stdout).unwrap();
     assert_eq!(findings.len(), jsonl.len());
+    // The streamed array is valid OCSF, as the encoder's own output is.
+    let errors = keytrail_testkit::data::ocsf_errors("1.3.0", &ocsf.stdout);
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
     let mut a: Vec<String> = jsonl.iter().map(|a| a["explanation"].to_string()).collect();
     let mut b: Vec<String> = findings.iter().map(|f| f["message"].to_string()).collect();
     a.sort();

@@ -1,12 +1,14 @@
-//! Encoders for posture reports and inventories: JSONL findings, OCSF
-//! Compliance Finding (class 2003) JSON, and human tables grouped by
-//! identity. Field lists are documented in docs/posture-checks.md.
+//! Encoders for posture reports and inventories (`keytrail posture`): JSONL
+//! findings and inventory records, OCSF Compliance Findings (the encoding is
+//! [`ocsf::compliance_finding`]), and human tables grouped by identity. Field
+//! lists are documented in docs/posture-checks.md and docs/output.md.
 
-use crate::Timestamp;
-use crate::checks::{PostureFinding, Report, check_info};
-use crate::inventory::IdentityRecord;
-use keytrail_types::Severity;
-use serde_json::{Value, json};
+use crate::lines::{self, Framing, RecordWriter};
+use crate::ocsf;
+use keytrail_inventory::Timestamp;
+use keytrail_inventory::checks::{PostureFinding, Report};
+use keytrail_inventory::inventory::IdentityRecord;
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
@@ -14,40 +16,12 @@ use std::io::{self, Write};
 /// `severity`, `provider`, `resource`, `identity`, `fact`, `evidence`,
 /// `remediation`, and `owner`/`environment` when known.
 pub fn write_findings_jsonl<W: Write>(report: &Report, mut w: W) -> io::Result<()> {
-    for f in &report.findings {
-        serde_json::to_writer(&mut w, f)?;
-        w.write_all(b"\n")?;
-    }
-    Ok(())
+    lines::write_lines(&mut w, &report.findings)
 }
 
 /// Writes one JSON object per inventory record and line.
 pub fn write_inventory_jsonl<W: Write>(records: &[IdentityRecord], mut w: W) -> io::Result<()> {
-    for r in records {
-        serde_json::to_writer(&mut w, r)?;
-        w.write_all(b"\n")?;
-    }
-    Ok(())
-}
-
-fn severity_id(s: Severity) -> u8 {
-    match s {
-        Severity::Info => 1,
-        Severity::Low => 2,
-        Severity::Medium => 3,
-        Severity::High => 4,
-        Severity::Critical => 5,
-    }
-}
-
-fn ocsf_severity(s: Severity) -> &'static str {
-    match s {
-        Severity::Info => "Informational",
-        Severity::Low => "Low",
-        Severity::Medium => "Medium",
-        Severity::High => "High",
-        Severity::Critical => "Critical",
-    }
+    lines::write_lines(&mut w, records)
 }
 
 /// A stable id for a finding: FNV-1a over check and resource and the
@@ -74,110 +48,22 @@ pub fn finding_uid(f: &PostureFinding) -> String {
     format!("{h:016x}")
 }
 
-/// One OCSF 1.3 Compliance Finding (class_uid 2003, category 2 Findings,
-/// activity 1 Create) per finding.
+/// One OCSF Compliance Finding per finding ([`ocsf::compliance_finding`]), found at `now`.
 pub fn to_ocsf(report: &Report, now: Timestamp) -> Vec<Value> {
     report
         .findings
         .iter()
-        .map(|f| {
-            let info = check_info(&f.check);
-            let cloud_provider = match f.provider.as_str() {
-                "aws" => "AWS",
-                "gcp" => "GCP",
-                "azure" => "Azure",
-                other => other,
-            };
-            let account = f.resource.split(':').nth(4).filter(|a| a.len() == 12);
-            let mut cloud = json!({"provider": cloud_provider});
-            if let Some(a) = account {
-                cloud["account"] = json!({"uid": a});
-            }
-            let mut v = json!({
-                "class_uid": 2003,
-                "class_name": "Compliance Finding",
-                "category_uid": 2,
-                "category_name": "Findings",
-                "activity_id": 1,
-                "activity_name": "Create",
-                "type_uid": 200301,
-                "type_name": "Compliance Finding: Create",
-                "severity_id": severity_id(f.severity),
-                "severity": ocsf_severity(f.severity),
-                "status_id": 1,
-                "status": "New",
-                "time": now.timestamp_millis(),
-                "message": f.fact,
-                "metadata": {
-                    "version": "1.3.0",
-                    "product": {"name": "keytrail", "vendor_name": "keytrail", "version": env!("CARGO_PKG_VERSION")},
-                },
-                "finding_info": {
-                    "uid": finding_uid(f),
-                    "title": f.title,
-                    "desc": f.fact,
-                    "types": [f.check],
-                },
-                "compliance": {
-                    "control": f.check,
-                    "standards": ["keytrail posture checks"],
-                    "status_id": 3,
-                    "status": "Fail",
-                    "status_detail": f.fact,
-                },
-                "remediation": {"desc": f.remediation},
-                "resources": [{"uid": f.resource, "type": resource_type(&f.resource)}],
-                "cloud": cloud,
-                "unmapped": {"evidence": f.evidence, "identity": f.identity},
-            });
-            if let Some(i) = info {
-                v["finding_info"]["desc"] = json!(format!("{} {}", f.fact, i.rationale));
-            }
-            if let Some(o) = &f.owner {
-                v["unmapped"]["owner"] = json!(o);
-            }
-            if let Some(e) = &f.environment {
-                v["unmapped"]["environment"] = json!(e);
-            }
-            v
-        })
+        .map(|f| ocsf::compliance_finding(f, now))
         .collect()
 }
 
-fn resource_type(r: &str) -> String {
-    if let Some(rest) = r.strip_prefix("arn:") {
-        let parts: Vec<&str> = rest.splitn(5, ':').collect();
-        if parts.len() == 5 {
-            let kind = parts[4].split(['/', ':']).next().unwrap_or("");
-            return format!("{}:{}", parts[1], kind);
-        }
-    }
-    if r.starts_with("entra:") {
-        return "entra:application".into();
-    }
-    if r.contains("/serviceAccounts/") {
-        return if r.contains("/keys/") {
-            "gcp:service_account_key".into()
-        } else {
-            "gcp:service_account".into()
-        };
-    }
-    if r.contains("/clusters/") {
-        return "gcp:gke_cluster".into();
-    }
-    if r.contains("Microsoft.ContainerService") {
-        return "azure:aks_cluster".into();
-    }
-    if r.contains("Microsoft.Storage") {
-        return "azure:storage".into();
-    }
-    "resource".into()
-}
-
 /// Writes the OCSF findings as a JSON array.
-pub fn write_ocsf_json<W: Write>(report: &Report, now: Timestamp, w: W) -> io::Result<()> {
-    serde_json::to_writer_pretty(w, &to_ocsf(report, now))?;
-    Ok(())
+pub fn write_ocsf_json<W: Write>(report: &Report, now: Timestamp, mut w: W) -> io::Result<()> {
+    let mut out = RecordWriter::new(&mut w, Framing::Array);
+    for f in &report.findings {
+        out.write(&ocsf::compliance_finding(f, now))?;
+    }
+    out.finish().map(drop)
 }
 
 /// Human table of findings grouped by identity (most severe first within

@@ -1,22 +1,23 @@
 //! The encoders over a real report: JSONL findings, OCSF Compliance
 //! Findings, and the human tables.
 
-use keytrail_inventory::output::{
+use keytrail_inventory::{CHECKS, Report, check_all, inventory, load_snapshot};
+use keytrail_report::posture::{
     finding_uid, to_ocsf, write_findings_jsonl, write_findings_table, write_inventory_jsonl,
     write_inventory_table,
 };
-use keytrail_inventory::{CHECKS, Report, check_all, inventory, load_snapshot};
 use std::path::Path;
 
 fn now() -> keytrail_inventory::Timestamp {
-    chrono::DateTime::parse_from_rfc3339("2025-06-01T00:00:00Z")
+    keytrail_inventory::chrono::DateTime::parse_from_rfc3339("2025-06-01T00:00:00Z")
         .unwrap()
         .to_utc()
 }
 
 fn bad() -> (keytrail_inventory::Snapshot, Report) {
-    let (snap, _) =
-        load_snapshot(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad"));
+    let (snap, _) = load_snapshot(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../keytrail-inventory/tests/fixtures/bad"),
+    );
     let r = check_all(&snap, None, now());
     (snap, r)
 }
