@@ -48,6 +48,43 @@ pub struct RuleInfo {
     pub window_ms: i64,
 }
 
+/// A built-in rule as its registry declares it ([`crate::playbook::PlaybookRule::def`],
+/// [`crate::baseline::BehaviourRule::def`]); [`RuleDef::info`] gives the [`RuleInfo`]
+/// its alerts share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleDef {
+    /// Rule id after `keytrail.aws.` (`defense-evasion.logging-disabled`).
+    pub id: &'static str,
+    /// Short title.
+    pub title: &'static str,
+    /// Severity.
+    pub severity: Severity,
+    /// MITRE ATT&CK technique id, empty when none applies.
+    pub technique: &'static str,
+    /// ATT&CK tactic.
+    pub tactic: &'static str,
+    /// Aggregation window in milliseconds.
+    pub window_ms: i64,
+    /// Which engine raises it.
+    pub source: AlertSource,
+}
+
+impl RuleDef {
+    /// The rule's metadata (`keytrail.aws.<id>`, no author).
+    pub fn info(&self) -> RuleInfo {
+        RuleInfo {
+            id: format!("keytrail.aws.{}", self.id),
+            title: self.title.to_string(),
+            severity: self.severity,
+            technique: self.technique.to_string(),
+            tactic: self.tactic.to_string(),
+            source: self.source,
+            author: None,
+            window_ms: self.window_ms,
+        }
+    }
+}
+
 /// One alert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {

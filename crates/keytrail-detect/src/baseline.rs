@@ -17,7 +17,7 @@ use std::sync::{Arc, LazyLock};
 use keytrail_types::{Diagnostic, Severity};
 use serde::{Deserialize, Serialize};
 
-use crate::alert::{AlertSource, Hit, RuleInfo};
+use crate::alert::{AlertSource, Hit, RuleDef, RuleInfo};
 use crate::event::{Event, UaFamily};
 use crate::ipintel::{IpInfo, NetworkClass, country_distance_km};
 use crate::owners::Owners;
@@ -359,42 +359,184 @@ impl AccountState {
     }
 }
 
-macro_rules! brules {
-    ($( $name:ident = ($id:literal, $title:literal, $sev:ident, $tech:literal, $tactic:literal, $win:expr, $src:ident) ;)*) => {
-        /// Behavioural rule ids.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum B { $( #[doc = $title] $name, )* }
-        /// Metadata of every behavioural rule, indexed by [`B`].
-        pub static RULES: LazyLock<Vec<Arc<RuleInfo>>> = LazyLock::new(|| vec![ $( Arc::new(RuleInfo {
-            id: concat!("keytrail.aws.", $id).to_string(),
-            title: $title.to_string(),
-            severity: Severity::$sev,
-            technique: $tech.to_string(),
-            tactic: $tactic.to_string(),
-            source: AlertSource::$src,
-            author: None,
-            window_ms: $win,
-        }), )* ]);
-    };
+/// The behavioural detectors (baseline versus observed) and the owners-file check:
+/// definitions in [`BehaviourRule::def`], logic in [`Baseline::observe`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BehaviourRule {
+    /// Identity used from a country outside its baseline.
+    NewCountry,
+    /// Machine identity used from a network (ASN) outside its baseline.
+    NewAsn,
+    /// Identity used through Tor or a VPN provider.
+    AnonNetwork,
+    /// Datacenter-only machine identity used from a residential or office network.
+    NonServerNetwork,
+    /// Impossible travel between consecutive calls.
+    ImpossibleTravel,
+    /// S3 object reads far above the identity's hourly baseline.
+    ReadSpike,
+    /// First access to an S3 bucket.
+    NewBucket,
+    /// Identity active in a region outside its baseline.
+    NewRegion,
+    /// Machine identity active outside its usual hours of the week.
+    OffHours,
+    /// Server-only credential used from an interactive client (browser, curl, desktop tool).
+    InteractiveClient,
+    /// New access key first used from a different network than the one that created it.
+    NewKeyNetwork,
+    /// Usage outside the declared expectations of the owners file.
+    OwnersViolation,
 }
 
-brules! {
-    NewCountry = ("behaviour.new-country", "Identity used from a country outside its baseline", Medium, "T1078.004", "initial-access", DAY_MS, Behaviour);
-    NewAsn = ("behaviour.new-asn", "Machine identity used from a network (ASN) outside its baseline", Low, "T1078.004", "initial-access", DAY_MS, Behaviour);
-    AnonNetwork = ("behaviour.anonymising-network", "Identity used through Tor or a VPN provider", High, "T1090.003", "command-and-control", DAY_MS, Behaviour);
-    NonServerNetwork = ("behaviour.non-server-network", "Datacenter-only machine identity used from a residential or office network", High, "T1078.004", "initial-access", DAY_MS, Behaviour);
-    ImpossibleTravel = ("behaviour.impossible-travel", "Impossible travel between consecutive calls", High, "T1078.004", "initial-access", DAY_MS, Behaviour);
-    ReadSpike = ("behaviour.s3-read-spike", "S3 object reads far above the identity's hourly baseline", Medium, "T1530", "collection", HOUR_MS, Behaviour);
-    NewBucket = ("behaviour.first-bucket-access", "First access to an S3 bucket", Low, "T1530", "collection", DAY_MS, Behaviour);
-    NewRegion = ("behaviour.new-region", "Identity active in a region outside its baseline", Low, "T1535", "defense-evasion", DAY_MS, Behaviour);
-    OffHours = ("behaviour.outside-usual-hours", "Machine identity active outside its usual hours of the week", Low, "T1078.004", "initial-access", 6 * HOUR_MS, Behaviour);
-    InteractiveClient = ("behaviour.server-key-interactive-client", "Server-only credential used from an interactive client (browser, curl, desktop tool)", High, "T1078.004", "initial-access", DAY_MS, Behaviour);
-    NewKeyNetwork = ("behaviour.new-key-different-network", "New access key first used from a different network than the one that created it", Medium, "T1098.001", "persistence", DAY_MS, Behaviour);
-    OwnersViolation = ("owners.expected-usage-violation", "Usage outside the declared expectations of the owners file", Medium, "T1078.004", "initial-access", 6 * HOUR_MS, Owners);
+impl BehaviourRule {
+    /// Every rule, in the order of [`RULES`].
+    pub const ALL: [BehaviourRule; 12] = [
+        BehaviourRule::NewCountry,
+        BehaviourRule::NewAsn,
+        BehaviourRule::AnonNetwork,
+        BehaviourRule::NonServerNetwork,
+        BehaviourRule::ImpossibleTravel,
+        BehaviourRule::ReadSpike,
+        BehaviourRule::NewBucket,
+        BehaviourRule::NewRegion,
+        BehaviourRule::OffHours,
+        BehaviourRule::InteractiveClient,
+        BehaviourRule::NewKeyNetwork,
+        BehaviourRule::OwnersViolation,
+    ];
+
+    /// The rule's definition: id (after `keytrail.aws.`), title, severity,
+    /// ATT&CK technique and tactic, aggregation window and engine.
+    pub const fn def(self) -> RuleDef {
+        match self {
+            BehaviourRule::NewCountry => RuleDef {
+                id: "behaviour.new-country",
+                title: "Identity used from a country outside its baseline",
+                severity: Severity::Medium,
+                technique: "T1078.004",
+                tactic: "initial-access",
+                window_ms: DAY_MS,
+                source: AlertSource::Behaviour,
+            },
+            BehaviourRule::NewAsn => RuleDef {
+                id: "behaviour.new-asn",
+                title: "Machine identity used from a network (ASN) outside its baseline",
+                severity: Severity::Low,
+                technique: "T1078.004",
+                tactic: "initial-access",
+                window_ms: DAY_MS,
+                source: AlertSource::Behaviour,
+            },
+            BehaviourRule::AnonNetwork => RuleDef {
+                id: "behaviour.anonymising-network",
+                title: "Identity used through Tor or a VPN provider",
+                severity: Severity::High,
+                technique: "T1090.003",
+                tactic: "command-and-control",
+                window_ms: DAY_MS,
+                source: AlertSource::Behaviour,
+            },
+            BehaviourRule::NonServerNetwork => RuleDef {
+                id: "behaviour.non-server-network",
+                title: "Datacenter-only machine identity used from a residential or office network",
+                severity: Severity::High,
+                technique: "T1078.004",
+                tactic: "initial-access",
+                window_ms: DAY_MS,
+                source: AlertSource::Behaviour,
+            },
+            BehaviourRule::ImpossibleTravel => RuleDef {
+                id: "behaviour.impossible-travel",
+                title: "Impossible travel between consecutive calls",
+                severity: Severity::High,
+                technique: "T1078.004",
+                tactic: "initial-access",
+                window_ms: DAY_MS,
+                source: AlertSource::Behaviour,
+            },
+            BehaviourRule::ReadSpike => RuleDef {
+                id: "behaviour.s3-read-spike",
+                title: "S3 object reads far above the identity's hourly baseline",
+                severity: Severity::Medium,
+                technique: "T1530",
+                tactic: "collection",
+                window_ms: HOUR_MS,
+                source: AlertSource::Behaviour,
+            },
+            BehaviourRule::NewBucket => RuleDef {
+                id: "behaviour.first-bucket-access",
+                title: "First access to an S3 bucket",
+                severity: Severity::Low,
+                technique: "T1530",
+                tactic: "collection",
+                window_ms: DAY_MS,
+                source: AlertSource::Behaviour,
+            },
+            BehaviourRule::NewRegion => RuleDef {
+                id: "behaviour.new-region",
+                title: "Identity active in a region outside its baseline",
+                severity: Severity::Low,
+                technique: "T1535",
+                tactic: "defense-evasion",
+                window_ms: DAY_MS,
+                source: AlertSource::Behaviour,
+            },
+            BehaviourRule::OffHours => RuleDef {
+                id: "behaviour.outside-usual-hours",
+                title: "Machine identity active outside its usual hours of the week",
+                severity: Severity::Low,
+                technique: "T1078.004",
+                tactic: "initial-access",
+                window_ms: 6 * HOUR_MS,
+                source: AlertSource::Behaviour,
+            },
+            BehaviourRule::InteractiveClient => RuleDef {
+                id: "behaviour.server-key-interactive-client",
+                title: "Server-only credential used from an interactive client (browser, curl, desktop tool)",
+                severity: Severity::High,
+                technique: "T1078.004",
+                tactic: "initial-access",
+                window_ms: DAY_MS,
+                source: AlertSource::Behaviour,
+            },
+            BehaviourRule::NewKeyNetwork => RuleDef {
+                id: "behaviour.new-key-different-network",
+                title: "New access key first used from a different network than the one that created it",
+                severity: Severity::Medium,
+                technique: "T1098.001",
+                tactic: "persistence",
+                window_ms: DAY_MS,
+                source: AlertSource::Behaviour,
+            },
+            BehaviourRule::OwnersViolation => RuleDef {
+                id: "owners.expected-usage-violation",
+                title: "Usage outside the declared expectations of the owners file",
+                severity: Severity::Medium,
+                technique: "T1078.004",
+                tactic: "initial-access",
+                window_ms: 6 * HOUR_MS,
+                source: AlertSource::Owners,
+            },
+        }
+    }
+
+    /// The rule's metadata, shared by every alert it raises.
+    pub fn info(self) -> &'static Arc<RuleInfo> {
+        &RULES[self as usize]
+    }
 }
 
-fn bhit(r: B, sev: Option<Severity>, explanation: String) -> Hit {
-    let mut h = Hit::new(&RULES[r as usize], explanation);
+/// The metadata of every behavioural rule, in [`BehaviourRule::ALL`] order.
+pub static RULES: LazyLock<Vec<Arc<RuleInfo>>> = LazyLock::new(|| {
+    BehaviourRule::ALL
+        .iter()
+        .map(|r| Arc::new(r.def().info()))
+        .collect()
+});
+
+fn bhit(r: BehaviourRule, sev: Option<Severity>, explanation: String) -> Hit {
+    let mut h = Hit::new(r.info(), explanation);
     h.severity = sev;
     h
 }
@@ -576,7 +718,7 @@ pub fn detect(
         if !same_net && !same_asn && origin.network.is_some() {
             let sev =
                 (origin.country.as_deref() != info.country.as_deref()).then_some(Severity::High);
-            hits.push(bhit(B::NewKeyNetwork, sev, format!(
+            hits.push(bhit(BehaviourRule::NewKeyNetwork, sev, format!(
                         "access key {k} was created by {} from {} (AS{}, {}) but first used from {ip} (AS{}, {})",
                         origin.creator,
                         origin.network.as_deref().unwrap_or("?"),
@@ -611,7 +753,7 @@ pub fn detect(
             let sev = (v.len() >= 2 || (o.kind.as_deref() == Some("server") && ua.interactive()))
                 .then_some(Severity::High);
             hits.push(bhit(
-                B::OwnersViolation,
+                BehaviourRule::OwnersViolation,
                 sev,
                 format!(
                     "{who} (owner {}) {}",
@@ -622,7 +764,7 @@ pub fn detect(
         }
         if o.kind.as_deref() == Some("server") && ua.interactive() && !human {
             hits.push(bhit(
-                B::InteractiveClient,
+                BehaviourRule::InteractiveClient,
                 None,
                 format!(
                     "{who} is declared server-only but called {} with a client of family {} ({})",
@@ -646,7 +788,7 @@ pub fn detect(
             let seen = base.classes.get(&info.class).copied().unwrap_or(0);
             if seen == 0 {
                 let sev = (info.class == NetworkClass::Vpn && human).then_some(Severity::Medium);
-                hits.push(bhit(B::AnonNetwork, sev, format!(
+                hits.push(bhit(BehaviourRule::AnonNetwork, sev, format!(
                     "{who} called {} from {ip}, a {} address; in {days} days of baseline it never used {}",
                     ev.event_name(), info.class.as_str(), info.class.as_str()
                 )));
@@ -665,7 +807,7 @@ pub fn detect(
             && dc == total_classes
         {
             net_new = true;
-            hits.push(bhit(B::NonServerNetwork, None, format!(
+            hits.push(bhit(BehaviourRule::NonServerNetwork, None, format!(
                 "{who} called {} from {ip} (residential AS{} {}); all {total_classes} geolocated calls in its baseline came from datacenters",
                 ev.event_name(),
                 info.asn.map_or("?".into(), |a| a.to_string()),
@@ -678,7 +820,7 @@ pub fn detect(
                 net_new = true;
                 let sev = if human { Some(Severity::Low) } else { None };
                 hits.push(bhit(
-                    B::NewCountry,
+                    BehaviourRule::NewCountry,
                     sev,
                     format!(
                         "{who} called {} from {ip} in {c}; its {days}-day baseline has {}",
@@ -700,7 +842,7 @@ pub fn detect(
                     let speed = km / hours;
                     if km > 1000.0 && speed > 1000.0 {
                         let sev = human.then_some(Severity::Medium);
-                        hits.push(bhit(B::ImpossibleTravel, sev, format!(
+                        hits.push(bhit(BehaviourRule::ImpossibleTravel, sev, format!(
                                 "{who} called from {c0} at {} and from {c} ({ip}) at {}: {km:.0} km in {hours:.1} h ({speed:.0} km/h)",
                                 format_rfc3339_ms(*t0),
                                 format_rfc3339_ms(ev.time_ms)
@@ -718,7 +860,7 @@ pub fn detect(
         {
             net_new = true;
             hits.push(bhit(
-                B::NewAsn,
+                BehaviourRule::NewAsn,
                 None,
                 format!(
                     "{who} called {} from AS{a} ({}); its baseline has {} other ASNs",
@@ -744,7 +886,7 @@ pub fn detect(
         && ua_total >= 50
         && ua != UaFamily::AttackTool
     {
-        hits.push(bhit(B::InteractiveClient, None, format!(
+        hits.push(bhit(BehaviourRule::InteractiveClient, None, format!(
             "{who} called {} with a client of family {} ({}); all {ua_total} calls in its baseline used server SDKs or tools",
             ev.event_name(),
             ua.as_str(),
@@ -760,7 +902,7 @@ pub fn detect(
     {
         let sev = (net_new && machine).then_some(Severity::Medium);
         hits.push(bhit(
-            B::NewRegion,
+            BehaviourRule::NewRegion,
             sev,
             format!(
                 "{who} called {} in {}; its baseline regions are {}",
@@ -776,7 +918,7 @@ pub fn detect(
         let how = hour_of_week(ev.time_ms) as usize;
         let active = base.hours.iter().filter(|&&c| c > 0).count();
         if base.hours[how] == 0 && active <= 84 {
-            hits.push(bhit(B::OffHours, None, format!(
+            hits.push(bhit(BehaviourRule::OffHours, None, format!(
                 "{who} called {} at hour {} of the week (UTC); in {days} days it was active only in {active} of 168 hours",
                 ev.event_name(), how
             )));
@@ -789,7 +931,7 @@ pub fn detect(
         && !base.buckets.is_empty()
     {
         hits.push(bhit(
-            B::NewBucket,
+            BehaviourRule::NewBucket,
             None,
             format!(
                 "{who} accessed bucket {b} ({}) for the first time; it used {} other buckets",
@@ -814,12 +956,32 @@ pub fn detect(
         let limit = (s.mean + 6.0 * s.std()).max(s.mean * 10.0).max(200.0);
         if (now as f64) > limit && (now as f64 - 1.0) <= limit {
             let sev = (net_new || ua.interactive()).then_some(Severity::High);
-            hits.push(bhit(B::ReadSpike, sev, format!(
+            hits.push(bhit(BehaviourRule::ReadSpike, sev, format!(
                 "{who} read {now} S3 objects ({bytes_now} bytes) this hour; its baseline is {:.0} ± {:.0} per active hour over {} hours",
                 s.mean,
                 s.std(),
                 s.n
             )));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_lists_every_rule_in_order_with_unique_ids() {
+        let mut ids = std::collections::HashSet::new();
+        for (i, r) in BehaviourRule::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?}");
+            assert!(ids.insert(r.def().id), "{r:?}");
+            assert!(r.def().technique.starts_with('T'), "{r:?}");
+        }
+        assert_eq!(RULES.len(), BehaviourRule::ALL.len());
+        assert_eq!(
+            BehaviourRule::OwnersViolation.info().source,
+            AlertSource::Owners
+        );
     }
 }

@@ -21,7 +21,7 @@ use crate::event::Event;
 use crate::incident::Incidents;
 use crate::ipintel::{IpInfo, IpIntel};
 use crate::owners::Owners;
-use crate::playbook::{self, Playbook, R};
+use crate::playbook::{self, Playbook, PlaybookRule};
 use crate::reader::ReadItem;
 use crate::sigma::profile::Profile;
 use crate::sigma::{BuiltinUse, SigmaRules, SigmaState};
@@ -463,11 +463,11 @@ pub struct Engine {
 
 /// Playbook rules judged by novelty: while an identity is still learning they are
 /// reported at low severity.
-const NOVELTY_RULES: &[R] = &[
-    R::EcsSetup,
-    R::RemoteCommand,
-    R::SshKeyPush,
-    R::LambdaBackdoor,
+const NOVELTY_RULES: &[PlaybookRule] = &[
+    PlaybookRule::EcsSetup,
+    PlaybookRule::RemoteCommand,
+    PlaybookRule::SshKeyPush,
+    PlaybookRule::LambdaBackdoor,
 ];
 
 fn looks_like_ip(s: &str) -> bool {

@@ -146,7 +146,7 @@ pub enum UaFamily {
 }
 
 impl UaFamily {
-    /// Classifies a user-agent string.
+    /// Classifies a user-agent string by the rules of `data/user-agents.yml`.
     pub fn classify(ua: &str) -> Self {
         if ua.is_empty() {
             return Self::Empty;
@@ -158,91 +158,10 @@ impl UaFamily {
         } else {
             ua
         };
-        const ATTACK: &[&str] = &[
-            "stratus-red-team",
-            "pacu",
-            "trufflehog",
-            "kali",
-            "parrot",
-            "pentoo",
-            "scoutsuite",
-            "cloudfox",
-            "weirdaal",
-            "enumerate-iam",
-            "cloudsploit",
-            "awspx",
-            "s3scanner",
-            "cloudgoat",
-            "nuclei",
-        ];
-        if ATTACK.iter().any(|t| l.contains(t)) {
-            return Self::AttackTool;
-        }
-        if l.contains("s3 browser")
-            || l.contains("cyberduck")
-            || l.contains("cloudberry")
-            || l.contains("s3browser")
-        {
-            return Self::DesktopTool;
-        }
-        if l.starts_with("curl/")
-            || l.starts_with("wget")
-            || l.contains("postman")
-            || l.starts_with("httpie")
-            || l.starts_with("python-requests")
-            || l.starts_with("insomnia")
-        {
-            return Self::HttpTool;
-        }
-        if l.starts_with("console.")
-            || l.contains("consolefrontend")
-            || l.contains("signin.amazonaws.com")
-            || l == "aws internal"
-        {
-            return Self::Console;
-        }
-        if l.starts_with("mozilla/") || l.starts_with("opera/") {
-            return Self::Browser;
-        }
-        if l.contains("terraform")
-            || l.contains("pulumi")
-            || l.contains("cloudformation")
-            || l.contains("aws-cdk")
-        {
-            return Self::Iac;
-        }
-        if l.contains("aws-cli/") {
-            if l.contains("darwin")
-                || l.contains("windows")
-                || l.contains("win32")
-                || l.contains("macos")
-            {
-                return Self::AwsCliDesktop;
-            }
-            return Self::AwsCli;
-        }
-        if l.contains("boto3") || l.contains("botocore") {
-            return Self::SdkPython;
-        }
-        if l.contains("aws-sdk-go") {
-            return Self::SdkGo;
-        }
-        if l.contains("aws-sdk-java") {
-            return Self::SdkJava;
-        }
-        if l.contains("aws-sdk-js") || l.contains("aws-sdk-nodejs") || l.contains("lang/js") {
-            return Self::SdkJs;
-        }
-        if l.contains("aws-sdk-") || l.contains("aws-sdk/") {
-            return Self::SdkOther;
-        }
-        if l.ends_with(".amazonaws.com")
-            || l.starts_with("aws-internal")
-            || l.contains("amazonaws.com")
-        {
-            return Self::AwsService;
-        }
-        Self::Other
+        UA_RULES
+            .iter()
+            .find(|r| r.matches(l))
+            .map_or(Self::Other, |r| r.family)
     }
 
     /// Whether this family is used by people at a keyboard rather than by a server process.
@@ -280,6 +199,41 @@ impl UaFamily {
         }
     }
 }
+
+/// One rule of `data/user-agents.yml`: the family of the user agents it matches.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UaRule {
+    family: UaFamily,
+    #[serde(default)]
+    equals: Vec<String>,
+    #[serde(default)]
+    starts_with: Vec<String>,
+    #[serde(default)]
+    ends_with: Vec<String>,
+    #[serde(default)]
+    contains: Vec<String>,
+    #[serde(default)]
+    and_contains: Vec<String>,
+}
+
+impl UaRule {
+    /// Whether the rule matches `l`, a lowercased user agent.
+    fn matches(&self, l: &str) -> bool {
+        let any = self.equals.iter().any(|p| l == p)
+            || self.starts_with.iter().any(|p| l.starts_with(p.as_str()))
+            || self.ends_with.iter().any(|p| l.ends_with(p.as_str()))
+            || self.contains.iter().any(|p| l.contains(p.as_str()));
+        any && (self.and_contains.is_empty()
+            || self.and_contains.iter().any(|p| l.contains(p.as_str())))
+    }
+}
+
+/// The user-agent families, as data (`data/user-agents.yml`, embedded).
+static UA_RULES: std::sync::LazyLock<Vec<UaRule>> = std::sync::LazyLock::new(|| {
+    serde_yaml_ng::from_str(include_str!("../data/user-agents.yml"))
+        .expect("data/user-agents.yml is valid (checked by a test)")
+});
 
 /// A string field of an [`Event`]: a byte range of its text (`start == u32::MAX`:
 /// absent).
@@ -359,10 +313,9 @@ pub struct Event {
     issuer_type: (u32, u32),
     /// JSON trees parsed on demand (boxed: most events never need one).
     trees: OnceLock<Box<Trees>>,
-    /// Sigma detection rules matched, computed ahead of the engine by a parse worker
-    /// ([`crate::sigma::SigmaRules::prematch`]): the rule set's id and the indices of
-    /// the matching rules.
-    pub(crate) sigma: Option<(u64, crate::sigma::RuleIds)>,
+    /// Rules matched ahead of the engine by a parse worker (Sigma detection rules:
+    /// `SigmaRules::prematch`), used only with the rule set that computed them.
+    pub(crate) prematch: Option<crate::prematch::Prematch>,
 }
 
 /// Lazily parsed JSON trees of one event: the whole record and each of [`SUBTREES`].
@@ -400,7 +353,7 @@ impl Clone for Event {
             ui_range: self.ui_range.clone(),
             issuer_type: self.issuer_type,
             trees: OnceLock::new(),
-            sigma: self.sigma.clone(),
+            prematch: self.prematch.clone(),
         }
     }
 }
@@ -917,7 +870,7 @@ impl Event {
             ui_range: OnceLock::new(),
             issuer_type,
             trees: OnceLock::new(),
-            sigma: None,
+            prematch: None,
         })
     }
 
@@ -1175,7 +1128,7 @@ pub fn raw_member<'a>(obj: &'a str, key: &str) -> Option<&'a str> {
     i = ws(i + 1);
     let mut found = None;
     while b.get(i) == Some(&b'"') {
-        let kend = crate::reader::string_end(b, i).ok()?;
+        let kend = crate::json::string_end(b, i).ok()?;
         let kraw = &obj[i + 1..kend - 1];
         let hit = if kraw.as_bytes().contains(&b'\\') {
             serde_json::from_str::<String>(&obj[i..kend]).is_ok_and(|k| k == key)
@@ -1187,7 +1140,7 @@ pub fn raw_member<'a>(obj: &'a str, key: &str) -> Option<&'a str> {
             return found;
         }
         i = ws(i + 1);
-        let vend = crate::reader::value_end(b, i).ok()?;
+        let vend = crate::json::value_end(b, i).ok()?;
         if hit {
             found = Some(&obj[i..vend]);
         }
@@ -1352,6 +1305,54 @@ fn principal_fallback(ui: &UserIdentitySyntax<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_agent_data_is_lowercase_and_names_every_family() {
+        let rules = &*UA_RULES;
+        for r in rules {
+            let patterns: Vec<&String> = r
+                .equals
+                .iter()
+                .chain(&r.starts_with)
+                .chain(&r.ends_with)
+                .chain(&r.contains)
+                .collect();
+            assert!(!patterns.is_empty(), "{r:?} matches nothing");
+            for p in patterns.into_iter().chain(&r.and_contains) {
+                assert!(!p.is_empty() && *p == p.to_ascii_lowercase(), "{p:?}");
+            }
+        }
+        for f in [
+            UaFamily::Browser,
+            UaFamily::Console,
+            UaFamily::AwsCli,
+            UaFamily::AwsCliDesktop,
+            UaFamily::SdkPython,
+            UaFamily::SdkGo,
+            UaFamily::SdkJava,
+            UaFamily::SdkJs,
+            UaFamily::SdkOther,
+            UaFamily::Iac,
+            UaFamily::AwsService,
+            UaFamily::HttpTool,
+            UaFamily::DesktopTool,
+            UaFamily::AttackTool,
+        ] {
+            assert!(rules.iter().any(|r| r.family == f), "no rule for {f:?}");
+        }
+        assert_eq!(
+            UaFamily::classify("aws-cli/2.15.0 Python/3.11 Darwin/23.1.0"),
+            UaFamily::AwsCliDesktop
+        );
+        assert_eq!(
+            UaFamily::classify("aws-cli/2.15.0 Python/3.11 Linux/6.1"),
+            UaFamily::AwsCli
+        );
+        assert_eq!(UaFamily::classify("AWS Internal"), UaFamily::Console);
+        assert_eq!(UaFamily::classify("Pacu/1.5"), UaFamily::AttackTool);
+        assert_eq!(UaFamily::classify("something/1.0"), UaFamily::Other);
+        assert_eq!(UaFamily::classify(""), UaFamily::Empty);
+    }
 
     #[test]
     fn normalises_assumed_role_to_issuer_role() {

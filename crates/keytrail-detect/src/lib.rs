@@ -8,18 +8,21 @@
 
 pub mod alert;
 pub mod baseline;
-pub mod csvlog;
 pub mod engine;
 pub mod event;
 pub mod incident;
 pub mod ipintel;
+mod json;
 pub mod owners;
 pub mod playbook;
+mod prematch;
 pub mod reader;
 pub mod sigma;
 pub mod time;
 
 pub use event::{Event, Identity, IdentityKind, UaFamily};
+/// CSV CloudTrail (Athena results, exports): now [`reader::csvlog`].
+pub use reader::csvlog;
 pub use reader::{read_path, read_paths, read_stream};
 
 pub use alert::{Alert, AlertSink};

@@ -3,77 +3,395 @@
 //! Bedrock abuse, crypto-mining set-up, enumeration bursts, exfiltration by sharing,
 //! instance-credential theft).
 //!
-//! Each detector is one entry of [`RULES`] (id, title, severity, ATT&CK technique) plus
-//! a match arm in [`Playbook::process`]. Detectors that need history (bursts, "never
-//! before") read the per-identity [`crate::baseline::Baseline`] passed in.
+//! Each detector is one variant of [`PlaybookRule`], the registry: its id, title,
+//! severity, ATT&CK technique and window in [`PlaybookRule::def`], its logic a match arm
+//! in [`Playbook::process`]. Detectors that need history (bursts, "never before") read
+//! the per-identity [`crate::baseline::Baseline`] passed in.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, LazyLock};
 
 use keytrail_types::Severity;
 
-use crate::alert::{AlertSource, Hit, RuleInfo};
+use crate::alert::{AlertSource, Hit, RuleDef, RuleInfo};
 use crate::baseline::{AccountState, Baseline};
 use crate::event::{Event, IdentityKind, UaFamily};
 use crate::time::{HOUR_MS, MINUTE_MS};
 
-macro_rules! rules {
-    ($( $name:ident = ($id:literal, $title:literal, $sev:ident, $tech:literal, $tactic:literal, $win:expr) ;)*) => {
-        /// Rule ids of the playbook detectors.
-        #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum R { $( #[doc = $title] $name, )* }
-        /// Metadata of every playbook detector, indexed by [`R`].
-        pub static RULES: LazyLock<Vec<Arc<RuleInfo>>> = LazyLock::new(|| vec![ $( Arc::new(RuleInfo {
-            id: concat!("keytrail.aws.", $id).to_string(),
-            title: $title.to_string(),
-            severity: Severity::$sev,
-            technique: $tech.to_string(),
-            tactic: $tactic.to_string(),
-            source: AlertSource::Playbook,
-            author: None,
-            window_ms: $win,
-        }), )* ]);
-    };
+/// The playbook detectors, one rule each: their ids, titles, severities and ATT&CK
+/// techniques are in [`PlaybookRule::def`], their logic in [`Playbook::process`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlaybookRule {
+    /// Audit logging stopped, deleted or narrowed (CloudTrail, flow logs, DNS query logs, Config).
+    LoggingDisabled,
+    /// Security monitoring disabled (GuardDuty, Security Hub, Organizations membership).
+    SecurityServiceDisabled,
+    /// IAM user created.
+    UserCreated,
+    /// Access key created for another IAM user.
+    AccessKeyForOtherUser,
+    /// Administrator policy attached or written.
+    AdminPolicy,
+    /// Console password created or changed for a user.
+    LoginProfile,
+    /// Role trust policy changed or backdoor role created.
+    TrustPolicy,
+    /// IAM Roles Anywhere trust anchor created.
+    RolesAnywhere,
+    /// Lambda function code, layers or resource policy changed.
+    LambdaBackdoor,
+    /// Federation token or console sign-in token minted (console pivot from a key).
+    FederationPivot,
+    /// Console login by an identity that only ever used access keys.
+    ConsoleLoginKeyIdentity,
+    /// Console login without MFA.
+    ConsoleLoginNoMfa,
+    /// SES sending-capability enumeration (spam resale reconnaissance).
+    SesEnumeration,
+    /// Bedrock model access enabled or models invoked by an unusual identity (LLM hijacking).
+    BedrockAbuse,
+    /// Enumeration burst with many access-denied errors.
+    EnumerationBurst,
+    /// Offensive tool user agent.
+    AttackTool,
+    /// Many or GPU instances launched, or instances in a region the account never used.
+    MiningInstances,
+    /// ECS cluster or task definition created by an identity that never used ECS.
+    EcsSetup,
+    /// Support case or service-quota increase requested.
+    QuotaCase,
+    /// EC2 instance-role credentials used from outside the instance.
+    InstanceCredentialExfil,
+    /// Many secrets or SecureString parameters read.
+    SecretsBulkRead,
+    /// EC2 Windows password data requested.
+    PasswordData,
+    /// EC2 user data read for many instances.
+    UserDataRead,
+    /// EC2 user data (startup script) modified.
+    UserDataModified,
+    /// SSM command or session on instances.
+    RemoteCommand,
+    /// SSH key pushed through EC2 Instance Connect or serial console.
+    SshKeyPush,
+    /// AMI, EBS or RDS snapshot shared with another account or made public.
+    ShareExternal,
+    /// Security group opened to the internet.
+    OpenIngress,
 }
 
-rules! {
-    LoggingDisabled = ("defense-evasion.logging-disabled", "Audit logging stopped, deleted or narrowed (CloudTrail, flow logs, DNS query logs, Config)", High, "T1562.008", "defense-evasion", HOUR_MS);
-    SecurityServiceDisabled = ("defense-evasion.security-service-disabled", "Security monitoring disabled (GuardDuty, Security Hub, Organizations membership)", High, "T1562.001", "defense-evasion", HOUR_MS);
-    UserCreated = ("persistence.iam-user-created", "IAM user created", Medium, "T1136.003", "persistence", HOUR_MS);
-    AccessKeyForOtherUser = ("persistence.access-key-for-other-user", "Access key created for another IAM user", High, "T1098.001", "persistence", HOUR_MS);
-    AdminPolicy = ("privilege-escalation.admin-policy", "Administrator policy attached or written", High, "T1098.003", "privilege-escalation", HOUR_MS);
-    LoginProfile = ("persistence.login-profile", "Console password created or changed for a user", High, "T1098", "persistence", HOUR_MS);
-    TrustPolicy = ("persistence.trust-policy-changed", "Role trust policy changed or backdoor role created", High, "T1098.003", "persistence", HOUR_MS);
-    RolesAnywhere = ("persistence.rolesanywhere-trust-anchor", "IAM Roles Anywhere trust anchor created", High, "T1098", "persistence", HOUR_MS);
-    LambdaBackdoor = ("persistence.lambda-modified", "Lambda function code, layers or resource policy changed", Medium, "T1648", "persistence", HOUR_MS);
-    FederationPivot = ("persistence.federation-token", "Federation token or console sign-in token minted (console pivot from a key)", High, "T1550.001", "lateral-movement", HOUR_MS);
-    ConsoleLoginKeyIdentity = ("initial-access.console-login-by-key-identity", "Console login by an identity that only ever used access keys", High, "T1078.004", "initial-access", HOUR_MS);
-    ConsoleLoginNoMfa = ("initial-access.console-login-without-mfa", "Console login without MFA", Medium, "T1078.004", "initial-access", HOUR_MS);
-    SesEnumeration = ("discovery.ses-enumeration", "SES sending-capability enumeration (spam resale reconnaissance)", High, "T1526", "discovery", HOUR_MS);
-    BedrockAbuse = ("impact.bedrock-abuse", "Bedrock model access enabled or models invoked by an unusual identity (LLM hijacking)", High, "T1496.004", "impact", HOUR_MS);
-    EnumerationBurst = ("discovery.enumeration-burst", "Enumeration burst with many access-denied errors", Medium, "T1580", "discovery", 30 * MINUTE_MS);
-    AttackTool = ("execution.attack-tool-user-agent", "Offensive tool user agent", High, "T1588.002", "execution", 6 * HOUR_MS);
-    MiningInstances = ("impact.crypto-mining-instances", "Many or GPU instances launched, or instances in a region the account never used", High, "T1496.001", "impact", 6 * HOUR_MS);
-    EcsSetup = ("impact.ecs-cluster-setup", "ECS cluster or task definition created by an identity that never used ECS", Medium, "T1496.001", "impact", 6 * HOUR_MS);
-    QuotaCase = ("impact.quota-increase-request", "Support case or service-quota increase requested", Medium, "T1496.001", "impact", 6 * HOUR_MS);
-    InstanceCredentialExfil = ("credential-access.instance-credentials-outside-ec2", "EC2 instance-role credentials used from outside the instance", High, "T1552.005", "credential-access", 6 * HOUR_MS);
-    SecretsBulkRead = ("credential-access.secrets-bulk-read", "Many secrets or SecureString parameters read", High, "T1555.006", "credential-access", HOUR_MS);
-    PasswordData = ("credential-access.ec2-get-password-data", "EC2 Windows password data requested", Medium, "T1552", "credential-access", HOUR_MS);
-    UserDataRead = ("discovery.ec2-user-data-read", "EC2 user data read for many instances", Medium, "T1552.005", "discovery", HOUR_MS);
-    UserDataModified = ("execution.ec2-user-data-modified", "EC2 user data (startup script) modified", High, "T1059.009", "execution", HOUR_MS);
-    RemoteCommand = ("execution.ssm-remote-command", "SSM command or session on instances", Medium, "T1651", "execution", HOUR_MS);
-    SshKeyPush = ("lateral-movement.ec2-ssh-key-push", "SSH key pushed through EC2 Instance Connect or serial console", Medium, "T1098.004", "lateral-movement", HOUR_MS);
-    ShareExternal = ("exfiltration.share-with-external-account", "AMI, EBS or RDS snapshot shared with another account or made public", High, "T1537", "exfiltration", HOUR_MS);
-    OpenIngress = ("exfiltration.security-group-open-to-world", "Security group opened to the internet", Medium, "T1562.007", "defense-evasion", HOUR_MS);
+impl PlaybookRule {
+    /// Every rule, in the order of [`RULES`].
+    pub const ALL: [PlaybookRule; 28] = [
+        PlaybookRule::LoggingDisabled,
+        PlaybookRule::SecurityServiceDisabled,
+        PlaybookRule::UserCreated,
+        PlaybookRule::AccessKeyForOtherUser,
+        PlaybookRule::AdminPolicy,
+        PlaybookRule::LoginProfile,
+        PlaybookRule::TrustPolicy,
+        PlaybookRule::RolesAnywhere,
+        PlaybookRule::LambdaBackdoor,
+        PlaybookRule::FederationPivot,
+        PlaybookRule::ConsoleLoginKeyIdentity,
+        PlaybookRule::ConsoleLoginNoMfa,
+        PlaybookRule::SesEnumeration,
+        PlaybookRule::BedrockAbuse,
+        PlaybookRule::EnumerationBurst,
+        PlaybookRule::AttackTool,
+        PlaybookRule::MiningInstances,
+        PlaybookRule::EcsSetup,
+        PlaybookRule::QuotaCase,
+        PlaybookRule::InstanceCredentialExfil,
+        PlaybookRule::SecretsBulkRead,
+        PlaybookRule::PasswordData,
+        PlaybookRule::UserDataRead,
+        PlaybookRule::UserDataModified,
+        PlaybookRule::RemoteCommand,
+        PlaybookRule::SshKeyPush,
+        PlaybookRule::ShareExternal,
+        PlaybookRule::OpenIngress,
+    ];
+
+    /// The rule's definition: id (after `keytrail.aws.`), title, severity,
+    /// ATT&CK technique and tactic, aggregation window and engine.
+    pub const fn def(self) -> RuleDef {
+        match self {
+            PlaybookRule::LoggingDisabled => RuleDef {
+                id: "defense-evasion.logging-disabled",
+                title: "Audit logging stopped, deleted or narrowed (CloudTrail, flow logs, DNS query logs, Config)",
+                severity: Severity::High,
+                technique: "T1562.008",
+                tactic: "defense-evasion",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::SecurityServiceDisabled => RuleDef {
+                id: "defense-evasion.security-service-disabled",
+                title: "Security monitoring disabled (GuardDuty, Security Hub, Organizations membership)",
+                severity: Severity::High,
+                technique: "T1562.001",
+                tactic: "defense-evasion",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::UserCreated => RuleDef {
+                id: "persistence.iam-user-created",
+                title: "IAM user created",
+                severity: Severity::Medium,
+                technique: "T1136.003",
+                tactic: "persistence",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::AccessKeyForOtherUser => RuleDef {
+                id: "persistence.access-key-for-other-user",
+                title: "Access key created for another IAM user",
+                severity: Severity::High,
+                technique: "T1098.001",
+                tactic: "persistence",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::AdminPolicy => RuleDef {
+                id: "privilege-escalation.admin-policy",
+                title: "Administrator policy attached or written",
+                severity: Severity::High,
+                technique: "T1098.003",
+                tactic: "privilege-escalation",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::LoginProfile => RuleDef {
+                id: "persistence.login-profile",
+                title: "Console password created or changed for a user",
+                severity: Severity::High,
+                technique: "T1098",
+                tactic: "persistence",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::TrustPolicy => RuleDef {
+                id: "persistence.trust-policy-changed",
+                title: "Role trust policy changed or backdoor role created",
+                severity: Severity::High,
+                technique: "T1098.003",
+                tactic: "persistence",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::RolesAnywhere => RuleDef {
+                id: "persistence.rolesanywhere-trust-anchor",
+                title: "IAM Roles Anywhere trust anchor created",
+                severity: Severity::High,
+                technique: "T1098",
+                tactic: "persistence",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::LambdaBackdoor => RuleDef {
+                id: "persistence.lambda-modified",
+                title: "Lambda function code, layers or resource policy changed",
+                severity: Severity::Medium,
+                technique: "T1648",
+                tactic: "persistence",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::FederationPivot => RuleDef {
+                id: "persistence.federation-token",
+                title: "Federation token or console sign-in token minted (console pivot from a key)",
+                severity: Severity::High,
+                technique: "T1550.001",
+                tactic: "lateral-movement",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::ConsoleLoginKeyIdentity => RuleDef {
+                id: "initial-access.console-login-by-key-identity",
+                title: "Console login by an identity that only ever used access keys",
+                severity: Severity::High,
+                technique: "T1078.004",
+                tactic: "initial-access",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::ConsoleLoginNoMfa => RuleDef {
+                id: "initial-access.console-login-without-mfa",
+                title: "Console login without MFA",
+                severity: Severity::Medium,
+                technique: "T1078.004",
+                tactic: "initial-access",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::SesEnumeration => RuleDef {
+                id: "discovery.ses-enumeration",
+                title: "SES sending-capability enumeration (spam resale reconnaissance)",
+                severity: Severity::High,
+                technique: "T1526",
+                tactic: "discovery",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::BedrockAbuse => RuleDef {
+                id: "impact.bedrock-abuse",
+                title: "Bedrock model access enabled or models invoked by an unusual identity (LLM hijacking)",
+                severity: Severity::High,
+                technique: "T1496.004",
+                tactic: "impact",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::EnumerationBurst => RuleDef {
+                id: "discovery.enumeration-burst",
+                title: "Enumeration burst with many access-denied errors",
+                severity: Severity::Medium,
+                technique: "T1580",
+                tactic: "discovery",
+                window_ms: 30 * MINUTE_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::AttackTool => RuleDef {
+                id: "execution.attack-tool-user-agent",
+                title: "Offensive tool user agent",
+                severity: Severity::High,
+                technique: "T1588.002",
+                tactic: "execution",
+                window_ms: 6 * HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::MiningInstances => RuleDef {
+                id: "impact.crypto-mining-instances",
+                title: "Many or GPU instances launched, or instances in a region the account never used",
+                severity: Severity::High,
+                technique: "T1496.001",
+                tactic: "impact",
+                window_ms: 6 * HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::EcsSetup => RuleDef {
+                id: "impact.ecs-cluster-setup",
+                title: "ECS cluster or task definition created by an identity that never used ECS",
+                severity: Severity::Medium,
+                technique: "T1496.001",
+                tactic: "impact",
+                window_ms: 6 * HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::QuotaCase => RuleDef {
+                id: "impact.quota-increase-request",
+                title: "Support case or service-quota increase requested",
+                severity: Severity::Medium,
+                technique: "T1496.001",
+                tactic: "impact",
+                window_ms: 6 * HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::InstanceCredentialExfil => RuleDef {
+                id: "credential-access.instance-credentials-outside-ec2",
+                title: "EC2 instance-role credentials used from outside the instance",
+                severity: Severity::High,
+                technique: "T1552.005",
+                tactic: "credential-access",
+                window_ms: 6 * HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::SecretsBulkRead => RuleDef {
+                id: "credential-access.secrets-bulk-read",
+                title: "Many secrets or SecureString parameters read",
+                severity: Severity::High,
+                technique: "T1555.006",
+                tactic: "credential-access",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::PasswordData => RuleDef {
+                id: "credential-access.ec2-get-password-data",
+                title: "EC2 Windows password data requested",
+                severity: Severity::Medium,
+                technique: "T1552",
+                tactic: "credential-access",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::UserDataRead => RuleDef {
+                id: "discovery.ec2-user-data-read",
+                title: "EC2 user data read for many instances",
+                severity: Severity::Medium,
+                technique: "T1552.005",
+                tactic: "discovery",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::UserDataModified => RuleDef {
+                id: "execution.ec2-user-data-modified",
+                title: "EC2 user data (startup script) modified",
+                severity: Severity::High,
+                technique: "T1059.009",
+                tactic: "execution",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::RemoteCommand => RuleDef {
+                id: "execution.ssm-remote-command",
+                title: "SSM command or session on instances",
+                severity: Severity::Medium,
+                technique: "T1651",
+                tactic: "execution",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::SshKeyPush => RuleDef {
+                id: "lateral-movement.ec2-ssh-key-push",
+                title: "SSH key pushed through EC2 Instance Connect or serial console",
+                severity: Severity::Medium,
+                technique: "T1098.004",
+                tactic: "lateral-movement",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::ShareExternal => RuleDef {
+                id: "exfiltration.share-with-external-account",
+                title: "AMI, EBS or RDS snapshot shared with another account or made public",
+                severity: Severity::High,
+                technique: "T1537",
+                tactic: "exfiltration",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+            PlaybookRule::OpenIngress => RuleDef {
+                id: "exfiltration.security-group-open-to-world",
+                title: "Security group opened to the internet",
+                severity: Severity::Medium,
+                technique: "T1562.007",
+                tactic: "defense-evasion",
+                window_ms: HOUR_MS,
+                source: AlertSource::Playbook,
+            },
+        }
+    }
+
+    /// The rule's metadata, shared by every alert it raises.
+    pub fn info(self) -> &'static Arc<RuleInfo> {
+        &RULES[self as usize]
+    }
 }
+
+/// The metadata of every playbook detector, in [`PlaybookRule::ALL`] order.
+pub static RULES: LazyLock<Vec<Arc<RuleInfo>>> = LazyLock::new(|| {
+    PlaybookRule::ALL
+        .iter()
+        .map(|r| Arc::new(r.def().info()))
+        .collect()
+});
 
 /// The metadata of one playbook rule.
-pub fn rule(r: R) -> &'static Arc<RuleInfo> {
-    &RULES[r as usize]
+pub fn rule(r: PlaybookRule) -> &'static Arc<RuleInfo> {
+    r.info()
 }
 
-fn hit(r: R, explanation: String) -> Hit {
+fn hit(r: PlaybookRule, explanation: String) -> Hit {
     Hit::new(rule(r), explanation)
 }
 
@@ -212,7 +530,7 @@ impl Playbook {
         let ok = if failed { " (denied)" } else { "" };
 
         if ua == UaFamily::AttackTool {
-            hits.push(hit(R::AttackTool, format!("{who} called {name} with the offensive-tool user agent \"{}\"; its baseline has no such client", ev.user_agent())));
+            hits.push(hit(PlaybookRule::AttackTool, format!("{who} called {name} with the offensive-tool user agent \"{}\"; its baseline has no such client", ev.user_agent())));
         }
 
         match (svc, name) {
@@ -234,13 +552,13 @@ impl Playbook {
             | ("logs", "DeleteLogGroup" | "DeleteLogStream")
                 if !(svc == "logs" && failed) =>
             {
-                hits.push(hit(R::LoggingDisabled, format!("{who} called {name} on {svc}{ok} from {ip}; audit logging is expected to stay on")));
+                hits.push(hit(PlaybookRule::LoggingDisabled, format!("{who} called {name} on {svc}{ok} from {ip}; audit logging is expected to stay on")));
             }
             ("cloudtrail", "UpdateTrail")
                 if req(ev, "isMultiRegionTrail").and_then(|v| v.as_bool()) == Some(false) =>
             {
                 hits.push(hit(
-                    R::LoggingDisabled,
+                    PlaybookRule::LoggingDisabled,
                     format!("{who} narrowed a trail to one region{ok}"),
                 ));
             }
@@ -258,7 +576,7 @@ impl Playbook {
             | ("organizations", "LeaveOrganization")
             | ("access-analyzer", "DeleteAnalyzer") => {
                 hits.push(hit(
-                    R::SecurityServiceDisabled,
+                    PlaybookRule::SecurityServiceDisabled,
                     format!(
                         "{who} called {svc}:{name}{ok} from {ip}, weakening security monitoring"
                     ),
@@ -268,14 +586,14 @@ impl Playbook {
                 if req(ev, "enable").and_then(|v| v.as_bool()) == Some(false) =>
             {
                 hits.push(hit(
-                    R::SecurityServiceDisabled,
+                    PlaybookRule::SecurityServiceDisabled,
                     format!("{who} disabled a GuardDuty detector{ok}"),
                 ));
             }
             ("iam", "CreateUser") => {
                 let u = req_str(ev, "userName").unwrap_or("?");
                 hits.push(hit(
-                    R::UserCreated,
+                    PlaybookRule::UserCreated,
                     format!("{who} created IAM user {u}{ok} from {ip}"),
                 ));
             }
@@ -286,7 +604,7 @@ impl Playbook {
                     && me != Some(t)
                 {
                     hits.push(hit(
-                        R::AccessKeyForOtherUser,
+                        PlaybookRule::AccessKeyForOtherUser,
                         format!("{who} created an access key for another user, {t}{ok}, from {ip}"),
                     ));
                 }
@@ -306,7 +624,7 @@ impl Playbook {
                         .or(req_str(ev, "groupName"))
                         .unwrap_or("?");
                     hits.push(hit(
-                        R::AdminPolicy,
+                        PlaybookRule::AdminPolicy,
                         format!("{who} attached {pn} to {target}{ok} from {ip}"),
                     ));
                 }
@@ -320,7 +638,7 @@ impl Playbook {
                 | "CreatePolicy",
             ) if req_str(ev, "policyDocument").is_some_and(policy_is_admin) => {
                 hits.push(hit(
-                    R::AdminPolicy,
+                    PlaybookRule::AdminPolicy,
                     format!(
                         "{who} wrote a policy allowing every action on every resource ({name}){ok}"
                     ),
@@ -329,7 +647,7 @@ impl Playbook {
             ("iam", "CreateLoginProfile" | "UpdateLoginProfile") => {
                 let t = req_str(ev, "userName").unwrap_or("?");
                 hits.push(hit(
-                    R::LoginProfile,
+                    PlaybookRule::LoginProfile,
                     format!(
                         "{who} called {name} for user {t}{ok} from {ip}, giving it console access"
                     ),
@@ -338,7 +656,7 @@ impl Playbook {
             ("iam", "UpdateAssumeRolePolicy") => {
                 let r = req_str(ev, "roleName").unwrap_or("?");
                 hits.push(hit(
-                    R::TrustPolicy,
+                    PlaybookRule::TrustPolicy,
                     format!("{who} changed the trust policy of role {r}{ok} from {ip}"),
                 ));
             }
@@ -354,7 +672,7 @@ impl Playbook {
                 if foreign || doc.contains("\"AWS\":\"*\"") {
                     let r = req_str(ev, "roleName").unwrap_or("?");
                     hits.push(hit(
-                        R::TrustPolicy,
+                        PlaybookRule::TrustPolicy,
                         format!(
                             "{who} created role {r} trusting a principal outside account {acct}{ok}"
                         ),
@@ -362,7 +680,7 @@ impl Playbook {
                 }
             }
             ("rolesanywhere", "CreateTrustAnchor" | "CreateProfile") => {
-                hits.push(hit(R::RolesAnywhere, format!("{who} called rolesanywhere:{name}{ok}; certificates from this anchor can assume roles")));
+                hits.push(hit(PlaybookRule::RolesAnywhere, format!("{who} called rolesanywhere:{name}{ok}; certificates from this anchor can assume roles")));
             }
             ("lambda", n)
                 if n.starts_with("AddPermission")
@@ -373,17 +691,17 @@ impl Playbook {
                 let novel = base.is_none_or(|b| !b.has_api(name));
                 if novel {
                     hits.push(hit(
-                        R::LambdaBackdoor,
+                        PlaybookRule::LambdaBackdoor,
                         format!("{who} called {name}{ok}, which it never called before"),
                     ));
                 }
             }
             ("sts", "GetFederationToken") => {
-                hits.push(hit(R::FederationPivot, format!("{who} minted a federation token{ok} from {ip}; federation tokens turn a leaked key into console access")));
+                hits.push(hit(PlaybookRule::FederationPivot, format!("{who} minted a federation token{ok} from {ip}; federation tokens turn a leaked key into console access")));
             }
             ("signin", "GetSigninToken") => {
                 hits.push(hit(
-                    R::FederationPivot,
+                    PlaybookRule::FederationPivot,
                     format!("{who} requested a console sign-in token{ok} from {ip}"),
                 ));
             }
@@ -394,10 +712,10 @@ impl Playbook {
                     || base.is_some_and(|b| b.machine_only())
                 {
                     let events = base.map_or(0, |b| b.events);
-                    hits.push(hit(R::ConsoleLoginKeyIdentity, format!("{who} logged in to the console from {ip}; its {events} earlier events were all programmatic key use")));
+                    hits.push(hit(PlaybookRule::ConsoleLoginKeyIdentity, format!("{who} logged in to the console from {ip}; its {events} earlier events were all programmatic key use")));
                 } else if mfa_no && kind == Some(IdentityKind::IamUser) && !failed {
                     hits.push(hit(
-                        R::ConsoleLoginNoMfa,
+                        PlaybookRule::ConsoleLoginNoMfa,
                         format!("{who} logged in to the console without MFA from {ip}"),
                     ));
                 }
@@ -414,7 +732,7 @@ impl Playbook {
                     let n_distinct = distinct_in(&mut b.ses, ev.time_ms, HOUR_MS, name, 64);
                     let knows_ses = base.is_some_and(|b| b.has_service("ses"));
                     if n_distinct >= 2 && !knows_ses {
-                        hits.push(hit(R::SesEnumeration, format!("{who} called {n_distinct} distinct SES capability APIs within an hour (latest {name}); it never used SES before")));
+                        hits.push(hit(PlaybookRule::SesEnumeration, format!("{who} called {n_distinct} distinct SES capability APIs within an hour (latest {name}); it never used SES before")));
                     }
                 }
             }
@@ -444,7 +762,7 @@ impl Playbook {
                         "probed model availability"
                     };
                     hits.push(hit(
-                        R::BedrockAbuse,
+                        PlaybookRule::BedrockAbuse,
                         format!(
                             "{who} {what} ({name}{ok}) from {ip}; its baseline has no Bedrock use"
                         ),
@@ -480,7 +798,7 @@ impl Playbook {
                         ));
                     }
                     hits.push(hit(
-                        R::MiningInstances,
+                        PlaybookRule::MiningInstances,
                         format!(
                             "{who} launched {}{ok}; normal launches are CPU types in used regions",
                             why.join(", ")
@@ -492,7 +810,7 @@ impl Playbook {
                 if base.is_none_or(|b| !b.has_service("ecs")) =>
             {
                 hits.push(hit(
-                    R::EcsSetup,
+                    PlaybookRule::EcsSetup,
                     format!(
                         "{who} called ecs:{name}{ok} in {}; it never used ECS before",
                         ev.region()
@@ -500,7 +818,7 @@ impl Playbook {
                 ));
             }
             ("support", "CreateCase") | ("servicequotas", "RequestServiceQuotaIncrease") => {
-                hits.push(hit(R::QuotaCase, format!("{who} called {svc}:{name}{ok}; quota increases precede mining on stolen accounts")));
+                hits.push(hit(PlaybookRule::QuotaCase, format!("{who} called {svc}:{name}{ok}; quota increases precede mining on stolen accounts")));
             }
             ("secretsmanager", "GetSecretValue" | "BatchGetSecretValue")
             | ("ssm", "GetParameter" | "GetParameters" | "GetParametersByPath") => {
@@ -517,12 +835,12 @@ impl Playbook {
                     || req(ev, "withDecryption").and_then(|v| v.as_bool()) == Some(true);
                 let usual = base.is_some_and(|b| b.api_count(name) > 50);
                 if decrypt && !usual && (n >= 5 || batch) {
-                    hits.push(hit(R::SecretsBulkRead, format!("{who} read {n} distinct secrets within 10 minutes ({name}); it rarely reads secrets")));
+                    hits.push(hit(PlaybookRule::SecretsBulkRead, format!("{who} read {n} distinct secrets within 10 minutes ({name}); it rarely reads secrets")));
                 }
             }
             ("ec2", "GetPasswordData") => {
                 hits.push(hit(
-                    R::PasswordData,
+                    PlaybookRule::PasswordData,
                     format!("{who} requested Windows password data{ok} from {ip}"),
                 ));
             }
@@ -531,18 +849,18 @@ impl Playbook {
             {
                 let b = burst_of(&mut self.bursts, who);
                 if b.user_data.push(ev.time_ms, 10 * MINUTE_MS) >= 5 {
-                    hits.push(hit(R::UserDataRead, format!("{who} read EC2 user data of many instances within 10 minutes (secrets often live there)")));
+                    hits.push(hit(PlaybookRule::UserDataRead, format!("{who} read EC2 user data of many instances within 10 minutes (secrets often live there)")));
                 }
             }
             ("ec2", "ModifyInstanceAttribute") if req(ev, "userData").is_some() => {
                 hits.push(hit(
-                    R::UserDataModified,
+                    PlaybookRule::UserDataModified,
                     format!("{who} replaced an instance startup script{ok} from {ip}"),
                 ));
             }
             ("ssm", "SendCommand" | "StartSession") if base.is_none_or(|b| !b.has_api(name)) => {
                 hits.push(hit(
-                    R::RemoteCommand,
+                    PlaybookRule::RemoteCommand,
                     format!("{who} ran ssm:{name}{ok} on instances; it never did before"),
                 ));
             }
@@ -551,7 +869,7 @@ impl Playbook {
                 if base.is_none_or(|b| !b.has_api(name)) =>
             {
                 hits.push(hit(
-                    R::SshKeyPush,
+                    PlaybookRule::SshKeyPush,
                     format!("{who} called {name}{ok} from {ip}; it never did before"),
                 ));
             }
@@ -566,7 +884,7 @@ impl Playbook {
                     || raw.contains("\"Add\"");
                 if add {
                     hits.push(hit(
-                        R::ShareExternal,
+                        PlaybookRule::ShareExternal,
                         format!(
                             "{who} shared a snapshot or image with another account ({name}){ok}"
                         ),
@@ -580,7 +898,7 @@ impl Playbook {
                     .unwrap_or_default();
                 if raw.contains("/0\"") {
                     hits.push(hit(
-                        R::OpenIngress,
+                        PlaybookRule::OpenIngress,
                         format!("{who} opened a security group to the internet{ok}"),
                     ));
                 }
@@ -599,7 +917,7 @@ impl Playbook {
                 } else {
                     "a network the role never used".to_string()
                 };
-                hits.push(hit(R::InstanceCredentialExfil, format!("instance credentials of {} (session {}) were used from {ip} by {why}; instance roles normally call from their instance", who, ev.identity().session_name.unwrap_or("?"))));
+                hits.push(hit(PlaybookRule::InstanceCredentialExfil, format!("instance credentials of {} (session {}) were used from {ip} by {why}; instance roles normally call from their instance", who, ev.identity().session_name.unwrap_or("?"))));
             }
         }
 
@@ -609,7 +927,7 @@ impl Playbook {
         if ev.access_denied() {
             let n = b.denied.push(ev.time_ms, 10 * MINUTE_MS);
             if n >= 10 {
-                hits.push(hit(R::EnumerationBurst, format!("{who} got {n} access-denied errors within 10 minutes (latest {name}); it normally has none")));
+                hits.push(hit(PlaybookRule::EnumerationBurst, format!("{who} got {n} access-denied errors within 10 minutes (latest {name}); it normally has none")));
             }
         }
         let recon =
@@ -619,7 +937,7 @@ impl Playbook {
             let n = distinct_in(&mut b.recon, ev.time_ms, 10 * MINUTE_MS, &key, 512);
             let known = base.is_some_and(|b| b.has_api(name));
             if n >= 40 && !known {
-                hits.push(hit(R::EnumerationBurst, format!("{who} called {n} distinct list/describe/get APIs within 10 minutes; its baseline is far narrower")));
+                hits.push(hit(PlaybookRule::EnumerationBurst, format!("{who} called {n} distinct list/describe/get APIs within 10 minutes; its baseline is far narrower")));
             }
         }
     }
@@ -658,5 +976,15 @@ mod tests {
                 .iter()
                 .all(|r| r.id.starts_with("keytrail.aws.") && r.technique.starts_with('T'))
         );
+    }
+
+    #[test]
+    fn the_registry_lists_every_rule_in_order() {
+        for (i, r) in PlaybookRule::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i, "{r:?}");
+            assert_eq!(r.info().id, format!("keytrail.aws.{}", r.def().id));
+            assert_eq!(r.info().source, AlertSource::Playbook);
+        }
+        assert_eq!(RULES.len(), PlaybookRule::ALL.len());
     }
 }

@@ -28,7 +28,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use flate2::read::MultiGzDecoder;
 use keytrail_types::Diagnostic;
 
+pub mod csvlog;
+
 use crate::event::{Event, RecordError};
+use crate::json::{string_end, value_end};
 use crate::time::parse_rfc3339_ms;
 
 /// Largest single record (decompressed): a record that does not end within this many
@@ -152,59 +155,6 @@ fn strip_time_prefix(line: &[u8]) -> &[u8] {
     } else {
         line
     }
-}
-
-/// Finds the end (exclusive) of the JSON value starting at `start`. `Err(len)` when the
-/// input ends first.
-pub(crate) fn value_end(b: &[u8], start: usize) -> Result<usize, usize> {
-    let mut i = start;
-    match b.get(i) {
-        None => return Err(b.len()),
-        Some(b'{' | b'[') => {}
-        Some(b'"') => return string_end(b, i),
-        Some(_) => {
-            // A scalar, or a stray closing bracket: at least one byte, so a caller that
-            // moves on to the end always makes progress (`[}` is one bad value, not an
-            // endless run of empty ones).
-            i += 1;
-            while i < b.len() && !matches!(b[i], b',' | b']' | b'}' | b' ' | b'\n' | b'\r' | b'\t')
-            {
-                i += 1;
-            }
-            return Ok(i);
-        }
-    }
-    let mut depth = 0usize;
-    while i < b.len() {
-        match b[i] {
-            b'"' => {
-                i = string_end(b, i)?;
-                continue;
-            }
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth -= 1;
-                if depth == 0 {
-                    return Ok(i + 1);
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    Err(b.len())
-}
-
-pub(crate) fn string_end(b: &[u8], start: usize) -> Result<usize, usize> {
-    let mut i = start + 1;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 2,
-            b'"' => return Ok(i + 1),
-            _ => i += 1,
-        }
-    }
-    Err(b.len())
 }
 
 fn skip_ws(b: &[u8], mut i: usize) -> usize {
@@ -742,7 +692,7 @@ enum Format {
     /// NDJSON streaming mode.
     Lines(Box<LineRecords<BufReader<Box<dyn Read + Send>>>>),
     /// CSV with a header naming CloudTrail fields (Athena results, console exports).
-    Csv(Box<crate::csvlog::CsvRecords>),
+    Csv(Box<csvlog::CsvRecords>),
     /// Nothing to read (the diagnostic says why).
     Failed(Option<Diagnostic>),
     /// Reading stopped after too many unreadable records (the diagnostic says so).
@@ -889,7 +839,7 @@ fn layout(head: &[u8]) -> Layout {
         }
     }
     let first = first.strip_prefix(b"\xef\xbb\xbf").unwrap_or(first);
-    if crate::csvlog::is_cloudtrail_header(first.trim_ascii_end()) {
+    if csvlog::is_cloudtrail_header(first.trim_ascii_end()) {
         return Layout::Csv;
     }
     Layout::Json
@@ -907,7 +857,7 @@ fn sniff(
             let br = BufReader::with_capacity(1 << 16, reader);
             Format::Lines(Box::new(LineRecords::new(name, br)))
         }
-        Layout::Csv => Format::Csv(Box::new(crate::csvlog::CsvRecords::new(name, reader))),
+        Layout::Csv => Format::Csv(Box::new(csvlog::CsvRecords::new(name, reader))),
         Layout::Json => Format::Slice(
             Box::new(SliceRecords::streaming_in_windows(
                 name, reader, size_hint, window,
@@ -962,7 +912,7 @@ fn slice_file(name: &str, buf: Vec<u8>) -> FileRecords {
             let src: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(buf));
             Format::Lines(Box::new(LineRecords::new(name, BufReader::new(src))))
         }
-        Layout::Csv => Format::Csv(Box::new(crate::csvlog::CsvRecords::new(
+        Layout::Csv => Format::Csv(Box::new(csvlog::CsvRecords::new(
             name,
             Box::new(std::io::Cursor::new(buf)),
         ))),

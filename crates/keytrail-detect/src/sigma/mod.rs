@@ -32,6 +32,7 @@ use serde_yaml_ng::Value as Yaml;
 
 use crate::alert::{AlertSource, Hit, RuleInfo};
 use crate::event::Event;
+use crate::prematch::{Prematch, RuleIds};
 use crate::time::{DAY_MS, HOUR_MS};
 use condition::Cond;
 use correlation::{CorrState, Correlation};
@@ -156,43 +157,6 @@ pub struct SigmaRules {
     /// Unique id of this indexed set, so matches computed ahead ([`Event`]'s
     /// prematched rules) are only used with the set that computed them.
     id: u64,
-}
-
-/// Indices of matched rules, stored inline up to six (no allocation for the usual
-/// zero to a few matches per event).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct RuleIds {
-    len: u8,
-    inline: [u16; 6],
-    spill: Vec<u32>,
-}
-
-impl RuleIds {
-    fn push(&mut self, i: usize) {
-        let l = usize::from(self.len);
-        if l < self.inline.len() && self.spill.is_empty() && i <= usize::from(u16::MAX) {
-            self.inline[l] = i as u16;
-            self.len += 1;
-        } else {
-            if self.spill.is_empty() {
-                self.spill
-                    .extend(self.inline[..l].iter().map(|&x| u32::from(x)));
-            }
-            self.spill.push(i as u32);
-        }
-    }
-
-    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        let inline = if self.spill.is_empty() {
-            &self.inline[..usize::from(self.len)]
-        } else {
-            &[]
-        };
-        inline
-            .iter()
-            .map(|&x| usize::from(x))
-            .chain(self.spill.iter().map(|&x| x as usize))
-    }
 }
 
 /// Source of [`SigmaRules`] ids.
@@ -595,7 +559,7 @@ impl SigmaRules {
             for &i in out.iter() {
                 ids.push(i);
             }
-            ev.sigma = Some((self.id, ids));
+            ev.prematch = Some(Prematch { set: self.id, ids });
         });
     }
 
@@ -722,10 +686,10 @@ impl SigmaState {
                 .map(|_| CorrState::default())
                 .collect();
         }
-        match &ev.sigma {
-            Some((id, pre)) if *id == rules.id => {
+        match &ev.prematch {
+            Some(pre) if pre.set == rules.id => {
                 self.matched.clear();
-                self.matched.extend(pre.iter());
+                self.matched.extend(pre.ids.iter());
             }
             _ => rules.matching(ev, &mut self.scratch, &mut self.matched),
         }
@@ -748,27 +712,5 @@ impl SigmaState {
         for (s, c) in self.corr.iter_mut().zip(&rules.correlations) {
             s.prune(c, watermark_ms);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::RuleIds;
-
-    #[test]
-    fn rule_ids_keep_every_index_in_order_inline_and_spilled() {
-        for n in [0usize, 1, 6, 7, 40] {
-            let mut ids = RuleIds::default();
-            let want: Vec<usize> = (0..n).map(|i| i * 3).collect();
-            for &i in &want {
-                ids.push(i);
-            }
-            assert_eq!(ids.iter().collect::<Vec<_>>(), want, "{n} ids");
-        }
-        let mut big = RuleIds::default();
-        for i in [1, 70_000, 2] {
-            big.push(i);
-        }
-        assert_eq!(big.iter().collect::<Vec<_>>(), vec![1, 70_000, 2]);
     }
 }
