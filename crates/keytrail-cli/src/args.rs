@@ -49,6 +49,8 @@ pub enum Command {
     Collect(crate::cmd_collect::CollectCommand),
     /// Detect credential abuse in CloudTrail logs.
     Detect(crate::cmd_detect::DetectArgs),
+    /// Was a leaked key used after it leaked? Joins findings, identity and CloudTrail.
+    Exposure(crate::cmd_exposure::ExposureArgs),
     /// Download and check the IP intelligence `keytrail detect` uses.
     #[command(subcommand)]
     Intel(crate::cmd_intel::IntelCommand),

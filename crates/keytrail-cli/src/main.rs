@@ -10,6 +10,7 @@ mod cmd_baseline;
 mod cmd_ci_audit;
 mod cmd_collect;
 mod cmd_detect;
+mod cmd_exposure;
 mod cmd_hook;
 mod cmd_intel;
 mod cmd_posture;
@@ -49,6 +50,7 @@ fn main() -> std::process::ExitCode {
         args::Command::Inventory(a) => cmd_posture::run_inventory(a),
         args::Command::Collect(c) => cmd_collect::run(c),
         args::Command::Intel(c) => cmd_intel::run(c),
+        args::Command::Exposure(a) => cmd_exposure::run(a),
         args::Command::Detect(a) => cmd_detect::run(a).map(|code| match code {
             0 => ExitStatus::Clean,
             1 => ExitStatus::Findings,

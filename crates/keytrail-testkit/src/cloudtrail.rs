@@ -518,6 +518,37 @@ fn records_body<'a>(events: impl Iterator<Item = &'a str>) -> String {
     body
 }
 
+/// Writes rendered CloudTrail records (epoch ms, record JSON) of one account in the
+/// S3 layout CloudTrail delivers (gzip per region and five minutes, filed by
+/// delivery time; under `AWSLogs/<org>/` for an organisation trail); returns the
+/// files written. For scenarios whose events a test writes itself.
+pub fn write_s3_events(
+    events: &[(i64, String)],
+    account: &str,
+    org: Option<&str>,
+    dir: &Path,
+    seed: u64,
+) -> io::Result<Vec<PathBuf>> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut sorted = events.to_vec();
+    sorted.sort_by_key(|e| e.0);
+    write_hour(
+        &sorted,
+        0,
+        account,
+        &Layout::S3 {
+            org: org.map(str::to_string),
+        },
+        dir,
+        &mut rng,
+    )
+}
+
+/// Formats epoch milliseconds as CloudTrail does (`2024-03-04T10:00:00Z`).
+pub fn format_time(ms: i64) -> String {
+    fmt_time(ms)
+}
+
 /// Writes one hour of events as `layout` says; returns the files written.
 fn write_hour(
     events: &[(i64, String)],

@@ -8,6 +8,7 @@
 
 pub mod cloudtrail;
 pub mod data;
+pub mod exposure;
 pub mod history;
 pub mod http;
 pub mod mmdb;

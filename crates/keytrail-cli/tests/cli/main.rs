@@ -9,6 +9,7 @@ mod ci_redact;
 mod ci_snippets;
 mod config;
 mod detect;
+mod exposure;
 #[cfg(feature = "detect-s3")]
 mod detect_s3;
 mod formats;
