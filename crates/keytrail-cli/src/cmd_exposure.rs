@@ -28,10 +28,12 @@ pub enum ExposureFormat {
 
 /// Arguments of `keytrail exposure`.
 #[derive(Debug, Clone, Args)]
-#[command(after_help = "Exit codes: 0 = no leaked credential was used after it leaked, 1 = at least one was, 2 = error.\n\n\
+#[command(
+    after_help = "Exit codes: 0 = no leaked credential was used after it leaked, 1 = at least one was, 2 = error.\n\n\
 Examples:\n  keytrail scan --format json -o findings.json repo/\n  \
 keytrail exposure --findings findings.json --snapshot snap/ --cloudtrail AWSLogs/\n  \
-keytrail exposure --findings findings.jsonl --live --cloudtrail s3://trail-bucket/AWSLogs/o-abc123/ --plan --format json")]
+keytrail exposure --findings findings.jsonl --live --cloudtrail s3://trail-bucket/AWSLogs/o-abc123/ --plan --format json"
+)]
 pub struct ExposureArgs {
     /// Findings written by `keytrail scan --format json` or `--format jsonl`;
     /// repeatable. Each AWS key id (pairs, or `aws.access_key_id` findings scanned with
@@ -187,7 +189,13 @@ pub fn run(args: &ExposureArgs) -> anyhow::Result<crate::ExitStatus> {
         }
         o
     });
-    let now = keytrail_inventory::chrono::Utc::now();
+    let now = keytrail_inventory::chrono::DateTime::from_timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+        0,
+    )
+    .unwrap_or_default();
     let live_dir;
     let snapshot_dir: Option<&Path> = if args.live {
         live_dir = tempfile::tempdir().context("cannot create a temporary directory")?;
@@ -207,7 +215,11 @@ pub fn run(args: &ExposureArgs) -> anyhow::Result<crate::ExitStatus> {
                 eprintln!("warning: live: {d}");
             }
         }
-        if !live_dir.path().join("aws/iam-get-account-authorization-details.json").is_file() {
+        if !live_dir
+            .path()
+            .join("aws/iam-get-account-authorization-details.json")
+            .is_file()
+        {
             bail!(
                 "live: IAM could not be read with the ambient credentials ({} failed call(s){}); check the credentials or pass --snapshot",
                 failed.len(),
@@ -265,7 +277,8 @@ pub fn run(args: &ExposureArgs) -> anyhow::Result<crate::ExitStatus> {
             eprintln!("warning: {}: {}", d.subject, d.message);
         }
     }
-    let ticker = crate::term::Ticker::start_with(!args.quiet, || "exposure: reading CloudTrail".into());
+    let ticker =
+        crate::term::Ticker::start_with(!args.quiet, || "exposure: reading CloudTrail".into());
     let (outcome, diags) = keytrail_exposure::run(
         leaks.leaks,
         &dir,
@@ -301,7 +314,9 @@ pub fn run(args: &ExposureArgs) -> anyhow::Result<crate::ExitStatus> {
         ExposureFormat::Human => output::write_human(&mut buf, &outcome, color)?,
     }
     match &args.output {
-        Some(p) => std::fs::write(p, &buf).with_context(|| format!("cannot write `{}`", p.display()))?,
+        Some(p) => {
+            std::fs::write(p, &buf).with_context(|| format!("cannot write `{}`", p.display()))?
+        }
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(&buf)?;
@@ -312,12 +327,20 @@ pub fn run(args: &ExposureArgs) -> anyhow::Result<crate::ExitStatus> {
     if !args.quiet {
         eprintln!(
             "exposure: {} credential(s): {} used after the leak ({} from new sources), {} not used, {} inactive/deleted, {} with no leak time; {} events read",
-            s.credentials, s.used_after_leak, s.compromised, s.not_used, s.inactive_or_deleted, s.leak_time_unknown, s.events
+            s.credentials,
+            s.used_after_leak,
+            s.compromised,
+            s.not_used,
+            s.inactive_or_deleted,
+            s.leak_time_unknown,
+            s.events
         );
     }
-    let named = unreadable
-        .iter()
-        .any(|u| args.cloudtrail.iter().any(|p| p.display().to_string() == *u));
+    let named = unreadable.iter().any(|u| {
+        args.cloudtrail
+            .iter()
+            .any(|p| p.display().to_string() == *u)
+    });
     if named {
         eprintln!(
             "error: CloudTrail input(s) could not be read, the result is incomplete: {}",

@@ -71,7 +71,13 @@ fn prepare(dir: &Path) -> (PathBuf, PathBuf) {
     let mut n = 0u64;
     while keys.len() < 100 {
         n += 1;
-        keys.push(format!("AKIAZZZZ{n:012}").replace('0', "Q").replace('1', "R").replace('8', "S").replace('9', "T"));
+        keys.push(
+            format!("AKIAZZZZ{n:012}")
+                .replace('0', "Q")
+                .replace('1', "R")
+                .replace('8', "S")
+                .replace('9', "T"),
+        );
     }
     let mut f = std::fs::File::create(&findings).expect("findings");
     for (i, k) in keys.iter().take(100).enumerate() {
@@ -127,10 +133,7 @@ fn child(mode: &str, threads: usize) {
         _ => panic!("mode"),
     };
     let secs = start.elapsed().as_secs_f64();
-    println!(
-        "{mode} {events} {secs:.3} {} {extra}",
-        peak_rss_kib()
-    );
+    println!("{mode} {events} {secs:.3} {} {extra}", peak_rss_kib());
 }
 
 fn main() {
@@ -152,7 +155,9 @@ fn main() {
         size as f64 / 1048576.0
     );
     let me = std::env::current_exe().expect("exe");
-    for mode in ["detect", "exposure", "detect", "exposure", "detect", "exposure"] {
+    for mode in [
+        "detect", "exposure", "detect", "exposure", "detect", "exposure",
+    ] {
         let out = Command::new(&me)
             .args(["--child", mode, "--threads", &threads.to_string()])
             .output()

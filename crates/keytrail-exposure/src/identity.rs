@@ -106,10 +106,11 @@ impl Directory {
             .unwrap_or_default();
         let mut per_user: HashMap<String, (Vec<String>, Reach)> = HashMap::new();
         for k in keys {
-            let user: Option<&IamUser> = auth.and_then(|a| a.users.iter().find(|u| u.name == k.user));
-            let arn = user.map(|u| u.arn.clone()).unwrap_or_else(|| {
-                format!("arn:aws:iam::{account}:user/{}", k.user)
-            });
+            let user: Option<&IamUser> =
+                auth.and_then(|a| a.users.iter().find(|u| u.name == k.user));
+            let arn = user
+                .map(|u| u.arn.clone())
+                .unwrap_or_else(|| format!("arn:aws:iam::{account}:user/{}", k.user));
             self.long_lived.push((k.id.clone(), arn.clone(), k.active));
             let (privilege, reach) = per_user
                 .entry(arn.clone())
@@ -128,7 +129,12 @@ impl Directory {
                 })
                 .clone();
             let tags: Vec<(String, String)> = user
-                .map(|u| u.tags.iter().map(|t| (t.key.clone(), t.value.clone())).collect())
+                .map(|u| {
+                    u.tags
+                        .iter()
+                        .map(|t| (t.key.clone(), t.value.clone()))
+                        .collect()
+                })
                 .unwrap_or_default();
             let own = owners.and_then(|o| o.lookup(&arn, &tags));
             self.keys.insert(
@@ -140,9 +146,10 @@ impl Directory {
                     key_status: if k.active { "active" } else { "inactive" }.into(),
                     key_created: k.created.map(|t| t.to_rfc3339()),
                     key_last_used: k.last_used.map(|t| t.to_rfc3339()),
-                    owner: own
-                        .as_ref()
-                        .map_or_else(|| keytrail_inventory::UNOWNED.to_string(), |o| o.owner.clone()),
+                    owner: own.as_ref().map_or_else(
+                        || keytrail_inventory::UNOWNED.to_string(),
+                        |o| o.owner.clone(),
+                    ),
                     purpose: own.as_ref().and_then(|o| o.purpose.clone()),
                     environment: own
                         .as_ref()
@@ -263,7 +270,10 @@ fn reach(
         if !allows(docs, "sts:assumerole", &role.arn, &mut cond) {
             continue;
         }
-        let trusted = role.trust.as_ref().is_some_and(|t| trusts(t, user_arn, account));
+        let trusted = role
+            .trust
+            .as_ref()
+            .is_some_and(|t| trusts(t, user_arn, account));
         if trusted {
             r.assumable_roles.push(role.arn.clone());
         }
@@ -347,7 +357,7 @@ mod tests {
         // The example of AWS's sts get-access-key-info documentation style: a key
         // built for an account decodes back to it.
         for acct in [123_456_789_012u64, 111_122_223_333, 1] {
-            let k = key_for_account("AKIA", acct, 0x1234_5678_9a);
+            let k = key_for_account("AKIA", acct, 0x0012_3456_789a);
             assert_eq!(k.len(), 20);
             assert!(crate::leaks::is_key_id(&k), "{k}");
             assert_eq!(account_of_key(&k).unwrap(), format!("{acct:012}"));

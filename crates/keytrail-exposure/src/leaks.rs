@@ -112,11 +112,7 @@ pub fn read_findings(path: &Path, into: &mut Leaks) -> Result<(), Diagnostic> {
         .metadata()
         .map_err(|e| Diagnostic::error("unreadable", &name, format!("cannot stat: {e}")))?;
     if !meta.is_file() {
-        return Err(Diagnostic::error(
-            "unreadable",
-            &name,
-            "not a regular file",
-        ));
+        return Err(Diagnostic::error("unreadable", &name, "not a regular file"));
     }
     if meta.len() > MAX_FINDINGS_BYTES {
         return Err(Diagnostic::error(
@@ -155,7 +151,16 @@ pub fn read_findings(path: &Path, into: &mut Leaks) -> Result<(), Diagnostic> {
     let mut acc = Acc::default();
     match serde_json::from_str::<Value>(first.trim()) {
         Ok(v) if v.get("findings").is_none() && v.is_object() => {
-            // JSONL: this line and every following one.
+            // JSONL: this line and every following one. A first line that is no
+            // finding means this is not scan output at all.
+            if v.get("rule_id").is_none() && v.get("type").is_none() {
+                return Err(Diagnostic::error(
+                    "invalid_findings",
+                    &name,
+                    "neither a `findings` document nor finding lines (no `rule_id`): expected the output of `keytrail scan --format json` or `--format jsonl`",
+                )
+                .at(Some(lineno), Some(1)));
+            }
             acc.jsonl_line(&v, &name, lineno);
             into.findings_read += 1;
             let mut line = String::new();
@@ -201,9 +206,9 @@ pub fn read_findings(path: &Path, into: &mut Leaks) -> Result<(), Diagnostic> {
             let mut text = String::with_capacity(meta.len() as usize);
             text.push_str(&"\n".repeat(lineno as usize - 1));
             text.push_str(&first);
-            reader.read_to_string(&mut text).map_err(|e| {
-                Diagnostic::error("unreadable", &name, format!("cannot read: {e}"))
-            })?;
+            reader
+                .read_to_string(&mut text)
+                .map_err(|e| Diagnostic::error("unreadable", &name, format!("cannot read: {e}")))?;
             let doc: Value = serde_json::from_str(&text).map_err(|e| {
                 Diagnostic::error("invalid_findings", &name, format!("{e}"))
                     .at(Some(e.line() as u64), Some(e.column() as u64))
@@ -516,7 +521,9 @@ pub fn log_time(snippet: &str) -> Option<String> {
                 let end = cand
                     .char_indices()
                     .find(|&(k, c)| {
-                        k >= 19 && !(c.is_ascii_digit() || matches!(c, '.' | ',' | ':' | '+' | '-' | 'Z'))
+                        k >= 19
+                            && !(c.is_ascii_digit()
+                                || matches!(c, '.' | ',' | ':' | '+' | '-' | 'Z'))
                     })
                     .map_or(cand.len(), |(k, _)| k);
                 let ts = cand[..end].replace(',', ".");

@@ -161,7 +161,10 @@ fn record_text(w: &mut dyn Write, r: &ExposureRecord, color: bool) -> io::Result
             w,
             "    {} {what}{}",
             p.source,
-            p.time.as_ref().map(|t| format!(" at {t}")).unwrap_or_default()
+            p.time
+                .as_ref()
+                .map(|t| format!(" at {t}"))
+                .unwrap_or_default()
         )?;
     }
     if r.leaked_where.len() > 5 {
@@ -179,7 +182,11 @@ fn record_text(w: &mut dyn Write, r: &ExposureRecord, color: bool) -> io::Result
         )?;
     }
     let ns = &r.new_sources;
-    if !(ns.ips.is_empty() && ns.networks.is_empty() && ns.countries.is_empty() && ns.clients.is_empty()) {
+    if !(ns.ips.is_empty()
+        && ns.networks.is_empty()
+        && ns.countries.is_empty()
+        && ns.clients.is_empty())
+    {
         writeln!(
             w,
             "  new sources: ips {}; networks {}; countries {}; clients {}",
@@ -206,7 +213,11 @@ fn record_text(w: &mut dyn Write, r: &ExposureRecord, color: bool) -> io::Result
         )?;
     }
     for a in &r.alerts {
-        writeln!(w, "  alert {} [{}] {} at {}", a.rule_id, a.severity, a.title, a.time)?;
+        writeln!(
+            w,
+            "  alert {} [{}] {} at {}",
+            a.rule_id, a.severity, a.title, a.time
+        )?;
     }
     writeln!(w, "  action: {}", r.action.summary)?;
     for c in &r.action.commands {

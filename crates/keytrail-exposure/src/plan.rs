@@ -109,7 +109,15 @@ pub fn build(
             .find(|(k, _, _)| *k == l.credential_id)
             .map(|(_, u, _)| u.clone())
             .or_else(|| t.and_then(|t| t.usage.arn.clone()));
-        plan.items.push(item(l.credential_id.clone(), l.kind, identity, true, t, Some(l), acct));
+        plan.items.push(item(
+            l.credential_id.clone(),
+            l.kind,
+            identity,
+            true,
+            t,
+            Some(l),
+            acct,
+        ));
     }
     for (k, user, active) in snapshot_keys {
         if seen.contains(&k.as_str()) || !active {
@@ -151,7 +159,9 @@ fn item(
     let mut repo: Option<String> = None;
     if let Some(l) = leak {
         for p in &l.leaked_where {
-            if p.path.contains(".github/workflows/") && !used_by.iter().any(|u| u == "github-actions") {
+            if p.path.contains(".github/workflows/")
+                && !used_by.iter().any(|u| u == "github-actions")
+            {
                 used_by.push("github-actions".into());
             }
             if p.path.ends_with(".gitlab-ci.yml") && !used_by.iter().any(|u| u == "gitlab-ci") {

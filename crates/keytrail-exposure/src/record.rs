@@ -229,6 +229,9 @@ pub struct ExposureRecord {
     pub risk: (u8, u8, u64),
 }
 
+/// Picks one list of a [`SourcesOut`].
+type Field = fn(&mut SourcesOut) -> &mut Vec<String>;
+
 fn list(c: &Counted) -> Vec<String> {
     c.values.keys().cloned().collect()
 }
@@ -236,10 +239,12 @@ fn list(c: &Counted) -> Vec<String> {
 fn split(u: &Usage, baseline: bool) -> (SourcesOut, SourcesOut) {
     let mut new = SourcesOut::default();
     let mut known = SourcesOut::default();
-    let pairs: [(&Counted, &Counted, fn(&mut SourcesOut) -> &mut Vec<String>); 4] = [
+    let pairs: [(&Counted, &Counted, Field); 4] = [
         (&u.after.ips, &u.before.ips, |s| &mut s.ips),
         (&u.after.networks, &u.before.networks, |s| &mut s.networks),
-        (&u.after.countries, &u.before.countries, |s| &mut s.countries),
+        (&u.after.countries, &u.before.countries, |s| {
+            &mut s.countries
+        }),
         (&u.after.clients, &u.before.clients, |s| &mut s.clients),
     ];
     for (after, before, field) in pairs {
@@ -321,8 +326,18 @@ pub fn build(
         })
         .collect();
     out.sort_by(|a, b| {
-        (a.verdict, std::cmp::Reverse(a.risk.1), std::cmp::Reverse(a.risk.2), &a.access_key_id)
-            .cmp(&(b.verdict, std::cmp::Reverse(b.risk.1), std::cmp::Reverse(b.risk.2), &b.access_key_id))
+        (
+            a.verdict,
+            std::cmp::Reverse(a.risk.1),
+            std::cmp::Reverse(a.risk.2),
+            &a.access_key_id,
+        )
+            .cmp(&(
+                b.verdict,
+                std::cmp::Reverse(b.risk.1),
+                std::cmp::Reverse(b.risk.2),
+                &b.access_key_id,
+            ))
     });
     out
 }
@@ -395,7 +410,10 @@ fn one(
                     dir.accounts.join(", ")
                 ));
             } else {
-                notes.push("no snapshot: identity from CloudTrail only, privilege and reach unknown".into());
+                notes.push(
+                    "no snapshot: identity from CloudTrail only, privilege and reach unknown"
+                        .into(),
+                );
             }
         } else {
             let decoded = if key.starts_with("AKIA") || key.starts_with("ASIA") {
@@ -485,7 +503,7 @@ fn one(
     // against the key's own baseline.
     if baseline && let Some(t) = tr {
         for s in &t.sessions {
-            let (n, _) = split_against(&s.usage, usage);
+            let n = split_against(&s.usage, usage);
             for (dst, src) in [
                 (&mut new_sources.ips, n.ips),
                 (&mut new_sources.networks, n.networks),
@@ -588,12 +606,14 @@ fn one(
 }
 
 /// Sources of `s` not in the baseline (before-leak sources) of `key`.
-fn split_against(s: &Usage, key: &Usage) -> (SourcesOut, ()) {
+fn split_against(s: &Usage, key: &Usage) -> SourcesOut {
     let mut new = SourcesOut::default();
-    let pairs: [(&Counted, &Counted, fn(&mut SourcesOut) -> &mut Vec<String>); 4] = [
+    let pairs: [(&Counted, &Counted, Field); 4] = [
         (&s.after.ips, &key.before.ips, |x| &mut x.ips),
         (&s.after.networks, &key.before.networks, |x| &mut x.networks),
-        (&s.after.countries, &key.before.countries, |x| &mut x.countries),
+        (&s.after.countries, &key.before.countries, |x| {
+            &mut x.countries
+        }),
         (&s.after.clients, &key.before.clients, |x| &mut x.clients),
     ];
     for (after, before, field) in pairs {
@@ -603,7 +623,7 @@ fn split_against(s: &Usage, key: &Usage) -> (SourcesOut, ()) {
             }
         }
     }
-    (new, ())
+    new
 }
 
 /// Where to remove the secret from.
@@ -644,7 +664,10 @@ fn action(leak: &Leak, verdict: Verdict, status: &str, sessions: &[SessionOut]) 
             if aws_key {
                 commands.push(revoke);
             }
-            let mut roles: Vec<&str> = sessions.iter().filter_map(|s| s.role_arn.as_deref()).collect();
+            let mut roles: Vec<&str> = sessions
+                .iter()
+                .filter_map(|s| s.role_arn.as_deref())
+                .collect();
             roles.sort();
             roles.dedup();
             for r in roles {
@@ -658,7 +681,9 @@ fn action(leak: &Leak, verdict: Verdict, status: &str, sessions: &[SessionOut]) 
                 "revoke now: used from sources it never used before; revoke the sessions it opened, then investigate what they touched",
             )
         }
-        Verdict::KnownSources | Verdict::NotUsed | Verdict::LeakTimeUnknown if status != "deleted" => {
+        Verdict::KnownSources | Verdict::NotUsed | Verdict::LeakTimeUnknown
+            if status != "deleted" =>
+        {
             if aws_key {
                 commands.push(rotate);
             }

@@ -77,12 +77,6 @@ pub struct Sources {
     pub clients: Counted,
 }
 
-impl Sources {
-    fn cap(&self) -> usize {
-        MAX_LIST
-    }
-}
-
 /// How a key was seen being used (for the replacement plan).
 #[derive(Debug, Clone, Default)]
 pub struct Hints {
@@ -290,7 +284,10 @@ impl Tracker {
             });
         }
         let has_intel = intel.lookup("8.8.8.8".parse().expect("ip")).asn.is_some()
-            || intel.lookup("8.8.8.8".parse().expect("ip")).country.is_some();
+            || intel
+                .lookup("8.8.8.8".parse().expect("ip"))
+                .country
+                .is_some();
         Tracker {
             tracked,
             by_key,
@@ -532,7 +529,13 @@ fn markers(ev: &Event, out: &mut BTreeSet<&'static str>) {
     }
 }
 
-fn record(u: &mut Usage, ev: &Event, after: bool, unknown_leak: bool, net: &(Option<String>, Option<String>)) {
+fn record(
+    u: &mut Usage,
+    ev: &Event,
+    after: bool,
+    unknown_leak: bool,
+    net: &(Option<String>, Option<String>),
+) {
     let t = ev.time_ms;
     u.first_ms = Some(u.first_ms.map_or(t, |f| f.min(t)));
     u.last_ms = Some(u.last_ms.map_or(t, |l| l.max(t)));
@@ -575,7 +578,6 @@ fn record(u: &mut Usage, ev: &Event, after: bool, unknown_leak: bool, net: &(Opt
         u.uses_before += 1;
         (&mut u.before, MAX_BASELINE)
     };
-    let _ = side.cap();
     side.ips.add(ip, cap);
     if let Some(n) = &net.0 {
         side.networks.add(n, cap);
@@ -607,7 +609,10 @@ fn resources(ev: &Event) -> Vec<String> {
             if *path == "requestParameters.name" && ev.service() != "ssm" {
                 continue;
             }
-            out.push(format!("{prefix}{}", v.chars().take(256).collect::<String>()));
+            out.push(format!(
+                "{prefix}{}",
+                v.chars().take(256).collect::<String>()
+            ));
         }
     }
     out

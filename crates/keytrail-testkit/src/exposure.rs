@@ -211,18 +211,33 @@ pub fn write_exposure_scenario(dir: &Path, seed: u64) -> io::Result<ExposureScen
     const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let acct: u64 = ACCOUNT.parse().expect("account");
     let other: u64 = OTHER_ACCOUNT.parse().expect("account");
-    let mut key = |prefix: &str, account: u64, fill: u64, user: &str, leaked_ms: i64, path: &str| {
-        ScenarioKey {
-            id: key_for_account(prefix, account, fill.wrapping_mul(0x9E37_79B9) ^ seed),
-            secret: fake.chars(B64, 40),
-            user: user.into(),
-            leaked_ms,
-            path: path.into(),
-            commit: String::new(),
-        }
-    };
-    let mut used = key("AKIA", acct, 11, "deploy-bot", at(6, 9), ".github/workflows/deploy.yml");
-    let mut unused = key("AKIA", acct, 22, "report-job", at(8, 12), "scripts/report.env");
+    let mut key =
+        |prefix: &str, account: u64, fill: u64, user: &str, leaked_ms: i64, path: &str| {
+            ScenarioKey {
+                id: key_for_account(prefix, account, fill.wrapping_mul(0x9E37_79B9) ^ seed),
+                secret: fake.chars(B64, 40),
+                user: user.into(),
+                leaked_ms,
+                path: path.into(),
+                commit: String::new(),
+            }
+        };
+    let mut used = key(
+        "AKIA",
+        acct,
+        11,
+        "deploy-bot",
+        at(6, 9),
+        ".github/workflows/deploy.yml",
+    );
+    let mut unused = key(
+        "AKIA",
+        acct,
+        22,
+        "report-job",
+        at(8, 12),
+        "scripts/report.env",
+    );
     let mut deleted = key("AKIA", acct, 33, "old-ci", at(10, 8), "ci/old.env");
     let mut other_account = key("AKIA", other, 44, "", at(11, 0), "vendor/partner.env");
     let session1 = key_for_account("ASIA", acct, 55 ^ seed);
@@ -315,22 +330,96 @@ pub fn write_exposure_scenario(dir: &Path, seed: u64) -> io::Result<ExposureScen
     let s2 = role_identity(ACCOUNT, "data-reader", "y", &session2);
     let m = 60_000;
     let calls = [
-        (attack_ms, &deploy, "sts.amazonaws.com", "GetCallerIdentity", json!({}), serde_json::Value::Null, true),
-        (attack_ms + m, &deploy, "s3.amazonaws.com", "ListBuckets", json!({}), serde_json::Value::Null, true),
-        (attack_ms + 2 * m, &deploy, "secretsmanager.amazonaws.com", "GetSecretValue", json!({"secretId": "prod/db"}), serde_json::Value::Null, true),
-        (attack_ms + 3 * m, &deploy, "sts.amazonaws.com", "AssumeRole",
+        (
+            attack_ms,
+            &deploy,
+            "sts.amazonaws.com",
+            "GetCallerIdentity",
+            json!({}),
+            serde_json::Value::Null,
+            true,
+        ),
+        (
+            attack_ms + m,
+            &deploy,
+            "s3.amazonaws.com",
+            "ListBuckets",
+            json!({}),
+            serde_json::Value::Null,
+            true,
+        ),
+        (
+            attack_ms + 2 * m,
+            &deploy,
+            "secretsmanager.amazonaws.com",
+            "GetSecretValue",
+            json!({"secretId": "prod/db"}),
+            serde_json::Value::Null,
+            true,
+        ),
+        (
+            attack_ms + 3 * m,
+            &deploy,
+            "sts.amazonaws.com",
+            "AssumeRole",
             json!({"roleArn": format!("arn:aws:iam::{ACCOUNT}:role/ops-admin"), "roleSessionName": "x"}),
             json!({"credentials": {"accessKeyId": session1, "expiration": "Mar 11, 2024, 3:03:00 AM", "sessionToken": "IQoJb3JpZ2luX2VjEXAMPLEFAKE"}, "assumedRoleUser": {"assumedRoleId": "AROAEXAMPLE:x", "arn": format!("arn:aws:sts::{ACCOUNT}:assumed-role/ops-admin/x")}}),
-            false),
-        (attack_ms + 5 * m, &s1, "iam.amazonaws.com", "ListUsers", json!({}), serde_json::Value::Null, true),
-        (attack_ms + 6 * m, &s1, "iam.amazonaws.com", "CreateUser", json!({"userName": "backdoor"}), json!({"user": {"userName": "backdoor"}}), false),
-        (attack_ms + 7 * m, &s1, "iam.amazonaws.com", "CreateAccessKey", json!({"userName": "backdoor"}), json!({"accessKey": {"userName": "backdoor", "status": "Active"}}), false),
-        (attack_ms + 8 * m, &s1, "iam.amazonaws.com", "AttachUserPolicy", json!({"userName": "backdoor", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}), serde_json::Value::Null, false),
-        (attack_ms + 9 * m, &s1, "sts.amazonaws.com", "AssumeRole",
+            false,
+        ),
+        (
+            attack_ms + 5 * m,
+            &s1,
+            "iam.amazonaws.com",
+            "ListUsers",
+            json!({}),
+            serde_json::Value::Null,
+            true,
+        ),
+        (
+            attack_ms + 6 * m,
+            &s1,
+            "iam.amazonaws.com",
+            "CreateUser",
+            json!({"userName": "backdoor"}),
+            json!({"user": {"userName": "backdoor"}}),
+            false,
+        ),
+        (
+            attack_ms + 7 * m,
+            &s1,
+            "iam.amazonaws.com",
+            "CreateAccessKey",
+            json!({"userName": "backdoor"}),
+            json!({"accessKey": {"userName": "backdoor", "status": "Active"}}),
+            false,
+        ),
+        (
+            attack_ms + 8 * m,
+            &s1,
+            "iam.amazonaws.com",
+            "AttachUserPolicy",
+            json!({"userName": "backdoor", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+            serde_json::Value::Null,
+            false,
+        ),
+        (
+            attack_ms + 9 * m,
+            &s1,
+            "sts.amazonaws.com",
+            "AssumeRole",
             json!({"roleArn": format!("arn:aws:iam::{ACCOUNT}:role/data-reader"), "roleSessionName": "y"}),
             json!({"credentials": {"accessKeyId": session2, "expiration": "Mar 11, 2024, 3:09:00 AM", "sessionToken": "IQoJb3JpZ2luX2VjEXAMPLEFAKE2"}}),
-            false),
-        (attack_ms + 10 * m, &s2, "s3.amazonaws.com", "GetObject", json!({"bucketName": "prod-data", "key": "dump/db.sql"}), serde_json::Value::Null, true),
+            false,
+        ),
+        (
+            attack_ms + 10 * m,
+            &s2,
+            "s3.amazonaws.com",
+            "GetObject",
+            json!({"bucketName": "prod-data", "key": "dump/db.sql"}),
+            serde_json::Value::Null,
+            true,
+        ),
     ];
     for (t, id, source, name, params, response, ro) in calls {
         events.push(render(
@@ -441,7 +530,10 @@ pub fn write_exposure_scenario(dir: &Path, seed: u64) -> io::Result<ExposureScen
         "Policies": []
     });
     write(&aws.join("sts-get-caller-identity.json"), &json!({"UserId": "AIDAAUDITOR", "Account": ACCOUNT, "Arn": format!("arn:aws:iam::{ACCOUNT}:user/auditor")}).to_string())?;
-    write(&aws.join("iam-get-account-authorization-details.json"), &serde_json::to_string_pretty(&auth).expect("json"))?;
+    write(
+        &aws.join("iam-get-account-authorization-details.json"),
+        &serde_json::to_string_pretty(&auth).expect("json"),
+    )?;
     for (u, keys) in [
         ("deploy-bot", vec![&used]),
         ("report-job", vec![&unused]),

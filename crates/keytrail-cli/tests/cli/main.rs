@@ -9,9 +9,9 @@ mod ci_redact;
 mod ci_snippets;
 mod config;
 mod detect;
-mod exposure;
 #[cfg(feature = "detect-s3")]
 mod detect_s3;
+mod exposure;
 mod formats;
 mod git;
 mod hardening;
