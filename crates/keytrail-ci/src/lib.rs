@@ -2,13 +2,9 @@
 //!
 //! - [`redact`]: a streaming filter that masks secrets (rule matches and
 //!   known values in their encoded forms) in logs as they pass through.
-//! - [`log`]: cleaning CI log text (ANSI escapes, timestamp prefixes)
-//!   before scanning, with a map back to the original line and column.
 //! - [`audit`]: `ci-audit`, checks over GitHub Actions workflows,
 //!   composite actions and GitLab CI files, with [`audit::CiFinding`]
 //!   records and their JSON, JSONL, SARIF and human encoders.
-//! - [`envsep`]: "credential shared across environments" from scan
-//!   findings located in per-environment configuration.
 //! - [`hook`]: installing the git pre-commit hook.
 //!
 //! Engines here take bytes and paths and return records plus
@@ -16,7 +12,5 @@
 //! Nothing here prints: the CLI decides what reaches the terminal.
 
 pub mod audit;
-pub mod envsep;
 pub mod hook;
-pub mod log;
 pub mod redact;

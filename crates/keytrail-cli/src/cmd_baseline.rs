@@ -2,8 +2,8 @@
 
 use crate::ExitStatus;
 use crate::args::{BaselineCommand, BaselineCreateArgs};
-use crate::baseline::Baseline;
 use crate::run;
+use keytrail_session::baseline::Baseline;
 
 /// Run a `keytrail baseline` subcommand.
 pub fn run(cmd: &BaselineCommand) -> anyhow::Result<ExitStatus> {
@@ -14,7 +14,12 @@ pub fn run(cmd: &BaselineCommand) -> anyhow::Result<ExitStatus> {
 
 fn create(args: &BaselineCreateArgs) -> anyhow::Result<ExitStatus> {
     let settings = crate::config::load(&args.input)?;
-    let out = run::scan(&args.input, args.min_confidence.into(), &settings)?;
+    let out = run::scan(
+        &args.input,
+        args.min_confidence.into(),
+        &settings,
+        Vec::new(),
+    )?;
     let mut baseline = Baseline::new();
     for f in &out.findings {
         baseline.add(f);

@@ -13,11 +13,12 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
-use keytrail_detect::engine::{EngineBuilder, Progress, Stats, TimeRange, run_parallel_into};
-use keytrail_detect::{Alert, AlertSink, read_stream};
+use keytrail_detect::engine::{EngineBuilder, Progress, Stats, TimeRange};
+use keytrail_detect::{Alert, AlertSink};
 use keytrail_report::detect as output;
 use keytrail_report::lines::{Framing, RecordWriter};
 use keytrail_report::ocsf;
+use keytrail_session::detect::LogInput;
 
 /// Output format of `keytrail detect`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -296,31 +297,25 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
     let sink = stream
         .as_ref()
         .map(|s| Box::new(s.clone()) as Box<dyn AlertSink>);
-    let (alerts, stats) = if stdin {
-        let (mut engine, diags) = builder.build_with(shared);
-        if let Some(s) = sink {
-            engine.set_sink(s);
-        }
-        for d in diags {
-            engine.diagnostic(d);
-        }
-        engine.run(read_stream("<stdin>", Box::new(io::stdin())));
-        engine.finish()
+    let (input, listed) = if stdin {
+        let input = LogInput::Stream {
+            name: "<stdin>".to_string(),
+            reader: Box::new(io::stdin()),
+        };
+        (input, None)
     } else if s3 {
-        run_s3(args, &builder, shared, range, threads, sink)?
+        let (input, listed) = s3_input(args, range)?;
+        (input, Some(listed))
     } else {
         // Files and directory trees, merged in event-time order; one thread or more.
-        let (files, diags) = keytrail_detect::reader::list_files(&args.paths);
-        let (alerts, mut stats) = run_parallel_into(&builder, shared, &files, threads, sink);
-        for d in diags {
-            stats.other_diagnostics += 1;
-            if d.kind == keytrail_detect::reader::kinds::UNREADABLE {
-                stats.unreadable_files.push(d.subject.clone());
-            }
-            stats.diagnostics.push(d);
-        }
-        (alerts, stats)
+        (LogInput::Paths(args.paths.clone()), None)
     };
+    let (alerts, stats) = keytrail_session::detect::run(&builder, shared, input, threads, sink);
+    if let Some(listed) = listed
+        && !args.quiet
+    {
+        eprintln!("{listed}; {} object(s) read", stats.files_read);
+    }
 
     ticker.finish();
     let emitted = match &stream {
@@ -338,10 +333,8 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
     }
     // A CI gate never passes on logs it did not read: a named file that could not be
     // read is an error, and so is any unreadable file with --fail-on-error.
-    let named = stats
-        .unreadable_files
-        .iter()
-        .any(|u| args.paths.iter().any(|p| p.display().to_string() == *u));
+    let named: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
+    let named = !keytrail_session::detect::failed_targets(&stats, &named).is_empty();
     if named || (args.fail_on_error && !stats.unreadable_files.is_empty()) {
         eprintln!(
             "error: {} input(s) could not be read, the result is incomplete: {}",
@@ -359,57 +352,31 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
     Ok(if emitted == 0 { 0 } else { 1 })
 }
 
-/// Lists and reads the `s3://` targets; a target that cannot be listed is an
-/// unreadable input (the run exits 2).
+/// Lists the `s3://` targets: the input, and the listing's line for stderr. A target
+/// that cannot be listed is an unreadable input (the run exits 2).
 #[cfg(feature = "detect-s3")]
-fn run_s3(
-    args: &DetectArgs,
-    builder: &EngineBuilder,
-    shared: keytrail_detect::engine::Shared,
-    range: TimeRange,
-    threads: usize,
-    sink: Option<Box<dyn AlertSink>>,
-) -> anyhow::Result<(Vec<Alert>, Stats)> {
+fn s3_input(args: &DetectArgs, range: TimeRange) -> anyhow::Result<(LogInput, String)> {
     use keytrail_collect::s3logs::S3Logs;
-    use keytrail_detect::engine::{Logs, run_logs_into};
     let targets: Vec<String> = args.paths.iter().map(|p| p.display().to_string()).collect();
     let s3 = S3Logs::connect().map_err(anyhow::Error::msg)?;
     let listing = s3.list(&targets, range);
-    let listed = listing.objects.len();
     let bytes: u64 = listing.objects.iter().map(|o| o.size).sum();
-    let fetch = s3.fetcher();
-    let (alerts, mut stats) = run_logs_into(
-        builder,
-        shared,
-        Logs::Objects(listing.objects, fetch),
-        threads,
-        sink,
+    let line = format!(
+        "s3: {} object(s) listed ({bytes} bytes) in {} list request(s), {} date folder(s) outside --since/--until not listed",
+        listing.objects.len(),
+        listing.requests,
+        listing.pruned
     );
-    for d in listing.diagnostics {
-        stats.other_diagnostics += 1;
-        if d.kind == keytrail_detect::reader::kinds::UNREADABLE {
-            stats.unreadable_files.push(d.subject.clone());
-        }
-        stats.diagnostics.push(d);
-    }
-    if !args.quiet {
-        eprintln!(
-            "s3: {listed} object(s) listed ({bytes} bytes) in {} list request(s), {} date folder(s) outside --since/--until not listed; {} object(s) read",
-            listing.requests, listing.pruned, stats.files_read
-        );
-    }
-    Ok((alerts, stats))
+    let input = LogInput::Objects {
+        objects: listing.objects,
+        fetch: s3.fetcher(),
+        diagnostics: listing.diagnostics,
+    };
+    Ok((input, line))
 }
 
 #[cfg(not(feature = "detect-s3"))]
-fn run_s3(
-    _: &DetectArgs,
-    _: &EngineBuilder,
-    _: keytrail_detect::engine::Shared,
-    _: TimeRange,
-    _: usize,
-    _: Option<Box<dyn AlertSink>>,
-) -> anyhow::Result<(Vec<Alert>, Stats)> {
+fn s3_input(_: &DetectArgs, _: TimeRange) -> anyhow::Result<(LogInput, String)> {
     bail!("this keytrail was built without S3 support (cargo feature `detect-s3`)")
 }
 

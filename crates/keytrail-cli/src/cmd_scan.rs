@@ -3,10 +3,11 @@
 
 use crate::ExitStatus;
 use crate::args::ScanArgs;
-use crate::baseline::Baseline;
 use crate::run;
 use crate::term;
 use keytrail_report::{Report, ReportOptions, write_report};
+use keytrail_session::Step;
+use keytrail_session::baseline::Baseline;
 
 /// Run `keytrail scan`.
 pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
@@ -30,17 +31,12 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
         .map(Into::into)
         .or(settings.min_confidence)
         .unwrap_or(keytrail_types::Confidence::Medium);
-    let mut out = run::scan(&args.input, min_confidence, &settings)?;
-    out.findings.retain(|f| settings.severe_enough(f));
-
-    let before = out.findings.len();
+    // After the steps every scan runs: the severity threshold, then the baseline.
+    let mut steps = vec![Step::Keep(Box::new(|f| settings.severe_enough(f)))];
     if let Some(b) = &baseline {
-        out.findings.retain(|f| !b.contains(f));
+        steps.push(Step::Baseline(b));
     }
-    out.summary.suppressed_by_baseline = (before - out.findings.len()) as u64;
-    out.summary.findings = out.findings.len() as u64;
-    out.summary.locations = out.findings.iter().map(|f| f.locations.len() as u64).sum();
-    out.summary.elapsed_ms = out.started.elapsed().as_millis() as u64;
+    let out = run::scan(&args.input, min_confidence, &settings, steps)?;
 
     let opts = ReportOptions {
         reveal: args.reveal,

@@ -5,7 +5,6 @@
 //! found, 1 = findings (or rule problems for `rules check`), 2 = error.
 
 mod args;
-mod baseline;
 mod cmd_baseline;
 mod cmd_ci_audit;
 mod cmd_collect;
@@ -20,7 +19,6 @@ mod cmd_scan;
 mod config;
 mod rule_set;
 mod run;
-mod sources;
 mod term;
 mod threads;
 

@@ -1,7 +1,6 @@
 //! Loading the rules a command runs with: the builtins plus `--rules DIR`s.
 
 use anyhow::{Context, bail};
-use keytrail_report::RuleMeta;
 use keytrail_rules::Rule;
 use keytrail_types::Confidence;
 use std::path::PathBuf;
@@ -52,19 +51,4 @@ pub fn at_least(rules: Vec<Rule>, min: Confidence) -> Vec<Rule> {
         .into_iter()
         .filter(|r| r.syntax.confidence >= min)
         .collect()
-}
-
-/// Report metadata of a rule.
-pub fn meta(r: &Rule) -> RuleMeta {
-    RuleMeta {
-        id: r.id().to_string(),
-        name: r.syntax.name.clone(),
-        provider: r.provider.clone(),
-        description: r.syntax.description.trim().to_string(),
-        remediation: r.syntax.remediation.trim().to_string(),
-        references: r.syntax.references.clone(),
-        categories: r.syntax.categories.clone(),
-        confidence: Some(r.syntax.confidence),
-        severity: Some(r.severity),
-    }
 }

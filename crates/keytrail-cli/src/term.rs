@@ -6,7 +6,7 @@ use anyhow::Context;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -55,17 +55,6 @@ pub fn color_for_stdout(writing_to_file: bool) -> bool {
     !writing_to_file && !no_color_env() && std::io::stdout().is_terminal()
 }
 
-/// Counters the scan updates and the ticker reads.
-#[derive(Debug, Default)]
-pub struct Counters {
-    /// Blobs scanned.
-    pub files: AtomicU64,
-    /// Bytes scanned.
-    pub bytes: AtomicU64,
-    /// Raw matches found so far (before de-duplication).
-    pub matches: AtomicU64,
-}
-
 /// A progress line on stderr, redrawn a few times a second; only when
 /// stderr is a terminal, so piped or redirected runs stay silent.
 pub struct Ticker {
@@ -75,7 +64,7 @@ pub struct Ticker {
 
 impl Ticker {
     /// Start ticking scan counters if `enabled` and stderr is a terminal.
-    pub fn start(enabled: bool, counters: Arc<Counters>) -> Ticker {
+    pub fn start(enabled: bool, counters: Arc<keytrail_session::Progress>) -> Ticker {
         Self::start_with(enabled, move || {
             let files = counters.files.load(Ordering::Relaxed);
             let mib = counters.bytes.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0);

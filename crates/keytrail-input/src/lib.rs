@@ -1,9 +1,10 @@
 //! Input sources for keytrail: the file, directory, stdin and archive source
-//! behind `keytrail scan PATH... | -`.
+//! behind `keytrail scan PATH... | -`, the git history source (`git`), the
+//! container image source (`image`) and CI log cleaning (`log`).
 //!
 //! The crate turns paths into [`Blob`]s (display path + provenance + bytes)
 //! and pushes them into a [`BlobSink`]. It knows nothing about rules or
-//! matching: the sink (the CLI, wrapping `keytrail-scan`) does the scanning,
+//! matching: the sink (`keytrail-session`'s, wrapping `keytrail-scan`) does the scanning,
 //! on the walker's own threads, so a directory walk is as parallel as the
 //! scan itself.
 //!
@@ -51,6 +52,7 @@ mod content;
 pub mod git;
 #[cfg(feature = "image")]
 pub mod image;
+pub mod log;
 mod sniff;
 mod spill;
 mod walk;

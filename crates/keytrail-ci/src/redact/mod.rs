@@ -563,7 +563,7 @@ fn strip_ansi(buf: &[u8]) -> (Vec<u8>, Vec<usize>) {
     let mut i = 0;
     while i < buf.len() {
         if buf[i] == 0x1b {
-            i = crate::log::escape_end(buf, i).max(i + 1);
+            i = keytrail_input::log::escape_end(buf, i).max(i + 1);
         } else {
             view.push(buf[i]);
             map.push(i);

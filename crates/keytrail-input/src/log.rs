@@ -1,7 +1,8 @@
-//! CI log text for `scan --log`: strip what CI systems add around each
-//! line (ANSI colour and control sequences, timestamp prefixes), scan the
-//! cleaned text, and report findings at their *original* log line and
-//! column.
+//! The CI log source of `scan --log`: strip what CI systems add around
+//! each line (ANSI colour and control sequences, timestamp prefixes) and
+//! hand the cleaned text out in chunks, with a map that places a position
+//! of the cleaned text at its *original* log line, column and byte offset.
+//! The scan session scans each chunk and moves its findings back.
 //!
 //! Recognised line prefixes (after ANSI sequences are removed):
 //! - GitHub Actions and Azure Pipelines: `2024-05-01T12:34:56.1234567Z `
@@ -18,13 +19,12 @@
 //! columns and byte offsets point into the original file.
 //!
 //! Memory is bounded: lines are cleaned into chunks of about [`CHUNK`]
-//! bytes, scanned with [`Scanner::scan_bytes`], and the last
-//! [`KEEP`] bytes of lines are carried into the next chunk, the same
-//! accept-once scheme as `Scanner::scan_reader` at line granularity. A line
-//! longer than [`MAX_LINE`] bytes is cut into pieces of that size.
+//! bytes ([`LogChunks`]), and the last [`KEEP`] bytes of lines are carried
+//! into the next chunk; a match is accepted only in the chunk where its
+//! line is in [`LogChunk::accept`], the same accept-once scheme as
+//! `Scanner::scan_reader` at line granularity. A line longer than
+//! [`MAX_LINE`] bytes is cut into pieces of that size.
 
-use keytrail_scan::{BlobFinding, Scanner};
-use keytrail_types::Origin;
 use regex::bytes::Regex;
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::LazyLock;
@@ -116,8 +116,9 @@ fn map_col(breaks: &[(u32, u32)], c: u32) -> u32 {
     orig + (c - clean)
 }
 
-/// End (exclusive) of the escape sequence starting with ESC at `i`.
-pub(crate) fn escape_end(raw: &[u8], i: usize) -> usize {
+/// End (exclusive) of the terminal escape sequence (CSI, OSC/DCS/APC
+/// strings, two- and three-byte sequences) starting with ESC at `i`.
+pub fn escape_end(raw: &[u8], i: usize) -> usize {
     let n = raw.len();
     if i + 1 >= n {
         return n;
@@ -243,72 +244,124 @@ impl<R: Read> LineReader<R> {
     }
 }
 
-/// Scan a CI log from `r`: clean each line, match, and return findings
-/// located in the original log (`Origin::Log`, original line, column and
-/// offset; the snippet is cleaned text with the secret masked), plus the
-/// number of bytes read.
-pub fn scan_log<R: Read>(
-    scanner: &Scanner,
-    path: &str,
-    r: R,
-) -> io::Result<(Vec<BlobFinding>, u64)> {
-    let origin = Origin::Log;
-    let mut reader = LineReader::new(r);
-    let mut text: Vec<u8> = Vec::with_capacity(CHUNK + MAX_LINE);
-    let mut lines: Vec<LineMap> = Vec::new();
-    // Line starts in `text`, parallel to `lines`.
-    let mut starts: Vec<usize> = Vec::new();
-    // Findings starting on lines before this index were reported already.
-    let mut accept_from = 0usize;
-    let mut out = Vec::new();
-    loop {
-        let piece = reader.next_piece()?;
-        let eof = piece.is_none();
-        if let Some((raw, map)) = piece {
-            starts.push(text.len());
-            let breaks = clean_line(&raw, &mut text);
-            text.push(b'\n');
-            lines.push(LineMap { breaks, ..map });
-            if text.len() < CHUNK {
-                continue;
-            }
+/// The cleaned text of a log, chunk by chunk (see the module docs).
+pub struct LogChunks<R: Read> {
+    reader: LineReader<R>,
+    text: Vec<u8>,
+    lines: Vec<LineMap>,
+    /// Line starts in `text`, parallel to `lines`.
+    starts: Vec<usize>,
+    /// Lines accepted by the chunk handed out last, dropped on the next call.
+    handed: Option<usize>,
+    done: bool,
+}
+
+/// One chunk of cleaned text: whole cleaned lines, `\n`-terminated.
+pub struct LogChunk<'a> {
+    /// The cleaned text.
+    pub text: &'a [u8],
+    /// One map per line of `text`.
+    pub lines: &'a [LineMap],
+    /// The 0-based lines of `text` whose matches belong to this chunk
+    /// (later lines come again at the start of the next chunk).
+    pub accept: std::ops::Range<usize>,
+}
+
+/// Where a position of the cleaned text is in the original log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    /// 1-based line.
+    pub line: u64,
+    /// 1-based column (bytes).
+    pub column: u64,
+    /// Byte offset from the start of the log.
+    pub offset: u64,
+}
+
+impl LogChunk<'_> {
+    /// The original place of 1-based `line` and `column` of this chunk's
+    /// text, if that line is accepted in this chunk.
+    pub fn place(&self, line: u64, column: u64) -> Option<Place> {
+        let li = (line as usize).saturating_sub(1);
+        if !self.accept.contains(&li) || li >= self.lines.len() {
+            return None;
         }
-        if lines.is_empty() {
-            break;
-        }
-        // Lines from `keep` on are carried into the next chunk and accepted there.
-        let keep = if eof {
-            lines.len()
-        } else {
-            let limit = text.len().saturating_sub(KEEP);
-            starts.partition_point(|&s| s < limit).max(accept_from + 1)
-        };
-        for mut f in scanner.scan_bytes(path, &origin, &text) {
-            let li = (f.location.line as usize).saturating_sub(1);
-            if li < accept_from || li >= keep || li >= lines.len() {
-                continue;
-            }
-            let map = &lines[li];
-            let clean_col = f.location.column.saturating_sub(1);
-            let col = map.original_column(clean_col);
-            f.location.line = map.line;
-            f.location.column = col + 1;
-            f.location.offset = map.offset - map.column + col;
-            out.push(f);
-        }
-        if eof {
-            break;
-        }
-        let cut = starts.get(keep).copied().unwrap_or(text.len());
-        text.drain(..cut);
-        lines.drain(..keep);
-        starts.drain(..keep);
-        for s in &mut starts {
-            *s -= cut;
-        }
-        accept_from = 0;
+        let map = &self.lines[li];
+        let col = map.original_column(column.saturating_sub(1));
+        Some(Place {
+            line: map.line,
+            column: col + 1,
+            offset: map.offset - map.column + col,
+        })
     }
-    Ok((out, reader.offset))
+}
+
+impl<R: Read> LogChunks<R> {
+    /// Read the log from `r`.
+    pub fn new(r: R) -> Self {
+        LogChunks {
+            reader: LineReader::new(r),
+            text: Vec::with_capacity(CHUNK + MAX_LINE),
+            lines: Vec::new(),
+            starts: Vec::new(),
+            handed: None,
+            done: false,
+        }
+    }
+
+    /// Bytes of the original log read so far (all of it once
+    /// [`LogChunks::next_chunk`] returned `None`).
+    pub fn bytes_read(&self) -> u64 {
+        self.reader.offset
+    }
+
+    /// The next chunk, or `None` at the end of the log.
+    pub fn next_chunk(&mut self) -> io::Result<Option<LogChunk<'_>>> {
+        if let Some(keep) = self.handed.take() {
+            let cut = self.starts.get(keep).copied().unwrap_or(self.text.len());
+            self.text.drain(..cut);
+            self.lines.drain(..keep);
+            self.starts.drain(..keep);
+            for s in &mut self.starts {
+                *s -= cut;
+            }
+        }
+        if self.done {
+            return Ok(None);
+        }
+        loop {
+            let piece = self.reader.next_piece()?;
+            let eof = piece.is_none();
+            if let Some((raw, map)) = piece {
+                self.starts.push(self.text.len());
+                let breaks = clean_line(&raw, &mut self.text);
+                self.text.push(b'\n');
+                self.lines.push(LineMap { breaks, ..map });
+                if self.text.len() < CHUNK {
+                    continue;
+                }
+            }
+            if self.lines.is_empty() {
+                self.done = true;
+                return Ok(None);
+            }
+            // Lines from `keep` on are carried into the next chunk and accepted there.
+            let keep = if eof {
+                self.done = true;
+                self.lines.len()
+            } else {
+                let limit = self.text.len().saturating_sub(KEEP);
+                let keep = self.starts.partition_point(|&s| s < limit).max(1);
+                self.handed = Some(keep);
+                keep
+            };
+            return Ok(Some(LogChunk {
+                text: &self.text,
+                lines: &self.lines,
+                accept: 0..keep,
+            }));
+        }
+    }
 }
 
 #[cfg(test)]
