@@ -67,6 +67,13 @@ fn now_rfc3339() -> String {
     now.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+impl Default for Baseline {
+    /// An empty baseline with a fresh random salt.
+    fn default() -> Self {
+        Baseline::new()
+    }
+}
+
 impl Baseline {
     /// An empty baseline with a fresh random salt.
     pub fn new() -> Baseline {

@@ -177,7 +177,6 @@ impl Session {
             findings: findings.len() as u64,
             locations: findings.iter().map(|f| f.locations.len() as u64).sum(),
             elapsed_ms: options.started.elapsed().as_millis() as u64,
-            ..Summary::default()
         };
         Ok(ScanOutput {
             findings,
