@@ -29,6 +29,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("keytrail-detect", 2),
     ("keytrail-report", 3),
     ("keytrail-collect", 3),
+    ("keytrail-exposure", 3),
     ("keytrail-ci", 4),
     ("keytrail-session", 5),
     ("keytrail-fuzz", 5),
