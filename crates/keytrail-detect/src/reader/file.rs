@@ -331,14 +331,6 @@ pub fn read_paths(paths: &[PathBuf]) -> Box<dyn Iterator<Item = ReadItem> + Send
     if paths.len() == 1 {
         return read_path(&paths[0]);
     }
-    let mut files = Vec::new();
-    let mut diags = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            collect_files(p, &mut files, &mut diags);
-        } else {
-            files.push(p.clone());
-        }
-    }
+    let (files, diags) = list_files(paths);
     Box::new(DirRecords::from_files(files, diags))
 }
