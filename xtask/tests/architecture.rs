@@ -30,6 +30,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("keytrail-report", 3),
     ("keytrail-collect", 3),
     ("keytrail-exposure", 3),
+    ("keytrail-verify", 3),
     ("keytrail-ci", 4),
     ("keytrail-session", 5),
     ("keytrail-fuzz", 5),
@@ -67,7 +68,12 @@ const NETWORK_CRATES: &[&str] = &[
     "aws-sdk-",
     "aws-smithy-",
 ];
-const NETWORK_USERS: &[&str] = &["keytrail-input", "keytrail-collect", "keytrail-cli"];
+const NETWORK_USERS: &[&str] = &[
+    "keytrail-input",
+    "keytrail-collect",
+    "keytrail-verify",
+    "keytrail-cli",
+];
 
 struct Manifest {
     name: String,

@@ -54,6 +54,8 @@ pub enum Command {
     /// Download and check the IP intelligence `keytrail detect` uses.
     #[command(subcommand)]
     Intel(crate::cmd_intel::IntelCommand),
+    /// Verify the findings of a JSON/JSONL report with their providers (live, invalid…).
+    Verify(crate::cmd_verify::VerifyCmdArgs),
 }
 
 /// Output formats of `scan`.
@@ -447,6 +449,10 @@ pub struct ScanArgs {
     /// Example: `--sarif-category keytrail-images`
     #[arg(long, value_name = "NAME", default_value = "keytrail-scan")]
     pub sarif_category: String,
+
+    /// Verification (`--verify`, `--analyze`, `--only-live`, `--fail-on`).
+    #[command(flatten, next_help_heading = "Verification")]
+    pub verify: crate::cmd_verify::VerifyArgs,
 }
 
 /// `keytrail rules ...`.

@@ -36,6 +36,14 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
     if let Some(b) = &baseline {
         steps.push(Step::Baseline(b));
     }
+    // Opt-in, last: verification and blast radius (keytrail-verify), so
+    // only the findings the report keeps are sent to their providers.
+    if args.verify.wanted() {
+        let quiet = args.input.quiet;
+        steps.push(Step::Enrich(Box::new(move |findings| {
+            crate::cmd_verify::apply(&args.verify, findings, quiet)
+        })));
+    }
     let out = run::scan(&args.input, min_confidence, &settings, steps)?;
 
     let opts = ReportOptions {
@@ -55,10 +63,8 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
     let incomplete_run = !out.errors.is_empty() || !out.incomplete.is_empty();
     let status = if !out.failed_targets.is_empty() || (args.fail_on_error && incomplete_run) {
         ExitStatus::Error
-    } else if out.findings.is_empty() {
-        ExitStatus::Clean
     } else {
-        ExitStatus::Findings
+        args.verify.exit_for(&out.findings)
     };
 
     let written = match term::write_output(args.output.as_deref(), |w| {

@@ -16,6 +16,7 @@ mod cmd_posture;
 mod cmd_redact;
 mod cmd_rules;
 mod cmd_scan;
+mod cmd_verify;
 mod config;
 mod rule_set;
 mod run;
@@ -49,6 +50,7 @@ fn main() -> std::process::ExitCode {
         args::Command::Collect(c) => cmd_collect::run(c),
         args::Command::Intel(c) => cmd_intel::run(c),
         args::Command::Exposure(a) => cmd_exposure::run(a),
+        args::Command::Verify(a) => cmd_verify::run(a),
         args::Command::Detect(a) => cmd_detect::run(a).map(|code| match code {
             0 => ExitStatus::Clean,
             1 => ExitStatus::Findings,

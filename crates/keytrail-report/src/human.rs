@@ -131,6 +131,36 @@ fn write_finding(
     for n in &f.notes {
         writeln!(w, "  note: {n}")?;
     }
+    if let Some(v) = &f.verification {
+        let style = match v.status {
+            keytrail_types::VerificationStatus::Live => RED,
+            _ => DIM,
+        };
+        write!(w, "  verification: {}", p.s(style, v.status.as_str()))?;
+        if !v.identity.is_empty() {
+            let ids: Vec<String> = v.identity.iter().map(|(k, x)| format!("{k}={x}")).collect();
+            write!(w, " as {}", ids.join(", "))?;
+        }
+        if let Some(d) = &v.detail {
+            write!(w, " ({d})")?;
+        }
+        writeln!(w, " [{}]", v.checked_at)?;
+    }
+    if let Some(b) = &f.blast_radius {
+        writeln!(w, "  blast radius: {}", p.s(RED, b.privilege.as_str()))?;
+        if !b.scopes.is_empty() {
+            writeln!(w, "    scopes: {}", b.scopes.join(", "))?;
+        }
+        if !b.resources.is_empty() {
+            writeln!(w, "    reaches: {}", b.resources.join(", "))?;
+        }
+        for e in &b.evidence {
+            writeln!(w, "    because: {e}")?;
+        }
+        for u in &b.unknowns {
+            writeln!(w, "    not determined: {u}")?;
+        }
+    }
     let n = f.locations.len();
     writeln!(w, "  {} location{}:", n, if n == 1 { "" } else { "s" })?;
     let shown = opts.max_locations.unwrap_or(n).min(n);

@@ -5,7 +5,10 @@
 //! written only under `reveal`, as an explicit `secret` field.
 
 use crate::{Report, ReportOptions, Summary};
-use keytrail_types::{Confidence, Finding, Location, Remediation, Severity};
+use keytrail_types::{
+    BlastRadius, Confidence, Finding, Location, Remediation, Severity, Verification,
+    VerificationStatus,
+};
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use std::io::{self, Write};
@@ -34,6 +37,31 @@ fn is_empty_ctx(c: &ContextMap<'_>) -> bool {
     c.0.is_empty()
 }
 
+/// `verification` as written: `identity` is an object.
+#[derive(Serialize)]
+pub(crate) struct VerificationView<'a> {
+    status: VerificationStatus,
+    checked_at: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verifier: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+    #[serde(skip_serializing_if = "is_empty_ctx")]
+    identity: ContextMap<'a>,
+}
+
+impl<'a> VerificationView<'a> {
+    pub(crate) fn new(v: &'a Verification) -> Self {
+        VerificationView {
+            status: v.status,
+            checked_at: &v.checked_at,
+            verifier: v.verifier.as_deref(),
+            detail: v.detail.as_deref(),
+            identity: ContextMap(&v.identity),
+        }
+    }
+}
+
 /// One finding in the JSON document.
 #[derive(Serialize)]
 struct FindingView<'a> {
@@ -53,6 +81,10 @@ struct FindingView<'a> {
     notes: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     remediation: Option<&'a Remediation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verification: Option<VerificationView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blast_radius: Option<&'a BlastRadius>,
     locations: &'a [Location],
 }
 
@@ -70,6 +102,8 @@ impl<'a> FindingView<'a> {
             context: ContextMap(&f.context),
             notes: &f.notes,
             remediation: f.remediation.as_ref(),
+            verification: f.verification.as_ref().map(VerificationView::new),
+            blast_radius: f.blast_radius.as_ref(),
             locations: &f.locations,
         }
     }
@@ -101,6 +135,12 @@ struct LocationView<'a> {
     /// on every line would make the output quadratic.
     #[serde(skip_serializing_if = "Option::is_none")]
     remediation: Option<&'a Remediation>,
+    /// The finding's verification and blast radius, on every line (small,
+    /// and what a line-by-line consumer filters on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verification: Option<VerificationView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blast_radius: Option<&'a BlastRadius>,
     /// Number of locations of the same finding, so a consumer of one line
     /// knows the secret occurs elsewhere too.
     occurrences: usize,
@@ -154,6 +194,8 @@ pub(crate) fn write_jsonl(
                 context: ContextMap(&f.context),
                 notes: &f.notes,
                 remediation: base.remediation.filter(|_| i == 0),
+                verification: f.verification.as_ref().map(VerificationView::new),
+                blast_radius: f.blast_radius.as_ref(),
                 occurrences: f.locations.len(),
             };
             crate::lines::write_line(w, &rec)?;
@@ -201,6 +243,67 @@ mod tests {
         let mut out = Vec::new();
         write_report(&mut out, format, &report, &opts).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    /// Verification and blast radius in every format; absent when not asked.
+    #[test]
+    fn verification_and_blast_radius_in_every_format() {
+        use keytrail_types::{BlastRadius, Privilege};
+        let (mut findings, rules, summary) = testdata::sample();
+        findings[0].verification = Some(Verification {
+            status: VerificationStatus::Live,
+            checked_at: "2025-01-31T12:00:00Z".into(),
+            verifier: Some("github".into()),
+            detail: Some("HTTP 200".into()),
+            identity: vec![("login".into(), "octo".into())],
+        });
+        findings[0].blast_radius = Some(BlastRadius {
+            privilege: Privilege::DataAccess,
+            scopes: vec!["repo".into()],
+            resources: vec!["org:acme".into()],
+            evidence: vec!["the repo scope".into()],
+            unknowns: vec!["fine-grained permissions".into()],
+        });
+        let report = Report {
+            findings: &findings,
+            rules: &rules,
+            summary: &summary,
+        };
+        let render = |format| {
+            let mut out = Vec::new();
+            write_report(&mut out, format, &report, &ReportOptions::default()).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let v: Value = serde_json::from_str(&render(Format::Json)).unwrap();
+        let f = &v["findings"][0];
+        assert_eq!(f["verification"]["status"], "live");
+        assert_eq!(f["verification"]["identity"]["login"], "octo");
+        assert_eq!(f["verification"]["checked_at"], "2025-01-31T12:00:00Z");
+        assert_eq!(f["blast_radius"]["privilege"], "data-access");
+        assert_eq!(f["blast_radius"]["resources"][0], "org:acme");
+        assert!(v["findings"][1].get("verification").is_none());
+        for line in render(Format::Jsonl).lines().take(2) {
+            let l: Value = serde_json::from_str(line).unwrap();
+            assert_eq!(l["verification"]["status"], "live", "{l}");
+            assert_eq!(l["blast_radius"]["privilege"], "data-access");
+        }
+        let s: Value = serde_json::from_str(&render(Format::Sarif)).unwrap();
+        let r = &s["runs"][0]["results"][0];
+        assert_eq!(r["properties"]["verification"]["status"], "live");
+        assert_eq!(r["properties"]["blast_radius"]["privilege"], "data-access");
+        assert!(
+            r["message"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("Verification: live (login octo).")
+        );
+        let h = render(Format::Human);
+        assert!(
+            h.contains("verification: live as login=octo (HTTP 200)"),
+            "{h}"
+        );
+        assert!(h.contains("blast radius: data-access"));
+        assert!(h.contains("not determined: fine-grained permissions"));
     }
 
     #[test]

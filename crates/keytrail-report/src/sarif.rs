@@ -396,6 +396,16 @@ pub(crate) fn write(
         if let Some(text) = history_only_text(f) {
             message.push_str(&text);
         }
+        if let Some(v) = &f.verification {
+            message.push_str(&format!(" Verification: {}", v.status));
+            if let Some((k, val)) = v.identity.first() {
+                message.push_str(&format!(" ({k} {val})"));
+            }
+            message.push('.');
+        }
+        if let Some(b) = &f.blast_radius {
+            message.push_str(&format!(" Blast radius: {}.", b.privilege));
+        }
         // The primary (first) location is the one code scanning shows:
         // a place in the current code when there is one.
         let mut locations: Vec<&Location> = f.locations.iter().collect();
@@ -415,6 +425,13 @@ pub(crate) fn write(
         }
         if let Some(r) = &f.remediation {
             properties["remediation"] = serde_json::to_value(r)?;
+        }
+        if let Some(v) = &f.verification {
+            properties["verification"] =
+                serde_json::to_value(crate::json::VerificationView::new(v))?;
+        }
+        if let Some(b) = &f.blast_radius {
+            properties["blast_radius"] = serde_json::to_value(b)?;
         }
         let primary = locations.first().map(|l| l.path.as_str()).unwrap_or("");
         if let Some(g) = locations.first().and_then(|l| git_origin(l)) {

@@ -53,6 +53,8 @@ fn finding(
         locations,
         notes: Vec::new(),
         remediation: None,
+        verification: None,
+        blast_radius: None,
     }
 }
 

@@ -22,6 +22,20 @@ use keytrail_types::Diagnostic;
 
 static BUILTIN_SECRETS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/data/secrets");
 static BUILTIN_SIGMA: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/data/sigma");
+static BUILTIN_VERIFIERS: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/data/verifiers");
+
+/// The embedded verifier definitions (`data/verifiers/<provider>.yml`), as
+/// (file name, text), sorted by name. Their syntax and semantics belong to
+/// `keytrail-verify`, which parses them; they live here, next to the rules
+/// whose findings they check.
+pub fn builtin_verifiers() -> Vec<(&'static str, &'static str)> {
+    let mut v: Vec<(&'static str, &'static str)> = BUILTIN_VERIFIERS
+        .files()
+        .filter_map(|f| Some((f.path().to_str()?, f.contents_utf8()?)))
+        .collect();
+    v.sort();
+    v
+}
 
 /// keytrail's default profile for the embedded SigmaHQ rules: which run, at
 /// which level, and why (`data/sigma-profile.yml`).

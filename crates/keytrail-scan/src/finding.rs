@@ -86,6 +86,8 @@ impl Aggregator {
                         locations: vec![f.location],
                         notes: f.notes,
                         remediation: None,
+                        verification: None,
+                        blast_radius: None,
                     },
                 );
             }

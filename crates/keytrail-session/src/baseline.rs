@@ -184,6 +184,8 @@ mod tests {
             }],
             notes: Vec::new(),
             remediation: None,
+            verification: None,
+            blast_radius: None,
         }
     }
 

@@ -146,7 +146,7 @@ impl Session {
 
         let parts = sink.into_parts();
         let mut findings = parts.findings;
-        let counts = steps::run(steps, images.as_ref(), &mut findings);
+        let counts = steps::run(steps, images.as_ref(), &mut findings)?;
         let mut errors = parts.errors;
         let mut skips = parts.skips;
         let mut incomplete = parts.incomplete;

@@ -12,6 +12,7 @@ pub mod exposure;
 pub mod history;
 pub mod http;
 pub mod mmdb;
+pub mod recorder;
 pub mod sarif;
 pub mod secrets;
 pub mod snapshot;

@@ -7,9 +7,11 @@
 
 pub mod files;
 mod secret;
+mod verification;
 pub mod yaml_depth;
 
 pub use secret::{Secret, redact};
+pub use verification::{BlastRadius, Privilege, Verification, VerificationStatus};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -283,6 +285,13 @@ pub struct Finding {
     /// `None` (and absent from JSON) otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remediation: Option<Remediation>,
+    /// What the provider said about the secret (`--verify`); `None` when
+    /// verification was not asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+    /// What a live secret can reach (`--analyze`); `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blast_radius: Option<BlastRadius>,
 }
 
 /// A structured remediation: ordered steps, and every scanned image that

@@ -22,6 +22,7 @@ mod integrations;
 mod intel;
 mod rules;
 mod scan;
+mod verify;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -219,6 +219,8 @@ pub fn shared_across_environments(findings: &[Finding]) -> Vec<Finding> {
                 per_env.join("; ")
             )],
             remediation: None,
+            verification: None,
+            blast_radius: None,
         });
     }
     out.sort_by(|a, b| {

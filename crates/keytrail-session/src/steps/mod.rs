@@ -32,6 +32,11 @@ pub enum Step<'a> {
     /// Drop the findings a baseline records; counted in
     /// `summary.suppressed_by_baseline`.
     Baseline(&'a Baseline),
+    /// Add to the findings kept so far what a later stage learns about
+    /// them (verification and blast radius, from `keytrail-verify`): runs
+    /// where it is placed, so after the filters only kept findings are
+    /// sent anywhere. An error stops the run.
+    Enrich(Box<dyn Fn(&mut Vec<Finding>) -> anyhow::Result<()> + 'a>),
 }
 
 impl<'a> Step<'a> {
@@ -56,7 +61,11 @@ pub struct Counts {
 }
 
 /// Apply `steps` in order to `findings`.
-pub fn run(steps: &[Step<'_>], images: Option<&ImageState>, findings: &mut Vec<Finding>) -> Counts {
+pub fn run(
+    steps: &[Step<'_>],
+    images: Option<&ImageState>,
+    findings: &mut Vec<Finding>,
+) -> anyhow::Result<Counts> {
     let mut counts = Counts::default();
     for step in steps {
         match step {
@@ -76,9 +85,10 @@ pub fn run(steps: &[Step<'_>], images: Option<&ImageState>, findings: &mut Vec<F
                 findings.retain(|f| !b.contains(f));
                 counts.suppressed_by_baseline += (before - findings.len()) as u64;
             }
+            Step::Enrich(enrich) => enrich(findings)?,
         }
     }
-    counts
+    Ok(counts)
 }
 
 fn image_findings(images: Option<&ImageState>, findings: &mut [Finding]) {
