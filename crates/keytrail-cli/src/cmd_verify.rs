@@ -238,6 +238,8 @@ keytrail verify --analyze --fail-on live findings.jsonl\n  keytrail verify --lis
 )]
 pub struct VerifyCmdArgs {
     /// A JSON or JSONL report written by `keytrail scan`.
+    ///
+    /// Example: `keytrail verify findings.json`
     #[arg(value_name = "FINDINGS", required_unless_present = "list")]
     pub findings: Option<PathBuf>,
 
@@ -247,7 +249,9 @@ pub struct VerifyCmdArgs {
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
 
-    /// List the verifiers (id, provider, rules, endpoint) and exit.
+    /// List the verifiers (id, provider, endpoint, rules) and exit.
+    ///
+    /// Example: `keytrail verify --list`
     #[arg(long)]
     pub list: bool,
 
@@ -258,10 +262,14 @@ pub struct VerifyCmdArgs {
     pub format: ScanFormatArg,
 
     /// Write the report to FILE instead of standard output.
+    ///
+    /// Example: `--output verified.json`
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Do not print the summary on stderr.
+    /// Do not print the summary and notes on stderr.
+    ///
+    /// Example: `keytrail verify -q --fail-on live findings.json`
     #[arg(long, short)]
     pub quiet: bool,
 

@@ -287,7 +287,7 @@ impl Criteria {
         }
         for (path, want) in &self.json {
             let Some(j) = json else { return false };
-            if !crate::jsonpath::get(j, path).iter().any(|v| *v == want) {
+            if !crate::jsonpath::get(j, path).contains(&want) {
                 return false;
             }
         }

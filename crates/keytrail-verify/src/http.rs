@@ -228,6 +228,8 @@ pub const MAX_BODY: u64 = 4 << 20;
 #[derive(Clone)]
 pub struct Client {
     agent: ureq::Agent,
+    /// No proxy: for loopback endpoints (tests, local stand-ins).
+    direct: ureq::Agent,
     sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
     limits: std::sync::Arc<crate::limits::Limits>,
 }
@@ -235,14 +237,21 @@ pub struct Client {
 impl Client {
     /// A client with a whole-request timeout.
     pub fn new(timeout: Duration) -> Client {
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(timeout))
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .user_agent(concat!("keytrail/", env!("CARGO_PKG_VERSION")))
-            .build();
+        let config = |proxy: bool| {
+            let b = ureq::Agent::config_builder()
+                .timeout_global(Some(timeout))
+                .http_status_as_error(false)
+                .max_redirects(0)
+                .user_agent(concat!("keytrail/", env!("CARGO_PKG_VERSION")));
+            if proxy {
+                b.build()
+            } else {
+                b.proxy(None).build()
+            }
+        };
         Client {
-            agent: config.into(),
+            agent: config(true).into(),
+            direct: config(false).into(),
             sent: Default::default(),
             limits: std::sync::Arc::new(crate::limits::Limits::new(
                 4,
@@ -302,6 +311,14 @@ impl Client {
         if s2 != scheme || a2.to_ascii_lowercase() != authority || !req.path.starts_with('/') {
             return Err("request would leave the verifier's host: not sent".into());
         }
+        let host = authority
+            .rsplit_once(':')
+            .map_or(authority.as_str(), |(h, _)| h);
+        let agent = if matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+            &self.direct
+        } else {
+            &self.agent
+        };
         let mut b = ureq::http::Request::builder()
             .method(req.method.as_str())
             .uri(&url);
@@ -313,11 +330,11 @@ impl Client {
             Some(body) => b
                 .body(body.clone())
                 .map_err(|e| format!("building the request: {e}"))
-                .and_then(|r| self.agent.run(r).map_err(describe)),
+                .and_then(|r| agent.run(r).map_err(describe)),
             None => b
                 .body(())
                 .map_err(|e| format!("building the request: {e}"))
-                .and_then(|r| self.agent.run(r).map_err(describe)),
+                .and_then(|r| agent.run(r).map_err(describe)),
         };
         let mut resp = result?;
         let status = resp.status().as_u16();

@@ -195,8 +195,11 @@ pub struct Verifier {
     cache: Option<Mutex<cache::Cache>>,
 }
 
-/// Every verifier: (id, provider, rule ids, base URL).
-pub fn catalogue() -> Result<Vec<(String, String, Vec<String>, Option<String>)>, Error> {
+/// One verifier as listed: (id, provider, rule ids, base URL).
+pub type CatalogueEntry = (String, String, Vec<String>, Option<String>);
+
+/// Every verifier.
+pub fn catalogue() -> Result<Vec<CatalogueEntry>, Error> {
     let mut v: Vec<_> = defs::builtin()
         .map_err(Error::Definitions)?
         .into_iter()

@@ -45,9 +45,15 @@ fn moto() -> &'static Moto {
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
+            // moto prints its own start-up line: the manifest is the JSON one.
+            let mut r = BufReader::new(stdout);
+            loop {
+                let mut line = String::new();
+                if r.read_line(&mut line).unwrap_or(0) == 0 || line.starts_with('{') {
+                    let _ = tx.send(line);
+                    break;
+                }
+            }
         });
         let line = rx.recv_timeout(Duration::from_secs(300)).expect("aws_moto.py did not report");
         let manifest = serde_json::from_str(&line).unwrap_or_else(|e| panic!("aws_moto.py: {line:?}: {e}"));

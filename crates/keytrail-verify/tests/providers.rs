@@ -439,8 +439,10 @@ fn the_cache_file_answers_the_next_run_and_holds_no_secret() {
     assert!(!text.contains(&secret) && !text.contains(&secret[4..20]));
     // A file that is not a cache is an error naming it.
     std::fs::write(&cache, "{not json").unwrap();
-    let mut o = Options::default();
-    o.cache = Some(cache.clone());
+    let o = Options {
+        cache: Some(cache.clone()),
+        ..Options::default()
+    };
     let err = Verifier::new(o).err().unwrap().to_string();
     assert!(
         err.contains("verify-cache.json") && err.contains("line 1"),

@@ -28,6 +28,7 @@ fn every_flag_has_an_example() {
         &["baseline", "create"],
         &["rules", "list"],
         &["rules", "check"],
+        &["verify"],
     ] {
         let mut args = sub.to_vec();
         args.push("--help");

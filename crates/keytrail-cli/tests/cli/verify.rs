@@ -42,7 +42,7 @@ fn run(t: &CliTest, srv: &Recorder, args: &[&str]) -> crate::Run {
 #[test]
 fn scan_without_verify_sends_nothing() {
     let t = CliTest::new();
-    let tok = CliTest::github_pat();
+    let tok = crate::fake::github_pat();
     t.write("app.env", &format!("GITHUB_TOKEN={tok}\n"));
     let srv = github(&[tok]);
     let r = run(&t, &srv, &["scan", "--format", "json", "."]);
@@ -54,8 +54,8 @@ fn scan_without_verify_sends_nothing() {
 #[test]
 fn scan_verify_checks_each_secret_once_and_reports_it() {
     let t = CliTest::new();
-    let live = CliTest::github_pat();
-    let dead = CliTest::github_pat();
+    let live = crate::fake::github_pat();
+    let dead = crate::fake::github_pat();
     for i in 0..3 {
         t.write(
             &format!("svc{i}/.env"),
@@ -104,7 +104,7 @@ fn scan_verify_checks_each_secret_once_and_reports_it() {
     let r = run(&t, &srv, &["scan", "--fail-on", "live", "-q", "."]);
     assert_eq!(r.code, 1);
     assert!(
-        r.stdout.contains("verification: live as login=octo"),
+        r.stdout.contains("verification: live as ") && r.stdout.contains("login=octo"),
         "{}",
         r.stdout
     );
@@ -134,7 +134,7 @@ fn scan_verify_checks_each_secret_once_and_reports_it() {
 #[test]
 fn verify_rereads_secrets_from_a_report() {
     let t = CliTest::new();
-    let tok = CliTest::github_pat();
+    let tok = crate::fake::github_pat();
     t.write("conf/app.env", &format!("GITHUB_TOKEN={tok}\n"));
     let srv = github(std::slice::from_ref(&tok));
     let r = run(
@@ -173,7 +173,7 @@ fn verify_rereads_secrets_from_a_report() {
     assert_eq!(r.code, 0, "live is not in --fail-on invalid");
 
     // The file changed: another token in its place is not verified in its stead.
-    let other = CliTest::github_pat();
+    let other = crate::fake::github_pat();
     t.write("conf/app.env", &format!("GITHUB_TOKEN={other}\n"));
     let r = run(&t, &srv, &["verify", "--format", "json", "findings.json"]);
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
@@ -211,7 +211,7 @@ fn malformed_reports_are_errors_naming_file_and_position() {
     let r = run(&t, &srv, &["verify", "bad.json"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("bad.json:3:"), "{}", r.stderr);
-    let tok = CliTest::github_pat();
+    let tok = crate::fake::github_pat();
     t.write("x.env", &format!("T={tok}\n"));
     run(
         &t,
