@@ -55,3 +55,36 @@ fi
 if ! python3 -c 'import ocsf_json_schema, jsonschema' 2>/dev/null; then
   python3 -m pip install --quiet 'ocsf-json-schema==1.2.0' 'jsonschema>=4.18'
 fi
+
+# Local servers of the database-verification tests
+# (crates/keytrail-verify/tests/databases.rs): PostgreSQL and Redis on
+# 127.0.0.1 at their standard ports. The test machines run them already;
+# elsewhere they are installed from Debian and started here, PostgreSQL with
+# trust authentication for loopback connections (as the test machines have).
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+if ! port_open 5432; then
+  command -v pg_ctlcluster >/dev/null 2>&1 || {
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql
+  }
+  for hba in /etc/postgresql/*/main/pg_hba.conf; do
+    grep -q '^host all all 127.0.0.1/32 trust' "$hba" ||
+      $SUDO sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+  done
+  for v in /etc/postgresql/*/main; do
+    v=${v#/etc/postgresql/}; v=${v%/main}
+    $SUDO pg_ctlcluster "$v" main restart || $SUDO pg_ctlcluster "$v" main start
+  done
+  for _ in $(seq 1 30); do port_open 5432 && break; sleep 1; done
+  port_open 5432 || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
+fi
+if ! port_open 6379; then
+  command -v redis-server >/dev/null 2>&1 || {
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server
+  }
+  redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no --daemonize yes
+  for _ in $(seq 1 30); do port_open 6379 && break; sleep 1; done
+  port_open 6379 || { echo "Redis did not start on 127.0.0.1:6379" >&2; exit 1; }
+fi

@@ -349,7 +349,7 @@ pub fn run(args: &VerifyCmdArgs) -> anyhow::Result<ExitStatus> {
         elapsed_ms: started.elapsed().as_millis() as u64,
         ..Summary::default()
     };
-    let metas: Vec<_> = rules.iter().map(crate::rule_set::meta).collect();
+    let metas: Vec<_> = rules.iter().map(keytrail_session::rule_meta).collect();
     let report = Report {
         findings: &findings,
         rules: &metas,

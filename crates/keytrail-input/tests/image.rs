@@ -231,6 +231,8 @@ fn finding_for(sink: &Collect, secret: &str) -> Finding {
         locations,
         notes: vec![],
         remediation: None,
+        verification: None,
+        blast_radius: None,
     }
 }
 

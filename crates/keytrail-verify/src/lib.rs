@@ -20,6 +20,7 @@
 pub mod aws;
 pub mod cache;
 pub mod canary;
+pub mod db;
 pub mod defs;
 pub mod findings_file;
 pub mod gcp;
@@ -182,6 +183,7 @@ enum Route {
     AwsPair,
     AwsKeyIdOnly,
     Gcp,
+    Db(db::Kind),
     None(String),
 }
 
@@ -224,6 +226,18 @@ pub fn catalogue() -> Result<Vec<CatalogueEntry>, Error> {
         ],
         Some(gcp::TOKEN_BASE.into()),
     ));
+    for (rule, provider) in [
+        ("database.postgres", "PostgreSQL"),
+        ("database.mysql", "MySQL/MariaDB"),
+        ("database.redis", "Redis"),
+    ] {
+        v.push((
+            rule.into(),
+            provider.into(),
+            vec![rule.into()],
+            Some("the host named in the connection string".into()),
+        ));
+    }
     v.sort();
     Ok(v)
 }
@@ -295,7 +309,10 @@ impl Verifier {
             "aws.access_key.pair" | "aws.access_key.pair_reversed" => Route::AwsPair,
             "aws.access_key_id" => Route::AwsKeyIdOnly,
             "gcp.service_account.key" | "gcp.service_account.key.sorted" => Route::Gcp,
-            _ => Route::None(format!("no verifier for rule {id}")),
+            _ => match db::kind_of_rule(id) {
+                Some(kind) => Route::Db(kind),
+                None => Route::None(format!("no verifier for rule {id}")),
+            },
         }
     }
 
@@ -304,6 +321,7 @@ impl Verifier {
             Route::Http(i) => Some(&self.http[*i].id),
             Route::AwsPair | Route::AwsKeyIdOnly => Some("aws.sts"),
             Route::Gcp => Some("gcp.jwt"),
+            Route::Db(k) => Some(k.verifier_id()),
             Route::None(_) => None,
         }
     }
@@ -494,6 +512,17 @@ impl Verifier {
                     .unwrap_or_default();
                 gcp::verify(&self.client, &base, secret, &f.context, self.opts.analyze)
             }
+            Route::Db(kind) => match context(f, "host") {
+                Some(host) => db::verify(
+                    *kind,
+                    context(f, "scheme").unwrap_or(""),
+                    context(f, "user").unwrap_or(""),
+                    secret,
+                    host,
+                    self.opts.timeout.min(std::time::Duration::from_secs(5)),
+                ),
+                None => Outcome::skipped("the connection string's host was not found"),
+            },
             Route::AwsKeyIdOnly | Route::None(_) => Outcome::skipped("no verifier"),
         };
         // Whatever a provider answered, the secret never goes into output.

@@ -468,6 +468,8 @@ mod tests {
             ],
             notes: vec![],
             remediation: None,
+            verification: None,
+            blast_radius: None,
         };
         let r = remediation(&finding).unwrap();
         assert_eq!(r.references, vec!["reg/app:1", "reg/app:2"]);
@@ -520,6 +522,8 @@ mod tests {
             locations: vec![loc],
             notes: vec![],
             remediation: None,
+            verification: None,
+            blast_radius: None,
         };
         let mut findings = vec![
             finding(
