@@ -619,7 +619,6 @@ fn mysql_login(c: &mut Conn<'_>, user: &str, password: &str) -> std::io::Result<
     r.extend_from_slice(plugin.as_bytes());
     r.push(0);
     my_send(c, 1, &r)?;
-    let mut plugin = plugin;
     // At most a few round trips: auth switch, fast-auth result, OK/ERR.
     for _ in 0..4 {
         let (seq, p) = my_packet(c)?;

@@ -13,6 +13,9 @@ use crate::baseline::Baseline;
 use crate::source::ImageState;
 use keytrail_types::Finding;
 
+/// A post-scan stage that adds to (or drops from) the findings kept so far.
+pub type Enricher<'a> = Box<dyn Fn(&mut Vec<Finding>) -> anyhow::Result<()> + 'a>;
+
 /// One post-scan step.
 pub enum Step<'a> {
     /// Add the image locations that were not scanned again (identical
@@ -36,7 +39,7 @@ pub enum Step<'a> {
     /// them (verification and blast radius, from `keytrail-verify`): runs
     /// where it is placed, so after the filters only kept findings are
     /// sent anywhere. An error stops the run.
-    Enrich(Box<dyn Fn(&mut Vec<Finding>) -> anyhow::Result<()> + 'a>),
+    Enrich(Enricher<'a>),
 }
 
 impl<'a> Step<'a> {
