@@ -8,8 +8,9 @@ need_apt=()
 # Debian packages: git (history fixtures), umoci and skopeo (OCI layouts and
 # docker-archives built at test time), docker-registry (the reference OCI
 # registry, started on 127.0.0.1 by the image tests), GNU time (benchmarks),
-# npm (the IP-location databases below).
-for tool in git:git umoci:umoci skopeo:skopeo docker-registry:docker-registry time:/usr/bin/time npm:npm; do
+# npm (the IP-location databases below), openssl (RSA keys made at test time
+# for the GCP service-account verification tests).
+for tool in git:git umoci:umoci skopeo:skopeo docker-registry:docker-registry time:/usr/bin/time npm:npm openssl:openssl; do
   pkg=${tool%%:*}; cmd=${tool#*:}
   command -v "$cmd" >/dev/null 2>&1 || need_apt+=("$pkg")
 done

@@ -11,6 +11,131 @@ use keytrail_types::{BlastRadius, Privilege, VerificationStatus};
 /// Google's token endpoint.
 pub const TOKEN_BASE: &str = "https://oauth2.googleapis.com";
 
+/// Cloud Resource Manager, asked which permissions the account holds on
+/// its project (`--analyze`; endpoint override id `gcp.crm`).
+pub const CRM_BASE: &str = "https://cloudresourcemanager.googleapis.com";
+
+/// Permissions asked about with `projects.testIamPermissions` (which needs
+/// no permission itself), strongest class first: what the account holds
+/// decides its privilege.
+const PROBES: &[(&str, Privilege)] = &[
+    ("resourcemanager.projects.setIamPolicy", Privilege::Admin),
+    ("iam.roles.create", Privilege::Admin),
+    ("iam.roles.update", Privilege::Admin),
+    (
+        "iam.serviceAccountKeys.create",
+        Privilege::PrivilegeEscalation,
+    ),
+    ("iam.serviceAccounts.actAs", Privilege::PrivilegeEscalation),
+    (
+        "iam.serviceAccounts.getAccessToken",
+        Privilege::PrivilegeEscalation,
+    ),
+    (
+        "iam.serviceAccounts.signJwt",
+        Privilege::PrivilegeEscalation,
+    ),
+    (
+        "compute.instances.setMetadata",
+        Privilege::PrivilegeEscalation,
+    ),
+    (
+        "cloudfunctions.functions.create",
+        Privilege::PrivilegeEscalation,
+    ),
+    ("run.services.create", Privilege::PrivilegeEscalation),
+    ("secretmanager.versions.access", Privilege::DataAccess),
+    ("storage.objects.get", Privilege::DataAccess),
+    ("bigquery.tables.getData", Privilege::DataAccess),
+    ("cloudsql.instances.connect", Privilege::DataAccess),
+    ("storage.objects.create", Privilege::Write),
+    ("storage.objects.delete", Privilege::Write),
+    ("compute.instances.create", Privilege::Write),
+    ("pubsub.topics.publish", Privilege::Write),
+    ("resourcemanager.projects.get", Privilege::ReadOnly),
+    ("compute.instances.list", Privilege::ReadOnly),
+    ("storage.buckets.list", Privilege::ReadOnly),
+    ("logging.logEntries.list", Privilege::ReadOnly),
+];
+
+/// Ask Cloud Resource Manager which of [`PROBES`] `token` holds on
+/// `project`, and classify.
+fn analyze_project(
+    client: &Client,
+    crm_base: &str,
+    token: &str,
+    project: &str,
+    email: &str,
+) -> BlastRadius {
+    let mut blast = BlastRadius {
+        privilege: Privilege::Unknown,
+        scopes: Vec::new(),
+        resources: vec![format!("gcp-project:{project}")],
+        evidence: vec![format!("service account {email} can obtain tokens")],
+        unknowns: Vec::new(),
+    };
+    let body = serde_json::json!({
+        "permissions": PROBES.iter().map(|(p, _)| *p).collect::<Vec<_>>(),
+    });
+    let req = Request {
+        method: "POST".into(),
+        base: crm_base.trim_end_matches('/').to_string(),
+        path: format!(
+            "/v1/projects/{}:testIamPermissions",
+            crate::http::url_encode(project)
+        ),
+        headers: vec![
+            ("authorization".into(), format!("Bearer {token}")),
+            ("content-type".into(), "application/json".into()),
+        ],
+        body: Some(body.to_string().into_bytes()),
+    };
+    let r = match client.send_limited(&req, "gcp.crm") {
+        Ok(r) => r,
+        Err(e) => {
+            blast.unknowns.push(format!(
+                "projects.testIamPermissions on {project} failed: {e}"
+            ));
+            return blast;
+        }
+    };
+    let held: Vec<String> = match (r.status, r.json()) {
+        (200, Some(j)) => j
+            .get("permissions")
+            .and_then(|p| p.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .filter(|p| PROBES.iter().any(|(q, _)| q == p))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        (status, _) => {
+            blast.unknowns.push(format!(
+                "projects.testIamPermissions on {project}: HTTP {status}: {}",
+                crate::excerpt(&r.body)
+            ));
+            return blast;
+        }
+    };
+    blast.privilege = PROBES
+        .iter()
+        .find(|(p, _)| held.iter().any(|h| h == p))
+        .map(|(_, class)| *class)
+        .unwrap_or(Privilege::None);
+    for p in &held {
+        blast
+            .evidence
+            .push(format!("holds {p} on project {project}"));
+    }
+    blast.scopes = held;
+    blast.unknowns.push(format!(
+        "only {} permissions on the project itself were tested; roles granted on folders, the organisation or single resources (buckets, secrets) are not seen",
+        PROBES.len()
+    ));
+    blast
+}
+
 fn b64url(b: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
 }
@@ -32,6 +157,7 @@ fn pem_der(pem: &str) -> Result<Vec<u8>, String> {
 pub fn verify(
     client: &Client,
     base: &str,
+    crm_base: &str,
     pem: &str,
     context: &[(String, String)],
     analyze: bool,
@@ -60,7 +186,6 @@ pub fn verify(
         }
     };
     let now = crate::time::now_unix();
-    let aud = format!("{}/token", base.trim_end_matches('/'));
     let header = b64url(br#"{"alg":"RS256","typ":"JWT"}"#);
     let claims = serde_json::json!({
         "iss": email,
@@ -69,7 +194,6 @@ pub fn verify(
         "iat": now,
         "exp": now + 600,
     });
-    let _ = aud;
     let payload = b64url(claims.to_string().as_bytes());
     let signing_input = format!("{header}.{payload}");
     let mut sig = vec![0u8; key.public().modulus_len()];
@@ -124,14 +248,22 @@ pub fn verify(
             o.identity.push(("project".into(), p.clone()));
         }
         if analyze {
-            o.blast = Some(BlastRadius {
-                privilege: Privilege::Unknown,
-                scopes: Vec::new(),
-                resources: project.iter().map(|p| format!("gcp-project:{p}")).collect(),
-                evidence: vec![format!("service account {email} can obtain tokens")],
-                unknowns: vec![
-                    "its IAM roles are granted on resources (projects, folders, buckets), which a service account usually cannot list: not read".into(),
-                ],
+            let token = json
+                .as_ref()
+                .and_then(|j| j.get("access_token"))
+                .and_then(|t| t.as_str())
+                .unwrap_or_default();
+            o.blast = Some(match &project {
+                Some(p) => analyze_project(client, crm_base, token, p, &email),
+                None => BlastRadius {
+                    privilege: Privilege::Unknown,
+                    scopes: Vec::new(),
+                    resources: Vec::new(),
+                    evidence: vec![format!("service account {email} can obtain tokens")],
+                    unknowns: vec![
+                        "the account's project is not in its e-mail address: permissions not tested".into(),
+                    ],
+                },
             });
         }
         return o;

@@ -226,6 +226,14 @@ pub fn catalogue() -> Result<Vec<CatalogueEntry>, Error> {
         ],
         Some(gcp::TOKEN_BASE.into()),
     ));
+    // Not a verifier of its own: where `gcp.jwt --analyze` tests the
+    // account's permissions (listed so that its endpoint can be set).
+    v.push((
+        "gcp.crm".into(),
+        "Google Cloud".into(),
+        Vec::new(),
+        Some(gcp::CRM_BASE.into()),
+    ));
     for (rule, provider) in [
         ("database.postgres", "PostgreSQL"),
         ("database.mysql", "MySQL/MariaDB"),
@@ -510,7 +518,19 @@ impl Verifier {
                     .endpoints
                     .resolve("gcp.jwt", Some(gcp::TOKEN_BASE))
                     .unwrap_or_default();
-                gcp::verify(&self.client, &base, secret, &f.context, self.opts.analyze)
+                let crm = self
+                    .opts
+                    .endpoints
+                    .resolve("gcp.crm", Some(gcp::CRM_BASE))
+                    .unwrap_or_default();
+                gcp::verify(
+                    &self.client,
+                    &base,
+                    &crm,
+                    secret,
+                    &f.context,
+                    self.opts.analyze,
+                )
             }
             Route::Db(kind) => match context(f, "host") {
                 Some(host) => db::verify(
