@@ -58,6 +58,11 @@ pub enum Command {
     Intel(crate::cmd_intel::IntelCommand),
     /// Verify the findings of a JSON/JSONL report with their providers (live, invalid…).
     Verify(crate::cmd_verify::VerifyCmdArgs),
+    /// Revoke a leaked credential through its provider's API, or print its runbook (dry run unless --yes).
+    Revoke(crate::cmd_revoke::RevokeArgs),
+    /// Rotate an AWS access key where it is stored (dry run unless --yes).
+    #[command(subcommand)]
+    Rotate(crate::cmd_rotate::RotateCommand),
 }
 
 /// Output formats of `scan`.

@@ -14,6 +14,8 @@ mod cmd_hook;
 mod cmd_intel;
 mod cmd_posture;
 mod cmd_redact;
+mod cmd_revoke;
+mod cmd_rotate;
 mod cmd_rules;
 mod cmd_scan;
 mod cmd_verify;
@@ -51,6 +53,8 @@ fn main() -> std::process::ExitCode {
         args::Command::Intel(c) => cmd_intel::run(c),
         args::Command::Exposure(a) => cmd_exposure::run(a),
         args::Command::Verify(a) => cmd_verify::run(a),
+        args::Command::Revoke(a) => cmd_revoke::run(a),
+        args::Command::Rotate(c) => cmd_rotate::run(c),
         args::Command::Detect(a) => cmd_detect::run(a).map(|code| match code {
             0 => ExitStatus::Clean,
             1 => ExitStatus::Findings,

@@ -119,11 +119,7 @@ impl AuditLog {
             opts.mode(0o600);
         }
         let file = opts.open(path)?;
-        let run_id = format!(
-            "{}-{}",
-            crate::time::now_unix(),
-            std::process::id()
-        );
+        let run_id = format!("{}-{}", crate::time::now_unix(), std::process::id());
         Ok(AuditLog {
             path: path.to_path_buf(),
             file,
@@ -183,16 +179,35 @@ mod tests {
         let path = dir.path().join("sub/audit.jsonl");
         let mut log = AuditLog::open(&path, "revoke").unwrap();
         log.set_identity(Some("arn:aws:iam::123456789012:user/ops".into()));
-        log.record("aws", "deactivate-access-key", "AKIA0000", crate::Mode::DryRun, Outcome::Planned, None)
-            .unwrap();
+        log.record(
+            "aws",
+            "deactivate-access-key",
+            "AKIA0000",
+            crate::Mode::DryRun,
+            Outcome::Planned,
+            None,
+        )
+        .unwrap();
         let mut log = AuditLog::open(&path, "revoke").unwrap();
-        log.record("github", "revoke-token", "ghp_…", crate::Mode::Act, Outcome::Failed, Some("HTTP 500".into()))
-            .unwrap();
+        log.record(
+            "github",
+            "revoke-token",
+            "ghp_…",
+            crate::Mode::Act,
+            Outcome::Failed,
+            Some("HTTP 500".into()),
+        )
+        .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
-        let lines: Vec<serde_json::Value> =
-            text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 2);
-        assert_eq!(lines[0]["operator"]["identity"], "arn:aws:iam::123456789012:user/ops");
+        assert_eq!(
+            lines[0]["operator"]["identity"],
+            "arn:aws:iam::123456789012:user/ops"
+        );
         assert_eq!(lines[0]["mode"], "dry-run");
         assert_eq!(lines[0]["result"], "planned");
         assert_eq!(lines[1]["result"], "failed");

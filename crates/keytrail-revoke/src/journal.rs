@@ -34,7 +34,9 @@ pub enum StoreRef {
 impl std::fmt::Display for StoreRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StoreRef::SecretsManager { secret_id } => write!(f, "Secrets Manager secret `{secret_id}`"),
+            StoreRef::SecretsManager { secret_id } => {
+                write!(f, "Secrets Manager secret `{secret_id}`")
+            }
             StoreRef::SsmParameter { name } => write!(f, "SSM parameter `{name}`"),
             StoreRef::None => write!(f, "no secret store"),
         }
@@ -183,7 +185,9 @@ pub fn save(path: &Path, journal: &Journal) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(fail)?;
     let tmp = dir.join(format!(
         ".{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("journal")
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("journal")
     ));
     {
         use std::io::Write;
@@ -195,7 +199,8 @@ pub fn save(path: &Path, journal: &Journal) -> Result<(), String> {
             opts.mode(0o600);
         }
         let mut f = opts.open(&tmp).map_err(fail)?;
-        let text = serde_json::to_string_pretty(journal).map_err(|e| fail(std::io::Error::other(e)))?;
+        let text =
+            serde_json::to_string_pretty(journal).map_err(|e| fail(std::io::Error::other(e)))?;
         f.write_all(text.as_bytes()).map_err(fail)?;
         f.write_all(b"\n").map_err(fail)?;
         f.sync_all().map_err(fail)?;

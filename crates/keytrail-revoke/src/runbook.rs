@@ -61,7 +61,10 @@ pub fn find(name: &str) -> Option<&'static Runbook> {
 impl Runbook {
     /// The runbook as text for a terminal.
     pub fn render(&self) -> String {
-        let mut s = format!("{}: no revocation API keytrail can call; revoke by hand\n", self.name);
+        let mut s = format!(
+            "{}: no revocation API keytrail can call; revoke by hand\n",
+            self.name
+        );
         s.push_str(&format!("where: {}\n", self.revoke_at));
         s.push_str("steps:\n");
         for (i, step) in self.steps.iter().enumerate() {
@@ -84,16 +87,29 @@ mod tests {
     fn the_data_parses_and_every_entry_is_complete() {
         let mut seen = BTreeSet::new();
         for r in all() {
-            assert!(seen.insert(r.provider.clone()), "duplicate runbook {}", r.provider);
-            assert!(!r.name.is_empty() && !r.revoke_at.is_empty(), "{}", r.provider);
+            assert!(
+                seen.insert(r.provider.clone()),
+                "duplicate runbook {}",
+                r.provider
+            );
+            assert!(
+                !r.name.is_empty() && !r.revoke_at.is_empty(),
+                "{}",
+                r.provider
+            );
             assert!(!r.steps.is_empty(), "{}: no steps", r.provider);
-            assert!(!r.check_after.is_empty(), "{}: nothing to check afterwards", r.provider);
+            assert!(
+                !r.check_after.is_empty(),
+                "{}: nothing to check afterwards",
+                r.provider
+            );
         }
     }
 
     #[test]
     fn every_rule_provider_has_a_runbook() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../keytrail-rules/data/secrets");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../keytrail-rules/data/secrets");
         let mut missing = Vec::new();
         let mut n = 0;
         for entry in std::fs::read_dir(&dir).expect("keytrail-rules data") {
@@ -107,7 +123,10 @@ mod tests {
             }
         }
         assert!(n > 100, "only {n} rule files found in {}", dir.display());
-        assert!(missing.is_empty(), "providers without a runbook: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "providers without a runbook: {missing:?}"
+        );
     }
 
     #[test]

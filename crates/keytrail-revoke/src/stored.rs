@@ -70,7 +70,9 @@ pub enum FormatError {
     )]
     Unrecognised,
     /// More than one pair: which one to rotate is not clear.
-    #[error("{0} AWS access key pairs found; rotating one of several is not supported, the value is left untouched")]
+    #[error(
+        "{0} AWS access key pairs found; rotating one of several is not supported, the value is left untouched"
+    )]
     Several(usize),
     /// A field is there but is not a string / not an access key id.
     #[error("field `{0}` does not hold an access key id; the value is left untouched")]
@@ -102,7 +104,8 @@ fn is_secret_name(name: &str) -> bool {
 pub fn looks_like_key_id(s: &str) -> bool {
     s.len() == 20
         && (s.starts_with("AKIA") || s.starts_with("ASIA"))
-        && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
 }
 
 /// Reads the access key in `text`.
@@ -238,7 +241,10 @@ pub fn replace(
         );
     }
     let back = parse(&out)?;
-    if back.key_id != new_id || back.secret.expose() != new_secret.expose() || back.format != old.format {
+    if back.key_id != new_id
+        || back.secret.expose() != new_secret.expose()
+        || back.format != old.format
+    {
         return Err(FormatError::Unrecognised);
     }
     Ok(out)
@@ -305,8 +311,12 @@ mod tests {
     #[test]
     fn line_formats() {
         for text in [
-            format!("[default]\naws_access_key_id = {ID}\naws_secret_access_key = {SECRET}\nregion = us-east-1\n"),
-            format!("export AWS_ACCESS_KEY_ID=\"{ID}\"\nexport AWS_SECRET_ACCESS_KEY=\"{SECRET}\"\n"),
+            format!(
+                "[default]\naws_access_key_id = {ID}\naws_secret_access_key = {SECRET}\nregion = us-east-1\n"
+            ),
+            format!(
+                "export AWS_ACCESS_KEY_ID=\"{ID}\"\nexport AWS_SECRET_ACCESS_KEY=\"{SECRET}\"\n"
+            ),
             format!("access_key_id: '{ID}'\nsecret_access_key: '{SECRET}'\n"),
         ] {
             let (format, out) = roundtrip(&text);
@@ -318,7 +328,10 @@ mod tests {
     #[test]
     fn unexpected_formats_are_refused() {
         assert_eq!(parse(SECRET).unwrap_err(), FormatError::Unrecognised);
-        assert_eq!(parse("{\"password\": \"x\"}").unwrap_err(), FormatError::Unrecognised);
+        assert_eq!(
+            parse("{\"password\": \"x\"}").unwrap_err(),
+            FormatError::Unrecognised
+        );
         assert_eq!(parse("{not json").unwrap_err(), FormatError::Unrecognised);
         assert_eq!(
             parse("{\"aws_access_key_id\": 5, \"aws_secret_access_key\": \"x\"}").unwrap_err(),
@@ -327,9 +340,15 @@ mod tests {
         let two = format!(
             r#"[{{"AccessKeyId":"{ID}","SecretAccessKey":"a"}},{{"AccessKeyId":"{NEW_ID}","SecretAccessKey":"b"}}]"#
         );
-        assert_eq!(parse(&format!("{{\"k\": {two}}}")).unwrap_err(), FormatError::Several(2));
         assert_eq!(
-            parse(&format!("AWS_ACCESS_KEY_ID={ID}\nAWS_ACCESS_KEY_ID={NEW_ID}\nAWS_SECRET_ACCESS_KEY=x\n")).unwrap_err(),
+            parse(&format!("{{\"k\": {two}}}")).unwrap_err(),
+            FormatError::Several(2)
+        );
+        assert_eq!(
+            parse(&format!(
+                "AWS_ACCESS_KEY_ID={ID}\nAWS_ACCESS_KEY_ID={NEW_ID}\nAWS_SECRET_ACCESS_KEY=x\n"
+            ))
+            .unwrap_err(),
             FormatError::Several(2)
         );
     }

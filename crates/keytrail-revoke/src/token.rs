@@ -200,7 +200,11 @@ pub fn check_base(url: &str) -> Result<String, PlanError> {
         return Err(bad("no host, or credentials in the URL"));
     }
     let host = if host_port.starts_with('[') {
-        host_port.split(']').next().map(|h| format!("{h}]")).unwrap_or_default()
+        host_port
+            .split(']')
+            .next()
+            .map(|h| format!("{h}]"))
+            .unwrap_or_default()
     } else {
         host_port.split(':').next().unwrap_or_default().to_string()
     };
@@ -219,7 +223,11 @@ pub fn check_base(url: &str) -> Result<String, PlanError> {
 /// Plans the revocation of `token` at `provider` (`base` overrides the API
 /// address: GitHub Enterprise `https://HOST/api/v3`, a GitLab instance, a
 /// Vault or Okta address).
-pub fn plan(provider: &'static Provider, token: Secret<String>, base: Option<&str>) -> Result<Plan, PlanError> {
+pub fn plan(
+    provider: &'static Provider,
+    token: Secret<String>,
+    base: Option<&str>,
+) -> Result<Plan, PlanError> {
     let re = regex::Regex::new(provider.pattern).expect("provider patterns compile");
     if !re.is_match(token.expose()) {
         return Err(PlanError::WrongFormat(provider.display, provider.kinds));
@@ -228,12 +236,19 @@ pub fn plan(provider: &'static Provider, token: Secret<String>, base: Option<&st
         .base_env
         .and_then(|k| std::env::var(k).ok())
         .filter(|v| !v.is_empty());
-    let base = match base.map(str::to_string).or(env_base).or(provider.default_base.map(str::to_string)) {
+    let base = match base
+        .map(str::to_string)
+        .or(env_base)
+        .or(provider.default_base.map(str::to_string))
+    {
         Some(b) => check_base(&b)?,
         None => {
             return Err(PlanError::NoBase(
                 provider.display,
-                provider.base_env.map(|e| format!(" or {e}")).unwrap_or_default(),
+                provider
+                    .base_env
+                    .map(|e| format!(" or {e}"))
+                    .unwrap_or_default(),
             ));
         }
     };
@@ -353,7 +368,10 @@ impl Plan {
             Kind::Npm => Request {
                 method: "GET",
                 url: format!("{b}/-/npm/v1/tokens"),
-                headers: vec![("Authorization", format!("Bearer {t}")), ("Accept", "application/json".into())],
+                headers: vec![
+                    ("Authorization", format!("Bearer {t}")),
+                    ("Accept", "application/json".into()),
+                ],
                 body: None,
             },
             Kind::Vault => Request {
@@ -365,7 +383,10 @@ impl Plan {
             Kind::Okta => Request {
                 method: "DELETE",
                 url: format!("{b}/api/v1/api-tokens/current"),
-                headers: vec![("Authorization", format!("SSWS {t}")), ("Accept", "application/json".into())],
+                headers: vec![
+                    ("Authorization", format!("SSWS {t}")),
+                    ("Accept", "application/json".into()),
+                ],
                 body: None,
             },
             Kind::Vercel => Request {
@@ -423,7 +444,14 @@ impl Plan {
         v
     }
 
-    fn report(&self, mode: crate::Mode, requests: Vec<ShownRequest>, result: TokenResult, status: Option<u16>, detail: Option<String>) -> TokenReport {
+    fn report(
+        &self,
+        mode: crate::Mode,
+        requests: Vec<ShownRequest>,
+        result: TokenResult,
+        status: Option<u16>,
+        detail: Option<String>,
+    ) -> TokenReport {
         TokenReport {
             provider: self.provider.name,
             target: self.target(),
@@ -438,7 +466,13 @@ impl Plan {
 
     /// The dry-run report.
     pub fn dry_run(&self) -> TokenReport {
-        self.report(crate::Mode::DryRun, self.shown_requests(), TokenResult::Planned, None, None)
+        self.report(
+            crate::Mode::DryRun,
+            self.shown_requests(),
+            TokenResult::Planned,
+            None,
+            None,
+        )
     }
 
     /// Sends the revocation; never fails as a call: a failure is a report
@@ -456,7 +490,9 @@ impl Plan {
         let mut shown = vec![self.show(&first)];
         let (status, body) = match send(&agent, &first, deadline) {
             Ok(r) => r,
-            Err(e) => return self.report(crate::Mode::Act, shown, TokenResult::Failed, None, Some(e)),
+            Err(e) => {
+                return self.report(crate::Mode::Act, shown, TokenResult::Failed, None, Some(e));
+            }
         };
         let (result, detail) = match self.kind {
             Kind::Slack => slack_result(status, &body),
@@ -469,7 +505,15 @@ impl Plan {
                         let (r, d) = status_result(s, &[200, 202, 204], &b);
                         return self.report(crate::Mode::Act, shown, r, Some(s), d);
                     }
-                    Err(e) => return self.report(crate::Mode::Act, shown, TokenResult::Failed, Some(status), Some(e)),
+                    Err(e) => {
+                        return self.report(
+                            crate::Mode::Act,
+                            shown,
+                            TokenResult::Failed,
+                            Some(status),
+                            Some(e),
+                        );
+                    }
                 }
             }
             Kind::GitHubRevoke => status_result(status, &[202], &body),
@@ -509,12 +553,22 @@ fn status_result(status: u16, ok: &[u16], body: &str) -> (TokenResult, Option<St
     } else if status == 401 || status == 403 || (status == 404 && body.contains("token")) {
         (
             TokenResult::AlreadyInvalid,
-            Some(format!("HTTP {status}: the provider rejected the token (already revoked, expired or not valid)")),
+            Some(format!(
+                "HTTP {status}: the provider rejected the token (already revoked, expired or not valid)"
+            )),
         )
     } else if (300..400).contains(&status) {
-        (TokenResult::Failed, Some(format!("HTTP {status}: redirect not followed (a token is only sent to the address given)")))
+        (
+            TokenResult::Failed,
+            Some(format!(
+                "HTTP {status}: redirect not followed (a token is only sent to the address given)"
+            )),
+        )
     } else {
-        (TokenResult::Failed, Some(format!("HTTP {status}: {}", snippet(body))))
+        (
+            TokenResult::Failed,
+            Some(format!("HTTP {status}: {}", snippet(body))),
+        )
     }
 }
 
@@ -524,16 +578,36 @@ fn slack_result(status: u16, body: &str) -> (TokenResult, Option<String>) {
     }
     let v: serde_json::Value = match serde_json::from_str(body) {
         Ok(v) => v,
-        Err(_) => return (TokenResult::Failed, Some(format!("unexpected answer (not JSON): {}", snippet(body)))),
-    };
-    match (v.get("ok").and_then(|o| o.as_bool()), v.get("error").and_then(|e| e.as_str())) {
-        (Some(true), _) if v.get("revoked").and_then(|r| r.as_bool()) == Some(true) => (TokenResult::Revoked, None),
-        (Some(true), _) => (TokenResult::Failed, Some("Slack answered ok but did not say `revoked: true`".into())),
-        (Some(false), Some(e @ ("invalid_auth" | "token_revoked" | "account_inactive" | "token_expired" | "not_authed"))) => {
-            (TokenResult::AlreadyInvalid, Some(format!("Slack: {e}")))
+        Err(_) => {
+            return (
+                TokenResult::Failed,
+                Some(format!("unexpected answer (not JSON): {}", snippet(body))),
+            );
         }
+    };
+    match (
+        v.get("ok").and_then(|o| o.as_bool()),
+        v.get("error").and_then(|e| e.as_str()),
+    ) {
+        (Some(true), _) if v.get("revoked").and_then(|r| r.as_bool()) == Some(true) => {
+            (TokenResult::Revoked, None)
+        }
+        (Some(true), _) => (
+            TokenResult::Failed,
+            Some("Slack answered ok but did not say `revoked: true`".into()),
+        ),
+        (
+            Some(false),
+            Some(
+                e @ ("invalid_auth" | "token_revoked" | "account_inactive" | "token_expired"
+                | "not_authed"),
+            ),
+        ) => (TokenResult::AlreadyInvalid, Some(format!("Slack: {e}"))),
         (Some(false), Some(e)) => (TokenResult::Failed, Some(format!("Slack: {e}"))),
-        _ => (TokenResult::Failed, Some(format!("unexpected answer: {}", snippet(body)))),
+        _ => (
+            TokenResult::Failed,
+            Some(format!("unexpected answer: {}", snippet(body))),
+        ),
     }
 }
 
@@ -547,7 +621,11 @@ fn send(agent: &ureq::Agent, r: &Request, deadline: Instant) -> Result<(u16, Str
         let result = (|| -> Result<(u16, String, Option<u64>), ureq::Error> {
             let mut resp = match r.method {
                 "GET" | "DELETE" => {
-                    let mut b = if r.method == "GET" { agent.get(&r.url) } else { agent.delete(&r.url) };
+                    let mut b = if r.method == "GET" {
+                        agent.get(&r.url)
+                    } else {
+                        agent.delete(&r.url)
+                    };
                     for (k, v) in &r.headers {
                         b = b.header(*k, v);
                     }
@@ -579,16 +657,26 @@ fn send(agent: &ureq::Agent, r: &Request, deadline: Instant) -> Result<(u16, Str
             Ok((status, body, retry_after))
         })();
         let (wait, last) = match result {
-            Ok((s, body, ra)) if s == 429 || s >= 500 => {
-                (Duration::from_secs(ra.unwrap_or(attempt).min(10)), Ok((s, body)))
-            }
+            Ok((s, body, ra)) if s == 429 || s >= 500 => (
+                Duration::from_secs(ra.unwrap_or(attempt).min(10)),
+                Ok((s, body)),
+            ),
             Ok((s, body, _)) => return Ok((s, body)),
-            Err(e) => (Duration::from_secs(attempt), Err(format!("{} {}: {e}", r.method, redact_url(&r.url)))),
+            Err(e) => (
+                Duration::from_secs(attempt),
+                Err(format!("{} {}: {e}", r.method, redact_url(&r.url))),
+            ),
         };
         if attempt >= 3 || Instant::now() + wait >= deadline {
             return match last {
-                Ok((s, body)) if s == 429 => Err(format!("HTTP 429: rate limited after {attempt} attempt(s): {}", snippet(&body))),
-                Ok((s, body)) => Err(format!("HTTP {s} after {attempt} attempt(s): {}", snippet(&body))),
+                Ok((s, body)) if s == 429 => Err(format!(
+                    "HTTP 429: rate limited after {attempt} attempt(s): {}",
+                    snippet(&body)
+                )),
+                Ok((s, body)) => Err(format!(
+                    "HTTP {s} after {attempt} attempt(s): {}",
+                    snippet(&body)
+                )),
                 Err(e) => Err(format!("{e} (after {attempt} attempt(s))")),
             };
         }
@@ -600,7 +688,9 @@ fn send(agent: &ureq::Agent, r: &Request, deadline: Instant) -> Result<(u16, Str
 /// token (npm's delete by token).
 fn redact_url(url: &str) -> String {
     match url.rsplit_once('/') {
-        Some((head, tail)) if tail.len() > 20 => format!("{head}/{}", keytrail_types::redact(tail.as_bytes())),
+        Some((head, tail)) if tail.len() > 20 => {
+            format!("{head}/{}", keytrail_types::redact(tail.as_bytes()))
+        }
         _ => url.to_string(),
     }
 }
@@ -611,10 +701,20 @@ mod tests {
 
     #[test]
     fn base_urls_must_be_https_unless_loopback() {
-        assert_eq!(check_base("https://ghe.example.com/api/v3/").unwrap(), "https://ghe.example.com/api/v3");
+        assert_eq!(
+            check_base("https://ghe.example.com/api/v3/").unwrap(),
+            "https://ghe.example.com/api/v3"
+        );
         assert!(check_base("http://127.0.0.1:8080").is_ok());
         assert!(check_base("http://localhost:1").is_ok());
-        for bad in ["http://example.com", "ftp://x", "https://", "https://u:p@host", "https://h/?x=1", "example.com"] {
+        for bad in [
+            "http://example.com",
+            "ftp://x",
+            "https://",
+            "https://u:p@host",
+            "https://h/?x=1",
+            "example.com",
+        ] {
             assert!(check_base(bad).is_err(), "{bad}");
         }
     }
@@ -622,16 +722,32 @@ mod tests {
     #[test]
     fn tokens_of_another_provider_are_refused() {
         let gh = provider("github").unwrap();
-        let e = plan(gh, Secret::new("glpat-abcdefghijklmnopqrstuvwxyz".into()), None).unwrap_err();
+        let e = plan(
+            gh,
+            Secret::new("glpat-abcdefghijklmnopqrstuvwxyz".into()),
+            None,
+        )
+        .unwrap_err();
         assert!(matches!(e, PlanError::WrongFormat("GitHub", _)));
-        assert!(plan(provider("okta").unwrap(), Secret::new(format!("00{}", "a".repeat(40))), None)
-            .is_err_and(|e| matches!(e, PlanError::NoBase(..))));
+        assert!(
+            plan(
+                provider("okta").unwrap(),
+                Secret::new(format!("00{}", "a".repeat(40))),
+                None
+            )
+            .is_err_and(|e| matches!(e, PlanError::NoBase(..)))
+        );
     }
 
     #[test]
     fn shown_requests_never_hold_the_token() {
         let token = format!("ghp_{}", "A1b2".repeat(9));
-        let p = plan(provider("github").unwrap(), Secret::new(token.clone()), None).unwrap();
+        let p = plan(
+            provider("github").unwrap(),
+            Secret::new(token.clone()),
+            None,
+        )
+        .unwrap();
         let shown = serde_json::to_string(&p.dry_run()).unwrap();
         assert!(!shown.contains(&token));
         assert!(shown.contains("https://api.github.com/credentials/revoke"));

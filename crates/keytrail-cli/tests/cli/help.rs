@@ -29,6 +29,8 @@ fn every_flag_has_an_example() {
         &["rules", "list"],
         &["rules", "check"],
         &["verify"],
+        &["revoke"],
+        &["rotate", "aws-key"],
     ] {
         let mut args = sub.to_vec();
         args.push("--help");

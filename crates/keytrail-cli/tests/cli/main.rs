@@ -20,6 +20,8 @@ mod image;
 mod image_registry;
 mod integrations;
 mod intel;
+mod revoke;
+mod rotate;
 mod rules;
 mod scan;
 mod verify;

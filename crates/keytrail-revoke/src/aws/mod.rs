@@ -7,10 +7,10 @@
 
 mod rotate;
 
-pub use rotate::{RotateRequest, RotateReport, rotate};
+pub use rotate::{RotateReport, RotateRequest, rotate};
 
-use crate::audit::{AuditLog, Outcome};
 use crate::Mode;
+use crate::audit::{AuditLog, Outcome};
 use aws_config::BehaviorVersion;
 use aws_config::SdkConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -72,15 +72,20 @@ where
         .unwrap_or_else(|| DisplayErrorContext(&e).to_string());
     let kind = match code.as_deref() {
         Some(
-            "NoSuchEntity" | "ResourceNotFoundException" | "ParameterNotFound"
+            "NoSuchEntity"
+            | "ResourceNotFoundException"
+            | "ParameterNotFound"
             | "ParameterVersionNotFound",
         ) => ErrorKind::NotFound,
         Some("AccessDenied" | "AccessDeniedException" | "UnauthorizedOperation") => {
             ErrorKind::AccessDenied
         }
         Some(
-            "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken"
-            | "UnrecognizedClientException" | "InvalidAccessKeyId",
+            "InvalidClientTokenId"
+            | "SignatureDoesNotMatch"
+            | "ExpiredToken"
+            | "UnrecognizedClientException"
+            | "InvalidAccessKeyId",
         ) => ErrorKind::InvalidCredentials,
         Some("LimitExceeded") => ErrorKind::Limit,
         _ => ErrorKind::Other,
@@ -175,7 +180,9 @@ impl Aws {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| AwsError::new(ErrorKind::Other, format!("cannot start the runtime: {e}")))?;
+            .map_err(|e| {
+                AwsError::new(ErrorKind::Other, format!("cannot start the runtime: {e}"))
+            })?;
         let config = rt.block_on(load_config(opts));
         let operator_key_id = match config.credentials_provider() {
             Some(p) => rt
@@ -229,8 +236,15 @@ impl Aws {
             None => {
                 let out = self
                     .rt
-                    .block_on(self.iam.get_access_key_last_used().access_key_id(key_id).send())
-                    .map_err(|e| self.not_found_hint(key_id, sdk_error("iam:GetAccessKeyLastUsed", e)))?;
+                    .block_on(
+                        self.iam
+                            .get_access_key_last_used()
+                            .access_key_id(key_id)
+                            .send(),
+                    )
+                    .map_err(|e| {
+                        self.not_found_hint(key_id, sdk_error("iam:GetAccessKeyLastUsed", e))
+                    })?;
                 match out.user_name() {
                     Some(u) if u != "root" && !u.is_empty() => u.to_string(),
                     _ => {
@@ -317,7 +331,8 @@ impl Aws {
     /// STS GetCallerIdentity signed with the given key: `Ok(arn)` when AWS
     /// accepts it.
     pub(crate) fn identity_of(&self, key_id: &str, secret: &str) -> Result<String, AwsError> {
-        let creds = aws_credential_types::Credentials::new(key_id, secret, None, None, "keytrail-rotate");
+        let creds =
+            aws_credential_types::Credentials::new(key_id, secret, None, None, "keytrail-rotate");
         let conf = aws_sdk_sts::config::Builder::from(&self.config)
             .credentials_provider(creds)
             .build();
@@ -379,7 +394,14 @@ pub fn revoke_access_key(
         Ok(u) => u,
         Err(e) => {
             audit
-                .record("aws", "find-key-owner", key_id, mode, Outcome::Failed, Some(e.message.clone()))
+                .record(
+                    "aws",
+                    "find-key-owner",
+                    key_id,
+                    mode,
+                    Outcome::Failed,
+                    Some(e.message.clone()),
+                )
                 .map_err(io)?;
             return Err(e);
         }
@@ -399,7 +421,8 @@ pub fn revoke_access_key(
         mode,
         actions: vec![],
     };
-    let mut steps: Vec<(&str, bool)> = vec![("deactivate-access-key", status == StatusType::Active)];
+    let mut steps: Vec<(&str, bool)> =
+        vec![("deactivate-access-key", status == StatusType::Active)];
     if delete {
         steps.push(("delete-access-key", true));
     }
@@ -416,7 +439,10 @@ pub fn revoke_access_key(
                         Some((_, StatusType::Inactive)) => Ok(()),
                         other => Err(AwsError::new(
                             ErrorKind::Other,
-                            format!("{key_id} still reads {:?} after UpdateAccessKey", other.map(|o| o.1)),
+                            format!(
+                                "{key_id} still reads {:?} after UpdateAccessKey",
+                                other.map(|o| o.1)
+                            ),
                         )),
                     }
                 })
@@ -427,7 +453,14 @@ pub fn revoke_access_key(
                 Ok(()) => (Outcome::Succeeded, None),
                 Err(e) => {
                     audit
-                        .record("aws", action, key_id, mode, Outcome::Failed, Some(e.message.clone()))
+                        .record(
+                            "aws",
+                            action,
+                            key_id,
+                            mode,
+                            Outcome::Failed,
+                            Some(e.message.clone()),
+                        )
                         .map_err(io)?;
                     return Err(e);
                 }

@@ -119,10 +119,9 @@ fn read_store(aws: &Aws, store: &StoreRef, version: Option<&str>) -> Result<Stor
             if let Some(v) = version {
                 req = req.version_id(v);
             }
-            let out = aws
-                .rt
-                .block_on(req.send())
-                .map_err(|e| sdk_error(&format!("secretsmanager:GetSecretValue `{secret_id}`"), e))?;
+            let out = aws.rt.block_on(req.send()).map_err(|e| {
+                sdk_error(&format!("secretsmanager:GetSecretValue `{secret_id}`"), e)
+            })?;
             let text = out.secret_string().ok_or_else(|| {
                 AwsError::new(
                     ErrorKind::UnexpectedFormat,
@@ -142,10 +141,19 @@ fn read_store(aws: &Aws, store: &StoreRef, version: Option<&str>) -> Result<Stor
             };
             let out = aws
                 .rt
-                .block_on(client.get_parameter().name(&selector).with_decryption(true).send())
+                .block_on(
+                    client
+                        .get_parameter()
+                        .name(&selector)
+                        .with_decryption(true)
+                        .send(),
+                )
                 .map_err(|e| sdk_error(&format!("ssm:GetParameter `{selector}`"), e))?;
             let p = out.parameter().ok_or_else(|| {
-                AwsError::new(ErrorKind::NotFound, format!("ssm:GetParameter `{selector}`: no parameter returned"))
+                AwsError::new(
+                    ErrorKind::NotFound,
+                    format!("ssm:GetParameter `{selector}`: no parameter returned"),
+                )
             })?;
             Ok(StoreValue {
                 text: Secret::new(p.value().unwrap_or_default().to_string()),
@@ -162,8 +170,16 @@ fn write_store(aws: &Aws, store: &StoreRef, text: &str) -> Result<String, AwsErr
             let client = aws_sdk_secretsmanager::Client::new(&aws.config);
             let out = aws
                 .rt
-                .block_on(client.put_secret_value().secret_id(secret_id).secret_string(text).send())
-                .map_err(|e| sdk_error(&format!("secretsmanager:PutSecretValue `{secret_id}`"), e))?;
+                .block_on(
+                    client
+                        .put_secret_value()
+                        .secret_id(secret_id)
+                        .secret_string(text)
+                        .send(),
+                )
+                .map_err(|e| {
+                    sdk_error(&format!("secretsmanager:PutSecretValue `{secret_id}`"), e)
+                })?;
             Ok(out.version_id().unwrap_or_default().to_string())
         }
         StoreRef::SsmParameter { name } => {
@@ -179,9 +195,17 @@ fn write_store(aws: &Aws, store: &StoreRef, text: &str) -> Result<String, AwsErr
                 .map_err(|e| AwsError::new(ErrorKind::Other, e.to_string()))?;
             let meta = aws
                 .rt
-                .block_on(client.describe_parameters().parameter_filters(filter).send())
+                .block_on(
+                    client
+                        .describe_parameters()
+                        .parameter_filters(filter)
+                        .send(),
+                )
                 .map_err(|e| sdk_error(&format!("ssm:DescribeParameters `{name}`"), e))?;
-            let meta = meta.parameters().iter().find(|p| p.name() == Some(name.as_str()));
+            let meta = meta
+                .parameters()
+                .iter()
+                .find(|p| p.name() == Some(name.as_str()));
             let ty = meta
                 .and_then(|m| m.r#type().cloned())
                 .unwrap_or(ParameterType::SecureString);
@@ -207,9 +231,8 @@ fn write_store(aws: &Aws, store: &StoreRef, text: &str) -> Result<String, AwsErr
 }
 
 fn parse_stored(store: &StoreRef, value: &StoreValue, want: &str) -> Result<Stored, AwsError> {
-    let s = stored::parse(value.text.expose()).map_err(|e| {
-        AwsError::new(ErrorKind::UnexpectedFormat, format!("{store}: {e}"))
-    })?;
+    let s = stored::parse(value.text.expose())
+        .map_err(|e| AwsError::new(ErrorKind::UnexpectedFormat, format!("{store}: {e}")))?;
     if s.key_id != want {
         return Err(AwsError::new(
             ErrorKind::UnexpectedFormat,
@@ -223,7 +246,11 @@ fn parse_stored(store: &StoreRef, value: &StoreValue, want: &str) -> Result<Stor
 }
 
 /// Rotates (or, in a dry run, plans the rotation of) an access key.
-pub fn rotate(aws: &Aws, req: &RotateRequest, audit: &mut AuditLog) -> Result<RotateReport, AwsError> {
+pub fn rotate(
+    aws: &Aws,
+    req: &RotateRequest,
+    audit: &mut AuditLog,
+) -> Result<RotateReport, AwsError> {
     audit.set_identity(Some(aws.operator_arn.clone()));
     let path = journal::path_for(&req.journal_dir, &req.key_id);
     let existing = journal::load(&path).map_err(|e| AwsError::new(ErrorKind::Journal, e))?;
@@ -247,7 +274,11 @@ pub fn rotate(aws: &Aws, req: &RotateRequest, audit: &mut AuditLog) -> Result<Ro
         let j = existing.ok_or_else(|| {
             AwsError::new(
                 ErrorKind::Journal,
-                format!("no rotation of {} to resume (no journal at `{}`)", req.key_id, path.display()),
+                format!(
+                    "no rotation of {} to resume (no journal at `{}`)",
+                    req.key_id,
+                    path.display()
+                ),
             )
         })?;
         let mut report = new_report(&j.user, &j.store);
@@ -271,7 +302,11 @@ pub fn rotate(aws: &Aws, req: &RotateRequest, audit: &mut AuditLog) -> Result<Ro
             State::InProgress | State::AwaitingDelete => {}
         }
         if req.mode.is_dry_run() {
-            report.state = format!("{} (resume would continue after step {:?})", state_name(j.state), j.last_step());
+            report.state = format!(
+                "{} (resume would continue after step {:?})",
+                state_name(j.state),
+                j.last_step()
+            );
             return Ok(report);
         }
         let run = Run {
@@ -303,7 +338,14 @@ pub fn rotate(aws: &Aws, req: &RotateRequest, audit: &mut AuditLog) -> Result<Ro
         Ok(u) => u,
         Err(e) => {
             audit
-                .record("aws", "find-key-owner", &req.key_id, req.mode, Outcome::Failed, Some(e.message.clone()))
+                .record(
+                    "aws",
+                    "find-key-owner",
+                    &req.key_id,
+                    req.mode,
+                    Outcome::Failed,
+                    Some(e.message.clone()),
+                )
                 .map_err(io_err)?;
             return Err(e);
         }
@@ -314,7 +356,14 @@ pub fn rotate(aws: &Aws, req: &RotateRequest, audit: &mut AuditLog) -> Result<Ro
         Ok(p) => p,
         Err(e) => {
             audit
-                .record("aws", "read-secret-store", &req.store.to_string(), req.mode, Outcome::Failed, Some(e.message.clone()))
+                .record(
+                    "aws",
+                    "read-secret-store",
+                    &req.store.to_string(),
+                    req.mode,
+                    Outcome::Failed,
+                    Some(e.message.clone()),
+                )
                 .map_err(io_err)?;
             return Err(e);
         }
@@ -326,18 +375,32 @@ pub fn rotate(aws: &Aws, req: &RotateRequest, audit: &mut AuditLog) -> Result<Ro
         let store = req.store.to_string();
         let mut plan: Vec<(String, String)> = Vec::new();
         if let Some(s) = &spare {
-            plan.push(("delete-inactive-spare-key".into(), format!("{s} (user {user})")));
+            plan.push((
+                "delete-inactive-spare-key".into(),
+                format!("{s} (user {user})"),
+            ));
         }
         plan.push(("create-access-key".into(), format!("user {user}")));
-        plan.push(("write-secret-store".into(), format!("{store} ({})", parsed.format)));
-        plan.push(("verify-new-key".into(), "sts:GetCallerIdentity with the new key".into()));
+        plan.push((
+            "write-secret-store".into(),
+            format!("{store} ({})", parsed.format),
+        ));
+        plan.push((
+            "verify-new-key".into(),
+            "sts:GetCallerIdentity with the new key".into(),
+        ));
         plan.push(("deactivate-access-key".into(), req.key_id.clone()));
         plan.push((
             "delete-access-key".into(),
             if req.grace.is_zero() {
                 req.key_id.clone()
             } else {
-                format!("{} after a grace of {}s (keytrail rotate aws-key --access-key-id {} --resume)", req.key_id, req.grace.as_secs(), req.key_id)
+                format!(
+                    "{} after a grace of {}s (keytrail rotate aws-key --access-key-id {} --resume)",
+                    req.key_id,
+                    req.grace.as_secs(),
+                    req.key_id
+                )
             },
         ));
         for (action, target) in plan {
@@ -373,7 +436,10 @@ pub fn rotate(aws: &Aws, req: &RotateRequest, audit: &mut AuditLog) -> Result<Ro
         steps: vec![],
         error: None,
     };
-    j.push(Step::Started, Some(format!("{} version {}", req.store, current.version)));
+    j.push(
+        Step::Started,
+        Some(format!("{} version {}", req.store, current.version)),
+    );
     journal::save(&path, &j).map_err(|e| AwsError::new(ErrorKind::Journal, e))?;
     let run = Run {
         aws,
@@ -426,7 +492,10 @@ fn check_capacity(
             ErrorKind::Limit,
             format!(
                 "user `{user}` already has two active access keys ({old} and {}); AWS allows two, so there is no room for a new one: find out which workload uses the other key and deactivate or delete one before rotating",
-                others.first().map(|(id, _)| id.as_str()).unwrap_or("another")
+                others
+                    .first()
+                    .map(|(id, _)| id.as_str())
+                    .unwrap_or("another")
             ),
         )),
     }
@@ -437,7 +506,13 @@ impl Run<'_> {
         journal::save(&self.path, &self.journal).map_err(|e| AwsError::new(ErrorKind::Journal, e))
     }
 
-    fn record(&mut self, action: &str, target: &str, result: Outcome, detail: Option<String>) -> Result<(), AwsError> {
+    fn record(
+        &mut self,
+        action: &str,
+        target: &str,
+        result: Outcome,
+        detail: Option<String>,
+    ) -> Result<(), AwsError> {
         self.audit
             .record("aws", action, target, self.mode, result, detail.clone())
             .map_err(io_err)?;
@@ -456,7 +531,9 @@ impl Run<'_> {
         if std::env::var("KEYTRAIL_ROTATE_FAILPOINT").as_deref() == Ok(&format!("after-{step}")) {
             return Err(AwsError::new(
                 ErrorKind::Other,
-                format!("interrupted after step `{step}` (KEYTRAIL_ROTATE_FAILPOINT); continue with --resume"),
+                format!(
+                    "interrupted after step `{step}` (KEYTRAIL_ROTATE_FAILPOINT); continue with --resume"
+                ),
             ));
         }
         Ok(())
@@ -485,9 +562,19 @@ impl Run<'_> {
                 .and_then(|old| write_store(self.aws, &j.store, old.text.expose()));
             let target = j.store.to_string();
             match restored {
-                Ok(v) => self.record("restore-secret-store", &target, Outcome::Succeeded, Some(format!("previous value written back as version {v}")))?,
+                Ok(v) => self.record(
+                    "restore-secret-store",
+                    &target,
+                    Outcome::Succeeded,
+                    Some(format!("previous value written back as version {v}")),
+                )?,
                 Err(err) => {
-                    self.record("restore-secret-store", &target, Outcome::Failed, Some(err.message.clone()))?;
+                    self.record(
+                        "restore-secret-store",
+                        &target,
+                        Outcome::Failed,
+                        Some(err.message.clone()),
+                    )?;
                     undo_errors.push(err.message);
                 }
             }
@@ -495,11 +582,19 @@ impl Run<'_> {
         if let Some(new) = j.new_key_id.clone().filter(|_| j.done(Step::Created)) {
             match self.aws.delete(&j.user, &new) {
                 Ok(()) => self.record("delete-new-access-key", &new, Outcome::Succeeded, None)?,
-                Err(err) if err.kind == ErrorKind::NotFound => {
-                    self.record("delete-new-access-key", &new, Outcome::Skipped, Some("already gone".into()))?
-                }
+                Err(err) if err.kind == ErrorKind::NotFound => self.record(
+                    "delete-new-access-key",
+                    &new,
+                    Outcome::Skipped,
+                    Some("already gone".into()),
+                )?,
                 Err(err) => {
-                    self.record("delete-new-access-key", &new, Outcome::Failed, Some(err.message.clone()))?;
+                    self.record(
+                        "delete-new-access-key",
+                        &new,
+                        Outcome::Failed,
+                        Some(err.message.clone()),
+                    )?;
                     undo_errors.push(err.message);
                 }
             }
@@ -507,7 +602,10 @@ impl Run<'_> {
         self.journal.error = Some(e.message.clone());
         let message = if undo_errors.is_empty() {
             self.journal.state = State::RolledBack;
-            format!("{}; rolled back (the old key is untouched and still stored)", e.message)
+            format!(
+                "{}; rolled back (the old key is untouched and still stored)",
+                e.message
+            )
         } else {
             self.journal.state = State::Failed;
             format!(
@@ -533,7 +631,12 @@ impl Run<'_> {
         if self.journal.done(Step::Created) && !self.journal.done(Step::Stored) {
             if let Some(lost) = self.journal.new_key_id.take() {
                 match aws.delete(&user, &lost) {
-                    Ok(()) => self.record("delete-unstored-access-key", &lost, Outcome::Succeeded, Some("its secret was never stored".into()))?,
+                    Ok(()) => self.record(
+                        "delete-unstored-access-key",
+                        &lost,
+                        Outcome::Succeeded,
+                        Some("its secret was never stored".into()),
+                    )?,
                     Err(e) if e.kind == ErrorKind::NotFound => {}
                     Err(e) => return self.fail(e),
                 }
@@ -547,18 +650,34 @@ impl Run<'_> {
                 Ok(k) => k,
                 Err(e) => return self.fail(e),
             };
-            let spare = match check_capacity(&keys, &old, None, self.journal.delete_inactive_spare, &user) {
+            let spare = match check_capacity(
+                &keys,
+                &old,
+                None,
+                self.journal.delete_inactive_spare,
+                &user,
+            ) {
                 Ok(s) => s,
                 Err(e) => return self.fail(e),
             };
             if let Some(spare) = spare {
                 if let Err(e) = aws.delete(&user, &spare) {
-                    self.record("delete-inactive-spare-key", &spare, Outcome::Failed, Some(e.message.clone()))?;
+                    self.record(
+                        "delete-inactive-spare-key",
+                        &spare,
+                        Outcome::Failed,
+                        Some(e.message.clone()),
+                    )?;
                     return self.fail(e);
                 }
                 self.journal.push(Step::SpareDeleted, Some(spare.clone()));
                 self.save()?;
-                self.record("delete-inactive-spare-key", &spare, Outcome::Succeeded, None)?;
+                self.record(
+                    "delete-inactive-spare-key",
+                    &spare,
+                    Outcome::Succeeded,
+                    None,
+                )?;
             }
             let created = aws
                 .rt
@@ -566,19 +685,36 @@ impl Run<'_> {
                 .map_err(|e| sdk_error(&format!("iam:CreateAccessKey for `{user}`"), e));
             let key = match created.and_then(|o| {
                 o.access_key()
-                    .map(|k| (k.access_key_id().to_string(), Secret::new(k.secret_access_key().to_string())))
-                    .ok_or_else(|| AwsError::new(ErrorKind::Other, "iam:CreateAccessKey returned no key"))
+                    .map(|k| {
+                        (
+                            k.access_key_id().to_string(),
+                            Secret::new(k.secret_access_key().to_string()),
+                        )
+                    })
+                    .ok_or_else(|| {
+                        AwsError::new(ErrorKind::Other, "iam:CreateAccessKey returned no key")
+                    })
             }) {
                 Ok(k) => k,
                 Err(e) => {
-                    self.record("create-access-key", &format!("user {user}"), Outcome::Failed, Some(e.message.clone()))?;
+                    self.record(
+                        "create-access-key",
+                        &format!("user {user}"),
+                        Outcome::Failed,
+                        Some(e.message.clone()),
+                    )?;
                     return self.fail(e);
                 }
             };
             self.journal.new_key_id = Some(key.0.clone());
             self.journal.push(Step::Created, Some(key.0.clone()));
             self.save()?;
-            self.record("create-access-key", &key.0, Outcome::Succeeded, Some(format!("user {user}")))?;
+            self.record(
+                "create-access-key",
+                &key.0,
+                Outcome::Succeeded,
+                Some(format!("user {user}")),
+            )?;
             new_secret = Some(key.1);
             self.failpoint("created")?;
         }
@@ -598,12 +734,22 @@ impl Run<'_> {
             let secret = new_secret.as_ref().expect("created in this run");
             let text = match stored::replace(value.text.expose(), &parsed, &new_id, secret) {
                 Ok(t) => t,
-                Err(e) => return self.fail(AwsError::new(ErrorKind::UnexpectedFormat, format!("{store}: {e}"))),
+                Err(e) => {
+                    return self.fail(AwsError::new(
+                        ErrorKind::UnexpectedFormat,
+                        format!("{store}: {e}"),
+                    ));
+                }
             };
             let version = match write_store(aws, &store, &text) {
                 Ok(v) => v,
                 Err(e) => {
-                    self.record("write-secret-store", &store.to_string(), Outcome::Failed, Some(e.message.clone()))?;
+                    self.record(
+                        "write-secret-store",
+                        &store.to_string(),
+                        Outcome::Failed,
+                        Some(e.message.clone()),
+                    )?;
                     return self.fail(e);
                 }
             };
@@ -611,16 +757,24 @@ impl Run<'_> {
             // The old secret is kept (in memory only) to confirm it stops working.
             current = Some((value, parsed));
             self.journal.stored_version = Some(version.clone());
-            self.journal.push(Step::Stored, Some(format!("version {version}")));
+            self.journal
+                .push(Step::Stored, Some(format!("version {version}")));
             self.save()?;
-            self.record("write-secret-store", &store.to_string(), Outcome::Succeeded, Some(format!("new key {new_id}, version {version}")))?;
+            self.record(
+                "write-secret-store",
+                &store.to_string(),
+                Outcome::Succeeded,
+                Some(format!("new key {new_id}, version {version}")),
+            )?;
             self.failpoint("stored")?;
         }
 
         if !self.journal.done(Step::Verified) {
             let secret = match new_secret.take() {
                 Some(s) => s,
-                None => match read_store(aws, &store, None).and_then(|v| parse_stored(&store, &v, &new_id)) {
+                None => match read_store(aws, &store, None)
+                    .and_then(|v| parse_stored(&store, &v, &new_id))
+                {
                     Ok(p) => p.secret,
                     Err(e) => return self.fail(e),
                 },
@@ -632,7 +786,12 @@ impl Run<'_> {
                     self.record("verify-new-key", &new_id, Outcome::Succeeded, Some(detail))?;
                 }
                 Err(e) => {
-                    self.record("verify-new-key", &new_id, Outcome::Failed, Some(e.message.clone()))?;
+                    self.record(
+                        "verify-new-key",
+                        &new_id,
+                        Outcome::Failed,
+                        Some(e.message.clone()),
+                    )?;
                     return self.fail(e);
                 }
             }
@@ -641,7 +800,12 @@ impl Run<'_> {
 
         if !self.journal.done(Step::Deactivated) {
             if let Err(e) = aws.deactivate(&user, &old) {
-                self.record("deactivate-access-key", &old, Outcome::Failed, Some(e.message.clone()))?;
+                self.record(
+                    "deactivate-access-key",
+                    &old,
+                    Outcome::Failed,
+                    Some(e.message.clone()),
+                )?;
                 return self.fail(e);
             }
             let after = (crate::time::now_unix_ms() - self.journal.started_unix_ms).max(0) as u64;
@@ -649,9 +813,17 @@ impl Run<'_> {
             let delete_after = crate::time::now_unix() + self.journal.grace_secs as i64;
             self.journal.delete_after_unix = Some(delete_after);
             self.journal.state = State::AwaitingDelete;
-            self.journal.push(Step::Deactivated, Some(format!("{after} ms after the start")));
+            self.journal.push(
+                Step::Deactivated,
+                Some(format!("{after} ms after the start")),
+            );
             self.save()?;
-            self.record("deactivate-access-key", &old, Outcome::Succeeded, Some(format!("{after} ms after the start")))?;
+            self.record(
+                "deactivate-access-key",
+                &old,
+                Outcome::Succeeded,
+                Some(format!("{after} ms after the start")),
+            )?;
             // Confirm with STS that the old key is refused now.
             let old_secret = match current.as_ref() {
                 Some((_, p)) => Some(p.secret.expose().clone()),
@@ -685,13 +857,21 @@ impl Run<'_> {
             if crate::time::now_unix() >= due {
                 match aws.delete(&user, &old) {
                     Ok(()) => self.record("delete-access-key", &old, Outcome::Succeeded, None)?,
-                    Err(e) if e.kind == ErrorKind::NotFound => {
-                        self.record("delete-access-key", &old, Outcome::Skipped, Some("already deleted".into()))?
-                    }
+                    Err(e) if e.kind == ErrorKind::NotFound => self.record(
+                        "delete-access-key",
+                        &old,
+                        Outcome::Skipped,
+                        Some("already deleted".into()),
+                    )?,
                     Err(e) => {
                         // The old key is inactive: nothing to undo; the
                         // journal stays for a later --resume.
-                        self.record("delete-access-key", &old, Outcome::Failed, Some(e.message.clone()))?;
+                        self.record(
+                            "delete-access-key",
+                            &old,
+                            Outcome::Failed,
+                            Some(e.message.clone()),
+                        )?;
                         self.journal.error = Some(e.message.clone());
                         self.save()?;
                         return Err(e);
@@ -724,7 +904,9 @@ impl Run<'_> {
             let last = match self.aws.identity_of(key_id, secret) {
                 Ok(arn) => {
                     if arn.ends_with(&format!("/{user}")) {
-                        return Ok(format!("accepted by STS as {arn} after {attempts} attempt(s)"));
+                        return Ok(format!(
+                            "accepted by STS as {arn} after {attempts} attempt(s)"
+                        ));
                     }
                     return Err(AwsError::new(
                         ErrorKind::Other,
@@ -762,7 +944,9 @@ impl Run<'_> {
         loop {
             if let Err(e) = self.aws.identity_of(key_id, secret) {
                 if e.kind == ErrorKind::InvalidCredentials {
-                    return Some((crate::time::now_unix_ms() - self.journal.started_unix_ms).max(0) as u64);
+                    return Some(
+                        (crate::time::now_unix_ms() - self.journal.started_unix_ms).max(0) as u64,
+                    );
                 }
             }
             if start.elapsed() + delay > self.verify_timeout {
