@@ -394,6 +394,8 @@ fn rotate(t: &CliTest, who: &str, a: &App, extra: &[&str]) -> Run {
         &a.store,
         "--format",
         "json",
+        "--verify-timeout",
+        "3s",
     ];
     args.extend_from_slice(extra);
     run(t, who, &args)
@@ -433,7 +435,7 @@ fn rotate_replaces_the_key_in_secrets_manager_keeping_the_format() {
     let out: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(out["state"], "done");
     let new_id = out["new_key_id"].as_str().unwrap().to_string();
-    assert!(out["time_to_revoke_ms"].as_u64().is_some(), "{out}");
+    assert!(out["deactivated_after_ms"].as_u64().is_some(), "{out}");
     let (text, id, secret) = stored_pair(&a);
     assert_eq!(id, new_id);
     // Same document, only the two values changed.
@@ -668,6 +670,8 @@ fn an_interrupted_rotation_resumes_where_it_stopped() {
                 "--secret-id",
                 &a.store,
                 "--yes",
+                "--verify-timeout",
+                "3s",
             ],
             &[("KEYTRAIL_ROTATE_FAILPOINT", &format!("after-{step}"))],
         );
@@ -690,6 +694,8 @@ fn an_interrupted_rotation_resumes_where_it_stopped() {
                 "--access-key-id",
                 &a.key_id,
                 "--resume",
+                "--verify-timeout",
+                "3s",
                 "--yes",
                 "--format",
                 "json",
@@ -719,6 +725,8 @@ fn an_interrupted_rotation_resumes_where_it_stopped() {
                 "--access-key-id",
                 &a.key_id,
                 "--resume",
+                "--verify-timeout",
+                "3s",
                 "--yes",
             ],
         );
@@ -735,6 +743,8 @@ fn an_interrupted_rotation_resumes_where_it_stopped() {
             "--access-key-id",
             "AKIAZZZZZZZZZZZZZZZZ",
             "--resume",
+            "--verify-timeout",
+            "3s",
             "--yes",
         ],
     );
@@ -746,7 +756,7 @@ fn an_interrupted_rotation_resumes_where_it_stopped() {
 fn a_grace_period_keeps_the_old_key_inactive_until_a_later_resume() {
     let t = CliTest::new();
     let a = app("sm-json", 1);
-    let r = rotate(&t, "operator", &a, &["--yes", "--grace", "3s"]);
+    let r = rotate(&t, "operator", &a, &["--yes", "--grace", "10s"]);
     assert_eq!(r.code, 0, "{}", r.all());
     let out: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(out["state"], "awaiting-delete");
@@ -770,6 +780,8 @@ fn a_grace_period_keeps_the_old_key_inactive_until_a_later_resume() {
             "--access-key-id",
             &a.key_id,
             "--finish",
+            "--verify-timeout",
+            "3s",
             "--yes",
             "--format",
             "json",
@@ -781,7 +793,7 @@ fn a_grace_period_keeps_the_old_key_inactive_until_a_later_resume() {
         "awaiting-delete"
     );
     assert_eq!(keys(&a.user).len(), 2);
-    std::thread::sleep(Duration::from_secs(4));
+    std::thread::sleep(Duration::from_secs(11));
     let r = run(
         &t,
         "operator",
@@ -791,6 +803,8 @@ fn a_grace_period_keeps_the_old_key_inactive_until_a_later_resume() {
             "--access-key-id",
             &a.key_id,
             "--resume",
+            "--verify-timeout",
+            "3s",
             "--yes",
             "--format",
             "json",
