@@ -25,6 +25,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("keytrail-input", 1),
     ("keytrail-inventory", 1),
     ("keytrail-testkit", 1),
+    ("keytrail-revoke", 1),
     ("keytrail-scan", 2),
     ("keytrail-detect", 2),
     ("keytrail-report", 3),
@@ -72,6 +73,7 @@ const NETWORK_USERS: &[&str] = &[
     "keytrail-input",
     "keytrail-collect",
     "keytrail-verify",
+    "keytrail-revoke",
     "keytrail-cli",
 ];
 
