@@ -1,5 +1,5 @@
 //! Wall-clock timestamps (RFC 3339, UTC) and durations as written in the
-//! audit log and rotation journals, without a date library.
+//! audit log and rotation journals (chrono, the workspace's one calendar).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -29,29 +29,9 @@ pub fn now_rfc3339() -> String {
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a Unix time.
 pub fn format_rfc3339(secs: i64, millis: u32) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    chrono::DateTime::from_timestamp(secs, millis.min(999) * 1_000_000)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// Parses a duration such as `0`, `90s`, `15m`, `24h`, `7d` or `1h30m`.
