@@ -25,6 +25,17 @@ with the operator's key (so through the same authentication):
   {"op": "param", "name": NAME}                -> {"value": TEXT, "type": T}
   {"op": "keys", "user": NAME}                 -> {"keys": [{"id", "status"}]}
   {"op": "deactivate", "user": NAME, "key_id": ID}
+  {"op": "hold", "action": ACTION, "user": NAME}
+      from now on, holds the next request for ACTION (an API action name
+      such as PutSecretValue, GetCallerIdentity, UpdateAccessKey) that is
+      about user NAME (its body names the user, as UserName= or in a secret
+      id) or signed by one of NAME's keys: it waits, unanswered, until
+      "release" (so tests running at the same time are not held)
+  {"op": "held", "timeout": SECONDS}           -> {"held": bool} once a request is held
+  {"op": "release"}
+      answers the held request with a 503 without carrying it out, so a
+      keytrail run killed while it waited is interrupted between two steps
+      exactly as a crash or a lost connection would leave it
 
 It serves until its standard input closes. Moto itself does not refuse
 inactive keys; the patch below makes it (AWS does), so that "deactivated"
@@ -34,6 +45,7 @@ can be told from "still working" in the tests.
 import json
 import os
 import sys
+import threading
 import urllib.request
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -45,6 +57,7 @@ os.environ["AWS_SECRET_ACCESS_KEY"] = "fake-secret-for-moto"
 
 import boto3  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
+from moto.core import responses as moto_responses  # noqa: E402
 from moto.iam import access_control  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
@@ -60,6 +73,56 @@ def _refuse_inactive(self, account_id, partition, access_key_id, headers):
 
 
 access_control.IAMUserAccessKey.__init__ = _refuse_inactive
+
+# The request hold of the interruption tests (see "hold" above).
+_hold_lock = threading.Lock()
+_hold = {}
+_original_call_action = moto_responses.BaseResponse.call_action
+ACCOUNT = "123456789012"  # moto's default account
+
+
+def _signing_key(headers):
+    auth = headers.get("Authorization", "")
+    if "Credential=" not in auth:
+        return ""
+    return auth.split("Credential=", 1)[1].split("/", 1)[0]
+
+
+def _key_owner(key_id):
+    from moto.iam.models import iam_backends
+
+    for user in iam_backends[ACCOUNT]["aws"].list_users("/", None, None):
+        if any(k.access_key_id == key_id for k in user.access_keys):
+            return user.name
+    return None
+
+
+def _held(self, spec):
+    if spec["hit"].is_set() or self._get_action() != spec["action"]:
+        return False
+    # JSON protocols (Secrets Manager) carry parameters in the body; query
+    # protocols (IAM, STS) as a form, which moto parses into querystring.
+    body = self.body if isinstance(self.body, str) else (self.body or b"").decode("utf-8", "replace")
+    params = [v for values in self.querystring.values() for v in values if isinstance(v, str)]
+    if spec["user"] in body or spec["user"] in params:
+        return True
+    return _key_owner(_signing_key(self.headers)) == spec["user"]
+
+
+def _call_action_with_hold(self):
+    with _hold_lock:
+        spec = _hold.get("spec")
+        if spec is not None and not _held(self, spec):
+            spec = None
+        if spec is not None:
+            spec["hit"].set()
+    if spec is None:
+        return _original_call_action(self)
+    spec["release"].wait(300)
+    return 503, {}, "held by the test fixture and dropped"
+
+
+moto_responses.BaseResponse.call_action = _call_action_with_hold
 
 ALLOW_ALL = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 READ_ONLY = {
@@ -187,6 +250,26 @@ def handle(r, endpoint, iam, sm, ssm):
         return {"keys": [{"id": k["AccessKeyId"], "status": k["Status"]} for k in ks]}
     if op == "deactivate":
         iam.update_access_key(UserName=r["user"], AccessKeyId=r["key_id"], Status="Inactive")
+        return {"ok": True}
+    if op == "hold":
+        spec = {
+            "action": r["action"],
+            "user": r["user"],
+            "hit": threading.Event(),
+            "release": threading.Event(),
+        }
+        with _hold_lock:
+            _hold["spec"] = spec
+        return {"ok": True}
+    if op == "held":
+        with _hold_lock:
+            spec = _hold.get("spec")
+        return {"held": spec is not None and spec["hit"].wait(r.get("timeout", 60))}
+    if op == "release":
+        with _hold_lock:
+            spec = _hold.pop("spec", None)
+        if spec is not None:
+            spec["release"].set()
         return {"ok": True}
     return {"error": f"unknown op {op}"}
 

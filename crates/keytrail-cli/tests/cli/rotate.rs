@@ -132,9 +132,9 @@ fn secret_value(id: &str) -> String {
         .to_string()
 }
 
-/// Runs keytrail as `identity` (operator, auditor, nostore, or explicit
-/// keys) against moto only; its audit log and journals in the test folder.
-fn run_as(t: &CliTest, key: (&str, &str), args: &[&str], env: &[(&str, &str)]) -> Run {
+/// keytrail as `identity` (operator, auditor, nostore, or explicit keys)
+/// against moto only; its audit log and journals in the test folder.
+fn command_as(t: &CliTest, key: (&str, &str), args: &[&str]) -> Command {
     let m = moto();
     let mut c = t.command(args);
     for (k, _) in std::env::vars() {
@@ -151,10 +151,12 @@ fn run_as(t: &CliTest, key: (&str, &str), args: &[&str], env: &[(&str, &str)]) -
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("XDG_STATE_HOME", t.root().join("state"))
         .stdin(Stdio::null());
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    let out = c.output().expect("run keytrail");
+    c
+}
+
+/// Runs keytrail as `identity` to the end.
+fn run_as(t: &CliTest, key: (&str, &str), args: &[&str]) -> Run {
+    let out = command_as(t, key, args).output().expect("run keytrail");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -172,7 +174,7 @@ fn identity(name: &str) -> (String, String) {
 
 fn run(t: &CliTest, who: &str, args: &[&str]) -> Run {
     let (k, s) = identity(who);
-    run_as(t, (&k, &s), args, &[])
+    run_as(t, (&k, &s), args)
 }
 
 fn audit(t: &CliTest) -> Vec<Value> {
@@ -290,7 +292,6 @@ fn revoke_refuses_to_act_with_the_key_it_revokes() {
         &t,
         (&a.key_id, &a.secret),
         &["revoke", "aws-key", "--access-key-id", &a.key_id, "--yes"],
-        &[],
     );
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(
@@ -311,7 +312,6 @@ fn revoke_refuses_to_act_with_the_key_it_revokes() {
             "x",
             "--yes",
         ],
-        &[],
     );
     assert_eq!(r.code, 2, "{}", r.all());
     assert_eq!(
@@ -435,7 +435,20 @@ fn rotate_replaces_the_key_in_secrets_manager_keeping_the_format() {
     let out: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(out["state"], "done");
     let new_id = out["new_key_id"].as_str().unwrap().to_string();
-    assert!(out["deactivated_after_ms"].as_u64().is_some(), "{out}");
+    // STS refused the old key after its deactivation: the time to revoke.
+    let deactivated = out["deactivated_after_ms"]
+        .as_u64()
+        .expect("deactivated_after_ms");
+    let revoked = out["time_to_revoke_ms"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no time_to_revoke_ms: {out}"));
+    assert!(deactivated <= revoked, "{out}");
+    assert!(
+        audit(&t)
+            .iter()
+            .any(|l| l["action"] == "confirm-old-key-rejected" && l["result"] == "succeeded"),
+        "{out}"
+    );
     let (text, id, secret) = stored_pair(&a);
     assert_eq!(id, new_id);
     // Same document, only the two values changed.
@@ -653,13 +666,26 @@ fn a_failed_store_write_rolls_back() {
     }
 }
 
+/// The API call that follows each journaled step of a rotation into
+/// Secrets Manager with `--grace 0`: holding it and killing keytrail while
+/// it waits interrupts the rotation right after that step.
+const NEXT_CALL: [(&str, &str); 4] = [
+    ("created", "PutSecretValue"),
+    ("stored", "GetCallerIdentity"),
+    ("verified", "UpdateAccessKey"),
+    ("deactivated", "DeleteAccessKey"),
+];
+
 #[test]
 fn an_interrupted_rotation_resumes_where_it_stopped() {
-    for step in ["created", "stored", "verified", "deactivated"] {
+    for (step, next_call) in NEXT_CALL {
         let t = CliTest::new();
         let a = app("sm-json", 1);
         let (k, s) = identity("operator");
-        let r = run_as(
+        // The next call about this test's user after `step` is held until
+        // keytrail is killed.
+        ask(json!({"op": "hold", "action": next_call, "user": a.user}));
+        let mut child = command_as(
             &t,
             (&k, &s),
             &[
@@ -673,15 +699,42 @@ fn an_interrupted_rotation_resumes_where_it_stopped() {
                 "--verify-timeout",
                 "3s",
             ],
-            &[("KEYTRAIL_ROTATE_FAILPOINT", &format!("after-{step}"))],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start keytrail");
+        let held = ask(json!({"op": "held", "timeout": 60}));
+        // Killed while it waits for the held call (or, if it never made
+        // that call, after it ended: the assertion below says so).
+        child.kill().expect("kill keytrail");
+        let out = child.wait_with_output().expect("wait for keytrail");
+        ask(json!({"op": "release"}));
+        assert_eq!(
+            held["held"],
+            true,
+            "{step}: {next_call} never called: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
         );
-        assert_eq!(r.code, 2, "{step}: {}", r.all());
-        assert!(r.stderr.contains("--resume"), "{step}: {}", r.stderr);
+        let journal: Value = serde_json::from_str(
+            &std::fs::read_to_string(
+                t.root()
+                    .join(format!("state/keytrail/rotations/{}.json", a.key_id)),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            journal["steps"].as_array().unwrap().last().unwrap()["step"],
+            step,
+            "{journal}"
+        );
         // A second start is refused while the first is unfinished.
         let again = rotate(&t, "operator", &a, &["--yes"]);
         assert_eq!(again.code, 2, "{step}: {}", again.all());
         assert!(
-            again.stderr.contains("not finished"),
+            again.stderr.contains("not finished") && again.stderr.contains("--resume"),
             "{step}: {}",
             again.stderr
         );

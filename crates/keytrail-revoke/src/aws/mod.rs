@@ -61,14 +61,37 @@ impl AwsError {
 }
 
 /// Maps an SDK error to an [`AwsError`] naming the call.
-pub(crate) fn sdk_error<E>(what: &str, e: E) -> AwsError
+///
+/// The error code comes from the SDK's parse of the body, else from the
+/// `X-Amzn-ErrorType` header, else from the first `<Code>` element of an
+/// XML body. AWS's query-protocol errors (IAM, STS) are
+/// `<ErrorResponse><Error><Code>`, which the SDK reads; moto wraps them as
+/// `<ErrorResponse><Errors><Error><Code>` without the header, which the SDK
+/// does not read, so without the last fallback an `InvalidClientTokenId`
+/// from moto's STS would be an unclassified error.
+pub(crate) fn sdk_error<E>(
+    what: &str,
+    e: aws_sdk_iam::error::SdkError<E, aws_sdk_iam::config::http::HttpResponse>,
+) -> AwsError
 where
-    E: ProvideErrorMetadata + std::error::Error,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let code = e.code().map(str::to_string);
+    let raw = e.raw_response();
+    let header_code = raw
+        .and_then(|r| r.headers().get("x-amzn-errortype"))
+        .and_then(|v| v.split(':').next())
+        .filter(|c| !c.is_empty())
+        .map(str::to_string);
+    let body = raw.and_then(|r| r.body().bytes());
+    let code = e
+        .code()
+        .map(str::to_string)
+        .or(header_code)
+        .or_else(|| body.and_then(|b| xml_element(b, "Code")));
     let message = e
         .message()
         .map(str::to_string)
+        .or_else(|| body.and_then(|b| xml_element(b, "Message")))
         .unwrap_or_else(|| DisplayErrorContext(&e).to_string());
     let kind = match code.as_deref() {
         Some(
@@ -92,6 +115,17 @@ where
     };
     let code = code.map(|c| format!("{c}: ")).unwrap_or_default();
     AwsError::new(kind, format!("{what}: {code}{message}"))
+}
+
+/// The text of the first `<name>` element of an XML error body (an error
+/// code or message: short, no markup).
+fn xml_element(body: &[u8], name: &str) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    let open = format!("<{name}>");
+    let start = text.find(&open)? + open.len();
+    let len = text[start..].find(&format!("</{name}>"))?;
+    let value = text[start..start + len].trim();
+    (!value.is_empty() && value.len() <= 512 && !value.contains('<')).then(|| value.to_string())
 }
 
 /// Where the SDK gets credentials and endpoints.
@@ -481,6 +515,25 @@ pub fn revoke_access_key(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn error_codes_are_read_from_wrapped_xml_bodies() {
+        let moto = br#"<?xml version="1.0" encoding="utf-8"?>
+<ErrorResponse><Errors><Error><Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid.</Message><Type>Sender</Type></Error></Errors></ErrorResponse>"#;
+        assert_eq!(
+            xml_element(moto, "Code").as_deref(),
+            Some("InvalidClientTokenId")
+        );
+        assert_eq!(
+            xml_element(moto, "Message").as_deref(),
+            Some("The security token included in the request is invalid.")
+        );
+        assert_eq!(xml_element(b"<Code><x/></Code>", "Code"), None);
+        assert_eq!(xml_element(b"<Code></Code>", "Code"), None);
+        assert_eq!(xml_element(b"not xml", "Code"), None);
+    }
+
     #[test]
     fn decodes_the_account_of_a_key_id() {
         // The published example from AWS security research on key ids.
