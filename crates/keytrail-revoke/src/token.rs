@@ -20,7 +20,9 @@
 //! unless loopback), and redirects are never followed. 429, 5xx and
 //! network errors are retried twice within the timeout; the provider
 //! rejecting the token (401/403, Slack's `invalid_auth`) means it is
-//! already invalid, reported as such.
+//! already invalid, reported as such — except for GitHub's credential
+//! revocation API, which never judges the token (202 for any, 403 for an
+//! authenticated call, 422 for a bad body or too many calls).
 
 use keytrail_types::Secret;
 use serde::Serialize;
@@ -516,7 +518,7 @@ impl Plan {
                     }
                 }
             }
-            Kind::GitHubRevoke => status_result(status, &[202], &body),
+            Kind::GitHubRevoke => github_revoke_result(status, &body),
             Kind::Vercel | Kind::Dropbox => status_result(status, &[200], &body),
             _ => status_result(status, &[200, 204], &body),
         };
@@ -569,6 +571,35 @@ fn status_result(status: u16, ok: &[u16], body: &str) -> (TokenResult, Option<St
             TokenResult::Failed,
             Some(format!("HTTP {status}: {}", snippet(body))),
         )
+    }
+}
+
+/// GitHub's credential revocation API takes tokens it may not be able to
+/// check and answers 202 whatever they were; it does not judge the token,
+/// so no status means "already invalid": 403 is its answer to an
+/// authenticated request, 422 to an invalid body or too many requests.
+fn github_revoke_result(status: u16, body: &str) -> (TokenResult, Option<String>) {
+    match status {
+        202 => (TokenResult::Revoked, None),
+        403 => (
+            TokenResult::Failed,
+            Some(format!(
+                "HTTP 403: GitHub refuses authenticated calls to the credential revocation API: {}",
+                snippet(body)
+            )),
+        ),
+        422 => (
+            TokenResult::Failed,
+            Some(format!(
+                "HTTP 422: validation failed, or the endpoint is rate limited (60 requests an hour): {}",
+                snippet(body)
+            )),
+        ),
+        300..400 => status_result(status, &[202], body),
+        _ => (
+            TokenResult::Failed,
+            Some(format!("HTTP {status}: {}", snippet(body))),
+        ),
     }
 }
 
@@ -698,6 +729,16 @@ fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn github_revocation_statuses_never_mean_already_invalid() {
+        assert_eq!(github_revoke_result(202, "").0, TokenResult::Revoked);
+        for status in [401, 403, 404, 422, 500] {
+            let (result, detail) = github_revoke_result(status, "{}");
+            assert_eq!(result, TokenResult::Failed, "{status}");
+            assert!(detail.unwrap().starts_with(&format!("HTTP {status}")));
+        }
+    }
 
     #[test]
     fn base_urls_must_be_https_unless_loopback() {
