@@ -290,12 +290,12 @@ fn token_revoke(args: &RevokeArgs, p: &'static token::Provider) -> anyhow::Resul
             if mode.is_dry_run() {
                 println!("nothing was sent; add --yes to revoke");
             }
-            if report.result != TokenResult::Planned {
-                if let Some(rb) = runbook::find(p.name) {
-                    println!("afterwards, check:");
-                    for c in &rb.check_after {
-                        println!("  - {c}");
-                    }
+            if report.result != TokenResult::Planned
+                && let Some(rb) = runbook::find(p.name)
+            {
+                println!("afterwards, check:");
+                for c in &rb.check_after {
+                    println!("  - {c}");
                 }
             }
             eprintln!("audit log: {}", audit.path().display());

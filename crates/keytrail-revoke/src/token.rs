@@ -700,7 +700,7 @@ fn send(agent: &ureq::Agent, r: &Request, deadline: Instant) -> Result<(u16, Str
         };
         if attempt >= 3 || Instant::now() + wait >= deadline {
             return match last {
-                Ok((s, body)) if s == 429 => Err(format!(
+                Ok((429, body)) => Err(format!(
                     "HTTP 429: rate limited after {attempt} attempt(s): {}",
                     snippet(&body)
                 )),

@@ -306,13 +306,13 @@ impl Aws {
     }
 
     fn not_found_hint(&self, key_id: &str, mut e: AwsError) -> AwsError {
-        if e.kind == ErrorKind::NotFound {
-            if let Some(acct) = account_of_key_id(key_id).filter(|a| *a != self.account) {
-                e.message.push_str(&format!(
+        if e.kind == ErrorKind::NotFound
+            && let Some(acct) = account_of_key_id(key_id).filter(|a| *a != self.account)
+        {
+            e.message.push_str(&format!(
                     " (the operator is in account {}; the key id decodes to account {acct} — use credentials of that account)",
                     self.account
                 ));
-            }
         }
         e
     }

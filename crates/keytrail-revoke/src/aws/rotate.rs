@@ -215,10 +215,10 @@ fn write_store(aws: &Aws, store: &StoreRef, text: &str) -> Result<String, AwsErr
                 .value(text)
                 .overwrite(true)
                 .r#type(ty.clone());
-            if ty == ParameterType::SecureString {
-                if let Some(k) = meta.and_then(|m| m.key_id()) {
-                    req = req.key_id(k);
-                }
+            if ty == ParameterType::SecureString
+                && let Some(k) = meta.and_then(|m| m.key_id())
+            {
+                req = req.key_id(k);
             }
             let out = aws
                 .rt
@@ -320,18 +320,18 @@ pub fn rotate(
         };
         return run.steps(None);
     }
-    if let Some(j) = &existing {
-        if matches!(j.state, State::InProgress | State::AwaitingDelete) {
-            return Err(AwsError::new(
-                ErrorKind::Journal,
-                format!(
-                    "a rotation of {} started at {} is not finished (journal `{}`); continue it with --resume",
-                    req.key_id,
-                    j.started_at,
-                    path.display()
-                ),
-            ));
-        }
+    if let Some(j) = &existing
+        && matches!(j.state, State::InProgress | State::AwaitingDelete)
+    {
+        return Err(AwsError::new(
+            ErrorKind::Journal,
+            format!(
+                "a rotation of {} started at {} is not finished (journal `{}`); continue it with --resume",
+                req.key_id,
+                j.started_at,
+                path.display()
+            ),
+        ));
     }
     let started_unix_ms = crate::time::now_unix_ms();
     let user = match aws.owner(&req.key_id, req.user.as_deref()) {
