@@ -87,6 +87,12 @@ fn special_files_and_symlinks_out_of_the_root_are_refused() {
     );
     // A device through a symlink: would read forever.
     std::os::unix::fs::symlink("/dev/zero", snap.join("aws/sts-get-caller-identity.json")).unwrap();
+    // The same for a file read as pages (`NAME.json`, `NAME.2.json`, ...).
+    std::os::unix::fs::symlink(
+        "/dev/zero",
+        snap.join("aws/iam-get-account-authorization-details.json"),
+    )
+    .unwrap();
     // A FIFO without a writer: opening it would block forever.
     let fifo = snap.join("aws/organizations-describe-organization.json");
     assert!(
@@ -116,6 +122,8 @@ fn special_files_and_symlinks_out_of_the_root_are_refused() {
     );
     let zero = diag_for(&diags, "sts-get-caller-identity.json");
     assert!(zero.message.contains("a device"), "{zero}");
+    let paged = diag_for(&diags, "iam-get-account-authorization-details.json");
+    assert!(paged.message.contains("a device"), "{paged}");
     let pipe = diag_for(&diags, "organizations-describe-organization.json");
     assert!(pipe.message.contains("a FIFO"), "{pipe}");
     let out = diag_for(&diags, "s3control-get-public-access-block.json");

@@ -239,12 +239,14 @@ pub(crate) fn page_files(dir: &Path, stem: &str, diags: &mut Vec<Diagnostic>) ->
     }
     sorted_entries(dir, diags)
         .into_iter()
+        // By name only: a page that is not a regular file (a symlink to a
+        // device, a FIFO, a directory) is refused with a diagnostic when
+        // read, never dropped in silence.
         .filter(|p| {
-            p.is_file()
-                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                    n == format!("{stem}.json")
-                        || (n.starts_with(&format!("{stem}.")) && n.ends_with(".json"))
-                })
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n == format!("{stem}.json")
+                    || (n.starts_with(&format!("{stem}.")) && n.ends_with(".json"))
+            })
         })
         .collect()
 }
