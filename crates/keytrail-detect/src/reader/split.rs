@@ -400,11 +400,21 @@ impl Iterator for SliceRecords {
                     Data::Text(t) => Event::parse_prefix_shared(t, i),
                     Data::Bytes(_) => Event::parse_prefix(&b[i..]),
                 };
-                if let Some((res, n)) = fast {
+                // The fast parser decides only records it parsed whole: an error
+                // may mean the window ends inside the record, and where a bad
+                // record ends must not depend on where a window ends, so bad
+                // records are delimited by the byte scanner below in every mode.
+                if let Some((Ok(event), n)) = fast {
                     self.pos = i + n;
-                    return Some(res.map_err(|err| record_diag(&self.name, self.line(i), err)));
+                    return Some(Ok(event));
                 }
-                match value_end(b, i) {
+                let end = value_end(b, i);
+                // A bare value (a number, a literal, garbage) that runs to the end
+                // of the window may go on in the next one: read on before deciding.
+                if matches!(end, Ok(e) if e >= len) && self.refill(i, self.window) {
+                    continue;
+                }
+                match end {
                     Ok(e) => {
                         self.pos = e;
                         return Some(self.emit(i, e));
