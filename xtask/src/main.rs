@@ -14,21 +14,33 @@
 //!   seconds, MB/s of unique blob bytes (summed from `git cat-file`, the
 //!   same denominator for both tools), CPU seconds, peak RSS and output
 //!   records, best of `--runs` (default 2) runs per cell.
+//! - `cargo xtask bench-hostile [--users N] [--dir DIR]`: the hardening
+//!   issue's bad inputs run against the release binary (see [`hostile`]).
+//! - `cargo xtask bench-detect [--accounts N] [--days N]`: `keytrail detect`
+//!   on the S3 layout and on one file per account, beside a naive rsigma-eval
+//!   evaluator (see [`detect`]).
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+mod detect;
+mod hostile;
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("bench-scan") => bench_scan(&args[1..]),
         Some("bench-git") => bench_git(&args[1..]),
+        Some("bench-hostile") => hostile::bench_hostile(&args[1..]),
+        Some("bench-detect") => detect::bench_detect(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask bench-scan [--mb N] [--dir DIR] [--keep]\n       \
-                 cargo xtask bench-git [--repo PATH] [--rounds N] [--runs N]"
+                 cargo xtask bench-git [--repo PATH] [--rounds N] [--runs N]\n       \
+                 cargo xtask bench-hostile [--users N] [--dir DIR]\n       \
+                 cargo xtask bench-detect [--accounts N] [--days N] [--rate R] [--dir DIR] [--runs N]"
             );
             std::process::exit(2)
         }
