@@ -127,7 +127,8 @@ fn case_detect(root: &Path) -> Result<PathBuf> {
         std::fs::write(d.join(format!("bad{i}.json.gz")), gzip(bad)?)?;
     }
     let mut rng = FakeSecrets::new(0xbad);
-    let random: Vec<u8> = rng.chars(&(0..=255u8).collect::<Vec<_>>(), 300_000).into_bytes();
+    let mut random = vec![0u8; 300_000];
+    rand::RngCore::fill_bytes(rng.rng(), &mut random);
     std::fs::write(d.join("random.json"), &random)?;
     std::fs::write(d.join("random.json.gz"), gzip(&random)?)?;
     Ok(d)
@@ -364,11 +365,11 @@ pub fn bench_hostile(args: &[String]) -> Result<()> {
     row("rule file nested 100,000 levels", &d, &["rules", "check", "rules"])?;
     let d = case_inventory(root, opts.users)?;
     let users = format!("{} users, owners entry each", opts.users);
-    row(&users, &d, &["posture", "--snapshot", "snap", "--format", "json"])?;
+    row(&users, &d, &["posture", "--snapshot", "snap", "--format", "jsonl"])?;
     row(
         &users,
         &d,
-        &["inventory", "--snapshot", "snap", "--owners", "owners.yaml", "--format", "json"],
+        &["inventory", "--snapshot", "snap", "--owners", "owners.yaml", "--format", "jsonl"],
     )?;
     let d = case_threads(root)?;
     row("200 files", &d, &["scan", "--threads", "2000", "."])?;
