@@ -47,7 +47,9 @@ fn parse(args: &[String]) -> Result<Opts> {
 
 /// Generate (or reuse) the two layouts; returns the event count.
 fn generate(o: &Opts) -> Result<u64> {
-    let marker = o.dir.join(format!(".complete-{}x{}x{}", o.accounts, o.days, o.rate));
+    let marker = o
+        .dir
+        .join(format!(".complete-{}x{}x{}", o.accounts, o.days, o.rate));
     if let Ok(n) = std::fs::read_to_string(&marker) {
         return Ok(n.trim().parse()?);
     }
@@ -113,7 +115,8 @@ struct Timed {
 }
 
 fn timed(program: &Path, args: &[&std::ffi::OsStr]) -> Result<Timed> {
-    let tmp = std::env::temp_dir().join(format!("keytrail-bench-detect-{}.time", std::process::id()));
+    let tmp =
+        std::env::temp_dir().join(format!("keytrail-bench-detect-{}.time", std::process::id()));
     let out = Command::new("/usr/bin/time")
         .args(["-f", "%e %M %U %S", "-o"])
         .arg(&tmp)
@@ -169,7 +172,13 @@ pub fn bench_detect(args: &[String]) -> Result<()> {
         fn count(d: &Path) -> usize {
             std::fs::read_dir(d).map_or(0, |rd| {
                 rd.flatten()
-                    .map(|e| if e.path().is_dir() { count(&e.path()) } else { 1 })
+                    .map(|e| {
+                        if e.path().is_dir() {
+                            count(&e.path())
+                        } else {
+                            1
+                        }
+                    })
                     .sum()
             })
         }
@@ -184,7 +193,9 @@ pub fn bench_detect(args: &[String]) -> Result<()> {
         files(&s3),
         files(&one)
     );
-    println!("| reader | layout | threads | wall s | CPU s | events per CPU-s | peak RSS MiB | output |");
+    println!(
+        "| reader | layout | threads | wall s | CPU s | events per CPU-s | peak RSS MiB | output |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     let row = |who: &str, layout: &str, threads: &str, t: &Timed, output: String| {
         println!(
@@ -213,7 +224,13 @@ pub fn bench_detect(args: &[String]) -> Result<()> {
             ];
             let t = best(o.runs, &keytrail, &args)?;
             let alerts = t.stdout.lines().count();
-            row("keytrail detect", layout, &n, &t, format!("{alerts} JSONL lines"));
+            row(
+                "keytrail detect",
+                layout,
+                &n,
+                &t,
+                format!("{alerts} JSONL lines"),
+            );
         }
     }
     let t = best(o.runs, &naive, &[rules.as_os_str(), s3.as_os_str()])?;

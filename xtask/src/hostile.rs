@@ -138,7 +138,9 @@ fn case_alias_bomb(root: &Path) -> Result<PathBuf> {
     let d = fresh(root, "ci-audit")?;
     std::fs::create_dir_all(d.join(".github/workflows"))?;
     // Nine levels of nine aliases: 9^9 (387 million) nodes once expanded.
-    let mut y = String::from("on: push\nx:\n  a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    let mut y = String::from(
+        "on: push\nx:\n  a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
     let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
     for w in names.windows(2) {
         let (prev, cur) = (w[0], w[1]);
@@ -186,7 +188,10 @@ fn case_posture_devzero(root: &Path) -> Result<PathBuf> {
         aws.join("s3api-list-buckets.json"),
         r#"{"Buckets": [{"Name": "b"}]}"#,
     )?;
-    std::os::unix::fs::symlink("/dev/zero", aws.join("iam-get-account-authorization-details.json"))?;
+    std::os::unix::fs::symlink(
+        "/dev/zero",
+        aws.join("iam-get-account-authorization-details.json"),
+    )?;
     Ok(d)
 }
 
@@ -339,40 +344,95 @@ pub fn bench_hostile(args: &[String]) -> Result<()> {
     };
 
     let d = case_detect(root)?;
-    row("bad CloudTrail next to a good file", &d, &["detect", "--no-default-sigma", "."])?;
+    row(
+        "bad CloudTrail next to a good file",
+        &d,
+        &["detect", "--no-default-sigma", "."],
+    )?;
     let d = case_alias_bomb(root)?;
     row("520-byte YAML alias bomb", &d, &["ci-audit", "."])?;
     let d = case_zip(root)?;
-    row("zip: 272 MB filler, then a credential", &d, &["scan", "--fail-on-error", "."])?;
+    row(
+        "zip: 272 MB filler, then a credential",
+        &d,
+        &["scan", "--fail-on-error", "."],
+    )?;
     row(
         "same, limit raised",
         &d,
-        &["scan", "--max-archive-bytes", "1073741824", "--max-archive-ratio", "100000", "."],
+        &[
+            "scan",
+            "--max-archive-bytes",
+            "1073741824",
+            "--max-archive-ratio",
+            "100000",
+            ".",
+        ],
     )?;
     let d = case_posture_devzero(root)?;
-    row("snapshot file is a symlink to /dev/zero", &d, &["posture", "--snapshot", "snap"])?;
+    row(
+        "snapshot file is a symlink to /dev/zero",
+        &d,
+        &["posture", "--snapshot", "snap"],
+    )?;
 
     let d = fresh(root, "platforms")?;
     write_oci(&d.join("img"), 300, 1)?;
-    row("one image, 300 platforms", &d, &["scan", "--format", "json", "--image", "oci:img"])?;
-    row("one image, 300 platforms", &d, &["scan", "--format", "jsonl", "--image", "oci:img"])?;
+    row(
+        "one image, 300 platforms",
+        &d,
+        &["scan", "--format", "json", "--image", "oci:img"],
+    )?;
+    row(
+        "one image, 300 platforms",
+        &d,
+        &["scan", "--format", "jsonl", "--image", "oci:img"],
+    )?;
     let d = fresh(root, "layers")?;
     write_oci(&d.join("img"), 2, 5_000)?;
-    row("5,000 layers, 2 platforms", &d, &["scan", "--format", "json", "--image", "oci:img"])?;
-    row("5,000 layers, 2 platforms", &d, &["scan", "--format", "jsonl", "--image", "oci:img"])?;
+    row(
+        "5,000 layers, 2 platforms",
+        &d,
+        &["scan", "--format", "json", "--image", "oci:img"],
+    )?;
+    row(
+        "5,000 layers, 2 platforms",
+        &d,
+        &["scan", "--format", "jsonl", "--image", "oci:img"],
+    )?;
 
     let d = case_rule_nesting(root)?;
-    row("rule file nested 100,000 levels", &d, &["rules", "check", "rules"])?;
+    row(
+        "rule file nested 100,000 levels",
+        &d,
+        &["rules", "check", "rules"],
+    )?;
     let d = case_inventory(root, opts.users)?;
     let users = format!("{} users, owners entry each", opts.users);
-    row(&users, &d, &["posture", "--snapshot", "snap", "--format", "jsonl"])?;
     row(
         &users,
         &d,
-        &["inventory", "--snapshot", "snap", "--owners", "owners.yaml", "--format", "jsonl"],
+        &["posture", "--snapshot", "snap", "--format", "jsonl"],
+    )?;
+    row(
+        &users,
+        &d,
+        &[
+            "inventory",
+            "--snapshot",
+            "snap",
+            "--owners",
+            "owners.yaml",
+            "--format",
+            "jsonl",
+        ],
     )?;
     let d = case_threads(root)?;
     row("200 files", &d, &["scan", "--threads", "2000", "."])?;
-    row("one trail file", &d, &["detect", "--threads", "100000", "trail.json"])?;
+    row(
+        "one trail file",
+        &d,
+        &["detect", "--threads", "100000", "trail.json"],
+    )?;
     Ok(())
 }

@@ -90,10 +90,11 @@ pub fn verify(
         deadline,
     };
     let mut o = match kind {
-        Kind::Postgres => postgres(&mut conn, user, password),
-        Kind::Mysql => mysql(&mut conn, user, password),
-        Kind::Redis => redis(&mut conn, user, password),
-    };
+        Kind::Postgres => postgres_login(&mut conn, user, password),
+        Kind::Mysql => mysql_login(&mut conn, user, password),
+        Kind::Redis => redis_login(&mut conn, user, password),
+    }
+    .unwrap_or_else(io_unknown);
     if o.status == VerificationStatus::Live {
         o.identity = vec![
             ("user".into(), user.to_string()),
@@ -183,13 +184,6 @@ fn live(detail: impl Into<String>) -> Outcome {
 }
 
 // ---------------------------------------------------------------- PostgreSQL
-
-fn postgres(c: &mut Conn<'_>, user: &str, password: &str) -> Outcome {
-    match postgres_login(c, user, password) {
-        Ok(o) => o,
-        Err(e) => io_unknown(e),
-    }
-}
 
 fn pg_message(c: &mut Conn<'_>) -> std::io::Result<(u8, Vec<u8>)> {
     let mut head = [0u8; 5];
@@ -470,13 +464,6 @@ const CLIENT_TRANSACTIONS: u32 = 0x2000;
 const CLIENT_SECURE_CONNECTION: u32 = 0x8000;
 const CLIENT_PLUGIN_AUTH: u32 = 0x8_0000;
 
-fn mysql(c: &mut Conn<'_>, user: &str, password: &str) -> Outcome {
-    match mysql_login(c, user, password) {
-        Ok(o) => o,
-        Err(e) => io_unknown(e),
-    }
-}
-
 fn my_packet(c: &mut Conn<'_>) -> std::io::Result<(u8, Vec<u8>)> {
     let mut head = [0u8; 4];
     c.read_exact(&mut head)?;
@@ -664,13 +651,6 @@ fn mysql_login(c: &mut Conn<'_>, user: &str, password: &str) -> std::io::Result<
 }
 
 // ---------------------------------------------------------------- Redis
-
-fn redis(c: &mut Conn<'_>, user: &str, password: &str) -> Outcome {
-    match redis_login(c, user, password) {
-        Ok(o) => o,
-        Err(e) => io_unknown(e),
-    }
-}
 
 fn resp_command(args: &[&str]) -> Vec<u8> {
     let mut m = format!("*{}\r\n", args.len()).into_bytes();
