@@ -9,7 +9,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         match e.file_type() {
@@ -30,7 +32,10 @@ fn main() {
     let mut rule_files = Vec::new();
     walk(Path::new(rules), &mut rule_files);
     let mut loaded = 0;
-    for f in rule_files.iter().filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml")) {
+    for f in rule_files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+    {
         let text = std::fs::read_to_string(f).unwrap_or_default();
         match rsigma_parser::parse_sigma_yaml(&text) {
             Ok(c) => {
@@ -50,19 +55,29 @@ fn main() {
         buf.clear();
         let Ok(raw) = std::fs::read(f) else { continue };
         if f.extension().is_some_and(|e| e == "gz") {
-            if flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut buf).is_err() {
+            if flate2::read::MultiGzDecoder::new(&raw[..])
+                .read_to_end(&mut buf)
+                .is_err()
+            {
                 continue;
             }
         } else {
             buf = raw;
         }
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&buf) else { continue };
-        let Some(records) = v.get("Records").and_then(|r| r.as_array()) else { continue };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&buf) else {
+            continue;
+        };
+        let Some(records) = v.get("Records").and_then(|r| r.as_array()) else {
+            continue;
+        };
         for r in records {
             events += 1;
             let ev = rsigma_eval::JsonEvent::borrow(r);
             matches += engine.evaluate(&ev).len() as u64;
         }
     }
-    println!("rules {loaded} files {} events {events} matches {matches}", files.len());
+    println!(
+        "rules {loaded} files {} events {events} matches {matches}",
+        files.len()
+    );
 }
