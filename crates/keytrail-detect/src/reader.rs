@@ -157,6 +157,11 @@ pub fn check_reader_invariants(data: &[u8]) {
             &format!("window {window}"),
         );
     }
+    // Bytes that are gzip themselves are gunzipped by the plain read and not
+    // again inside another gzip (files are compressed once): nothing to compare.
+    if data.starts_with(&[0x1f, 0x8b]) {
+        return;
+    }
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, data).expect("gzip into memory");
     let gz = gz.finish().expect("gzip into memory");

@@ -296,6 +296,10 @@ impl SliceRecords {
             while j < b.len() && b[j].is_ascii_whitespace() {
                 j += 1;
             }
+            if j >= b.len() {
+                // The window ends after a key: whether a colon follows is not known yet.
+                return Err(b.len());
+            }
             if b.get(j) != Some(&b':') {
                 return value_end(b, start).map(Some);
             }
@@ -433,6 +437,8 @@ impl Iterator for SliceRecords {
                     self.pos = i + 1;
                 }
                 b'{' => match self.wrapper_records(i) {
+                    // Delimited only by the end of the window: it may go on.
+                    Ok(Some(e)) if e >= len && self.refill(i, self.window) => continue,
                     Ok(None) => {
                         self.pos = self.records_array_start(i);
                         self.in_array = Some(true);
