@@ -1,0 +1,1126 @@
+//! keytrail's store: the runs keytrail made, the findings they produced
+//! (one per fingerprint, with where and when each was seen and whether it
+//! was fixed), and their triage (status, assignee, owner, comments and an
+//! audit trail of every change). The only crate that knows SQL.
+//!
+//! Two databases behind one [`Store`]: SQLite, embedded (a file: the
+//! default), and PostgreSQL (`postgres://…`), with the same migrations
+//! (`migrations/NNNN_name.sql`) and the same queries. Opening a database
+//! brings it to this binary's [`SCHEMA_VERSION`]; a database written by a
+//! newer keytrail is refused.
+//!
+//! **The store never holds a secret.** A finding is stored by its
+//! fingerprint (the one every report prints), its redacted form, its
+//! locations (whose snippets the scanner masked) and metadata; the raw
+//! value inside [`keytrail_types::Secret`] is never bound to a statement,
+//! and any text about to be stored that contains it has it replaced by the
+//! redacted form first.
+//!
+//! Writes are idempotent, for jobs that run twice: a run carries a
+//! `run_key` (one run per key), findings are upserted by fingerprint and
+//! locations by a hash of where they are.
+//!
+//! ```no_run
+//! use keytrail_store::{Filter, Store};
+//! let mut store = Store::open("findings.db")?;
+//! for f in store.list_findings(&Filter::default())? {
+//!     println!("{} {}", f.finding.fingerprint, f.status);
+//! }
+//! # Ok::<(), keytrail_store::StoreError>(())
+//! ```
+
+mod db;
+mod error;
+mod migrations;
+
+pub use error::{ErrorKind, StoreError};
+pub use migrations::SCHEMA_VERSION;
+
+use db::{Conn, Dialect, Row, Val};
+use keytrail_types::{Confidence, Finding, Fingerprint, Location, Secret, Severity};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+/// Triage status of a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// New, or seen again after being fixed.
+    Open,
+    /// Someone has looked at it and it is being handled.
+    Acknowledged,
+    /// Not a credential. A scan with the store does not report it again.
+    FalsePositive,
+    /// A credential whose exposure is accepted. A scan with the store does
+    /// not report it again.
+    AcceptedRisk,
+    /// The credential was revoked.
+    Revoked,
+    /// No longer seen: absent from a later complete scan of every target
+    /// where it was seen (set by the store), or marked so by hand.
+    Fixed,
+}
+
+impl Status {
+    /// Every status, in the order they are documented.
+    pub const ALL: [Status; 6] = [
+        Status::Open,
+        Status::Acknowledged,
+        Status::FalsePositive,
+        Status::AcceptedRisk,
+        Status::Revoked,
+        Status::Fixed,
+    ];
+
+    /// The name stored and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Open => "open",
+            Status::Acknowledged => "acknowledged",
+            Status::FalsePositive => "false_positive",
+            Status::AcceptedRisk => "accepted_risk",
+            Status::Revoked => "revoked",
+            Status::Fixed => "fixed",
+        }
+    }
+
+    /// Whether a scan recording into the store leaves findings of this
+    /// status out of its report.
+    pub fn suppresses(self) -> bool {
+        matches!(self, Status::FalsePositive | Status::AcceptedRisk)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown status `{s}` (expected open, acknowledged, false_positive, accepted_risk, revoked or fixed)"
+                )
+            })
+    }
+}
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// How long to wait for another writer's lock (SQLite) or for the
+    /// connection (PostgreSQL) before giving up with an error.
+    pub wait: Duration,
+    /// Migrate up to this schema version only (tests of upgrades); `None`
+    /// means [`SCHEMA_VERSION`].
+    #[doc(hidden)]
+    pub schema_version: Option<u32>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            wait: Duration::from_secs(5),
+            schema_version: None,
+        }
+    }
+}
+
+/// A recorded run: what ran, on what, when, with which keytrail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// Idempotency key: recording a run whose key is already stored
+    /// changes nothing. [`RunRecord::new`] makes a random one.
+    pub run_key: String,
+    /// The command (`scan`, `import`).
+    pub command: String,
+    /// What was scanned, as the user named it (paths, URLs, images, a
+    /// report file), normalised by the caller so that scans of the same
+    /// thing compare equal.
+    pub target: String,
+    /// Start time, RFC 3339 UTC.
+    pub started_at: String,
+    /// End time, RFC 3339 UTC.
+    pub finished_at: String,
+    /// keytrail's version.
+    pub keytrail_version: String,
+    /// Whether the run read everything it was asked to: only a complete
+    /// run marks findings it did not see as fixed.
+    pub complete: bool,
+    /// The rules the run used, when `complete`: a finding of another rule
+    /// is not marked fixed by its absence. Empty means every rule.
+    #[serde(default)]
+    pub rules: Vec<String>,
+}
+
+impl RunRecord {
+    /// A run of `command` on `target` that started now, with a random key.
+    pub fn new(command: &str, target: &str) -> RunRecord {
+        let now = now();
+        let mut key = [0u8; 16];
+        rand::fill(&mut key);
+        RunRecord {
+            run_key: hex(&key),
+            command: command.to_string(),
+            target: target.to_string(),
+            started_at: now.clone(),
+            finished_at: now,
+            keytrail_version: String::new(),
+            complete: false,
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// What recording a run changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RunSummary {
+    /// The run's id in the store.
+    pub run_id: i64,
+    /// False when the run's key was already recorded (nothing changed).
+    pub recorded: bool,
+    /// Findings the run saw (distinct fingerprints).
+    pub seen: usize,
+    /// Of those, first seen by this run.
+    pub new: usize,
+    /// Of those, fixed before and now seen again (reopened).
+    pub reopened: usize,
+    /// Findings of the same target the run did not see, now fixed.
+    pub fixed: usize,
+}
+
+/// A finding as the store holds it: the finding (with an empty secret,
+/// its redacted form kept) and its triage.
+#[derive(Debug, Clone)]
+pub struct StoredFinding {
+    /// Stable id in this database.
+    pub id: i64,
+    /// The finding; `secret` is empty, `secret_redacted` is set.
+    pub finding: Finding,
+    /// Triage status.
+    pub status: Status,
+    /// Who handles it.
+    pub assignee: Option<String>,
+    /// Who owns the credential.
+    pub owner: Option<String>,
+    /// First seen (RFC 3339 UTC).
+    pub first_seen: String,
+    /// Last seen.
+    pub last_seen: String,
+    /// When it was found fixed (or marked fixed).
+    pub fixed_at: Option<String>,
+    /// Version, for optimistic concurrency ([`Triage::if_version`]).
+    pub version: i64,
+    /// The targets where it was seen, sorted.
+    pub targets: Vec<String>,
+}
+
+/// A change of a finding's triage.
+#[derive(Debug, Clone, Default)]
+pub struct Triage {
+    /// Who makes the change (recorded in the audit trail).
+    pub actor: String,
+    /// New status.
+    pub status: Option<Status>,
+    /// New assignee; `Some(None)` clears it.
+    pub assignee: Option<Option<String>>,
+    /// New owner; `Some(None)` clears it.
+    pub owner: Option<Option<String>>,
+    /// A comment to add.
+    pub comment: Option<String>,
+    /// Apply only if the finding is still at this version (what the caller
+    /// read); otherwise [`ErrorKind::Conflict`].
+    pub if_version: Option<i64>,
+}
+
+/// One entry of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    /// Who.
+    pub actor: String,
+    /// When (RFC 3339 UTC).
+    pub at: String,
+    /// `status`, `assignee`, `owner` or `comment`.
+    pub field: String,
+    /// Value before (`None`: unset).
+    pub before: Option<String>,
+    /// Value after.
+    pub after: Option<String>,
+    /// The finding's version after the change.
+    pub version: i64,
+}
+
+/// A comment on a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Comment {
+    /// Who wrote it.
+    pub author: String,
+    /// When (RFC 3339 UTC).
+    pub created_at: String,
+    /// The text.
+    pub body: String,
+}
+
+/// Which findings [`Store::list_findings`] returns, in id order.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only these statuses (any when empty).
+    pub statuses: Vec<Status>,
+    /// Only this rule.
+    pub rule_id: Option<String>,
+    /// Only findings seen in this target.
+    pub target: Option<String>,
+    /// Only at least this severe.
+    pub min_severity: Option<Severity>,
+    /// Only assigned to.
+    pub assignee: Option<String>,
+    /// Only owned by.
+    pub owner: Option<String>,
+    /// Only ids greater than this (keyset paging).
+    pub after_id: Option<i64>,
+    /// At most this many.
+    pub limit: Option<usize>,
+}
+
+/// A summary of a recorded run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Run {
+    /// Id in the store.
+    pub id: i64,
+    /// Idempotency key.
+    pub run_key: String,
+    /// Command.
+    pub command: String,
+    /// Target.
+    pub target: String,
+    /// Start.
+    pub started_at: String,
+    /// End.
+    pub finished_at: String,
+    /// keytrail's version.
+    pub keytrail_version: String,
+    /// Whether it was complete.
+    pub complete: bool,
+    /// Findings it saw.
+    pub findings: i64,
+}
+
+/// An open store.
+pub struct Store {
+    conn: Conn,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Store({})", self.conn.shown())
+    }
+}
+
+/// Current time, RFC 3339 UTC with microseconds (sorts as text).
+pub fn now() -> String {
+    let t: chrono::DateTime<chrono::Utc> = std::time::SystemTime::now().into();
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn severity_rank(s: Severity) -> i64 {
+    match s {
+        Severity::Info => 0,
+        Severity::Low => 1,
+        Severity::Medium => 2,
+        Severity::High => 3,
+        Severity::Critical => 4,
+    }
+}
+
+/// Whether `location` names a PostgreSQL server rather than a SQLite file.
+pub fn is_postgres_url(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
+
+/// Rows per many-row statement (well under SQLite's and PostgreSQL's
+/// placeholder limits for the widest table).
+const CHUNK: usize = 500;
+
+/// The detail JSON stored with a finding: what is not a column.
+#[derive(Serialize, Deserialize, Default)]
+struct Detail {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    context: Vec<(String, String)>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    remediation: Option<keytrail_types::Remediation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    verification: Option<keytrail_types::Verification>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    blast_radius: Option<keytrail_types::BlastRadius>,
+}
+
+/// `text` with every occurrence of `secret` replaced by its redacted form:
+/// the last guard between a secret and the database.
+fn scrub(text: String, secret: &Secret<String>) -> String {
+    let raw = secret.expose();
+    if raw.len() < 4 || !text.contains(raw.as_str()) {
+        return text;
+    }
+    text.replace(raw.as_str(), &secret.redacted())
+}
+
+/// The identity of a location (where it is, not what the snippet says).
+fn location_key(l: &Location) -> String {
+    let mut h = Sha256::new();
+    let origin = serde_json::to_string(&l.origin).unwrap_or_default();
+    h.update(l.path.as_bytes());
+    h.update([0]);
+    h.update(l.line.to_string().as_bytes());
+    h.update([0]);
+    h.update(l.column.to_string().as_bytes());
+    h.update([0]);
+    h.update(l.offset.to_string().as_bytes());
+    h.update([0]);
+    h.update(origin.as_bytes());
+    hex(&h.finalize()[..16])
+}
+
+fn source_name(l: &Location) -> &'static str {
+    match l.origin {
+        keytrail_types::Origin::File => "file",
+        keytrail_types::Origin::Stdin => "stdin",
+        keytrail_types::Origin::Log => "log",
+        keytrail_types::Origin::Git(_) => "git",
+        keytrail_types::Origin::Image(_) => "image",
+    }
+}
+
+fn placeholders(rows: usize, cols: usize) -> String {
+    let one = format!("({})", vec!["?"; cols].join(", "));
+    vec![one; rows].join(", ")
+}
+
+impl Store {
+    /// Open the store at `location`: a `postgres://` or `postgresql://`
+    /// URL, or a SQLite file path (created when absent). Brings the schema
+    /// to [`SCHEMA_VERSION`].
+    pub fn open(location: &str) -> Result<Store, StoreError> {
+        Store::open_with(location, &OpenOptions::default())
+    }
+
+    /// [`Store::open`] with options.
+    pub fn open_with(location: &str, options: &OpenOptions) -> Result<Store, StoreError> {
+        let mut conn = if is_postgres_url(location) {
+            Conn::open_postgres(location, options.wait)?
+        } else {
+            let path = location.strip_prefix("sqlite:").unwrap_or(location);
+            Conn::open_sqlite(Path::new(path), options.wait)?
+        };
+        let target = options.schema_version.unwrap_or(SCHEMA_VERSION);
+        migrations::migrate_to(&mut conn, target)?;
+        Ok(Store { conn })
+    }
+
+    /// The database, as shown in messages (a file path, or a URL without
+    /// its password).
+    pub fn location(&self) -> String {
+        self.conn.shown()
+    }
+
+    /// The database's schema version.
+    pub fn schema_version(&mut self) -> Result<u32, StoreError> {
+        migrations::current_version(&mut self.conn)
+    }
+
+    /// Record a run and the findings it produced, in one transaction.
+    /// `owner_of` gives a default owner for a finding that has none yet
+    /// (from the owners file). Recording a `run_key` already stored
+    /// changes nothing.
+    pub fn record_run(
+        &mut self,
+        run: &RunRecord,
+        findings: &[Finding],
+        owner_of: &dyn Fn(&Finding) -> Option<String>,
+    ) -> Result<RunSummary, StoreError> {
+        if run.target.is_empty() {
+            return Err(StoreError::new(ErrorKind::Invalid, "a run needs a target"));
+        }
+        // One finding per fingerprint (a many-row upsert may not touch a
+        // row twice): later duplicates add their locations.
+        let mut order: Vec<&str> = Vec::new();
+        let mut merged: HashMap<&str, (&Finding, Vec<&Location>)> = HashMap::new();
+        for f in findings {
+            let fp = f.fingerprint.0.as_str();
+            match merged.get_mut(fp) {
+                Some((_, locs)) => locs.extend(f.locations.iter()),
+                None => {
+                    order.push(fp);
+                    merged.insert(fp, (f, f.locations.iter().collect()));
+                }
+            }
+        }
+        let actor = format!("keytrail {}", run.command);
+        self.conn.write(|c| {
+            let existing = c.query(
+                "SELECT id FROM runs WHERE run_key = ?",
+                &[Val::from(run.run_key.as_str())],
+            )?;
+            if let Some(r) = existing.first() {
+                return Ok(RunSummary {
+                    run_id: r.int(0),
+                    recorded: false,
+                    seen: order.len(),
+                    ..RunSummary::default()
+                });
+            }
+            let run_id = insert_returning_id(
+                c,
+                "INSERT INTO runs (run_key, command, target, started_at, finished_at, keytrail_version, complete, findings) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                vec![
+                    run.run_key.as_str().into(),
+                    run.command.as_str().into(),
+                    run.target.as_str().into(),
+                    run.started_at.as_str().into(),
+                    run.finished_at.as_str().into(),
+                    run.keytrail_version.as_str().into(),
+                    Val::Int(run.complete.into()),
+                    Val::Int(order.len() as i64),
+                ],
+            )?;
+            let mut summary = RunSummary {
+                run_id,
+                recorded: true,
+                seen: order.len(),
+                ..RunSummary::default()
+            };
+            let at = run.finished_at.as_str();
+            for chunk in order.chunks(CHUNK) {
+                // What is there already: id, status and owner.
+                let sql = format!(
+                    "SELECT fingerprint, id, status, owner, version FROM findings WHERE fingerprint IN ({})",
+                    vec!["?"; chunk.len()].join(", ")
+                );
+                let params: Vec<Val> = chunk.iter().map(|fp| Val::from(*fp)).collect();
+                let before: HashMap<String, Row> = c
+                    .query(&sql, &params)?
+                    .into_iter()
+                    .map(|r| (r.text(0), r))
+                    .collect();
+
+                // Upsert the findings. A fixed finding seen again reopens.
+                let cols = 15;
+                let sql = format!(
+                    "INSERT INTO findings (fingerprint, kind, rule_id, rule_name, severity, severity_rank, confidence, \
+                     secret_redacted, detail, status, owner, first_seen, last_seen, first_run, last_run, version, updated_at) \
+                     VALUES {} \
+                     ON CONFLICT (fingerprint) DO UPDATE SET \
+                       rule_name = excluded.rule_name, severity = excluded.severity, \
+                       severity_rank = excluded.severity_rank, confidence = excluded.confidence, \
+                       secret_redacted = excluded.secret_redacted, detail = excluded.detail, \
+                       owner = COALESCE(findings.owner, excluded.owner), \
+                       status = CASE WHEN findings.status = 'fixed' THEN 'open' ELSE findings.status END, \
+                       fixed_at = CASE WHEN findings.status = 'fixed' THEN NULL ELSE findings.fixed_at END, \
+                       version = CASE WHEN findings.status = 'fixed' OR (findings.owner IS NULL AND excluded.owner IS NOT NULL) \
+                                 THEN findings.version + 1 ELSE findings.version END, \
+                       last_seen = CASE WHEN excluded.last_seen > findings.last_seen THEN excluded.last_seen ELSE findings.last_seen END, \
+                       last_run = CASE WHEN excluded.last_seen >= findings.last_seen THEN excluded.last_run ELSE findings.last_run END, \
+                       updated_at = excluded.updated_at \
+                     RETURNING fingerprint, id, version",
+                    (0..chunk.len())
+                        .map(|_| format!("({}, 1, ?)", vec!["?"; cols].join(", ")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let mut params = Vec::with_capacity(chunk.len() * (cols + 1));
+                for fp in chunk {
+                    let (f, _) = merged[fp];
+                    let detail = Detail {
+                        context: f.context.clone(),
+                        notes: f.notes.clone(),
+                        remediation: f.remediation.clone(),
+                        verification: f.verification.clone(),
+                        blast_radius: f.blast_radius.clone(),
+                    };
+                    let detail = scrub(
+                        serde_json::to_string(&detail).unwrap_or_else(|_| "{}".into()),
+                        &f.secret,
+                    );
+                    let redacted = if f.secret_redacted.is_empty() {
+                        f.secret.redacted()
+                    } else {
+                        scrub(f.secret_redacted.clone(), &f.secret)
+                    };
+                    let owner = owner_of(f).map(|o| scrub(o, &f.secret));
+                    params.extend([
+                        Val::from(*fp),
+                        Val::from("secret"),
+                        Val::from(f.rule_id.as_str()),
+                        Val::from(scrub(f.rule_name.clone(), &f.secret)),
+                        Val::from(f.severity.as_str()),
+                        Val::Int(severity_rank(f.severity)),
+                        Val::from(f.confidence.as_str()),
+                        Val::from(redacted),
+                        Val::from(detail),
+                        Val::from("open"),
+                        Val::from(owner),
+                        Val::from(at),
+                        Val::from(at),
+                        Val::Int(run_id),
+                        Val::Int(run_id),
+                        Val::from(at),
+                    ]);
+                }
+                let ids: HashMap<String, (i64, i64)> = c
+                    .query(&sql, &params)?
+                    .into_iter()
+                    .map(|r| (r.text(0), (r.int(1), r.int(2))))
+                    .collect();
+
+                // Audit what the upsert changed on findings already there.
+                for fp in chunk {
+                    let Some(b) = before.get(*fp) else {
+                        summary.new += 1;
+                        continue;
+                    };
+                    let (id, version) = ids[*fp];
+                    if b.text(2) == "fixed" {
+                        summary.reopened += 1;
+                        audit(c, id, &actor, at, "status", Some("fixed"), Some("open"), version)?;
+                    }
+                    if b.opt_text(3).is_none() {
+                        let (f, _) = merged[fp];
+                        if let Some(o) = owner_of(f) {
+                            audit(c, id, &actor, at, "owner", None, Some(&scrub(o, &f.secret)), version)?;
+                        }
+                    }
+                }
+
+                // Where: the target, then each location.
+                let sql = format!(
+                    "INSERT INTO finding_targets (finding_id, target, first_seen, last_seen, last_run) VALUES {} \
+                     ON CONFLICT (finding_id, target) DO UPDATE SET \
+                       last_seen = CASE WHEN excluded.last_seen > finding_targets.last_seen THEN excluded.last_seen ELSE finding_targets.last_seen END, \
+                       last_run = excluded.last_run, fixed_at = NULL",
+                    placeholders(chunk.len(), 5)
+                );
+                let mut params = Vec::with_capacity(chunk.len() * 5);
+                for fp in chunk {
+                    params.extend([
+                        Val::Int(ids[*fp].0),
+                        Val::from(run.target.as_str()),
+                        Val::from(at),
+                        Val::from(at),
+                        Val::Int(run_id),
+                    ]);
+                }
+                c.exec(&sql, &params)?;
+
+                let mut rows: Vec<Val> = Vec::new();
+                let mut n = 0;
+                let mut seen_keys: HashSet<(i64, String)> = HashSet::new();
+                for fp in chunk {
+                    let (f, locs) = &merged[fp];
+                    let id = ids[*fp].0;
+                    for l in locs {
+                        let key = location_key(l);
+                        if !seen_keys.insert((id, key.clone())) {
+                            continue;
+                        }
+                        let detail = scrub(
+                            serde_json::to_string(l).unwrap_or_else(|_| "{}".into()),
+                            &f.secret,
+                        );
+                        rows.extend([
+                            Val::Int(id),
+                            Val::from(key),
+                            Val::from(scrub(l.path.clone(), &f.secret)),
+                            Val::Int(l.line as i64),
+                            Val::Int(l.column as i64),
+                            Val::from(source_name(l)),
+                            Val::from(detail),
+                            Val::from(at),
+                            Val::from(at),
+                        ]);
+                        n += 1;
+                        if n == CHUNK {
+                            upsert_locations(c, n, std::mem::take(&mut rows))?;
+                            n = 0;
+                        }
+                    }
+                }
+                if n > 0 {
+                    upsert_locations(c, n, rows)?;
+                }
+            }
+
+            if run.complete {
+                summary.fixed = mark_fixed(c, run, run_id, &actor)?;
+            }
+            Ok(summary)
+        })
+    }
+
+    /// Fingerprints whose status suppresses them from scan reports
+    /// (false positive, accepted risk).
+    pub fn suppressed(&mut self) -> Result<HashSet<String>, StoreError> {
+        let rows = self.conn.query(
+            "SELECT fingerprint FROM findings WHERE status IN (?, ?)",
+            &[
+                Status::FalsePositive.as_str().into(),
+                Status::AcceptedRisk.as_str().into(),
+            ],
+        )?;
+        Ok(rows.into_iter().map(|r| r.text(0)).collect())
+    }
+
+    /// Change a finding's triage; every changed field is recorded in the
+    /// audit trail with `change.actor`. Two triagers never lose each
+    /// other's change: the finding is locked while it is read and written,
+    /// and `if_version` refuses a change based on a stale read.
+    pub fn triage(
+        &mut self,
+        fingerprint: &str,
+        change: &Triage,
+    ) -> Result<StoredFinding, StoreError> {
+        if change.actor.trim().is_empty() {
+            return Err(StoreError::new(
+                ErrorKind::Invalid,
+                "a triage needs an actor (who makes the change)",
+            ));
+        }
+        let shown = self.conn.shown();
+        let lock = match self.conn.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        };
+        let at = now();
+        self.conn.write(|c| {
+            let rows = c.query(
+                &format!(
+                    "SELECT id, status, assignee, owner, version, fixed_at FROM findings WHERE fingerprint = ?{lock}"
+                ),
+                &[Val::from(fingerprint)],
+            )?;
+            let Some(r) = rows.first() else {
+                return Err(StoreError::new(
+                    ErrorKind::NotFound,
+                    format!("{shown}: no finding has the fingerprint `{fingerprint}`"),
+                ));
+            };
+            let id = r.int(0);
+            let status = r.text(1);
+            let assignee = r.opt_text(2);
+            let owner = r.opt_text(3);
+            let version = r.int(4);
+            let fixed_at = r.opt_text(5);
+            if let Some(expected) = change.if_version
+                && expected != version
+            {
+                return Err(StoreError::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "finding `{fingerprint}` changed since version {expected} (it is at version {version}): \
+read it again (`keytrail findings`) and retry"
+                    ),
+                ));
+            }
+            let mut changes: Vec<(&str, Option<String>, Option<String>)> = Vec::new();
+            let mut new_status = status.clone();
+            if let Some(s) = change.status
+                && s.as_str() != status
+            {
+                new_status = s.as_str().to_string();
+                changes.push(("status", Some(status.clone()), Some(new_status.clone())));
+            }
+            let mut new_assignee = assignee.clone();
+            if let Some(a) = &change.assignee
+                && *a != assignee
+            {
+                new_assignee = a.clone();
+                changes.push(("assignee", assignee.clone(), a.clone()));
+            }
+            let mut new_owner = owner.clone();
+            if let Some(o) = &change.owner
+                && *o != owner
+            {
+                new_owner = o.clone();
+                changes.push(("owner", owner.clone(), o.clone()));
+            }
+            if changes.is_empty() && change.comment.is_none() {
+                return Ok(id);
+            }
+            let new_fixed_at = match (change.status, fixed_at) {
+                (Some(Status::Fixed), None) => Some(at.clone()),
+                (Some(s), _) if s != Status::Fixed => None,
+                (_, f) => f,
+            };
+            let updated = c.exec(
+                "UPDATE findings SET status = ?, assignee = ?, owner = ?, fixed_at = ?, version = ?, updated_at = ? \
+                 WHERE id = ? AND version = ?",
+                &[
+                    new_status.into(),
+                    new_assignee.into(),
+                    new_owner.into(),
+                    new_fixed_at.into(),
+                    Val::Int(version + 1),
+                    at.as_str().into(),
+                    Val::Int(id),
+                    Val::Int(version),
+                ],
+            )?;
+            if updated != 1 {
+                return Err(StoreError::new(
+                    ErrorKind::Conflict,
+                    format!("finding `{fingerprint}` changed while it was being triaged: retry"),
+                ));
+            }
+            for (field, before, after) in &changes {
+                audit(
+                    c,
+                    id,
+                    &change.actor,
+                    &at,
+                    field,
+                    before.as_deref(),
+                    after.as_deref(),
+                    version + 1,
+                )?;
+            }
+            if let Some(body) = &change.comment {
+                c.exec(
+                    "INSERT INTO comments (finding_id, author, created_at, body) VALUES (?, ?, ?, ?)",
+                    &[
+                        Val::Int(id),
+                        change.actor.as_str().into(),
+                        at.as_str().into(),
+                        body.as_str().into(),
+                    ],
+                )?;
+                audit(
+                    c,
+                    id,
+                    &change.actor,
+                    &at,
+                    "comment",
+                    None,
+                    Some(body),
+                    version + 1,
+                )?;
+            }
+            Ok(id)
+        })?;
+        self.finding(fingerprint)?.ok_or_else(|| {
+            StoreError::new(
+                ErrorKind::NotFound,
+                format!("{shown}: finding `{fingerprint}` vanished after its triage"),
+            )
+        })
+    }
+
+    /// The finding with this fingerprint.
+    pub fn finding(&mut self, fingerprint: &str) -> Result<Option<StoredFinding>, StoreError> {
+        let rows = self.conn.query(
+            &format!("{FINDING_COLUMNS} WHERE fingerprint = ?"),
+            &[Val::from(fingerprint)],
+        )?;
+        let mut out = self.complete(rows)?;
+        Ok(out.pop())
+    }
+
+    /// Findings matching `filter`, in id order, each with its locations
+    /// and targets.
+    pub fn list_findings(&mut self, filter: &Filter) -> Result<Vec<StoredFinding>, StoreError> {
+        let mut sql = format!("{FINDING_COLUMNS} WHERE 1 = 1");
+        let mut params: Vec<Val> = Vec::new();
+        if !filter.statuses.is_empty() {
+            sql.push_str(&format!(
+                " AND status IN ({})",
+                vec!["?"; filter.statuses.len()].join(", ")
+            ));
+            params.extend(filter.statuses.iter().map(|s| Val::from(s.as_str())));
+        }
+        if let Some(r) = &filter.rule_id {
+            sql.push_str(" AND rule_id = ?");
+            params.push(r.as_str().into());
+        }
+        if let Some(t) = &filter.target {
+            sql.push_str(" AND id IN (SELECT finding_id FROM finding_targets WHERE target = ?)");
+            params.push(t.as_str().into());
+        }
+        if let Some(s) = filter.min_severity {
+            sql.push_str(" AND severity_rank >= ?");
+            params.push(Val::Int(severity_rank(s)));
+        }
+        if let Some(a) = &filter.assignee {
+            sql.push_str(" AND assignee = ?");
+            params.push(a.as_str().into());
+        }
+        if let Some(o) = &filter.owner {
+            sql.push_str(" AND owner = ?");
+            params.push(o.as_str().into());
+        }
+        if let Some(a) = filter.after_id {
+            sql.push_str(" AND id > ?");
+            params.push(Val::Int(a));
+        }
+        sql.push_str(" ORDER BY id");
+        if let Some(n) = filter.limit {
+            sql.push_str(" LIMIT ?");
+            params.push(Val::Int(n as i64));
+        }
+        let rows = self.conn.query(&sql, &params)?;
+        self.complete(rows)
+    }
+
+    /// A finding's audit trail (oldest first) and comments.
+    pub fn history(
+        &mut self,
+        fingerprint: &str,
+    ) -> Result<(Vec<AuditEntry>, Vec<Comment>), StoreError> {
+        let fp = Val::from(fingerprint);
+        let audit = self
+            .conn
+            .query(
+                "SELECT a.actor, a.at, a.field, a.before, a.after, a.version FROM audit a \
+                 JOIN findings f ON f.id = a.finding_id WHERE f.fingerprint = ? ORDER BY a.id",
+                std::slice::from_ref(&fp),
+            )?
+            .into_iter()
+            .map(|r| AuditEntry {
+                actor: r.text(0),
+                at: r.text(1),
+                field: r.text(2),
+                before: r.opt_text(3),
+                after: r.opt_text(4),
+                version: r.int(5),
+            })
+            .collect();
+        let comments = self
+            .conn
+            .query(
+                "SELECT c.author, c.created_at, c.body FROM comments c \
+                 JOIN findings f ON f.id = c.finding_id WHERE f.fingerprint = ? ORDER BY c.id",
+                &[fp],
+            )?
+            .into_iter()
+            .map(|r| Comment {
+                author: r.text(0),
+                created_at: r.text(1),
+                body: r.text(2),
+            })
+            .collect();
+        Ok((audit, comments))
+    }
+
+    /// Every recorded run, oldest first.
+    pub fn runs(&mut self) -> Result<Vec<Run>, StoreError> {
+        Ok(self
+            .conn
+            .query(
+                "SELECT id, run_key, command, target, started_at, finished_at, keytrail_version, complete, findings \
+                 FROM runs ORDER BY id",
+                &[],
+            )?
+            .into_iter()
+            .map(|r| Run {
+                id: r.int(0),
+                run_key: r.text(1),
+                command: r.text(2),
+                target: r.text(3),
+                started_at: r.text(4),
+                finished_at: r.text(5),
+                keytrail_version: r.text(6),
+                complete: r.int(7) != 0,
+                findings: r.int(8),
+            })
+            .collect())
+    }
+
+    /// Rows of [`FINDING_COLUMNS`] into findings with locations and targets.
+    fn complete(&mut self, rows: Vec<Row>) -> Result<Vec<StoredFinding>, StoreError> {
+        let mut out: Vec<StoredFinding> = Vec::with_capacity(rows.len());
+        for r in rows {
+            let detail: Detail = serde_json::from_str(&r.text(9)).unwrap_or_default();
+            let status = r.text(10).parse().map_err(|e: String| {
+                StoreError::new(ErrorKind::Corrupt, format!("{}: {e}", self.conn.shown()))
+            })?;
+            out.push(StoredFinding {
+                id: r.int(0),
+                finding: Finding {
+                    fingerprint: Fingerprint(r.text(1)),
+                    rule_id: r.text(3),
+                    rule_name: r.text(4),
+                    severity: r.text(5).parse().unwrap_or(Severity::Medium),
+                    confidence: r.text(6).parse().unwrap_or(Confidence::Medium),
+                    secret: Secret::new(String::new()),
+                    secret_redacted: r.text(7),
+                    context: detail.context,
+                    locations: Vec::new(),
+                    notes: detail.notes,
+                    remediation: detail.remediation,
+                    verification: detail.verification,
+                    blast_radius: detail.blast_radius,
+                },
+                status,
+                assignee: r.opt_text(11),
+                owner: r.opt_text(12),
+                first_seen: r.text(13),
+                last_seen: r.text(14),
+                fixed_at: r.opt_text(15),
+                version: r.int(16),
+                targets: Vec::new(),
+            });
+        }
+        let index: HashMap<i64, usize> = out.iter().enumerate().map(|(i, f)| (f.id, i)).collect();
+        let ids: Vec<i64> = out.iter().map(|f| f.id).collect();
+        for chunk in ids.chunks(CHUNK) {
+            let params: Vec<Val> = chunk.iter().map(|i| Val::Int(*i)).collect();
+            let list = vec!["?"; chunk.len()].join(", ");
+            for r in self.conn.query(
+                &format!(
+                    "SELECT finding_id, detail FROM locations WHERE finding_id IN ({list}) \
+                     ORDER BY finding_id, path, line, col, location_key"
+                ),
+                &params,
+            )? {
+                if let Ok(l) = serde_json::from_str::<Location>(&r.text(1)) {
+                    out[index[&r.int(0)]].finding.locations.push(l);
+                }
+            }
+            for r in self.conn.query(
+                &format!(
+                    "SELECT finding_id, target FROM finding_targets WHERE finding_id IN ({list}) \
+                     ORDER BY finding_id, target"
+                ),
+                &params,
+            )? {
+                out[index[&r.int(0)]].targets.push(r.text(1));
+            }
+        }
+        Ok(out)
+    }
+}
+
+const FINDING_COLUMNS: &str = "SELECT id, fingerprint, kind, rule_id, rule_name, severity, confidence, \
+secret_redacted, severity_rank, detail, status, assignee, owner, first_seen, last_seen, fixed_at, version FROM findings";
+
+fn insert_returning_id(c: &mut Conn, sql: &str, params: Vec<Val>) -> Result<i64, StoreError> {
+    let rows = c.query(&format!("{sql} RETURNING id"), &params)?;
+    Ok(rows.first().map(|r| r.int(0)).unwrap_or_default())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn audit(
+    c: &mut Conn,
+    finding_id: i64,
+    actor: &str,
+    at: &str,
+    field: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+    version: i64,
+) -> Result<(), StoreError> {
+    c.exec(
+        "INSERT INTO audit (finding_id, actor, at, field, before, after, version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        &[
+            Val::Int(finding_id),
+            actor.into(),
+            at.into(),
+            field.into(),
+            before.into(),
+            after.into(),
+            Val::Int(version),
+        ],
+    )?;
+    Ok(())
+}
+
+fn upsert_locations(c: &mut Conn, n: usize, params: Vec<Val>) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO locations (finding_id, location_key, path, line, col, source, detail, first_seen, last_seen) \
+         VALUES {} ON CONFLICT (finding_id, location_key) DO UPDATE SET \
+           detail = excluded.detail, \
+           last_seen = CASE WHEN excluded.last_seen > locations.last_seen THEN excluded.last_seen ELSE locations.last_seen END",
+        placeholders(n, 9)
+    );
+    c.exec(&sql, &params)?;
+    Ok(())
+}
+
+/// After a complete run of `run.target`: findings seen there before but not
+/// by this run are fixed there; a finding fixed in every target where it
+/// was seen, and still open or acknowledged, becomes `fixed`.
+fn mark_fixed(
+    c: &mut Conn,
+    run: &RunRecord,
+    run_id: i64,
+    actor: &str,
+) -> Result<usize, StoreError> {
+    let rules: HashSet<&str> = run.rules.iter().map(String::as_str).collect();
+    let gone = c.query(
+        "SELECT ft.finding_id, f.rule_id FROM finding_targets ft JOIN findings f ON f.id = ft.finding_id \
+         WHERE ft.target = ? AND ft.last_run <> ? AND ft.fixed_at IS NULL",
+        &[run.target.as_str().into(), Val::Int(run_id)],
+    )?;
+    let at = run.finished_at.as_str();
+    let mut fixed = 0;
+    for r in gone {
+        let id = r.int(0);
+        if !rules.is_empty() && !rules.contains(r.text(1).as_str()) {
+            continue;
+        }
+        c.exec(
+            "UPDATE finding_targets SET fixed_at = ? WHERE finding_id = ? AND target = ?",
+            &[at.into(), Val::Int(id), run.target.as_str().into()],
+        )?;
+        let still = c.query(
+            "SELECT COUNT(*) FROM finding_targets WHERE finding_id = ? AND fixed_at IS NULL",
+            &[Val::Int(id)],
+        )?;
+        if still.first().map(|r| r.int(0)).unwrap_or(0) > 0 {
+            continue;
+        }
+        let f = c.query(
+            "SELECT status, version FROM findings WHERE id = ?",
+            &[Val::Int(id)],
+        )?;
+        let Some(f) = f.first() else { continue };
+        let status = f.text(0);
+        let version = f.int(1);
+        if status == "open" || status == "acknowledged" {
+            c.exec(
+                "UPDATE findings SET status = 'fixed', fixed_at = ?, version = ?, updated_at = ? WHERE id = ?",
+                &[at.into(), Val::Int(version + 1), at.into(), Val::Int(id)],
+            )?;
+            audit(
+                c,
+                id,
+                actor,
+                at,
+                "status",
+                Some(&status),
+                Some("fixed"),
+                version + 1,
+            )?;
+            fixed += 1;
+        } else {
+            c.exec(
+                "UPDATE findings SET fixed_at = ?, updated_at = ? WHERE id = ? AND fixed_at IS NULL",
+                &[at.into(), at.into(), Val::Int(id)],
+            )?;
+        }
+    }
+    Ok(fixed)
+}

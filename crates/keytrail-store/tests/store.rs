@@ -1,0 +1,723 @@
+//! The store against both databases: schema versions and upgrades, runs and
+//! de-duplication, fixed and reopened findings, triage and its audit trail,
+//! concurrent triagers, and that no secret ever reaches the database.
+//! PostgreSQL is the local server (127.0.0.1:5432); each test makes its own
+//! database and drops it.
+
+mod common;
+
+use common::{Db, contains, finding, secrets};
+use keytrail_store::{
+    ErrorKind, Filter, OpenOptions, RunRecord, SCHEMA_VERSION, Status, Store, Triage,
+};
+
+/// Run `check` on a SQLite file and on a PostgreSQL database.
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[test]
+            fn sqlite() {
+                super::$name(super::Db::sqlite());
+            }
+            #[test]
+            fn postgres() {
+                super::$name(super::Db::postgres());
+            }
+        }
+    };
+}
+
+fn no_owner(_: &keytrail_types::Finding) -> Option<String> {
+    None
+}
+
+fn run(target: &str, complete: bool, at: &str) -> RunRecord {
+    let mut r = RunRecord::new("scan", target);
+    r.started_at = at.to_string();
+    r.finished_at = at.to_string();
+    r.keytrail_version = "0.1.0".into();
+    r.complete = complete;
+    r
+}
+
+fn triage(actor: &str) -> Triage {
+    Triage {
+        actor: actor.into(),
+        ..Triage::default()
+    }
+}
+
+both!(empty_database_reaches_the_current_schema);
+fn empty_database_reaches_the_current_schema(db: Db) {
+    let mut s = Store::open(&db.url()).expect("open");
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    assert!(s.list_findings(&Filter::default()).unwrap().is_empty());
+    assert!(s.runs().unwrap().is_empty());
+}
+
+both!(current_database_reopens_unchanged);
+fn current_database_reopens_unchanged(db: Db) {
+    let sec = secrets(1, 2);
+    {
+        let mut s = Store::open(&db.url()).expect("open");
+        let f = vec![
+            finding("github.pat.classic", &sec[0], "a.env", 1),
+            finding("github.pat.classic", &sec[1], "b.env", 2),
+        ];
+        let sum = s
+            .record_run(
+                &run("repo", true, "2026-12-01T00:00:00.000000Z"),
+                &f,
+                &no_owner,
+            )
+            .unwrap();
+        assert_eq!((sum.seen, sum.new), (2, 2));
+    }
+    let mut s = Store::open(&db.url()).expect("reopen");
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    let all = s.list_findings(&Filter::default()).unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].finding.locations[0].path, "a.env");
+    assert_eq!(all[0].targets, vec!["repo".to_string()]);
+    assert_eq!(s.runs().unwrap().len(), 1);
+}
+
+/// Data written at schema version 1, with that version's SQL: a fixture
+/// frozen here, so later migrations are tested against what v1 held.
+fn fill_v1(db: &Db) {
+    db.raw(
+        "INSERT INTO runs (run_key, command, target, started_at, finished_at, keytrail_version, complete, findings)
+           VALUES ('k1', 'scan', 'repo', '2026-11-01T00:00:00.000000Z', '2026-11-01T00:00:01.000000Z', '0.1.0', 1, 1);
+         INSERT INTO findings (fingerprint, kind, rule_id, rule_name, severity, severity_rank, confidence,
+             secret_redacted, detail, status, assignee, owner, first_seen, last_seen, first_run, last_run,
+             fixed_at, version, updated_at)
+           VALUES ('00112233445566778899aabbccddeeff', 'secret', 'github.pat.classic', 'GitHub token', 'high', 3,
+             'high', 'ghp_…xy', '{\"notes\":[\"checksum valid\"]}', 'false_positive', 'alice', 'platform',
+             '2026-11-01T00:00:01.000000Z', '2026-11-01T00:00:01.000000Z', 1, 1, NULL, 2,
+             '2026-11-02T00:00:00.000000Z');
+         INSERT INTO finding_targets (finding_id, target, first_seen, last_seen, last_run, fixed_at)
+           VALUES (1, 'repo', '2026-11-01T00:00:01.000000Z', '2026-11-01T00:00:01.000000Z', 1, NULL);
+         INSERT INTO locations (finding_id, location_key, path, line, col, source, detail, first_seen, last_seen)
+           VALUES (1, 'aa', 'config/app.env', 3, 9, 'file',
+             '{\"path\":\"config/app.env\",\"line\":3,\"column\":9,\"offset\":40,\"snippet\":\"TOKEN=****\",\"source\":\"file\"}',
+             '2026-11-01T00:00:01.000000Z', '2026-11-01T00:00:01.000000Z');
+         INSERT INTO comments (finding_id, author, created_at, body)
+           VALUES (1, 'alice', '2026-11-02T00:00:00.000000Z', 'test fixture');
+         INSERT INTO audit (finding_id, actor, at, field, before, after, version)
+           VALUES (1, 'alice', '2026-11-02T00:00:00.000000Z', 'status', 'open', 'false_positive', 2);",
+    );
+}
+
+/// Fill a database at `version` with that version's fixture.
+fn fill(db: &Db, version: u32) {
+    match version {
+        0 => {}
+        1 => fill_v1(db),
+        v => panic!("no fixture for schema version {v}: add one with the migration"),
+    }
+}
+
+/// What every fixture holds, checked after upgrading to the current schema.
+fn check_fixture(s: &mut Store, version: u32) {
+    let all = s.list_findings(&Filter::default()).unwrap();
+    if version == 0 {
+        assert!(all.is_empty());
+        return;
+    }
+    assert_eq!(all.len(), 1);
+    let f = &all[0];
+    assert_eq!(f.finding.fingerprint.0, "00112233445566778899aabbccddeeff");
+    assert_eq!(f.status, Status::FalsePositive);
+    assert_eq!(f.assignee.as_deref(), Some("alice"));
+    assert_eq!(f.owner.as_deref(), Some("platform"));
+    assert_eq!(f.version, 2);
+    assert_eq!(f.finding.locations[0].path, "config/app.env");
+    assert_eq!(f.finding.notes, vec!["checksum valid".to_string()]);
+    let (audit, comments) = s.history("00112233445566778899aabbccddeeff").unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(comments[0].body, "test fixture");
+    assert!(
+        s.suppressed()
+            .unwrap()
+            .contains("00112233445566778899aabbccddeeff")
+    );
+}
+
+both!(every_earlier_schema_upgrades_to_the_current_one);
+fn every_earlier_schema_upgrades_to_the_current_one(db: Db) {
+    // One database per earlier version, of this test's kind.
+    let postgres = matches!(db, Db::Postgres(_));
+    let mut first = Some(db);
+    for from in 0..=SCHEMA_VERSION {
+        let db = match first.take() {
+            Some(d) => d,
+            None if postgres => Db::postgres(),
+            None => Db::sqlite(),
+        };
+        let opts = OpenOptions {
+            schema_version: Some(from),
+            ..OpenOptions::default()
+        };
+        let mut s = Store::open_with(&db.url(), &opts).expect("open at an earlier version");
+        assert_eq!(s.schema_version().unwrap(), from);
+        drop(s);
+        fill(&db, from);
+        let mut s = Store::open(&db.url()).expect("upgrade");
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION, "from {from}");
+        check_fixture(&mut s, from);
+    }
+}
+
+both!(a_newer_database_is_refused_and_left_alone);
+fn a_newer_database_is_refused_and_left_alone(db: Db) {
+    drop(Store::open(&db.url()).unwrap());
+    let newer = SCHEMA_VERSION + 1;
+    db.raw(&format!(
+        "UPDATE keytrail_meta SET value = '{newer}' WHERE key = 'schema_version'"
+    ));
+    let err = Store::open(&db.url()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::TooNew, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains(&format!("schema version {newer}")), "{msg}");
+    assert!(msg.contains("upgrade keytrail"), "{msg}");
+    match &db {
+        Db::Sqlite(_) => assert!(msg.contains("keytrail.db"), "{msg}"),
+        Db::Postgres(p) => assert!(msg.contains(&p.name), "{msg}"),
+    }
+    // Still the newer version: nothing was migrated down or over.
+    let err = Store::open(&db.url()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::TooNew);
+}
+
+both!(runs_deduplicate_findings_by_fingerprint);
+fn runs_deduplicate_findings_by_fingerprint(db: Db) {
+    let sec = secrets(2, 3);
+    let mut s = Store::open(&db.url()).unwrap();
+    let a = finding("github.pat.classic", &sec[0], "a.env", 1);
+    let b = finding("github.pat.classic", &sec[1], "b.env", 1);
+    let c = finding("github.pat.classic", &sec[2], "c.env", 1);
+    let mut a_elsewhere = a.clone();
+    a_elsewhere.locations[0].path = "moved/a.env".into();
+    let s1 = s
+        .record_run(
+            &run("repo", true, "2026-12-01T00:00:00.000000Z"),
+            &[a.clone(), b.clone()],
+            &no_owner,
+        )
+        .unwrap();
+    assert_eq!((s1.seen, s1.new, s1.fixed), (2, 2, 0));
+    let s2 = s
+        .record_run(
+            &run("repo", false, "2026-12-02T00:00:00.000000Z"),
+            &[a_elsewhere, b.clone(), c.clone()],
+            &no_owner,
+        )
+        .unwrap();
+    assert_eq!((s2.seen, s2.new), (3, 1));
+    let all = s.list_findings(&Filter::default()).unwrap();
+    assert_eq!(all.len(), 3, "one row per fingerprint");
+    let fa = s.finding(&a.fingerprint.0).unwrap().unwrap();
+    assert_eq!(fa.first_seen, "2026-12-01T00:00:00.000000Z");
+    assert_eq!(fa.last_seen, "2026-12-02T00:00:00.000000Z");
+    let paths: Vec<_> = fa
+        .finding
+        .locations
+        .iter()
+        .map(|l| l.path.as_str())
+        .collect();
+    assert_eq!(paths, vec!["a.env", "moved/a.env"], "both locations kept");
+    let fc = s.finding(&c.fingerprint.0).unwrap().unwrap();
+    assert_eq!(fc.first_seen, "2026-12-02T00:00:00.000000Z");
+    assert_eq!(fc.status, Status::Open);
+    // Filters and keyset paging.
+    let page1 = s
+        .list_findings(&Filter {
+            limit: Some(2),
+            ..Filter::default()
+        })
+        .unwrap();
+    assert_eq!(page1.len(), 2);
+    let page2 = s
+        .list_findings(&Filter {
+            after_id: Some(page1[1].id),
+            ..Filter::default()
+        })
+        .unwrap();
+    assert_eq!(page2.len(), 1);
+    assert_eq!(page2[0].finding.fingerprint, c.fingerprint);
+    let none = s
+        .list_findings(&Filter {
+            target: Some("other".into()),
+            ..Filter::default()
+        })
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+both!(a_run_key_is_recorded_once);
+fn a_run_key_is_recorded_once(db: Db) {
+    let sec = secrets(3, 1);
+    let mut s = Store::open(&db.url()).unwrap();
+    let r = run("repo", true, "2026-12-01T00:00:00.000000Z");
+    let f = [finding("github.pat.classic", &sec[0], "a.env", 1)];
+    let first = s.record_run(&r, &f, &no_owner).unwrap();
+    assert!(first.recorded);
+    let again = s.record_run(&r, &f, &no_owner).unwrap();
+    assert!(!again.recorded, "the same job twice records one run");
+    assert_eq!(again.run_id, first.run_id);
+    assert_eq!(s.runs().unwrap().len(), 1);
+    let stored = s.finding(&f[0].fingerprint.0).unwrap().unwrap();
+    assert_eq!(stored.version, 1);
+    assert_eq!(stored.finding.locations.len(), 1);
+}
+
+both!(complete_scans_fix_what_they_no_longer_see_and_reopen_what_returns);
+fn complete_scans_fix_what_they_no_longer_see_and_reopen_what_returns(db: Db) {
+    let sec = secrets(4, 2);
+    let mut s = Store::open(&db.url()).unwrap();
+    let a = finding("github.pat.classic", &sec[0], "a.env", 1);
+    let b = finding("github.pat.classic", &sec[1], "b.env", 1);
+    s.record_run(
+        &run("repo", true, "2026-12-01T00:00:00.000000Z"),
+        &[a.clone(), b.clone()],
+        &no_owner,
+    )
+    .unwrap();
+    // A finding also seen in another target stays open until it is gone there too.
+    s.record_run(
+        &run("other", true, "2026-12-01T01:00:00.000000Z"),
+        std::slice::from_ref(&b),
+        &no_owner,
+    )
+    .unwrap();
+    // An incomplete run proves nothing.
+    let sum = s
+        .record_run(
+            &run("repo", false, "2026-12-02T00:00:00.000000Z"),
+            &[],
+            &no_owner,
+        )
+        .unwrap();
+    assert_eq!(sum.fixed, 0);
+    assert_eq!(
+        s.finding(&a.fingerprint.0).unwrap().unwrap().status,
+        Status::Open
+    );
+    // A complete run of the same target without `a`: fixed.
+    let sum = s
+        .record_run(
+            &run("repo", true, "2026-12-03T00:00:00.000000Z"),
+            &[],
+            &no_owner,
+        )
+        .unwrap();
+    assert_eq!(sum.fixed, 1);
+    let fa = s.finding(&a.fingerprint.0).unwrap().unwrap();
+    assert_eq!(fa.status, Status::Fixed);
+    assert_eq!(fa.fixed_at.as_deref(), Some("2026-12-03T00:00:00.000000Z"));
+    assert_eq!(
+        s.finding(&b.fingerprint.0).unwrap().unwrap().status,
+        Status::Open
+    );
+    let (audit, _) = s.history(&a.fingerprint.0).unwrap();
+    assert_eq!(audit.last().unwrap().field, "status");
+    assert_eq!(audit.last().unwrap().after.as_deref(), Some("fixed"));
+    assert_eq!(audit.last().unwrap().actor, "keytrail scan");
+    // A complete run of a rule set without `a`'s rule does not fix it.
+    let mut r = run("other", true, "2026-12-03T01:00:00.000000Z");
+    r.rules = vec!["slack.bot".into()];
+    assert_eq!(s.record_run(&r, &[], &no_owner).unwrap().fixed, 0);
+    // Seen again: reopened, audited.
+    let sum = s
+        .record_run(
+            &run("repo", true, "2026-12-04T00:00:00.000000Z"),
+            std::slice::from_ref(&a),
+            &no_owner,
+        )
+        .unwrap();
+    assert_eq!(sum.reopened, 1);
+    let fa = s.finding(&a.fingerprint.0).unwrap().unwrap();
+    assert_eq!(fa.status, Status::Open);
+    assert_eq!(fa.fixed_at, None);
+    let (audit, _) = s.history(&a.fingerprint.0).unwrap();
+    let last = audit.last().unwrap();
+    assert_eq!(
+        (last.before.as_deref(), last.after.as_deref()),
+        (Some("fixed"), Some("open"))
+    );
+}
+
+both!(triage_changes_are_audited_and_false_positives_suppressed);
+fn triage_changes_are_audited_and_false_positives_suppressed(db: Db) {
+    let sec = secrets(5, 2);
+    let mut s = Store::open(&db.url()).unwrap();
+    let a = finding("github.pat.classic", &sec[0], "a.env", 1);
+    let b = finding("github.pat.classic", &sec[1], "b.env", 1);
+    let owners = |f: &keytrail_types::Finding| {
+        f.locations[0]
+            .path
+            .starts_with('a')
+            .then(|| "payments".to_string())
+    };
+    s.record_run(
+        &run("repo", true, "2026-12-01T00:00:00.000000Z"),
+        &[a.clone(), b.clone()],
+        &owners,
+    )
+    .unwrap();
+    assert_eq!(
+        s.finding(&a.fingerprint.0)
+            .unwrap()
+            .unwrap()
+            .owner
+            .as_deref(),
+        Some("payments")
+    );
+    assert!(s.suppressed().unwrap().is_empty());
+    let t = Triage {
+        status: Some(Status::FalsePositive),
+        assignee: Some(Some("bob".into())),
+        comment: Some("test data, not a key".into()),
+        ..triage("alice")
+    };
+    let after = s.triage(&a.fingerprint.0, &t).unwrap();
+    assert_eq!(after.status, Status::FalsePositive);
+    assert_eq!(after.assignee.as_deref(), Some("bob"));
+    assert_eq!(after.version, 2);
+    let t = Triage {
+        status: Some(Status::AcceptedRisk),
+        ..triage("carol")
+    };
+    s.triage(&b.fingerprint.0, &t).unwrap();
+    let sup = s.suppressed().unwrap();
+    assert!(sup.contains(&a.fingerprint.0) && sup.contains(&b.fingerprint.0));
+    let (audit, comments) = s.history(&a.fingerprint.0).unwrap();
+    let fields: Vec<_> = audit
+        .iter()
+        .map(|e| {
+            (
+                e.actor.as_str(),
+                e.field.as_str(),
+                e.before.as_deref(),
+                e.after.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            ("alice", "status", Some("open"), Some("false_positive")),
+            ("alice", "assignee", None, Some("bob")),
+            ("alice", "comment", None, Some("test data, not a key")),
+        ]
+    );
+    assert_eq!(comments[0].author, "alice");
+    // A false positive that a later complete scan no longer sees keeps its status.
+    s.record_run(
+        &run("repo", true, "2026-12-02T00:00:00.000000Z"),
+        &[],
+        &no_owner,
+    )
+    .unwrap();
+    let fa = s.finding(&a.fingerprint.0).unwrap().unwrap();
+    assert_eq!(fa.status, Status::FalsePositive);
+    assert!(fa.fixed_at.is_some());
+    // Unknown fingerprints and missing actors are errors.
+    let e = s.triage("0000", &triage("alice")).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound);
+    let e = s.triage(&a.fingerprint.0, &triage(" ")).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid);
+    // Filters by status and owner.
+    let fps = s
+        .list_findings(&Filter {
+            statuses: vec![Status::AcceptedRisk],
+            ..Filter::default()
+        })
+        .unwrap();
+    assert_eq!(fps.len(), 1);
+    assert_eq!(fps[0].finding.fingerprint, b.fingerprint);
+    let owned = s
+        .list_findings(&Filter {
+            owner: Some("payments".into()),
+            ..Filter::default()
+        })
+        .unwrap();
+    assert_eq!(owned.len(), 1);
+}
+
+both!(a_stale_triage_is_refused);
+fn a_stale_triage_is_refused(db: Db) {
+    let sec = secrets(6, 1);
+    let mut alice = Store::open(&db.url()).unwrap();
+    let mut bob = Store::open(&db.url()).unwrap();
+    let a = finding("github.pat.classic", &sec[0], "a.env", 1);
+    alice
+        .record_run(
+            &run("repo", true, "2026-12-01T00:00:00.000000Z"),
+            std::slice::from_ref(&a),
+            &no_owner,
+        )
+        .unwrap();
+    let read_by_alice = alice.finding(&a.fingerprint.0).unwrap().unwrap().version;
+    let read_by_bob = bob.finding(&a.fingerprint.0).unwrap().unwrap().version;
+    let t = Triage {
+        status: Some(Status::Revoked),
+        if_version: Some(read_by_alice),
+        ..triage("alice")
+    };
+    alice.triage(&a.fingerprint.0, &t).unwrap();
+    let t = Triage {
+        status: Some(Status::FalsePositive),
+        if_version: Some(read_by_bob),
+        ..triage("bob")
+    };
+    let e = bob.triage(&a.fingerprint.0, &t).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Conflict, "{e}");
+    assert!(e.to_string().contains("changed since version 1"), "{e}");
+    let now = bob.finding(&a.fingerprint.0).unwrap().unwrap();
+    assert_eq!(
+        now.status,
+        Status::Revoked,
+        "alice's change stands, bob's was not applied"
+    );
+    assert_eq!(now.version, 2);
+}
+
+both!(two_triagers_at_once_lose_no_update);
+fn two_triagers_at_once_lose_no_update(db: Db) {
+    let sec = secrets(7, 1);
+    let url = db.url();
+    let a = finding("github.pat.classic", &sec[0], "a.env", 1);
+    Store::open(&url)
+        .unwrap()
+        .record_run(
+            &run("repo", true, "2026-12-01T00:00:00.000000Z"),
+            std::slice::from_ref(&a),
+            &no_owner,
+        )
+        .unwrap();
+    const EACH: usize = 20;
+    let handles: Vec<_> = ["alice", "bob"]
+        .into_iter()
+        .map(|who| {
+            let url = url.clone();
+            let fp = a.fingerprint.0.clone();
+            std::thread::spawn(move || {
+                let opts = OpenOptions {
+                    wait: std::time::Duration::from_secs(30),
+                    ..OpenOptions::default()
+                };
+                let mut s = Store::open_with(&url, &opts).unwrap();
+                for i in 0..EACH {
+                    let t = Triage {
+                        assignee: Some(Some(format!("{who}-{i}"))),
+                        comment: Some(format!("{who} {i}")),
+                        ..triage(who)
+                    };
+                    s.triage(&fp, &t).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("triager thread");
+    }
+    let mut s = Store::open(&url).unwrap();
+    let f = s.finding(&a.fingerprint.0).unwrap().unwrap();
+    assert_eq!(f.version, 1 + 2 * EACH as i64, "every change counted once");
+    let (audit, comments) = s.history(&a.fingerprint.0).unwrap();
+    assert_eq!(comments.len(), 2 * EACH, "no comment lost");
+    let assignments: Vec<_> = audit.iter().filter(|e| e.field == "assignee").collect();
+    assert_eq!(assignments.len(), 2 * EACH);
+    // Each change saw the one before it: the trail is one chain.
+    let mut prev: Option<String> = None;
+    for (i, e) in assignments.iter().enumerate() {
+        assert_eq!(
+            e.before, prev,
+            "change {i} read the value the previous change wrote"
+        );
+        assert_eq!(e.version, 2 + i as i64);
+        prev = e.after.clone();
+    }
+    assert_eq!(f.assignee, prev);
+}
+
+both!(no_secret_reaches_the_database);
+fn no_secret_reaches_the_database(db: Db) {
+    let planted = secrets(8, 20);
+    let mut s = Store::open(&db.url()).unwrap();
+    let mut findings: Vec<_> = planted
+        .iter()
+        .enumerate()
+        .map(|(i, sec)| {
+            finding(
+                "github.pat.classic",
+                sec,
+                &format!("f{i}.env"),
+                i as u64 + 1,
+            )
+        })
+        .collect();
+    // A careless caller: the secret in a context value, a note and a
+    // rule name. The store's guard masks it before it is written.
+    findings[0]
+        .context
+        .push(("url".into(), format!("https://x:{}@h", planted[0])));
+    findings[1].notes.push(format!("value {}", planted[1]));
+    findings[2].rule_name = format!("rule {}", planted[2]);
+    s.record_run(
+        &run("repo", true, "2026-12-01T00:00:00.000000Z"),
+        &findings,
+        &no_owner,
+    )
+    .unwrap();
+    s.triage(
+        &findings[3].fingerprint.0,
+        &Triage {
+            status: Some(Status::Acknowledged),
+            ..triage("alice")
+        },
+    )
+    .unwrap();
+    drop(s);
+    let bytes = db.contents();
+    // The dump is real: fingerprints and redacted forms are in it.
+    assert!(contains(&bytes, &findings[5].fingerprint.0));
+    assert!(contains(&bytes, &findings[5].secret_redacted));
+    for (i, sec) in planted.iter().enumerate() {
+        assert!(!contains(&bytes, sec), "secret {i} is in the database");
+        // Nor its body without the prefix.
+        assert!(
+            !contains(&bytes, &sec[4..]),
+            "secret {i}'s body is in the database"
+        );
+    }
+}
+
+#[test]
+fn a_corrupt_sqlite_file_is_named_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("findings.db");
+    let junk: Vec<u8> = (0..8192u32).map(|i| (i * 7 + 3) as u8).collect();
+    std::fs::write(&path, &junk).unwrap();
+    let err = Store::open(path.to_str().unwrap()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Corrupt, "{err}");
+    assert!(err.to_string().contains("findings.db"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), junk, "the file is untouched");
+}
+
+#[test]
+fn a_foreign_sqlite_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (x TEXT)")
+        .unwrap();
+    let err = Store::open(path.to_str().unwrap()).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::NotKeytrail, "{err}");
+    assert!(err.to_string().contains("other.db"), "{err}");
+}
+
+#[test]
+fn a_locked_sqlite_file_fails_clearly_and_loses_nothing() {
+    let db = Db::sqlite();
+    let url = db.url();
+    let sec = secrets(9, 2);
+    let a = finding("github.pat.classic", &sec[0], "a.env", 1);
+    let b = finding("github.pat.classic", &sec[1], "b.env", 1);
+    Store::open(&url)
+        .unwrap()
+        .record_run(
+            &run("repo", true, "2026-12-01T00:00:00.000000Z"),
+            std::slice::from_ref(&a),
+            &no_owner,
+        )
+        .unwrap();
+    // Another process holds the write lock.
+    let other = rusqlite::Connection::open(&url).unwrap();
+    other
+        .execute_batch("BEGIN IMMEDIATE; INSERT INTO keytrail_meta VALUES ('x', 'y');")
+        .unwrap();
+    let opts = OpenOptions {
+        wait: std::time::Duration::from_millis(200),
+        ..OpenOptions::default()
+    };
+    let mut s = Store::open_with(&url, &opts).expect("reading is not blocked (WAL)");
+    let r2 = run("repo", true, "2026-12-02T00:00:00.000000Z");
+    let err = s
+        .record_run(&r2, &[a.clone(), b.clone()], &no_owner)
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Locked, "{err}");
+    assert!(err.to_string().contains("keytrail.db"), "{err}");
+    assert!(err.to_string().contains("nothing was written"), "{err}");
+    let t = Triage {
+        status: Some(Status::Revoked),
+        ..triage("alice")
+    };
+    assert_eq!(
+        s.triage(&a.fingerprint.0, &t).unwrap_err().kind,
+        ErrorKind::Locked
+    );
+    other.execute_batch("ROLLBACK").unwrap();
+    // Nothing lost, nothing half-written; the same calls now go through.
+    assert_eq!(s.runs().unwrap().len(), 1);
+    assert!(s.finding(&b.fingerprint.0).unwrap().is_none());
+    let sum = s
+        .record_run(&r2, &[a.clone(), b.clone()], &no_owner)
+        .unwrap();
+    assert_eq!((sum.seen, sum.new), (2, 1));
+    s.triage(&a.fingerprint.0, &t).unwrap();
+    assert_eq!(
+        s.finding(&a.fingerprint.0).unwrap().unwrap().status,
+        Status::Revoked
+    );
+}
+
+#[test]
+fn postgres_going_away_mid_operation_is_a_clear_error() {
+    let db = common::PgDb::new();
+    let sec = secrets(10, 2);
+    let a = finding("github.pat.classic", &sec[0], "a.env", 1);
+    let mut s = Store::open(&db.url()).unwrap();
+    s.record_run(
+        &run("repo", true, "2026-12-01T00:00:00.000000Z"),
+        std::slice::from_ref(&a),
+        &no_owner,
+    )
+    .unwrap();
+    // The server ends the session (a restart, a failover, an admin).
+    let killed: i64 = common::pg_admin()
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+            &[&db.name],
+        )
+        .unwrap()
+        .get(0);
+    assert!(killed >= 1, "the store's session was found");
+    let b = finding("github.pat.classic", &sec[1], "b.env", 1);
+    let err = s
+        .record_run(
+            &run("repo", true, "2026-12-02T00:00:00.000000Z"),
+            std::slice::from_ref(&b),
+            &no_owner,
+        )
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Unreachable, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains(&db.name), "{msg}");
+    assert!(
+        msg.contains("rolled back") || msg.contains("connection"),
+        "{msg}"
+    );
+    // What was committed before is there; the failed run is not half-written.
+    let mut again = Store::open(&db.url()).unwrap();
+    assert_eq!(again.runs().unwrap().len(), 1);
+    assert!(again.finding(&a.fingerprint.0).unwrap().is_some());
+    assert!(again.finding(&b.fingerprint.0).unwrap().is_none());
+    // An unreachable server is named, without its password.
+    let err = Store::open("postgres://kt:hunter2@127.0.0.1:1/keytrail").unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Unreachable, "{err}");
+    assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
