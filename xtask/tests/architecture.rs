@@ -26,6 +26,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("keytrail-inventory", 1),
     ("keytrail-testkit", 1),
     ("keytrail-revoke", 1),
+    ("keytrail-store", 1),
     ("keytrail-scan", 2),
     ("keytrail-detect", 2),
     ("keytrail-report", 3),
@@ -68,13 +69,30 @@ const NETWORK_CRATES: &[&str] = &[
     "aws-config",
     "aws-sdk-",
     "aws-smithy-",
+    "postgres",
+    "tokio-postgres",
 ];
 const NETWORK_USERS: &[&str] = &[
     "keytrail-input",
     "keytrail-collect",
     "keytrail-verify",
     "keytrail-revoke",
+    "keytrail-store",
     "keytrail-cli",
+];
+
+/// Database crates: only the store knows SQL (ARCHITECTURE.md, "Only
+/// keytrail-store knows SQL").
+const SQL_CRATES: &[&str] = &[
+    "rusqlite",
+    "libsqlite3-sys",
+    "sqlite",
+    "postgres",
+    "tokio-postgres",
+    "sqlx",
+    "diesel",
+    "sea-orm",
+    "mysql",
 ];
 
 struct Manifest {
@@ -294,6 +312,46 @@ fn only_the_cli_prints_or_looks_at_the_terminal() {
         "only keytrail-cli writes to the terminal:\n{}",
         problems.join("\n")
     );
+}
+
+#[test]
+fn only_the_store_knows_sql() {
+    let mut problems = Vec::new();
+    for m in manifests() {
+        if m.name == "keytrail-store" {
+            continue;
+        }
+        for d in &m.deps {
+            if SQL_CRATES.contains(&d.as_str()) {
+                problems.push(format!(
+                    "{} depends on the database crate {d}: only keytrail-store knows SQL",
+                    m.name
+                ));
+            }
+        }
+    }
+    // Statements in library code elsewhere (the test-kit writes SQL-like
+    // text into generated source corpora, which is data, not queries).
+    let needles = [
+        "INSERT INTO",
+        "CREATE TABLE",
+        "DELETE FROM",
+        "ON CONFLICT",
+        "ALTER TABLE",
+        "DROP TABLE",
+    ];
+    for (krate, file) in library_sources(&["keytrail-store", "keytrail-testkit", "keytrail-fuzz"]) {
+        for (n, line) in code_lines(&file) {
+            let upper = line.to_ascii_uppercase();
+            if let Some(needle) = needles.iter().find(|x| upper.contains(*x)) {
+                problems.push(format!(
+                    "{krate}: {}:{n}: `{needle}`: only keytrail-store knows SQL",
+                    file.display()
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 /// Every place (file, or directory ending in `/`) that builds a

@@ -63,6 +63,12 @@ pub enum Command {
     /// Rotate an AWS access key where it is stored (dry run unless --yes).
     #[command(subcommand)]
     Rotate(crate::cmd_rotate::RotateCommand),
+    /// Record JSON/JSONL reports of `keytrail scan` in the store (never a secret).
+    Import(crate::cmd_store::ImportArgs),
+    /// List what the store holds: findings with status, owner, first and last seen (JSONL).
+    Findings(crate::cmd_store::FindingsArgs),
+    /// Triage a finding in the store: status, assignee, owner, comment (audited).
+    Triage(crate::cmd_store::TriageArgs),
 }
 
 /// Output formats of `scan`.
@@ -382,10 +388,11 @@ fn parse_size(s: &str) -> Result<u64, String> {
 /// `keytrail scan`.
 #[derive(Debug, Args)]
 #[command(after_help = "Exit codes: 0 = nothing found, 1 = findings, 2 = error \
-(bad arguments, unreadable rules, a named target that cannot be read, or an \
+(bad arguments, unreadable rules, a --db store that cannot be opened or written, \
+a named target that cannot be read, or an \
 unreadable input or partly scanned archive with --fail-on-error).\n\n\
 Examples:\n  keytrail scan .\n  keytrail scan --format jsonl --min-confidence low repo/ > findings.jsonl\n  \
-keytrail scan --baseline .keytrail-baseline.json .\n  cat app.log | keytrail scan -")]
+keytrail scan --baseline .keytrail-baseline.json .\n  keytrail scan --db findings.db .\n  cat app.log | keytrail scan -")]
 pub struct ScanArgs {
     /// Inputs and walking options.
     #[command(flatten)]
@@ -460,6 +467,10 @@ pub struct ScanArgs {
     /// Verification (`--verify`, `--analyze`, `--only-live`, `--fail-on`).
     #[command(flatten, next_help_heading = "Verification")]
     pub verify: crate::cmd_verify::VerifyArgs,
+
+    /// The store (`--db`, `--record`, `--target`, `--owners`).
+    #[command(flatten, next_help_heading = "Store")]
+    pub store: crate::cmd_store::ScanStoreArgs,
 }
 
 /// `keytrail rules ...`.

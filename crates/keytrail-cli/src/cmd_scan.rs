@@ -1,5 +1,7 @@
-//! `keytrail scan`: scan inputs, drop baselined findings, write the report,
-//! print the summary on stderr and choose the exit code.
+//! `keytrail scan`: scan inputs, drop baselined findings (and, with `--db`,
+//! findings triaged as false positive or accepted risk), write the report,
+//! record the run in the store, print the summary on stderr and choose the
+//! exit code.
 
 use crate::ExitStatus;
 use crate::args::ScanArgs;
@@ -8,12 +10,18 @@ use crate::term;
 use keytrail_report::{Report, ReportOptions, write_report};
 use keytrail_session::Step;
 use keytrail_session::baseline::Baseline;
+use keytrail_types::Finding;
+use std::cell::RefCell;
+use std::collections::HashSet;
 
 /// Run `keytrail scan`.
 pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
     // Read the baseline before scanning: a bad file is a usage error, and
     // finding out after a long scan would waste it.
     let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
+    // The store too: a store that cannot be opened (locked, corrupt, too
+    // new, unreachable) stops the run before the scan.
+    let mut store = crate::cmd_store::ScanStore::open(&args.store, &args.input)?;
     let mut settings = crate::config::load(&args.input)?;
     // A config file found in the scanned tree can switch rules off and
     // allow-list findings: say which files were read and what they do,
@@ -31,10 +39,36 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
         .map(Into::into)
         .or(settings.min_confidence)
         .unwrap_or(keytrail_types::Confidence::Medium);
+    // With a store, every finding the scan made is recorded, including
+    // those the threshold and baseline leave out of the report (so a later
+    // complete run does not call them fixed): a copy is taken first.
+    let everything: RefCell<Vec<Finding>> = RefCell::new(Vec::new());
+    let triaged: RefCell<Vec<Finding>> = RefCell::new(Vec::new());
+    let mut steps = Vec::new();
+    if store.is_some() {
+        steps.push(Step::Enrich(Box::new(|findings| {
+            everything.borrow_mut().clone_from(findings);
+            Ok(())
+        })));
+    }
     // After the steps every scan runs: the severity threshold, then the baseline.
-    let mut steps = vec![Step::Keep(Box::new(|f| settings.severe_enough(f)))];
+    steps.push(Step::Keep(Box::new(|f| settings.severe_enough(f))));
     if let Some(b) = &baseline {
         steps.push(Step::Baseline(b));
+    }
+    // Then what the store's triage leaves out (before verification: a
+    // false positive is sent nowhere).
+    if let Some(st) = &store {
+        let suppressed = &st.suppressed;
+        let triaged = &triaged;
+        steps.push(Step::Enrich(Box::new(move |findings| {
+            let (out, keep): (Vec<Finding>, Vec<Finding>) = std::mem::take(findings)
+                .into_iter()
+                .partition(|f| suppressed.contains(&f.fingerprint.0));
+            *findings = keep;
+            triaged.borrow_mut().extend(out);
+            Ok(())
+        })));
     }
     // Opt-in, last: verification and blast radius (keytrail-verify), so
     // only the findings the report keeps are sent to their providers.
@@ -45,6 +79,8 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
         })));
     }
     let out = run::scan(&args.input, min_confidence, &settings, steps)?;
+    let everything = everything.into_inner();
+    let triaged = triaged.into_inner();
 
     let opts = ReportOptions {
         reveal: args.reveal,
@@ -78,6 +114,31 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
     };
 
     run::print_diagnostics(&out, args.input.quiet);
+    if let Some(st) = &mut store {
+        // Recorded: the report's findings (verified, when asked), then the
+        // ones left out of it, as the scan made them.
+        let reported: HashSet<&str> = out
+            .findings
+            .iter()
+            .map(|f| f.fingerprint.0.as_str())
+            .collect();
+        let others: Vec<Finding> = everything
+            .into_iter()
+            .filter(|f| !reported.contains(f.fingerprint.0.as_str()))
+            .collect();
+        let gate =
+            args.input.since_commit.is_some() || args.input.range.is_some() || args.input.staged;
+        let complete = !incomplete_run && out.failed_targets.is_empty() && !gate;
+        let rules = out.rules.iter().map(|r| r.id.clone()).collect();
+        st.record(
+            &out.findings,
+            &others,
+            triaged.len(),
+            complete,
+            rules,
+            args.input.quiet,
+        )?;
+    }
     if !args.input.quiet && written {
         eprintln!("{}", keytrail_report::summary_line(&out.summary));
         if incomplete_run && !args.fail_on_error {

@@ -18,6 +18,7 @@ mod cmd_revoke;
 mod cmd_rotate;
 mod cmd_rules;
 mod cmd_scan;
+mod cmd_store;
 mod cmd_verify;
 mod config;
 mod rule_set;
@@ -55,6 +56,9 @@ fn main() -> std::process::ExitCode {
         args::Command::Verify(a) => cmd_verify::run(a),
         args::Command::Revoke(a) => cmd_revoke::run(a),
         args::Command::Rotate(c) => cmd_rotate::run(c),
+        args::Command::Import(a) => cmd_store::run_import(a),
+        args::Command::Findings(a) => cmd_store::run_findings(a),
+        args::Command::Triage(a) => cmd_store::run_triage(a),
         args::Command::Detect(a) => cmd_detect::run(a).map(|code| match code {
             0 => ExitStatus::Clean,
             1 => ExitStatus::Findings,

@@ -31,6 +31,9 @@ fn every_flag_has_an_example() {
         &["verify"],
         &["revoke"],
         &["rotate", "aws-key"],
+        &["import"],
+        &["findings"],
+        &["triage"],
     ] {
         let mut args = sub.to_vec();
         args.push("--help");

@@ -24,6 +24,7 @@ mod revoke;
 mod rotate;
 mod rules;
 mod scan;
+mod store;
 mod verify;
 
 use std::io::Write;

@@ -1,0 +1,307 @@
+//! `scan --db`, `keytrail import`, `keytrail findings` and `keytrail
+//! triage`: the store from the command line, on a SQLite file and on the
+//! local PostgreSQL server (each test makes its own database).
+
+use crate::{CliTest, Run, fake, with_test_rules};
+use serde_json::Value;
+
+fn lines(r: &Run) -> Vec<Value> {
+    r.stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn fingerprints(r: &Run) -> Vec<String> {
+    let mut fps: Vec<String> = lines(r)
+        .iter()
+        .map(|v| v["fingerprint"].as_str().unwrap().to_string())
+        .collect();
+    fps.dedup();
+    fps
+}
+
+/// A database on the local PostgreSQL server, dropped at the end.
+struct Pg {
+    name: String,
+}
+
+const PG_ADMIN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
+
+impl Pg {
+    fn new() -> Pg {
+        let name = format!("kt_cli_{}_{}", std::process::id(), rand::random::<u32>());
+        postgres::Client::connect(PG_ADMIN, postgres::NoTls)
+            .expect("PostgreSQL must listen on 127.0.0.1:5432 with trust authentication (scripts/install-test-deps.sh starts it)")
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create database");
+        Pg { name }
+    }
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+    /// Every row of every table, as text.
+    fn dump(&self) -> String {
+        let mut c = postgres::Client::connect(
+            &format!(
+                "host=127.0.0.1 port=5432 user=postgres dbname={}",
+                self.name
+            ),
+            postgres::NoTls,
+        )
+        .unwrap();
+        let mut out = String::new();
+        let tables: Vec<String> = c
+            .query(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(tables.len() >= 5, "{tables:?}");
+        for t in tables {
+            for r in c.query(&format!("SELECT t::text FROM {t} t"), &[]).unwrap() {
+                out.push_str(&r.get::<_, String>(0));
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(PG_ADMIN, postgres::NoTls) {
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// Everything a SQLite store wrote (the file and its WAL, if any).
+fn sqlite_bytes(t: &CliTest, name: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(t.root()).unwrap() {
+        let p = e.unwrap().path();
+        if p.file_name().unwrap().to_string_lossy().starts_with(name) {
+            out.extend(std::fs::read(&p).unwrap());
+        }
+    }
+    assert!(!out.is_empty(), "{name} exists");
+    out
+}
+
+fn has(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// The scenario of a team: scan and record, triage one finding as a false
+/// positive, scan again (it is not reported), fix the other (it is marked
+/// fixed), and never a secret in the store — on `db`.
+fn scan_triage_rescan(t: &CliTest, db: &str, contents: &dyn Fn() -> Vec<u8>) {
+    let a = fake::test_token();
+    let b = fake::test_token();
+    t.write("tree/a.env", &format!("TOKEN={a}\n"));
+    t.write("tree/b.env", &format!("OTHER={b}\n"));
+    let scan = |extra: &[&str]| {
+        let mut args = vec!["scan", "--rules", "rules", "--db", db, "--format", "jsonl"];
+        args.extend_from_slice(extra);
+        args.push("tree");
+        t.run(&args)
+    };
+    let r = scan(&["--reveal"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("2 new"), "{}", r.stderr);
+    let fps = fingerprints(&r);
+    assert_eq!(fps.len(), 2);
+    let fp_a = lines(&r)
+        .iter()
+        .find(|v| v["path"] == "tree/a.env")
+        .unwrap()["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let r = t.run(&["findings", "--db", db]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let listed = lines(&r);
+    assert_eq!(listed.len(), 2, "{}", r.stdout);
+    for v in &listed {
+        assert_eq!(v["store"]["status"], "open");
+        assert_eq!(v["store"]["version"], 1);
+        assert!(v["store"]["first_seen"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(v["rule_id"], "testing.token");
+        assert!(v.get("secret").is_none());
+    }
+
+    let r = t.run(&[
+        "triage",
+        "--db",
+        db,
+        &fp_a,
+        "--status",
+        "false_positive",
+        "--comment",
+        "a fixture, not a token",
+        "--actor",
+        "alice",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(lines(&r)[0]["store"]["status"], "false_positive");
+
+    // The false positive is not reported again; the other one is.
+    let r = scan(&[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(fingerprints(&r).len(), 1);
+    assert!(!r.stdout.contains(&fp_a));
+    assert!(
+        r.stderr.contains("1 triaged as false positive"),
+        "{}",
+        r.stderr
+    );
+
+    // Fixed: the other token is removed; a complete scan marks it.
+    std::fs::remove_file(t.root().join("tree/b.env")).unwrap();
+    let r = scan(&[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("1 fixed"), "{}", r.stderr);
+    let r = t.run(&["findings", "--db", db, "--status", "fixed"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(lines(&r).len(), 1);
+    assert_eq!(lines(&r)[0]["path"], "tree/b.env");
+    assert!(lines(&r)[0]["store"]["fixed_at"].is_string());
+
+    // The trail of the triaged finding.
+    let r = t.run(&["triage", "--db", db, &fp_a]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let trail = lines(&r);
+    let audit: Vec<_> = trail.iter().filter(|v| v["type"] == "audit").collect();
+    assert_eq!(audit[0]["entry"]["actor"], "alice");
+    assert_eq!(audit[0]["entry"]["before"], "open");
+    assert_eq!(audit[0]["entry"]["after"], "false_positive");
+    assert!(
+        trail
+            .iter()
+            .any(|v| v["type"] == "comment" && v["entry"]["body"] == "a fixture, not a token")
+    );
+
+    // A stale change is refused: the finding is at version 2 now.
+    let r = t.run(&[
+        "triage",
+        "--db",
+        db,
+        &fp_a,
+        "--status",
+        "open",
+        "--if-version",
+        "1",
+        "--actor",
+        "bob",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("changed since version 1"), "{}", r.stderr);
+
+    let bytes = contents();
+    assert!(has(&bytes, &fp_a), "the store holds the fingerprint");
+    assert!(
+        !has(&bytes, &a) && !has(&bytes, &b),
+        "the store holds a secret"
+    );
+}
+
+#[test]
+fn sqlite_store_records_triages_and_fixes() {
+    let t = with_test_rules();
+    scan_triage_rescan(&t, "kt.db", &|| sqlite_bytes(&t, "kt.db"));
+}
+
+#[test]
+fn postgres_store_records_triages_and_fixes() {
+    let t = with_test_rules();
+    let pg = Pg::new();
+    scan_triage_rescan(&t, &pg.url(), &|| pg.dump().into_bytes());
+}
+
+#[test]
+fn import_records_a_report_without_its_secrets() {
+    let t = with_test_rules();
+    let a = fake::test_token();
+    t.write("tree/a.env", &format!("TOKEN={a}\n"));
+    let r = t.run(&[
+        "scan", "--rules", "rules", "--reveal", "--format", "jsonl", "-o", "r.jsonl", "tree",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        t.read("r.jsonl").contains(&a),
+        "the report was written with --reveal"
+    );
+    let r = t.run(&["import", "--db", "kt.db", "--target", "acme/api", "r.jsonl"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("1 new"), "{}", r.stderr);
+    let r = t.run(&["findings", "--db", "kt.db", "--target", "acme/api"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let v = &lines(&r)[0];
+    assert_eq!(v["path"], "tree/a.env");
+    assert_eq!(v["store"]["targets"][0], "acme/api");
+    assert!(!has(&sqlite_bytes(&t, "kt.db"), &a));
+    // Importing the same report again adds no finding.
+    let r = t.run(&["import", "--db", "kt.db", "--target", "acme/api", "r.jsonl"]);
+    assert!(r.stderr.contains("0 new"), "{}", r.stderr);
+}
+
+#[test]
+fn import_names_the_bad_line() {
+    let t = CliTest::new();
+    t.write("bad.jsonl", "{\"rule_id\": \"x\"\n");
+    let r = t.run(&["import", "--db", "kt.db", "bad.jsonl"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("bad.jsonl:1:"), "{}", r.stderr);
+}
+
+#[test]
+fn a_corrupt_store_stops_the_scan_and_is_left_alone() {
+    let t = with_test_rules();
+    t.write("tree/a.env", &format!("TOKEN={}\n", fake::test_token()));
+    let junk = "this is not a database ".repeat(400);
+    t.write("kt.db", &junk);
+    let r = t.run(&["scan", "--rules", "rules", "--db", "kt.db", "tree"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("kt.db"), "{}", r.stderr);
+    assert!(r.stderr.contains("corrupt"), "{}", r.stderr);
+    assert_eq!(t.read("kt.db"), junk);
+}
+
+#[test]
+fn an_unreachable_postgres_is_named_without_its_password() {
+    let t = with_test_rules();
+    t.write("tree/a.env", &format!("TOKEN={}\n", fake::test_token()));
+    let r = t.run(&[
+        "findings",
+        "--db",
+        "postgres://kt:hunter2@127.0.0.1:1/keytrail",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("127.0.0.1:1"), "{}", r.stderr);
+    assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+}
+
+#[test]
+fn unknown_fingerprints_and_statuses_are_errors() {
+    let t = CliTest::new();
+    let r = t.run(&[
+        "triage", "--db", "kt.db", "00ff", "--status", "revoked", "--actor", "a",
+    ]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("no finding has the fingerprint `00ff`"),
+        "{}",
+        r.stderr
+    );
+    let r = t.run(&["triage", "--db", "kt.db", "00ff", "--status", "done"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("unknown status `done`"), "{}", r.stderr);
+}
