@@ -1061,64 +1061,87 @@ fn upsert_locations(c: &mut Conn, n: usize, params: Vec<Val>) -> Result<(), Stor
 
 /// After a complete run of `run.target`: findings seen there before but not
 /// by this run are fixed there; a finding fixed in every target where it
-/// was seen, and still open or acknowledged, becomes `fixed`.
+/// was seen, and still open or acknowledged, becomes `fixed` (audited); one
+/// triaged otherwise keeps its status and gets `fixed_at`. Set-based: a
+/// few statements per chunk of findings, not per finding.
 fn mark_fixed(
     c: &mut Conn,
     run: &RunRecord,
     run_id: i64,
     actor: &str,
 ) -> Result<usize, StoreError> {
-    let rules: HashSet<&str> = run.rules.iter().map(String::as_str).collect();
-    let gone = c.query(
-        "SELECT ft.finding_id, f.rule_id FROM finding_targets ft JOIN findings f ON f.id = ft.finding_id \
-         WHERE ft.target = ? AND ft.last_run <> ? AND ft.fixed_at IS NULL",
-        &[run.target.as_str().into(), Val::Int(run_id)],
-    )?;
     let at = run.finished_at.as_str();
+    let mut sql = String::from(
+        "UPDATE finding_targets SET fixed_at = ? \
+         WHERE target = ? AND last_run <> ? AND fixed_at IS NULL",
+    );
+    let mut params: Vec<Val> = vec![at.into(), run.target.as_str().into(), Val::Int(run_id)];
+    if !run.rules.is_empty() {
+        sql.push_str(&format!(
+            " AND finding_id IN (SELECT id FROM findings WHERE rule_id IN ({}))",
+            vec!["?"; run.rules.len()].join(", ")
+        ));
+        params.extend(run.rules.iter().map(|r| Val::from(r.as_str())));
+    }
+    sql.push_str(" RETURNING finding_id");
+    let mut gone: Vec<i64> = c.query(&sql, &params)?.iter().map(|r| r.int(0)).collect();
+    gone.sort_unstable();
     let mut fixed = 0;
-    for r in gone {
-        let id = r.int(0);
-        if !rules.is_empty() && !rules.contains(r.text(1).as_str()) {
-            continue;
-        }
-        c.exec(
-            "UPDATE finding_targets SET fixed_at = ? WHERE finding_id = ? AND target = ?",
-            &[at.into(), Val::Int(id), run.target.as_str().into()],
+    for chunk in gone.chunks(CHUNK) {
+        let list = vec!["?"; chunk.len()].join(", ");
+        let ids: Vec<Val> = chunk.iter().map(|i| Val::Int(*i)).collect();
+        // Those no longer seen anywhere.
+        let rows = c.query(
+            &format!(
+                "SELECT f.id, f.status, f.version FROM findings f WHERE f.id IN ({list}) \
+                 AND NOT EXISTS (SELECT 1 FROM finding_targets ft WHERE ft.finding_id = f.id AND ft.fixed_at IS NULL)"
+            ),
+            &ids,
         )?;
-        let still = c.query(
-            "SELECT COUNT(*) FROM finding_targets WHERE finding_id = ? AND fixed_at IS NULL",
-            &[Val::Int(id)],
-        )?;
-        if still.first().map(|r| r.int(0)).unwrap_or(0) > 0 {
-            continue;
-        }
-        let f = c.query(
-            "SELECT status, version FROM findings WHERE id = ?",
-            &[Val::Int(id)],
-        )?;
-        let Some(f) = f.first() else { continue };
-        let status = f.text(0);
-        let version = f.int(1);
-        if status == "open" || status == "acknowledged" {
+        let (to_fix, keep): (Vec<Row>, Vec<Row>) = rows
+            .into_iter()
+            .partition(|r| matches!(r.text(1).as_str(), "open" | "acknowledged"));
+        if !to_fix.is_empty() {
+            let list = vec!["?"; to_fix.len()].join(", ");
+            let mut params: Vec<Val> = vec![at.into(), at.into()];
+            params.extend(to_fix.iter().map(|r| Val::Int(r.int(0))));
             c.exec(
-                "UPDATE findings SET status = 'fixed', fixed_at = ?, version = ?, updated_at = ? WHERE id = ?",
-                &[at.into(), Val::Int(version + 1), at.into(), Val::Int(id)],
+                &format!(
+                    "UPDATE findings SET status = 'fixed', fixed_at = ?, version = version + 1, updated_at = ? \
+                     WHERE id IN ({list})"
+                ),
+                &params,
             )?;
-            audit(
-                c,
-                id,
-                actor,
-                at,
-                "status",
-                Some(&status),
-                Some("fixed"),
-                version + 1,
-            )?;
-            fixed += 1;
-        } else {
+            let mut params = Vec::with_capacity(to_fix.len() * 7);
+            for r in &to_fix {
+                params.extend([
+                    Val::Int(r.int(0)),
+                    actor.into(),
+                    at.into(),
+                    "status".into(),
+                    Val::Text(r.text(1)),
+                    "fixed".into(),
+                    Val::Int(r.int(2) + 1),
+                ]);
+            }
             c.exec(
-                "UPDATE findings SET fixed_at = ?, updated_at = ? WHERE id = ? AND fixed_at IS NULL",
-                &[at.into(), at.into(), Val::Int(id)],
+                &format!(
+                    "INSERT INTO audit (finding_id, actor, at, field, before, after, version) VALUES {}",
+                    placeholders(to_fix.len(), 7)
+                ),
+                &params,
+            )?;
+            fixed += to_fix.len();
+        }
+        if !keep.is_empty() {
+            let list = vec!["?"; keep.len()].join(", ");
+            let mut params: Vec<Val> = vec![at.into(), at.into()];
+            params.extend(keep.iter().map(|r| Val::Int(r.int(0))));
+            c.exec(
+                &format!(
+                    "UPDATE findings SET fixed_at = ?, updated_at = ? WHERE id IN ({list}) AND fixed_at IS NULL"
+                ),
+                &params,
             )?;
         }
     }
