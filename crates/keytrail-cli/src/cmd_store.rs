@@ -77,6 +77,61 @@ pub struct DbArg {
     pub db: Option<String>,
 }
 
+/// `--db` and `--target` of commands whose results can be recorded
+/// (`keytrail verify`).
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Record the findings and their verification in the store at
+    /// LOCATION (a SQLite file or `postgres://user@host/db`); a later scan
+    /// without `--verify` keeps the recorded verification.
+    ///
+    /// Example: `keytrail verify --db findings.db findings.json`
+    #[arg(long, value_name = "LOCATION", env = "KEYTRAIL_DB")]
+    pub db: Option<String>,
+
+    /// The target the run is recorded under [default: the report's path].
+    ///
+    /// Example: `--target github.com/acme/api`
+    #[arg(long, value_name = "NAME", requires = "db")]
+    pub target: Option<String>,
+}
+
+/// Record `findings` as a run of `command` read from `report`, when
+/// `args` names a store (an incomplete run: it never marks fixed).
+pub fn record_report_run(
+    args: &RecordArgs,
+    command: &str,
+    report: &Path,
+    findings: &[Finding],
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let Some(db) = &args.db else {
+        return Ok(());
+    };
+    let mut store = Store::open(db)?;
+    let owners = load_owners(None, quiet)?;
+    let owner = |f: &Finding| owners.as_ref().and_then(|o| owner_of(o, f));
+    let target = match &args.target {
+        Some(t) => t.clone(),
+        None => std::fs::canonicalize(report)
+            .unwrap_or_else(|_| report.to_path_buf())
+            .display()
+            .to_string(),
+    };
+    let mut run = RunRecord::new(command, &target);
+    run.keytrail_version = env!("CARGO_PKG_VERSION").to_string();
+    let sum = store.record_run(&run, findings, &owner)?;
+    if !quiet {
+        eprintln!(
+            "recorded in {}: {} finding(s), {} new",
+            store.location(),
+            sum.seen,
+            sum.new
+        );
+    }
+    Ok(())
+}
+
 /// `keytrail import`.
 #[derive(Debug, Args)]
 #[command(

@@ -276,6 +276,10 @@ pub struct VerifyCmdArgs {
     /// Verification flags.
     #[command(flatten)]
     pub verify: VerifyArgs,
+
+    /// The store (`--db`, `--target`).
+    #[command(flatten, next_help_heading = "Store")]
+    pub store: crate::cmd_store::RecordArgs,
 }
 
 /// Run `keytrail verify`.
@@ -336,6 +340,7 @@ pub fn run(args: &VerifyCmdArgs) -> anyhow::Result<ExitStatus> {
     }
     all.sort_by_key(|(i, _)| *i);
     let mut findings: Vec<Finding> = all.into_iter().map(|(_, f)| f).collect();
+    crate::cmd_store::record_report_run(&args.store, "verify", path, &findings, args.quiet)?;
     if args.verify.only_live {
         findings.retain(|f| {
             f.verification

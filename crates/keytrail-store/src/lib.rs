@@ -509,7 +509,7 @@ impl Store {
             for chunk in order.chunks(CHUNK) {
                 // What is there already: id, status and owner.
                 let sql = format!(
-                    "SELECT fingerprint, id, status, owner, version FROM findings WHERE fingerprint IN ({})",
+                    "SELECT fingerprint, id, status, owner, version, detail FROM findings WHERE fingerprint IN ({})",
                     vec!["?"; chunk.len()].join(", ")
                 );
                 let params: Vec<Val> = chunk.iter().map(|fp| Val::from(*fp)).collect();
@@ -546,13 +546,22 @@ impl Store {
                 let mut params = Vec::with_capacity(chunk.len() * (cols + 1));
                 for fp in chunk {
                     let (f, _) = merged[fp];
-                    let detail = Detail {
+                    let mut detail = Detail {
                         context: f.context.clone(),
                         notes: f.notes.clone(),
                         remediation: f.remediation.clone(),
                         verification: f.verification.clone(),
                         blast_radius: f.blast_radius.clone(),
                     };
+                    // A run that did not verify (a scan without --verify)
+                    // keeps what an earlier verification found.
+                    if detail.verification.is_none()
+                        && let Some(old) = before.get(*fp)
+                        && let Ok(old) = serde_json::from_str::<Detail>(&old.text(5))
+                    {
+                        detail.verification = old.verification;
+                        detail.blast_radius = detail.blast_radius.or(old.blast_radius);
+                    }
                     let detail = scrub(
                         serde_json::to_string(&detail).unwrap_or_else(|_| "{}".into()),
                         &f.secret,

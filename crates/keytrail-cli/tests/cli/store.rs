@@ -305,3 +305,52 @@ fn unknown_fingerprints_and_statuses_are_errors() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("unknown status `done`"), "{}", r.stderr);
 }
+
+#[test]
+fn verify_records_verification_that_later_scans_keep() {
+    use keytrail_testkit::recorder::{Answer, Recorder};
+    let t = CliTest::new();
+    let tok = fake::github_pat();
+    t.write("conf/app.env", &format!("GITHUB_TOKEN={tok}\n"));
+    let live = tok.clone();
+    let srv = Recorder::start(move |r| {
+        if r.header("authorization") == Some(&format!("Bearer {live}")) {
+            Answer::new(200, r#"{"login":"octo","id":1,"type":"User"}"#)
+        } else {
+            Answer::new(401, r#"{"message":"Bad credentials"}"#)
+        }
+    });
+    let run = |args: &[&str]| {
+        let out = t
+            .command(args)
+            .env("KEYTRAIL_VERIFY_ENDPOINT_GITHUB", srv.url())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap(),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
+    };
+    let r = run(&["scan", "--format", "json", "-o", "f.json", "conf"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let r = run(&["verify", "--db", "kt.db", "--target", "app", "-q", "f.json"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(srv.requests().len(), 1);
+    let listed = |t: &CliTest| {
+        let r = t.run(&["findings", "--db", "kt.db"]);
+        assert_eq!(r.code, 1, "{r:?}");
+        lines(&r)
+    };
+    let v = &listed(&t)[0];
+    assert_eq!(v["verification"]["status"], "live", "{v}");
+    assert_eq!(v["store"]["targets"][0], "app");
+    // A scan without --verify of the same target keeps the verification.
+    let r = run(&["scan", "--db", "kt.db", "--target", "app", "-q", "conf"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let v = &listed(&t)[0];
+    assert_eq!(v["verification"]["status"], "live", "{v}");
+    assert_eq!(v["store"]["version"], 1);
+    assert!(!has(&sqlite_bytes(&t, "kt.db"), &tok));
+}
