@@ -53,6 +53,14 @@ pub struct ScanStoreArgs {
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
 
+    /// Record the run under KEY, once: a second run with the same KEY (a
+    /// retried CI job, a job a worker ran twice) changes nothing in the
+    /// store [default: a random key per run].
+    ///
+    /// Example: `--run-key "$CI_PIPELINE_ID-secrets"`
+    #[arg(long, value_name = "KEY")]
+    pub run_key: Option<String>,
+
     /// The owners file that gives a recorded finding its owner when it has
     /// none [default: `keytrail.owners.yaml` in the working directory, if
     /// there is one].
@@ -402,6 +410,7 @@ pub struct ScanStore {
     pub suppressed: HashSet<String>,
     target: String,
     started_at: String,
+    run_key: Option<String>,
 }
 
 impl ScanStore {
@@ -429,6 +438,7 @@ impl ScanStore {
             suppressed,
             target,
             started_at,
+            run_key: args.run_key.clone(),
         }))
     }
 
@@ -445,6 +455,9 @@ impl ScanStore {
         quiet: bool,
     ) -> anyhow::Result<()> {
         let mut run = RunRecord::new("scan", &self.target);
+        if let Some(k) = &self.run_key {
+            run.run_key = k.clone();
+        }
         run.started_at = self.started_at.clone();
         run.finished_at = keytrail_store::now();
         run.keytrail_version = env!("CARGO_PKG_VERSION").to_string();
@@ -455,6 +468,16 @@ impl ScanStore {
         let owners = self.owners.as_ref();
         let owner = |f: &Finding| owners.and_then(|o| owner_of(o, f));
         let sum = self.store.record_run(&run, &all, &owner)?;
+        if !sum.recorded {
+            if !quiet {
+                eprintln!(
+                    "run `{}` was already recorded in {}: nothing changed",
+                    run.run_key,
+                    self.store.location()
+                );
+            }
+            return Ok(());
+        }
         if !quiet {
             eprintln!(
                 "recorded in {}: {} finding(s), {} new, {} fixed, {} reopened; {} triaged as false positive or accepted risk not reported",

@@ -354,3 +354,33 @@ fn verify_records_verification_that_later_scans_keep() {
     assert_eq!(v["store"]["version"], 1);
     assert!(!has(&sqlite_bytes(&t, "kt.db"), &tok));
 }
+
+#[test]
+fn a_run_key_records_a_retried_job_once() {
+    let t = with_test_rules();
+    t.write("tree/a.env", &format!("TOKEN={}\n", fake::test_token()));
+    let args = [
+        "scan",
+        "--rules",
+        "rules",
+        "--db",
+        "kt.db",
+        "--run-key",
+        "pipeline-7",
+        "tree",
+    ];
+    let r = t.run(&args);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("1 new"), "{}", r.stderr);
+    // The retry finds a second token, but the run is recorded already.
+    t.write("tree/b.env", &format!("TOKEN={}\n", fake::test_token()));
+    let r = t.run(&args);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains("run `pipeline-7` was already recorded"),
+        "{}",
+        r.stderr
+    );
+    let r = t.run(&["findings", "--db", "kt.db"]);
+    assert_eq!(lines(&r).len(), 1, "{}", r.stdout);
+}
