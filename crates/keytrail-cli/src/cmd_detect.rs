@@ -314,7 +314,14 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
     if let Some(listed) = listed
         && !args.quiet
     {
-        eprintln!("{listed}; {} object(s) read", stats.files_read);
+        // An object that could not be fetched is not counted as read.
+        let unreadable = stats.unreadable_files.len() as u64;
+        let read = stats.files_read.saturating_sub(unreadable);
+        if unreadable > 0 {
+            eprintln!("{listed}; {read} object(s) read, {unreadable} unreadable");
+        } else {
+            eprintln!("{listed}; {read} object(s) read");
+        }
     }
 
     ticker.finish();

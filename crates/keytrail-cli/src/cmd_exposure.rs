@@ -239,7 +239,11 @@ pub fn run(args: &ExposureArgs) -> anyhow::Result<crate::ExitStatus> {
             for d in diags.iter().filter(|d| d.is_error) {
                 eprintln!("warning: {d}");
             }
-            Directory::from_snapshot(&snap, owners.as_ref(), now)
+            let mut dir = Directory::from_snapshot(&snap, owners.as_ref(), now);
+            if args.live {
+                dir.source = "live";
+            }
+            dir
         }
         None => Directory::default(),
     };

@@ -75,6 +75,9 @@ pub struct Directory {
     pub has_key_lists: bool,
     /// Every long-lived key of the snapshot: (key id, user ARN, active).
     pub long_lived: Vec<(String, String, bool)>,
+    /// What the records say the identities came from: `snapshot` (a directory the
+    /// user gave) or `live` (collected for this run); empty means `snapshot`.
+    pub source: &'static str,
 }
 
 impl Directory {

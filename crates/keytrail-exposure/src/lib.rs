@@ -44,7 +44,8 @@ pub struct Options {
     pub plan: bool,
     /// Parse workers (0 or 1: read on the calling thread).
     pub threads: usize,
-    /// Time of the plan's count (RFC 3339).
+    /// Time of the run (RFC 3339): the plan's count, and the cut-off of the
+    /// session-revocation commands (sessions issued before it are denied).
     pub as_of: String,
 }
 
@@ -179,9 +180,12 @@ pub fn run(
         dir,
         &tracker.tracked,
         &alerts,
-        &coverage,
-        logs_read,
-        has_intel,
+        record::RunFacts {
+            coverage: &coverage,
+            logs_read,
+            has_intel,
+            as_of: &opts.as_of,
+        },
     );
     let plan = opts.plan.then(|| {
         plan::build(

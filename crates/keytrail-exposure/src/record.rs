@@ -72,8 +72,9 @@ pub struct IdentityOut {
     pub name: Option<String>,
     /// Account id.
     pub account_id: Option<String>,
-    /// Where the identity came from: `snapshot`, `cloudtrail`, `key id` (the
-    /// account only, decoded from the key id) or `none`.
+    /// Where the identity came from: `snapshot`, `live` (collected for the run
+    /// with `--live`), `cloudtrail`, `key id` (the account only, decoded from the
+    /// key id) or `none`.
     pub from: String,
     /// Owner from the owners file.
     pub owner: Option<String>,
@@ -292,6 +293,19 @@ fn privilege_rank(p: &[String]) -> u8 {
     }
 }
 
+/// What the records of one run share besides the join itself.
+#[derive(Debug, Clone, Copy)]
+pub struct RunFacts<'a> {
+    /// What the logs covered.
+    pub coverage: &'a Coverage,
+    /// Whether CloudTrail was read at all.
+    pub logs_read: bool,
+    /// Whether IP intelligence resolved networks.
+    pub has_intel: bool,
+    /// The run's time (RFC 3339): the cut-off of session revocation.
+    pub as_of: &'a str,
+}
+
 /// Builds the records: one per leak, ordered by risk (verdict, then privilege,
 /// then uses after the leak, then key id).
 pub fn build(
@@ -299,9 +313,7 @@ pub fn build(
     dir: &Directory,
     tracked: &[Tracked],
     alerts: &[(usize, Alert)],
-    coverage: &Coverage,
-    logs_read: bool,
-    has_intel: bool,
+    facts: RunFacts<'_>,
 ) -> Vec<ExposureRecord> {
     let mut out: Vec<ExposureRecord> = leaks
         .iter()
@@ -319,9 +331,7 @@ pub fn build(
                         .collect::<Vec<_>>()
                 })
                 .unwrap_or_default(),
-                coverage,
-                logs_read,
-                has_intel,
+                facts,
             )
         })
         .collect();
@@ -347,10 +357,14 @@ fn one(
     dir: &Directory,
     tr: Option<&Tracked>,
     alerts: Vec<&Alert>,
-    coverage: &Coverage,
-    logs_read: bool,
-    has_intel: bool,
+    facts: RunFacts<'_>,
 ) -> ExposureRecord {
+    let RunFacts {
+        coverage,
+        logs_read,
+        has_intel,
+        as_of,
+    } = facts;
     let mut notes = leak.notes.clone();
     let aws = matches!(
         leak.kind,
@@ -380,7 +394,12 @@ fn one(
                 arn: Some(k.arn.clone()),
                 name: Some(k.name.clone()),
                 account_id: Some(k.account_id.clone()),
-                from: "snapshot".into(),
+                from: if dir.source.is_empty() {
+                    "snapshot"
+                } else {
+                    dir.source
+                }
+                .into(),
                 owner: Some(k.owner.clone()),
                 purpose: k.purpose.clone(),
                 environment: k.environment.clone(),
@@ -557,7 +576,7 @@ fn one(
     } else {
         Verdict::NotUsed
     };
-    let action = action(leak, verdict, &status, &sessions);
+    let action = action(leak, verdict, &status, &sessions, as_of);
     let risk = (
         0,
         privilege_rank(&privilege),
@@ -652,7 +671,15 @@ fn clean_list(leak: &Leak) -> Vec<String> {
     out
 }
 
-fn action(leak: &Leak, verdict: Verdict, status: &str, sessions: &[SessionOut]) -> Action {
+/// The action for a record. `as_of` (RFC 3339, the run's time) is the cut-off of
+/// the session-revocation policies: sessions issued before it are denied.
+fn action(
+    leak: &Leak,
+    verdict: Verdict,
+    status: &str,
+    sessions: &[SessionOut],
+    as_of: &str,
+) -> Action {
     let key = &leak.credential_id;
     let clean = clean_list(leak);
     let aws_key = leak.kind == CredentialKind::AwsAccessKey;
@@ -672,7 +699,7 @@ fn action(leak: &Leak, verdict: Verdict, status: &str, sessions: &[SessionOut]) 
             roles.dedup();
             for r in roles {
                 commands.push(format!(
-                    "aws iam put-role-policy --role-name {} --policy-name AWSRevokeOlderSessions --policy-document '{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Deny\",\"Action\":\"*\",\"Resource\":\"*\",\"Condition\":{{\"DateLessThan\":{{\"aws:TokenIssueTime\":\"NOW\"}}}}}}]}}'",
+                    "aws iam put-role-policy --role-name {} --policy-name AWSRevokeOlderSessions --policy-document '{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Deny\",\"Action\":\"*\",\"Resource\":\"*\",\"Condition\":{{\"DateLessThan\":{{\"aws:TokenIssueTime\":\"{as_of}\"}}}}}}]}}'",
                     r.rsplit('/').next().unwrap_or(r)
                 ));
             }

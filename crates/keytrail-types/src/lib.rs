@@ -214,6 +214,12 @@ pub struct ImageOrigin {
     /// an image config history entry (`@config:history[N]`), that entry's
     /// own text. A secret found in it is masked in output.
     pub created_by: Option<String>,
+    /// When what shipped the secret was made (RFC 3339, as the image config
+    /// records it): the history entry's `created` for a layer or history entry,
+    /// the image's `created` for other config entries. Absent when the config
+    /// has no date (reproducible builds often write the epoch; that is kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
     /// Whether the file is still visible in the final filesystem.
     pub visible_in_final: bool,
 }

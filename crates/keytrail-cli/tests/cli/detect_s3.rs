@@ -27,6 +27,8 @@ struct Served {
     endpoint: String,
     tree: PathBuf,
     files: usize,
+    /// The one object the `denied-` alias refuses (its key).
+    denied: String,
     _dir: tempfile::TempDir,
 }
 
@@ -62,11 +64,25 @@ fn served() -> &'static Served {
         );
         std::fs::create_dir_all(digest.parent().unwrap()).unwrap();
         std::fs::write(&digest, b"not a log").unwrap();
+        // The earliest log object of the first account: refused by `denied-BUCKET`.
+        let mut logs: Vec<String> = w
+            .files
+            .iter()
+            .map(|f| {
+                f.strip_prefix(&tree)
+                    .unwrap_or(f)
+                    .to_string_lossy()
+                    .replace('\\', "/")
+            })
+            .collect();
+        logs.sort();
+        let denied = logs[0].clone();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/s3_moto.py");
         let mut child = Command::new(python())
             .arg(script)
             .arg(BUCKET)
             .arg(&tree)
+            .arg(&denied)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -90,6 +106,7 @@ fn served() -> &'static Served {
             endpoint: v["endpoint"].as_str().unwrap().to_string(),
             tree,
             files: w.files.len(),
+            denied,
             _dir: dir,
         }
     })
@@ -127,7 +144,7 @@ fn objects_read(stderr: &str) -> usize {
         .lines()
         .find(|l| l.starts_with("s3: "))
         .unwrap_or_else(|| panic!("no s3 line in {stderr}"));
-    let before = line.trim_end_matches(" object(s) read");
+    let before = line.split(" object(s) read").next().unwrap();
     before.rsplit(' ').next().unwrap().parse().unwrap()
 }
 
@@ -251,4 +268,84 @@ fn a_state_rerun_reads_no_object_again() {
         again.stderr
     );
     assert!(again.stdout.is_empty());
+}
+
+/// The fault counters of the fixture (`GET /_faults`).
+fn faults() -> serde_json::Value {
+    use std::io::{Read, Write};
+    let s = served();
+    let addr = s.endpoint.trim_start_matches("http://");
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    write!(c, "GET /_faults HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or("");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+#[test]
+fn throttled_requests_are_retried_and_give_the_same_alerts() {
+    let s = served();
+    let t = CliTest::new();
+    let tree = s.tree.display().to_string();
+    let mut local_args = vec!["detect", tree.as_str()];
+    local_args.extend(COMMON);
+    let local = t.run(&local_args);
+    let before = faults()["throttled"].as_u64().unwrap();
+    let uri = format!("s3://throttled-{BUCKET}/");
+    let mut s3_args = vec!["detect", uri.as_str()];
+    s3_args.extend(COMMON);
+    let remote = run_s3(&t, &s3_args);
+    let throttled = faults()["throttled"].as_u64().unwrap() - before;
+    // Every folder listing and about one object in 16 was answered SlowDown once.
+    assert!(throttled > 10, "only {throttled} request(s) throttled");
+    assert_eq!(remote.code, 1, "{}", remote.stderr);
+    assert_eq!(remote.stdout, local.stdout, "{}", remote.stderr);
+    assert_eq!(summary(&remote.stderr), summary(&local.stderr));
+    assert_eq!(objects_read(&remote.stderr), s.files, "{}", remote.stderr);
+    assert!(!remote.stderr.contains("unreadable"), "{}", remote.stderr);
+}
+
+#[test]
+fn an_object_access_denied_is_named_and_the_rest_is_read() {
+    let s = served();
+    let t = CliTest::new();
+    let uri = format!("s3://denied-{BUCKET}/");
+    let mut args = vec!["detect", uri.as_str()];
+    args.extend(COMMON);
+    let r = run_s3(&t, &args);
+    let named = format!("s3://denied-{BUCKET}/{}", s.denied);
+    let line = r
+        .stderr
+        .lines()
+        .find(|l| l.contains(&named))
+        .unwrap_or_else(|| panic!("{named} not named: {}", r.stderr));
+    assert!(line.contains("AccessDenied"), "{line}");
+    // Only that object is missing; its events are not, so alerts may differ, but the
+    // run goes on and ends as findings (exit 1), and with --fail-on-error as an error.
+    assert_eq!(objects_read(&r.stderr), s.files - 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("object(s) read, 1 unreadable"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    args.push("--fail-on-error");
+    let r = run_s3(&t, &args);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains(&named), "{}", r.stderr);
+    assert!(faults()["denied"].as_u64().unwrap() >= 2);
+    // With --state the refused object is not remembered as read: the next run
+    // asks for it again (and only for it).
+    let state = ["detect", uri.as_str(), "--state", "st", "--format", "jsonl"];
+    let first = run_s3(&t, &state);
+    assert!(first.stderr.contains(&named), "{}", first.stderr);
+    let again = run_s3(&t, &state);
+    assert_eq!(objects_read(&again.stderr), 0, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("object(s) read, 1 unreadable"),
+        "{}",
+        again.stderr
+    );
+    assert!(again.stderr.contains(&named), "{}", again.stderr);
 }

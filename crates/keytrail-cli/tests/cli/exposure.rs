@@ -73,6 +73,11 @@ fn strs(v: &Value) -> Vec<String> {
 fn scenario_every_field() {
     let t = CliTest::new();
     let sc = scenario(&t);
+    let started_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        - 1000;
     let (r, v) = exposure(&t, &sc, &["--plan"]);
     assert_eq!(r.code, 1, "a key was used after its leak: {}", r.stderr);
     let recs = v["records"].as_array().unwrap();
@@ -197,6 +202,16 @@ fn scenario_every_field() {
     assert!(cmds[1].contains("--role-name data-reader"), "{cmds:#?}");
     assert!(cmds[2].contains("--role-name ops-admin"), "{cmds:#?}");
     assert!(cmds[2].contains("AWSRevokeOlderSessions"), "{cmds:#?}");
+    // The sessions denied are those issued before the run: its time is the cut-off.
+    let cut = cmds[2]
+        .split("aws:TokenIssueTime\":\"")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no cut-off: {}", cmds[2]));
+    let run_started = time(started_ms);
+    assert!(
+        cut.len() >= 19 && cut[..19] >= run_started[..19] && cut.starts_with("20"),
+        "cut-off {cut} is not the run's time (started {run_started})"
+    );
     assert!(
         u["action"]["clean"][0]
             .as_str()
@@ -485,4 +500,231 @@ fn key_without_user_and_malformed_findings() {
     let r = t.run(&["exposure", "--findings", "missing.json"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("missing.json"), "{}", r.stderr);
+}
+
+/// `--live`: the account is collected through the AWS API (moto serving the
+/// scenario's users, roles, keys and buckets, reached through `AWS_ENDPOINT_URL`)
+/// and every record resolves as with the snapshot, except that its identity says
+/// `live`. Fails when Python with moto and boto3 is missing.
+#[test]
+fn live_collection_resolves_keys_as_the_snapshot_does() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let t = CliTest::new();
+    let sc = scenario(&t);
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/exposure_moto.py");
+    let mut child = Command::new(&python)
+        .arg(script)
+        .arg(&sc.snapshot)
+        .env("MOTO_ACCOUNT_ID", ACCOUNT)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {python} (install moto[server] and boto3 with scripts/install-test-deps.sh): {e}"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let served: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+        panic!("exposure_moto.py did not start (is moto[server] installed? scripts/install-test-deps.sh): {e}: {line:?}")
+    });
+    let endpoint = served["endpoint"].as_str().unwrap().to_string();
+    assert_eq!(served["created"]["keys"].as_array().unwrap().len(), 2);
+
+    let (snap_run, by_snapshot) = exposure(&t, &sc, &[]);
+    assert_eq!(snap_run.code, 1, "{}", snap_run.stderr);
+    let args = [
+        "exposure",
+        "--findings",
+        "findings.json",
+        "--live",
+        "--cloudtrail",
+        sc.trail.to_str().unwrap(),
+        "--owners",
+        sc.owners.to_str().unwrap(),
+        "--format",
+        "json",
+    ];
+    let live = |endpoint: &str| {
+        let mut c = t.command(&args);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") {
+                c.env_remove(k);
+            }
+        }
+        let out = c
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE")
+            .env("AWS_SECRET_ACCESS_KEY", "fake-secret-for-moto")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run keytrail");
+        crate::Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let r = live(&endpoint);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let by_live: Value =
+        serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stderr));
+    let a = by_snapshot["records"].as_array().unwrap();
+    let b = by_live["records"].as_array().unwrap();
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(b) {
+        // Same order, same identity, status, privilege, reach and verdict.
+        assert_eq!(x["access_key_id"], y["access_key_id"]);
+        for f in [
+            "status",
+            "live",
+            "privilege",
+            "reach",
+            "verdict",
+            "uses_after_leak",
+        ] {
+            assert_eq!(
+                x[f], y[f],
+                "{} {f}: snapshot {} live {}",
+                x["access_key_id"], x[f], y[f]
+            );
+        }
+        for f in [
+            "arn",
+            "name",
+            "account_id",
+            "owner",
+            "purpose",
+            "environment",
+        ] {
+            assert_eq!(
+                x["identity"][f], y["identity"][f],
+                "{} identity.{f}",
+                x["access_key_id"]
+            );
+        }
+        let from = if x["identity"]["from"] == "snapshot" {
+            "live"
+        } else {
+            x["identity"]["from"].as_str().unwrap()
+        };
+        assert_eq!(y["identity"]["from"], from);
+    }
+    let u = record(&by_live, &sc.used.id);
+    assert_eq!(u["identity"]["name"], "deploy-bot");
+    assert_eq!(u["identity"]["from"], "live");
+    assert_eq!(strs(&u["privilege"]), ["write"]);
+    assert_eq!(strs(&u["reach"]["buckets_read"]), ["prod-data"]);
+    assert_eq!(
+        strs(&u["reach"]["assumable_roles"]),
+        [format!("arn:aws:iam::{ACCOUNT}:role/ops-admin")]
+    );
+    assert_eq!(
+        record(&by_live, &sc.unused.id)["identity"]["name"],
+        "report-job"
+    );
+
+    // An endpoint that answers nothing: IAM cannot be read, the run fails (exit 2)
+    // naming why, instead of treating every key as unknown.
+    drop(child.stdin.take());
+    let _ = child.wait();
+    let r = live(&endpoint);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(
+        r.stderr.contains("live: IAM could not be read"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Keys shipped in a container image: `leaked_at` is the creation time of the
+/// layer that holds the file, or of the config history entry that recorded it
+/// (each history entry's `created`), as `keytrail scan --image` records them.
+#[test]
+fn image_layer_and_config_times_are_the_leak_times() {
+    use crate::image::{Umoci, run, tools};
+    use std::process::Command;
+    tools(&["umoci"]);
+    let t = CliTest::new();
+    let sc = write_exposure_scenario(&t.root().join("sc"), 5).expect("scenario");
+    let img = Umoci::new(t.root(), "v1");
+    img.write(
+        "app/.env",
+        &format!(
+            "AWS_ACCESS_KEY_ID={}\nAWS_SECRET_ACCESS_KEY={}\n",
+            sc.used.id, sc.used.secret
+        ),
+    );
+    img.layer_at("COPY app /app", "2024-03-08T10:00:00Z");
+    // A RUN step that passed the other key on its command line: recorded in the
+    // config's history (no layer) with its own time, before the image's.
+    run(Command::new("umoci").args([
+        "config",
+        "--image",
+        &img.image(),
+        "--created",
+        "2024-03-10T00:00:00Z",
+        "--history.created",
+        "2024-03-09T12:00:00Z",
+        "--history.created_by",
+        &format!(
+            "RUN AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} aws s3 cp s3://reports/x /tmp/",
+            sc.unused.id, sc.unused.secret
+        ),
+    ]));
+    let r = t.run(&[
+        "scan",
+        "--image",
+        &img.reference(),
+        "--format",
+        "json",
+        "-o",
+        "image.json",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let findings = std::fs::read_to_string(t.root().join("image.json")).unwrap();
+    assert!(
+        findings.contains(r#""created": "2024-03-08T10:00:00Z""#),
+        "{findings}"
+    );
+    let r = t.run(&[
+        "exposure",
+        "--findings",
+        "image.json",
+        "--snapshot",
+        sc.snapshot.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stderr));
+    let layer_ms = keytrail_detect::time::parse_rfc3339_ms("2024-03-08T10:00:00Z").unwrap();
+    let u = record(&v, &sc.used.id);
+    assert_eq!(u["leaked_at"], time(layer_ms), "{u:#}");
+    let w = &u["leaked_where"][0];
+    assert_eq!(w["source"], "image");
+    assert!(w["layer"].as_str().unwrap().starts_with("sha256:"), "{w}");
+    assert_eq!(w["time"], time(layer_ms));
+    assert!(
+        u["leaked_at_from"]
+            .as_str()
+            .unwrap()
+            .contains("creation time"),
+        "{}",
+        u["leaked_at_from"]
+    );
+    assert_eq!(u["identity"]["name"], "deploy-bot");
+    let config_ms = keytrail_detect::time::parse_rfc3339_ms("2024-03-09T12:00:00Z").unwrap();
+    let n = record(&v, &sc.unused.id);
+    assert_eq!(n["leaked_at"], time(config_ms), "{n:#}");
+    assert_eq!(n["leaked_where"][0]["layer"], "config");
+    assert_eq!(n["identity"]["name"], "report-job");
+    for k in [&sc.used, &sc.unused] {
+        assert!(!r.all().contains(&k.secret), "secret printed");
+    }
 }

@@ -54,7 +54,7 @@ impl Umoci {
             .arg(&self.bundle));
     }
 
-    fn image(&self) -> String {
+    pub(crate) fn image(&self) -> String {
         format!("{}:{}", self.layout.display(), self.tag)
     }
 
@@ -81,6 +81,22 @@ impl Umoci {
                 "--refresh-bundle",
                 "--history.created_by",
                 created_by,
+                "--image",
+                &self.image(),
+            ])
+            .arg(&self.bundle));
+    }
+
+    /// Commit the bundle as a new layer made by `created_by` at `created` (RFC 3339).
+    pub(crate) fn layer_at(&self, created_by: &str, created: &str) {
+        run(Command::new("umoci")
+            .args([
+                "repack",
+                "--refresh-bundle",
+                "--history.created_by",
+                created_by,
+                "--history.created",
+                created,
                 "--image",
                 &self.image(),
             ])

@@ -639,28 +639,54 @@ fn walk(
     Ok(())
 }
 
-/// The text entries of a config, as `(key, text)`; history entries with
-/// the index of the layer they made, if any.
-fn config_entries(config: &ImageConfig) -> Vec<(String, String, Option<usize>)> {
+/// One text entry of a config: its key, its text, the index of the layer a
+/// history entry made (if any), and its date.
+struct ConfigEntry {
+    key: String,
+    text: String,
+    made: Option<usize>,
+    created: Option<String>,
+}
+
+/// The text entries of a config; history entries carry the index of the layer
+/// they made, if any, and their own date (the others the image's).
+fn config_entries(config: &ImageConfig) -> Vec<ConfigEntry> {
+    let raw = config_texts(config);
+    raw.into_iter()
+        .map(|(key, text, made, h)| ConfigEntry {
+            created: h
+                .and_then(|i| config.history.get(i))
+                .and_then(|h| h.created.clone())
+                .or_else(|| config.created.clone()),
+            key,
+            text,
+            made,
+        })
+        .collect()
+}
+
+/// `(key, text, layer made, history index)` of every text entry of a config.
+#[allow(clippy::type_complexity)]
+fn config_texts(config: &ImageConfig) -> Vec<(String, String, Option<usize>, Option<usize>)> {
     let mut out = Vec::new();
     if let Some(rc) = &config.config {
         for (i, e) in rc.env.iter().flatten().enumerate() {
-            out.push((format!("Env[{i}]"), e.clone(), None));
+            out.push((format!("Env[{i}]"), e.clone(), None, None));
         }
         if let Some(cmd) = &rc.cmd {
-            out.push(("Cmd".to_string(), cmd.join(" "), None));
+            out.push(("Cmd".to_string(), cmd.join(" "), None, None));
         }
         if let Some(ep) = &rc.entrypoint {
-            out.push(("Entrypoint".to_string(), ep.join(" "), None));
+            out.push(("Entrypoint".to_string(), ep.join(" "), None, None));
         }
         for (k, v) in rc.labels.iter().flatten() {
-            out.push((format!("Labels[{k}]"), format!("{k}={v}"), None));
+            out.push((format!("Labels[{k}]"), format!("{k}={v}"), None, None));
         }
         if let Some(test) = rc.healthcheck.as_ref().and_then(|h| h.test.as_ref()) {
-            out.push(("Healthcheck".to_string(), test.join(" "), None));
+            out.push(("Healthcheck".to_string(), test.join(" "), None, None));
         }
         for (i, t) in rc.on_build.iter().flatten().enumerate() {
-            out.push((format!("OnBuild[{i}]"), t.clone(), None));
+            out.push((format!("OnBuild[{i}]"), t.clone(), None, None));
         }
     }
     let mut layer = 0;
@@ -670,19 +696,20 @@ fn config_entries(config: &ImageConfig) -> Vec<(String, String, Option<usize>)> 
             layer - 1
         });
         if let Some(text) = h.created_by.as_ref().filter(|t| !t.is_empty()) {
-            out.push((format!("history[{i}]"), text.clone(), made));
+            out.push((format!("history[{i}]"), text.clone(), made, Some(i)));
         }
     }
     out
 }
 
-/// `created_by` of the history entry that made each layer, in order.
-fn layer_history(config: &ImageConfig) -> Vec<Option<String>> {
+/// `created_by` and `created` of the history entry that made each layer, in
+/// order.
+fn layer_history(config: &ImageConfig) -> Vec<(Option<String>, Option<String>)> {
     config
         .history
         .iter()
         .filter(|h| !h.empty_layer)
-        .map(|h| h.created_by.clone())
+        .map(|h| (h.created_by.clone(), h.created.clone()))
         .collect()
 }
 
@@ -733,6 +760,7 @@ fn scan_resolved(
         layer: None,
         layer_digest: None,
         created_by: None,
+        created: None,
         visible_in_final: true,
     };
     let diff_ids = config
@@ -762,11 +790,18 @@ fn scan_resolved(
     });
 
     // The config, entry by entry; a history entry carries its own text.
-    for (key, text, made) in config_entries(&config) {
+    for ConfigEntry {
+        key,
+        text,
+        made,
+        created,
+    } in config_entries(&config)
+    {
         let origin = Arc::new(Origin::Image(ImageOrigin {
             layer: made.filter(|i| *i < digests.len()),
             layer_digest: made.and_then(|i| digests.get(i).cloned()),
             created_by: key.starts_with("history[").then(|| text.clone()),
+            created,
             ..base.clone()
         }));
         stats.config_entries += 1;
@@ -791,7 +826,11 @@ fn scan_resolved(
             Arc::new(Origin::Image(ImageOrigin {
                 layer: Some(i),
                 layer_digest: Some(digest.clone()),
-                created_by: history.get(i).cloned().flatten(),
+                created_by: history.get(i).and_then(|h| h.0.clone()),
+                created: history
+                    .get(i)
+                    .and_then(|h| h.1.clone())
+                    .or_else(|| config.created.clone()),
                 visible_in_final: visible,
                 ..base.clone()
             }))
@@ -867,32 +906,47 @@ mod tests {
     #[test]
     fn history_maps_to_layers_skipping_empty_layers() {
         let config: ImageConfig = serde_json::from_str(
-            r#"{"config":{"Env":["PATH=/bin","TOKEN=x"],"Cmd":["run","--fast"],"Labels":{"a":"b"}},
-               "history":[{"created_by":"ADD rootfs /"},{"created_by":"ARG TOKEN=x","empty_layer":true},
+            r#"{"created":"2024-03-09T12:00:00.123456789Z",
+               "config":{"Env":["PATH=/bin","TOKEN=x"],"Cmd":["run","--fast"],"Labels":{"a":"b"}},
+               "history":[{"created":"2024-01-01T00:00:00Z","created_by":"ADD rootfs /"},
+                          {"created":"2024-03-09T11:59:00Z","created_by":"ARG TOKEN=x","empty_layer":true},
                           {"created_by":"RUN build"}]}"#,
         )
         .unwrap();
         assert_eq!(
             layer_history(&config),
             vec![
-                Some("ADD rootfs /".to_string()),
-                Some("RUN build".to_string())
+                (
+                    Some("ADD rootfs /".to_string()),
+                    Some("2024-01-01T00:00:00Z".to_string())
+                ),
+                (Some("RUN build".to_string()), None)
             ]
         );
-        let keys: Vec<(String, Option<usize>)> = config_entries(&config)
+        let keys: Vec<(String, Option<usize>, Option<String>)> = config_entries(&config)
             .into_iter()
-            .map(|(k, _, l)| (k, l))
+            .map(|e| (e.key, e.made, e.created))
             .collect();
+        let image = Some("2024-03-09T12:00:00.123456789Z".to_string());
         assert_eq!(
             keys,
             vec![
-                ("Env[0]".into(), None),
-                ("Env[1]".into(), None),
-                ("Cmd".into(), None),
-                ("Labels[a]".into(), None),
-                ("history[0]".into(), Some(0)),
-                ("history[1]".into(), None),
-                ("history[2]".into(), Some(1)),
+                ("Env[0]".into(), None, image.clone()),
+                ("Env[1]".into(), None, image.clone()),
+                ("Cmd".into(), None, image.clone()),
+                ("Labels[a]".into(), None, image.clone()),
+                (
+                    "history[0]".into(),
+                    Some(0),
+                    Some("2024-01-01T00:00:00Z".into())
+                ),
+                (
+                    "history[1]".into(),
+                    None,
+                    Some("2024-03-09T11:59:00Z".into())
+                ),
+                // An entry without a date takes the image's.
+                ("history[2]".into(), Some(1), image.clone()),
             ]
         );
     }

@@ -110,6 +110,9 @@ pub(crate) struct ImageConfig {
     /// The runtime config.
     #[serde(default)]
     pub(crate) config: Option<RuntimeConfig>,
+    /// When the image was made (RFC 3339).
+    #[serde(default)]
+    pub(crate) created: Option<String>,
     /// Layer history, including entries that made no layer.
     #[serde(default)]
     pub(crate) history: Vec<History>,
@@ -174,6 +177,9 @@ pub(crate) struct History {
     /// The instruction (`RUN ...`, `ENV ...`, `COPY ...`), as the builder recorded it.
     #[serde(default)]
     pub(crate) created_by: Option<String>,
+    /// When the instruction ran (RFC 3339).
+    #[serde(default)]
+    pub(crate) created: Option<String>,
     /// True for instructions that made no layer (`ENV`, `ARG`, `CMD`...).
     #[serde(default)]
     pub(crate) empty_layer: bool,
