@@ -19,6 +19,7 @@ fn create(args: &BaselineCreateArgs) -> anyhow::Result<ExitStatus> {
         args.min_confidence.into(),
         &settings,
         Vec::new(),
+        Vec::new(),
     )?;
     let mut baseline = Baseline::new();
     for f in &out.findings {

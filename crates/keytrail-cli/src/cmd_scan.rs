@@ -78,7 +78,19 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
             crate::cmd_verify::apply(&args.verify, findings, quiet)
         })));
     }
-    let out = run::scan(&args.input, min_confidence, &settings, steps)?;
+    // The fingerprints the allow-list will drop: still there, so not fixed.
+    let present: RefCell<Vec<String>> = RefCell::new(Vec::new());
+    let mut before_allow = Vec::new();
+    if store.is_some() {
+        before_allow.push(Step::Enrich(Box::new(|findings: &mut Vec<Finding>| {
+            present
+                .borrow_mut()
+                .extend(findings.iter().map(|f| f.fingerprint.0.clone()));
+            Ok(())
+        })));
+    }
+    let out = run::scan(&args.input, min_confidence, &settings, before_allow, steps)?;
+    let present = present.into_inner();
     let everything = everything.into_inner();
     let triaged = triaged.into_inner();
 
@@ -136,6 +148,7 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
             triaged.len(),
             complete,
             rules,
+            present,
             args.input.quiet,
         )?;
     }

@@ -445,6 +445,8 @@ impl ScanStore {
     /// Record the run: `reported` (the findings of the report) and
     /// `others` (left out of it: below the threshold, baselined, or
     /// triaged as false positive or accepted risk, `triaged` of them).
+    // One call site, each argument named there: a struct would only move the list.
+    #[allow(clippy::too_many_arguments)]
     pub fn record(
         &mut self,
         reported: &[Finding],
@@ -452,6 +454,7 @@ impl ScanStore {
         triaged: usize,
         complete: bool,
         rules: Vec<String>,
+        present: Vec<String>,
         quiet: bool,
     ) -> anyhow::Result<()> {
         let mut run = RunRecord::new("scan", &self.target);
@@ -463,6 +466,7 @@ impl ScanStore {
         run.keytrail_version = env!("CARGO_PKG_VERSION").to_string();
         run.complete = complete;
         run.rules = rules;
+        run.present = present;
         let mut all: Vec<Finding> = reported.to_vec();
         all.extend(others.iter().cloned());
         let owners = self.owners.as_ref();

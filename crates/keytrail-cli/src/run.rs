@@ -14,12 +14,14 @@ use keytrail_types::Confidence;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Load and select rules, plan the sources of `input`, scan, and run
-/// `steps` (built from the settings by `steps`) over the findings.
+/// Load and select rules, plan the sources of `input`, scan, and run the
+/// default steps with `before_allow` just before the allow-list and
+/// `extra_steps` after it.
 pub fn scan<'s>(
     input: &InputArgs,
     min_confidence: Confidence,
     settings: &'s Settings,
+    before_allow: Vec<Step<'s>>,
     extra_steps: Vec<Step<'s>>,
 ) -> anyhow::Result<ScanOutput> {
     let started = Instant::now();
@@ -93,6 +95,12 @@ pub fn scan<'s>(
     };
     let plan = keytrail_session::plan(&targets, &options)?;
     let mut steps = Step::scan_defaults(|f| settings.allows(f));
+    // The allow-list is the last default step.
+    let allow = steps
+        .pop()
+        .expect("the default steps end with the allow-list");
+    steps.extend(before_allow);
+    steps.push(allow);
     steps.extend(extra_steps);
     let mut progress = ProgressLine {
         enabled: !input.quiet,

@@ -161,6 +161,11 @@ pub struct RunRecord {
     /// is not marked fixed by its absence. Empty means every rule.
     #[serde(default)]
     pub rules: Vec<String>,
+    /// Fingerprints the run saw but does not record (a configuration
+    /// allow-list dropped them): they are still there, so not fixed. Those
+    /// among the recorded findings are ignored.
+    #[serde(default)]
+    pub present: Vec<String>,
 }
 
 impl RunRecord {
@@ -178,6 +183,7 @@ impl RunRecord {
             keytrail_version: String::new(),
             complete: false,
             rules: Vec::new(),
+            present: Vec::new(),
         }
     }
 }
@@ -675,6 +681,27 @@ impl Store {
             }
 
             if run.complete {
+                // Seen but not recorded: still in the target.
+                let recorded: HashSet<&str> = order.iter().copied().collect();
+                let present: Vec<&str> = run
+                    .present
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|fp| !recorded.contains(fp))
+                    .collect();
+                for chunk in present.chunks(CHUNK) {
+                    let mut params: Vec<Val> =
+                        vec![at.into(), Val::Int(run_id), run.target.as_str().into()];
+                    params.extend(chunk.iter().map(|fp| Val::from(*fp)));
+                    c.exec(
+                        &format!(
+                            "UPDATE finding_targets SET last_seen = ?, last_run = ? WHERE target = ? \
+                             AND finding_id IN (SELECT id FROM findings WHERE fingerprint IN ({}))",
+                            vec!["?"; chunk.len()].join(", ")
+                        ),
+                        &params,
+                    )?;
+                }
                 summary.fixed = mark_fixed(c, run, run_id, &actor)?;
             }
             Ok(summary)

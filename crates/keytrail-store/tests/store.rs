@@ -323,6 +323,14 @@ fn complete_scans_fix_what_they_no_longer_see_and_reopen_what_returns(db: Db) {
     assert_eq!(audit.last().unwrap().field, "status");
     assert_eq!(audit.last().unwrap().after.as_deref(), Some("fixed"));
     assert_eq!(audit.last().unwrap().actor, "keytrail scan");
+    // Nor does a complete run that saw `b` but did not record it (allow-listed).
+    let mut r = run("other", true, "2026-12-03T00:30:00.000000Z");
+    r.present = vec![b.fingerprint.0.clone()];
+    assert_eq!(s.record_run(&r, &[], &no_owner).unwrap().fixed, 0);
+    assert_eq!(
+        s.finding(&b.fingerprint.0).unwrap().unwrap().status,
+        Status::Open
+    );
     // A complete run of a rule set without `a`'s rule does not fix it.
     let mut r = run("other", true, "2026-12-03T01:00:00.000000Z");
     r.rules = vec!["slack.bot".into()];

@@ -384,3 +384,28 @@ fn a_run_key_records_a_retried_job_once() {
     let r = t.run(&["findings", "--db", "kt.db"]);
     assert_eq!(lines(&r).len(), 1, "{}", r.stdout);
 }
+
+#[test]
+fn an_allow_listed_finding_is_not_called_fixed() {
+    let t = with_test_rules();
+    t.write("tree/a.env", &format!("TOKEN={}\n", fake::test_token()));
+    let r = t.run(&[
+        "scan", "--rules", "rules", "--db", "kt.db", "--format", "jsonl", "tree",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let fp = fingerprints(&r).remove(0);
+    t.write("kt.toml", &format!("[allow]\nfingerprints = [\"{fp}\"]\n"));
+    let r = t.run(&[
+        "scan", "--rules", "rules", "--db", "kt.db", "--config", "kt.toml", "tree",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("0 fixed"), "{}", r.stderr);
+    let r = t.run(&["findings", "--db", "kt.db", "--status", "open"]);
+    assert_eq!(lines(&r).len(), 1, "{r:?}");
+    // Removed for real: fixed.
+    std::fs::remove_file(t.root().join("tree/a.env")).unwrap();
+    let r = t.run(&[
+        "scan", "--rules", "rules", "--db", "kt.db", "--config", "kt.toml", "tree",
+    ]);
+    assert!(r.stderr.contains("1 fixed"), "{}", r.stderr);
+}
