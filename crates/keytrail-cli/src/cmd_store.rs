@@ -351,11 +351,22 @@ pub fn default_db() -> anyhow::Result<String> {
         .to_string())
 }
 
-fn open(db: Option<&str>) -> anyhow::Result<Store> {
+/// Open the store; `existing`: a SQLite file must exist already (the
+/// commands that read the store do not create an empty one at a mistyped
+/// path).
+fn open(db: Option<&str>, existing: bool) -> anyhow::Result<Store> {
     let location = match db {
         Some(d) => d.to_string(),
         None => default_db()?,
     };
+    if existing && !keytrail_store::is_postgres_url(&location) {
+        let path = location.strip_prefix("sqlite:").unwrap_or(&location);
+        if !Path::new(path).exists() {
+            anyhow::bail!(
+                "{path}: no such store (`keytrail scan --db {path} PATH` or `keytrail import --db {path} FILE` makes one)"
+            );
+        }
+    }
     Ok(Store::open(&location)?)
 }
 
@@ -533,7 +544,7 @@ pub fn run_import(args: &ImportArgs) -> anyhow::Result<ExitStatus> {
         reports.push((file, findings));
     }
     let owners = load_owners(args.owners.as_deref(), args.quiet)?;
-    let mut store = open(args.db.db.as_deref())?;
+    let mut store = open(args.db.db.as_deref(), false)?;
     let owner = |f: &Finding| owners.as_ref().and_then(|o| owner_of(o, f));
     for (file, findings) in reports {
         let target = match &args.target {
@@ -616,7 +627,7 @@ fn write_stored(w: &mut dyn Write, f: &StoredFinding) -> anyhow::Result<()> {
 
 /// Runs `keytrail findings`.
 pub fn run_findings(args: &FindingsArgs) -> anyhow::Result<ExitStatus> {
-    let mut store = open(args.db.db.as_deref())?;
+    let mut store = open(args.db.db.as_deref(), true)?;
     let filter = Filter {
         statuses: args.statuses.clone(),
         rule_id: args.rule.clone(),
@@ -669,7 +680,7 @@ pub fn run_findings(args: &FindingsArgs) -> anyhow::Result<ExitStatus> {
 
 /// Runs `keytrail triage`.
 pub fn run_triage(args: &TriageArgs) -> anyhow::Result<ExitStatus> {
-    let mut store = open(args.db.db.as_deref())?;
+    let mut store = open(args.db.db.as_deref(), true)?;
     let fp = args.fingerprint.trim();
     let changing = args.status.is_some()
         || args.assignee.is_some()

@@ -292,6 +292,13 @@ fn an_unreachable_postgres_is_named_without_its_password() {
 #[test]
 fn unknown_fingerprints_and_statuses_are_errors() {
     let t = CliTest::new();
+    // Reading commands do not make an empty store at a mistyped path.
+    let r = t.run(&["findings", "--db", "kt.db"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("kt.db: no such store"), "{}", r.stderr);
+    assert!(!t.root().join("kt.db").exists());
+    let r = t.run(&["scan", "--db", "kt.db", "-q", "-"]);
+    assert_eq!(r.code, 0, "{r:?}");
     let r = t.run(&[
         "triage", "--db", "kt.db", "00ff", "--status", "revoked", "--actor", "a",
     ]);
