@@ -15,6 +15,8 @@ pub(crate) enum Val {
     Text(String),
     /// NULL where a text is expected.
     Null,
+    /// An array of integers (PostgreSQL only: `= ANY(?)`).
+    Ints(Vec<i64>),
 }
 
 impl From<i64> for Val {
@@ -52,7 +54,7 @@ impl Row {
         match &self.0[i] {
             Val::Int(v) => *v,
             Val::Text(t) => t.parse().unwrap_or(0),
-            Val::Null => 0,
+            Val::Null | Val::Ints(_) => 0,
         }
     }
     pub fn text(&self, i: usize) -> String {
@@ -62,7 +64,7 @@ impl Row {
         match &self.0[i] {
             Val::Int(v) => Some(v.to_string()),
             Val::Text(t) => Some(t.clone()),
-            Val::Null => None,
+            Val::Null | Val::Ints(_) => None,
         }
     }
 }
@@ -347,7 +349,8 @@ fn sqlite_value(v: &Val) -> rusqlite::types::Value {
     match v {
         Val::Int(i) => rusqlite::types::Value::Integer(*i),
         Val::Text(t) => rusqlite::types::Value::Text(t.clone()),
-        Val::Null => rusqlite::types::Value::Null,
+        // Never bound on SQLite (the store uses `IN (…)` lists there).
+        Val::Null | Val::Ints(_) => rusqlite::types::Value::Null,
     }
 }
 
@@ -359,6 +362,7 @@ fn pg_params(params: &[Val]) -> Vec<Box<dyn postgres::types::ToSql + Sync>> {
                 Val::Int(i) => Box::new(*i),
                 Val::Text(t) => Box::new(t.clone()),
                 Val::Null => Box::new(None::<String>),
+                Val::Ints(v) => Box::new(v.clone()),
             }
         })
         .collect()

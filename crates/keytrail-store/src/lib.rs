@@ -1021,12 +1021,26 @@ read it again (`keytrail findings`) and retry"
         }
         let index: HashMap<i64, usize> = out.iter().enumerate().map(|(i, f)| (f.id, i)).collect();
         let ids: Vec<i64> = out.iter().map(|f| f.id).collect();
-        for chunk in ids.chunks(CHUNK) {
-            let params: Vec<Val> = chunk.iter().map(|i| Val::Int(*i)).collect();
-            let list = vec!["?"; chunk.len()].join(", ");
+        // PostgreSQL takes every id in one array (one round trip per
+        // table); SQLite takes lists of placeholders.
+        let postgres = self.conn.dialect() == Dialect::Postgres;
+        let chunks: Vec<&[i64]> = if postgres {
+            vec![&ids[..]]
+        } else {
+            ids.chunks(CHUNK).collect()
+        };
+        for chunk in chunks.into_iter().filter(|c| !c.is_empty()) {
+            let (cond, params) = if postgres {
+                ("= ANY(?)".to_string(), vec![Val::Ints(chunk.to_vec())])
+            } else {
+                (
+                    format!("IN ({})", vec!["?"; chunk.len()].join(", ")),
+                    chunk.iter().map(|i| Val::Int(*i)).collect(),
+                )
+            };
             for r in self.conn.query(
                 &format!(
-                    "SELECT finding_id, detail FROM locations WHERE finding_id IN ({list}) \
+                    "SELECT finding_id, detail FROM locations WHERE finding_id {cond} \
                      ORDER BY finding_id, path, line, col, location_key"
                 ),
                 &params,
@@ -1037,7 +1051,7 @@ read it again (`keytrail findings`) and retry"
             }
             for r in self.conn.query(
                 &format!(
-                    "SELECT finding_id, target FROM finding_targets WHERE finding_id IN ({list}) \
+                    "SELECT finding_id, target FROM finding_targets WHERE finding_id {cond} \
                      ORDER BY finding_id, target"
                 ),
                 &params,
