@@ -416,3 +416,54 @@ fn an_allow_listed_finding_is_not_called_fixed() {
     ]);
     assert!(r.stderr.contains("1 fixed"), "{}", r.stderr);
 }
+
+#[test]
+fn a_locked_store_is_named_and_the_change_can_be_retried() {
+    use std::io::{BufRead, BufReader};
+    let t = with_test_rules();
+    t.write("tree/a.env", &format!("TOKEN={}\n", fake::test_token()));
+    let r = t.run(&[
+        "scan", "--rules", "rules", "--db", "kt.db", "--format", "jsonl", "tree",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let fp = fingerprints(&r).remove(0);
+    // Another process holds the store's write lock until its stdin closes.
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut holder = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(
+            "import sqlite3, sys\n\
+             c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+             c.execute('BEGIN IMMEDIATE')\n\
+             c.execute(\"INSERT INTO keytrail_meta VALUES ('lock', 'held')\")\n\
+             print('locked', flush=True)\n\
+             sys.stdin.read()\n\
+             c.execute('ROLLBACK')\n",
+        )
+        .arg(t.root().join("kt.db"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{python} (with its sqlite3 module) is needed: {e}"));
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let change = [
+        "triage", "--db", "kt.db", &fp, "--status", "revoked", "--actor", "alice",
+    ];
+    let r = t.run(&change);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("kt.db"), "{}", r.stderr);
+    assert!(r.stderr.contains("locked"), "{}", r.stderr);
+    assert!(r.stderr.contains("nothing was written"), "{}", r.stderr);
+    drop(holder.stdin.take());
+    assert!(holder.wait().unwrap().success());
+    // Nothing lost: the finding is as it was, and the change goes through now.
+    let r = t.run(&["findings", "--db", "kt.db"]);
+    assert_eq!(lines(&r)[0]["store"]["status"], "open");
+    let r = t.run(&change);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(lines(&r)[0]["store"]["status"], "revoked");
+}
