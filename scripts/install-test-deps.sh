@@ -58,7 +58,10 @@ if ! python3 -c 'import ocsf_json_schema, jsonschema' 2>/dev/null; then
 fi
 
 # Local servers of the database-verification tests
-# (crates/keytrail-verify/tests/databases.rs): PostgreSQL and Redis on
+# (crates/keytrail-verify/tests/databases.rs) and of the store's PostgreSQL
+# tests (crates/keytrail-store/tests, crates/keytrail-cli/tests/cli/store.rs
+# and the store benchmark, which connect as the superuser `postgres` and
+# create and drop their own databases): PostgreSQL and Redis on
 # 127.0.0.1 at their standard ports. The test machines run them already;
 # elsewhere they are installed from Debian and started here, PostgreSQL with
 # trust authentication for loopback connections (as the test machines have).
