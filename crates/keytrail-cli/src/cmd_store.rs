@@ -271,7 +271,8 @@ keytrail triage --db findings.db 3f2a…"
 )]
 pub struct TriageArgs {
     /// The finding's fingerprint (the `fingerprint` of scan reports and
-    /// `keytrail findings`).
+    /// `keytrail findings`), or its first 6 or more hex digits when no
+    /// other fingerprint starts with them.
     ///
     /// Example: `keytrail triage 0f1e2d3c4b5a69788796a5b4c3d2e1f0 --status revoked`
     #[arg(value_name = "FINGERPRINT")]
@@ -681,7 +682,8 @@ pub fn run_findings(args: &FindingsArgs) -> anyhow::Result<ExitStatus> {
 /// Runs `keytrail triage`.
 pub fn run_triage(args: &TriageArgs) -> anyhow::Result<ExitStatus> {
     let mut store = open(args.db.db.as_deref(), true)?;
-    let fp = args.fingerprint.trim();
+    let fp = store.resolve(args.fingerprint.trim())?;
+    let fp = fp.as_str();
     let changing = args.status.is_some()
         || args.assignee.is_some()
         || args.unassign

@@ -865,6 +865,45 @@ read it again (`keytrail findings`) and retry"
         })
     }
 
+    /// The full fingerprint for `prefix`: itself when a finding has it,
+    /// else the one fingerprint that starts with it (at least 6 hex
+    /// digits). Ambiguous and unknown prefixes are errors.
+    pub fn resolve(&mut self, prefix: &str) -> Result<String, StoreError> {
+        let shown = self.conn.shown();
+        let exact = self.conn.query(
+            "SELECT fingerprint FROM findings WHERE fingerprint = ?",
+            &[Val::from(prefix)],
+        )?;
+        if let Some(r) = exact.first() {
+            return Ok(r.text(0));
+        }
+        let hex = prefix.len() >= 6 && prefix.bytes().all(|b| b.is_ascii_hexdigit());
+        if hex {
+            let rows = self.conn.query(
+                "SELECT fingerprint FROM findings WHERE fingerprint LIKE ? ORDER BY fingerprint LIMIT 3",
+                &[Val::from(format!("{}%", prefix.to_ascii_lowercase()))],
+            )?;
+            match rows.len() {
+                1 => return Ok(rows[0].text(0)),
+                0 => {}
+                _ => {
+                    let some: Vec<String> = rows.iter().map(|r| r.text(0)).collect();
+                    return Err(StoreError::new(
+                        ErrorKind::Invalid,
+                        format!(
+                            "fingerprint prefix `{prefix}` is ambiguous ({}…): give more digits",
+                            some.join(", ")
+                        ),
+                    ));
+                }
+            }
+        }
+        Err(StoreError::new(
+            ErrorKind::NotFound,
+            format!("{shown}: no finding has the fingerprint `{prefix}`"),
+        ))
+    }
+
     /// The finding with this fingerprint.
     pub fn finding(&mut self, fingerprint: &str) -> Result<Option<StoredFinding>, StoreError> {
         let rows = self.conn.query(

@@ -430,6 +430,14 @@ fn triage_changes_are_audited_and_false_positives_suppressed(db: Db) {
     let fa = s.finding(&a.fingerprint.0).unwrap().unwrap();
     assert_eq!(fa.status, Status::FalsePositive);
     assert!(fa.fixed_at.is_some());
+    // Prefixes of 6 or more hex digits resolve when only one finding has them.
+    assert_eq!(s.resolve(&a.fingerprint.0[..8]).unwrap(), a.fingerprint.0);
+    assert_eq!(s.resolve(&a.fingerprint.0).unwrap(), a.fingerprint.0);
+    assert_eq!(
+        s.resolve(&a.fingerprint.0[..4]).unwrap_err().kind,
+        ErrorKind::NotFound
+    );
+    assert_eq!(s.resolve("zzzzzzzz").unwrap_err().kind, ErrorKind::NotFound);
     // Unknown fingerprints and missing actors are errors.
     let e = s.triage("0000", &triage("alice")).unwrap_err();
     assert_eq!(e.kind, ErrorKind::NotFound);
@@ -728,4 +736,31 @@ fn postgres_going_away_mid_operation_is_a_clear_error() {
     assert_eq!(err.kind, ErrorKind::Unreachable, "{err}");
     assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
+}
+
+both!(an_ambiguous_fingerprint_prefix_is_refused);
+fn an_ambiguous_fingerprint_prefix_is_refused(db: Db) {
+    let sec = secrets(11, 2);
+    let mut s = Store::open(&db.url()).unwrap();
+    let mut a = finding("github.pat.classic", &sec[0], "a.env", 1);
+    let mut b = finding("github.pat.classic", &sec[1], "b.env", 1);
+    a.fingerprint.0 = "abcdef0011223344556677889900aabb".into();
+    b.fingerprint.0 = "abcdef99aabbccddeeff001122334455".into();
+    s.record_run(
+        &run("repo", true, "2026-12-01T00:00:00.000000Z"),
+        &[a, b],
+        &no_owner,
+    )
+    .unwrap();
+    let e = s.resolve("abcdef").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid);
+    assert!(e.to_string().contains("ambiguous"), "{e}");
+    assert_eq!(
+        s.resolve("ABCDEF00").unwrap(),
+        "abcdef0011223344556677889900aabb"
+    );
+    assert_eq!(
+        s.resolve("abcdef9").unwrap(),
+        "abcdef99aabbccddeeff001122334455"
+    );
 }
