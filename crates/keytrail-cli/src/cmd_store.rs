@@ -265,9 +265,9 @@ pub struct FindingsArgs {
     after_help = "Without a change, prints the finding, its audit trail and comments.\n\n\
 Exit codes: 0 = done, 2 = error (no such finding, a change based on a stale --if-version, \
 a store that cannot be opened).\n\n\
-Examples:\n  keytrail triage --db findings.db 3f2a… --status false_positive --comment \"test fixture\"\n  \
-keytrail triage --db findings.db 3f2a… --assignee alice --status acknowledged\n  \
-keytrail triage --db findings.db 3f2a…"
+Examples:\n  keytrail triage --db findings.db 3f2a9c01 --status false_positive --comment \"test fixture\"\n  \
+keytrail triage --db findings.db 3f2a9c01 --assignee alice --status acknowledged\n  \
+keytrail triage --db findings.db 3f2a9c01"
 )]
 pub struct TriageArgs {
     /// The finding's fingerprint (the `fingerprint` of scan reports and
