@@ -23,7 +23,7 @@ mod parse;
 mod useragent;
 
 pub use identity::{Identity, IdentityKind, role_from_session_arn};
-pub use lookup::{parse_ip, raw_member};
+pub use lookup::{for_each_member, parse_ip, raw_member};
 pub use useragent::UaFamily;
 
 // The submodules read one another's items through these (each opens with

@@ -133,7 +133,11 @@ fn child(mode: &str, threads: usize) {
         _ => panic!("mode"),
     };
     let secs = start.elapsed().as_secs_f64();
-    println!("{mode} {events} {secs:.3} {} {extra}", peak_rss_kib());
+    println!(
+        "{mode} {events} {secs:.3} {} {:.2} {extra}",
+        peak_rss_kib(),
+        cpu_secs()
+    );
 }
 
 fn main() {
@@ -170,13 +174,30 @@ fn main() {
         let events: f64 = f[1].parse().unwrap_or(0.0);
         let secs: f64 = f[2].parse().unwrap_or(0.0);
         let rss: f64 = f[3].parse().unwrap_or(0.0);
+        let cpu: f64 = f[4].parse().unwrap_or(0.0);
         println!(
-            "{mode:>8}: {events:.0} events in {secs:.2} s ({:.0} events/s), peak RSS {:.0} MiB {}",
-            events / secs,
+            "{mode:>8}: {events:.0} events in {secs:.2} s wall, {cpu:.2} CPU-s ({:.0} events per CPU-second), peak RSS {:.0} MiB {}",
+            events / cpu.max(1e-9),
             rss / 1024.0,
-            f[4..].join(" ")
+            f[5..].join(" ")
         );
     }
+}
+
+/// User plus system CPU time of this process, all its threads (`/proc/self/stat`,
+/// in clock ticks of 1/100 s as Linux reports them to user space).
+fn cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces) end at ')'.
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = f.get(11)?.parse().ok()?;
+            let stime: f64 = f.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
 }
 
 fn walk_size(p: &Path) -> u64 {

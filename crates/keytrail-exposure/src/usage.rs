@@ -607,47 +607,98 @@ fn record(
 }
 
 /// Resources named in a call's request (bucket, secret, role, user, table, …),
-/// each given to `each` as its display text (built in `scratch`).
+/// each given to `each` as its display text (built in `scratch`). The request
+/// is read once, member by member.
 fn resources(ev: &Event, scratch: &mut String, mut each: impl FnMut(&str)) {
+    /// Request members naming a resource, and the prefix of their display text.
     const KEYS: &[(&str, &str)] = &[
-        ("requestParameters.bucketName", "s3://"),
-        ("requestParameters.secretId", "secret:"),
-        ("requestParameters.roleArn", ""),
-        ("requestParameters.userName", "user:"),
-        ("requestParameters.roleName", "role:"),
-        ("requestParameters.tableName", "dynamodb:"),
-        ("requestParameters.functionName", "lambda:"),
-        ("requestParameters.name", "ssm:"),
-        ("requestParameters.keyId", "kms:"),
-        ("requestParameters.policyArn", ""),
-        ("requestParameters.instanceId", "ec2:"),
+        ("bucketName", "s3://"),
+        ("secretId", "secret:"),
+        ("roleArn", ""),
+        ("userName", "user:"),
+        ("roleName", "role:"),
+        ("tableName", "dynamodb:"),
+        ("functionName", "lambda:"),
+        ("name", "ssm:"),
+        ("keyId", "kms:"),
+        ("policyArn", ""),
+        ("instanceId", "ec2:"),
     ];
-    // Most calls name nothing: one look at the request saves eleven lookups.
     let Some(req) = ev.lookup_raw("requestParameters") else {
         return;
     };
-    if !req.starts_with('{') || req.len() <= 2 {
-        return;
-    }
-    for (path, prefix) in KEYS {
-        if let Some(v) = ev.lookup_str(path) {
-            if *path == "requestParameters.name" && ev.service() != "ssm" {
-                continue;
-            }
-            scratch.clear();
-            scratch.push_str(prefix);
-            match v.char_indices().nth(256) {
-                Some((end, _)) => scratch.push_str(&v[..end]),
-                None => scratch.push_str(v),
-            }
-            each(scratch);
+    let ssm = ev.service() == "ssm";
+    keytrail_detect::event::for_each_member(req, |k, v| {
+        let Some(&(_, prefix)) = KEYS.iter().find(|(name, _)| *name == k) else {
+            return;
+        };
+        if k == "name" && !ssm {
+            return;
         }
-    }
+        // Only string values; escaped ones are decoded.
+        let decoded;
+        let text = match v.as_bytes() {
+            [b'"', inner @ .., b'"'] if !inner.contains(&b'\\') => &v[1..v.len() - 1],
+            [b'"', ..] => match serde_json::from_str::<String>(v) {
+                Ok(t) => {
+                    decoded = t;
+                    decoded.as_str()
+                }
+                Err(_) => return,
+            },
+            _ => return,
+        };
+        scratch.clear();
+        scratch.push_str(prefix);
+        match text.char_indices().nth(256) {
+            Some((end, _)) => scratch.push_str(&text[..end]),
+            None => scratch.push_str(text),
+        }
+        each(scratch);
+    });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn resources_of(source: &str, params: &str) -> Vec<String> {
+        let ev = Event::parse_str(&format!(
+            r#"{{"eventVersion":"1.09","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/u","accountId":"111122223333","accessKeyId":"AKIAAAAAAAAAAAAAAAAA"}},"eventTime":"2024-03-04T00:00:00Z","eventSource":"{source}","eventName":"X","awsRegion":"us-east-1","sourceIPAddress":"10.0.0.1","userAgent":"aws-cli/2","requestParameters":{params},"eventID":"e","eventType":"AwsApiCall"}}"#
+        ))
+        .expect("event");
+        let mut out = Vec::new();
+        let mut scratch = String::new();
+        resources(&ev, &mut scratch, |r| out.push(r.to_string()));
+        out
+    }
+
+    #[test]
+    fn resources_are_read_in_one_pass() {
+        assert_eq!(
+            resources_of(
+                "s3.amazonaws.com",
+                r#"{"bucketName":"prod-data","key":"a/b","name":"not-ssm","instanceId":5}"#
+            ),
+            ["s3://prod-data"]
+        );
+        // Escaped text is decoded; `name` counts for SSM only.
+        assert_eq!(
+            resources_of(
+                "ssm.amazonaws.com",
+                r#"{"name":"/prod/db\u002Fpass","withDecryption":true}"#
+            ),
+            ["ssm:/prod/db/pass"]
+        );
+        assert!(resources_of("s3.amazonaws.com", "null").is_empty());
+        assert!(resources_of("s3.amazonaws.com", "{}").is_empty());
+        let long = "x".repeat(400);
+        let r = resources_of(
+            "secretsmanager.amazonaws.com",
+            &format!(r#"{{"secretId":"{long}"}}"#),
+        );
+        assert_eq!(r[0].len(), "secret:".len() + 256);
+    }
 
     #[test]
     fn clients() {

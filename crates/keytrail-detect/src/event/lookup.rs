@@ -94,6 +94,25 @@ impl Event {
 /// is not an object or has no such member; the last of repeated members wins).
 /// `obj` must be valid JSON (records are validated when parsed).
 pub fn raw_member<'a>(obj: &'a str, key: &str) -> Option<&'a str> {
+    let mut found = None;
+    for_each_member(obj, |k, v| {
+        let hit = if k.as_bytes().contains(&b'\\') {
+            serde_json::from_str::<String>(&format!("\"{k}\"")).is_ok_and(|k| k == key)
+        } else {
+            k == key
+        };
+        if hit {
+            found = Some(v);
+        }
+    });
+    found
+}
+
+/// Calls `f` with the key (its raw text between the quotes, escapes kept) and the
+/// JSON text of the value of every member of the object whose text is `obj`, in
+/// order, in one pass. Nothing when `obj` is not an object; stops at the first
+/// malformed member. `obj` must be valid JSON (records are validated when parsed).
+pub fn for_each_member<'a>(obj: &'a str, mut f: impl FnMut(&'a str, &'a str)) {
     let b = obj.as_bytes();
     let ws = |mut i: usize| {
         while i < b.len() && matches!(b[i], b' ' | b'\n' | b'\r' | b'\t') {
@@ -103,33 +122,28 @@ pub fn raw_member<'a>(obj: &'a str, key: &str) -> Option<&'a str> {
     };
     let mut i = ws(0);
     if b.get(i) != Some(&b'{') {
-        return None;
+        return;
     }
     i = ws(i + 1);
-    let mut found = None;
     while b.get(i) == Some(&b'"') {
-        let kend = crate::json::string_end(b, i).ok()?;
-        let kraw = &obj[i + 1..kend - 1];
-        let hit = if kraw.as_bytes().contains(&b'\\') {
-            serde_json::from_str::<String>(&obj[i..kend]).is_ok_and(|k| k == key)
-        } else {
-            kraw == key
+        let Ok(kend) = crate::json::string_end(b, i) else {
+            return;
         };
+        let kraw = &obj[i + 1..kend - 1];
         i = ws(kend);
         if b.get(i) != Some(&b':') {
-            return found;
+            return;
         }
         i = ws(i + 1);
-        let vend = crate::json::value_end(b, i).ok()?;
-        if hit {
-            found = Some(&obj[i..vend]);
-        }
+        let Ok(vend) = crate::json::value_end(b, i) else {
+            return;
+        };
+        f(kraw, &obj[i..vend]);
         i = ws(vend);
         if b.get(i) == Some(&b',') {
             i = ws(i + 1);
         }
     }
-    found
 }
 
 /// Parses a `sourceIPAddress`: a strict IPv4/IPv6 address (values such as
