@@ -148,6 +148,23 @@ impl Conn {
                 )
             })?;
         }
+        // A new store is readable by its owner only (SQLite gives its
+        // journal files the same mode): it names files, identities and
+        // owners, if never a secret.
+        if !path.exists() {
+            let mut o = std::fs::OpenOptions::new();
+            o.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+            if let Err(e) = o.open(path)
+                && e.kind() != std::io::ErrorKind::AlreadyExists
+            {
+                return Err(StoreError::new(
+                    ErrorKind::Other,
+                    format!("{shown}: cannot be created: {e}"),
+                ));
+            }
+        }
         let conn = rusqlite::Connection::open(path)
             .map_err(|e| sqlite_error(&shown, "cannot be opened", e))?;
         conn.busy_timeout(busy)

@@ -764,3 +764,28 @@ fn an_ambiguous_fingerprint_prefix_is_refused(db: Db) {
         "abcdef99aabbccddeeff001122334455"
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_new_sqlite_store_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = Db::sqlite();
+    let sec = secrets(12, 1);
+    Store::open(&db.url())
+        .unwrap()
+        .record_run(
+            &run("repo", true, "2026-12-01T00:00:00.000000Z"),
+            &[finding("github.pat.classic", &sec[0], "a.env", 1)],
+            &no_owner,
+        )
+        .unwrap();
+    let Db::Sqlite(dir) = &db else { unreachable!() };
+    let mut seen = 0;
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        let p = e.unwrap().path();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}", p.display());
+        seen += 1;
+    }
+    assert!(seen >= 1);
+}
