@@ -74,6 +74,10 @@ pub struct PostureArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = PostureFormat::Human)]
     pub format: PostureFormat,
+
+    /// The store (`--db`, `--target`).
+    #[command(flatten, next_help_heading = "Store")]
+    pub store: crate::cmd_store::RecordArgs,
 }
 
 /// `keytrail inventory`.
@@ -157,6 +161,14 @@ pub fn run_posture(args: &PostureArgs) -> anyhow::Result<ExitStatus> {
             report.not_evaluated.len()
         );
     }
+    let complete = report.not_evaluated.is_empty() && !l.diags.iter().any(|d| d.is_error);
+    crate::cmd_store::record_posture_run(
+        &args.store,
+        &args.common.snapshot,
+        &report.findings,
+        complete,
+        args.common.quiet,
+    )?;
     let nothing = nothing_evaluated(&l.snapshot, &report);
     if nothing && report.findings.is_empty() {
         eprintln!(

@@ -86,18 +86,21 @@ pub struct DbArg {
 }
 
 /// `--db` and `--target` of commands whose results can be recorded
-/// (`keytrail verify`).
+/// (`keytrail verify`, `keytrail posture`).
 #[derive(Debug, Args)]
 pub struct RecordArgs {
-    /// Record the findings and their verification in the store at
-    /// LOCATION (a SQLite file or `postgres://user@host/db`); a later scan
-    /// without `--verify` keeps the recorded verification.
+    /// Record the run and its findings in the store at LOCATION (a SQLite
+    /// file or `postgres://user@host/db`). `verify` records each finding's
+    /// verification (a later scan without `--verify` keeps it); `posture`
+    /// records its findings (kind `posture`), and a run that evaluated
+    /// every check marks those of the same target it no longer finds as fixed.
     ///
     /// Example: `keytrail verify --db findings.db findings.json`
     #[arg(long, value_name = "LOCATION", env = "KEYTRAIL_DB")]
     pub db: Option<String>,
 
-    /// The target the run is recorded under [default: the report's path].
+    /// The target the run is recorded under [default: the report's path,
+    /// or the snapshot directory, made absolute].
     ///
     /// Example: `--target github.com/acme/api`
     #[arg(long, value_name = "NAME", requires = "db")]
@@ -135,6 +138,63 @@ pub fn record_report_run(
             store.location(),
             sum.seen,
             sum.new
+        );
+    }
+    Ok(())
+}
+
+/// Record the findings of `keytrail posture` read from `snapshot`, when
+/// `args` names a store. `complete`: every check was evaluated.
+pub fn record_posture_run(
+    args: &RecordArgs,
+    snapshot: &Path,
+    findings: &[keytrail_inventory::PostureFinding],
+    complete: bool,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let Some(db) = &args.db else {
+        return Ok(());
+    };
+    let mut store = Store::open(db)?;
+    let target = match &args.target {
+        Some(t) => t.clone(),
+        None => std::fs::canonicalize(snapshot)
+            .unwrap_or_else(|_| snapshot.to_path_buf())
+            .display()
+            .to_string(),
+    };
+    let mut records = Vec::with_capacity(findings.len());
+    for f in findings {
+        // Stable across runs: the check and the resource.
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"posture\0");
+        h.update(f.check.as_bytes());
+        h.update(b"\0");
+        h.update(f.resource.as_bytes());
+        let digest = h.finalize();
+        records.push(keytrail_store::Record {
+            kind: "posture".into(),
+            fingerprint: digest[..16].iter().map(|b| format!("{b:02x}")).collect(),
+            rule_id: f.check.clone(),
+            title: f.title.clone(),
+            severity: f.severity,
+            detail: serde_json::to_value(f)?,
+            owner: f.owner.clone(),
+        });
+    }
+    let mut run = RunRecord::new("posture", &target);
+    run.keytrail_version = env!("CARGO_PKG_VERSION").to_string();
+    run.complete = complete;
+    let sum = store.record_records(&run, &records)?;
+    if !quiet {
+        eprintln!(
+            "recorded in {}: {} finding(s), {} new, {} fixed, {} reopened",
+            store.location(),
+            sum.seen,
+            sum.new,
+            sum.fixed,
+            sum.reopened
         );
     }
     Ok(())
@@ -180,6 +240,15 @@ pub struct ImportArgs {
     pub quiet: bool,
 }
 
+/// Kinds of `keytrail findings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum KindArg {
+    /// Secrets (`scan`, `import`, `verify`).
+    Secret,
+    /// Posture findings (`posture --db`).
+    Posture,
+}
+
 /// Formats of `keytrail findings`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FindingsFormat {
@@ -201,6 +270,13 @@ pub struct FindingsArgs {
     /// The store.
     #[command(flatten)]
     pub db: DbArg,
+
+    /// Which findings: secrets, or posture findings (`posture --db`); the
+    /// JSONL of posture findings is `posture --format jsonl`'s plus `store`.
+    ///
+    /// Example: `--kind posture`
+    #[arg(long, value_enum, default_value_t = KindArg::Secret)]
+    pub kind: KindArg,
 
     /// Only findings with this status (repeatable): open, acknowledged,
     /// false_positive, accepted_risk, revoked, fixed.
@@ -579,6 +655,13 @@ pub fn run_import(args: &ImportArgs) -> anyhow::Result<ExitStatus> {
 /// One finding as JSONL lines: the scan's record of each location plus
 /// the store's fields.
 fn write_stored(w: &mut dyn Write, f: &StoredFinding) -> anyhow::Result<()> {
+    if let Some(raw) = &f.raw {
+        let mut rec = raw.as_object().cloned().unwrap_or_default();
+        rec.insert("store".into(), store_fields(f));
+        serde_json::to_writer(&mut *w, &rec)?;
+        w.write_all(b"\n")?;
+        return Ok(());
+    }
     let mut buf = Vec::new();
     let summary = Summary::default();
     let report = Report {
@@ -587,7 +670,17 @@ fn write_stored(w: &mut dyn Write, f: &StoredFinding) -> anyhow::Result<()> {
         summary: &summary,
     };
     write_report(&mut buf, Format::Jsonl, &report, &ReportOptions::default())?;
-    let store = serde_json::json!({
+    let store = store_fields(f);
+    let lines: Vec<&[u8]> = buf
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    write_lines(w, f, store, lines)
+}
+
+/// The `store` object of a listed finding.
+fn store_fields(f: &StoredFinding) -> serde_json::Value {
+    serde_json::json!({
         "status": f.status,
         "assignee": f.assignee,
         "owner": f.owner,
@@ -596,11 +689,15 @@ fn write_stored(w: &mut dyn Write, f: &StoredFinding) -> anyhow::Result<()> {
         "fixed_at": f.fixed_at,
         "version": f.version,
         "targets": f.targets,
-    });
-    let lines: Vec<&[u8]> = buf
-        .split(|b| *b == b'\n')
-        .filter(|l| !l.is_empty())
-        .collect();
+    })
+}
+
+fn write_lines(
+    w: &mut dyn Write,
+    f: &StoredFinding,
+    store: serde_json::Value,
+    lines: Vec<&[u8]>,
+) -> anyhow::Result<()> {
     if lines.is_empty() {
         // A finding without locations (imported from a report that had none).
         let mut rec = serde_json::Map::new();
@@ -630,6 +727,13 @@ fn write_stored(w: &mut dyn Write, f: &StoredFinding) -> anyhow::Result<()> {
 pub fn run_findings(args: &FindingsArgs) -> anyhow::Result<ExitStatus> {
     let mut store = open(args.db.db.as_deref(), true)?;
     let filter = Filter {
+        kind: Some(
+            match args.kind {
+                KindArg::Secret => "secret",
+                KindArg::Posture => "posture",
+            }
+            .to_string(),
+        ),
         statuses: args.statuses.clone(),
         rule_id: args.rule.clone(),
         target: args.target.clone(),
@@ -647,12 +751,15 @@ pub fn run_findings(args: &FindingsArgs) -> anyhow::Result<ExitStatus> {
                     write_stored(w, f).map_err(|e| std::io::Error::other(e.to_string()))?
                 }
                 FindingsFormat::Human => {
-                    let first = f
-                        .finding
-                        .locations
-                        .first()
-                        .map(|l| format!("{}:{}", l.path, l.line))
-                        .unwrap_or_default();
+                    let first = match &f.raw {
+                        Some(raw) => raw["resource"].as_str().unwrap_or_default().to_string(),
+                        None => f
+                            .finding
+                            .locations
+                            .first()
+                            .map(|l| format!("{}:{}", l.path, l.line))
+                            .unwrap_or_default(),
+                    };
                     writeln!(
                         w,
                         "{}  {:<14} {:<8} {:<28} {} {}{}",

@@ -211,6 +211,10 @@ pub struct RunSummary {
 pub struct StoredFinding {
     /// Stable id in this database.
     pub id: i64,
+    /// `secret` (scan, import, verify) or the kind of a [`Record`].
+    pub kind: String,
+    /// For records that are not secrets: the record as stored.
+    pub raw: Option<serde_json::Value>,
     /// The finding; `secret` is empty, `secret_redacted` is set.
     pub finding: Finding,
     /// Triage status.
@@ -280,6 +284,8 @@ pub struct Comment {
 /// Which findings [`Store::list_findings`] returns, in id order.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
+    /// Only this kind (`secret`, `posture`); any when `None`.
+    pub kind: Option<String>,
     /// Only these statuses (any when empty).
     pub statuses: Vec<Status>,
     /// Only this rule.
@@ -360,6 +366,47 @@ pub fn is_postgres_url(location: &str) -> bool {
 /// Rows per many-row statement (well under SQLite's and PostgreSQL's
 /// placeholder limits for the widest table).
 const CHUNK: usize = 500;
+
+/// A record that is not a secret finding (a posture finding), stored
+/// whole as JSON under its own fingerprint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// What it is: `posture`.
+    pub kind: String,
+    /// Stable id, unique across kinds (the caller derives it, e.g. from
+    /// check and resource).
+    pub fingerprint: String,
+    /// The check or rule that produced it.
+    pub rule_id: String,
+    /// Its title.
+    pub title: String,
+    /// Severity.
+    pub severity: Severity,
+    /// The record as its command writes it (never a secret).
+    pub detail: serde_json::Value,
+    /// Its owner (from the owners file), if known.
+    pub owner: Option<String>,
+}
+
+/// What is recorded for one fingerprint.
+struct Item<'a> {
+    kind: &'a str,
+    rule_id: &'a str,
+    rule_name: &'a str,
+    severity: Severity,
+    confidence: Confidence,
+    redacted: String,
+    source: Source<'a>,
+    owner: Option<String>,
+    locations: Vec<&'a Location>,
+}
+
+/// Where an item's detail comes from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Finding(&'a Finding),
+    Raw(&'a serde_json::Value),
+}
 
 /// The detail JSON stored with a finding: what is not a column.
 #[derive(Serialize, Deserialize, Default)]
@@ -459,22 +506,95 @@ impl Store {
         findings: &[Finding],
         owner_of: &dyn Fn(&Finding) -> Option<String>,
     ) -> Result<RunSummary, StoreError> {
-        if run.target.is_empty() {
-            return Err(StoreError::new(ErrorKind::Invalid, "a run needs a target"));
-        }
-        // One finding per fingerprint (a many-row upsert may not touch a
-        // row twice): later duplicates add their locations.
+        // One item per fingerprint (a many-row upsert may not touch a row
+        // twice): later duplicates add their locations.
         let mut order: Vec<&str> = Vec::new();
-        let mut merged: HashMap<&str, (&Finding, Vec<&Location>)> = HashMap::new();
+        let mut merged: HashMap<&str, Item<'_>> = HashMap::new();
         for f in findings {
             let fp = f.fingerprint.0.as_str();
             match merged.get_mut(fp) {
-                Some((_, locs)) => locs.extend(f.locations.iter()),
+                Some(item) => item.locations.extend(f.locations.iter()),
                 None => {
                     order.push(fp);
-                    merged.insert(fp, (f, f.locations.iter().collect()));
+                    merged.insert(
+                        fp,
+                        Item {
+                            kind: "secret",
+                            rule_id: &f.rule_id,
+                            rule_name: &f.rule_name,
+                            severity: f.severity,
+                            confidence: f.confidence,
+                            redacted: if f.secret_redacted.is_empty() {
+                                f.secret.redacted()
+                            } else {
+                                scrub(f.secret_redacted.clone(), &f.secret)
+                            },
+                            source: Source::Finding(f),
+                            owner: owner_of(f).map(|o| scrub(o, &f.secret)),
+                            locations: f.locations.iter().collect(),
+                        },
+                    );
                 }
             }
+        }
+        self.record_items(run, "secret", &order, &merged)
+    }
+
+    /// Record a run of records that are not secrets (posture findings):
+    /// each kept whole as JSON, under its own fingerprint. A complete run
+    /// marks records of the same kind and target it did not see as fixed.
+    pub fn record_records(
+        &mut self,
+        run: &RunRecord,
+        records: &[Record],
+    ) -> Result<RunSummary, StoreError> {
+        let mut order: Vec<&str> = Vec::new();
+        let mut merged: HashMap<&str, Item<'_>> = HashMap::new();
+        let kind = records
+            .first()
+            .map(|r| r.kind.as_str())
+            .unwrap_or("posture");
+        for r in records {
+            if r.kind != kind || r.kind == "secret" {
+                return Err(StoreError::new(
+                    ErrorKind::Invalid,
+                    format!(
+                        "records of one run have one kind, not `secret`: `{}`",
+                        r.kind
+                    ),
+                ));
+            }
+            if merged.contains_key(r.fingerprint.as_str()) {
+                continue;
+            }
+            order.push(&r.fingerprint);
+            merged.insert(
+                &r.fingerprint,
+                Item {
+                    kind: &r.kind,
+                    rule_id: &r.rule_id,
+                    rule_name: &r.title,
+                    severity: r.severity,
+                    confidence: Confidence::High,
+                    redacted: String::new(),
+                    source: Source::Raw(&r.detail),
+                    owner: r.owner.clone(),
+                    locations: Vec::new(),
+                },
+            );
+        }
+        self.record_items(run, kind, &order, &merged)
+    }
+
+    fn record_items(
+        &mut self,
+        run: &RunRecord,
+        kind: &str,
+        order: &[&str],
+        merged: &HashMap<&str, Item<'_>>,
+    ) -> Result<RunSummary, StoreError> {
+        if run.target.is_empty() {
+            return Err(StoreError::new(ErrorKind::Invalid, "a run needs a target"));
         }
         let actor = format!("keytrail {}", run.command);
         self.conn.write(|c| {
@@ -551,45 +671,48 @@ impl Store {
                 );
                 let mut params = Vec::with_capacity(chunk.len() * (cols + 1));
                 for fp in chunk {
-                    let (f, _) = merged[fp];
-                    let mut detail = Detail {
-                        context: f.context.clone(),
-                        notes: f.notes.clone(),
-                        remediation: f.remediation.clone(),
-                        verification: f.verification.clone(),
-                        blast_radius: f.blast_radius.clone(),
+                    let item = &merged[fp];
+                    let detail = match item.source {
+                        Source::Finding(f) => {
+                            let mut detail = Detail {
+                                context: f.context.clone(),
+                                notes: f.notes.clone(),
+                                remediation: f.remediation.clone(),
+                                verification: f.verification.clone(),
+                                blast_radius: f.blast_radius.clone(),
+                            };
+                            // A run that did not verify (a scan without --verify)
+                            // keeps what an earlier verification found.
+                            if detail.verification.is_none()
+                                && let Some(old) = before.get(*fp)
+                                && let Ok(old) = serde_json::from_str::<Detail>(&old.text(5))
+                            {
+                                detail.verification = old.verification;
+                                detail.blast_radius = detail.blast_radius.or(old.blast_radius);
+                            }
+                            scrub(
+                                serde_json::to_string(&detail).unwrap_or_else(|_| "{}".into()),
+                                &f.secret,
+                            )
+                        }
+                        Source::Raw(v) => v.to_string(),
                     };
-                    // A run that did not verify (a scan without --verify)
-                    // keeps what an earlier verification found.
-                    if detail.verification.is_none()
-                        && let Some(old) = before.get(*fp)
-                        && let Ok(old) = serde_json::from_str::<Detail>(&old.text(5))
-                    {
-                        detail.verification = old.verification;
-                        detail.blast_radius = detail.blast_radius.or(old.blast_radius);
-                    }
-                    let detail = scrub(
-                        serde_json::to_string(&detail).unwrap_or_else(|_| "{}".into()),
-                        &f.secret,
-                    );
-                    let redacted = if f.secret_redacted.is_empty() {
-                        f.secret.redacted()
-                    } else {
-                        scrub(f.secret_redacted.clone(), &f.secret)
+                    let rule_name = match item.source {
+                        Source::Finding(f) => scrub(item.rule_name.to_string(), &f.secret),
+                        Source::Raw(_) => item.rule_name.to_string(),
                     };
-                    let owner = owner_of(f).map(|o| scrub(o, &f.secret));
                     params.extend([
                         Val::from(*fp),
-                        Val::from("secret"),
-                        Val::from(f.rule_id.as_str()),
-                        Val::from(scrub(f.rule_name.clone(), &f.secret)),
-                        Val::from(f.severity.as_str()),
-                        Val::Int(severity_rank(f.severity)),
-                        Val::from(f.confidence.as_str()),
-                        Val::from(redacted),
+                        Val::from(item.kind),
+                        Val::from(item.rule_id),
+                        Val::from(rule_name),
+                        Val::from(item.severity.as_str()),
+                        Val::Int(severity_rank(item.severity)),
+                        Val::from(item.confidence.as_str()),
+                        Val::from(item.redacted.as_str()),
                         Val::from(detail),
                         Val::from("open"),
-                        Val::from(owner),
+                        Val::from(item.owner.clone()),
                         Val::from(at),
                         Val::from(at),
                         Val::Int(run_id),
@@ -614,11 +737,10 @@ impl Store {
                         summary.reopened += 1;
                         audit(c, id, &actor, at, "status", Some("fixed"), Some("open"), version)?;
                     }
-                    if b.opt_text(3).is_none() {
-                        let (f, _) = merged[fp];
-                        if let Some(o) = owner_of(f) {
-                            audit(c, id, &actor, at, "owner", None, Some(&scrub(o, &f.secret)), version)?;
-                        }
+                    if b.opt_text(3).is_none()
+                        && let Some(o) = &merged[fp].owner
+                    {
+                        audit(c, id, &actor, at, "owner", None, Some(o), version)?;
                     }
                 }
 
@@ -646,9 +768,12 @@ impl Store {
                 let mut n = 0;
                 let mut seen_keys: HashSet<(i64, String)> = HashSet::new();
                 for fp in chunk {
-                    let (f, locs) = &merged[fp];
+                    let item = &merged[fp];
                     let id = ids[*fp].0;
-                    for l in locs {
+                    let Source::Finding(f) = item.source else {
+                        continue;
+                    };
+                    for l in &item.locations {
                         let key = location_key(l);
                         if !seen_keys.insert((id, key.clone())) {
                             continue;
@@ -702,7 +827,7 @@ impl Store {
                         &params,
                     )?;
                 }
-                summary.fixed = mark_fixed(c, run, run_id, &actor)?;
+                summary.fixed = mark_fixed(c, run, kind, run_id, &actor)?;
             }
             Ok(summary)
         })
@@ -926,6 +1051,10 @@ read it again (`keytrail findings`) and retry"
             ));
             params.extend(filter.statuses.iter().map(|s| Val::from(s.as_str())));
         }
+        if let Some(k) = &filter.kind {
+            sql.push_str(" AND kind = ?");
+            params.push(k.as_str().into());
+        }
         if let Some(r) = &filter.rule_id {
             sql.push_str(" AND rule_id = ?");
             params.push(r.as_str().into());
@@ -1031,8 +1160,14 @@ read it again (`keytrail findings`) and retry"
             let status = r.text(10).parse().map_err(|e: String| {
                 StoreError::new(ErrorKind::Corrupt, format!("{}: {e}", self.conn.shown()))
             })?;
+            let kind = r.text(2);
+            let raw = (kind != "secret")
+                .then(|| serde_json::from_str(&r.text(9)).ok())
+                .flatten();
             out.push(StoredFinding {
                 id: r.int(0),
+                kind,
+                raw,
                 finding: Finding {
                     fingerprint: Fingerprint(r.text(1)),
                     rule_id: r.text(3),
@@ -1156,15 +1291,24 @@ fn upsert_locations(c: &mut Conn, n: usize, params: Vec<Val>) -> Result<(), Stor
 fn mark_fixed(
     c: &mut Conn,
     run: &RunRecord,
+    kind: &str,
     run_id: i64,
     actor: &str,
 ) -> Result<usize, StoreError> {
     let at = run.finished_at.as_str();
+    // Only records of the run's kind: a posture run says nothing about
+    // secrets recorded under the same target name.
     let mut sql = String::from(
         "UPDATE finding_targets SET fixed_at = ? \
-         WHERE target = ? AND last_run <> ? AND fixed_at IS NULL",
+         WHERE target = ? AND last_run <> ? AND fixed_at IS NULL \
+         AND finding_id IN (SELECT id FROM findings WHERE kind = ?)",
     );
-    let mut params: Vec<Val> = vec![at.into(), run.target.as_str().into(), Val::Int(run_id)];
+    let mut params: Vec<Val> = vec![
+        at.into(),
+        run.target.as_str().into(),
+        Val::Int(run_id),
+        kind.into(),
+    ];
     if !run.rules.is_empty() {
         sql.push_str(&format!(
             " AND finding_id IN (SELECT id FROM findings WHERE rule_id IN ({}))",

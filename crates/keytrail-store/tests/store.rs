@@ -789,3 +789,82 @@ fn a_new_sqlite_store_is_readable_by_its_owner_only() {
     }
     assert!(seen >= 1);
 }
+
+fn posture(check: &str, resource: &str) -> keytrail_store::Record {
+    keytrail_store::Record {
+        kind: "posture".into(),
+        fingerprint: common::fingerprint(check, resource).0,
+        rule_id: check.into(),
+        title: format!("{check} failed"),
+        severity: keytrail_types::Severity::High,
+        detail: serde_json::json!({"check": check, "resource": resource, "fact": "old key"}),
+        owner: Some("platform".into()),
+    }
+}
+
+both!(posture_records_live_beside_secrets_and_are_fixed_by_their_own_runs);
+fn posture_records_live_beside_secrets_and_are_fixed_by_their_own_runs(db: Db) {
+    let sec = secrets(13, 1);
+    let mut s = Store::open(&db.url()).unwrap();
+    let a = finding("github.pat.classic", &sec[0], "a.env", 1);
+    s.record_run(
+        &run("acct", true, "2026-12-01T00:00:00.000000Z"),
+        std::slice::from_ref(&a),
+        &no_owner,
+    )
+    .unwrap();
+    let p1 = posture("aws.iam.key_age", "arn:aws:iam::123456789012:user/ci");
+    let p2 = posture("aws.iam.key_age", "arn:aws:iam::123456789012:user/deploy");
+    let mut r = run("acct", true, "2026-12-02T00:00:00.000000Z");
+    r.command = "posture".into();
+    let sum = s.record_records(&r, &[p1.clone(), p2.clone()]).unwrap();
+    assert_eq!(
+        (sum.seen, sum.new, sum.fixed),
+        (2, 2, 0),
+        "a posture run does not fix secrets"
+    );
+    assert_eq!(
+        s.finding(&a.fingerprint.0).unwrap().unwrap().status,
+        Status::Open
+    );
+    let listed = s
+        .list_findings(&Filter {
+            kind: Some("posture".into()),
+            ..Filter::default()
+        })
+        .unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].kind, "posture");
+    assert_eq!(listed[0].owner.as_deref(), Some("platform"));
+    assert_eq!(
+        listed[0].raw.as_ref().unwrap()["resource"],
+        "arn:aws:iam::123456789012:user/ci"
+    );
+    // The next complete posture run no longer sees p2: fixed; the secret is untouched.
+    let mut r = run("acct", true, "2026-12-03T00:00:00.000000Z");
+    r.command = "posture".into();
+    let sum = s.record_records(&r, std::slice::from_ref(&p1)).unwrap();
+    assert_eq!((sum.new, sum.fixed), (0, 1));
+    assert_eq!(
+        s.finding(&p2.fingerprint).unwrap().unwrap().status,
+        Status::Fixed
+    );
+    assert_eq!(
+        s.finding(&a.fingerprint.0).unwrap().unwrap().status,
+        Status::Open
+    );
+    let secrets_only = s
+        .list_findings(&Filter {
+            kind: Some("secret".into()),
+            ..Filter::default()
+        })
+        .unwrap();
+    assert_eq!(secrets_only.len(), 1);
+    // A record may not pose as a secret.
+    let mut bad = p1.clone();
+    bad.kind = "secret".into();
+    assert_eq!(
+        s.record_records(&r, &[bad]).unwrap_err().kind,
+        ErrorKind::Invalid
+    );
+}

@@ -468,3 +468,71 @@ fn a_locked_store_is_named_and_the_change_can_be_retried() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(lines(&r)[0]["store"]["status"], "revoked");
 }
+
+#[test]
+fn posture_findings_are_recorded_and_listed_apart_from_secrets() {
+    let t = CliTest::new();
+    let spec = keytrail_testkit::snapshot::AwsSnapshotSpec {
+        roles: 6,
+        users: 4,
+        groups: 2,
+        managed_policies: 3,
+        buckets: 2,
+        instances_per_region: 1,
+        ..Default::default()
+    };
+    keytrail_testkit::snapshot::write_aws_snapshot(&t.root().join("snap"), &spec).unwrap();
+    let r = t.run(&["posture", "--snapshot", "snap", "--format", "jsonl"]);
+    assert_eq!(
+        r.code, 1,
+        "the generated account has posture findings: {r:?}"
+    );
+    let expected = lines(&r).len();
+    assert!(expected > 0);
+    let r = t.run(&[
+        "posture",
+        "--snapshot",
+        "snap",
+        "--format",
+        "jsonl",
+        "--db",
+        "kt.db",
+        "--target",
+        "acct",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!("{expected} new")),
+        "{}",
+        r.stderr
+    );
+    let r = t.run(&["findings", "--db", "kt.db", "--kind", "posture"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let listed = lines(&r);
+    assert_eq!(listed.len(), expected);
+    for v in &listed {
+        assert!(v["check"].is_string() && v["resource"].is_string(), "{v}");
+        assert_eq!(v["store"]["status"], "open");
+        assert_eq!(v["store"]["targets"][0], "acct");
+    }
+    // Secrets are listed apart: none here.
+    let r = t.run(&["findings", "--db", "kt.db"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    // The same snapshot again: the same findings, none new.
+    let r = t.run(&[
+        "posture",
+        "--snapshot",
+        "snap",
+        "-q",
+        "--db",
+        "kt.db",
+        "--target",
+        "acct",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let r = t.run(&[
+        "findings", "--db", "kt.db", "--kind", "posture", "--format", "human",
+    ]);
+    assert_eq!(r.stdout.lines().count(), expected, "{}", r.stdout);
+    assert!(r.stdout.contains("arn:aws:"), "{}", r.stdout);
+}
