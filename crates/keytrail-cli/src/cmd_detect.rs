@@ -149,6 +149,10 @@ pub struct DetectArgs {
     /// thread. Example: `--threads 1`
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
+
+    /// The store (`--db`, `--target`): alerts recorded under their own kind.
+    #[command(flatten, next_help_heading = "Store")]
+    pub store: crate::cmd_store::RecordArgs,
 }
 
 /// Milliseconds of an RFC 3339 time, or of the start (`end` false) or the last
@@ -294,9 +298,21 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
             progress.alerts.load(Relaxed)
         )
     });
-    let sink = stream
-        .as_ref()
-        .map(|s| Box::new(s.clone()) as Box<dyn AlertSink>);
+    // With a store, streamed alerts are also kept to be recorded at the end.
+    let kept: Arc<Mutex<Vec<Alert>>> = Arc::new(Mutex::new(Vec::new()));
+    let sink = stream.as_ref().map(|s| -> Box<dyn AlertSink> {
+        if args.store.db.is_some() {
+            let (mut out, kept) = (s.clone(), kept.clone());
+            Box::new(keytrail_detect::alert::FnSink(move |a: Alert| {
+                kept.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(a.clone());
+                out.alert(a);
+            }))
+        } else {
+            Box::new(s.clone())
+        }
+    });
     let (input, listed) = if stdin {
         let input = LogInput::Stream {
             name: "<stdin>".to_string(),
@@ -332,6 +348,11 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
             alerts.len() as u64
         }
     };
+    if args.store.db.is_some() {
+        let kept = std::mem::take(&mut *kept.lock().unwrap_or_else(|e| e.into_inner()));
+        let all = if stream.is_some() { &kept } else { &alerts };
+        crate::cmd_store::record_alerts_run(&args.store, &args.paths, all, args.quiet)?;
+    }
     if !args.quiet {
         report_diagnostics(&stats, load_errors, emitted);
         for line in &content {

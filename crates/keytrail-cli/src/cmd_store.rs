@@ -86,8 +86,8 @@ pub struct DbArg {
 }
 
 /// `--db` and `--target` of commands whose results can be recorded
-/// (`keytrail verify`, `keytrail posture`).
-#[derive(Debug, Args)]
+/// (`keytrail verify`, `keytrail posture`, `keytrail detect`).
+#[derive(Debug, Clone, Args)]
 pub struct RecordArgs {
     /// Record the run and its findings in the store at LOCATION (a SQLite
     /// file or `postgres://user@host/db`). `verify` records each finding's
@@ -200,6 +200,58 @@ pub fn record_posture_run(
     Ok(())
 }
 
+/// Record the alerts of `keytrail detect` read from `paths`, when `args`
+/// names a store. Alerts are events, not states: a run never marks an
+/// earlier alert fixed.
+pub fn record_alerts_run(
+    args: &RecordArgs,
+    paths: &[PathBuf],
+    alerts: &[keytrail_detect::Alert],
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let Some(db) = &args.db else {
+        return Ok(());
+    };
+    let mut store = Store::open(db)?;
+    let target = match &args.target {
+        Some(t) => t.clone(),
+        None => paths
+            .iter()
+            .map(|p| match std::fs::canonicalize(p) {
+                Ok(abs) => abs.display().to_string(),
+                Err(_) => p.display().to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    let mut records = Vec::with_capacity(alerts.len());
+    for a in alerts {
+        records.push(keytrail_store::Record {
+            kind: "alert".into(),
+            // The alert's own stable id (rule, principal, first evidence).
+            fingerprint: a.id.clone(),
+            rule_id: a.rule_id.clone(),
+            title: a.title.clone(),
+            severity: a.severity,
+            detail: serde_json::to_value(a)?,
+            owner: None,
+        });
+    }
+    let mut run = RunRecord::new("detect", &target);
+    run.keytrail_version = env!("CARGO_PKG_VERSION").to_string();
+    run.complete = false;
+    let sum = store.record_records(&run, &records)?;
+    if !quiet {
+        eprintln!(
+            "recorded in {}: {} alert(s), {} new",
+            store.location(),
+            sum.seen,
+            sum.new
+        );
+    }
+    Ok(())
+}
+
 /// `keytrail import`.
 #[derive(Debug, Args)]
 #[command(
@@ -247,6 +299,8 @@ pub enum KindArg {
     Secret,
     /// Posture findings (`posture --db`).
     Posture,
+    /// Alerts of `detect --db`.
+    Alert,
 }
 
 /// Formats of `keytrail findings`.
@@ -271,8 +325,9 @@ pub struct FindingsArgs {
     #[command(flatten)]
     pub db: DbArg,
 
-    /// Which findings: secrets, or posture findings (`posture --db`); the
-    /// JSONL of posture findings is `posture --format jsonl`'s plus `store`.
+    /// Which findings: secrets, posture findings (`posture --db`) or alerts
+    /// (`detect --db`); the JSONL of posture findings and alerts is that of
+    /// `posture`/`detect --format jsonl`, plus `store`.
     ///
     /// Example: `--kind posture`
     #[arg(long, value_enum, default_value_t = KindArg::Secret)]
@@ -731,6 +786,7 @@ pub fn run_findings(args: &FindingsArgs) -> anyhow::Result<ExitStatus> {
             match args.kind {
                 KindArg::Secret => "secret",
                 KindArg::Posture => "posture",
+                KindArg::Alert => "alert",
             }
             .to_string(),
         ),
@@ -752,7 +808,11 @@ pub fn run_findings(args: &FindingsArgs) -> anyhow::Result<ExitStatus> {
                 }
                 FindingsFormat::Human => {
                     let first = match &f.raw {
-                        Some(raw) => raw["resource"].as_str().unwrap_or_default().to_string(),
+                        Some(raw) => raw["resource"]
+                            .as_str()
+                            .or(raw["principal"].as_str())
+                            .unwrap_or_default()
+                            .to_string(),
                         None => f
                             .finding
                             .locations

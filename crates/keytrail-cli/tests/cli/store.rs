@@ -536,3 +536,52 @@ fn posture_findings_are_recorded_and_listed_apart_from_secrets() {
     assert_eq!(r.stdout.lines().count(), expected, "{}", r.stdout);
     assert!(r.stdout.contains("arn:aws:"), "{}", r.stdout);
 }
+
+#[test]
+fn detect_alerts_are_recorded_once_in_both_output_paths() {
+    let t = CliTest::new();
+    let capture = keytrail_testkit::data::stratus("aws.defense-evasion.cloudtrail-stop")
+        .display()
+        .to_string();
+    // Streamed (JSONL) and collected (human) output both record.
+    let r = t.run(&[
+        "detect", &capture, "--format", "jsonl", "-q", "--db", "kt.db", "--target", "trail",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let raised = r.stdout.lines().count();
+    assert!(raised > 0);
+    let r = t.run(&["detect", &capture, "--db", "kt.db", "--target", "trail"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!("{raised} alert(s), 0 new")),
+        "{}",
+        r.stderr
+    );
+    let r = t.run(&["findings", "--db", "kt.db", "--kind", "alert"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let listed = lines(&r);
+    assert_eq!(listed.len(), raised);
+    assert!(
+        listed
+            .iter()
+            .any(|v| v["rule_id"] == "keytrail.aws.defense-evasion.logging-disabled")
+    );
+    assert!(
+        listed
+            .iter()
+            .all(|v| v["store"]["status"] == "open" && v["principal"].is_string())
+    );
+    let fp = listed[0]["id"].as_str().unwrap().to_string();
+    let r = t.run(&[
+        "triage",
+        "--db",
+        "kt.db",
+        &fp,
+        "--status",
+        "acknowledged",
+        "--actor",
+        "soc",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(lines(&r)[0]["store"]["status"], "acknowledged");
+}
