@@ -104,6 +104,10 @@ pub struct ExposureArgs {
     /// Print nothing on stderr except errors.
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// The store (`--db`, `--target`): one record per credential (kind `exposure`).
+    #[command(flatten, next_help_heading = "Store")]
+    pub store: crate::cmd_store::RecordArgs,
 }
 
 fn parse_time(s: &str) -> anyhow::Result<i64> {
@@ -340,6 +344,12 @@ pub fn run(args: &ExposureArgs) -> anyhow::Result<crate::ExitStatus> {
             s.events
         );
     }
+    crate::cmd_store::record_exposure_run(
+        &args.store,
+        &args.cloudtrail,
+        &outcome.records,
+        args.quiet,
+    )?;
     let named = unreadable.iter().any(|u| {
         args.cloudtrail
             .iter()

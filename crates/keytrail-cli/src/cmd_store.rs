@@ -86,7 +86,7 @@ pub struct DbArg {
 }
 
 /// `--db` and `--target` of commands whose results can be recorded
-/// (`keytrail verify`, `keytrail posture`, `keytrail detect`).
+/// (`keytrail verify`, `keytrail posture`, `keytrail detect`, `keytrail exposure`).
 #[derive(Debug, Clone, Args)]
 pub struct RecordArgs {
     /// Record the run and its findings in the store at LOCATION (a SQLite
@@ -252,6 +252,68 @@ pub fn record_alerts_run(
     Ok(())
 }
 
+/// Record the records of `keytrail exposure` (one per credential), when
+/// `args` names a store. A join at one time, not a state of a target: a run
+/// never marks an earlier record fixed.
+pub fn record_exposure_run(
+    args: &RecordArgs,
+    cloudtrail: &[PathBuf],
+    records: &[keytrail_exposure::ExposureRecord],
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let Some(db) = &args.db else {
+        return Ok(());
+    };
+    let mut store = Store::open(db)?;
+    let target = match &args.target {
+        Some(t) => t.clone(),
+        None => cloudtrail
+            .iter()
+            .map(|p| match std::fs::canonicalize(p) {
+                Ok(abs) => abs.display().to_string(),
+                Err(_) => p.display().to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
+    let mut out = Vec::with_capacity(records.len());
+    for r in records {
+        use sha2::Digest;
+        // The key id (or the finding fingerprint for other credentials):
+        // an identifier, not a secret.
+        let mut h = sha2::Sha256::new();
+        h.update(b"exposure\0");
+        h.update(r.access_key_id.as_bytes());
+        let digest = h.finalize();
+        let verdict = serde_json::to_value(r.verdict)?;
+        out.push(keytrail_store::Record {
+            kind: "exposure".into(),
+            fingerprint: digest[..16].iter().map(|b| format!("{b:02x}")).collect(),
+            rule_id: "exposure".into(),
+            title: verdict.as_str().unwrap_or("exposure").to_string(),
+            severity: match r.action.kind.as_str() {
+                "revoke_now" => keytrail_types::Severity::Critical,
+                "rotate" => keytrail_types::Severity::High,
+                _ => keytrail_types::Severity::Medium,
+            },
+            detail: serde_json::to_value(r)?,
+            owner: r.identity.owner.clone().filter(|o| o != "UNOWNED"),
+        });
+    }
+    let mut run = RunRecord::new("exposure", &target);
+    run.keytrail_version = env!("CARGO_PKG_VERSION").to_string();
+    let sum = store.record_records(&run, &out)?;
+    if !quiet {
+        eprintln!(
+            "recorded in {}: {} credential(s), {} new",
+            store.location(),
+            sum.seen,
+            sum.new
+        );
+    }
+    Ok(())
+}
+
 /// `keytrail import`.
 #[derive(Debug, Args)]
 #[command(
@@ -301,6 +363,8 @@ pub enum KindArg {
     Posture,
     /// Alerts of `detect --db`.
     Alert,
+    /// Credentials of `exposure --db`.
+    Exposure,
 }
 
 /// Formats of `keytrail findings`.
@@ -787,6 +851,7 @@ pub fn run_findings(args: &FindingsArgs) -> anyhow::Result<ExitStatus> {
                 KindArg::Secret => "secret",
                 KindArg::Posture => "posture",
                 KindArg::Alert => "alert",
+                KindArg::Exposure => "exposure",
             }
             .to_string(),
         ),
@@ -811,6 +876,7 @@ pub fn run_findings(args: &FindingsArgs) -> anyhow::Result<ExitStatus> {
                         Some(raw) => raw["resource"]
                             .as_str()
                             .or(raw["principal"].as_str())
+                            .or(raw["access_key_id"].as_str())
                             .unwrap_or_default()
                             .to_string(),
                         None => f

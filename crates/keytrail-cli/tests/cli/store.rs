@@ -585,3 +585,73 @@ fn detect_alerts_are_recorded_once_in_both_output_paths() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(lines(&r)[0]["store"]["status"], "acknowledged");
 }
+
+#[test]
+fn exposure_records_one_entry_per_credential() {
+    let t = CliTest::new();
+    let sc = keytrail_testkit::exposure::write_exposure_scenario(&t.root().join("sc"), 5)
+        .expect("scenario");
+    let r = t.run(&[
+        "scan",
+        "--format",
+        "json",
+        "-o",
+        "findings.json",
+        sc.repo.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let args = |db: bool| {
+        let mut a = vec![
+            "exposure".to_string(),
+            "--findings".into(),
+            "findings.json".into(),
+            "--snapshot".into(),
+            sc.snapshot.display().to_string(),
+            "--cloudtrail".into(),
+            sc.trail.display().to_string(),
+            "--format".into(),
+            "jsonl".into(),
+        ];
+        if db {
+            a.extend([
+                "--db".into(),
+                "kt.db".into(),
+                "--target".into(),
+                "acct".into(),
+            ]);
+        }
+        a
+    };
+    let plain = args(false);
+    let r = t.run(&plain.iter().map(String::as_str).collect::<Vec<_>>());
+    let expected = r.stdout.lines().count();
+    assert!(expected > 0, "{r:?}");
+    let with_db = args(true);
+    let r = t.run(&with_db.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        r.stderr
+            .contains(&format!("{expected} credential(s), {expected} new")),
+        "{}",
+        r.stderr
+    );
+    let r = t.run(&["findings", "--db", "kt.db", "--kind", "exposure"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let listed = lines(&r);
+    assert_eq!(listed.len(), expected);
+    for v in &listed {
+        assert!(
+            v["access_key_id"].is_string() && v["verdict"].is_string(),
+            "{v}"
+        );
+        assert_eq!(v["store"]["targets"][0], "acct");
+    }
+    // The store holds what the records hold, and no secret of the scenario's keys.
+    let bytes = sqlite_bytes(&t, "kt.db");
+    for k in [&sc.used, &sc.unused, &sc.deleted, &sc.other_account] {
+        assert!(
+            !has(&bytes, &k.secret),
+            "the secret key of {} is in the store",
+            k.id
+        );
+    }
+}
