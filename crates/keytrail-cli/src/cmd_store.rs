@@ -165,17 +165,14 @@ pub fn record_posture_run(
     };
     let mut records = Vec::with_capacity(findings.len());
     for f in findings {
-        // Stable across runs: the check and the resource.
-        use sha2::Digest;
-        let mut h = sha2::Sha256::new();
-        h.update(b"posture\0");
-        h.update(f.check.as_bytes());
-        h.update(b"\0");
-        h.update(f.resource.as_bytes());
-        let digest = h.finalize();
         records.push(keytrail_store::Record {
             kind: "posture".into(),
-            fingerprint: digest[..16].iter().map(|b| format!("{b:02x}")).collect(),
+            // Stable across runs: the check and the resource.
+            fingerprint: posture_fingerprint(
+                &f.check,
+                &f.resource,
+                &serde_json::to_value(&f.evidence)?,
+            ),
             rule_id: f.check.clone(),
             title: f.title.clone(),
             severity: f.severity,
@@ -323,7 +320,8 @@ Examples:\n  keytrail scan --format jsonl . > findings.jsonl && keytrail import 
 keytrail import --db postgres://keytrail@db/keytrail --target github.com/acme/api report.json"
 )]
 pub struct ImportArgs {
-    /// JSON or JSONL reports written by `keytrail scan`; each is one run.
+    /// JSON or JSONL reports written by `keytrail scan`, or the JSONL of
+    /// `keytrail posture` or `keytrail detect`; each file is one run.
     ///
     /// A `secret` field (reports written with `--reveal`) is never stored.
     /// Example: `keytrail import findings.jsonl`
@@ -734,15 +732,21 @@ pub fn run_import(args: &ImportArgs) -> anyhow::Result<ExitStatus> {
     // is recorded.
     let mut reports = Vec::new();
     for file in &args.files {
-        let findings = keytrail_verify::findings_file::read(file).map_err(anyhow::Error::msg)?;
-        // A revealed `secret` field is dropped here: the store never sees it.
-        let findings: Vec<Finding> = findings.into_iter().map(|(f, _secret)| f).collect();
-        reports.push((file, findings));
+        let report = match read_records(file)? {
+            Some(records) => Imported::Records(records),
+            None => {
+                let findings =
+                    keytrail_verify::findings_file::read(file).map_err(anyhow::Error::msg)?;
+                // A revealed `secret` field is dropped here: the store never sees it.
+                Imported::Findings(findings.into_iter().map(|(f, _secret)| f).collect())
+            }
+        };
+        reports.push((file, report));
     }
     let owners = load_owners(args.owners.as_deref(), args.quiet)?;
     let mut store = open(args.db.db.as_deref(), false)?;
     let owner = |f: &Finding| owners.as_ref().and_then(|o| owner_of(o, f));
-    for (file, findings) in reports {
+    for (file, report) in reports {
         let target = match &args.target {
             Some(t) => t.clone(),
             None => std::fs::canonicalize(file)
@@ -754,9 +758,11 @@ pub fn run_import(args: &ImportArgs) -> anyhow::Result<ExitStatus> {
         run.keytrail_version = env!("CARGO_PKG_VERSION").to_string();
         // What a report left out is unknown: an import never marks fixed.
         run.complete = false;
-        let sum = store
-            .record_run(&run, &findings, &owner)
-            .with_context(|| format!("importing `{}`", file.display()))?;
+        let sum = match &report {
+            Imported::Findings(findings) => store.record_run(&run, findings, &owner),
+            Imported::Records(records) => store.record_records(&run, records),
+        }
+        .with_context(|| format!("importing `{}`", file.display()))?;
         if !args.quiet {
             eprintln!(
                 "imported {}: {} finding(s), {} new, {} reopened, into {}",
@@ -769,6 +775,113 @@ pub fn run_import(args: &ImportArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     Ok(ExitStatus::Clean)
+}
+
+/// What an imported file holds.
+enum Imported {
+    /// A scan report.
+    Findings(Vec<Finding>),
+    /// JSONL of `posture` or `detect`.
+    Records(Vec<keytrail_store::Record>),
+}
+
+/// Evidence fields that tell apart findings of one check on one resource
+/// (two old access keys of one user): identifiers, never counts or ages,
+/// so the fingerprint stays the same from run to run.
+const POSTURE_DISCRIMINATORS: &[&str] = &[
+    "access_key_id",
+    "key_id",
+    "principal",
+    "trusted_account",
+    "role",
+    "member",
+    "nodegroup",
+    "instance_profile",
+    "credential_type",
+    "cluster",
+    "application",
+    "vendor",
+    "region",
+];
+
+/// The fingerprint of a posture finding: its check, resource and the
+/// identifying fields of its evidence.
+fn posture_fingerprint(check: &str, resource: &str, evidence: &serde_json::Value) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(b"posture\0");
+    h.update(check.as_bytes());
+    h.update(b"\0");
+    h.update(resource.as_bytes());
+    for key in POSTURE_DISCRIMINATORS {
+        if let Some(v) = evidence.get(*key).and_then(|v| v.as_str()) {
+            h.update(b"\0");
+            h.update(key.as_bytes());
+            h.update(b"=");
+            h.update(v.as_bytes());
+        }
+    }
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The JSONL of `keytrail posture` (lines with `check` and `resource`) or
+/// `keytrail detect` (lines with `id`, `rule_id` and `principal`) as
+/// records; `None` for anything else (a scan report). A bad line is an
+/// error naming the file, line and column.
+fn read_records(file: &Path) -> anyhow::Result<Option<Vec<keytrail_store::Record>>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("{}: cannot be read", file.display()))?;
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let Ok(serde_json::Value::Object(head)) = serde_json::from_str(first) else {
+        return Ok(None);
+    };
+    let kind = if head.contains_key("check") && head.contains_key("resource") {
+        "posture"
+    } else if head.contains_key("principal")
+        && head.contains_key("id")
+        && head.contains_key("rule_id")
+    {
+        "alert"
+    } else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = |what: String| anyhow::anyhow!("{}:{}: {what}", file.display(), n + 1);
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| at(format!("{}: {e}", e.column())))?;
+        let text_of = |key: &str| -> anyhow::Result<String> {
+            v[key]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| at(format!("no `{key}` (a {kind} line needs one)")))
+        };
+        let severity: keytrail_types::Severity =
+            text_of("severity")?.parse().map_err(|e: String| at(e))?;
+        let (fingerprint, rule_id) = match kind {
+            "posture" => (
+                posture_fingerprint(&text_of("check")?, &text_of("resource")?, &v["evidence"]),
+                text_of("check")?,
+            ),
+            _ => (text_of("id")?, text_of("rule_id")?),
+        };
+        out.push(keytrail_store::Record {
+            kind: kind.into(),
+            fingerprint,
+            rule_id,
+            title: text_of("title")?,
+            severity,
+            owner: v["owner"].as_str().map(str::to_string),
+            detail: v,
+        });
+    }
+    Ok(Some(out))
 }
 
 /// One finding as JSONL lines: the scan's record of each location plus

@@ -655,3 +655,59 @@ fn exposure_records_one_entry_per_credential() {
         );
     }
 }
+
+#[test]
+fn import_takes_posture_and_detect_jsonl_too() {
+    let t = CliTest::new();
+    let spec = keytrail_testkit::snapshot::AwsSnapshotSpec {
+        roles: 4,
+        users: 3,
+        groups: 1,
+        managed_policies: 2,
+        buckets: 1,
+        instances_per_region: 1,
+        ..Default::default()
+    };
+    keytrail_testkit::snapshot::write_aws_snapshot(&t.root().join("snap"), &spec).unwrap();
+    let r = t.run(&[
+        "posture",
+        "--snapshot",
+        "snap",
+        "--format",
+        "jsonl",
+        "-o",
+        "posture.jsonl",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let capture = keytrail_testkit::data::stratus("aws.defense-evasion.cloudtrail-stop")
+        .display()
+        .to_string();
+    let r = t.run(&[
+        "detect",
+        &capture,
+        "--format",
+        "jsonl",
+        "-o",
+        "alerts.jsonl",
+        "-q",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let r = t.run(&["import", "--db", "kt.db", "posture.jsonl", "alerts.jsonl"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let posture = t.read("posture.jsonl").lines().count();
+    let alerts = t.read("alerts.jsonl").lines().count();
+    let r = t.run(&["findings", "--db", "kt.db", "--kind", "posture"]);
+    assert_eq!(lines(&r).len(), posture);
+    let r = t.run(&["findings", "--db", "kt.db", "--kind", "alert"]);
+    assert_eq!(lines(&r).len(), alerts);
+    // Recording the same posture run directly finds the same fingerprints.
+    let r = t.run(&["posture", "--snapshot", "snap", "-q", "--db", "kt.db"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let r = t.run(&["findings", "--db", "kt.db", "--kind", "posture"]);
+    assert_eq!(lines(&r).len(), posture, "no duplicates");
+    // A bad line is named.
+    t.write("bad.jsonl", "{\"check\": \"x\", \"resource\": \"r\", \"severity\": \"high\", \"title\": \"t\"}\n{\"check\": \"x\", \"resource\": \"r\", \"severity\": \"dire\", \"title\": \"t\"}\n");
+    let r = t.run(&["import", "--db", "kt.db", "bad.jsonl"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("bad.jsonl:2:"), "{}", r.stderr);
+}
