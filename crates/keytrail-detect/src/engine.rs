@@ -667,9 +667,11 @@ impl Engine {
     /// state remembers are left out (and counted in the statistics); files whose key
     /// time is outside the time range are left out. The others are recorded as read
     /// when the run finishes, except those that could not be opened.
-    pub fn unread_files(&mut self, files: &[PathBuf]) -> Vec<PathBuf> {
+    /// Takes the list by value and filters it in place: a listing of hundreds of
+    /// thousands of files is held once.
+    pub fn unread_files(&mut self, files: Vec<PathBuf>) -> Vec<PathBuf> {
         files
-            .iter()
+            .into_iter()
             .filter(|f| {
                 let size = if self.state_dir.is_some() {
                     std::fs::metadata(f).map_or(0, |m| m.len())
@@ -678,7 +680,6 @@ impl Engine {
                 };
                 self.unread(f.display().to_string(), size, crate::reader::key_time(f))
             })
-            .cloned()
             .collect()
     }
 
@@ -837,7 +838,7 @@ pub fn run_logs_into(
     let workers = if threads == 1 { 0 } else { threads };
     let mut dir = match logs {
         Logs::Files(files) => {
-            let files = e.unread_files(&files);
+            let files = e.unread_files(files);
             if workers == 0 {
                 DirRecords::from_files(files, Vec::new())
             } else {

@@ -130,7 +130,7 @@ pub fn run(
             });
         let mut reader = match logs {
             Logs::Files(files) => {
-                let files = e.unread_files(&files);
+                let files = e.unread_files(files);
                 DirRecords::from_files_enriched(files, Vec::new(), workers, enrich)
             }
             Logs::Objects(objects, fetch) => {

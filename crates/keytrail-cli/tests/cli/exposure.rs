@@ -507,6 +507,7 @@ fn key_without_user_and_malformed_findings() {
 /// and every record resolves as with the snapshot, except that its identity says
 /// `live`. Fails when Python with moto and boto3 is missing.
 #[test]
+#[cfg(feature = "collect-aws")]
 fn live_collection_resolves_keys_as_the_snapshot_does() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
