@@ -92,12 +92,13 @@ fn generate(o: &Opts) -> Result<u64> {
     Ok(s3.events)
 }
 
-/// Build `bench/naive-sigma` (its own workspace) and return the binary.
+/// Build `bench/naive-sigma` (its own workspace, its committed lock file: the
+/// newest rsigma dependencies need a newer Rust) and return the binary.
 fn build_naive() -> Result<PathBuf> {
     let root = crate::workspace_root();
     let target = crate::target_dir().join("naive-sigma");
     let st = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--manifest-path"])
+        .args(["build", "--release", "--locked", "--manifest-path"])
         .arg(root.join("bench/naive-sigma/Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target)
         .status()?;
