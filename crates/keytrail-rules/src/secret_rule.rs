@@ -30,8 +30,19 @@ pub struct RuleSyntax {
     /// named groups are reported as context (e.g. `id` for an AWS key id).
     pub pattern: String,
     /// Literal strings, matched case-insensitively, of which at least one
-    /// must occur near a match. They drive the prefilter: every rule needs one.
+    /// must occur near a match. They drive the prefilter: every rule needs
+    /// one, except a rule with `paths`, which may list none (`[]`: it then
+    /// runs on the whole of every file its `paths` name).
     pub keywords: Vec<String>,
+    /// File names the rule is limited to (`.pgpass`, `sftp-config.json`,
+    /// `doctl/config.yaml`, `*.ppk`): each is matched, ASCII
+    /// case-insensitively, against as many trailing components of the
+    /// blob's path as it has (`/`, `\\` and the archive separator `!`
+    /// split components); `*` matches within one component. When set, the
+    /// rule never fires on a blob without a matching path. Rule examples
+    /// name their file with a first line `<<path:NAME>>`.
+    #[serde(default)]
+    pub paths: Vec<String>,
     /// Minimum Shannon entropy (bits per byte) of the secret.
     #[serde(default)]
     pub min_entropy: Option<f64>,
@@ -166,8 +177,15 @@ pub fn load_str(origin: &str, text: &str) -> (Vec<Rule>, Vec<Diagnostic>) {
         if syntax.id.trim().is_empty() {
             problems.push("empty id".to_string());
         }
-        if syntax.keywords.iter().all(|k| k.trim().is_empty()) {
-            problems.push("needs at least one keyword for the prefilter".to_string());
+        if syntax.keywords.iter().all(|k| k.trim().is_empty()) && syntax.paths.is_empty() {
+            problems.push("needs at least one keyword for the prefilter (or `paths`)".to_string());
+        }
+        if syntax
+            .paths
+            .iter()
+            .any(|p| p.trim().is_empty() || p.starts_with('/') || p.ends_with('/'))
+        {
+            problems.push("a `paths` entry must be a non-empty relative name".to_string());
         }
         if syntax.keywords.iter().any(|k| k.len() < 3) {
             problems.push("keywords must be at least 3 bytes long".to_string());
@@ -210,7 +228,8 @@ pub const REQUIRED_FIELDS: [&str; 7] = [
     "remediation",
 ];
 /// Fields a rule may have besides the required ones.
-pub const OPTIONAL_FIELDS: [&str; 8] = [
+pub const OPTIONAL_FIELDS: [&str; 9] = [
+    "paths",
     "min_entropy",
     "max_length",
     "severity",

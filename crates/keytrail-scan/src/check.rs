@@ -50,7 +50,8 @@ pub fn check_rules(rules: &[Rule]) -> Vec<Diagnostic> {
                     continue;
                 }
             };
-            let found = scanner.scan_bytes("rule-example", &Origin::File, text.as_bytes());
+            let (path, text) = example_path(&text);
+            let found = scanner.scan_bytes(path, &Origin::File, text.as_bytes());
             if found.is_empty() {
                 let bare = scanner.find_matches_unfiltered(text.as_bytes());
                 let why = if bare == 0 {
@@ -65,7 +66,7 @@ pub fn check_rules(rules: &[Rule]) -> Vec<Diagnostic> {
                 continue;
             }
             let bare = scanner.find_matches_unfiltered(text.as_bytes());
-            let windowed = scanner.find_matches_windowed_unfiltered(text.as_bytes());
+            let windowed = scanner.find_matches_windowed_unfiltered(Some(path), text.as_bytes());
             if windowed < bare {
                 diags.push(problem(format!(
                     "example {}: the keyword prefilter misses {} of {bare} regex matches (a keyword must lie inside the match or at most 256 bytes before it)",
@@ -82,8 +83,9 @@ pub fn check_rules(rules: &[Rule]) -> Vec<Diagnostic> {
                     continue;
                 }
             };
+            let (path, text) = example_path(&text);
             if !scanner
-                .scan_bytes("rule-example", &Origin::File, text.as_bytes())
+                .scan_bytes(path, &Origin::File, text.as_bytes())
                 .is_empty()
             {
                 diags.push(problem(format!(
@@ -94,6 +96,18 @@ pub fn check_rules(rules: &[Rule]) -> Vec<Diagnostic> {
         }
     }
     diags
+}
+
+/// The file an example names with a first line `<<path:NAME>>` (for
+/// rules limited by `paths`), and the example without that line; else
+/// `rule-example` and the whole example.
+pub fn example_path(text: &str) -> (&str, &str) {
+    if let Some(rest) = text.strip_prefix("<<path:")
+        && let Some((name, body)) = rest.split_once(">>")
+    {
+        return (name, body.strip_prefix('\n').unwrap_or(body));
+    }
+    ("rule-example", text)
 }
 
 #[cfg(test)]

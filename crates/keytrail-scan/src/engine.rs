@@ -78,6 +78,8 @@ pub struct Scanner {
     prefilter: Option<KeywordMatcher>,
     /// For each prefilter pattern, the rules owning that keyword.
     keyword_rules: Vec<Vec<u32>>,
+    /// The rules limited to some file names (`paths`), checked once per blob.
+    path_rules: Vec<usize>,
     /// Per rule: (bytes before a keyword, bytes after its end) a match may reach.
     reach: Vec<(usize, usize)>,
     pub(crate) chunk: usize,
@@ -99,7 +101,9 @@ impl Scanner {
         let mut compiled = Vec::with_capacity(rules.len());
         let mut diags = Vec::new();
         for rule in rules {
-            if rule.syntax.keywords.iter().all(|k| k.trim().is_empty()) {
+            if rule.syntax.keywords.iter().all(|k| k.trim().is_empty())
+                && rule.syntax.paths.is_empty()
+            {
                 diags.push(Diagnostic::error(
                     "rule_invalid",
                     &rule.origin,
@@ -147,10 +151,14 @@ impl Scanner {
             }
         };
         let reach = compiled.iter().map(reach_of).collect();
+        let path_rules = (0..compiled.len())
+            .filter(|&i| !compiled[i].paths.is_empty())
+            .collect();
         let scanner = Scanner {
             rules: compiled,
             prefilter,
             keyword_rules,
+            path_rules,
             reach,
             chunk: DEFAULT_CHUNK,
             overlap: DEFAULT_OVERLAP,
@@ -200,13 +208,43 @@ impl Scanner {
 
     /// Number of regex matches inside the prefilter windows, without
     /// validators or filters. For rule checking.
-    pub(crate) fn find_matches_windowed_unfiltered(&self, data: &[u8]) -> usize {
-        self.find_windowed(None, data, false).len()
+    pub(crate) fn find_matches_windowed_unfiltered(
+        &self,
+        path: Option<&str>,
+        data: &[u8],
+    ) -> usize {
+        self.find_windowed(path, data, false).len()
     }
 
     fn find_windowed(&self, path: Option<&str>, data: &[u8], filtered: bool) -> Vec<RawMatch> {
         let mut out = Vec::new();
+        // Rules limited to file names: off unless this blob's path is one
+        // of them; those without keywords run once over the whole blob.
+        let mut off = Vec::new();
+        let mut whole = Vec::new();
+        for &ri in &self.path_rules {
+            let r = &self.rules[ri];
+            if !r.applies_to(path) {
+                off.push(ri);
+            } else if r.whole_file() {
+                whole.push(ri);
+            }
+        }
+        for &ri in &whole {
+            let mut caps = None;
+            self.search_window(
+                ri,
+                path,
+                data,
+                (0, data.len()),
+                0,
+                &mut caps,
+                filtered,
+                &mut out,
+            );
+        }
         let Some(ac) = &self.prefilter else {
+            out.sort_by_key(|m| (m.secret.start, m.rule));
             return out;
         };
         let mut states = vec![RuleState::default(); self.rules.len()];
@@ -228,6 +266,9 @@ impl Scanner {
             for hit in hits {
                 for &ri in &self.keyword_rules[hit.pattern as usize] {
                     let ri = ri as usize;
+                    if !off.is_empty() && off.contains(&ri) {
+                        continue;
+                    }
                     let (back, fwd) = self.reach[ri];
                     let start = hit.start.saturating_sub(back);
                     let end = (hit.end + fwd).min(data.len());

@@ -34,6 +34,9 @@ pub struct CompiledRule {
     pub(crate) filters: FilterSet,
     pub(crate) min_entropy: Option<f64>,
     pub(crate) max_length: Option<usize>,
+    /// The rule's `paths`, each split into lower-cased components; empty
+    /// when the rule applies to every blob.
+    pub(crate) paths: Vec<Vec<String>>,
 }
 
 impl CompiledRule {
@@ -56,6 +59,47 @@ impl CompiledRule {
     /// Longest possible match in bytes, or `None` for unbounded patterns.
     pub fn max_match_len(&self) -> Option<usize> {
         self.max_len
+    }
+    /// Whether the rule applies to a blob at `path`: always for a rule
+    /// without `paths`; for one with `paths`, only when one names the
+    /// path's trailing components.
+    pub fn applies_to(&self, path: Option<&str>) -> bool {
+        if self.paths.is_empty() {
+            return true;
+        }
+        let Some(path) = path else { return false };
+        let parts: Vec<&str> = path
+            .split(['/', '\\', '!'])
+            .filter(|c| !c.is_empty())
+            .collect();
+        self.paths.iter().any(|pat| {
+            pat.len() <= parts.len()
+                && pat
+                    .iter()
+                    .zip(&parts[parts.len() - pat.len()..])
+                    .all(|(p, c)| glob_component(p.as_bytes(), c.as_bytes()))
+        })
+    }
+    /// Whether the rule runs on whole files its `paths` name rather than
+    /// around keyword hits (it has `paths` and no keyword).
+    pub(crate) fn whole_file(&self) -> bool {
+        !self.paths.is_empty() && self.rule.syntax.keywords.iter().all(|k| k.is_empty())
+    }
+}
+
+/// `*`-glob match of one path component (`pat` lower-cased), ASCII
+/// case-insensitive.
+fn glob_component(pat: &[u8], name: &[u8]) -> bool {
+    match pat.iter().position(|&b| b == b'*') {
+        None => pat.eq_ignore_ascii_case(name),
+        Some(star) => {
+            let (head, rest) = (&pat[..star], &pat[star + 1..]);
+            if name.len() < head.len() || !name[..head.len()].eq_ignore_ascii_case(head) {
+                return false;
+            }
+            let name = &name[head.len()..];
+            (0..=name.len()).any(|i| glob_component(rest, &name[i..]))
+        }
     }
 }
 
@@ -149,6 +193,17 @@ pub(crate) fn compile(rule: Rule) -> Result<CompiledRule, Diagnostic> {
         _ => None,
     });
     let max_length = rule.syntax.max_length;
+    let paths = rule
+        .syntax
+        .paths
+        .iter()
+        .map(|p| {
+            p.split(['/', '\\'])
+                .filter(|c| !c.is_empty())
+                .map(str::to_ascii_lowercase)
+                .collect()
+        })
+        .collect();
     Ok(CompiledRule {
         rule,
         regex,
@@ -160,6 +215,7 @@ pub(crate) fn compile(rule: Rule) -> Result<CompiledRule, Diagnostic> {
         filters,
         min_entropy,
         max_length,
+        paths,
     })
 }
 
@@ -216,5 +272,19 @@ fn unbounded_multiline(hir: &Hir) -> bool {
         HirKind::Capture(c) => unbounded_multiline(&c.sub),
         HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(unbounded_multiline),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_component;
+
+    #[test]
+    fn globs_match_one_component() {
+        assert!(glob_component(b"*.ppk", b"Deploy.PPK"));
+        assert!(glob_component(b"pgpass", b"pgpass"));
+        assert!(glob_component(b"*secrets*.yml", b"secrets.yml"));
+        assert!(!glob_component(b"*.ppk", b"ppk"));
+        assert!(!glob_component(b".pgpass", b".pgpass.bak"));
     }
 }

@@ -16,4 +16,5 @@ pub mod recorder;
 pub mod sarif;
 pub mod secrets;
 pub mod snapshot;
+pub mod tool_files;
 pub mod tools;

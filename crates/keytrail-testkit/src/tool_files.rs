@@ -1,0 +1,289 @@
+//! Realistic credential files of common tools (`.pgpass`, `.s3cfg`, editor
+//! SFTP configs, framework secrets, mail and VoIP server configs …),
+//! generated at test time with fresh fake secrets, and the hard negatives
+//! beside them: the same shapes in files those tools do not read.
+
+use crate::secrets::{ALNUM, FakeSecrets, HEX, LOWER_ALNUM};
+
+/// One generated file.
+#[derive(Debug, Clone)]
+pub struct ToolFile {
+    /// Path relative to the scanned root (as the tool keeps it).
+    pub path: String,
+    /// File contents.
+    pub text: String,
+    /// The rule expected to report each secret (`a|b`: either, as the
+    /// scanner's cross-rule de-duplication keeps one), and the secret.
+    pub secrets: Vec<(&'static str, String)>,
+}
+
+fn file(path: &str, text: String, secrets: Vec<(&'static str, String)>) -> ToolFile {
+    ToolFile {
+        path: path.to_string(),
+        text,
+        secrets,
+    }
+}
+
+/// Every credential file kind, one file each, with fresh secrets.
+pub fn credential_files(seed: u64) -> Vec<ToolFile> {
+    let mut g = FakeSecrets::new(seed);
+    let mut out = Vec::new();
+
+    let a = g.chars(ALNUM, 24);
+    let b = g.github_classic();
+    out.push(file(
+        "home/dev/.git-credentials",
+        format!("https://build-bot:{a}@git.acme.io\nhttps://octo:{b}@github.com\n"),
+        vec![
+            ("credfile.git_credentials", a),
+            ("github.pat.classic|credfile.git_credentials", b),
+        ],
+    ));
+
+    let a = g.chars(ALNUM, 18);
+    let b = g.chars(ALNUM, 14);
+    out.push(file(
+        "home/app/.pgpass",
+        format!("# orders\ndb.acme.internal:5432:orders:app_rw:{a}\n*:*:*:postgres:{b}\n"),
+        vec![("credfile.pgpass", a), ("credfile.pgpass", b)],
+    ));
+
+    let pair = g.aws_key_pair();
+    out.push(file(
+        "root/.s3cfg",
+        format!(
+            "[default]\naccess_key = {}\nsecret_key = {}\nhost_base = s3.amazonaws.com\nuse_https = True\n",
+            pair.access_key_id, pair.secret_access_key
+        ),
+        vec![("credfile.s3cfg|aws.access_key.pair", pair.secret_access_key)],
+    ));
+
+    let public = crate::secrets::encode_base64(g.chars(ALNUM, 38).as_bytes());
+    let private = crate::secrets::encode_base64(g.chars(ALNUM, 46).as_bytes());
+    let ppk = format!(
+        "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nComment: eddsa-key-20240611\nPublic-Lines: 2\n{}\n{}\nPrivate-Lines: 1\n{private}\nPrivate-MAC: {}\n",
+        &public[..32],
+        &public[32..],
+        g.chars(HEX, 64)
+    );
+    out.push(file(
+        "home/dev/.ssh/deploy.ppk",
+        ppk.clone(),
+        vec![("private_key.putty", ppk.trim_end().to_string())],
+    ));
+
+    let a = g.chars(ALNUM, 16);
+    out.push(file(
+        "site/sftp-config.json",
+        format!(
+            "{{\n    // sftp, ftp or ftps\n    \"type\": \"sftp\",\n    \"save_before_upload\": true,\n    \"host\": \"web1.acme.io\",\n    \"user\": \"deploy\",\n    \"password\": \"{a}\",\n    \"port\": \"22\",\n    \"remote_path\": \"/var/www/\",\n}}\n"
+        ),
+        vec![("credfile.ftp_client_json", a)],
+    ));
+    let a = g.chars(ALNUM, 14);
+    out.push(file(
+        "site/.ftpconfig",
+        format!(
+            "{{\n    \"protocol\": \"ftp\",\n    \"host\": \"ftp.acme.io\",\n    \"port\": 21,\n    \"user\": \"webmaster\",\n    \"pass\": \"{a}\",\n    \"promptForPass\": false,\n    \"remote\": \"/\"\n}}\n"
+        ),
+        vec![("credfile.ftp_client_json", a)],
+    ));
+    let a = g.chars(ALNUM, 15);
+    out.push(file(
+        "theme/.remote-sync.json",
+        format!(
+            "{{\n  \"transport\": \"ftp\",\n  \"hostname\": \"ftp.acme.io\",\n  \"username\": \"web\",\n  \"password\": \"{a}\",\n  \"target\": \"/public_html\"\n}}\n"
+        ),
+        vec![("credfile.ftp_client_json", a)],
+    ));
+    let a = g.chars(ALNUM, 13);
+    out.push(file(
+        "app/.vscode/sftp.json",
+        format!(
+            "{{\n    \"name\": \"prod\",\n    \"host\": \"10.1.2.3\",\n    \"protocol\": \"sftp\",\n    \"username\": \"deploy\",\n    \"password\": \"{a}\",\n    \"remotePath\": \"/srv/app\"\n}}\n"
+        ),
+        vec![("credfile.ftp_client_json", a)],
+    ));
+    let a = g.chars(HEX, 24);
+    out.push(file(
+        "app/.idea/webServers.xml",
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<project version=\"4\">\n  <component name=\"WebServers\">\n    <option name=\"servers\">\n      <webServer id=\"1\" name=\"prod\" url=\"https://acme.io\">\n        <fileTransfer host=\"ftp.acme.io\" port=\"21\" rootFolder=\"/www\" accessType=\"FTP\" login=\"deploy\" password=\"{a}\" />\n      </webServer>\n    </option>\n  </component>\n</project>\n"
+        ),
+        vec![("credfile.jetbrains_web_servers", a)],
+    ));
+    let a = g.chars(ALNUM, 14);
+    let b64 = crate::secrets::encode_base64(a.as_bytes());
+    out.push(file(
+        "home/dev/.config/filezilla/sitemanager.xml",
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<FileZilla3 version=\"3.66.4\" platform=\"windows\">\n  <Servers>\n    <Server>\n      <Host>ftp.acme.io</Host>\n      <Port>21</Port>\n      <Protocol>0</Protocol>\n      <User>deploy</User>\n      <Pass encoding=\"base64\">{b64}</Pass>\n      <Logontype>1</Logontype>\n    </Server>\n  </Servers>\n</FileZilla3>\n"
+        ),
+        vec![("config.filezilla", b64)],
+    ));
+    let a = g.chars(ALNUM, 14);
+    out.push(file(
+        "workspace6/General/.dbeaver/data-sources.json",
+        format!(
+            "{{\n\t\"folders\": {{}},\n\t\"connections\": {{\n\t\t\"postgres-jdbc-1\": {{\n\t\t\t\"provider\": \"postgresql\",\n\t\t\t\"name\": \"prod\",\n\t\t\t\"save-password\": true,\n\t\t\t\"configuration\": {{\n\t\t\t\t\"host\": \"db.acme.io\",\n\t\t\t\t\"port\": \"5432\",\n\t\t\t\t\"user\": \"admin\",\n\t\t\t\t\"password\": \"{a}\",\n\t\t\t\t\"auth-model\": \"native\"\n\t\t\t}}\n\t\t}}\n\t}}\n}}\n"
+        ),
+        vec![("credfile.dbeaver_data_sources", a)],
+    ));
+    let a = g.chars(ALNUM, 14);
+    out.push(file(
+        "home/dev/.3T/robo-3t/1.4.4/robo3t.json",
+        format!(
+            "{{\n    \"connections\": [\n        {{\n            \"connectionName\": \"prod\",\n            \"serverHost\": \"mongo.acme.io\",\n            \"serverPort\": 27017,\n            \"credentials\": [\n                {{\n                    \"databaseName\": \"admin\",\n                    \"enabled\": true,\n                    \"userName\": \"root\",\n                    \"userPassword\": \"{a}\"\n                }}\n            ]\n        }}\n    ]\n}}\n"
+        ),
+        vec![("credfile.robo3t", a)],
+    ));
+
+    let a = g.chars(HEX, 128);
+    out.push(file(
+        "config/secrets.yml",
+        format!(
+            "development:\n  secret_key_base: {a}\n\nproduction:\n  secret_key_base: <%= ENV[\"SECRET_KEY_BASE\"] %>\n"
+        ),
+        vec![("rails.secret_key_base", a)],
+    ));
+    let a = g.chars(HEX, 32);
+    out.push(file(
+        "config/master.key",
+        a.clone(),
+        vec![("rails.master_key", a)],
+    ));
+    let key = format!(
+        "base64:{}",
+        crate::secrets::encode_base64(g.chars(ALNUM, 32).as_bytes())
+    );
+    let pw = g.chars(ALNUM, 16);
+    out.push(file(
+        "shop/.env",
+        format!(
+            "APP_NAME=Laravel\nAPP_ENV=production\nAPP_KEY={key}\nAPP_DEBUG=false\nDB_CONNECTION=mysql\nDB_PASSWORD={pw}\n"
+        ),
+        vec![("laravel.app_key", key), ("generic.password.env", pw)],
+    ));
+    let a = format!("django-insecure-{}", g.chars(LOWER_ALNUM, 50));
+    out.push(file(
+        "mysite/mysite/settings.py",
+        format!(
+            "from pathlib import Path\n\nBASE_DIR = Path(__file__).resolve().parent.parent\n\n# SECURITY WARNING: keep the secret key used in production secret!\nSECRET_KEY = '{a}'\n\nDEBUG = True\n"
+        ),
+        vec![("django.secret_key|django.secret_key.insecure", a)],
+    ));
+    let db = g.chars(ALNUM, 16);
+    let salt = format!("{}(v W9|{}[k<x", g.chars(ALNUM, 24), g.chars(ALNUM, 24));
+    out.push(file(
+        "public_html/wp-config.php",
+        format!(
+            "<?php\ndefine( 'DB_NAME', 'wordpress' );\ndefine( 'DB_USER', 'wp' );\ndefine( 'DB_PASSWORD', '{db}' );\ndefine( 'DB_HOST', 'localhost' );\n\ndefine( 'AUTH_KEY',         '{salt}' );\n"
+        ),
+        vec![("config.php_define", db), ("wordpress.auth_salt", salt)],
+    ));
+    let a = g.chars(ALNUM, 20);
+    let b = g.chars(ALNUM, 32);
+    out.push(file(
+        "svc/.env",
+        format!("REDIS_PASSWORD={a}\nSTRIPE_API_KEY={b}\nLOG_LEVEL=info\n"),
+        vec![("generic.password.env", a), ("generic.secret.env", b)],
+    ));
+    let a = format!(
+        "{}-{}-{}-{}-{}",
+        g.chars(HEX, 8),
+        g.chars(HEX, 4),
+        g.chars(HEX, 4),
+        g.chars(HEX, 4),
+        g.chars(HEX, 12)
+    );
+    out.push(file(
+        "home/ops/.netrc",
+        format!("machine api.heroku.com\n  login ops@acme.io\n  password {a}\n"),
+        vec![("config.netrc", a)],
+    ));
+    let a = g.chars(HEX, 64);
+    let b = format!("dop_v1_{}", g.chars(HEX, 64));
+    out.push(file(
+        "root/.config/doctl/config.yaml",
+        format!("access-token: {a}\nauth-contexts:\n  staging: {b}\ncontext: default\n"),
+        vec![("digitalocean.doctl_config", a), ("digitalocean.pat", b)],
+    ));
+    let a = g.chars(ALNUM, 16);
+    out.push(file(
+        "etc/postfix/sasl_passwd",
+        format!("[smtp.acme-mail.io]:587 relay@acme.io:{a}\n"),
+        vec![("mail.postfix_sasl_passwd", a)],
+    ));
+    let a = g.chars(ALNUM, 16);
+    out.push(file(
+        "home/ops/.msmtprc",
+        format!(
+            "account default\nhost smtp.acme.io\nport 587\nauth on\nuser alerts@acme.io\npassword {a}\nfrom alerts@acme.io\n"
+        ),
+        vec![("mail.msmtp_password", a)],
+    ));
+    let a = g.chars(ALNUM, 16);
+    out.push(file(
+        "home/dev/.muttrc",
+        format!("set smtp_url = \"smtp://me@smtp.acme.io:587/\"\nset smtp_pass = \"{a}\"\n"),
+        vec![("mail.mutt_password", a)],
+    ));
+    let a = g.chars(ALNUM, 12);
+    out.push(file(
+        "etc/asterisk/sip.conf",
+        format!(
+            "[general]\ncontext=default\n\n[6001]\ntype=friend\nhost=dynamic\nsecret={a}\ncontext=internal\n"
+        ),
+        vec![("voip.asterisk_secret", a)],
+    ));
+    let a = g.chars(ALNUM, 12);
+    out.push(file(
+        "etc/asterisk/pjsip.conf",
+        format!("[6001]\ntype=auth\nauth_type=userpass\npassword={a}\nusername=6001\n"),
+        vec![("voip.pjsip_password", a)],
+    ));
+    out
+}
+
+/// Source files that hold the shapes of [`credential_files`] without being
+/// those files: nothing here may be reported.
+pub fn credential_file_negatives(seed: u64) -> Vec<ToolFile> {
+    let mut g = FakeSecrets::new(seed);
+    let hex32 = g.chars(HEX, 32);
+    let hex64 = g.chars(HEX, 64);
+    vec![
+        file(
+            "src/parse.rs",
+            "// host:port:database:username:password, as in .pgpass\nlet fields: Vec<&str> = line.split(':').collect();\nlet password = fields[4];\n".to_string(),
+            vec![],
+        ),
+        file(
+            "src/login.json",
+            "{\"user\": \"deploy\", \"password\": \"\", \"pass\": \"${PASS}\"}\n".to_string(),
+            vec![],
+        ),
+        file("app/models/checksum.rb", format!("{hex32}\n"), vec![]),
+        file("release/sha256sums.yaml", format!("app.tar.gz: {hex64}\n"), vec![]),
+        file(
+            "docs/asterisk.md",
+            "Set `secret=` on each peer in sip.conf.\n".to_string(),
+            vec![],
+        ),
+        file(
+            "mysite/settings.py",
+            "import os\nSECRET_KEY = os.environ[\"DJANGO_SECRET_KEY\"]\n".to_string(),
+            vec![],
+        ),
+        file(
+            "wp-config-sample.php",
+            "<?php\ndefine( 'DB_PASSWORD', 'password_here' );\ndefine( 'AUTH_KEY',         'put your unique phrase here' );\n".to_string(),
+            vec![],
+        ),
+        file(
+            "config/master.key.example",
+            "# put the key from 1Password here\n".to_string(),
+            vec![],
+        ),
+    ]
+}
