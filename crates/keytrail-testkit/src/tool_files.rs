@@ -243,6 +243,94 @@ pub fn credential_files(seed: u64) -> Vec<ToolFile> {
         format!("[6001]\ntype=auth\nauth_type=userpass\npassword={a}\nusername=6001\n"),
         vec![("voip.pjsip_password", a)],
     ));
+    out.extend(agent_config_files(&mut g));
+    out
+}
+
+/// Monitoring and SaaS agent configuration files, whose keys carry no
+/// vendor prefix, and Twilio API keys without the word twilio.
+fn agent_config_files(g: &mut FakeSecrets) -> Vec<ToolFile> {
+    let mut out = Vec::new();
+    let a = g.chars(HEX, 32);
+    let b = g.chars(HEX, 40);
+    out.push(file(
+        "etc/datadog-agent/datadog.yaml",
+        format!(
+            "#########################\n## Basic Configuration ##\n#########################\n\n## @param api_key - string - required\napi_key: {a}\n\n## @param app_key - string - optional\napp_key: \"{b}\"\nsite: datadoghq.eu\nlogs_enabled: true\n"
+        ),
+        vec![("datadog.agent_config", a), ("datadog.agent_config", b)],
+    ));
+    let a = g.chars(HEX, 32);
+    out.push(file(
+        "deploy/datadog-values.yaml",
+        format!("datadog:\n  site: datadoghq.com\n  clusterName: prod\n  apiKey: {a}\n"),
+        vec![("datadog.helm_values", a)],
+    ));
+    let a = g.chars(HEX, 40);
+    out.push(file(
+        "newrelic/newrelic.yml",
+        format!(
+            "common: &default_settings\n  license_key: '{a}'\n  app_name: Orders\n  log_level: info\n\nproduction:\n  <<: *default_settings\n"
+        ),
+        vec![("newrelic.agent_config", a)],
+    ));
+    let a = g.chars(HEX, 40);
+    out.push(file(
+        "newrelic.ini",
+        format!(
+            "[newrelic]\nlicense_key = {a}\napp_name = Python Application\nmonitor_mode = true\n"
+        ),
+        vec![("newrelic.agent_config", a)],
+    ));
+    let a = g.chars(HEX, 64);
+    out.push(file(
+        "android/sentry.properties",
+        format!("defaults.url=https://sentry.io/\ndefaults.org=acme\ndefaults.project=app\nauth.token={a}\n"),
+        vec![("sentry.cli_config", a)],
+    ));
+    let a = g.chars(ALNUM, 24);
+    out.push(file(
+        "elasticapm.properties",
+        format!("service_name=orders\nserver_url=https://apm.acme.io:8200\nsecret_token={a}\n"),
+        vec![("elastic.apm_agent_config", a)],
+    ));
+    let a = g.chars(LOWER_ALNUM, 12);
+    out.push(file(
+        "appagent/conf/controller-info.xml",
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<controller-info>\n    <controller-host>acme.saas.appdynamics.com</controller-host>\n    <controller-port>443</controller-port>\n    <account-name>acme</account-name>\n    <account-access-key>{a}</account-access-key>\n</controller-info>\n"
+        ),
+        vec![("appdynamics.account_access_key", a)],
+    ));
+    let a = format!(
+        "{}-{}-{}-{}-{}",
+        g.chars(HEX, 8),
+        g.chars(HEX, 4),
+        g.chars(HEX, 4),
+        g.chars(HEX, 4),
+        g.chars(HEX, 12)
+    );
+    out.push(file(
+        "opt/splunk/etc/apps/hec/local/inputs.conf",
+        format!("[http://orders]\ndisabled = 0\nindex = orders\ntoken = {a}\n"),
+        vec![("splunk.hec_token_config", a)],
+    ));
+    let sid = format!("SK{}", g.chars(HEX, 32));
+    let secret = g.chars(ALNUM, 32);
+    out.push(file(
+        "notify/.env",
+        format!(
+            "ACCOUNT_SID=AC{}\nAPI_KEY_SID={sid}\nAPI_KEY_SECRET={secret}\n",
+            g.chars(HEX, 32)
+        ),
+        vec![("twilio.api_key_pair", secret)],
+    ));
+    let sid = format!("SK{}", g.chars(HEX, 32));
+    out.push(file(
+        "config/sms.yml",
+        format!("sms:\n  provider: sms-gateway\n  api_key: \"{sid}\"\n"),
+        vec![("twilio.api_key_sid", sid)],
+    ));
     out
 }
 
@@ -278,6 +366,21 @@ pub fn credential_file_negatives(seed: u64) -> Vec<ToolFile> {
         file(
             "wp-config-sample.php",
             "<?php\ndefine( 'DB_PASSWORD', 'password_here' );\ndefine( 'AUTH_KEY',         'put your unique phrase here' );\n".to_string(),
+            vec![],
+        ),
+        file(
+            "src/digests.py",
+            format!(
+                "DIGESTS = {{\n    \"SK{}\": 1,\n    \"sk{}\": 2,\n}}\nchecksum = \"SK{}\"\n",
+                g.chars(b"0123456789ABCDEF", 32),
+                g.chars(HEX, 32),
+                g.chars(HEX, 32)
+            ),
+            vec![],
+        ),
+        file(
+            "app/config.yml",
+            format!("api_key: {hex32}\nlicense_key: {}\n", g.chars(HEX, 40)),
             vec![],
         ),
         file(
