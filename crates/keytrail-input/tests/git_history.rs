@@ -308,7 +308,12 @@ fn renamed_file_has_every_introduction_and_head_path() {
     let (path, o) = scan.containing(&secret);
     assert_eq!(path, "new.cfg", "the path where the blob still is in HEAD");
     assert!(o.in_head);
-    assert_eq!(o.commit.as_deref(), Some(c2.as_str()));
+    assert_eq!(
+        o.commit.as_deref(),
+        Some(c1.as_str()),
+        "the commit that brought the secret in, not the rename"
+    );
+    assert_eq!(o.summary.as_deref(), Some("add"));
     let intro: Vec<_> = o
         .introductions
         .iter()
@@ -318,6 +323,46 @@ fn renamed_file_has_every_introduction_and_head_path() {
         intro,
         vec![(c1.as_str(), "old/name.cfg"), (c2.as_str(), "new.cfg")]
     );
+}
+
+/// Scripted histories give every commit one timestamp, and rebases or
+/// cherry-picks leave author dates out of order: the introducing commit is
+/// the earliest in history, whatever the dates say.
+#[test]
+fn renamed_file_is_attributed_by_history_order_not_by_date() {
+    for (label, dates) in [
+        ("same date", [5_000, 5_000]),
+        ("reversed dates", [9_000, 1_000]),
+    ] {
+        let r = Repo::new();
+        let secret = fake_secret("renamed-dated");
+        r.write("README", "x\n");
+        r.commit("base");
+        r.write("conf/app.env", &format!("TOKEN={secret}\n"));
+        r.clock.set(1_700_000_000 + dates[0]);
+        let c1 = r.commit("add");
+        r.git(&["mv", "conf/app.env", "app.env"]);
+        r.clock.set(1_700_000_000 + dates[1]);
+        let c2 = r.commit("move");
+        r.write("other/copy.env", &format!("TOKEN={secret}\n"));
+        r.clock.set(1_700_000_000 + dates[1] - 500);
+        let c3 = r.commit("copy");
+
+        let scan = Scan::full(&r.dir);
+        let (path, o) = scan.containing(&secret);
+        assert_eq!(o.commit.as_deref(), Some(c1.as_str()), "{label}");
+        assert!(o.in_head, "{label}");
+        assert!(
+            path == "app.env" || path == "other/copy.env",
+            "{label}: {path}"
+        );
+        let order: Vec<_> = o.introductions.iter().map(|i| i.commit.as_str()).collect();
+        assert_eq!(
+            order,
+            vec![c1.as_str(), c2.as_str(), c3.as_str()],
+            "{label}"
+        );
+    }
 }
 
 #[test]

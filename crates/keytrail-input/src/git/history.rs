@@ -171,7 +171,8 @@ struct Intro {
 pub(crate) struct Provenance {
     commits: Vec<CommitInfo>,
     paths: Vec<BString>,
-    /// Sorted by blob id, then by commit date.
+    /// Sorted by blob id, then in history order (ancestors first, then by
+    /// commit date).
     intros: Vec<Intro>,
     /// Blobs introduced at a path matching `--exclude`, with one such
     /// path; sorted by blob id, one entry per blob.
@@ -354,6 +355,11 @@ pub(crate) fn provenance(
         .filter(|c| !c.id.is_null() && !c.reachable)
         .count() as u64;
 
+    // History order: an ancestor always comes before its descendants
+    // (generation numbers), whatever the dates say; scripted histories share
+    // timestamps and rebases reorder them. Dates only order commits on
+    // separate lines of history.
+    let generation = generations(&trees_and_parents, &index);
     intros.sort_unstable_by(|a, b| {
         let (ca, cb) = (
             &commits_info[a.commit as usize],
@@ -361,6 +367,7 @@ pub(crate) fn provenance(
         );
         a.blob
             .cmp(&b.blob)
+            .then(generation[a.commit as usize].cmp(&generation[b.commit as usize]))
             .then(ca.seconds.cmp(&cb.seconds))
             .then(ca.id.cmp(&cb.id))
             .then(paths[a.path as usize].cmp(&paths[b.path as usize]))
@@ -643,15 +650,15 @@ impl Provenance {
         &self.intros[start..end]
     }
 
-    /// Display path and origin of `blob`: the primary introduction is the
-    /// oldest one still at its path in HEAD, else the oldest one.
+    /// Display path and origin of `blob`. The commit (with its author,
+    /// date and summary) is the earliest introduction in history order: the
+    /// commit that brought the content in, not a later rename or copy. The
+    /// path is where the blob is in HEAD, if it still is (where to fix it),
+    /// else the earliest introduction's.
     pub(crate) fn describe(&self, display: &str, blob: ObjectId) -> (String, GitOrigin) {
         let intros = self.intros_of(blob);
-        let primary = intros
-            .iter()
-            .find(|i| self.head.get(&self.paths[i.path as usize]) == Some(&blob))
-            .or(intros.first());
-        let Some(primary) = primary else {
+        let in_head = |i: &&Intro| self.head.get(&self.paths[i.path as usize]) == Some(&blob);
+        let Some(primary) = intros.first() else {
             return (
                 format!("<unreachable>/{blob}"),
                 GitOrigin {
@@ -663,7 +670,7 @@ impl Provenance {
             );
         };
         let commit = &self.commits[primary.commit as usize];
-        let path = &self.paths[primary.path as usize];
+        let path = &self.paths[intros.iter().find(in_head).unwrap_or(primary).path as usize];
         let introductions: Vec<_> = intros
             .iter()
             .map(|i| {
@@ -678,10 +685,7 @@ impl Provenance {
         } else {
             GitBlobState::Dangling
         };
-        let first = &introductions[intros
-            .iter()
-            .position(|i| std::ptr::eq(i, primary))
-            .unwrap_or(0)];
+        let first = &introductions[0];
         (
             super::lossy(path),
             GitOrigin {
@@ -820,4 +824,50 @@ impl Provenance {
             }
         }
     }
+}
+
+/// Generation number of every commit: 1 for a root (or a commit whose
+/// parents are outside the set), else one more than its highest parent. An
+/// ancestor's number is always lower than its descendants'. Iterative: a
+/// history may be hundreds of thousands of commits deep. `parents[i]` is
+/// `None` for an unreadable commit (generation 1).
+fn generations(parents: &[Option<Vec<ObjectId>>], index: &HashMap<ObjectId, u32>) -> Vec<u32> {
+    const UNSEEN: u32 = 0;
+    const IN_PROGRESS: u32 = u32::MAX;
+    let mut generation = vec![UNSEEN; parents.len()];
+    let parents_of = |i: usize| {
+        parents[i]
+            .as_deref()
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|p| index.get(p).map(|&p| p as usize))
+    };
+    let mut stack: Vec<(usize, bool)> = Vec::new();
+    for start in 0..parents.len() {
+        if generation[start] != UNSEEN {
+            continue;
+        }
+        stack.push((start, false));
+        while let Some((c, parents_done)) = stack.pop() {
+            if parents_done {
+                // A parent still in progress would be a cycle, which object
+                // ids make impossible; it counts as outside the set.
+                let highest = parents_of(c)
+                    .map(|p| generation[p])
+                    .filter(|&g| g != IN_PROGRESS)
+                    .max()
+                    .unwrap_or(0);
+                generation[c] = highest.saturating_add(1).min(IN_PROGRESS - 1);
+            } else if generation[c] == UNSEEN {
+                generation[c] = IN_PROGRESS;
+                stack.push((c, true));
+                stack.extend(
+                    parents_of(c)
+                        .filter(|&p| generation[p] == UNSEEN)
+                        .map(|p| (p, false)),
+                );
+            }
+        }
+    }
+    generation
 }

@@ -103,7 +103,20 @@ pub fn parse(reference: &str) -> Result<ImageSource, String> {
         return parse_registry(rest).map(ImageSource::Registry);
     }
     let path = Path::new(reference);
-    if path.exists() || reference.starts_with('/') || reference.starts_with('.') {
+    if path.exists() {
+        return detect_local(path);
+    }
+    // `LAYOUT:TAG`, the way skopeo writes `oci:LAYOUT:TAG` without the
+    // transport: an existing OCI layout directory before the last `:`.
+    if let Some((dir, tag)) = reference.rsplit_once(':') {
+        if !tag.is_empty() && !tag.contains('/') && Path::new(dir).join("index.json").is_file() {
+            return Ok(ImageSource::OciDir {
+                path: PathBuf::from(dir),
+                tag: Some(tag.to_string()),
+            });
+        }
+    }
+    if reference.starts_with('/') || reference.starts_with('.') {
         return detect_local(path);
     }
     parse_registry(reference).map(ImageSource::Registry)
@@ -301,6 +314,55 @@ mod tests {
         assert!(matches!(
             parse(p).unwrap(),
             ImageSource::OciDir { tag: None, .. }
+        ));
+        // A layout directory with a tag and no transport is the layout, not
+        // a Docker Hub name.
+        assert_eq!(
+            parse(&format!("{p}:v2")).unwrap(),
+            ImageSource::OciDir {
+                path: dir.path().to_path_buf(),
+                tag: Some("v2".into())
+            }
+        );
+    }
+
+    /// A relative layout path (`layout`, `build/layout:1.0`) with no `./`
+    /// and no transport: taken as a Docker Hub name before.
+    #[test]
+    fn relative_layout_paths_without_transport() {
+        // Relative to the working directory, with a name that is also a
+        // valid repository name (lowercase, no leading dot).
+        let dir = tempfile::Builder::new()
+            .prefix("kt-layout-")
+            .rand_bytes(0)
+            .suffix(&std::process::id().to_string())
+            .tempdir_in(".")
+            .unwrap();
+        let name = dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        std::fs::create_dir(dir.path().join("layout")).unwrap();
+        std::fs::write(dir.path().join("layout/index.json"), "{}").unwrap();
+        let rel = format!("{name}/layout");
+        assert!(matches!(
+            parse(&rel).unwrap(),
+            ImageSource::OciDir { tag: None, .. }
+        ));
+        assert_eq!(
+            parse(&format!("{rel}:1.0")).unwrap(),
+            ImageSource::OciDir {
+                path: PathBuf::from(&rel),
+                tag: Some("1.0".into())
+            }
+        );
+        // Not a layout: still a registry name.
+        assert!(matches!(
+            parse(&format!("{name}/missing:1.0")).unwrap(),
+            ImageSource::Registry(_)
         ));
     }
 }
