@@ -216,6 +216,7 @@ fn finding_for(sink: &Collect, secret: &str) -> Finding {
                 offset,
                 snippet: String::new(),
                 origin: Origin::Image(g.origin),
+                decoded: None,
             }
         })
         .collect();

@@ -66,6 +66,7 @@ fn loc(path: &str, line: u64, column: u64, snippet: &str, origin: Origin) -> Loc
         offset: 100,
         snippet: snippet.into(),
         origin,
+        decoded: None,
     }
 }
 

@@ -84,6 +84,8 @@ pub struct Scanner {
     reach: Vec<(usize, usize)>,
     pub(crate) chunk: usize,
     pub(crate) overlap: usize,
+    /// Whether encoded values are decoded and scanned ([`crate::decode`]).
+    pub(crate) decode: bool,
 }
 
 /// Per-rule state during one buffer scan.
@@ -162,6 +164,7 @@ impl Scanner {
             reach,
             chunk: DEFAULT_CHUNK,
             overlap: DEFAULT_OVERLAP,
+            decode: true,
         };
         (scanner, diags)
     }
@@ -173,6 +176,13 @@ impl Scanner {
     pub fn with_chunking(mut self, chunk: usize, overlap: usize) -> Scanner {
         self.chunk = chunk.max(64);
         self.overlap = overlap.clamp(2, self.chunk / 4).max(2) & !1;
+        self
+    }
+
+    /// The same scanner with decoding of encoded values
+    /// ([`crate::decode`]) on or off (on by default).
+    pub fn with_decoding(mut self, on: bool) -> Scanner {
+        self.decode = on;
         self
     }
 

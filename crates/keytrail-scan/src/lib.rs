@@ -15,13 +15,16 @@
 //! 4. inline allow comments ([`allow`]);
 //! 5. cross-rule de-duplication of equal or nested secrets ([`dedup`]);
 //! 6. line, column and masked snippet ([`Scanner::scan_bytes`]), or the
-//!    same over a stream in bounded memory ([`Scanner::scan_reader`]).
+//!    same over a stream in bounded memory ([`Scanner::scan_reader`]);
+//! 7. encoded values (base64 a format declares, base64 blobs) decoded and
+//!    scanned again, located at the encoded text ([`decode`]).
 //!
 //! [`check_rules`] runs every rule's examples (with `<<fake:…>>` macros
 //! expanded, see [`fake`]) and negative examples through the same engine.
 
 pub mod allow;
 mod check;
+pub mod decode;
 pub mod dedup;
 pub mod encoding;
 mod engine;

@@ -88,6 +88,7 @@ pub(crate) fn locate(
                 offset: abs,
                 snippet: snippet(data, m, matches),
                 origin: origin.clone(),
+                decoded: None,
             },
             notes: m
                 .note

@@ -80,6 +80,11 @@ impl CompiledRule {
                     .all(|(p, c)| glob_component(p.as_bytes(), c.as_bytes()))
         })
     }
+    /// Whether the rule is a generic one (category `generic`): a key name
+    /// and a value, no format of its own.
+    pub fn is_generic(&self) -> bool {
+        self.rule.syntax.categories.iter().any(|c| c == "generic")
+    }
     /// Whether the rule runs on whole files its `paths` name rather than
     /// around keyword hits (it has `paths` and no keyword).
     pub(crate) fn whole_file(&self) -> bool {

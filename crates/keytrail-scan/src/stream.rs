@@ -36,6 +36,17 @@ impl Scanner {
             Base::START,
             &mut out,
         );
+        if self.decode {
+            self.push_decoded(
+                path,
+                origin,
+                data,
+                &matches,
+                |_| true,
+                Base::START,
+                &mut out,
+            );
+        }
         out
     }
 
@@ -66,6 +77,10 @@ impl Scanner {
             locate(
                 self, path, origin, &buf, &matches, &also, accept, base, &mut out,
             );
+            if self.decode {
+                let accept = |at: usize| (lo..hi).contains(&at);
+                self.push_decoded(path, origin, &buf, &matches, accept, base, &mut out);
+            }
             if eof {
                 return Ok((out, total));
             }

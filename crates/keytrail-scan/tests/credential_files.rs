@@ -110,3 +110,149 @@ fn bad_inputs_under_credential_file_names() {
         );
     }
 }
+
+/// Base64 values are decoded where the format says so and as blobs; the
+/// finding is located at the encoded text and says it was decoded.
+#[test]
+fn encoded_secrets_are_found_at_the_encoded_text() {
+    use keytrail_testkit::tool_files::encoded_files;
+    let s = scanner();
+    let mut problems = Vec::new();
+    for seed in 0..6 {
+        for f in encoded_files(seed) {
+            let got = s.scan_bytes(&f.path, &Origin::File, f.text.as_bytes());
+            for (rule, secret) in &f.secrets {
+                let hit = got.iter().find(|x| {
+                    rule.split('|').any(|r| r == s.rules()[x.rule].id())
+                        && x.secret.expose() == secret
+                });
+                match hit {
+                    None => problems.push(format!(
+                        "{}: {rule} missing, got {:?}",
+                        f.path,
+                        got.iter()
+                            .map(|x| (s.rules()[x.rule].id(), x.secret.expose()))
+                            .collect::<Vec<_>>()
+                    )),
+                    Some(x) => {
+                        let decoded = x.location.decoded.as_deref().unwrap_or("");
+                        if !decoded.starts_with("base64") {
+                            problems.push(format!("{}: {rule} not marked decoded", f.path));
+                        }
+                        // The location points at base64 text on its line.
+                        let at = &f.text.as_bytes()[x.location.offset as usize..];
+                        if !at[0].is_ascii_alphanumeric() || x.snippet_has_secret(secret) {
+                            problems.push(format!("{}: {rule} located badly", f.path));
+                        }
+                        let line = f.text[..x.location.offset as usize].matches('\n').count() + 1;
+                        if line as u64 != x.location.line {
+                            problems.push(format!("{}: {rule} line", f.path));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+trait SnippetCheck {
+    fn snippet_has_secret(&self, secret: &str) -> bool;
+}
+
+impl SnippetCheck for keytrail_scan::BlobFinding {
+    fn snippet_has_secret(&self, secret: &str) -> bool {
+        self.location.snippet.contains(secret)
+    }
+}
+
+/// Bad encoded input: truncated YAML, invalid base64, a huge blob and a
+/// binary payload end the scan quickly with no false finding.
+#[test]
+fn bad_encoded_inputs() {
+    use base64::Engine as _;
+    let s = scanner();
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let huge = format!("data:\n  blob: {}\n", b64(&vec![b'x'; 3 << 20]));
+    let binary: Vec<u8> = (0..4096u32).map(|i| (i * 7919 % 251) as u8).collect();
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "t.yaml",
+            "kind: Secret\ndata:\n  password: c2VjcmV0".to_string(),
+        ),
+        (
+            "t.yaml",
+            "kind: Secret\ndata:\n  config: !!!not-base64!!!\n".to_string(),
+        ),
+        (
+            "t.yaml",
+            "kind: Secret\ndata:\n  password: YQ\n  b: =\n".to_string(),
+        ),
+        ("t.yaml", huge),
+        (
+            "t.yaml",
+            format!("kind: Secret\ndata:\n  payload: {}\n", b64(&binary)),
+        ),
+        (
+            "t.json",
+            format!(
+                "{{\"kind\": \"Secret\", \"data\": {{\"x\": \"{}",
+                &b64(b"password: hunter2hunter2")[..10]
+            ),
+        ),
+    ];
+    for (path, text) in cases {
+        let t = std::time::Instant::now();
+        let got = s.scan_bytes(path, &Origin::File, text.as_bytes());
+        assert!(got.is_empty(), "{path}: {got:?}");
+        assert!(t.elapsed().as_secs() < 5, "{path}: slow");
+    }
+}
+
+/// Streaming in small chunks finds the decoded secrets at the same places
+/// as scanning the whole buffer, each once.
+#[test]
+fn decoded_findings_stream_like_whole_buffers() {
+    use keytrail_testkit::tool_files::encoded_files;
+    let s = scanner().with_chunking(4096, 1024);
+    let mut text = String::new();
+    for f in encoded_files(9) {
+        text.push_str(&"# filler line to move things across chunk edges\n".repeat(37));
+        text.push_str(&f.text);
+        text.push_str("---\n");
+    }
+    let key = |f: &keytrail_scan::BlobFinding| {
+        (
+            f.rule,
+            f.location.offset,
+            f.location.line,
+            f.location.column,
+            f.location.decoded.clone(),
+            f.secret.expose().clone(),
+        )
+    };
+    let whole: Vec<_> = s
+        .scan_bytes("all.yaml", &Origin::File, text.as_bytes())
+        .iter()
+        .map(key)
+        .collect();
+    let (streamed, _) = s
+        .scan_reader("all.yaml", &Origin::File, text.as_bytes())
+        .unwrap();
+    let mut streamed: Vec<_> = streamed.iter().map(key).collect();
+    streamed.sort();
+    let mut sorted = whole.clone();
+    sorted.sort();
+    assert_eq!(streamed, sorted);
+    assert!(
+        whole.iter().filter(|k| k.4.is_some()).count() >= 6,
+        "{whole:?}"
+    );
+    // Decoding off: none of them.
+    let off = scanner().with_decoding(false);
+    assert!(
+        off.scan_bytes("all.yaml", &Origin::File, text.as_bytes())
+            .iter()
+            .all(|f| f.location.decoded.is_none())
+    );
+}

@@ -181,6 +181,7 @@ mod tests {
                 offset: 0,
                 snippet: String::new(),
                 origin: Default::default(),
+                decoded: None,
             }],
             notes: Vec::new(),
             remediation: None,

@@ -390,3 +390,96 @@ pub fn credential_file_negatives(seed: u64) -> Vec<ToolFile> {
         ),
     ]
 }
+
+/// Files whose secrets are base64-encoded where the format says so
+/// (Kubernetes Secrets, Docker configs, Helm values, CI variables) or as
+/// blobs; `secrets` holds the decoded secret each rule must report.
+pub fn encoded_files(seed: u64) -> Vec<ToolFile> {
+    use crate::secrets::encode_base64 as b64;
+    let mut g = FakeSecrets::new(seed);
+    let mut out = Vec::new();
+
+    let pw = g.chars(ALNUM, 20);
+    let url = g.postgres_url();
+    let gh = g.github_classic();
+    out.push(file(
+        "deploy/k8s/secrets.yaml",
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  LOG_LEVEL: aW5mbw==\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: app\n  namespace: prod\ntype: Opaque\ndata:\n  DB_PASSWORD: {}\n  DATABASE_URL: {}\n  username: {}\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: ci\ndata:\n  token: {}\n",
+            b64(pw.as_bytes()),
+            b64(url.url.as_bytes()),
+            b64(b"app"),
+            b64(gh.as_bytes())
+        ),
+        vec![
+            ("generic.password.yaml", pw),
+            ("database.postgres", url.password),
+            ("github.pat.classic", gh),
+        ],
+    ));
+
+    let user = "deploy-bot";
+    let token = g.chars(ALNUM, 32);
+    let pair = g.aws_key_pair();
+    let auth = b64(format!("{user}:{token}").as_bytes());
+    let dockerconfig = format!(
+        "{{\"auths\":{{\"registry.acme.io\":{{\"username\":\"{user}\",\"auth\":\"{auth}\"}}}}}}"
+    );
+    out.push(file(
+        "deploy/k8s/list.yaml",
+        format!(
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Secret\n  metadata:\n    name: regcred\n  type: kubernetes.io/dockerconfigjson\n  data:\n    .dockerconfigjson: {}\n- apiVersion: v1\n  kind: Secret\n  metadata:\n    name: aws\n  data:\n    credentials: {}\n",
+            b64(dockerconfig.as_bytes()),
+            b64(format!(
+                "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+                pair.access_key_id, pair.secret_access_key
+            )
+            .as_bytes())
+        ),
+        vec![
+            ("config.docker_auth", auth),
+            ("aws.access_key.pair", pair.secret_access_key),
+        ],
+    ));
+
+    let pw = g.chars(ALNUM, 18);
+    out.push(file(
+        "secret.json",
+        format!(
+            "{{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"Secret\",\n  \"metadata\": {{\"name\": \"smtp\"}},\n  \"data\": {{\n    \"smtp_password\": \"{}\"\n  }}\n}}\n",
+            b64(pw.as_bytes())
+        ),
+        vec![("generic.password.yaml|generic.password.quoted", pw)],
+    ));
+
+    let slack = g.slack_bot();
+    out.push(file(
+        "charts/app/values.yaml",
+        format!(
+            "replicaCount: 2\nnotifications:\n  slackTokenBase64: {}\n",
+            b64(slack.as_bytes())
+        ),
+        vec![("slack.token.bot", slack)],
+    ));
+
+    let key = g.pem_rsa_private_key();
+    out.push(file(
+        ".gitlab-ci.yml",
+        format!(
+            "variables:\n  DEPLOY_KEY_B64: \"{}\"\n\ndeploy:\n  script:\n    - echo \"$DEPLOY_KEY_B64\" | base64 -d > key\n",
+            b64(key.as_bytes())
+        ),
+        vec![("private_key.rsa", key.trim_end().to_string())],
+    ));
+
+    let openai = g.openai();
+    out.push(file(
+        "scripts/bootstrap.sh",
+        format!(
+            "#!/bin/sh\necho '{}' | base64 -d > .env\n",
+            b64(format!("OPENAI_API_KEY={openai}\nMODE=prod\n").as_bytes())
+        ),
+        vec![("openai.api_key|openai.api_key.project", openai)],
+    ));
+    out
+}

@@ -241,6 +241,12 @@ pub struct Location {
     /// Where the content came from.
     #[serde(flatten)]
     pub origin: Origin,
+    /// How the secret was encoded at this place, when the scanner found it
+    /// by decoding (`base64`, or `base64+base64` for a value decoded twice):
+    /// `line`, `column` and `offset` are then those of the encoded text.
+    /// Absent for a secret found as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded: Option<String>,
 }
 
 /// A stable, non-reversible identifier of (rule, secret).

@@ -114,6 +114,7 @@ fn finding(rule: &str, secret: &str, copy: usize) -> Finding {
             offset: 0,
             snippet: String::new(),
             origin: Origin::File,
+            decoded: None,
         }],
         notes: Vec::new(),
         remediation: None,

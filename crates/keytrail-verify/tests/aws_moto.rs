@@ -78,6 +78,7 @@ fn pair(id: &str, secret: &str) -> Finding {
             offset: 0,
             snippet: String::new(),
             origin: Origin::File,
+            decoded: None,
         }],
         notes: Vec::new(),
         remediation: None,

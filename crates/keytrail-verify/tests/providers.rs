@@ -37,6 +37,7 @@ fn finding(rule: &str, secret: &str, ctx: &[(&str, &str)]) -> Finding {
             offset: 0,
             snippet: String::new(),
             origin: Origin::File,
+            decoded: None,
         }],
         notes: Vec::new(),
         remediation: None,

@@ -425,6 +425,7 @@ mod tests {
             offset: 0,
             snippet: String::new(),
             origin: Origin::Image(o),
+            decoded: None,
         }
     }
 

@@ -179,6 +179,7 @@ pub fn finding(rule: &str, secret: &str, path: &str, line: u64) -> Finding {
             offset: 100 * line,
             snippet: format!("token = {}", "*".repeat(12)),
             origin: Origin::File,
+            decoded: None,
         }],
         notes: vec!["checksum valid".into()],
         remediation: None,
