@@ -108,13 +108,15 @@ pub fn parse(reference: &str) -> Result<ImageSource, String> {
     }
     // `LAYOUT:TAG`, the way skopeo writes `oci:LAYOUT:TAG` without the
     // transport: an existing OCI layout directory before the last `:`.
-    if let Some((dir, tag)) = reference.rsplit_once(':') {
-        if !tag.is_empty() && !tag.contains('/') && Path::new(dir).join("index.json").is_file() {
-            return Ok(ImageSource::OciDir {
-                path: PathBuf::from(dir),
-                tag: Some(tag.to_string()),
-            });
-        }
+    if let Some((dir, tag)) = reference.rsplit_once(':')
+        && !tag.is_empty()
+        && !tag.contains('/')
+        && Path::new(dir).join("index.json").is_file()
+    {
+        return Ok(ImageSource::OciDir {
+            path: PathBuf::from(dir),
+            tag: Some(tag.to_string()),
+        });
     }
     if reference.starts_with('/') || reference.starts_with('.') {
         return detect_local(path);
