@@ -319,6 +319,14 @@ pub struct InputArgs {
     #[arg(long)]
     pub no_archives: bool,
 
+    /// Skip binary files instead of scanning their printable strings.
+    ///
+    /// By default the printable runs (ASCII and UTF-16, 8 characters or
+    /// more) of binary content are scanned: tokens compiled into `.pyc`,
+    /// `.class` and native binaries. Example: `keytrail scan --no-binary dist/`
+    #[arg(long)]
+    pub no_binary: bool,
+
     /// Maximum nesting of archives inside archives to open [default: 3, or
     /// `limits.max_archive_depth` in the config file].
     ///

@@ -67,6 +67,7 @@ pub fn scan<'s>(
         max_archive_ratio: input.max_archive_ratio,
         threads: crate::threads::clamp(input.threads, input.quiet),
         scan_archives: !input.no_archives,
+        scan_binary: !input.no_binary,
         max_in_memory: input.max_in_memory,
         ..FsOptions::default()
     };

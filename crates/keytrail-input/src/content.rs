@@ -107,7 +107,10 @@ pub(crate) fn skip_binary(ctx: Ctx<'_>, display: &str, head: &[u8]) -> bool {
     let name = sniff::file_name(display);
     let maybe_archive = sniff::archive_kind(head, name).is_some()
         || (ctx.opts.scan_archives && sniff::has_zip_extension(name));
-    if !maybe_archive && let TextKind::Binary(what) = sniff::text_kind(head) {
+    if !maybe_archive
+        && let TextKind::Binary(what) = sniff::text_kind(head)
+        && !(ctx.opts.scan_binary && sniff::has_strings(head))
+    {
         ctx.diag(binary_skip(display.to_string(), what));
         return true;
     }
@@ -229,6 +232,28 @@ fn classify_text(ctx: Ctx<'_>, display: String, origin: &Origin, data: Data) {
     };
     match kind {
         TextKind::Text => deliver(ctx, display, origin, data),
+        TextKind::Binary(_)
+            if ctx.opts.scan_binary && data.head().is_ok_and(|h| sniff::has_strings(&h)) =>
+        {
+            let strings = match data {
+                Data::Mem(v) => {
+                    let mut out = Vec::with_capacity(v.len());
+                    crate::strings::extract(&v, &mut out);
+                    Ok(Data::Mem(out))
+                }
+                other => other.reader().and_then(|r| {
+                    read_spill(
+                        crate::strings::Strings::new(r),
+                        ctx.opts.max_in_memory,
+                        other.len(),
+                    )
+                }),
+            };
+            match strings {
+                Ok(text) => deliver(ctx, display, origin, text),
+                Err(e) => ctx.diag(io_diagnostic(&e, display, "cannot read binary content")),
+            }
+        }
         TextKind::Binary(what) => ctx.diag(binary_skip(display, what)),
         TextKind::Utf16 { big_endian, skip } => {
             let transcoded = data.reader().and_then(|mut r| {

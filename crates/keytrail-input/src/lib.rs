@@ -19,7 +19,9 @@
 //! - FIFOs, sockets and devices are skipped without ever being opened, except
 //!   a FIFO named on the command line (`keytrail scan <(cat f)`), which is
 //!   read as a stream, like stdin;
-//! - binary files are skipped by content sniffing; UTF-16 text with a BOM is
+//! - binary content (found by sniffing) is delivered as its printable runs,
+//!   ASCII and UTF-16 ([`strings`]), or skipped when
+//!   [`FsOptions::scan_binary`] is off; UTF-16 text with a BOM is
 //!   transcoded to UTF-8;
 //! - zip-family, tar, tar.gz/tgz and .gz files are opened and their members
 //!   handled the same way, recursively, under a decompression budget
@@ -55,6 +57,7 @@ pub mod image;
 pub mod log;
 mod sniff;
 mod spill;
+pub mod strings;
 mod walk;
 
 use std::io::Read;
@@ -167,6 +170,12 @@ pub struct FsOptions {
     /// default) symlinks below a root are reported as `symlink` skips; a
     /// root given on the command line is always followed.
     pub follow_symlinks: bool,
+    /// Whether binary content (`.pyc`, `.class`, executables, archive
+    /// members that are not text) is scanned through its printable runs
+    /// ([`strings`]); when false it is skipped (`binary`). Compressed data
+    /// that is not decoded (bzip2, xz, zstd, 7-zip, RAR), images and
+    /// UTF-32 are skipped either way. Default true.
+    pub scan_binary: bool,
 }
 
 impl Default for FsOptions {
@@ -180,6 +189,7 @@ impl Default for FsOptions {
             threads: 0,
             scan_archives: true,
             follow_symlinks: false,
+            scan_binary: true,
         }
     }
 }

@@ -152,6 +152,15 @@ fn known_binary(head: &[u8]) -> Option<&'static str> {
         .map(|(_, what)| *what)
 }
 
+/// Whether binary content with this head may hold strings worth scanning:
+/// not compressed data keytrail does not decode, an image or UTF-32.
+pub(crate) fn has_strings(head: &[u8]) -> bool {
+    if head.starts_with(&[0xFF, 0xFE, 0, 0]) || head.starts_with(&[0, 0, 0xFE, 0xFF]) {
+        return false;
+    }
+    !matches!(known_binary(head), Some(what) if what != "ELF executable")
+}
+
 /// Classify the head of a non-archive.
 ///
 /// Binary when the head contains a NUL byte (as git and ripgrep decide) or

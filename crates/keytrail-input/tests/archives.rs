@@ -7,9 +7,12 @@ mod common;
 use common::{gzip, scan_dir, tar, write, zip};
 use keytrail_input::FsOptions;
 
+/// Binary members are skipped here (as before binary scanning): these
+/// tests are about archives; `walk.rs` tests binary content.
 fn opts() -> FsOptions {
     FsOptions {
         threads: 2,
+        scan_binary: false,
         ..FsOptions::default()
     }
 }

@@ -52,7 +52,11 @@ fn archives_on_stdin_are_opened() {
 
 #[test]
 fn binary_stdin_is_a_skip_diagnostic() {
-    let out = run(b"\0\x01\x02binary".to_vec(), &FsOptions::default());
+    let off = FsOptions {
+        scan_binary: false,
+        ..FsOptions::default()
+    };
+    let out = run(b"\0\x01\x02binary".to_vec(), &off);
     assert!(out.blobs.is_empty());
     assert_eq!(out.diags_of("binary"), vec![("-".to_string(), false)]);
 }

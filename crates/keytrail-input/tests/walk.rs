@@ -144,7 +144,11 @@ fn binary_files_are_skipped_and_utf16_is_transcoded() {
     write(root, "latin1.txt", b"caf\xe9 secret=1\n");
     write(root, "empty.txt", b"");
 
-    let out = scan_dir(root, &opts());
+    let off = FsOptions {
+        scan_binary: false,
+        ..opts()
+    };
+    let out = scan_dir(root, &off);
     assert_eq!(out.paths(), vec!["empty.txt", "latin1.txt", "win.reg"]);
     assert_eq!(out.text("win.reg"), "password=hunter2\r\n");
     assert_eq!(out.blobs["latin1.txt"].bytes, b"caf\xe9 secret=1\n");
@@ -412,5 +416,37 @@ fn sockets_are_skipped() {
     assert_eq!(
         out.diags_of("special_file"),
         vec![("agent.sock".to_string(), false)]
+    );
+}
+
+/// By default binary content is delivered as its printable runs (ASCII and
+/// UTF-16), at the offsets of the ASCII ones; a binary with no run is
+/// delivered as line feeds only; images stay skipped.
+#[test]
+fn binary_files_are_scanned_through_their_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "image.png", b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR");
+    let mut elf = b"\x7FELF\x02\x01\x01\0\0\0".to_vec();
+    elf.extend_from_slice(b"TOKEN=ghp_abcdefghij\0\x01");
+    elf.extend(
+        "Server=db;Password=Zq9xWv2Lk8"
+            .encode_utf16()
+            .flat_map(|u| u.to_le_bytes()),
+    );
+    elf.extend_from_slice(&[0xFE, 0xFD]);
+    write(root, "app.so", &elf);
+    write(root, "noise.bin", [0u8, 1, 2, 0xFE].repeat(4096));
+    let out = scan_dir(root, &opts());
+    assert_eq!(out.paths(), vec!["app.so", "noise.bin"]);
+    let so = &out.blobs["app.so"].bytes;
+    assert_eq!(so.len(), elf.len());
+    assert_eq!(&so[10..30], b"TOKEN=ghp_abcdefghij");
+    let text = String::from_utf8_lossy(so);
+    assert!(text.contains("Server=db;Password=Zq9xWv2Lk8"), "{text:?}");
+    assert!(out.blobs["noise.bin"].bytes.iter().all(|&b| b == b'\n'));
+    assert_eq!(
+        out.diags_of("binary"),
+        vec![("image.png".to_string(), false)]
     );
 }

@@ -208,8 +208,33 @@ pub(crate) struct Encoded {
     pub text: Vec<u8>,
 }
 
+/// Bytes of either base64 alphabet (`=` padding aside).
+static B64: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'+' || c == b'/' || c == b'-' || c == b'_';
+        b += 1;
+    }
+    t
+};
+
+#[inline]
 fn is_b64(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
+    B64[b as usize]
+}
+
+/// Whether a buffer may hold a value a format declares base64 (short
+/// values are looked at only then): a Kubernetes Secret or a key name that
+/// says so. One pass per buffer instead of a key lookup per word.
+fn may_declare(data: &[u8]) -> bool {
+    const NAMES: [&[u8]; 5] = [b"b64", b"base64", b"-data", b"auth", b".docker"];
+    NAMES.iter().any(|n| {
+        memchr::memmem::find(data, n).is_some()
+            || (n[0].is_ascii_alphabetic()
+                && memchr::memmem::find(data, &n.to_ascii_uppercase()).is_some())
+    }) || memchr::memmem::find(data, b"Base64").is_some()
 }
 
 /// Whether a byte may stand before a value.
@@ -332,6 +357,8 @@ fn printable(b: &[u8]) -> bool {
 pub(crate) fn encoded_values(data: &[u8], taken: &[Range<usize>]) -> Vec<Encoded> {
     let mut out = Vec::new();
     let k8s = holds_k8s_secret(data);
+    let short_ok = k8s || may_declare(data);
+    let min_len = if short_ok { MIN_DECLARED } else { MIN_BLOB };
     let mut budget = MAX_DECODED_PER_BUFFER;
     let mut i = 0;
     let n = data.len();
@@ -350,13 +377,35 @@ pub(crate) fn encoded_values(data: &[u8], taken: &[Range<usize>]) -> Vec<Encoded
         }
         i = end;
         let len = end - start;
-        if !(MIN_DECLARED..=MAX_ENCODED).contains(&len)
+        if !(min_len..=MAX_ENCODED).contains(&len)
             || (start > 0 && !opens(data[start - 1]))
             || (end < n && !closes(data[end]))
         {
             continue;
         }
-        let key = key_before(data, start);
+        // A short value must follow `:` or `=` (a key); a blob must mix
+        // upper case, lower case and digits, as base64 of text does
+        // (identifiers and words do not).
+        let after_sep = data[start.saturating_sub(4)..start]
+            .iter()
+            .rev()
+            .find(|&&b| !matches!(b, b' ' | b'\t' | b'"' | b'\''))
+            .is_some_and(|&b| b == b':' || b == b'=');
+        if len < MIN_BLOB && !after_sep {
+            continue;
+        }
+        let run = &data[start..end];
+        let mixed = run.iter().any(u8::is_ascii_uppercase)
+            && run.iter().any(u8::is_ascii_lowercase)
+            && run.iter().any(u8::is_ascii_digit);
+        if !mixed && !after_sep {
+            continue;
+        }
+        let key = if after_sep {
+            key_before(data, start)
+        } else {
+            None
+        };
         let declared = key.as_ref().is_some_and(|k| {
             declares_base64(&data[k.clone()]) || (k8s && in_data_block(data, k.start))
         });

@@ -240,3 +240,64 @@ fn a_git_gate_needs_a_repository_and_missing_paths_are_refused() {
     let err = missing.check_paths_exist().unwrap_err().to_string();
     assert!(err.contains("does not exist"), "{err}");
 }
+
+/// A token compiled into a `.pyc` whose source was deleted is found through
+/// the binary's printable strings, at its byte offset in the `.pyc`; with
+/// binary scanning off the file is a `binary` skip. The `.pyc` is made by
+/// the local `python3` (`py_compile`).
+#[test]
+fn a_token_compiled_into_a_pyc_is_found() {
+    let mut g = FakeSecrets::new(5);
+    let token = g.github_classic();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("settings.py");
+    std::fs::write(&src, format!("GITHUB_TOKEN = \"{token}\"\nDEBUG = False\n")).unwrap();
+    let pyc = dir.path().join("settings.cpython.pyc");
+    let st = std::process::Command::new("python3")
+        .args(["-c", "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True)"])
+        .arg(&src)
+        .arg(&pyc)
+        .status()
+        .expect("python3 is needed to compile a .pyc (install python3)");
+    assert!(st.success(), "py_compile failed");
+    std::fs::remove_file(&src).unwrap();
+    let bytes = std::fs::read(&pyc).unwrap();
+    let at = bytes
+        .windows(token.len())
+        .position(|w| w == token.as_bytes())
+        .expect("the token is in the .pyc");
+
+    let s = session();
+    let targets = Targets {
+        paths: vec![dir.path().to_path_buf()],
+        ..Targets::default()
+    };
+    let options = Options::default();
+    let out = s
+        .run(
+            &plan(&targets, &options).unwrap(),
+            &options,
+            &Step::scan_defaults(|_| false),
+            &mut Seen::default(),
+        )
+        .unwrap();
+    let f = out
+        .findings
+        .iter()
+        .find(|f| f.secret.expose() == &token)
+        .unwrap_or_else(|| panic!("token not found: {:?}", out.findings));
+    assert_eq!(f.rule_id, "github.pat.classic");
+    assert_eq!(f.locations[0].offset, at as u64);
+
+    let mut off = Options::default();
+    off.fs.scan_binary = false;
+    let out = s
+        .run(
+            &plan(&targets, &off).unwrap(),
+            &off,
+            &Step::scan_defaults(|_| false),
+            &mut Seen::default(),
+        )
+        .unwrap();
+    assert!(out.findings.is_empty(), "{:?}", out.findings);
+}

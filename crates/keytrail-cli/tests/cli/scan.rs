@@ -347,9 +347,11 @@ fn unreadable_input_warns_and_fail_on_error_exits_2() {
 fn verbose_lists_skips_quiet_hides_them() {
     let t = CliTest::new();
     std::fs::create_dir_all(t.root().join("tree")).unwrap();
+    // A PNG: binary content that stays skipped (other binaries are
+    // scanned through their printable runs unless --no-binary).
     std::fs::write(
         t.root().join("tree/blob.bin"),
-        [0u8, 159, 146, 150, 0, 0, 1, 2, 3, 0],
+        b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\x01\0",
     )
     .unwrap();
     let r = t.run(&["scan", "-v", "tree"]);
@@ -366,6 +368,16 @@ fn verbose_lists_skips_quiet_hides_them() {
     assert!(!r.stderr.contains("note: "), "{}", r.stderr);
     let r = t.run(&["scan", "-q", "tree"]);
     assert_eq!(r.stderr, "");
+    // Another binary is scanned, not skipped, unless --no-binary.
+    std::fs::write(
+        t.root().join("tree/blob.bin"),
+        [0u8, 159, 146, 150, 0, 0, 1, 2, 3, 0],
+    )
+    .unwrap();
+    let r = t.run(&["scan", "-v", "tree"]);
+    assert!(r.stderr.contains("0 skipped"), "{}", r.stderr);
+    let r = t.run(&["scan", "-v", "--no-binary", "tree"]);
+    assert!(r.stderr.contains("1 skipped"), "{}", r.stderr);
 }
 
 #[test]
