@@ -225,18 +225,6 @@ fn is_b64(b: u8) -> bool {
     B64[b as usize]
 }
 
-/// Whether a buffer may hold a value a format declares base64 (short
-/// values are looked at only then): a Kubernetes Secret or a key name that
-/// says so. One pass per buffer instead of a key lookup per word.
-fn may_declare(data: &[u8]) -> bool {
-    const NAMES: [&[u8]; 5] = [b"b64", b"base64", b"-data", b"auth", b".docker"];
-    NAMES.iter().any(|n| {
-        memchr::memmem::find(data, n).is_some()
-            || (n[0].is_ascii_alphabetic()
-                && memchr::memmem::find(data, &n.to_ascii_uppercase()).is_some())
-    }) || memchr::memmem::find(data, b"Base64").is_some()
-}
-
 /// Whether a byte may stand before a value.
 fn opens(b: u8) -> bool {
     matches!(
@@ -310,8 +298,11 @@ fn declares_base64(key: &[u8]) -> bool {
 
 /// Whether `data` holds a Kubernetes Secret (or a list of them).
 fn holds_k8s_secret(data: &[u8]) -> bool {
-    let f = |n: &[u8]| memchr::memmem::find(data, n).is_some();
-    (f(b"kind: Secret") || f(b"\"kind\": \"Secret\"") || f(b"\"kind\":\"Secret\"")) && f(b"data")
+    // One pass for `Secret`, then `kind` just before it (YAML or JSON).
+    memchr::memmem::find_iter(data, b"Secret").any(|at| {
+        let before = &data[at.saturating_sub(12)..at];
+        memchr::memmem::find(before, b"kind").is_some()
+    })
 }
 
 /// Decode base64 text (either alphabet, padding optional) to printable
@@ -356,9 +347,9 @@ fn printable(b: &[u8]) -> bool {
 /// decode budget.
 pub(crate) fn encoded_values(data: &[u8], taken: &[Range<usize>]) -> Vec<Encoded> {
     let mut out = Vec::new();
-    let k8s = holds_k8s_secret(data);
-    let short_ok = k8s || may_declare(data);
-    let min_len = if short_ok { MIN_DECLARED } else { MIN_BLOB };
+    // Whether the buffer holds a Kubernetes Secret: looked up once, the
+    // first time a short value after a key is not declared by its key.
+    let mut k8s: Option<bool> = None;
     let mut budget = MAX_DECODED_PER_BUFFER;
     let mut i = 0;
     let n = data.len();
@@ -377,7 +368,7 @@ pub(crate) fn encoded_values(data: &[u8], taken: &[Range<usize>]) -> Vec<Encoded
         }
         i = end;
         let len = end - start;
-        if !(min_len..=MAX_ENCODED).contains(&len)
+        if !(MIN_DECLARED..=MAX_ENCODED).contains(&len)
             || (start > 0 && !opens(data[start - 1]))
             || (end < n && !closes(data[end]))
         {
@@ -407,7 +398,9 @@ pub(crate) fn encoded_values(data: &[u8], taken: &[Range<usize>]) -> Vec<Encoded
             None
         };
         let declared = key.as_ref().is_some_and(|k| {
-            declares_base64(&data[k.clone()]) || (k8s && in_data_block(data, k.start))
+            declares_base64(&data[k.clone()])
+                || (*k8s.get_or_insert_with(|| holds_k8s_secret(data))
+                    && in_data_block(data, k.start))
         });
         if !declared && len < MIN_BLOB {
             continue;
