@@ -19,6 +19,10 @@
 //! - `cargo xtask bench-detect [--accounts N] [--days N]`: `keytrail detect`
 //!   on the S3 layout and on one file per account, beside a naive rsigma-eval
 //!   evaluator (see [`detect`]).
+//! - `cargo xtask dist [--out DIR]`: the release binary as shipped: built
+//!   with `--locked` and the default features, its debug line tables moved to a
+//!   separate `keytrail.debug` (linked back by `.gnu_debuglink`, so gdb,
+//!   perf and addr2line find them), the binary stripped; prints both sizes.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -35,12 +39,14 @@ fn main() -> Result<()> {
         Some("bench-git") => bench_git(&args[1..]),
         Some("bench-hostile") => hostile::bench_hostile(&args[1..]),
         Some("bench-detect") => detect::bench_detect(&args[1..]),
+        Some("dist") => dist(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask bench-scan [--mb N] [--dir DIR] [--keep]\n       \
                  cargo xtask bench-git [--repo PATH] [--rounds N] [--runs N]\n       \
                  cargo xtask bench-hostile [--users N] [--dir DIR]\n       \
-                 cargo xtask bench-detect [--accounts N] [--days N] [--rate R] [--dir DIR] [--runs N]"
+                 cargo xtask bench-detect [--accounts N] [--days N] [--rate R] [--dir DIR] [--runs N]\n       \
+                 cargo xtask dist [--out DIR]"
             );
             std::process::exit(2)
         }
@@ -186,6 +192,75 @@ fn measure(cmd: Command, out: &Path) -> Result<Run> {
         peak_mib: kib / 1024.0,
         findings_lines,
     })
+}
+
+/// `cargo xtask dist`: a stripped release binary and its symbols beside
+/// it. objcopy (binutils) does the split: `--only-keep-debug` copies the
+/// debug sections out, `--strip-debug --strip-unneeded` drops them and the
+/// symbol table from the binary, `--add-gnu-debuglink` records the debug
+/// file's name and checksum so debuggers load it.
+fn dist(args: &[String]) -> Result<()> {
+    let mut out = target_dir().join("dist");
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--out" => out = PathBuf::from(it.next().context("--out needs a value")?),
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    eprintln!("building keytrail (release, --locked, default features)…");
+    let st = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--locked", "-p", "keytrail-cli"])
+        .current_dir(workspace_root())
+        .status()?;
+    if !st.success() {
+        bail!("cargo build failed");
+    }
+    let built = target_dir().join("release/keytrail");
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let bin = out.join("keytrail");
+    let debug = out.join("keytrail.debug");
+    std::fs::copy(&built, &bin).with_context(|| format!("copying {}", built.display()))?;
+    let objcopy = |args: &[&std::ffi::OsStr]| -> Result<()> {
+        let st = Command::new("objcopy")
+            .args(args)
+            .status()
+            .context("objcopy (Debian package binutils) is needed for dist")?;
+        if !st.success() {
+            bail!("objcopy {args:?} failed");
+        }
+        Ok(())
+    };
+    objcopy(&[
+        "--only-keep-debug".as_ref(),
+        bin.as_os_str(),
+        debug.as_os_str(),
+    ])?;
+    objcopy(&[
+        "--strip-debug".as_ref(),
+        "--strip-unneeded".as_ref(),
+        bin.as_os_str(),
+    ])?;
+    // The link names the debug file, found beside the binary or under
+    // /usr/lib/debug; objcopy runs in `out` so the recorded name is bare.
+    let st = Command::new("objcopy")
+        .arg("--add-gnu-debuglink=keytrail.debug")
+        .arg("keytrail")
+        .current_dir(&out)
+        .status()?;
+    if !st.success() {
+        bail!("objcopy --add-gnu-debuglink failed");
+    }
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len() as f64 / 1e6);
+    println!(
+        "{}: {:.1} MB (unstripped {:.1} MB)\n{}: {:.1} MB",
+        bin.display(),
+        size(&bin)?,
+        size(&built)?,
+        debug.display(),
+        size(&debug)?
+    );
+    Ok(())
 }
 
 /// Build the release `keytrail` binary and return its path.

@@ -3,9 +3,11 @@
 //! (keytrail-collect does the work; this module only maps flags and exit
 //! codes).
 //!
-//! Exit codes: 0 = every call succeeded, 2 = some calls failed (the
-//! snapshot is written without them; their checks will read "not
-//! evaluated") or nothing could be collected.
+//! Exit codes: 0 = every call succeeded; 1 = partial: some calls failed,
+//! the rest of the snapshot is written and `aws/collection-errors.json`
+//! lists what is missing (their checks will read "not evaluated"); 2 =
+//! nothing could be collected (credentials, endpoint, or an output
+//! directory that cannot be written).
 
 use crate::ExitStatus;
 use clap::{Args, Subcommand};
@@ -25,9 +27,11 @@ pub enum CollectCommand {
 (environment, AWS_PROFILE or --profile, SSO, web identity, instance roles); \
 AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> are honoured. Read-only: the \
 SecurityAudit managed policy covers every call.\n\n\
-Exit codes: 0 = every call succeeded, 2 = some calls failed (the snapshot is \
-still written) or nothing could be collected.\n\n\
-Examples:\n  keytrail collect aws --out snap/ && keytrail posture --snapshot snap/\n  \
+Exit codes: 0 = every call succeeded; 1 = partial: some calls failed, the \
+rest of the snapshot is written and aws/collection-errors.json lists the \
+failures (checks that need them read \"not evaluated\"); 2 = nothing could be \
+collected (credentials, endpoint, unwritable output).\n\n\
+Examples:\n  keytrail collect aws --out snap/; [ $? -le 1 ] && keytrail posture --snapshot snap/\n  \
 keytrail collect aws --profile audit --region us-east-1 --region eu-west-1 --out snap/"
 )]
 pub struct CollectAwsArgs {
@@ -80,16 +84,39 @@ fn aws(args: &CollectAwsArgs) -> anyhow::Result<ExitStatus> {
         // Failed calls are always shown: they make the snapshot incomplete.
         eprintln!("warning: {d}");
     }
-    if !args.quiet {
-        eprintln!(
-            "collected into {} ({} failed call(s))",
-            args.out.join("aws").display(),
-            diags.iter().filter(|d| d.is_error).count()
-        );
+    let aws = args.out.join("aws");
+    let failed = diags.iter().filter(|d| d.is_error).count();
+    let status = collect_status(&aws, failed);
+    match status {
+        ExitStatus::Error => eprintln!(
+            "error: nothing collected into {} ({failed} failed call(s))",
+            aws.display()
+        ),
+        ExitStatus::Findings => eprintln!(
+            "partial snapshot in {}: {failed} call(s) failed, listed in {}",
+            aws.display(),
+            aws.join(keytrail_collect::ERRORS_FILE).display()
+        ),
+        ExitStatus::Clean if !args.quiet => {
+            eprintln!("collected into {}", aws.display())
+        }
+        ExitStatus::Clean => {}
     }
-    Ok(if diags.iter().any(|d| d.is_error) {
+    Ok(status)
+}
+
+/// 0 when nothing failed; 1 (partial) when calls failed but the account
+/// was reached (its identity is in the snapshot) and the failures are
+/// recorded in it; 2 when the account was never reached or the snapshot
+/// could not be written.
+fn collect_status(aws: &std::path::Path, failed: usize) -> ExitStatus {
+    let reached = aws.join("sts-get-caller-identity.json").is_file();
+    let recorded = aws.join(keytrail_collect::ERRORS_FILE).is_file();
+    if !reached || !recorded {
         ExitStatus::Error
+    } else if failed > 0 {
+        ExitStatus::Findings
     } else {
         ExitStatus::Clean
-    })
+    }
 }

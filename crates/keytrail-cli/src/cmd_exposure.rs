@@ -59,7 +59,8 @@ pub struct ExposureArgs {
 
     /// Resolve identities live: collect the account with the ambient AWS credentials
     /// (environment, AWS_PROFILE, SSO, instance role; AWS_ENDPOINT_URL honoured)
-    /// into a temporary snapshot. Needs the cargo feature `collect-aws`.
+    /// into a temporary snapshot (the cargo feature `collect-aws`, in the
+    /// default install).
     #[arg(long)]
     pub live: bool,
 
@@ -205,7 +206,7 @@ pub fn run(args: &ExposureArgs) -> anyhow::Result<crate::ExitStatus> {
         live_dir = tempfile::tempdir().context("cannot create a temporary directory")?;
         if !cfg!(feature = "collect-aws") {
             bail!(
-                "--live needs the AWS SDK: rebuild with the cargo feature `collect-aws` (cargo install keytrail-cli --features collect-aws), or collect a snapshot with `keytrail collect aws` / the AWS CLI and pass --snapshot"
+                "--live needs the AWS SDK: this build left out the default cargo feature `collect-aws` (add `--features collect-aws`), or collect a snapshot with `keytrail collect aws` / the AWS CLI and pass --snapshot"
             );
         }
         let opts = keytrail_collect::AwsCollectOptions {

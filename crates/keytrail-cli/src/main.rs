@@ -33,7 +33,8 @@ use clap::Parser;
 pub enum ExitStatus {
     /// Nothing found, or the command succeeded.
     Clean = 0,
-    /// Findings were reported (or `rules check` found problems).
+    /// Findings were reported (or `rules check` found problems, or `collect`
+    /// wrote a partial snapshot).
     Findings = 1,
     /// An error: bad arguments, unreadable rules, or a failed input with `--fail-on-error`.
     Error = 2,

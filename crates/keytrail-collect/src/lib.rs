@@ -30,6 +30,7 @@ pub mod writer;
 
 pub use keytrail_types::Diagnostic;
 use std::path::Path;
+pub use writer::ERRORS_FILE;
 
 /// What `keytrail collect aws` collects, and with which credentials.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -82,7 +83,7 @@ pub fn collect_aws_blocking(opts: &AwsCollectOptions, out: &Path) -> Vec<Diagnos
         vec![Diagnostic::error(
             "unsupported",
             "collect aws",
-            "this keytrail was built without AWS collection (cargo feature `aws` of keytrail-collect)",
+            "this keytrail was built without AWS collection (it is in the default install; a build with --no-default-features needs `--features collect-aws`)",
         )]
     }
 }

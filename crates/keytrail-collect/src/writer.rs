@@ -11,6 +11,10 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+/// The file, at the root of a collected snapshot, listing the calls that
+/// failed (docs/collect-aws.md).
+pub const ERRORS_FILE: &str = "collection-errors.json";
+
 /// A snapshot directory being written, plus the diagnostics of the run.
 /// Shared between concurrent collection tasks (`Arc<SnapshotWriter>`).
 #[derive(Debug)]
@@ -57,6 +61,29 @@ impl SnapshotWriter {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// Writes `collection-errors.json`: every error recorded so far (the
+    /// layout file each failed call would have written, relative to the
+    /// root, and the message), so the snapshot itself says what it lacks.
+    /// Always written, `{"Errors": []}` when nothing failed; a failure to
+    /// write it is one more diagnostic.
+    pub fn write_error_record(&self) {
+        let root = self.root.display().to_string();
+        let errors: Vec<Value> = self
+            .diagnostics()
+            .iter()
+            .filter(|d| d.is_error)
+            .map(|d| {
+                let file = d
+                    .subject
+                    .strip_prefix(&root)
+                    .map(|r| r.trim_start_matches(['/', '\\']))
+                    .unwrap_or(&d.subject);
+                serde_json::json!({"File": file, "Kind": d.kind, "Message": d.message})
+            })
+            .collect();
+        self.json(ERRORS_FILE, &serde_json::json!({ "Errors": errors }));
     }
 
     /// Writes `value` as pretty JSON (4-space indentation, as the AWS CLI
@@ -159,6 +186,35 @@ mod tests {
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].kind, "write_failed");
         assert!(d[0].subject.ends_with("x.json"), "{}", d[0].subject);
+    }
+
+    #[test]
+    fn failed_calls_are_recorded_in_the_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = SnapshotWriter::new(dir.path().join("aws"));
+        w.write_error_record();
+        let read = || -> Value {
+            serde_json::from_slice(
+                &std::fs::read(dir.path().join("aws").join(ERRORS_FILE)).unwrap(),
+            )
+            .unwrap()
+        };
+        assert_eq!(read(), json!({"Errors": []}), "written when nothing failed");
+        w.error(
+            "api_error",
+            "regions/eu-west-1/ec2-get-instance-metadata-defaults.json",
+            "GetInstanceMetadataDefaults failed: UnsupportedOperation: no",
+        );
+        w.push(Diagnostic::skip("unsafe_name", "x", "not an error"));
+        w.write_error_record();
+        assert_eq!(
+            read(),
+            json!({"Errors": [{
+                "File": "regions/eu-west-1/ec2-get-instance-metadata-defaults.json",
+                "Kind": "api_error",
+                "Message": "GetInstanceMetadataDefaults failed: UnsupportedOperation: no"
+            }]})
+        );
     }
 
     #[test]

@@ -184,6 +184,23 @@ fn managed_kubernetes() {
         resources(&r, "aws.eks.audit_logging_disabled"),
         vec!["arn:aws:eks:us-east-1:111122223333:cluster/prod"]
     );
+    // Which of the five control-plane log types are off, from every entry.
+    let prod = r.of("aws.eks.audit_logging_disabled").next().unwrap();
+    assert_eq!(
+        prod.evidence["log_types_off"],
+        serde_json::json!([
+            "api",
+            "audit",
+            "authenticator",
+            "controllerManager",
+            "scheduler"
+        ])
+    );
+    assert!(
+        prod.fact.contains("log types off: api, audit"),
+        "{}",
+        prod.fact
+    );
     // eks-node-safe (standard node policies only) is not flagged.
     assert_eq!(
         resources(&r, "aws.eks.node_role_risky"),

@@ -7,6 +7,8 @@ mod ci_audit;
 mod ci_hook;
 mod ci_redact;
 mod ci_snippets;
+#[cfg(feature = "collect-aws")]
+mod collect;
 mod config;
 mod detect;
 #[cfg(feature = "detect-s3")]

@@ -138,6 +138,7 @@ pub(crate) async fn collect(opts: &AwsCollectOptions, out: &Path) -> Vec<Diagnos
                     DisplayErrorContext(&e)
                 ),
             );
+            w.write_error_record();
             return w.diagnostics();
         }
     };
@@ -150,6 +151,7 @@ pub(crate) async fn collect(opts: &AwsCollectOptions, out: &Path) -> Vec<Diagnos
         Box::pin(regional(&config, &w, regions)),
     ])
     .await;
+    w.write_error_record();
     w.diagnostics()
 }
 

@@ -10,6 +10,15 @@ use serde_json::json;
 const EKS_PUBLIC: &str = "aws.eks.public_endpoint";
 const EKS_AUDIT: &str = "aws.eks.audit_logging_disabled";
 const EKS_NODE: &str = "aws.eks.node_role_risky";
+
+/// The five EKS control-plane log types.
+const EKS_LOG_TYPES: [&str; 5] = [
+    "api",
+    "audit",
+    "authenticator",
+    "controllerManager",
+    "scheduler",
+];
 const AKS_PUBLIC: &str = "azure.aks.public_endpoint";
 const GKE_PUBLIC: &str = "gcp.gke.public_endpoint";
 const GKE_SA: &str = "gcp.gke.default_compute_service_account";
@@ -109,17 +118,30 @@ fn eks(ctx: &mut Ctx<'_>) {
                         ],
                     );
                 }
-                let audit_on = c
-                    .logging
+                // Every clusterLogging entry counts: a type may be enabled
+                // in any of them (and disabled in another).
+                let off: Vec<&str> = EKS_LOG_TYPES
                     .iter()
-                    .any(|(types, enabled)| *enabled && types.iter().any(|t| t == "audit"));
-                if !audit_on {
+                    .copied()
+                    .filter(|want| {
+                        !c.logging
+                            .iter()
+                            .any(|(types, enabled)| *enabled && types.iter().any(|t| t == want))
+                    })
+                    .collect();
+                if off.contains(&"audit") {
                     ctx.finding(
                         EKS_AUDIT,
                         c.arn.clone(),
                         None,
-                        format!("EKS cluster {} does not send audit logs", c.name),
-                        vec![(
+                        format!(
+                            "EKS cluster {} does not send audit logs (control-plane log types off: {})",
+                            c.name,
+                            off.join(", ")
+                        ),
+                        vec![
+                            ("log_types_off", json!(off)),
+                            (
                             "cluster_logging",
                             json!(
                                 c.logging
@@ -127,7 +149,8 @@ fn eks(ctx: &mut Ctx<'_>) {
                                     .map(|(t, e)| json!({"types": t, "enabled": e}))
                                     .collect::<Vec<_>>()
                             ),
-                        )],
+                            ),
+                        ],
                     );
                 }
             }

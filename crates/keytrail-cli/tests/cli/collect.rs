@@ -1,0 +1,170 @@
+//! `keytrail collect aws`: exit codes and the snapshot's own record of what
+//! failed, against a real moto server (the same fixture as `exposure
+//! --live`) and an endpoint that refuses connections.
+
+use crate::{CliTest, Run};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+/// `keytrail collect aws` with only the test's AWS settings.
+fn collect(t: &CliTest, endpoint: &str, out: &str) -> Run {
+    let mut c = t.command(&["collect", "aws", "--region", "us-east-1", "--out", out]);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            c.env_remove(k);
+        }
+    }
+    let o = c
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE")
+        .env("AWS_SECRET_ACCESS_KEY", "fake-secret-for-moto")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_MAX_ATTEMPTS", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run keytrail");
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+fn errors(t: &CliTest, out: &str) -> Vec<Value> {
+    let v: Value = serde_json::from_str(&t.read(&format!("{out}/aws/collection-errors.json")))
+        .expect("collection-errors.json is JSON");
+    v["Errors"].as_array().expect("Errors is a list").clone()
+}
+
+/// Plain moto lacks GetInstanceMetadataDefaults (as some partitions and
+/// emulators do): the collection is partial, exit 1, the failure is in the
+/// snapshot, everything else is written, and posture evaluates it with the
+/// metadata check "not evaluated", never passed.
+#[test]
+fn a_failed_call_makes_a_partial_snapshot_not_a_failed_run() {
+    let t = CliTest::new();
+    t.write(
+        "seed/aws/iam-get-account-authorization-details.json",
+        r#"{"UserDetailList": [{"UserName": "ci-deploy", "Path": "/"}], "RoleDetailList": []}"#,
+    );
+    t.write(
+        "seed/aws/iam-list-access-keys/ci-deploy.json",
+        r#"{"AccessKeyMetadata": [{"UserName": "ci-deploy", "AccessKeyId": "AKIAQ6XLYV2HPRKD3MZE", "Status": "Active"}]}"#,
+    );
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/exposure_moto.py");
+    let mut child = Command::new(&python)
+        .arg(script)
+        .arg(t.root().join("seed"))
+        .env("MOTO_ACCOUNT_ID", "123456789012")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {python} (install moto[server] and boto3 with scripts/install-test-deps.sh): {e}"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let served: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+        panic!("exposure_moto.py did not start (is moto[server] installed? scripts/install-test-deps.sh): {e}: {line:?}")
+    });
+    let endpoint = served["endpoint"].as_str().unwrap().to_string();
+
+    let r = collect(&t, &endpoint, "snap");
+    drop(child.stdin.take());
+    let _ = child.wait();
+    assert_eq!(r.code, 1, "partial: {}", r.stderr);
+    assert!(r.stderr.contains("partial snapshot"), "{}", r.stderr);
+    assert!(r.stderr.contains("collection-errors.json"), "{}", r.stderr);
+    let errs = errors(&t, "snap");
+    assert!(
+        errs.iter().any(|e| e["File"]
+            == "regions/us-east-1/ec2-get-instance-metadata-defaults.json"
+            && e["Message"]
+                .as_str()
+                .unwrap()
+                .contains("GetInstanceMetadataDefaults")),
+        "{errs:#?}"
+    );
+    for e in &errs {
+        let file = e["File"].as_str().unwrap();
+        assert!(
+            !t.root().join("snap/aws").join(file).exists(),
+            "a failed call writes no file: {file}"
+        );
+    }
+    // The rest is there: the identity, IAM with the seeded key.
+    assert!(
+        t.root()
+            .join("snap/aws/sts-get-caller-identity.json")
+            .is_file()
+    );
+    let keys = t.read("snap/aws/iam-list-access-keys/ci-deploy.json");
+    assert!(keys.contains("AKIAQ6XLYV2HPRKD3MZE"), "{keys}");
+
+    let p = t.run(&["posture", "--snapshot", "snap"]);
+    assert!(
+        p.code <= 1,
+        "posture reads a partial snapshot: {}",
+        p.stderr
+    );
+    let (_, not_evaluated) = p
+        .stdout
+        .split_once("not evaluated:")
+        .unwrap_or_else(|| panic!("a not-evaluated section: {}", p.stdout));
+    assert!(
+        not_evaluated.contains("ec2-get-instance-metadata-defaults"),
+        "the metadata-defaults check is listed as not evaluated: {}",
+        p.stdout
+    );
+}
+
+/// An endpoint that refuses connections: nothing collected, exit 2, and the
+/// output directory still says why.
+#[test]
+fn an_unreachable_account_is_an_error_with_the_reason_recorded() {
+    let t = CliTest::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = collect(&t, &format!("http://127.0.0.1:{port}"), "snap");
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("nothing collected"), "{}", r.stderr);
+    let errs = errors(&t, "snap");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(errs[0]["File"], "sts-get-caller-identity.json");
+    assert!(
+        errs[0]["Message"]
+            .as_str()
+            .unwrap()
+            .contains("GetCallerIdentity failed"),
+        "{errs:#?}"
+    );
+}
+
+/// An output path that cannot be a directory: exit 2, never "collected".
+#[test]
+fn an_unwritable_output_is_an_error() {
+    let t = CliTest::new();
+    t.write("snap", "a file where the snapshot directory should be");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = collect(&t, &format!("http://127.0.0.1:{port}"), "snap");
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("nothing collected"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("collection-errors.json: cannot create"),
+        "the unwritable record is named: {}",
+        r.stderr
+    );
+}
