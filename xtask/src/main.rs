@@ -94,7 +94,8 @@ fn parse_opts(args: &[String]) -> Result<BenchOpts> {
 /// Write `mb` MiB of source-like files (about 256 KiB each, in nested
 /// directories) with a fake secret roughly every 64 KiB. Returns bytes written.
 fn generate_corpus(dir: &Path, mb: u64) -> Result<(u64, usize)> {
-    let marker = dir.join(format!(".complete-{mb}"));
+    // v2: with credential files and encoded secrets.
+    let marker = dir.join(format!(".complete-v2-{mb}"));
     if marker.exists() {
         let bytes = dir_size(dir)?;
         let planted: usize = std::fs::read_to_string(&marker)?.trim().parse()?;
@@ -117,6 +118,21 @@ fn generate_corpus(dir: &Path, mb: u64) -> Result<(u64, usize)> {
         std::fs::write(sub.join(format!("file{i:05}.{ext}")), &data)?;
         written += data.len() as u64;
         planted += secrets.len();
+        // Every 32 files, the credential files of tools (by name) and
+        // files with base64-encoded secrets, under a config folder.
+        if i.is_multiple_of(32) {
+            let conf = dir.join(format!("pkg{:03}/conf{i:05}", i / 100));
+            let files = keytrail_testkit::tool_files::credential_files(0x5eed + i)
+                .into_iter()
+                .chain(keytrail_testkit::tool_files::encoded_files(0x5eed + i));
+            for f in files {
+                let path = conf.join(&f.path);
+                std::fs::create_dir_all(path.parent().expect("a file path"))?;
+                std::fs::write(&path, &f.text)?;
+                written += f.text.len() as u64;
+                planted += f.secrets.len();
+            }
+        }
         i += 1;
     }
     std::fs::write(&marker, planted.to_string())?;
