@@ -327,6 +327,74 @@ pub struct Run {
     pub findings: i64,
 }
 
+/// What an API token of `keytrail serve` may do; each role may do what
+/// the ones before it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Read findings, runs and history.
+    Viewer,
+    /// Read, and triage (status, assignee, owner, comments).
+    Triager,
+    /// Everything.
+    Admin,
+}
+
+impl Role {
+    /// Every role, least first.
+    pub const ALL: [Role; 3] = [Role::Viewer, Role::Triager, Role::Admin];
+
+    /// The name stored and shown (`viewer`, `triager`, `admin`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Triager => "triager",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role `{s}` (viewer, triager or admin)"))
+    }
+}
+
+/// An API token as the store knows it (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiToken {
+    /// Row id.
+    pub id: i64,
+    /// Who the token acts as: the actor of its triage changes.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// When it was made.
+    pub created_at: String,
+}
+
+/// Prefix of every API token, so scanners (keytrail's own included) can
+/// tell one apart.
+pub const TOKEN_PREFIX: &str = "kttok_";
+
+/// SHA-256 of a token, in hex: what the store keeps.
+fn token_digest(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// An open store.
 pub struct Store {
     conn: Conn,
@@ -1126,6 +1194,60 @@ read it again (`keytrail findings`) and retry"
             })
             .collect();
         Ok((audit, comments))
+    }
+
+    /// Make an API token for `name` with `role`. The token (`kttok_`
+    /// and 64 hex digits: 32 random bytes) is returned once; the store
+    /// keeps its SHA-256 only.
+    pub fn create_token(&mut self, name: &str, role: Role) -> Result<String, StoreError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(StoreError::new(
+                ErrorKind::Invalid,
+                "a token needs a name (who it acts as, recorded as the actor of its changes)",
+            ));
+        }
+        let mut raw = [0u8; 32];
+        rand::fill(&mut raw);
+        let token: String = std::iter::once(TOKEN_PREFIX.to_string())
+            .chain(raw.iter().map(|b| format!("{b:02x}")))
+            .collect();
+        let digest = token_digest(&token);
+        let at = now();
+        self.conn.write(|c| {
+            c.exec(
+                "INSERT INTO api_tokens (token_sha256, name, role, created_at) VALUES (?, ?, ?, ?)",
+                &[
+                    Val::from(digest),
+                    Val::from(name),
+                    Val::from(role.as_str()),
+                    Val::from(at),
+                ],
+            )
+        })?;
+        Ok(token)
+    }
+
+    /// The live (not revoked) token whose SHA-256 matches `token`.
+    pub fn token(&mut self, token: &str) -> Result<Option<ApiToken>, StoreError> {
+        let shown = self.conn.shown();
+        let rows = self.conn.query(
+            "SELECT id, name, role, created_at FROM api_tokens \
+             WHERE token_sha256 = ? AND revoked_at IS NULL",
+            &[Val::from(token_digest(token))],
+        )?;
+        rows.first()
+            .map(|r| {
+                Ok(ApiToken {
+                    id: r.int(0),
+                    name: r.text(1),
+                    role: r.text(2).parse().map_err(|e: String| {
+                        StoreError::new(ErrorKind::Corrupt, format!("{shown}: api_tokens: {e}"))
+                    })?,
+                    created_at: r.text(3),
+                })
+            })
+            .transpose()
     }
 
     /// Every recorded run, oldest first.

@@ -7,8 +7,13 @@ use crate::db::{Conn, Dialect, Val};
 use crate::error::{ErrorKind, StoreError};
 
 /// Every migration, in order: version `i + 1` is `MIGRATIONS[i]`.
-pub const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_init", include_str!("../migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../migrations/0001_init.sql")),
+    (
+        "0002_api_tokens",
+        include_str!("../migrations/0002_api_tokens.sql"),
+    ),
+];
 
 /// The schema version this binary writes and reads.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

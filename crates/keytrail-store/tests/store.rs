@@ -8,7 +8,8 @@ mod common;
 
 use common::{Db, contains, finding, secrets};
 use keytrail_store::{
-    ErrorKind, Filter, OpenOptions, RunRecord, SCHEMA_VERSION, Status, Store, Triage,
+    ErrorKind, Filter, OpenOptions, Role, RunRecord, SCHEMA_VERSION, Status, Store, TOKEN_PREFIX,
+    Triage,
 };
 
 /// Run `check` on a SQLite file and on a PostgreSQL database.
@@ -113,6 +114,14 @@ fn fill(db: &Db, version: u32) {
     match version {
         0 => {}
         1 => fill_v1(db),
+        2 => {
+            fill_v1(db);
+            db.raw(
+                "INSERT INTO api_tokens (token_sha256, name, role, created_at)
+                   VALUES ('2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae', 'ci-bot',
+                     'triager', '2026-11-03T00:00:00.000000Z');",
+            );
+        }
         v => panic!("no fixture for schema version {v}: add one with the migration"),
     }
 }
@@ -141,6 +150,14 @@ fn check_fixture(s: &mut Store, version: u32) {
             .unwrap()
             .contains("00112233445566778899aabbccddeeff")
     );
+    // From version 2: the token whose SHA-256 the fixture holds ("foo").
+    let token = s.token("foo").unwrap();
+    if version >= 2 {
+        let t = token.expect("the fixture's token");
+        assert_eq!((t.name.as_str(), t.role), ("ci-bot", Role::Triager));
+    } else {
+        assert_eq!(token, None);
+    }
 }
 
 both!(every_earlier_schema_upgrades_to_the_current_one);
@@ -867,4 +884,36 @@ fn posture_records_live_beside_secrets_and_are_fixed_by_their_own_runs(db: Db) {
         s.record_records(&r, &[bad]).unwrap_err().kind,
         ErrorKind::Invalid
     );
+}
+
+both!(api_tokens_are_kept_hashed_and_shown_once);
+fn api_tokens_are_kept_hashed_and_shown_once(db: Db) {
+    let mut s = Store::open(&db.url()).unwrap();
+    let viewer = s.create_token("alice", Role::Viewer).unwrap();
+    let admin = s.create_token("ops", Role::Admin).unwrap();
+    assert!(viewer.starts_with(TOKEN_PREFIX) && viewer.len() == TOKEN_PREFIX.len() + 64);
+    assert_ne!(viewer, admin);
+    let t = s.token(&viewer).unwrap().expect("the viewer token");
+    assert_eq!((t.name.as_str(), t.role), ("alice", Role::Viewer));
+    assert_eq!(s.token(&admin).unwrap().unwrap().role, Role::Admin);
+    // One character off, or no prefix: no token.
+    let mut wrong = viewer.clone();
+    wrong.pop();
+    wrong.push(if viewer.ends_with('0') { '1' } else { '0' });
+    assert_eq!(s.token(&wrong).unwrap(), None);
+    assert_eq!(s.token("").unwrap(), None);
+    assert_eq!(
+        s.create_token("  ", Role::Viewer).unwrap_err().kind,
+        ErrorKind::Invalid
+    );
+    drop(s);
+    // The database holds the digest, never the token.
+    let bytes = db.contents();
+    assert!(contains(&bytes, "alice"), "the dump holds the tokens' rows");
+    for token in [&viewer, &admin] {
+        assert!(
+            !contains(&bytes, &token[TOKEN_PREFIX.len()..]),
+            "token stored in clear"
+        );
+    }
 }
