@@ -29,6 +29,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("keytrail-store", 1),
     ("keytrail-scan", 2),
     ("keytrail-detect", 2),
+    ("keytrail-server", 2),
     ("keytrail-report", 3),
     ("keytrail-collect", 3),
     ("keytrail-exposure", 3),
@@ -78,6 +79,7 @@ const NETWORK_USERS: &[&str] = &[
     "keytrail-verify",
     "keytrail-revoke",
     "keytrail-store",
+    "keytrail-server",
     "keytrail-cli",
 ];
 

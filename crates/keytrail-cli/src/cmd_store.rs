@@ -548,7 +548,7 @@ pub fn default_db() -> anyhow::Result<String> {
 /// Open the store; `existing`: a SQLite file must exist already (the
 /// commands that read the store do not create an empty one at a mistyped
 /// path).
-fn open(db: Option<&str>, existing: bool) -> anyhow::Result<Store> {
+pub(crate) fn open(db: Option<&str>, existing: bool) -> anyhow::Result<Store> {
     let location = match db {
         Some(d) => d.to_string(),
         None => default_db()?,

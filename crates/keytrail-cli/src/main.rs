@@ -18,6 +18,7 @@ mod cmd_revoke;
 mod cmd_rotate;
 mod cmd_rules;
 mod cmd_scan;
+mod cmd_serve;
 mod cmd_store;
 mod cmd_verify;
 mod config;
@@ -60,6 +61,8 @@ fn main() -> std::process::ExitCode {
         args::Command::Import(a) => cmd_store::run_import(a),
         args::Command::Findings(a) => cmd_store::run_findings(a),
         args::Command::Triage(a) => cmd_store::run_triage(a),
+        args::Command::Serve(a) => cmd_serve::run_serve(a),
+        args::Command::Token(c) => cmd_serve::run_token(c),
         args::Command::Detect(a) => cmd_detect::run(a).map(|code| match code {
             0 => ExitStatus::Clean,
             1 => ExitStatus::Findings,

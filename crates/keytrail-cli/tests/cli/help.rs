@@ -34,6 +34,8 @@ fn every_flag_has_an_example() {
         &["import"],
         &["findings"],
         &["triage"],
+        &["serve"],
+        &["token", "create"],
     ] {
         let mut args = sub.to_vec();
         args.push("--help");

@@ -26,6 +26,7 @@ mod revoke;
 mod rotate;
 mod rules;
 mod scan;
+mod serve;
 mod store;
 mod verify;
 

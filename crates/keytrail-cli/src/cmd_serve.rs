@@ -1,0 +1,110 @@
+//! `keytrail serve` (the store over HTTP: keytrail-server's API) and
+//! `keytrail token create` (an API token for it, printed once, kept
+//! hashed in the store).
+
+use crate::ExitStatus;
+use crate::cmd_store::{DbArg, open};
+use clap::{Args, Subcommand};
+use keytrail_store::Role;
+use std::io::Write;
+use std::net::SocketAddr;
+
+/// `keytrail serve`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Every route but /api/v1/openapi.json needs `Authorization: Bearer TOKEN` \
+(`keytrail token create`): 401 without a valid token, 403 without the route's role. Runs until \
+Ctrl-C or SIGTERM. Exit codes: 0 = stopped, 2 = error (a store that cannot be opened, an address \
+in use).\n\n\
+Examples:\n  keytrail token create --db findings.db --role viewer --name dashboard\n  \
+keytrail serve --db findings.db --listen 127.0.0.1:8080\n  \
+curl -H \"Authorization: Bearer $TOKEN\" 'http://127.0.0.1:8080/api/v1/findings?status=open&min_severity=high'"
+)]
+pub struct ServeArgs {
+    /// The store.
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// The address to listen on (port 0 picks a free one, printed on
+    /// stderr). The API has no TLS: keep it on loopback or behind a
+    /// reverse proxy that terminates TLS.
+    ///
+    /// Example: `--listen 127.0.0.1:8080`
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+/// `keytrail token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make an API token for `keytrail serve` and print it once (the store keeps its SHA-256).
+    Create(TokenCreateArgs),
+}
+
+/// `keytrail token create`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The token is printed once on stdout; the store keeps only its SHA-256, \
+so a lost token cannot be shown again: make another. Exit codes: 0 = made, 2 = error.\n\n\
+Examples:\n  keytrail token create --db findings.db --role triager --name alice\n  \
+TOKEN=$(keytrail token create --db postgres://keytrail@db.internal/keytrail --role viewer --name grafana)"
+)]
+pub struct TokenCreateArgs {
+    /// The store (a SQLite file is created when absent).
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// What the token may do: `viewer` reads, `triager` reads and triages,
+    /// `admin` may do everything.
+    ///
+    /// Example: `--role triager`
+    #[arg(long, value_name = "ROLE", value_parser = parse_role)]
+    pub role: Role,
+
+    /// Who the token acts as: the actor recorded in the audit trail of its
+    /// triage changes.
+    ///
+    /// Example: `--name alice`
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}
+
+/// `keytrail serve`: until Ctrl-C or SIGTERM.
+pub fn run_serve(args: &ServeArgs) -> anyhow::Result<ExitStatus> {
+    let store = open(args.db.db.as_deref(), true)?;
+    let location = store.location();
+    drop(store);
+    let db = match args.db.db.as_deref() {
+        Some(d) => d.to_string(),
+        None => crate::cmd_store::default_db()?,
+    };
+    keytrail_server::run(&db, args.listen, |addr| {
+        eprintln!("keytrail serve: {location} on http://{addr}/api/v1 (Ctrl-C stops)");
+    })
+    .map_err(anyhow::Error::msg)?;
+    Ok(ExitStatus::Clean)
+}
+
+/// `keytrail token …`.
+pub fn run_token(cmd: &TokenCommand) -> anyhow::Result<ExitStatus> {
+    match cmd {
+        TokenCommand::Create(args) => {
+            let mut store = open(args.db.db.as_deref(), false)?;
+            let token = store.create_token(&args.name, args.role)?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{token}")?;
+            out.flush()?;
+            eprintln!(
+                "keytrail token: made a {} token for `{}` in {}; it is shown this once (the store keeps its SHA-256)",
+                args.role,
+                args.name.trim(),
+                store.location()
+            );
+            Ok(ExitStatus::Clean)
+        }
+    }
+}
