@@ -50,6 +50,12 @@ if ! command -v pre-commit >/dev/null 2>&1 || ! command -v check-jsonschema >/de
   python3 -m pip install --quiet 'pre-commit>=3.2' 'check-jsonschema>=0.29'
 fi
 
+# schemathesis (MIT): crates/keytrail-server/tests/schemathesis.rs runs it
+# against `keytrail serve`, with requests generated from its OpenAPI document.
+if ! command -v schemathesis >/dev/null 2>&1; then
+  python3 -m pip install --quiet 'schemathesis>=4.0,<5'
+fi
+
 # The OCSF schema the OCSF-output tests validate against (testdata/ocsf/validate.py):
 # ocsf-json-schema (MIT) packages the OCSF schema exports (Apache-2.0) and turns
 # them into strict JSON Schemas; jsonschema validates with them.
