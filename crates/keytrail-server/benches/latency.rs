@@ -11,7 +11,9 @@
 //! for S seconds per route; every latency is kept and the percentiles are
 //! exact. Routes: a page of 100 findings at a random offset (the findings
 //! list), the same filtered (open, high and above), and one finding by its
-//! fingerprint with its locations and history (a credential's page).
+//! fingerprint with its locations, history and exposure records (a
+//! credential's page). It also times filling the store (one run of N
+//! findings, as `keytrail import` records them).
 
 use keytrail_store::{Role, RunRecord, Store};
 use keytrail_types::{Confidence, Finding, Fingerprint, Location, Origin, Secret, Severity};
@@ -75,11 +77,17 @@ fn findings(n: usize) -> Vec<Finding> {
         .collect()
 }
 
-type PathOf = dyn Fn(u64) -> String + Sync;
+type PathOf<'a> = dyn Fn(u64) -> String + Sync + 'a;
 
 /// Latencies (sorted) and requests per second of `clients` threads
 /// sending `path(i)` for `secs` seconds.
-fn load(base: &str, token: &str, clients: usize, secs: u64, path: &PathOf) -> (Vec<Duration>, f64) {
+fn load(
+    base: &str,
+    token: &str,
+    clients: usize,
+    secs: u64,
+    path: &PathOf<'_>,
+) -> (Vec<Duration>, f64) {
     let start = Instant::now();
     let until = start + Duration::from_secs(secs);
     let mut all: Vec<Duration> = std::thread::scope(|scope| {
@@ -131,8 +139,14 @@ fn measure(label: &str, url: &str, all: &[Finding], clients: usize, secs: u64) {
     let mut s = Store::open(url).unwrap_or_else(|e| panic!("{label}: {e}"));
     let mut run = RunRecord::new("import", "bench");
     run.complete = true;
+    let t = Instant::now();
     s.record_run(&run, all, &|_| Some("payments".into()))
         .expect("fill the store");
+    println!(
+        "{label:<10} import of {} findings (one run)         {:.1} s",
+        all.len(),
+        t.elapsed().as_secs_f64()
+    );
     let token = s.create_token("bench", Role::Viewer).unwrap();
     drop(s);
     let server = keytrail_server::spawn(url, "127.0.0.1:0".parse().unwrap()).expect("serve");
@@ -147,7 +161,7 @@ fn measure(label: &str, url: &str, all: &[Finding], clients: usize, secs: u64) {
         )
     };
     let page = |i: u64| format!("/api/v1/findings/{}", fps[(i % fps.len() as u64) as usize]);
-    let routes: [(&str, &PathOf); 3] = [
+    let routes: [(&str, &PathOf<'_>); 3] = [
         ("findings list (100, random page)", &list),
         ("findings list, open, high and above", &filtered),
         ("a credential's page", &page),

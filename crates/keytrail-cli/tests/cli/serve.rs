@@ -46,7 +46,7 @@ fn a_token_is_printed_once_and_the_server_answers_with_it() {
         .flatten()
         .collect();
     assert!(
-        !bytes.windows(64).any(|w| w == token[6..].as_bytes()),
+        !bytes.windows(64).any(|w| w == &token.as_bytes()[6..]),
         "the token is stored in clear"
     );
 
