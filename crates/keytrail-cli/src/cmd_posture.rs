@@ -86,7 +86,8 @@ pub struct PostureArgs {
     after_help = "Exit codes: 0 = nothing stands out, 1 = unowned, unused or \
 over-privileged identities, 2 = error.\n\n\
 Examples:\n  keytrail inventory --snapshot snap/ --owners keytrail.owners.yaml\n  \
-keytrail inventory --snapshot snap/ --format jsonl"
+keytrail inventory --snapshot snap/ --format jsonl\n  \
+keytrail inventory --snapshot snap/ --owners keytrail.owners.yaml --db findings.db"
 )]
 pub struct InventoryArgs {
     /// The snapshot, owners and output.
@@ -96,6 +97,10 @@ pub struct InventoryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = InventoryFormat::Human)]
     pub format: InventoryFormat,
+
+    /// The store (`--db`, `--target`).
+    #[command(flatten, next_help_heading = "Store")]
+    pub store: crate::cmd_store::RecordArgs,
 }
 
 struct Loaded {
@@ -223,5 +228,13 @@ pub fn run_inventory(args: &InventoryArgs) -> anyhow::Result<ExitStatus> {
             records.len()
         );
     }
+    let complete = !l.diags.iter().any(|d| d.is_error);
+    crate::cmd_store::record_inventory_run(
+        &args.store,
+        &args.common.snapshot,
+        &records,
+        complete,
+        args.common.quiet,
+    )?;
     Ok(status(flagged > 0, &l.diags))
 }

@@ -197,6 +197,71 @@ pub fn record_posture_run(
     Ok(())
 }
 
+/// Record the identities and credentials of `keytrail inventory` read
+/// from `snapshot`, when `args` names a store: one record each (kind
+/// `inventory`, rule id the identity's kind, fingerprint from its id), so
+/// a later complete inventory of the same target marks the credentials it
+/// no longer lists as fixed. This is what the server's trends count.
+pub fn record_inventory_run(
+    args: &RecordArgs,
+    snapshot: &Path,
+    records: &[keytrail_inventory::IdentityRecord],
+    complete: bool,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    let Some(db) = &args.db else {
+        return Ok(());
+    };
+    let mut store = Store::open(db)?;
+    let target = match &args.target {
+        Some(t) => t.clone(),
+        None => std::fs::canonicalize(snapshot)
+            .unwrap_or_else(|_| snapshot.to_path_buf())
+            .display()
+            .to_string(),
+    };
+    let mut out = Vec::with_capacity(records.len());
+    for r in records {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        h.update(b"inventory\0");
+        h.update(r.id.as_bytes());
+        let fingerprint: String = h.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        out.push(keytrail_store::Record {
+            kind: "inventory".into(),
+            fingerprint,
+            rule_id: r.kind.clone(),
+            title: r.name.clone(),
+            // Flagged identities (unowned, unused, over-privileged) stand
+            // out; the others are information.
+            severity: if r.flags.is_empty() {
+                keytrail_types::Severity::Info
+            } else {
+                keytrail_types::Severity::Low
+            },
+            detail: serde_json::to_value(r)?,
+            owner: (r.owner != keytrail_inventory::UNOWNED).then(|| r.owner.clone()),
+        });
+    }
+    let mut run = RunRecord::new("inventory", &target);
+    run.keytrail_version = env!("CARGO_PKG_VERSION").to_string();
+    run.complete = complete;
+    let sum = store.record_records_of(&run, "inventory", &out)?;
+    if !quiet {
+        eprintln!(
+            "recorded in {}: {} identities and credentials, {} new, {} gone",
+            store.location(),
+            sum.seen,
+            sum.new,
+            sum.fixed
+        );
+    }
+    Ok(())
+}
+
 /// Record the alerts of `keytrail detect` read from `paths`, when `args`
 /// names a store. Alerts are events, not states: a run never marks an
 /// earlier alert fixed.
@@ -363,6 +428,8 @@ pub enum KindArg {
     Alert,
     /// Credentials of `exposure --db`.
     Exposure,
+    /// Identities and credentials of `inventory --db`.
+    Inventory,
 }
 
 /// Formats of `keytrail findings`.
@@ -965,6 +1032,7 @@ pub fn run_findings(args: &FindingsArgs) -> anyhow::Result<ExitStatus> {
                 KindArg::Posture => "posture",
                 KindArg::Alert => "alert",
                 KindArg::Exposure => "exposure",
+                KindArg::Inventory => "inventory",
             }
             .to_string(),
         ),
@@ -975,6 +1043,7 @@ pub fn run_findings(args: &FindingsArgs) -> anyhow::Result<ExitStatus> {
         assignee: args.assignee.clone(),
         owner: args.owner.clone(),
         after_id: None,
+        newest_first: false,
         limit: args.limit,
     };
     let found = store.list_findings(&filter)?;

@@ -298,10 +298,32 @@ pub struct Filter {
     pub assignee: Option<String>,
     /// Only owned by.
     pub owner: Option<String>,
-    /// Only ids greater than this (keyset paging).
+    /// Only ids after this one in the listing's order (keyset paging):
+    /// greater, or smaller when `newest_first`.
     pub after_id: Option<i64>,
+    /// Newest (highest id) first.
+    pub newest_first: bool,
     /// At most this many.
     pub limit: Option<usize>,
+}
+
+/// When a finding was present ([`Store::presence`]).
+#[derive(Debug, Clone)]
+pub struct Presence {
+    /// `secret` or the kind of a [`Record`].
+    pub kind: String,
+    /// Its rule, check or (inventory) identity kind.
+    pub rule_id: String,
+    /// Who owns it.
+    pub owner: Option<String>,
+    /// Its triage status now.
+    pub status: Status,
+    /// First seen.
+    pub first_seen: String,
+    /// Found fixed (absent from a later complete run), if it was.
+    pub fixed_at: Option<String>,
+    /// For records that are not secrets: the record.
+    pub raw: Option<serde_json::Value>,
 }
 
 /// A summary of a recorded run.
@@ -616,12 +638,24 @@ impl Store {
         run: &RunRecord,
         records: &[Record],
     ) -> Result<RunSummary, StoreError> {
-        let mut order: Vec<&str> = Vec::new();
-        let mut merged: HashMap<&str, Item<'_>> = HashMap::new();
         let kind = records
             .first()
-            .map(|r| r.kind.as_str())
-            .unwrap_or("posture");
+            .map(|r| r.kind.clone())
+            .unwrap_or_else(|| "posture".to_string());
+        self.record_records_of(run, &kind, records)
+    }
+
+    /// [`Store::record_records`] for records of `kind`: a run that found
+    /// none still marks those of its kind and target as fixed (when
+    /// complete), and never another kind's.
+    pub fn record_records_of(
+        &mut self,
+        run: &RunRecord,
+        kind: &str,
+        records: &[Record],
+    ) -> Result<RunSummary, StoreError> {
+        let mut order: Vec<&str> = Vec::new();
+        let mut merged: HashMap<&str, Item<'_>> = HashMap::new();
         for r in records {
             if r.kind != kind || r.kind == "secret" {
                 return Err(StoreError::new(
@@ -1144,16 +1178,59 @@ read it again (`keytrail findings`) and retry"
             params.push(o.as_str().into());
         }
         if let Some(a) = filter.after_id {
-            sql.push_str(" AND id > ?");
+            sql.push_str(if filter.newest_first {
+                " AND id < ?"
+            } else {
+                " AND id > ?"
+            });
             params.push(Val::Int(a));
         }
-        sql.push_str(" ORDER BY id");
+        sql.push_str(if filter.newest_first {
+            " ORDER BY id DESC"
+        } else {
+            " ORDER BY id"
+        });
         if let Some(n) = filter.limit {
             sql.push_str(" LIMIT ?");
             params.push(Val::Int(n as i64));
         }
         let rows = self.conn.query(&sql, &params)?;
         self.complete(rows)
+    }
+
+    /// When each finding of these kinds was present, for trends: its
+    /// first sighting, when it was found fixed, its status and owner, and
+    /// for records that are not secrets the record (which holds the
+    /// environment); no locations.
+    pub fn presence(&mut self, kinds: &[&str]) -> Result<Vec<Presence>, StoreError> {
+        if kinds.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT kind, rule_id, owner, status, first_seen, fixed_at, \
+             CASE WHEN kind = 'secret' THEN NULL ELSE detail END \
+             FROM findings WHERE kind IN ({}) ORDER BY id",
+            vec!["?"; kinds.len()].join(", ")
+        );
+        let params: Vec<Val> = kinds.iter().map(|k| Val::from(*k)).collect();
+        let shown = self.conn.shown();
+        self.conn
+            .query(&sql, &params)?
+            .into_iter()
+            .map(|r| {
+                Ok(Presence {
+                    kind: r.text(0),
+                    rule_id: r.text(1),
+                    owner: r.opt_text(2),
+                    status: r.text(3).parse().map_err(|e: String| {
+                        StoreError::new(ErrorKind::Corrupt, format!("{shown}: {e}"))
+                    })?,
+                    first_seen: r.text(4),
+                    fixed_at: r.opt_text(5),
+                    raw: r.opt_text(6).and_then(|d| serde_json::from_str(&d).ok()),
+                })
+            })
+            .collect()
     }
 
     /// A finding's audit trail (oldest first) and comments.
