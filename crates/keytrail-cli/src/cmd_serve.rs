@@ -13,7 +13,8 @@ use std::net::SocketAddr;
 #[derive(Debug, Args)]
 #[command(
     after_help = "Every route but /api/v1/openapi.json needs `Authorization: Bearer TOKEN` \
-(`keytrail token create`): 401 without a valid token, 403 without the route's role. Runs until \
+(`keytrail token create`) or a dashboard session (log in at /login by pasting a token): 401 \
+without either, 403 without the route's role. The dashboard is at /. Runs until \
 Ctrl-C or SIGTERM. Exit codes: 0 = stopped, 2 = error (a store that cannot be opened, an address \
 in use).\n\n\
 Examples:\n  keytrail token create --db findings.db --role viewer --name dashboard\n  \
@@ -32,6 +33,13 @@ pub struct ServeArgs {
     /// Example: `--listen 127.0.0.1:8080`
     #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+
+    /// Mark the dashboard's session cookie `Secure`, so browsers send it
+    /// over HTTPS only: use it behind a reverse proxy that terminates TLS.
+    ///
+    /// Example: `keytrail serve --db findings.db --secure-cookies`
+    #[arg(long)]
+    pub secure_cookies: bool,
 }
 
 /// `keytrail token …`.
@@ -82,8 +90,13 @@ pub fn run_serve(args: &ServeArgs) -> anyhow::Result<ExitStatus> {
         Some(d) => d.to_string(),
         None => crate::cmd_store::default_db()?,
     };
-    keytrail_server::run(&db, args.listen, |addr| {
-        eprintln!("keytrail serve: {location} on http://{addr}/api/v1 (Ctrl-C stops)");
+    let options = keytrail_server::ServeOptions {
+        secure_cookies: args.secure_cookies,
+    };
+    keytrail_server::run(&db, args.listen, options, |addr| {
+        eprintln!(
+            "keytrail serve: {location} on http://{addr}/api/v1 (the dashboard: http://{addr}/; Ctrl-C stops)"
+        );
     })
     .map_err(anyhow::Error::msg)?;
     Ok(ExitStatus::Clean)

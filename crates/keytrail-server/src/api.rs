@@ -23,6 +23,21 @@ pub const OPENAPI: &str = include_str!("../openapi.json");
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
+/// The kinds of finding the store holds.
+const KINDS: [&str; 5] = ["secret", "posture", "alert", "exposure", "inventory"];
+
+/// Inventory kinds that are long-lived credentials (as opposed to the
+/// identities that hold them).
+const LONG_LIVED_KINDS: [&str; 4] = [
+    "aws.iam.access_key",
+    "gcp.service_account_key",
+    "entra.client_secret",
+    "entra.certificate",
+];
+
+/// Points a trend has at most (the newest runs).
+const TREND_POINTS: usize = 90;
+
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
@@ -33,6 +48,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/exposure", get(exposure))
         .route("/api/v1/runs", get(runs))
+        .route("/api/v1/inventory", get(inventory))
+        .route("/api/v1/trends", get(trends))
         .fallback(not_found)
 }
 
@@ -50,7 +67,14 @@ async fn openapi() -> Response {
 
 async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     let t = state.authorize(&headers, Role::Viewer).await?;
-    Ok(Json(json!({"name": t.name, "role": t.role.as_str()})))
+    let mut v = json!({"name": t.name, "role": t.role.as_str()});
+    // A browser session's CSRF token, which its changes must carry.
+    if !headers.contains_key(header::AUTHORIZATION)
+        && let Some(csrf) = state.inner.sessions.csrf(&headers)
+    {
+        v["csrf"] = json!(csrf);
+    }
+    Ok(Json(v))
 }
 
 type Params = Result<Query<Vec<(String, String)>>, QueryRejection>;
@@ -82,10 +106,12 @@ fn filter(pairs: Vec<(String, String)>, kind: Option<&str>) -> Result<Filter, Ap
         match name.as_str() {
             "kind" if kind.is_none() => {
                 let k = text().ok_or_else(|| ApiError::parameter(&name, "empty"))?;
-                if !["secret", "posture", "alert", "exposure"].contains(&k.as_str()) {
+                if !KINDS.contains(&k.as_str()) {
                     return Err(ApiError::parameter(
                         &name,
-                        format!("unknown kind `{k}` (secret, posture, alert or exposure)"),
+                        format!(
+                            "unknown kind `{k}` (secret, posture, alert, exposure or inventory)"
+                        ),
                     ));
                 }
                 f.kind = Some(k);
@@ -124,6 +150,18 @@ fn filter(pairs: Vec<(String, String)>, kind: Option<&str>) -> Result<Filter, Ap
                     return Err(ApiError::parameter(&name, "must be 0 or more"));
                 }
                 f.after_id = Some(a);
+            }
+            "order" => {
+                f.newest_first = match value.as_str() {
+                    "oldest" => false,
+                    "newest" => true,
+                    other => {
+                        return Err(ApiError::parameter(
+                            &name,
+                            format!("`{other}` is not `oldest` or `newest`"),
+                        ));
+                    }
+                };
             }
             "limit" => {
                 let n: usize = value
@@ -222,6 +260,14 @@ async fn alerts(
     list(state, headers, q, Some("alert")).await
 }
 
+async fn inventory(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    q: Params,
+) -> Result<Json<Value>, ApiError> {
+    list(state, headers, q, Some("inventory")).await
+}
+
 async fn exposure(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -245,6 +291,31 @@ fn detail(
     v["remediation"] = json!(f.finding.remediation);
     v["history"] = json!({"audit": audit, "comments": comments});
     v
+}
+
+/// A secret's exposure records (`keytrail exposure` joins a leaked key
+/// with CloudTrail: live, used after the leak, by whom) and the alerts
+/// they name. An exposure record names the secret by its redacted form and
+/// rule ids, not its fingerprint: both must match.
+fn related(v: &mut Value, f: &StoredFinding, exposure: &[StoredFinding]) {
+    let mine: Vec<&Value> = exposure
+        .iter()
+        .filter_map(|e| e.raw.as_ref())
+        .filter(|r| {
+            r["secret_redacted"].as_str() == Some(f.finding.secret_redacted.as_str())
+                && !f.finding.secret_redacted.is_empty()
+                && r["rule_ids"]
+                    .as_array()
+                    .is_some_and(|ids| ids.iter().any(|i| i.as_str() == Some(&f.finding.rule_id)))
+        })
+        .collect();
+    let alerts: Vec<&Value> = mine
+        .iter()
+        .filter_map(|r| r["alerts"].as_array())
+        .flatten()
+        .collect();
+    v["exposure"] = json!(mine);
+    v["alerts"] = json!(alerts);
 }
 
 /// A fingerprint of the path: text a database can hold.
@@ -283,11 +354,22 @@ async fn finding(
             let fp = s.resolve(&fingerprint)?;
             let f = s.finding(&fp)?;
             let (audit, comments) = s.history(&fp)?;
-            Ok((f, audit, comments))
+            let exposure = match &f {
+                Some(f) if f.kind == "secret" => s.list_findings(&Filter {
+                    kind: Some("exposure".into()),
+                    ..Filter::default()
+                })?,
+                _ => Vec::new(),
+            };
+            Ok((f, audit, comments, exposure))
         })
         .await?;
     match out {
-        (Some(f), audit, comments) => Ok(Json(detail(&f, &audit, &comments))),
+        (Some(f), audit, comments, exposure) => {
+            let mut v = detail(&f, &audit, &comments);
+            related(&mut v, &f, &exposure);
+            Ok(Json(v))
+        }
         (None, ..) => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -313,7 +395,7 @@ async fn triage(
     q: Params,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let who = state.authorize(&headers, Role::Triager).await?;
+    let who = state.authorize_write(&headers, Role::Triager).await?;
     no_params(q)?;
     path_fingerprint(&fingerprint)?;
     let v: Value = serde_json::from_slice(&body)
@@ -390,4 +472,72 @@ async fn runs(
     no_params(q)?;
     let runs = state.with_store(|s| s.runs()).await?;
     Ok(Json(json!({"runs": runs})))
+}
+
+/// Whether a finding counts as an open, live, long-lived secret: a leaked
+/// secret (kind `secret`) or a long-lived cloud credential of the
+/// inventory, not triaged as a false positive or an accepted risk.
+fn long_lived(p: &keytrail_store::Presence) -> bool {
+    let kind_counts = p.kind == "secret"
+        || (p.kind == "inventory" && LONG_LIVED_KINDS.contains(&p.rule_id.as_str()));
+    kind_counts && !matches!(p.status, Status::FalsePositive | Status::AcceptedRisk)
+}
+
+/// Whether it was there at `at`: seen by then, not found fixed by then
+/// (and not revoked or fixed by triage, which has no time of its own here:
+/// those count until their `fixed_at`, or not at all when it has none).
+fn present_at(p: &keytrail_store::Presence, at: &str) -> bool {
+    if p.first_seen.as_str() > at {
+        return false;
+    }
+    match &p.fixed_at {
+        Some(fixed) => fixed.as_str() > at,
+        None => !matches!(p.status, Status::Revoked | Status::Fixed),
+    }
+}
+
+async fn trends(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    q: Params,
+) -> Result<Json<Value>, ApiError> {
+    state.authorize(&headers, Role::Viewer).await?;
+    no_params(q)?;
+    let (runs, presence) = state
+        .with_store(|s| Ok((s.runs()?, s.presence(&["secret", "inventory"])?)))
+        .await?;
+    let counted: Vec<_> = presence.iter().filter(|p| long_lived(p)).collect();
+    // One point per recorded run (its end: what it recorded is in), the
+    // newest TREND_POINTS, then now.
+    let mut times: Vec<String> = runs.iter().map(|r| r.finished_at.clone()).collect();
+    times.sort();
+    times.dedup();
+    let skip = times.len().saturating_sub(TREND_POINTS);
+    let mut times: Vec<String> = times.into_iter().skip(skip).collect();
+    times.push(keytrail_store::now());
+    let points: Vec<Value> = times
+        .iter()
+        .map(|at| {
+            let mut owners: std::collections::BTreeMap<String, u64> = Default::default();
+            let mut environments: std::collections::BTreeMap<String, u64> = Default::default();
+            let mut total = 0u64;
+            for p in counted.iter().filter(|p| present_at(p, at)) {
+                total += 1;
+                let owner = p.owner.clone().unwrap_or_else(|| "UNOWNED".into());
+                let env = p
+                    .raw
+                    .as_ref()
+                    .and_then(|r| r["environment"].as_str())
+                    .unwrap_or("unknown")
+                    .to_string();
+                *owners.entry(owner).or_default() += 1;
+                *environments.entry(env).or_default() += 1;
+            }
+            json!({"at": at, "total": total, "by_owner": owners, "by_environment": environments})
+        })
+        .collect();
+    Ok(Json(json!({
+        "metric": "open_long_lived_secrets",
+        "points": points,
+    })))
 }

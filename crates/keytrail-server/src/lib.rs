@@ -16,8 +16,10 @@
 
 mod api;
 mod error;
+mod web;
 
 pub use error::ApiError;
+pub use web::LOGIN_ATTEMPTS;
 
 use axum::Router;
 use keytrail_store::{ApiToken, ErrorKind, OpenOptions, Role, Store, StoreError};
@@ -38,6 +40,18 @@ pub struct AppState {
 struct Inner {
     location: String,
     idle: Mutex<Vec<Store>>,
+    /// Browser sessions and login attempts (in memory: a restart logs
+    /// everyone out).
+    sessions: web::Sessions,
+    options: ServeOptions,
+}
+
+/// How the server behaves beyond its store.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Mark the session cookie `Secure` (browsers then send it over HTTPS
+    /// only): set it when a reverse proxy terminates TLS in front.
+    pub secure_cookies: bool,
 }
 
 impl Drop for Inner {
@@ -58,11 +72,18 @@ impl AppState {
     /// cannot be opened (unreachable, too new, not keytrail's) is an error
     /// before the server listens.
     pub fn open(location: &str) -> Result<AppState, StoreError> {
+        AppState::open_with(location, ServeOptions::default())
+    }
+
+    /// [`AppState::open`] with options.
+    pub fn open_with(location: &str, options: ServeOptions) -> Result<AppState, StoreError> {
         let store = Store::open_with(location, &open_options())?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 location: location.to_string(),
                 idle: Mutex::new(vec![store]),
+                sessions: web::Sessions::default(),
+                options,
             }),
         })
     }
@@ -113,12 +134,35 @@ impl AppState {
         headers: &axum::http::HeaderMap,
         need: Role,
     ) -> Result<ApiToken, ApiError> {
+        self.authorize_as(headers, need, false).await
+    }
+
+    /// [`AppState::authorize`] for a request that changes something: a
+    /// browser session must also send its CSRF token (`X-CSRF-Token`).
+    pub(crate) async fn authorize_write(
+        &self,
+        headers: &axum::http::HeaderMap,
+        need: Role,
+    ) -> Result<ApiToken, ApiError> {
+        self.authorize_as(headers, need, true).await
+    }
+
+    async fn authorize_as(
+        &self,
+        headers: &axum::http::HeaderMap,
+        need: Role,
+        writes: bool,
+    ) -> Result<ApiToken, ApiError> {
         use axum::http::StatusCode;
         let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
+            // No token: a browser session, if the request has one.
+            if let Some(found) = self.inner.sessions.session_token(headers, writes)? {
+                return check_role(found, need);
+            }
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
-                "no credentials: send `Authorization: Bearer TOKEN` (make one with `keytrail token create`)",
+                "no credentials: send `Authorization: Bearer TOKEN` (make one with `keytrail token create`), or log in at /login",
             ));
         };
         let token = value
@@ -143,18 +187,23 @@ impl AppState {
                 "unknown or revoked token",
             ));
         };
-        if found.role < need {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!(
-                    "this route needs the role `{need}`; the token `{}` has `{}`",
-                    found.name, found.role
-                ),
-            ));
-        }
-        Ok(found)
+        check_role(found, need)
     }
+}
+
+/// 403 unless `found` has at least `need`.
+fn check_role(found: ApiToken, need: Role) -> Result<ApiToken, ApiError> {
+    if found.role < need {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "this route needs the role `{need}`; the token `{}` has `{}`",
+                found.name, found.role
+            ),
+        ));
+    }
+    Ok(found)
 }
 
 fn open_options() -> OpenOptions {
@@ -164,9 +213,21 @@ fn open_options() -> OpenOptions {
     }
 }
 
-/// The application: every route under `/api/v1`.
+/// The application: every route under `/api/v1`, the login and the
+/// dashboard.
 pub fn router(state: AppState) -> Router {
-    api::routes().with_state(state)
+    api::routes()
+        .merge(web::routes())
+        .layer(axum::middleware::map_response(web::security_headers))
+        .with_state(state)
+}
+
+/// The router as a service that knows each connection's peer address (the
+/// login rate limit counts attempts per IP).
+fn service(
+    state: AppState,
+) -> axum::extract::connect_info::IntoMakeServiceWithConnectInfo<Router, SocketAddr> {
+    router(state).into_make_service_with_connect_info::<SocketAddr>()
 }
 
 /// A server running on a thread of its own (tests, benchmarks): stopped
@@ -199,7 +260,12 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// Start serving the store at `db` on `listen` (port 0 picks one) on a
 /// thread of its own; returns once it listens.
 pub fn spawn(db: &str, listen: SocketAddr) -> Result<Running, String> {
-    let state = AppState::open(db).map_err(|e| e.to_string())?;
+    spawn_with(db, listen, ServeOptions::default())
+}
+
+/// [`spawn`] with options.
+pub fn spawn_with(db: &str, listen: SocketAddr, options: ServeOptions) -> Result<Running, String> {
+    let state = AppState::open_with(db, options).map_err(|e| e.to_string())?;
     let rt = runtime().map_err(|e| format!("cannot start the runtime: {e}"))?;
     let listener = rt
         .block_on(tokio::net::TcpListener::bind(listen))
@@ -210,7 +276,7 @@ pub fn spawn(db: &str, listen: SocketAddr) -> Result<Running, String> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
         rt.block_on(async move {
-            let _ = axum::serve(listener, router(state))
+            let _ = axum::serve(listener, service(state))
                 .with_graceful_shutdown(async {
                     let _ = stopped.await;
                 })
@@ -227,8 +293,13 @@ pub fn spawn(db: &str, listen: SocketAddr) -> Result<Running, String> {
 /// Serve the store at `db` on `listen` until Ctrl-C or SIGTERM (requests
 /// under way are finished). `ready` is called once it listens, with the
 /// address.
-pub fn run(db: &str, listen: SocketAddr, ready: impl FnOnce(SocketAddr)) -> Result<(), String> {
-    let state = AppState::open(db).map_err(|e| e.to_string())?;
+pub fn run(
+    db: &str,
+    listen: SocketAddr,
+    options: ServeOptions,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<(), String> {
+    let state = AppState::open_with(db, options).map_err(|e| e.to_string())?;
     let rt = runtime().map_err(|e| format!("cannot start the runtime: {e}"))?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -238,7 +309,7 @@ pub fn run(db: &str, listen: SocketAddr, ready: impl FnOnce(SocketAddr)) -> Resu
             .local_addr()
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
         ready(addr);
-        axum::serve(listener, router(state))
+        axum::serve(listener, service(state))
             .with_graceful_shutdown(shutdown())
             .await
             .map_err(|e| format!("serving on {addr}: {e}"))

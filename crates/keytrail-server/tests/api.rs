@@ -3,7 +3,9 @@
 //! finding with its locations and history, triage by PATCH (concurrent
 //! triagers, stale versions refused with 409), parameters and bodies that
 //! are wrong (400 naming them), the database going away (503 JSON, nothing
-//! lost), and that no response holds a secret. PostgreSQL is the local
+//! lost), and that no response holds a secret; browser sessions (login
+//! with a token, cookie flags, CSRF, roles, the login rate limit), the
+//! inventory and the trend. PostgreSQL is the local
 //! server (127.0.0.1:5432, trust authentication; scripts/install-test-deps.sh
 //! starts it); each test makes its own database and drops it.
 
@@ -246,6 +248,8 @@ fn routes(fp: &str) -> Vec<(&'static str, String, Role)> {
         ("GET", "/api/v1/alerts".into(), Role::Viewer),
         ("GET", "/api/v1/exposure".into(), Role::Viewer),
         ("GET", "/api/v1/runs".into(), Role::Viewer),
+        ("GET", "/api/v1/inventory".into(), Role::Viewer),
+        ("GET", "/api/v1/trends".into(), Role::Viewer),
     ]
 }
 
@@ -565,4 +569,584 @@ fn postgres_going_away_is_a_503_in_json_and_loses_nothing() {
             "{method} {path}: {status} {v}"
         );
     }
+}
+
+/// A browser that keeps its cookies by hand (ureq has none here) and
+/// follows no redirect.
+struct Browser<'a> {
+    s: &'a Served,
+    agent: ureq::Agent,
+    cookies: std::collections::BTreeMap<String, String>,
+    /// The Set-Cookie headers of the last response.
+    set_cookies: Vec<String>,
+}
+
+impl<'a> Browser<'a> {
+    fn new(s: &'a Served) -> Browser<'a> {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_global(Some(std::time::Duration::from_secs(30)))
+            .build()
+            .new_agent();
+        Browser {
+            s,
+            agent,
+            cookies: Default::default(),
+            set_cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn take<B>(&mut self, resp: ureq::http::Response<B>) -> (u16, ureq::http::HeaderMap, B) {
+        let (parts, body) = resp.into_parts();
+        self.set_cookies = parts
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_string())
+            .collect();
+        for c in &self.set_cookies {
+            let (kv, attrs) = c.split_once(';').unwrap_or((c, ""));
+            let (k, v) = kv.split_once('=').unwrap();
+            if attrs.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_string(), v.to_string());
+            }
+        }
+        (parts.status.as_u16(), parts.headers, body)
+    }
+
+    fn get(&mut self, path: &str) -> (u16, ureq::http::HeaderMap, String) {
+        let url = format!("http://{}{path}", self.s.server.addr);
+        let resp = self
+            .agent
+            .get(&url)
+            .header("Cookie", self.cookie_header())
+            .call()
+            .unwrap();
+        let (st, h, mut body) = self.take(resp);
+        let text = body.read_to_string().unwrap();
+        for secret in &self.s.secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "GET {path} served a secret"
+            );
+        }
+        (st, h, text)
+    }
+
+    fn post_form(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, ureq::http::HeaderMap, String) {
+        let url = format!("http://{}{path}", self.s.server.addr);
+        let resp = self
+            .agent
+            .post(&url)
+            .header("Cookie", self.cookie_header())
+            .send_form(form.iter().copied())
+            .unwrap();
+        let (st, h, mut body) = self.take(resp);
+        (st, h, body.read_to_string().unwrap())
+    }
+
+    fn patch(&mut self, path: &str, csrf: Option<&str>, body: &str) -> (u16, Value) {
+        let url = format!("http://{}{path}", self.s.server.addr);
+        let mut r = self
+            .agent
+            .patch(&url)
+            .header("Cookie", self.cookie_header())
+            .header("Content-Type", "application/json");
+        if let Some(c) = csrf {
+            r = r.header("X-CSRF-Token", c);
+        }
+        let resp = r.send(body).unwrap();
+        let (st, _, mut b) = self.take(resp);
+        (
+            st,
+            serde_json::from_str(&b.read_to_string().unwrap()).unwrap(),
+        )
+    }
+
+    /// The login form's hidden CSRF value.
+    fn login_csrf(&mut self) -> String {
+        let (st, _, page) = self.get("/login");
+        assert_eq!(st, 200);
+        let at = page.find("name=\"csrf\" value=\"").expect("csrf field") + 19;
+        page[at..at + 64].to_string()
+    }
+
+    /// Log in with `token`; the session's CSRF token.
+    fn login(&mut self, token: &str) -> String {
+        let csrf = self.login_csrf();
+        let (st, h, _) = self.post_form("/login", &[("token", token), ("csrf", &csrf)]);
+        assert_eq!(st, 303, "login");
+        assert_eq!(h.get("location").unwrap(), "/");
+        let (st, _, me) = self.get("/api/v1/me");
+        assert_eq!(st, 200, "{me}");
+        let me: Value = serde_json::from_str(&me).unwrap();
+        me["csrf"].as_str().expect("a session's csrf").to_string()
+    }
+}
+
+both!(a_browser_session_has_strict_cookies_csrf_and_the_token_s_role);
+fn a_browser_session_has_strict_cookies_csrf_and_the_token_s_role(db: Db) {
+    let s = Served::new(db);
+    let path = format!("/api/v1/findings/{}", s.fps[0]);
+    // Without a session: the dashboard's API calls are 401.
+    let mut b = Browser::new(&s);
+    let (st, _, _) = b.get("/api/v1/findings");
+    assert_eq!(st, 401);
+    // The login form sets its own CSRF cookie, scoped to /login.
+    let csrf = b.login_csrf();
+    assert!(
+        b.set_cookies
+            .iter()
+            .any(|c| c.starts_with("keytrail_login=")
+                && c.contains("HttpOnly")
+                && c.contains("SameSite=Strict")),
+        "{:?}",
+        b.set_cookies
+    );
+    // A login post without the form's CSRF value (another site's form) is refused.
+    let (st, _, page) = b.post_form("/login", &[("token", s.token(Role::Admin)), ("csrf", "x")]);
+    assert_eq!(st, 403, "{page}");
+    assert!(!b.cookies.contains_key("keytrail_session"));
+    // A wrong token: 401, no session.
+    let csrf2 = b.login_csrf();
+    let (st, _, page) = b.post_form("/login", &[("token", "kttok_nope"), ("csrf", &csrf2)]);
+    assert_eq!(st, 401);
+    assert!(page.contains("Unknown or revoked token"), "{page}");
+    assert!(!b.cookies.contains_key("keytrail_session"));
+    let _ = csrf;
+    // A triager's session: HttpOnly, SameSite=Strict, no Secure by default.
+    let session_csrf = b.login(s.token(Role::Triager));
+    let cookie = b
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("keytrail_session="))
+        .cloned();
+    let _ = cookie;
+    let (_, me) = {
+        let (st, _, me) = b.get("/api/v1/me");
+        (st, serde_json::from_str::<Value>(&me).unwrap())
+    };
+    assert_eq!(
+        (me["name"].as_str(), me["role"].as_str()),
+        (Some("triager-bot"), Some("triager"))
+    );
+    // A change with the cookie but without the CSRF token: 403, nothing changed.
+    let (st, v) = b.patch(&path, None, r#"{"status": "acknowledged"}"#);
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (403, Some("csrf")),
+        "{v}"
+    );
+    let (st, v) = b.patch(
+        &path,
+        Some("0".repeat(64).as_str()),
+        r#"{"status": "acknowledged"}"#,
+    );
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (403, Some("csrf")),
+        "{v}"
+    );
+    let (_, f) = s.get(&path, Role::Viewer);
+    assert_eq!(f["version"], 1);
+    // With it: done, as the token's name.
+    let (st, v) = b.patch(&path, Some(&session_csrf), r#"{"status": "acknowledged"}"#);
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["history"]["audit"][0]["actor"], "triager-bot");
+    // A viewer's session reads every route and triages none (403), even with its CSRF token.
+    let mut viewer = Browser::new(&s);
+    let viewer_csrf = viewer.login(s.token(Role::Viewer));
+    for (method, route, need) in routes(&s.fps[0]) {
+        let st = match method {
+            "GET" => viewer.get(&route).0,
+            _ => {
+                viewer
+                    .patch(&route, Some(&viewer_csrf), r#"{"comment": "x"}"#)
+                    .0
+            }
+        };
+        assert_eq!(
+            st,
+            if need > Role::Viewer { 403 } else { 200 },
+            "{method} {route}"
+        );
+    }
+    // Logging out needs the session's CSRF token, then ends the session.
+    let (st, _, _) = viewer.post_form("/logout", &[("csrf", "nope")]);
+    assert_eq!(st, 403);
+    let (st, _, _) = viewer.post_form("/logout", &[("csrf", &viewer_csrf)]);
+    assert_eq!(st, 303);
+    assert!(!viewer.cookies.contains_key("keytrail_session"));
+    assert_eq!(viewer.get("/api/v1/me").0, 401);
+    // A cookie the server never made: 401.
+    let mut forged = Browser::new(&s);
+    forged
+        .cookies
+        .insert("keytrail_session".into(), "ab".repeat(32));
+    assert_eq!(forged.get("/api/v1/me").0, 401);
+}
+
+#[test]
+fn session_cookies_are_secure_when_asked() {
+    let db = Db::sqlite();
+    let mut store = Store::open(&db.url()).unwrap();
+    let token = store.create_token("alice", Role::Viewer).unwrap();
+    drop(store);
+    let server = keytrail_server::spawn_with(
+        &db.url(),
+        "127.0.0.1:0".parse().unwrap(),
+        keytrail_server::ServeOptions {
+            secure_cookies: true,
+        },
+    )
+    .unwrap();
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .new_agent();
+    let url = format!("http://{}/login", server.addr);
+    let mut page = agent.get(&url).call().unwrap();
+    let login_cookie = page
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(login_cookie.contains("; Secure"), "{login_cookie}");
+    let text = page.body_mut().read_to_string().unwrap();
+    let at = text.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = &text[at..at + 64];
+    let r = agent
+        .post(&url)
+        .header("Cookie", login_cookie.split(';').next().unwrap())
+        .send_form([("token", token.as_str()), ("csrf", csrf)])
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let session = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("keytrail_session="))
+        .unwrap();
+    for attr in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(session.contains(attr), "{attr}: {session}");
+    }
+}
+
+#[test]
+fn login_attempts_are_limited_per_ip() {
+    let s = Served::new(Db::sqlite());
+    let mut b = Browser::new(&s);
+    let limit = keytrail_server::LOGIN_ATTEMPTS;
+    for i in 0..limit {
+        let csrf = b.login_csrf();
+        let (st, _, _) = b.post_form("/login", &[("token", "kttok_guess"), ("csrf", &csrf)]);
+        assert_eq!(st, 401, "attempt {i}");
+    }
+    // Over the limit: 429 with Retry-After, even with the right token.
+    let csrf = b.login_csrf();
+    let (st, h, page) = b.post_form(
+        "/login",
+        &[("token", s.token(Role::Admin)), ("csrf", &csrf)],
+    );
+    assert_eq!(st, 429, "{page}");
+    assert_eq!(h.get("retry-after").unwrap(), "60");
+    assert!(page.contains("Too many login attempts"), "{page}");
+    assert!(!b.cookies.contains_key("keytrail_session"));
+    // Bearer tokens are not a login: the API still answers them.
+    assert_eq!(s.get("/api/v1/me", Role::Viewer).0, 200);
+}
+
+#[test]
+fn the_dashboard_is_embedded_and_locked_down() {
+    let s = Served::new(Db::sqlite());
+    let mut b = Browser::new(&s);
+    for (path, kind) in [
+        ("/", "text/html"),
+        ("/login", "text/html"),
+        ("/assets/app.js", "text/javascript"),
+        ("/assets/style.css", "text/css"),
+        ("/favicon.svg", "image/svg+xml"),
+    ] {
+        let (st, h, body) = b.get(path);
+        assert_eq!(st, 200, "{path}");
+        assert!(
+            h.get("content-type")
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with(kind),
+            "{path}"
+        );
+        let csp = h.get("content-security-policy").unwrap().to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        assert_eq!(h.get("x-frame-options").unwrap(), "DENY");
+        // Nothing from another origin: no CDN, no remote fonts (the SVG
+        // namespace is a name, not a place).
+        let body = body.replace("http://www.w3.org/2000/svg", "");
+        assert!(
+            !body.contains("http://") && !body.contains("https://"),
+            "{path} loads something remote"
+        );
+    }
+}
+
+both!(inventory_and_the_trend_of_long_lived_secrets);
+fn inventory_and_the_trend_of_long_lived_secrets(db: Db) {
+    let s = Served::new(db);
+    let key = |id: &str, owner: &str, env: &str| keytrail_store::Record {
+        kind: "inventory".into(),
+        fingerprint: format!("inv-{id}"),
+        rule_id: "aws.iam.access_key".into(),
+        title: id.into(),
+        severity: Severity::Info,
+        detail: json!({"id": id, "kind": "aws.iam.access_key", "name": id, "owner": owner, "environment": env}),
+        owner: Some(owner.into()),
+    };
+    let role = keytrail_store::Record {
+        rule_id: "aws.iam.role".into(),
+        ..key("role/deploy", "platform", "prod")
+    };
+    let mut store = Store::open(&s.db.url()).unwrap();
+    let mut first = RunRecord::new("inventory", "snap");
+    first.complete = true;
+    store
+        .record_records_of(
+            &first,
+            "inventory",
+            &[
+                key("AKIA1", "payments", "prod"),
+                key("AKIA2", "platform", "dev"),
+                role.clone(),
+            ],
+        )
+        .unwrap();
+    // A later complete inventory no longer lists AKIA2: rotated away.
+    let mut second = RunRecord::new("inventory", "snap");
+    second.complete = true;
+    second.started_at = keytrail_store::now();
+    second.finished_at = second.started_at.clone();
+    store
+        .record_records_of(
+            &second,
+            "inventory",
+            &[key("AKIA1", "payments", "prod"), role],
+        )
+        .unwrap();
+    drop(store);
+    let (st, inv) = s.get("/api/v1/inventory", Role::Viewer);
+    assert_eq!(st, 200, "{inv}");
+    let inv = inv["findings"].as_array().unwrap();
+    assert_eq!(inv.len(), 3);
+    assert!(
+        inv.iter()
+            .all(|f| f["kind"] == "inventory" && f["record"]["environment"].is_string())
+    );
+    let gone: Vec<_> = inv
+        .iter()
+        .filter(|f| !f["fixed_at"].is_null())
+        .map(|f| f["title"].clone())
+        .collect();
+    assert_eq!(gone, [json!("AKIA2")]);
+    let (st, t) = s.get("/api/v1/trends", Role::Viewer);
+    assert_eq!(st, 200, "{t}");
+    let points = t["points"].as_array().unwrap();
+    // The scan's run, the two inventories, and now.
+    assert_eq!(points.len(), 4, "{t}");
+    // After the scan: its 3 secrets (owned by payments, no environment).
+    assert_eq!(points[0]["total"], 3, "{t}");
+    assert_eq!(points[0]["by_environment"]["unknown"], 3);
+    // After the first inventory: + 2 keys (the role is not a credential).
+    assert_eq!(points[1]["total"], 5, "{t}");
+    assert_eq!(points[1]["by_owner"]["platform"], 1);
+    assert_eq!(points[1]["by_environment"]["prod"], 1);
+    // After the second: AKIA2 is gone.
+    assert_eq!(points[2]["total"], 4, "{t}");
+    assert_eq!(points[2]["by_owner"].get("platform"), None);
+    // A secret triaged as a false positive does not count at all.
+    let (st, _) = s.patch(
+        &format!("/api/v1/findings/{}", s.fps[0]),
+        Role::Triager,
+        r#"{"status": "false_positive"}"#,
+    );
+    assert_eq!(st, 200);
+    let (_, t) = s.get("/api/v1/trends", Role::Viewer);
+    assert_eq!(t["points"][3]["total"], 3, "{t}");
+    assert_eq!(t["points"][0]["total"], 2, "{t}");
+    // Newest first.
+    let (_, page) = s.get("/api/v1/findings?order=newest&limit=2", Role::Viewer);
+    let ids: Vec<i64> = page["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_i64().unwrap())
+        .collect();
+    assert!(ids[0] > ids[1], "{ids:?}");
+    let (_, next) = s.get(
+        &format!(
+            "/api/v1/findings?order=newest&limit=2&after={}",
+            page["next_after"]
+        ),
+        Role::Viewer,
+    );
+    assert!(next["findings"][0]["id"].as_i64().unwrap() < ids[1]);
+}
+
+/// A store at schema version 1 (before API tokens), with findings.
+fn sqlite_at_schema_1() -> (Db, Vec<String>) {
+    let db = Db::sqlite();
+    let opts = keytrail_store::OpenOptions {
+        schema_version: Some(1),
+        ..keytrail_store::OpenOptions::default()
+    };
+    let mut store = Store::open_with(&db.url(), &opts).expect("open at version 1");
+    assert_eq!(store.schema_version().unwrap(), 1);
+    let mut fake = keytrail_testkit::secrets::FakeSecrets::new(31);
+    let secrets: Vec<String> = (0..2).map(|_| fake.github_classic()).collect();
+    let fs = vec![
+        finding(&secrets[0], "a.env", Severity::High, 4),
+        finding(&secrets[1], "b.env", Severity::Low, 5),
+    ];
+    store
+        .record_run(&RunRecord::new("scan", "old/repo"), &fs, &|_| None)
+        .unwrap();
+    drop(store);
+    (db, secrets)
+}
+
+#[test]
+fn a_store_of_an_older_schema_is_upgraded_and_served_whole() {
+    let (db, secrets) = sqlite_at_schema_1();
+    // Serving opens it first: it is brought to the current schema (the
+    // token table appears), its findings kept.
+    let server = keytrail_server::spawn(&db.url(), "127.0.0.1:0".parse().unwrap()).expect("serve");
+    let mut store = Store::open(&db.url()).unwrap();
+    assert_eq!(
+        store.schema_version().unwrap(),
+        keytrail_store::SCHEMA_VERSION
+    );
+    let token = store.create_token("carol", Role::Viewer).unwrap();
+    drop(store);
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut r = agent
+        .get(format!("http://{}/api/v1/findings", server.addr))
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let text = r.body_mut().read_to_string().unwrap();
+    for s in &secrets {
+        assert!(!text.contains(s.as_str()));
+    }
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["findings"].as_array().unwrap().len(), 2, "{v}");
+}
+
+#[test]
+fn a_newer_corrupt_or_foreign_store_is_refused_before_listening() {
+    let dir = tempfile::tempdir().unwrap();
+    // Corrupt: the file is named, left as it is, and nothing listens.
+    let corrupt = dir.path().join("corrupt.db");
+    let junk: Vec<u8> = (0..8192u32).map(|i| (i * 7 + 3) as u8).collect();
+    std::fs::write(&corrupt, &junk).unwrap();
+    let err = keytrail_server::spawn(corrupt.to_str().unwrap(), "127.0.0.1:0".parse().unwrap())
+        .err()
+        .expect("a corrupt file is refused");
+    assert!(err.contains("corrupt.db"), "{err}");
+    assert_eq!(
+        std::fs::read(&corrupt).unwrap(),
+        junk,
+        "the file is untouched"
+    );
+    // Newer than this keytrail: refused, named, untouched.
+    let newer = dir.path().join("newer.db");
+    drop(Store::open(newer.to_str().unwrap()).unwrap());
+    let status = std::process::Command::new("sqlite3")
+        .arg(&newer)
+        .arg("UPDATE keytrail_meta SET value = '999' WHERE key = 'schema_version'")
+        .status()
+        .expect("sqlite3 is not installed: run scripts/install-test-deps.sh");
+    assert!(status.success());
+    let err = keytrail_server::spawn(newer.to_str().unwrap(), "127.0.0.1:0".parse().unwrap())
+        .err()
+        .expect("a newer schema is refused");
+    assert!(err.contains("999") && err.contains("newer.db"), "{err}");
+}
+
+#[test]
+fn a_locked_sqlite_store_is_a_503_and_loses_nothing() {
+    let s = Served::new(Db::sqlite());
+    let path = format!("/api/v1/findings/{}", s.fps[0]);
+    // Another process (the sqlite3 shell) holds the write lock until its
+    // standard input closes.
+    let mut holder = std::process::Command::new("sqlite3")
+        .arg(s.db.url())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sqlite3 is not installed: run scripts/install-test-deps.sh");
+    {
+        use std::io::{BufRead, Write};
+        let stdin = holder.stdin.as_mut().unwrap();
+        stdin
+            .write_all(
+                b"BEGIN IMMEDIATE; INSERT INTO keytrail_meta VALUES ('held', 'x'); SELECT 'locked';\n",
+            )
+            .unwrap();
+        stdin.flush().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(holder.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "locked");
+    }
+    // Reading goes on (WAL); a triage waits for the lock, then is refused
+    // with 503 naming the lock, nothing written.
+    let (status, _) = s.get(&path, Role::Viewer);
+    assert_eq!(status, 200);
+    let t0 = std::time::Instant::now();
+    let (status, v) = s.patch(&path, Role::Triager, r#"{"status": "revoked"}"#);
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(v["error"]["code"], "database_locked", "{v}");
+    assert!(
+        t0.elapsed() >= std::time::Duration::from_secs(4),
+        "it waited for the lock"
+    );
+    drop(holder.stdin.take());
+    let _ = holder.wait();
+    let (_, f) = s.get(&path, Role::Viewer);
+    assert_eq!(
+        (f["status"].as_str(), f["version"].as_i64()),
+        (Some("open"), Some(1))
+    );
+    let (status, f) = s.patch(
+        &path,
+        Role::Triager,
+        r#"{"status": "revoked", "if_version": 1}"#,
+    );
+    assert_eq!(status, 200, "{f}");
 }
