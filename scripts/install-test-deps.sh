@@ -50,6 +50,23 @@ if ! command -v pre-commit >/dev/null 2>&1 || ! command -v check-jsonschema >/de
   python3 -m pip install --quiet 'pre-commit>=3.2' 'check-jsonschema>=0.29'
 fi
 
+# Headless Chromium and its WebDriver server (Debian's chromium and
+# chromium-driver, BSD-3-Clause): crates/keytrail-cli/tests/cli/dashboard.rs
+# drives the dashboard with them and takes screenshots.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then apt_sudo=""; else apt_sudo="sudo"; fi
+  $apt_sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $apt_sudo apt-get install -y -qq chromium chromium-driver
+fi
+
+# The sqlite3 shell: crates/keytrail-server/tests/api.rs holds a store's
+# write lock from another process with it.
+if ! command -v sqlite3 >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then apt_sudo=""; else apt_sudo="sudo"; fi
+  $apt_sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $apt_sudo apt-get install -y -qq sqlite3
+fi
+
 # schemathesis (MIT): crates/keytrail-server/tests/schemathesis.rs runs it
 # against `keytrail serve`, with requests generated from its OpenAPI document.
 if ! command -v schemathesis >/dev/null 2>&1; then

@@ -10,6 +10,7 @@ mod ci_snippets;
 #[cfg(feature = "collect-aws")]
 mod collect;
 mod config;
+mod dashboard;
 mod detect;
 #[cfg(feature = "detect-s3")]
 mod detect_s3;
