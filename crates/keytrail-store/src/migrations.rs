@@ -13,6 +13,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_api_tokens",
         include_str!("../migrations/0002_api_tokens.sql"),
     ),
+    (
+        "0003_findings_kind",
+        include_str!("../migrations/0003_findings_kind.sql"),
+    ),
 ];
 
 /// The schema version this binary writes and reads.

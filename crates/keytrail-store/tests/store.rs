@@ -114,7 +114,8 @@ fn fill(db: &Db, version: u32) {
     match version {
         0 => {}
         1 => fill_v1(db),
-        2 => {
+        // Version 3 adds an index only: version 2's fixture.
+        2 | 3 => {
             fill_v1(db);
             db.raw(
                 "INSERT INTO api_tokens (token_sha256, name, role, created_at)
