@@ -66,6 +66,7 @@ fn findings(n: usize) -> Vec<Finding> {
                         offset: (i % 300) as u64 * 40,
                         snippet: "GITHUB_TOKEN=ghp_…ab".into(),
                         origin: Origin::File,
+                        decoded: None,
                     })
                     .collect(),
                 notes: vec!["checksum valid".into()],

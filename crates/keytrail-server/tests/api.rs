@@ -105,6 +105,7 @@ fn finding(secret: &str, path: &str, severity: Severity, n: u8) -> Finding {
             offset: 40,
             snippet: format!("token = {}", "*".repeat(12)),
             origin: Origin::File,
+            decoded: None,
         }],
         notes: vec!["checksum valid".into()],
         remediation: None,

@@ -43,6 +43,7 @@ fn fill(location: &str) -> (String, String) {
             offset: 40,
             snippet: "token = ************".into(),
             origin: Origin::File,
+            decoded: None,
         }],
         notes: Vec::new(),
         remediation: None,
