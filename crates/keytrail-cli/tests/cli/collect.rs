@@ -4,25 +4,13 @@
 
 use crate::{CliTest, Run};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 /// `keytrail collect aws` with only the test's AWS settings.
 fn collect(t: &CliTest, endpoint: &str, out: &str) -> Run {
     let mut c = t.command(&["collect", "aws", "--region", "us-east-1", "--out", out]);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") {
-            c.env_remove(k);
-        }
-    }
+    crate::aws_test_env(&mut c, endpoint);
     let o = c
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE")
-        .env("AWS_SECRET_ACCESS_KEY", "fake-secret-for-moto")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_MAX_ATTEMPTS", "1")
         .stdin(Stdio::null())
         .output()
@@ -55,24 +43,7 @@ fn a_failed_call_makes_a_partial_snapshot_not_a_failed_run() {
         "seed/aws/iam-list-access-keys/ci-deploy.json",
         r#"{"AccessKeyMetadata": [{"UserName": "ci-deploy", "AccessKeyId": "AKIAQ6XLYV2HPRKD3MZE", "Status": "Active"}]}"#,
     );
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/exposure_moto.py");
-    let mut child = Command::new(&python)
-        .arg(script)
-        .arg(t.root().join("seed"))
-        .env("MOTO_ACCOUNT_ID", "123456789012")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {python} (install moto[server] and boto3 with scripts/install-test-deps.sh): {e}"));
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let served: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
-        panic!("exposure_moto.py did not start (is moto[server] installed? scripts/install-test-deps.sh): {e}: {line:?}")
-    });
+    let (mut child, served) = crate::start_snapshot_moto(&t.root().join("seed"), "123456789012");
     let endpoint = served["endpoint"].as_str().unwrap().to_string();
 
     let r = collect(&t, &endpoint, "snap");

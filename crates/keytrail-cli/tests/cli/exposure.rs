@@ -509,28 +509,10 @@ fn key_without_user_and_malformed_findings() {
 #[test]
 #[cfg(feature = "collect-aws")]
 fn live_collection_resolves_keys_as_the_snapshot_does() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let t = CliTest::new();
     let sc = scenario(&t);
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/exposure_moto.py");
-    let mut child = Command::new(&python)
-        .arg(script)
-        .arg(&sc.snapshot)
-        .env("MOTO_ACCOUNT_ID", ACCOUNT)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {python} (install moto[server] and boto3 with scripts/install-test-deps.sh): {e}"));
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let served: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
-        panic!("exposure_moto.py did not start (is moto[server] installed? scripts/install-test-deps.sh): {e}: {line:?}")
-    });
+    let (mut child, served) = crate::start_snapshot_moto(&sc.snapshot, ACCOUNT);
     let endpoint = served["endpoint"].as_str().unwrap().to_string();
     assert_eq!(served["created"]["keys"].as_array().unwrap().len(), 2);
 
@@ -550,22 +532,8 @@ fn live_collection_resolves_keys_as_the_snapshot_does() {
     ];
     let live = |endpoint: &str| {
         let mut c = t.command(&args);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("AWS_") {
-                c.env_remove(k);
-            }
-        }
-        let out = c
-            .env("AWS_ENDPOINT_URL", endpoint)
-            .env("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE")
-            .env("AWS_SECRET_ACCESS_KEY", "fake-secret-for-moto")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .stdin(Stdio::null())
-            .output()
-            .expect("run keytrail");
+        crate::aws_test_env(&mut c, endpoint);
+        let out = c.stdin(Stdio::null()).output().expect("run keytrail");
         crate::Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

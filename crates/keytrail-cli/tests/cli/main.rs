@@ -205,3 +205,52 @@ pub fn with_test_rules() -> CliTest {
     t.write("rules/testing.yml", TEST_RULES);
     t
 }
+
+/// moto serving the account a snapshot describes (`tests/exposure_moto.py`):
+/// the child (its standard input closed stops it) and what it printed
+/// (`endpoint`, `created`). Fails loudly when Python with moto is missing.
+#[cfg(feature = "collect-aws")]
+pub fn start_snapshot_moto(
+    snapshot: &Path,
+    account: &str,
+) -> (std::process::Child, serde_json::Value) {
+    use std::io::{BufRead, BufReader};
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/exposure_moto.py");
+    let mut child = Command::new(&python)
+        .arg(script)
+        .arg(snapshot)
+        .env("MOTO_ACCOUNT_ID", account)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {python} (install moto[server] and boto3 with scripts/install-test-deps.sh): {e}"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let served = serde_json::from_str(&line).unwrap_or_else(|e| {
+        panic!("exposure_moto.py did not start (is moto[server] installed? scripts/install-test-deps.sh): {e}: {line:?}")
+    });
+    (child, served)
+}
+
+/// `command` with only the test's AWS settings: moto at `endpoint`, fake
+/// credentials, no shared config files, no instance metadata.
+#[cfg(feature = "collect-aws")]
+pub fn aws_test_env(command: &mut Command, endpoint: &str) {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") {
+            command.env_remove(k);
+        }
+    }
+    command
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE")
+        .env("AWS_SECRET_ACCESS_KEY", "fake-secret-for-moto")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+}
