@@ -6,6 +6,7 @@
 //! `[dev-dependencies]` and benchmarks only). Nothing here is a real
 //! credential: every value is generated at test time from a seeded RNG.
 
+pub mod cloudlogs;
 pub mod cloudtrail;
 pub mod data;
 pub mod exposure;
