@@ -9,7 +9,7 @@ use std::sync::Arc;
 use keytrail_types::Severity;
 use serde::{Deserialize, Serialize};
 
-use crate::event::Event;
+use crate::event::{Event, Provider};
 use crate::time::format_rfc3339_ms;
 
 /// Which engine raised an alert.
@@ -72,8 +72,13 @@ pub struct RuleDef {
 impl RuleDef {
     /// The rule's metadata (`keytrail.aws.<id>`, no author).
     pub fn info(&self) -> RuleInfo {
+        self.info_in("aws")
+    }
+
+    /// The rule's metadata in a provider's namespace (`keytrail.<provider>.<id>`).
+    pub fn info_in(&self, provider: &str) -> RuleInfo {
         RuleInfo {
-            id: format!("keytrail.aws.{}", self.id),
+            id: format!("keytrail.{provider}.{}", self.id),
             title: self.title.to_string(),
             severity: self.severity,
             technique: self.technique.to_string(),
@@ -125,6 +130,10 @@ pub struct Alert {
     /// Author of the Sigma rule, for attribution.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
+    /// The cloud of the evidence (`gcp`, `entra`, `m365`, `azure`); not written for
+    /// AWS, so CloudTrail alerts are unchanged.
+    #[serde(default, skip_serializing_if = "Provider::is_aws")]
+    pub provider: Provider,
     /// Epoch milliseconds of `time` (not serialised).
     #[serde(skip)]
     pub time_ms: i64,
@@ -364,6 +373,7 @@ impl Aggregator {
             event_count: 0,
             explanation: String::new(),
             author: hit.rule.author.clone(),
+            provider: ev.provider(),
             time_ms: ev.time_ms,
         };
         alert.event_count = 1;

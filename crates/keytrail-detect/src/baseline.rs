@@ -18,7 +18,7 @@ use keytrail_types::{Diagnostic, Severity};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{AlertSource, Hit, RuleDef, RuleInfo};
-use crate::event::{Event, UaFamily};
+use crate::event::{Event, Provider, UaFamily};
 use crate::ipintel::{IpInfo, NetworkClass, country_distance_km};
 use crate::owners::Owners;
 use crate::time::{DAY_MS, HOUR_MS, format_rfc3339_ms, hour_of_week};
@@ -535,6 +535,34 @@ pub static RULES: LazyLock<Vec<Arc<RuleInfo>>> = LazyLock::new(|| {
         .collect()
 });
 
+/// The metadata of every behavioural rule in each other cloud's namespace
+/// (`keytrail.gcp.…`), indexed by [`Provider`] then rule.
+static PROVIDER_RULES: LazyLock<Vec<Vec<Arc<RuleInfo>>>> = LazyLock::new(|| {
+    [
+        Provider::Aws,
+        Provider::Gcp,
+        Provider::Entra,
+        Provider::M365,
+        Provider::Azure,
+    ]
+    .iter()
+    .map(|p| {
+        BehaviourRule::ALL
+            .iter()
+            .map(|r| Arc::new(r.def().info_in(p.as_str())))
+            .collect()
+    })
+    .collect()
+});
+
+/// Moves a behavioural hit into the namespace of `provider` (a hit of another rule
+/// is left alone).
+pub fn in_provider(h: &mut Hit, provider: Provider) {
+    if let Some(i) = RULES.iter().position(|r| Arc::ptr_eq(r, &h.rule)) {
+        h.rule = PROVIDER_RULES[provider as usize][i].clone();
+    }
+}
+
 fn bhit(r: BehaviourRule, sev: Option<Severity>, explanation: String) -> Hit {
     let mut h = Hit::new(r.info(), explanation);
     h.severity = sev;
@@ -729,13 +757,11 @@ pub fn detect(
                     )));
         }
     }
-    if ev.event_name() == "CreateAccessKey"
-        && ev.error_code().is_none()
-        && let Some(k) = ev.lookup_str("responseElements.accessKey.accessKeyId")
+    if let Some(k) = ev.created_key()
         && new_keys.len() < 100_000
     {
         new_keys.insert(
-            Box::from(k),
+            Box::from(k.as_str()),
             KeyOrigin {
                 time_ms: ev.time_ms,
                 creator: Box::from(who),

@@ -1,6 +1,7 @@
 //! The detection engine: configuration ([`EngineBuilder`]), the per-event pipeline
-//! ([`Engine::process`]: IP intelligence → playbook → baselines → Sigma → alert
-//! aggregation) and run statistics ([`Stats`]).
+//! ([`Engine::process`]: IP intelligence → playbook (CloudTrail) or the other
+//! clouds' playbook (`cloudplay`) → baselines → Sigma → alert aggregation) and run
+//! statistics ([`Stats`]).
 //!
 //! One `Engine` is single-threaded: baselines and detector state never need locks.
 //! [`run_parallel`] parallelises reading, decompression and parsing ahead of the one
@@ -17,7 +18,8 @@ use serde::Serialize;
 
 use crate::alert::{Aggregator, Alert, AlertSink, Hit};
 use crate::baseline::{self, Baseline, State, s3_bucket};
-use crate::event::Event;
+use crate::cloudplay::CloudPlaybook;
+use crate::event::{Event, Provider};
 use crate::incident::Incidents;
 use crate::ipintel::{IpInfo, IpIntel};
 use crate::owners::Owners;
@@ -172,7 +174,8 @@ impl EngineBuilder {
         self.sigma.push(path.into());
         self
     }
-    /// Runs the SigmaHQ AWS rules embedded in keytrail (Detection Rule License 1.1),
+    /// Runs the SigmaHQ cloud rules embedded in keytrail (AWS, Azure, GCP, M365;
+    /// Detection Rule License 1.1),
     /// shaped by the default profile (`keytrail-rules/data/sigma-profile.yml`); rules
     /// added with [`EngineBuilder::sigma_rules`] replace embedded ones with the same id.
     pub fn builtin_sigma(mut self, on: bool) -> Self {
@@ -284,6 +287,7 @@ impl EngineBuilder {
             shared,
             state,
             playbook: Playbook::default(),
+            cloud: CloudPlaybook::default(),
             sigma: SigmaState::default(),
             agg: Aggregator::default(),
             sink: None,
@@ -441,6 +445,7 @@ pub struct Engine {
     shared: Shared,
     state: State,
     playbook: Playbook,
+    cloud: CloudPlaybook,
     sigma: SigmaState,
     agg: Aggregator,
     sink: Option<Box<dyn AlertSink>>,
@@ -628,8 +633,14 @@ impl Engine {
         let empty = Baseline::default();
         let base = self.state.identities.get(ev.principal());
         let learning = base.is_none_or(|b| t - b.first_ms < self.learning_ms);
-        self.playbook.process(ev, base, &self.state.accounts, hits);
-        if learning {
+        let aws = ev.provider() == Provider::Aws;
+        if aws {
+            self.playbook.process(ev, base, &self.state.accounts, hits);
+        } else {
+            self.cloud
+                .process(ev, base, info.as_deref(), &self.state.accounts, hits);
+        }
+        if learning && aws {
             for h in hits.iter_mut() {
                 if NOVELTY_RULES
                     .iter()
@@ -640,6 +651,7 @@ impl Engine {
             }
         }
         let s3 = s3_bucket(ev);
+        let before = hits.len();
         baseline::detect(
             ev,
             base.unwrap_or(&empty),
@@ -650,6 +662,13 @@ impl Engine {
             hits,
             s3,
         );
+        if !aws {
+            // The behavioural rules judge every cloud's identities the same way; their
+            // ids name the cloud of the evidence.
+            for h in &mut hits[before..] {
+                baseline::in_provider(h, ev.provider());
+            }
+        }
         let (bucket, bytes) = s3.map_or((None, 0), |(b, n)| (Some(b), n));
         match self.state.identities.get_mut(ev.principal()) {
             Some(b) => b.update(ev, info.as_deref(), bucket, bytes),

@@ -1,4 +1,6 @@
-//! The CloudTrail record model: one parsed event with its normalised identity.
+//! The record model: one parsed event with its normalised identity. CloudTrail is
+//! the native shape; Google Cloud, Entra ID, Microsoft 365 and Azure Activity records
+//! fill the same fields (`cloud`), tagged with their [`Provider`].
 //!
 //! Parsing borrows from the record bytes (serde_json with `RawValue` for the nested
 //! request/response documents) and keeps the raw record so Sigma rules can reach any
@@ -17,11 +19,13 @@ use std::sync::{Arc, OnceLock};
 
 use crate::time::parse_rfc3339_ms;
 
+mod cloud;
 mod identity;
 mod lookup;
 mod parse;
 mod useragent;
 
+pub use cloud::{Provider, credential_operation, gcp_key_id, modified_properties, parameters};
 pub use identity::{Identity, IdentityKind, role_from_session_arn};
 pub use lookup::{for_each_member, parse_ip, raw_member};
 pub use useragent::UaFamily;
@@ -29,7 +33,7 @@ pub use useragent::UaFamily;
 // The submodules read one another's items through these (each opens with
 // `use super::*`): identity and useragent → parse → lookup.
 #[allow(unused_imports)]
-use {identity::*, lookup::*, parse::*, useragent::*};
+use {cloud::*, identity::*, lookup::*, parse::*, useragent::*};
 
 /// A string field of an [`Event`]: a byte range of its text (`start == u32::MAX`:
 /// absent).
@@ -85,6 +89,8 @@ pub struct Event {
     kind: Option<IdentityKind>,
     mfa: bool,
     console_session: bool,
+    /// The cloud that wrote the record.
+    provider: Provider,
     /// The buffer holding the record text: the whole file it was read from (shared by
     /// the file's events, so parsing copies no record text) or the record alone.
     src: Arc<String>,
@@ -140,6 +146,7 @@ impl Clone for Event {
             kind: self.kind,
             mfa: self.mfa,
             console_session: self.console_session,
+            provider: self.provider,
             src: self.src.clone(),
             raw_start: self.raw_start,
             raw_len: self.raw_len,
@@ -170,9 +177,9 @@ impl fmt::Display for RecordError {
         match self {
             RecordError::InvalidJson(m) => write!(f, "invalid JSON record: {m}"),
             RecordError::NotAnObject => f.write_str("record is not a JSON object"),
-            RecordError::MissingTime => {
-                f.write_str("record has no parseable eventTime or @timestamp")
-            }
+            RecordError::MissingTime => f.write_str(
+                "record has no parseable eventTime or @timestamp and is no known cloud log record",
+            ),
         }
     }
 }
@@ -322,6 +329,9 @@ impl Event {
     /// Whether this event is human use: a console sign-in or console session, a
     /// browser, or an MFA-authenticated session.
     pub fn human_use(&self) -> bool {
+        // `console_session` is also set for the people of the other clouds (Entra and
+        // Microsoft 365 users signing in interactively, Google accounts that are not
+        // service accounts).
         if self.event_type() == "AwsConsoleSignIn" || self.console_session || self.mfa {
             return true;
         }

@@ -210,6 +210,7 @@ fn merge(parts: &[Alert], kinds: usize) -> Alert {
             reasons.join("; ")
         ),
         author: None,
+        provider: parts[0].provider,
         time_ms: first.time_ms,
     };
     for a in parts {
@@ -253,6 +254,7 @@ mod tests {
             event_count: 1,
             explanation: "x".into(),
             author: None,
+            provider: Default::default(),
             time_ms: t,
         }
     }

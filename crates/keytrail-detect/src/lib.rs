@@ -1,4 +1,5 @@
-//! CloudTrail abuse detection: identity normalisation, baselines, detectors and a Sigma engine.
+//! Cloud-log abuse detection (CloudTrail, Google Cloud audit logs, Entra ID, Microsoft
+//! 365, Azure Activity): identity normalisation, baselines, detectors and a Sigma engine.
 //!
 //! Data flows one way: [`reader`] turns files and streams into [`event::Event`]s
 //! (or diagnostics), the [`engine::Engine`] runs the playbook detectors, the
@@ -8,6 +9,7 @@
 
 pub mod alert;
 pub mod baseline;
+pub mod cloudplay;
 pub mod engine;
 pub mod event;
 pub mod incident;
@@ -20,7 +22,7 @@ pub mod reader;
 pub mod sigma;
 pub mod time;
 
-pub use event::{Event, Identity, IdentityKind, UaFamily};
+pub use event::{Event, Identity, IdentityKind, Provider, UaFamily};
 /// CSV CloudTrail (Athena results, exports): now [`reader::csvlog`].
 pub use reader::csvlog;
 pub use reader::{read_path, read_paths, read_stream};

@@ -18,8 +18,8 @@ const LAYERS: &[&[&str]] = &[
     &["owners", "sigma", "incident"],
     // Per-identity baselines and the behavioural detectors.
     &["baseline"],
-    // Playbook detectors (they read baselines).
-    &["playbook"],
+    // Playbook detectors (they read baselines): CloudTrail's and the other clouds'.
+    &["playbook", "cloudplay"],
     // The engine that runs them all.
     &["engine"],
 ];

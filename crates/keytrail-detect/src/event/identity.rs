@@ -1,7 +1,8 @@
 //! Who made a call: the principal kinds of `userIdentity.type`, the normalised
 //! [`Identity`] view of an event, and role-session ARNs.
 
-/// What kind of principal made the call (`userIdentity.type`).
+/// What kind of principal made the call (`userIdentity.type` for CloudTrail; the
+/// kinds after `Unknown` are the other clouds').
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IdentityKind {
@@ -25,6 +26,16 @@ pub enum IdentityKind {
     IdentityCenterUser,
     /// Missing or unknown `userIdentity`.
     Unknown,
+    /// A Google Cloud service account (`…@….gserviceaccount.com`).
+    GcpServiceAccount,
+    /// A Google account (a person or a group) acting on Google Cloud.
+    GcpUser,
+    /// A Microsoft Entra ID user (also the users of Microsoft 365 and Azure).
+    EntraUser,
+    /// An Entra ID application's service principal (a workload identity).
+    ServicePrincipal,
+    /// An Azure managed identity.
+    ManagedIdentity,
 }
 
 impl IdentityKind {

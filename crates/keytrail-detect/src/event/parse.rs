@@ -7,7 +7,7 @@ use super::*;
 /// A string field that tolerates other JSON types (numbers and booleans become text;
 /// objects, arrays and null become `None`).
 #[derive(Default)]
-pub(super) struct Lenient<'a>(Option<Cow<'a, str>>);
+pub(super) struct Lenient<'a>(pub(super) Option<Cow<'a, str>>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -370,6 +370,16 @@ impl Event {
         t: &str,
         shared: Option<(&Arc<String>, usize)>,
     ) -> Result<Event, RecordError> {
+        Self::from_syntax_at(rec, t, shared, 0)
+    }
+
+    /// [`Event::from_syntax`] for a record inside `depth` Pub/Sub envelopes.
+    pub(super) fn from_syntax_at(
+        rec: RecordSyntax<'_>,
+        t: &str,
+        shared: Option<(&Arc<String>, usize)>,
+        depth: u8,
+    ) -> Result<Event, RecordError> {
         let time = rec
             .event_time
             .as_str()
@@ -390,7 +400,8 @@ impl Event {
             if let Some(d) = rec.detail.filter(|d| d.get().starts_with('{')) {
                 return Self::parse_str(d.get());
             }
-            return Err(RecordError::MissingTime);
+            // Not CloudTrail: a record of another cloud, or no record at all.
+            return Self::parse_cloud(t, shared, depth);
         };
         let mut b = TextBuilder {
             t,
@@ -460,6 +471,7 @@ impl Event {
             kind,
             mfa,
             console_session,
+            provider: Provider::Aws,
             src,
             raw_start,
             raw_len: t.len() as u32,
@@ -477,8 +489,8 @@ impl Event {
 /// Collects an event's field strings: ranges of the record text `t`, or strings
 /// appended after it (decoded escapes, derived values).
 pub(super) struct TextBuilder<'t> {
-    t: &'t str,
-    extra: String,
+    pub(super) t: &'t str,
+    pub(super) extra: String,
 }
 
 impl TextBuilder<'_> {

@@ -1,4 +1,5 @@
-//! CloudTrail as CSV: Athena query results over the CloudTrail table (struct columns
+//! CloudTrail as CSV (and Microsoft 365 audit exports, whose `AuditData` column is the
+//! record): Athena query results over the CloudTrail table (struct columns
 //! such as `useridentity` written as `{type=IAMUser, arn=…, sessioncontext={…}}`) and
 //! other exports whose header names CloudTrail fields (`Event Name`, `eventtime`,
 //! `Source IP`…; nested values as JSON or Python-style dicts). Each row becomes a
@@ -65,6 +66,9 @@ fn column(header: &str) -> Column {
         "username" => Column::Identity("userName"),
         "awsaccesskey" | "accesskeyid" => Column::Identity("accessKeyId"),
         "cloudtrailevent" => Column::Whole,
+        // Microsoft 365: `Search-UnifiedAuditLog` and Purview exports keep the record
+        // as JSON in `AuditData`.
+        "auditdata" => Column::Whole,
         _ => Column::Skip,
     }
 }

@@ -25,9 +25,14 @@ pub(super) fn utf8_partial_tail(b: &[u8]) -> usize {
     0
 }
 
-/// Whether a line starts a wrapper object around records: CloudTrail's `{"Records":[…]}`
-/// or `aws cloudtrail lookup-events` output `{"Events":[…]}`.
+/// Whether a line starts a wrapper object around records: CloudTrail's `{"Records":[…]}`,
+/// `aws cloudtrail lookup-events` output `{"Events":[…]}`, or a Graph API response
+/// (`{"@odata.context":…,"value":[…]}`, written on one line by `curl`).
 pub(super) fn is_wrapper(line: &[u8]) -> bool {
+    if line.starts_with(b"{\"@odata.") {
+        return memchr::memmem::find(line, b"\"value\":[").is_some()
+            || memchr::memmem::find(line, b"\"value\": [").is_some();
+    }
     WRAPPER_KEYS.iter().any(|k| {
         line.strip_prefix(b"{\"")
             .and_then(|l| l.strip_prefix(*k))
@@ -36,9 +41,11 @@ pub(super) fn is_wrapper(line: &[u8]) -> bool {
 }
 
 /// Members whose array holds the records: CloudTrail's `Records`, `aws cloudtrail
-/// lookup-events`'s `Events`, and `aws logs filter-log-events`'s `events` (each record a
-/// JSON string in `message`).
-pub(super) const WRAPPER_KEYS: [&[u8]; 3] = [b"Records", b"Events", b"events"];
+/// lookup-events`'s `Events`, `aws logs filter-log-events`'s `events` (each record a
+/// JSON string in `message`), Azure diagnostic exports' `records` and Graph API
+/// responses' `value` (Entra sign-ins and audits).
+pub(super) const WRAPPER_KEYS: [&[u8]; 5] =
+    [b"Records", b"Events", b"events", b"records", b"value"];
 
 /// The JSON part of a line exported from CloudWatch Logs (`<timestamp> <message>`): the
 /// line after a leading RFC 3339 timestamp, when there is one; else the line.

@@ -9,7 +9,7 @@ use regex::Regex;
 use serde_json::Value;
 use serde_yaml_ng::Value as Yaml;
 
-use crate::event::{Event, IdentityKind};
+use crate::event::{Event, IdentityKind, Provider};
 use crate::ipintel::parse_cidr;
 
 /// A value read from an event for matching.
@@ -23,6 +23,8 @@ pub enum FieldVal<'a> {
     Str(Cow<'a, str>),
     /// A JSON array or object.
     Json(&'a Value),
+    /// Several values, read through arrays on the way (the other clouds' paths).
+    Many(Vec<&'a Value>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +82,9 @@ impl FieldPath {
         let s = |v: &'a str| FieldVal::Str(Cow::Borrowed(v));
         let opt =
             |v: Option<&'a str>| v.map_or(FieldVal::Missing, |v| FieldVal::Str(Cow::Borrowed(v)));
+        if ev.provider() != Provider::Aws {
+            return super::fields::get(ev, &self.path);
+        }
         match self.fast {
             // Empty typed fields may be absent in the record: consult it then.
             Some(Fast::EventName) if !ev.event_name().is_empty() => s(ev.event_name()),
@@ -158,6 +163,14 @@ impl FieldPath {
         match self.get(ev) {
             FieldVal::Str(s) => s.into_owned(),
             FieldVal::Json(v) => v.to_string(),
+            FieldVal::Many(vs) => vs
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    v => v.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join(","),
             FieldVal::Missing | FieldVal::Null => String::new(),
         }
     }
@@ -319,6 +332,16 @@ impl Matcher {
         }
     }
 
+    /// Whether one scalar of an array satisfies this matcher.
+    fn test_item(&self, it: &Value, ev: &Event) -> bool {
+        match it {
+            Value::String(s) => self.test_str(s, ev),
+            Value::Number(n) => self.test_str(&n.to_string(), ev),
+            Value::Bool(b) => self.test_str(if *b { "true" } else { "false" }, ev),
+            _ => false,
+        }
+    }
+
     /// Whether the field value satisfies this matcher.
     pub fn test(&self, fv: &FieldVal<'_>, ev: &Event) -> bool {
         match self {
@@ -328,11 +351,12 @@ impl Matcher {
                 FieldVal::Missing | FieldVal::Null => false,
                 FieldVal::Str(s) => self.test_str(s, ev),
                 // Arrays match when any element matches.
-                FieldVal::Json(Value::Array(items)) => items.iter().any(|it| match it {
-                    Value::String(s) => self.test_str(s, ev),
-                    Value::Number(n) => self.test_str(&n.to_string(), ev),
-                    Value::Bool(b) => self.test_str(if *b { "true" } else { "false" }, ev),
-                    _ => false,
+                FieldVal::Json(Value::Array(items)) => {
+                    items.iter().any(|it| self.test_item(it, ev))
+                }
+                FieldVal::Many(items) => items.iter().any(|it| match it {
+                    Value::Array(a) => a.iter().any(|x| self.test_item(x, ev)),
+                    v => self.test_item(v, ev),
                 }),
                 FieldVal::Json(_) => false,
             },

@@ -13,12 +13,16 @@
 //! field; keywords search the whole record; `|re` is case-sensitive unless `|re|i`.
 //! Every alert keeps the rule's `author` (the SigmaHQ Detection Rule License requires it).
 //!
-//! [`SigmaRules::load`] compiles the SigmaHQ AWS rules embedded in `keytrail-rules`
-//! (shaped by the default [`profile::Profile`]) together with rule files from disk;
-//! a rule from disk replaces an embedded rule with the same `id`.
+//! [`SigmaRules::load`] compiles the SigmaHQ cloud rules embedded in `keytrail-rules`
+//! (AWS, Azure and Entra ID, Google Cloud, Microsoft 365; shaped by the default
+//! [`profile::Profile`]) together with rule files from disk; a rule from disk
+//! replaces an embedded rule with the same `id`. A rule's `logsource` routes it to
+//! one cloud's events ([`fields::Route`]); the other clouds' field names are mapped
+//! by [`fields::get`].
 
 pub mod condition;
 pub mod correlation;
+pub mod fields;
 pub mod matcher;
 pub mod profile;
 
@@ -36,6 +40,7 @@ use crate::prematch::{Prematch, RuleIds};
 use crate::time::{DAY_MS, HOUR_MS};
 use condition::Cond;
 use correlation::{CorrState, Correlation};
+use fields::Route;
 use matcher::{FieldCond, Matcher};
 
 /// One selection of a detection.
@@ -80,6 +85,8 @@ pub struct SigmaRule {
     pub path: String,
     /// Whether matches raise alerts on their own (false when only a correlation uses it).
     pub generate: bool,
+    /// The events the rule runs on (from its `logsource`).
+    pub route: Route,
     /// Selection names, in detection order.
     pub selection_names: Vec<String>,
     selections: Vec<Selection>,
@@ -100,7 +107,7 @@ impl SigmaRule {
                     }
                 }
                 matcher::FieldVal::Missing | matcher::FieldVal::Null => return false,
-                matcher::FieldVal::Json(_) => {}
+                matcher::FieldVal::Json(_) | matcher::FieldVal::Many(_) => {}
             }
         }
         let mut cache: [Option<bool>; 16] = [None; 16];
@@ -153,6 +160,8 @@ pub struct SigmaRules {
     pub correlations: Vec<Correlation>,
     by_event_name: foldhash::HashMap<String, Vec<usize>>,
     unindexed: Vec<usize>,
+    /// Rules of the other clouds, by [`crate::event::Provider`] (not indexed by name).
+    by_provider: [Vec<usize>; 5],
     corr_by_rule: Vec<Vec<usize>>,
     /// Unique id of this indexed set, so matches computed ahead ([`Event`]'s
     /// prematched rules) are only used with the set that computed them.
@@ -311,6 +320,7 @@ pub fn compile_rule(doc: &Yaml, path: &str) -> Result<SigmaRule, String> {
         name: str_field(doc, "name"),
         path: path.to_string(),
         generate: true,
+        route: route_of(doc).unwrap_or(Route::Aws),
         selection_names: names,
         selections,
         cond,
@@ -352,19 +362,18 @@ fn required_literals(cond: &Cond, sels: &[Selection]) -> Vec<(matcher::FieldPath
     }
 }
 
-fn is_cloudtrail(doc: &Yaml) -> bool {
+/// Where a rule document runs (its `logsource`), or why it cannot.
+fn route_of(doc: &Yaml) -> Result<Route, String> {
     let ls: LogSourceSyntax = doc
         .get("logsource")
         .and_then(|v| serde_yaml_ng::from_value(v.clone()).ok())
         .unwrap_or_default();
-    ls.product
-        .as_deref()
-        .is_some_and(|p| p.eq_ignore_ascii_case("aws"))
-        || ls
-            .service
-            .as_deref()
-            .is_some_and(|s| s.eq_ignore_ascii_case("cloudtrail"))
+    Route::of(ls.product.as_deref(), ls.service.as_deref())
 }
+
+/// The embedded SigmaHQ rule folders that run: CloudTrail, Entra ID and the Azure
+/// Activity log, Google Cloud, Microsoft 365.
+pub const BUILTIN_FOLDERS: [&str; 4] = ["aws", "azure", "gcp", "m365"];
 
 /// Prefix of the names of embedded rules (`builtin:sigma/aws/cloudtrail/…yml`).
 pub const BUILTIN_PREFIX: &str = "builtin:sigma/";
@@ -383,7 +392,8 @@ pub struct BuiltinUse {
 }
 
 impl SigmaRules {
-    /// Loads the embedded SigmaHQ AWS rules (when `builtin`, shaped by `profile`)
+    /// Loads the embedded SigmaHQ cloud rules (AWS, Azure, GCP, M365; when `builtin`,
+    /// shaped by `profile`)
     /// and every rule file under `paths`. A rule from `paths` with the `id` of an
     /// embedded rule replaces it; rules from `paths` are never profiled.
     pub fn load(
@@ -393,11 +403,13 @@ impl SigmaRules {
     ) -> (Self, BuiltinUse, Vec<Diagnostic>) {
         let (mut docs, mut diags) = read_rule_files(paths);
         if builtin {
-            docs.extend(
-                keytrail_rules::builtin_sigma("aws")
-                    .into_iter()
-                    .map(|f| (format!("{BUILTIN_PREFIX}{}", f.path), f.text.to_string())),
-            );
+            for folder in BUILTIN_FOLDERS {
+                docs.extend(
+                    keytrail_rules::builtin_sigma(folder)
+                        .into_iter()
+                        .map(|f| (format!("{BUILTIN_PREFIX}{}", f.path), f.text.to_string())),
+                );
+            }
         }
         let mut use_ = BuiltinUse::default();
         let (rules, more) = Self::compile(
@@ -479,12 +491,8 @@ impl SigmaRules {
                     ));
                     continue;
                 }
-                if !is_cloudtrail(&doc) {
-                    diags.push(Diagnostic::skip(
-                        "rule_skipped",
-                        name,
-                        "not an AWS CloudTrail rule (logsource)",
-                    ));
+                if let Err(why) = route_of(&doc) {
+                    diags.push(Diagnostic::skip("rule_skipped", name, why));
                     continue;
                 }
                 match compile_rule(&doc, name) {
@@ -511,6 +519,7 @@ impl SigmaRules {
         self.id = NEXT_RULES_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.by_event_name.clear();
         self.unindexed.clear();
+        self.by_provider = Default::default();
         self.corr_by_rule = vec![Vec::new(); self.rules.len()];
         for (ci, c) in self.correlations.iter().enumerate() {
             for &r in &c.rules {
@@ -521,6 +530,10 @@ impl SigmaRules {
             }
         }
         for (i, r) in self.rules.iter().enumerate() {
+            if r.route != Route::Aws {
+                self.by_provider[r.route.provider() as usize].push(i);
+                continue;
+            }
             match r.event_name_index() {
                 Some(names) => {
                     let mut names = names;
@@ -566,6 +579,16 @@ impl SigmaRules {
     /// Indices of the detection rules that match `ev`. `scratch` is reused between calls.
     pub fn matching(&self, ev: &Event, scratch: &mut String, out: &mut Vec<usize>) {
         out.clear();
+        let provider = ev.provider();
+        if provider != crate::event::Provider::Aws {
+            out.extend(
+                self.by_provider[provider as usize]
+                    .iter()
+                    .copied()
+                    .filter(|&i| self.rules[i].route.applies(ev) && self.rules[i].matches(ev)),
+            );
+            return;
+        }
         scratch.clear();
         scratch.push_str(ev.event_name());
         scratch.make_ascii_lowercase();
