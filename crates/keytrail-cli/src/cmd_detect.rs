@@ -63,8 +63,8 @@ pub struct DetectArgs {
     pub until: Option<i64>,
 
     /// More Sigma rules: a directory or file, repeatable. keytrail's playbook and
-    /// behavioural detectors and the SigmaHQ AWS rules embedded in keytrail always run
-    /// (SigmaHQ/sigma rules/cloud/aws, Detection Rule License 1.1: each alert names
+    /// behavioural detectors and the SigmaHQ cloud rules embedded in keytrail always run
+    /// (SigmaHQ/sigma rules/cloud/{aws,azure,gcp,m365}, Detection Rule License 1.1: each alert names
     /// the rule's author), shaped by a default profile that turns off or lowers the
     /// noisiest (see `crates/keytrail-rules/data/sigma-profile.yml`). A rule given
     /// here with the id of an embedded rule replaces it.
@@ -416,7 +416,7 @@ fn content_lines(shared: &keytrail_detect::engine::Shared, intel_from: &str) -> 
     let from_disk = shared.sigma.len().saturating_sub(b.loaded);
     let mut sigma = if b.loaded + b.off + b.replaced > 0 {
         format!(
-            "sigma: {} embedded SigmaHQ AWS rules (Detection Rule License 1.1; default profile: {} off, {} at another level",
+            "sigma: {} embedded SigmaHQ cloud rules (AWS, Azure and Entra ID, Google Cloud, Microsoft 365; Detection Rule License 1.1; default profile: {} off, {} at another level",
             b.loaded, b.off, b.relevelled
         )
     } else {

@@ -175,8 +175,18 @@ pub fn detection_finding(a: &Alert) -> Value {
     if let Some(k) = &a.access_key_id {
         user["credential_uid"] = json!(k);
     }
+    // The account of the other clouds (a Google Cloud project, an Entra tenant, an
+    // Azure subscription) is written without a type: only AWS's is named here.
+    let aws = a.provider == keytrail_detect::Provider::Aws;
+    let account = |acct: &str| {
+        if aws {
+            json!({"uid": acct, "type_id": 10, "type": "AWS Account"})
+        } else {
+            json!({"uid": acct})
+        }
+    };
     if let Some(acct) = &a.account_id {
-        user["account"] = json!({"uid": acct, "type_id": 10, "type": "AWS Account"});
+        user["account"] = account(acct);
     }
     let actor = json!({"user": user});
     let mut evidences: Vec<Value> = a
@@ -196,9 +206,15 @@ pub fn detection_finding(a: &Alert) -> Value {
     }
     v.insert("evidences".into(), json!(evidences));
 
-    let mut cloud = json!({"provider": "AWS"});
+    let provider = match a.provider {
+        keytrail_detect::Provider::Aws => "AWS",
+        keytrail_detect::Provider::Gcp => "GCP",
+        keytrail_detect::Provider::Entra | keytrail_detect::Provider::Azure => "Azure",
+        keytrail_detect::Provider::M365 => "Microsoft 365",
+    };
+    let mut cloud = json!({"provider": provider});
     if let Some(acct) = &a.account_id {
-        cloud["account"] = json!({"uid": acct, "type_id": 10, "type": "AWS Account"});
+        cloud["account"] = account(acct);
     }
     v.insert("cloud".into(), cloud);
     let mut unmapped = json!({"event_names": a.event_names, "source_ips": a.source_ips});

@@ -109,7 +109,7 @@ fn embedded_sigma_rules_run_by_default_and_can_be_turned_off() {
     assert_eq!(s["title"], "AWS CloudTrail Important Change");
     assert_eq!(s["author"], "vitaliy0x1");
     assert!(
-        r.stderr.contains("embedded SigmaHQ AWS rules (Detection Rule License 1.1; default profile: 2 off, 0 at another level), 0 from --sigma"),
+        r.stderr.contains("embedded SigmaHQ cloud rules (AWS, Azure and Entra ID, Google Cloud, Microsoft 365; Detection Rule License 1.1; default profile: 2 off, 0 at another level), 0 from --sigma"),
         "{}",
         r.stderr
     );
