@@ -256,7 +256,9 @@ pub fn redact_stream(data: &[u8]) {
     );
 }
 
-/// The CloudTrail readers of `keytrail detect` on arbitrary bytes: format sniffing,
+/// The readers of `keytrail detect` on arbitrary bytes (CloudTrail and the other
+/// clouds' records: Google Cloud entries and Pub/Sub envelopes, Entra, Microsoft 365
+/// and Azure Activity records; seeds of each in the corpus): format sniffing,
 /// JSON arrays and `Records` wrappers split by the byte scanner (whole and in small
 /// windows), NDJSON, envelopes, gzip. Reading ends with at most one item per byte,
 /// and windowed, whole and gzipped reading agree
