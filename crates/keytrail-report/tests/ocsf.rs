@@ -74,6 +74,57 @@ fn detection_findings_are_valid_ocsf() {
     assert_eq!(attack["tactic"]["name"], "Defense Evasion");
 }
 
+/// Alerts on Google Cloud, Entra ID, Microsoft 365 and Azure Activity records (the
+/// test-kit's organisation and its injected attacks) are valid too, and name their
+/// cloud; only AWS accounts get the AWS account type.
+#[test]
+fn detection_findings_of_the_other_clouds_are_valid_ocsf() {
+    use keytrail_testkit::cloudlogs::{self, Format};
+    let (records, _) = cloudlogs::activity(7, 1_709_510_400_000, 10, 0.5);
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = Vec::new();
+    for (name, f) in [
+        ("gcp", Format::GcpSinkNdjson),
+        ("entra", Format::GraphJson),
+        ("m365", Format::ManagementApiJson),
+        ("azure", Format::DiagnosticRecords),
+    ] {
+        let recs: Vec<_> = records
+            .iter()
+            .filter(|r| r.provider == name)
+            .cloned()
+            .collect();
+        let path = dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, cloudlogs::write(&recs, f)).unwrap();
+        files.push(path);
+    }
+    let builder = EngineBuilder::new()
+        .ipintel(data::ipintel())
+        .builtin_sigma(true);
+    let (shared, _) = builder.build_shared();
+    let (alerts, _) = keytrail_detect::engine::run_parallel(&builder, shared, &files, 1);
+    assert!(alerts.len() > 10, "too few alerts: {}", alerts.len());
+    let mut buf = Vec::new();
+    detect::write_ocsf(&mut buf, &alerts).unwrap();
+    let text = String::from_utf8(buf).unwrap();
+    let errors = data::ocsf_errors(ocsf::VERSION, &text);
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    let events: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let mut clouds = std::collections::BTreeSet::new();
+    for (e, a) in events.iter().zip(&alerts) {
+        let want = match a.provider.as_str() {
+            "gcp" => "GCP",
+            "entra" | "azure" => "Azure",
+            "m365" => "Microsoft 365",
+            other => panic!("{other}"),
+        };
+        assert_eq!(e["cloud"]["provider"], want, "{e}");
+        assert!(e["cloud"]["account"].get("type_id").is_none(), "{e}");
+        clouds.insert(want);
+    }
+    assert_eq!(clouds.len(), 3, "{clouds:?}");
+}
+
 #[test]
 fn compliance_findings_are_valid_ocsf() {
     let (snap, _) = keytrail_inventory::load_snapshot(
