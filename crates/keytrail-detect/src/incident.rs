@@ -10,7 +10,8 @@
 //! - an alert of a [`WEAK_RULES`] rule is held back;
 //! - when weak alerts of at least two different rules of one identity fall within
 //!   [`INCIDENT_WINDOW_MS`] of each other, they are raised as one incident alert
-//!   (`keytrail.aws.incident.combined-signals`) as soon as the second kind arrives:
+//!   (`keytrail.aws.incident.combined-signals`; `keytrail.gcp.…` and so on for the
+//!   other clouds' identities) as soon as the second kind arrives:
 //!   medium, or high when three or more kinds are already held, with every reason in
 //!   its explanation and the evidence of all; later weak signals of that identity
 //!   within the window are folded into it;
@@ -51,9 +52,19 @@ pub const INCIDENT_WINDOW_MS: i64 = DAY_MS;
 /// (longest aggregation window plus the engine's flush lag, with margin).
 const SETTLE_MS: i64 = 2 * DAY_MS + 2 * HOUR_MS;
 
-/// Whether alerts of `rule_id` are weak signals.
+/// Whether alerts of `rule_id` are weak signals. The behavioural rules carry the
+/// cloud of their evidence (`keytrail.gcp.behaviour.new-asn`): a weak rule is weak on
+/// every cloud.
 pub fn is_weak(rule_id: &str) -> bool {
-    WEAK_RULES.contains(&rule_id)
+    let Some((_, rest)) = rule_id
+        .strip_prefix("keytrail.")
+        .and_then(|r| r.split_once('.'))
+    else {
+        return false;
+    };
+    WEAK_RULES
+        .iter()
+        .any(|w| w.strip_prefix("keytrail.aws.") == Some(rest))
 }
 
 /// The combining stage (see the module docs).
@@ -181,12 +192,14 @@ fn merge(parts: &[Alert], kinds: usize) -> Alert {
     for a in parts {
         reasons.push(format!("{} ({})", a.title, a.explanation));
     }
+    // `keytrail.aws.incident.combined-signals`, or the other cloud's namespace.
+    let rule_id = INCIDENT_RULE.replacen("aws", first.provider.as_str(), 1);
     let mut out = Alert {
         id: format!(
             "{:016x}",
-            fnv64(&[INCIDENT_RULE, &first.principal, &ids.join(",")])
+            fnv64(&[&rule_id, &first.principal, &ids.join(",")])
         ),
-        rule_id: INCIDENT_RULE.to_string(),
+        rule_id,
         title: "Several unusual behaviours of one identity within a day".to_string(),
         severity: if kinds >= 3 {
             Severity::High
@@ -272,6 +285,18 @@ mod tests {
     const HOURS: &str = "keytrail.aws.behaviour.outside-usual-hours";
     const REGION: &str = "keytrail.aws.behaviour.new-region";
     const ASN: &str = "keytrail.aws.behaviour.new-asn";
+
+    #[test]
+    fn weak_rules_are_weak_on_every_cloud() {
+        assert!(is_weak("keytrail.aws.behaviour.new-asn"));
+        assert!(is_weak("keytrail.gcp.behaviour.new-asn"));
+        assert!(is_weak("keytrail.entra.behaviour.new-country"));
+        assert!(!is_weak("keytrail.entra.behaviour.impossible-travel"));
+        assert!(!is_weak(
+            "keytrail.gcp.persistence.service-account-key-created"
+        ));
+        assert!(!is_weak("new-asn"));
+    }
 
     #[test]
     fn a_weak_signal_alone_is_not_raised() {
