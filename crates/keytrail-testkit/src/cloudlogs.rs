@@ -406,7 +406,7 @@ pub fn activity(seed: u64, start_ms: i64, days: u32, scale: f64) -> (Vec<Record>
                     continue;
                 }
                 let ip = if h < 10 { home_ips[i] } else { OFFICE_IP };
-                if rng.random::<f64>() < 0.6 * scale.min(3.0) {
+                for _ in 0..per_hour(0.6, &mut rng) {
                     let t = hs + rng.random_range(0..HOUR);
                     out.push(rec(
                         "entra",
@@ -429,28 +429,30 @@ pub fn activity(seed: u64, start_ms: i64, days: u32, scale: f64) -> (Vec<Record>
                     ));
                 }
             }
-            // The billing service principal, from Azure, every hour.
-            let t = hs + rng.random_range(0..HOUR);
-            let ip = format!(
-                "20.42.{}.{}",
-                rng.random_range(1..4),
-                rng.random_range(2..250)
-            );
-            out.push(rec(
-                "entra",
-                t,
-                entra_sign_in(
-                    &mut rng,
+            // The billing service principal, from Azure, about twice an hour.
+            for _ in 0..per_hour(2.0, &mut rng).max(1) {
+                let t = hs + rng.random_range(0..HOUR);
+                let ip = format!(
+                    "20.42.{}.{}",
+                    rng.random_range(1..4),
+                    rng.random_range(2..250)
+                );
+                out.push(rec(
+                    "entra",
                     t,
-                    None,
-                    Some((&sp_id, sp_name, &sp_key)),
-                    &ip,
-                    "US",
-                    "none",
-                ),
-            ));
+                    entra_sign_in(
+                        &mut rng,
+                        t,
+                        None,
+                        Some((&sp_id, sp_name, &sp_key)),
+                        &ip,
+                        "US",
+                        "none",
+                    ),
+                ));
+            }
             // Azure Activity: deployments by the administrator.
-            if work && rng.random::<f64>() < 0.2 {
+            for _ in 0..if work { per_hour(0.4, &mut rng) } else { 0 } {
                 let t = hs + rng.random_range(0..HOUR);
                 out.push(rec(
                     "azure",
