@@ -8,7 +8,7 @@
 //!
 //! `cargo bench -p keytrail-detect --bench clouds`; `KT_BENCH_DAYS` sets the days of
 //! activity (default 60; about 1,500 records a day at scale 1), `KT_BENCH_SCALE` the
-//! rate (default 4).
+//! rate (default 4), `KT_BENCH_SIGMA=0` leaves the Sigma rules out.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -42,9 +42,11 @@ fn main() {
         records.len(),
         t.elapsed().as_secs_f64()
     );
+    // `KT_BENCH_SIGMA=0`: without the embedded Sigma rules (the engine's own cost).
+    let sigma = std::env::var("KT_BENCH_SIGMA").map_or(true, |v| v != "0");
     let builder = EngineBuilder::new()
         .ipintel(keytrail_testkit::data::ipintel())
-        .builtin_sigma(true);
+        .builtin_sigma(sigma);
     let (shared, _) = builder.build_shared();
     println!("{} Sigma rules loaded", shared.sigma.len());
     let mut runs: Vec<(String, PathBuf, usize)> = Vec::new();
