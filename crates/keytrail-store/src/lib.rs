@@ -31,9 +31,11 @@
 
 mod db;
 mod error;
+mod jobs;
 mod migrations;
 
 pub use error::{ErrorKind, StoreError};
+pub use jobs::{Job, JobCounts, JobFilter, JobState, NewJob, Submitted, WorkerBeat};
 pub use migrations::SCHEMA_VERSION;
 
 use db::{Conn, Dialect, Row, Val};

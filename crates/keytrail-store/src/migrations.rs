@@ -17,6 +17,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_findings_kind",
         include_str!("../migrations/0003_findings_kind.sql"),
     ),
+    ("0004_jobs", include_str!("../migrations/0004_jobs.sql")),
 ];
 
 /// The schema version this binary writes and reads.
