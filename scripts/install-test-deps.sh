@@ -106,6 +106,22 @@ if ! port_open 5432; then
   for _ in $(seq 1 30); do port_open 5432 && break; sleep 1; done
   port_open 5432 || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
 fi
+# NATS with JetStream (Debian's nats-server, Apache-2.0): the distributed
+# workers' queue. The worker tests start their own servers on free ports
+# (with their own store directories, so they can restart them); the
+# benchmark (`cargo xtask bench-workers`) and manual runs use the one on
+# 127.0.0.1:4222, started here when absent.
+command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || {
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nats-server
+}
+if ! port_open 4222; then
+  nats=$(command -v nats-server || echo /usr/sbin/nats-server)
+  mkdir -p /tmp/keytrail-nats
+  nohup "$nats" -js -a 127.0.0.1 -p 4222 -sd /tmp/keytrail-nats >/tmp/keytrail-nats.log 2>&1 &
+  for _ in $(seq 1 30); do port_open 4222 && break; sleep 1; done
+  port_open 4222 || { echo "nats-server did not start on 127.0.0.1:4222" >&2; exit 1; }
+fi
 if ! port_open 6379; then
   command -v redis-server >/dev/null 2>&1 || {
     $SUDO apt-get update -qq

@@ -30,6 +30,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("keytrail-scan", 2),
     ("keytrail-detect", 2),
     ("keytrail-server", 2),
+    ("keytrail-worker", 2),
     ("keytrail-report", 3),
     ("keytrail-collect", 3),
     ("keytrail-exposure", 3),
@@ -72,6 +73,7 @@ const NETWORK_CRATES: &[&str] = &[
     "aws-smithy-",
     "postgres",
     "tokio-postgres",
+    "async-nats",
 ];
 const NETWORK_USERS: &[&str] = &[
     "keytrail-input",
@@ -80,6 +82,7 @@ const NETWORK_USERS: &[&str] = &[
     "keytrail-revoke",
     "keytrail-store",
     "keytrail-server",
+    "keytrail-worker",
     "keytrail-cli",
 ];
 

@@ -1,0 +1,205 @@
+//! The job model: what a message on the queue says. A job is one target of
+//! one kind of run; its key is its identity on the queue (the message id
+//! that makes JetStream drop a duplicate submission), in the store (the
+//! `jobs` row) and in the run its worker records (`run_key`).
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+/// What a job scans: one target, as `keytrail scan` takes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+pub enum Target {
+    /// A file or directory the workers can reach (absolute).
+    Path(PathBuf),
+    /// A git repository to clone (`scan --git-url`).
+    GitUrl(String),
+    /// A container image reference (`scan --image`).
+    Image(String),
+}
+
+impl Target {
+    /// A target as a user names it on `keytrail submit scan`:
+    /// `https://…`, `http://…`, `ssh://…`, `git@host:…` and `git:URL` are
+    /// git repositories; `image:REF` and `docker://REF` images; anything
+    /// else a path, made absolute against `cwd` (it must exist where the
+    /// workers run, not here). S3 prefixes are not a scan source yet.
+    pub fn parse(text: &str, cwd: &Path) -> Result<Target, String> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Err("an empty target".into());
+        }
+        if let Some(r) = t.strip_prefix("image:").or(t.strip_prefix("docker://")) {
+            if r.is_empty() {
+                return Err(format!("`{t}`: no image reference after the prefix"));
+            }
+            return Ok(Target::Image(r.to_string()));
+        }
+        if t.starts_with("s3://") {
+            return Err(format!(
+                "`{t}`: S3 prefixes are not a scan source (scan jobs take paths, git URLs and images)"
+            ));
+        }
+        if let Some(u) = t.strip_prefix("git:") {
+            return Ok(Target::GitUrl(u.to_string()));
+        }
+        if ["https://", "http://", "ssh://", "git://"]
+            .iter()
+            .any(|p| t.starts_with(p))
+            || (t.starts_with("git@") && t.contains(':'))
+        {
+            return Ok(Target::GitUrl(t.to_string()));
+        }
+        if t.contains("://") {
+            return Err(format!(
+                "`{t}`: unknown scheme (git URLs: https://, http://, ssh://, git@host:path; images: image:REF)"
+            ));
+        }
+        let p = Path::new(t);
+        Ok(Target::Path(if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            cwd.join(p)
+        }))
+    }
+
+    /// The target as its run is recorded, the way `keytrail scan --db`
+    /// names it (the absolute path, `git:URL`, `image:REF`), so a
+    /// worker's run and a local scan of the same target compare equal.
+    pub fn recorded(&self) -> String {
+        match self {
+            Target::Path(p) => p.display().to_string(),
+            Target::GitUrl(u) => format!("git:{u}"),
+            Target::Image(r) => format!("image:{r}"),
+        }
+    }
+}
+
+/// What a job does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// A secret scan of one target, recorded in the store.
+    Scan,
+}
+
+impl JobKind {
+    /// The name in the store and in the subject (`keytrail.jobs.scan`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Scan => "scan",
+        }
+    }
+}
+
+/// A job: the body of a message on the queue (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// Its identity (see the module documentation).
+    pub key: String,
+    /// What it does.
+    pub kind: JobKind,
+    /// On what.
+    pub target: Target,
+    /// When it was submitted (RFC 3339 UTC).
+    pub submitted_at: String,
+}
+
+impl Job {
+    /// A new job on `target`; `key` when the submitter names one (a
+    /// scheduler's `nightly-2026-12-07`), else a fresh random key.
+    pub fn new(kind: JobKind, target: Target, key: Option<String>) -> Job {
+        let submitted_at = keytrail_store::now();
+        let key = key.unwrap_or_else(|| {
+            let mut nonce = [0u8; 16];
+            rand::fill(&mut nonce);
+            let mut h = Sha256::new();
+            h.update(kind.as_str().as_bytes());
+            h.update([0]);
+            h.update(target.recorded().as_bytes());
+            h.update([0]);
+            h.update(submitted_at.as_bytes());
+            h.update(nonce);
+            let d = h.finalize();
+            let hex: String = d[..12].iter().map(|b| format!("{b:02x}")).collect();
+            format!("{}-{hex}", kind.as_str())
+        });
+        Job {
+            key,
+            kind,
+            target,
+            submitted_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_by_their_form() {
+        let cwd = Path::new("/work");
+        let cases = [
+            ("repo", Target::Path("/work/repo".into())),
+            ("/srv/app", Target::Path("/srv/app".into())),
+            (
+                "https://github.com/acme/api.git",
+                Target::GitUrl("https://github.com/acme/api.git".into()),
+            ),
+            (
+                "git@github.com:acme/api.git",
+                Target::GitUrl("git@github.com:acme/api.git".into()),
+            ),
+            (
+                "git:file:///srv/mirror/api",
+                Target::GitUrl("file:///srv/mirror/api".into()),
+            ),
+            (
+                "image:registry.local/app:1.2",
+                Target::Image("registry.local/app:1.2".into()),
+            ),
+            ("docker://alpine:3", Target::Image("alpine:3".into())),
+        ];
+        for (text, want) in cases {
+            assert_eq!(Target::parse(text, cwd).unwrap(), want, "{text}");
+        }
+        let e = Target::parse("s3://bucket/prefix/", cwd).unwrap_err();
+        assert!(e.contains("S3 prefixes are not a scan source"), "{e}");
+        let e = Target::parse("ftp://host/x", cwd).unwrap_err();
+        assert!(e.contains("unknown scheme"), "{e}");
+        assert!(Target::parse(" ", cwd).is_err());
+    }
+
+    #[test]
+    fn recorded_targets_are_named_as_scan_names_them() {
+        assert_eq!(Target::Path("/srv/app".into()).recorded(), "/srv/app");
+        assert_eq!(
+            Target::GitUrl("https://h/r.git".into()).recorded(),
+            "git:https://h/r.git"
+        );
+        assert_eq!(Target::Image("a:1".into()).recorded(), "image:a:1");
+    }
+
+    #[test]
+    fn keys_are_fresh_unless_given() {
+        let t = Target::Path("/srv/app".into());
+        let a = Job::new(JobKind::Scan, t.clone(), None);
+        let b = Job::new(JobKind::Scan, t.clone(), None);
+        assert_ne!(a.key, b.key);
+        assert!(
+            a.key.starts_with("scan-") && a.key.len() == 5 + 24,
+            "{}",
+            a.key
+        );
+        let c = Job::new(JobKind::Scan, t, Some("nightly-1".into()));
+        assert_eq!(c.key, "nightly-1");
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(
+            json.contains(r#""target":{"type":"path","value":"/srv/app"}"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Job>(&json).unwrap(), c);
+    }
+}
