@@ -74,6 +74,13 @@ pub enum Command {
     /// Make API tokens for `keytrail serve`.
     #[command(subcommand)]
     Token(crate::cmd_serve::TokenCommand),
+    /// Submit jobs to the NATS JetStream queue for `keytrail worker`s (many machines, one store).
+    #[command(subcommand)]
+    Submit(crate::cmd_worker::SubmitCommand),
+    /// Run jobs from the NATS JetStream queue, recording each run once in the store.
+    Worker(crate::cmd_worker::WorkerArgs),
+    /// List the store's jobs and their state (queued, running, done, failed), or the workers.
+    Jobs(crate::cmd_worker::JobsArgs),
 }
 
 /// Output formats of `scan`.

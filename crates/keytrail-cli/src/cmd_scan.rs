@@ -5,23 +5,121 @@
 
 use crate::ExitStatus;
 use crate::args::ScanArgs;
+use crate::cmd_store::ScanStore;
 use crate::run;
 use crate::term;
 use keytrail_report::{Report, ReportOptions, write_report};
-use keytrail_session::Step;
 use keytrail_session::baseline::Baseline;
+use keytrail_session::{ScanOutput, Step};
+use keytrail_store::RunSummary;
 use keytrail_types::Finding;
 use std::cell::RefCell;
 use std::collections::HashSet;
 
+/// A scan done, its report not written yet, its run not recorded yet.
+pub struct Scanned {
+    /// What the session produced (findings after every step).
+    pub out: ScanOutput,
+    /// The exit status the scan earned.
+    pub status: ExitStatus,
+    /// Inputs could not be read or archives were cut by a limit.
+    pub incomplete_run: bool,
+    store: Option<ScanStore>,
+    everything: Vec<Finding>,
+    triaged: Vec<Finding>,
+    present: Vec<String>,
+}
+
+impl Scanned {
+    /// Record the run in the store `--db` named, if any: the report's
+    /// findings (verified, when asked), then the ones left out of it, as
+    /// the scan made them. `None` without a store.
+    pub fn record(&mut self, args: &ScanArgs) -> anyhow::Result<Option<RunSummary>> {
+        let Some(st) = &mut self.store else {
+            return Ok(None);
+        };
+        let out = &self.out;
+        let reported: HashSet<&str> = out
+            .findings
+            .iter()
+            .map(|f| f.fingerprint.0.as_str())
+            .collect();
+        let others: Vec<Finding> = std::mem::take(&mut self.everything)
+            .into_iter()
+            .filter(|f| !reported.contains(f.fingerprint.0.as_str()))
+            .collect();
+        let gate =
+            args.input.since_commit.is_some() || args.input.range.is_some() || args.input.staged;
+        let complete = !self.incomplete_run && out.failed_targets.is_empty() && !gate;
+        let rules = out.rules.iter().map(|r| r.id.clone()).collect();
+        st.record(
+            &out.findings,
+            &others,
+            self.triaged.len(),
+            complete,
+            rules,
+            std::mem::take(&mut self.present),
+            args.input.quiet,
+        )
+        .map(Some)
+    }
+}
+
 /// Run `keytrail scan`.
 pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
+    let mut scanned = scan(args)?;
+    let out = &scanned.out;
+    let opts = ReportOptions {
+        reveal: args.reveal,
+        color: term::color_for_stdout(args.output.is_some()),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        repositories: out.repositories.clone(),
+        automation_id: category_id(&args.sarif_category),
+        max_locations: (args.max_locations > 0).then_some(args.max_locations),
+        finished_unix: None,
+    };
+    let report = Report {
+        findings: &out.findings,
+        rules: &out.rules,
+        summary: &out.summary,
+    };
+    let written = match term::write_output(args.output.as_deref(), |w| {
+        write_report(w, args.format.into(), &report, &opts)
+    }) {
+        Ok(()) => true,
+        // The reader went away (`keytrail scan . | head`): stop quietly
+        // and keep the exit code the scan earned.
+        Err(e) if term::is_broken_pipe(&e) => false,
+        Err(e) => return Err(e),
+    };
+
+    run::print_diagnostics(out, args.input.quiet);
+    scanned.record(args)?;
+    let out = &scanned.out;
+    if !args.input.quiet && written {
+        eprintln!("{}", keytrail_report::summary_line(&out.summary));
+        if scanned.incomplete_run && !args.fail_on_error {
+            eprintln!(
+                "\nhint: {} input(s) could not be read and {} archive(s) were only partly scanned; \
+pass --fail-on-error to exit with code 2",
+                out.errors.len(),
+                out.incomplete.len()
+            );
+        }
+    }
+    Ok(scanned.status)
+}
+
+/// The scan of `keytrail scan` (and of a worker's scan job) up to its
+/// report: the store opened, the session run with the threshold,
+/// baseline, triage and verification steps, the exit status chosen.
+pub fn scan(args: &ScanArgs) -> anyhow::Result<Scanned> {
     // Read the baseline before scanning: a bad file is a usage error, and
     // finding out after a long scan would waste it.
     let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
     // The store too: a store that cannot be opened (locked, corrupt, too
     // new, unreachable) stops the run before the scan.
-    let mut store = crate::cmd_store::ScanStore::open(&args.store, &args.input)?;
+    let store = ScanStore::open(&args.store, &args.input)?;
     let mut settings = crate::config::load(&args.input)?;
     // A config file found in the scanned tree can switch rules off and
     // allow-list findings: say which files were read and what they do,
@@ -93,77 +191,21 @@ pub fn run(args: &ScanArgs) -> anyhow::Result<ExitStatus> {
     let present = present.into_inner();
     let everything = everything.into_inner();
     let triaged = triaged.into_inner();
-
-    let opts = ReportOptions {
-        reveal: args.reveal,
-        color: term::color_for_stdout(args.output.is_some()),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        repositories: out.repositories.clone(),
-        automation_id: category_id(&args.sarif_category),
-        max_locations: (args.max_locations > 0).then_some(args.max_locations),
-        finished_unix: None,
-    };
-    let report = Report {
-        findings: &out.findings,
-        rules: &out.rules,
-        summary: &out.summary,
-    };
     let incomplete_run = !out.errors.is_empty() || !out.incomplete.is_empty();
     let status = if !out.failed_targets.is_empty() || (args.fail_on_error && incomplete_run) {
         ExitStatus::Error
     } else {
         args.verify.exit_for(&out.findings)
     };
-
-    let written = match term::write_output(args.output.as_deref(), |w| {
-        write_report(w, args.format.into(), &report, &opts)
-    }) {
-        Ok(()) => true,
-        // The reader went away (`keytrail scan . | head`): stop quietly
-        // and keep the exit code the scan earned.
-        Err(e) if term::is_broken_pipe(&e) => false,
-        Err(e) => return Err(e),
-    };
-
-    run::print_diagnostics(&out, args.input.quiet);
-    if let Some(st) = &mut store {
-        // Recorded: the report's findings (verified, when asked), then the
-        // ones left out of it, as the scan made them.
-        let reported: HashSet<&str> = out
-            .findings
-            .iter()
-            .map(|f| f.fingerprint.0.as_str())
-            .collect();
-        let others: Vec<Finding> = everything
-            .into_iter()
-            .filter(|f| !reported.contains(f.fingerprint.0.as_str()))
-            .collect();
-        let gate =
-            args.input.since_commit.is_some() || args.input.range.is_some() || args.input.staged;
-        let complete = !incomplete_run && out.failed_targets.is_empty() && !gate;
-        let rules = out.rules.iter().map(|r| r.id.clone()).collect();
-        st.record(
-            &out.findings,
-            &others,
-            triaged.len(),
-            complete,
-            rules,
-            present,
-            args.input.quiet,
-        )?;
-    }
-    if !args.input.quiet && written {
-        eprintln!("{}", keytrail_report::summary_line(&out.summary));
-        if incomplete_run && !args.fail_on_error {
-            eprintln!(
-                "\nhint: {} input(s) could not be read and {} archive(s) were only partly scanned; \
-pass --fail-on-error to exit with code 2",
-                out.errors.len(),
-                out.incomplete.len()
-            );
-        }
-    }
-    Ok(status)
+    Ok(Scanned {
+        out,
+        status,
+        incomplete_run,
+        store,
+        everything,
+        triaged,
+        present,
+    })
 }
 
 /// `--sarif-category NAME` as an `automationDetails.id`: `NAME/` (GitHub

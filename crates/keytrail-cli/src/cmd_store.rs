@@ -728,7 +728,7 @@ impl ScanStore {
         rules: Vec<String>,
         present: Vec<String>,
         quiet: bool,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<keytrail_store::RunSummary> {
         let mut run = RunRecord::new("scan", &self.target);
         if let Some(k) = &self.run_key {
             run.run_key = k.clone();
@@ -752,7 +752,7 @@ impl ScanStore {
                     self.store.location()
                 );
             }
-            return Ok(());
+            return Ok(sum);
         }
         if !quiet {
             eprintln!(
@@ -765,7 +765,7 @@ impl ScanStore {
                 triaged
             );
         }
-        Ok(())
+        Ok(sum)
     }
 }
 

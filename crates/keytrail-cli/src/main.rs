@@ -21,6 +21,7 @@ mod cmd_scan;
 mod cmd_serve;
 mod cmd_store;
 mod cmd_verify;
+mod cmd_worker;
 mod config;
 mod rule_set;
 mod run;
@@ -63,6 +64,9 @@ fn main() -> std::process::ExitCode {
         args::Command::Triage(a) => cmd_store::run_triage(a),
         args::Command::Serve(a) => cmd_serve::run_serve(a),
         args::Command::Token(c) => cmd_serve::run_token(c),
+        args::Command::Submit(c) => cmd_worker::run_submit(c),
+        args::Command::Worker(a) => cmd_worker::run_worker(a),
+        args::Command::Jobs(a) => cmd_worker::run_jobs(a),
         args::Command::Detect(a) => cmd_detect::run(a).map(|code| match code {
             0 => ExitStatus::Clean,
             1 => ExitStatus::Findings,

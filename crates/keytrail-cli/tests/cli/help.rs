@@ -36,6 +36,9 @@ fn every_flag_has_an_example() {
         &["triage"],
         &["serve"],
         &["token", "create"],
+        &["submit", "scan"],
+        &["worker"],
+        &["jobs"],
     ] {
         let mut args = sub.to_vec();
         args.push("--help");

@@ -30,6 +30,7 @@ mod scan;
 mod serve;
 mod store;
 mod verify;
+mod worker;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

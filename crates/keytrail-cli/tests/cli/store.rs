@@ -22,14 +22,14 @@ fn fingerprints(r: &Run) -> Vec<String> {
 }
 
 /// A database on the local PostgreSQL server, dropped at the end.
-struct Pg {
-    name: String,
+pub struct Pg {
+    pub name: String,
 }
 
 const PG_ADMIN: &str = "host=127.0.0.1 port=5432 user=postgres dbname=postgres";
 
 impl Pg {
-    fn new() -> Pg {
+    pub fn new() -> Pg {
         let name = format!("kt_cli_{}_{}", std::process::id(), rand::random::<u32>());
         postgres::Client::connect(PG_ADMIN, postgres::NoTls)
             .expect("PostgreSQL must listen on 127.0.0.1:5432 with trust authentication (scripts/install-test-deps.sh starts it)")
@@ -37,11 +37,11 @@ impl Pg {
             .expect("create database");
         Pg { name }
     }
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
     }
     /// Every row of every table, as text.
-    fn dump(&self) -> String {
+    pub fn dump(&self) -> String {
         let mut c = postgres::Client::connect(
             &format!(
                 "host=127.0.0.1 port=5432 user=postgres dbname={}",
