@@ -123,6 +123,19 @@ fn fill(db: &Db, version: u32) {
                      'triager', '2026-11-03T00:00:00.000000Z');",
             );
         }
+        // Version 4: a job done by a worker that beat.
+        4 => {
+            fill(db, 3);
+            db.raw(
+                "INSERT INTO jobs (job_key, kind, target, state, attempts, worker, submitted_at,
+                   started_at, finished_at, run_id, findings)
+                   VALUES ('scan-1', 'scan', 'repo', 'done', 1, 'w1', '2026-11-04T00:00:00.000000Z',
+                     '2026-11-04T00:00:01.000000Z', '2026-11-04T00:00:02.000000Z', 1, 1);
+                 INSERT INTO workers (name, host, pid, started_at, heartbeat_at, job_key, jobs_done, jobs_failed)
+                   VALUES ('w1', 'node', 42, '2026-11-04T00:00:00.000000Z', '2026-11-04T00:00:03.000000Z',
+                     NULL, 1, 0);",
+            );
+        }
         v => panic!("no fixture for schema version {v}: add one with the migration"),
     }
 }
@@ -159,6 +172,59 @@ fn check_fixture(s: &mut Store, version: u32) {
     } else {
         assert_eq!(token, None);
     }
+    // From version 4: the fixture's job and worker.
+    let jobs = s.jobs(&keytrail_store::JobFilter::default()).unwrap();
+    if version >= 4 {
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(jobs[0].state, keytrail_store::JobState::Done);
+        assert_eq!(jobs[0].run_id, Some(1));
+        assert_eq!(s.workers().unwrap()[0].jobs_done, 1);
+    } else {
+        assert!(jobs.is_empty());
+    }
+}
+
+both!(jobs_are_submitted_once_per_target_while_active);
+fn jobs_are_submitted_once_per_target_while_active(db: Db) {
+    let mut s = Store::open(&db.url()).unwrap();
+    let job = |key: &str, target: &str| keytrail_store::NewJob {
+        job_key: key.into(),
+        kind: "scan".into(),
+        target: target.into(),
+    };
+    let a = s.submit_job(&job("k1", "/srv/a")).unwrap();
+    assert!(a.created);
+    assert_eq!(a.job.state, keytrail_store::JobState::Queued);
+    // Another key, same target while queued: the queued job.
+    let again = s.submit_job(&job("k2", "/srv/a")).unwrap();
+    assert!(!again.created);
+    assert_eq!(again.job.job_key, "k1");
+    // The same key: that job.
+    assert!(!s.submit_job(&job("k1", "/srv/other")).unwrap().created);
+    // Running, failed once (queued again), then done; then a new job.
+    let j = s.job_started("k1", "w1", 1).unwrap().unwrap();
+    assert_eq!(j.state, keytrail_store::JobState::Running);
+    let j = s.job_failed("k1", "w1", 1, "boom", false).unwrap().unwrap();
+    assert_eq!(
+        (j.state, j.error.as_deref()),
+        (keytrail_store::JobState::Queued, Some("boom"))
+    );
+    s.job_started("k1", "w1", 2).unwrap();
+    let mut run = RunRecord::new("scan", "/srv/a");
+    run.run_key = "k1".into();
+    s.record_run(&run, &[], &|_| None).unwrap();
+    let j = s.job_done("k1", "w1").unwrap().unwrap();
+    assert_eq!(j.state, keytrail_store::JobState::Done);
+    assert_eq!((j.attempts, j.findings, j.error), (2, Some(0), None));
+    assert!(j.run_id.is_some());
+    // A late redelivery of a done job changes nothing.
+    let j = s.job_started("k1", "w2", 3).unwrap().unwrap();
+    assert_eq!((j.state, j.attempts), (keytrail_store::JobState::Done, 2));
+    let fresh = s.submit_job(&job("k3", "/srv/a")).unwrap();
+    assert!(fresh.created);
+    let counts = s.job_counts("2000-01-01T00:00:00Z").unwrap();
+    assert_eq!((counts.queued, counts.done, counts.done_since), (1, 1, 1));
+    assert_eq!(s.job("nope").unwrap(), None);
 }
 
 both!(every_earlier_schema_upgrades_to_the_current_one);
