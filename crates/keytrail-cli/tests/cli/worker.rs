@@ -212,7 +212,8 @@ fn workers_scan_submitted_targets_into_the_store_once() {
     let db = pg.url();
     let t = CliTest::new();
     let targets = repos(&t);
-    let mut args = vec!["submit", "scan", "--nats", &nats.url(), "--db", &db];
+    let url = nats.url();
+    let mut args = vec!["submit", "scan", "--nats", &url, "--db", &db];
     let rel: Vec<String> = (1..=3).map(|i| format!("repos/r{i}")).collect();
     args.extend(rel.iter().map(String::as_str));
     let r = t.run(&args);
