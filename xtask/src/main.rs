@@ -19,6 +19,9 @@
 //! - `cargo xtask bench-detect [--accounts N] [--days N]`: `keytrail detect`
 //!   on the S3 layout and on one file per account, beside a naive rsigma-eval
 //!   evaluator (see [`detect`]).
+//! - `cargo xtask bench-workers [--jobs N] [--workers 1,2,4]`: distributed
+//!   scanning (`keytrail submit` and `keytrail worker` on NATS JetStream and
+//!   PostgreSQL) against the single-process run (see [`workers`]).
 //! - `cargo xtask dist [--out DIR]`: the release binary as shipped: built
 //!   with `--locked` and the default features, its debug line tables moved to a
 //!   separate `keytrail.debug` (linked back by `.gnu_debuglink`, so gdb,
@@ -31,6 +34,7 @@ use std::time::Instant;
 
 mod detect;
 mod hostile;
+mod workers;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -39,6 +43,7 @@ fn main() -> Result<()> {
         Some("bench-git") => bench_git(&args[1..]),
         Some("bench-hostile") => hostile::bench_hostile(&args[1..]),
         Some("bench-detect") => detect::bench_detect(&args[1..]),
+        Some("bench-workers") => workers::bench_workers(&args[1..]),
         Some("dist") => dist(&args[1..]),
         _ => {
             eprintln!(
@@ -46,6 +51,7 @@ fn main() -> Result<()> {
                  cargo xtask bench-git [--repo PATH] [--rounds N] [--runs N]\n       \
                  cargo xtask bench-hostile [--users N] [--dir DIR]\n       \
                  cargo xtask bench-detect [--accounts N] [--days N] [--rate R] [--dir DIR] [--runs N]\n       \
+                 cargo xtask bench-workers [--jobs N] [--files N] [--workers 1,2,4] [--nats URL] [--pg URL] [--bin PATH]\n       \
                  cargo xtask dist [--out DIR]"
             );
             std::process::exit(2)
