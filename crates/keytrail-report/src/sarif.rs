@@ -136,6 +136,9 @@ pub(crate) fn is_current(loc: &Location) -> bool {
 fn sarif_location(loc: &Location) -> Value {
     let mut v = physical_location(&loc.path, loc.line, loc.column, &loc.snippet);
     let Some(g) = git_origin(loc) else {
+        if let Some(d) = &loc.decoded {
+            v["properties"] = json!({ "decoded": d });
+        }
         return v;
     };
     // Code scanning pins a location to the file as it is at the analysed
@@ -146,6 +149,9 @@ fn sarif_location(loc: &Location) -> Value {
         "in_head": g.in_head,
         "state": state_name(g.state),
     });
+    if let Some(d) = &loc.decoded {
+        props["decoded"] = json!(d);
+    }
     if let Some(c) = &g.commit {
         props["commit"] = json!(c);
     }
@@ -676,6 +682,35 @@ mod tests {
         );
         assert!(r["locations"][0].get("properties").is_none());
         assert_eq!(r["locations"][1]["properties"]["commit"], "0123abcd");
+    }
+
+    #[test]
+    fn decoded_locations_say_how() {
+        let (mut findings, rules, summary) = testdata::sample();
+        for l in &mut findings[0].locations {
+            l.decoded = Some(match l.origin {
+                Origin::Git(_) => "base64+base64".into(),
+                _ => "base64".into(),
+            });
+        }
+        let doc = render_with(&findings, &rules, &summary);
+        let locs = doc["runs"][0]["results"][0]["locations"]
+            .as_array()
+            .unwrap();
+        assert_eq!(locs.len(), 2);
+        for l in locs {
+            let want = if l["properties"].get("commit").is_some() {
+                "base64+base64"
+            } else {
+                "base64"
+            };
+            assert_eq!(l["properties"]["decoded"], want, "{l}");
+        }
+        let errors: Vec<String> = validator()
+            .iter_errors(&doc)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
     }
 
     #[test]
