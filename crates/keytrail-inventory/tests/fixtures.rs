@@ -530,3 +530,45 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn machine_identities_beyond_workloads() {
+    let (_, r, _) = load("bad");
+    // A GitHub Actions role with iam:PassRole and ec2:RunInstances on *.
+    assert_eq!(
+        resources(&r, "aws.iam.machine_identity_privilege_escalation"),
+        vec!["arn:aws:iam::111122223333:role/gh-actions-deploy"]
+    );
+    let f = r
+        .of("aws.iam.machine_identity_privilege_escalation")
+        .next()
+        .unwrap();
+    assert_eq!(f.evidence["kind"], "oidc");
+    assert_eq!(
+        f.evidence["federated"],
+        serde_json::json!(["token.actions.githubusercontent.com"])
+    );
+    // A user with active keys and AdministratorAccess through its group;
+    // not the vendor role with admin (the third-party check reports it).
+    assert_eq!(
+        resources(&r, "aws.iam.machine_identity_admin"),
+        vec!["arn:aws:iam::111122223333:user/ci-deploy"]
+    );
+    // Never-used machine roles are reported; used ones, the service-linked
+    // role and the roles people assume are not.
+    let unused = resources(&r, "aws.iam.machine_role_unused");
+    assert!(
+        unused.contains(&"arn:aws:iam::111122223333:role/lambda-escalator".to_string()),
+        "{unused:?}"
+    );
+    for used in [
+        "app-server",
+        "gh-actions-deploy",
+        "AWSServiceRoleForSupport",
+    ] {
+        assert!(
+            !unused.iter().any(|u| u.ends_with(&format!("/{used}"))),
+            "{used}: {unused:?}"
+        );
+    }
+}

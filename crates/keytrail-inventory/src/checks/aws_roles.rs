@@ -5,7 +5,7 @@
 use super::Ctx;
 use crate::policy::{Effect, has_condition_key};
 use crate::privilege::PrivilegeIndex;
-use crate::snapshot::aws::IamRole;
+use crate::snapshot::aws::{AwsSnapshot, IamRole};
 use serde_json::json;
 
 const NO_EXTERNAL_ID: &str = "aws.iam.third_party_role_without_external_id";
@@ -89,6 +89,14 @@ pub(crate) fn external_trusts(role: &IamRole, own: &str, org: &[String]) -> Vec<
     out
 }
 
+/// The ids of the organisation's accounts, when listed in the snapshot.
+pub(crate) fn org_account_ids(aws: &AwsSnapshot) -> Vec<String> {
+    aws.org_accounts
+        .present()
+        .map(|a| a.iter().map(|x| x.id.clone()).collect())
+        .unwrap_or_default()
+}
+
 /// Workload services a role's trust policy allows.
 pub(crate) fn workload_services(role: &IamRole) -> Vec<String> {
     let mut v: Vec<String> = role
@@ -130,11 +138,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) {
         );
         return;
     };
-    let org: Vec<String> = aws
-        .org_accounts
-        .present()
-        .map(|a| a.iter().map(|x| x.id.clone()).collect())
-        .unwrap_or_default();
+    let org = org_account_ids(aws);
     let facts = ctx.facts;
     let mut idx = PrivilegeIndex::new(auth, facts);
     for role in &auth.roles {

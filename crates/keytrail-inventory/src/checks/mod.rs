@@ -7,6 +7,7 @@
 
 mod aws_compute;
 mod aws_credentials;
+mod aws_machine;
 mod aws_roles;
 mod aws_storage;
 mod azure;
@@ -316,6 +317,36 @@ pub const CHECKS: &[CheckInfo] = &[
         "Scope s3:GetObject to the buckets and prefixes the workload needs."
     ),
     check!(
+        "aws.iam.machine_identity_admin",
+        Critical,
+        "CI, service or cross-account role, or user with access keys, with AdministratorAccess or * on *",
+        [
+            "aws/iam-get-account-authorization-details.json",
+            "aws/iam-list-access-keys/<user>.json"
+        ],
+        "A machine credential that reaches everything: a leaked CI token, a compromised pipeline or a leaked access key becomes full account control.",
+        "Give the identity a policy listing the actions and resources it uses; for CI, one role per pipeline scoped by the OIDC subject (repository, branch, environment)."
+    ),
+    check!(
+        "aws.iam.machine_identity_privilege_escalation",
+        High,
+        "CI, service or cross-account role, or user with access keys, can escalate privileges",
+        [
+            "aws/iam-get-account-authorization-details.json",
+            "aws/iam-list-access-keys/<user>.json"
+        ],
+        "The identity's permissions combine into a known privilege-escalation path (pathfinding.cloud, e.g. iam:PassRole on * with ec2:RunInstances), so whoever holds its credential gets more than its own rights.",
+        "Remove the permissions of the path or scope them to specific resources (iam:PassRole to named roles with iam:PassedToService)."
+    ),
+    check!(
+        "aws.iam.machine_role_unused",
+        Low,
+        "Machine role not used for 90 days, or never used",
+        ["aws/iam-get-account-authorization-details.json"],
+        "A role nobody uses still carries its permissions and trust: it is attack surface with no business value, and the cheapest identity to remove.",
+        "Confirm with the owner, then delete the role (or remove its trust policy's principals); keep break-glass roles trusted by people, not machines."
+    ),
+    check!(
         "gcp.iam.default_compute_sa_editor",
         High,
         "GCP default compute service account holds Editor",
@@ -482,6 +513,7 @@ pub fn check_all_with(
     aws_compute::run(&mut ctx);
     kubernetes::run(&mut ctx);
     aws_roles::run(&mut ctx);
+    aws_machine::run(&mut ctx);
     gcp::run_iam(&mut ctx);
     let mut report = ctx.report;
     // Registry order, then resource: stable output.

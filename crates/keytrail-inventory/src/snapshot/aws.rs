@@ -165,8 +165,12 @@ pub struct IamRole {
     pub attached: Vec<AttachedPolicy>,
     /// Tags.
     pub tags: Vec<Tag>,
-    /// `RoleLastUsed.LastUsedDate`.
+    /// `RoleLastUsed.LastUsedDate` (`None` with `last_used_known` = not used
+    /// in the period IAM tracks, 400 days).
     pub last_used: Option<Timestamp>,
+    /// Whether the snapshot says when the role was last used (`RoleLastUsed`
+    /// present, even empty); `false` = unknown.
+    pub last_used_known: bool,
     /// `RoleLastUsed.Region`.
     pub last_used_region: Option<String>,
     /// Instance profile ARNs that carry this role.
@@ -804,6 +808,7 @@ fn load_authorization(dir: &Path, diags: &mut Vec<Diagnostic>) -> Collected<Auth
                 },
             };
             let owner = r.arn.clone();
+            let last_used_known = r.role_last_used.is_some();
             let (last_used, last_used_region) = match r.role_last_used {
                 Some(l) => (l.last_used_date.0, l.region),
                 None => (None, None),
@@ -818,6 +823,7 @@ fn load_authorization(dir: &Path, diags: &mut Vec<Diagnostic>) -> Collected<Auth
                 attached: r.attached_managed_policies,
                 tags: r.tags,
                 last_used,
+                last_used_known,
                 last_used_region,
                 instance_profiles: r.instance_profile_list.into_iter().map(|p| p.arn).collect(),
             });
