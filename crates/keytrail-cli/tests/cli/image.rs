@@ -362,3 +362,63 @@ fn human_remediation_block() {
     let out = platform.replace_all(&out, "[PLATFORM]");
     insta::assert_snapshot!("image_human_stdout", out);
 }
+
+/// An access key id and its secret set by two `ENV` instructions (two `Env`
+/// entries of the config) are read together and reported as one pair, at
+/// the id's entry, so verify and exposure see the key with its secret.
+#[test]
+fn env_entries_set_apart_are_paired() {
+    tools(&["umoci"]);
+    let t = CliTest::new();
+    let key = fake::secrets().aws_key_pair();
+    let img = Umoci::new(t.root(), "env");
+    img.write("app/main.py", "print('hello')\n");
+    img.layer("COPY . /app # buildkit");
+    img.config(
+        &format!("ENV AWS_ACCESS_KEY_ID={}", key.access_key_id),
+        &[
+            "--config.env",
+            &format!("AWS_ACCESS_KEY_ID={}", key.access_key_id),
+        ],
+    );
+    img.config(
+        "ENV AWS_REGION=eu-west-1",
+        &["--config.env", "AWS_REGION=eu-west-1"],
+    );
+    img.config(
+        &format!("ENV AWS_SECRET_ACCESS_KEY={}", key.secret_access_key),
+        &[
+            "--config.env",
+            &format!("AWS_SECRET_ACCESS_KEY={}", key.secret_access_key),
+        ],
+    );
+    let r = t.run(&["scan", "--format", "json", "--image", &img.reference()]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(!r.all().contains(&key.secret_access_key), "secret leaked");
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    let findings = doc["findings"].as_array().unwrap();
+    let pair = findings
+        .iter()
+        .find(|f| f["rule_id"] == "aws.access_key.pair")
+        .unwrap_or_else(|| panic!("no pair finding: {findings:#?}"));
+    let context = pair["context"].to_string();
+    assert!(context.contains(&key.access_key_id), "{context}");
+    let env_path = format!("{}@config:Env", img.reference());
+    let locations = pair["locations"].as_array().unwrap();
+    let at_env = locations
+        .iter()
+        .find(|l| l["path"] == env_path.as_str())
+        .unwrap_or_else(|| panic!("{locations:#?}"));
+    // umoci's config starts with PATH, so the id is the second line.
+    let line = at_env["line"].as_u64().unwrap();
+    let keys: Vec<&str> = pair["remediation"]["affected"][0]["config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.contains(&format!("Env[{}]", line - 1).as_str()),
+        "{keys:?} at line {line}"
+    );
+}

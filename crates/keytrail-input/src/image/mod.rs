@@ -15,9 +15,12 @@
 //!    (indexes are followed; BuildKit attestation manifests are scanned too:
 //!    provenance can record build arguments).
 //! 2. **Config**: each config entry is a blob of its own, shown as
-//!    `IMAGE@config:Env[3]`, `@config:Cmd`, `@config:Labels[key]`,
-//!    `@config:history[5]`; history entries that made a layer carry that
-//!    layer's index and digest.
+//!    `@config:Cmd`, `@config:Labels[key]`, `@config:history[5]`, except
+//!    the environment: every `Env` entry is one line of the one blob
+//!    `IMAGE@config:Env` (line N is `Env[N-1]`; line breaks inside a value
+//!    become spaces), so a key id and its secret set by two `ENV`
+//!    instructions are read together and paired, as in a `.env` file;
+//!    history entries that made a layer carry that layer's index and digest.
 //! 3. **Layers**, top (last) layer first, so whether a file is still visible
 //!    in the final filesystem is known as it is read ([`layer`]). Files are
 //!    shown as `IMAGE@layerN:/path` (with `[os/arch]` after IMAGE for
@@ -670,8 +673,8 @@ fn config_entries(config: &ImageConfig) -> Vec<ConfigEntry> {
 fn config_texts(config: &ImageConfig) -> Vec<(String, String, Option<usize>, Option<usize>)> {
     let mut out = Vec::new();
     if let Some(rc) = &config.config {
-        for (i, e) in rc.env.iter().flatten().enumerate() {
-            out.push((format!("Env[{i}]"), e.clone(), None, None));
+        if let Some(env) = rc.env.as_ref().filter(|e| !e.is_empty()) {
+            out.push(("Env".to_string(), env_text(env), None, None));
         }
         if let Some(cmd) = &rc.cmd {
             out.push(("Cmd".to_string(), cmd.join(" "), None, None));
@@ -700,6 +703,21 @@ fn config_texts(config: &ImageConfig) -> Vec<(String, String, Option<usize>, Opt
         }
     }
     out
+}
+
+/// The `Env` entries of a config as one text, an entry per line (line N is
+/// `Env[N-1]`). Line breaks inside an entry become spaces, which keeps
+/// offsets within the entry and the line numbering.
+fn env_text(env: &[String]) -> String {
+    let mut text = String::with_capacity(env.iter().map(|e| e.len() + 1).sum());
+    for e in env {
+        text.extend(
+            e.chars()
+                .map(|c| if c == '\n' || c == '\r' { ' ' } else { c }),
+        );
+        text.push('\n');
+    }
+    text
 }
 
 /// `created_by` and `created` of the history entry that made each layer, in
@@ -931,8 +949,7 @@ mod tests {
         assert_eq!(
             keys,
             vec![
-                ("Env[0]".into(), None, image.clone()),
-                ("Env[1]".into(), None, image.clone()),
+                ("Env".into(), None, image.clone()),
                 ("Cmd".into(), None, image.clone()),
                 ("Labels[a]".into(), None, image.clone()),
                 (
@@ -949,6 +966,19 @@ mod tests {
                 ("history[2]".into(), Some(1), image.clone()),
             ]
         );
+    }
+
+    #[test]
+    fn env_entries_are_lines_of_one_text() {
+        let env = vec![
+            "A=1".to_string(),
+            "MULTI=x\ny\r\nz".to_string(),
+            "B=2".to_string(),
+        ];
+        let text = env_text(&env);
+        assert_eq!(text, "A=1\nMULTI=x y  z\nB=2\n");
+        // Line N holds Env[N-1].
+        assert_eq!(text.lines().nth(2), Some("B=2"));
     }
 
     #[test]

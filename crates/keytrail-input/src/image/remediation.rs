@@ -48,7 +48,11 @@ pub fn remediation(finding: &Finding) -> Option<Remediation> {
             ..AffectedImage::default()
         });
         entry.visible_in_final |= o.visible_in_final;
-        let in_config = loc.path.rsplit_once("@config:").map(|(_, k)| k.to_string());
+        // Every `Env` entry is a line of one `@config:Env` text: line N is `Env[N-1]`.
+        let in_config = loc.path.rsplit_once("@config:").map(|(_, k)| match k {
+            "Env" => format!("Env[{}]", loc.line.saturating_sub(1)),
+            k => k.to_string(),
+        });
         match (in_config, o.layer) {
             (Some(key), _) => {
                 if !entry.config.iter().any(|c| c.key == key) {
@@ -464,7 +468,11 @@ mod tests {
             context: vec![],
             locations: vec![
                 loc("reg/app:1@layer2:/app/.env", layer),
-                loc("reg/app:1@config:Env[0]", config),
+                // The second line of the config's environment: Env[1].
+                Location {
+                    line: 2,
+                    ..loc("reg/app:1@config:Env", config)
+                },
                 loc("reg/app:2@layer2:/app/.env", other_tag),
             ],
             notes: vec![],
@@ -477,7 +485,7 @@ mod tests {
         assert_eq!(r.digests, vec!["sha256:m1", "sha256:m2"]);
         assert_eq!(r.steps[0].action, "rotate_credential");
         let first = &r.affected[0];
-        assert_eq!(first.config[0].key, "Env[0]");
+        assert_eq!(first.config[0].key, "Env[1]");
         assert_eq!(first.config[0].instruction.as_deref(), Some("ENV"));
         assert_eq!(first.layers[0].instruction.as_deref(), Some("COPY"));
         assert_eq!(r.instructions, vec!["COPY", "ENV"]);
