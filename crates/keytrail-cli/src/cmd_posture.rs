@@ -87,7 +87,8 @@ pub struct PostureArgs {
 over-privileged identities, 2 = error.\n\n\
 Examples:\n  keytrail inventory --snapshot snap/ --owners keytrail.owners.yaml\n  \
 keytrail inventory --snapshot snap/ --format jsonl\n  \
-keytrail inventory --snapshot snap/ --owners keytrail.owners.yaml --db findings.db"
+keytrail inventory --snapshot snap/ --owners keytrail.owners.yaml --db findings.db\n  \
+keytrail inventory --snapshot snap/ --owners-template keytrail.owners.yaml"
 )]
 pub struct InventoryArgs {
     /// The snapshot, owners and output.
@@ -97,6 +98,15 @@ pub struct InventoryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = InventoryFormat::Human)]
     pub format: InventoryFormat,
+
+    /// Also write an owners file listing every machine identity whose owner
+    /// is unknown (`owner: UNOWNED`, with kind, privilege and last use as a
+    /// comment), to fill in and pass to `--owners`. With `--owners`, only
+    /// the identities that file does not cover, to append to it. Never
+    /// overwrites an existing file.
+    /// Example: `keytrail inventory --snapshot snap/ --owners-template keytrail.owners.yaml`
+    #[arg(long, value_name = "FILE")]
+    pub owners_template: Option<std::path::PathBuf>,
 
     /// The store (`--db`, `--target`).
     #[command(flatten, next_help_heading = "Store")]
@@ -217,6 +227,26 @@ fn nothing_evaluated(
 pub fn run_inventory(args: &InventoryArgs) -> anyhow::Result<ExitStatus> {
     let l = load(&args.common)?;
     let records = keytrail_inventory::inventory(&l.snapshot, l.owners.as_ref(), l.now);
+    if let Some(path) = &args.owners_template {
+        let (text, n) = keytrail_inventory::owners::template(
+            &records,
+            &args.common.snapshot.display().to_string(),
+            l.now,
+        );
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| anyhow::anyhow!("--owners-template {}: {e}", path.display()))?;
+        std::io::Write::write_all(&mut file, text.as_bytes())
+            .map_err(|e| anyhow::anyhow!("--owners-template {}: {e}", path.display()))?;
+        if !args.common.quiet {
+            eprintln!(
+                "wrote {n} identities without an owner to {}: fill in each `owner: UNOWNED`",
+                path.display()
+            );
+        }
+    }
     crate::term::write_output(args.common.output.as_deref(), |w| match args.format {
         InventoryFormat::Human => output::write_inventory_table(&records, w),
         InventoryFormat::Jsonl => output::write_inventory_jsonl(&records, w),

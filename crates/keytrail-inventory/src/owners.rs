@@ -486,6 +486,71 @@ impl Owners {
     }
 }
 
+/// Identity kinds an owners file names (credentials take their identity's
+/// owner).
+pub const TEMPLATE_KINDS: &[&str] = &[
+    "aws.iam.role",
+    "aws.iam.user",
+    "gcp.service_account",
+    "entra.application",
+];
+
+/// An owners file listing every identity of `records` whose owner is
+/// unknown (`owner: UNOWNED`, so each stays flagged `unowned` until its
+/// owner is filled in), with what the inventory knows of it as a comment;
+/// `source` (the snapshot) and `now` go into the header. Parses with
+/// [`Owners::parse`] as it is.
+pub fn template(
+    records: &[crate::IdentityRecord],
+    source: &str,
+    now: crate::Timestamp,
+) -> (String, usize) {
+    let unowned: Vec<&crate::IdentityRecord> = records
+        .iter()
+        .filter(|r| r.owner == crate::UNOWNED && TEMPLATE_KINDS.contains(&r.kind.as_str()))
+        .collect();
+    let mut out = String::new();
+    out.push_str("# keytrail owners file (docs/owners.md), written by\n");
+    out.push_str("# `keytrail inventory --owners-template`");
+    out.push_str(&format!(
+        " from {} on {}:\n",
+        source.replace('\n', " "),
+        now.format("%Y-%m-%d")
+    ));
+    out.push_str(&format!(
+        "# the {} machine identities no entry applies to. Replace each `owner: UNOWNED`\n",
+        unowned.len()
+    ));
+    out.push_str("# with the team that owns it (until then it stays flagged `unowned`), and add\n");
+    out.push_str(
+        "# `purpose`, `environment` (dev, stage, prod) and `expected_usage` where known.\n",
+    );
+    out.push_str("version: 1\n");
+    if unowned.is_empty() {
+        out.push_str("identities: []\n");
+        return (out, 0);
+    }
+    out.push_str("identities:\n");
+    for r in &unowned {
+        let mut about = vec![r.kind.clone()];
+        if !r.privilege.is_empty() {
+            about.push(format!("privilege {}", r.privilege.join("+")));
+        }
+        match (&r.last_used, r.never_used) {
+            (Some(t), _) => about.push(format!("last used {}", t.get(..10).unwrap_or(t))),
+            (None, true) => about.push("never used".into()),
+            (None, false) => {}
+        }
+        // A JSON string is a YAML double-quoted scalar.
+        let id = serde_json::to_string(&r.id).expect("a string serialises");
+        out.push_str(&format!(
+            "  - arn: {id}  # {}\n    owner: UNOWNED\n",
+            about.join("; ").replace('\n', " ")
+        ));
+    }
+    (out, unowned.len())
+}
+
 fn compile_entry(e: EntrySyntax) -> Result<OwnerEntry, String> {
     let selectors = e.arn.is_some() as u8 + e.pattern.is_some() as u8 + e.tag.is_some() as u8;
     if selectors != 1 {
@@ -549,6 +614,65 @@ fn compile_entry(e: EntrySyntax) -> Result<OwnerEntry, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_template_lists_unowned_identities_and_parses() {
+        let rec = |id: &str, kind: &str, owner: &str| crate::IdentityRecord {
+            id: id.into(),
+            kind: kind.into(),
+            provider: "aws".into(),
+            name: id.rsplit('/').next().unwrap().into(),
+            parent: None,
+            created: None,
+            age_days: None,
+            last_used: Some("2025-05-31T10:00:00Z".into()),
+            days_unused: Some(1),
+            never_used: false,
+            owner: owner.into(),
+            purpose: None,
+            environment: None,
+            privilege: vec!["admin".into()],
+            findings: vec![],
+            flags: vec![],
+        };
+        let records = vec![
+            rec(
+                "arn:aws:iam::111122223333:role/ci-deploy",
+                "aws.iam.role",
+                crate::UNOWNED,
+            ),
+            rec(
+                "arn:aws:iam::111122223333:role/owned",
+                "aws.iam.role",
+                "platform",
+            ),
+            // A credential takes its identity's owner: not listed.
+            rec("AKIAEXAMPLEKEY", "aws.iam.access_key", crate::UNOWNED),
+            rec(
+                "projects/p/serviceAccounts/a\"b@p.iam.gserviceaccount.com",
+                "gcp.service_account",
+                crate::UNOWNED,
+            ),
+        ];
+        let now = chrono::DateTime::parse_from_rfc3339("2025-06-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        let (text, n) = template(&records, "snap/\n# injected", now);
+        assert_eq!(n, 2);
+        assert!(text.contains("last used 2025-05-31"), "{text}");
+        assert!(!text.contains("\n# injected"), "{text}");
+        let (owners, diags) = Owners::parse(&text, "template");
+        assert!(diags.is_empty(), "{diags:?}\n{text}");
+        assert_eq!(owners.entries.len(), 2);
+        for r in [&records[0], &records[3]] {
+            assert_eq!(owners.lookup(&r.id, &[]).unwrap().owner, crate::UNOWNED);
+        }
+        assert!(owners.lookup(&records[1].id, &[]).is_none());
+        let (empty, n) = template(&records[1..2], "snap", now);
+        assert_eq!(n, 0);
+        let (owners, diags) = Owners::parse(&empty, "template");
+        assert!(diags.is_empty() && owners.entries.is_empty(), "{empty}");
+    }
 
     const SAMPLE: &str = r#"
 version: 1

@@ -23,6 +23,7 @@ mod image;
 mod image_registry;
 mod integrations;
 mod intel;
+mod inventory;
 mod revoke;
 mod rotate;
 mod rules;
