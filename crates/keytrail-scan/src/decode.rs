@@ -744,7 +744,7 @@ mod tests {
                         0 => alphabet[r % alphabet.len()],
                         1 => alphabet[r % 5],
                         _ => {
-                            if r % 7 == 0 {
+                            if r.is_multiple_of(7) {
                                 alphabet[5 + r % (alphabet.len() - 5)]
                             } else {
                                 alphabet[r % 3]
