@@ -48,6 +48,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/exposure", get(exposure))
         .route("/api/v1/runs", get(runs))
+        .route("/api/v1/jobs", get(jobs))
         .route("/api/v1/inventory", get(inventory))
         .route("/api/v1/trends", get(trends))
         .fallback(not_found)
@@ -472,6 +473,86 @@ async fn runs(
     no_params(q)?;
     let runs = state.with_store(|s| s.runs()).await?;
     Ok(Json(json!({"runs": runs})))
+}
+
+/// The throughput window of `/api/v1/jobs`.
+const THROUGHPUT_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+/// A worker without a heartbeat for this long is shown as gone.
+const WORKER_ALIVE: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn jobs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    q: Params,
+) -> Result<Json<Value>, ApiError> {
+    state.authorize(&headers, Role::Viewer).await?;
+    no_params(q)?;
+    let since = keytrail_store::time_ago(THROUGHPUT_WINDOW);
+    let alive_since = keytrail_store::time_ago(WORKER_ALIVE);
+    let (counts, workers, jobs) = state
+        .with_store(move |s| {
+            let counts = s.job_counts(&since)?;
+            let workers = s.workers()?;
+            let jobs = s.jobs(&keytrail_store::JobFilter {
+                limit: Some(100),
+                ..Default::default()
+            })?;
+            Ok((counts, workers, jobs))
+        })
+        .await?;
+    let workers: Vec<Value> = workers
+        .iter()
+        .map(|w| {
+            json!({
+                "name": w.name,
+                "host": w.host,
+                "pid": w.pid,
+                "started_at": w.started_at,
+                "heartbeat_at": w.heartbeat_at,
+                "job_key": w.job_key,
+                "jobs_done": w.jobs_done,
+                "jobs_failed": w.jobs_failed,
+                "alive": w.heartbeat_at >= alive_since,
+            })
+        })
+        .collect();
+    let jobs: Vec<Value> = jobs
+        .iter()
+        .map(|j| {
+            json!({
+                "id": j.id,
+                "job_key": j.job_key,
+                "kind": j.kind,
+                "target": j.target,
+                "state": j.state.as_str(),
+                "attempts": j.attempts,
+                "worker": j.worker,
+                "error": j.error,
+                "submitted_at": j.submitted_at,
+                "started_at": j.started_at,
+                "finished_at": j.finished_at,
+                "run_id": j.run_id,
+                "findings": j.findings,
+            })
+        })
+        .collect();
+    let window = THROUGHPUT_WINDOW.as_secs();
+    Ok(Json(json!({
+        "counts": {
+            "queued": counts.queued,
+            "running": counts.running,
+            "done": counts.done,
+            "failed": counts.failed,
+        },
+        "throughput": {
+            "window_seconds": window,
+            "jobs_done": counts.done_since,
+            "jobs_per_minute": counts.done_since as f64 * 60.0 / window as f64,
+            "findings": counts.findings_since,
+        },
+        "workers": workers,
+        "jobs": jobs,
+    })))
 }
 
 /// Whether a finding counts as an open, live, long-lived secret: a leaked

@@ -249,6 +249,7 @@ fn routes(fp: &str) -> Vec<(&'static str, String, Role)> {
         ("GET", "/api/v1/alerts".into(), Role::Viewer),
         ("GET", "/api/v1/exposure".into(), Role::Viewer),
         ("GET", "/api/v1/runs".into(), Role::Viewer),
+        ("GET", "/api/v1/jobs".into(), Role::Viewer),
         ("GET", "/api/v1/inventory".into(), Role::Viewer),
         ("GET", "/api/v1/trends".into(), Role::Viewer),
     ]
@@ -370,6 +371,46 @@ fn findings_are_listed_with_filters_and_pages(db: Db) {
     let (_, runs) = s.get("/api/v1/runs", Role::Viewer);
     assert_eq!(runs["runs"][0]["target"], "acme/api");
     assert_eq!(runs["runs"][0]["findings"], 3);
+}
+
+both!(jobs_workers_and_throughput_are_served);
+fn jobs_workers_and_throughput_are_served(db: Db) {
+    let s = Served::new(db);
+    let (status, v) = s.get("/api/v1/jobs", Role::Viewer);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["counts"]["done"], 0);
+    assert_eq!(v["jobs"], json!([]));
+    // A job a worker ran, one waiting, and the worker's heartbeat.
+    let mut st = Store::open(&s.db.url()).unwrap();
+    for (key, target) in [("scan-a", "acme/web"), ("scan-b", "acme/ops")] {
+        st.submit_job(&keytrail_store::NewJob {
+            job_key: key.into(),
+            kind: "scan".into(),
+            target: target.into(),
+        })
+        .unwrap();
+    }
+    st.worker_beat("w1", "node-1", 7, &keytrail_store::now(), Some("scan-a"))
+        .unwrap();
+    st.job_started("scan-a", "w1", 1).unwrap();
+    let mut run = RunRecord::new("scan", "acme/web");
+    run.run_key = "scan-a".into();
+    st.record_run(&run, &[], &|_| None).unwrap();
+    st.job_done("scan-a", "w1").unwrap();
+    let (status, v) = s.get("/api/v1/jobs", Role::Viewer);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["counts"]["done"], 1);
+    assert_eq!(v["counts"]["queued"], 1);
+    assert_eq!(v["throughput"]["jobs_done"], 1);
+    assert_eq!(v["throughput"]["window_seconds"], 300);
+    assert_eq!(v["workers"][0]["name"], "w1");
+    assert_eq!(v["workers"][0]["alive"], true);
+    assert_eq!(v["workers"][0]["jobs_done"], 1);
+    assert_eq!(v["jobs"][0]["job_key"], "scan-b", "newest first");
+    assert_eq!(v["jobs"][0]["state"], "queued");
+    assert_eq!(v["jobs"][1]["state"], "done");
+    assert_eq!(v["jobs"][1]["findings"], 0);
+    assert_eq!(v["jobs"][1]["worker"], "w1");
 }
 
 both!(a_finding_has_its_locations_and_its_triage_history);

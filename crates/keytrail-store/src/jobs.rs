@@ -190,6 +190,13 @@ fn job_of(r: &Row, shown: &str) -> Result<Job, StoreError> {
     })
 }
 
+/// The time `ago` before now, RFC 3339 UTC as the store writes times (for
+/// "done in the last five minutes", "a heartbeat in the last 30 s").
+pub fn time_ago(ago: std::time::Duration) -> String {
+    let t: chrono::DateTime<chrono::Utc> = (std::time::SystemTime::now() - ago).into();
+    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
 /// Errors are short and full sentences are long: a job's error is kept to
 /// this many bytes.
 const MAX_ERROR: usize = 2000;

@@ -35,7 +35,7 @@ mod jobs;
 mod migrations;
 
 pub use error::{ErrorKind, StoreError};
-pub use jobs::{Job, JobCounts, JobFilter, JobState, NewJob, Submitted, WorkerBeat};
+pub use jobs::{Job, JobCounts, JobFilter, JobState, NewJob, Submitted, WorkerBeat, time_ago};
 pub use migrations::SCHEMA_VERSION;
 
 use db::{Conn, Dialect, Row, Val};
