@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/keytrail-target}"
 bash scripts/install-test-deps.sh
-cargo test --workspace --all-features --locked
+cargo test --workspace --all-features --locked --no-fail-fast

@@ -232,6 +232,15 @@ def seed_iam_users(acct, iam):
     expect(acct, "aws.iam.console_user_without_mfa", arn("console-mfa"), False)
     expect(acct, "aws.iam.console_user_without_mfa", arn("old-key-user"), False)
 
+    # A user with an access key and AdministratorAccess: a machine credential
+    # that reaches everything. The key users above have no policies.
+    user_with_keys("admin-key-user")
+    iam.attach_user_policy(
+        UserName="admin-key-user", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess"
+    )
+    expect(acct, "aws.iam.machine_identity_admin", arn("admin-key-user"), True)
+    expect(acct, "aws.iam.machine_identity_admin", arn("old-key-user"), False)
+
 
 def seed_iam_roles(acct, iam):
     arn = lambda name: f"arn:aws:iam::{acct}:role/{name}"  # noqa: E731
@@ -318,6 +327,41 @@ def seed_iam_roles(acct, iam):
             "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
         ],
     )
+
+    # Machine identities beyond workloads: a CI role assumed through GitHub
+    # Actions' OIDC provider that can escalate (iam:PassRole and
+    # ec2:RunInstances on *), a scoped one, and a CodeBuild role nobody has
+    # used in the 200 days since it was made.
+    provider = iam.create_open_id_connect_provider(
+        Url="https://token.actions.githubusercontent.com",
+        ClientIDList=["sts.amazonaws.com"],
+        ThumbprintList=["6938fd4d98bab03faadb97b34396831e3780aea1"],
+    )["OpenIDConnectProviderArn"]
+    oidc = policy(
+        [
+            {
+                "Effect": "Allow",
+                "Principal": {"Federated": provider},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringLike": {"token.actions.githubusercontent.com:sub": "repo:example/*"}
+                },
+            }
+        ]
+    )
+    pass_run = policy(
+        [{"Effect": "Allow", "Action": ["iam:PassRole", "ec2:RunInstances"], "Resource": "*"}]
+    )
+    role("gh-actions-deploy", oidc, inline=pass_run)
+    expect(acct, "aws.iam.machine_identity_privilege_escalation", arn("gh-actions-deploy"), True)
+    expect(acct, "aws.iam.machine_identity_admin", arn("gh-actions-deploy"), False)
+    # New and never used: not yet unused.
+    expect(acct, "aws.iam.machine_role_unused", arn("gh-actions-deploy"), False)
+    role("gh-actions-assets", oidc, inline=narrow)
+    expect(acct, "aws.iam.machine_identity_privilege_escalation", arn("gh-actions-assets"), False)
+    role("codebuild-old", trust_service("codebuild.amazonaws.com"), inline=narrow)
+    iam_backend(acct).get_role("codebuild-old").create_date = days_ago(200)
+    expect(acct, "aws.iam.machine_role_unused", arn("codebuild-old"), True)
 
 
 def seed_s3(acct, session, endpoint, prefix, account_pab):
