@@ -415,7 +415,8 @@ fn progress_heartbeats_keep_a_long_job_with_its_worker() {
         "repos/r2",
     ]);
     let key = lines(&r)[0]["job_key"].as_str().unwrap().to_string();
-    // The job takes three ack waits; a second worker waits for work.
+    // The job takes three ack waits; once the slow worker holds it, a second
+    // worker waits for work (started after, so it cannot take the job first).
     let slow = Worker::start(
         &t,
         &nats,
@@ -423,6 +424,9 @@ fn progress_heartbeats_keep_a_long_job_with_its_worker() {
         "slow",
         &["--fault-pause", "before-record:6s", "--max-jobs", "1"],
     );
+    wait_for_job_where(&t, &db, &key, 30, &slow, |j| {
+        j["state"] == "running" && j["worker"] == "slow"
+    });
     let idle = Worker::start(&t, &nats, &db, "idle", &["--exit-when-idle", "10s"]);
     let j = wait_for_job(&t, &db, &key, "done", 60, &slow);
     assert_eq!(j["attempts"], 1, "never delivered again: {j}");
