@@ -157,12 +157,11 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<Scanned> {
     // Then what the store's triage leaves out (before verification: a
     // false positive is sent nowhere).
     if let Some(st) = &store {
-        let suppressed = &st.suppressed;
         let triaged = &triaged;
         steps.push(Step::Enrich(Box::new(move |findings| {
             let (out, keep): (Vec<Finding>, Vec<Finding>) = std::mem::take(findings)
                 .into_iter()
-                .partition(|f| suppressed.contains(&f.fingerprint.0));
+                .partition(|f| st.suppresses(&f.fingerprint.0));
             *findings = keep;
             triaged.borrow_mut().extend(out);
             Ok(())

@@ -678,14 +678,21 @@ fn owner_of(owners: &Owners, f: &Finding) -> Option<String> {
 pub struct ScanStore {
     store: Store,
     owners: Option<Owners>,
-    /// Fingerprints triaged as false positive or accepted risk.
-    pub suppressed: HashSet<String>,
+    /// Findings triaged as false positive or accepted risk, as the store
+    /// keeps them (keyed: see [`ScanStore::suppresses`]).
+    suppressed: HashSet<String>,
     target: String,
     started_at: String,
     run_key: Option<String>,
 }
 
 impl ScanStore {
+    /// Whether the store's triage leaves the finding with this (report)
+    /// fingerprint out of reports.
+    pub fn suppresses(&self, fingerprint: &str) -> bool {
+        self.suppressed.contains(&self.store.store_id(fingerprint))
+    }
+
     /// Open the store `args` names (if any) and read what it suppresses.
     pub fn open(
         args: &ScanStoreArgs,

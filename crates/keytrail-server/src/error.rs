@@ -51,9 +51,11 @@ impl From<StoreError> for ApiError {
             ErrorKind::Invalid => (StatusCode::BAD_REQUEST, "invalid"),
             ErrorKind::Locked => (StatusCode::SERVICE_UNAVAILABLE, "database_locked"),
             ErrorKind::Unreachable => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
-            ErrorKind::Corrupt | ErrorKind::TooNew | ErrorKind::NotKeytrail | ErrorKind::Other => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "database_error")
-            }
+            ErrorKind::Corrupt
+            | ErrorKind::TooNew
+            | ErrorKind::NotKeytrail
+            | ErrorKind::Key
+            | ErrorKind::Other => (StatusCode::INTERNAL_SERVER_ERROR, "database_error"),
         };
         ApiError::new(status, code, e.message)
     }

@@ -91,7 +91,7 @@ fn finding(secret: &str, path: &str, severity: Severity, n: u8) -> Finding {
         rule_name: "GitHub personal access token".into(),
         confidence: Confidence::High,
         severity,
-        // Distinct fingerprints that share no 6-digit prefix.
+        // Distinct report fingerprints (the store keeps keyed ones).
         fingerprint: Fingerprint(format!(
             "{n:x}{n:x}{n:x}{n:x}{n:x}{n:x}00112233445566778899aabbcc"
         )),
@@ -120,7 +120,10 @@ struct Served {
     server: keytrail_server::Running,
     secrets: Vec<String>,
     tokens: Vec<(Role, String)>,
+    /// The fingerprints the store keeps and serves (keyed).
     fps: Vec<String>,
+    /// The findings' report fingerprints.
+    report_fps: Vec<String>,
     agent: ureq::Agent,
 }
 
@@ -143,6 +146,10 @@ impl Served {
             .into_iter()
             .map(|r| (r, store.create_token(&format!("{r}-bot"), r).unwrap()))
             .collect();
+        let fps = findings
+            .iter()
+            .map(|f| store.store_id(&f.fingerprint.0))
+            .collect();
         drop(store);
         let server =
             keytrail_server::spawn(&db.url(), "127.0.0.1:0".parse().unwrap()).expect("serve");
@@ -156,7 +163,8 @@ impl Served {
             server,
             secrets,
             tokens,
-            fps: findings.iter().map(|f| f.fingerprint.0.clone()).collect(),
+            fps,
+            report_fps: findings.iter().map(|f| f.fingerprint.0.clone()).collect(),
             agent,
         }
     }
@@ -321,6 +329,10 @@ fn findings_are_listed_with_filters_and_pages(db: Db) {
     assert_eq!(status, 200);
     let list = all["findings"].as_array().unwrap();
     assert_eq!(list.len(), 3);
+    // The store serves its keyed fingerprints, never the reports' ones.
+    for fp in &s.report_fps {
+        assert!(!all.to_string().contains(fp.as_str()), "{fp} served");
+    }
     assert_eq!(all["next_after"], Value::Null);
     let f = &list[0];
     assert_eq!(f["fingerprint"], s.fps[0].as_str());
@@ -424,6 +436,13 @@ fn a_finding_has_its_locations_and_its_triage_history(db: Db) {
     assert_eq!(f["locations"][0]["line"], 3);
     assert_eq!(f["notes"], json!(["checksum valid"]));
     assert_eq!(f["history"]["audit"], json!([]));
+    // A report's fingerprint finds it too.
+    let (status, by_report) = s.get(
+        &format!("/api/v1/findings/{}", s.report_fps[0]),
+        Role::Viewer,
+    );
+    assert_eq!(status, 200, "{by_report}");
+    assert_eq!(by_report["fingerprint"], s.fps[0].as_str());
     let (status, t) = s.patch(
         &path,
         Role::Triager,

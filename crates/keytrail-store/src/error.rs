@@ -23,6 +23,9 @@ pub enum ErrorKind {
     NotFound,
     /// The finding changed since the version the caller read.
     Conflict,
+    /// The store's fingerprint key is missing, unreadable or not this
+    /// store's (see [`crate::StoreKey`]). Nothing was written.
+    Key,
     /// A value the store refuses (an unknown status, an empty actor).
     Invalid,
     /// Anything else the database reported.

@@ -9,8 +9,10 @@
 //! brings it to this binary's [`SCHEMA_VERSION`]; a database written by a
 //! newer keytrail is refused.
 //!
-//! **The store never holds a secret.** A finding is stored by its
-//! fingerprint (the one every report prints), its redacted form, its
+//! **The store never holds a secret, nor its unkeyed fingerprint.** A
+//! finding is stored by a keyed hash of its fingerprint (HMAC-SHA256
+//! under the store's own key, kept outside the database: see [`StoreKey`]),
+//! its redacted form, its
 //! locations (whose snippets the scanner masked) and metadata; the raw
 //! value inside [`keytrail_types::Secret`] is never bound to a statement,
 //! and any text about to be stored that contains it has it replaced by the
@@ -32,10 +34,12 @@
 mod db;
 mod error;
 mod jobs;
+mod key;
 mod migrations;
 
 pub use error::{ErrorKind, StoreError};
 pub use jobs::{Job, JobCounts, JobFilter, JobState, NewJob, Submitted, WorkerBeat, time_ago};
+pub use key::{KEY_ENV, KEY_FILE_ENV, StoreKey};
 pub use migrations::SCHEMA_VERSION;
 
 use db::{Conn, Dialect, Row, Val};
@@ -127,6 +131,9 @@ pub struct OpenOptions {
     /// means [`SCHEMA_VERSION`].
     #[doc(hidden)]
     pub schema_version: Option<u32>,
+    /// The store's fingerprint key; `None`: from the environment or the
+    /// key file (see [`StoreKey`]).
+    pub key: Option<StoreKey>,
 }
 
 impl Default for OpenOptions {
@@ -134,6 +141,7 @@ impl Default for OpenOptions {
         OpenOptions {
             wait: Duration::from_secs(5),
             schema_version: None,
+            key: None,
         }
     }
 }
@@ -422,6 +430,9 @@ fn token_digest(token: &str) -> String {
 /// An open store.
 pub struct Store {
     conn: Conn,
+    /// The fingerprint key; `None` only for a store opened at a schema
+    /// version before keys (upgrade tests).
+    key: Option<StoreKey>,
 }
 
 impl fmt::Debug for Store {
@@ -573,8 +584,52 @@ impl Store {
             Conn::open_sqlite(Path::new(path), options.wait)?
         };
         let target = options.schema_version.unwrap_or(SCHEMA_VERSION);
-        migrations::migrate_to(&mut conn, target)?;
-        Ok(Store { conn })
+        if target < migrations::KEYED_SINCE {
+            migrations::migrate_to(&mut conn, target, None)?;
+            return Ok(Store { conn, key: None });
+        }
+        let shown = conn.shown();
+        let before = migrations::current_version(&mut conn)?;
+        migrations::check_not_newer(&shown, before)?;
+        let (found, place) = key::find(location, &shown, options.key.as_ref())?;
+        let key = match found {
+            Some(k) => k,
+            // A keyed store without its key: refused, never a new key.
+            None if before >= migrations::KEYED_SINCE => return Err(key::missing(&shown, &place)),
+            // A new store, or one from before keys: its first key.
+            None => key::create(&place)?,
+        };
+        migrations::migrate_to(&mut conn, target, Some(&key))?;
+        match key::stored_check(&mut conn)? {
+            Some(c) if c == key.check() => {}
+            Some(_) => return Err(key::wrong(&shown, &place)),
+            None => {
+                return Err(StoreError::new(
+                    ErrorKind::Corrupt,
+                    format!("{shown}: keytrail_meta has no fingerprint_key_check"),
+                ));
+            }
+        }
+        if before > 0 && before < migrations::KEYED_SINCE && conn.dialect() == Dialect::Sqlite {
+            // The unkeyed fingerprints the upgrade replaced may linger in
+            // free pages: rewrite the file without them.
+            conn.batch("VACUUM")?;
+            conn.query("PRAGMA wal_checkpoint(TRUNCATE)", &[])?;
+        }
+        Ok(Store {
+            conn,
+            key: Some(key),
+        })
+    }
+
+    /// The identity this store keeps for a report's (or a record's)
+    /// fingerprint: its keyed hash. Every method taking a fingerprint
+    /// takes either form.
+    pub fn store_id(&self, fingerprint: &str) -> String {
+        match &self.key {
+            Some(k) => k.id(fingerprint),
+            None => fingerprint.to_string(),
+        }
     }
 
     /// The database, as shown in messages (a file path, or a URL without
@@ -600,10 +655,14 @@ impl Store {
     ) -> Result<RunSummary, StoreError> {
         // One item per fingerprint (a many-row upsert may not touch a row
         // twice): later duplicates add their locations.
+        let ids: Vec<String> = findings
+            .iter()
+            .map(|f| self.store_id(&f.fingerprint.0))
+            .collect();
         let mut order: Vec<&str> = Vec::new();
         let mut merged: HashMap<&str, Item<'_>> = HashMap::new();
-        for f in findings {
-            let fp = f.fingerprint.0.as_str();
+        for (f, id) in findings.iter().zip(&ids) {
+            let fp = id.as_str();
             match merged.get_mut(fp) {
                 Some(item) => item.locations.extend(f.locations.iter()),
                 None => {
@@ -656,9 +715,13 @@ impl Store {
         kind: &str,
         records: &[Record],
     ) -> Result<RunSummary, StoreError> {
+        let ids: Vec<String> = records
+            .iter()
+            .map(|r| self.store_id(&r.fingerprint))
+            .collect();
         let mut order: Vec<&str> = Vec::new();
         let mut merged: HashMap<&str, Item<'_>> = HashMap::new();
-        for r in records {
+        for (r, id) in records.iter().zip(&ids) {
             if r.kind != kind || r.kind == "secret" {
                 return Err(StoreError::new(
                     ErrorKind::Invalid,
@@ -668,12 +731,12 @@ impl Store {
                     ),
                 ));
             }
-            if merged.contains_key(r.fingerprint.as_str()) {
+            if merged.contains_key(id.as_str()) {
                 continue;
             }
-            order.push(&r.fingerprint);
+            order.push(id);
             merged.insert(
-                &r.fingerprint,
+                id,
                 Item {
                     kind: &r.kind,
                     rule_id: &r.rule_id,
@@ -701,6 +764,7 @@ impl Store {
             return Err(StoreError::new(ErrorKind::Invalid, "a run needs a target"));
         }
         let actor = format!("keytrail {}", run.command);
+        let present: Vec<String> = run.present.iter().map(|fp| self.store_id(fp)).collect();
         self.conn.write(|c| {
             let existing = c.query(
                 "SELECT id FROM runs WHERE run_key = ?",
@@ -912,8 +976,7 @@ impl Store {
             if run.complete {
                 // Seen but not recorded: still in the target.
                 let recorded: HashSet<&str> = order.iter().copied().collect();
-                let present: Vec<&str> = run
-                    .present
+                let present: Vec<&str> = present
                     .iter()
                     .map(String::as_str)
                     .filter(|fp| !recorded.contains(fp))
@@ -938,7 +1001,8 @@ impl Store {
     }
 
     /// Fingerprints whose status suppresses them from scan reports
-    /// (false positive, accepted risk).
+    /// (false positive, accepted risk), as the store keeps them: test a
+    /// report's fingerprint with [`Store::store_id`].
     pub fn suppressed(&mut self) -> Result<HashSet<String>, StoreError> {
         let rows = self.conn.query(
             "SELECT fingerprint FROM findings WHERE status IN (?, ?)",
@@ -971,12 +1035,13 @@ impl Store {
             Dialect::Postgres => " FOR UPDATE",
         };
         let at = now();
+        let keyed = self.store_id(fingerprint);
         self.conn.write(|c| {
             let rows = c.query(
                 &format!(
-                    "SELECT id, status, assignee, owner, version, fixed_at FROM findings WHERE fingerprint = ?{lock}"
+                    "SELECT id, status, assignee, owner, version, fixed_at FROM findings WHERE fingerprint IN (?, ?){lock}"
                 ),
-                &[Val::from(fingerprint)],
+                &[Val::from(fingerprint), Val::from(keyed.as_str())],
             )?;
             let Some(r) = rows.first() else {
                 return Err(StoreError::new(
@@ -1100,8 +1165,8 @@ read it again (`keytrail findings`) and retry"
     pub fn resolve(&mut self, prefix: &str) -> Result<String, StoreError> {
         let shown = self.conn.shown();
         let exact = self.conn.query(
-            "SELECT fingerprint FROM findings WHERE fingerprint = ?",
-            &[Val::from(prefix)],
+            "SELECT fingerprint FROM findings WHERE fingerprint IN (?, ?)",
+            &[Val::from(prefix), Val::from(self.store_id(prefix))],
         )?;
         if let Some(r) = exact.first() {
             return Ok(r.text(0));
@@ -1136,8 +1201,11 @@ read it again (`keytrail findings`) and retry"
     /// The finding with this fingerprint.
     pub fn finding(&mut self, fingerprint: &str) -> Result<Option<StoredFinding>, StoreError> {
         let rows = self.conn.query(
-            &format!("{FINDING_COLUMNS} WHERE fingerprint = ?"),
-            &[Val::from(fingerprint)],
+            &format!("{FINDING_COLUMNS} WHERE fingerprint IN (?, ?)"),
+            &[
+                Val::from(fingerprint),
+                Val::from(self.store_id(fingerprint)),
+            ],
         )?;
         let mut out = self.complete(rows)?;
         Ok(out.pop())
@@ -1240,13 +1308,16 @@ read it again (`keytrail findings`) and retry"
         &mut self,
         fingerprint: &str,
     ) -> Result<(Vec<AuditEntry>, Vec<Comment>), StoreError> {
-        let fp = Val::from(fingerprint);
+        let fp = [
+            Val::from(fingerprint),
+            Val::from(self.store_id(fingerprint)),
+        ];
         let audit = self
             .conn
             .query(
                 "SELECT a.actor, a.at, a.field, a.before, a.after, a.version FROM audit a \
-                 JOIN findings f ON f.id = a.finding_id WHERE f.fingerprint = ? ORDER BY a.id",
-                std::slice::from_ref(&fp),
+                 JOIN findings f ON f.id = a.finding_id WHERE f.fingerprint IN (?, ?) ORDER BY a.id",
+                &fp,
             )?
             .into_iter()
             .map(|r| AuditEntry {
@@ -1262,8 +1333,8 @@ read it again (`keytrail findings`) and retry"
             .conn
             .query(
                 "SELECT c.author, c.created_at, c.body FROM comments c \
-                 JOIN findings f ON f.id = c.finding_id WHERE f.fingerprint = ? ORDER BY c.id",
-                &[fp],
+                 JOIN findings f ON f.id = c.finding_id WHERE f.fingerprint IN (?, ?) ORDER BY c.id",
+                &fp,
             )?
             .into_iter()
             .map(|r| Comment {

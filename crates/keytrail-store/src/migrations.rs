@@ -5,6 +5,7 @@
 
 use crate::db::{Conn, Dialect, Val};
 use crate::error::{ErrorKind, StoreError};
+use crate::key::{self, StoreKey};
 
 /// Every migration, in order: version `i + 1` is `MIGRATIONS[i]`.
 pub const MIGRATIONS: &[(&str, &str)] = &[
@@ -18,7 +19,15 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../migrations/0003_findings_kind.sql"),
     ),
     ("0004_jobs", include_str!("../migrations/0004_jobs.sql")),
+    (
+        "0005_keyed_fingerprints",
+        include_str!("../migrations/0005_keyed_fingerprints.sql"),
+    ),
 ];
+
+/// The first version whose findings are kept under a keyed fingerprint
+/// (see [`crate::key`]): migrating to it needs the store's key.
+pub const KEYED_SINCE: u32 = 5;
 
 /// The schema version this binary writes and reads.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -99,8 +108,13 @@ knows versions up to {SCHEMA_VERSION}: upgrade keytrail (the database was not ch
 /// Bring the database to `target` (at most [`SCHEMA_VERSION`]); returns
 /// the version it had. Concurrent openers wait for each other (SQLite's
 /// write lock, a PostgreSQL advisory lock), and each migration commits
-/// with the version it reaches.
-pub(crate) fn migrate_to(conn: &mut Conn, target: u32) -> Result<u32, StoreError> {
+/// with the version it reaches. `key` is the store's fingerprint key,
+/// needed from [`KEYED_SINCE`].
+pub(crate) fn migrate_to(
+    conn: &mut Conn,
+    target: u32,
+    key: Option<&StoreKey>,
+) -> Result<u32, StoreError> {
     let shown = conn.shown();
     // Read once outside a transaction: a newer database is refused without
     // taking any lock.
@@ -120,6 +134,15 @@ pub(crate) fn migrate_to(conn: &mut Conn, target: u32) -> Result<u32, StoreError
             let (name, sql) = MIGRATIONS[(v - 1) as usize];
             c.batch(&render(sql, c.dialect()))
                 .map_err(|e| StoreError::new(e.kind, format!("migration {name}: {}", e.message)))?;
+            if v == KEYED_SINCE {
+                let key = key.ok_or_else(|| {
+                    StoreError::new(
+                        ErrorKind::Key,
+                        format!("{shown}: migration {name} needs the store's fingerprint key"),
+                    )
+                })?;
+                rekey(c, key)?;
+            }
             let version = v.to_string();
             if v == 1 {
                 c.exec(
@@ -136,4 +159,21 @@ pub(crate) fn migrate_to(conn: &mut Conn, target: u32) -> Result<u32, StoreError
         Ok(())
     })?;
     Ok(before)
+}
+
+/// Replace every finding's fingerprint by its keyed form and record the
+/// key's check (schema version 5).
+fn rekey(c: &mut Conn, key: &StoreKey) -> Result<(), StoreError> {
+    let rows = c.query("SELECT id, fingerprint FROM findings ORDER BY id", &[])?;
+    for r in rows {
+        c.exec(
+            "UPDATE findings SET fingerprint = ? WHERE id = ?",
+            &[Val::from(key.id(&r.text(1))), Val::Int(r.int(0))],
+        )?;
+    }
+    c.exec(
+        "INSERT INTO keytrail_meta (key, value) VALUES (?, ?)",
+        &[Val::from(key::CHECK), Val::from(key.check())],
+    )?;
+    Ok(())
 }

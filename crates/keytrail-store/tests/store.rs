@@ -8,8 +8,8 @@ mod common;
 
 use common::{Db, contains, finding, secrets};
 use keytrail_store::{
-    ErrorKind, Filter, OpenOptions, Role, RunRecord, SCHEMA_VERSION, Status, Store, TOKEN_PREFIX,
-    Triage,
+    ErrorKind, Filter, OpenOptions, Role, RunRecord, SCHEMA_VERSION, Status, Store, StoreKey,
+    TOKEN_PREFIX, Triage,
 };
 
 /// Run `check` on a SQLite file and on a PostgreSQL database.
@@ -109,8 +109,9 @@ fn fill_v1(db: &Db) {
     );
 }
 
-/// Fill a database at `version` with that version's fixture.
-fn fill(db: &Db, version: u32) {
+/// Fill a database at `version` with that version's fixture (`key`: the
+/// store's fingerprint key, from version 5).
+fn fill(db: &Db, version: u32, key: &StoreKey) {
     match version {
         0 => {}
         1 => fill_v1(db),
@@ -125,7 +126,7 @@ fn fill(db: &Db, version: u32) {
         }
         // Version 4: a job done by a worker that beat.
         4 => {
-            fill(db, 3);
+            fill(db, 3, key);
             db.raw(
                 "INSERT INTO jobs (job_key, kind, target, state, attempts, worker, submitted_at,
                    started_at, finished_at, run_id, findings)
@@ -136,9 +137,20 @@ fn fill(db: &Db, version: u32) {
                      NULL, 1, 0);",
             );
         }
+        // Version 5: version 4's, its fingerprint keyed.
+        5 => {
+            fill(db, 4, key);
+            db.raw(&format!(
+                "UPDATE findings SET fingerprint = '{}' WHERE fingerprint = '{FIXTURE_FP}'",
+                key.id(FIXTURE_FP)
+            ));
+        }
         v => panic!("no fixture for schema version {v}: add one with the migration"),
     }
 }
+
+/// The report fingerprint of the fixtures' finding.
+const FIXTURE_FP: &str = "00112233445566778899aabbccddeeff";
 
 /// What every fixture holds, checked after upgrading to the current schema.
 fn check_fixture(s: &mut Store, version: u32) {
@@ -149,21 +161,22 @@ fn check_fixture(s: &mut Store, version: u32) {
     }
     assert_eq!(all.len(), 1);
     let f = &all[0];
-    assert_eq!(f.finding.fingerprint.0, "00112233445566778899aabbccddeeff");
+    // Kept keyed (before version 5, as the report has it: the upgrade
+    // replaced it).
+    assert_eq!(f.finding.fingerprint.0, s.store_id(FIXTURE_FP));
+    assert_ne!(f.finding.fingerprint.0, FIXTURE_FP);
     assert_eq!(f.status, Status::FalsePositive);
     assert_eq!(f.assignee.as_deref(), Some("alice"));
     assert_eq!(f.owner.as_deref(), Some("platform"));
     assert_eq!(f.version, 2);
     assert_eq!(f.finding.locations[0].path, "config/app.env");
     assert_eq!(f.finding.notes, vec!["checksum valid".to_string()]);
-    let (audit, comments) = s.history("00112233445566778899aabbccddeeff").unwrap();
+    // Looked up by the report's fingerprint or by the store's.
+    let (audit, comments) = s.history(FIXTURE_FP).unwrap();
+    assert_eq!(s.history(&f.finding.fingerprint.0).unwrap().0, audit);
     assert_eq!(audit.len(), 1);
     assert_eq!(comments[0].body, "test fixture");
-    assert!(
-        s.suppressed()
-            .unwrap()
-            .contains("00112233445566778899aabbccddeeff")
-    );
+    assert!(s.suppressed().unwrap().contains(&s.store_id(FIXTURE_FP)));
     // From version 2: the token whose SHA-256 the fixture holds ("foo").
     let token = s.token("foo").unwrap();
     if version >= 2 {
@@ -231,6 +244,7 @@ both!(every_earlier_schema_upgrades_to_the_current_one);
 fn every_earlier_schema_upgrades_to_the_current_one(db: Db) {
     // One database per earlier version, of this test's kind.
     let postgres = matches!(db, Db::Postgres(_));
+    let key = StoreKey::generate();
     let mut first = Some(db);
     for from in 0..=SCHEMA_VERSION {
         let db = match first.take() {
@@ -240,15 +254,37 @@ fn every_earlier_schema_upgrades_to_the_current_one(db: Db) {
         };
         let opts = OpenOptions {
             schema_version: Some(from),
+            key: Some(key.clone()),
             ..OpenOptions::default()
         };
         let mut s = Store::open_with(&db.url(), &opts).expect("open at an earlier version");
         assert_eq!(s.schema_version().unwrap(), from);
         drop(s);
-        fill(&db, from);
-        let mut s = Store::open(&db.url()).expect("upgrade");
+        fill(&db, from, &key);
+        let opts = OpenOptions {
+            key: Some(key.clone()),
+            ..OpenOptions::default()
+        };
+        let mut s = Store::open_with(&db.url(), &opts).expect("upgrade");
         assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION, "from {from}");
         check_fixture(&mut s, from);
+        drop(s);
+        // The unkeyed fingerprint the earlier version held is gone, from
+        // the file (free pages, journal) as from the tables.
+        // (From version 5 the fixture is keyed by an update of its own.)
+        let bytes = db.contents();
+        if from < 5 {
+            assert!(
+                !contains(&bytes, FIXTURE_FP),
+                "from {from}: unkeyed fingerprint left"
+            );
+        }
+        if from >= 1 {
+            assert!(
+                contains(&bytes, "ghp_…xy"),
+                "from {from}: the contents are real"
+            );
+        }
     }
 }
 
@@ -328,7 +364,7 @@ fn runs_deduplicate_findings_by_fingerprint(db: Db) {
         })
         .unwrap();
     assert_eq!(page2.len(), 1);
-    assert_eq!(page2[0].finding.fingerprint, c.fingerprint);
+    assert_eq!(page2[0].finding.fingerprint.0, s.store_id(&c.fingerprint.0));
     let none = s
         .list_findings(&Filter {
             target: Some("other".into()),
@@ -482,7 +518,9 @@ fn triage_changes_are_audited_and_false_positives_suppressed(db: Db) {
     };
     s.triage(&b.fingerprint.0, &t).unwrap();
     let sup = s.suppressed().unwrap();
-    assert!(sup.contains(&a.fingerprint.0) && sup.contains(&b.fingerprint.0));
+    assert!(sup.contains(&s.store_id(&a.fingerprint.0)));
+    assert!(sup.contains(&s.store_id(&b.fingerprint.0)));
+    assert!(!sup.contains(&a.fingerprint.0), "kept keyed");
     let (audit, comments) = s.history(&a.fingerprint.0).unwrap();
     let fields: Vec<_> = audit
         .iter()
@@ -515,12 +553,13 @@ fn triage_changes_are_audited_and_false_positives_suppressed(db: Db) {
     assert_eq!(fa.status, Status::FalsePositive);
     assert!(fa.fixed_at.is_some());
     // Prefixes of 6 or more hex digits resolve when only one finding has them.
-    assert_eq!(s.resolve(&a.fingerprint.0[..8]).unwrap(), a.fingerprint.0);
-    assert_eq!(s.resolve(&a.fingerprint.0).unwrap(), a.fingerprint.0);
-    assert_eq!(
-        s.resolve(&a.fingerprint.0[..4]).unwrap_err().kind,
-        ErrorKind::NotFound
-    );
+    // (of the fingerprint the store shows); the report's whole
+    // fingerprint resolves too.
+    let id_a = s.store_id(&a.fingerprint.0);
+    assert_eq!(s.resolve(&id_a[..8]).unwrap(), id_a);
+    assert_eq!(s.resolve(&id_a).unwrap(), id_a);
+    assert_eq!(s.resolve(&a.fingerprint.0).unwrap(), id_a);
+    assert_eq!(s.resolve(&id_a[..4]).unwrap_err().kind, ErrorKind::NotFound);
     assert_eq!(s.resolve("zzzzzzzz").unwrap_err().kind, ErrorKind::NotFound);
     // Unknown fingerprints and missing actors are errors.
     let e = s.triage("0000", &triage("alice")).unwrap_err();
@@ -535,7 +574,7 @@ fn triage_changes_are_audited_and_false_positives_suppressed(db: Db) {
         })
         .unwrap();
     assert_eq!(fps.len(), 1);
-    assert_eq!(fps[0].finding.fingerprint, b.fingerprint);
+    assert_eq!(fps[0].finding.fingerprint.0, s.store_id(&b.fingerprint.0));
     let owned = s
         .list_findings(&Filter {
             owner: Some("payments".into()),
@@ -679,13 +718,19 @@ fn no_secret_reaches_the_database(db: Db) {
         },
     )
     .unwrap();
+    let kept = s.store_id(&findings[5].fingerprint.0);
     drop(s);
-    let bytes = db.contents();
-    // The dump is real: fingerprints and redacted forms are in it.
-    assert!(contains(&bytes, &findings[5].fingerprint.0));
+    let bytes = db.contents_without_key();
+    // The dump is real: keyed fingerprints and redacted forms are in it.
+    assert!(contains(&bytes, &kept));
     assert!(contains(&bytes, &findings[5].secret_redacted));
     for (i, sec) in planted.iter().enumerate() {
         assert!(!contains(&bytes, sec), "secret {i} is in the database");
+        // Nor its unkeyed fingerprint, which allows testing guesses.
+        assert!(
+            !contains(&bytes, &findings[i].fingerprint.0),
+            "secret {i}'s report fingerprint is in the database"
+        );
         // Nor its body without the prefix.
         assert!(
             !contains(&bytes, &sec[4..]),
@@ -825,27 +870,132 @@ fn postgres_going_away_mid_operation_is_a_clear_error() {
 both!(an_ambiguous_fingerprint_prefix_is_refused);
 fn an_ambiguous_fingerprint_prefix_is_refused(db: Db) {
     let sec = secrets(11, 2);
-    let mut s = Store::open(&db.url()).unwrap();
+    let key = StoreKey::generate();
+    // Two report fingerprints whose keyed forms share 6 hex digits (a
+    // birthday search: a few thousand tries).
+    let mut by_prefix = std::collections::HashMap::new();
+    let (fa, fb) = (0u32..)
+        .find_map(|i| {
+            let fp = format!("{i:032x}");
+            let id = key.id(&fp);
+            by_prefix
+                .insert(id[..6].to_string(), fp.clone())
+                .map(|other| (other, fp))
+        })
+        .unwrap();
+    let (ia, ib) = (key.id(&fa), key.id(&fb));
+    let opts = OpenOptions {
+        key: Some(key),
+        ..OpenOptions::default()
+    };
+    let mut s = Store::open_with(&db.url(), &opts).unwrap();
     let mut a = finding("github.pat.classic", &sec[0], "a.env", 1);
     let mut b = finding("github.pat.classic", &sec[1], "b.env", 1);
-    a.fingerprint.0 = "abcdef0011223344556677889900aabb".into();
-    b.fingerprint.0 = "abcdef99aabbccddeeff001122334455".into();
+    a.fingerprint.0 = fa;
+    b.fingerprint.0 = fb;
     s.record_run(
         &run("repo", true, "2026-12-01T00:00:00.000000Z"),
         &[a, b],
         &no_owner,
     )
     .unwrap();
-    let e = s.resolve("abcdef").unwrap_err();
+    let e = s.resolve(&ia[..6]).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Invalid);
     assert!(e.to_string().contains("ambiguous"), "{e}");
-    assert_eq!(
-        s.resolve("ABCDEF00").unwrap(),
-        "abcdef0011223344556677889900aabb"
+    // The first digit where they differ settles it (upper case too).
+    let n = (0..32)
+        .find(|&i| ia.as_bytes()[i] != ib.as_bytes()[i])
+        .unwrap()
+        + 1;
+    assert_eq!(s.resolve(&ia[..n].to_ascii_uppercase()).unwrap(), ia);
+    assert_eq!(s.resolve(&ib[..n]).unwrap(), ib);
+}
+
+both!(the_fingerprint_key_is_kept_apart_and_checked);
+fn the_fingerprint_key_is_kept_apart_and_checked(db: Db) {
+    let sec = secrets(13, 1);
+    let f = finding("github.pat.classic", &sec[0], "a.env", 1);
+    let key = StoreKey::generate();
+    let with = |k: Option<StoreKey>| OpenOptions {
+        key: k,
+        ..OpenOptions::default()
+    };
+    let mut s = Store::open_with(&db.url(), &with(Some(key.clone()))).unwrap();
+    s.record_run(
+        &run("repo", true, "2026-12-01T00:00:00.000000Z"),
+        std::slice::from_ref(&f),
+        &no_owner,
+    )
+    .unwrap();
+    assert_eq!(s.store_id(&f.fingerprint.0), key.id(&f.fingerprint.0));
+    drop(s);
+    // Another key: refused, naming the database; nothing changed.
+    let e = Store::open_with(&db.url(), &with(Some(StoreKey::generate()))).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Key, "{e}");
+    assert!(
+        e.to_string().contains("not this store's fingerprint key"),
+        "{e}"
     );
+    assert!(e.to_string().contains("KEYTRAIL_STORE_KEY"), "{e}");
+    // No key anywhere (it was given, so no file was made): refused, and
+    // no new key is made that would orphan the findings.
+    let e = Store::open(&db.url()).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Key, "{e}");
+    assert!(e.to_string().contains("fingerprint key is missing"), "{e}");
+    if let Db::Sqlite(dir) = &db {
+        let file = dir.path().join("keytrail.db.key");
+        assert!(e.to_string().contains(&file.display().to_string()), "{e}");
+        assert!(!file.exists(), "no key file was made");
+        // The right key in the file beside it opens it.
+        std::fs::write(&file, format!("{}\n", key.to_hex())).unwrap();
+        let mut s = Store::open(&db.url()).unwrap();
+        assert_eq!(s.finding(&f.fingerprint.0).unwrap().unwrap().kind, "secret");
+        drop(s);
+        // A damaged key file: named.
+        std::fs::write(&file, "not a key").unwrap();
+        let e = Store::open(&db.url()).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Key, "{e}");
+        assert!(
+            e.to_string()
+                .contains("keytrail.db.key: not a keytrail store key"),
+            "{e}"
+        );
+    }
+    let mut s = Store::open_with(&db.url(), &with(Some(key))).unwrap();
+    assert_eq!(s.list_findings(&Filter::default()).unwrap().len(), 1);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_sqlite_store_gets_its_key_file_beside_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = Db::sqlite();
+    let sec = secrets(14, 1);
+    let f = finding("github.pat.classic", &sec[0], "a.env", 1);
+    let mut s = Store::open(&db.url()).unwrap();
+    s.record_run(
+        &run("repo", true, "2026-12-01T00:00:00.000000Z"),
+        std::slice::from_ref(&f),
+        &no_owner,
+    )
+    .unwrap();
+    let id = s.store_id(&f.fingerprint.0);
+    drop(s);
+    let file = std::path::PathBuf::from(format!("{}.key", db.url()));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let key = StoreKey::from_hex(&text).unwrap();
+    assert_eq!(key.id(&f.fingerprint.0), id);
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // Reopened with the same file: the same identities.
+    let mut s = Store::open(&db.url()).unwrap();
+    assert_eq!(s.store_id(&f.fingerprint.0), id);
     assert_eq!(
-        s.resolve("abcdef9").unwrap(),
-        "abcdef99aabbccddeeff001122334455"
+        s.list_findings(&Filter::default()).unwrap()[0]
+            .finding
+            .fingerprint
+            .0,
+        id
     );
 }
 

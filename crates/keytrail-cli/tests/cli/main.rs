@@ -102,6 +102,10 @@ impl CliTest {
             .env("COLUMNS", "100")
             // The user's cache (IP intelligence) is never read: each test has its own.
             .env("XDG_CACHE_HOME", self.root().join(".cache"));
+        // The store's key comes from the key file beside it unless a test
+        // says otherwise.
+        c.env_remove("KEYTRAIL_STORE_KEY")
+            .env_remove("KEYTRAIL_STORE_KEY_FILE");
         // Loopback servers of the tests are reached directly, never through a proxy.
         for v in [
             "HTTP_PROXY",
@@ -119,6 +123,20 @@ impl CliTest {
     /// Run `keytrail ARGS` with empty stdin.
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_stdin(args, "")
+    }
+
+    /// Run `keytrail ARGS` with these environment variables set.
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut c = self.command(args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = c.stdin(Stdio::null()).output().expect("run keytrail");
+        Run {
+            code: out.status.code().expect("exited normally"),
+            stdout: String::from_utf8(out.stdout).unwrap(),
+            stderr: String::from_utf8(out.stderr).unwrap(),
+        }
     }
 
     /// Run `keytrail ARGS` feeding `stdin`.

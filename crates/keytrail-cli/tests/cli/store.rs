@@ -130,6 +130,13 @@ fn scan_triage_rescan(t: &CliTest, db: &str, contents: &dyn Fn() -> Vec<u8>) {
     assert_eq!(r.code, 1, "{r:?}");
     let listed = lines(&r);
     assert_eq!(listed.len(), 2, "{}", r.stdout);
+    // The store lists its keyed fingerprints, not the report's.
+    let stored_a = listed.iter().find(|v| v["path"] == "tree/a.env").unwrap()["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(stored_a, fp_a);
+    assert!(!r.stdout.contains(&fp_a), "{}", r.stdout);
     for v in &listed {
         assert_eq!(v["store"]["status"], "open");
         assert_eq!(v["store"]["version"], 1);
@@ -138,12 +145,16 @@ fn scan_triage_rescan(t: &CliTest, db: &str, contents: &dyn Fn() -> Vec<u8>) {
         assert!(v.get("secret").is_none());
     }
 
-    // A prefix of the fingerprint names the finding.
+    // A prefix of the store's fingerprint names the finding; so does the
+    // report's whole fingerprint.
+    let r = t.run(&["triage", "--db", db, &fp_a]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(lines(&r)[0]["fingerprint"], stored_a.as_str());
     let r = t.run(&[
         "triage",
         "--db",
         db,
-        &fp_a[..10],
+        &stored_a[..10],
         "--status",
         "false_positive",
         "--comment",
@@ -207,7 +218,11 @@ fn scan_triage_rescan(t: &CliTest, db: &str, contents: &dyn Fn() -> Vec<u8>) {
     assert!(r.stderr.contains("changed since version 1"), "{}", r.stderr);
 
     let bytes = contents();
-    assert!(has(&bytes, &fp_a), "the store holds the fingerprint");
+    assert!(has(&bytes, &stored_a), "the store holds its fingerprint");
+    assert!(
+        !has(&bytes, &fp_a),
+        "the store holds the report's unkeyed fingerprint"
+    );
     assert!(
         !has(&bytes, &a) && !has(&bytes, &b),
         "the store holds a secret"
@@ -248,10 +263,75 @@ fn import_records_a_report_without_its_secrets() {
     let v = &lines(&r)[0];
     assert_eq!(v["path"], "tree/a.env");
     assert_eq!(v["store"]["targets"][0], "acme/api");
-    assert!(!has(&sqlite_bytes(&t, "kt.db"), &a));
+    let report: serde_json::Value =
+        serde_json::from_str(t.read("r.jsonl").lines().next().unwrap()).unwrap();
+    let fp = report["fingerprint"].as_str().unwrap();
+    let bytes = sqlite_bytes(&t, "kt.db");
+    assert!(!has(&bytes, &a));
+    assert!(
+        !has(&bytes, fp),
+        "the report's unkeyed fingerprint is stored"
+    );
+    assert!(has(&bytes, v["fingerprint"].as_str().unwrap()));
     // Importing the same report again adds no finding.
     let r = t.run(&["import", "--db", "kt.db", "--target", "acme/api", "r.jsonl"]);
     assert!(r.stderr.contains("0 new"), "{}", r.stderr);
+}
+
+#[test]
+fn a_store_without_its_key_is_refused_and_kept() {
+    let t = with_test_rules();
+    t.write("tree/a.env", &format!("TOKEN={}\n", fake::test_token()));
+    let r = t.run(&["scan", "--rules", "rules", "--db", "kt.db", "tree"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let key = t.read("kt.db.key");
+    std::fs::remove_file(t.root().join("kt.db.key")).unwrap();
+    for args in [
+        &["findings", "--db", "kt.db"][..],
+        &["scan", "--rules", "rules", "--db", "kt.db", "tree"][..],
+    ] {
+        let r = t.run(args);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(r.stderr.contains("kt.db.key"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("fingerprint key is missing"),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            !t.root().join("kt.db.key").exists(),
+            "no new key orphans the findings"
+        );
+    }
+    // KEYTRAIL_STORE_KEY: the key from the environment; a wrong one is refused.
+    let r = t.run_with_env(
+        &["findings", "--db", "kt.db"],
+        &[("KEYTRAIL_STORE_KEY", key.trim())],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(lines(&r).len(), 1);
+    let wrong = "ab".repeat(32);
+    let r = t.run_with_env(
+        &["findings", "--db", "kt.db"],
+        &[("KEYTRAIL_STORE_KEY", &wrong)],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("not this store's fingerprint key"),
+        "{}",
+        r.stderr
+    );
+    let r = t.run_with_env(
+        &["findings", "--db", "kt.db"],
+        &[("KEYTRAIL_STORE_KEY", "12ab")],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr
+            .contains("KEYTRAIL_STORE_KEY: a store key is 64 hex digits"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

@@ -132,6 +132,25 @@ impl Db {
             Db::Postgres(p) => p.dump().into_bytes(),
         }
     }
+    /// [`Db::contents`] without the key file beside a SQLite file (its
+    /// hex digits could hold any short text by chance).
+    pub fn contents_without_key(&self) -> Vec<u8> {
+        match self {
+            Db::Sqlite(d) => {
+                let mut out = Vec::new();
+                for e in std::fs::read_dir(d.path()).expect("read dir") {
+                    let p = e.expect("entry").path();
+                    if p.extension().is_some_and(|x| x == "key") {
+                        continue;
+                    }
+                    out.extend(std::fs::read(&p).expect("read db file"));
+                }
+                assert!(!out.is_empty(), "the SQLite file exists");
+                out
+            }
+            Db::Postgres(p) => p.dump().into_bytes(),
+        }
+    }
     /// Run raw SQL on the database (fixtures of earlier schema versions).
     pub fn raw(&self, sql: &str) {
         match self {

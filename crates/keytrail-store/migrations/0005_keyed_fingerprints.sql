@@ -1,0 +1,12 @@
+-- Schema version 5: findings are kept under a keyed fingerprint.
+--
+-- `findings.fingerprint` was the report's fingerprint: SHA-256 of the rule
+-- and the secret, unkeyed, so a copy of the database let anyone test
+-- guesses of a weak secret offline. From this version it holds
+-- HMAC-SHA256(store key, report fingerprint), first 16 bytes in hex; the
+-- key is kept outside the database (a key file, or KEYTRAIL_STORE_KEY).
+-- SQL cannot compute it: the migration runner rewrites every finding's
+-- fingerprint after this file, in the same transaction, and records a
+-- check of the key in keytrail_meta (`fingerprint_key_check`).
+-- No table changes shape.
+SELECT 1;
