@@ -104,6 +104,14 @@ def main():
             f"{d}/ec2-get-instance-metadata-defaults.json",
             run(["ec2", "get-instance-metadata-defaults", "--region", r])[1],
         )
+        save(
+            f"{d}/secretsmanager-list-secrets.json",
+            run(["secretsmanager", "list-secrets", "--region", r])[1],
+        )
+        save(
+            f"{d}/ssm-describe-parameters.json",
+            run(["ssm", "describe-parameters", "--region", r])[1],
+        )
         rc, text = run(["eks", "list-clusters", "--region", r])
         save(f"{d}/eks-list-clusters.json", text)
         for c in json.loads(text)["clusters"]:

@@ -13,6 +13,8 @@ fixture can reach state the public API cannot set:
     point of two checks), set on moto's IAM models;
   * the `<root_account>` row of the credential report, which AWS always
     includes and moto omits;
+  * Secrets Manager's LastAccessedDate (moto always answers null) and
+    past creation, rotation and parameter-change dates;
   * two APIs moto does not implement, answered in the documented wire
     format: ec2 GetInstanceMetadataDefaults and s3 GetBucketPolicyStatus
     (IsPublic computed as AWS documents it for the simple policies here:
@@ -123,6 +125,18 @@ def patch_moto():
         return f"{header}\n{root}\n{rows}"
 
     iam_models.IAMBackend.get_credential_report = get_credential_report
+
+    from moto.secretsmanager import models as sm_models
+
+    original_to_dict = sm_models.FakeSecret.to_dict
+
+    def secret_to_dict(self):
+        d = original_to_dict(self)
+        if self.arn in SECRET_ACCESSED:
+            d["LastAccessedDate"] = SECRET_ACCESSED[self.arn]
+        return d
+
+    sm_models.FakeSecret.to_dict = secret_to_dict
 
 
 def iam_backend(account):
@@ -245,8 +259,7 @@ def seed_iam_users(acct, iam):
 def seed_iam_roles(acct, iam):
     arn = lambda name: f"arn:aws:iam::{acct}:role/{name}"  # noqa: E731
     admin = "arn:aws:iam::aws:policy/AdministratorAccess"
-    # A vendor's typical monitoring grant. (Not the managed ReadOnlyAccess:
-    # keytrail-inventory currently counts its `athena:Batch*` as broad write.)
+    # A vendor's typical monitoring grant.
     monitoring = policy(
         [
             {
@@ -272,6 +285,23 @@ def seed_iam_roles(acct, iam):
     role("vendor-with-extid", trust_account(VENDOR, "fake-external-id"), [admin])
     expect(acct, "aws.iam.third_party_role_without_external_id", arn("vendor-with-extid"), False)
     expect(acct, "aws.iam.third_party_role_overprivileged", arn("vendor-with-extid"), True)
+
+    # Data read (the managed ReadOnlyAccess, as moto loads it from AWS's
+    # published document) against metadata read (SecurityAudit).
+    role(
+        "vendor-data-read",
+        trust_account(VENDOR, "fake-external-id"),
+        ["arn:aws:iam::aws:policy/ReadOnlyAccess"],
+    )
+    expect(acct, "aws.iam.third_party_role_data_read", arn("vendor-data-read"), True)
+    expect(acct, "aws.iam.third_party_role_overprivileged", arn("vendor-data-read"), False)
+    role(
+        "vendor-security-audit",
+        trust_account(VENDOR, "fake-external-id"),
+        ["arn:aws:iam::aws:policy/SecurityAudit"],
+    )
+    expect(acct, "aws.iam.third_party_role_data_read", arn("vendor-security-audit"), False)
+    expect(acct, "aws.iam.third_party_role_overprivileged", arn("vendor-security-audit"), False)
 
     role("unknown-trust", trust_account(UNKNOWN, "fake-external-id"), inline=monitoring)
     expect(acct, "aws.iam.third_party_role_without_external_id", arn("unknown-trust"), False)
@@ -540,6 +570,80 @@ def seed_eks(acct, session, endpoint):
     )
 
 
+SECRET_ACCESSED = {}  # secret ARN -> epoch seconds of LastAccessedDate
+
+
+def secrets_backend(account, region):
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    return secretsmanager_backends[account][region]
+
+
+def secret_model(account, region, name):
+    return next(
+        s for s in secrets_backend(account, region).secrets.values() if s.name == name
+    )
+
+
+def seed_secrets(acct, session, endpoint):
+    region = "us-east-1"
+    sm = session.client("secretsmanager", endpoint_url=endpoint, region_name=region)
+    epoch = lambda d: int(d.replace(tzinfo=dt.timezone.utc).timestamp())  # noqa: E731
+
+    def secret(name, rotate_days=None):
+        # The value is a random fake: keytrail never reads it.
+        arn = sm.create_secret(Name=name, SecretString=os.urandom(12).hex())["ARN"]
+        if rotate_days:
+            sm.rotate_secret(
+                SecretId=name,
+                RotationRules={"AutomaticallyAfterDays": rotate_days},
+                RotateImmediately=False,
+            )
+        return arn
+
+    # Rotation off.
+    off = secret("kt/db/admin")
+    SECRET_ACCESSED[off] = epoch(days_ago(1))
+    expect(acct, "aws.secretsmanager.rotation_disabled", off, True)
+    expect(acct, "aws.secretsmanager.rotation_overdue", off, False)
+    expect(acct, "aws.secretsmanager.secret_unused", off, False)
+    # Rotation on, 30 days, last rotated 100 days ago: failing.
+    late = secret("kt/stripe/key", 30)
+    m = secret_model(acct, region, "kt/stripe/key")
+    m.created_date = epoch(days_ago(400))
+    m.last_rotation_date = epoch(days_ago(100))
+    SECRET_ACCESSED[late] = epoch(days_ago(1))
+    expect(acct, "aws.secretsmanager.rotation_overdue", late, True)
+    expect(acct, "aws.secretsmanager.rotation_disabled", late, False)
+    # Rotation on and on time, but nobody has read it for 200 days.
+    idle = secret("kt/legacy/ftp", 30)
+    m = secret_model(acct, region, "kt/legacy/ftp")
+    m.created_date = epoch(days_ago(700))
+    m.last_rotation_date = epoch(days_ago(3))
+    SECRET_ACCESSED[idle] = epoch(days_ago(200))
+    expect(acct, "aws.secretsmanager.secret_unused", idle, True)
+    expect(acct, "aws.secretsmanager.rotation_overdue", idle, False)
+    expect(acct, "aws.secretsmanager.rotation_disabled", idle, False)
+
+    ssm = session.client("ssm", endpoint_url=endpoint, region_name=region)
+    p_arn = lambda n: f"arn:aws:ssm:{region}:{acct}:parameter{n}"  # noqa: E731
+    ssm.put_parameter(Name="/kt/db/password", Value=os.urandom(8).hex(), Type="String")
+    expect(acct, "aws.ssm.secret_in_plaintext_parameter", p_arn("/kt/db/password"), True)
+    ssm.put_parameter(Name="/kt/db/password_min_length", Value="16", Type="String")
+    expect(
+        acct, "aws.ssm.secret_in_plaintext_parameter", p_arn("/kt/db/password_min_length"), False
+    )
+    ssm.put_parameter(Name="/kt/api/partnerApiKey", Value=os.urandom(8).hex(), Type="SecureString")
+    ssm.put_parameter(Name="/kt/api/fresh_token", Value=os.urandom(8).hex(), Type="SecureString")
+    from moto.ssm.models import ssm_backends
+
+    params = ssm_backends[acct][region]._parameters
+    params["/kt/api/partnerApiKey"][-1].last_modified_date = days_ago(500)
+    expect(acct, "aws.ssm.secure_parameter_not_rotated", p_arn("/kt/api/partnerApiKey"), True)
+    expect(acct, "aws.ssm.secret_in_plaintext_parameter", p_arn("/kt/api/partnerApiKey"), False)
+    expect(acct, "aws.ssm.secure_parameter_not_rotated", p_arn("/kt/api/fresh_token"), False)
+
+
 def seed_account(acct, session, endpoint, prefix, account_pab):
     iam = session.client("iam", endpoint_url=endpoint)
     seed_iam_users(acct, iam)
@@ -547,6 +651,7 @@ def seed_account(acct, session, endpoint, prefix, account_pab):
     seed_s3(acct, session, endpoint, prefix, account_pab)
     seed_ec2(acct, session, endpoint, prefix)
     seed_eks(acct, session, endpoint)
+    seed_secrets(acct, session, endpoint)
 
 
 def main():

@@ -375,17 +375,61 @@ pub fn has_condition_key(st: &Statement, key: &str) -> bool {
 /// Read-only verbs: an action whose name starts with one of these does not
 /// change anything.
 const READ_VERBS: &[&str] = &[
-    "get", "list", "describe", "batchget", "query", "scan", "search", "lookup", "view", "select",
-    "check", "head", "preview", "estimate", "simulate", "validate", "verify", "test", "export",
-    "download", "filter", "retrieve", "detect", "read",
+    "get",
+    "list",
+    "describe",
+    "batchget",
+    "query",
+    "scan",
+    "search",
+    "lookup",
+    "view",
+    "select",
+    "check",
+    "head",
+    "preview",
+    "estimate",
+    "simulate",
+    "validate",
+    "verify",
+    "test",
+    "export",
+    "download",
+    "filter",
+    "retrieve",
+    "detect",
+    "read",
+    "batchdescribe",
+    "batchcheck",
+    "batchdetect",
+    "adminget",
+    "adminlist",
+    "count",
+    "discover",
 ];
 
 /// Service-specific wildcards whose every action is a read although the
-/// prefix is not a read verb (they appear in AWS's own `ReadOnlyAccess`):
-/// Athena's `Batch*` is BatchGetNamedQuery, BatchGetPreparedStatement and
-/// BatchGetQueryExecution. (`dynamodb:Batch*` includes BatchWriteItem and
-/// stays a write.)
-const READ_ONLY_WILDCARDS: &[&str] = &["athena:batch*"];
+/// prefix is not a read verb. Each appears in AWS's own `ReadOnlyAccess` or
+/// `SecurityAudit`, whose published documents must read as read-only:
+/// Athena's and CodeDeploy's `Batch*` are all `BatchGet…`; Config's
+/// `Deliver*` is DeliverConfigSnapshot (a report to the delivery channel);
+/// IAM's `Generate*` are the credential, service-last-accessed and
+/// organizations access reports; Elastic Beanstalk's `Request*` is
+/// RequestEnvironmentInfo; Comprehend's `Classify*`/`Contains*` analyse
+/// text; Lightsail's `Is*` is IsVpcPeered; SQS's `Receive*` is
+/// ReceiveMessage (a data read). (`dynamodb:Batch*` includes BatchWriteItem
+/// and stays a write.)
+const READ_ONLY_WILDCARDS: &[&str] = &[
+    "athena:batch*",
+    "codedeploy:batch*",
+    "config:deliver*",
+    "iam:generate*",
+    "elasticbeanstalk:request*",
+    "comprehend:classify*",
+    "comprehend:contains*",
+    "lightsail:is*",
+    "sqs:receive*",
+];
 
 /// Whether an action pattern (lowercase) can only match read-only actions.
 pub fn is_read_only_pattern(pattern: &str) -> bool {
@@ -419,6 +463,37 @@ mod tests {
 
     #[test]
     fn service_specific_read_only_wildcards() {
+        // Every wildcard of AWS's published SecurityAudit and ReadOnlyAccess
+        // documents (2025) that a verb list alone would take for a write.
+        for p in [
+            "codedeploy:batch*",
+            "config:deliver*",
+            "cognito-idp:adminget*",
+            "cognito-idp:adminlist*",
+            "comprehend:batchdetect*",
+            "comprehend:classify*",
+            "comprehend:contains*",
+            "ecr:batchcheck*",
+            "elasticbeanstalk:request*",
+            "iam:generate*",
+            "kinesisanalytics:discover*",
+            "lightsail:is*",
+            "robomaker:batchdescribe*",
+            "sqs:receive*",
+            "swf:count*",
+        ] {
+            assert!(is_read_only_pattern(p), "{p}");
+            assert!(!is_broad_write_pattern(p), "{p}");
+        }
+        for p in [
+            "cognito-idp:admin*",
+            "sqs:*",
+            "iam:*",
+            "lightsail:i*",
+            "codedeploy:b*",
+        ] {
+            assert!(is_broad_write_pattern(p), "{p}");
+        }
         assert!(is_read_only_pattern("athena:batch*"));
         assert!(!is_broad_write_pattern("athena:batch*"));
         assert!(!is_read_only_pattern("dynamodb:batch*"));

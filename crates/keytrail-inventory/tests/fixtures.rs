@@ -291,6 +291,51 @@ fn gcp_and_entra_credentials() {
 }
 
 #[test]
+fn stored_secrets_and_parameters() {
+    let (_, r, _) = load("bad");
+    assert_eq!(
+        resources(&r, "aws.secretsmanager.rotation_disabled"),
+        vec!["arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db/admin-AbCdEf"]
+    );
+    let off = r.of("aws.secretsmanager.rotation_disabled").next().unwrap();
+    assert!(
+        off.fact.contains("never rotated in the 507 days"),
+        "{}",
+        off.fact
+    );
+    let overdue: Vec<_> = r.of("aws.secretsmanager.rotation_overdue").collect();
+    assert_eq!(overdue.len(), 1);
+    assert!(overdue[0].resource.contains("prod/stripe/key"));
+    assert_eq!(overdue[0].evidence["days_since_rotation"], 137);
+    assert_eq!(overdue[0].evidence["rotation_days"], 30);
+    let unused: Vec<_> = r.of("aws.secretsmanager.secret_unused").collect();
+    assert_eq!(unused.len(), 1);
+    assert!(unused[0].resource.contains("legacy/ftp"));
+    assert_eq!(unused[0].evidence["days_unused"], 211);
+    assert_eq!(
+        resources(&r, "aws.ssm.secret_in_plaintext_parameter"),
+        vec!["arn:aws:ssm:us-east-1:111122223333:parameter/prod/db/password"]
+    );
+    assert_eq!(
+        resources(&r, "aws.ssm.secure_parameter_not_rotated"),
+        vec!["arn:aws:ssm:eu-west-1:111122223333:parameter/payments/partnerApiKey"]
+    );
+    // Data read by a vendor is its own risk; SecurityAudit (metadata read,
+    // on DatadogIntegrationRole and partner-access) is not reported.
+    assert_eq!(
+        resources(&r, "aws.iam.third_party_role_data_read"),
+        vec!["arn:aws:iam::111122223333:role/vendor-data-reader"]
+    );
+    let data = r.of("aws.iam.third_party_role_data_read").next().unwrap();
+    assert!(data.fact.contains("Datadog"), "{}", data.fact);
+    let grants = data.evidence["data_access"].as_array().unwrap();
+    assert!(
+        grants.iter().any(|g| g == "s3_read_all_buckets"),
+        "{grants:?}"
+    );
+}
+
+#[test]
 fn missing_files_are_not_evaluated_never_passed() {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&fixture("good"), dir.path());
@@ -299,6 +344,7 @@ fn missing_files_are_not_evaluated_never_passed() {
         "aws/s3control-get-public-access-block.json",
         "aws/regions/us-east-1/ec2-get-instance-metadata-defaults.json",
         "aws/iam-get-account-authorization-details.json",
+        "aws/regions/us-east-1/secretsmanager-list-secrets.json",
     ] {
         std::fs::remove_file(dir.path().join(f)).unwrap();
     }
@@ -313,6 +359,8 @@ fn missing_files_are_not_evaluated_never_passed() {
         "aws.iam.workload_admin",
         "aws.iam.third_party_role_without_external_id",
         "aws.eks.node_role_risky",
+        "aws.secretsmanager.rotation_disabled",
+        "aws.secretsmanager.secret_unused",
         "gcp.iam.service_account_key_age",
         "gcp.gke.public_endpoint",
     ] {
@@ -376,6 +424,31 @@ fn bad_input_names_the_file_and_keeps_the_rest() {
     assert!(
         has("graph-applications.json", "unexpected_shape"),
         "{diags:#?}"
+    );
+    // One malformed secret entry: named, the other secret still judged;
+    // a truncated parameter list: named, its checks not evaluated.
+    assert!(
+        has("secretsmanager-list-secrets.json", "unexpected_shape"),
+        "{diags:#?}"
+    );
+    assert!(
+        has("ssm-describe-parameters.json", "malformed_json"),
+        "{diags:#?}"
+    );
+    assert_eq!(
+        resources(&r, "aws.secretsmanager.rotation_disabled"),
+        vec!["arn:aws:secretsmanager:us-east-1:111122223333:secret:b-2"]
+    );
+    assert!(
+        r.of("aws.ssm.secret_in_plaintext_parameter")
+            .next()
+            .is_none()
+    );
+    assert!(
+        r.not_evaluated
+            .iter()
+            .any(|n| n.check == "aws.ssm.secret_in_plaintext_parameter"
+                && n.resource.as_deref() == Some("region us-east-1"))
     );
 
     // Everything else still yields results: the CSV rows after the bad one,

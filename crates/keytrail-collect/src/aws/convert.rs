@@ -650,6 +650,89 @@ pub(crate) mod s3 {
     }
 }
 
+pub(crate) mod secretsmanager {
+    use super::Obj;
+    use aws_sdk_secretsmanager::types::SecretListEntry;
+    use serde_json::{Value, json};
+
+    /// `aws secretsmanager list-secrets` (all pages).
+    pub(crate) fn list_secrets(list: &[SecretListEntry]) -> Value {
+        let secrets: Vec<Value> = list
+            .iter()
+            .map(|s| {
+                Obj::new()
+                    .m("ARN", s.arn())
+                    .m("Name", s.name())
+                    .m("Description", s.description())
+                    .m("KmsKeyId", s.kms_key_id())
+                    .m("RotationEnabled", s.rotation_enabled())
+                    .m("RotationLambdaARN", s.rotation_lambda_arn())
+                    .m(
+                        "RotationRules",
+                        s.rotation_rules().map(|r| {
+                            Obj::new()
+                                .m(
+                                    "AutomaticallyAfterDays",
+                                    r.automatically_after_days().map(|d| json!(d)),
+                                )
+                                .m("Duration", r.duration())
+                                .m("ScheduleExpression", r.schedule_expression())
+                                .build()
+                        }),
+                    )
+                    .m("LastRotatedDate", s.last_rotated_date())
+                    .m("LastChangedDate", s.last_changed_date())
+                    .m("LastAccessedDate", s.last_accessed_date())
+                    .m("DeletedDate", s.deleted_date())
+                    .m("NextRotationDate", s.next_rotation_date())
+                    .list_nonempty("Tags", s.tags(), |t| {
+                        Obj::new().m("Key", t.key()).m("Value", t.value()).build()
+                    })
+                    .m("OwningService", s.owning_service())
+                    .m("CreatedDate", s.created_date())
+                    .m("PrimaryRegion", s.primary_region())
+                    .build()
+            })
+            .collect();
+        json!({ "SecretList": secrets })
+    }
+}
+
+pub(crate) mod ssm {
+    use super::Obj;
+    use aws_sdk_ssm::types::ParameterMetadata;
+    use serde_json::{Value, json};
+
+    /// `aws ssm describe-parameters` (all pages).
+    pub(crate) fn describe_parameters(list: &[ParameterMetadata]) -> Value {
+        let params: Vec<Value> = list
+            .iter()
+            .map(|p| {
+                Obj::new()
+                    .m("Name", p.name())
+                    .m("ARN", p.arn())
+                    .m("Type", p.r#type().map(|t| t.as_str()))
+                    .m("KeyId", p.key_id())
+                    .m("LastModifiedDate", p.last_modified_date())
+                    .m("LastModifiedUser", p.last_modified_user())
+                    .m("Description", p.description())
+                    .m("Version", Some(json!(p.version())))
+                    .m("Tier", p.tier().map(|t| t.as_str()))
+                    .list_nonempty("Policies", p.policies(), |x| {
+                        Obj::new()
+                            .m("PolicyText", x.policy_text())
+                            .m("PolicyType", x.policy_type())
+                            .m("PolicyStatus", x.policy_status())
+                            .build()
+                    })
+                    .m("DataType", p.data_type())
+                    .build()
+            })
+            .collect();
+        json!({ "Parameters": params })
+    }
+}
+
 pub(crate) mod eks {
     use super::{Obj, strings, tag_map};
     use aws_sdk_eks::types::{Cluster, Nodegroup};

@@ -630,6 +630,8 @@ async fn regional(config: &SdkConfig, w: &Writer, regions: Vec<String>) {
             join_all(vec![
                 Box::pin(ec2(&rc, &w, &region)),
                 Box::pin(eks(&rc, &w, &region)),
+                Box::pin(secrets(&rc, &w, &region)),
+                Box::pin(parameters(&rc, &w, &region)),
             ])
             .await;
         }
@@ -663,6 +665,44 @@ async fn ec2(config: &SdkConfig, w: &Writer, region: &str) {
         }
         Err(e) => failed(w, &rel, "GetInstanceMetadataDefaults", &[], &e),
     }
+}
+
+/// `secretsmanager list-secrets` (all pages): metadata only, never a
+/// secret's value.
+async fn secrets(config: &SdkConfig, w: &Writer, region: &str) {
+    let client = aws_sdk_secretsmanager::Client::new(config);
+    let rel = format!("regions/{region}/secretsmanager-list-secrets.json");
+    let mut list = Vec::new();
+    let mut pages = client.list_secrets().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(p) => list.extend(p.secret_list().iter().cloned()),
+            Err(e) => {
+                failed(w, &rel, "ListSecrets", &[], &e);
+                return;
+            }
+        }
+    }
+    w.json(&rel, &convert::secretsmanager::list_secrets(&list));
+}
+
+/// `ssm describe-parameters` (all pages): names, types and dates, never a
+/// parameter's value.
+async fn parameters(config: &SdkConfig, w: &Writer, region: &str) {
+    let client = aws_sdk_ssm::Client::new(config);
+    let rel = format!("regions/{region}/ssm-describe-parameters.json");
+    let mut list = Vec::new();
+    let mut pages = client.describe_parameters().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(p) => list.extend(p.parameters().iter().cloned()),
+            Err(e) => {
+                failed(w, &rel, "DescribeParameters", &[], &e);
+                return;
+            }
+        }
+    }
+    w.json(&rel, &convert::ssm::describe_parameters(&list));
 }
 
 async fn eks(config: &SdkConfig, w: &Writer, region: &str) {

@@ -4,13 +4,14 @@
 
 use super::Ctx;
 use crate::policy::{Effect, has_condition_key};
-use crate::privilege::PrivilegeIndex;
+use crate::privilege::{PROBES, PrivilegeIndex};
 use crate::snapshot::aws::{AwsSnapshot, IamRole};
 use serde_json::json;
 
 const NO_EXTERNAL_ID: &str = "aws.iam.third_party_role_without_external_id";
 const UNKNOWN: &str = "aws.iam.trust_unknown_external_account";
 const VENDOR_PRIV: &str = "aws.iam.third_party_role_overprivileged";
+const VENDOR_DATA: &str = "aws.iam.third_party_role_data_read";
 const W_ADMIN: &str = "aws.iam.workload_admin";
 const W_PRIVESC: &str = "aws.iam.workload_privilege_escalation";
 const W_SSM: &str = "aws.iam.workload_ssm_all_instances";
@@ -119,6 +120,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) {
         NO_EXTERNAL_ID,
         UNKNOWN,
         VENDOR_PRIV,
+        VENDOR_DATA,
         W_ADMIN,
         W_PRIVESC,
         W_SSM,
@@ -194,9 +196,41 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) {
                 );
             }
         }
+        vendors.sort();
+        vendors.dedup();
+        if !ext.is_empty() && !p.admin && p.broad_write.is_empty() && p.data_access() {
+            // Data read, not metadata read: SecurityAudit and ViewOnlyAccess
+            // grant no data-access probe.
+            let accounts: Vec<&str> = ext.iter().map(|t| t.account.as_str()).collect();
+            let grants: Vec<&str> = PROBES
+                .iter()
+                .filter(|x| x.data_access && p.probe(x.name))
+                .map(|x| x.name)
+                .collect();
+            let who = if vendors.is_empty() {
+                format!("account(s) {}", accounts.join(", "))
+            } else {
+                vendors.join(", ")
+            };
+            ctx.finding(
+                VENDOR_DATA,
+                role.arn.clone(),
+                None,
+                format!(
+                    "role {} assumable by {who} can read data in every resource ({}) via {}",
+                    role.name,
+                    grants.join(", "),
+                    p.policies.join(", ")
+                ),
+                vec![
+                    ("trusted_accounts", json!(accounts)),
+                    ("vendors", json!(vendors)),
+                    ("data_access", json!(grants)),
+                    ("policies", json!(p.policies)),
+                ],
+            );
+        }
         if !ext.is_empty() && (p.admin || !p.broad_write.is_empty()) {
-            vendors.sort();
-            vendors.dedup();
             let accounts: Vec<&str> = ext.iter().map(|t| t.account.as_str()).collect();
             let what = if p.admin {
                 format!("admin access via {}", p.admin_via.join(", "))

@@ -9,6 +9,7 @@ mod aws_compute;
 mod aws_credentials;
 mod aws_machine;
 mod aws_roles;
+mod aws_secrets;
 mod aws_storage;
 mod azure;
 mod gcp;
@@ -347,6 +348,54 @@ pub const CHECKS: &[CheckInfo] = &[
         "Confirm with the owner, then delete the role (or remove its trust policy's principals); keep break-glass roles trusted by people, not machines."
     ),
     check!(
+        "aws.iam.third_party_role_data_read",
+        Medium,
+        "Role assumable by a third party can read data (objects, secrets, parameters, tables, KMS decrypt) in every resource",
+        ["aws/iam-get-account-authorization-details.json"],
+        "Metadata read (SecurityAudit, ViewOnlyAccess) lets a vendor see how the account is built; data read (ReadOnlyAccess, s3:GetObject on *) hands it the data itself, so a breach at the vendor becomes a breach of your data.",
+        "Give the vendor the metadata-only policy its documentation asks for (SecurityAudit or ViewOnlyAccess), or scope data actions to the resources it must read."
+    ),
+    check!(
+        "aws.secretsmanager.rotation_disabled",
+        Medium,
+        "Secrets Manager secret without automatic rotation",
+        ["aws/regions/<region>/secretsmanager-list-secrets.json"],
+        "A stored machine credential that never rotates stays valid for as long as any copy of it (a log, a laptop, a former employee) exists.",
+        "Turn on rotation (aws secretsmanager rotate-secret --rotation-lambda-arn … --rotation-rules AutomaticallyAfterDays=30), or use the managed rotation of the owning service (RDS, Redshift)."
+    ),
+    check!(
+        "aws.secretsmanager.rotation_overdue",
+        Medium,
+        "Secrets Manager rotation configured but not happening",
+        ["aws/regions/<region>/secretsmanager-list-secrets.json"],
+        "Rotation that is switched on but fails (a broken rotation function, a lost network path) gives the comfort of rotation without its protection.",
+        "Read the rotation function's logs, fix it, then run aws secretsmanager rotate-secret --secret-id <name> and check LastRotatedDate."
+    ),
+    check!(
+        "aws.secretsmanager.secret_unused",
+        Low,
+        "Secrets Manager secret not read for 90 days, or never read",
+        ["aws/regions/<region>/secretsmanager-list-secrets.json"],
+        "A credential nobody reads is still valid where it grants access: attack surface with no business value.",
+        "Confirm with the owner, revoke the credential at its provider, then delete the secret (it stays recoverable during the deletion window)."
+    ),
+    check!(
+        "aws.ssm.secret_in_plaintext_parameter",
+        High,
+        "SSM parameter named like a credential stored as plain String",
+        ["aws/regions/<region>/ssm-describe-parameters.json"],
+        "A String parameter is returned in clear to anyone with ssm:GetParameter* (ReadOnlyAccess includes it), without KMS, and shows in the console: a credential there is readable by every reader of the account.",
+        "Re-create it as SecureString (aws ssm put-parameter --type SecureString --overwrite …) under a KMS key whose policy names the readers, then rotate the credential."
+    ),
+    check!(
+        "aws.ssm.secure_parameter_not_rotated",
+        Low,
+        "SecureString parameter named like a credential unchanged for over a year",
+        ["aws/regions/<region>/ssm-describe-parameters.json"],
+        "Parameter Store has no rotation: a credential kept there changes only when someone changes it.",
+        "Rotate the credential at its provider and update the parameter, or move it to Secrets Manager with rotation."
+    ),
+    check!(
         "gcp.iam.default_compute_sa_editor",
         High,
         "GCP default compute service account holds Editor",
@@ -514,6 +563,7 @@ pub fn check_all_with(
     kubernetes::run(&mut ctx);
     aws_roles::run(&mut ctx);
     aws_machine::run(&mut ctx);
+    aws_secrets::run(&mut ctx);
     gcp::run_iam(&mut ctx);
     let mut report = ctx.report;
     // Registry order, then resource: stable output.

@@ -283,6 +283,125 @@ pub struct Region {
     pub metadata_defaults: Collected<MetadataDefaults>,
     /// `eks list-clusters` + `eks describe-cluster`.
     pub eks_clusters: Collected<Vec<EksCluster>>,
+    /// `secretsmanager list-secrets` (all pages).
+    pub secrets: Collected<Vec<ManagedSecret>>,
+    /// `ssm describe-parameters` (all pages).
+    pub parameters: Collected<Vec<Parameter>>,
+}
+
+/// One Secrets Manager secret's metadata (`list-secrets`; never its value).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ManagedSecret {
+    /// `ARN`.
+    pub arn: String,
+    /// `Name`.
+    pub name: String,
+    /// `RotationEnabled`.
+    pub rotation_enabled: bool,
+    /// `RotationRules.AutomaticallyAfterDays`, when set.
+    pub rotation_days: Option<i64>,
+    /// `RotationRules.ScheduleExpression`, when set.
+    pub rotation_schedule: Option<String>,
+    /// `LastRotatedDate`.
+    pub last_rotated: Option<Timestamp>,
+    /// `LastAccessedDate` (AWS keeps it to the day).
+    pub last_accessed: Option<Timestamp>,
+    /// `CreatedDate`.
+    pub created: Option<Timestamp>,
+    /// `DeletedDate`: scheduled for deletion.
+    pub deleted: Option<Timestamp>,
+    /// `OwningService`: a secret another service manages (RDS, ...).
+    pub owning_service: Option<String>,
+    /// `Tags`.
+    pub tags: Vec<Tag>,
+}
+
+/// One SSM parameter's metadata (`describe-parameters`; never its value).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Parameter {
+    /// `Name` (`/app/db/password`).
+    pub name: String,
+    /// `ARN`, when the CLI printed it.
+    pub arn: Option<String>,
+    /// `Type`: `String`, `StringList` or `SecureString`.
+    pub kind: String,
+    /// `LastModifiedDate`.
+    pub last_modified: Option<Timestamp>,
+    /// `LastModifiedUser`.
+    pub last_modified_user: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct SecretSyntax {
+    #[serde(rename = "ARN", default)]
+    arn: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    rotation_enabled: Option<bool>,
+    #[serde(default)]
+    rotation_rules: Option<RotationRulesSyntax>,
+    #[serde(default)]
+    last_rotated_date: Time,
+    #[serde(default)]
+    last_accessed_date: Time,
+    #[serde(default)]
+    created_date: Time,
+    #[serde(default)]
+    deleted_date: Time,
+    #[serde(default)]
+    owning_service: Option<String>,
+    #[serde(default)]
+    tags: Vec<Tag>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct RotationRulesSyntax {
+    #[serde(default)]
+    automatically_after_days: Option<i64>,
+    #[serde(default)]
+    schedule_expression: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct ParameterSyntax {
+    #[serde(default)]
+    name: String,
+    #[serde(rename = "ARN", default)]
+    arn: Option<String>,
+    #[serde(rename = "Type", default)]
+    kind: String,
+    #[serde(default)]
+    last_modified_date: Time,
+    #[serde(default)]
+    last_modified_user: Option<String>,
+}
+
+/// Reads a paged list (`BASE.json`, `BASE.2.json`, ...) of `member` items;
+/// `Missing` when no page is readable.
+fn load_paged<T: serde::de::DeserializeOwned>(
+    rdir: &Path,
+    base: &str,
+    member: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Collected<Vec<T>> {
+    let mut out = Vec::new();
+    let mut any = false;
+    for f in page_files(rdir, base, diags) {
+        let Collected::Present(v) = read_json_value(&f, diags) else {
+            continue;
+        };
+        any = true;
+        out.extend(parse_items::<T>(v.get(member), &f, member, diags));
+    }
+    if any {
+        Collected::Present(out)
+    } else {
+        Collected::Missing
+    }
 }
 
 /// `s3api get-public-access-block` / `s3control get-public-access-block`.
@@ -1280,5 +1399,44 @@ fn load_region(rdir: &Path, diags: &mut Vec<Diagnostic>) -> Region {
         }
         region.eks_clusters = Collected::Present(clusters);
     }
+    region.secrets =
+        load_paged::<SecretSyntax>(rdir, "secretsmanager-list-secrets", "SecretList", diags).map(
+            |list| {
+                list.into_iter()
+                    .filter(|s| !s.arn.is_empty() || !s.name.is_empty())
+                    .map(|s| ManagedSecret {
+                        arn: s.arn,
+                        name: s.name,
+                        rotation_enabled: s.rotation_enabled.unwrap_or(false),
+                        rotation_days: s
+                            .rotation_rules
+                            .as_ref()
+                            .and_then(|r| r.automatically_after_days),
+                        rotation_schedule: s.rotation_rules.and_then(|r| r.schedule_expression),
+                        last_rotated: s.last_rotated_date.0,
+                        last_accessed: s.last_accessed_date.0,
+                        created: s.created_date.0,
+                        deleted: s.deleted_date.0,
+                        owning_service: s.owning_service,
+                        tags: s.tags,
+                    })
+                    .collect()
+            },
+        );
+    region.parameters =
+        load_paged::<ParameterSyntax>(rdir, "ssm-describe-parameters", "Parameters", diags).map(
+            |list| {
+                list.into_iter()
+                    .filter(|p| !p.name.is_empty())
+                    .map(|p| Parameter {
+                        name: p.name,
+                        arn: p.arn,
+                        kind: p.kind,
+                        last_modified: p.last_modified_date.0,
+                        last_modified_user: p.last_modified_user,
+                    })
+                    .collect()
+            },
+        );
     region
 }
