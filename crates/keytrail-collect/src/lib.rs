@@ -22,6 +22,10 @@
 
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(feature = "gcp")]
+pub mod gcp;
+#[cfg(any(feature = "gcp", feature = "azure"))]
+mod rest;
 #[cfg(feature = "s3")]
 pub mod s3logs;
 #[cfg(feature = "s3")]
@@ -90,3 +94,41 @@ pub fn collect_aws_blocking(opts: &AwsCollectOptions, out: &Path) -> Vec<Diagnos
 
 /// Whether this build can collect from AWS (the `aws` feature).
 pub const AWS_SUPPORTED: bool = cfg!(feature = "aws");
+
+/// Whether this build can collect from Google Cloud (the `gcp` feature).
+pub const GCP_SUPPORTED: bool = cfg!(feature = "gcp");
+
+#[cfg(feature = "gcp")]
+pub use gcp::GcpCollectOptions;
+
+/// Collects Google Cloud projects into `out/gcp/<project>/` (see
+/// [`gcp`]) and returns the diagnostics of every call that failed.
+#[cfg(feature = "gcp")]
+pub fn collect_gcp(opts: &GcpCollectOptions, out: &Path) -> Vec<Diagnostic> {
+    gcp::collect(opts, out)
+}
+
+/// Reads at most `limit` bytes of `path` (a longer file is an error).
+#[cfg(any(feature = "gcp", feature = "azure"))]
+pub(crate) fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(path)?;
+    let mut buf = Vec::new();
+    f.take(limit + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {limit} bytes"),
+        ));
+    }
+    Ok(buf)
+}
+
+/// Seconds since the Unix epoch.
+#[cfg(any(feature = "gcp", feature = "azure"))]
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

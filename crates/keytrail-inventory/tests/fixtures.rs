@@ -336,6 +336,50 @@ fn stored_secrets_and_parameters() {
 }
 
 #[test]
+fn gcp_key_use_and_instance_scopes() {
+    let (snap, r, _) = load("bad");
+    let unused: Vec<_> = r.of("gcp.iam.service_account_key_unused").collect();
+    assert_eq!(unused.len(), 1, "{unused:#?}");
+    assert!(
+        unused[0]
+            .resource
+            .ends_with("/keys/1f2e3d4c5b6a79880011223344556677aabbccdd")
+    );
+    assert_eq!(unused[0].evidence["days_unused"], 242);
+    assert_eq!(
+        resources(&r, "gcp.compute.default_service_account_full_scope"),
+        vec![
+            "https://www.googleapis.com/compute/v1/projects/prod-project-1/zones/us-central1-a/instances/web-1"
+        ]
+    );
+    let p = &snap.gcp[0];
+    assert_eq!(p.service_accounts.present().unwrap().len(), 2);
+    assert_eq!(p.instances.present().unwrap().len(), 3);
+
+    // Without the activity file, key use is not evaluated, never passed.
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture("good"), dir.path());
+    std::fs::remove_file(
+        dir.path()
+            .join("gcp/prod-project-1/policy-intelligence-query-activity-keys.json"),
+    )
+    .unwrap();
+    let (snap, _) = load_snapshot(dir.path());
+    let r = check_all(&snap, None, now());
+    let n = r
+        .not_evaluated
+        .iter()
+        .find(|n| n.check == "gcp.iam.service_account_key_unused")
+        .expect("not evaluated");
+    assert!(
+        n.reason
+            .contains("policy-intelligence-query-activity-keys.json"),
+        "{}",
+        n.reason
+    );
+}
+
+#[test]
 fn missing_files_are_not_evaluated_never_passed() {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&fixture("good"), dir.path());

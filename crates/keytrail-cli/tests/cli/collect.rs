@@ -139,3 +139,88 @@ fn an_unwritable_output_is_an_error() {
         r.stderr
     );
 }
+
+/// `keytrail collect gcp` against a loopback stand-in of Google's APIs
+/// that answers `deny` paths with 403 and the rest with empty lists.
+fn collect_gcp(
+    t: &CliTest,
+    deny: &'static [&'static str],
+    token: Option<&str>,
+) -> (Run, keytrail_testkit::recorder::Recorder) {
+    use keytrail_testkit::recorder::{Answer, Recorder};
+    let server = Recorder::start(move |req| {
+        if deny.iter().any(|d| req.path.contains(d)) {
+            return Answer::new(
+                403,
+                r#"{"error": {"code": 403, "status": "PERMISSION_DENIED", "message": "denied"}}"#,
+            );
+        }
+        Answer::new(200, r#"{"bindings": []}"#)
+    });
+    let mut c = t.command(&[
+        "collect",
+        "gcp",
+        "--project",
+        "p1",
+        "--endpoint-url",
+        &server.url(),
+        "--out",
+        "snap",
+    ]);
+    c.env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .env("HOME", t.root())
+        .env("CLOUDSDK_CONFIG", t.root().join("no-gcloud"))
+        .env("GCE_METADATA_HOST", "127.0.0.1:9");
+    match token {
+        Some(tok) => c.env("GOOGLE_OAUTH_ACCESS_TOKEN", tok),
+        None => c.env_remove("GOOGLE_OAUTH_ACCESS_TOKEN"),
+    };
+    let o = c.stdin(Stdio::null()).output().expect("run keytrail");
+    let run = Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    };
+    (run, server)
+}
+
+#[test]
+fn gcp_collection_exit_codes_say_complete_partial_or_nothing() {
+    let t = CliTest::new();
+    let (r, server) = collect_gcp(&t, &[], Some("ya29.cli-test"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("collected into"), "{}", r.stderr);
+    assert!(
+        t.root()
+            .join("snap/gcp/p1/projects-get-iam-policy.json")
+            .is_file()
+    );
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|q| q.header("authorization") == Some("Bearer ya29.cli-test"))
+    );
+    assert!(
+        !r.stderr.contains("ya29.cli-test"),
+        "the token is never printed"
+    );
+
+    let t = CliTest::new();
+    let (r, _s) = collect_gcp(&t, &["activities:query"], Some("ya29.cli-test"));
+    assert_eq!(r.code, 1, "partial: {}", r.stderr);
+    assert!(r.stderr.contains("partial snapshot"), "{}", r.stderr);
+    let v: Value = serde_json::from_str(&t.read("snap/gcp/p1/collection-errors.json")).unwrap();
+    assert_eq!(v["Errors"].as_array().unwrap().len(), 2, "{v}");
+
+    let t = CliTest::new();
+    let (r, _s) = collect_gcp(&t, &["/projects/"], Some("ya29.cli-test"));
+    assert_eq!(r.code, 2, "nothing: {}", r.stderr);
+    assert!(r.stderr.contains("nothing collected"), "{}", r.stderr);
+
+    let t = CliTest::new();
+    let (r, s) = collect_gcp(&t, &[], None);
+    assert_eq!(r.code, 2, "no credentials: {}", r.stderr);
+    assert!(r.stderr.contains("no Google credentials"), "{}", r.stderr);
+    assert!(s.requests().is_empty(), "nothing sent without credentials");
+}

@@ -396,6 +396,25 @@ pub const CHECKS: &[CheckInfo] = &[
         "Rotate the credential at its provider and update the parameter, or move it to Secrets Manager with rotation."
     ),
     check!(
+        "gcp.iam.service_account_key_unused",
+        Medium,
+        "GCP user-managed service-account key not used for 90 days, or never used",
+        [
+            "gcp/<project>/iam-service-accounts-keys-list/<sa-email>.json",
+            "gcp/<project>/policy-intelligence-query-activity-keys.json"
+        ],
+        "A key file nobody uses is still a working credential wherever a copy of it lies (a laptop, a repository, an image), with nothing in the logs to say it is missed when it is deleted.",
+        "Disable the key (gcloud iam service-accounts keys disable KEY_ID --iam-account SA), wait for complaints, then delete it; prefer Workload Identity Federation or attached service accounts to key files."
+    ),
+    check!(
+        "gcp.compute.default_service_account_full_scope",
+        High,
+        "Compute instance runs as the default compute service account with the cloud-platform scope",
+        ["gcp/<project>/compute-instances-list.json"],
+        "The default compute service account usually holds Editor; with the cloud-platform scope, any code on the instance (SSRF to the metadata server included) acts as Editor on the project.",
+        "Give the instance a dedicated service account with the roles it needs (gcloud compute instances set-service-account INSTANCE --service-account SA --scopes cloud-platform), or at least narrow its scopes."
+    ),
+    check!(
         "gcp.iam.default_compute_sa_editor",
         High,
         "GCP default compute service account holds Editor",

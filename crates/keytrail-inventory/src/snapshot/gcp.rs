@@ -168,6 +168,104 @@ pub struct GcpProject {
     pub clusters: Collected<Vec<GkeCluster>>,
     /// `gcloud iam service-accounts keys list`, one file per service account.
     pub keys: Collected<Vec<ServiceAccountKey>>,
+    /// `gcloud iam service-accounts list`.
+    pub service_accounts: Collected<Vec<ServiceAccount>>,
+    /// `gcloud compute instances list`.
+    pub instances: Collected<Vec<GceInstance>>,
+    /// `gcloud policy-intelligence query-activity
+    /// --activity-type=serviceAccountKeyLastAuthentication`: key id → last
+    /// authentication.
+    pub key_last_auth: Collected<std::collections::HashMap<String, Timestamp>>,
+}
+
+/// A service account (`gcloud iam service-accounts list`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceAccount {
+    /// Email.
+    #[serde(default)]
+    pub email: String,
+    /// Numeric unique id.
+    #[serde(default)]
+    pub unique_id: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Disabled.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// A Compute Engine instance (`gcloud compute instances list`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GceInstance {
+    /// Name.
+    pub name: String,
+    /// Zone (last segment of the zone URL).
+    pub zone: String,
+    /// `selfLink`, or a resource name built from project, zone and name.
+    pub resource: String,
+    /// `status` (`RUNNING`, `TERMINATED`, ...).
+    pub status: String,
+    /// Service accounts with their OAuth scopes.
+    pub service_accounts: Vec<(String, Vec<String>)>,
+    /// Whether GKE manages it (label `goog-gke-node`).
+    pub gke_node: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct InstanceSyntax {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    zone: String,
+    #[serde(default)]
+    self_link: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    service_accounts: Vec<InstanceSaSyntax>,
+    #[serde(default)]
+    labels: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
+struct InstanceSaSyntax {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ActivitySyntax {
+    #[serde(default)]
+    full_resource_name: String,
+    #[serde(default)]
+    activity: ActivityBodySyntax,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ActivityBodySyntax {
+    #[serde(default)]
+    last_authenticated_time: Time,
+    #[serde(default)]
+    service_account_key: Option<ActivityKeySyntax>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ActivityKeySyntax {
+    #[serde(default)]
+    full_resource_name: String,
+}
+
+/// The key id at the end of a key's resource name (`…/keys/<id>`).
+pub fn key_id(name: &str) -> &str {
+    name.rsplit_once("/keys/").map_or("", |(_, id)| id)
 }
 
 /// Whether `email` (or `default`) is the Compute Engine default service account.
@@ -244,6 +342,62 @@ pub fn load(dir: &Path, diags: &mut Vec<Diagnostic>) -> GcpProject {
         }
         p.keys = Collected::Present(keys);
     }
+    let f = dir.join("iam-service-accounts-list.json");
+    p.service_accounts = match read_json_value(&f, diags) {
+        Collected::Present(v) => Collected::Present(parse_items(Some(&v), &f, "accounts", diags)),
+        other => other.map(|_| Vec::new()),
+    };
+    let f = dir.join("compute-instances-list.json");
+    p.instances = match read_json_value(&f, diags) {
+        Collected::Present(v) => Collected::Present(
+            parse_items::<InstanceSyntax>(Some(&v), &f, "instances", diags)
+                .into_iter()
+                .map(|i| {
+                    let zone = i.zone.rsplit('/').next().unwrap_or("").to_string();
+                    GceInstance {
+                        resource: if i.self_link.is_empty() {
+                            format!("projects/{id}/zones/{zone}/instances/{}", i.name)
+                        } else {
+                            i.self_link
+                        },
+                        name: i.name,
+                        zone,
+                        status: i.status,
+                        service_accounts: i
+                            .service_accounts
+                            .into_iter()
+                            .map(|s| (s.email, s.scopes))
+                            .collect(),
+                        gke_node: i.labels.contains_key("goog-gke-node"),
+                    }
+                })
+                .collect(),
+        ),
+        other => other.map(|_| Vec::new()),
+    };
+    let f = dir.join("policy-intelligence-query-activity-keys.json");
+    p.key_last_auth = match read_json_value(&f, diags) {
+        Collected::Present(v) => {
+            let mut m = std::collections::HashMap::new();
+            for a in parse_items::<ActivitySyntax>(Some(&v), &f, "activities", diags) {
+                let name = a
+                    .activity
+                    .service_account_key
+                    .map(|k| k.full_resource_name)
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or(a.full_resource_name);
+                let id = key_id(&name);
+                if let (false, Some(t)) = (id.is_empty(), a.activity.last_authenticated_time.0) {
+                    let e = m.entry(id.to_string()).or_insert(t);
+                    if t > *e {
+                        *e = t;
+                    }
+                }
+            }
+            Collected::Present(m)
+        }
+        other => other.map(|_| std::collections::HashMap::new()),
+    };
     p
 }
 
