@@ -422,3 +422,44 @@ fn env_entries_set_apart_are_paired() {
         "{keys:?} at line {line}"
     );
 }
+
+/// `--image` given a plain local path, with no `oci:` or `docker-archive:`
+/// transport: an OCI layout directory (relative, with and without `./`) and
+/// a `docker save` tar are read from disk, never looked up on Docker Hub
+/// (the test has no network: a registry lookup would fail the run). A
+/// local-looking path that does not exist is an error naming it (exit 2).
+#[test]
+fn local_paths_without_transport_are_read_from_disk() {
+    tools(&["umoci", "skopeo"]);
+    let t = CliTest::new();
+    let token = fake::github_pat();
+    let img = Umoci::new(t.root(), "v1");
+    img.write("app/.env", &format!("GITHUB_TOKEN={token}\n"));
+    img.layer("COPY . /app # buildkit");
+    assert!(t.root().join("layout/oci-layout").is_file());
+    run(Command::new("skopeo").current_dir(t.root()).args([
+        "copy",
+        "oci:layout:v1",
+        "docker-archive:app.tar:app:v1",
+    ]));
+    let redacted = keytrail_types::redact(token.as_bytes());
+    for reference in ["layout", "./layout", "app.tar", "./app.tar"] {
+        let r = t.run(&["scan", "--format", "json", "--image", reference]);
+        assert_eq!(r.code, 1, "{reference}: {r:?}");
+        assert!(!r.all().contains(&token), "secret leaked");
+        let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+        let f = by_secret(doc["findings"].as_array().unwrap(), &token);
+        let loc = &f["locations"][0];
+        assert_eq!(loc["source"], "image", "{reference}: {loc}");
+        assert_eq!(loc["image"], reference, "{reference}: {loc}");
+        assert!(
+            loc["path"].as_str().unwrap().ends_with("app/.env"),
+            "{reference}: {loc}"
+        );
+        assert_eq!(f["secret_redacted"], redacted.as_str());
+    }
+    let r = t.run(&["scan", "--image", "./missing-layout"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("missing-layout"), "{}", r.stderr);
+    assert!(!r.all().contains("docker.io"), "{}", r.all());
+}
