@@ -100,8 +100,8 @@ fn parse_opts(args: &[String]) -> Result<BenchOpts> {
 /// Write `mb` MiB of source-like files (about 256 KiB each, in nested
 /// directories) with a fake secret roughly every 64 KiB. Returns bytes written.
 fn generate_corpus(dir: &Path, mb: u64) -> Result<(u64, usize)> {
-    // v2: with credential files and encoded secrets.
-    let marker = dir.join(format!(".complete-v2-{mb}"));
+    // v3: with credential files, encoded secrets and structured exports.
+    let marker = dir.join(format!(".complete-v3-{mb}"));
     if marker.exists() {
         let bytes = dir_size(dir)?;
         let planted: usize = std::fs::read_to_string(&marker)?.trim().parse()?;
@@ -138,11 +138,55 @@ fn generate_corpus(dir: &Path, mb: u64) -> Result<(u64, usize)> {
                 written += f.text.len() as u64;
                 planted += f.secrets.len();
             }
+            let (bytes, n) = write_exports(&conf.join("exports"), 0x5eed + i)?;
+            written += bytes;
+            planted += n;
         }
         i += 1;
     }
     std::fs::write(&marker, planted.to_string())?;
     Ok((written, planted))
+}
+
+/// A Slack workspace export, a Postman collection and environment, Jira
+/// issues and a Confluence page (test-kit fixtures) under `dir`: bytes
+/// written and secrets planted.
+fn write_exports(dir: &Path, seed: u64) -> Result<(u64, usize)> {
+    use keytrail_testkit::exports;
+    let mut fs = keytrail_testkit::secrets::FakeSecrets::new(seed);
+    let slack = exports::slack_export(&mut fs);
+    let postman = exports::postman(&mut fs);
+    let jira = exports::jira(&mut fs);
+    let (page, _) = exports::confluence_page(&mut fs);
+    let mut files: Vec<(String, Vec<u8>)> = slack
+        .files
+        .into_iter()
+        .map(|(name, bytes)| (format!("slack/{name}"), bytes))
+        .collect();
+    files.push((
+        "Shop API.postman_collection.json".into(),
+        postman.collection.into_bytes(),
+    ));
+    files.push((
+        "Prod.postman_environment.json".into(),
+        postman.environment.into_bytes(),
+    ));
+    files.push(("jira/search.json".into(), jira.json.into_bytes()));
+    files.push((
+        "confluence/Ops/Deploy-runbook_98765.html".into(),
+        page.into_bytes(),
+    ));
+    let mut written = 0;
+    for (name, bytes) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().expect("a file path"))?;
+        std::fs::write(&path, &bytes)?;
+        written += bytes.len() as u64;
+    }
+    // Slack: bot token, GitHub token, webhook; Postman: bearer, header key,
+    // variable, environment value, Stripe key; Jira: a token and a key
+    // pair; Confluence: a token.
+    Ok((written, 3 + 5 + 2 + 1))
 }
 
 fn dir_size(dir: &Path) -> Result<u64> {

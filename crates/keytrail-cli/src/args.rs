@@ -198,7 +198,7 @@ pub struct InputArgs {
     /// Files, directories or archives to scan; `-` reads standard input.
     ///
     /// Example: `keytrail scan src/ config/app.env`
-    #[arg(value_name = "PATH", required_unless_present_any = ["images", "git_urls", "logs", "staged"])]
+    #[arg(value_name = "PATH", required_unless_present_any = ["images", "git_urls", "logs", "staged", "s3"])]
     pub paths: Vec<PathBuf>,
 
     /// Scan only the files of git repositories, not their history.
@@ -238,7 +238,9 @@ pub struct InputArgs {
     /// Scan a container image: every layer (before whiteouts) and its config; repeatable.
     ///
     /// REF is a registry reference (`registry/repo:tag`, `repo@sha256:…`),
-    /// `docker-archive:PATH` (docker save output), `oci:DIR` or `oci-archive:PATH`.
+    /// `docker-archive:PATH` (docker save output), `oci:DIR` or `oci-archive:PATH`;
+    /// an existing local path (an OCI layout directory, a docker save or OCI
+    /// tar) is read from disk without a prefix.
     /// Example: `--image docker-archive:app.tar --image ghcr.io/org/app:1.2`
     #[arg(long = "image", value_name = "REF")]
     pub images: Vec<String>,
@@ -275,6 +277,23 @@ pub struct InputArgs {
     /// Example: `--plain-http registry.internal:5000`
     #[arg(long = "plain-http", value_name = "HOST:PORT")]
     pub plain_http: Vec<String>,
+
+    /// Scan every object under an S3 prefix like files (archives opened,
+    /// exports split); `s3://BUCKET/KEY?versionId=ID` scans one version of
+    /// one object; repeatable.
+    ///
+    /// Credentials and region come from the AWS default chain. A bucket that
+    /// cannot be listed (AccessDenied, NoSuchBucket) or an empty prefix fails
+    /// the run (exit 2). Example: `--s3 s3://backups/exports/`
+    #[arg(long = "s3", value_name = "S3_URI")]
+    pub s3: Vec<String>,
+
+    /// S3 endpoint URL (S3-compatible stores, emulators); default: the SDK's
+    /// resolution, which honours `AWS_ENDPOINT_URL`.
+    ///
+    /// Example: `--s3-endpoint http://127.0.0.1:9000`
+    #[arg(long = "s3-endpoint", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
 
     /// Scan a CI log file (`-` for stdin): ANSI codes and timestamp prefixes are stripped; repeatable.
     ///

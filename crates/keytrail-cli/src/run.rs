@@ -94,7 +94,10 @@ pub fn scan<'s>(
         keep_skips: input.verbose && !input.quiet,
         started,
     };
-    let plan = keytrail_session::plan(&targets, &options)?;
+    let mut plan = keytrail_session::plan(&targets, &options)?;
+    if !input.s3.is_empty() {
+        plan.sources.push(s3_source(input)?);
+    }
     let mut steps = Step::scan_defaults(|f| settings.allows(f));
     // The allow-list is the last default step.
     let allow = steps
@@ -108,6 +111,58 @@ pub fn scan<'s>(
         ticker: None,
     };
     session.run(&plan, &options, &steps, &mut progress)
+}
+
+/// The source of the `--s3` targets, read after every other source.
+#[cfg(feature = "scan-s3")]
+fn s3_source(input: &InputArgs) -> anyhow::Result<Box<dyn keytrail_session::Source>> {
+    for t in &input.s3 {
+        keytrail_collect::s3scan::S3Target::parse(t).map_err(|e| anyhow::anyhow!("--s3: {e}"))?;
+    }
+    Ok(Box::new(S3Source {
+        targets: input.s3.clone(),
+        endpoint: input.s3_endpoint.clone(),
+    }))
+}
+
+#[cfg(not(feature = "scan-s3"))]
+fn s3_source(_: &InputArgs) -> anyhow::Result<Box<dyn keytrail_session::Source>> {
+    anyhow::bail!("--s3 needs keytrail built with the `scan-s3` feature")
+}
+
+/// `--s3` targets: each listed and read through the file content pipeline;
+/// one that cannot be read at all fails the run.
+#[cfg(feature = "scan-s3")]
+struct S3Source {
+    targets: Vec<String>,
+    endpoint: Option<String>,
+}
+
+#[cfg(feature = "scan-s3")]
+impl keytrail_session::Source for S3Source {
+    fn scan(&self, cx: &mut keytrail_session::source::Context<'_>) -> anyhow::Result<()> {
+        use keytrail_input::BlobSink;
+        let fail = |t: &str, msg: String| {
+            cx.sink
+                .diagnostic(keytrail_types::Diagnostic::error("unreadable", t, msg));
+            cx.sink.target_failed(t);
+        };
+        let s3 = match keytrail_collect::s3scan::S3Scan::connect(self.endpoint.as_deref()) {
+            Ok(s) => s,
+            Err(e) => {
+                for t in &self.targets {
+                    fail(t, e.clone());
+                }
+                return Ok(());
+            }
+        };
+        for t in &self.targets {
+            if let Err(e) = s3.scan(t, &cx.options.fs, cx.sink) {
+                fail(t, e);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The progress line on a terminal (see [`Ticker`]).

@@ -10,6 +10,8 @@ Two more bucket names serve the same objects with faults, as S3 answers them
                     retry it), and so is the first listing of each folder
   denied-BUCKET     every GET of an object whose key contains DENY (the third
                     argument) is answered 403 AccessDenied
+  locked-BUCKET     every request is answered 403 AccessDenied, as for a
+                    bucket whose policy refuses the caller
 GET /_faults answers how many of each were served, as JSON.
 
 Usage: python3 s3_moto.py BUCKET DIR [DENY]
@@ -34,7 +36,7 @@ from moto.moto_server.threaded_moto_server import (  # noqa: E402
 )
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-FAULTS = {"throttled": 0, "denied": 0}
+FAULTS = {"throttled": 0, "denied": 0, "locked": 0}
 _seen = set()
 _lock = threading.Lock()
 
@@ -59,7 +61,7 @@ def faults(app, bucket, deny):
             return [body]
         parts = path.lstrip("/").split("/", 1)
         kind = None
-        for k in ("throttled", "denied"):
+        for k in ("throttled", "denied", "locked"):
             if parts[0] == f"{k}-{bucket}":
                 kind = k
         if kind is None:
@@ -81,6 +83,10 @@ def faults(app, bucket, deny):
                         FAULTS["throttled"] += 1
             if first:
                 return s3_error(start_response, "503 Slow Down", "SlowDown", "Please reduce your request rate.")
+        if kind == "locked":
+            with _lock:
+                FAULTS["locked"] += 1
+            return s3_error(start_response, "403 Forbidden", "AccessDenied", "Access Denied")
         if kind == "denied" and is_object and deny and deny in key:
             with _lock:
                 FAULTS["denied"] += 1

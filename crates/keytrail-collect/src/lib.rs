@@ -28,6 +28,8 @@ pub mod gcp;
 mod rest;
 #[cfg(feature = "s3")]
 pub mod s3logs;
+#[cfg(feature = "s3-scan")]
+pub mod s3scan;
 #[cfg(feature = "s3")]
 mod sdk;
 pub mod writer;

@@ -126,7 +126,7 @@ impl S3Logs {
 
 /// A client for `bucket`'s own region: HeadBucket answers a request to another
 /// region with the bucket's region in `x-amz-bucket-region`.
-async fn bucket_client(config: &aws_config::SdkConfig, bucket: &str) -> Client {
+pub(crate) async fn bucket_client(config: &aws_config::SdkConfig, bucket: &str) -> Client {
     let client = crate::sdk::s3_client(config, None);
     if let Err(SdkError::ServiceError(e)) = client.head_bucket().bucket(bucket).send().await
         && let Some(region) = e.raw().headers().get("x-amz-bucket-region")
@@ -138,7 +138,7 @@ async fn bucket_client(config: &aws_config::SdkConfig, bucket: &str) -> Client {
 }
 
 /// `op failed: Code: message`, or the whole error chain when there is no code.
-fn describe<E>(op: &str, err: &SdkError<E>) -> String
+pub(crate) fn describe<E>(op: &str, err: &SdkError<E>) -> String
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {

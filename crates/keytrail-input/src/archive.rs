@@ -281,6 +281,11 @@ fn scan_zip<R: Read + Seek>(
             ));
         }
     };
+    let users = slack_users(&mut zip, budget);
+    let ctx = Ctx {
+        slack_users: users.as_ref().or(ctx.slack_users),
+        ..ctx
+    };
     for i in 0..zip.len() {
         if budget.is_tripped() {
             return;
@@ -351,6 +356,34 @@ fn scan_zip<R: Read + Seek>(
             return;
         }
     }
+}
+
+/// The user names of a Slack export zipped whole: its `users.json` (at
+/// the top or one directory down, next to `channels.json`), read within
+/// the archive's budget. `None` for any other zip.
+fn slack_users<R: Read + Seek>(
+    zip: &mut ZipArchive<R>,
+    budget: &Budget,
+) -> Option<crate::export::slack::Users> {
+    let users = zip
+        .file_names()
+        .filter_map(Result::ok)
+        .find(|n| {
+            let dir = n.strip_suffix("users.json");
+            dir.is_some_and(|d| {
+                d.is_empty() || (d.ends_with('/') && !d[..d.len() - 1].contains('/'))
+            })
+        })?
+        .into_owned();
+    let dir = &users[..users.len() - "users.json".len()];
+    zip.index_for_name(&format!("{dir}channels.json"))?;
+    let entry = zip.by_name(&users).ok()?;
+    if entry.size() > crate::export::slack::MAX_USERS_JSON {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    Capped::new(entry, budget).read_to_end(&mut bytes).ok()?;
+    crate::export::slack::parse_users(&bytes)
 }
 
 fn scan_tar<R: Read>(

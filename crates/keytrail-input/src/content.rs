@@ -20,6 +20,20 @@ use crate::{Blob, BlobSink, Content, FsOptions};
 pub(crate) struct Ctx<'a> {
     pub(crate) opts: &'a FsOptions,
     pub(crate) sink: &'a dyn BlobSink,
+    /// User names of the Slack export being read from an archive (its
+    /// `users.json`), for the messages of its day files.
+    pub(crate) slack_users: Option<&'a crate::export::slack::Users>,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context with no export state.
+    pub(crate) fn new(opts: &'a FsOptions, sink: &'a dyn BlobSink) -> Self {
+        Ctx {
+            opts,
+            sink,
+            slack_users: None,
+        }
+    }
 }
 
 impl Ctx<'_> {
@@ -149,7 +163,7 @@ pub(crate) fn scan_stream<R: Read>(
     opts: &FsOptions,
     sink: &dyn BlobSink,
 ) {
-    let ctx = Ctx { opts, sink };
+    let ctx = Ctx::new(opts, sink);
     match read_spill_partial(reader, opts.max_in_memory, 0) {
         (data, None) => handle(ctx, display.to_string(), &origin, data, Level::TOP),
         (data, Some(e)) => read_failed(ctx, display.to_string(), &origin, data, &e),
@@ -231,7 +245,31 @@ fn classify_text(ctx: Ctx<'_>, display: String, origin: &Origin, data: Data) {
         Err(e) => return ctx.diag(io_diagnostic(&e, display, "cannot read")),
     };
     match kind {
-        TextKind::Text => deliver(ctx, display, origin, data),
+        TextKind::Text => {
+            if matches!(origin, Origin::File)
+                && let Some(export) = data
+                    .head()
+                    .ok()
+                    .and_then(|h| crate::export::recognise(&display, &h))
+            {
+                match &data {
+                    Data::Mem(bytes) => match crate::export::split(ctx, export, &display, bytes) {
+                        Ok(true) => return,
+                        Ok(false) => {}
+                        Err(message) => ctx.diag(crate::export::corrupt(&display, message)),
+                    },
+                    _ => ctx.diag(Diagnostic::skip(
+                        crate::export::EXPORT_LIMIT,
+                        display.clone(),
+                        format!(
+                            "export file larger than {} bytes: not split into records, scanned as plain text",
+                            ctx.opts.max_in_memory
+                        ),
+                    )),
+                }
+            }
+            deliver(ctx, display, origin, data)
+        }
         TextKind::Binary(_)
             if ctx.opts.scan_binary && data.head().is_ok_and(|h| sniff::has_strings(&h)) =>
         {

@@ -26,6 +26,9 @@
 //! - zip-family, tar, tar.gz/tgz and .gz files are opened and their members
 //!   handled the same way, recursively, under a decompression budget
 //!   ([`FsOptions::max_archive_bytes`]) and a nesting limit;
+//! - structured exports (Slack workspace exports, Postman collections and
+//!   environments, Jira issue JSON, Confluence HTML pages) are split into
+//!   records, one blob each with [`Origin::Export`] provenance ([`export`]);
 //! - empty files are delivered as empty blobs (so they count as scanned);
 //! - every skip or failure becomes a [`Diagnostic`] on the sink: a bad input
 //!   never aborts the walk and never disappears silently.
@@ -40,7 +43,8 @@
 //! `invalid_exclude`; skips are `binary`, `excluded`, `git_dir`, `symlink`,
 //! `broken_symlink`, `symlink_loop`, `special_file`, `archive_bomb`,
 //! `archive_limit`, `archive_encrypted`, `archive_unsupported`,
-//! `archive_disabled`.
+//! `archive_disabled`; [`export`] adds `export_corrupt` (error) and
+//! `export_limit` (skip).
 //!
 //! Memory: a blob is at most [`FsOptions::max_in_memory`] bytes in memory;
 //! larger content (files, stdin, archive members) is streamed from a file.
@@ -50,6 +54,7 @@
 
 mod archive;
 mod content;
+pub mod export;
 #[cfg(feature = "git")]
 pub mod git;
 #[cfg(feature = "image")]

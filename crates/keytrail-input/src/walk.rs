@@ -110,7 +110,7 @@ fn relative(path: &Path, depth: usize) -> PathBuf {
 
 /// Walk `roots` in parallel and scan every regular file.
 pub(crate) fn walk(roots: &[&PathBuf], opts: &FsOptions, sink: &dyn BlobSink) {
-    let ctx = Ctx { opts, sink };
+    let ctx = Ctx::new(opts, sink);
     let mut existing = Vec::with_capacity(roots.len());
     for root in roots {
         let shown = root.to_string_lossy().into_owned();

@@ -321,6 +321,16 @@ fn write_location(w: &mut dyn Write, p: &Paint, loc: &Location) -> io::Result<()
             }
             writeln!(w, "      {}", p.s(DIM, &parts.join(", ")))?;
         }
+        Origin::Export(ex) => {
+            let mut parts = vec![ex.export.replace('_', " ")];
+            parts.extend(
+                [&ex.container, &ex.item, &ex.author, &ex.time]
+                    .into_iter()
+                    .flatten()
+                    .cloned(),
+            );
+            writeln!(w, "      {}", p.s(DIM, &parts.join(", ")))?;
+        }
     }
     for line in loc.snippet.lines() {
         writeln!(w, "      {}", p.s(CYAN, line))?;

@@ -559,6 +559,7 @@ fn source_name(l: &Location) -> &'static str {
         keytrail_types::Origin::Log => "log",
         keytrail_types::Origin::Git(_) => "git",
         keytrail_types::Origin::Image(_) => "image",
+        keytrail_types::Origin::Export(_) => "export",
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod cloudlogs;
 pub mod cloudtrail;
 pub mod data;
+pub mod exports;
 pub mod exposure;
 pub mod history;
 pub mod http;

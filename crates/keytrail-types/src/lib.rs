@@ -129,6 +129,44 @@ pub enum Origin {
     Git(GitOrigin),
     /// A file inside a container image layer, or the image config.
     Image(ImageOrigin),
+    /// One record of a structured export (a Slack message, a Postman
+    /// request or environment, a Jira issue or comment, a Confluence page):
+    /// line, column and offset are those of the record's rendered text
+    /// (one `field = value` line per field), and the path ends in
+    /// `#POINTER`, the record's place in the export file.
+    Export(ExportOrigin),
+}
+
+/// Provenance of a record of a structured export (Slack workspace export,
+/// Postman collection or environment, Jira or Confluence export).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub struct ExportOrigin {
+    /// What kind of export: `slack`, `postman_collection`,
+    /// `postman_environment`, `jira`, `confluence`.
+    pub export: String,
+    /// The record inside the export file: a JSON pointer (`/3`,
+    /// `/item/0/item/2`, `/issues/4/fields/comment/comments/1`), or the
+    /// element for XML (`/entity-engine-xml/Issue[12]`); empty for a page
+    /// that is one file.
+    pub record: String,
+    /// What holds the record: the Slack channel (`#general`), the Postman
+    /// collection or environment name, the Jira project or issue, the
+    /// Confluence space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The record itself: a Postman request's folder path
+    /// (`Admin/Create user`), a Jira issue key and field
+    /// (`OPS-12 comment`), a Confluence page title and id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    /// Who wrote it: a Slack user (`Ada Lovelace (U012AB3CD)`), a Jira
+    /// reporter or comment author, a Confluence page creator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// When it was written (RFC 3339): a Slack message's `ts`, a Jira
+    /// comment's or issue's creation time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
 }
 
 /// Provenance of a blob found in git history.

@@ -292,6 +292,10 @@ fn read_location(root: &Path, loc: &Location) -> Result<Vec<u8>, String> {
             "{}: image layers are not re-read (scan with --verify instead)",
             loc.path
         )),
+        Origin::Export(_) => Err(format!(
+            "{}: export records are not re-read (scan with --verify instead)",
+            loc.path
+        )),
         Origin::Git(g) => {
             let repo = root.join(&g.repository);
             if !repo.is_dir() {

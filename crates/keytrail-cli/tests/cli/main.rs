@@ -14,6 +14,7 @@ mod dashboard;
 mod detect;
 #[cfg(feature = "detect-s3")]
 mod detect_s3;
+mod exports;
 mod exposure;
 mod formats;
 mod git;
@@ -28,6 +29,8 @@ mod revoke;
 mod rotate;
 mod rules;
 mod scan;
+#[cfg(feature = "scan-s3")]
+mod scan_s3;
 mod serve;
 mod store;
 mod verify;

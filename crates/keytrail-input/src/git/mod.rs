@@ -664,10 +664,7 @@ fn prepare(
 /// source: archives (a committed `.zip` or `.gz`) are opened, binary blobs
 /// become `binary` skips, UTF-16 is transcoded, text reaches the sink.
 pub(crate) fn hand_over(ctx: &Ctx<'_>, path: String, origin: GitOrigin, bytes: Vec<u8>) {
-    let content = crate::content::Ctx {
-        opts: &ctx.opts.content,
-        sink: ctx.sink,
-    };
+    let content = crate::content::Ctx::new(&ctx.opts.content, ctx.sink);
     crate::content::handle(
         content,
         path,

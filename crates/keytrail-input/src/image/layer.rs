@@ -335,10 +335,7 @@ pub(crate) fn scan(
     let files = Mutex::new(Vec::new());
     let scanned = AtomicU64::new(0);
     let duplicates = AtomicU64::new(0);
-    let ctx = Ctx {
-        opts: env.content,
-        sink: env.sink,
-    };
+    let ctx = Ctx::new(env.content, env.sink);
     let mut outcome = Outcome::default();
     let threads = env.threads.max(1);
     let (tx, rx) = mpsc::sync_channel::<Item>(threads * 2);
@@ -421,10 +418,7 @@ fn read_entries<R: Read>(
     tx: &mpsc::SyncSender<Item>,
     outcome: &mut Outcome,
 ) -> bool {
-    let ctx = Ctx {
-        opts: env.content,
-        sink: env.sink,
-    };
+    let ctx = Ctx::new(env.content, env.sink);
     let corrupt = |what: String| {
         if !budget.is_tripped() {
             env.sink

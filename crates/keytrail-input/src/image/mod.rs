@@ -743,10 +743,7 @@ fn deliver_bytes(
     if !env.seen.claim(id, &display, origin) {
         return false;
     }
-    let ctx = Ctx {
-        opts: env.content,
-        sink: env.sink,
-    };
+    let ctx = Ctx::new(env.content, env.sink);
     content::handle(ctx, display, origin, Data::Mem(bytes), Level::TOP);
     true
 }
