@@ -22,6 +22,47 @@ pub enum CollectCommand {
     /// Collect Google Cloud projects (IAM policy, service accounts and keys, their last
     /// authentication, GKE clusters, Compute instances).
     Gcp(CollectGcpArgs),
+    /// Collect Azure subscriptions and their Entra ID tenant (applications, service principals,
+    /// role assignments, storage containers, AKS clusters).
+    Azure(CollectAzureArgs),
+}
+
+/// `keytrail collect azure`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Credentials, in this order: AZURE_TENANT_ID, AZURE_CLIENT_ID and \
+AZURE_CLIENT_SECRET (a service principal); the az CLI's login (`az account get-access-token`); \
+the machine's managed identity. Read-only: the Reader role on the subscriptions and the \
+Application.Read.All Graph permission (or the Global Reader role) cover every call.\n\n\
+Exit codes: 0 = every call succeeded; 1 = partial: some calls failed, the rest is written \
+and azure/collection-errors.json lists the failures; 2 = nothing could be collected.\n\n\
+Examples:\n  az login && keytrail collect azure --out snap/ && keytrail posture --snapshot snap/\n  \
+keytrail collect azure --subscription 00000000-1111-2222-3333-444444444444 --out snap/"
+)]
+pub struct CollectAzureArgs {
+    /// Subscription id to collect; repeatable. Default: every subscription
+    /// the identity can see.
+    ///
+    /// Example: `--subscription 00000000-1111-2222-3333-444444444444`
+    #[arg(long = "subscription", value_name = "ID")]
+    pub subscriptions: Vec<String>,
+
+    /// Send every request (Graph, ARM and the token request) to URL, an
+    /// emulator or proxy, instead of Microsoft.
+    ///
+    /// Example: `--endpoint-url http://127.0.0.1:8086`
+    #[arg(long, value_name = "URL")]
+    pub endpoint_url: Option<String>,
+
+    /// Snapshot directory to write (azure/ is created inside it).
+    ///
+    /// Example: `--out snap/`
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Print nothing on stderr except errors.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `keytrail collect gcp`.
@@ -122,7 +163,36 @@ pub fn run(cmd: &CollectCommand) -> anyhow::Result<ExitStatus> {
     match cmd {
         CollectCommand::Aws(args) => aws(args),
         CollectCommand::Gcp(args) => gcp(args),
+        CollectCommand::Azure(args) => azure(args),
     }
+}
+
+#[cfg(feature = "collect-azure")]
+fn azure(args: &CollectAzureArgs) -> anyhow::Result<ExitStatus> {
+    let opts = keytrail_collect::AzureCollectOptions {
+        subscriptions: args.subscriptions.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        client_secret: None,
+    };
+    let started = std::time::SystemTime::now();
+    let diags = keytrail_collect::collect_azure(&opts, &args.out);
+    let dir = args.out.join("azure");
+    report_rest_collection(
+        &diags,
+        std::slice::from_ref(&dir),
+        &dir,
+        started,
+        args.quiet,
+    )
+}
+
+#[cfg(not(feature = "collect-azure"))]
+fn azure(_: &CollectAzureArgs) -> anyhow::Result<ExitStatus> {
+    eprintln!(
+        "error: this keytrail was built without Azure collection (it is in the default \
+         install; a build with --no-default-features needs `--features collect-azure`)"
+    );
+    Ok(ExitStatus::Error)
 }
 
 #[cfg(feature = "collect-gcp")]
@@ -132,13 +202,14 @@ fn gcp(args: &CollectGcpArgs) -> anyhow::Result<ExitStatus> {
         endpoint_url: args.endpoint_url.clone(),
         credentials_file: args.credentials.clone(),
     };
+    let started = std::time::SystemTime::now();
     let diags = keytrail_collect::collect_gcp(&opts, &args.out);
     let dirs: Vec<PathBuf> = args
         .projects
         .iter()
         .map(|p| args.out.join("gcp").join(p))
         .collect();
-    report_rest_collection(&diags, &dirs, &args.out.join("gcp"), args.quiet)
+    report_rest_collection(&diags, &dirs, &args.out.join("gcp"), started, args.quiet)
 }
 
 #[cfg(not(feature = "collect-gcp"))]
@@ -153,25 +224,40 @@ fn gcp(_: &CollectGcpArgs) -> anyhow::Result<ExitStatus> {
 /// Prints the diagnostics of a REST collection and decides its exit code:
 /// 0 when nothing failed; 1 (partial) when some calls failed but every
 /// failure is recorded in a directory that holds data; 2 when no directory
-/// got any data (credentials, unreachable API, unwritable output).
+/// got any data from this run (credentials, unreachable API, unwritable
+/// output): files left by an earlier run in the same directory do not count.
 #[cfg(any(feature = "collect-gcp", feature = "collect-azure"))]
 fn report_rest_collection(
     diags: &[keytrail_collect::Diagnostic],
     dirs: &[PathBuf],
     shown: &std::path::Path,
+    started: std::time::SystemTime,
     quiet: bool,
 ) -> anyhow::Result<ExitStatus> {
     for d in diags {
         eprintln!("warning: {d}");
     }
     let failed = diags.iter().filter(|d| d.is_error).count();
+    // Second-granular file systems: allow the second the run started in.
+    let since = started - std::time::Duration::from_secs(1);
     let has_data = |dir: &PathBuf| {
         std::fs::read_dir(dir).is_ok_and(|rd| {
-            rd.flatten()
-                .any(|e| e.file_name() != keytrail_collect::ERRORS_FILE)
+            rd.flatten().any(|e| {
+                e.file_name() != keytrail_collect::ERRORS_FILE
+                    && e.metadata()
+                        .and_then(|m| m.modified())
+                        .is_ok_and(|t| t >= since)
+            })
         })
     };
-    let reached = dirs.iter().filter(|d| has_data(d)).count();
+    let refused = diags
+        .iter()
+        .any(|d| d.is_error && matches!(d.kind.as_str(), "credentials" | "bad_option"));
+    let reached = if refused {
+        0
+    } else {
+        dirs.iter().filter(|d| has_data(d)).count()
+    };
     let status = if reached == 0 {
         eprintln!(
             "error: nothing collected into {} ({failed} failed call(s))",

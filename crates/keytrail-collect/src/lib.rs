@@ -22,6 +22,8 @@
 
 #[cfg(feature = "aws")]
 mod aws;
+#[cfg(feature = "azure")]
+pub mod azure;
 #[cfg(feature = "gcp")]
 pub mod gcp;
 #[cfg(any(feature = "gcp", feature = "azure"))]
@@ -133,4 +135,17 @@ pub(crate) fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// Whether this build can collect from Azure (the `azure` feature).
+pub const AZURE_SUPPORTED: bool = cfg!(feature = "azure");
+
+#[cfg(feature = "azure")]
+pub use azure::{AzureCollectOptions, ClientSecret};
+
+/// Collects Azure subscriptions and their Entra tenant into `out/azure/`
+/// (see [`azure`]) and returns the diagnostics of every call that failed.
+#[cfg(feature = "azure")]
+pub fn collect_azure(opts: &AzureCollectOptions, out: &Path) -> Vec<Diagnostic> {
+    azure::collect(opts, out)
 }

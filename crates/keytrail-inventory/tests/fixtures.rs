@@ -127,9 +127,12 @@ fn public_storage_honours_ownership_and_access_blocks() {
         resources(&r, "aws.s3.bucket_public_access_block"),
         vec!["arn:aws:s3:::legacy-logs", "arn:aws:s3:::public-assets"]
     );
+    // `blob` as the data plane prints it, `Container` as ARM does
+    // (`az storage container-rm list`); `None` is private.
     let az = resources(&r, "azure.storage.container_anonymous_access");
-    assert_eq!(az.len(), 1);
+    assert_eq!(az.len(), 2, "{az:#?}");
     assert!(az[0].ends_with("storageAccounts/publicstore/blobServices/default/containers/images"));
+    assert!(az[1].ends_with("storageAccounts/publicstore/blobServices/default/containers/reports"));
 }
 
 #[test]
@@ -380,6 +383,25 @@ fn gcp_key_use_and_instance_scopes() {
 }
 
 #[test]
+fn azure_service_principals_with_subscription_control() {
+    let (_, r, _) = load("bad");
+    let found: Vec<_> = r.of("azure.rbac.service_principal_privileged").collect();
+    let facts: Vec<&str> = found.iter().map(|f| f.fact.as_str()).collect();
+    assert_eq!(found.len(), 2, "{facts:#?}");
+    assert!(facts.contains(&"application ci-pipeline holds Owner on /subscriptions/6f1c2b0e-3a44-4d7e-9b1a-2c5d8e7f9a10"), "{facts:#?}");
+    assert!(facts.contains(&"managed identity vm-backup-identity holds Contributor on /providers/Microsoft.Management/managementGroups/corp"), "{facts:#?}");
+    // Grouped with the application's own credential findings.
+    let owner = found
+        .iter()
+        .find(|f| f.fact.contains("ci-pipeline"))
+        .unwrap();
+    assert_eq!(
+        owner.identity,
+        "entra:application/11111111-2222-3333-4444-555555555555"
+    );
+}
+
+#[test]
 fn missing_files_are_not_evaluated_never_passed() {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&fixture("good"), dir.path());
@@ -389,6 +411,7 @@ fn missing_files_are_not_evaluated_never_passed() {
         "aws/regions/us-east-1/ec2-get-instance-metadata-defaults.json",
         "aws/iam-get-account-authorization-details.json",
         "aws/regions/us-east-1/secretsmanager-list-secrets.json",
+        "azure/role-assignment-list.json",
     ] {
         std::fs::remove_file(dir.path().join(f)).unwrap();
     }
@@ -405,6 +428,7 @@ fn missing_files_are_not_evaluated_never_passed() {
         "aws.eks.node_role_risky",
         "aws.secretsmanager.rotation_disabled",
         "aws.secretsmanager.secret_unused",
+        "azure.rbac.service_principal_privileged",
         "gcp.iam.service_account_key_age",
         "gcp.gke.public_endpoint",
     ] {

@@ -224,3 +224,92 @@ fn gcp_collection_exit_codes_say_complete_partial_or_nothing() {
     assert!(r.stderr.contains("no Google credentials"), "{}", r.stderr);
     assert!(s.requests().is_empty(), "nothing sent without credentials");
 }
+
+/// `keytrail collect azure` with the az CLI's login (a stand-in `az` that
+/// prints what `az account get-access-token` prints) or a service
+/// principal's secret from the environment.
+#[test]
+fn azure_collection_signs_in_through_the_az_cli_or_the_environment() {
+    use keytrail_testkit::recorder::{Answer, Recorder};
+    let server = Recorder::start(|req| {
+        if req.path.contains("/oauth2/v2.0/token") {
+            return Answer::new(
+                401,
+                r#"{"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."}"#,
+            );
+        }
+        if req.header("authorization") != Some("Bearer az-cli-token") {
+            return Answer::new(
+                401,
+                r#"{"error": {"code": "InvalidAuthenticationToken", "message": "no"}}"#,
+            );
+        }
+        if req.path.starts_with("/subscriptions?") {
+            return Answer::new(
+                200,
+                r#"{"value": [{"subscriptionId": "6f1c2b0e-3a44-4d7e-9b1a-2c5d8e7f9a10"}]}"#,
+            );
+        }
+        Answer::new(200, r#"{"value": []}"#)
+    });
+    let t = CliTest::new();
+    let az = t.root().join("fake-az");
+    std::fs::write(
+        &az,
+        "#!/bin/sh\n[ \"$1 $2\" = \"account get-access-token\" ] || exit 3\necho '{\"accessToken\": \"az-cli-token\", \"tokenType\": \"Bearer\"}'\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = |env: &[(&str, &str)]| {
+        let mut c = t.command(&[
+            "collect",
+            "azure",
+            "--endpoint-url",
+            &server.url(),
+            "--out",
+            "snap",
+        ]);
+        for v in ["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"] {
+            c.env_remove(v);
+        }
+        c.env("KEYTRAIL_AZ", &az);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c.stdin(Stdio::null()).output().expect("run keytrail");
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    };
+    let r = run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for f in [
+        "graph-applications.json",
+        "storage-account-list.json",
+        "aks-list.json",
+        "role-assignment-list.json",
+    ] {
+        assert!(
+            t.root().join("snap/azure").join(f).is_file(),
+            "{f}: {}",
+            r.stderr
+        );
+    }
+    // A wrong secret in the environment: exit 2, the provider's reason, the
+    // secret itself never printed.
+    let r = run(&[
+        ("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+        ("AZURE_CLIENT_ID", "0a1b2c3d-0000-4000-8000-00000000c11e"),
+        ("AZURE_CLIENT_SECRET", "kt~not-a-real-secret-42"),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("AADSTS7000215"), "{}", r.stderr);
+    assert!(!r.stderr.contains("kt~not-a-real-secret-42"));
+    // No az CLI, no managed identity: exit 2 saying how to sign in.
+    let r = run(&[("KEYTRAIL_AZ", "/nonexistent/az")]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("no Azure credentials"), "{}", r.stderr);
+}

@@ -415,6 +415,17 @@ pub const CHECKS: &[CheckInfo] = &[
         "Give the instance a dedicated service account with the roles it needs (gcloud compute instances set-service-account INSTANCE --service-account SA --scopes cloud-platform), or at least narrow its scopes."
     ),
     check!(
+        "azure.rbac.service_principal_privileged",
+        High,
+        "Service principal or managed identity holds Owner, Contributor or an access-granting role on a subscription or management group",
+        [
+            "azure/role-assignment-list.json",
+            "azure/graph-service-principals.json"
+        ],
+        "An application's secret or certificate, or code running with a managed identity, then controls every resource of the subscription (and with Owner or User Access Administrator, who else may).",
+        "Assign the narrowest built-in role at the resource group or resource the workload uses; keep Owner and User Access Administrator for people through Privileged Identity Management."
+    ),
+    check!(
         "gcp.iam.default_compute_sa_editor",
         High,
         "GCP default compute service account holds Editor",
@@ -578,6 +589,7 @@ pub fn check_all_with(
     azure::run_apps(&mut ctx);
     aws_storage::run(&mut ctx);
     azure::run_storage(&mut ctx);
+    azure::run_rbac(&mut ctx);
     aws_compute::run(&mut ctx);
     kubernetes::run(&mut ctx);
     aws_roles::run(&mut ctx);

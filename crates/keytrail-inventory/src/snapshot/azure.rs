@@ -164,6 +164,55 @@ pub struct AzureSnapshot {
     pub storage_accounts: Collected<Vec<StorageAccount>>,
     /// `az aks list`.
     pub aks: Collected<Vec<AksCluster>>,
+    /// Graph `/servicePrincipals` (all pages).
+    pub service_principals: Collected<Vec<ServicePrincipal>>,
+    /// `az role assignment list --all`.
+    pub role_assignments: Collected<Vec<RoleAssignment>>,
+}
+
+/// A service principal (Graph `/servicePrincipals`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePrincipal {
+    /// Object id (what role assignments name as `principalId`).
+    #[serde(default)]
+    pub id: String,
+    /// Application (client) id.
+    #[serde(default)]
+    pub app_id: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// `Application`, `ManagedIdentity`, `Legacy`, `SocialIdp`.
+    #[serde(default)]
+    pub service_principal_type: Option<String>,
+    /// Tenant that owns the application (another tenant: a third-party app).
+    #[serde(default)]
+    pub app_owner_organization_id: Option<String>,
+}
+
+/// A role assignment (`az role assignment list --all`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleAssignment {
+    /// Resource id of the assignment.
+    #[serde(default)]
+    pub id: String,
+    /// Object id of the principal.
+    #[serde(default)]
+    pub principal_id: String,
+    /// `User`, `Group`, `ServicePrincipal`, ...
+    #[serde(default)]
+    pub principal_type: Option<String>,
+    /// Role name (`Owner`), as the az CLI resolves it.
+    #[serde(default)]
+    pub role_definition_name: Option<String>,
+    /// Role definition id.
+    #[serde(default)]
+    pub role_definition_id: Option<String>,
+    /// Scope (`/subscriptions/<id>`, a resource group, a resource, a management group).
+    #[serde(default)]
+    pub scope: String,
 }
 
 /// Reads `azure/`.
@@ -271,6 +320,31 @@ pub fn load(dir: &Path, diags: &mut Vec<Diagnostic>) -> AzureSnapshot {
                 })
                 .collect(),
         ),
+        other => other.map(|_| Vec::new()),
+    };
+    let pages = page_files(dir, "graph-service-principals", diags);
+    let mut sps = Vec::new();
+    let mut any = false;
+    for f in &pages {
+        let Collected::Present(v) = read_json_value(f, diags) else {
+            continue;
+        };
+        any = true;
+        let list = if v.is_array() {
+            Some(&v)
+        } else {
+            v.get("value")
+        };
+        sps.extend(parse_items::<ServicePrincipal>(list, f, "value", diags));
+    }
+    if any {
+        s.service_principals = Collected::Present(sps);
+    }
+    let ra = dir.join("role-assignment-list.json");
+    s.role_assignments = match read_json_value(&ra, diags) {
+        Collected::Present(v) => {
+            Collected::Present(parse_items(Some(&v), &ra, "role assignments", diags))
+        }
         other => other.map(|_| Vec::new()),
     };
     s
