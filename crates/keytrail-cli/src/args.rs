@@ -198,7 +198,7 @@ pub struct InputArgs {
     /// Files, directories or archives to scan; `-` reads standard input.
     ///
     /// Example: `keytrail scan src/ config/app.env`
-    #[arg(value_name = "PATH", required_unless_present_any = ["images", "git_urls", "logs", "staged", "s3"])]
+    #[arg(value_name = "PATH", required_unless_present_any = ["images", "git_urls", "logs", "staged", "s3", "github_orgs", "gitlab_groups"])]
     pub paths: Vec<PathBuf>,
 
     /// Scan only the files of git repositories, not their history.
@@ -294,6 +294,34 @@ pub struct InputArgs {
     /// Example: `--s3-endpoint http://127.0.0.1:9000`
     #[arg(long = "s3-endpoint", value_name = "URL")]
     pub s3_endpoint: Option<String>,
+
+    /// Scan every repository of a GitHub organisation (or user), full
+    /// history, with its wiki and its issue and pull request discussions;
+    /// repeatable.
+    ///
+    /// The token comes from `GITHUB_TOKEN` (needed for private repositories
+    /// and a higher rate limit). Example: `--github-org acme`
+    #[arg(long = "github-org", value_name = "ORG")]
+    pub github_orgs: Vec<String>,
+
+    /// Scan every project of a GitLab group and its subgroups, full history,
+    /// with wikis and issue and merge request discussions; repeatable.
+    ///
+    /// The token comes from `GITLAB_TOKEN`. Example: `--gitlab-group acme/platform`
+    #[arg(long = "gitlab-group", value_name = "GROUP")]
+    pub gitlab_groups: Vec<String>,
+
+    /// GitHub API base (GitHub Enterprise Server: `https://HOST/api/v3`).
+    ///
+    /// Example: `--github-api https://github.example.com/api/v3`
+    #[arg(long = "github-api", value_name = "URL", env = "GITHUB_API_URL")]
+    pub github_api: Option<String>,
+
+    /// GitLab API base (self-managed GitLab: `https://HOST/api/v4`).
+    ///
+    /// Example: `--gitlab-api https://gitlab.example.com/api/v4`
+    #[arg(long = "gitlab-api", value_name = "URL", env = "GITLAB_API_URL")]
+    pub gitlab_api: Option<String>,
 
     /// Scan a CI log file (`-` for stdin): ANSI codes and timestamp prefixes are stripped; repeatable.
     ///

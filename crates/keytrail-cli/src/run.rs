@@ -98,6 +98,9 @@ pub fn scan<'s>(
     if !input.s3.is_empty() {
         plan.sources.push(s3_source(input)?);
     }
+    if !input.github_orgs.is_empty() || !input.gitlab_groups.is_empty() {
+        forge_sources(input, &mut plan.sources)?;
+    }
     let mut steps = Step::scan_defaults(|f| settings.allows(f));
     // The allow-list is the last default step.
     let allow = steps
@@ -159,6 +162,121 @@ impl keytrail_session::Source for S3Source {
         for t in &self.targets {
             if let Err(e) = s3.scan(t, &cx.options.fs, cx.sink) {
                 fail(t, e);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One source per `--github-org` and `--gitlab-group`, read last.
+#[cfg(feature = "forge")]
+fn forge_sources(
+    input: &InputArgs,
+    sources: &mut Vec<Box<dyn keytrail_session::Source>>,
+) -> anyhow::Result<()> {
+    use keytrail_input::forge::ForgeKind;
+    let token = |var: &str| {
+        std::env::var(var)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .map(|t| keytrail_types::Secret::new(t.trim().to_string()))
+    };
+    for org in &input.github_orgs {
+        sources.push(Box::new(ForgeSource {
+            kind: ForgeKind::GitHub,
+            owner: org.clone(),
+            api: input.github_api.clone(),
+            token: token("GITHUB_TOKEN"),
+        }));
+    }
+    for group in &input.gitlab_groups {
+        sources.push(Box::new(ForgeSource {
+            kind: ForgeKind::GitLab,
+            owner: group.clone(),
+            api: input.gitlab_api.clone(),
+            token: token("GITLAB_TOKEN"),
+        }));
+    }
+    Ok(())
+}
+
+#[cfg(not(feature = "forge"))]
+fn forge_sources(
+    _: &InputArgs,
+    _: &mut Vec<Box<dyn keytrail_session::Source>>,
+) -> anyhow::Result<()> {
+    anyhow::bail!("--github-org and --gitlab-group need keytrail built with the `forge` feature")
+}
+
+/// A GitHub organisation or GitLab group: its repositories listed through
+/// the REST API, each cloned and scanned as a git URL (full history), its
+/// wiki when it has one, and its issue and pull/merge request discussions.
+/// A listing that fails fails the target (`github-org:ORG`); a repository
+/// that cannot be cloned fails as a git URL does; a wiki that cannot be
+/// cloned (no page yet) is a skip; discussions that cannot be read are an
+/// error naming the repository.
+#[cfg(feature = "forge")]
+struct ForgeSource {
+    kind: keytrail_input::forge::ForgeKind,
+    owner: String,
+    api: Option<String>,
+    token: Option<keytrail_types::Secret<String>>,
+}
+
+#[cfg(feature = "forge")]
+impl keytrail_session::Source for ForgeSource {
+    fn scan(&self, cx: &mut keytrail_session::source::Context<'_>) -> anyhow::Result<()> {
+        use keytrail_input::BlobSink;
+        use keytrail_input::forge::{ForgeClient, ForgeKind, error};
+        use keytrail_input::git::{GitOptions, clone_url, display_url, scan_repository};
+        let target = match self.kind {
+            ForgeKind::GitHub => format!("github-org:{}", self.owner),
+            ForgeKind::GitLab => format!("gitlab-group:{}", self.owner),
+        };
+        let client = ForgeClient::new(self.kind, self.api.as_deref(), self.token.clone());
+        let repos = match client.repositories(&self.owner) {
+            Ok(r) if r.is_empty() => Err("no repositories".to_string()),
+            other => other,
+        };
+        let repos = match repos {
+            Ok(r) => r,
+            Err(e) => {
+                cx.sink.diagnostic(error(&target, e));
+                cx.sink.target_failed(&target);
+                return Ok(());
+            }
+        };
+        for repo in &repos {
+            keytrail_session::source::GitUrl {
+                url: repo.clone_url.clone(),
+            }
+            .scan(cx)?;
+            if let Some(wiki) = &repo.wiki_url {
+                let dir = tempfile::Builder::new()
+                    .prefix("keytrail-clone-")
+                    .tempdir()?;
+                match clone_url(wiki, dir.path()) {
+                    Ok(path) => {
+                        let opts = GitOptions {
+                            name: Some(display_url(wiki)),
+                            threads: cx.options.fs.threads,
+                            content: cx.options.fs.clone(),
+                            ..GitOptions::default()
+                        };
+                        scan_repository(&path, &opts, cx.sink);
+                    }
+                    Err(d) => cx.sink.diagnostic(keytrail_types::Diagnostic::skip(
+                        "forge_wiki",
+                        display_url(wiki),
+                        format!(
+                            "wiki not cloned (a wiki with no page has no repository): {}",
+                            d.message
+                        ),
+                    )),
+                }
+            }
+            if let Err(e) = client.discussions(repo, cx.sink) {
+                cx.sink.diagnostic(error(&repo.full_name, e));
             }
         }
         Ok(())

@@ -1,6 +1,7 @@
 //! Input sources for keytrail: the file, directory, stdin and archive source
 //! behind `keytrail scan PATH... | -`, the git history source (`git`), the
-//! container image source (`image`) and CI log cleaning (`log`).
+//! container image source (`image`), GitHub organisations and GitLab groups
+//! (`forge`) and CI log cleaning (`log`).
 //!
 //! The crate turns paths into [`Blob`]s (display path + provenance + bytes)
 //! and pushes them into a [`BlobSink`]. It knows nothing about rules or
@@ -55,6 +56,8 @@
 mod archive;
 mod content;
 pub mod export;
+#[cfg(feature = "forge")]
+pub mod forge;
 #[cfg(feature = "git")]
 pub mod git;
 #[cfg(feature = "image")]

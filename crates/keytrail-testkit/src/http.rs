@@ -51,6 +51,7 @@ pub struct Server {
     addr: String,
     routes: Arc<Mutex<HashMap<String, Response>>>,
     requests: Arc<AtomicUsize>,
+    heads: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -66,13 +67,19 @@ impl Server {
         let routes: Arc<Mutex<HashMap<String, Response>>> = Arc::default();
         let requests = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let (r, n, s) = (routes.clone(), requests.clone(), stop.clone());
+        let heads: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (r, n, s, h) = (
+            routes.clone(),
+            requests.clone(),
+            stop.clone(),
+            heads.clone(),
+        );
         let thread = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         n.fetch_add(1, Ordering::Relaxed);
-                        let _ = serve(stream, &r);
+                        let _ = serve(stream, &r, &h);
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
@@ -82,6 +89,7 @@ impl Server {
             addr,
             routes,
             requests,
+            heads,
             stop,
             thread: Some(thread),
         }
@@ -104,6 +112,12 @@ impl Server {
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::Relaxed)
     }
+
+    /// The request line and headers of every request received so far, one
+    /// string each (lines joined by `\n`), in order.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
 }
 
 impl Drop for Server {
@@ -115,18 +129,26 @@ impl Drop for Server {
     }
 }
 
-fn serve(stream: TcpStream, routes: &Mutex<HashMap<String, Response>>) -> std::io::Result<()> {
+fn serve(
+    stream: TcpStream,
+    routes: &Mutex<HashMap<String, Response>>,
+    heads: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
     stream.set_nonblocking(false)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut request_line = String::new();
     reader.read_line(&mut request_line)?;
+    let mut head = request_line.trim_end().to_string();
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
             break;
         }
+        head.push('\n');
+        head.push_str(h.trim_end());
     }
+    heads.lock().unwrap().push(head);
     let path = request_line
         .split_whitespace()
         .nth(1)

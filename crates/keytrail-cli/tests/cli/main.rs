@@ -16,6 +16,8 @@ mod detect;
 mod detect_s3;
 mod exports;
 mod exposure;
+#[cfg(feature = "forge")]
+mod forge;
 mod formats;
 mod git;
 mod hardening;
