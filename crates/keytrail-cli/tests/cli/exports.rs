@@ -156,3 +156,58 @@ fn truncated_export_is_an_error_and_the_run_goes_on() {
         "in/Prod.postman_environment.json#/values",
     );
 }
+
+/// Terraform state is a file like any other (no record split): the access
+/// key pair of an `aws_iam_access_key` resource and a token in a
+/// `github_actions_secret` are found at their lines of the state file, a
+/// database password with `--min-confidence low`.
+#[test]
+fn terraform_state_secrets_are_found_at_their_lines() {
+    let t = CliTest::new();
+    let mut fs = fake::secrets();
+    let key = fs.aws_key_pair();
+    let pat = fs.github_classic();
+    let db = format!("Pw{}7", fs.chars(keytrail_testkit::secrets::ALNUM, 20));
+    let state = serde_json::json!({
+        "version": 4, "terraform_version": "1.7.5", "serial": 12, "lineage": "3f1c0e2a",
+        "outputs": {},
+        "resources": [
+            {"mode": "managed", "type": "aws_iam_access_key", "name": "ci",
+             "provider": "provider[\"registry.terraform.io/hashicorp/aws\"]",
+             "instances": [{"schema_version": 0, "attributes": {
+                "id": key.access_key_id, "user": "ci-bot", "secret": key.secret_access_key,
+                "status": "Active"}, "sensitive_attributes": []}]},
+            {"mode": "managed", "type": "aws_db_instance", "name": "main",
+             "instances": [{"attributes": {"username": "app", "password": db, "port": 5432}}]},
+            {"mode": "managed", "type": "github_actions_secret", "name": "deploy",
+             "instances": [{"attributes": {"secret_name": "DEPLOY", "plaintext_value": pat}}]}
+        ]
+    });
+    let text = serde_json::to_string_pretty(&state).unwrap();
+    t.write("infra/terraform.tfstate", &text);
+    let line_of = |s: &str| text.lines().position(|l| l.contains(s)).unwrap() as u64 + 1;
+    let r = t.run(&["scan", "--format", "json", "infra"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let f = json(&r);
+    let pair = f
+        .iter()
+        .find(|f| f["rule_id"] == "aws.access_key.pair")
+        .unwrap_or_else(|| panic!("{f:#?}"));
+    assert_eq!(pair["confidence"], "high");
+    assert!(pair["context"].to_string().contains(&key.access_key_id));
+    let l = at(&f, &pat, "infra/terraform.tfstate");
+    assert_eq!(l["line"], line_of(&pat));
+    assert_eq!(l["source"], "file");
+    assert!(!r.all().contains(&key.secret_access_key) && !r.all().contains(&pat));
+    let r = t.run(&[
+        "scan",
+        "--format",
+        "json",
+        "--min-confidence",
+        "low",
+        "infra",
+    ]);
+    let low = json(&r);
+    let l = at(&low, &db, "infra/terraform.tfstate");
+    assert_eq!(l["line"], line_of(&db));
+}
