@@ -22,6 +22,10 @@
 //! - `cargo xtask bench-workers [--jobs N] [--workers 1,2,4]`: distributed
 //!   scanning (`keytrail submit` and `keytrail worker` on NATS JetStream and
 //!   PostgreSQL) against the single-process run (see [`workers`]).
+//! - `cargo xtask bench-posture [--bin PATH] [--runs N]`: `keytrail collect
+//!   aws` then `keytrail posture` on the planted moto accounts of the
+//!   collector's tests, timed, with planted problems found and clean
+//!   look-alikes flagged (see [`posture`]).
 //! - `cargo xtask dist [--out DIR]`: the release binary as shipped: built
 //!   with `--locked` and the default features, its debug line tables moved to a
 //!   separate `keytrail.debug` (linked back by `.gnu_debuglink`, so gdb,
@@ -34,6 +38,7 @@ use std::time::Instant;
 
 mod detect;
 mod hostile;
+mod posture;
 mod workers;
 
 fn main() -> Result<()> {
@@ -44,6 +49,7 @@ fn main() -> Result<()> {
         Some("bench-hostile") => hostile::bench_hostile(&args[1..]),
         Some("bench-detect") => detect::bench_detect(&args[1..]),
         Some("bench-workers") => workers::bench_workers(&args[1..]),
+        Some("bench-posture") => posture::bench_posture(&args[1..]),
         Some("dist") => dist(&args[1..]),
         _ => {
             eprintln!(
@@ -52,6 +58,7 @@ fn main() -> Result<()> {
                  cargo xtask bench-hostile [--users N] [--dir DIR]\n       \
                  cargo xtask bench-detect [--accounts N] [--days N] [--rate R] [--dir DIR] [--runs N]\n       \
                  cargo xtask bench-workers [--jobs N] [--files N] [--workers 1,2,4] [--nats URL] [--pg URL] [--bin PATH]\n       \
+                 cargo xtask bench-posture [--bin PATH] [--runs N]\n       \
                  cargo xtask dist [--out DIR]"
             );
             std::process::exit(2)
