@@ -26,7 +26,8 @@ pub struct IdentityRecord {
     pub id: String,
     /// `aws.iam.role`, `aws.iam.user`, `aws.iam.access_key`,
     /// `gcp.service_account`, `gcp.service_account_key`,
-    /// `entra.application`, `entra.client_secret`, `entra.certificate`.
+    /// `entra.application`, `entra.client_secret`, `entra.certificate`,
+    /// `entra.managed_identity`.
     pub kind: String,
     /// `aws`, `gcp` or `azure`.
     pub provider: String,
@@ -133,6 +134,65 @@ impl Builder<'_> {
             id,
         });
     }
+}
+
+/// Privilege labels of each service principal's application id from the
+/// role assignments (`admin` for Owner, Contributor and the access-granting
+/// roles at any scope, `read-only` for Reader, `write` otherwise); empty
+/// when the assignments were not collected.
+fn azure_privileges(az: &crate::snapshot::azure::AzureSnapshot) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    let (Some(sps), Some(assignments)) = (
+        az.service_principals.present(),
+        az.role_assignments.present(),
+    ) else {
+        return out;
+    };
+    let app_of: HashMap<&str, &str> = sps
+        .iter()
+        .map(|s| (s.id.as_str(), s.app_id.as_str()))
+        .collect();
+    for s in sps {
+        out.insert(s.app_id.clone(), vec!["none".into()]);
+    }
+    for a in assignments {
+        let Some(app) = app_of.get(a.principal_id.as_str()) else {
+            continue;
+        };
+        let label = match a.role_definition_name.as_deref().unwrap_or("") {
+            "Owner"
+            | "Contributor"
+            | "User Access Administrator"
+            | "Role Based Access Control Administrator" => "admin",
+            "Reader" => "read-only",
+            r if r.ends_with("Reader") => "read-only",
+            r if r.contains("Data") => "data-access",
+            _ => "write",
+        };
+        let v = out.entry(app.to_string()).or_default();
+        v.retain(|l| l != "none");
+        if !v.iter().any(|l| l == label) {
+            v.push(label.to_string());
+        }
+    }
+    // Most severe first, as for the other clouds.
+    let rank = |l: &String| {
+        [
+            "admin",
+            "privilege-escalation",
+            "data-access",
+            "write",
+            "read-only",
+            "none",
+        ]
+        .iter()
+        .position(|x| x == l)
+        .unwrap_or(6)
+    };
+    for v in out.values_mut() {
+        v.sort_by_key(rank);
+    }
+    out
 }
 
 /// GCP role → privilege label.
@@ -320,6 +380,18 @@ pub fn inventory_with(
         for k in keys {
             sas.insert(k.service_account.clone(), ());
         }
+        // Every service account of the project, with or without keys and roles.
+        for a in p
+            .service_accounts
+            .present()
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+        {
+            if !a.email.is_empty() {
+                sas.insert(a.email.clone(), ());
+            }
+        }
+        let last_auth = p.key_last_auth.present();
         for sa in sas.keys() {
             let labels = if p.iam_policy.present().is_some() {
                 gcp_labels(bindings, sa)
@@ -340,19 +412,34 @@ pub fn inventory_with(
                 .iter()
                 .filter(|k| &k.service_account == sa && k.key_type == "USER_MANAGED")
             {
+                // With the activity file, a key without a recorded
+                // authentication is known never to have been used.
+                let id = crate::snapshot::gcp::key_id(&k.name);
+                let used = last_auth.and_then(|m| m.get(id).copied());
                 b.push(
                     k.name.clone(),
                     "gcp.service_account_key",
-                    k.name.rsplit('/').next().unwrap_or("").to_string(),
+                    id.to_string(),
                     Some(format!("projects/{}/serviceAccounts/{sa}", p.id)),
                     k.valid_after,
-                    None,
-                    false,
+                    used,
+                    last_auth.is_some() && used.is_none(),
                     labels.clone(),
                 );
             }
         }
     }
+    let azure_labels = snapshot
+        .azure
+        .as_ref()
+        .map(azure_privileges)
+        .unwrap_or_default();
+    let azure_label = |app_id: &str| {
+        azure_labels
+            .get(app_id)
+            .cloned()
+            .unwrap_or_else(|| vec!["unknown".into()])
+    };
     if let Some(apps) = snapshot
         .azure
         .as_ref()
@@ -368,7 +455,7 @@ pub fn inventory_with(
                 a.created,
                 None,
                 false,
-                vec!["unknown".into()],
+                azure_label(&a.app_id),
             );
             for c in &a.credentials {
                 let kind = if c.kind == "password" {
@@ -387,6 +474,29 @@ pub fn inventory_with(
                     vec!["unknown".into()],
                 );
             }
+        }
+    }
+    // Managed identities: service principals without an application
+    // object of their own, judged by their role assignments.
+    if let Some(sps) = snapshot
+        .azure
+        .as_ref()
+        .and_then(|a| a.service_principals.present())
+    {
+        for sp in sps
+            .iter()
+            .filter(|s| s.service_principal_type.as_deref() == Some("ManagedIdentity"))
+        {
+            b.push(
+                crate::checks::entra_app_id(&sp.app_id),
+                "entra.managed_identity",
+                sp.display_name.clone().unwrap_or_else(|| sp.app_id.clone()),
+                None,
+                None,
+                None,
+                false,
+                azure_label(&sp.app_id),
+            );
         }
     }
     let mut records = b.out;

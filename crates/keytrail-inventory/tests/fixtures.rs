@@ -402,6 +402,45 @@ fn azure_service_principals_with_subscription_control() {
 }
 
 #[test]
+fn inventory_covers_collected_gcp_and_azure_identities() {
+    let (snap, _, _) = load("bad");
+    let inv = inventory(&snap, None, now());
+    let rec = |id: &str| {
+        inv.iter()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("{id} not in the inventory"))
+    };
+    // The default compute account comes from the service-account list.
+    let sa = rec(
+        "projects/prod-project-1/serviceAccounts/123456789012-compute@developer.gserviceaccount.com",
+    );
+    assert_eq!(sa.kind, "gcp.service_account");
+    // A key's last authentication comes from Policy Analyzer's activity.
+    let key = rec(
+        "projects/prod-project-1/serviceAccounts/ci-bot@prod-project-1.iam.gserviceaccount.com/keys/1f2e3d4c5b6a79880011223344556677aabbccdd",
+    );
+    assert_eq!(key.days_unused, Some(242));
+    assert!(!key.never_used);
+    assert!(
+        key.findings
+            .iter()
+            .any(|f| f == "gcp.iam.service_account_key_unused")
+    );
+    // Entra: privilege from role assignments; managed identities listed.
+    let app = rec("entra:application/11111111-2222-3333-4444-555555555555");
+    assert_eq!(app.privilege, ["admin"]);
+    let mi = rec("entra:application/22222222-3333-4444-5555-666666666666");
+    assert_eq!(mi.kind, "entra.managed_identity");
+    assert_eq!(mi.provider, "azure");
+    assert_eq!(mi.privilege, ["admin"]);
+    assert!(
+        mi.findings
+            .iter()
+            .any(|f| f == "azure.rbac.service_principal_privileged")
+    );
+}
+
+#[test]
 fn missing_files_are_not_evaluated_never_passed() {
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&fixture("good"), dir.path());
