@@ -321,3 +321,70 @@ fn ordinary_json_is_untouched() {
     );
     assert!(out.blobs.values().all(|g| matches!(g.origin, Origin::File)));
 }
+
+/// `entities.xml` of Jira and Confluence backups (zipped, as the products
+/// write them): one record per entity or object, with the issue key or
+/// page title; a truncated one is an error and is scanned as text.
+#[test]
+fn jira_and_confluence_backup_xml() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut fs = fakes();
+    let (jira, in_description, in_comment) = exports::jira_backup(&mut fs);
+    let (conf, in_body) = exports::confluence_backup(&mut fs);
+    write(
+        dir.path(),
+        "jira-backup.zip",
+        zip(&[("entities.xml", jira.as_bytes())]),
+    );
+    write(dir.path(), "confluence/entities.xml", &conf);
+    write(dir.path(), "cut/entities.xml", &jira[..jira.len() / 2]);
+    let out = scan_dir(dir.path(), &FsOptions::default());
+    let (o, text) = record(
+        &out,
+        "jira-backup.zip!entities.xml#/entity-engine-xml/Issue[@id=10007]",
+    );
+    assert_eq!(o.export, "jira");
+    assert_eq!(o.item.as_deref(), Some("OPS-7"));
+    assert_eq!(o.author.as_deref(), Some("ada"));
+    assert_eq!(o.time.as_deref(), Some("2024-03-04 10:00:00.0"));
+    assert!(
+        text.contains(&format!(
+            "description = The pipeline uses my token {in_description}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("summary = CI cannot push & deploy\n"),
+        "{text}"
+    );
+    let (o, text) = record(
+        &out,
+        "jira-backup.zip!entities.xml#/entity-engine-xml/Action[@id=20002]",
+    );
+    assert_eq!(o.item.as_deref(), Some("comment on issue 10007"));
+    assert_eq!(o.author.as_deref(), Some("bob"));
+    assert!(
+        text.contains(&format!("body = use the bot instead:\n{in_comment}\n")),
+        "{text}"
+    );
+    let (o, text) = record(
+        &out,
+        "confluence/entities.xml#/hibernate-generic/object[@class=BodyContent][@id=555]",
+    );
+    assert_eq!(o.export, "confluence");
+    assert_eq!(
+        o.item.as_deref(),
+        Some("BodyContent 555 of Deploy runbook (id 98765)")
+    );
+    assert!(text.contains(&in_body), "{text}");
+    let (o, _) = record(
+        &out,
+        "confluence/entities.xml#/hibernate-generic/object[@class=Page][@id=98765]",
+    );
+    assert_eq!(o.container.as_deref(), Some("space 4242"));
+    assert_eq!(
+        out.diags_of("export_corrupt"),
+        vec![("cut/entities.xml".to_string(), true)]
+    );
+    assert!(matches!(out.blobs["cut/entities.xml"].origin, Origin::File));
+}

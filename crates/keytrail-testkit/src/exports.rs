@@ -240,3 +240,51 @@ pub fn confluence_page(fs: &mut FakeSecrets) -> (String, String) {
     );
     (html, token)
 }
+
+/// The `entities.xml` of a Jira backup (a project, an issue with its
+/// description as a child element, a comment with its body as an
+/// attribute) and what is planted: a GitHub token in OPS-7's description,
+/// a Slack bot token in the comment by bob on it (issue id 10007).
+pub fn jira_backup(fs: &mut FakeSecrets) -> (String, String, String) {
+    let in_description = fs.github_classic();
+    let in_comment = fs.slack_bot();
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <entity-engine-xml date=\"1709544000000\">\n\
+         \x20   <Project id=\"10000\" name=\"Operations\" key=\"OPS\" lead=\"ada\" assigneetype=\"2\"/>\n\
+         \x20   <Issue id=\"10007\" key=\"OPS-7\" number=\"7\" project=\"10000\" reporter=\"ada\" creator=\"ada\" \
+         type=\"10001\" summary=\"CI cannot push &amp; deploy\" priority=\"3\" status=\"1\" \
+         created=\"2024-03-04 10:00:00.0\" updated=\"2024-03-05 09:30:00.0\">\n\
+         \x20       <description><![CDATA[The pipeline uses my token {in_description} until the bot is set up.]]></description>\n\
+         \x20   </Issue>\n\
+         \x20   <Action id=\"20002\" issue=\"10007\" author=\"bob\" type=\"comment\" \
+         body=\"use the bot instead:&#10;{in_comment}\" created=\"2024-03-05 09:30:00.0\"/>\n\
+         </entity-engine-xml>\n"
+    );
+    (xml, in_description, in_comment)
+}
+
+/// The `entities.xml` of a Confluence space backup (a page and its body)
+/// and the GitHub token planted in the body of page 98765 "Deploy runbook".
+pub fn confluence_backup(fs: &mut FakeSecrets) -> (String, String) {
+    let token = fs.github_classic();
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <hibernate-generic datetime=\"2024-03-04 10:00:00\">\n\
+         <object class=\"Page\" package=\"com.atlassian.confluence.pages\">\n\
+         <id name=\"id\">98765</id>\n\
+         <property name=\"title\"><![CDATA[Deploy runbook]]></property>\n\
+         <property name=\"space\" class=\"Space\" package=\"com.atlassian.confluence.spaces\"><id name=\"id\">4242</id></property>\n\
+         <property name=\"creationDate\">2024-03-04 10:00:00.000</property>\n\
+         <collection name=\"bodyContents\" class=\"java.util.Collection\"><element class=\"BodyContent\" package=\"com.atlassian.confluence.core\"><id name=\"id\">555</id></element></collection>\n\
+         </object>\n\
+         <object class=\"BodyContent\" package=\"com.atlassian.confluence.core\">\n\
+         <id name=\"id\">555</id>\n\
+         <property name=\"body\"><![CDATA[<p>Push with <code>git push https://x-access-token:{token}@github.com/acme/app.git</code></p>]]></property>\n\
+         <property name=\"content\" class=\"Page\" package=\"com.atlassian.confluence.pages\"><id name=\"id\">98765</id></property>\n\
+         <property name=\"bodyType\">2</property>\n\
+         </object>\n\
+         </hibernate-generic>\n"
+    );
+    (xml, token)
+}

@@ -142,12 +142,13 @@ pub enum Origin {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
 pub struct ExportOrigin {
     /// What kind of export: `slack`, `postman_collection`,
-    /// `postman_environment`, `jira`, `confluence`.
+    /// `postman_environment`, `jira`, `confluence`; forge discussions are
+    /// `github_issue`, `github_comment`, `gitlab_issue`, `gitlab_note`.
     pub export: String,
     /// The record inside the export file: a JSON pointer (`/3`,
-    /// `/item/0/item/2`, `/issues/4/fields/comment/comments/1`), or the
-    /// element for XML (`/entity-engine-xml/Issue[12]`); empty for a page
-    /// that is one file.
+    /// `/item/0/item/2`, `/issues/4/fields/comment/comments/1`), the
+    /// element of an XML backup (`/entity-engine-xml/Issue[@id=10007]`), or
+    /// a forge discussion's web URL; empty for a file's top level.
     pub record: String,
     /// What holds the record: the Slack channel (`#general`), the Postman
     /// collection or environment name, the Jira project or issue, the

@@ -41,6 +41,8 @@ fn slack_postman_jira_confluence_findings_carry_record_provenance() {
     t.write("jira/search.json", &j.json);
     let (page, page_token) = exports::confluence_page(&mut fs);
     t.write("confluence/Ops/Deploy-runbook_98765.html", &page);
+    let (jira_xml, jira_xml_token, _) = exports::jira_backup(&mut fs);
+    t.write("jira/backup/entities.xml", &jira_xml);
 
     let r = t.run(&[
         "scan",
@@ -116,6 +118,14 @@ fn slack_postman_jira_confluence_findings_carry_record_provenance() {
     assert_eq!(l["item"], "OPS-8 comment");
     assert_eq!(l["author"], "Bob Builder <bob@example.com>");
     assert_eq!(l["time"], "2024-03-05T09:30:00.000Z");
+
+    let l = at(
+        &f,
+        &jira_xml_token,
+        "jira/backup/entities.xml#/entity-engine-xml/Issue[@id=10007]",
+    );
+    assert_eq!(l["item"], "OPS-7");
+    assert_eq!(l["author"], "ada");
 
     let l = at(&f, &page_token, "confluence/Ops/Deploy-runbook_98765.html");
     assert_eq!(l["export"], "confluence");

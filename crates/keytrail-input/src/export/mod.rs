@@ -1,6 +1,7 @@
 //! Structured exports found among files: Slack workspace exports, Postman
-//! collections and environments, Jira issue exports (REST JSON) and
-//! Confluence HTML space exports. A recognised file is split into its
+//! collections and environments, Jira issue exports (REST JSON), Confluence
+//! HTML space exports and the `entities.xml` of Jira and Confluence
+//! backups. A recognised file is split into its
 //! records (a message, a request, an environment, an issue or comment, a
 //! page), and each record is delivered as its own blob with
 //! [`ExportOrigin`] provenance (channel, user and time; request path;
@@ -24,6 +25,7 @@
 //! [`FsOptions::max_in_memory`](crate::FsOptions::max_in_memory) are not
 //! split (an `export_limit` skip says so) and are scanned as plain text.
 
+mod atlassian_xml;
 mod confluence;
 mod jira;
 mod postman;
@@ -53,6 +55,8 @@ pub(crate) enum Kind {
     Jira,
     /// One page of a Confluence HTML space export.
     ConfluencePage,
+    /// The `entities.xml` of a Jira or Confluence backup.
+    AtlassianXml(atlassian_xml::Backup),
 }
 
 /// What `display` (with first bytes `head`) is, if it is an export file.
@@ -84,6 +88,9 @@ pub(crate) fn recognise(display: &str, head: &[u8]) -> Option<Kind> {
         }
         return None;
     }
+    if lower == "entities.xml" {
+        return atlassian_xml::backup_kind(head).map(Kind::AtlassianXml);
+    }
     if (lower.ends_with(".html") || lower.ends_with(".htm")) && confluence::is_page(head) {
         return Some(Kind::ConfluencePage);
     }
@@ -100,6 +107,7 @@ pub(crate) fn split(ctx: Ctx<'_>, kind: Kind, display: &str, bytes: &[u8]) -> Re
         Kind::Postman => Ok(postman::split(parse(bytes)?, out)),
         Kind::Jira => Ok(jira::split(parse(bytes)?, out)),
         Kind::ConfluencePage => Ok(confluence::split(display, bytes, out)),
+        Kind::AtlassianXml(b) => atlassian_xml::split(b, bytes, out).map(|()| true),
     }
 }
 
@@ -198,7 +206,7 @@ pub(crate) fn render(prefix: &str, v: &Value, skip: &[&str], out: &mut String) {
     }
 }
 
-fn join(prefix: &str, key: &str) -> String {
+pub(crate) fn join(prefix: &str, key: &str) -> String {
     if prefix.is_empty() {
         key.to_string()
     } else {
