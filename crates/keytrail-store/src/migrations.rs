@@ -23,6 +23,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_keyed_fingerprints",
         include_str!("../migrations/0005_keyed_fingerprints.sql"),
     ),
+    (
+        "0006_findings_status_id",
+        include_str!("../migrations/0006_findings_status_id.sql"),
+    ),
 ];
 
 /// The first version whose findings are kept under a keyed fingerprint

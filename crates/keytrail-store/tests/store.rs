@@ -137,8 +137,9 @@ fn fill(db: &Db, version: u32, key: &StoreKey) {
                      NULL, 1, 0);",
             );
         }
-        // Version 5: version 4's, its fingerprint keyed.
-        5 => {
+        // Version 5: version 4's, its fingerprint keyed (version 6 adds an
+        // index only).
+        5 | 6 => {
             fill(db, 4, key);
             db.raw(&format!(
                 "UPDATE findings SET fingerprint = '{}' WHERE fingerprint = '{FIXTURE_FP}'",
