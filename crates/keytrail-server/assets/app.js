@@ -214,19 +214,17 @@ async function findingsList(fixedKind, title) {
   const bulkAssignee = h("input", { id: "bulk-assignee", placeholder: "assignee (optional)" });
   const bulkButton = h("button", { class: "primary", id: "bulk-apply", disabled: true, onclick: async () => {
     bulkButton.disabled = true;
-    let done = 0;
-    for (const fp of selected) {
-      const body = { status: bulkStatus.value };
-      if (bulkAssignee.value.trim()) body.assignee = bulkAssignee.value.trim();
-      try {
-        await api("/findings/" + fp, { method: "PATCH", body });
-        done++;
-      } catch (e) {
-        toast(fp.slice(0, 12) + ": " + e.message);
-      }
+    // One request, one transaction: every selected finding changes, or none.
+    const body = { fingerprints: [...selected], status: bulkStatus.value };
+    if (bulkAssignee.value.trim()) body.assignee = bulkAssignee.value.trim();
+    try {
+      const r = await api("/findings/triage", { method: "POST", body });
+      await route();
+      toast(`${r.findings.length} finding(s) set to ${bulkStatus.value.replace(/_/g, " ")}`);
+    } catch (e) {
+      bulkButton.disabled = false;
+      toast("Nothing changed: " + e.message);
     }
-    await route();
-    toast(`${done} finding(s) set to ${bulkStatus.value.replace(/_/g, " ")}`);
   } }, "Apply to selected");
   const bulk = canTriage()
     ? h("div", { class: "bulk", id: "bulk" }, h("strong", {}, "Triage"), count, bulkStatus, bulkAssignee, bulkButton)

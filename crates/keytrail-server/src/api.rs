@@ -10,7 +10,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use keytrail_store::{Filter, Role, Status, StoredFinding, Triage};
 use keytrail_types::Severity;
@@ -43,6 +43,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/me", get(me))
         .route("/api/v1/findings", get(findings))
+        .route("/api/v1/findings/triage", post(triage_many))
         .route("/api/v1/findings/{fingerprint}", get(finding).patch(triage))
         .route("/api/v1/posture", get(posture))
         .route("/api/v1/alerts", get(alerts))
@@ -389,17 +390,10 @@ fn nullable(v: &Value, field: &str) -> Result<Option<String>, ApiError> {
     }
 }
 
-async fn triage(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(fingerprint): Path<String>,
-    q: Params,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    let who = state.authorize_write(&headers, Role::Triager).await?;
-    no_params(q)?;
-    path_fingerprint(&fingerprint)?;
-    let v: Value = serde_json::from_slice(&body)
+/// A request body that must be a JSON object without NUL characters in
+/// its strings.
+fn body_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, ApiError> {
+    let v: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::body(format!("the body is not JSON: {e}")))?;
     let Value::Object(map) = v else {
         return Err(ApiError::body("the body is not a JSON object"));
@@ -412,11 +406,22 @@ async fn triage(
             "field `{field}`: holds a NUL character"
         )));
     }
+    Ok(map)
+}
+
+/// The triage a body asks for: `status`, `assignee`, `owner`, `comment`
+/// and (`one`: a single finding) `if_version`; `fingerprints` is the bulk
+/// route's, read by it.
+fn change_of(
+    map: &serde_json::Map<String, Value>,
+    actor: &str,
+    one: bool,
+) -> Result<Triage, ApiError> {
     let mut change = Triage {
-        actor: who.name.clone(),
+        actor: actor.to_string(),
         ..Triage::default()
     };
-    for (field, value) in &map {
+    for (field, value) in map {
         match field.as_str() {
             "status" => {
                 let s = value
@@ -436,23 +441,88 @@ async fn triage(
                     .ok_or_else(|| ApiError::body("field `comment`: a non-empty string"))?;
                 change.comment = Some(c.to_string());
             }
-            "if_version" => {
+            "if_version" if one => {
                 change.if_version = Some(value.as_i64().filter(|v| *v >= 1).ok_or_else(|| {
                     ApiError::body("field `if_version`: the version read (an integer, 1 or more)")
                 })?);
             }
+            "fingerprints" if !one => {}
             other => {
-                return Err(ApiError::body(format!(
-                    "unknown field `{other}` (status, assignee, owner, comment, if_version)"
-                )));
+                return Err(ApiError::body(if one {
+                    format!(
+                        "unknown field `{other}` (status, assignee, owner, comment, if_version)"
+                    )
+                } else {
+                    format!(
+                        "unknown field `{other}` (fingerprints, status, assignee, owner, comment)"
+                    )
+                }));
             }
         }
     }
-    if map.keys().all(|k| k == "if_version") {
+    if map.keys().all(|k| k == "if_version" || k == "fingerprints") {
         return Err(ApiError::body(
             "nothing to change: give status, assignee, owner or comment",
         ));
     }
+    Ok(change)
+}
+
+/// Findings a bulk triage takes at most.
+const MAX_BULK: usize = 1000;
+
+/// `POST /api/v1/findings/triage`: one change to many findings, all or
+/// none, each audited.
+async fn triage_many(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    q: Params,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = state.authorize_write(&headers, Role::Triager).await?;
+    no_params(q)?;
+    let map = body_object(&body)?;
+    let fps: Vec<String> = match map.get("fingerprints") {
+        Some(Value::Array(a)) if !a.is_empty() && a.len() <= MAX_BULK => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .filter(|s| !s.is_empty() && !s.contains('\0'))
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        ApiError::body(
+                            "field `fingerprints`: every item a non-empty string without NUL characters",
+                        )
+                    })
+            })
+            .collect::<Result<_, _>>()?,
+        _ => {
+            return Err(ApiError::body(format!(
+                "field `fingerprints`: an array of 1 to {MAX_BULK} fingerprints"
+            )));
+        }
+    };
+    let change = change_of(&map, &who.name, false)?;
+    let found = state
+        .with_store(move |s| s.triage_many(&fps, &change))
+        .await?;
+    Ok(Json(json!({
+        "findings": found.iter().map(summary).collect::<Vec<_>>(),
+    })))
+}
+
+async fn triage(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(fingerprint): Path<String>,
+    q: Params,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let who = state.authorize_write(&headers, Role::Triager).await?;
+    no_params(q)?;
+    path_fingerprint(&fingerprint)?;
+    let map = body_object(&body)?;
+    let change = change_of(&map, &who.name, true)?;
     let out = state
         .with_store(move |s| {
             let fp = s.resolve(&fingerprint)?;

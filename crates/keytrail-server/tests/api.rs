@@ -208,6 +208,16 @@ impl Served {
                 }
                 r.send(body.unwrap_or("{}"))
             }
+            "POST" => {
+                let mut r = self
+                    .agent
+                    .post(&url)
+                    .header("Content-Type", "application/json");
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.send(body.unwrap_or("{}"))
+            }
             m => panic!("method {m}"),
         };
         let mut resp = resp.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
@@ -243,6 +253,19 @@ impl Served {
     fn patch(&self, path: &str, role: Role, body: &str) -> (u16, Value) {
         self.call("PATCH", path, Some(self.token(role)), Some(body))
     }
+
+    fn post(&self, path: &str, role: Role, body: &str) -> (u16, Value) {
+        self.call("POST", path, Some(self.token(role)), Some(body))
+    }
+}
+
+/// A body that a route taking one (PATCH, POST) accepts: a comment, on
+/// `fp` for the bulk route.
+fn change_body(method: &str, fp: &str) -> String {
+    match method {
+        "POST" => format!(r#"{{"fingerprints": ["{fp}"], "comment": "looked at it"}}"#),
+        _ => r#"{"comment": "looked at it"}"#.to_string(),
+    }
 }
 
 /// Every route of the API with the role it needs (the OpenAPI document is
@@ -253,6 +276,7 @@ fn routes(fp: &str) -> Vec<(&'static str, String, Role)> {
         ("GET", "/api/v1/findings".into(), Role::Viewer),
         ("GET", format!("/api/v1/findings/{fp}"), Role::Viewer),
         ("PATCH", format!("/api/v1/findings/{fp}"), Role::Triager),
+        ("POST", "/api/v1/findings/triage".into(), Role::Triager),
         ("GET", "/api/v1/posture".into(), Role::Viewer),
         ("GET", "/api/v1/alerts".into(), Role::Viewer),
         ("GET", "/api/v1/exposure".into(), Role::Viewer),
@@ -266,9 +290,10 @@ fn routes(fp: &str) -> Vec<(&'static str, String, Role)> {
 both!(every_route_answers_401_without_a_token_and_403_without_its_role);
 fn every_route_answers_401_without_a_token_and_403_without_its_role(db: Db) {
     let s = Served::new(db);
-    let body = r#"{"comment": "looked at it"}"#;
     let fp = s.fps[0].clone();
     for (method, path, need) in routes(&fp) {
+        let body = change_body(method, &fp);
+        let body = body.as_str();
         for auth in [
             None,
             Some("Bearer kttok_0000000000000000000000000000000000000000000000000000000000000000"),
@@ -298,7 +323,11 @@ fn every_route_answers_401_without_a_token_and_403_without_its_role(db: Db) {
         .iter()
         .map(|c| c["author"].as_str().unwrap())
         .collect();
-    assert_eq!(actors, ["triager-bot", "admin-bot"]);
+    // (PATCH, then the bulk route.)
+    assert_eq!(
+        actors,
+        ["triager-bot", "admin-bot", "triager-bot", "admin-bot"]
+    );
     // The document is public and describes every route.
     let (status, doc) = s.call("GET", "/api/v1/openapi.json", None, None);
     assert_eq!(status, 200);
@@ -383,6 +412,136 @@ fn findings_are_listed_with_filters_and_pages(db: Db) {
     let (_, runs) = s.get("/api/v1/runs", Role::Viewer);
     assert_eq!(runs["runs"][0]["target"], "acme/api");
     assert_eq!(runs["runs"][0]["findings"], 3);
+}
+
+both!(bulk_triage_changes_all_or_nothing_and_audits_each);
+fn bulk_triage_changes_all_or_nothing_and_audits_each(db: Db) {
+    let s = Served::new(db);
+    let route = "/api/v1/findings/triage";
+    let status_of = |fp: &str| {
+        let (_, f) = s.get(&format!("/api/v1/findings/{fp}"), Role::Viewer);
+        (
+            f["status"].as_str().unwrap().to_string(),
+            f["version"].as_i64().unwrap(),
+        )
+    };
+    // One of them unknown: 404 naming it, and nothing changed.
+    let (st, v) = s.post(
+        route,
+        Role::Triager,
+        &format!(
+            r#"{{"fingerprints": ["{}", "ffffffffffffffffffffffffffffffff"], "status": "false_positive"}}"#,
+            s.fps[0]
+        ),
+    );
+    assert_eq!(st, 404, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("ffffffff"),
+        "{v}"
+    );
+    assert_eq!(status_of(&s.fps[0]), ("open".to_string(), 1));
+    // Bad bodies: each a 400 naming what is wrong, nothing changed.
+    let many: Vec<String> = (0..1001).map(|i| format!("\"{i:032x}\"")).collect();
+    for (body, says) in [
+        ("{}".to_string(), "fingerprints"),
+        (
+            r#"{"fingerprints": [], "status": "revoked"}"#.to_string(),
+            "fingerprints",
+        ),
+        (
+            r#"{"fingerprints": "abc", "status": "revoked"}"#.to_string(),
+            "fingerprints",
+        ),
+        (
+            r#"{"fingerprints": [1], "status": "revoked"}"#.to_string(),
+            "fingerprints",
+        ),
+        (
+            r#"{"fingerprints": [""], "status": "revoked"}"#.to_string(),
+            "fingerprints",
+        ),
+        (
+            format!(
+                r#"{{"fingerprints": [{}], "status": "revoked"}}"#,
+                many.join(",")
+            ),
+            "1 to 1000",
+        ),
+        (
+            format!(r#"{{"fingerprints": ["{}"]}}"#, s.fps[0]),
+            "nothing to change",
+        ),
+        (
+            format!(r#"{{"fingerprints": ["{}"], "status": "gone"}}"#, s.fps[0]),
+            "unknown status",
+        ),
+        (
+            format!(
+                r#"{{"fingerprints": ["{}"], "status": "revoked", "if_version": 1}}"#,
+                s.fps[0]
+            ),
+            "unknown field `if_version`",
+        ),
+        (
+            format!(r#"{{"fingerprints": ["{}"], "comment": "  "}}"#, s.fps[0]),
+            "comment",
+        ),
+        ("[1, 2]".to_string(), "not a JSON object"),
+        ("{".to_string(), "not JSON"),
+    ] {
+        let (st, v) = s.post(route, Role::Triager, &body);
+        assert_eq!(st, 400, "{body}: {v}");
+        let msg = v["error"]["message"].as_str().unwrap();
+        assert!(msg.contains(says), "{body}: {msg}");
+    }
+    let (st, v) = s.call(
+        "POST",
+        &format!("{route}?x=1"),
+        Some(s.token(Role::Triager)),
+        Some(&format!(
+            r#"{{"fingerprints": ["{}"], "status": "revoked"}}"#,
+            s.fps[0]
+        )),
+    );
+    assert_eq!(st, 400, "{v}");
+    assert_eq!(status_of(&s.fps[0]), ("open".to_string(), 1));
+    // Two findings (one named by its report fingerprint, one by a prefix,
+    // one twice): one change each, each audited as the token's name.
+    let (st, v) = s.post(
+        route,
+        Role::Triager,
+        &format!(
+            r#"{{"fingerprints": ["{}", "{}", "{}"], "status": "false_positive", "assignee": "alice", "comment": "fixtures"}}"#,
+            s.report_fps[0],
+            &s.fps[1][..10],
+            s.fps[1]
+        ),
+    );
+    assert_eq!(st, 200, "{v}");
+    let got = v["findings"].as_array().unwrap();
+    assert_eq!(got.len(), 2, "{v}");
+    for (f, fp) in got.iter().zip(&s.fps) {
+        assert_eq!(f["fingerprint"], fp.as_str());
+        assert_eq!(f["status"], "false_positive");
+        assert_eq!(f["assignee"], "alice");
+        assert_eq!(f["version"], 2);
+        let (_, d) = s.get(&format!("/api/v1/findings/{fp}"), Role::Viewer);
+        let audit: Vec<(String, String)> = d["history"]["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["actor"].as_str().unwrap().to_string(),
+                    a["field"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let by = |field: &str| ("triager-bot".to_string(), field.to_string());
+        assert_eq!(audit, [by("status"), by("assignee"), by("comment")]);
+        assert_eq!(d["history"]["comments"][0]["body"], "fixtures");
+    }
+    assert_eq!(status_of(&s.fps[2]), ("open".to_string(), 1));
 }
 
 both!(jobs_workers_and_throughput_are_served);
@@ -623,7 +782,7 @@ fn postgres_going_away_is_a_503_in_json_and_loses_nothing() {
             method,
             &path,
             Some(s.token(Role::Admin)),
-            Some(r#"{"comment": "x"}"#),
+            Some(&change_body(method, &s.fps[0])),
         );
         assert!(
             status == 503 || status == 500,
@@ -722,10 +881,24 @@ impl<'a> Browser<'a> {
     }
 
     fn patch(&mut self, path: &str, csrf: Option<&str>, body: &str) -> (u16, Value) {
+        self.send_json("PATCH", path, csrf, body)
+    }
+
+    /// A JSON request (PATCH or POST) with the session cookie.
+    fn send_json(
+        &mut self,
+        method: &str,
+        path: &str,
+        csrf: Option<&str>,
+        body: &str,
+    ) -> (u16, Value) {
         let url = format!("http://{}{path}", self.s.server.addr);
-        let mut r = self
-            .agent
-            .patch(&url)
+        let r = match method {
+            "PATCH" => self.agent.patch(&url),
+            "POST" => self.agent.post(&url),
+            m => panic!("method {m}"),
+        };
+        let mut r = r
             .header("Cookie", self.cookie_header())
             .header("Content-Type", "application/json");
         if let Some(c) = csrf {
@@ -829,15 +1002,36 @@ fn a_browser_session_has_strict_cookies_csrf_and_the_token_s_role(db: Db) {
     let (st, v) = b.patch(&path, Some(&session_csrf), r#"{"status": "acknowledged"}"#);
     assert_eq!(st, 200, "{v}");
     assert_eq!(v["history"]["audit"][0]["actor"], "triager-bot");
+    // The bulk route too: no CSRF token, 403 and nothing changed; with it, done.
+    let bulk = format!(
+        r#"{{"fingerprints": ["{}", "{}"], "status": "revoked"}}"#,
+        s.fps[1], s.fps[2]
+    );
+    let (st, v) = b.send_json("POST", "/api/v1/findings/triage", None, &bulk);
+    assert_eq!(
+        (st, v["error"]["code"].as_str()),
+        (403, Some("csrf")),
+        "{v}"
+    );
+    let (_, f) = s.get(&format!("/api/v1/findings/{}", s.fps[1]), Role::Viewer);
+    assert_eq!(f["status"], "open");
+    let (st, v) = b.send_json(
+        "POST",
+        "/api/v1/findings/triage",
+        Some(&session_csrf),
+        &bulk,
+    );
+    assert_eq!(st, 200, "{v}");
+    assert_eq!(v["findings"][1]["status"], "revoked");
     // A viewer's session reads every route and triages none (403), even with its CSRF token.
     let mut viewer = Browser::new(&s);
     let viewer_csrf = viewer.login(s.token(Role::Viewer));
     for (method, route, need) in routes(&s.fps[0]) {
         let st = match method {
             "GET" => viewer.get(&route).0,
-            _ => {
+            m => {
                 viewer
-                    .patch(&route, Some(&viewer_csrf), r#"{"comment": "x"}"#)
+                    .send_json(m, &route, Some(&viewer_csrf), &change_body(m, &s.fps[0]))
                     .0
             }
         };

@@ -1047,133 +1047,67 @@ impl Store {
             ));
         }
         let shown = self.conn.shown();
-        let lock = match self.conn.dialect() {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE",
-        };
         let at = now();
         let keyed = self.store_id(fingerprint);
-        self.conn.write(|c| {
-            let rows = c.query(
-                &format!(
-                    "SELECT id, status, assignee, owner, version, fixed_at FROM findings WHERE fingerprint IN (?, ?){lock}"
-                ),
-                &[Val::from(fingerprint), Val::from(keyed.as_str())],
-            )?;
-            let Some(r) = rows.first() else {
-                return Err(StoreError::new(
-                    ErrorKind::NotFound,
-                    format!("{shown}: no finding has the fingerprint `{fingerprint}`"),
-                ));
-            };
-            let id = r.int(0);
-            let status = r.text(1);
-            let assignee = r.opt_text(2);
-            let owner = r.opt_text(3);
-            let version = r.int(4);
-            let fixed_at = r.opt_text(5);
-            if let Some(expected) = change.if_version
-                && expected != version
-            {
-                return Err(StoreError::new(
-                    ErrorKind::Conflict,
-                    format!(
-                        "finding `{fingerprint}` changed since version {expected} (it is at version {version}): \
-read it again (`keytrail findings`) and retry"
-                    ),
-                ));
-            }
-            let mut changes: Vec<(&str, Option<String>, Option<String>)> = Vec::new();
-            let mut new_status = status.clone();
-            if let Some(s) = change.status
-                && s.as_str() != status
-            {
-                new_status = s.as_str().to_string();
-                changes.push(("status", Some(status.clone()), Some(new_status.clone())));
-            }
-            let mut new_assignee = assignee.clone();
-            if let Some(a) = &change.assignee
-                && *a != assignee
-            {
-                new_assignee = a.clone();
-                changes.push(("assignee", assignee.clone(), a.clone()));
-            }
-            let mut new_owner = owner.clone();
-            if let Some(o) = &change.owner
-                && *o != owner
-            {
-                new_owner = o.clone();
-                changes.push(("owner", owner.clone(), o.clone()));
-            }
-            if changes.is_empty() && change.comment.is_none() {
-                return Ok(id);
-            }
-            let new_fixed_at = match (change.status, fixed_at) {
-                (Some(Status::Fixed), None) => Some(at.clone()),
-                (Some(s), _) if s != Status::Fixed => None,
-                (_, f) => f,
-            };
-            let updated = c.exec(
-                "UPDATE findings SET status = ?, assignee = ?, owner = ?, fixed_at = ?, version = ?, updated_at = ? \
-                 WHERE id = ? AND version = ?",
-                &[
-                    new_status.into(),
-                    new_assignee.into(),
-                    new_owner.into(),
-                    new_fixed_at.into(),
-                    Val::Int(version + 1),
-                    at.as_str().into(),
-                    Val::Int(id),
-                    Val::Int(version),
-                ],
-            )?;
-            if updated != 1 {
-                return Err(StoreError::new(
-                    ErrorKind::Conflict,
-                    format!("finding `{fingerprint}` changed while it was being triaged: retry"),
-                ));
-            }
-            for (field, before, after) in &changes {
-                audit(
-                    c,
-                    id,
-                    &change.actor,
-                    &at,
-                    field,
-                    before.as_deref(),
-                    after.as_deref(),
-                    version + 1,
-                )?;
-            }
-            if let Some(body) = &change.comment {
-                c.exec(
-                    "INSERT INTO comments (finding_id, author, created_at, body) VALUES (?, ?, ?, ?)",
-                    &[
-                        Val::Int(id),
-                        change.actor.as_str().into(),
-                        at.as_str().into(),
-                        body.as_str().into(),
-                    ],
-                )?;
-                audit(
-                    c,
-                    id,
-                    &change.actor,
-                    &at,
-                    "comment",
-                    None,
-                    Some(body),
-                    version + 1,
-                )?;
-            }
-            Ok(id)
-        })?;
+        self.conn
+            .write(|c| triage_one(c, &shown, fingerprint, &keyed, change, &at))?;
         self.finding(fingerprint)?.ok_or_else(|| {
             StoreError::new(
                 ErrorKind::NotFound,
                 format!("{shown}: finding `{fingerprint}` vanished after its triage"),
             )
         })
+    }
+
+    /// The same change to many findings, in one transaction: all are
+    /// changed or none (an unknown fingerprint, or a database that goes
+    /// away, changes nothing). Each finding's changes are in its own audit
+    /// trail, as with [`Store::triage`]; `if_version` is refused (each
+    /// finding has its own). Fingerprints are either form, or unique
+    /// prefixes of the store's; the findings after the change, in the
+    /// order given (a fingerprint given twice is changed once).
+    pub fn triage_many(
+        &mut self,
+        fingerprints: &[String],
+        change: &Triage,
+    ) -> Result<Vec<StoredFinding>, StoreError> {
+        if change.actor.trim().is_empty() {
+            return Err(StoreError::new(
+                ErrorKind::Invalid,
+                "a triage needs an actor (who makes the change)",
+            ));
+        }
+        if change.if_version.is_some() {
+            return Err(StoreError::new(
+                ErrorKind::Invalid,
+                "a triage of many findings takes no version (each finding has its own)",
+            ));
+        }
+        let mut ids: Vec<String> = Vec::with_capacity(fingerprints.len());
+        for fp in fingerprints {
+            let id = self.resolve(fp)?;
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        let shown = self.conn.shown();
+        let at = now();
+        self.conn.write(|c| {
+            for id in &ids {
+                triage_one(c, &shown, id, id, change, &at)?;
+            }
+            Ok(())
+        })?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in &ids {
+            out.push(self.finding(id)?.ok_or_else(|| {
+                StoreError::new(
+                    ErrorKind::NotFound,
+                    format!("{shown}: finding `{id}` vanished after its triage"),
+                )
+            })?);
+        }
+        Ok(out)
     }
 
     /// The full fingerprint for `prefix`: itself when a finding has it,
@@ -1528,6 +1462,136 @@ read it again (`keytrail findings`) and retry"
 
 const FINDING_COLUMNS: &str = "SELECT id, fingerprint, kind, rule_id, rule_name, severity, confidence, \
 secret_redacted, severity_rank, detail, status, assignee, owner, first_seen, last_seen, fixed_at, version FROM findings";
+
+/// One finding's triage inside the caller's transaction (the finding
+/// locked on PostgreSQL while it is read and written); its row id.
+fn triage_one(
+    c: &mut Conn,
+    shown: &str,
+    fingerprint: &str,
+    keyed: &str,
+    change: &Triage,
+    at: &str,
+) -> Result<i64, StoreError> {
+    let lock = match c.dialect() {
+        Dialect::Sqlite => "",
+        Dialect::Postgres => " FOR UPDATE",
+    };
+    let at = at.to_string();
+    let rows = c.query(
+            &format!(
+                "SELECT id, status, assignee, owner, version, fixed_at FROM findings WHERE fingerprint IN (?, ?){lock}"
+            ),
+            &[Val::from(fingerprint), Val::from(keyed)],
+        )?;
+    let Some(r) = rows.first() else {
+        return Err(StoreError::new(
+            ErrorKind::NotFound,
+            format!("{shown}: no finding has the fingerprint `{fingerprint}`"),
+        ));
+    };
+    let id = r.int(0);
+    let status = r.text(1);
+    let assignee = r.opt_text(2);
+    let owner = r.opt_text(3);
+    let version = r.int(4);
+    let fixed_at = r.opt_text(5);
+    if let Some(expected) = change.if_version
+        && expected != version
+    {
+        return Err(StoreError::new(
+            ErrorKind::Conflict,
+            format!(
+                "finding `{fingerprint}` changed since version {expected} (it is at version {version}): \
+read it again (`keytrail findings`) and retry"
+            ),
+        ));
+    }
+    let mut changes: Vec<(&str, Option<String>, Option<String>)> = Vec::new();
+    let mut new_status = status.clone();
+    if let Some(s) = change.status
+        && s.as_str() != status
+    {
+        new_status = s.as_str().to_string();
+        changes.push(("status", Some(status.clone()), Some(new_status.clone())));
+    }
+    let mut new_assignee = assignee.clone();
+    if let Some(a) = &change.assignee
+        && *a != assignee
+    {
+        new_assignee = a.clone();
+        changes.push(("assignee", assignee.clone(), a.clone()));
+    }
+    let mut new_owner = owner.clone();
+    if let Some(o) = &change.owner
+        && *o != owner
+    {
+        new_owner = o.clone();
+        changes.push(("owner", owner.clone(), o.clone()));
+    }
+    if changes.is_empty() && change.comment.is_none() {
+        return Ok(id);
+    }
+    let new_fixed_at = match (change.status, fixed_at) {
+        (Some(Status::Fixed), None) => Some(at.clone()),
+        (Some(s), _) if s != Status::Fixed => None,
+        (_, f) => f,
+    };
+    let updated = c.exec(
+            "UPDATE findings SET status = ?, assignee = ?, owner = ?, fixed_at = ?, version = ?, updated_at = ? \
+             WHERE id = ? AND version = ?",
+            &[
+                new_status.into(),
+                new_assignee.into(),
+                new_owner.into(),
+                new_fixed_at.into(),
+                Val::Int(version + 1),
+                at.as_str().into(),
+                Val::Int(id),
+                Val::Int(version),
+            ],
+        )?;
+    if updated != 1 {
+        return Err(StoreError::new(
+            ErrorKind::Conflict,
+            format!("finding `{fingerprint}` changed while it was being triaged: retry"),
+        ));
+    }
+    for (field, before, after) in &changes {
+        audit(
+            c,
+            id,
+            &change.actor,
+            &at,
+            field,
+            before.as_deref(),
+            after.as_deref(),
+            version + 1,
+        )?;
+    }
+    if let Some(body) = &change.comment {
+        c.exec(
+            "INSERT INTO comments (finding_id, author, created_at, body) VALUES (?, ?, ?, ?)",
+            &[
+                Val::Int(id),
+                change.actor.as_str().into(),
+                at.as_str().into(),
+                body.as_str().into(),
+            ],
+        )?;
+        audit(
+            c,
+            id,
+            &change.actor,
+            &at,
+            "comment",
+            None,
+            Some(body),
+            version + 1,
+        )?;
+    }
+    Ok(id)
+}
 
 fn insert_returning_id(c: &mut Conn, sql: &str, params: Vec<Val>) -> Result<i64, StoreError> {
     let rows = c.query(&format!("{sql} RETURNING id"), &params)?;

@@ -1135,3 +1135,67 @@ fn api_tokens_are_kept_hashed_and_shown_once(db: Db) {
         );
     }
 }
+
+both!(a_bulk_triage_changes_all_or_nothing);
+fn a_bulk_triage_changes_all_or_nothing(db: Db) {
+    let sec = secrets(15, 3);
+    let mut s = Store::open(&db.url()).unwrap();
+    let f: Vec<_> = sec
+        .iter()
+        .enumerate()
+        .map(|(i, x)| finding("github.pat.classic", x, &format!("{i}.env"), 1))
+        .collect();
+    s.record_run(
+        &run("repo", true, "2026-12-01T00:00:00.000000Z"),
+        &f,
+        &no_owner,
+    )
+    .unwrap();
+    let change = Triage {
+        status: Some(Status::Revoked),
+        comment: Some("rotated".into()),
+        ..triage("alice")
+    };
+    // One unknown: nothing changes, the error names it.
+    let e = s
+        .triage_many(
+            &[f[0].fingerprint.0.clone(), "00ff00ff00ff".into()],
+            &change,
+        )
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::NotFound, "{e}");
+    assert!(e.to_string().contains("00ff00ff00ff"), "{e}");
+    assert_eq!(s.history(&f[0].fingerprint.0).unwrap().0, vec![]);
+    // A version, or no actor: refused.
+    let stale = Triage {
+        if_version: Some(1),
+        ..change.clone()
+    };
+    let fps = vec![f[0].fingerprint.0.clone(), f[1].fingerprint.0.clone()];
+    assert_eq!(
+        s.triage_many(&fps, &stale).unwrap_err().kind,
+        ErrorKind::Invalid
+    );
+    assert_eq!(
+        s.triage_many(&fps, &triage(" ")).unwrap_err().kind,
+        ErrorKind::Invalid
+    );
+    // Both (one named twice, by either form): each changed once, audited.
+    let mut named = fps.clone();
+    named.push(s.store_id(&f[1].fingerprint.0));
+    let out = s.triage_many(&named, &change).unwrap();
+    assert_eq!(out.len(), 2);
+    for (o, fp) in out.iter().zip(&fps) {
+        assert_eq!(o.finding.fingerprint.0, s.store_id(fp));
+        assert_eq!((o.status, o.version), (Status::Revoked, 2));
+        let (audit, comments) = s.history(fp).unwrap();
+        let fields: Vec<_> = audit
+            .iter()
+            .map(|a| (a.actor.as_str(), a.field.as_str(), a.version))
+            .collect();
+        assert_eq!(fields, [("alice", "status", 2), ("alice", "comment", 2)]);
+        assert_eq!(comments.len(), 1);
+    }
+    let third = s.finding(&f[2].fingerprint.0).unwrap().unwrap();
+    assert_eq!((third.status, third.version), (Status::Open, 1));
+}

@@ -445,6 +445,32 @@ fn dashboard_end_to_end_in_headless_chromium() {
         "return document.getElementById('toast').innerText.includes('2 finding(s) set to acknowledged');",
     );
     d.shot("bulk-done");
+    // One request changed both (POST /api/v1/findings/triage): in the
+    // store, two acknowledged secrets assigned to carol, each audited as alice.
+    let r = t.run(&["findings", "--db", "k.db", "--status", "acknowledged"]);
+    let acked: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut fps: Vec<&str> = acked
+        .iter()
+        .filter(|v| v["store"]["assignee"] == "carol")
+        .map(|v| v["fingerprint"].as_str().unwrap())
+        .collect();
+    fps.dedup();
+    assert_eq!(fps.len(), 2, "{}", r.stdout);
+    for fp in fps {
+        let r = t.run(&["triage", "--db", "k.db", fp]);
+        assert!(
+            r.stdout
+                .lines()
+                .any(|l| l.contains("\"actor\":\"alice\"")
+                    && l.contains("\"after\":\"acknowledged\"")),
+            "{}",
+            r.stdout
+        );
+    }
 
     // Inventory and posture.
     d.goto(&format!("{base}/#/inventory"));
