@@ -264,13 +264,26 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
 
     let (shared, load_diags) = builder.build_shared();
     let mut load_errors = 0u64;
+    // Built-in rules for logs keytrail does not read are the same on every
+    // run: one line says so, not one per rule. The user's own rules are
+    // named one by one.
+    let mut builtin_skipped = 0usize;
     for d in &load_diags {
         if d.is_error {
             load_errors += 1;
         }
+        if !d.is_error && d.kind == "rule_skipped" && d.subject.starts_with("builtin:") {
+            builtin_skipped += 1;
+            continue;
+        }
         if !args.quiet {
             eprintln!("warning: {}: {}: {}", d.subject, d.kind, d.message);
         }
+    }
+    if builtin_skipped > 0 && !args.quiet {
+        eprintln!(
+            "note: {builtin_skipped} built-in Sigma rule(s) not run: they are for logs keytrail does not read (Google Workspace)"
+        );
     }
     if !args.sigma.is_empty() && shared.sigma.len() <= shared.sigma_builtin.loaded {
         bail!("no Sigma rule could be loaded from the --sigma paths");

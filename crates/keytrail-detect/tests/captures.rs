@@ -1,7 +1,8 @@
 //! Detectors and SigmaHQ rules on the real captures in `testdata/cloudtrail`:
 //! every Stratus Red Team technique that a playbook detector covers fires that
-//! detector, SigmaHQ AWS rules fire on the captures they describe, and the OTRF
-//! EC2-credentials-to-S3 exfiltration is caught.
+//! detector, SigmaHQ AWS rules fire on the captures they describe, the OTRF
+//! EC2-credentials-to-S3 exfiltration is caught, and so are the Entra ID steps
+//! of OTRF's Golden SAML mail-access simulation, read from Log Analytics rows.
 
 mod common;
 
@@ -443,5 +444,46 @@ fn the_default_profile_and_rules_from_disk() {
     assert_eq!(
         severity(&[dir.path().to_path_buf()]),
         (keytrail_types::Severity::Medium, 0)
+    );
+}
+
+#[test]
+fn otrf_golden_saml_entra_steps_are_caught_from_log_analytics_rows() {
+    let dir = common::otrf_golden_saml();
+    let (alerts, stats) = detect_path(&EngineBuilder::new().ipintel(common::ipintel()), &dir);
+    // 4 audit rows (one duplicated upstream) and one OfficeActivity row.
+    assert_eq!(stats.events, 5, "{stats:?}");
+    let find = |rule: &str| {
+        alerts
+            .iter()
+            .find(|a| a.rule_id == rule)
+            .unwrap_or_else(|| panic!("{rule} did not fire: {alerts:#?}"))
+    };
+    // `InitiatedBy` is JSON text in these rows: the actor is still named.
+    let added = find("keytrail.entra.persistence.application-credential-added");
+    assert_eq!(added.principal, "pgustavo@simulandlabs.com");
+    let consent = find("keytrail.entra.initial-access.risky-oauth-consent");
+    assert_eq!(consent.principal, "pgustavo@simulandlabs.com");
+    assert!(
+        consent.explanation.contains("Mail.ReadWrite"),
+        "{}",
+        consent.explanation
+    );
+    // The credential's key id is read from `TargetResources` (JSON text too).
+    let events: Vec<keytrail_detect::event::Event> =
+        keytrail_detect::reader::read_path(&dir.join("AADAuditEvents.json"))
+            .filter_map(Result::ok)
+            .collect();
+    let created: Vec<String> = events.iter().filter_map(|e| e.created_key()).collect();
+    assert_eq!(
+        created,
+        [
+            "59eaeebc-8a6b-44a6-9f24-7d55e64420c9",
+            "59eaeebc-8a6b-44a6-9f24-7d55e64420c9"
+        ]
+    );
+    assert!(
+        alerts.iter().all(|a| a.principal != "unknown"),
+        "{alerts:#?}"
     );
 }

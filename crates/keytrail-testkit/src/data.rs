@@ -54,6 +54,12 @@ pub fn otrf_ec2_exfiltration() -> PathBuf {
     otrf("ec2_proxy_s3_exfiltration_2020-09-14011940.json")
 }
 
+/// The OTRF Golden SAML / AD FS mail-access capture: Entra ID audit and
+/// Microsoft 365 records as Log Analytics exported them.
+pub fn otrf_golden_saml() -> PathBuf {
+    path("cloudlogs/otrf")
+}
+
 /// The SigmaHQ cloud rules keytrail embeds (`aws/`, `azure/`, `gcp/`, `m365/`).
 pub fn sigma_dir() -> PathBuf {
     present(

@@ -85,12 +85,30 @@ macro_rules! ci_members {
     };
 }
 
-/// A nested object read with [`CiMembers`]; any other JSON type is missing.
-pub(super) struct CiObj<T>(pub(super) Option<T>);
+/// A nested object read with [`CiMembers`]; any other JSON type is missing,
+/// except a string holding a JSON object, kept in `.1`: Log Analytics
+/// exports write `dynamic` columns (`InitiatedBy`, `TargetResources`) as
+/// JSON text.
+pub(super) struct CiObj<T>(pub(super) Option<T>, pub(super) Option<Box<str>>);
 
 impl<T> Default for CiObj<T> {
     fn default() -> Self {
-        CiObj(None)
+        CiObj(None, None)
+    }
+}
+
+/// A member of a JSON object by case-insensitive name.
+fn ci_get<'v>(v: &'v serde_json::Value, key: &str) -> Option<&'v serde_json::Value> {
+    v.as_object()?
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+}
+
+impl<T> CiObj<T> {
+    /// The JSON text of an object written as a string, parsed.
+    pub(super) fn text_value(&self) -> Option<serde_json::Value> {
+        serde_json::from_str(self.1.as_deref()?).ok()
     }
 }
 
@@ -109,29 +127,30 @@ impl<'de, T: CiMembers<'de>> Deserialize<'de> for CiObj<T> {
                         m.next_value::<IgnoredAny>()?;
                     }
                 }
-                Ok(CiObj(Some(t)))
+                Ok(CiObj(Some(t), None))
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
                 while s.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(CiObj(None))
+                Ok(CiObj(None, None))
             }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
-                Ok(CiObj(None))
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                let text = v.trim_start().starts_with('{').then(|| v.into());
+                Ok(CiObj(None, text))
             }
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
-                Ok(CiObj(None))
+                Ok(CiObj(None, None))
             }
             fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
-                Ok(CiObj(None))
+                Ok(CiObj(None, None))
             }
             fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
-                Ok(CiObj(None))
+                Ok(CiObj(None, None))
             }
             fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
-                Ok(CiObj(None))
+                Ok(CiObj(None, None))
             }
             fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-                Ok(CiObj(None))
+                Ok(CiObj(None, None))
             }
         }
         d.deserialize_any(V(std::marker::PhantomData))
@@ -965,19 +984,40 @@ fn ms_fields(
             .or_else(|| props.and_then(|p| p.initiated_by.0.as_ref()));
         let user = by.and_then(|i| i.user.0.as_ref());
         let app = by.and_then(|i| i.app.0.as_ref());
+        // Log Analytics rows: `InitiatedBy` as JSON text.
+        let by_text = if by.is_none() {
+            top.initiated_by
+                .text_value()
+                .or_else(|| props.and_then(|p| p.initiated_by.text_value()))
+        } else {
+            None
+        };
+        let text_field = |who: &str, key: &str| -> Option<&str> {
+            let o = ci_get(by_text.as_ref()?, who)?;
+            nonempty(ci_get(o, key)?.as_str())
+        };
         let ip = user
             .and_then(|u| nonempty(u.ip.as_str()))
+            .or_else(|| text_field("user", "ipAddress"))
             .or(either!(caller_ip))
             .or(either!(ip));
         spans[field::SOURCE_IP] = b.span(ip.unwrap_or(""));
         let result = either!(result).or(either!(result_type));
         spans[field::ERROR_CODE] = b.opt(result.filter(|r| failed_status(r)));
-        let user_upn = user.and_then(|u| nonempty(u.upn.as_str()));
-        let app_who = app.and_then(|a| {
-            nonempty(a.sp_id.as_str())
-                .or(nonempty(a.app_id.as_str()))
-                .or(nonempty(a.name.as_str()))
-        });
+        let user_upn = user
+            .and_then(|u| nonempty(u.upn.as_str()))
+            .or_else(|| text_field("user", "userPrincipalName"));
+        let app_who = app
+            .and_then(|a| {
+                nonempty(a.sp_id.as_str())
+                    .or(nonempty(a.app_id.as_str()))
+                    .or(nonempty(a.name.as_str()))
+            })
+            .or_else(|| {
+                text_field("app", "servicePrincipalId")
+                    .or_else(|| text_field("app", "appId"))
+                    .or_else(|| text_field("app", "displayName"))
+            });
         let (principal, kind) = match (user_upn, app_who) {
             (Some(u), _) => (Some(u), Some(IdentityKind::EntraUser)),
             (None, Some(a)) => (Some(a), Some(IdentityKind::ServicePrincipal)),
@@ -989,7 +1029,9 @@ fn ms_fields(
         };
         spans[field::ARN] = b.opt(
             user.and_then(|u| nonempty(u.id.as_str()))
-                .or_else(|| app.and_then(|a| nonempty(a.name.as_str()))),
+                .or_else(|| app.and_then(|a| nonempty(a.name.as_str())))
+                .or_else(|| text_field("user", "id"))
+                .or_else(|| text_field("app", "displayName")),
         );
         return Some(Built {
             provider: Provider::Entra,
@@ -1143,6 +1185,12 @@ pub fn modified_properties(v: &Value) -> Vec<(String, String, String)> {
                 }
                 m.values().for_each(|x| walk(x, out, depth + 1));
             }
+            // Log Analytics rows hold `TargetResources` as JSON text.
+            Value::String(t) if depth <= 2 => {
+                if let Some(inner) = json_text(t) {
+                    walk(&inner, out, depth + 1);
+                }
+            }
             _ => {}
         }
     }
@@ -1151,14 +1199,28 @@ pub fn modified_properties(v: &Value) -> Vec<(String, String, String)> {
     out
 }
 
+/// A JSON array or object written as a string (Log Analytics `dynamic`
+/// columns), parsed; `None` for any other text.
+fn json_text(t: &str) -> Option<Value> {
+    let s = t.trim_start();
+    if !(s.starts_with('[') || s.starts_with('{')) || s.len() > 1 << 20 {
+        return None;
+    }
+    serde_json::from_str(s).ok()
+}
+
 /// `(name, value)` of the cmdlet parameters of a Microsoft 365 record (`Parameters`,
 /// and `OperationProperties` of Outlook's `UpdateInboxRules`).
 pub fn parameters(v: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for key in ["Parameters", "OperationProperties"] {
-        if let Some(Value::Array(items)) =
-            member(v, key).or_else(|| member(v, "properties").and_then(|p| member(p, key)))
-        {
+        let found = member(v, key).or_else(|| member(v, "properties").and_then(|p| member(p, key)));
+        // Log Analytics `OfficeActivity` rows hold them as JSON text.
+        let parsed = match found {
+            Some(Value::String(t)) => json_text(t),
+            _ => None,
+        };
+        if let Some(Value::Array(items)) = parsed.as_ref().or(found) {
             for it in items {
                 if let (Some(n), Some(val)) = (member(it, "Name"), member(it, "Value")) {
                     out.push((text(n), text(val)));

@@ -5,7 +5,9 @@
 
 use std::path::PathBuf;
 
-pub use keytrail_testkit::data::{ipintel, otrf_ec2_exfiltration, sigma_aws, stratus_dir};
+pub use keytrail_testkit::data::{
+    ipintel, otrf_ec2_exfiltration, otrf_golden_saml, sigma_aws, stratus_dir,
+};
 
 /// The Stratus Red Team capture of one technique.
 pub fn stratus(technique: &str) -> PathBuf {
