@@ -210,7 +210,8 @@ fn forge_sources(
 
 /// A GitHub organisation or GitLab group: its repositories listed through
 /// the REST API, each cloned and scanned as a git URL (full history), its
-/// wiki when it has one, and its issue and pull/merge request discussions.
+/// wiki when it has one, and its issue and pull/merge request discussions;
+/// then the gists of a GitHub organisation's members (or of the user).
 /// A listing that fails fails the target (`github-org:ORG`); a repository
 /// that cannot be cloned fails as a git URL does; a wiki that cannot be
 /// cloned (no page yet) is a skip; discussions that cannot be read are an
@@ -278,6 +279,17 @@ impl keytrail_session::Source for ForgeSource {
             if let Err(e) = client.discussions(repo, cx.sink) {
                 cx.sink.diagnostic(error(&repo.full_name, e));
             }
+        }
+        match client.gists(&self.owner) {
+            Ok(gists) => {
+                for gist in gists {
+                    keytrail_session::source::GitUrl {
+                        url: gist.clone_url,
+                    }
+                    .scan(cx)?;
+                }
+            }
+            Err(e) => cx.sink.diagnostic(error(&format!("{target} gists"), e)),
         }
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! GitHub organisations and GitLab groups (`keytrail scan --github-org ORG`,
 //! `--gitlab-group GROUP`): every repository listed through the REST API
 //! (paged: GitHub's `Link: <…>; rel="next"`, GitLab's `X-Next-Page`), to be
-//! cloned and scanned through the git URL source; plus the discussions the
+//! cloned and scanned through the git URL source, with the gists of a
+//! GitHub organisation's members (or of a user); plus the discussions the
 //! API offers, delivered here as export records: GitHub issue and pull
 //! request bodies, issue and pull request comments and review comments;
 //! GitLab issue and merge request descriptions and their notes. Each is
@@ -120,6 +121,42 @@ impl ForgeClient {
             ))?,
         };
         Ok(items.iter().filter_map(|r| self.repo(r)).collect())
+    }
+
+    /// GitHub: the gists of the organisation's (public, or visible to the
+    /// token) members, or of the user, as repositories to clone.
+    pub fn gists(&self, owner: &str) -> Result<Vec<ForgeRepo>, String> {
+        if self.kind != ForgeKind::GitHub {
+            return Ok(Vec::new());
+        }
+        let enc = encode(owner);
+        let logins: Vec<String> =
+            match self.get_all(&format!("{}/orgs/{enc}/members?per_page=100", self.api)) {
+                Ok(members) => members
+                    .iter()
+                    .filter_map(|u| str_at(u, "login"))
+                    .map(str::to_string)
+                    .collect(),
+                Err(e) if e.contains("HTTP 404") => vec![owner.to_string()],
+                Err(e) => return Err(e),
+            };
+        let mut out = Vec::new();
+        for login in logins {
+            let url = format!("{}/users/{}/gists?per_page=100", self.api, encode(&login));
+            for g in self.get_all(&url)? {
+                let (Some(id), Some(pull)) = (str_at(&g, "id"), str_at(&g, "git_pull_url")) else {
+                    continue;
+                };
+                out.push(ForgeRepo {
+                    full_name: format!("gist {id} of {login}"),
+                    clone_url: self.with_token(pull),
+                    wiki_url: None,
+                    id: None,
+                    has_issues: false,
+                });
+            }
+        }
+        Ok(out)
     }
 
     fn repo(&self, r: &Value) -> Option<ForgeRepo> {

@@ -4,8 +4,9 @@
 //! `Link` and GitLab's `X-Next-Page` paging, the token from the environment
 //! is sent, every repository's full history, its wiki and its issue and
 //! pull/merge request discussions are scanned with their web URLs as
-//! locations; an unknown organisation and a rate limit that does not reset
-//! soon exit 2 naming the target. Never the internet.
+//! locations, and the gists of the organisation's members; an unknown
+//! organisation, a cut listing and a rate limit that does not reset soon
+//! exit 2 naming the target. Never the internet.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -149,6 +150,22 @@ fn github_org_repositories_wikis_and_discussions() {
         "/repos/acme/app/pulls/comments?per_page=100",
         Response::ok("[]"),
     );
+    let in_gist = fs.github_classic();
+    let gist = repo(
+        t.root(),
+        "gists/abc123",
+        "notes.txt",
+        &format!("mine: {in_gist}\n"),
+    );
+    api.set(
+        "/orgs/acme/members?per_page=100",
+        Response::ok(json!([{"login": "ada"}, {"login": "bob"}]).to_string()),
+    );
+    api.set(
+        "/users/ada/gists?per_page=100",
+        Response::ok(json!([{"id": "abc123", "git_pull_url": gist, "html_url": "https://gist.example/abc123"}]).to_string()),
+    );
+    api.set("/users/bob/gists?per_page=100", Response::ok("[]"));
     let r = run_with(
         &t,
         &[
@@ -168,6 +185,7 @@ fn github_org_repositories_wikis_and_discussions() {
     assert_eq!(l["source"], "git");
     assert_eq!(l["repository"], app.as_str());
     assert_eq!(locations(&doc, &in_lib)[0]["repository"], lib.as_str());
+    assert_eq!(locations(&doc, &in_gist)[0]["repository"], gist.as_str());
     let wiki = app.replace(".git", ".wiki.git");
     assert_eq!(locations(&doc, &in_wiki)[0]["repository"], wiki.as_str());
     let l = &locations(&doc, &in_issue)[0];
@@ -329,6 +347,22 @@ fn unknown_orgs_and_rate_limits_exit_2_naming_the_target() {
         r.stderr.contains("github-org:busy")
             && r.stderr.contains("rate limited")
             && r.stderr.contains("GITHUB_TOKEN"),
+        "{}",
+        r.stderr
+    );
+    // A listing cut short: not JSON.
+    api.set(
+        "/orgs/cut/repos?per_page=100&type=all",
+        Response::ok("[{\"full_name\": \"cut/a\", \"clone"),
+    );
+    let r = run_with(
+        &t,
+        &["scan", "--github-org", "cut", "--github-api", &base],
+        &[],
+    );
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("github-org:cut") && r.stderr.contains("invalid JSON at line 1"),
         "{}",
         r.stderr
     );
