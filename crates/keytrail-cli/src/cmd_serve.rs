@@ -40,6 +40,14 @@ pub struct ServeArgs {
     /// Example: `keytrail serve --db findings.db --secure-cookies`
     #[arg(long)]
     pub secure_cookies: bool,
+
+    /// PostgreSQL: the longest one database statement of a request may
+    /// run, in seconds, before the server cancels it (the request answers
+    /// 503 `database_timeout`, nothing is written); 0: no limit.
+    ///
+    /// Example: `--statement-timeout 5`
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub statement_timeout: u64,
 }
 
 /// `keytrail token …`.
@@ -92,6 +100,8 @@ pub fn run_serve(args: &ServeArgs) -> anyhow::Result<ExitStatus> {
     };
     let options = keytrail_server::ServeOptions {
         secure_cookies: args.secure_cookies,
+        statement_timeout: (args.statement_timeout > 0)
+            .then(|| std::time::Duration::from_secs(args.statement_timeout)),
     };
     keytrail_server::run(&db, args.listen, options, |addr| {
         eprintln!(

@@ -51,6 +51,7 @@ impl From<StoreError> for ApiError {
             ErrorKind::Invalid => (StatusCode::BAD_REQUEST, "invalid"),
             ErrorKind::Locked => (StatusCode::SERVICE_UNAVAILABLE, "database_locked"),
             ErrorKind::Unreachable => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
+            ErrorKind::Timeout => (StatusCode::SERVICE_UNAVAILABLE, "database_timeout"),
             ErrorKind::Corrupt
             | ErrorKind::TooNew
             | ErrorKind::NotKeytrail

@@ -52,6 +52,10 @@ pub struct ServeOptions {
     /// Mark the session cookie `Secure` (browsers then send it over HTTPS
     /// only): set it when a reverse proxy terminates TLS in front.
     pub secure_cookies: bool,
+    /// PostgreSQL: the longest one statement of a request may run (then
+    /// the request answers 503 `database_timeout` and nothing is written);
+    /// `None`: the server's own setting.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Drop for Inner {
@@ -77,7 +81,7 @@ impl AppState {
 
     /// [`AppState::open`] with options.
     pub fn open_with(location: &str, options: ServeOptions) -> Result<AppState, StoreError> {
-        let store = Store::open_with(location, &open_options())?;
+        let store = Store::open_with(location, &open_options(&options))?;
         Ok(AppState {
             inner: Arc::new(Inner {
                 location: location.to_string(),
@@ -101,7 +105,7 @@ impl AppState {
             let pooled = inner.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let mut store = match pooled {
                 Some(s) => s,
-                None => Store::open_with(&inner.location, &open_options())?,
+                None => Store::open_with(&inner.location, &open_options(&inner.options))?,
             };
             let out = f(&mut store);
             let mut idle = inner.idle.lock().unwrap_or_else(|p| p.into_inner());
@@ -206,9 +210,10 @@ fn check_role(found: ApiToken, need: Role) -> Result<ApiToken, ApiError> {
     Ok(found)
 }
 
-fn open_options() -> OpenOptions {
+fn open_options(options: &ServeOptions) -> OpenOptions {
     OpenOptions {
         wait: Duration::from_secs(5),
+        statement_timeout: options.statement_timeout,
         ..OpenOptions::default()
     }
 }

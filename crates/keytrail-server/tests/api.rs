@@ -129,6 +129,10 @@ struct Served {
 
 impl Served {
     fn new(db: Db) -> Served {
+        Served::with(db, keytrail_server::ServeOptions::default())
+    }
+
+    fn with(db: Db, options: keytrail_server::ServeOptions) -> Served {
         let mut fake = keytrail_testkit::secrets::FakeSecrets::new(20);
         let secrets: Vec<String> = (0..3).map(|_| fake.github_classic()).collect();
         let findings = vec![
@@ -152,7 +156,8 @@ impl Served {
             .collect();
         drop(store);
         let server =
-            keytrail_server::spawn(&db.url(), "127.0.0.1:0".parse().unwrap()).expect("serve");
+            keytrail_server::spawn_with(&db.url(), "127.0.0.1:0".parse().unwrap(), options)
+                .expect("serve");
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(std::time::Duration::from_secs(30)))
@@ -1056,6 +1061,160 @@ fn a_browser_session_has_strict_cookies_csrf_and_the_token_s_role(db: Db) {
     assert_eq!(forged.get("/api/v1/me").0, 401);
 }
 
+/// Another session holds the row lock of finding `fp` until the returned
+/// client's transaction ends: a triage of it waits inside its own.
+fn hold_row_lock(db: &str, fp: &str) -> postgres::Client {
+    let mut c = postgres::Client::connect(
+        &format!("host=127.0.0.1 port=5432 user=postgres dbname={db}"),
+        postgres::NoTls,
+    )
+    .unwrap();
+    c.batch_execute("BEGIN").unwrap();
+    let n = c
+        .execute(
+            "SELECT 1 FROM findings WHERE fingerprint = $1 FOR UPDATE",
+            &[&fp],
+        )
+        .unwrap();
+    assert_eq!(n, 1, "the finding's row is locked");
+    c
+}
+
+/// The pid of the server's session waiting for a lock in `db`, once there is one.
+fn waiting_backend(db: &str) -> i32 {
+    for _ in 0..200 {
+        let rows = pg_admin()
+            .query(
+                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
+                &[&db],
+            )
+            .unwrap();
+        if let Some(r) = rows.first() {
+            return r.get(0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("no session of {db} waits for the lock");
+}
+
+#[test]
+fn postgres_dropping_the_connection_mid_request_is_a_503_and_applies_nothing() {
+    let s = Served::new(Db::postgres());
+    let Db::Postgres(name) = &s.db else {
+        unreachable!()
+    };
+    let path = format!("/api/v1/findings/{}", s.fps[0]);
+    // The triage waits on the row inside its transaction (its SELECT …
+    // FOR UPDATE) when the server ends its session.
+    let mut holder = hold_row_lock(name, &s.fps[0]);
+    let (status, v) = std::thread::scope(|scope| {
+        let req = scope.spawn(|| {
+            s.patch(
+                &path,
+                Role::Triager,
+                r#"{"status": "revoked", "assignee": "bob", "comment": "mid-flight"}"#,
+            )
+        });
+        let pid = waiting_backend(name);
+        let killed: bool = pg_admin()
+            .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+            .unwrap()
+            .get(0);
+        assert!(killed);
+        req.join().unwrap()
+    });
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(v["error"]["code"], "database_unavailable");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rolled back"),
+        "{v}"
+    );
+    holder.batch_execute("ROLLBACK").unwrap();
+    // The next request works, and nothing of the change was applied.
+    let (status, f) = s.get(&path, Role::Viewer);
+    assert_eq!(status, 200, "{f}");
+    assert_eq!(
+        (
+            f["status"].as_str(),
+            f["assignee"].as_str(),
+            f["version"].as_i64()
+        ),
+        (Some("open"), None, Some(1))
+    );
+    assert_eq!(f["history"]["audit"], json!([]));
+    assert_eq!(f["history"]["comments"], json!([]));
+    // The same for the bulk route: all or nothing.
+    let mut holder = hold_row_lock(name, &s.fps[1]);
+    let bulk = format!(
+        r#"{{"fingerprints": ["{}", "{}"], "status": "revoked"}}"#,
+        s.fps[0], s.fps[1]
+    );
+    let (status, v) = std::thread::scope(|scope| {
+        let req = scope.spawn(|| s.post("/api/v1/findings/triage", Role::Triager, &bulk));
+        let pid = waiting_backend(name);
+        pg_admin()
+            .execute("SELECT pg_terminate_backend($1)", &[&pid])
+            .unwrap();
+        req.join().unwrap()
+    });
+    assert_eq!(status, 503, "{v}");
+    holder.batch_execute("ROLLBACK").unwrap();
+    for fp in &s.fps[..2] {
+        let (_, f) = s.get(&format!("/api/v1/findings/{fp}"), Role::Viewer);
+        assert_eq!(
+            (f["status"].as_str(), f["version"].as_i64()),
+            (Some("open"), Some(1))
+        );
+    }
+    // Sent again, it goes through.
+    let (status, v) = s.post("/api/v1/findings/triage", Role::Triager, &bulk);
+    assert_eq!(status, 200, "{v}");
+}
+
+#[test]
+fn a_statement_past_the_timeout_is_a_503_and_applies_nothing() {
+    let s = Served::with(
+        Db::postgres(),
+        keytrail_server::ServeOptions {
+            statement_timeout: Some(std::time::Duration::from_millis(500)),
+            ..keytrail_server::ServeOptions::default()
+        },
+    );
+    let Db::Postgres(name) = &s.db else {
+        unreachable!()
+    };
+    let path = format!("/api/v1/findings/{}", s.fps[0]);
+    let mut holder = hold_row_lock(name, &s.fps[0]);
+    let started = std::time::Instant::now();
+    let (status, v) = s.patch(&path, Role::Triager, r#"{"status": "revoked"}"#);
+    let took = started.elapsed();
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(v["error"]["code"], "database_timeout");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("statement timeout"),
+        "{v}"
+    );
+    assert!(
+        took >= std::time::Duration::from_millis(500) && took < std::time::Duration::from_secs(10),
+        "{took:?}"
+    );
+    holder.batch_execute("ROLLBACK").unwrap();
+    let (status, f) = s.get(&path, Role::Viewer);
+    assert_eq!(status, 200, "{f}");
+    assert_eq!(
+        (f["status"].as_str(), f["version"].as_i64()),
+        (Some("open"), Some(1))
+    );
+    let (status, f) = s.patch(&path, Role::Triager, r#"{"status": "revoked"}"#);
+    assert_eq!(status, 200, "{f}");
+}
+
 #[test]
 fn session_cookies_are_secure_when_asked() {
     let db = Db::sqlite();
@@ -1067,6 +1226,7 @@ fn session_cookies_are_secure_when_asked() {
         "127.0.0.1:0".parse().unwrap(),
         keytrail_server::ServeOptions {
             secure_cookies: true,
+            ..keytrail_server::ServeOptions::default()
         },
     )
     .unwrap();

@@ -193,6 +193,17 @@ impl Conn {
                 format!("{shown}: not a PostgreSQL URL: {e}"),
             )
         })?;
+        // `sslmode=disable` and `prefer` (the default) connect in plain
+        // text: this client has no TLS. `require` is refused before
+        // connecting, naming why, rather than failing inside the driver.
+        if config.get_ssl_mode() == postgres::config::SslMode::Require {
+            return Err(StoreError::new(
+                ErrorKind::Other,
+                format!(
+                    "{shown}: sslmode=require, but keytrail's PostgreSQL client has no TLS: connect over loopback or a private network with sslmode=disable or prefer, or through a TLS tunnel (stunnel, a cloud SQL proxy) on loopback"
+                ),
+            ));
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(timeout);
         }
@@ -448,6 +459,9 @@ pub(crate) fn postgres_error(shown: &str, e: postgres::Error) -> StoreError {
         // or terminated the session): the database went away.
         let kind = if code.starts_with("08") || code.starts_with("57P") {
             ErrorKind::Unreachable
+        } else if code == "57014" {
+            // query_canceled: the statement timeout (or an admin's cancel).
+            ErrorKind::Timeout
         } else if code == "40001" || code == "40P01" {
             ErrorKind::Conflict
         } else {
@@ -456,6 +470,11 @@ pub(crate) fn postgres_error(shown: &str, e: postgres::Error) -> StoreError {
         let mut msg = format!("{shown}: {} ({code})", db.message());
         if kind == ErrorKind::Unreachable {
             msg.push_str("; the connection is gone: what was not committed was rolled back");
+        }
+        if kind == ErrorKind::Timeout {
+            msg.push_str(
+                "; the statement ran past the statement timeout and was cancelled: nothing was written",
+            );
         }
         return StoreError::new(kind, msg);
     }

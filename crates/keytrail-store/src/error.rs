@@ -23,6 +23,9 @@ pub enum ErrorKind {
     NotFound,
     /// The finding changed since the version the caller read.
     Conflict,
+    /// A PostgreSQL statement ran past the statement timeout and was
+    /// cancelled. Nothing was written.
+    Timeout,
     /// The store's fingerprint key is missing, unreadable or not this
     /// store's (see [`crate::StoreKey`]). Nothing was written.
     Key,

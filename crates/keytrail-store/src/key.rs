@@ -12,7 +12,8 @@
 //!    `keytrail serve` and each worker, must have the same);
 //! 3. `KEYTRAIL_STORE_KEY_FILE`: a file holding them;
 //! 4. beside a SQLite file: `<file>.key`; for PostgreSQL:
-//!    `$XDG_DATA_HOME/keytrail/store-keys/<hash of the URL>.key`.
+//!    `$XDG_DATA_HOME/keytrail/store-keys/<hash of server, port, user and
+//!    database>.key`.
 //!
 //! A key file is made (mode 0600) only for a store that has no key yet: a
 //! new one, or one written before keys (schema version 4 and earlier,
@@ -133,8 +134,21 @@ fn default_file(location: &str, shown: &str) -> Result<PathBuf, StoreError> {
                 format!("{shown}: no place for the store's fingerprint key: set {KEY_ENV} (64 hex digits, the same for every process using this database) or {KEY_FILE_ENV}"),
             )
         })?;
-    // The URL as shown (no password) names the file.
-    let digest = Sha256::digest(shown.as_bytes());
+    // The database, not the URL's spelling, names the file: servers,
+    // ports, user and database name (parameters such as sslmode left out).
+    let identity = match location.parse::<postgres::Config>() {
+        Ok(c) => {
+            let user = c.get_user().unwrap_or_default().to_string();
+            format!(
+                "{:?}|{:?}|{user}|{}",
+                c.get_hosts(),
+                c.get_ports(),
+                c.get_dbname().map_or(user.clone(), str::to_string)
+            )
+        }
+        Err(_) => shown.to_string(),
+    };
+    let digest = Sha256::digest(identity.as_bytes());
     Ok(base
         .join("keytrail")
         .join("store-keys")

@@ -134,6 +134,10 @@ pub struct OpenOptions {
     /// The store's fingerprint key; `None`: from the environment or the
     /// key file (see [`StoreKey`]).
     pub key: Option<StoreKey>,
+    /// PostgreSQL: the longest a statement may run before the server
+    /// cancels it ([`ErrorKind::Timeout`], nothing written); `None`: the
+    /// server's setting. SQLite statements are not limited.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Default for OpenOptions {
@@ -142,6 +146,7 @@ impl Default for OpenOptions {
             wait: Duration::from_secs(5),
             schema_version: None,
             key: None,
+            statement_timeout: None,
         }
     }
 }
@@ -588,6 +593,13 @@ impl Store {
             let path = location.strip_prefix("sqlite:").unwrap_or(location);
             Conn::open_sqlite(Path::new(path), options.wait)?
         };
+        if let Some(t) = options.statement_timeout
+            && conn.dialect() == Dialect::Postgres
+        {
+            // Whole milliseconds, at least one (0 would mean no limit).
+            let ms = t.as_millis().clamp(1, i32::MAX as u128);
+            conn.batch(&format!("SET statement_timeout = {ms}"))?;
+        }
         let target = options.schema_version.unwrap_or(SCHEMA_VERSION);
         if target < migrations::KEYED_SINCE {
             migrations::migrate_to(&mut conn, target, None)?;

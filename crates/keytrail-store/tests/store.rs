@@ -1199,3 +1199,59 @@ fn a_bulk_triage_changes_all_or_nothing(db: Db) {
     let third = s.finding(&f[2].fingerprint.0).unwrap().unwrap();
     assert_eq!((third.status, third.version), (Status::Open, 1));
 }
+
+#[test]
+fn postgres_url_parameters_are_honoured_or_refused_clearly() {
+    let db = common::PgDb::new();
+    // sslmode=disable and prefer: plain text, as this client speaks.
+    for mode in ["disable", "prefer"] {
+        let mut s = Store::open(&format!("{}?sslmode={mode}", db.url())).expect(mode);
+        assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    }
+    // require: refused before connecting, naming the URL (no password).
+    let url = format!(
+        "postgres://postgres:hunter2@127.0.0.1:5432/{}?sslmode=require",
+        db.name
+    );
+    let e = Store::open(&url).unwrap_err();
+    assert!(e.to_string().contains("sslmode=require"), "{e}");
+    assert!(e.to_string().contains("no TLS"), "{e}");
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+    // A statement past the timeout is cancelled: a clear error, nothing written.
+    let opts = OpenOptions {
+        statement_timeout: Some(std::time::Duration::from_millis(200)),
+        ..OpenOptions::default()
+    };
+    let mut s = Store::open_with(&db.url(), &opts).unwrap();
+    let sec = secrets(16, 1);
+    let f = finding("github.pat.classic", &sec[0], "a.env", 1);
+    s.record_run(
+        &run("repo", true, "2026-12-01T00:00:00.000000Z"),
+        std::slice::from_ref(&f),
+        &no_owner,
+    )
+    .unwrap();
+    let id = s.store_id(&f.fingerprint.0);
+    let mut holder = db.client();
+    holder.batch_execute("BEGIN").unwrap();
+    holder
+        .execute(
+            "SELECT 1 FROM findings WHERE fingerprint = $1 FOR UPDATE",
+            &[&id],
+        )
+        .unwrap();
+    let t = Triage {
+        status: Some(Status::Revoked),
+        ..triage("alice")
+    };
+    let e = s.triage(&f.fingerprint.0, &t).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
+    assert!(e.to_string().contains("nothing was written"), "{e}");
+    holder.batch_execute("ROLLBACK").unwrap();
+    let now = s.finding(&f.fingerprint.0).unwrap().unwrap();
+    assert_eq!((now.status, now.version), (Status::Open, 1));
+    assert_eq!(
+        s.triage(&f.fingerprint.0, &t).unwrap().status,
+        Status::Revoked
+    );
+}
