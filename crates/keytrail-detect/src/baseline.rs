@@ -605,6 +605,10 @@ pub struct State {
     /// an earlier run raised.
     #[serde(default)]
     pub alerted: HashMap<Box<str>, i64>,
+    /// The other clouds' detectors' memory (credentials added and not yet
+    /// used, risky sign-ins, sending windows).
+    #[serde(default)]
+    pub cloud: crate::cloudplay::CloudPlaybook,
 }
 
 /// A file recorded as read in [`State::files`].
@@ -670,6 +674,7 @@ impl State {
         let horizon = self.watermark_ms.saturating_sub(STATE_RETENTION_MS);
         self.files.retain(|_, m| m.time_ms >= horizon);
         self.alerted.retain(|_, t| *t >= horizon);
+        self.cloud.forget_before(self.watermark_ms);
     }
 
     /// Saves state atomically (write to a temporary file, then rename).

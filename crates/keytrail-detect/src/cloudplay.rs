@@ -297,8 +297,12 @@ const ALARM_WORDS: &[&str] = &[
     "bank",
 ];
 
-/// Per-run state of the detectors (bounded maps and windows).
-#[derive(Default)]
+/// The detectors' memory (bounded maps and windows), kept in the `--state`
+/// file between runs so that a credential added in one run and used in the
+/// next, or a risky sign-in followed by a burst in a later file, is still
+/// caught.
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
+#[serde(default)]
 pub struct CloudPlaybook {
     /// Credentials just added to applications: target (id, app id or name,
     /// lower-cased) → time added.
@@ -706,9 +710,22 @@ impl CloudPlaybook {
 
         // Credentials added to an application or service principal.
         if credential_operation(name) {
-            let targets: Vec<String> = ["targetResources", "properties.targetResources", "Target"]
+            // Log Analytics rows hold `TargetResources` as JSON text.
+            let lists: Vec<Value> = [
+                "targetResources",
+                "TargetResources",
+                "properties.targetResources",
+                "Target",
+            ]
+            .iter()
+            .filter_map(|p| ev.lookup(p))
+            .filter_map(|v| match v {
+                Value::String(t) => serde_json::from_str::<Value>(t).ok(),
+                other => Some(other.clone()),
+            })
+            .collect();
+            let targets: Vec<String> = lists
                 .iter()
-                .filter_map(|p| ev.lookup(p))
                 .filter_map(Value::as_array)
                 .flatten()
                 .flat_map(|t| {
@@ -930,6 +947,12 @@ impl CloudPlaybook {
         if self.risky.len() + self.new_credentials.len() < 4096 && self.bursts.len() < 4096 {
             return;
         }
+        self.forget_before(now);
+    }
+
+    /// Forgets everything no detector can use at `now`: credentials added over a
+    /// week ago, risky sign-ins over a day ago, bursts quiet for an hour.
+    pub fn forget_before(&mut self, now: i64) {
         self.risky.retain(|_, &mut at| now - at <= DAY_MS);
         self.new_credentials
             .retain(|_, &mut at| now - at <= 7 * DAY_MS);

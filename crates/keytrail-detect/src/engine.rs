@@ -283,11 +283,12 @@ impl EngineBuilder {
             }
         }
         state.accounts.learning_ms = self.learning_ms;
+        let cloud = std::mem::take(&mut state.cloud);
         let engine = Engine {
             shared,
             state,
             playbook: Playbook::default(),
-            cloud: CloudPlaybook::default(),
+            cloud,
             sigma: SigmaState::default(),
             agg: Aggregator::default(),
             sink: None,
@@ -769,6 +770,7 @@ impl Engine {
                 self.state.files.insert(name, mark);
             }
         }
+        self.state.cloud = std::mem::take(&mut self.cloud);
         self.state.prune();
         if let Some(dir) = self.state_dir.clone()
             && let Err(d) = self.state.save(&dir)

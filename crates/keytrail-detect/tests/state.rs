@@ -158,3 +158,61 @@ fn late_files_are_read_and_files_past_the_retention_are_not() {
     );
     assert!(s3.files_too_old > 0);
 }
+
+/// The other clouds' detectors remember across runs: credentials added to a
+/// service principal in one run (a Log Analytics row, `TargetResources` as
+/// JSON text) and its sign-in from a network it never used in the next run
+/// raise the alert in the second run, as in one run over both files.
+#[test]
+fn entra_credential_added_in_one_run_and_used_in_the_next_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let sp = "8e0c7d1a-5b2f-4c3d-9e8f-0123456789ab";
+    let added = serde_json::json!({
+        "TimeGenerated": "2024-05-06T09:00:00Z", "OperationName": "Add service principal credentials",
+        "ActivityDisplayName": "Add service principal credentials", "Category": "ApplicationManagement",
+        "LoggedByService": "Core Directory", "Result": "success",
+        "InitiatedBy": serde_json::json!({"user": {"userPrincipalName": "ops@contoso.example", "ipAddress": "203.0.113.7"}}).to_string(),
+        "TargetResources": serde_json::json!([{"id": sp, "displayName": "billing-sync", "type": "ServicePrincipal",
+            "modifiedProperties": [{"displayName": "KeyDescription", "oldValue": "[]",
+                "newValue": "[\"[KeyIdentifier=4e5d1c2b-0000-4000-8000-000000000001,KeyType=Password,KeyUsage=Verify,DisplayName=x]\"]"}]}]).to_string(),
+        "Id": "Directory_1", "TenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47"
+    });
+    let signin = serde_json::json!({
+        "createdDateTime": "2024-05-06T13:30:00Z", "id": "si-1", "appId": "c0ffee00-0000-4000-8000-000000000001",
+        "appDisplayName": "billing-sync", "servicePrincipalId": sp, "servicePrincipalName": "billing-sync",
+        "ipAddress": "198.51.100.23", "servicePrincipalCredentialKeyId": "4e5d1c2b-0000-4000-8000-000000000001",
+        "resourceDisplayName": "Microsoft Graph", "status": {"errorCode": 0},
+        "signInEventTypes": ["servicePrincipal"], "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47"
+    });
+    let a = dir.path().join("audit.json");
+    let b = dir.path().join("signins.json");
+    std::fs::write(&a, format!("{added}\n")).unwrap();
+    std::fs::write(&b, format!("{signin}\n")).unwrap();
+    let rule = "keytrail.entra.persistence.new-credential-used-from-new-network";
+    let fired = |alerts: &[keytrail_detect::Alert]| alerts.iter().any(|x| x.rule_id == rule);
+
+    // One run over both files.
+    let builder = EngineBuilder::new();
+    let (shared, _) = builder.build_shared();
+    let (together, _) = run_parallel(&builder, shared, &[a.clone(), b.clone()], 1);
+    assert!(fired(&together), "{together:#?}");
+
+    // Two runs sharing a state directory.
+    let state = dir.path().join("state");
+    let builder = EngineBuilder::new().state_dir(&state);
+    let (shared, _) = builder.build_shared();
+    let (first, _) = run_parallel(&builder, shared, std::slice::from_ref(&a), 1);
+    assert!(!fired(&first));
+    let (shared, _) = builder.build_shared();
+    let (second, _) = run_parallel(&builder, shared, std::slice::from_ref(&b), 1);
+    assert!(
+        fired(&second),
+        "the added credential was forgotten between runs: {second:#?}"
+    );
+
+    // Without the state, the second file alone says nothing.
+    let builder = EngineBuilder::new();
+    let (shared, _) = builder.build_shared();
+    let (alone, _) = run_parallel(&builder, shared, std::slice::from_ref(&b), 1);
+    assert!(!fired(&alone));
+}
