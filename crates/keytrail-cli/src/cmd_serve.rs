@@ -55,6 +55,54 @@ pub struct ServeArgs {
 pub enum TokenCommand {
     /// Make an API token for `keytrail serve` and print it once (the store keeps its SHA-256).
     Create(TokenCreateArgs),
+    /// Every API token (never the token itself): id, name, role, made, revoked, by whom.
+    List(TokenListArgs),
+    /// Revoke an API token: from now on it and the sessions opened with it get 401.
+    Revoke(TokenRevokeArgs),
+}
+
+/// `keytrail token list`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "One JSON object per line: {\"id\", \"name\", \"role\", \"created_at\", \"revoked_at\", \"revoked_by\"}; \
+`--format human` writes a table. Exit codes: 0 = listed, 2 = error.\n\n\
+Examples:\n  keytrail token list --db findings.db\n  keytrail token list --db findings.db --format human"
+)]
+pub struct TokenListArgs {
+    /// The store.
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// `jsonl` (one object per token) or `human` (a table).
+    ///
+    /// Example: `--format human`
+    #[arg(long, value_name = "FORMAT", default_value = "jsonl", value_parser = ["jsonl", "human"])]
+    pub format: String,
+}
+
+/// `keytrail token revoke`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "The token keeps its row (its name stays the actor of its changes), with when \
+and by whom it was revoked. Exit codes: 0 = revoked (or already), 2 = error (an unknown id).\n\n\
+Examples:\n  keytrail token revoke --db findings.db 3 --actor alice"
+)]
+pub struct TokenRevokeArgs {
+    /// The store.
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// The token's id, as `keytrail token list` shows it.
+    ///
+    /// Example: `3`
+    #[arg(value_name = "ID")]
+    pub id: i64,
+
+    /// Who revokes it [default: $KEYTRAIL_ACTOR, else $USER].
+    ///
+    /// Example: `--actor alice`
+    #[arg(long, value_name = "NAME")]
+    pub actor: Option<String>,
 }
 
 /// `keytrail token create`.
@@ -126,6 +174,62 @@ pub fn run_token(cmd: &TokenCommand) -> anyhow::Result<ExitStatus> {
                 args.role,
                 args.name.trim(),
                 store.location()
+            );
+            Ok(ExitStatus::Clean)
+        }
+        TokenCommand::List(args) => {
+            let mut store = open(args.db.db.as_deref(), true)?;
+            let tokens = store.tokens()?;
+            let mut out = std::io::stdout().lock();
+            if args.format == "human" {
+                writeln!(
+                    out,
+                    "{:>4}  {:<24} {:<8} {:<27} revoked",
+                    "id", "name", "role", "created"
+                )?;
+                for t in &tokens {
+                    let revoked = match (&t.revoked_at, &t.revoked_by) {
+                        (Some(at), Some(by)) => format!("{at} by {by}"),
+                        (Some(at), None) => at.clone(),
+                        _ => "-".to_string(),
+                    };
+                    writeln!(
+                        out,
+                        "{:>4}  {:<24} {:<8} {:<27} {revoked}",
+                        t.id, t.name, t.role, t.created_at
+                    )?;
+                }
+            } else {
+                for t in &tokens {
+                    serde_json::to_writer(&mut out, t)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            out.flush()?;
+            Ok(ExitStatus::Clean)
+        }
+        TokenCommand::Revoke(args) => {
+            let actor = args
+                .actor
+                .clone()
+                .or_else(|| std::env::var("KEYTRAIL_ACTOR").ok())
+                .or_else(|| std::env::var("USER").ok())
+                .filter(|a| !a.trim().is_empty())
+                .ok_or_else(|| {
+                    anyhow::anyhow!("who revokes it: pass --actor NAME (or set KEYTRAIL_ACTOR)")
+                })?;
+            let mut store = open(args.db.db.as_deref(), true)?;
+            let t = store.revoke_token(args.id, &actor)?;
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer(&mut out, &t)?;
+            out.write_all(b"\n")?;
+            out.flush()?;
+            eprintln!(
+                "keytrail token: token {} of `{}` revoked ({} by {})",
+                t.id,
+                t.name,
+                t.revoked_at.as_deref().unwrap_or("?"),
+                t.revoked_by.as_deref().unwrap_or("?")
             );
             Ok(ExitStatus::Clean)
         }

@@ -161,7 +161,17 @@ impl AppState {
         let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
             // No token: a browser session, if the request has one.
             if let Some(found) = self.inner.sessions.session_token(headers, writes)? {
-                return check_role(found, need);
+                // The token the session was opened with must still be
+                // live: revoking it ends its sessions at once.
+                let id = found.id;
+                return match self.with_store(move |s| s.live_token(id)).await? {
+                    Some(live) => check_role(live, need),
+                    None => Err(ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "unauthorized",
+                        "the token this session was opened with was revoked: log in again with a live token",
+                    )),
+                };
             }
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

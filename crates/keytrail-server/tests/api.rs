@@ -1216,6 +1216,52 @@ fn a_statement_past_the_timeout_is_a_503_and_applies_nothing() {
 }
 
 #[test]
+fn a_revoked_token_and_its_sessions_get_401_at_once() {
+    let s = Served::new(Db::sqlite());
+    let mut b = Browser::new(&s);
+    let csrf = b.login(s.token(Role::Triager));
+    assert_eq!(b.get("/api/v1/me").0, 200);
+    assert_eq!(s.get("/api/v1/me", Role::Triager).0, 200);
+    let mut store = Store::open(&s.db.url()).unwrap();
+    let id = store
+        .tokens()
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == "triager-bot")
+        .unwrap()
+        .id;
+    let t = store.revoke_token(id, "alice").unwrap();
+    assert_eq!(t.revoked_by.as_deref(), Some("alice"));
+    assert!(t.revoked_at.is_some());
+    // The next request, by token or by the session opened with it: 401.
+    let (st, v) = s.get("/api/v1/me", Role::Triager);
+    assert_eq!(st, 401, "{v}");
+    assert_eq!(b.get("/api/v1/me").0, 401);
+    let (st, v) = b.patch(
+        &format!("/api/v1/findings/{}", s.fps[0]),
+        Some(&csrf),
+        r#"{"status": "revoked"}"#,
+    );
+    assert_eq!(st, 401, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("revoked"),
+        "{v}"
+    );
+    // Other tokens are untouched; revoking again keeps the first revocation.
+    assert_eq!(s.get("/api/v1/me", Role::Viewer).0, 200);
+    let again = store.revoke_token(id, "bob").unwrap();
+    assert_eq!(again, t);
+    assert_eq!(
+        store.revoke_token(9999, "bob").unwrap_err().kind,
+        keytrail_store::ErrorKind::NotFound
+    );
+    assert_eq!(
+        store.revoke_token(id, " ").unwrap_err().kind,
+        keytrail_store::ErrorKind::Invalid
+    );
+}
+
+#[test]
 fn session_cookies_are_secure_when_asked() {
     let db = Db::sqlite();
     let mut store = Store::open(&db.url()).unwrap();

@@ -420,6 +420,23 @@ pub struct ApiToken {
     pub created_at: String,
 }
 
+/// An API token as `keytrail token list` shows it: never the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    /// Row id (what `keytrail token revoke` takes).
+    pub id: i64,
+    /// Who the token acts as.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// When it was made.
+    pub created_at: String,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<String>,
+    /// Who revoked it.
+    pub revoked_by: Option<String>,
+}
+
 /// Prefix of every API token, so scanners (keytrail's own included) can
 /// tell one apart.
 pub const TOKEN_PREFIX: &str = "kttok_";
@@ -1348,6 +1365,83 @@ impl Store {
             "SELECT id, name, role, created_at FROM api_tokens \
              WHERE token_sha256 = ? AND revoked_at IS NULL",
             &[Val::from(token_digest(token))],
+        )?;
+        rows.first()
+            .map(|r| {
+                Ok(ApiToken {
+                    id: r.int(0),
+                    name: r.text(1),
+                    role: r.text(2).parse().map_err(|e: String| {
+                        StoreError::new(ErrorKind::Corrupt, format!("{shown}: api_tokens: {e}"))
+                    })?,
+                    created_at: r.text(3),
+                })
+            })
+            .transpose()
+    }
+
+    /// Every API token ever made (revoked ones too), oldest first.
+    pub fn tokens(&mut self) -> Result<Vec<TokenInfo>, StoreError> {
+        let rows = self.conn.query(
+            "SELECT id, name, role, created_at, revoked_at, revoked_by FROM api_tokens ORDER BY id",
+            &[],
+        )?;
+        let shown = self.conn.shown();
+        rows.into_iter()
+            .map(|r| {
+                Ok(TokenInfo {
+                    id: r.int(0),
+                    name: r.text(1),
+                    role: r.text(2).parse().map_err(|e: String| {
+                        StoreError::new(ErrorKind::Corrupt, format!("{shown}: api_tokens: {e}"))
+                    })?,
+                    created_at: r.text(3),
+                    revoked_at: r.opt_text(4),
+                    revoked_by: r.opt_text(5),
+                })
+            })
+            .collect()
+    }
+
+    /// Revoke the token with row id `id`, recording when and by whom:
+    /// from now on it lets nobody in, and sessions opened with it end.
+    /// Revoking a revoked token changes nothing (it keeps its first
+    /// revocation); an unknown id is [`ErrorKind::NotFound`].
+    pub fn revoke_token(&mut self, id: i64, actor: &str) -> Result<TokenInfo, StoreError> {
+        if actor.trim().is_empty() {
+            return Err(StoreError::new(
+                ErrorKind::Invalid,
+                "a revocation needs an actor (who revokes the token)",
+            ));
+        }
+        let at = now();
+        self.conn.write(|c| {
+            c.exec(
+                "UPDATE api_tokens SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL",
+                &[at.as_str().into(), actor.trim().into(), Val::Int(id)],
+            )
+        })?;
+        let shown = self.conn.shown();
+        self.tokens()?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or_else(|| {
+                StoreError::new(
+                    ErrorKind::NotFound,
+                    format!(
+                        "{shown}: no API token has the id {id} (`keytrail token list` shows them)"
+                    ),
+                )
+            })
+    }
+
+    /// The token with row id `id`, if it is still live (a session made
+    /// with a token checks it on every request).
+    pub fn live_token(&mut self, id: i64) -> Result<Option<ApiToken>, StoreError> {
+        let shown = self.conn.shown();
+        let rows = self.conn.query(
+            "SELECT id, name, role, created_at FROM api_tokens WHERE id = ? AND revoked_at IS NULL",
+            &[Val::Int(id)],
         )?;
         rows.first()
             .map(|r| {

@@ -27,6 +27,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_findings_status_id",
         include_str!("../migrations/0006_findings_status_id.sql"),
     ),
+    (
+        "0007_token_revoked_by",
+        include_str!("../migrations/0007_token_revoked_by.sql"),
+    ),
 ];
 
 /// The first version whose findings are kept under a keyed fingerprint

@@ -138,8 +138,8 @@ fn fill(db: &Db, version: u32, key: &StoreKey) {
             );
         }
         // Version 5: version 4's, its fingerprint keyed (version 6 adds an
-        // index only).
-        5 | 6 => {
+        // index, version 7 a column of tokens: none revoked).
+        5..=7 => {
             fill(db, 4, key);
             db.raw(&format!(
                 "UPDATE findings SET fingerprint = '{}' WHERE fingerprint = '{FIXTURE_FP}'",

@@ -133,3 +133,55 @@ fn bad_arguments_are_named_with_exit_2() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains(&addr), "{}", r.stderr);
 }
+
+#[test]
+fn tokens_are_listed_and_revoked_never_shown() {
+    let t = CliTest::new();
+    let mk = |name: &str, role: &str| {
+        let r = t.run(&[
+            "token", "create", "--db", "k.db", "--role", role, "--name", name,
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+        r.stdout.trim().to_string()
+    };
+    let a = mk("ci-bot", "triager");
+    let b = mk("grafana", "viewer");
+    let r = t.run(&["token", "list", "--db", "k.db"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        !r.stdout.contains(&a) && !r.stdout.contains(&b),
+        "a token listed"
+    );
+    let listed: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0]["name"], "ci-bot");
+    assert_eq!(listed[0]["role"], "triager");
+    assert_eq!(listed[0]["revoked_at"], serde_json::Value::Null);
+    let id = listed[0]["id"].as_i64().unwrap().to_string();
+    let r = t.run(&["token", "revoke", "--db", "k.db", &id, "--actor", "alice"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("revoked"), "{}", r.stderr);
+    let r = t.run(&["token", "list", "--db", "k.db", "--format", "human"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let line = r.stdout.lines().find(|l| l.contains("ci-bot")).unwrap();
+    assert!(line.contains("by alice"), "{}", r.stdout);
+    let line = r.stdout.lines().find(|l| l.contains("grafana")).unwrap();
+    assert!(line.trim_end().ends_with('-'), "{}", r.stdout);
+    // Bad input: an unknown id, not a number, a missing store: exit 2, named.
+    let r = t.run(&["token", "revoke", "--db", "k.db", "999", "--actor", "alice"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("no API token has the id 999"),
+        "{}",
+        r.stderr
+    );
+    let r = t.run(&["token", "revoke", "--db", "k.db", "abc", "--actor", "alice"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = t.run(&["token", "list", "--db", "missing.db"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("missing.db"), "{}", r.stderr);
+}
