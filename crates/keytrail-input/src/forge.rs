@@ -5,7 +5,8 @@
 //! GitHub organisation's members (or of a user); plus the discussions the
 //! API offers, delivered here as export records: GitHub issue and pull
 //! request bodies, issue and pull request comments and review comments;
-//! GitLab issue and merge request descriptions and their notes. Each is
+//! GitLab issue and merge request descriptions and their notes, and project
+//! snippets. Each is
 //! located by its web URL, with the author and creation time.
 //!
 //! Tokens come from the caller (the CLI reads `GITHUB_TOKEN` and
@@ -301,6 +302,22 @@ impl ForgeClient {
             ForgeKind::GitLab => {
                 let Some(id) = repo.id else { return Ok(0) };
                 let base = format!("{}/projects/{id}", self.api);
+                for sn in self.get_all(&format!("{base}/snippets?per_page=100"))? {
+                    let Some(sid) = sn.get("id").and_then(Value::as_u64) else {
+                        continue;
+                    };
+                    let (raw, _) = self.fetch(&format!("{base}/snippets/{sid}/raw"))?;
+                    let mut sn = sn;
+                    sn["content"] = Value::String(String::from_utf8_lossy(&raw).into_owned());
+                    let title = str_at(&sn, "title").unwrap_or("").to_string();
+                    out(
+                        "gitlab_snippet",
+                        &sn,
+                        &["title", "description", "content"],
+                        name,
+                        format!("snippet ${sid} {title}"),
+                    );
+                }
                 for (list, noun, sigil) in [
                     ("issues", "issue", '#'),
                     ("merge_requests", "merge request", '!'),
@@ -368,6 +385,20 @@ impl ForgeClient {
     /// GET one page: its JSON and the next page's URL. Waits out a rate
     /// limit when it resets within `max_wait`.
     fn get(&self, url: &str) -> Result<(Value, Option<String>), String> {
+        let (body, next) = self.fetch(url)?;
+        let doc = serde_json::from_slice(&body).map_err(|e| {
+            format!(
+                "GET {}: invalid JSON at line {} column {}: {e}",
+                shown(url),
+                e.line(),
+                e.column()
+            )
+        })?;
+        Ok((doc, next))
+    }
+
+    /// GET one response body and the next page's URL (see [`Self::get`]).
+    fn fetch(&self, url: &str) -> Result<(Vec<u8>, Option<String>), String> {
         let mut waited = false;
         loop {
             let mut req = self.agent.get(url).header(
@@ -447,15 +478,7 @@ impl ForgeClient {
                     .unwrap_or_else(|| text.chars().take(200).collect());
                 return Err(format!("GET {}: HTTP {status}: {msg}", shown(url)));
             }
-            let doc = serde_json::from_slice(&body).map_err(|e| {
-                format!(
-                    "GET {}: invalid JSON at line {} column {}: {e}",
-                    shown(url),
-                    e.line(),
-                    e.column()
-                )
-            })?;
-            return Ok((doc, next));
+            return Ok((body, next));
         }
     }
 }

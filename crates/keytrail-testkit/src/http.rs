@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// Route-table prefix of the responses given once ([`Server::set_once`]).
+const ONCE: &str = "once:";
+
 /// One canned response.
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -108,6 +111,16 @@ impl Server {
             .insert(path.to_string(), response);
     }
 
+    /// Answers `path` with `first` once, then with `then` from then on (a
+    /// rate limit that lifts, a transient failure).
+    pub fn set_once(&self, path: &str, first: Response, then: Response) {
+        self.set(path, then);
+        self.routes
+            .lock()
+            .unwrap()
+            .insert(format!("{ONCE}{path}"), first);
+    }
+
     /// Requests received so far.
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::Relaxed)
@@ -154,12 +167,16 @@ fn serve(
         .nth(1)
         .unwrap_or("/")
         .to_string();
-    let resp = routes
-        .lock()
-        .unwrap()
-        .get(&path)
-        .cloned()
-        .unwrap_or_else(|| Response::status(404));
+    let resp = {
+        let mut routes = routes.lock().unwrap();
+        match routes.remove(&format!("{ONCE}{path}")) {
+            Some(first) => first,
+            None => routes
+                .get(&path)
+                .cloned()
+                .unwrap_or_else(|| Response::status(404)),
+        }
+    };
     let mut out = stream;
     let mut head = format!(
         "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",

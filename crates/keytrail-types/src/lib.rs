@@ -143,7 +143,8 @@ pub enum Origin {
 pub struct ExportOrigin {
     /// What kind of export: `slack`, `postman_collection`,
     /// `postman_environment`, `jira`, `confluence`; forge discussions are
-    /// `github_issue`, `github_comment`, `gitlab_issue`, `gitlab_note`.
+    /// `github_issue`, `github_comment`, `gitlab_issue`, `gitlab_note`,
+    /// `gitlab_snippet`.
     pub export: String,
     /// The record inside the export file: a JSON pointer (`/3`,
     /// `/item/0/item/2`, `/issues/4/fields/comment/comments/1`), the

@@ -263,6 +263,20 @@ fn gitlab_group_projects_and_notes() {
             .to_string(),
         ),
     );
+    let in_snippet = fs.github_classic();
+    api.set(
+        "/projects/7/snippets?per_page=100",
+        Response::ok(
+            json!([{"id": 12, "title": "deploy notes", "file_name": "deploy.sh",
+                    "web_url": "https://gitlab.example/acme/platform/api/-/snippets/12",
+                    "author": {"username": "carol"}, "created_at": "2024-03-06T08:00:00Z"}])
+            .to_string(),
+        ),
+    );
+    api.set(
+        "/projects/7/snippets/12/raw",
+        Response::ok(format!("#!/bin/sh\nexport GH={in_snippet}\n")),
+    );
     api.set(
         "/projects/7/merge_requests?scope=all&per_page=100",
         Response::ok("[]"),
@@ -290,6 +304,14 @@ fn gitlab_group_projects_and_notes() {
         "https://gitlab.example/acme/platform/api/-/issues/1"
     );
     assert_eq!(l["item"], "issue #1");
+    let l = &locations(&doc, &in_snippet)[0];
+    assert_eq!(
+        l["path"],
+        "https://gitlab.example/acme/platform/api/-/snippets/12"
+    );
+    assert_eq!(l["export"], "gitlab_snippet");
+    assert_eq!(l["author"], "carol");
+    assert_eq!(l["item"], "snippet $12 deploy notes");
     let l = &locations(&doc, &in_note)[0];
     assert_eq!(
         l["path"],
@@ -350,6 +372,36 @@ fn unknown_orgs_and_rate_limits_exit_2_naming_the_target() {
         "{}",
         r.stderr
     );
+    // `later`: rate limited for a second, then served: waited out.
+    let (mut fs, dir) = (fake::secrets(), t.root().join("later"));
+    let in_later = fs.github_classic();
+    let later = repo(&dir, "later/app", ".env", &format!("T={in_later}\n"));
+    api.set_once(
+        "/orgs/later/repos?per_page=100&type=all",
+        Response::status(429).header("Retry-After", "1"),
+        Response::ok(
+            json!([{"full_name": "later/app", "clone_url": later, "has_issues": false}])
+                .to_string(),
+        ),
+    );
+    let started = std::time::Instant::now();
+    let r = run_with(
+        &t,
+        &[
+            "scan",
+            "--format",
+            "json",
+            "--github-org",
+            "later",
+            "--github-api",
+            &base,
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(locations(&doc, &in_later)[0]["repository"], later.as_str());
     // A listing cut short: not JSON.
     api.set(
         "/orgs/cut/repos?per_page=100&type=all",
