@@ -278,7 +278,7 @@ fn collects_a_tenant_and_its_subscriptions_as_the_az_cli_prints_them() {
             );
         }
     }
-    for f in walk(out.path()) {
+    for f in keytrail_testkit::tools::files_below(out.path()) {
         let text = std::fs::read_to_string(&f).unwrap();
         for t in [GRAPH_TOKEN, ARM_TOKEN, az.secret.expose().as_str()] {
             assert!(!text.contains(t), "{} holds a credential", f.display());
@@ -310,19 +310,6 @@ fn collects_a_tenant_and_its_subscriptions_as_the_az_cli_prints_them() {
         r.not_evaluated
     );
     assert_eq!(r.of("azure.entra.app_credential_long_validity").count(), 1);
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

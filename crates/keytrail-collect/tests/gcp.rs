@@ -11,7 +11,6 @@ use keytrail_inventory::{check_all, load_snapshot};
 use keytrail_testkit::recorder::{Answer, Recorded, Recorder};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 const EMAIL: &str = "auditor@sec-tools.iam.gserviceaccount.com";
@@ -20,35 +19,8 @@ const DEFAULT_SA: &str = "123456789012-compute@developer.gserviceaccount.com";
 const OLD_KEY: &str = "1f2e3d4c5b6a79880011223344556677aabbccdd";
 const USED_KEY: &str = "2f2e3d4c5b6a79880011223344556677aabbccdd";
 
-/// A new RSA key: (PKCS#8 PEM, RSAPublicKey DER).
 fn keypair(dir: &Path) -> (String, Vec<u8>) {
-    let pem = dir.join("key.pem");
-    let der = dir.join("key.pub.der");
-    let ok = Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
-        .arg(&pem)
-        .status()
-        .expect("openssl must be installed (scripts/install-test-deps.sh)");
-    assert!(ok.success());
-    let ok = Command::new("openssl")
-        .args(["rsa", "-in"])
-        .arg(&pem)
-        .args(["-RSAPublicKey_out", "-outform", "DER", "-out"])
-        .arg(&der)
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    (
-        std::fs::read_to_string(&pem).unwrap(),
-        std::fs::read(&der).unwrap(),
-    )
+    keytrail_testkit::tools::rsa_keypair(dir, "key")
 }
 
 fn form(body: &str) -> Vec<(String, String)> {
@@ -325,7 +297,7 @@ fn collects_projects_as_gcloud_prints_them_and_posture_reads_them() {
             .all(|d| d.message.contains("HTTP 403 PERMISSION_DENIED"))
     );
     assert_eq!(errors.len(), 7);
-    let p2_files: Vec<_> = walk(&out.path().join("gcp/p2"));
+    let p2_files: Vec<_> = keytrail_testkit::tools::files_below(&out.path().join("gcp/p2"));
     assert_eq!(p2_files.len(), 1, "only the error record: {p2_files:?}");
 
     let p1 = out.path().join("gcp/p1");
@@ -377,7 +349,7 @@ fn collects_projects_as_gcloud_prints_them_and_posture_reads_them() {
             );
         }
     }
-    for e in walk(out.path()) {
+    for e in keytrail_testkit::tools::files_below(out.path()) {
         let text = std::fs::read_to_string(&e).unwrap();
         assert!(!text.contains(TOKEN), "{} holds the token", e.display());
         assert!(
@@ -422,19 +394,6 @@ fn collects_projects_as_gcloud_prints_them_and_posture_reads_them() {
             r.not_evaluated
         );
     }
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 #[test]

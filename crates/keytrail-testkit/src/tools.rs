@@ -94,6 +94,56 @@ impl Drop for Registry {
     }
 }
 
+/// A new 2048-bit RSA key made with `openssl` in `dir` (files `NAME.pem` and
+/// `NAME.pub.der`): its PKCS#8 PEM and its RSAPublicKey DER (what `ring`
+/// verifies signatures with). Made at test time, so no private key is ever
+/// committed; `scripts/install-test-deps.sh` installs openssl.
+pub fn rsa_keypair(dir: &Path, name: &str) -> (String, Vec<u8>) {
+    require(
+        &["openssl"],
+        "install it with `bash scripts/install-test-deps.sh`",
+    );
+    let pem = dir.join(format!("{name}.pem"));
+    let der = dir.join(format!("{name}.pub.der"));
+    run(Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+        ])
+        .arg(&pem));
+    run(Command::new("openssl")
+        .args(["rsa", "-in"])
+        .arg(&pem)
+        .args(["-RSAPublicKey_out", "-outform", "DER", "-out"])
+        .arg(&der));
+    (
+        std::fs::read_to_string(&pem).expect("the new key"),
+        std::fs::read(&der).expect("the new public key"),
+    )
+}
+
+/// Every regular file below `dir`, depth first (for tests that check what a
+/// run wrote).
+pub fn files_below(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_below(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,39 +10,11 @@ use keytrail_testkit::recorder::{Answer, Recorder};
 use keytrail_types::{Finding, VerificationStatus};
 use keytrail_verify::{Endpoints, Options, Verifier};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A new RSA key: (PKCS#8 PEM, RSAPublicKey DER).
 fn keypair(dir: &Path, name: &str) -> (String, Vec<u8>) {
-    let pem = dir.join(format!("{name}.pem"));
-    let der = dir.join(format!("{name}.pub.der"));
-    let ok = Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
-        .arg(&pem)
-        .status()
-        .expect("openssl must be installed (scripts/install-test-deps.sh)");
-    assert!(ok.success());
-    let ok = Command::new("openssl")
-        .args(["rsa", "-in"])
-        .arg(&pem)
-        .args(["-RSAPublicKey_out", "-outform", "DER", "-out"])
-        .arg(&der)
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    (
-        std::fs::read_to_string(&pem).unwrap(),
-        std::fs::read(&der).unwrap(),
-    )
+    keytrail_testkit::tools::rsa_keypair(dir, name)
 }
 
 /// A key file in Google's own field order (`type` first, `client_email`
