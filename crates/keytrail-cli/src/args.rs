@@ -69,9 +69,11 @@ pub enum Command {
     Findings(crate::cmd_store::FindingsArgs),
     /// Triage a finding in the store: status, assignee, owner, comment (audited).
     Triage(crate::cmd_store::TriageArgs),
+    /// List the runs the store recorded: command, target, times, completeness, findings.
+    Runs(crate::cmd_store::RunsArgs),
     /// Serve the store over HTTP: a JSON API under /api/v1 with API tokens and roles.
     Serve(crate::cmd_serve::ServeArgs),
-    /// Make API tokens for `keytrail serve`.
+    /// Make, list and revoke API tokens for `keytrail serve`.
     #[command(subcommand)]
     Token(crate::cmd_serve::TokenCommand),
     /// Submit jobs to the NATS JetStream queue for `keytrail worker`s (many machines, one store).

@@ -1157,3 +1157,75 @@ pub fn run_triage(args: &TriageArgs) -> anyhow::Result<ExitStatus> {
     write_stored(&mut out, &f)?;
     Ok(ExitStatus::Clean)
 }
+
+/// `keytrail runs`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "JSONL (default): one object per run, oldest first: {\"id\", \"run_key\", \"command\", \
+\"target\", \"started_at\", \"finished_at\", \"keytrail_version\", \"complete\", \"findings\"}; \
+`--format json` writes them as one array, `--format human` as a table. Exit codes: 0 = listed, \
+2 = error (a store that cannot be opened).\n\n\
+Examples:\n  keytrail runs --db findings.db\n  keytrail runs --db findings.db --target /srv/repo --format human"
+)]
+pub struct RunsArgs {
+    /// The store.
+    #[command(flatten)]
+    pub db: DbArg,
+
+    /// Only the runs of this target (as recorded: `--target` of the run,
+    /// or the scanned paths made absolute).
+    ///
+    /// Example: `--target github.com/acme/api`
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+
+    /// `jsonl`, `json` or `human`.
+    ///
+    /// Example: `--format human`
+    #[arg(long, value_name = "FORMAT", default_value = "jsonl", value_parser = ["jsonl", "json", "human"])]
+    pub format: String,
+}
+
+/// Runs `keytrail runs`.
+pub fn run_runs(args: &RunsArgs) -> anyhow::Result<ExitStatus> {
+    let mut store = open(args.db.db.as_deref(), true)?;
+    let runs: Vec<keytrail_store::Run> = store
+        .runs()?
+        .into_iter()
+        .filter(|r| args.target.as_ref().is_none_or(|t| &r.target == t))
+        .collect();
+    let mut out = std::io::stdout().lock();
+    match args.format.as_str() {
+        "json" => {
+            serde_json::to_writer_pretty(&mut out, &runs)?;
+            out.write_all(b"\n")?;
+        }
+        "human" => {
+            writeln!(
+                out,
+                "{:>5}  {:<8} {:<27} {:<9} {:>8}  target",
+                "id", "command", "finished", "complete", "findings"
+            )?;
+            for r in &runs {
+                writeln!(
+                    out,
+                    "{:>5}  {:<8} {:<27} {:<9} {:>8}  {}",
+                    r.id,
+                    r.command,
+                    r.finished_at,
+                    if r.complete { "yes" } else { "no" },
+                    r.findings,
+                    r.target
+                )?;
+            }
+        }
+        _ => {
+            for r in &runs {
+                serde_json::to_writer(&mut out, r)?;
+                out.write_all(b"\n")?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitStatus::Clean)
+}

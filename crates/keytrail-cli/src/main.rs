@@ -61,6 +61,7 @@ fn main() -> std::process::ExitCode {
         args::Command::Rotate(c) => cmd_rotate::run(c),
         args::Command::Import(a) => cmd_store::run_import(a),
         args::Command::Findings(a) => cmd_store::run_findings(a),
+        args::Command::Runs(a) => cmd_store::run_runs(a),
         args::Command::Triage(a) => cmd_store::run_triage(a),
         args::Command::Serve(a) => cmd_serve::run_serve(a),
         args::Command::Token(c) => cmd_serve::run_token(c),

@@ -105,7 +105,8 @@ fn finding(secret: &str, path: &str, severity: Severity, n: u8) -> Finding {
             offset: 40,
             snippet: format!("token = {}", "*".repeat(12)),
             origin: Origin::File,
-            decoded: None,
+            // The first finding was found by decoding base64.
+            decoded: (n == 1).then(|| "base64".to_string()),
         }],
         notes: vec!["checksum valid".into()],
         remediation: None,
@@ -598,6 +599,7 @@ fn a_finding_has_its_locations_and_its_triage_history(db: Db) {
     assert_eq!(f["fingerprint"], s.fps[0].as_str());
     assert_eq!(f["locations"][0]["path"], "config/app.env");
     assert_eq!(f["locations"][0]["line"], 3);
+    assert_eq!(f["locations"][0]["decoded"], "base64");
     assert_eq!(f["notes"], json!(["checksum valid"]));
     assert_eq!(f["history"]["audit"], json!([]));
     // A report's fingerprint finds it too.

@@ -1255,3 +1255,33 @@ fn postgres_url_parameters_are_honoured_or_refused_clearly() {
         Status::Revoked
     );
 }
+
+both!(a_decoded_location_keeps_how_it_was_encoded);
+fn a_decoded_location_keeps_how_it_was_encoded(db: Db) {
+    let sec = secrets(17, 1);
+    let mut f = finding("github.pat.classic", &sec[0], "ci.yml", 4);
+    f.locations[0].decoded = Some("base64".into());
+    let mut plain = f.locations[0].clone();
+    plain.path = "plain.env".into();
+    plain.decoded = None;
+    f.locations.push(plain);
+    let mut s = Store::open(&db.url()).unwrap();
+    s.record_run(
+        &run("repo", true, "2026-12-01T00:00:00.000000Z"),
+        std::slice::from_ref(&f),
+        &no_owner,
+    )
+    .unwrap();
+    let got = s.finding(&f.fingerprint.0).unwrap().unwrap();
+    let by_path = |p: &str| {
+        got.finding
+            .locations
+            .iter()
+            .find(|l| l.path == p)
+            .unwrap()
+            .decoded
+            .clone()
+    };
+    assert_eq!(by_path("ci.yml").as_deref(), Some("base64"));
+    assert_eq!(by_path("plain.env"), None);
+}

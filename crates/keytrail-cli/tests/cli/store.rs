@@ -791,3 +791,50 @@ fn import_takes_posture_and_detect_jsonl_too() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("bad.jsonl:2:"), "{}", r.stderr);
 }
+
+#[test]
+fn runs_are_listed_as_jsonl_json_and_a_table() {
+    let t = with_test_rules();
+    t.write("tree/a.env", &format!("TOKEN={}\n", fake::test_token()));
+    let r = t.run(&[
+        "scan", "--rules", "rules", "--db", "kt.db", "--target", "acme/api", "tree",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    std::fs::remove_file(t.root().join("tree/a.env")).unwrap();
+    let r = t.run(&[
+        "scan", "--rules", "rules", "--db", "kt.db", "--target", "acme/web", "tree",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = t.run(&["runs", "--db", "kt.db"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let runs = lines(&r);
+    assert_eq!(runs.len(), 2, "{}", r.stdout);
+    assert_eq!(runs[0]["command"], "scan");
+    assert_eq!(runs[0]["target"], "acme/api");
+    assert_eq!(runs[0]["findings"], 1);
+    assert_eq!(runs[0]["complete"], true);
+    assert!(runs[0]["finished_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(runs[1]["target"], "acme/web");
+    assert_eq!(runs[1]["findings"], 0);
+    let r = t.run(&[
+        "runs", "--db", "kt.db", "--target", "acme/web", "--format", "json",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["target"], "acme/web");
+    let r = t.run(&["runs", "--db", "kt.db", "--format", "human"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.lines().next().unwrap().contains("findings"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("acme/api") && r.stdout.contains("acme/web"));
+    // Bad input: a store that is not there, an unknown format.
+    let r = t.run(&["runs", "--db", "nope.db"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("nope.db"), "{}", r.stderr);
+    let r = t.run(&["runs", "--db", "kt.db", "--format", "xml"]);
+    assert_eq!(r.code, 2, "{r:?}");
+}
