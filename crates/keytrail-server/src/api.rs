@@ -625,26 +625,24 @@ async fn jobs(
     })))
 }
 
-/// Whether a finding counts as an open, live, long-lived secret: a leaked
-/// secret (kind `secret`) or a long-lived cloud credential of the
-/// inventory, not triaged as a false positive or an accepted risk.
+/// Whether a finding is a long-lived secret: a leaked secret (kind
+/// `secret`) or a long-lived cloud credential of the inventory. Its triage
+/// is judged at each point of the trend ([`present_at`]).
 fn long_lived(p: &keytrail_store::Presence) -> bool {
-    let kind_counts = p.kind == "secret"
-        || (p.kind == "inventory" && LONG_LIVED_KINDS.contains(&p.rule_id.as_str()));
-    kind_counts && !matches!(p.status, Status::FalsePositive | Status::AcceptedRisk)
+    p.kind == "secret" || (p.kind == "inventory" && LONG_LIVED_KINDS.contains(&p.rule_id.as_str()))
 }
 
-/// Whether it was there at `at`: seen by then, not found fixed by then
-/// (and not revoked or fixed by triage, which has no time of its own here:
-/// those count until their `fixed_at`, or not at all when it has none).
+/// Whether it counted at `at`: seen by then, open or acknowledged then (its
+/// triage as of that time, from the audit trail: a false positive marked
+/// today still counted last month), and not found fixed by then.
 fn present_at(p: &keytrail_store::Presence, at: &str) -> bool {
     if p.first_seen.as_str() > at {
         return false;
     }
-    match &p.fixed_at {
-        Some(fixed) => fixed.as_str() > at,
-        None => !matches!(p.status, Status::Revoked | Status::Fixed),
+    if !matches!(p.status_at(at), Status::Open | Status::Acknowledged) {
+        return false;
     }
+    p.fixed_at.as_ref().is_none_or(|fixed| fixed.as_str() > at)
 }
 
 async fn trends(

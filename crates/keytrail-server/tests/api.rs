@@ -1263,6 +1263,60 @@ fn a_revoked_token_and_its_sessions_get_401_at_once() {
     );
 }
 
+both!(trends_count_each_finding_by_its_triage_as_of_each_point);
+fn trends_count_each_finding_by_its_triage_as_of_each_point(db: Db) {
+    let mut fake = keytrail_testkit::secrets::FakeSecrets::new(31);
+    let findings: Vec<Finding> = (1..=3u8)
+        .map(|n| {
+            finding(
+                &fake.github_classic(),
+                &format!("{n}.env"),
+                Severity::High,
+                n,
+            )
+        })
+        .collect();
+    let mut store = Store::open(&db.url()).unwrap();
+    // Recorded a week ago; triaged now: one a false positive, one revoked,
+    // one acknowledged.
+    let mut run = RunRecord::new("scan", "acme/api");
+    run.started_at = "2026-11-30T00:00:00.000000Z".into();
+    run.finished_at = "2026-11-30T00:00:01.000000Z".into();
+    run.complete = true;
+    store.record_run(&run, &findings, &|_| None).unwrap();
+    for (f, status) in findings.iter().zip([
+        keytrail_store::Status::FalsePositive,
+        keytrail_store::Status::Revoked,
+        keytrail_store::Status::Acknowledged,
+    ]) {
+        store
+            .triage(
+                &f.fingerprint.0,
+                &keytrail_store::Triage {
+                    actor: "alice".into(),
+                    status: Some(status),
+                    ..keytrail_store::Triage::default()
+                },
+            )
+            .unwrap();
+    }
+    let token = store.create_token("viewer", Role::Viewer).unwrap();
+    drop(store);
+    let server = keytrail_server::spawn(&db.url(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut resp = ureq::get(format!("http://{}/api/v1/trends", server.addr))
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    let v: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    let points = v["points"].as_array().unwrap();
+    assert_eq!(points.len(), 2, "{v}");
+    // A week ago all three were open: the triage made today does not
+    // rewrite the past. Now only the acknowledged one counts.
+    assert_eq!(points[0]["at"], "2026-11-30T00:00:01.000000Z");
+    assert_eq!(points[0]["total"], 3, "{v}");
+    assert_eq!(points[1]["total"], 1, "{v}");
+}
+
 #[test]
 fn session_cookies_are_secure_when_asked() {
     let db = Db::sqlite();
@@ -1447,7 +1501,8 @@ fn inventory_and_the_trend_of_long_lived_secrets(db: Db) {
     // After the second: AKIA2 is gone.
     assert_eq!(points[2]["total"], 4, "{t}");
     assert_eq!(points[2]["by_owner"].get("platform"), None);
-    // A secret triaged as a false positive does not count at all.
+    // A secret triaged as a false positive now stops counting now, and
+    // still counts at the points before (its triage as of each point).
     let (st, _) = s.patch(
         &format!("/api/v1/findings/{}", s.fps[0]),
         Role::Triager,
@@ -1456,7 +1511,7 @@ fn inventory_and_the_trend_of_long_lived_secrets(db: Db) {
     assert_eq!(st, 200);
     let (_, t) = s.get("/api/v1/trends", Role::Viewer);
     assert_eq!(t["points"][3]["total"], 3, "{t}");
-    assert_eq!(t["points"][0]["total"], 2, "{t}");
+    assert_eq!(t["points"][0]["total"], 3, "{t}");
     // Newest first.
     let (_, page) = s.get("/api/v1/findings?order=newest&limit=2", Role::Viewer);
     let ids: Vec<i64> = page["findings"]

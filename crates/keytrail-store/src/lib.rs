@@ -339,6 +339,29 @@ pub struct Presence {
     pub fixed_at: Option<String>,
     /// For records that are not secrets: the record.
     pub raw: Option<serde_json::Value>,
+    /// Its status changes from the audit trail, oldest first: when, the
+    /// status before, the status after.
+    pub status_changes: Vec<(String, Status, Status)>,
+}
+
+impl Presence {
+    /// Its triage status at `at` (RFC 3339 UTC), from the audit trail:
+    /// the status after the last change made by then, or before the first
+    /// change when none was; its status now when it never changed.
+    pub fn status_at(&self, at: &str) -> Status {
+        match self
+            .status_changes
+            .iter()
+            .rev()
+            .find(|(when, _, _)| when.as_str() <= at)
+        {
+            Some((_, _, after)) => *after,
+            None => self
+                .status_changes
+                .first()
+                .map_or(self.status, |(_, before, _)| *before),
+        }
+    }
 }
 
 /// A summary of a recorded run.
@@ -1256,19 +1279,40 @@ impl Store {
         if kinds.is_empty() {
             return Ok(Vec::new());
         }
+        let list = vec!["?"; kinds.len()].join(", ");
         let sql = format!(
             "SELECT kind, rule_id, owner, status, first_seen, fixed_at, \
-             CASE WHEN kind = 'secret' THEN NULL ELSE detail END \
-             FROM findings WHERE kind IN ({}) ORDER BY id",
-            vec!["?"; kinds.len()].join(", ")
+             CASE WHEN kind = 'secret' THEN NULL ELSE detail END, id \
+             FROM findings WHERE kind IN ({list}) ORDER BY id"
         );
         let params: Vec<Val> = kinds.iter().map(|k| Val::from(*k)).collect();
         let shown = self.conn.shown();
+        let parse = |t: String| -> Result<Status, StoreError> {
+            t.parse()
+                .map_err(|e: String| StoreError::new(ErrorKind::Corrupt, format!("{shown}: {e}")))
+        };
+        // Every status change of these findings, in order.
+        let mut changes: HashMap<i64, Vec<(String, Status, Status)>> = HashMap::new();
+        for r in self.conn.query(
+            &format!(
+                "SELECT a.finding_id, a.at, a.before, a.after FROM audit a \
+                 JOIN findings f ON f.id = a.finding_id \
+                 WHERE a.field = 'status' AND f.kind IN ({list}) ORDER BY a.finding_id, a.id"
+            ),
+            &params,
+        )? {
+            changes.entry(r.int(0)).or_default().push((
+                r.text(1),
+                parse(r.text(2))?,
+                parse(r.text(3))?,
+            ));
+        }
         self.conn
             .query(&sql, &params)?
             .into_iter()
             .map(|r| {
                 Ok(Presence {
+                    status_changes: changes.remove(&r.int(7)).unwrap_or_default(),
                     kind: r.text(0),
                     rule_id: r.text(1),
                     owner: r.opt_text(2),
