@@ -72,7 +72,7 @@ async fn me(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Va
     let mut v = json!({"name": t.name, "role": t.role.as_str()});
     // A browser session's CSRF token, which its changes must carry.
     if !headers.contains_key(header::AUTHORIZATION)
-        && let Some(csrf) = state.inner.sessions.csrf(&headers)
+        && let Some((_, csrf)) = state.session(&headers).await?
     {
         v["csrf"] = json!(csrf);
     }

@@ -40,8 +40,7 @@ pub struct AppState {
 struct Inner {
     location: String,
     idle: Mutex<Vec<Store>>,
-    /// Browser sessions and login attempts (in memory: a restart logs
-    /// everyone out).
+    /// Login attempts per IP (the sessions are in the store).
     sessions: web::Sessions,
     options: ServeOptions,
 }
@@ -160,18 +159,10 @@ impl AppState {
         use axum::http::StatusCode;
         let Some(value) = headers.get(axum::http::header::AUTHORIZATION) else {
             // No token: a browser session, if the request has one.
-            if let Some(found) = self.inner.sessions.session_token(headers, writes)? {
-                // The token the session was opened with must still be
-                // live: revoking it ends its sessions at once.
-                let id = found.id;
-                return match self.with_store(move |s| s.live_token(id)).await? {
-                    Some(live) => check_role(live, need),
-                    None => Err(ApiError::new(
-                        StatusCode::UNAUTHORIZED,
-                        "unauthorized",
-                        "the token this session was opened with was revoked: log in again with a live token",
-                    )),
-                };
+            // (The store's session is live only while its token is: revoking
+            // the token ends its sessions at once.)
+            if let Some(found) = self.session_token(headers, writes).await? {
+                return check_role(found, need);
             }
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

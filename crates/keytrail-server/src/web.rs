@@ -4,8 +4,10 @@
 //! the form at `/login`; the session that follows acts with that token's
 //! name and role. The session cookie is `HttpOnly` and `SameSite=Strict`
 //! (and `Secure` with `--secure-cookies`), and only a random id: the
-//! server keeps the sessions in memory (a restart logs everyone out), by
-//! the SHA-256 of that id. Every request that changes something and comes
+//! store keeps the sessions (table `sessions`, by the SHA-256 of that id),
+//! so a restart of serve, or several serve instances, keep them; each
+//! request checks that the session has not expired and that its token is
+//! still live. Every request that changes something and comes
 //! with the cookie must carry the session's CSRF token in `X-CSRF-Token`
 //! (the dashboard reads it from `/api/v1/me`); the login form has one of
 //! its own (a double-submit cookie). Login attempts are limited per IP.
@@ -44,17 +46,10 @@ const APP_JS: &str = include_str!("../assets/app.js");
 const STYLE_CSS: &str = include_str!("../assets/style.css");
 const FAVICON_SVG: &str = include_str!("../assets/favicon.svg");
 
-struct Session {
-    token: ApiToken,
-    csrf: String,
-    expires: Instant,
-}
-
-/// Browser sessions (by the SHA-256 of their id) and recent login
-/// attempts per IP.
+/// Recent login attempts per IP (the sessions themselves are in the
+/// store).
 #[derive(Default)]
 pub(crate) struct Sessions {
-    live: Mutex<HashMap<String, Session>>,
     attempts: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
 }
 
@@ -92,55 +87,36 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-impl Sessions {
-    fn create(&self, token: ApiToken) -> (String, String) {
-        let id = random_hex();
-        let csrf = random_hex();
-        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        live.retain(|_, s| s.expires > now);
-        live.insert(
-            digest(&id),
-            Session {
-                token,
-                csrf: csrf.clone(),
-                expires: now + SESSION_TTL,
-            },
-        );
-        (id, csrf)
-    }
-
-    fn remove(&self, headers: &HeaderMap) {
-        if let Some(id) = cookie(headers, SESSION_COOKIE) {
-            let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-            live.remove(&digest(&id));
-        }
-    }
-
-    /// The session's token and CSRF token, when the request has a live
-    /// session.
-    fn get(&self, headers: &HeaderMap) -> Option<(ApiToken, String)> {
-        let id = cookie(headers, SESSION_COOKIE)?;
-        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+impl AppState {
+    /// The request's live session, if its cookie names one: the token it
+    /// acts with and its CSRF token. `Err` 401 when the cookie names a
+    /// session that expired, was ended or whose token was revoked.
+    pub(crate) async fn session(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<(ApiToken, String)>, ApiError> {
+        let Some(id) = cookie(headers, SESSION_COOKIE).filter(|i| !i.is_empty()) else {
+            return Ok(None);
+        };
         let key = digest(&id);
-        match live.get(&key) {
-            Some(s) if s.expires > Instant::now() => Some((s.token.clone(), s.csrf.clone())),
-            Some(_) => {
-                live.remove(&key);
-                None
-            }
-            None => None,
+        match self.with_store(move |s| s.session(&key)).await? {
+            Some(found) => Ok(Some(found)),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the session expired or was ended, or the token it was opened with was revoked: log in again at /login",
+            )),
         }
     }
 
     /// The token a request's session acts with; `writes`: the request
     /// changes something, so it must carry the session's CSRF token.
-    pub(crate) fn session_token(
+    pub(crate) async fn session_token(
         &self,
         headers: &HeaderMap,
         writes: bool,
     ) -> Result<Option<ApiToken>, ApiError> {
-        let Some((token, csrf)) = self.get(headers) else {
+        let Some((token, csrf)) = self.session(headers).await? else {
             return Ok(None);
         };
         if writes {
@@ -158,12 +134,9 @@ impl Sessions {
         }
         Ok(Some(token))
     }
+}
 
-    /// The session's CSRF token, for `/api/v1/me`.
-    pub(crate) fn csrf(&self, headers: &HeaderMap) -> Option<String> {
-        self.get(headers).map(|(_, c)| c)
-    }
-
+impl Sessions {
     /// Count one login attempt from `ip`; false when it is over the limit.
     fn attempt(&self, ip: IpAddr) -> bool {
         let now = Instant::now();
@@ -310,7 +283,16 @@ async fn login(
             "Unknown or revoked token (make one with `keytrail token create`).",
         );
     };
-    let (id, _csrf) = state.inner.sessions.create(found);
+    let id = random_hex();
+    let csrf = random_hex();
+    let key = digest(&id);
+    let token_id = found.id;
+    if let Err(e) = state
+        .with_store(move |s| s.create_session(&key, token_id, &csrf, SESSION_TTL))
+        .await
+    {
+        return login_response(&state, e.status, &e.message);
+    }
     let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
     for c in [
         cookie_header(&state, SESSION_COOKIE, &id, SESSION_TTL.as_secs(), "/"),
@@ -335,7 +317,7 @@ async fn logout(
     form: Result<Form<LogoutForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let sent = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    match state.inner.sessions.csrf(&headers) {
+    match state.session(&headers).await.ok().flatten().map(|(_, c)| c) {
         Some(csrf) if same(&csrf, &sent) => {}
         Some(_) => {
             return ApiError::new(
@@ -347,7 +329,10 @@ async fn logout(
         }
         None => {}
     }
-    state.inner.sessions.remove(&headers);
+    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
+        let key = digest(&id);
+        let _ = state.with_store(move |s| s.end_session(&key)).await;
+    }
     let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie_header(&state, SESSION_COOKIE, "", 0, "/")) {
         r.headers_mut().append(header::SET_COOKIE, v);

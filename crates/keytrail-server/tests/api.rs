@@ -1318,6 +1318,53 @@ fn trends_count_each_finding_by_its_triage_as_of_each_point(db: Db) {
 }
 
 #[test]
+fn sessions_outlive_a_restart_and_are_shared_by_instances() {
+    let s = Served::new(Db::sqlite());
+    let mut b = Browser::new(&s);
+    let csrf = b.login(s.token(Role::Triager));
+    assert_eq!(b.get("/api/v1/me").0, 200);
+    // A second instance on the same store knows the session (and its
+    // CSRF token); the store holds its id only hashed.
+    let other = keytrail_server::spawn(&s.db.url(), "127.0.0.1:0".parse().unwrap()).unwrap();
+    let id = b.cookies["keytrail_session"].clone();
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut r = agent
+        .get(format!("http://{}/api/v1/me", other.addr))
+        .header("Cookie", format!("keytrail_session={id}"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let me: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    assert_eq!(
+        (me["name"].as_str(), me["csrf"].as_str()),
+        (Some("triager-bot"), Some(csrf.as_str()))
+    );
+    let Db::Sqlite(dir) = &s.db else {
+        unreachable!()
+    };
+    let mut bytes = Vec::new();
+    for e in std::fs::read_dir(dir.path()).unwrap() {
+        bytes.extend(std::fs::read(e.unwrap().path()).unwrap());
+    }
+    assert!(
+        !bytes.windows(id.len()).any(|w| w == id.as_bytes()),
+        "the session id is stored"
+    );
+    // Logged out on one: gone on both.
+    let (st, _, _) = b.post_form("/logout", &[("csrf", &csrf)]);
+    assert_eq!(st, 303);
+    let r = agent
+        .get(format!("http://{}/api/v1/me", other.addr))
+        .header("Cookie", format!("keytrail_session={id}"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+}
+
+#[test]
 fn session_cookies_are_secure_when_asked() {
     let db = Db::sqlite();
     let mut store = Store::open(&db.url()).unwrap();

@@ -1501,6 +1501,77 @@ impl Store {
             .transpose()
     }
 
+    /// Open a browser session: `id_sha256` is the SHA-256 (hex) of the
+    /// session's random id, `token_id` the live token it acts with, `csrf`
+    /// the token its changes must carry; it expires after `ttl`. Expired
+    /// sessions are removed on the way.
+    pub fn create_session(
+        &mut self,
+        id_sha256: &str,
+        token_id: i64,
+        csrf: &str,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let now_t: chrono::DateTime<chrono::Utc> = std::time::SystemTime::now().into();
+        let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+        let now = fmt(now_t);
+        let expires =
+            fmt(now_t + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::zero()));
+        self.conn.write(|c| {
+            c.exec("DELETE FROM sessions WHERE expires_at <= ?", &[now.as_str().into()])?;
+            c.exec(
+                "INSERT INTO sessions (id_sha256, token_id, csrf, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                &[
+                    id_sha256.into(),
+                    Val::Int(token_id),
+                    csrf.into(),
+                    now.as_str().into(),
+                    expires.as_str().into(),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The live session with this id digest: the token it acts with (still
+    /// live) and its CSRF token. `None` when unknown, expired, or its token
+    /// was revoked.
+    pub fn session(&mut self, id_sha256: &str) -> Result<Option<(ApiToken, String)>, StoreError> {
+        let shown = self.conn.shown();
+        let rows = self.conn.query(
+            "SELECT t.id, t.name, t.role, t.created_at, s.csrf FROM sessions s \
+             JOIN api_tokens t ON t.id = s.token_id \
+             WHERE s.id_sha256 = ? AND s.expires_at > ? AND t.revoked_at IS NULL",
+            &[id_sha256.into(), now().into()],
+        )?;
+        rows.first()
+            .map(|r| {
+                Ok((
+                    ApiToken {
+                        id: r.int(0),
+                        name: r.text(1),
+                        role: r.text(2).parse().map_err(|e: String| {
+                            StoreError::new(ErrorKind::Corrupt, format!("{shown}: api_tokens: {e}"))
+                        })?,
+                        created_at: r.text(3),
+                    },
+                    r.text(4),
+                ))
+            })
+            .transpose()
+    }
+
+    /// End a session (logging out).
+    pub fn end_session(&mut self, id_sha256: &str) -> Result<(), StoreError> {
+        self.conn.write(|c| {
+            c.exec(
+                "DELETE FROM sessions WHERE id_sha256 = ?",
+                &[id_sha256.into()],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Every recorded run, oldest first.
     pub fn runs(&mut self) -> Result<Vec<Run>, StoreError> {
         Ok(self

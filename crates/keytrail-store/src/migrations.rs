@@ -31,6 +31,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_token_revoked_by",
         include_str!("../migrations/0007_token_revoked_by.sql"),
     ),
+    (
+        "0008_sessions",
+        include_str!("../migrations/0008_sessions.sql"),
+    ),
 ];
 
 /// The first version whose findings are kept under a keyed fingerprint

@@ -139,7 +139,7 @@ fn fill(db: &Db, version: u32, key: &StoreKey) {
         }
         // Version 5: version 4's, its fingerprint keyed (version 6 adds an
         // index, version 7 a column of tokens: none revoked).
-        5..=7 => {
+        5..=8 => {
             fill(db, 4, key);
             db.raw(&format!(
                 "UPDATE findings SET fingerprint = '{}' WHERE fingerprint = '{FIXTURE_FP}'",
@@ -1284,4 +1284,29 @@ fn a_decoded_location_keeps_how_it_was_encoded(db: Db) {
     };
     assert_eq!(by_path("ci.yml").as_deref(), Some("base64"));
     assert_eq!(by_path("plain.env"), None);
+}
+
+both!(sessions_expire_and_end_with_their_token);
+fn sessions_expire_and_end_with_their_token(db: Db) {
+    let mut s = Store::open(&db.url()).unwrap();
+    s.create_token("alice", Role::Triager).unwrap();
+    let id = s.tokens().unwrap()[0].id;
+    let hour = std::time::Duration::from_secs(3600);
+    s.create_session("aa", id, "csrf-a", hour).unwrap();
+    s.create_session("bb", id, "csrf-b", std::time::Duration::ZERO)
+        .unwrap();
+    let (t, csrf) = s.session("aa").unwrap().expect("a live session");
+    assert_eq!(
+        (t.name.as_str(), t.role, csrf.as_str()),
+        ("alice", Role::Triager, "csrf-a")
+    );
+    assert_eq!(s.session("bb").unwrap(), None, "expired");
+    assert_eq!(s.session("cc").unwrap(), None, "unknown");
+    // Reopened (another process, a restart): still there.
+    drop(s);
+    let mut s = Store::open(&db.url()).unwrap();
+    assert!(s.session("aa").unwrap().is_some());
+    s.revoke_token(id, "bob").unwrap();
+    assert_eq!(s.session("aa").unwrap(), None, "its token was revoked");
+    s.end_session("aa").unwrap();
 }
