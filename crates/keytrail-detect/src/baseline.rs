@@ -608,7 +608,33 @@ pub struct State {
     /// The other clouds' detectors' memory (credentials added and not yet
     /// used, risky sign-ins, sending windows).
     #[serde(default)]
-    pub cloud: crate::cloudplay::CloudPlaybook,
+    pub cloud: CloudMemory,
+}
+
+/// What the other clouds' playbook detectors remember between runs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CloudMemory {
+    /// Credentials just added to applications: target (id, app id or name,
+    /// lower-cased) → time added.
+    pub new_credentials: std::collections::HashMap<Box<str>, i64>,
+    /// Identities with a risky sign-in → its time.
+    pub risky: std::collections::HashMap<Box<str>, i64>,
+    /// Sending and sharing windows per identity.
+    pub bursts: std::collections::HashMap<Box<str>, std::collections::VecDeque<i64>>,
+}
+
+impl CloudMemory {
+    /// Forgets everything no detector can use at `now`: credentials added over a
+    /// week ago, risky sign-ins over a day ago, bursts quiet for an hour.
+    pub fn forget_before(&mut self, now: i64) {
+        use crate::time::{DAY_MS, HOUR_MS};
+        self.risky.retain(|_, &mut at| now - at <= DAY_MS);
+        self.new_credentials
+            .retain(|_, &mut at| now - at <= 7 * DAY_MS);
+        self.bursts
+            .retain(|_, w| w.back().is_some_and(|&x| now - x <= HOUR_MS));
+    }
 }
 
 /// A file recorded as read in [`State::files`].

@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::alert::{AlertSource, Hit, RuleDef, RuleInfo};
-use crate::baseline::{AccountState, Baseline, net_prefix};
+use crate::baseline::{AccountState, Baseline, CloudMemory, net_prefix};
 use crate::event::{
     Event, IdentityKind, Provider, credential_operation, modified_properties, parameters,
 };
@@ -297,12 +297,11 @@ const ALARM_WORDS: &[&str] = &[
     "bank",
 ];
 
-/// The detectors' memory (bounded maps and windows), kept in the `--state`
-/// file between runs so that a credential added in one run and used in the
-/// next, or a risky sign-in followed by a burst in a later file, is still
-/// caught.
-#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
-#[serde(default)]
+/// Per-run state of the detectors (bounded maps and windows); its memory
+/// is kept in the `--state` file between runs ([`CloudMemory`]), so that a
+/// credential added in one run and used in the next, or a risky sign-in
+/// followed by a burst in a later file, is still caught.
+#[derive(Default)]
 pub struct CloudPlaybook {
     /// Credentials just added to applications: target (id, app id or name,
     /// lower-cased) → time added.
@@ -947,17 +946,31 @@ impl CloudPlaybook {
         if self.risky.len() + self.new_credentials.len() < 4096 && self.bursts.len() < 4096 {
             return;
         }
-        self.forget_before(now);
+        let mut m = CloudMemory {
+            new_credentials: std::mem::take(&mut self.new_credentials),
+            risky: std::mem::take(&mut self.risky),
+            bursts: std::mem::take(&mut self.bursts),
+        };
+        m.forget_before(now);
+        *self = CloudPlaybook::from_memory(m);
     }
 
-    /// Forgets everything no detector can use at `now`: credentials added over a
-    /// week ago, risky sign-ins over a day ago, bursts quiet for an hour.
-    pub fn forget_before(&mut self, now: i64) {
-        self.risky.retain(|_, &mut at| now - at <= DAY_MS);
-        self.new_credentials
-            .retain(|_, &mut at| now - at <= 7 * DAY_MS);
-        self.bursts
-            .retain(|_, w| w.back().is_some_and(|&x| now - x <= HOUR_MS));
+    /// The playbook that continues from remembered state.
+    pub fn from_memory(m: CloudMemory) -> CloudPlaybook {
+        CloudPlaybook {
+            new_credentials: m.new_credentials,
+            risky: m.risky,
+            bursts: m.bursts,
+        }
+    }
+
+    /// What to remember for the next run.
+    pub fn into_memory(self) -> CloudMemory {
+        CloudMemory {
+            new_credentials: self.new_credentials,
+            risky: self.risky,
+            bursts: self.bursts,
+        }
     }
 }
 

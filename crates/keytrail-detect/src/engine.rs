@@ -283,7 +283,7 @@ impl EngineBuilder {
             }
         }
         state.accounts.learning_ms = self.learning_ms;
-        let cloud = std::mem::take(&mut state.cloud);
+        let cloud = CloudPlaybook::from_memory(std::mem::take(&mut state.cloud));
         let engine = Engine {
             shared,
             state,
@@ -770,7 +770,7 @@ impl Engine {
                 self.state.files.insert(name, mark);
             }
         }
-        self.state.cloud = std::mem::take(&mut self.cloud);
+        self.state.cloud = std::mem::take(&mut self.cloud).into_memory();
         self.state.prune();
         if let Some(dir) = self.state_dir.clone()
             && let Err(d) = self.state.save(&dir)
