@@ -67,7 +67,10 @@ fn run(location: &str) {
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--checks", "all"])
         .args(["--max-examples", "40", "--seed", "20261207"])
-        .args(["--workers", "2", "--no-color"])
+        // One worker: with two, Hypothesis (6.x) races on its AST cache while
+        // describing strategies and schemathesis reports that as a runtime
+        // error of the run, whatever the server answered.
+        .args(["--workers", "1", "--no-color"])
         .args(["--generation-database", "none"])
         .arg("--report-dir")
         .arg(report.path())
