@@ -479,13 +479,24 @@ pub(crate) fn postgres_error(shown: &str, e: postgres::Error) -> StoreError {
         return StoreError::new(kind, msg);
     }
     let mut detail = e.to_string();
+    // An I/O error anywhere in the chain (a reset, a refused or broken
+    // socket) is the server going away too: which one the client sees
+    // depends on whether the server's goodbye arrived before the reset.
+    let mut io = false;
     let mut src = std::error::Error::source(&e);
     while let Some(s) = src {
         detail.push_str(": ");
         detail.push_str(&s.to_string());
+        io |= s.downcast_ref::<std::io::Error>().is_some();
         src = s.source();
     }
-    if e.is_closed() || detail.contains("connection") || detail.contains("error connecting") {
+    let lower = detail.to_ascii_lowercase();
+    if e.is_closed()
+        || io
+        || lower.contains("connection")
+        || lower.contains("error connecting")
+        || lower.contains("error communicating with the server")
+    {
         return StoreError::new(
             ErrorKind::Unreachable,
             format!(
