@@ -122,18 +122,7 @@ fn privesc_paths(p: &Privileges) -> Vec<String> {
 
 pub(crate) fn run(ctx: &mut Ctx<'_>) {
     let all = [ADMIN, PRIVESC, UNUSED];
-    let Some(aws) = ctx.snap.aws.as_ref() else {
-        ctx.not_evaluated_all(&all, "no aws/ directory in the snapshot");
-        return;
-    };
-    let Some(auth) = aws.authorization.present() else {
-        ctx.not_evaluated_all(
-            &all,
-            &format!(
-                "missing {}",
-                aws.path("iam-get-account-authorization-details.json")
-            ),
-        );
+    let Some((aws, auth)) = super::aws_authorization(ctx, &all) else {
         return;
     };
     let org = org_account_ids(aws);

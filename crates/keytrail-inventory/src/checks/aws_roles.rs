@@ -126,18 +126,7 @@ pub(crate) fn run(ctx: &mut Ctx<'_>) {
         W_SSM,
         W_S3,
     ];
-    let Some(aws) = ctx.snap.aws.as_ref() else {
-        ctx.not_evaluated_all(&all, "no aws/ directory in the snapshot");
-        return;
-    };
-    let Some(auth) = aws.authorization.present() else {
-        ctx.not_evaluated_all(
-            &all,
-            &format!(
-                "missing {}",
-                aws.path("iam-get-account-authorization-details.json")
-            ),
-        );
+    let Some((aws, auth)) = super::aws_authorization(ctx, &all) else {
         return;
     };
     let org = org_account_ids(aws);

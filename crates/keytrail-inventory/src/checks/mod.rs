@@ -566,6 +566,32 @@ impl Ctx<'_> {
     }
 }
 
+/// The AWS part of the snapshot and its authorization details, or, when
+/// either is missing, every check in `checks` marked not evaluated with the
+/// reason (the prologue of the IAM checks).
+pub(crate) fn aws_authorization<'a>(
+    ctx: &mut Ctx<'a>,
+    checks: &[&'static str],
+) -> Option<(
+    &'a crate::snapshot::aws::AwsSnapshot,
+    &'a crate::snapshot::aws::AuthorizationDetails,
+)> {
+    let snap = ctx.snap;
+    let Some(aws) = snap.aws.as_ref() else {
+        ctx.not_evaluated_all(checks, "no aws/ directory in the snapshot");
+        return None;
+    };
+    let Some(auth) = aws.authorization.present() else {
+        let reason = format!(
+            "missing {}",
+            aws.path("iam-get-account-authorization-details.json")
+        );
+        ctx.not_evaluated_all(checks, &reason);
+        return None;
+    };
+    Some((aws, auth))
+}
+
 /// Runs every check with the embedded facts.
 pub fn check_all(snapshot: &Snapshot, owners: Option<&Owners>, now: Timestamp) -> Report {
     check_all_with(snapshot, owners, now, Facts::builtin())
