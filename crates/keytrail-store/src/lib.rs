@@ -492,6 +492,15 @@ pub fn now() -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
+/// Seconds from a time the store wrote ([`now`]'s format, or any RFC 3339
+/// time) to now; `None` when `t` is not such a time.
+pub fn seconds_since(t: &str) -> Option<f64> {
+    let t = chrono::DateTime::parse_from_rfc3339(t).ok()?;
+    let now: chrono::DateTime<chrono::Utc> = std::time::SystemTime::now().into();
+    let d = now.signed_duration_since(t);
+    Some(d.num_microseconds()? as f64 / 1e6)
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

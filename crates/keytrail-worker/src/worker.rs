@@ -278,9 +278,17 @@ async fn work_with(
     // delivering them and says so in an advisory; they are dead-lettered
     // here. Every worker listens; the first one's dead letter counts (the
     // others find the job failed and the message gone).
+    // Advisories being handled: a worker does not leave idle with one.
+    let handling = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let advisories = {
-        let (queue, store, runner, name) =
-            (queue.clone(), store.clone(), runner.clone(), name.clone());
+        let (queue, store, runner, name, current, handling) = (
+            queue.clone(),
+            store.clone(),
+            runner.clone(),
+            name.clone(),
+            current.clone(),
+            handling.clone(),
+        );
         let subject = format!(
             "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.{}",
             config.jobs_stream(),
@@ -293,9 +301,27 @@ async fn work_with(
             .map_err(|e| format!("NATS server {}: advisories: {e}", config.url))?;
         tokio::spawn(async move {
             while let Some(m) = sub.next().await {
-                if let Err(e) = unacknowledged(&queue, &store, &name, &m.payload).await {
-                    runner.event(&Event::Trouble { error: &e });
-                }
+                // One task each: an advisory for a job still running waits
+                // for it without holding up the others.
+                let (queue, store, runner, name, current, handling) = (
+                    queue.clone(),
+                    store.clone(),
+                    runner.clone(),
+                    name.clone(),
+                    current.clone(),
+                    handling.clone(),
+                );
+                handling.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let seen = Seen {
+                        current: &current,
+                        ack_wait,
+                    };
+                    if let Err(e) = unacknowledged(&queue, &store, &name, &seen, &m.payload).await {
+                        runner.event(&Event::Trouble { error: &e });
+                    }
+                    handling.fetch_sub(1, Ordering::SeqCst);
+                });
             }
         })
     };
@@ -320,6 +346,7 @@ async fn work_with(
         }
         if let Some(idle) = options.idle_exit
             && idle_since.elapsed() >= idle
+            && handling.load(Ordering::SeqCst) == 0
         {
             break;
         }
@@ -536,13 +563,70 @@ impl Cx<'_> {
     }
 }
 
+/// What a worker knows when a max-deliveries advisory comes: the job it
+/// runs now, and the consumer's ack wait.
+struct Seen<'a> {
+    current: &'a Arc<Mutex<Option<String>>>,
+    ack_wait: Duration,
+}
+
+/// Whether the job of an advisory is still being run by a live worker:
+/// this one, or another that recorded the start of its last try less than
+/// an ack wait ago (a worker that died on it stops sending progress, and
+/// JetStream gives up on the message only an ack wait after the last one)
+/// or that sent a heartbeat naming the job within three heartbeats.
+///
+/// JetStream (2.9) can send the advisory as the last delivery goes out,
+/// when the message was queued for redelivery twice (a delayed Nak and an
+/// expired ack wait): its job is then running, not abandoned, and its
+/// worker records the outcome and dead-letters it if it fails.
+async fn still_running(store: &Shared, seen: &Seen<'_>, key: &str, deliveries: i64) -> bool {
+    if seen
+        .current
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_deref()
+        == Some(key)
+    {
+        return true;
+    }
+    let k = key.to_string();
+    let Ok((Some(job), workers)) =
+        on_store(store, move |st| Ok((st.job(&k)?, st.workers()?))).await
+    else {
+        return false;
+    };
+    if job.state != JobState::Running {
+        return false;
+    }
+    let recent =
+        |t: &str, within: f64| keytrail_store::seconds_since(t).is_some_and(|s| s < within);
+    let started_last_try = job.attempts >= deliveries
+        && job
+            .started_at
+            .as_deref()
+            .is_some_and(|t| recent(t, seen.ack_wait.as_secs_f64()));
+    let beating = workers.iter().any(|w| {
+        Some(&w.name) == job.worker.as_ref()
+            && w.job_key.as_deref() == Some(key)
+            && recent(
+                &w.heartbeat_at,
+                3.0 * WorkerOptions::default().heartbeat.as_secs_f64(),
+            )
+    });
+    started_last_try || beating
+}
+
 /// Dead-letter the job of a max-deliveries advisory: its message is read
 /// from the stream by sequence, marked failed in the store, published on
-/// the dead-letter subject and deleted from the work queue.
+/// the dead-letter subject and deleted from the work queue. A job still
+/// running is waited for; one its worker finished (done, or failed and
+/// dead-lettered by it) only has its message deleted.
 async fn unacknowledged(
     queue: &Queue,
     store: &Shared,
     name: &str,
+    seen: &Seen<'_>,
     advisory: &[u8],
 ) -> Result<(), String> {
     let a: serde_json::Value =
@@ -569,6 +653,25 @@ async fn unacknowledged(
         Some(j) => (j.kind.as_str(), Some(j.key.as_str())),
         None => ("unknown", None),
     };
+    if let Some(k) = key {
+        // The last delivery may be on its way to a worker that has not
+        // recorded its start yet: give it an ack wait to do so.
+        let k2 = k.to_string();
+        let before = on_store(store, move |st| st.job(&k2)).await?;
+        if before.is_some_and(|j| j.state == JobState::Queued && j.attempts < deliveries) {
+            tokio::time::sleep(seen.ack_wait.min(Duration::from_secs(30))).await;
+        }
+        while still_running(store, seen, k, deliveries).await {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let k2 = k.to_string();
+        let now = on_store(store, move |st| st.job(&k2)).await?;
+        if now.is_some_and(|j| matches!(j.state, JobState::Done | JobState::Failed)) {
+            // Its worker recorded the outcome (and dead-lettered a failure).
+            let _ = stream.delete_message(seq).await;
+            return Ok(());
+        }
+    }
     if let Some(k) = key {
         let (k, n, e) = (k.to_string(), name.to_string(), error.clone());
         on_store(store, move |st| st.job_failed(&k, &n, deliveries, &e, true)).await?;

@@ -170,7 +170,8 @@ impl Drop for Pg {
 }
 
 /// The test's runner: records a run under the job's key (as `scan --db`
-/// does), or fails every try of targets whose path contains `poison`.
+/// does), or fails every try of targets whose path contains `poison`;
+/// targets whose path contains `slow` take 2.5 s first.
 struct TestRunner {
     events: Mutex<Vec<String>>,
     runs: Mutex<Vec<String>>,
@@ -180,6 +181,9 @@ impl Runner for TestRunner {
     fn run(&self, job: &Job, db: &str) -> Result<Outcome, String> {
         self.runs.lock().unwrap().push(job.key.clone());
         let target = job.target.recorded();
+        if target.contains("slow") {
+            std::thread::sleep(Duration::from_millis(2500));
+        }
         if target.contains("poison") {
             return Err(format!("`{target}` could not be read: no such directory"));
         }
@@ -400,6 +404,88 @@ fn a_failing_job_is_retried_then_dead_lettered_with_its_reason() {
     let summary = w.finish();
     assert_eq!(summary.dead, 2);
     assert_eq!(summary.done, 0);
+}
+
+/// JetStream 2.9 can send a max-deliveries advisory as the last delivery
+/// goes out (a message queued for redelivery twice); the job is then
+/// running, not abandoned. Seen in CI: the advisory's "delivered 3 times
+/// without an acknowledgement" replaced the worker's own reason.
+#[test]
+fn a_max_deliveries_advisory_for_a_running_job_waits_for_its_worker() {
+    let nats = Nats::start();
+    let pg = Pg::new();
+    let mut cfg = config(&nats);
+    cfg.max_deliver = 1;
+    let ok = scan_job("/srv/slow");
+    let bad = scan_job("/srv/slow-poison");
+    let w = Running::start(&cfg, &pg.url(), "w1");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = rt.block_on(async { async_nats::connect(cfg.url.as_str()).await.unwrap() });
+    let subject = format!(
+        "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.{}.{}",
+        cfg.jobs_stream(),
+        cfg.consumer()
+    );
+    for (seq, job) in [(1, &ok), (2, &bad)] {
+        keytrail_worker::submit(&cfg, &pg.url(), std::slice::from_ref(job)).unwrap();
+        wait_for("the job to start", 20, Some(&w), || {
+            state(&pg.url(), &job.key).is_some_and(|j| j.state == JobState::Running)
+        });
+        // The advisory JetStream sends, while the worker runs the job.
+        let advisory = serde_json::json!({
+            "type": "io.nats.jetstream.advisory.v1.max_deliver",
+            "stream": cfg.jobs_stream(),
+            "consumer": cfg.consumer(),
+            "stream_seq": seq,
+            "deliveries": 1,
+        });
+        rt.block_on(async {
+            client
+                .publish(subject.clone(), advisory.to_string().into())
+                .await
+                .unwrap();
+            client.flush().await.unwrap();
+        });
+        wait_for("the job to end", 20, Some(&w), || {
+            state(&pg.url(), &job.key)
+                .is_some_and(|j| matches!(j.state, JobState::Done | JobState::Failed))
+        });
+    }
+    // The worker's outcomes stand: one done, one failed with its reason.
+    let j = state(&pg.url(), &ok.key).unwrap();
+    assert_eq!(
+        (j.state, j.error.as_deref()),
+        (JobState::Done, None),
+        "{j:?}"
+    );
+    let j = state(&pg.url(), &bad.key).unwrap();
+    assert_eq!(j.state, JobState::Failed);
+    assert!(
+        j.error.as_deref().unwrap().contains("could not be read"),
+        "{j:?}"
+    );
+    // One dead letter (the worker's), and the work queue is empty.
+    rt.block_on(async {
+        let js = async_nats::jetstream::new(client.clone());
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut jobs = js.get_stream(cfg.jobs_stream()).await.unwrap();
+            if jobs.info().await.unwrap().state.messages == 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < until,
+                "a job's message was left on the work queue"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut dead = js.get_stream(cfg.dead_stream()).await.unwrap();
+        assert_eq!(dead.info().await.unwrap().state.messages, 1);
+    });
+    let events = w.events();
+    let summary = w.finish();
+    assert_eq!((summary.done, summary.dead), (1, 1), "{events}");
+    assert!(!events.contains("without an acknowledgement"), "{events}");
 }
 
 #[test]
