@@ -32,27 +32,33 @@ pub enum ExposureFormat {
     after_help = "Exit codes: 0 = no leaked credential was used after it leaked, 1 = at least one was, 2 = error.\n\n\
 Examples:\n  keytrail scan --format json -o findings.json repo/\n  \
 keytrail exposure --findings findings.json --snapshot snap/ --cloudtrail AWSLogs/\n  \
-keytrail exposure --findings findings.jsonl --live --cloudtrail s3://trail-bucket/AWSLogs/o-abc123/ --plan --format json"
+keytrail exposure --findings findings.jsonl --live --cloudtrail s3://trail-bucket/AWSLogs/o-abc123/ --plan --format json\n  \
+keytrail collect gcp --project acme-prod --out snap/ && keytrail exposure --findings findings.json --snapshot snap/ --logs gcp-audit.json"
 )]
 pub struct ExposureArgs {
     /// Findings written by `keytrail scan --format json` or `--format jsonl`;
     /// repeatable. Each AWS key id (pairs, or `aws.access_key_id` findings scanned with
-    /// --reveal) is one credential; its leak time is the earliest dated location:
+    /// --reveal) and each Google Cloud service-account key (its `private_key_id`) is
+    /// one credential; its leak time is the earliest dated location:
     /// commit author dates, image creation times, log line times.
     /// Example: `--findings findings.json`
     #[arg(long = "findings", value_name = "FILE", required = true)]
     pub findings: Vec<PathBuf>,
 
-    /// CloudTrail logs: files or directories in any layout `keytrail detect` reads (the
-    /// S3 layout `AWSLogs/…`, gzip, NDJSON, CSV…), or `s3://BUCKET/PREFIX`; repeatable.
+    /// Audit logs: files or directories in any layout `keytrail detect` reads,
+    /// each file's format detected: CloudTrail (the S3 layout `AWSLogs/…`, gzip,
+    /// NDJSON, CSV…) for AWS keys, Google Cloud audit logs (`gcloud logging read
+    /// --format=json`, Cloud Storage sink files, Pub/Sub JSON) for service-account
+    /// keys; or `s3://BUCKET/PREFIX`; repeatable. `--logs` is the same option.
     /// Read once: the detect engine runs on the same pass for alerts.
-    /// Example: `--cloudtrail AWSLogs/`
-    #[arg(long = "cloudtrail", value_name = "PATH")]
+    /// Example: `--cloudtrail AWSLogs/` or `--logs gcp-audit/`
+    #[arg(long = "cloudtrail", visible_alias = "logs", value_name = "PATH")]
     pub cloudtrail: Vec<PathBuf>,
 
     /// Snapshot directory of the account (docs/snapshot-layout.md), as written by
-    /// `keytrail collect aws` or the AWS CLI: resolves key ids to IAM users, their
-    /// status, privileges and reach.
+    /// `keytrail collect aws` / `collect gcp` or the AWS and gcloud CLIs: resolves
+    /// AWS key ids to IAM users and Google Cloud key ids to service accounts,
+    /// with their status, privileges and reach.
     /// Example: `--snapshot snap/`
     #[arg(long, value_name = "DIR", conflicts_with = "live")]
     pub snapshot: Option<PathBuf>,

@@ -1,5 +1,18 @@
-//! Who a leaked AWS key belongs to, and what it can reach, from a cloud snapshot
-//! (offline, or collected live into one by the front-end).
+//! Who a leaked AWS key or Google Cloud service-account key belongs to, and
+//! what it can reach, from a cloud snapshot (offline, or collected live into
+//! one by the front-end).
+//!
+//! A Google Cloud key id is looked up in the projects' key lists; its service
+//! account's roles come from the project's IAM policy, classed by the
+//! inventory; its last authentication from the Policy Analyzer activity.
+//!
+//! A leaked Entra ID client secret names no key id, but the application
+//! (client) id is next to it in the files that leak it, and Graph lists each
+//! client secret of an application with its `keyId` and `hint` (its first
+//! three characters, which the redacted secret keeps): the one secret of the
+//! application with that hint is the leaked one ([`Directory::resolve`]), and
+//! its `keyId` is what Entra's service-principal sign-ins name
+//! (`servicePrincipalCredentialKeyId`).
 //!
 //! The key id is looked up in the IAM users' access keys; the user's policies
 //! (inline, attached, its groups') go through the inventory's policy engine for
@@ -15,18 +28,27 @@ use keytrail_inventory::owners::Owners;
 use keytrail_inventory::policy::{Effect, PolicyDocument, covers};
 use keytrail_inventory::privilege::PrivilegeIndex;
 use keytrail_inventory::snapshot::aws::{AwsSnapshot, IamUser};
+use keytrail_inventory::snapshot::azure::AzureSnapshot;
+use keytrail_inventory::snapshot::gcp::{Binding, GcpProject};
+
+use crate::leaks::{CredentialKind, Leak};
 use keytrail_inventory::{Snapshot, Timestamp};
 use serde::Serialize;
 
 /// The identity behind a key, as the snapshot tells it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct KeyIdentity {
-    /// ARN of the IAM user.
+    /// ARN of the IAM user; for Google Cloud the service account's resource
+    /// name (`projects/P/serviceAccounts/EMAIL`).
     pub arn: String,
-    /// User name.
+    /// User name; for Google Cloud the service account's e-mail.
     pub name: String,
-    /// Account id.
+    /// Account id; for Google Cloud the project id.
     pub account_id: String,
+    /// The principal the detect engine names in its alerts for this identity
+    /// (the IAM user ARN, or the service account's e-mail in lower case).
+    #[serde(skip)]
+    pub principal: String,
     /// `active` or `inactive` (as listed), from the snapshot.
     pub key_status: String,
     /// When the key was created.
@@ -62,6 +84,17 @@ pub struct Reach {
     /// Whether Deny statements or conditions were ignored (the reach is then an upper
     /// bound).
     pub conditions_ignored: bool,
+    /// Google Cloud: the roles the project's IAM policy grants the service
+    /// account (conditional bindings included; a binding on a folder or the
+    /// organisation is not in a project snapshot).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// Google Cloud: the service accounts of the project it can act as (a
+    /// project-level `roles/iam.serviceAccountTokenCreator`,
+    /// `roles/iam.serviceAccountUser` or owner/editor lets it mint their
+    /// tokens or attach them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub impersonates: Vec<String>,
 }
 
 /// Key id → identity, over one or more AWS accounts of a snapshot.
@@ -78,6 +111,22 @@ pub struct Directory {
     /// What the records say the identities came from: `snapshot` (a directory the
     /// user gave) or `live` (collected for this run); empty means `snapshot`.
     pub source: &'static str,
+    /// Google Cloud projects the snapshot describes with their key lists (a
+    /// key of one of them not listed was deleted).
+    pub gcp_projects: Vec<String>,
+    /// Entra ID applications of the snapshot (application id, lower case),
+    /// with their client secrets listed.
+    pub azure_apps: Vec<String>,
+    /// Every client secret of those applications.
+    azure_secrets: Vec<AzureSecret>,
+}
+
+/// A client secret of an application, as Graph lists it.
+#[derive(Debug, Clone)]
+struct AzureSecret {
+    app_id: String,
+    key_id: String,
+    hint: Option<String>,
 }
 
 impl Directory {
@@ -87,7 +136,198 @@ impl Directory {
         if let Some(aws) = &snap.aws {
             d.add_account(aws, owners, now);
         }
+        for p in &snap.gcp {
+            d.add_project(p, owners, now);
+        }
+        if let Some(az) = &snap.azure {
+            d.add_azure(az, owners, now);
+        }
         d
+    }
+
+    fn add_azure(&mut self, az: &AzureSnapshot, owners: Option<&Owners>, now: Timestamp) {
+        let Some(apps) = az.applications.present() else {
+            return;
+        };
+        let labels = keytrail_inventory::inventory::azure_privileges(az);
+        let sps = az.service_principals.present();
+        let assignments = az.role_assignments.present();
+        for a in apps {
+            let app_id = a.app_id.to_ascii_lowercase();
+            self.azure_apps.push(app_id.clone());
+            let sp = sps.and_then(|v| v.iter().find(|s| s.app_id.eq_ignore_ascii_case(&app_id)));
+            let mut roles: Vec<String> = match (sp, assignments) {
+                (Some(sp), Some(ra)) => ra
+                    .iter()
+                    .filter(|r| r.principal_id.eq_ignore_ascii_case(&sp.id))
+                    .map(|r| {
+                        format!(
+                            "{} on {}",
+                            r.role_definition_name
+                                .as_deref()
+                                .unwrap_or("(unnamed role)"),
+                            r.scope
+                        )
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            roles.sort();
+            let privilege = if assignments.is_some() && sps.is_some() {
+                labels
+                    .get(&a.app_id)
+                    .cloned()
+                    .unwrap_or_else(|| vec!["none".into()])
+            } else {
+                vec!["unknown".into()]
+            };
+            let id = format!("entra:application/{}", a.app_id);
+            let own = owners.and_then(|o| o.lookup(&id, &[]));
+            for c in a.credentials.iter().filter(|c| c.kind == "password") {
+                let key = c.key_id.to_ascii_lowercase();
+                if key.is_empty() {
+                    continue;
+                }
+                self.azure_secrets.push(AzureSecret {
+                    app_id: app_id.clone(),
+                    key_id: key.clone(),
+                    hint: c.hint.clone(),
+                });
+                self.keys.insert(
+                    key,
+                    KeyIdentity {
+                        arn: id.clone(),
+                        name: a.display_name.clone(),
+                        account_id: sp
+                            .and_then(|s| s.app_owner_organization_id.clone())
+                            .unwrap_or_default(),
+                        principal: sp.map(|s| s.id.to_ascii_lowercase()).unwrap_or_default(),
+                        key_status: if c.end.is_some_and(|e| e < now) {
+                            "inactive"
+                        } else {
+                            "active"
+                        }
+                        .into(),
+                        key_created: c.start.map(|t| t.to_rfc3339()),
+                        key_last_used: None,
+                        owner: own.as_ref().map_or_else(
+                            || keytrail_inventory::UNOWNED.to_string(),
+                            |o| o.owner.clone(),
+                        ),
+                        purpose: own.as_ref().and_then(|o| o.purpose.clone()),
+                        environment: own
+                            .as_ref()
+                            .and_then(|o| o.environment.map(|e| e.as_str().to_string())),
+                        privilege: privilege.clone(),
+                        reach: Reach {
+                            roles: roles.clone(),
+                            ..Reach::default()
+                        },
+                    },
+                );
+            }
+        }
+    }
+
+    /// Ties a leaked Entra ID client secret to its `keyId`: the one client
+    /// secret of the application named next to it whose `hint` (first three
+    /// characters) is the secret's. The leak's id becomes that key id, with a
+    /// note; without a snapshot of the application, or with several secrets
+    /// of the same hint, it keeps its fingerprint and says why.
+    pub fn resolve(&self, leak: &mut Leak) {
+        if leak.kind != CredentialKind::AzureClientSecret || self.azure_apps.is_empty() {
+            return;
+        }
+        let Some(app) = leak.principal.as_deref().map(str::to_ascii_lowercase) else {
+            return;
+        };
+        let hint: String = leak
+            .secret_redacted
+            .split('…')
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(3)
+            .collect();
+        if hint.chars().count() < 3 || !self.azure_apps.contains(&app) {
+            return;
+        }
+        let same: Vec<&AzureSecret> = self
+            .azure_secrets
+            .iter()
+            .filter(|s| s.app_id == app && s.hint.as_deref() == Some(hint.as_str()))
+            .collect();
+        match same.as_slice() {
+            [one] => {
+                leak.notes.push(format!(
+                    "the secret is key {} of application {app}: the only client secret of the application whose first three characters (Graph's hint) are the leaked secret's",
+                    one.key_id
+                ));
+                leak.credential_id = one.key_id.clone();
+            }
+            [] => {}
+            many => leak.notes.push(format!(
+                "{} client secrets of application {app} start with the leaked secret's first three characters: which one leaked cannot be told without the secret",
+                many.len()
+            )),
+        }
+    }
+
+    fn add_project(&mut self, p: &GcpProject, owners: Option<&Owners>, now: Timestamp) {
+        let Some(keys) = p.keys.present() else {
+            return;
+        };
+        self.gcp_projects.push(p.id.clone());
+        let bindings = p.iam_policy.present();
+        let accounts: Vec<&str> = p
+            .service_accounts
+            .present()
+            .map(|v| v.iter().map(|a| a.email.as_str()).collect())
+            .unwrap_or_default();
+        let last_auth = p.key_last_auth.present();
+        for k in keys.iter().filter(|k| k.key_type != "SYSTEM_MANAGED") {
+            let id = keytrail_inventory::snapshot::gcp::key_id(&k.name);
+            if id.is_empty() {
+                continue;
+            }
+            let sa = k.service_account.as_str();
+            let resource = format!("projects/{}/serviceAccounts/{sa}", p.id);
+            let (privilege, reach) = match bindings {
+                Some(b) => gcp_reach(b, sa, &accounts),
+                None => (vec!["unknown".into()], Reach::default()),
+            };
+            let own =
+                owners.and_then(|o| o.lookup(&k.name, &[]).or_else(|| o.lookup(&resource, &[])));
+            // Keys that expire (validBeforeTime; 9999-12-31 when they never do).
+            let expired = k.valid_before.is_some_and(|t| t < now);
+            self.keys.insert(
+                id.to_string(),
+                KeyIdentity {
+                    arn: resource,
+                    name: sa.to_string(),
+                    account_id: p.id.clone(),
+                    principal: sa.to_ascii_lowercase(),
+                    key_status: if k.disabled || expired {
+                        "inactive"
+                    } else {
+                        "active"
+                    }
+                    .into(),
+                    key_created: k.valid_after.map(|t| t.to_rfc3339()),
+                    key_last_used: last_auth.and_then(|m| m.get(id)).map(|t| t.to_rfc3339()),
+                    owner: own.as_ref().map_or_else(
+                        || keytrail_inventory::UNOWNED.to_string(),
+                        |o| o.owner.clone(),
+                    ),
+                    purpose: own.as_ref().and_then(|o| o.purpose.clone()),
+                    environment: own
+                        .as_ref()
+                        .and_then(|o| o.environment.map(|e| e.as_str().to_string())),
+                    privilege,
+                    reach,
+                },
+            );
+        }
     }
 
     fn add_account(&mut self, aws: &AwsSnapshot, owners: Option<&Owners>, _now: Timestamp) {
@@ -143,6 +383,7 @@ impl Directory {
             self.keys.insert(
                 k.id.clone(),
                 KeyIdentity {
+                    principal: arn.clone(),
                     arn,
                     name: k.user.clone(),
                     account_id: account.clone(),
@@ -168,6 +409,41 @@ impl Directory {
     pub fn lookup(&self, id: &str) -> Option<&KeyIdentity> {
         self.keys.get(id)
     }
+}
+
+/// A service account's privilege labels and reach from its project's IAM
+/// bindings: the roles that name it, and the project's service accounts it
+/// can act as.
+fn gcp_reach(bindings: &[Binding], email: &str, accounts: &[&str]) -> (Vec<String>, Reach) {
+    let member = format!("serviceAccount:{email}");
+    let mut r = Reach::default();
+    for b in bindings {
+        if b.members.iter().any(|m| m.eq_ignore_ascii_case(&member)) && !r.roles.contains(&b.role) {
+            r.roles.push(b.role.clone());
+        }
+    }
+    r.roles.sort();
+    let acts_as = r.roles.iter().any(|role| {
+        matches!(
+            role.as_str(),
+            "roles/owner"
+                | "roles/editor"
+                | "roles/iam.serviceAccountTokenCreator"
+                | "roles/iam.serviceAccountUser"
+        )
+    });
+    if acts_as {
+        r.impersonates = accounts
+            .iter()
+            .filter(|a| !a.eq_ignore_ascii_case(email))
+            .map(|a| a.to_string())
+            .collect();
+        r.impersonates.sort();
+    }
+    (
+        keytrail_inventory::inventory::gcp_labels(bindings, email),
+        r,
+    )
 }
 
 /// Every policy document that applies to a user (inline, attached managed, and its

@@ -29,6 +29,11 @@ pub enum CredentialKind {
     AwsAccessKey,
     /// Temporary AWS credentials (`ASIA…`).
     AwsSessionKey,
+    /// A Google Cloud service-account key (its `private_key_id`).
+    GcpServiceAccountKey,
+    /// An Entra ID application's client secret (its `keyId` once the
+    /// snapshot tells it, else the finding fingerprint).
+    AzureClientSecret,
     /// A GitHub personal access token (classic or fine-grained).
     GithubPat,
     /// Any other credential (identified by its finding fingerprint).
@@ -67,11 +72,21 @@ pub struct Place {
 /// One leaked credential, merged over every finding and location that names it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Leak {
-    /// The credential's id: the access key id for AWS keys, else the finding
-    /// fingerprint.
+    /// The credential's id: the access key id for AWS keys, the key id
+    /// (`private_key_id`) for Google Cloud service-account keys, else the
+    /// finding fingerprint.
     pub credential_id: String,
     /// What it is.
     pub kind: CredentialKind,
+    /// The identity the leaked text names next to the credential (the
+    /// `client_email` of a service-account key file, the application id
+    /// next to a client secret), when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// The account the leaked text names (the Entra tenant id next to a
+    /// client secret), when it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// Rule ids that found it.
     pub rule_ids: Vec<String>,
     /// Fingerprints of the findings.
@@ -281,9 +296,13 @@ impl Acc {
             }
             return;
         };
+        let principal = context(f, "client_email").or_else(|| context(f, "client_id"));
+        let account = context(f, "tenant");
         let leak = self.by_id.entry(id.clone()).or_insert_with(|| Leak {
             credential_id: id,
             kind,
+            principal: None,
+            account: None,
             rule_ids: Vec::new(),
             fingerprints: Vec::new(),
             secret_redacted: s(f, "secret_redacted").unwrap_or_default(),
@@ -292,6 +311,12 @@ impl Acc {
             leaked_where: Vec::new(),
             notes: Vec::new(),
         });
+        if leak.principal.is_none() {
+            leak.principal = principal;
+        }
+        if leak.account.is_none() {
+            leak.account = account;
+        }
         if !leak.rule_ids.contains(&rule_id) {
             leak.rule_ids.push(rule_id);
         }
@@ -337,6 +362,12 @@ fn merge_into(list: &mut Vec<Leak>, leak: Leak) {
         .iter_mut()
         .find(|l| l.credential_id == leak.credential_id)
     {
+        if old.principal.is_none() {
+            old.principal = leak.principal;
+        }
+        if old.account.is_none() {
+            old.account = leak.account;
+        }
         for r in leak.rule_ids {
             if !old.rule_ids.contains(&r) {
                 old.rule_ids.push(r);
@@ -382,19 +413,38 @@ fn describe(p: &Place) -> String {
     }
 }
 
-/// The credential id of a finding: the access key id for AWS keys (from
-/// `context.id` of pairs, or the revealed secret of `aws.access_key_id`), else the
-/// fingerprint.
-fn credential_id(f: &Value, rule_id: &str, fingerprint: &str) -> Option<(String, CredentialKind)> {
-    let ctx_id = match f.get("context") {
+/// A named value of a finding's `context`.
+fn context(f: &Value, name: &str) -> Option<String> {
+    match f.get("context") {
         // Serialised as a list of [name, value] pairs (or an object, tolerated).
         Some(Value::Array(pairs)) => pairs.iter().find_map(|p| {
             let a = p.as_array()?;
-            (a.first()?.as_str()? == "id").then(|| a.get(1)?.as_str().map(str::to_string))?
+            (a.first()?.as_str()? == name).then(|| a.get(1)?.as_str().map(str::to_string))?
         }),
-        Some(Value::Object(m)) => m.get("id").and_then(Value::as_str).map(str::to_string),
+        Some(Value::Object(m)) => m.get(name).and_then(Value::as_str).map(str::to_string),
         _ => None,
-    };
+    }
+}
+
+/// Whether `s` has the shape of a Google Cloud service-account key id
+/// (`private_key_id`: 40 lowercase hexadecimal digits).
+pub fn is_gcp_key_id(s: &str) -> bool {
+    s.len() == 40
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The credential id of a finding: the access key id for AWS keys (from
+/// `context.id` of pairs, or the revealed secret of `aws.access_key_id`), the
+/// key id of a Google Cloud service-account key file (`context.id`, its
+/// `private_key_id`), else the fingerprint.
+fn credential_id(f: &Value, rule_id: &str, fingerprint: &str) -> Option<(String, CredentialKind)> {
+    let ctx_id = context(f, "id");
+    if rule_id.starts_with("gcp.service_account.key")
+        && let Some(id) = ctx_id.as_deref().filter(|i| is_gcp_key_id(i))
+    {
+        return Some((id.to_string(), CredentialKind::GcpServiceAccountKey));
+    }
     if rule_id.starts_with("aws.") {
         let key = ctx_id.or_else(|| {
             (rule_id == "aws.access_key_id")
@@ -414,12 +464,23 @@ fn credential_id(f: &Value, rule_id: &str, fingerprint: &str) -> Option<(String,
     if fingerprint.is_empty() {
         return None;
     }
-    let kind = if rule_id.starts_with("github.pat") {
+    let kind = if rule_id.starts_with("azure.entra.client_") {
+        CredentialKind::AzureClientSecret
+    } else if rule_id.starts_with("github.pat") {
         CredentialKind::GithubPat
     } else {
         CredentialKind::Other
     };
     Some((fingerprint.to_string(), kind))
+}
+
+/// Whether `s` has the shape of a GUID (an Entra ID `keyId`).
+pub fn is_guid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
 }
 
 /// Whether `s` has the shape of an AWS access key id.

@@ -3,8 +3,10 @@
 //! Joins three things keytrail already knows: where a credential leaked and when
 //! ([`leaks`], from `keytrail scan` output), whom it belongs to and what it can
 //! reach ([`identity`], from a cloud snapshot and the inventory's policy engine),
-//! and what CloudTrail saw it do ([`usage`], one streaming pass that also runs the
-//! `keytrail detect` engine for alerts). [`record`] turns the join into one
+//! and what the audit logs saw it do ([`usage`], one streaming pass that also runs
+//! the `keytrail detect` engine for alerts): CloudTrail for AWS access keys,
+//! Google Cloud's audit logs for service-account keys (whose calls carry the
+//! key's id in `authenticationInfo.serviceAccountKeyName`). [`record`] turns the join into one
 //! [`record::ExposureRecord`] per credential with a verdict and an action, ordered
 //! by risk; [`plan`] recommends the short-lived replacement of every long-lived
 //! key; [`output`] writes human text, JSON and JSONL (docs/output.md).
@@ -87,13 +89,19 @@ pub fn run(
     logs: Option<(Logs, &EngineBuilder, Shared)>,
     opts: &Options,
 ) -> (Outcome, Vec<Diagnostic>) {
+    for l in &mut leaks {
+        dir.resolve(l);
+    }
     apply_leaked_at(&mut leaks, opts);
     let mut keys: Vec<(String, Option<i64>, bool)> = leaks
         .iter()
         .filter(|l| {
             matches!(
                 l.kind,
-                leaks::CredentialKind::AwsAccessKey | leaks::CredentialKind::AwsSessionKey
+                leaks::CredentialKind::AwsAccessKey
+                    | leaks::CredentialKind::AwsSessionKey
+                    | leaks::CredentialKind::GcpServiceAccountKey
+                    | leaks::CredentialKind::AzureClientSecret
             )
         })
         .map(|l| (l.credential_id.clone(), l.leaked_at_ms, true))
@@ -112,7 +120,7 @@ pub fn run(
         if t.leaked
             && let Some(k) = dir.lookup(&t.key)
         {
-            tracker.watch_principal(i, &k.arn);
+            tracker.watch_principal(i, &k.principal);
         }
     }
     let mut diags = Vec::new();

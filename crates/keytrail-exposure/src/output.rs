@@ -136,14 +136,23 @@ fn record_text(w: &mut dyn Write, r: &ExposureRecord, color: bool) -> io::Result
     }
     if !r.privilege.is_empty() {
         writeln!(w, "  privilege: {}", r.privilege.join(", "))?;
-        writeln!(
-            w,
-            "  reach: buckets read {}; write {}; secrets {}; roles {}",
-            join(&r.reach.buckets_read),
-            join(&r.reach.buckets_write),
-            join(&r.reach.secrets),
-            join(&r.reach.assumable_roles)
-        )?;
+        if r.credential == crate::leaks::CredentialKind::GcpServiceAccountKey {
+            writeln!(
+                w,
+                "  reach: roles {}; acts as {}",
+                join(&r.reach.roles),
+                join(&r.reach.impersonates)
+            )?;
+        } else {
+            writeln!(
+                w,
+                "  reach: buckets read {}; write {}; secrets {}; roles {}",
+                join(&r.reach.buckets_read),
+                join(&r.reach.buckets_write),
+                join(&r.reach.secrets),
+                join(&r.reach.assumable_roles)
+            )?;
+        }
     }
     writeln!(
         w,

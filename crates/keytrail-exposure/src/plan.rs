@@ -32,7 +32,12 @@ pub struct PlanItem {
     pub used_by: Vec<String>,
     /// The replacement: `github-oidc-role`, `gitlab-oidc-role`,
     /// `ec2-instance-profile`, `eks-pod-identity`, `lambda-execution-role`,
-    /// `ecs-task-role`, `github-app`, `delete-unused-key`, `iam-roles-anywhere`.
+    /// `ecs-task-role`, `github-app`, `delete-unused-key`, `iam-roles-anywhere`;
+    /// for Google Cloud service-account keys `gcp-workload-identity-github`,
+    /// `gcp-workload-identity-gitlab`, `gcp-attached-service-account`,
+    /// `gcp-workload-identity-federation`; for Entra ID client secrets
+    /// `azure-federated-credential-github`, `azure-federated-credential-gitlab`,
+    /// `azure-managed-identity`.
     pub replacement: String,
     /// What to do, in one paragraph.
     pub how: String,
@@ -50,6 +55,10 @@ pub struct LongLivedCount {
     pub aws_access_keys_inactive: u64,
     /// Leaked long-lived AWS keys.
     pub aws_access_keys_leaked: u64,
+    /// Leaked Google Cloud service-account keys.
+    pub gcp_service_account_keys_leaked: u64,
+    /// Leaked Entra ID client secrets.
+    pub azure_client_secrets_leaked: u64,
     /// Leaked GitHub personal access tokens.
     pub github_pats_leaked: u64,
     /// Other leaked long-lived credentials.
@@ -96,6 +105,10 @@ pub fn build(
         match l.kind {
             CredentialKind::AwsAccessKey => plan.long_lived.aws_access_keys_leaked += 1,
             CredentialKind::GithubPat => plan.long_lived.github_pats_leaked += 1,
+            CredentialKind::GcpServiceAccountKey => {
+                plan.long_lived.gcp_service_account_keys_leaked += 1
+            }
+            CredentialKind::AzureClientSecret => plan.long_lived.azure_client_secrets_leaked += 1,
             CredentialKind::Other => plan.long_lived.other_leaked += 1,
             CredentialKind::AwsSessionKey => continue,
         }
@@ -108,7 +121,8 @@ pub fn build(
             .iter()
             .find(|(k, _, _)| *k == l.credential_id)
             .map(|(_, u, _)| u.clone())
-            .or_else(|| t.and_then(|t| t.usage.arn.clone()));
+            .or_else(|| t.and_then(|t| t.usage.arn.clone()))
+            .or_else(|| l.principal.clone());
         plan.items.push(item(
             l.credential_id.clone(),
             l.kind,
@@ -194,6 +208,14 @@ fn item(
             "github-app",
             "Replace the personal access token with a GitHub App installed on the repositories the automation needs, with only the permissions it uses; the automation mints one-hour installation tokens (actions/create-github-app-token in workflows). Then revoke the token.".to_string(),
             None,
+        )
+    } else if kind == CredentialKind::GcpServiceAccountKey {
+        gcp_replacement(&used_by, &repo_name, identity.as_deref())
+    } else if kind == CredentialKind::AzureClientSecret {
+        azure_replacement(
+            &used_by,
+            &repo_name,
+            leak.and_then(|l| l.principal.as_deref()),
         )
     } else if kind == CredentialKind::Other {
         (
@@ -301,5 +323,115 @@ fn item(
         replacement: replacement.into(),
         how,
         trust_policy: trust,
+    }
+}
+
+/// The keyless replacement of a Google Cloud service-account key, from how
+/// it is used: Workload Identity Federation for CI (a pool, a provider for
+/// the CI's OIDC issuer, and `roles/iam.workloadIdentityUser` on the
+/// service account for the repository's principal set), the attached
+/// service account for Google Cloud workloads, or federation with another
+/// identity provider for the rest.
+fn gcp_replacement(
+    used_by: &[String],
+    repo: &str,
+    account: Option<&str>,
+) -> (&'static str, String, Option<serde_json::Value>) {
+    let has = |m: &str| used_by.iter().any(|u| u == m);
+    let sa = account.unwrap_or("SERVICE_ACCOUNT_EMAIL");
+    if has("github-actions") {
+        (
+            "gcp-workload-identity-github",
+            format!(
+                "Create a workload identity pool with an OIDC provider for https://token.actions.githubusercontent.com (attribute condition assertion.repository == '{repo}'), grant roles/iam.workloadIdentityUser on {sa} to principalSet://iam.googleapis.com/projects/PROJECT_NUMBER/locations/global/workloadIdentityPools/POOL/attribute.repository/{repo}, and use google-github-actions/auth with workload_identity_provider and service_account in the workflow; then delete the key."
+            ),
+            None,
+        )
+    } else if has("gitlab-ci") {
+        (
+            "gcp-workload-identity-gitlab",
+            format!(
+                "Create a workload identity pool with an OIDC provider for https://gitlab.com (or your GitLab host; attribute condition on assertion.project_path == '{repo}'), grant roles/iam.workloadIdentityUser on {sa} to the project's principal set, and in the job request an id_token and exchange it with gcloud iam workload-identity-pools create-cred-config; then delete the key."
+            ),
+            None,
+        )
+    } else if has("unused") {
+        (
+            "delete-unused-key",
+            "No call with this key was seen in the logs read: disable it (gcloud iam service-accounts keys disable), wait a cycle of the jobs that might use it, then delete it.".to_string(),
+            None,
+        )
+    } else if has("gce") || has("gke") {
+        (
+            "gcp-attached-service-account",
+            format!(
+                "The key is used from Google Cloud itself: attach {sa} to the instances (or bind it to the Kubernetes service account with GKE Workload Identity) and drop the key file; the metadata server hands out short-lived tokens."
+            ),
+            None,
+        )
+    } else {
+        (
+            "gcp-workload-identity-federation",
+            format!(
+                "The key is used from outside Google Cloud by something keytrail cannot name: federate that workload's own identity (AWS, Azure, an OIDC or SAML provider, or X.509 certificates) through a workload identity pool with roles/iam.workloadIdentityUser on {sa}. Then delete the key."
+            ),
+            None,
+        )
+    }
+}
+
+/// The replacement of an Entra ID client secret: a federated identity
+/// credential on the application for CI (GitHub Actions, GitLab), else a
+/// managed identity for what runs in Azure (or a federated credential from
+/// the workload's own identity provider).
+fn azure_replacement(
+    used_by: &[String],
+    repo: &str,
+    app: Option<&str>,
+) -> (&'static str, String, Option<serde_json::Value>) {
+    let has = |m: &str| used_by.iter().any(|u| u == m);
+    let app = app.unwrap_or("APPLICATION_ID");
+    if has("github-actions") {
+        (
+            "azure-federated-credential-github",
+            format!(
+                "Add a federated identity credential to application {app} for the workflow (az ad app federated-credential create --id {app} --parameters with the issuer and subject below) and use azure/login with client-id, tenant-id and subscription-id in {repo}; then delete the secret."
+            ),
+            Some(json!({
+                "name": "github-main",
+                "issuer": "https://token.actions.githubusercontent.com",
+                "subject": format!("repo:{repo}:ref:refs/heads/main"),
+                "audiences": ["api://AzureADTokenExchange"]
+            })),
+        )
+    } else if has("gitlab-ci") {
+        (
+            "azure-federated-credential-gitlab",
+            format!(
+                "Add a federated identity credential to application {app} with GitLab as issuer (https://gitlab.com, or your host) and the project's branch as subject, request an id_token in the job and sign in with az login --federated-token; then delete the secret."
+            ),
+            Some(json!({
+                "name": "gitlab-main",
+                "issuer": "https://gitlab.com",
+                "subject": format!("project_path:{repo}:ref_type:branch:ref:main"),
+                "audiences": ["https://gitlab.com"]
+            })),
+        )
+    } else if has("unused") {
+        (
+            "delete-unused-key",
+            format!(
+                "No sign-in with this secret was seen in the logs read: delete it from application {app} (az ad app credential delete) after a cycle of the jobs that might use it."
+            ),
+            None,
+        )
+    } else {
+        (
+            "azure-managed-identity",
+            format!(
+                "For what runs in Azure, give it a managed identity with the application's role assignments; for what runs elsewhere, a federated identity credential on application {app} from that workload's own identity provider (Kubernetes, another cloud, any OIDC issuer). Then delete the secret."
+            ),
+            None,
+        )
     }
 }

@@ -370,6 +370,32 @@ fn one(
         leak.kind,
         CredentialKind::AwsAccessKey | CredentialKind::AwsSessionKey
     );
+    let gcp = leak.kind == CredentialKind::GcpServiceAccountKey;
+    let azure = leak.kind == CredentialKind::AzureClientSecret;
+    // The audit log that applies to the credential, and whether any of it was
+    // read: CloudTrail for AWS keys, Google Cloud's audit logs for its keys,
+    // Entra ID's sign-ins for client secrets.
+    let (log_name, cloud) = if gcp {
+        ("the Google Cloud audit logs", Some("gcp"))
+    } else if azure {
+        ("the Entra ID sign-in logs", Some("entra"))
+    } else {
+        ("CloudTrail", None)
+    };
+    let cloud_span = cloud.and_then(|c| coverage.span_by_cloud_ms.get(c).copied());
+    let logs_read = match cloud {
+        Some(_) => logs_read && cloud_span.is_some(),
+        None => logs_read,
+    };
+    let span_ms = if cloud.is_some() {
+        cloud_span
+    } else {
+        coverage.span_ms
+    };
+    // A client secret is only seen in the sign-ins by its key id, which the
+    // snapshot gives.
+    let resolved = !azure || dir.lookup(&leak.credential_id).is_some();
+    let aws_or_gcp = aws || gcp || (azure && resolved);
     let key = leak.credential_id.as_str();
     let empty = Usage::default();
     let usage = tr.map_or(&empty, |t| &t.usage);
@@ -460,6 +486,10 @@ fn one(
                 ),
             }
         }
+    } else if gcp {
+        (identity, status, privilege, reach) = gcp_identity(leak, dir, usage, &mut notes);
+    } else if azure {
+        (identity, status, privilege, reach) = azure_identity(leak, dir, &mut notes);
     }
     // CloudTrail's word on deletion or deactivation wins over an older snapshot.
     let changes: Vec<KeyChange> = tr.map(|t| t.changes.clone()).unwrap_or_default();
@@ -479,25 +509,25 @@ fn one(
     }
 
     // Coverage of the logs over [leaked_at, end].
-    if aws && logs_read {
-        match (coverage.span_ms, at) {
-            (None, _) => notes.push("the CloudTrail read holds no events".into()),
+    if aws_or_gcp && logs_read {
+        match (span_ms, at) {
+            (None, _) => notes.push(format!("{log_name} read hold no events")),
             (Some((first, last)), Some(a)) => {
                 if a < first {
                     notes.push(format!(
-                        "CloudTrail read starts at {}, after the leak ({}): uses in between are unknown",
+                        "{log_name} read start at {}, after the leak ({}): uses in between are unknown",
                         format_rfc3339_ms(first),
                         format_rfc3339_ms(a)
                     ));
                 }
                 if a > last {
                     notes.push(format!(
-                        "CloudTrail read ends at {}, before the leak: nothing after the leak was read",
+                        "{log_name} read end at {}, before the leak: nothing after the leak was read",
                         format_rfc3339_ms(last)
                     ));
                 }
                 for (g0, g1) in &coverage.gaps_ms {
-                    if *g1 > a {
+                    if *g1 > a && *g0 >= first && *g1 <= last {
                         notes.push(format!(
                             "no CloudTrail events from {} to {} (a gap in the logs): uses then are unknown",
                             format_rfc3339_ms(*g0),
@@ -514,6 +544,18 @@ fn one(
     }
     if aws && !logs_read {
         notes.push("no CloudTrail given (--cloudtrail): use after the leak is unknown".into());
+    }
+    if gcp && !logs_read {
+        notes.push(
+            "no Google Cloud audit log among the logs read (--logs): use after the leak is unknown"
+                .into(),
+        );
+    }
+    if azure && resolved && !logs_read {
+        notes.push(
+            "no Entra ID sign-in log among the logs read (--logs): use after the leak is unknown"
+                .into(),
+        );
     }
 
     let baseline = at.is_some();
@@ -540,7 +582,7 @@ fn one(
     let sessions: Vec<SessionOut> = tr
         .map(|t| t.sessions.iter().map(session_out).collect())
         .unwrap_or_default();
-    let used_after = if !aws || !logs_read || at.is_none() {
+    let used_after = if !aws_or_gcp || !logs_read || at.is_none() {
         None
     } else {
         Some(usage.uses_after > 0 || sessions.iter().any(|s| s.uses > 0))
@@ -561,7 +603,9 @@ fn one(
     alert_out.sort_by(|a, b| (&a.time, &a.id).cmp(&(&b.time, &b.id)));
     alert_out.dedup_by(|a, b| a.id == b.id);
 
-    let verdict = if !aws {
+    let verdict = if azure && !resolved && status == "deleted" {
+        Verdict::InactiveOrDeleted
+    } else if !aws_or_gcp || ((gcp || azure) && !logs_read) {
         Verdict::NoAuditLog
     } else if at.is_none() {
         Verdict::LeakTimeUnknown
@@ -576,7 +620,7 @@ fn one(
     } else {
         Verdict::NotUsed
     };
-    let action = action(leak, verdict, &status, &sessions, as_of);
+    let action = action(leak, verdict, &status, &sessions, as_of, &identity);
     let risk = (
         0,
         privilege_rank(&privilege),
@@ -679,7 +723,14 @@ fn action(
     status: &str,
     sessions: &[SessionOut],
     as_of: &str,
+    identity: &IdentityOut,
 ) -> Action {
+    if leak.kind == CredentialKind::GcpServiceAccountKey {
+        return gcp_action(leak, verdict, status, identity);
+    }
+    if leak.kind == CredentialKind::AzureClientSecret {
+        return azure_action(leak, verdict, status);
+    }
     let key = &leak.credential_id;
     let clean = clean_list(leak);
     let aws_key = leak.kind == CredentialKind::AwsAccessKey;
@@ -730,6 +781,277 @@ fn action(
             (
                 "remove_from_source",
                 "the key no longer works: remove it from the source (and delete it if it is only inactive)",
+            )
+        }
+    };
+    Action {
+        kind: kind.into(),
+        summary: summary.into(),
+        commands,
+        clean,
+    }
+}
+
+/// The identity of a leaked Google Cloud service-account key: the snapshot's
+/// key list first, else the principal the audit logs name for it, else the
+/// `client_email` of the key file. A key missing from the key list of its own
+/// project (in the snapshot) was deleted.
+fn gcp_identity(
+    leak: &Leak,
+    dir: &Directory,
+    usage: &Usage,
+    notes: &mut Vec<String>,
+) -> (IdentityOut, String, Vec<String>, Reach) {
+    let key = leak.credential_id.as_str();
+    let from = if dir.source.is_empty() {
+        "snapshot"
+    } else {
+        dir.source
+    };
+    if let Some(k) = dir.lookup(key) {
+        let identity = IdentityOut {
+            arn: Some(k.arn.clone()),
+            name: Some(k.name.clone()),
+            account_id: Some(k.account_id.clone()),
+            from: from.into(),
+            owner: Some(k.owner.clone()),
+            purpose: k.purpose.clone(),
+            environment: k.environment.clone(),
+        };
+        if k.reach.roles.is_empty() && k.privilege == ["none"] {
+            notes.push(format!(
+                "the project's IAM policy grants {} no role: roles granted on folders, the organisation or single resources are not in a project snapshot",
+                k.name
+            ));
+        }
+        return (
+            identity,
+            k.key_status.clone(),
+            k.privilege.clone(),
+            k.reach.clone(),
+        );
+    }
+    // Who the logs or the key file say it is.
+    let (email, said_by) = match (&usage.arn, &leak.principal) {
+        (Some(e), _) => (Some(e.clone()), "gcp audit log"),
+        (None, Some(e)) => (Some(e.clone()), "key file"),
+        (None, None) => (None, "none"),
+    };
+    let project = usage.account_id.clone().or_else(|| {
+        email
+            .as_deref()
+            .and_then(|e| e.split_once('@'))
+            .and_then(|(_, d)| d.strip_suffix(".iam.gserviceaccount.com"))
+            .map(str::to_string)
+    });
+    let identity = IdentityOut {
+        arn: match (&project, &email) {
+            (Some(p), Some(e)) => Some(format!("projects/{p}/serviceAccounts/{e}")),
+            _ => None,
+        },
+        name: email.clone(),
+        account_id: project.clone(),
+        from: said_by.into(),
+        ..IdentityOut::default()
+    };
+    let mut status = "unknown".to_string();
+    match &project {
+        Some(p) if dir.gcp_projects.contains(p) => {
+            status = "deleted".into();
+            notes.push(format!(
+                "the snapshot's key list of project {p} does not have this key: it was deleted"
+            ));
+        }
+        Some(p) if !dir.gcp_projects.is_empty() => notes.push(format!(
+            "the key belongs to project {p}, which the snapshot does not describe (snapshot: {}): privilege and reach unknown",
+            dir.gcp_projects.join(", ")
+        )),
+        _ if !dir.gcp_projects.is_empty() => notes.push(format!(
+            "no key list of the snapshot's projects ({}) has this key, and neither the logs nor the key file name its service account: a deleted key, or one of another project",
+            dir.gcp_projects.join(", ")
+        )),
+        _ => notes.push(
+            "no snapshot lists the project's service-account keys (keytrail collect gcp): privilege and reach unknown".into(),
+        ),
+    }
+    (identity, status, vec!["unknown".into()], Reach::default())
+}
+
+/// The action for a leaked Google Cloud service-account key: disable it at
+/// once when it was used from new sources (then delete it once its use is
+/// investigated), else delete it after moving its users to a keyless
+/// replacement.
+fn gcp_action(leak: &Leak, verdict: Verdict, status: &str, identity: &IdentityOut) -> Action {
+    let key = &leak.credential_id;
+    let clean = clean_list(leak);
+    let account = identity
+        .name
+        .clone()
+        .or_else(|| leak.principal.clone())
+        .unwrap_or_else(|| "SERVICE_ACCOUNT_EMAIL".into());
+    let project = identity
+        .account_id
+        .as_deref()
+        .map(|p| format!(" --project {p}"))
+        .unwrap_or_default();
+    let disable =
+        format!("gcloud iam service-accounts keys disable {key} --iam-account {account}{project}");
+    let delete = format!(
+        "gcloud iam service-accounts keys delete {key} --iam-account {account}{project} --quiet"
+    );
+    let mut commands = Vec::new();
+    let (kind, summary) = match verdict {
+        Verdict::Compromised => {
+            commands.push(disable);
+            commands.push(delete);
+            (
+                "revoke_now",
+                "revoke now: used from sources it never used before; disable the key, review what the service account did since the leak (access tokens it minted stay valid until they expire), then delete it",
+            )
+        }
+        Verdict::KnownSources
+        | Verdict::NotUsed
+        | Verdict::LeakTimeUnknown
+        | Verdict::NoAuditLog
+            if status != "deleted" =>
+        {
+            commands.push(delete);
+            (
+                "rotate",
+                "rotate: the key is public even if only known sources used it; move its users to a keyless replacement (keytrail exposure --plan), delete it and remove it from the source",
+            )
+        }
+        _ => {
+            if status == "inactive" {
+                commands.push(delete);
+            }
+            (
+                "remove_from_source",
+                "the key no longer works: remove it from the source (and delete it if it is only disabled)",
+            )
+        }
+    };
+    Action {
+        kind: kind.into(),
+        summary: summary.into(),
+        commands,
+        clean,
+    }
+}
+
+/// The identity of a leaked Entra ID client secret: the application and key
+/// the snapshot ties it to ([`Directory::resolve`]), else the application id
+/// named next to it, with why nothing more is known.
+fn azure_identity(
+    leak: &Leak,
+    dir: &Directory,
+    notes: &mut Vec<String>,
+) -> (IdentityOut, String, Vec<String>, Reach) {
+    let from = if dir.source.is_empty() {
+        "snapshot"
+    } else {
+        dir.source
+    };
+    if let Some(k) = dir.lookup(&leak.credential_id) {
+        let identity = IdentityOut {
+            arn: Some(k.arn.clone()),
+            name: Some(k.name.clone()),
+            account_id: Some(k.account_id.clone())
+                .filter(|a| !a.is_empty())
+                .or_else(|| leak.account.clone()),
+            from: from.into(),
+            owner: Some(k.owner.clone()),
+            purpose: k.purpose.clone(),
+            environment: k.environment.clone(),
+        };
+        return (
+            identity,
+            k.key_status.clone(),
+            k.privilege.clone(),
+            k.reach.clone(),
+        );
+    }
+    let Some(app) = leak.principal.as_deref().map(str::to_ascii_lowercase) else {
+        notes.push(
+            "no application (client) id next to the secret: its application and key id cannot be told, nor its sign-ins".into(),
+        );
+        return (
+            IdentityOut {
+                from: "none".into(),
+                account_id: leak.account.clone(),
+                ..IdentityOut::default()
+            },
+            "unknown".into(),
+            Vec::new(),
+            Reach::default(),
+        );
+    };
+    let identity = IdentityOut {
+        arn: Some(format!("entra:application/{app}")),
+        account_id: leak.account.clone(),
+        from: "key file".into(),
+        ..IdentityOut::default()
+    };
+    let mut status = "unknown".to_string();
+    let ambiguous = leak
+        .notes
+        .iter()
+        .any(|n| n.contains("cannot be told without the secret"));
+    if ambiguous {
+        // Said by the resolution already.
+    } else if dir.azure_apps.contains(&app) {
+        status = "deleted".into();
+        notes.push(format!(
+            "application {app} lists no client secret starting with the leaked secret's first three characters: it was removed (or the snapshot's listing has no hints)"
+        ));
+    } else if !dir.azure_apps.is_empty() {
+        notes.push(format!(
+            "application {app} is not among the snapshot's applications (another tenant, or deleted): privilege, reach and sign-ins unknown"
+        ));
+    } else {
+        notes.push(
+            "no snapshot lists the tenant's applications (keytrail collect azure): the secret's key id, privilege and sign-ins are unknown".into(),
+        );
+    }
+    (identity, status, vec!["unknown".into()], Reach::default())
+}
+
+/// The action for a leaked Entra ID client secret: remove it from its
+/// application (at once when it was used from new sources).
+fn azure_action(leak: &Leak, verdict: Verdict, status: &str) -> Action {
+    let clean = clean_list(leak);
+    let app = leak
+        .principal
+        .clone()
+        .unwrap_or_else(|| "APPLICATION_ID".into());
+    let key = if crate::leaks::is_guid(&leak.credential_id) {
+        leak.credential_id.clone()
+    } else {
+        "KEY_ID".into()
+    };
+    let delete = format!("az ad app credential delete --id {app} --key-id {key}");
+    let mut commands = Vec::new();
+    let (kind, summary) = match verdict {
+        Verdict::Compromised => {
+            commands.push(delete);
+            (
+                "revoke_now",
+                "revoke now: used from sources it never used before; delete the secret from the application, then review what its service principal did (Azure Activity, Microsoft 365 and Graph activity logs); tokens it already obtained stay valid until they expire",
+            )
+        }
+        Verdict::InactiveOrDeleted => (
+            "remove_from_source",
+            "the secret no longer works: remove it from the source",
+        ),
+        _ if status == "deleted" => (
+            "remove_from_source",
+            "the secret no longer works: remove it from the source",
+        ),
+        _ => {
+            commands.push(delete);
+            (
+                "rotate",
+                "rotate: the secret is public even if only known sources used it; move its users to a federated credential or a managed identity (keytrail exposure --plan), delete the secret and remove it from the source",
             )
         }
     };

@@ -17,10 +17,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use keytrail_detect::Event;
 use keytrail_detect::alert::{Alert, AlertSink};
 use keytrail_detect::ipintel::IpIntel;
 use keytrail_detect::time::format_rfc3339_ms;
+use keytrail_detect::{Event, Provider};
 use serde::Serialize;
 
 /// Most hops followed from a leaked key (key → session → session …).
@@ -80,7 +80,7 @@ pub struct Sources {
 /// How a key was seen being used (for the replacement plan).
 #[derive(Debug, Clone, Default)]
 pub struct Hints {
-    /// Usage markers: `github-actions`, `gitlab-ci`, `ec2-private`, `eks`,
+    /// Usage markers: `github-actions`, `gitlab-ci`, `ec2-private`, `eks`, `gce`, `gke`,
     /// `lambda`, `ecs`, `on-premises`, `console`.
     pub markers: BTreeSet<&'static str>,
     /// Last user agent examined (markers are only re-derived when it changes).
@@ -241,6 +241,11 @@ pub struct Coverage {
     /// Gaps in epoch ms (not serialised).
     #[serde(skip)]
     pub gaps_ms: Vec<(i64, i64)>,
+    /// Events read per cloud (`aws`, `gcp`, `entra`, `m365`, `azure`).
+    pub events_by_cloud: BTreeMap<&'static str, u64>,
+    /// Epoch ms of the first and last events of each cloud (not serialised).
+    #[serde(skip)]
+    pub span_by_cloud_ms: BTreeMap<&'static str, (i64, i64)>,
 }
 
 /// The streaming join.
@@ -328,6 +333,14 @@ impl Tracker {
     pub fn observe(&mut self, ev: &Event) {
         let t = ev.time_ms;
         self.coverage.events += 1;
+        let cloud = ev.provider().as_str();
+        *self.coverage.events_by_cloud.entry(cloud).or_default() += 1;
+        let span = self
+            .coverage
+            .span_by_cloud_ms
+            .entry(cloud)
+            .or_insert((t, t));
+        *span = (span.0.min(t), span.1.max(t));
         match self.coverage.span_ms {
             None => self.coverage.span_ms = Some((t, t)),
             Some((a, b)) => self.coverage.span_ms = Some((a.min(t), b.max(t))),
@@ -346,9 +359,23 @@ impl Tracker {
         if matches!(name, "DeleteAccessKey" | "UpdateAccessKey") && ev.error_code().is_none() {
             self.key_change(ev, name);
         }
+        if ev.provider() == Provider::Gcp
+            && let Some(status) = gcp_key_change(name)
+            && ev.error_code().is_none()
+        {
+            self.gcp_key_change(ev, status);
+        }
         let Some(ak) = ev.access_key_id() else { return };
-        let Some(&slot) = self.by_key.get(ak) else {
-            return;
+        let slot = match self.by_key.get(ak) {
+            Some(&s) => s,
+            // Entra ID writes key ids (GUIDs) in either case.
+            None if ak.len() == 36 && ak.bytes().any(|b| b.is_ascii_uppercase()) => {
+                match self.by_key.get(&ak.to_ascii_lowercase()) {
+                    Some(&s) => s,
+                    None => return,
+                }
+            }
+            None => return,
         };
         let (leak, at) = match slot {
             Slot::Leak(i) => (i, self.tracked[i].leaked_at_ms),
@@ -425,6 +452,30 @@ impl Tracker {
                 time: format_rfc3339_ms(ev.time_ms),
                 time_ms: ev.time_ms,
                 by: ev.arn().unwrap_or(ev.principal()).to_string(),
+            });
+        }
+    }
+
+    /// `DeleteServiceAccountKey`, `DisableServiceAccountKey` and
+    /// `EnableServiceAccountKey` on a tracked Google Cloud key: the key is the
+    /// last segment of the request's `name` (or of the resource name).
+    fn gcp_key_change(&mut self, ev: &Event, status: &str) {
+        let name = ev
+            .lookup_str("protoPayload.request.name")
+            .or_else(|| ev.lookup_str("protoPayload.resourceName"));
+        let Some(key) = name.and_then(keytrail_detect::event::gcp_key_id) else {
+            return;
+        };
+        let Some(&Slot::Leak(i)) = self.by_key.get(key) else {
+            return;
+        };
+        let c = &mut self.tracked[i].changes;
+        if c.len() < 32 {
+            c.push(KeyChange {
+                status: status.to_string(),
+                time: format_rfc3339_ms(ev.time_ms),
+                time_ms: ev.time_ms,
+                by: ev.principal().to_string(),
             });
         }
     }
@@ -522,6 +573,17 @@ fn fnv(s: &str) -> u64 {
     }) | 1
 }
 
+/// The status a Google Cloud IAM method gives a service-account key.
+fn gcp_key_change(method: &str) -> Option<&'static str> {
+    let m = method.rsplit('.').next().unwrap_or(method);
+    match m {
+        "DeleteServiceAccountKey" => Some("deleted"),
+        "DisableServiceAccountKey" => Some("inactive"),
+        "EnableServiceAccountKey" => Some("active"),
+        _ => None,
+    }
+}
+
 /// Usage markers of one call (user agent and source address).
 fn markers(ev: &Event, out: &mut BTreeSet<&'static str>) {
     let ua = ev.user_agent().to_ascii_lowercase();
@@ -538,7 +600,11 @@ fn markers(ev: &Event, out: &mut BTreeSet<&'static str>) {
         out.insert("ecs");
     }
     if ua.contains("kubernetes") || ua.contains("eks") || ua.contains("k8s") {
-        out.insert("eks");
+        out.insert(if ev.provider() == Provider::Gcp {
+            "gke"
+        } else {
+            "eks"
+        });
     }
     if ua.contains("console.amazonaws.com") || ua.starts_with("mozilla") {
         out.insert("console");
@@ -556,20 +622,32 @@ fn record(
     let t = ev.time_ms;
     u.first_ms = Some(u.first_ms.map_or(t, |f| f.min(t)));
     u.last_ms = Some(u.last_ms.map_or(t, |l| l.max(t)));
+    let gcp = ev.provider() == Provider::Gcp;
     if u.arn.is_none() {
-        u.arn = ev.arn().map(str::to_string);
+        if gcp {
+            // The service account's e-mail, its project, and the kind.
+            u.arn = Some(ev.principal().to_string()).filter(|p| p != "unknown");
+            u.identity_type = Some("serviceAccount".into());
+        } else {
+            u.arn = ev.arn().map(str::to_string);
+            u.identity_type = ev.lookup_str("userIdentity.type").map(str::to_string);
+        }
         u.account_id = ev.account_id().map(str::to_string);
-        u.identity_type = ev.lookup_str("userIdentity.type").map(str::to_string);
     }
     let h = fnv(ev.user_agent());
     if h != u.hints.last_ua {
         u.hints.last_ua = h;
         markers(ev, &mut u.hints.markers);
     }
-    if let Some(IpAddr::V4(v)) = ev.source_addr
+    if gcp && matches!(ev.source_ip(), "gce-internal-ip" | "private") {
+        // Google Cloud's word for a call from one of its own VMs.
+        u.hints.markers.insert("gce");
+    } else if let Some(IpAddr::V4(v)) = ev.source_addr
         && v.is_private()
     {
-        u.hints.markers.insert("ec2-private");
+        u.hints
+            .markers
+            .insert(if gcp { "gce" } else { "ec2-private" });
     } else if ev.source_addr.is_some() {
         u.hints.markers.insert("public-address");
     }
@@ -590,7 +668,17 @@ fn record(
         scratch.push(':');
         scratch.push_str(ev.event_name());
         u.apis_after.add(scratch, MAX_LIST);
-        resources(ev, scratch, |r| u.resources_after.add(r, MAX_LIST));
+        if gcp {
+            // The resource the call was on (a bucket's object, a secret…).
+            if let Some(r) = ev
+                .lookup_str("protoPayload.resourceName")
+                .filter(|r| !r.is_empty())
+            {
+                u.resources_after.add(r, MAX_LIST);
+            }
+        } else {
+            resources(ev, scratch, |r| u.resources_after.add(r, MAX_LIST));
+        }
         (&mut u.after, MAX_LIST)
     } else {
         u.uses_before += 1;

@@ -24,6 +24,8 @@ fn leak(id: &str, kind: CredentialKind, path: &str) -> Leak {
     Leak {
         credential_id: id.into(),
         kind,
+        principal: None,
+        account: None,
         rule_ids: vec![],
         fingerprints: vec![],
         secret_redacted: "AKIA…".into(),

@@ -163,3 +163,113 @@ fn lists_stay_capped() {
     assert_eq!(u.after.clients.values.len(), 64);
     assert!(u.after.networks.values.len() <= 64);
 }
+
+/// A Google Cloud audit entry made with service-account key `key` (or by
+/// `who` without a key), from `ip`.
+fn gcp(t: i64, who: &str, key: Option<&str>, ip: &str, method: &str, request: &str) -> Event {
+    let time = keytrail_testkit::cloudtrail::format_time(t);
+    let key_name = key
+        .map(|k| {
+            format!(
+                r#","serviceAccountKeyName":"//iam.googleapis.com/projects/p1/serviceAccounts/{who}/keys/{k}""#
+            )
+        })
+        .unwrap_or_default();
+    Event::parse_str(&format!(
+        r#"{{"protoPayload":{{"@type":"type.googleapis.com/google.cloud.audit.AuditLog","authenticationInfo":{{"principalEmail":"{who}"{key_name}}},"requestMetadata":{{"callerIp":"{ip}","callerSuppliedUserAgent":"google-api-go-client/0.5"}},"serviceName":"iam.googleapis.com","methodName":"{method}","resourceName":"projects/p1/serviceAccounts/{who}","request":{request}}},"insertId":"i1","resource":{{"type":"service_account","labels":{{"project_id":"p1"}}}},"timestamp":"{time}","logName":"projects/p1/logs/cloudaudit.googleapis.com%2Factivity"}}"#
+    ))
+    .expect("event")
+}
+
+#[test]
+fn google_cloud_keys_are_tracked_by_key_id() {
+    const KEY: &str = "0123456789abcdef0123456789abcdef01234567";
+    const SA: &str = "etl@p1.iam.gserviceaccount.com";
+    let mut t = tracker(KEY);
+    // From one of Google Cloud's own VMs, before the leak: the baseline.
+    t.observe(&gcp(
+        LEAK - 5000,
+        SA,
+        Some(KEY),
+        "gce-internal-ip",
+        "google.iam.admin.v1.GetServiceAccount",
+        "null",
+    ));
+    // Another key of the same account, and the account without a key: not this key.
+    t.observe(&gcp(
+        LEAK + 1000,
+        SA,
+        Some("ffffffffffffffffffffffffffffffffffffffff"),
+        "203.0.113.9",
+        "google.iam.admin.v1.GetServiceAccount",
+        "null",
+    ));
+    t.observe(&gcp(
+        LEAK + 1500,
+        SA,
+        None,
+        "203.0.113.9",
+        "google.iam.admin.v1.GetServiceAccount",
+        "null",
+    ));
+    // After the leak, from a new address.
+    t.observe(&gcp(
+        LEAK + 2000,
+        SA,
+        Some(KEY),
+        "203.0.113.9",
+        "google.iam.admin.v1.ListServiceAccountKeys",
+        "null",
+    ));
+    // Disabled by an administrator, then deleted; a failed call changes nothing.
+    let name = format!("projects/-/serviceAccounts/{SA}/keys/{KEY}");
+    let req = format!(r#"{{"name":"{name}"}}"#);
+    t.observe(&gcp(
+        LEAK + 3000,
+        "admin@example.com",
+        None,
+        "198.51.100.1",
+        "google.iam.admin.v1.DisableServiceAccountKey",
+        &req,
+    ));
+    t.observe(&gcp(
+        LEAK + 4000,
+        "admin@example.com",
+        None,
+        "198.51.100.1",
+        "google.iam.admin.v1.DeleteServiceAccountKey",
+        &req,
+    ));
+    let k = &t.tracked[0];
+    assert_eq!((k.usage.uses_before, k.usage.uses_after), (1, 1));
+    assert_eq!(k.usage.arn.as_deref(), Some(SA));
+    assert_eq!(k.usage.account_id.as_deref(), Some("p1"));
+    assert!(
+        k.usage.hints.markers.contains("gce"),
+        "{:?}",
+        k.usage.hints.markers
+    );
+    assert!(k.usage.after.ips.has("203.0.113.9"));
+    assert!(k.usage.before.ips.has("gce-internal-ip"));
+    assert_eq!(
+        k.usage.apis_after.values.keys().collect::<Vec<_>>(),
+        ["iam:google.iam.admin.v1.ListServiceAccountKeys"]
+    );
+    let changes: Vec<(&str, &str)> = k
+        .changes
+        .iter()
+        .map(|c| (c.status.as_str(), c.by.as_str()))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("inactive", "admin@example.com"),
+            ("deleted", "admin@example.com")
+        ]
+    );
+    assert_eq!(t.coverage.events_by_cloud.get("gcp"), Some(&6));
+    assert_eq!(
+        t.coverage.span_by_cloud_ms.get("gcp"),
+        Some(&(LEAK - 5000, LEAK + 4000))
+    );
+}

@@ -140,7 +140,9 @@ impl Builder<'_> {
 /// role assignments (`admin` for Owner, Contributor and the access-granting
 /// roles at any scope, `read-only` for Reader, `write` otherwise); empty
 /// when the assignments were not collected.
-fn azure_privileges(az: &crate::snapshot::azure::AzureSnapshot) -> HashMap<String, Vec<String>> {
+pub fn azure_privileges(
+    az: &crate::snapshot::azure::AzureSnapshot,
+) -> HashMap<String, Vec<String>> {
     let mut out: HashMap<String, Vec<String>> = HashMap::new();
     let (Some(sps), Some(assignments)) = (
         az.service_principals.present(),
@@ -220,7 +222,9 @@ fn gcp_role_label(role: &str) -> &'static str {
     }
 }
 
-fn gcp_labels(bindings: &[Binding], email: &str) -> Vec<String> {
+/// The privilege labels of a service account from the project's IAM
+/// bindings that name it (most severe first; `none` when none does).
+pub fn gcp_labels(bindings: &[Binding], email: &str) -> Vec<String> {
     let member = format!("serviceAccount:{email}");
     let mut labels: Vec<&str> = bindings
         .iter()

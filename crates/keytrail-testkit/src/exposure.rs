@@ -580,3 +580,652 @@ pub fn write_exposure_scenario(dir: &Path, seed: u64) -> io::Result<ExposureScen
         deleted_at_ms,
     })
 }
+
+/// The Google Cloud project of [`write_gcp_exposure_scenario`] (the one the
+/// audit-log generator writes).
+pub const GCP_PROJECT: &str = crate::cloudlogs::PROJECT;
+/// A project the snapshot does not describe.
+pub const GCP_OTHER_PROJECT: &str = "vendor-proj-9";
+
+/// The service account e-mail of `name` in `project`.
+pub fn gcp_sa(name: &str, project: &str) -> String {
+    format!("{name}@{project}.iam.gserviceaccount.com")
+}
+
+/// What [`write_gcp_exposure_scenario`] generated.
+#[derive(Debug, Clone)]
+pub struct GcpExposureScenario {
+    /// The git repository with the key files in its history.
+    pub repo: PathBuf,
+    /// The audit logs, as a Cloud Storage log sink writes them
+    /// (`cloudaudit.googleapis.com/{activity,data_access}/YYYY/MM/DD/…_S0.json`).
+    pub logs: PathBuf,
+    /// The snapshot directory (holds `gcp/<project>/`).
+    pub snapshot: PathBuf,
+    /// The owners file.
+    pub owners: PathBuf,
+    /// Used after the leak from a new network (`user` is its e-mail).
+    pub used: ScenarioKey,
+    /// Used before the leak only; its file has sorted keys (`jq -S`).
+    pub unused: ScenarioKey,
+    /// Deleted before it leaked.
+    pub deleted: ScenarioKey,
+    /// A key of a project the snapshot does not describe.
+    pub other_project: ScenarioKey,
+    /// Time of the attacker's first call.
+    pub attack_ms: i64,
+    /// When `deleted` was deleted.
+    pub deleted_at_ms: i64,
+}
+
+/// A service-account key file as the console downloads it, or with its
+/// members sorted (`jq -S`, Terraform's `jsonencode`).
+fn gcp_key_file(k: &ScenarioKey, project: &str, sorted: bool) -> String {
+    let pem = k.secret.replace('\n', "\\n");
+    let email = &k.user;
+    let mut members = vec![
+        ("type", "service_account".to_string()),
+        ("project_id", project.to_string()),
+        ("private_key_id", k.id.clone()),
+        ("private_key", pem),
+        ("client_email", email.clone()),
+        ("client_id", "104729384756102938475".to_string()),
+        (
+            "auth_uri",
+            "https://accounts.google.com/o/oauth2/auth".into(),
+        ),
+        ("token_uri", "https://oauth2.googleapis.com/token".into()),
+        (
+            "auth_provider_x509_cert_url",
+            "https://www.googleapis.com/oauth2/v1/certs".into(),
+        ),
+        ("universe_domain", "googleapis.com".into()),
+    ];
+    if sorted {
+        members.sort_by(|a, b| a.0.cmp(b.0));
+    }
+    let body: Vec<String> = members
+        .iter()
+        .map(|(k, v)| format!("  \"{k}\": \"{v}\""))
+        .collect();
+    format!("{{\n{}\n}}\n", body.join(",\n"))
+}
+
+/// Generates the Google Cloud exposure scenario under `dir`: four
+/// service-account keys committed on known dates, a month of audit logs
+/// around them in the layout of a Cloud Storage sink, and the project's
+/// snapshot as `keytrail collect gcp` writes it.
+pub fn write_gcp_exposure_scenario(dir: &Path, seed: u64) -> io::Result<GcpExposureScenario> {
+    use rand::SeedableRng;
+    let mut fake = FakeSecrets::new(seed);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    const HEX: &[u8] = b"0123456789abcdef";
+    let mut key = |sa: &str, project: &str, leaked_ms: i64, path: &str| ScenarioKey {
+        id: fake.chars(HEX, 40),
+        secret: fake.pem_pkcs8_private_key(),
+        user: gcp_sa(sa, project),
+        leaked_ms,
+        path: path.into(),
+        commit: String::new(),
+    };
+    let p = GCP_PROJECT;
+    let mut used = key("deployer", p, at(6, 9), "deploy/gcp-sa.json");
+    let mut unused = key("reporter", p, at(8, 12), "terraform/reporter-key.json");
+    let mut deleted = key("old-ci", p, at(10, 8), "ci/old-sa.json");
+    let mut other_project = key(
+        "partner",
+        GCP_OTHER_PROJECT,
+        at(11, 0),
+        "vendor/partner-sa.json",
+    );
+
+    // Git history.
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(&repo)?;
+    git(&repo, &["init", "-q", "-b", "main"], None)?;
+    write(&repo.join("README.md"), "# data pipelines\n")?;
+    git(&repo, &["add", "-A"], None)?;
+    git(&repo, &["commit", "-q", "-m", "initial"], Some(at(-3, 10)))?;
+    for (k, project) in [
+        (&mut used, p),
+        (&mut unused, p),
+        (&mut deleted, p),
+        (&mut other_project, GCP_OTHER_PROJECT),
+    ] {
+        let sorted = k.path.starts_with("terraform/");
+        write(&repo.join(&k.path), &gcp_key_file(k, project, sorted))?;
+        git(&repo, &["add", "-A"], None)?;
+        git(
+            &repo,
+            &["commit", "-q", "-m", &format!("add {}", k.path)],
+            Some(k.leaked_ms),
+        )?;
+        k.commit = git(&repo, &["rev-parse", "HEAD"], None)?;
+    }
+    std::fs::remove_file(repo.join(&used.path))?;
+    git(&repo, &["add", "-A"], None)?;
+    git(&repo, &["commit", "-q", "-m", "use WIF"], Some(at(12, 9)))?;
+
+    // Audit logs: (time, entry, data access?).
+    let gcloud =
+        "google-cloud-sdk gcloud/460.0.0 command/gcloud.storage.cp invocation-id/1 environment/GCE";
+    let mut entries: Vec<(i64, serde_json::Value, bool)> = Vec::new();
+    let mut add = |rng: &mut rand::rngs::StdRng,
+                   t: i64,
+                   who: &str,
+                   key: Option<&str>,
+                   ip: &str,
+                   ua: &str,
+                   service: &str,
+                   method: &str,
+                   resource: &str,
+                   request: serde_json::Value,
+                   data: bool| {
+        let mut e = crate::cloudlogs::gcp_entry(
+            rng,
+            t,
+            who,
+            key,
+            ip,
+            service,
+            method,
+            resource,
+            request,
+            serde_json::Value::Null,
+            data,
+        );
+        e["protoPayload"]["requestMetadata"]["callerSuppliedUserAgent"] = json!(ua);
+        entries.push((t, e, data));
+    };
+    // An attached service account every hour: the logs have no gap.
+    let monitor = gcp_sa("monitor", p);
+    for h in 0..(20 * 24) {
+        let t = START_MS + h * HOUR + 5 * 60_000;
+        add(
+            &mut rng,
+            t,
+            &monitor,
+            None,
+            "gce-internal-ip",
+            "google-api-go-client/0.5 gce",
+            "compute.googleapis.com",
+            "v1.compute.instances.list",
+            &format!("projects/{p}/zones/us-central1-a/instances"),
+            serde_json::Value::Null,
+            true,
+        );
+    }
+    // The deployer's key, from CI every day.
+    for d in 0..20 {
+        let t = at(d, 9) + 30 * 60_000;
+        add(
+            &mut rng,
+            t,
+            &used.user,
+            Some(&used.id),
+            KNOWN_IP,
+            gcloud,
+            "storage.googleapis.com",
+            "storage.objects.create",
+            &format!("projects/_/buckets/{p}-builds/objects/build-{d}.tar.gz"),
+            serde_json::Value::Null,
+            true,
+        );
+    }
+    // The reporter's key, before its leak only.
+    for d in 0..6 {
+        add(
+            &mut rng,
+            at(d, 6),
+            &unused.user,
+            Some(&unused.id),
+            KNOWN_IP,
+            gcloud,
+            "bigquery.googleapis.com",
+            "google.cloud.bigquery.v2.JobService.InsertJob",
+            &format!("projects/{p}/jobs/report-{d}"),
+            serde_json::Value::Null,
+            true,
+        );
+    }
+    // The attack, a day after the leak, from a hosting network.
+    let attack_ms = at(7, 2);
+    let attacker_ua = "python-requests/2.31.0";
+    add(
+        &mut rng,
+        attack_ms,
+        &used.user,
+        Some(&used.id),
+        ATTACKER_IP,
+        attacker_ua,
+        "storage.googleapis.com",
+        "storage.objects.list",
+        &format!("projects/_/buckets/{p}-data"),
+        serde_json::Value::Null,
+        true,
+    );
+    add(
+        &mut rng,
+        attack_ms + 60_000,
+        &used.user,
+        Some(&used.id),
+        ATTACKER_IP,
+        attacker_ua,
+        "storage.googleapis.com",
+        "storage.objects.get",
+        &format!("projects/_/buckets/{p}-data/objects/customers.csv"),
+        serde_json::Value::Null,
+        true,
+    );
+    add(
+        &mut rng,
+        attack_ms + 120_000,
+        &used.user,
+        Some(&used.id),
+        ATTACKER_IP,
+        attacker_ua,
+        "iam.googleapis.com",
+        "google.iam.admin.v1.CreateServiceAccountKey",
+        &format!("projects/-/serviceAccounts/{}", used.user),
+        json!({"name": format!("projects/-/serviceAccounts/{}", used.user), "@type": "type.googleapis.com/google.iam.admin.v1.CreateServiceAccountKeyRequest"}),
+        false,
+    );
+    // The old CI key, deleted by an admin before it leaked.
+    let deleted_at_ms = at(3, 0);
+    let name = format!(
+        "projects/-/serviceAccounts/{}/keys/{}",
+        deleted.user, deleted.id
+    );
+    add(
+        &mut rng,
+        deleted_at_ms,
+        "admin@example.com",
+        None,
+        "198.51.100.20",
+        "Mozilla/5.0 (X11; Linux x86_64)",
+        "iam.googleapis.com",
+        "google.iam.admin.v1.DeleteServiceAccountKey",
+        &name,
+        json!({"name": name, "@type": "type.googleapis.com/google.iam.admin.v1.DeleteServiceAccountKeyRequest"}),
+        false,
+    );
+    entries.sort_by_key(|e| e.0);
+    let logs = dir.join("gcp-audit");
+    let mut files: std::collections::BTreeMap<PathBuf, String> = Default::default();
+    for (t, e, data) in &entries {
+        let day = &format_time(*t)[..10];
+        let log = if *data { "data_access" } else { "activity" };
+        let path = logs
+            .join("cloudaudit.googleapis.com")
+            .join(log)
+            .join(day.replace('-', "/"))
+            .join("00:00:00_23:59:59_S0.json");
+        let f = files.entry(path).or_default();
+        f.push_str(&e.to_string());
+        f.push('\n');
+    }
+    for (path, text) in &files {
+        write(path, text)?;
+    }
+
+    // The snapshot, as `keytrail collect gcp` writes it.
+    let snap = dir.join("snapshot").join("gcp").join(p);
+    let member = |sa: &str| format!("serviceAccount:{sa}");
+    write(
+        &snap.join("projects-get-iam-policy.json"),
+        &json!({"bindings": [
+            {"role": "roles/editor", "members": [member(&used.user)]},
+            {"role": "roles/iam.serviceAccountTokenCreator", "members": [member(&used.user)]},
+            {"role": "roles/bigquery.jobUser", "members": [member(&unused.user)]},
+            {"role": "roles/viewer", "members": [member(&unused.user), member(&monitor)]}
+        ], "etag": "BwX1", "version": 1})
+        .to_string(),
+    )?;
+    let accounts: Vec<serde_json::Value> = [&used.user, &unused.user, &deleted.user, &monitor]
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            json!({"email": e, "name": format!("projects/{p}/serviceAccounts/{e}"),
+                   "uniqueId": format!("10{i}4729384756102938"), "projectId": p,
+                   "displayName": e.split('@').next()})
+        })
+        .collect();
+    write(
+        &snap.join("iam-service-accounts-list.json"),
+        &serde_json::Value::Array(accounts).to_string(),
+    )?;
+    let key_entry = |sa: &str, id: &str, kind: &str, created: i64| {
+        json!({"keyAlgorithm": "KEY_ALG_RSA_2048", "keyOrigin": "GOOGLE_PROVIDED", "keyType": kind,
+               "name": format!("projects/{p}/serviceAccounts/{sa}/keys/{id}"),
+               "validAfterTime": format_time(created),
+               "validBeforeTime": "9999-12-31T23:59:59Z"})
+    };
+    let keys_dir = snap.join("iam-service-accounts-keys-list");
+    write(
+        &keys_dir.join(format!("{}.json", used.user)),
+        &json!([
+            key_entry(&used.user, &used.id, "USER_MANAGED", at(-30, 0)),
+            key_entry(
+                &used.user,
+                "0f0e0d0c0b0a09080706050403020100ffeeddcc",
+                "SYSTEM_MANAGED",
+                at(-2, 0)
+            )
+        ])
+        .to_string(),
+    )?;
+    write(
+        &keys_dir.join(format!("{}.json", unused.user)),
+        &json!([key_entry(
+            &unused.user,
+            &unused.id,
+            "USER_MANAGED",
+            at(-60, 0)
+        )])
+        .to_string(),
+    )?;
+    for sa in [&deleted.user, &monitor] {
+        write(&keys_dir.join(format!("{sa}.json")), "[]")?;
+    }
+    let owners = dir.join("keytrail.owners.yaml");
+    write(
+        &owners,
+        &format!(
+            "version: 1\nidentities:\n  - arn: projects/{p}/serviceAccounts/{}\n    owner: data-platform\n    purpose: CI uploads builds\n    environment: prod\n",
+            used.user
+        ),
+    )?;
+    Ok(GcpExposureScenario {
+        repo,
+        logs,
+        snapshot: dir.join("snapshot"),
+        owners,
+        used,
+        unused,
+        deleted,
+        other_project,
+        attack_ms,
+        deleted_at_ms,
+    })
+}
+
+/// What [`write_azure_exposure_scenario`] generated.
+#[derive(Debug, Clone)]
+pub struct AzureExposureScenario {
+    /// The git repository with the secrets in its history.
+    pub repo: PathBuf,
+    /// Entra ID service-principal sign-ins, one Graph JSON page per day.
+    pub logs: PathBuf,
+    /// The snapshot directory (holds `azure/`).
+    pub snapshot: PathBuf,
+    /// The owners file.
+    pub owners: PathBuf,
+    /// The tenant.
+    pub tenant: String,
+    /// `deploy-automation`'s application id.
+    pub app: String,
+    /// `report-runner`'s application id.
+    pub other_app: String,
+    /// Used after the leak from a new network (`id` is its Graph `keyId`).
+    pub used: ScenarioKey,
+    /// Used before its leak only (`report-runner`).
+    pub unused: ScenarioKey,
+    /// Removed from its application before the snapshot (no listed secret
+    /// has its hint); `id` is empty.
+    pub removed: ScenarioKey,
+    /// A secret with no application id next to it; `id` is empty.
+    pub bare: ScenarioKey,
+    /// Time of the attacker's first sign-in.
+    pub attack_ms: i64,
+}
+
+/// Generates the Entra ID exposure scenario under `dir`: client secrets
+/// committed on known dates (three next to their application and tenant
+/// ids, one alone), the tenant's applications with each secret's `keyId`
+/// and `hint` as Graph lists them, role assignments, and a month of
+/// service-principal sign-ins.
+pub fn write_azure_exposure_scenario(dir: &Path, seed: u64) -> io::Result<AzureExposureScenario> {
+    use crate::secrets::{ALNUM, BASE64URL, DIGITS, HEX};
+    use rand::SeedableRng;
+    let mut fake = FakeSecrets::new(seed);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let guid = |f: &mut FakeSecrets| {
+        format!(
+            "{}-{}-4{}-8{}-{}",
+            f.chars(HEX, 8),
+            f.chars(HEX, 4),
+            f.chars(HEX, 3),
+            f.chars(HEX, 3),
+            f.chars(HEX, 12)
+        )
+    };
+    let tenant = guid(&mut fake);
+    let app = guid(&mut fake);
+    let other_app = guid(&mut fake);
+    let sp = guid(&mut fake);
+    let other_sp = guid(&mut fake);
+    let monitor_sp = guid(&mut fake);
+    let subscription = guid(&mut fake);
+    let secret = |f: &mut FakeSecrets| {
+        format!(
+            "{}{}Q~{}",
+            f.chars(ALNUM, 3),
+            f.chars(DIGITS, 1),
+            f.chars(BASE64URL, 34)
+        )
+    };
+    let key =
+        |f: &mut FakeSecrets, id: String, user: &str, leaked_ms: i64, path: &str| ScenarioKey {
+            id,
+            secret: secret(f),
+            user: user.into(),
+            leaked_ms,
+            path: path.into(),
+            commit: String::new(),
+        };
+    let k1 = guid(&mut fake);
+    let k2 = guid(&mut fake);
+    let mut used = key(&mut fake, k1, "deploy-automation", at(6, 9), "deploy/.env");
+    let mut unused = key(
+        &mut fake,
+        k2,
+        "report-runner",
+        at(8, 12),
+        "reports/settings.json",
+    );
+    let mut removed = key(
+        &mut fake,
+        String::new(),
+        "deploy-automation",
+        at(10, 8),
+        "old/azure.env",
+    );
+    let mut bare = key(&mut fake, String::new(), "", at(11, 0), "notes/todo.md");
+
+    // Git history.
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(&repo)?;
+    git(&repo, &["init", "-q", "-b", "main"], None)?;
+    write(&repo.join("README.md"), "# automation\n")?;
+    git(&repo, &["add", "-A"], None)?;
+    git(&repo, &["commit", "-q", "-m", "initial"], Some(at(-3, 10)))?;
+    for k in [&mut used, &mut unused, &mut removed, &mut bare] {
+        let owner_app = if k.user == "report-runner" {
+            &other_app
+        } else {
+            &app
+        };
+        let text = if k.path.ends_with(".json") {
+            format!(
+                "{{\n  \"appId\": \"{owner_app}\",\n  \"displayName\": \"report-runner\",\n  \"password\": \"{}\",\n  \"tenant\": \"{tenant}\"\n}}\n",
+                k.secret
+            )
+        } else if k.path.ends_with(".md") {
+            format!("# todo\n\n- rotate the old secret {} someday\n", k.secret)
+        } else {
+            format!(
+                "AZURE_CLIENT_ID={owner_app}\nAZURE_TENANT_ID={tenant}\nAZURE_CLIENT_SECRET={}\n",
+                k.secret
+            )
+        };
+        write(&repo.join(&k.path), &text)?;
+        git(&repo, &["add", "-A"], None)?;
+        git(
+            &repo,
+            &["commit", "-q", "-m", &format!("add {}", k.path)],
+            Some(k.leaked_ms),
+        )?;
+        k.commit = git(&repo, &["rev-parse", "HEAD"], None)?;
+    }
+
+    // Sign-ins: (time, record).
+    let mut signins: Vec<(i64, serde_json::Value)> = Vec::new();
+    let monitor_key = guid(&mut fake);
+    for h in 0..(20 * 24) {
+        let t = START_MS + h * HOUR + 5 * 60_000;
+        let v = crate::cloudlogs::entra_sign_in(
+            &mut rng,
+            t,
+            None,
+            Some((&monitor_sp, "monitoring", &monitor_key)),
+            "52.160.10.10",
+            "US",
+            "none",
+        );
+        signins.push((t, v));
+    }
+    for d in 0..20 {
+        let t = at(d, 9) + 30 * 60_000;
+        signins.push((
+            t,
+            crate::cloudlogs::entra_sign_in(
+                &mut rng,
+                t,
+                None,
+                Some((&sp, "deploy-automation", &used.id)),
+                KNOWN_IP,
+                "US",
+                "none",
+            ),
+        ));
+    }
+    for d in 0..6 {
+        let t = at(d, 6);
+        signins.push((
+            t,
+            crate::cloudlogs::entra_sign_in(
+                &mut rng,
+                t,
+                None,
+                Some((&other_sp, "report-runner", &unused.id)),
+                KNOWN_IP,
+                "US",
+                "none",
+            ),
+        ));
+    }
+    let attack_ms = at(7, 2);
+    for i in 0..3 {
+        let t = attack_ms + i * 600_000;
+        // Entra writes the key id in upper case at times.
+        signins.push((
+            t,
+            crate::cloudlogs::entra_sign_in(
+                &mut rng,
+                t,
+                None,
+                Some((&sp, "deploy-automation", &used.id.to_ascii_uppercase())),
+                ATTACKER_IP,
+                "NL",
+                "none",
+            ),
+        ));
+    }
+    signins.sort_by_key(|s| s.0);
+    let logs = dir.join("entra-signins");
+    let mut days: std::collections::BTreeMap<String, Vec<serde_json::Value>> = Default::default();
+    for (t, v) in signins {
+        days.entry(format_time(t)[..10].to_string())
+            .or_default()
+            .push(v);
+    }
+    for (day, v) in days {
+        write(
+            &logs.join(format!("signins-{day}.json")),
+            &json!({"@odata.context": "https://graph.microsoft.com/beta/$metadata#auditLogs/signIns", "value": v}).to_string(),
+        )?;
+    }
+
+    // The snapshot, as `keytrail collect azure` writes it.
+    let az = dir.join("snapshot").join("azure");
+    let cred = |k: &ScenarioKey, name: &str, start: i64| {
+        json!({"customKeyIdentifier": null, "displayName": name, "endDateTime": "2099-01-01T00:00:00Z",
+               "hint": &k.secret[..3], "keyId": k.id, "secretText": null, "startDateTime": format_time(start)})
+    };
+    // Another secret of the used application, still listed.
+    let hint = if removed.secret.starts_with("Zz9") {
+        "Yy8"
+    } else {
+        "Zz9"
+    };
+    let spare = ScenarioKey {
+        id: guid(&mut fake),
+        secret: format!("{hint}{}", &removed.secret[3..]),
+        ..removed.clone()
+    };
+    write(
+        &az.join("graph-applications.json"),
+        &json!({"value": [
+            {"id": guid(&mut fake), "appId": app, "displayName": "deploy-automation",
+             "createdDateTime": format_time(at(-90, 0)),
+             "passwordCredentials": [cred(&used, "ci", at(-30, 0)), cred(&spare, "spare", at(-20, 0))],
+             "keyCredentials": []},
+            {"id": guid(&mut fake), "appId": other_app, "displayName": "report-runner",
+             "createdDateTime": format_time(at(-90, 0)),
+             "passwordCredentials": [cred(&unused, "reports", at(-60, 0))],
+             "keyCredentials": []}
+        ]})
+        .to_string(),
+    )?;
+    write(
+        &az.join("graph-service-principals.json"),
+        &json!({"value": [
+            {"id": sp, "appId": app, "displayName": "deploy-automation", "servicePrincipalType": "Application", "appOwnerOrganizationId": tenant},
+            {"id": other_sp, "appId": other_app, "displayName": "report-runner", "servicePrincipalType": "Application", "appOwnerOrganizationId": tenant}
+        ]})
+        .to_string(),
+    )?;
+    write(
+        &az.join("role-assignment-list.json"),
+        &json!([
+            {"id": format!("/subscriptions/{subscription}/providers/Microsoft.Authorization/roleAssignments/{}", guid(&mut fake)),
+             "principalId": sp, "principalType": "ServicePrincipal", "roleDefinitionName": "Contributor",
+             "scope": format!("/subscriptions/{subscription}")},
+            {"id": format!("/subscriptions/{subscription}/providers/Microsoft.Authorization/roleAssignments/{}", guid(&mut fake)),
+             "principalId": other_sp, "principalType": "ServicePrincipal", "roleDefinitionName": "Reader",
+             "scope": format!("/subscriptions/{subscription}/resourceGroups/reports")}
+        ])
+        .to_string(),
+    )?;
+    let owners = dir.join("keytrail.owners.yaml");
+    write(
+        &owners,
+        &format!(
+            "version: 1\nidentities:\n  - arn: entra:application/{app}\n    owner: cloud-platform\n    purpose: deploys to the production subscription\n    environment: prod\n"
+        ),
+    )?;
+    Ok(AzureExposureScenario {
+        repo,
+        logs,
+        snapshot: dir.join("snapshot"),
+        owners,
+        tenant,
+        app,
+        other_app,
+        used,
+        unused,
+        removed,
+        bare,
+        attack_ms,
+    })
+}

@@ -697,3 +697,303 @@ fn image_layer_and_config_times_are_the_leak_times() {
         assert!(!r.all().contains(&k.secret), "secret printed");
     }
 }
+
+/// Google Cloud: service-account key files committed on known dates (one with
+/// its members sorted), the project's snapshot as `collect gcp` writes it, and
+/// a month of audit logs in a Cloud Storage sink's layout. Each key is joined
+/// with its service account, roles and use after the leak.
+#[test]
+fn gcp_service_account_keys_are_joined_with_the_audit_logs() {
+    use keytrail_testkit::exposure::{GCP_OTHER_PROJECT, GCP_PROJECT, write_gcp_exposure_scenario};
+    let t = CliTest::new();
+    let sc = write_gcp_exposure_scenario(&t.root().join("gsc"), 7).expect("scenario");
+    let r = t.run(&[
+        "scan",
+        "--format",
+        "json",
+        "-o",
+        "findings.json",
+        sc.repo.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "scan: {}", r.stderr);
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "exposure",
+            "--findings",
+            "findings.json",
+            "--snapshot",
+            sc.snapshot.to_str().unwrap(),
+            "--owners",
+            sc.owners.to_str().unwrap(),
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let r = t.run(&args);
+        let v: Value = serde_json::from_str(&r.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}\n{}", r.stdout, r.stderr));
+        (r, v)
+    };
+    let (r, v) = run(&["--logs", sc.logs.to_str().unwrap(), "--plan"]);
+    assert_eq!(r.code, 1, "a key was used after it leaked: {}", r.stderr);
+    assert_eq!(v["records"].as_array().unwrap().len(), 4, "{v:#}");
+
+    // Used by an attacker a day after the leak.
+    let u = record(&v, &sc.used.id);
+    assert_eq!(u["credential"], "gcp_service_account_key");
+    assert_eq!(u["verdict"], "used from new sources — treat as compromised");
+    assert_eq!(u["identity"]["name"], sc.used.user.as_str());
+    assert_eq!(u["identity"]["account_id"], GCP_PROJECT);
+    assert_eq!(
+        u["identity"]["arn"],
+        format!("projects/{GCP_PROJECT}/serviceAccounts/{}", sc.used.user)
+    );
+    assert_eq!(u["identity"]["from"], "snapshot");
+    assert_eq!(u["identity"]["owner"], "data-platform");
+    assert_eq!(
+        (u["status"].as_str(), u["live"].as_bool()),
+        (Some("active"), Some(true))
+    );
+    assert_eq!(strs(&u["privilege"]), ["admin"]);
+    assert_eq!(
+        strs(&u["reach"]["roles"]),
+        ["roles/editor", "roles/iam.serviceAccountTokenCreator"]
+    );
+    let acts_as = strs(&u["reach"]["impersonates"]);
+    assert_eq!(acts_as.len(), 3, "{acts_as:?}");
+    assert!(acts_as.contains(&sc.unused.user), "{acts_as:?}");
+    assert_eq!(u["leaked_at"], time(sc.used.leaked_ms));
+    assert_eq!(
+        strs(&u["new_sources"]["ips"]),
+        [keytrail_testkit::exposure::ATTACKER_IP]
+    );
+    assert_eq!(
+        strs(&u["known_sources"]["ips"]),
+        [keytrail_testkit::exposure::KNOWN_IP]
+    );
+    // The daily CI call half an hour after the commit, then the attacker's.
+    assert_eq!(
+        u["first_use_after_leak"],
+        time(sc.used.leaked_ms + 30 * 60_000)
+    );
+    assert_eq!(u["apis_after_leak"]["storage:storage.objects.get"], 1);
+    let res = strs(&u["resources_after_leak"]);
+    assert!(
+        res.iter().any(|r| r.ends_with("/objects/customers.csv")),
+        "{res:?}"
+    );
+    assert_eq!(u["action"]["kind"], "revoke_now");
+    let cmds = strs(&u["action"]["commands"]);
+    assert_eq!(
+        cmds[0],
+        format!(
+            "gcloud iam service-accounts keys disable {} --iam-account {} --project {GCP_PROJECT}",
+            sc.used.id, sc.used.user
+        )
+    );
+    assert!(
+        cmds[1].starts_with("gcloud iam service-accounts keys delete "),
+        "{cmds:?}"
+    );
+
+    // Used before its leak only; its file had its members sorted.
+    let n = record(&v, &sc.unused.id);
+    assert_eq!(n["verdict"], "not used since the leak");
+    assert_eq!(n["used_after_leak"], false);
+    assert_eq!(n["uses_before_leak"], 6);
+    assert_eq!(strs(&n["privilege"]), ["write"]);
+    assert!(
+        n["rule_ids"]
+            .to_string()
+            .contains("gcp.service_account.key.sorted"),
+        "{n:#}"
+    );
+    assert_eq!(n["action"]["kind"], "rotate");
+
+    // Deleted by an admin before it leaked: the audit log says so, and the
+    // snapshot's key list no longer has it.
+    let d = record(&v, &sc.deleted.id);
+    assert_eq!(d["status"], "deleted");
+    assert_eq!(d["verdict"], "inactive/deleted");
+    assert_eq!(d["status_changes"][0]["by"], "admin@example.com");
+    assert_eq!(d["status_changes"][0]["time"], time(sc.deleted_at_ms));
+    assert_eq!(d["identity"]["name"], sc.deleted.user.as_str());
+    assert_eq!(d["identity"]["from"], "key file");
+    assert_eq!(d["action"]["kind"], "remove_from_source");
+
+    // A key of a project the snapshot does not describe.
+    let o = record(&v, &sc.other_project.id);
+    assert_eq!(o["identity"]["account_id"], GCP_OTHER_PROJECT);
+    assert_eq!(o["status"], "unknown");
+    assert!(
+        o["notes"]
+            .to_string()
+            .contains("which the snapshot does not describe"),
+        "{o:#}"
+    );
+
+    // The plan: a keyless replacement for each leaked key.
+    let plan = &v["plan"];
+    assert_eq!(plan["long_lived"]["gcp_service_account_keys_leaked"], 4);
+    let item = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["credential_id"] == sc.used.id.as_str())
+        .expect("a plan item for the used key");
+    assert_eq!(item["replacement"], "gcp-workload-identity-federation");
+    assert!(item["how"].as_str().unwrap().contains(&sc.used.user));
+    assert!(v["coverage"]["events_by_cloud"]["gcp"].as_u64().unwrap() > 500);
+
+    // Without Google Cloud's audit logs nothing is said about use.
+    let (r, v) = run(&[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let u = record(&v, &sc.used.id);
+    assert_eq!(u["verdict"], "no audit log for this credential");
+    assert_eq!(u["used_after_leak"], Value::Null);
+    assert!(
+        u["notes"].to_string().contains("no Google Cloud audit log"),
+        "{u:#}"
+    );
+    assert_eq!(u["identity"]["owner"], "data-platform");
+
+    // Human output names the roles.
+    let r = t.run(&[
+        "exposure",
+        "--findings",
+        "findings.json",
+        "--snapshot",
+        sc.snapshot.to_str().unwrap(),
+        "--logs",
+        sc.logs.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("reach: roles roles/editor, roles/iam.serviceAccountTokenCreator"),
+        "{}",
+        r.stdout
+    );
+    assert!(!r.stdout.contains("BEGIN PRIVATE KEY"), "{}", r.stdout);
+}
+
+/// Entra ID: client secrets committed next to their application and tenant
+/// ids (and one alone), the tenant's applications as Graph lists them (each
+/// secret's `keyId` and `hint`), role assignments, and a month of
+/// service-principal sign-ins. A secret is tied to its key by its first
+/// three characters, then joined with the sign-ins that name the key.
+#[test]
+fn azure_client_secrets_are_tied_to_their_key_by_the_hint() {
+    use keytrail_testkit::exposure::write_azure_exposure_scenario;
+    let t = CliTest::new();
+    let sc = write_azure_exposure_scenario(&t.root().join("asc"), 11).expect("scenario");
+    let r = t.run(&[
+        "scan",
+        "--format",
+        "json",
+        "-o",
+        "findings.json",
+        sc.repo.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 1, "scan: {}", r.stderr);
+    let r = t.run(&[
+        "exposure",
+        "--findings",
+        "findings.json",
+        "--snapshot",
+        sc.snapshot.to_str().unwrap(),
+        "--owners",
+        sc.owners.to_str().unwrap(),
+        "--logs",
+        sc.logs.to_str().unwrap(),
+        "--plan",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(r.code, 1, "a secret was used after it leaked: {}", r.stderr);
+    let v: Value = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", r.stdout, r.stderr));
+    let recs = v["records"].as_array().unwrap();
+    assert_eq!(recs.len(), 4, "{v:#}");
+    let by_place = |path: &str| {
+        recs.iter()
+            .find(|r| r["leaked_where"][0]["path"] == path)
+            .unwrap_or_else(|| panic!("no record leaked at {path}: {v:#}"))
+    };
+
+    // Tied to its key, used by an attacker (sign-ins with the key id in upper case).
+    let u = record(&v, &sc.used.id);
+    assert_eq!(u["credential"], "azure_client_secret");
+    assert_eq!(u["verdict"], "used from new sources — treat as compromised");
+    assert_eq!(u["identity"]["name"], "deploy-automation");
+    assert_eq!(
+        u["identity"]["arn"],
+        format!("entra:application/{}", sc.app)
+    );
+    assert_eq!(u["identity"]["account_id"], sc.tenant.as_str());
+    assert_eq!(u["identity"]["owner"], "cloud-platform");
+    assert_eq!(u["status"], "active");
+    assert_eq!(strs(&u["privilege"]), ["admin"]);
+    assert_eq!(strs(&u["reach"]["roles"]).len(), 1);
+    assert!(strs(&u["reach"]["roles"])[0].starts_with("Contributor on /subscriptions/"));
+    assert_eq!(
+        strs(&u["new_sources"]["ips"]),
+        [keytrail_testkit::exposure::ATTACKER_IP]
+    );
+    assert_eq!(u["uses_after_leak"], 3 + 14, "{u:#}");
+    assert!(
+        u["notes"]
+            .to_string()
+            .contains("the only client secret of the application"),
+        "{u:#}"
+    );
+    assert_eq!(
+        strs(&u["action"]["commands"]),
+        [format!(
+            "az ad app credential delete --id {} --key-id {}",
+            sc.app, sc.used.id
+        )]
+    );
+    assert!(
+        !r.stdout.contains(&sc.used.secret),
+        "the secret is never printed"
+    );
+
+    // Used before its leak only.
+    let n = record(&v, &sc.unused.id);
+    assert_eq!(n["verdict"], "not used since the leak");
+    assert_eq!(n["uses_before_leak"], 6);
+    assert_eq!(strs(&n["privilege"]), ["read-only"]);
+
+    // Removed from its application: no listed secret has its first characters.
+    let d = by_place("old/azure.env");
+    assert_eq!(d["status"], "deleted");
+    assert_eq!(d["verdict"], "inactive/deleted");
+    assert_eq!(
+        d["identity"]["arn"],
+        format!("entra:application/{}", sc.app)
+    );
+    assert_eq!(d["action"]["kind"], "remove_from_source");
+
+    // Alone: no application id, so no key and no sign-ins.
+    let b = by_place("notes/todo.md");
+    assert_eq!(b["verdict"], "no audit log for this credential");
+    assert_eq!(b["identity"]["from"], "none");
+    assert!(
+        b["notes"]
+            .to_string()
+            .contains("no application (client) id"),
+        "{b:#}"
+    );
+
+    let plan = &v["plan"];
+    assert_eq!(plan["long_lived"]["azure_client_secrets_leaked"], 4);
+    let item = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["credential_id"] == sc.used.id.as_str())
+        .expect("a plan item");
+    assert_eq!(item["replacement"], "azure-managed-identity");
+    assert!(v["coverage"]["events_by_cloud"]["entra"].as_u64().unwrap() > 480);
+}

@@ -20,6 +20,9 @@ pub struct AppCredential {
     pub start: Option<Timestamp>,
     /// `endDateTime`.
     pub end: Option<Timestamp>,
+    /// `hint`: a client secret's first three characters, as Graph lists
+    /// them (what ties a leaked secret to its `keyId` without the secret).
+    pub hint: Option<String>,
 }
 
 /// An Entra ID application registration.
@@ -65,6 +68,8 @@ struct CredSyntax {
     start_date_time: Time,
     #[serde(default)]
     end_date_time: Time,
+    #[serde(default)]
+    hint: Option<String>,
 }
 
 /// A storage account (`az storage account list`).
@@ -249,6 +254,7 @@ pub fn load(dir: &Path, diags: &mut Vec<Diagnostic>) -> AzureSnapshot {
                             display_name: c.display_name,
                             start: c.start_date_time.0,
                             end: c.end_date_time.0,
+                            hint: c.hint.filter(|h| !h.is_empty()),
                         });
                     }
                 }
