@@ -59,8 +59,19 @@ pub struct ForgeRepo {
     pub full_name: String,
     /// The URL to clone (HTTPS ones carry the token as user info).
     pub clone_url: String,
-    /// The wiki's clone URL, when the repository has a wiki.
+    /// The clone URL as the forge lists it, without the token: what may be
+    /// shown, stored or put on a queue.
+    pub url: String,
+    /// The wiki's clone URL, when the repository has a wiki (with the
+    /// token, as `clone_url`).
     pub wiki_url: Option<String>,
+    /// The wiki's clone URL without the token.
+    pub wiki: Option<String>,
+    /// Archived (read-only) on the forge (GitHub's and GitLab's `archived`).
+    pub archived: bool,
+    /// A fork of another repository (GitHub's `fork`, GitLab's
+    /// `forked_from_project`).
+    pub fork: bool,
     /// GitLab's project id (issues and notes are under it).
     pub id: Option<u64>,
     /// Whether issues or merge requests may exist (GitHub's `has_issues`, GitLab's `issues_enabled`).
@@ -151,7 +162,11 @@ impl ForgeClient {
                 out.push(ForgeRepo {
                     full_name: format!("gist {id} of {login}"),
                     clone_url: self.with_token(pull),
+                    url: pull.to_string(),
                     wiki_url: None,
+                    wiki: None,
+                    archived: false,
+                    fork: false,
                     id: None,
                     has_issues: false,
                 });
@@ -182,15 +197,24 @@ impl ForgeClient {
                         .unwrap_or(true),
             ),
         };
-        let clone_url = self.with_token(url);
-        let wiki_url = wiki.then(|| {
-            let base = clone_url.strip_suffix(".git").unwrap_or(&clone_url);
+        let wiki_of = |u: &str| {
+            let base = u.strip_suffix(".git").unwrap_or(u);
             format!("{base}.wiki.git")
-        });
+        };
+        let clone_url = self.with_token(url);
+        let flag = |k: &str| r.get(k).and_then(Value::as_bool).unwrap_or(false);
+        let fork = match self.kind {
+            ForgeKind::GitHub => flag("fork"),
+            ForgeKind::GitLab => r.get("forked_from_project").is_some_and(|p| !p.is_null()),
+        };
         Some(ForgeRepo {
             full_name: name.to_string(),
+            wiki_url: wiki.then(|| wiki_of(&clone_url)),
+            wiki: wiki.then(|| wiki_of(url)),
             clone_url,
-            wiki_url,
+            url: url.to_string(),
+            archived: flag("archived"),
+            fork,
             id: r.get("id").and_then(Value::as_u64),
             has_issues: issues,
         })
@@ -575,6 +599,40 @@ mod tests {
             rate_limit_wait(Some("7"), None),
             Some(Duration::from_secs(7))
         );
+    }
+
+    #[test]
+    fn listed_repositories_say_archived_fork_and_url_without_token() {
+        let token = Some(Secret::new("T".into()));
+        let gh = ForgeClient::new(ForgeKind::GitHub, None, token.clone());
+        let r = gh
+            .repo(
+                &serde_json::json!({"full_name": "a/b", "clone_url": "https://github.com/a/b.git",
+                "has_wiki": true, "archived": true, "fork": true}),
+            )
+            .unwrap();
+        assert!(r.archived && r.fork);
+        assert_eq!(r.url, "https://github.com/a/b.git");
+        assert_eq!(r.clone_url, "https://x-access-token:T@github.com/a/b.git");
+        assert_eq!(r.wiki.as_deref(), Some("https://github.com/a/b.wiki.git"));
+        let r = gh
+            .repo(
+                &serde_json::json!({"full_name": "a/c", "clone_url": "https://github.com/a/c.git"}),
+            )
+            .unwrap();
+        assert!(!r.archived && !r.fork && r.wiki.is_none());
+        let gl = ForgeClient::new(ForgeKind::GitLab, None, token);
+        let p = |v: serde_json::Value| gl.repo(&v).unwrap();
+        let base = serde_json::json!({"path_with_namespace": "g/p", "http_url_to_repo": "https://gitlab.com/g/p.git"});
+        assert!(!p(base.clone()).fork);
+        let mut forked = base.clone();
+        forked["forked_from_project"] = serde_json::json!({"id": 1});
+        forked["archived"] = serde_json::json!(true);
+        let f = p(forked);
+        assert!(f.fork && f.archived);
+        let mut null = base;
+        null["forked_from_project"] = serde_json::Value::Null;
+        assert!(!p(null).fork);
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! OCI-in-docker-save layouts, optionally gzip-compressed), OCI image
 //! layouts (directory or tar), and registries over the OCI distribution API
 //! ([`registry`]: anonymous, basic, bearer-token; credentials from flags or
-//! docker's `config.json`), including multi-platform indexes.
+//! docker's `config.json`), including multi-platform indexes. [`catalog`]
+//! lists a registry's repositories and tags with the same client.
 //!
 //! How an image is scanned ([`scan_image`]):
 //! 1. **Resolve** the reference to one manifest per selected platform
@@ -36,6 +37,7 @@
 //! registry and auth errors) becomes diagnostics naming the image and layer;
 //! other layers and images go on. Diagnostic kinds are listed in [`kinds`].
 
+pub mod catalog;
 mod layer;
 mod oci;
 pub mod reference;

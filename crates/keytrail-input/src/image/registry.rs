@@ -278,6 +278,53 @@ impl Registry {
         }
     }
 
+    /// `https://host[:port]` (or `http://…`): where the API is.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// GET one page of a JSON listing (`what`: `catalog` or `tags`): its
+    /// body and its `Link` header. A status other than 2xx is an error
+    /// naming the URL, the status and the registry's error codes.
+    pub(crate) fn get_listing(
+        &self,
+        url: &str,
+        what: &str,
+    ) -> Result<(Vec<u8>, Option<String>), String> {
+        let resp = self
+            .get(url, Some("application/json"))
+            .map_err(|e| e.message)?;
+        let status = resp.status();
+        if !status.is_success() {
+            let hint = match (status.as_u16(), what) {
+                (404, "catalog") => {
+                    " (the registry does not offer its catalog: name its images with `keytrail submit scan image:REF`)"
+                }
+                (401 | 403, _) => {
+                    " (credentials: --registry-user/--registry-password or docker login)"
+                }
+                _ => "",
+            };
+            return Err(format!(
+                "GET {url} ({what}): HTTP {}{}{hint}",
+                status_text(status),
+                error_detail(resp)
+            ));
+        }
+        let link = resp
+            .headers()
+            .get("link")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp
+            .into_body()
+            .into_with_config()
+            .limit(MAX_DOCUMENT)
+            .read_to_vec()
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        Ok((body, link))
+    }
+
     /// Fetch a manifest or index by tag or digest.
     pub(crate) fn manifest(&self, reference: &str, what: &str) -> Result<Document, BlobError> {
         let url = format!("{}/v2/{}/manifests/{reference}", self.base, self.repository);
@@ -455,6 +502,22 @@ fn http_error(url: &str, what: &str, resp: ureq::http::Response<ureq::Body>) -> 
             error_detail(resp)
         ),
     )
+}
+
+/// The `rel="next"` URL of a `Link` header (`<URL>; rel="next"`).
+pub(crate) fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"))
+            .then(|| {
+                url.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
+    })
 }
 
 /// `Bearer realm="x",service="y"` → ("Bearer", {realm: x, service: y}).
