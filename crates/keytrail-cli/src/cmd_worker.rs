@@ -3,7 +3,8 @@
 //! worker` (take jobs and run each as `keytrail scan --db` runs, recorded
 //! under the job's key) and `keytrail jobs` (their state, and the workers'
 //! heartbeats). The queue is `keytrail-worker`'s; the scan is the one of
-//! `cmd_scan.rs`, parsed from the same flags.
+//! `cmd_scan.rs`, parsed from the same flags. The discovery submitters
+//! (`submit github-org`, `gitlab-group`, `registry`) are `cmd_discover.rs`.
 
 use crate::ExitStatus;
 use crate::args::{Cli, Command};
@@ -41,7 +42,8 @@ pub struct NatsArgs {
 }
 
 impl NatsArgs {
-    fn config(&self) -> QueueConfig {
+    /// The queue's configuration.
+    pub(crate) fn config(&self) -> QueueConfig {
         let mut c = QueueConfig::new(&self.nats);
         c.prefix = self.queue_prefix.clone();
         c
@@ -84,6 +86,17 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 pub enum SubmitCommand {
     /// Submit scan jobs: one per TARGET, for `keytrail worker`s to run.
     Scan(SubmitScanArgs),
+    /// Submit a scan job per repository of GitHub organisations (listed
+    /// through the REST API).
+    #[command(name = "github-org")]
+    GithubOrg(crate::cmd_discover::SubmitGithubArgs),
+    /// Submit a scan job per project of GitLab groups and their subgroups
+    /// (listed through the REST API).
+    #[command(name = "gitlab-group")]
+    GitlabGroup(crate::cmd_discover::SubmitGitlabArgs),
+    /// Submit a scan job per image tag of a registry's catalog (OCI
+    /// distribution API).
+    Registry(crate::cmd_discover::SubmitRegistryArgs),
 }
 
 /// `keytrail submit scan`.
@@ -93,6 +106,7 @@ pub enum SubmitCommand {
 \"state\", \"created\", \"published\", \"duplicate\"} (docs/workers.md).\n\n\
 Exit codes: 0 = submitted (or already queued), 2 = error (a TARGET that is not a path, git URL \
 or image; the store or the NATS server cannot be reached).\n\n\
+Whole organisations: `keytrail submit github-org`, `gitlab-group`, `registry`.\n\n\
 Examples:\n  keytrail submit scan --nats nats://127.0.0.1:4222 --db postgres://keytrail@db/keytrail \
 /srv/repos/api https://github.com/acme/web.git image:registry.local/app:1.2\n  \
 keytrail submit scan --key nightly-2026-12-07 /srv/repos/api"
@@ -268,7 +282,12 @@ fn parse_state(s: &str) -> Result<JobState, String> {
 
 /// Runs `keytrail submit`.
 pub fn run_submit(cmd: &SubmitCommand) -> anyhow::Result<ExitStatus> {
-    let SubmitCommand::Scan(args) = cmd;
+    let args = match cmd {
+        SubmitCommand::Scan(a) => a,
+        SubmitCommand::GithubOrg(a) => return crate::cmd_discover::run_github(a),
+        SubmitCommand::GitlabGroup(a) => return crate::cmd_discover::run_gitlab(a),
+        SubmitCommand::Registry(a) => return crate::cmd_discover::run_registry(a),
+    };
     let cwd = std::env::current_dir().context("the working directory")?;
     let mut jobs = Vec::with_capacity(args.targets.len());
     for (i, t) in args.targets.iter().enumerate() {
@@ -285,6 +304,12 @@ pub fn run_submit(cmd: &SubmitCommand) -> anyhow::Result<ExitStatus> {
     let db = db_location(&args.db)?;
     let results =
         keytrail_worker::submit(&args.nats.config(), &db, &jobs).map_err(anyhow::Error::msg)?;
+    print_submitted(&results)?;
+    Ok(ExitStatus::Clean)
+}
+
+/// One JSON line per submitted job on stdout (docs/workers.md).
+pub(crate) fn print_submitted(results: &[keytrail_worker::SubmitResult]) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     for r in results {
         let line = serde_json::json!({
@@ -299,10 +324,11 @@ pub fn run_submit(cmd: &SubmitCommand) -> anyhow::Result<ExitStatus> {
         serde_json::to_writer(&mut out, &line)?;
         out.write_all(b"\n")?;
     }
-    Ok(ExitStatus::Clean)
+    Ok(())
 }
 
-fn db_location(db: &DbArg) -> anyhow::Result<String> {
+/// The store: `--db`, else the default one.
+pub(crate) fn db_location(db: &DbArg) -> anyhow::Result<String> {
     match &db.db {
         Some(d) => Ok(d.clone()),
         None => crate::cmd_store::default_db(),

@@ -19,7 +19,7 @@ use crate::{CliTest, Run, fake};
 
 /// A bare repository at `dir/NAME.git` whose history once held `file`
 /// with `text` (added, then deleted in a later commit).
-fn repo(dir: &Path, name: &str, file: &str, text: &str) -> String {
+pub(crate) fn repo(dir: &Path, name: &str, file: &str, text: &str) -> String {
     let work = dir.join(format!("work-{}", name.replace('/', "-")));
     std::fs::create_dir_all(&work).unwrap();
     git(&work, &["init", "-q", "-b", "main"]).unwrap();
@@ -47,7 +47,7 @@ fn repo(dir: &Path, name: &str, file: &str, text: &str) -> String {
     format!("file://{}", bare.display())
 }
 
-fn run_with(t: &CliTest, args: &[&str], env: &[(&str, &str)]) -> Run {
+pub(crate) fn run_with(t: &CliTest, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut c = t.command(args);
     for v in [
         "GITHUB_TOKEN",

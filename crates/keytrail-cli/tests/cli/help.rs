@@ -37,6 +37,9 @@ fn every_flag_has_an_example() {
         &["serve"],
         &["token", "create"],
         &["submit", "scan"],
+        &["submit", "github-org"],
+        &["submit", "gitlab-group"],
+        &["submit", "registry"],
         &["worker"],
         &["jobs"],
     ] {

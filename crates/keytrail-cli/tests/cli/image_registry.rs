@@ -29,7 +29,7 @@ const ISSUER: &str = "keytrail-test-issuer";
 const B64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Standard base64 with padding.
-fn base64(data: &[u8]) -> String {
+pub(crate) fn base64(data: &[u8]) -> String {
     let mut out = String::new();
     for chunk in data.chunks(3) {
         let b = [
@@ -163,7 +163,7 @@ type Log = Arc<Mutex<Vec<String>>>;
 
 /// A token service on 127.0.0.1 (one thread per connection, for the life
 /// of the test process).
-struct TokenServer {
+pub(crate) struct TokenServer {
     realm: String,
     log: Log,
 }
@@ -191,7 +191,7 @@ impl TokenServer {
         TokenServer { realm, log }
     }
 
-    fn log(&self) -> Vec<String> {
+    pub(crate) fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
     }
 }
@@ -343,18 +343,18 @@ fn start_registry(dir: &Path, realm: &str, cert: &Path) -> Registry {
 
 /// A token-auth registry holding `secure/app:v1`, an image with a fake
 /// GitHub token in `/app/.env`.
-struct Setup {
-    t: CliTest,
-    tokens: TokenServer,
-    registry: Registry,
-    user: String,
-    password: String,
+pub(crate) struct Setup {
+    pub(crate) t: CliTest,
+    pub(crate) tokens: TokenServer,
+    pub(crate) registry: Registry,
+    pub(crate) user: String,
+    pub(crate) password: String,
     refresh_token: String,
-    secret: String,
-    reference: String,
+    pub(crate) secret: String,
+    pub(crate) reference: String,
 }
 
-fn setup() -> Setup {
+pub(crate) fn setup() -> Setup {
     tools(&["umoci", "skopeo", "docker-registry", "openssl"]);
     let t = CliTest::new();
     let key = SigningKey::new(t.root());
@@ -417,7 +417,7 @@ fn setup() -> Setup {
 impl Setup {
     /// Run keytrail with `DOCKER_CONFIG` holding `config` (none: an empty
     /// directory) and `bin` first on `PATH`.
-    fn scan(&self, args: &[&str], config: Option<&Value>) -> Run {
+    pub(crate) fn scan(&self, args: &[&str], config: Option<&Value>) -> Run {
         let dir = tempfile::tempdir_in(self.t.root()).unwrap();
         if let Some(c) = config {
             std::fs::write(dir.path().join("config.json"), c.to_string()).unwrap();

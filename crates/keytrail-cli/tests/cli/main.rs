@@ -35,6 +35,10 @@ mod scan;
 mod scan_s3;
 mod serve;
 mod store;
+#[cfg(feature = "forge")]
+mod submit_forge;
+#[cfg(feature = "image")]
+mod submit_registry;
 mod verify;
 mod worker;
 

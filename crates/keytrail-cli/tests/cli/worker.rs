@@ -29,14 +29,14 @@ fn nats_server_binary() -> PathBuf {
 }
 
 /// A nats-server with JetStream on a free loopback port, killed when dropped.
-struct Nats {
+pub(crate) struct Nats {
     port: u16,
     _dir: tempfile::TempDir,
     child: Child,
 }
 
 impl Nats {
-    fn start() -> Nats {
+    pub(crate) fn start() -> Nats {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -64,7 +64,7 @@ impl Nats {
             child,
         }
     }
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
 }
@@ -76,7 +76,7 @@ impl Drop for Nats {
     }
 }
 
-fn lines(r: &Run) -> Vec<Value> {
+pub(crate) fn lines(r: &Run) -> Vec<Value> {
     r.stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
@@ -84,13 +84,24 @@ fn lines(r: &Run) -> Vec<Value> {
 }
 
 /// A worker process; its stderr goes to a file of the test directory.
-struct Worker {
+pub(crate) struct Worker {
     child: Child,
     log: PathBuf,
 }
 
 impl Worker {
-    fn start(t: &CliTest, nats: &Nats, db: &str, name: &str, extra: &[&str]) -> Worker {
+    pub(crate) fn start(t: &CliTest, nats: &Nats, db: &str, name: &str, extra: &[&str]) -> Worker {
+        Worker::start_env(t, nats, db, name, extra, &[])
+    }
+    /// [`Worker::start`] with `env` set for the worker.
+    pub(crate) fn start_env(
+        t: &CliTest,
+        nats: &Nats,
+        db: &str,
+        name: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Worker {
         let log = t.root().join(format!("{name}.log"));
         let mut args = vec![
             "worker",
@@ -111,8 +122,11 @@ impl Worker {
         }
         args.extend(extra.iter().map(|s| s.to_string()));
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let child = t
-            .command(&refs)
+        let mut c = t.command(&refs);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let child = c
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -120,11 +134,11 @@ impl Worker {
             .expect("start keytrail worker");
         Worker { child, log }
     }
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
     /// Wait for the worker to exit by itself (`--exit-when-idle`).
-    fn wait(mut self, secs: u64) -> String {
+    pub(crate) fn wait(mut self, secs: u64) -> String {
         let until = Instant::now() + Duration::from_secs(secs);
         loop {
             if let Some(s) = self.child.try_wait().unwrap() {
@@ -148,7 +162,7 @@ impl Drop for Worker {
     }
 }
 
-fn jobs(t: &CliTest, db: &str) -> Vec<Value> {
+pub(crate) fn jobs(t: &CliTest, db: &str) -> Vec<Value> {
     let r = t.run(&["jobs", "--db", db]);
     assert_eq!(r.code, 0, "{r:?}");
     lines(&r)
