@@ -789,6 +789,8 @@ fn scan_target(input: &crate::args::InputArgs) -> String {
     }
     parts.extend(input.git_urls.iter().map(|u| format!("git:{u}")));
     parts.extend(input.images.iter().map(|i| format!("image:{i}")));
+    // S3 URIs as given: what a worker's S3 job records too.
+    parts.extend(input.s3.iter().cloned());
     for l in &input.logs {
         let abs = std::fs::canonicalize(l).unwrap_or_else(|_| l.clone());
         parts.push(format!("log:{}", abs.display()));

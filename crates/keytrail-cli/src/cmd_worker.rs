@@ -104,21 +104,24 @@ pub enum SubmitCommand {
 #[command(
     after_help = "Prints one JSON line per TARGET: {\"job_key\", \"kind\", \"target\", \
 \"state\", \"created\", \"published\", \"duplicate\"} (docs/workers.md).\n\n\
-Exit codes: 0 = submitted (or already queued), 2 = error (a TARGET that is not a path, git URL \
-or image; the store or the NATS server cannot be reached).\n\n\
+Exit codes: 0 = submitted (or already queued), 2 = error (a TARGET that is not a path, git URL, \
+image or S3 URI; the store or the NATS server cannot be reached).\n\n\
 Whole organisations: `keytrail submit github-org`, `gitlab-group`, `registry`.\n\n\
 Examples:\n  keytrail submit scan --nats nats://127.0.0.1:4222 --db postgres://keytrail@db/keytrail \
 /srv/repos/api https://github.com/acme/web.git image:registry.local/app:1.2\n  \
+keytrail submit scan s3://backups/exports/\n  \
 keytrail submit scan --key nightly-2026-12-07 /srv/repos/api"
 )]
 pub struct SubmitScanArgs {
     /// What to scan, one job each: a path the workers can reach (made
     /// absolute here), a git URL (`https://…`, `ssh://…`, `git@host:path`,
-    /// or `git:URL` for any other), or an image (`image:REF`,
-    /// `docker://REF`). A target already queued or running is not
-    /// submitted again: its job is printed.
+    /// or `git:URL` for any other), an image (`image:REF`,
+    /// `docker://REF`), or an S3 prefix (`s3://BUCKET/PREFIX`, read by the
+    /// workers with their own AWS credentials and `--s3-endpoint`). A
+    /// target already queued or running is not submitted again: its job
+    /// is printed.
     ///
-    /// Example: `/srv/repos/api https://github.com/acme/web.git image:alpine:3.20`
+    /// Example: `/srv/repos/api https://github.com/acme/web.git image:alpine:3.20 s3://backups/exports/`
     #[arg(value_name = "TARGET", required = true)]
     pub targets: Vec<String>,
 
@@ -196,6 +199,14 @@ pub struct WorkerArgs {
     /// Example: `--exit-when-idle 30s`
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub exit_when_idle: Option<Duration>,
+
+    /// S3 endpoint URL for S3 jobs (S3-compatible stores, emulators), as
+    /// `scan --s3-endpoint` [default: the SDK's, or `AWS_ENDPOINT_URL`].
+    /// S3 credentials are the worker's own (the SDK's usual chain).
+    ///
+    /// Example: `--s3-endpoint http://minio.internal:9000`
+    #[arg(long = "s3-endpoint", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
 
     /// Print nothing on stderr except errors.
     ///
@@ -292,6 +303,11 @@ pub fn run_submit(cmd: &SubmitCommand) -> anyhow::Result<ExitStatus> {
     let mut jobs = Vec::with_capacity(args.targets.len());
     for (i, t) in args.targets.iter().enumerate() {
         let target = Target::parse(t, &cwd).map_err(anyhow::Error::msg)?;
+        #[cfg(feature = "scan-s3")]
+        if let Target::S3(u) = &target {
+            // What `scan --s3` will refuse is refused here, not by the workers.
+            keytrail_collect::s3scan::S3Target::parse(u).map_err(anyhow::Error::msg)?;
+        }
         let key = args.key.as_ref().map(|k| {
             if args.targets.len() == 1 {
                 k.clone()
@@ -350,6 +366,7 @@ pub fn run_worker(args: &WorkerArgs) -> anyhow::Result<ExitStatus> {
     let runner = Arc::new(ScanRunner {
         quiet: args.quiet,
         pause: args.fault_pause,
+        s3_endpoint: args.s3_endpoint.clone(),
     });
     let summary =
         keytrail_worker::work(&config, &db, runner, &options).map_err(anyhow::Error::msg)?;
@@ -366,6 +383,8 @@ pub fn run_worker(args: &WorkerArgs) -> anyhow::Result<ExitStatus> {
 struct ScanRunner {
     quiet: bool,
     pause: Option<(Phase, Duration)>,
+    /// `--s3-endpoint` of S3 jobs.
+    s3_endpoint: Option<String>,
 }
 
 impl ScanRunner {
@@ -402,6 +421,12 @@ impl Runner for ScanRunner {
             Target::Path(p) => argv.push(p.display().to_string()),
             Target::GitUrl(u) => argv.extend(["--git-url".into(), u.clone()]),
             Target::Image(r) => argv.extend(["--image".into(), r.clone()]),
+            Target::S3(u) => {
+                argv.extend(["--s3".into(), u.clone()]);
+                if let Some(e) = &self.s3_endpoint {
+                    argv.extend(["--s3-endpoint".into(), e.clone()]);
+                }
+            }
         }
         let cli = Cli::try_parse_from(&argv).map_err(|e| format!("job {}: {e}", job.key))?;
         let Command::Scan(args) = cli.command else {

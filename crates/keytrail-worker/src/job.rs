@@ -17,14 +17,18 @@ pub enum Target {
     GitUrl(String),
     /// A container image reference (`scan --image`).
     Image(String),
+    /// An S3 prefix, `s3://BUCKET[/PREFIX]`, or one object version,
+    /// `s3://BUCKET/KEY?versionId=ID` (`scan --s3`).
+    S3(String),
 }
 
 impl Target {
     /// A target as a user names it on `keytrail submit scan`:
     /// `https://…`, `http://…`, `ssh://…`, `git@host:…` and `git:URL` are
-    /// git repositories; `image:REF` and `docker://REF` images; anything
-    /// else a path, made absolute against `cwd` (it must exist where the
-    /// workers run, not here). S3 prefixes are not a scan source yet.
+    /// git repositories; `image:REF` and `docker://REF` images;
+    /// `s3://BUCKET[/PREFIX]` S3 prefixes; anything else a path, made
+    /// absolute against `cwd` (it must exist where the workers run, not
+    /// here).
     pub fn parse(text: &str, cwd: &Path) -> Result<Target, String> {
         let t = text.trim();
         if t.is_empty() {
@@ -36,10 +40,14 @@ impl Target {
             }
             return Ok(Target::Image(r.to_string()));
         }
-        if t.starts_with("s3://") {
-            return Err(format!(
-                "`{t}`: S3 prefixes are not a scan source (scan jobs take paths, git URLs and images)"
-            ));
+        if let Some(rest) = t.strip_prefix("s3://") {
+            let bucket = rest.split(['/', '?']).next().unwrap_or("");
+            if bucket.is_empty() {
+                return Err(format!(
+                    "`{t}`: an S3 target is s3://BUCKET[/PREFIX] (or s3://BUCKET/KEY?versionId=ID)"
+                ));
+            }
+            return Ok(Target::S3(t.to_string()));
         }
         if let Some(u) = t.strip_prefix("git:") {
             return Ok(Target::GitUrl(u.to_string()));
@@ -53,7 +61,7 @@ impl Target {
         }
         if t.contains("://") {
             return Err(format!(
-                "`{t}`: unknown scheme (git URLs: https://, http://, ssh://, git@host:path; images: image:REF)"
+                "`{t}`: unknown scheme (git URLs: https://, http://, ssh://, git@host:path; images: image:REF; S3: s3://BUCKET/PREFIX)"
             ));
         }
         let p = Path::new(t);
@@ -65,13 +73,14 @@ impl Target {
     }
 
     /// The target as its run is recorded, the way `keytrail scan --db`
-    /// names it (the absolute path, `git:URL`, `image:REF`), so a
+    /// names it (the absolute path, `git:URL`, `image:REF`, the S3 URI), so a
     /// worker's run and a local scan of the same target compare equal.
     pub fn recorded(&self) -> String {
         match self {
             Target::Path(p) => p.display().to_string(),
             Target::GitUrl(u) => format!("git:{u}"),
             Target::Image(r) => format!("image:{r}"),
+            Target::S3(u) => u.clone(),
         }
     }
 }
@@ -165,8 +174,18 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(Target::parse(text, cwd).unwrap(), want, "{text}");
         }
-        let e = Target::parse("s3://bucket/prefix/", cwd).unwrap_err();
-        assert!(e.contains("S3 prefixes are not a scan source"), "{e}");
+        assert_eq!(
+            Target::parse("s3://bucket/prefix/", cwd).unwrap(),
+            Target::S3("s3://bucket/prefix/".into())
+        );
+        assert_eq!(
+            Target::parse("s3://bucket", cwd).unwrap(),
+            Target::S3("s3://bucket".into())
+        );
+        for bad in ["s3://", "s3:///prefix", "s3://?versionId=1"] {
+            let e = Target::parse(bad, cwd).unwrap_err();
+            assert!(e.contains("s3://BUCKET[/PREFIX]"), "{bad}: {e}");
+        }
         let e = Target::parse("ftp://host/x", cwd).unwrap_err();
         assert!(e.contains("unknown scheme"), "{e}");
         assert!(Target::parse(" ", cwd).is_err());
@@ -180,6 +199,7 @@ mod tests {
             "git:https://h/r.git"
         );
         assert_eq!(Target::Image("a:1".into()).recorded(), "image:a:1");
+        assert_eq!(Target::S3("s3://b/p/".into()).recorded(), "s3://b/p/");
     }
 
     #[test]

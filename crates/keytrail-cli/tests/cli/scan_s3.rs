@@ -288,3 +288,83 @@ fn throttled_requests_are_retried() {
     assert_eq!(paths_of(&doc, &s.env_token).len(), 1, "{}", r.stderr);
     assert!(!r.stderr.contains("SlowDown"), "{}", r.stderr);
 }
+
+/// `keytrail submit scan s3://…`: a worker runs the job as `scan --s3`
+/// with its `--s3-endpoint` and its own credentials, records the run under
+/// the S3 URI; a bucket it cannot list fails the job (dead-lettered with
+/// the reason); a malformed URI is refused at submission.
+#[test]
+fn s3_prefixes_are_worker_jobs() {
+    use crate::store::Pg;
+    use crate::worker::{Nats, Worker, jobs, lines};
+    let s = served();
+    let nats = Nats::start();
+    let pg = Pg::new();
+    let db = pg.url();
+    let t = CliTest::new();
+    let url = nats.url();
+    let good = format!("s3://{BUCKET}/config/");
+    let missing = "s3://no-such-bucket-here/x/";
+    let r = t.run(&[
+        "submit", "scan", "--nats", &url, "--db", &db, &good, missing,
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let submitted = lines(&r);
+    assert_eq!(submitted[0]["target"], good.as_str());
+    assert_eq!(submitted[1]["target"], missing);
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "AKIAFAKEFAKEFAKEFAKE"),
+        ("AWS_SECRET_ACCESS_KEY", "fake-secret-for-moto"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+    ];
+    let w = Worker::start_env(
+        &t,
+        &nats,
+        &db,
+        "w",
+        &[
+            "--exit-when-idle",
+            "3s",
+            "--max-deliver",
+            "1",
+            "--s3-endpoint",
+            &s.endpoint,
+        ],
+        &env,
+    );
+    let log = w.wait(120);
+    let listed = jobs(&t, &db);
+    let job = |target: &str| {
+        listed
+            .iter()
+            .find(|j| j["target"] == target)
+            .unwrap_or_else(|| panic!("no job of {target}: {listed:?}"))
+            .clone()
+    };
+    let ok = job(&good);
+    assert_eq!(ok["state"], "done", "{ok}\n{log}");
+    assert_eq!(ok["findings"], 1, "{ok}\n{log}");
+    let bad = job(missing);
+    assert_eq!(bad["state"], "failed", "{bad}\n{log}");
+    assert!(
+        bad["error"].as_str().unwrap().contains(missing)
+            && bad["error"].as_str().unwrap().contains("NoSuchBucket"),
+        "{bad}"
+    );
+    let r = t.run(&["findings", "--db", &db]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let found = lines(&r);
+    assert_eq!(found.len(), 1, "{}", r.stdout);
+    assert_eq!(found[0]["store"]["targets"][0], good.as_str());
+    assert_eq!(found[0]["path"], format!("s3://{BUCKET}/config/.env"));
+    assert!(!pg.dump().contains(&s.env_token) && !log.contains(&s.env_token));
+    // Refused before anything is queued.
+    for bad in ["s3://", "s3://b/k?versionId="] {
+        let r = t.run(&["submit", "scan", "--nats", &url, "--db", &db, bad]);
+        assert_eq!(r.code, 2, "{bad}: {r:?}");
+        assert!(r.stderr.contains(bad), "{bad}: {}", r.stderr);
+    }
+}

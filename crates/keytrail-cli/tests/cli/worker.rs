@@ -454,13 +454,23 @@ fn progress_heartbeats_keep_a_long_job_with_its_worker() {
 fn submit_names_a_bad_target_and_an_unreachable_server() {
     let t = CliTest::new();
     let db = t.root().join("k.db").display().to_string();
-    let r = t.run(&["submit", "scan", "--db", &db, "s3://bucket/logs/"]);
-    assert_eq!(r.code, 2, "{r:?}");
-    assert!(
-        r.stderr.contains("S3 prefixes are not a scan source"),
-        "{}",
-        r.stderr
-    );
+    // Refused before the queue is reached (nothing listens on port 1).
+    for (bad, why) in [
+        ("ftp://host/logs/", "unknown scheme"),
+        ("s3://", "an S3 target is s3://BUCKET[/PREFIX]"),
+    ] {
+        let r = t.run(&[
+            "submit",
+            "scan",
+            "--nats",
+            "nats://127.0.0.1:1",
+            "--db",
+            &db,
+            bad,
+        ]);
+        assert_eq!(r.code, 2, "{r:?}");
+        assert!(r.stderr.contains(why), "{bad}: {}", r.stderr);
+    }
     // Nothing listens on port 1.
     let r = t.run(&[
         "submit",
