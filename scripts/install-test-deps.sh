@@ -106,6 +106,23 @@ if ! port_open 5432; then
   for _ in $(seq 1 30); do port_open 5432 && break; sleep 1; done
   port_open 5432 || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
 fi
+# The store's TLS tests (sslmode=require, verify-ca, verify-full) need the
+# server to speak TLS: Debian's PostgreSQL does, with the machine's snakeoil
+# certificate; a server with ssl=off gets that certificate turned on.
+if command -v psql >/dev/null 2>&1 &&
+   [ "$(psql -h 127.0.0.1 -U postgres -Atc 'SHOW ssl' postgres 2>/dev/null)" = off ]; then
+  [ -r /etc/ssl/certs/ssl-cert-snakeoil.pem ] || {
+    command -v make-ssl-cert >/dev/null 2>&1 || {
+      $SUDO apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ssl-cert
+    }
+    $SUDO make-ssl-cert generate-default-snakeoil
+  }
+  psql -h 127.0.0.1 -U postgres -q postgres \
+    -c "ALTER SYSTEM SET ssl_cert_file = '/etc/ssl/certs/ssl-cert-snakeoil.pem'" \
+    -c "ALTER SYSTEM SET ssl_key_file = '/etc/ssl/private/ssl-cert-snakeoil.key'" \
+    -c "ALTER SYSTEM SET ssl = on" -c "SELECT pg_reload_conf()" >/dev/null
+fi
 # NATS with JetStream (Debian's nats-server, Apache-2.0): the distributed
 # workers' queue. The worker tests start their own servers on free ports
 # (with their own store directories, so they can restart them); the

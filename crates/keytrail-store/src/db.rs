@@ -187,29 +187,25 @@ impl Conn {
     /// Connect to the PostgreSQL server `url` names.
     pub fn open_postgres(url: &str, timeout: Duration) -> Result<Conn, StoreError> {
         let shown = hide_password(url);
-        let mut config: postgres::Config = url.parse().map_err(|e| {
+        let tls = crate::tls::split(url)
+            .map_err(|e| StoreError::new(ErrorKind::Other, format!("{shown}: {e}")))?;
+        let mut config: postgres::Config = tls.url.parse().map_err(|e| {
             StoreError::new(
                 ErrorKind::Other,
                 format!("{shown}: not a PostgreSQL URL: {e}"),
             )
         })?;
-        // `sslmode=disable` and `prefer` (the default) connect in plain
-        // text: this client has no TLS. `require` is refused before
-        // connecting, naming why, rather than failing inside the driver.
-        if config.get_ssl_mode() == postgres::config::SslMode::Require {
-            return Err(StoreError::new(
-                ErrorKind::Other,
-                format!(
-                    "{shown}: sslmode=require, but keytrail's PostgreSQL client has no TLS: connect over loopback or a private network with sslmode=disable or prefer, or through a TLS tunnel (stunnel, a cloud SQL proxy) on loopback"
-                ),
-            ));
-        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(timeout);
         }
-        let client = config
-            .connect(postgres::NoTls)
-            .map_err(|e| postgres_error(&shown, e))?;
+        let client = if tls.mode == crate::tls::Mode::Disable {
+            config.connect(postgres::NoTls)
+        } else {
+            let rustls = crate::tls::client_config(tls.mode, tls.root_cert.as_deref())
+                .map_err(|e| StoreError::new(ErrorKind::Other, format!("{shown}: {e}")))?;
+            config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(rustls))
+        }
+        .map_err(|e| postgres_error(&shown, e))?;
         Ok(Conn::Postgres {
             client: Box::new(client),
             prepared: HashMap::new(),
@@ -491,6 +487,22 @@ pub(crate) fn postgres_error(shown: &str, e: postgres::Error) -> StoreError {
         src = s.source();
     }
     let lower = detail.to_ascii_lowercase();
+    if lower.contains("invalid peer certificate") || lower.contains("tls handshake") {
+        // Reachable, but not the server the URL's TLS settings accept:
+        // retrying will not help.
+        return StoreError::new(
+            ErrorKind::Other,
+            format!(
+                "{shown}: TLS: {detail}; sslmode=verify-ca checks the server's certificate against sslrootcert (or the system's trust store), verify-full also its name against the host"
+            ),
+        );
+    }
+    if lower.contains("server does not support tls") {
+        return StoreError::new(
+            ErrorKind::Other,
+            format!("{shown}: {detail}: the URL's sslmode requires TLS and the server has none"),
+        );
+    }
     if e.is_closed()
         || io
         || lower.contains("connection")

@@ -136,7 +136,13 @@ fn default_file(location: &str, shown: &str) -> Result<PathBuf, StoreError> {
         })?;
     // The database, not the URL's spelling, names the file: servers,
     // ports, user and database name (parameters such as sslmode left out).
-    let identity = match location.parse::<postgres::Config>() {
+    // libpq's TLS settings tokio-postgres does not parse are taken out first.
+    let parsed = crate::tls::split(location).map(|s| s.url);
+    let identity = match parsed
+        .as_deref()
+        .unwrap_or(location)
+        .parse::<postgres::Config>()
+    {
         Ok(c) => {
             let user = c.get_user().unwrap_or_default().to_string();
             format!(

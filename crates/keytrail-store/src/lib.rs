@@ -36,6 +36,7 @@ mod error;
 mod jobs;
 mod key;
 mod migrations;
+mod tls;
 
 pub use error::{ErrorKind, StoreError};
 pub use jobs::{Job, JobCounts, JobFilter, JobState, NewJob, Submitted, WorkerBeat, time_ago};

@@ -1200,23 +1200,127 @@ fn a_bulk_triage_changes_all_or_nothing(db: Db) {
     assert_eq!((third.status, third.version), (Status::Open, 1));
 }
 
+/// Whether the store's connections to `db` are encrypted, as the server
+/// sees them (None: no connection of the store).
+fn encrypted(db: &common::PgDb) -> Option<bool> {
+    let rows = common::pg_admin()
+        .query(
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.datname = $1",
+            &[&db.name],
+        )
+        .unwrap();
+    rows.first().map(|r| r.get(0))
+}
+
+/// The certificate the local server presents, and the name it is for.
+fn server_certificate() -> (std::path::PathBuf, String) {
+    let mut admin = common::pg_admin();
+    let ssl: String = admin.query_one("SHOW ssl", &[]).unwrap().get(0);
+    assert_eq!(
+        ssl, "on",
+        "PostgreSQL on 127.0.0.1:5432 must have ssl=on for the TLS tests (scripts/install-test-deps.sh turns it on)"
+    );
+    let file: String = admin.query_one("SHOW ssl_cert_file", &[]).unwrap().get(0);
+    let path = if std::path::Path::new(&file).is_absolute() {
+        std::path::PathBuf::from(&file)
+    } else {
+        let data: String = admin.query_one("SHOW data_directory", &[]).unwrap().get(0);
+        std::path::Path::new(&data).join(&file)
+    };
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-subject", "-nameopt", "multiline", "-in"])
+        .arg(&path)
+        .output()
+        .expect("openssl (scripts/install-test-deps.sh installs it)");
+    assert!(
+        out.status.success(),
+        "openssl x509 {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let cn = text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("commonName")
+                .map(|v| v.trim().trim_start_matches('=').trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no commonName in {}: {text}", path.display()));
+    (path, cn)
+}
+
 #[test]
 fn postgres_url_parameters_are_honoured_or_refused_clearly() {
     let db = common::PgDb::new();
-    // sslmode=disable and prefer: plain text, as this client speaks.
-    for mode in ["disable", "prefer"] {
+    let (cert, name) = server_certificate();
+    // disable: plain text; prefer (the default) and require: encrypted,
+    // the certificate not checked (libpq's meanings).
+    for (mode, tls) in [("disable", false), ("prefer", true), ("require", true)] {
         let mut s = Store::open(&format!("{}?sslmode={mode}", db.url())).expect(mode);
         assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+        assert_eq!(encrypted(&db), Some(tls), "sslmode={mode}");
+        drop(s);
     }
-    // require: refused before connecting, naming the URL (no password).
+    // verify-ca: the chain must lead to sslrootcert (the server's
+    // self-signed certificate here), whatever the host is called.
+    let rooted = format!(
+        "{}?sslmode=verify-ca&sslrootcert={}",
+        db.url(),
+        cert.display()
+    );
+    let mut s = Store::open(&rooted).expect("verify-ca");
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(encrypted(&db), Some(true));
+    drop(s);
+    // verify-full: and the name too: 127.0.0.1 is not the certificate's
+    // name; the name, with the address to connect to, is.
     let url = format!(
-        "postgres://postgres:hunter2@127.0.0.1:5432/{}?sslmode=require",
-        db.name
+        "postgres://postgres:hunter2@127.0.0.1:5432/{}?sslmode=verify-full&sslrootcert={}",
+        db.name,
+        cert.display()
     );
     let e = Store::open(&url).unwrap_err();
-    assert!(e.to_string().contains("sslmode=require"), "{e}");
-    assert!(e.to_string().contains("no TLS"), "{e}");
+    assert!(e.to_string().contains("TLS"), "{e}");
+    assert!(e.to_string().contains("not valid for name"), "{e}");
     assert!(!e.to_string().contains("hunter2"), "{e}");
+    assert_ne!(e.kind, ErrorKind::Unreachable, "{e}");
+    // (Another database: a store named by another host name has a key
+    // file of its own.)
+    let db2 = common::PgDb::new();
+    let full = format!(
+        "postgres://postgres@{name}:5432/{}?hostaddr=127.0.0.1&sslmode=verify-full&sslrootcert={}",
+        db2.name,
+        cert.display()
+    );
+    let mut s = Store::open(&full).expect("verify-full with the certificate's name");
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+    assert!(s.location().starts_with("postgres://"), "{}", s.location());
+    assert_eq!(encrypted(&db2), Some(true));
+    drop(s);
+    // A root the server's certificate does not chain to.
+    let other = tempfile::tempdir().unwrap();
+    let (other_pem, _) = keytrail_testkit::tools::self_signed_cert(other.path(), "other-ca");
+    let e = Store::open(&format!(
+        "{}?sslmode=verify-ca&sslrootcert={}",
+        db.url(),
+        other_pem.display()
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("UnknownIssuer"), "{e}");
+    // Without sslrootcert, the system's trust store: a self-signed
+    // certificate is not in it.
+    let e = Store::open(&format!("{}?sslmode=verify-full", db.url())).unwrap_err();
+    assert!(e.to_string().contains("TLS"), "{e}");
+    // A missing root file and an unknown mode: named, before connecting.
+    let e = Store::open(&format!(
+        "{}?sslmode=verify-ca&sslrootcert=/nonexistent/ca.pem",
+        db.url()
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
+    let e = Store::open(&format!("{}?sslmode=verify", db.url())).unwrap_err();
+    assert!(e.to_string().contains("verify-full"), "{e}");
     // A statement past the timeout is cancelled: a clear error, nothing written.
     let opts = OpenOptions {
         statement_timeout: Some(std::time::Duration::from_millis(200)),

@@ -126,6 +126,27 @@ pub fn rsa_keypair(dir: &Path, name: &str) -> (String, Vec<u8>) {
     )
 }
 
+/// A new self-signed certificate for `name` made with `openssl` in `dir`:
+/// the paths of its PEM certificate and of its private key.
+pub fn self_signed_cert(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    require(
+        &["openssl"],
+        "install it with `bash scripts/install-test-deps.sh`",
+    );
+    let cert = dir.join(format!("{name}.crt.pem"));
+    let key = dir.join(format!("{name}.key.pem"));
+    run(Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+        ])
+        .arg(format!("/CN={name}"))
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert));
+    (cert, key)
+}
+
 /// Every regular file below `dir`, depth first (for tests that check what a
 /// run wrote).
 pub fn files_below(dir: &Path) -> Vec<std::path::PathBuf> {
