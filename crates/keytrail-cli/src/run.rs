@@ -40,7 +40,7 @@ pub fn scan<'s>(
         .into_iter()
         .filter(|r| settings.selects(r, min_confidence))
         .collect();
-    let session = match Session::new(rules) {
+    let session = match compiled(rules) {
         Ok(s) => s,
         Err(diags) => {
             for d in &diags {
@@ -114,6 +114,33 @@ pub fn scan<'s>(
         ticker: None,
     };
     session.run(&plan, &options, &steps, &mut progress)
+}
+
+/// The compiled rules of this process's last scan, reused when the next
+/// scan selects the same rules: a worker's jobs (or any embedder scanning
+/// many targets one by one) compile the rules once, not once a job, and
+/// compiling them is most of a small target's scan. Any change of the
+/// selected rules (a rule file edited, another `--rules` or config)
+/// compiles again.
+fn compiled(
+    rules: Vec<keytrail_rules::Rule>,
+) -> Result<Arc<Session>, Vec<keytrail_types::Diagnostic>> {
+    use std::hash::{Hash, Hasher};
+    static LAST: std::sync::Mutex<Option<(u64, usize, Arc<Session>)>> = std::sync::Mutex::new(None);
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for r in &rules {
+        format!("{r:?}").hash(&mut h);
+    }
+    let key = (h.finish(), rules.len());
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((k, n, s)) = &*last
+        && (*k, *n) == key
+    {
+        return Ok(s.clone());
+    }
+    let s = Arc::new(Session::new(rules)?);
+    *last = Some((key.0, key.1, s.clone()));
+    Ok(s)
 }
 
 /// The source of the `--s3` targets, read after every other source.
@@ -332,5 +359,27 @@ pub fn print_diagnostics(out: &ScanOutput, quiet: bool) {
     }
     for d in &out.skips {
         eprintln!("note: {d}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_rules_are_compiled_once() {
+        let (all, _) = keytrail_rules::builtin();
+        let some: Vec<_> = all.iter().take(20).cloned().collect();
+        let a = compiled(all.clone()).unwrap();
+        let b = compiled(all.clone()).unwrap();
+        assert!(
+            Arc::ptr_eq(&a, &b),
+            "the same rules: the same compiled session"
+        );
+        let c = compiled(some.clone()).unwrap();
+        assert!(!Arc::ptr_eq(&a, &c), "other rules: compiled again");
+        assert_eq!(c.scanner().rules().len(), 20);
+        let d = compiled(some).unwrap();
+        assert!(Arc::ptr_eq(&c, &d));
     }
 }
