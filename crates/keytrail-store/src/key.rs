@@ -223,19 +223,32 @@ pub(crate) fn create(place: &Place) -> Result<StoreKey, StoreError> {
     {
         std::fs::create_dir_all(dir).map_err(|e| fail("cannot create the directory of", e))?;
     }
+    // Written whole to a file of its own, then linked into place: a
+    // process that finds the key file finds all of it (one racing to make
+    // the first key of the same store reads the winner's, never half).
     let key = StoreKey::generate();
+    let tmp = path.with_extension(format!(
+        "key.{}.{:08x}.tmp",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-    match o.open(path) {
-        Ok(mut f) => {
-            use std::io::Write;
-            f.write_all(format!("{}\n", key.to_hex()).as_bytes())
-                .and_then(|()| f.sync_all())
-                .map_err(|e| fail("cannot write", e))?;
-            Ok(key)
-        }
+    let written = o.open(&tmp).and_then(|mut f| {
+        use std::io::Write;
+        f.write_all(format!("{}\n", key.to_hex()).as_bytes())
+            .and_then(|()| f.sync_all())
+    });
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail("cannot write", e));
+    }
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(key),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let text = std::fs::read_to_string(path).map_err(|e| fail("cannot read", e))?;
             StoreKey::from_hex(&text).map_err(|e| {

@@ -56,6 +56,32 @@ fn empty_database_reaches_the_current_schema(db: Db) {
     assert!(s.runs().unwrap().is_empty());
 }
 
+both!(processes_opening_a_new_store_at_once_share_its_first_key);
+/// Workers and a submitter starting together on a new database: each
+/// opens it (one makes the first key, the others read that key whole) and
+/// they keep the same identities.
+fn processes_opening_a_new_store_at_once_share_its_first_key(db: Db) {
+    let url = db.url();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (u, b) = (url.clone(), start.clone());
+            std::thread::spawn(move || {
+                b.wait();
+                let s = Store::open(&u).map_err(|e| e.to_string())?;
+                Ok::<_, String>(s.store_id("00112233445566778899aabbccddeeff"))
+            })
+        })
+        .collect();
+    let ids: Vec<String> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap().expect("every opener succeeds"))
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
+    let mut s = Store::open(&url).unwrap();
+    assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+}
+
 both!(current_database_reopens_unchanged);
 fn current_database_reopens_unchanged(db: Db) {
     let sec = secrets(1, 2);

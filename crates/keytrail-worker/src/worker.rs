@@ -645,7 +645,7 @@ async fn unacknowledged(
         // Gone already: another worker dead-lettered it.
         return Ok(());
     };
-    let error = format!(
+    let mut error = format!(
         "delivered {deliveries} times without an acknowledgement: its workers died or were cut off while running it"
     );
     let job: Option<Job> = serde_json::from_slice(&msg.payload).ok();
@@ -666,10 +666,22 @@ async fn unacknowledged(
         }
         let k2 = k.to_string();
         let now = on_store(store, move |st| st.job(&k2)).await?;
-        if now.is_some_and(|j| matches!(j.state, JobState::Done | JobState::Failed)) {
-            // Its worker recorded the outcome (and dead-lettered a failure).
-            let _ = stream.delete_message(seq).await;
-            return Ok(());
+        match now {
+            Some(j) if matches!(j.state, JobState::Done | JobState::Failed) => {
+                // Its worker recorded the outcome (and dead-lettered a failure).
+                let _ = stream.delete_message(seq).await;
+                return Ok(());
+            }
+            // Its last try failed and was given back, but JetStream had
+            // counted the deliveries up (a message queued for redelivery
+            // twice): that try's reason is the job's.
+            Some(j) if j.state == JobState::Queued && j.error.is_some() => {
+                error = format!(
+                    "{} (its last try; JetStream stopped delivering it after {deliveries} deliveries)",
+                    j.error.unwrap_or_default()
+                );
+            }
+            _ => {}
         }
     }
     if let Some(k) = key {

@@ -228,7 +228,16 @@ impl Running {
                 .enable_all()
                 .build()
                 .unwrap();
-            rt.block_on(worker::work(&config, &db, r, &options, s))
+            let runner = r.clone();
+            let out = rt.block_on(worker::work(&config, &db, r, &options, s));
+            if let Err(e) = &out {
+                runner
+                    .events
+                    .lock()
+                    .unwrap()
+                    .push(format!("work() ended: {e}"));
+            }
+            out.map_err(|e| e.to_string())
         });
         Running {
             stop,
@@ -276,6 +285,11 @@ fn scan_job(path: &str) -> Job {
 fn wait_for(what: &str, secs: u64, w: Option<&Running>, mut done: impl FnMut() -> bool) {
     let until = Instant::now() + Duration::from_secs(secs);
     while !done() {
+        assert!(
+            !w.is_some_and(|w| w.thread.as_ref().is_some_and(|t| t.is_finished())),
+            "the worker stopped while waiting for {what} (its error is what finish() returns); events:\n{}",
+            w.map(|w| w.events()).unwrap_or_default()
+        );
         assert!(
             Instant::now() < until,
             "timed out waiting for {what}; worker events:\n{}",
@@ -418,6 +432,9 @@ fn a_max_deliveries_advisory_for_a_running_job_waits_for_its_worker() {
     cfg.max_deliver = 1;
     let ok = scan_job("/srv/slow");
     let bad = scan_job("/srv/slow-poison");
+    // The first job before the worker starts (the store and the streams
+    // made once), the second while it runs.
+    keytrail_worker::submit(&cfg, &pg.url(), std::slice::from_ref(&ok)).unwrap();
     let w = Running::start(&cfg, &pg.url(), "w1");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = rt.block_on(async { async_nats::connect(cfg.url.as_str()).await.unwrap() });
@@ -427,7 +444,9 @@ fn a_max_deliveries_advisory_for_a_running_job_waits_for_its_worker() {
         cfg.consumer()
     );
     for (seq, job) in [(1, &ok), (2, &bad)] {
-        keytrail_worker::submit(&cfg, &pg.url(), std::slice::from_ref(job)).unwrap();
+        if seq == 2 {
+            keytrail_worker::submit(&cfg, &pg.url(), std::slice::from_ref(job)).unwrap();
+        }
         wait_for("the job to start", 20, Some(&w), || {
             state(&pg.url(), &job.key).is_some_and(|j| j.state == JobState::Running)
         });
