@@ -417,6 +417,45 @@ async function runs() {
     ], data.runs.slice().reverse(), "No runs recorded."));
 }
 
+// Jobs of `keytrail submit` and the workers running them (GET /api/v1/jobs).
+async function jobs() {
+  const data = await api("/jobs");
+  const c = data.counts, t = data.throughput;
+  const stateBadge = (s) => badge(s, { queued: "acknowledged", running: "live", done: "fixed", failed: "open" }[s] || s);
+  page("Jobs", `the newest ${data.jobs.length} jobs of keytrail submit, and the workers`,
+    h("div", { class: "cards", id: "job-counts" },
+      h("div", { class: "card" }, h("div", { class: "n", id: "jobs-queued" }, c.queued), h("div", { class: "l" }, "queued")),
+      h("div", { class: "card high" }, h("div", { class: "n", id: "jobs-running" }, c.running), h("div", { class: "l" }, "running")),
+      h("div", { class: "card ok" }, h("div", { class: "n", id: "jobs-done" }, c.done), h("div", { class: "l" }, "done")),
+      h("div", { class: "card crit" }, h("div", { class: "n", id: "jobs-failed" }, c.failed), h("div", { class: "l" }, "failed (dead-lettered)")),
+      h("div", { class: "card" }, h("div", { class: "n", id: "jobs-per-minute" }, t.jobs_per_minute.toFixed(1)),
+        h("div", { class: "l" }, `jobs a minute (last ${Math.round(t.window_seconds / 60)} min)`),
+        h("div", { class: "small muted" }, `${t.jobs_done} done, ${t.findings} findings`))),
+    h("section", { class: "panel" }, h("h2", {}, "Workers", h("span", { class: "muted" }, "a heartbeat in the last 30 s is alive")),
+      table([
+        { title: "Worker", cell: (w) => h("code", {}, w.name) },
+        { title: "Host", cell: (w) => `${w.host} (pid ${w.pid})` },
+        { title: "State", cell: (w) => badge(w.alive ? "alive" : "gone", w.alive ? "fixed" : "open") },
+        { title: "Heartbeat", cls: "when", cell: (w) => when(w.heartbeat_at) },
+        { title: "Running", cls: "wrap", cell: (w) => w.job_key || "—" },
+        { title: "Done", num: true, cell: (w) => w.jobs_done },
+        { title: "Failed tries", num: true, cell: (w) => w.jobs_failed },
+      ], data.workers, "No worker has reported (keytrail worker --db …).")),
+    h("section", { class: "panel" }, h("h2", {}, "Jobs"),
+      table([
+        { title: "#", num: true, cell: (j) => j.id },
+        { title: "State", cell: (j) => stateBadge(j.state) },
+        { title: "Kind", cell: (j) => h("code", {}, j.kind) },
+        { title: "Target", cls: "wrap", cell: (j) => j.target },
+        { title: "Tries", num: true, cell: (j) => j.attempts },
+        { title: "Worker", cell: (j) => j.worker || "—" },
+        { title: "Submitted", cls: "when", cell: (j) => when(j.submitted_at) },
+        { title: "Finished", cls: "when", cell: (j) => when(j.finished_at) },
+        { title: "Findings", num: true, cell: (j) => (j.findings ?? "—") },
+        { title: "Error", cls: "wrap error", cell: (j) => j.error || "" },
+      ], data.jobs, "No jobs (keytrail submit scan … --db …).")));
+}
+
 async function route() {
   const path = location.hash.replace(/^#/, "").split("?")[0] || "/";
   const pageName = path === "/" ? "overview" : path.split("/")[1];
@@ -428,6 +467,7 @@ async function route() {
     else if (path === "/posture") await findingsList("posture", "Posture");
     else if (path === "/inventory") await inventory();
     else if (path === "/runs") await runs();
+    else if (path === "/jobs") await jobs();
     else if (path.startsWith("/finding/")) await credential(decodeURIComponent(path.slice(9)));
     else page("Not found", null, h("p", {}, "No such page."));
     document.body.dataset.hash = location.hash;

@@ -334,6 +334,34 @@ fn dashboard_end_to_end_in_headless_chromium() {
         &[0, 1],
         "detect",
     );
+    // Jobs and a worker, as `keytrail submit` and `keytrail worker` record
+    // them (the queue itself is tested in worker.rs).
+    {
+        let mut st = keytrail_store::Store::open(t.root().join("k.db").to_str().unwrap()).unwrap();
+        for (key, target) in [
+            ("scan-done", "/srv/repos/billing"),
+            ("scan-failed", "/srv/repos/gone"),
+            ("scan-queued", "https://git.example/acme/web.git"),
+        ] {
+            st.submit_job(&keytrail_store::NewJob {
+                job_key: key.into(),
+                kind: "scan".into(),
+                target: target.into(),
+            })
+            .unwrap();
+        }
+        st.job_started("scan-done", "scanner-1", 1).unwrap();
+        st.job_done("scan-done", "scanner-1").unwrap();
+        st.job_started("scan-failed", "scanner-1", 3).unwrap();
+        st.job_failed(
+            "scan-failed",
+            "scanner-1",
+            3,
+            "`/srv/repos/gone` could not be read",
+            true,
+        )
+        .unwrap();
+    }
     let token = |role: &str, name: &str| {
         let r = t.run(&[
             "token", "create", "--db", "k.db", "--role", role, "--name", name,
@@ -480,6 +508,48 @@ fn dashboard_end_to_end_in_headless_chromium() {
     d.goto(&format!("{base}/#/posture"));
     d.ready("/posture");
     d.shot("posture");
+
+    // Jobs and workers (the worker's heartbeat just now: alive).
+    {
+        let mut st = keytrail_store::Store::open(t.root().join("k.db").to_str().unwrap()).unwrap();
+        let now = keytrail_store::now();
+        st.worker_beat("scanner-1", "build-host", 4242, &now, None)
+            .unwrap();
+    }
+    d.goto(&format!("{base}/#/jobs"));
+    d.ready("/jobs");
+    for (id, n) in [
+        ("#jobs-queued", "1"),
+        ("#jobs-running", "0"),
+        ("#jobs-done", "1"),
+        ("#jobs-failed", "1"),
+    ] {
+        assert_eq!(d.text(id), n, "{id}");
+    }
+    let main = d.text("main");
+    let badges = d.script(
+        "return [...document.querySelectorAll('main .badge')].map(b => b.textContent);",
+        json!([]),
+    );
+    for b in ["alive", "done", "failed", "queued"] {
+        assert!(
+            badges.as_array().unwrap().contains(&json!(b)),
+            "no `{b}` badge: {badges}"
+        );
+    }
+    for expected in [
+        "scanner-1",
+        "build-host",
+        "/srv/repos/billing",
+        "https://git.example/acme/web.git",
+        "could not be read",
+    ] {
+        assert!(
+            main.contains(expected),
+            "{expected} not on the jobs page: {main}"
+        );
+    }
+    d.shot("jobs");
 
     // The viewer: no triage controls, and the API refuses a triage even with the CSRF token.
     d.click("#logout-form button");
