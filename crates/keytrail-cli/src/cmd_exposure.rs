@@ -164,7 +164,7 @@ pub fn run(args: &ExposureArgs) -> anyhow::Result<crate::ExitStatus> {
     }
     for p in &args.cloudtrail {
         if !is_s3(p) && !p.exists() {
-            bail!("CloudTrail input `{}` does not exist", p.display());
+            bail!("log input `{}` does not exist", p.display());
         }
     }
     if let Some(s) = &args.snapshot
@@ -293,7 +293,7 @@ pub fn run(args: &ExposureArgs) -> anyhow::Result<crate::ExitStatus> {
         }
     }
     let ticker =
-        crate::term::Ticker::start_with(!args.quiet, || "exposure: reading CloudTrail".into());
+        crate::term::Ticker::start_with(!args.quiet, || "exposure: reading the audit logs".into());
     let (outcome, diags) = keytrail_exposure::run(
         leaks.leaks,
         &dir,
@@ -315,7 +315,7 @@ pub fn run(args: &ExposureArgs) -> anyhow::Result<crate::ExitStatus> {
         unreadable.extend(st.unreadable_files.iter().cloned());
         if !args.quiet && st.skipped_records > 0 {
             eprintln!(
-                "warning: {} CloudTrail record(s) could not be read and were skipped",
+                "warning: {} audit-log record(s) could not be read and were skipped",
                 st.skipped_records
             );
         }
@@ -364,7 +364,7 @@ pub fn run(args: &ExposureArgs) -> anyhow::Result<crate::ExitStatus> {
     });
     if named {
         eprintln!(
-            "error: CloudTrail input(s) could not be read, the result is incomplete: {}",
+            "error: log input(s) could not be read, the result is incomplete: {}",
             unreadable.join(", ")
         );
         return Ok(crate::ExitStatus::Error);
