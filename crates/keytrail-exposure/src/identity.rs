@@ -24,7 +24,7 @@
 use std::collections::HashMap;
 
 use keytrail_inventory::facts::Facts;
-use keytrail_inventory::owners::Owners;
+use keytrail_inventory::owners::{Owners, Ownership};
 use keytrail_inventory::policy::{Effect, PolicyDocument, covers};
 use keytrail_inventory::privilege::PrivilegeIndex;
 use keytrail_inventory::snapshot::aws::{AwsSnapshot, IamUser};
@@ -210,14 +210,9 @@ impl Directory {
                         .into(),
                         key_created: c.start.map(|t| t.to_rfc3339()),
                         key_last_used: None,
-                        owner: own.as_ref().map_or_else(
-                            || keytrail_inventory::UNOWNED.to_string(),
-                            |o| o.owner.clone(),
-                        ),
+                        owner: owner(own.as_ref()),
                         purpose: own.as_ref().and_then(|o| o.purpose.clone()),
-                        environment: own
-                            .as_ref()
-                            .and_then(|o| o.environment.map(|e| e.as_str().to_string())),
+                        environment: environment(own.as_ref()),
                         privilege: privilege.clone(),
                         reach: Reach {
                             roles: roles.clone(),
@@ -315,14 +310,9 @@ impl Directory {
                     .into(),
                     key_created: k.valid_after.map(|t| t.to_rfc3339()),
                     key_last_used: last_auth.and_then(|m| m.get(id)).map(|t| t.to_rfc3339()),
-                    owner: own.as_ref().map_or_else(
-                        || keytrail_inventory::UNOWNED.to_string(),
-                        |o| o.owner.clone(),
-                    ),
+                    owner: owner(own.as_ref()),
                     purpose: own.as_ref().and_then(|o| o.purpose.clone()),
-                    environment: own
-                        .as_ref()
-                        .and_then(|o| o.environment.map(|e| e.as_str().to_string())),
+                    environment: environment(own.as_ref()),
                     privilege,
                     reach,
                 },
@@ -390,14 +380,9 @@ impl Directory {
                     key_status: if k.active { "active" } else { "inactive" }.into(),
                     key_created: k.created.map(|t| t.to_rfc3339()),
                     key_last_used: k.last_used.map(|t| t.to_rfc3339()),
-                    owner: own.as_ref().map_or_else(
-                        || keytrail_inventory::UNOWNED.to_string(),
-                        |o| o.owner.clone(),
-                    ),
+                    owner: owner(own.as_ref()),
                     purpose: own.as_ref().and_then(|o| o.purpose.clone()),
-                    environment: own
-                        .as_ref()
-                        .and_then(|o| o.environment.map(|e| e.as_str().to_string())),
+                    environment: environment(own.as_ref()),
                     privilege,
                     reach,
                 },
@@ -409,6 +394,19 @@ impl Directory {
     pub fn lookup(&self, id: &str) -> Option<&KeyIdentity> {
         self.keys.get(id)
     }
+}
+
+/// The owner an owners-file entry names (`UNOWNED` without one).
+fn owner(own: Option<&Ownership>) -> String {
+    own.map_or_else(
+        || keytrail_inventory::UNOWNED.to_string(),
+        |o| o.owner.clone(),
+    )
+}
+
+/// The environment an owners-file entry names.
+fn environment(own: Option<&Ownership>) -> Option<String> {
+    own.and_then(|o| o.environment.map(|e| e.as_str().to_string()))
 }
 
 /// A service account's privilege labels and reach from its project's IAM

@@ -198,6 +198,32 @@ fn git(repo: &Path, args: &[&str], date_ms: Option<i64>) -> io::Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// A new repository `dir/repo` with a README committed before the
+/// scenario starts.
+fn new_repo(dir: &Path, readme: &str) -> io::Result<PathBuf> {
+    let repo = dir.join("repo");
+    std::fs::create_dir_all(&repo)?;
+    git(&repo, &["init", "-q", "-b", "main"], None)?;
+    write(&repo.join("README.md"), readme)?;
+    git(&repo, &["add", "-A"], None)?;
+    git(&repo, &["commit", "-q", "-m", "initial"], Some(at(-3, 10)))?;
+    Ok(repo)
+}
+
+/// Commit `text` as the file that leaks `k`, dated its leak time; the
+/// commit is recorded in `k`.
+fn commit_key(repo: &Path, k: &mut ScenarioKey, text: &str) -> io::Result<()> {
+    write(&repo.join(&k.path), text)?;
+    git(repo, &["add", "-A"], None)?;
+    git(
+        repo,
+        &["commit", "-q", "-m", &format!("add {}", k.path)],
+        Some(k.leaked_ms),
+    )?;
+    k.commit = git(repo, &["rev-parse", "HEAD"], None)?;
+    Ok(())
+}
+
 fn write(path: &Path, text: &str) -> io::Result<()> {
     if let Some(p) = path.parent() {
         std::fs::create_dir_all(p)?;
@@ -246,12 +272,7 @@ pub fn write_exposure_scenario(dir: &Path, seed: u64) -> io::Result<ExposureScen
     let admin_key = key_for_account("AKIA", acct, 88 ^ seed);
 
     // Git history.
-    let repo = dir.join("repo");
-    std::fs::create_dir_all(&repo)?;
-    git(&repo, &["init", "-q", "-b", "main"], None)?;
-    write(&repo.join("README.md"), "# deploy tooling\n")?;
-    git(&repo, &["add", "-A"], None)?;
-    git(&repo, &["commit", "-q", "-m", "initial"], Some(at(-3, 10)))?;
+    let repo = new_repo(dir, "# deploy tooling\n")?;
     for k in [&mut used, &mut unused, &mut deleted, &mut other_account] {
         let text = if k.path.ends_with(".yml") {
             format!(
@@ -264,14 +285,7 @@ pub fn write_exposure_scenario(dir: &Path, seed: u64) -> io::Result<ExposureScen
                 k.id, k.secret
             )
         };
-        write(&repo.join(&k.path), &text)?;
-        git(&repo, &["add", "-A"], None)?;
-        git(
-            &repo,
-            &["commit", "-q", "-m", &format!("add {}", k.path)],
-            Some(k.leaked_ms),
-        )?;
-        k.commit = git(&repo, &["rev-parse", "HEAD"], None)?;
+        commit_key(&repo, k, &text)?;
     }
     // The workflow file is removed later: the key stays in history only.
     std::fs::remove_file(repo.join(&used.path))?;
@@ -680,12 +694,7 @@ pub fn write_gcp_exposure_scenario(dir: &Path, seed: u64) -> io::Result<GcpExpos
     );
 
     // Git history.
-    let repo = dir.join("repo");
-    std::fs::create_dir_all(&repo)?;
-    git(&repo, &["init", "-q", "-b", "main"], None)?;
-    write(&repo.join("README.md"), "# data pipelines\n")?;
-    git(&repo, &["add", "-A"], None)?;
-    git(&repo, &["commit", "-q", "-m", "initial"], Some(at(-3, 10)))?;
+    let repo = new_repo(dir, "# data pipelines\n")?;
     for (k, project) in [
         (&mut used, p),
         (&mut unused, p),
@@ -693,14 +702,8 @@ pub fn write_gcp_exposure_scenario(dir: &Path, seed: u64) -> io::Result<GcpExpos
         (&mut other_project, GCP_OTHER_PROJECT),
     ] {
         let sorted = k.path.starts_with("terraform/");
-        write(&repo.join(&k.path), &gcp_key_file(k, project, sorted))?;
-        git(&repo, &["add", "-A"], None)?;
-        git(
-            &repo,
-            &["commit", "-q", "-m", &format!("add {}", k.path)],
-            Some(k.leaked_ms),
-        )?;
-        k.commit = git(&repo, &["rev-parse", "HEAD"], None)?;
+        let text = gcp_key_file(k, project, sorted);
+        commit_key(&repo, k, &text)?;
     }
     std::fs::remove_file(repo.join(&used.path))?;
     git(&repo, &["add", "-A"], None)?;
@@ -1043,12 +1046,7 @@ pub fn write_azure_exposure_scenario(dir: &Path, seed: u64) -> io::Result<AzureE
     let mut bare = key(&mut fake, String::new(), "", at(11, 0), "notes/todo.md");
 
     // Git history.
-    let repo = dir.join("repo");
-    std::fs::create_dir_all(&repo)?;
-    git(&repo, &["init", "-q", "-b", "main"], None)?;
-    write(&repo.join("README.md"), "# automation\n")?;
-    git(&repo, &["add", "-A"], None)?;
-    git(&repo, &["commit", "-q", "-m", "initial"], Some(at(-3, 10)))?;
+    let repo = new_repo(dir, "# automation\n")?;
     for k in [&mut used, &mut unused, &mut removed, &mut bare] {
         let owner_app = if k.user == "report-runner" {
             &other_app
@@ -1068,14 +1066,7 @@ pub fn write_azure_exposure_scenario(dir: &Path, seed: u64) -> io::Result<AzureE
                 k.secret
             )
         };
-        write(&repo.join(&k.path), &text)?;
-        git(&repo, &["add", "-A"], None)?;
-        git(
-            &repo,
-            &["commit", "-q", "-m", &format!("add {}", k.path)],
-            Some(k.leaked_ms),
-        )?;
-        k.commit = git(&repo, &["rev-parse", "HEAD"], None)?;
+        commit_key(&repo, k, &text)?;
     }
 
     // Sign-ins: (time, record).

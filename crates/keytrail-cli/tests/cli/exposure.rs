@@ -14,19 +14,34 @@ fn time(ms: i64) -> String {
     keytrail_testkit::cloudtrail::format_time(ms)
 }
 
-/// Generates the scenario and scans its history into findings.json.
-fn scenario(t: &CliTest) -> ExposureScenario {
-    let sc = write_exposure_scenario(&t.root().join("sc"), 5).expect("scenario");
+/// Scans a scenario's history into findings.json (it has secrets: exit 1).
+fn scan_history(t: &CliTest, repo: &std::path::Path) {
     let r = t.run(&[
         "scan",
         "--format",
         "json",
         "-o",
         "findings.json",
-        sc.repo.to_str().unwrap(),
+        repo.to_str().unwrap(),
     ]);
     assert_eq!(r.code, 1, "scan: {}", r.stderr);
+}
+
+/// Generates the scenario and scans its history into findings.json.
+fn scenario(t: &CliTest) -> ExposureScenario {
+    let sc = write_exposure_scenario(&t.root().join("sc"), 5).expect("scenario");
+    scan_history(t, &sc.repo);
     sc
+}
+
+/// The plan item of credential `id`.
+fn plan_item<'a>(v: &'a Value, id: &str) -> &'a Value {
+    v["plan"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["credential_id"] == id)
+        .unwrap_or_else(|| panic!("no plan item for {id}: {v:#}"))
 }
 
 fn exposure(t: &CliTest, sc: &ExposureScenario, extra: &[&str]) -> (crate::Run, Value) {
@@ -707,15 +722,7 @@ fn gcp_service_account_keys_are_joined_with_the_audit_logs() {
     use keytrail_testkit::exposure::{GCP_OTHER_PROJECT, GCP_PROJECT, write_gcp_exposure_scenario};
     let t = CliTest::new();
     let sc = write_gcp_exposure_scenario(&t.root().join("gsc"), 7).expect("scenario");
-    let r = t.run(&[
-        "scan",
-        "--format",
-        "json",
-        "-o",
-        "findings.json",
-        sc.repo.to_str().unwrap(),
-    ]);
-    assert_eq!(r.code, 1, "scan: {}", r.stderr);
+    scan_history(&t, &sc.repo);
     let run = |extra: &[&str]| {
         let mut args = vec![
             "exposure",
@@ -835,12 +842,7 @@ fn gcp_service_account_keys_are_joined_with_the_audit_logs() {
     // The plan: a keyless replacement for each leaked key.
     let plan = &v["plan"];
     assert_eq!(plan["long_lived"]["gcp_service_account_keys_leaked"], 4);
-    let item = plan["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["credential_id"] == sc.used.id.as_str())
-        .expect("a plan item for the used key");
+    let item = plan_item(&v, &sc.used.id);
     assert_eq!(item["replacement"], "gcp-workload-identity-federation");
     assert!(item["how"].as_str().unwrap().contains(&sc.used.user));
     assert!(v["coverage"]["events_by_cloud"]["gcp"].as_u64().unwrap() > 500);
@@ -887,15 +889,7 @@ fn azure_client_secrets_are_tied_to_their_key_by_the_hint() {
     use keytrail_testkit::exposure::write_azure_exposure_scenario;
     let t = CliTest::new();
     let sc = write_azure_exposure_scenario(&t.root().join("asc"), 11).expect("scenario");
-    let r = t.run(&[
-        "scan",
-        "--format",
-        "json",
-        "-o",
-        "findings.json",
-        sc.repo.to_str().unwrap(),
-    ]);
-    assert_eq!(r.code, 1, "scan: {}", r.stderr);
+    scan_history(&t, &sc.repo);
     let r = t.run(&[
         "exposure",
         "--findings",
@@ -988,12 +982,7 @@ fn azure_client_secrets_are_tied_to_their_key_by_the_hint() {
 
     let plan = &v["plan"];
     assert_eq!(plan["long_lived"]["azure_client_secrets_leaked"], 4);
-    let item = plan["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["credential_id"] == sc.used.id.as_str())
-        .expect("a plan item");
+    let item = plan_item(&v, &sc.used.id);
     assert_eq!(item["replacement"], "azure-managed-identity");
     assert!(v["coverage"]["events_by_cloud"]["entra"].as_u64().unwrap() > 480);
 }
