@@ -219,6 +219,7 @@ struct Discovered {
 }
 
 impl Discovered {
+    #[cfg_attr(not(any(feature = "forge", feature = "image")), allow(dead_code))]
     fn job(&mut self, target: Target, key: Option<&str>) {
         let key = key.map(|k| format!("{k}:{}", target.recorded()));
         self.jobs.push(Job::new(JobKind::Scan, target, key));
