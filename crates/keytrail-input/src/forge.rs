@@ -26,6 +26,7 @@ use serde_json::Value;
 use ureq::Agent;
 
 use crate::export::{render, str_at};
+use crate::link::next_link;
 use crate::{Blob, BlobSink, Content};
 
 /// Largest API response read (bytes).
@@ -533,22 +534,6 @@ fn encode(s: &str) -> String {
         }
     }
     out
-}
-
-/// The `rel="next"` URL of a `Link` header.
-fn next_link(link: &str) -> Option<String> {
-    link.split(',').find_map(|part| {
-        let (url, params) = part.split_once(';')?;
-        params
-            .split(';')
-            .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"))
-            .then(|| {
-                url.trim()
-                    .trim_start_matches('<')
-                    .trim_end_matches('>')
-                    .to_string()
-            })
-    })
 }
 
 /// `url` with its `page` query parameter set to `page`.

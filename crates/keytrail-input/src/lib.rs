@@ -62,6 +62,8 @@ pub mod forge;
 pub mod git;
 #[cfg(feature = "image")]
 pub mod image;
+#[cfg(any(feature = "forge", feature = "image"))]
+mod link;
 pub mod log;
 mod sniff;
 mod spill;

@@ -11,8 +11,9 @@
 //! the registry does not offer (404, as Docker Hub and GHCR answer) says
 //! so. Credentials never appear in messages.
 
-use super::registry::{Registry, next_link};
+use super::registry::Registry;
 use super::{ImageOptions, RegistryRef};
+use crate::link::next_link;
 
 /// Pages followed at most per listing.
 const MAX_PAGES: usize = 100_000;

@@ -504,22 +504,6 @@ fn http_error(url: &str, what: &str, resp: ureq::http::Response<ureq::Body>) -> 
     )
 }
 
-/// The `rel="next"` URL of a `Link` header (`<URL>; rel="next"`).
-pub(crate) fn next_link(link: &str) -> Option<String> {
-    link.split(',').find_map(|part| {
-        let (url, params) = part.split_once(';')?;
-        params
-            .split(';')
-            .any(|p| matches!(p.trim(), "rel=\"next\"" | "rel=next"))
-            .then(|| {
-                url.trim()
-                    .trim_start_matches('<')
-                    .trim_end_matches('>')
-                    .to_string()
-            })
-    })
-}
-
 /// `Bearer realm="x",service="y"` → ("Bearer", {realm: x, service: y}).
 pub(crate) fn parse_challenge(header: &str) -> (String, BTreeMap<String, String>) {
     let header = header.trim();
