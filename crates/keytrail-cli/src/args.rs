@@ -49,9 +49,9 @@ pub enum Command {
     /// Collect a cloud account snapshot with the cloud APIs (read-only).
     #[command(subcommand)]
     Collect(crate::cmd_collect::CollectCommand),
-    /// Detect credential abuse in CloudTrail logs.
+    /// Detect credential abuse in audit logs (CloudTrail, Google Cloud, Entra ID, M365, Azure).
     Detect(crate::cmd_detect::DetectArgs),
-    /// Was a leaked key used after it leaked? Joins findings, identity and CloudTrail.
+    /// Was a leaked key used after it leaked? Joins findings, identity and audit logs.
     Exposure(crate::cmd_exposure::ExposureArgs),
     /// Download and check the IP intelligence `keytrail detect` uses.
     #[command(subcommand)]

@@ -36,10 +36,14 @@ pub enum DetectFormat {
 /// Arguments of `keytrail detect`.
 #[derive(Debug, Clone, Args)]
 pub struct DetectArgs {
-    /// CloudTrail files or directories (S3 layout `AWSLogs/<account>/CloudTrail/…`,
-    /// gzip or plain, `{"Records":[…]}`, JSON arrays, NDJSON, `aws cloudtrail
-    /// lookup-events` output, CloudWatch Logs exports, EventBridge envelopes or CSV
-    /// such as Athena query results); `-` reads stdin; `s3://BUCKET/PREFIX` reads
+    /// Audit-log files or directories, the format sniffed per file: CloudTrail (S3
+    /// layout `AWSLogs/<account>/CloudTrail/…`, gzip or plain, `{"Records":[…]}`,
+    /// JSON arrays, NDJSON, `aws cloudtrail lookup-events` output, CloudWatch Logs
+    /// exports, EventBridge envelopes or CSV such as Athena query results), Google
+    /// Cloud audit logs (`gcloud logging read`, sinks, Pub/Sub), Entra ID sign-in
+    /// and audit logs, the Microsoft 365 unified audit log and the Azure Activity
+    /// log (Graph, Management Activity API, Purview CSV, diagnostic and Log
+    /// Analytics exports; see docs/detect-clouds.md); `-` reads stdin; `s3://BUCKET/PREFIX` reads
     /// the trail where CloudTrail delivers it (the AWS credentials and region of the
     /// usual chain, `AWS_PROFILE`, `AWS_ENDPOINT_URL`): the account, region and date
     /// folders are listed, not the whole bucket, and `--since`/`--until` list only

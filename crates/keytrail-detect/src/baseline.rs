@@ -622,11 +622,39 @@ pub struct CloudMemory {
     pub risky: std::collections::HashMap<Box<str>, i64>,
     /// Sending and sharing windows per identity.
     pub bursts: std::collections::HashMap<Box<str>, std::collections::VecDeque<i64>>,
+    /// Sign-in attempts per source address in the last half hour.
+    pub attempts: std::collections::HashMap<Box<str>, std::collections::VecDeque<Attempt>>,
+    /// Addresses that sprayed passwords → the spray.
+    pub sprayed: std::collections::HashMap<Box<str>, Spray>,
+}
+
+/// A sign-in attempt remembered for password-spray detection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attempt {
+    /// Event time.
+    pub at_ms: i64,
+    /// The account tried (lower-cased principal).
+    pub account: Box<str>,
+    /// Signed in, or passed its password.
+    pub ok: bool,
+}
+
+/// An address that sprayed passwords.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Spray {
+    /// When the spray was reported.
+    pub at_ms: i64,
+    /// The accounts it tried.
+    pub accounts: Vec<Box<str>>,
+    /// Accounts already reported signing in from it.
+    pub reported: Vec<Box<str>>,
 }
 
 impl CloudMemory {
     /// Forgets everything no detector can use at `now`: credentials added over a
-    /// week ago, risky sign-ins over a day ago, bursts quiet for an hour.
+    /// week ago, risky sign-ins and sprays over a day ago, bursts and sign-in
+    /// attempts quiet for an hour.
     pub fn forget_before(&mut self, now: i64) {
         use crate::time::{DAY_MS, HOUR_MS};
         self.risky.retain(|_, &mut at| now - at <= DAY_MS);
@@ -634,6 +662,9 @@ impl CloudMemory {
             .retain(|_, &mut at| now - at <= 7 * DAY_MS);
         self.bursts
             .retain(|_, w| w.back().is_some_and(|&x| now - x <= HOUR_MS));
+        self.attempts
+            .retain(|_, w| w.back().is_some_and(|a| now - a.at_ms <= HOUR_MS));
+        self.sprayed.retain(|_, s| now - s.at_ms <= DAY_MS);
     }
 }
 

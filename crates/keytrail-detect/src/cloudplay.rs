@@ -23,9 +23,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::alert::{AlertSource, Hit, RuleDef, RuleInfo};
-use crate::baseline::{AccountState, Baseline, CloudMemory, net_prefix};
+use crate::baseline::{AccountState, Attempt, Baseline, CloudMemory, Spray, net_prefix};
 use crate::event::{
-    Event, IdentityKind, Provider, credential_operation, modified_properties, parameters,
+    Event, IdentityKind, Provider, credential_operation, member, modified_properties, parameters,
 };
 use crate::ipintel::{IpInfo, NetworkClass};
 use crate::time::{DAY_MS, HOUR_MS, MINUTE_MS};
@@ -58,11 +58,21 @@ pub enum CloudRule {
     M365MailboxAccess,
     /// A burst of sending or company-wide sharing after a risky sign-in.
     M365BurstAfterRiskySignIn,
+    /// One address fails sign-ins for many accounts (password spray, credential
+    /// stuffing), in Entra ID sign-in logs or the unified audit log.
+    EntraPasswordSpray,
+    /// An account signs in (or passes its password and is stopped only by MFA or
+    /// Conditional Access) from an address that sprayed passwords.
+    EntraSignInAfterSpray,
+    /// A user or service principal added to a privileged directory role.
+    EntraPrivilegedRole,
+    /// Mailbox or unified auditing turned off, or a mailbox exempted from it.
+    M365AuditDisabled,
 }
 
 impl CloudRule {
     /// Every rule, in the order of [`RULES`].
-    pub const ALL: [CloudRule; 11] = [
+    pub const ALL: [CloudRule; 15] = [
         CloudRule::GcpKeyAnonymousNetwork,
         CloudRule::GcpKeyCreated,
         CloudRule::GcpMiningInstances,
@@ -74,6 +84,10 @@ impl CloudRule {
         CloudRule::M365InboxRule,
         CloudRule::M365MailboxAccess,
         CloudRule::M365BurstAfterRiskySignIn,
+        CloudRule::EntraPasswordSpray,
+        CloudRule::EntraSignInAfterSpray,
+        CloudRule::EntraPrivilegedRole,
+        CloudRule::M365AuditDisabled,
     ];
 
     /// The provider part of the rule id.
@@ -86,10 +100,14 @@ impl CloudRule {
             CloudRule::EntraRiskyConsent
             | CloudRule::EntraConsentLoosened
             | CloudRule::EntraCredentialAdded
-            | CloudRule::EntraNewCredentialNewNetwork => Provider::Entra,
+            | CloudRule::EntraNewCredentialNewNetwork
+            | CloudRule::EntraPasswordSpray
+            | CloudRule::EntraSignInAfterSpray
+            | CloudRule::EntraPrivilegedRole => Provider::Entra,
             CloudRule::M365InboxRule
             | CloudRule::M365MailboxAccess
-            | CloudRule::M365BurstAfterRiskySignIn => Provider::M365,
+            | CloudRule::M365BurstAfterRiskySignIn
+            | CloudRule::M365AuditDisabled => Provider::M365,
         }
     }
 
@@ -172,6 +190,34 @@ impl CloudRule {
                 Severity::High,
                 "T1534",
                 "lateral-movement",
+            ),
+            CloudRule::EntraPasswordSpray => (
+                "credential-access.password-spray",
+                "One address failed sign-ins for many accounts (password spray or credential stuffing)",
+                Severity::High,
+                "T1110.003",
+                "credential-access",
+            ),
+            CloudRule::EntraSignInAfterSpray => (
+                "initial-access.sign-in-after-password-spray",
+                "Sign-in, or a correct password stopped only by MFA or Conditional Access, from an address that sprayed passwords",
+                Severity::Critical,
+                "T1110.003",
+                "initial-access",
+            ),
+            CloudRule::EntraPrivilegedRole => (
+                "persistence.privileged-role-assigned",
+                "User or service principal added to a privileged directory role",
+                Severity::High,
+                "T1098.003",
+                "persistence",
+            ),
+            CloudRule::M365AuditDisabled => (
+                "defense-evasion.audit-disabled",
+                "Mailbox or unified audit logging turned off, or a mailbox exempted from auditing",
+                Severity::High,
+                "T1562.008",
+                "defense-evasion",
             ),
         };
         RuleDef {
@@ -260,6 +306,53 @@ const OWNER_ROLES: &[&str] = &[
     "roles/iam.securityAdmin",
 ];
 
+/// Entra ID directory roles that control the tenant: Critical when assigned.
+const TENANT_ADMIN_ROLES: &[&str] = &[
+    "global administrator",
+    "company administrator",
+    "privileged role administrator",
+    "privileged authentication administrator",
+    "partner tier2 support",
+];
+
+/// Other Entra ID roles that reach every user, application, mailbox or device
+/// (Microsoft's list of privileged roles): High when assigned.
+const PRIVILEGED_ROLES: &[&str] = &[
+    "application administrator",
+    "cloud application administrator",
+    "authentication administrator",
+    "conditional access administrator",
+    "exchange administrator",
+    "sharepoint administrator",
+    "security administrator",
+    "user administrator",
+    "helpdesk administrator",
+    "password administrator",
+    "hybrid identity administrator",
+    "intune administrator",
+    "domain name administrator",
+    "external identity provider administrator",
+    "directory synchronization accounts",
+    "directory writers",
+    "groups administrator",
+    "teams administrator",
+    "compliance administrator",
+    "azure ad joined device local administrator",
+    "cloud device administrator",
+    "b2c ief keyset administrator",
+    "partner tier1 support",
+];
+
+/// Mailbox protocols that sign in with a password alone (legacy authentication,
+/// used to read mail past MFA).
+const LEGACY_PROTOCOLS: &[(&str, &str)] = &[
+    ("ImapEnabled", "IMAP"),
+    ("PopEnabled", "POP"),
+    ("MAPIEnabled", "MAPI"),
+    ("ActiveSyncEnabled", "ActiveSync"),
+    ("EwsEnabled", "EWS"),
+];
+
 /// Inbox-rule parameters that hide mail.
 const HIDING_ACTIONS: &[&str] = &[
     "DeleteMessage",
@@ -310,18 +403,157 @@ pub struct CloudPlaybook {
     risky: HashMap<Box<str>, i64>,
     /// Sending and sharing windows per identity.
     bursts: HashMap<Box<str>, VecDeque<i64>>,
+    /// Sign-in attempts per source address in the last [`SPRAY_WINDOW_MS`].
+    attempts: HashMap<Box<str>, VecDeque<Attempt>>,
+    /// Addresses that sprayed → when, and the accounts they tried.
+    sprayed: HashMap<Box<str>, Spray>,
 }
 
 const MAX_TRACKED: usize = 100_000;
 
-/// One member by case-insensitive name.
-fn member<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
-    let m = v.as_object()?;
-    m.get(key).or_else(|| {
-        m.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
+/// How far back failed sign-ins from one address count towards a spray.
+const SPRAY_WINDOW_MS: i64 = 30 * MINUTE_MS;
+/// Accounts an address must fail (and never pass) within the window.
+const SPRAY_ACCOUNTS: usize = 5;
+/// Attempts kept per address (a spray of thousands keeps its newest).
+const MAX_ATTEMPTS: usize = 2048;
+/// Accounts remembered per spray.
+const MAX_SPRAYED_ACCOUNTS: usize = 4096;
+
+/// How a sign-in attempt ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Signed in.
+    Success,
+    /// The password was right; MFA, Conditional Access, an expired password or a
+    /// sign-in interrupt stopped it.
+    PasswordCorrect,
+    /// Wrong password, unknown or locked account, or another failure.
+    Failure,
+}
+
+/// Entra ID sign-in error codes that come after the password was accepted
+/// (documented in Microsoft's AADSTS error list): MFA required or failed, MFA
+/// registration, Conditional Access or security defaults blocks, expired or
+/// must-change password, "keep me signed in" and other interrupts.
+const PASSWORD_CORRECT_CODES: &[&str] = &[
+    "50055", "50072", "50074", "50076", "50079", "50125", "50140", "50158", "500121", "53003",
+    "530032", "530034", "50097",
+];
+
+/// Who was added to a directory role: the unified audit log's `ObjectId`, or the
+/// first user or service principal of `targetResources` (an array, or JSON text in
+/// Log Analytics rows).
+fn role_member(ev: &Event) -> String {
+    for path in [
+        "ObjectId",
+        "targetResources",
+        "TargetResources",
+        "properties.targetResources",
+    ] {
+        let list = match ev.lookup(path) {
+            Some(Value::String(t)) if t.trim_start().starts_with('[') => {
+                serde_json::from_str::<Value>(t).ok()
+            }
+            Some(Value::String(t)) if !t.is_empty() => return t.clone(),
+            Some(v @ Value::Array(_)) => Some(v.clone()),
+            _ => None,
+        };
+        let found = list.as_ref().and_then(Value::as_array).and_then(|a| {
+            a.iter()
+                .filter(|t| {
+                    member(t, "type")
+                        .and_then(Value::as_str)
+                        .is_none_or(|k| !k.eq_ignore_ascii_case("Role"))
+                })
+                .find_map(|t| {
+                    member(t, "userPrincipalName")
+                        .and_then(Value::as_str)
+                        .filter(|s| !s.is_empty())
+                        .or_else(|| member(t, "displayName").and_then(Value::as_str))
+                        .map(String::from)
+                })
+        });
+        if let Some(m) = found {
+            return m;
+        }
+    }
+    "a member".into()
+}
+
+/// The alert for `who` passing a sign-in from `ip`, which sprayed.
+fn after_spray(who: &str, ip: &str, outcome: Outcome, s: &Spray, t: i64) -> Hit {
+    let targeted = s.accounts.iter().any(|a| &**a == who);
+    let (severity, what) = match outcome {
+        Outcome::Success => (None, "signed in"),
+        _ => (
+            Some(Severity::High),
+            "passed its password (stopped or challenged by MFA, Conditional Access or an interrupt)",
+        ),
+    };
+    hit(
+        CloudRule::EntraSignInAfterSpray,
+        severity,
+        format!(
+            "{who} {what} from {ip}, which failed sign-ins for {} accounts{} ({:+.0} min from the spray)",
+            s.accounts.len(),
+            if targeted { " including this one" } else { "" },
+            (t - s.at_ms) as f64 / MINUTE_MS as f64
+        ),
+    )
+}
+
+/// `LogonError` values of the unified audit log that come after the password
+/// was accepted (the names of the codes above).
+const PASSWORD_CORRECT_ERRORS: &[&str] = &[
+    "UserStrongAuthClientAuthNRequiredInterrupt",
+    "UserStrongAuthClientAuthNRequired",
+    "UserStrongAuthEnrollmentRequiredInterrupt",
+    "UserStrongAuthExpired",
+    "StrongAuthenticationFailed",
+    "BlockedByConditionalAccess",
+    "KmsiInterrupt",
+    "UserPasswordExpired",
+    "DeviceAuthenticationRequired",
+];
+
+/// The account and outcome of a sign-in attempt: an Entra ID sign-in (user, not a
+/// service principal) or a unified-audit-log `UserLoggedIn`/`UserLoginFailed`.
+fn sign_in_attempt(ev: &Event) -> Option<Outcome> {
+    let code = ev.error_code();
+    if ev.provider() == Provider::Entra && ev.service() == "signin" {
+        if ev.identity_kind() != Some(IdentityKind::EntraUser) {
+            return None;
+        }
+        return Some(match code {
+            None => Outcome::Success,
+            Some(c) if PASSWORD_CORRECT_CODES.contains(&c) => Outcome::PasswordCorrect,
+            Some(_) => Outcome::Failure,
+        });
+    }
+    if ev.provider() != Provider::M365 {
+        return None;
+    }
+    match ev.event_name() {
+        "UserLoggedIn" if code.is_none() => Some(Outcome::Success),
+        "UserLoginFailed" => {
+            let error = ev
+                .lookup("LogonError")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            Some(
+                if PASSWORD_CORRECT_ERRORS
+                    .iter()
+                    .any(|e| e.eq_ignore_ascii_case(error))
+                {
+                    Outcome::PasswordCorrect
+                } else {
+                    Outcome::Failure
+                },
+            )
+        }
+        _ => None,
+    }
 }
 
 fn is_true(s: &str) -> bool {
@@ -387,6 +619,7 @@ impl CloudPlaybook {
             Provider::Aws => {}
             Provider::Gcp => self.gcp(ev, base, info, account, hits),
             Provider::Entra | Provider::M365 | Provider::Azure => {
+                self.spray(ev, hits);
                 self.microsoft(ev, base, info, hits)
             }
         }
@@ -753,6 +986,39 @@ impl CloudPlaybook {
             ));
         }
 
+        // Privileged directory roles.
+        if matches!(
+            op.as_str(),
+            "add member to role"
+                | "add eligible member to role"
+                | "add scoped member to role"
+                | "add member to role completed (pim activation)"
+        ) {
+            let props = modified_properties(json);
+            let role = props
+                .iter()
+                .find(|(n, ..)| n.eq_ignore_ascii_case("Role.DisplayName"))
+                .map(|(_, _, new)| new.trim_matches('"').to_string());
+            if let Some(role) = role {
+                let lower = role.to_ascii_lowercase();
+                let severity = if TENANT_ADMIN_ROLES.contains(&lower.as_str()) {
+                    Some(Some(Severity::Critical))
+                } else if PRIVILEGED_ROLES.contains(&lower.as_str()) {
+                    Some(None)
+                } else {
+                    None
+                };
+                if let Some(severity) = severity {
+                    let member = role_member(ev);
+                    hits.push(hit(
+                        CloudRule::EntraPrivilegedRole,
+                        severity,
+                        format!("{who} added {member} to the {role} role ({name}) from {ip}"),
+                    ));
+                }
+            }
+        }
+
         if ev.provider() != Provider::M365 {
             return;
         }
@@ -900,6 +1166,61 @@ impl CloudPlaybook {
             ));
         }
 
+        // Auditing turned off.
+        let is_false =
+            |k: &str| get(k).is_some_and(|v| v.eq_ignore_ascii_case("false") || v == "0");
+        let audit_off = match op.as_str() {
+            "set-mailboxauditbypassassociation"
+                if get("AuditBypassEnabled").is_some_and(is_true) =>
+            {
+                Some(format!(
+                    "exempted {} from mailbox auditing (AuditBypassEnabled)",
+                    get("Identity").unwrap_or("a mailbox")
+                ))
+            }
+            "set-mailbox" if is_false("AuditEnabled") => Some(format!(
+                "turned off mailbox auditing on {}",
+                get("Identity").unwrap_or("a mailbox")
+            )),
+            "set-adminauditlogconfig" => {
+                ["UnifiedAuditLogIngestionEnabled", "AdminAuditLogEnabled"]
+                    .iter()
+                    .find(|k| is_false(k))
+                    .map(|k| format!("turned off the organisation's audit log ({k} False)"))
+            }
+            "set-organizationconfig" if get("AuditDisabled").is_some_and(is_true) => Some(
+                "turned off mailbox auditing for the whole organisation (AuditDisabled)".into(),
+            ),
+            _ => None,
+        };
+        if let Some(what) = audit_off {
+            hits.push(hit(
+                CloudRule::M365AuditDisabled,
+                None,
+                format!("{who} {what} from {ip}"),
+            ));
+        }
+
+        // Legacy mail protocols turned on for a mailbox.
+        if matches!(op.as_str(), "set-casmailbox" | "set-casmailboxplan") {
+            let on: Vec<&str> = LEGACY_PROTOCOLS
+                .iter()
+                .filter(|(k, _)| get(k).is_some_and(is_true))
+                .map(|(_, p)| *p)
+                .collect();
+            if !on.is_empty() {
+                hits.push(hit(
+                    CloudRule::M365MailboxAccess,
+                    Some(Severity::Low),
+                    format!(
+                        "{who} enabled {} on mailbox {} from {ip}; these protocols sign in with a password alone",
+                        on.join(", "),
+                        get("Identity").unwrap_or("?")
+                    ),
+                ));
+            }
+        }
+
         // Sending and company-wide sharing after a risky sign-in.
         let sending = matches!(op.as_str(), "send" | "sendas" | "sendonbehalf");
         let sharing = matches!(
@@ -941,16 +1262,130 @@ impl CloudPlaybook {
         }
     }
 
-    /// Forgets windows older than a week (credentials) or a day (risky sign-ins).
-    fn prune(&mut self, now: i64) {
-        if self.risky.len() + self.new_credentials.len() < 4096 && self.bursts.len() < 4096 {
+    /// Password sprays: failed sign-ins are kept per source address; when one
+    /// address has failed for [`SPRAY_ACCOUNTS`] accounts that never passed from it
+    /// within [`SPRAY_WINDOW_MS`] (and those are most of the accounts it tried), it
+    /// sprayed. A sign-in from it in the next day, or one already in the window,
+    /// is the spray working.
+    fn spray(&mut self, ev: &Event, hits: &mut Vec<Hit>) {
+        let Some(outcome) = sign_in_attempt(ev) else {
+            return;
+        };
+        let ip = ev.source_ip();
+        let who = ev.principal();
+        if ip.is_empty() || who.is_empty() || who == "unknown" {
             return;
         }
-        let mut m = CloudMemory {
-            new_credentials: std::mem::take(&mut self.new_credentials),
-            risky: std::mem::take(&mut self.risky),
-            bursts: std::mem::take(&mut self.bursts),
+        let t = ev.time_ms;
+        if outcome != Outcome::Failure
+            && let Some(s) = self.sprayed.get_mut(ip)
+            && (s.at_ms - SPRAY_WINDOW_MS..=s.at_ms + DAY_MS).contains(&t)
+            && !s.reported.iter().any(|r| &**r == who)
+        {
+            if s.reported.len() < MAX_SPRAYED_ACCOUNTS {
+                s.reported.push(Box::from(who));
+            }
+            hits.push(after_spray(who, ip, outcome, s, t));
+        }
+        if self.attempts.len() >= MAX_TRACKED && !self.attempts.contains_key(ip) {
+            return;
+        }
+        let w = self.attempts.entry(Box::from(ip)).or_default();
+        while w
+            .front()
+            .is_some_and(|a| a.at_ms < t - SPRAY_WINDOW_MS || w.len() >= MAX_ATTEMPTS)
+        {
+            w.pop_front();
+        }
+        w.push_back(Attempt {
+            at_ms: t,
+            account: Box::from(who),
+            ok: outcome != Outcome::Failure,
+        });
+        if outcome != Outcome::Failure {
+            return;
+        }
+        if let Some(s) = self.sprayed.get_mut(ip)
+            && t - s.at_ms <= SPRAY_WINDOW_MS
+        {
+            // Reported already: the spray goes on.
+            if s.accounts.len() < MAX_SPRAYED_ACCOUNTS && !s.accounts.iter().any(|a| &**a == who) {
+                s.accounts.push(Box::from(who));
+            }
+            return;
+        }
+        let passed: std::collections::HashSet<&str> =
+            w.iter().filter(|a| a.ok).map(|a| &*a.account).collect();
+        let mut failed: Vec<&str> = w
+            .iter()
+            .filter(|a| !a.ok && !passed.contains(&*a.account))
+            .map(|a| &*a.account)
+            .collect();
+        failed.sort_unstable();
+        failed.dedup();
+        if failed.len() < SPRAY_ACCOUNTS || failed.len() <= passed.len() {
+            return;
+        }
+        let failures = w.iter().filter(|a| !a.ok).count();
+        let first = w.front().map_or(t, |a| a.at_ms);
+        let shown = failed
+            .iter()
+            .take(5)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(", ");
+        hits.push(hit(
+            CloudRule::EntraPasswordSpray,
+            None,
+            format!(
+                "{ip} failed {failures} sign-ins for {} accounts within {:.0} min ({shown}{})",
+                failed.len(),
+                ((t - first) as f64 / MINUTE_MS as f64).ceil(),
+                if failed.len() > 5 { ", …" } else { "" }
+            ),
+        ));
+        let mut spray = Spray {
+            at_ms: t,
+            accounts: failed
+                .iter()
+                .chain(passed.iter())
+                .take(MAX_SPRAYED_ACCOUNTS)
+                .map(|a| Box::from(*a))
+                .collect(),
+            reported: Vec::new(),
         };
+        // Accounts that passed from this address while it sprayed.
+        let mut ok: Vec<(&str, i64)> = w
+            .iter()
+            .filter(|a| a.ok)
+            .map(|a| (&*a.account, a.at_ms))
+            .collect();
+        ok.sort_unstable();
+        ok.dedup_by_key(|(a, _)| *a);
+        for (account, at) in ok {
+            spray.reported.push(Box::from(account));
+            hits.push(after_spray(
+                account,
+                ip,
+                Outcome::PasswordCorrect,
+                &spray,
+                at,
+            ));
+        }
+        if self.sprayed.len() < MAX_TRACKED || self.sprayed.contains_key(ip) {
+            self.sprayed.insert(Box::from(ip), spray);
+        }
+    }
+
+    /// Forgets windows older than a week (credentials) or a day (risky sign-ins).
+    fn prune(&mut self, now: i64) {
+        if self.risky.len() + self.new_credentials.len() < 4096
+            && self.bursts.len() < 4096
+            && self.attempts.len() + self.sprayed.len() < 4096
+        {
+            return;
+        }
+        let mut m = std::mem::take(self).into_memory();
         m.forget_before(now);
         *self = CloudPlaybook::from_memory(m);
     }
@@ -961,6 +1396,8 @@ impl CloudPlaybook {
             new_credentials: m.new_credentials,
             risky: m.risky,
             bursts: m.bursts,
+            attempts: m.attempts,
+            sprayed: m.sprayed,
         }
     }
 
@@ -970,6 +1407,8 @@ impl CloudPlaybook {
             new_credentials: self.new_credentials,
             risky: self.risky,
             bursts: self.bursts,
+            attempts: self.attempts,
+            sprayed: self.sprayed,
         }
     }
 }

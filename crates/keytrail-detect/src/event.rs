@@ -25,7 +25,9 @@ mod lookup;
 mod parse;
 mod useragent;
 
-pub use cloud::{Provider, credential_operation, gcp_key_id, modified_properties, parameters};
+pub use cloud::{
+    Provider, credential_operation, gcp_key_id, member, modified_properties, parameters,
+};
 pub use identity::{Identity, IdentityKind, role_from_session_arn};
 pub use lookup::{for_each_member, parse_ip, raw_member};
 pub use useragent::UaFamily;
@@ -170,6 +172,9 @@ pub enum RecordError {
     NotAnObject,
     /// No parseable `eventTime` or `@timestamp`.
     MissingTime,
+    /// A Google Cloud Logging entry of another log than the audit logs (an
+    /// application's `jsonPayload` or `textPayload`): its log name.
+    NotAuditLog(String),
 }
 
 impl fmt::Display for RecordError {
@@ -179,6 +184,10 @@ impl fmt::Display for RecordError {
             RecordError::NotAnObject => f.write_str("record is not a JSON object"),
             RecordError::MissingTime => f.write_str(
                 "record has no parseable eventTime or @timestamp and is no known cloud log record",
+            ),
+            RecordError::NotAuditLog(log) => write!(
+                f,
+                "a Cloud Logging entry of `{log}`, which is not an audit log"
             ),
         }
     }

@@ -88,11 +88,15 @@ pub mod kinds {
     /// A file whose records could not be read [`super::MAX_BAD_RUN`] times in a row;
     /// the rest of it is skipped.
     pub const NOT_A_LOG: &str = "not_a_log";
+    /// Cloud Logging entries of other logs than the audit logs, skipped: one
+    /// notice per file with their number and log names.
+    pub const NOT_AUDIT_LOG: &str = "not_audit_log";
 }
 
 fn record_diag(name: &str, line: u64, err: RecordError) -> Diagnostic {
     let kind = match err {
         RecordError::MissingTime => kinds::MISSING_TIME,
+        RecordError::NotAuditLog(_) => kinds::NOT_AUDIT_LOG,
         _ => kinds::INVALID_RECORD,
     };
     Diagnostic::error(kind, name, format!("skipped record: {err}")).at(Some(line), None)
@@ -454,6 +458,42 @@ mod tests {
                 diags.len()
             );
         }
+    }
+
+    #[test]
+    fn cloud_logging_entries_of_other_logs_are_one_notice_and_never_abandon_the_file() {
+        // `gcloud logging read` without a filter: an application's log lines, more
+        // than a run of unreadable records may hold, then an audit entry.
+        let mut text = String::new();
+        for i in 0..MAX_BAD_RUN + 500 {
+            let payload = if i % 2 == 0 {
+                r#""jsonPayload":{"msg":"GET /healthz 200"}"#
+            } else {
+                r#""textPayload":"worker started""#
+            };
+            let log = if i % 3 == 0 { "app%2Fweb" } else { "stdout" };
+            text.push_str(&format!(
+                r#"{{"insertId":"a{i}","logName":"projects/p/logs/{log}","resource":{{"type":"k8s_container"}},"timestamp":"2024-03-01T00:00:00Z",{payload}}}"#
+            ));
+            text.push('\n');
+        }
+        text.push_str(r#"{"insertId":"z","logName":"projects/p/logs/cloudaudit.googleapis.com%2Factivity","protoPayload":{"methodName":"SetIamPolicy","serviceName":"cloudresourcemanager.googleapis.com","authenticationInfo":{"principalEmail":"a@corp.example"}},"timestamp":"2024-03-01T00:00:01Z"}"#);
+        text.push('\n');
+        let (evs, diags) = collect("gcloud.json", text.as_bytes());
+        assert_eq!(evs.len(), 1, "{diags:?}");
+        assert_eq!(evs[0].event_name(), "SetIamPolicy");
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        let d = &diags[0];
+        assert_eq!(d.kind, kinds::NOT_AUDIT_LOG);
+        assert!(!d.is_error);
+        assert_eq!(d.subject, "gcloud.json");
+        assert!(
+            d.message
+                .starts_with(&format!("{} Cloud Logging entries", MAX_BAD_RUN + 500)),
+            "{}",
+            d.message
+        );
+        assert!(d.message.contains("(app/web, stdout)"), "{}", d.message);
     }
 
     #[test]

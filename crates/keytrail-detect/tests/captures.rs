@@ -2,7 +2,10 @@
 //! every Stratus Red Team technique that a playbook detector covers fires that
 //! detector, SigmaHQ AWS rules fire on the captures they describe, the OTRF
 //! EC2-credentials-to-S3 exfiltration is caught, and so are the Entra ID steps
-//! of OTRF's Golden SAML mail-access simulation, read from Log Analytics rows.
+//! of OTRF's Golden SAML mail-access simulation, read from Log Analytics rows, its
+//! Microsoft 365 atomic simulations read from Management Activity API records, and
+//! plaso's Google Cloud, Azure Activity and Microsoft 365 samples (read whole, the
+//! right fields, no alert where nothing happened).
 
 mod common;
 
@@ -486,4 +489,191 @@ fn otrf_golden_saml_entra_steps_are_caught_from_log_analytics_rows() {
         alerts.iter().all(|a| a.principal != "unknown"),
         "{alerts:#?}"
     );
+}
+
+/// Alerts of `rule` in `alerts`, with a message listing every alert when none is.
+fn of_rule<'a>(
+    alerts: &'a [keytrail_detect::Alert],
+    rule: &str,
+) -> Vec<&'a keytrail_detect::Alert> {
+    let v: Vec<_> = alerts.iter().filter(|a| a.rule_id == rule).collect();
+    assert!(
+        !v.is_empty(),
+        "{rule} did not fire: {:#?}",
+        alerts
+            .iter()
+            .map(|a| format!("{} {} {}", a.rule_id, a.principal, a.explanation))
+            .collect::<Vec<_>>()
+    );
+    v
+}
+
+#[test]
+fn otrf_m365_simulations_are_caught_from_management_api_records() {
+    let dir = common::otrf_m365();
+    let b = EngineBuilder::new()
+        .ipintel(common::ipintel())
+        .builtin_sigma(true);
+    let (alerts, stats) = detect_path(&b, &dir);
+    // 1 + 1 + 1 + 9 + 1 records, every one read.
+    assert_eq!(stats.events, 13, "{stats:?}");
+    assert_eq!(stats.skipped_records, 0, "{stats:?}");
+    assert!(
+        stats.diagnostics.iter().all(|d| d.kind == "rule_skipped"),
+        "{:?}",
+        stats.diagnostics
+    );
+
+    // o365spray: nine accounts fail from one address within a second.
+    let spray = of_rule(&alerts, "keytrail.entra.credential-access.password-spray");
+    assert_eq!(spray.len(), 1, "{spray:#?}");
+    assert!(
+        spray[0].explanation.contains("2a09:bac5:114:105::1a:9b"),
+        "{}",
+        spray[0].explanation
+    );
+    assert!(
+        spray[0].explanation.contains("5 accounts"),
+        "{}",
+        spray[0].explanation
+    );
+    assert_eq!(spray[0].source_ips, ["2a09:bac5:114:105::1a:9b"]);
+    // Nobody got in: no sign-in after it.
+    assert!(
+        alerts
+            .iter()
+            .all(|a| a.rule_id != "keytrail.entra.initial-access.sign-in-after-password-spray")
+    );
+
+    // Full access to Henrietta's mailbox for Lidia.
+    let access = of_rule(
+        &alerts,
+        "keytrail.m365.collection.mailbox-permission-or-forwarding",
+    );
+    let full = access
+        .iter()
+        .find(|a| a.event_names == ["Add-MailboxPermission"])
+        .expect("Add-MailboxPermission");
+    assert_eq!(full.principal, "stinger@contoso.onmicrosoft.com");
+    assert!(
+        full.explanation
+            .contains("FullAccess on mailbox Henrietta@contoso.onmicrosoft.com"),
+        "{}",
+        full.explanation
+    );
+    // IMAP and POP turned on for Lidia's mailbox.
+    let legacy = access
+        .iter()
+        .find(|a| a.event_names == ["Set-CASMailbox"])
+        .expect("Set-CASMailbox");
+    assert!(
+        legacy.explanation.contains("IMAP, POP"),
+        "{}",
+        legacy.explanation
+    );
+    assert_eq!(legacy.severity, keytrail_types::Severity::Low);
+
+    // Alex made Company Administrator (Global Administrator).
+    let role = of_rule(
+        &alerts,
+        "keytrail.entra.persistence.privileged-role-assigned",
+    );
+    assert_eq!(role[0].severity, keytrail_types::Severity::Critical);
+    assert!(
+        role[0]
+            .explanation
+            .contains("Alex@contoso.onmicrosoft.com to the Company Administrator role"),
+        "{}",
+        role[0].explanation
+    );
+
+    // Alex's mailbox exempted from auditing.
+    let bypass = of_rule(&alerts, "keytrail.m365.defense-evasion.audit-disabled");
+    assert!(
+        bypass[0]
+            .explanation
+            .contains("exempted Alex@contoso.onmicrosoft.com"),
+        "{}",
+        bypass[0].explanation
+    );
+    assert_eq!(bypass[0].source_ips, ["104.28.196.199"], "port stripped");
+}
+
+#[test]
+fn plaso_samples_read_with_their_fields_and_raise_only_what_happened() {
+    let b = EngineBuilder::new()
+        .ipintel(common::ipintel())
+        .builtin_sigma(true);
+    let read = |name: &str| -> (Vec<keytrail_detect::event::Event>, usize) {
+        let items: Vec<_> = keytrail_detect::reader::read_path(&common::plaso(name)).collect();
+        let errors = items.iter().filter(|r| r.is_err()).count();
+        (items.into_iter().filter_map(Result::ok).collect(), errors)
+    };
+
+    // Google Cloud: nine audit entries; the two entries of another log (a
+    // `jsonPayload` and a `textPayload`) are not audit logs and are skipped, said.
+    let (gcp, skipped) = read("gcp_logging.jsonl");
+    assert_eq!((gcp.len(), skipped), (9, 1));
+    assert!(
+        gcp.iter()
+            .all(|e| e.provider() == keytrail_detect::event::Provider::Gcp)
+    );
+    let sa = gcp
+        .iter()
+        .find(|e| e.principal() == "dvwa-service-account@ketchup.iam.gserviceaccount.com")
+        .expect("the service account's call");
+    assert_eq!(sa.source_ip(), "34.72.217.225");
+    assert_eq!(sa.event_name(), "google.iam.admin.v1.CreateServiceAccount");
+    let (alerts, stats) = detect_path(&b, &common::plaso("gcp_logging.jsonl"));
+    assert_eq!(stats.events, 9);
+    assert_eq!(stats.skipped_records, 0, "a notice, not skipped records");
+    let notice: Vec<_> = stats
+        .diagnostics
+        .iter()
+        .filter(|d| d.kind == "not_audit_log")
+        .collect();
+    assert_eq!(notice.len(), 1, "{:?}", stats.diagnostics);
+    assert!(
+        notice[0].message.starts_with("2 Cloud Logging entries"),
+        "{}",
+        notice[0].message
+    );
+    // The firewall opened to 0.0.0.0/0 for RDP is SigmaHQ's firewall rule; the
+    // e2-medium instance from a Debian image is no miner.
+    let fired: BTreeSet<&str> = alerts.iter().map(|a| a.title.as_str()).collect();
+    assert!(
+        fired.contains("Google Cloud Firewall Modified or Deleted"),
+        "{fired:?}"
+    );
+    assert!(
+        alerts.iter().all(|a| !a.rule_id.contains("mining")),
+        "{fired:?}"
+    );
+
+    // Azure Activity as the Azure SDK for Python writes it (snake_case members).
+    let (azure, skipped) = read("azure_activity_log.jsonl");
+    assert_eq!((azure.len(), skipped), (4, 0));
+    let vm = azure
+        .iter()
+        .find(|e| e.event_name() == "Microsoft.Compute/virtualMachines/write")
+        .expect("the VM write");
+    assert_eq!(vm.provider(), keytrail_detect::event::Provider::Azure);
+    assert_eq!(vm.principal(), "fakeemail@fakedomain.com");
+    assert_eq!(vm.source_ip(), "1.2.3.4");
+    assert_eq!(
+        vm.recipient_account(),
+        "12345678-9abc-defg-hijk-lmnopqrstuvw"
+    );
+    let app = azure
+        .iter()
+        .find(|e| e.event_name() == "Microsoft.Compute/disks/delete")
+        .expect("the disk delete");
+    assert_eq!(app.principal(), "12345678-9abc-defg-hijk-lmnopqrstuvw");
+
+    // Microsoft 365: Exchange's own housekeeping (by SYSTEM, audit log kept on) and a
+    // sign-in raise nothing.
+    let (m365, skipped) = read("microsoft_audit_log.jsonl");
+    assert_eq!((m365.len(), skipped), (4, 0));
+    let (alerts, _) = detect_path(&b, &common::plaso("microsoft_audit_log.jsonl"));
+    assert!(alerts.is_empty(), "{alerts:#?}");
 }

@@ -42,6 +42,8 @@ pub const OFFICE_IP: &str = "73.15.20.40";
 pub const VPN_IP: &str = "37.0.12.231";
 /// A Brazilian ISP address (an attacker's network).
 pub const FOREIGN_IP: &str = "177.37.100.24";
+/// The address a password spray comes from (a hosting network).
+pub const SPRAY_IP: &str = "45.134.26.11";
 
 /// One generated record with its provider.
 #[derive(Debug, Clone)]
@@ -221,6 +223,57 @@ pub fn entra_sign_in(
         v["userAgent"] = json!("");
     }
     v
+}
+
+/// An Entra ID sign-in that failed with `code` (AADSTS error code), as Graph
+/// returns it: 50126 is a wrong password, 50076 a right one stopped by MFA.
+pub fn entra_failed_sign_in(
+    rng: &mut StdRng,
+    t: i64,
+    user: &str,
+    ip: &str,
+    country: &str,
+    code: u32,
+) -> Value {
+    let mut v = entra_sign_in(rng, t, Some(user), None, ip, country, "none");
+    let reason = match code {
+        50126 => "Error validating credentials due to invalid username or password.",
+        50076 => {
+            "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access."
+        }
+        _ => "Other.",
+    };
+    v["status"] = json!({"errorCode": code, "failureReason": reason, "additionalDetails": null});
+    v["conditionalAccessStatus"] = json!("notApplied");
+    v
+}
+
+/// An Entra ID directory audit of a role assignment (`Add member to role`), as
+/// Graph returns it: the member is the target, the role is in its modified
+/// properties.
+pub fn entra_role_added(
+    rng: &mut StdRng,
+    t: i64,
+    actor: &str,
+    ip: &str,
+    member: &str,
+    role: &str,
+) -> Value {
+    let role_id = uuid(rng);
+    let member_id = uuid(rng);
+    entra_audit(
+        rng,
+        t,
+        actor,
+        ip,
+        "Add member to role",
+        "RoleManagement",
+        json!({"id": member_id, "displayName": null, "userPrincipalName": member, "type": "User", "modifiedProperties": [
+            {"displayName": "Role.ObjectID", "oldValue": null, "newValue": format!("\"{role_id}\"")},
+            {"displayName": "Role.DisplayName", "oldValue": null, "newValue": format!("\"{role}\"")},
+            {"displayName": "Role.TemplateId", "oldValue": null, "newValue": format!("\"{role_id}\"")},
+        ]}),
+    )
 }
 
 /// An Entra ID directory audit as Graph returns it (`auditLogs/directoryAudits`).
@@ -408,6 +461,21 @@ pub fn activity(seed: u64, start_ms: i64, days: u32, scale: f64) -> (Vec<Record>
                 let ip = if h < 10 { home_ips[i] } else { OFFICE_IP };
                 for _ in 0..per_hour(0.6, &mut rng) {
                     let t = hs + rng.random_range(0..HOUR);
+                    out.push(rec(
+                        "entra",
+                        t,
+                        entra_sign_in(&mut rng, t, Some(u), None, ip, "US", "none"),
+                    ));
+                }
+                // A mistyped password now and then, then the right one.
+                if rng.random::<f64>() < 0.04 {
+                    let t = hs + rng.random_range(0..HOUR - MIN);
+                    out.push(rec(
+                        "entra",
+                        t,
+                        entra_failed_sign_in(&mut rng, t, u, ip, "US", 50126),
+                    ));
+                    let t = t + rng.random_range(5_000..MIN);
                     out.push(rec(
                         "entra",
                         t,
@@ -733,6 +801,151 @@ pub fn activity(seed: u64, start_ms: i64, days: u32, scale: f64) -> (Vec<Record>
         &sp_id,
         "service principal signs in through a VPN",
     );
+    // 6. A password spray from a hosting network: made-up and real accounts,
+    // Dan's password is right (MFA stops it), then Carol's works.
+    let t0 = end - DAY + 14 * HOUR;
+    let sprayed = [
+        "administrator",
+        "test",
+        "svc-backup",
+        "helpdesk",
+        "scanner",
+        "alice",
+        "bob",
+        "carol",
+        "admin",
+        "dan",
+    ];
+    for (k, name) in sprayed.iter().enumerate() {
+        let t = t0 + k as i64 * 20_000;
+        let code = if *name == "dan" { 50076 } else { 50126 };
+        let v = entra_failed_sign_in(
+            &mut rng,
+            t,
+            &format!("{name}@{DOMAIN}"),
+            SPRAY_IP,
+            "DE",
+            code,
+        );
+        out.push(rec("entra", t, v));
+    }
+    attack(
+        "keytrail.entra.credential-access.password-spray",
+        &format!("scanner@{DOMAIN}"),
+        "one address fails for ten accounts",
+    );
+    attack(
+        "keytrail.entra.initial-access.sign-in-after-password-spray",
+        &users[3],
+        "the right password, stopped by MFA",
+    );
+    let t = t0 + 20 * MIN;
+    out.push(rec(
+        "entra",
+        t,
+        entra_sign_in(&mut rng, t, Some(&users[2]), None, SPRAY_IP, "DE", "none"),
+    ));
+    attack(
+        "keytrail.entra.initial-access.sign-in-after-password-spray",
+        &users[2],
+        "a sprayed account signs in",
+    );
+    // Look-alike: four people and the administrator mistype at the office within
+    // ten minutes, then sign in.
+    let t1 = end - DAY + 9 * HOUR;
+    for (k, u) in users.iter().chain([&admin]).enumerate() {
+        let t = t1 + k as i64 * 2 * MIN;
+        out.push(rec(
+            "entra",
+            t,
+            entra_failed_sign_in(&mut rng, t, u, OFFICE_IP, "US", 50126),
+        ));
+        let t = t + 30_000;
+        out.push(rec(
+            "entra",
+            t,
+            entra_sign_in(&mut rng, t, Some(u), None, OFFICE_IP, "US", "none"),
+        ));
+        truth.lookalikes.push(Attack {
+            rule: "keytrail.entra.credential-access.password-spray",
+            principal: u.to_ascii_lowercase(),
+            what: "mistyped passwords at the office",
+        });
+    }
+    // 7. Alice makes herself Global Administrator and turns off the audit log;
+    // the administrator gives Bob a reader role and keeps auditing on.
+    let t = day2 + 30 * MIN;
+    out.push(rec(
+        "entra",
+        t,
+        entra_role_added(
+            &mut rng,
+            t,
+            alice,
+            FOREIGN_IP,
+            alice,
+            "Global Administrator",
+        ),
+    ));
+    attack(
+        "keytrail.entra.persistence.privileged-role-assigned",
+        alice,
+        "herself to Global Administrator",
+    );
+    let t = day2 + 32 * MIN;
+    out.push(rec(
+        "m365",
+        t,
+        m365_record(
+            &mut rng,
+            t,
+            alice,
+            FOREIGN_IP,
+            "Exchange",
+            1,
+            "Set-AdminAuditLogConfig",
+            &[("UnifiedAuditLogIngestionEnabled", "False")],
+        ),
+    ));
+    attack(
+        "keytrail.m365.defense-evasion.audit-disabled",
+        alice,
+        "unified audit log off",
+    );
+    let t = day2 + 4 * HOUR;
+    out.push(rec(
+        "entra",
+        t,
+        entra_role_added(&mut rng, t, &admin, OFFICE_IP, &users[1], "Reports Reader"),
+    ));
+    truth.lookalikes.push(Attack {
+        rule: "keytrail.entra.persistence.privileged-role-assigned",
+        principal: admin.clone(),
+        what: "Reports Reader",
+    });
+    let t = day2 + 4 * HOUR + MIN;
+    out.push(rec(
+        "m365",
+        t,
+        m365_record(
+            &mut rng,
+            t,
+            &admin,
+            OFFICE_IP,
+            "Exchange",
+            1,
+            "Set-AdminAuditLogConfig",
+            &[
+                ("AdminAuditLogEnabled", "True"),
+                ("UnifiedAuditLogIngestionEnabled", "True"),
+            ],
+        ),
+    ));
+    truth.lookalikes.push(Attack {
+        rule: "keytrail.m365.defense-evasion.audit-disabled",
+        principal: admin.clone(),
+        what: "audit log kept on",
+    });
     out.sort_by_key(|r| r.time_ms);
     (out, truth)
 }

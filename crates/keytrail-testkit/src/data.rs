@@ -60,6 +60,19 @@ pub fn otrf_golden_saml() -> PathBuf {
     path("cloudlogs/otrf")
 }
 
+/// The OTRF Microsoft 365 atomic captures: unified audit log records as the
+/// Management Activity API returns them (a password spray, mailbox delegation,
+/// a role assignment, IMAP/POP enabled, a mailbox audit bypass).
+pub fn otrf_m365() -> PathBuf {
+    path("cloudlogs/otrf-m365")
+}
+
+/// A file of plaso's cloud-log test data (`gcp_logging.jsonl`,
+/// `azure_activity_log.jsonl`, `microsoft_audit_log.jsonl`).
+pub fn plaso(name: &str) -> PathBuf {
+    path(&format!("cloudlogs/plaso/{name}"))
+}
+
 /// The SigmaHQ cloud rules keytrail embeds (`aws/`, `azure/`, `gcp/`, `m365/`).
 pub fn sigma_dir() -> PathBuf {
     present(

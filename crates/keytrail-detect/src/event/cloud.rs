@@ -61,8 +61,27 @@ pub(super) trait CiMembers<'de>: Default {
     fn member<A: de::MapAccess<'de>>(&mut self, key: &str, map: &mut A) -> Result<bool, A::Error>;
 }
 
+/// Whether member `key` is the member named `name` (camelCase): ASCII case and
+/// underscores do not count, so the Azure SDK's snake_case (`event_timestamp`,
+/// `http_request.client_ip_address`) and Log Analytics' `Client_IPAddress` read
+/// as `eventTimestamp`, `httpRequest.clientIpAddress` and `ClientIPAddress`.
+#[inline]
+pub(super) fn key_is(key: &str, name: &str) -> bool {
+    if key.len() == name.len() {
+        return key.eq_ignore_ascii_case(name);
+    }
+    key.len() > name.len()
+        && key.contains('_')
+        && key
+            .bytes()
+            .filter(|&b| b != b'_')
+            .map(|b| b.to_ascii_lowercase())
+            .eq(name.bytes().map(|b| b.to_ascii_lowercase()))
+}
+
 /// Implements [`CiMembers`] for a struct of lenient fields; keys compare without
-/// regard to ASCII case, and a repeated member keeps its last value.
+/// regard to ASCII case or underscores ([`key_is`]), and a repeated member keeps
+/// its last value.
 macro_rules! ci_members {
     ($ty:ident { $($field:ident = $key:literal),* $(,)? } $(else $rest:ident)?) => {
         impl<'de: 'a, 'a> CiMembers<'de> for $ty<'a> {
@@ -72,7 +91,7 @@ macro_rules! ci_members {
                 map: &mut A,
             ) -> Result<bool, A::Error> {
                 $(
-                    if key.eq_ignore_ascii_case($key) {
+                    if key_is(key, $key) {
                         self.$field = map.next_value()?;
                         return Ok(true);
                     }
@@ -101,7 +120,7 @@ impl<T> Default for CiObj<T> {
 fn ci_get<'v>(v: &'v serde_json::Value, key: &str) -> Option<&'v serde_json::Value> {
     v.as_object()?
         .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .find(|(k, _)| key_is(k, key))
         .map(|(_, v)| v)
 }
 
@@ -189,10 +208,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Named<'a> {
                     let k = k.as_str().unwrap_or("");
                     if ["value", "errorCode", "countryOrRegion"]
                         .iter()
-                        .any(|x| k.eq_ignore_ascii_case(x))
+                        .any(|x| key_is(k, x))
                     {
                         n.inner = m.next_value()?;
-                    } else if k.eq_ignore_ascii_case("failureReason") {
+                    } else if key_is(k, "failureReason") {
                         n.reason = m.next_value()?;
                     } else {
                         m.next_value::<IgnoredAny>()?;
@@ -655,6 +674,15 @@ impl Event {
             read_only,
         }) = built
         else {
+            // A Cloud Logging entry of an application's own log (`gcloud logging
+            // read` without a filter returns those too).
+            if !gcp
+                && let Some(log) = rec.log_name.as_str()
+                && rec.timestamp.as_str().is_some()
+            {
+                let short = log.rsplit_once("/logs/").map_or(log, |(_, l)| l);
+                return Err(RecordError::NotAuditLog(short.replace("%2F", "/")));
+            }
             return Err(RecordError::MissingTime);
         };
         let ip = {
@@ -1148,14 +1176,12 @@ fn key_identifier(s: &str) -> Option<&str> {
     Some(&rest[..end]).filter(|k| !k.is_empty())
 }
 
-/// One member by case-insensitive name.
-pub(super) fn member<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+/// One member of a JSON object by name (an exact match first), regardless of
+/// ASCII case and underscores ([`key_is`]).
+pub fn member<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     let m = v.as_object()?;
-    m.get(key).or_else(|| {
-        m.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
+    m.get(key)
+        .or_else(|| m.iter().find(|(k, _)| key_is(k, key)).map(|(_, v)| v))
 }
 
 fn text(v: &Value) -> String {
@@ -1244,6 +1270,42 @@ impl Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn member_names_ignore_case_and_underscores_only() {
+        for (key, name) in [
+            ("eventTimestamp", "eventTimestamp"),
+            ("EVENTTIMESTAMP", "eventTimestamp"),
+            ("event_timestamp", "eventTimestamp"),
+            ("client_ip_address", "clientIpAddress"),
+            ("Client_IPAddress", "ClientIPAddress"),
+            ("_caller_", "caller"),
+        ] {
+            assert!(key_is(key, name), "{key} is {name}");
+        }
+        for (key, name) in [
+            ("event_time", "eventTimestamp"),
+            ("eventTimestamps", "eventTimestamp"),
+            ("event-timestamp", "eventTimestamp"),
+            ("caller_ip", "caller"),
+            ("", "caller"),
+            ("____", "id"),
+        ] {
+            assert!(!key_is(key, name), "{key} is not {name}");
+        }
+        // The Azure SDK's serialisation of an Activity record.
+        let e = Event::parse(
+            br#"{"event_timestamp":"2022-02-09T03:00:37.1Z","operation_name":{"value":"Microsoft.Compute/virtualMachines/write","localized_value":"x"},"caller":"Ops@Corp.example","http_request":{"client_ip_address":"203.0.113.9","method":"PUT"},"status":{"value":"Failed"},"subscription_id":"s-1","event_data_id":"e-1"}"#,
+        )
+        .unwrap();
+        assert_eq!(e.provider(), Provider::Azure);
+        assert_eq!(e.event_name(), "Microsoft.Compute/virtualMachines/write");
+        assert_eq!(e.principal(), "ops@corp.example");
+        assert_eq!(e.source_ip(), "203.0.113.9");
+        assert_eq!(e.recipient_account(), "s-1");
+        assert_eq!(e.event_id(), "e-1");
+        assert_eq!(e.error_code(), Some("Failed"));
+    }
 
     #[test]
     fn ports_and_keys() {

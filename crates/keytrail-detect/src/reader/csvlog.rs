@@ -179,6 +179,7 @@ impl Iterator for CsvRecords {
                 self.record(&row).map_err(|e| {
                     let kind = match e {
                         RecordError::MissingTime => kinds::MISSING_TIME,
+                        RecordError::NotAuditLog(_) => kinds::NOT_AUDIT_LOG,
                         _ => kinds::INVALID_RECORD,
                     };
                     Diagnostic::error(kind, &self.name, format!("skipped row: {e}")).at(line, None)

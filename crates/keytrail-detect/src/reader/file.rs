@@ -38,6 +38,9 @@ pub struct FileRecords {
     format: Format,
     /// Unreadable records since the last event.
     bad_run: usize,
+    /// Cloud Logging entries of other logs than the audit logs, skipped, and the
+    /// first few of their log names (and whether there were more).
+    not_audit: (u64, Vec<String>, bool),
 }
 
 /// How a file's records are read.
@@ -63,6 +66,7 @@ impl FileRecords {
             name: name.to_string(),
             format,
             bad_run: 0,
+            not_audit: (0, Vec::new(), false),
         }
     }
 
@@ -79,12 +83,33 @@ impl FileRecords {
 impl Iterator for FileRecords {
     type Item = ReadItem;
     fn next(&mut self) -> Option<ReadItem> {
-        let item = match &mut self.format {
-            Format::Slice(s, tail) => s.next().or_else(|| tail.take().map(Err)),
-            Format::Lines(l) => l.next(),
-            Format::Csv(c) => c.next(),
-            Format::Failed(d) | Format::Abandoned(d) => return d.take().map(Err),
-        }?;
+        let item = loop {
+            let item = match &mut self.format {
+                Format::Slice(s, tail) => s.next().or_else(|| tail.take().map(Err)),
+                Format::Lines(l) => l.next(),
+                Format::Csv(c) => c.next(),
+                Format::Failed(d) | Format::Abandoned(d) => d.take().map(Err),
+            };
+            match item {
+                // Entries of other logs are no error: counted, said once at the end.
+                Some(Err(d)) if d.kind == kinds::NOT_AUDIT_LOG => {
+                    self.not_audit.0 += 1;
+                    let log = d.message.split('`').nth(1).unwrap_or("").to_string();
+                    if !self.not_audit.1.contains(&log) {
+                        if self.not_audit.1.len() < 3 {
+                            self.not_audit.1.push(log);
+                        } else {
+                            self.not_audit.2 = true;
+                        }
+                    }
+                }
+                Some(item) => break item,
+                None => return self.not_audit_notice().map(Err),
+            }
+        };
+        if matches!(self.format, Format::Failed(_) | Format::Abandoned(_)) {
+            return Some(item);
+        }
         match &item {
             Ok(_) => self.bad_run = 0,
             Err(d)
@@ -111,6 +136,27 @@ impl Iterator for FileRecords {
             Err(_) => {}
         }
         Some(item)
+    }
+}
+
+impl FileRecords {
+    /// The one notice of the Cloud Logging entries of other logs skipped, once.
+    fn not_audit_notice(&mut self) -> Option<Diagnostic> {
+        let (n, logs, more) = std::mem::take(&mut self.not_audit);
+        (n > 0).then(|| {
+            Diagnostic::skip(
+                kinds::NOT_AUDIT_LOG,
+                &self.name,
+                format!(
+                    "{n} Cloud Logging entr{} of other logs than the audit logs skipped ({}{}): \
+                     keytrail reads cloudaudit.googleapis.com (Admin Activity, Data Access, \
+                     System Event, Policy Denied)",
+                    if n == 1 { "y" } else { "ies" },
+                    logs.join(", "),
+                    if more { ", …" } else { "" }
+                ),
+            )
+        })
     }
 }
 

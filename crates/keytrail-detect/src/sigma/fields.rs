@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use serde_json::Value;
 
 use super::matcher::FieldVal;
-use crate::event::{Event, Provider};
+use crate::event::{Event, Provider, member};
 
 /// Where a rule runs: the events of one cloud, and for Entra ID one log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,16 +188,6 @@ fn value_of(v: FieldVal<'_>) -> FieldVal<'_> {
             .map_or(FieldVal::Missing, |(_, v)| scalar(v)),
         v => v,
     }
-}
-
-/// One member by case-insensitive name (an exact match first).
-fn member<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
-    let m = v.as_object()?;
-    m.get(key).or_else(|| {
-        m.iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
 }
 
 /// The value at a dotted path without going through arrays.

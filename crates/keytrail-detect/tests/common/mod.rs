@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 pub use keytrail_testkit::data::{
-    ipintel, otrf_ec2_exfiltration, otrf_golden_saml, sigma_aws, stratus_dir,
+    ipintel, otrf_ec2_exfiltration, otrf_golden_saml, otrf_m365, plaso, sigma_aws, stratus_dir,
 };
 
 /// The Stratus Red Team capture of one technique.
