@@ -286,7 +286,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
     }
     if builtin_skipped > 0 && !args.quiet {
         eprintln!(
-            "note: {builtin_skipped} built-in Sigma rule(s) not run: they are for logs keytrail does not read (Google Workspace)"
+            "note: {builtin_skipped} built-in Sigma rule(s) not run: they are for logs keytrail does not read"
         );
     }
     if !args.sigma.is_empty() && shared.sigma.len() <= shared.sigma_builtin.loaded {

@@ -68,11 +68,15 @@ pub enum CloudRule {
     EntraPrivilegedRole,
     /// Mailbox or unified auditing turned off, or a mailbox exempted from it.
     M365AuditDisabled,
+    /// [`CloudRule::EntraPasswordSpray`] on Google Workspace logins.
+    GcpPasswordSpray,
+    /// [`CloudRule::EntraSignInAfterSpray`] on Google Workspace logins.
+    GcpSignInAfterSpray,
 }
 
 impl CloudRule {
     /// Every rule, in the order of [`RULES`].
-    pub const ALL: [CloudRule; 15] = [
+    pub const ALL: [CloudRule; 17] = [
         CloudRule::GcpKeyAnonymousNetwork,
         CloudRule::GcpKeyCreated,
         CloudRule::GcpMiningInstances,
@@ -88,6 +92,8 @@ impl CloudRule {
         CloudRule::EntraSignInAfterSpray,
         CloudRule::EntraPrivilegedRole,
         CloudRule::M365AuditDisabled,
+        CloudRule::GcpPasswordSpray,
+        CloudRule::GcpSignInAfterSpray,
     ];
 
     /// The provider part of the rule id.
@@ -96,7 +102,9 @@ impl CloudRule {
             CloudRule::GcpKeyAnonymousNetwork
             | CloudRule::GcpKeyCreated
             | CloudRule::GcpMiningInstances
-            | CloudRule::GcpOwnerOutside => Provider::Gcp,
+            | CloudRule::GcpOwnerOutside
+            | CloudRule::GcpPasswordSpray
+            | CloudRule::GcpSignInAfterSpray => Provider::Gcp,
             CloudRule::EntraRiskyConsent
             | CloudRule::EntraConsentLoosened
             | CloudRule::EntraCredentialAdded
@@ -191,14 +199,14 @@ impl CloudRule {
                 "T1534",
                 "lateral-movement",
             ),
-            CloudRule::EntraPasswordSpray => (
+            CloudRule::EntraPasswordSpray | CloudRule::GcpPasswordSpray => (
                 "credential-access.password-spray",
                 "One address failed sign-ins for many accounts (password spray or credential stuffing)",
                 Severity::High,
                 "T1110.003",
                 "credential-access",
             ),
-            CloudRule::EntraSignInAfterSpray => (
+            CloudRule::EntraSignInAfterSpray | CloudRule::GcpSignInAfterSpray => (
                 "initial-access.sign-in-after-password-spray",
                 "Sign-in, or a correct password stopped only by MFA or Conditional Access, from an address that sprayed passwords",
                 Severity::Critical,
@@ -482,7 +490,7 @@ fn role_member(ev: &Event) -> String {
 }
 
 /// The alert for `who` passing a sign-in from `ip`, which sprayed.
-fn after_spray(who: &str, ip: &str, outcome: Outcome, s: &Spray, t: i64) -> Hit {
+fn after_spray(rule: CloudRule, who: &str, ip: &str, outcome: Outcome, s: &Spray, t: i64) -> Hit {
     let targeted = s.accounts.iter().any(|a| &**a == who);
     let (severity, what) = match outcome {
         Outcome::Success => (None, "signed in"),
@@ -492,7 +500,7 @@ fn after_spray(who: &str, ip: &str, outcome: Outcome, s: &Spray, t: i64) -> Hit 
         ),
     };
     hit(
-        CloudRule::EntraSignInAfterSpray,
+        rule,
         severity,
         format!(
             "{who} {what} from {ip}, which failed sign-ins for {} accounts{} ({:+.0} min from the spray)",
@@ -530,6 +538,23 @@ fn sign_in_attempt(ev: &Event) -> Option<Outcome> {
             Some(c) if PASSWORD_CORRECT_CODES.contains(&c) => Outcome::PasswordCorrect,
             Some(_) => Outcome::Failure,
         });
+    }
+    if ev.provider() == Provider::Gcp && ev.event_source() == "login.googleapis.com" {
+        // Google Workspace: `login_success`/`login_failure` (Reports API), or
+        // `google.login.LoginService.loginFailure` (Cloud Logging).
+        let n: String = ev
+            .event_name()
+            .bytes()
+            .filter(|&c| c != b'_')
+            .map(|c| c.to_ascii_lowercase() as char)
+            .collect();
+        return if n.ends_with("loginsuccess") {
+            Some(Outcome::Success)
+        } else if n.ends_with("loginfailure") {
+            Some(Outcome::Failure)
+        } else {
+            None
+        };
     }
     if ev.provider() != Provider::M365 {
         return None;
@@ -617,7 +642,10 @@ impl CloudPlaybook {
     ) {
         match ev.provider() {
             Provider::Aws => {}
-            Provider::Gcp => self.gcp(ev, base, info, account, hits),
+            Provider::Gcp => {
+                self.spray(ev, hits);
+                self.gcp(ev, base, info, account, hits)
+            }
             Provider::Entra | Provider::M365 | Provider::Azure => {
                 self.spray(ev, hits);
                 self.microsoft(ev, base, info, hits)
@@ -1277,6 +1305,14 @@ impl CloudPlaybook {
             return;
         }
         let t = ev.time_ms;
+        let (spray_rule, after_rule) = if ev.provider() == Provider::Gcp {
+            (CloudRule::GcpPasswordSpray, CloudRule::GcpSignInAfterSpray)
+        } else {
+            (
+                CloudRule::EntraPasswordSpray,
+                CloudRule::EntraSignInAfterSpray,
+            )
+        };
         if outcome != Outcome::Failure
             && let Some(s) = self.sprayed.get_mut(ip)
             && (s.at_ms - SPRAY_WINDOW_MS..=s.at_ms + DAY_MS).contains(&t)
@@ -1285,7 +1321,7 @@ impl CloudPlaybook {
             if s.reported.len() < MAX_SPRAYED_ACCOUNTS {
                 s.reported.push(Box::from(who));
             }
-            hits.push(after_spray(who, ip, outcome, s, t));
+            hits.push(after_spray(after_rule, who, ip, outcome, s, t));
         }
         if self.attempts.len() >= MAX_TRACKED && !self.attempts.contains_key(ip) {
             return;
@@ -1335,7 +1371,7 @@ impl CloudPlaybook {
             .collect::<Vec<_>>()
             .join(", ");
         hits.push(hit(
-            CloudRule::EntraPasswordSpray,
+            spray_rule,
             None,
             format!(
                 "{ip} failed {failures} sign-ins for {} accounts within {:.0} min ({shown}{})",
@@ -1365,6 +1401,7 @@ impl CloudPlaybook {
         for (account, at) in ok {
             spray.reported.push(Box::from(account));
             hits.push(after_spray(
+                after_rule,
                 account,
                 ip,
                 Outcome::PasswordCorrect,

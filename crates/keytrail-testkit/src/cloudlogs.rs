@@ -173,6 +173,105 @@ pub fn gcp_entry(
     })
 }
 
+/// The Google Workspace customer id of the generated tenant.
+pub const WORKSPACE_CUSTOMER: &str = "C03az79cb";
+
+/// A Google Workspace activity as the Admin SDK Reports API returns it
+/// (`activities.list` items): `app` is the application (`login`, `admin`),
+/// `params` the event's parameters (`{"name","value"|"boolValue"|"multiValue"}`).
+#[allow(clippy::too_many_arguments)]
+pub fn workspace_activity(
+    rng: &mut StdRng,
+    t: i64,
+    app: &str,
+    actor: &str,
+    ip: &str,
+    event_type: &str,
+    name: &str,
+    params: &[(&str, Value)],
+) -> Value {
+    let parameters: Vec<Value> = params
+        .iter()
+        .map(|(n, v)| match v {
+            Value::Bool(_) => json!({"name": n, "boolValue": v}),
+            Value::Array(_) => json!({"name": n, "multiValue": v}),
+            Value::Number(_) => json!({"name": n, "intValue": v.to_string()}),
+            _ => json!({"name": n, "value": v}),
+        })
+        .collect();
+    json!({
+        "kind": "admin#reports#activity",
+        "id": {
+            "time": format_time(t).replace('Z', ".000Z"),
+            "uniqueQualifier": format!("-{}", rng.random_range(1_000_000_000_000_000u64..9_000_000_000_000_000)),
+            "applicationName": app,
+            "customerId": WORKSPACE_CUSTOMER,
+        },
+        "etag": format!("\"{}\"", hex(rng, 27)),
+        "actor": {"callerType": "USER", "email": actor, "profileId": rng.random_range(100_000_000_000_000_000_000u128..900_000_000_000_000_000_000).to_string()},
+        "ipAddress": ip,
+        "events": [{"type": event_type, "name": name, "parameters": parameters}],
+    })
+}
+
+/// The same activity as Google Workspace shares it with Cloud Logging: an audit log
+/// entry of `<app>.googleapis.com` whose `metadata.event` holds the event.
+#[allow(clippy::too_many_arguments)]
+pub fn workspace_log_entry(
+    rng: &mut StdRng,
+    t: i64,
+    app: &str,
+    actor: &str,
+    ip: &str,
+    event_type: &str,
+    name: &str,
+    params: &[(&str, Value)],
+) -> Value {
+    // `login_failure` → `loginFailure`, `CHANGE_APPLICATION_SETTING` →
+    // `changeApplicationSetting`.
+    let mut method = String::new();
+    for (i, w) in name.split('_').enumerate() {
+        let w = w.to_ascii_lowercase();
+        if i == 0 {
+            method.push_str(&w);
+        } else if let Some(c) = w.chars().next() {
+            method.push(c.to_ascii_uppercase());
+            method.push_str(&w[1..]);
+        }
+    }
+    let service = format!("{app}.googleapis.com");
+    let class = format!("{}{}Service", app[..1].to_ascii_uppercase(), &app[1..]);
+    let parameter: Vec<Value> = params
+        .iter()
+        .map(|(n, v)| match v {
+            Value::Bool(_) => json!({"name": n, "type": "TYPE_BOOL", "boolValue": v}),
+            Value::Array(_) => json!({"name": n, "type": "TYPE_STRING", "multiStrValue": v}),
+            _ => json!({"name": n, "type": "TYPE_STRING", "value": v}),
+        })
+        .collect();
+    json!({
+        "protoPayload": {
+            "@type": "type.googleapis.com/google.cloud.audit.AuditLog",
+            "authenticationInfo": {"principalEmail": actor},
+            "requestMetadata": {"callerIp": ip, "requestAttributes": {}, "destinationAttributes": {}},
+            "serviceName": service,
+            "methodName": format!("google.{app}.{class}.{method}"),
+            "resourceName": format!("organizations/123456789012/{app}"),
+            "metadata": {
+                "@type": "type.googleapis.com/ccc_hosted_reporting.ActivityProto",
+                "activityId": {"timeUsec": (t * 1000).to_string(), "uniqQualifier": hex(rng, 16)},
+                "event": [{"eventType": event_type, "eventName": name, "parameter": parameter}],
+            },
+        },
+        "insertId": hex(rng, 12),
+        "resource": {"type": "audited_resource", "labels": {"service": service, "method": format!("google.{app}.{class}.{method}")}},
+        "timestamp": format_time(t),
+        "severity": "NOTICE",
+        "logName": "organizations/123456789012/logs/cloudaudit.googleapis.com%2Fdata_access",
+        "receiveTimestamp": format_time(t + 900),
+    })
+}
+
 /// An Entra ID sign-in as Graph returns it (`auditLogs/signIns`, beta for service
 /// principals).
 pub fn entra_sign_in(

@@ -27,11 +27,16 @@ pub(super) fn utf8_partial_tail(b: &[u8]) -> usize {
 
 /// Whether a line starts a wrapper object around records: CloudTrail's `{"Records":[…]}`,
 /// `aws cloudtrail lookup-events` output `{"Events":[…]}`, or a Graph API response
-/// (`{"@odata.context":…,"value":[…]}`, written on one line by `curl`).
+/// (`{"@odata.context":…,"value":[…]}`, written on one line by `curl`), or a Google
+/// Workspace Reports API response (`{"kind":"admin#reports#activities",…,"items":[…]}`).
 pub(super) fn is_wrapper(line: &[u8]) -> bool {
     if line.starts_with(b"{\"@odata.") {
         return memchr::memmem::find(line, b"\"value\":[").is_some()
             || memchr::memmem::find(line, b"\"value\": [").is_some();
+    }
+    if memchr::memmem::find(&line[..line.len().min(64)], b"admin#reports#activities").is_some() {
+        return memchr::memmem::find(line, b"\"items\":[").is_some()
+            || memchr::memmem::find(line, b"\"items\": [").is_some();
     }
     WRAPPER_KEYS.iter().any(|k| {
         line.strip_prefix(b"{\"")
@@ -43,9 +48,11 @@ pub(super) fn is_wrapper(line: &[u8]) -> bool {
 /// Members whose array holds the records: CloudTrail's `Records`, `aws cloudtrail
 /// lookup-events`'s `Events`, `aws logs filter-log-events`'s `events` (each record a
 /// JSON string in `message`), Azure diagnostic exports' `records` and Graph API
-/// responses' `value` (Entra sign-ins and audits).
-pub(super) const WRAPPER_KEYS: [&[u8]; 5] =
-    [b"Records", b"Events", b"events", b"records", b"value"];
+/// responses' `value` (Entra sign-ins and audits) and the Google Workspace Reports
+/// API's `items`.
+pub(super) const WRAPPER_KEYS: [&[u8]; 6] = [
+    b"Records", b"Events", b"events", b"records", b"value", b"items",
+];
 
 /// The JSON part of a line exported from CloudWatch Logs (`<timestamp> <message>`): the
 /// line after a leading RFC 3339 timestamp, when there is one; else the line.

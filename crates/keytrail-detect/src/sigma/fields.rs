@@ -38,7 +38,30 @@ pub enum Route {
     AzureActivity,
     /// The Microsoft 365 unified audit log (`product: m365`).
     M365,
+    /// One Google Workspace application's audit log (`service:
+    /// google_workspace.<application>`): Google events from
+    /// `<application>.googleapis.com`, read from the Reports API or Cloud Logging.
+    Workspace(&'static str),
 }
+
+/// The Google Workspace applications whose audit logs are routed by name.
+const WORKSPACE_APPS: &[&str] = &[
+    "admin",
+    "login",
+    "token",
+    "drive",
+    "saml",
+    "groups",
+    "mobile",
+    "calendar",
+    "chat",
+    "meet",
+    "user_accounts",
+    "rules",
+    "context_aware_access",
+    "access_transparency",
+    "gcp",
+];
 
 impl Route {
     /// The route of a `logsource` (`product`, `service`), or why the rule cannot run.
@@ -48,9 +71,16 @@ impl Route {
         match (p.as_str(), s.as_str()) {
             ("aws", _) | (_, "cloudtrail") => Ok(Route::Aws),
             ("gcp", "gcp.audit") => Ok(Route::Gcp),
-            ("gcp", s) if s.starts_with("google_workspace") => Err(format!(
-                "Google Workspace ({s}) logs are not read: keytrail reads Google Cloud audit logs"
-            )),
+            ("gcp", s) if s.starts_with("google_workspace") => {
+                let app = s.strip_prefix("google_workspace.").unwrap_or("");
+                WORKSPACE_APPS
+                    .iter()
+                    .find(|a| **a == app)
+                    .map(|a| Route::Workspace(a))
+                    .ok_or_else(|| {
+                        format!("Google Workspace application {app:?} is not one keytrail reads")
+                    })
+            }
             ("azure", "signinlogs") => Ok(Route::EntraSignIn),
             ("azure", "auditlogs") => Ok(Route::EntraAudit),
             ("azure", "riskdetection" | "pim") => Ok(Route::EntraRisk),
@@ -68,7 +98,7 @@ impl Route {
     pub fn provider(self) -> Provider {
         match self {
             Route::Aws => Provider::Aws,
-            Route::Gcp => Provider::Gcp,
+            Route::Gcp | Route::Workspace(_) => Provider::Gcp,
             Route::EntraSignIn | Route::EntraAudit | Route::EntraRisk => Provider::Entra,
             Route::AzureActivity => Provider::Azure,
             Route::M365 => Provider::M365,
@@ -81,6 +111,10 @@ impl Route {
             Route::EntraSignIn => ev.service() == "signin",
             Route::EntraAudit => ev.service() == "audit",
             Route::EntraRisk => ev.service() == "risk" || ev.service() == "audit",
+            Route::Workspace(app) => ev
+                .event_source()
+                .strip_suffix(".googleapis.com")
+                .is_some_and(|s| s.eq_ignore_ascii_case(app)),
             _ => true,
         }
     }
@@ -96,6 +130,16 @@ pub fn get<'a>(ev: &'a Event, path: &str) -> FieldVal<'a> {
             return walk_all(json, "protoPayload.methodName");
         }
         (Provider::Gcp, p) if p.starts_with("data.") => return walk_all(json, &p[5..]),
+        // Google Workspace, as Defender for Cloud Apps and Chronicle name it.
+        (Provider::Gcp, "eventService") => {
+            return FieldVal::Str(Cow::Borrowed(ev.event_source()));
+        }
+        (Provider::Gcp, "eventName") => {
+            return first_of(
+                json,
+                &["events.name", "protoPayload.metadata.event.eventName"],
+            );
+        }
         (Provider::M365, "eventSource") => return first_of(json, &["Workload", "OfficeWorkload"]),
         (Provider::M365, "eventName") => return first_of(json, &["Name", "Operation"]),
         (Provider::M365, "status") => return first_of(json, &["Status", "ResultStatus"]),
@@ -165,7 +209,60 @@ pub fn get<'a>(ev: &'a Event, path: &str) -> FieldVal<'a> {
             v => return v,
         }
     }
+    if provider == Provider::Gcp {
+        return workspace_field(ev, json, path);
+    }
     FieldVal::Missing
+}
+
+/// Google Workspace fields a rule names in the other shape than the record's, and
+/// an event parameter by its name (`new_value` is the `NEW_VALUE` parameter of
+/// `events[].parameters[]` in the Reports API and of
+/// `protoPayload.metadata.event[].parameter[]` in Cloud Logging).
+fn workspace_field<'a>(ev: &'a Event, json: &'a Value, path: &str) -> FieldVal<'a> {
+    if path.eq_ignore_ascii_case("protoPayload.serviceName") {
+        return FieldVal::Str(Cow::Borrowed(ev.event_source()));
+    }
+    if path.eq_ignore_ascii_case("protoPayload.metadata.event.eventName") {
+        return walk_all(json, "events.name");
+    }
+    if path.contains('.') {
+        return FieldVal::Missing;
+    }
+    let mut out: Vec<&'a Value> = Vec::new();
+    for list in ["events.parameters", "protoPayload.metadata.event.parameter"] {
+        let mut params = Vec::new();
+        collect(json, &list.split('.').collect::<Vec<_>>(), &mut params, 0);
+        for p in params.iter().flat_map(|p| match p {
+            Value::Array(a) => a.iter().collect::<Vec<_>>(),
+            v => vec![*v],
+        }) {
+            let named = member(p, "name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| n.eq_ignore_ascii_case(path));
+            if !named || out.len() >= 256 {
+                continue;
+            }
+            if let Some(v) = [
+                "value",
+                "boolValue",
+                "intValue",
+                "multiValue",
+                "multiStrValue",
+                "multiIntValue",
+            ]
+            .iter()
+            .find_map(|k| member(p, k))
+            {
+                out.push(v);
+            }
+        }
+    }
+    match out.len() {
+        0 => FieldVal::Missing,
+        1 => scalar(out[0]),
+        _ => FieldVal::Many(out),
+    }
 }
 
 /// The first path of `paths` present in `json`.
@@ -254,7 +351,11 @@ mod tests {
             Ok(Route::EntraSignIn)
         );
         assert_eq!(Route::of(Some("gcp"), Some("gcp.audit")), Ok(Route::Gcp));
-        assert!(Route::of(Some("gcp"), Some("google_workspace.admin")).is_err());
+        assert_eq!(
+            Route::of(Some("gcp"), Some("google_workspace.admin")),
+            Ok(Route::Workspace("admin"))
+        );
+        assert!(Route::of(Some("gcp"), Some("google_workspace.keep")).is_err());
         assert_eq!(Route::of(Some("m365"), Some("exchange")), Ok(Route::M365));
         assert_eq!(Route::of(None, Some("cloudtrail")), Ok(Route::Aws));
         assert!(Route::of(Some("windows"), None).is_err());
