@@ -113,6 +113,28 @@ pub struct CollectGcpArgs {
     pub quiet: bool,
 }
 
+/// An IAM role ARN, `arn:PARTITION:iam::ACCOUNT_ID:role/NAME`.
+pub(crate) fn parse_role_arn(s: &str) -> Result<String, String> {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    let ok = parts.len() == 6
+        && parts[0] == "arn"
+        && !parts[1].is_empty()
+        && parts[2] == "iam"
+        && parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5]
+            .strip_prefix("role/")
+            .is_some_and(|n| !n.is_empty());
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}`: a role ARN is arn:aws:iam::ACCOUNT_ID:role/NAME (12-digit account id)"
+        ))
+    }
+}
+
 /// `keytrail collect aws`.
 #[derive(Debug, Args)]
 #[command(
@@ -120,12 +142,18 @@ pub struct CollectGcpArgs {
 (environment, AWS_PROFILE or --profile, SSO, web identity, instance roles); \
 AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE> are honoured. Read-only: the \
 SecurityAudit managed policy covers every call.\n\n\
+With --role-arn, STS AssumeRole is called first with those credentials (session name \
+keytrail-collect) and everything is collected with the role's: another account of an \
+organization, or a read-only audit role. A role that cannot be assumed is exit 2 with STS's \
+reason.\n\n\
 Exit codes: 0 = every call succeeded; 1 = partial: some calls failed, the \
 rest of the snapshot is written and aws/collection-errors.json lists the \
 failures (checks that need them read \"not evaluated\"); 2 = nothing could be \
-collected (credentials, endpoint, unwritable output).\n\n\
+collected (credentials, a role that cannot be assumed, endpoint, unwritable output).\n\n\
 Examples:\n  keytrail collect aws --out snap/; [ $? -le 1 ] && keytrail posture --snapshot snap/\n  \
-keytrail collect aws --profile audit --region us-east-1 --region eu-west-1 --out snap/"
+keytrail collect aws --profile audit --region us-east-1 --region eu-west-1 --out snap/\n  \
+keytrail collect aws --role-arn arn:aws:iam::210987654321:role/keytrail-audit --out snap/\n  \
+keytrail collect aws --role-arn arn:aws:iam::464622532012:role/audit --external-id a1b2 --out s/"
 )]
 pub struct CollectAwsArgs {
     /// Named profile from ~/.aws/config.
@@ -147,6 +175,20 @@ pub struct CollectAwsArgs {
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
 
+    /// Assume this IAM role (STS AssumeRole with the credentials above)
+    /// and collect the account it belongs to with the role's credentials.
+    ///
+    /// Example: `--role-arn arn:aws:iam::210987654321:role/OrganizationAccountAccessRole`
+    #[arg(long, value_name = "ARN", value_parser = parse_role_arn)]
+    pub role_arn: Option<String>,
+
+    /// The external id the role's trust policy requires (third-party
+    /// audit roles).
+    ///
+    /// Example: `--external-id a1b2c3`
+    #[arg(long, value_name = "ID", requires = "role_arn")]
+    pub external_id: Option<String>,
+
     /// Snapshot directory to write (aws/ is created inside it).
     ///
     /// Example: `--out snap/`
@@ -154,6 +196,8 @@ pub struct CollectAwsArgs {
     pub out: PathBuf,
 
     /// Print nothing on stderr except errors.
+    ///
+    /// Example: `keytrail collect aws -q --out snap/`
     #[arg(long, short)]
     pub quiet: bool,
 }
@@ -286,6 +330,9 @@ fn aws(args: &CollectAwsArgs) -> anyhow::Result<ExitStatus> {
         regions: args.regions.clone(),
         endpoint_url: args.endpoint_url.clone(),
         credential_report_timeout_secs: None,
+        role_arn: args.role_arn.clone(),
+        external_id: args.external_id.clone(),
+        session_name: None,
     };
     let diags = keytrail_collect::collect_aws_blocking(&opts, &args.out);
     for d in &diags {

@@ -3,14 +3,16 @@
 //! (repositories through the forge's REST API, `keytrail-input`'s
 //! `forge`; a registry's catalog and tags, `keytrail-input`'s
 //! `image::catalog`) and submit one scan job per repository or image tag,
-//! exactly as `keytrail submit scan` submits one per target. The listing
-//! is here; the queue and the store are `keytrail-worker`'s.
+//! exactly as `keytrail submit scan` submits one per target; `submit
+//! aws-org` lists an AWS organization's accounts (`keytrail-collect`'s
+//! `list_org_accounts_blocking`) and submits one posture job per account.
+//! The listing is here; the queue and the store are `keytrail-worker`'s.
 
 use crate::ExitStatus;
 use crate::cmd_store::DbArg;
 use crate::cmd_worker::{NatsArgs, print_submitted};
 use clap::Args;
-use keytrail_worker::{Job, JobKind, Target};
+use keytrail_worker::{Job, Target};
 use std::io::Write;
 
 /// What every discovery submitter takes besides what it lists.
@@ -219,10 +221,9 @@ struct Discovered {
 }
 
 impl Discovered {
-    #[cfg_attr(not(any(feature = "forge", feature = "image")), allow(dead_code))]
     fn job(&mut self, target: Target, key: Option<&str>) {
         let key = key.map(|k| format!("{k}:{}", target.recorded()));
-        self.jobs.push(Job::new(JobKind::Scan, target, key));
+        self.jobs.push(Job::new(target.kind(), target, key));
     }
 }
 
@@ -418,6 +419,147 @@ fn registry_jobs(_: &SubmitRegistryArgs) -> anyhow::Result<Discovered> {
     anyhow::bail!("`submit registry` needs keytrail built with the `image` feature")
 }
 
+/// The role posture jobs assume in each account by default: the one AWS
+/// Organizations creates in the accounts it creates.
+const DEFAULT_ORG_ROLE: &str = "OrganizationAccountAccessRole";
+
+/// `keytrail submit aws-org`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Lists the accounts of the caller's AWS organization (Organizations \
+ListAccounts, paged; run it with the management account's credentials or a delegated \
+administrator's, from the usual AWS sources: environment, AWS_PROFILE or --profile, SSO, \
+instance roles; AWS_ENDPOINT_URL is honoured) and submits one posture job per account \
+(target aws:ACCOUNT_ID). A worker runs each job with its own AWS credentials: it assumes \
+arn:aws:iam::ACCOUNT_ID:role/ROLE (session name keytrail-JOB_KEY), collects the account as \
+`keytrail collect aws --role-arn` does and records `keytrail posture` of it in the store \
+under the job's key (findings of kind posture, once per job). Jobs carry the role's name, \
+never a credential. The management account has no OrganizationAccountAccessRole unless \
+one was created: create it, or --exclude-account it.\n\n\
+Prints one JSON line per job as `keytrail submit scan` does (with --dry-run: the jobs), and a \
+summary on stderr.\n\n\
+Exit codes: 0 = submitted, 2 = error (`error: aws-org: …`: access denied (not the \
+management account nor a delegated administrator), not in an organization, credentials; the \
+store or the NATS server cannot be reached).\n\n\
+Examples:\n  keytrail submit aws-org --nats nats://nats.internal:4222 --db postgres://keytrail@db/keytrail\n  \
+AWS_PROFILE=org-management keytrail submit aws-org --role-name keytrail-audit --dry-run\n  \
+keytrail submit aws-org --exclude-account 123456789012 --include-suspended"
+)]
+pub struct SubmitAwsOrgArgs {
+    /// The role each posture job assumes in its account
+    /// (`arn:aws:iam::ACCOUNT_ID:role/ROLE`).
+    ///
+    /// Example: `--role-name keytrail-audit`
+    #[arg(long, value_name = "ROLE", default_value = DEFAULT_ORG_ROLE, value_parser = parse_role_name)]
+    pub role_name: String,
+
+    /// Submit accounts that are not ACTIVE too (SUSPENDED, PENDING_CLOSURE,
+    /// CLOSED; skipped by default: their roles usually cannot be assumed).
+    ///
+    /// Example: `--include-suspended`
+    #[arg(long)]
+    pub include_suspended: bool,
+
+    /// An account not to submit; repeatable.
+    ///
+    /// Example: `--exclude-account 123456789012 --exclude-account 210987654321`
+    #[arg(long = "exclude-account", value_name = "ID", value_parser = parse_account_id)]
+    pub exclude_accounts: Vec<String>,
+
+    /// Named profile from ~/.aws/config to list the organization with.
+    ///
+    /// Example: `--profile org-management`
+    #[arg(long, value_name = "PROFILE")]
+    pub profile: Option<String>,
+
+    /// Queue, store, dry run, keys.
+    #[command(flatten)]
+    pub common: DiscoverArgs,
+}
+
+/// A 12-digit AWS account id.
+fn parse_account_id(s: &str) -> Result<String, String> {
+    let t = s.trim();
+    if t.len() == 12 && t.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(t.to_string())
+    } else {
+        Err(format!("`{s}`: an AWS account id is 12 digits"))
+    }
+}
+
+/// An IAM role name (with an optional path, `team/audit`).
+fn parse_role_name(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.len() <= 64 + 512
+        && !s.starts_with('/')
+        && !s.ends_with('/')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}`: a role name is letters, digits and +=,.@_- (a path before it with /), not an ARN"
+        ))
+    }
+}
+
+/// Runs `keytrail submit aws-org`.
+pub fn run_aws_org(args: &SubmitAwsOrgArgs) -> anyhow::Result<ExitStatus> {
+    let opts = keytrail_collect::AwsCollectOptions {
+        profile: args.profile.clone(),
+        ..Default::default()
+    };
+    let mut out = Discovered::default();
+    match keytrail_collect::list_org_accounts_blocking(&opts) {
+        Err(e) => out.failed.push(format!("aws-org: {e}")),
+        Ok(accounts) => {
+            let (mut inactive, mut excluded, mut jobs) = (0, 0, 0);
+            for a in &accounts {
+                if args.exclude_accounts.contains(&a.id) {
+                    excluded += 1;
+                    continue;
+                }
+                if a.status != "ACTIVE" && !args.include_suspended {
+                    inactive += 1;
+                    continue;
+                }
+                let target = Target::AwsAccount {
+                    account: a.id.clone(),
+                    role: args.role_name.clone(),
+                };
+                out.job(target, args.common.key.as_deref());
+                jobs += 1;
+            }
+            for x in &args.exclude_accounts {
+                if !accounts.iter().any(|a| &a.id == x) {
+                    eprintln!(
+                        "warning: aws-org: --exclude-account {x}: not an account of the organization"
+                    );
+                }
+            }
+            let mut skipped = Vec::new();
+            if inactive > 0 {
+                skipped.push(format!("{inactive} not active (--include-suspended)"));
+            }
+            if excluded > 0 {
+                skipped.push(format!("{excluded} excluded (--exclude-account)"));
+            }
+            eprintln!(
+                "aws-org: {} account(s) listed, {jobs} to collect through role {}{}",
+                accounts.len(),
+                args.role_name,
+                if skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!("; skipped {}", skipped.join(" and "))
+                }
+            );
+        }
+    }
+    submit(&args.common, out)
+}
+
 /// Submit (or with `--dry-run` print) what was found, then name the
 /// sources that could not be listed: exit 2 when there is one.
 fn submit(common: &DiscoverArgs, found: Discovered) -> anyhow::Result<ExitStatus> {
@@ -440,4 +582,28 @@ fn submit(common: &DiscoverArgs, found: Discovered) -> anyhow::Result<ExitStatus
         eprintln!("error: {f}");
     }
     Ok(ExitStatus::Error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_ids_and_role_names_are_checked() {
+        assert_eq!(parse_account_id(" 123456789012").unwrap(), "123456789012");
+        for bad in ["12345678901", "1234567890123", "12345678901a", ""] {
+            assert!(
+                parse_account_id(bad).unwrap_err().contains("12 digits"),
+                "{bad}"
+            );
+        }
+        assert!(parse_role_name("OrganizationAccountAccessRole").is_ok());
+        assert!(parse_role_name("team/keytrail-audit").is_ok());
+        for bad in ["arn:aws:iam::123456789012:role/x", "", "/x", "a b"] {
+            assert!(
+                parse_role_name(bad).unwrap_err().contains("not an ARN"),
+                "{bad}"
+            );
+        }
+    }
 }

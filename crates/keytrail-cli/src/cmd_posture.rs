@@ -78,6 +78,14 @@ pub struct PostureArgs {
     /// The store (`--db`, `--target`).
     #[command(flatten, next_help_heading = "Store")]
     pub store: crate::cmd_store::RecordArgs,
+
+    /// Record the run under KEY, once: a second run with the same KEY (a
+    /// retried job, a posture job a worker ran twice) changes nothing in
+    /// the store [default: a random key per run].
+    ///
+    /// Example: `--run-key "$CI_PIPELINE_ID-posture"`
+    #[arg(long, value_name = "KEY", requires = "db", help_heading = "Store")]
+    pub run_key: Option<String>,
 }
 
 /// `keytrail inventory`.
@@ -162,6 +170,14 @@ fn status(found: bool, diags: &[Diagnostic]) -> ExitStatus {
 
 /// Runs `keytrail posture`.
 pub fn run_posture(args: &PostureArgs) -> anyhow::Result<ExitStatus> {
+    Ok(posture(args)?.0)
+}
+
+/// `keytrail posture`: its exit status and, with `--db`, what it recorded
+/// (what a posture job of a worker runs).
+pub(crate) fn posture(
+    args: &PostureArgs,
+) -> anyhow::Result<(ExitStatus, Option<keytrail_store::RunSummary>)> {
     let l = load(&args.common)?;
     let report = keytrail_inventory::check_all(&l.snapshot, l.owners.as_ref(), l.now);
     crate::term::write_output(args.common.output.as_deref(), |w| match args.format {
@@ -177,8 +193,9 @@ pub fn run_posture(args: &PostureArgs) -> anyhow::Result<ExitStatus> {
         );
     }
     let complete = report.not_evaluated.is_empty() && !l.diags.iter().any(|d| d.is_error);
-    crate::cmd_store::record_posture_run(
+    let recorded = crate::cmd_store::record_posture_run(
         &args.store,
+        args.run_key.as_deref(),
         &args.common.snapshot,
         &report.findings,
         complete,
@@ -190,9 +207,9 @@ pub fn run_posture(args: &PostureArgs) -> anyhow::Result<ExitStatus> {
             "error: nothing could be evaluated: every check of the snapshot's providers lacks its input \
 (see the checks not evaluated above; docs/snapshot-layout.md lists the files)"
         );
-        return Ok(ExitStatus::Error);
+        return Ok((ExitStatus::Error, recorded));
     }
-    Ok(status(!report.findings.is_empty(), &l.diags))
+    Ok((status(!report.findings.is_empty(), &l.diags), recorded))
 }
 
 /// Whether no check could be evaluated at all: every check of the

@@ -145,15 +145,18 @@ pub fn record_report_run(
 
 /// Record the findings of `keytrail posture` read from `snapshot`, when
 /// `args` names a store. `complete`: every check was evaluated.
+/// `run_key`: record the run once under this key (a posture job's key):
+/// a run already recorded changes nothing. Returns what was recorded.
 pub fn record_posture_run(
     args: &RecordArgs,
+    run_key: Option<&str>,
     snapshot: &Path,
     findings: &[keytrail_inventory::PostureFinding],
     complete: bool,
     quiet: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<keytrail_store::RunSummary>> {
     let Some(db) = &args.db else {
-        return Ok(());
+        return Ok(None);
     };
     let mut store = Store::open(db)?;
     let target = match &args.target {
@@ -181,10 +184,21 @@ pub fn record_posture_run(
         });
     }
     let mut run = RunRecord::new("posture", &target);
+    if let Some(k) = run_key {
+        run.run_key = k.to_string();
+    }
     run.keytrail_version = env!("CARGO_PKG_VERSION").to_string();
     run.complete = complete;
-    let sum = store.record_records(&run, &records)?;
-    if !quiet {
+    let sum = store.record_records_of(&run, "posture", &records)?;
+    if quiet {
+        // Nothing to say.
+    } else if !sum.recorded {
+        eprintln!(
+            "run `{}` was already recorded in {}: nothing changed",
+            run.run_key,
+            store.location()
+        );
+    } else {
         eprintln!(
             "recorded in {}: {} finding(s), {} new, {} fixed, {} reopened",
             store.location(),
@@ -194,7 +208,7 @@ pub fn record_posture_run(
             sum.reopened
         );
     }
-    Ok(())
+    Ok(Some(sum))
 }
 
 /// Record the identities and credentials of `keytrail inventory` read

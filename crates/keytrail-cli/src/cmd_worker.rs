@@ -97,6 +97,10 @@ pub enum SubmitCommand {
     /// Submit a scan job per image tag of a registry's catalog (OCI
     /// distribution API).
     Registry(crate::cmd_discover::SubmitRegistryArgs),
+    /// Submit a posture job per account of an AWS organization (listed
+    /// through Organizations; workers collect each through a role).
+    #[command(name = "aws-org")]
+    AwsOrg(crate::cmd_discover::SubmitAwsOrgArgs),
 }
 
 /// `keytrail submit scan`.
@@ -106,7 +110,8 @@ pub enum SubmitCommand {
 \"state\", \"created\", \"published\", \"duplicate\"} (docs/workers.md).\n\n\
 Exit codes: 0 = submitted (or already queued), 2 = error (a TARGET that is not a path, git URL, \
 image or S3 URI; the store or the NATS server cannot be reached).\n\n\
-Whole organisations: `keytrail submit github-org`, `gitlab-group`, `registry`.\n\n\
+Whole organisations: `keytrail submit github-org`, `gitlab-group`, `registry`; AWS \
+organizations' accounts (posture jobs): `keytrail submit aws-org`.\n\n\
 Examples:\n  keytrail submit scan --nats nats://127.0.0.1:4222 --db postgres://keytrail@db/keytrail \
 /srv/repos/api https://github.com/acme/web.git image:registry.local/app:1.2\n  \
 keytrail submit scan s3://backups/exports/\n  \
@@ -147,13 +152,18 @@ pub struct SubmitScanArgs {
 #[derive(Debug, Args)]
 #[command(
     after_help = "Runs until SIGTERM or Ctrl-C (the job under way is finished first), \
-or --max-jobs, or --exit-when-idle. Each job is a `keytrail scan --db LOCATION --run-key JOB \
---target TARGET` of its target, recorded once even when the job runs twice; a try that fails \
+or --max-jobs, or --exit-when-idle. Each scan job is a `keytrail scan --db LOCATION --run-key JOB \
+--target TARGET` of its target; each posture job (`submit aws-org`) assumes \
+arn:aws:iam::ACCOUNT:role/ROLE with the worker's own AWS credentials, collects the account as \
+`keytrail collect aws --role-arn` does (regions: --aws-region) and records `keytrail posture --db \
+LOCATION --run-key JOB --target aws:ACCOUNT` of it. A job's run is recorded once even when the \
+job runs twice; a try that fails \
 is retried after 1, 2, 4… s, and a job failing its last try is dead-lettered on \
 PREFIX.dead.KIND with the reason in the Keytrail-Error header.\n\n\
 Exit codes: 0 = stopped, 2 = error (the store or the NATS server cannot be reached at start).\n\n\
 Examples:\n  keytrail worker --nats nats://nats.internal:4222 --db postgres://keytrail@db/keytrail\n  \
-keytrail worker --db findings.db --exit-when-idle 10s"
+keytrail worker --db findings.db --exit-when-idle 10s\n  \
+keytrail worker --aws-region us-east-1 --aws-region eu-west-1"
 )]
 pub struct WorkerArgs {
     /// The queue.
@@ -199,6 +209,14 @@ pub struct WorkerArgs {
     /// Example: `--exit-when-idle 30s`
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub exit_when_idle: Option<Duration>,
+
+    /// Region to collect EC2 and EKS data from in posture jobs (`submit
+    /// aws-org`), as `collect aws --region`; repeatable [default: every
+    /// region enabled for each account].
+    ///
+    /// Example: `--aws-region us-east-1 --aws-region eu-west-1`
+    #[arg(long = "aws-region", value_name = "REGION")]
+    pub aws_regions: Vec<String>,
 
     /// S3 endpoint URL for S3 jobs (S3-compatible stores, emulators), as
     /// `scan --s3-endpoint` [default: the SDK's, or `AWS_ENDPOINT_URL`].
@@ -298,6 +316,7 @@ pub fn run_submit(cmd: &SubmitCommand) -> anyhow::Result<ExitStatus> {
         SubmitCommand::GithubOrg(a) => return crate::cmd_discover::run_github(a),
         SubmitCommand::GitlabGroup(a) => return crate::cmd_discover::run_gitlab(a),
         SubmitCommand::Registry(a) => return crate::cmd_discover::run_registry(a),
+        SubmitCommand::AwsOrg(a) => return crate::cmd_discover::run_aws_org(a),
     };
     let cwd = std::env::current_dir().context("the working directory")?;
     let mut jobs = Vec::with_capacity(args.targets.len());
@@ -367,6 +386,7 @@ pub fn run_worker(args: &WorkerArgs) -> anyhow::Result<ExitStatus> {
         quiet: args.quiet,
         pause: args.fault_pause,
         s3_endpoint: args.s3_endpoint.clone(),
+        aws_regions: args.aws_regions.clone(),
     });
     let summary =
         keytrail_worker::work(&config, &db, runner, &options).map_err(anyhow::Error::msg)?;
@@ -385,6 +405,8 @@ struct ScanRunner {
     pause: Option<(Phase, Duration)>,
     /// `--s3-endpoint` of S3 jobs.
     s3_endpoint: Option<String>,
+    /// `--aws-region` of posture jobs.
+    aws_regions: Vec<String>,
 }
 
 impl ScanRunner {
@@ -399,7 +421,105 @@ impl ScanRunner {
 
 impl Runner for ScanRunner {
     fn run(&self, job: &Job, db: &str) -> Result<Outcome, String> {
-        let JobKind::Scan = job.kind;
+        match job.kind {
+            JobKind::Scan => self.scan(job, db),
+            JobKind::Posture => self.posture(job, db),
+        }
+    }
+
+    fn event(&self, event: &Event<'_>) {
+        self.print(event)
+    }
+}
+
+impl ScanRunner {
+    /// A posture job: `collect aws --role-arn arn:aws:iam::ACCOUNT:role/ROLE`
+    /// into a temporary snapshot, then `posture --db DB --run-key JOB
+    /// --target aws:ACCOUNT` of it, parsed by the command's own parser.
+    fn posture(&self, job: &Job, db: &str) -> Result<Outcome, String> {
+        let Target::AwsAccount { account, role } = &job.target else {
+            return Err(format!(
+                "a posture job's target is an AWS account, not `{}`",
+                job.target.recorded()
+            ));
+        };
+        let arn = format!("arn:aws:iam::{account}:role/{role}");
+        crate::cmd_collect::parse_role_arn(&arn)?;
+        let dir = tempfile::tempdir()
+            .map_err(|e| format!("cannot create a temporary snapshot directory: {e}"))?;
+        let opts = keytrail_collect::AwsCollectOptions {
+            regions: self.aws_regions.clone(),
+            role_arn: Some(arn.clone()),
+            session_name: Some(keytrail_collect::session_name(&job.key)),
+            ..Default::default()
+        };
+        let diags = keytrail_collect::collect_aws_blocking(&opts, dir.path());
+        let identity = dir.path().join("aws/sts-get-caller-identity.json");
+        let reached: Option<serde_json::Value> = std::fs::read(&identity)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let Some(reached) = reached else {
+            // The role could not be assumed (STS's reason) or the account
+            // not reached: nothing to evaluate.
+            let why: Vec<String> = diags.iter().take(3).map(|d| d.message.clone()).collect();
+            return Err(if why.is_empty() {
+                format!("{arn}: the account could not be reached")
+            } else {
+                why.join("; ")
+            });
+        };
+        if reached["Account"].as_str() != Some(account.as_str()) {
+            return Err(format!(
+                "{arn} led to account {}, not {account}: nothing recorded",
+                reached["Account"]
+            ));
+        }
+        if !self.quiet {
+            // Calls that failed: the run is recorded as incomplete.
+            for d in &diags {
+                eprintln!("warning: job {}: {d}", job.key);
+            }
+        }
+        let snapshot = dir.path().display().to_string();
+        let output = dir.path().join("posture.jsonl").display().to_string();
+        let target = job.target.recorded();
+        let argv = [
+            "keytrail",
+            "posture",
+            "--quiet",
+            "--snapshot",
+            &snapshot,
+            "--format",
+            "jsonl",
+            "--output",
+            &output,
+            "--db",
+            db,
+            "--run-key",
+            &job.key,
+            "--target",
+            &target,
+        ];
+        let cli = Cli::try_parse_from(argv).map_err(|e| format!("job {}: {e}", job.key))?;
+        let Command::Posture(args) = cli.command else {
+            unreachable!("parsed as `posture`")
+        };
+        self.pause(Phase::BeforeRecord);
+        let (status, sum) = crate::cmd_posture::posture(&args).map_err(|e| format!("{e:#}"))?;
+        let sum = sum.ok_or("the posture run had no store")?;
+        self.pause(Phase::AfterRecord);
+        if status == ExitStatus::Error && sum.seen == 0 {
+            return Err(format!(
+                "{target}: nothing could be evaluated in the collected snapshot"
+            ));
+        }
+        Ok(Outcome {
+            findings: sum.seen as u64,
+            recorded: sum.recorded,
+        })
+    }
+
+    fn scan(&self, job: &Job, db: &str) -> Result<Outcome, String> {
         let target = job.target.recorded();
         // The flags of `keytrail scan`, parsed by the same parser: the
         // job's scan is the command's scan.
@@ -426,6 +546,11 @@ impl Runner for ScanRunner {
                 if let Some(e) = &self.s3_endpoint {
                     argv.extend(["--s3-endpoint".into(), e.clone()]);
                 }
+            }
+            Target::AwsAccount { .. } => {
+                return Err(format!(
+                    "`{target}` is an AWS account: a posture job, not a scan job"
+                ));
             }
         }
         let cli = Cli::try_parse_from(&argv).map_err(|e| format!("job {}: {e}", job.key))?;
@@ -460,7 +585,7 @@ impl Runner for ScanRunner {
         })
     }
 
-    fn event(&self, event: &Event<'_>) {
+    fn print(&self, event: &Event<'_>) {
         // Problems are always shown; the rest unless --quiet.
         match event {
             Event::Trouble { error } => eprintln!("warning: {error}"),

@@ -58,6 +58,69 @@ pub struct AwsCollectOptions {
     /// How long to wait for the IAM credential report to be generated.
     /// `None`: 120 seconds.
     pub credential_report_timeout_secs: Option<u64>,
+    /// A role to assume first (`--role-arn`): STS `AssumeRole` with the
+    /// credentials above, then every call with the role's temporary
+    /// credentials. A role that cannot be assumed stops the collection
+    /// with STS's reason, as failed credentials do.
+    pub role_arn: Option<String>,
+    /// The external id the role's trust policy asks for (`--external-id`).
+    pub external_id: Option<String>,
+    /// The role session name (CloudTrail shows it; make one with
+    /// [`session_name`]); `None`: `keytrail-collect`.
+    pub session_name: Option<String>,
+}
+
+/// A valid STS role session name `keytrail-LABEL`: characters outside
+/// `[A-Za-z0-9+=,.@_-]` become `-`, and it is cut to STS's 64 characters.
+///
+/// ```
+/// assert_eq!(keytrail_collect::session_name("nightly-1:aws:123"), "keytrail-nightly-1-aws-123");
+/// assert_eq!(keytrail_collect::session_name(&"x".repeat(100)).len(), 64);
+/// ```
+pub fn session_name(label: &str) -> String {
+    let mut s = String::from("keytrail-");
+    s.extend(label.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
+            c
+        } else {
+            '-'
+        }
+    }));
+    s.truncate(64);
+    s
+}
+
+/// An account of an AWS organization, as `ListAccounts` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgAccount {
+    /// The 12-digit account id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its state: `ACTIVE`, `SUSPENDED`, `PENDING_CLOSURE`, `CLOSED`,
+    /// `PENDING_ACTIVATION` (`State`, else the retired `Status`).
+    pub status: String,
+}
+
+/// Lists every account of the caller's organization (Organizations
+/// `ListAccounts`, paged by `NextToken`), with the credentials, profile,
+/// endpoint and role of `opts`. An `Err` names the call and AWS's reason:
+/// access denied (not the management account nor a delegated
+/// administrator), not in an organization, credentials, endpoint.
+pub fn list_org_accounts_blocking(opts: &AwsCollectOptions) -> Result<Vec<OrgAccount>, String> {
+    #[cfg(feature = "aws")]
+    {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?
+            .block_on(aws::list_org_accounts(opts))
+    }
+    #[cfg(not(feature = "aws"))]
+    {
+        let _ = opts;
+        Err("this keytrail was built without AWS collection (a build with --no-default-features needs `--features collect-aws`)".into())
+    }
 }
 
 /// Collects one AWS account into `out/aws/` (created if needed) and returns

@@ -198,6 +198,7 @@ fn collect_child() {
         endpoint_url: None,
         profile: None,
         credential_report_timeout_secs: Some(60),
+        ..Default::default()
     };
     let diags = keytrail_collect::collect_aws_blocking(&opts, Path::new(&out));
     std::fs::write(

@@ -1,5 +1,6 @@
 //! The job model: what a message on the queue says. A job is one target of
-//! one kind of run; its key is its identity on the queue (the message id
+//! one kind of run (a secret scan of a path, repository, image or S3
+//! prefix; a posture run of an AWS account); its key is its identity on the queue (the message id
 //! that makes JetStream drop a duplicate submission), in the store (the
 //! `jobs` row) and in the run its worker records (`run_key`).
 
@@ -7,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-/// What a job scans: one target, as `keytrail scan` takes it.
+/// What a job runs on: one target, as `keytrail scan` takes it, or an AWS
+/// account for a posture job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]
 pub enum Target {
@@ -20,6 +22,15 @@ pub enum Target {
     /// An S3 prefix, `s3://BUCKET[/PREFIX]`, or one object version,
     /// `s3://BUCKET/KEY?versionId=ID` (`scan --s3`).
     S3(String),
+    /// An AWS account a posture job collects through a role the worker
+    /// assumes, `arn:aws:iam::ACCOUNT:role/ROLE`. The role is a name,
+    /// never a credential: the worker assumes it with its own.
+    AwsAccount {
+        /// The 12-digit account id.
+        account: String,
+        /// The role's name (`OrganizationAccountAccessRole`).
+        role: String,
+    },
 }
 
 impl Target {
@@ -81,6 +92,15 @@ impl Target {
             Target::GitUrl(u) => format!("git:{u}"),
             Target::Image(r) => format!("image:{r}"),
             Target::S3(u) => u.clone(),
+            Target::AwsAccount { account, .. } => format!("aws:{account}"),
+        }
+    }
+
+    /// The kind of job this target is for.
+    pub fn kind(&self) -> JobKind {
+        match self {
+            Target::AwsAccount { .. } => JobKind::Posture,
+            _ => JobKind::Scan,
         }
     }
 }
@@ -91,6 +111,9 @@ impl Target {
 pub enum JobKind {
     /// A secret scan of one target, recorded in the store.
     Scan,
+    /// `collect aws` of an AWS account through a role, then `posture`
+    /// of the snapshot, recorded in the store (findings of kind `posture`).
+    Posture,
 }
 
 impl JobKind {
@@ -98,6 +121,7 @@ impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Scan => "scan",
+            JobKind::Posture => "posture",
         }
     }
 }
@@ -200,6 +224,29 @@ mod tests {
         );
         assert_eq!(Target::Image("a:1".into()).recorded(), "image:a:1");
         assert_eq!(Target::S3("s3://b/p/".into()).recorded(), "s3://b/p/");
+        let acct = Target::AwsAccount {
+            account: "210987654321".into(),
+            role: "OrganizationAccountAccessRole".into(),
+        };
+        assert_eq!(acct.recorded(), "aws:210987654321");
+        assert_eq!(acct.kind(), JobKind::Posture);
+        assert_eq!(Target::Image("a:1".into()).kind(), JobKind::Scan);
+    }
+
+    #[test]
+    fn posture_jobs_carry_the_role_name_only() {
+        let t = Target::AwsAccount {
+            account: "210987654321".into(),
+            role: "audit".into(),
+        };
+        let j = Job::new(JobKind::Posture, t, None);
+        assert!(j.key.starts_with("posture-"), "{}", j.key);
+        let json = serde_json::to_string(&j).unwrap();
+        assert!(
+            json.contains(r#""kind":"posture","target":{"type":"aws_account","value":{"account":"210987654321","role":"audit"}}"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Job>(&json).unwrap(), j);
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! their state in the store (PostgreSQL when workers run on several
 //! machines). Owns the queue and the worker loop, not what a job does:
 //! the front-end (the CLI) hands a [`Runner`] that runs the same session
-//! as its own command (`keytrail scan --db`) and records the run under
-//! the job's key.
+//! as its own command (`keytrail scan --db` for a scan job; `collect aws
+//! --role-arn` then `posture --db` for a posture job) and records the run
+//! under the job's key.
 //!
 //! ```text
 //! keytrail submit ──▶ store: jobs row (queued; one per kind and target while active)

@@ -40,6 +40,8 @@ fn every_flag_has_an_example() {
         &["submit", "github-org"],
         &["submit", "gitlab-group"],
         &["submit", "registry"],
+        &["submit", "aws-org"],
+        &["collect", "aws"],
         &["worker"],
         &["jobs"],
     ] {

@@ -35,6 +35,8 @@ mod scan;
 mod scan_s3;
 mod serve;
 mod store;
+#[cfg(feature = "collect-aws")]
+mod submit_aws_org;
 #[cfg(feature = "forge")]
 mod submit_forge;
 #[cfg(feature = "image")]

@@ -85,7 +85,7 @@ pub(crate) fn lines(r: &Run) -> Vec<Value> {
 
 /// A worker process; its stderr goes to a file of the test directory.
 pub(crate) struct Worker {
-    child: Child,
+    pub(crate) child: Child,
     log: PathBuf,
 }
 
@@ -101,6 +101,21 @@ impl Worker {
         name: &str,
         extra: &[&str],
         env: &[(&str, &str)],
+    ) -> Worker {
+        Worker::start_with(t, nats, db, name, extra, |c| {
+            for (k, v) in env {
+                c.env(k, v);
+            }
+        })
+    }
+    /// [`Worker::start`] with its command set up by `setup` (environment).
+    pub(crate) fn start_with(
+        t: &CliTest,
+        nats: &Nats,
+        db: &str,
+        name: &str,
+        extra: &[&str],
+        setup: impl FnOnce(&mut Command),
     ) -> Worker {
         let log = t.root().join(format!("{name}.log"));
         let mut args = vec![
@@ -123,9 +138,7 @@ impl Worker {
         args.extend(extra.iter().map(|s| s.to_string()));
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut c = t.command(&refs);
-        for (k, v) in env {
-            c.env(k, v);
-        }
+        setup(&mut c);
         let child = c
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -168,7 +181,14 @@ pub(crate) fn jobs(t: &CliTest, db: &str) -> Vec<Value> {
     lines(&r)
 }
 
-fn wait_for_job(t: &CliTest, db: &str, key: &str, state: &str, secs: u64, w: &Worker) -> Value {
+pub(crate) fn wait_for_job(
+    t: &CliTest,
+    db: &str,
+    key: &str,
+    state: &str,
+    secs: u64,
+    w: &Worker,
+) -> Value {
     wait_for_job_where(t, db, key, secs, w, |j| j["state"] == state)
 }
 
@@ -197,7 +217,7 @@ fn wait_for_job_where(
     }
 }
 
-fn count(pg: &Pg, sql: &str) -> i64 {
+pub(crate) fn count(pg: &Pg, sql: &str) -> i64 {
     let mut c = postgres::Client::connect(
         &format!("host=127.0.0.1 port=5432 user=postgres dbname={}", pg.name),
         postgres::NoTls,

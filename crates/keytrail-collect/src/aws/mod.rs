@@ -113,10 +113,116 @@ async fn load_config(opts: &AwsCollectOptions) -> SdkConfig {
     crate::sdk::load_config(opts.profile.as_deref(), opts.endpoint_url.as_deref()).await
 }
 
+/// The configuration to collect with: `opts`' own credentials, or with
+/// `--role-arn` the role's, assumed once up front so that a refused role
+/// is one clear error (STS's code and message) rather than a failed call
+/// per API.
+async fn credentials(opts: &AwsCollectOptions) -> Result<SdkConfig, String> {
+    let config = load_config(opts).await;
+    let Some(arn) = &opts.role_arn else {
+        return Ok(config);
+    };
+    let session = opts
+        .session_name
+        .clone()
+        .unwrap_or_else(|| crate::session_name("collect"));
+    let sts = aws_sdk_sts::Client::new(&config);
+    let mut req = sts.assume_role().role_arn(arn).role_session_name(session);
+    if let Some(x) = &opts.external_id {
+        req = req.external_id(x);
+    }
+    let out = req.send().await.map_err(|e| {
+        let why = match e.code() {
+            Some(code) => format!("{code}: {}", e.message().unwrap_or("no message")),
+            None => DisplayErrorContext(&e).to_string(),
+        };
+        format!("AssumeRole {arn} failed, collection stopped: {why}")
+    })?;
+    let c = out
+        .credentials()
+        .ok_or_else(|| format!("AssumeRole {arn} returned no credentials"))?;
+    let expiry = std::time::SystemTime::try_from(*c.expiration()).ok();
+    let creds = aws_sdk_sts::config::Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_string()),
+        expiry,
+        "keytrail-assume-role",
+    );
+    Ok(config
+        .to_builder()
+        .credentials_provider(aws_sdk_sts::config::SharedCredentialsProvider::new(creds))
+        .build())
+}
+
+/// Every account of the caller's organization (see
+/// [`crate::list_org_accounts_blocking`]).
+pub(crate) async fn list_org_accounts(
+    opts: &AwsCollectOptions,
+) -> Result<Vec<crate::OrgAccount>, String> {
+    let config = credentials(opts).await?;
+    let client = aws_sdk_organizations::Client::new(&config);
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        // 20 is the most ListAccounts returns per page.
+        let page = client
+            .list_accounts()
+            .max_results(20)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(|e| {
+                let hint = match e.code() {
+                    Some("AccessDeniedException") => {
+                        " (only the organization's management account or a delegated administrator may list its accounts)"
+                    }
+                    Some("AWSOrganizationsNotInUseException") => {
+                        " (the caller's account is not in an organization)"
+                    }
+                    _ => "",
+                };
+                match e.code() {
+                    Some(code) => format!(
+                        "ListAccounts failed: {code}: {}{hint}",
+                        e.message().unwrap_or("no message")
+                    ),
+                    None => format!("ListAccounts failed: {}", DisplayErrorContext(&e)),
+                }
+            })?;
+        for a in page.accounts() {
+            // `State` replaced `Status` (retired 2026-09-09); older
+            // endpoints and emulators may send only `Status`.
+            let status = match (a.state(), a.status()) {
+                (Some(s), _) => s.as_str().to_string(),
+                (None, Some(s)) => s.as_str().to_string(),
+                (None, None) => String::new(),
+            };
+            out.push(crate::OrgAccount {
+                id: a.id().unwrap_or_default().to_string(),
+                name: a.name().unwrap_or_default().to_string(),
+                status,
+            });
+        }
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
 /// Collects one account into `out/aws/`.
 pub(crate) async fn collect(opts: &AwsCollectOptions, out: &Path) -> Vec<Diagnostic> {
     let w: Writer = Arc::new(SnapshotWriter::new(out.join("aws")));
-    let config = load_config(opts).await;
+    let config = match credentials(opts).await {
+        Ok(c) => c,
+        Err(why) => {
+            w.error("api_error", "sts-get-caller-identity.json", why);
+            w.write_error_record();
+            return w.diagnostics();
+        }
+    };
 
     // STS first: without working credentials and endpoint every other call
     // would fail the same way, so one clear error is better than hundreds.
