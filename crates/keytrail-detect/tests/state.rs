@@ -216,3 +216,68 @@ fn entra_credential_added_in_one_run_and_used_in_the_next_is_caught() {
     let (alone, _) = run_parallel(&builder, shared, std::slice::from_ref(&b), 1);
     assert!(!fired(&alone));
 }
+
+#[test]
+fn a_spray_in_one_run_and_the_sign_in_in_the_next_are_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    // The unified audit log: a spray of six accounts from one address …
+    let spray: String = ["root", "test", "alice", "bob", "carol", "dan"]
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            serde_json::json!({
+                "CreationTime": format!("2024-05-06T09:00:{:02}", i * 5), "Id": format!("s-{i}"),
+                "Operation": "UserLoginFailed", "OrganizationId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                "RecordType": 15, "ResultStatus": "Failed", "UserType": 0, "Workload": "AzureActiveDirectory",
+                "ClientIP": "45.134.26.11", "UserId": format!("{u}@contoso.example"),
+                "LogonError": "InvalidUserNameOrPassword"
+            })
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    // … and, in the next day's file, Carol signing in from it.
+    let signin = serde_json::json!({
+        "CreationTime": "2024-05-06T15:00:00", "Id": "ok-1", "Operation": "UserLoggedIn",
+        "OrganizationId": "72f988bf-86f1-41af-91ab-2d7cd011db47", "RecordType": 15, "ResultStatus": "Success",
+        "UserType": 0, "Workload": "AzureActiveDirectory", "ClientIP": "45.134.26.11",
+        "UserId": "carol@contoso.example"
+    });
+    let a = dir.path().join("spray.json");
+    let b = dir.path().join("signin.json");
+    std::fs::write(&a, spray).unwrap();
+    std::fs::write(&b, format!("{signin}\n")).unwrap();
+    let rule = "keytrail.entra.initial-access.sign-in-after-password-spray";
+    let fired = |alerts: &[keytrail_detect::Alert]| {
+        alerts
+            .iter()
+            .any(|x| x.rule_id == rule && x.principal == "carol@contoso.example")
+    };
+
+    let builder = EngineBuilder::new();
+    let (shared, _) = builder.build_shared();
+    let (together, _) = run_parallel(&builder, shared, &[a.clone(), b.clone()], 1);
+    assert!(fired(&together), "{together:#?}");
+
+    let state = dir.path().join("state");
+    let builder = EngineBuilder::new().state_dir(&state);
+    let (shared, _) = builder.build_shared();
+    let (first, _) = run_parallel(&builder, shared, std::slice::from_ref(&a), 1);
+    assert!(
+        first
+            .iter()
+            .any(|x| x.rule_id == "keytrail.entra.credential-access.password-spray")
+    );
+    assert!(!fired(&first));
+    let (shared, _) = builder.build_shared();
+    let (second, _) = run_parallel(&builder, shared, std::slice::from_ref(&b), 1);
+    assert!(
+        fired(&second),
+        "the spray was forgotten between runs: {second:#?}"
+    );
+
+    let builder = EngineBuilder::new();
+    let (shared, _) = builder.build_shared();
+    let (alone, _) = run_parallel(&builder, shared, std::slice::from_ref(&b), 1);
+    assert!(!fired(&alone));
+}

@@ -67,16 +67,21 @@ pub(super) trait CiMembers<'de>: Default {
 /// as `eventTimestamp`, `httpRequest.clientIpAddress` and `ClientIPAddress`.
 #[inline]
 pub(super) fn key_is(key: &str, name: &str) -> bool {
-    if key.len() == name.len() {
-        return key.eq_ignore_ascii_case(name);
+    if key.len() <= name.len() {
+        return key.len() == name.len() && key.eq_ignore_ascii_case(name);
     }
-    key.len() > name.len()
-        && key.contains('_')
-        && key
-            .bytes()
-            .filter(|&b| b != b'_')
-            .map(|b| b.to_ascii_lowercase())
-            .eq(name.bytes().map(|b| b.to_ascii_lowercase()))
+    // Longer: only underscores may make up the difference. Compared byte by byte
+    // so that a different first letter (most members of a record) costs one
+    // comparison, as the length check does for the names of equal length.
+    let mut k = key.bytes().filter(|&b| b != b'_');
+    let mut n = name.bytes();
+    loop {
+        match (k.next(), n.next()) {
+            (Some(a), Some(b)) if a.eq_ignore_ascii_case(&b) => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
 }
 
 /// Implements [`CiMembers`] for a struct of lenient fields; keys compare without
@@ -90,8 +95,18 @@ macro_rules! ci_members {
                 key: &str,
                 map: &mut A,
             ) -> Result<bool, A::Error> {
+                // Underscores do not count (see `key_is`): taken out once here,
+                // so each name below costs what a case-insensitive comparison
+                // costs (a length check first).
+                let stripped;
+                let key = if memchr::memchr(b'_', key.as_bytes()).is_some() {
+                    stripped = key.replace('_', "");
+                    stripped.as_str()
+                } else {
+                    key
+                };
                 $(
-                    if key_is(key, $key) {
+                    if key.eq_ignore_ascii_case($key) {
                         self.$field = map.next_value()?;
                         return Ok(true);
                     }
@@ -309,7 +324,7 @@ pub(super) struct GcpLabelsSyntax<'a> {
     region: Lenient<'a>,
 }
 ci_members!(GcpLabelsSyntax {
-    project_id = "project_id",
+    project_id = "projectId",
     zone = "zone",
     location = "location",
     region = "region",
@@ -521,6 +536,8 @@ pub(super) struct CloudSyntax<'a> {
     proto: CiObj<ProtoPayloadSyntax<'a>>,
     resource: CiObj<GcpResourceSyntax<'a>>,
     message: CiObj<PubSubSyntax<'a>>,
+    // Google Workspace Reports API (`admin#reports#activity`).
+    kind: Lenient<'a>,
     // Azure diagnostic exports and Log Analytics.
     time: Lenient<'a>,
     time_generated: Lenient<'a>,
@@ -536,6 +553,7 @@ ci_members!(CloudSyntax {
     proto = "protoPayload",
     resource = "resource",
     message = "message",
+    kind = "kind",
     time = "time",
     time_generated = "TimeGenerated",
     operation_name = "operationName",
@@ -609,8 +627,8 @@ ci_members!(ReportsSyntax {
     events = "events",
 });
 
-/// The marker of a Reports API activity.
-const REPORTS_KIND: &[u8] = b"admin#reports#activity";
+/// The `kind` of a Reports API activity.
+const REPORTS_KIND: &str = "admin#reports#activity";
 
 /// How deep Pub/Sub envelopes may nest (one is the format; more is hostile input).
 const MAX_ENVELOPES: u8 = 2;
@@ -718,9 +736,7 @@ impl Event {
             extra: String::new(),
         };
         let mut spans = [Span::NONE; field::COUNT];
-        let reports = rec.proto.0.is_none()
-            && rec.log_name.as_str().is_none()
-            && memchr::memmem::find(t.as_bytes(), REPORTS_KIND).is_some();
+        let reports = rec.proto.0.is_none() && rec.kind.as_str() == Some(REPORTS_KIND);
         let gcp = rec.proto.0.is_some()
             || rec
                 .log_name
