@@ -180,7 +180,24 @@ impl Conn {
         // power loss. Reading the journal mode is the first read of the
         // file, so a file that is not a database fails here, naming it.
         c.batch("PRAGMA foreign_keys = ON")?;
-        c.query("PRAGMA journal_mode = WAL", &[])?;
+        // Turning a new file to WAL takes its exclusive lock, and SQLite
+        // answers "busy" at once (no busy handler) while another process
+        // opening the same new file holds a lock: processes that start
+        // together on a new store try again until `busy` has passed.
+        let deadline = std::time::Instant::now() + busy;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            match c.query("PRAGMA journal_mode = WAL", &[]) {
+                Err(e) if e.kind == ErrorKind::Locked && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                r => {
+                    r?;
+                    break;
+                }
+            }
+        }
         Ok(c)
     }
 
