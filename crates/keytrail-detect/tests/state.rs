@@ -191,30 +191,38 @@ fn entra_credential_added_in_one_run_and_used_in_the_next_is_caught() {
     let rule = "keytrail.entra.persistence.new-credential-used-from-new-network";
     let fired = |alerts: &[keytrail_detect::Alert]| alerts.iter().any(|x| x.rule_id == rule);
 
-    // One run over both files.
+    let first = caught_in_one_run_and_across_two(dir.path(), &a, &b, fired);
+    assert!(!fired(&first));
+}
+
+/// What `fired` says of `a` then `b`: caught in one run over both, and in two
+/// runs sharing a state directory (the second run); never by `b` alone. Returns
+/// the first run's alerts.
+fn caught_in_one_run_and_across_two(
+    dir: &std::path::Path,
+    a: &std::path::Path,
+    b: &std::path::Path,
+    fired: impl Fn(&[keytrail_detect::Alert]) -> bool,
+) -> Vec<keytrail_detect::Alert> {
+    let (a, b) = (a.to_path_buf(), b.to_path_buf());
     let builder = EngineBuilder::new();
     let (shared, _) = builder.build_shared();
     let (together, _) = run_parallel(&builder, shared, &[a.clone(), b.clone()], 1);
     assert!(fired(&together), "{together:#?}");
 
-    // Two runs sharing a state directory.
-    let state = dir.path().join("state");
+    let state = dir.join("state");
     let builder = EngineBuilder::new().state_dir(&state);
     let (shared, _) = builder.build_shared();
     let (first, _) = run_parallel(&builder, shared, std::slice::from_ref(&a), 1);
-    assert!(!fired(&first));
     let (shared, _) = builder.build_shared();
     let (second, _) = run_parallel(&builder, shared, std::slice::from_ref(&b), 1);
-    assert!(
-        fired(&second),
-        "the added credential was forgotten between runs: {second:#?}"
-    );
+    assert!(fired(&second), "forgotten between runs: {second:#?}");
 
-    // Without the state, the second file alone says nothing.
     let builder = EngineBuilder::new();
     let (shared, _) = builder.build_shared();
     let (alone, _) = run_parallel(&builder, shared, std::slice::from_ref(&b), 1);
-    assert!(!fired(&alone));
+    assert!(!fired(&alone), "{alone:#?}");
+    first
 }
 
 #[test]
@@ -254,30 +262,11 @@ fn a_spray_in_one_run_and_the_sign_in_in_the_next_are_caught() {
             .any(|x| x.rule_id == rule && x.principal == "carol@contoso.example")
     };
 
-    let builder = EngineBuilder::new();
-    let (shared, _) = builder.build_shared();
-    let (together, _) = run_parallel(&builder, shared, &[a.clone(), b.clone()], 1);
-    assert!(fired(&together), "{together:#?}");
-
-    let state = dir.path().join("state");
-    let builder = EngineBuilder::new().state_dir(&state);
-    let (shared, _) = builder.build_shared();
-    let (first, _) = run_parallel(&builder, shared, std::slice::from_ref(&a), 1);
+    let first = caught_in_one_run_and_across_two(dir.path(), &a, &b, fired);
     assert!(
         first
             .iter()
             .any(|x| x.rule_id == "keytrail.entra.credential-access.password-spray")
     );
     assert!(!fired(&first));
-    let (shared, _) = builder.build_shared();
-    let (second, _) = run_parallel(&builder, shared, std::slice::from_ref(&b), 1);
-    assert!(
-        fired(&second),
-        "the spray was forgotten between runs: {second:#?}"
-    );
-
-    let builder = EngineBuilder::new();
-    let (shared, _) = builder.build_shared();
-    let (alone, _) = run_parallel(&builder, shared, std::slice::from_ref(&b), 1);
-    assert!(!fired(&alone));
 }

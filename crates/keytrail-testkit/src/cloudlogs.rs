@@ -192,12 +192,7 @@ pub fn workspace_activity(
 ) -> Value {
     let parameters: Vec<Value> = params
         .iter()
-        .map(|(n, v)| match v {
-            Value::Bool(_) => json!({"name": n, "boolValue": v}),
-            Value::Array(_) => json!({"name": n, "multiValue": v}),
-            Value::Number(_) => json!({"name": n, "intValue": v.to_string()}),
-            _ => json!({"name": n, "value": v}),
-        })
+        .map(|(n, v)| workspace_param(n, v, false))
         .collect();
     json!({
         "kind": "admin#reports#activity",
@@ -212,6 +207,28 @@ pub fn workspace_activity(
         "ipAddress": ip,
         "events": [{"type": event_type, "name": name, "parameters": parameters}],
     })
+}
+
+/// One event parameter as the Reports API (`boolValue`, `multiValue`,
+/// `intValue`, `value`) or Cloud Logging (with its `type`, `multiStrValue`)
+/// writes it.
+fn workspace_param(name: &str, v: &Value, cloud_logging: bool) -> Value {
+    let (member, kind) = match v {
+        Value::Bool(_) => ("boolValue", "TYPE_BOOL"),
+        Value::Array(_) if cloud_logging => ("multiStrValue", "TYPE_STRING"),
+        Value::Array(_) => ("multiValue", "TYPE_STRING"),
+        Value::Number(_) => ("intValue", "TYPE_INT"),
+        _ => ("value", "TYPE_STRING"),
+    };
+    let value = match v {
+        Value::Number(n) => json!(n.to_string()),
+        v => v.clone(),
+    };
+    let mut p = json!({"name": name, member: value});
+    if cloud_logging {
+        p["type"] = json!(kind);
+    }
+    p
 }
 
 /// The same activity as Google Workspace shares it with Cloud Logging: an audit log
@@ -243,11 +260,7 @@ pub fn workspace_log_entry(
     let class = format!("{}{}Service", app[..1].to_ascii_uppercase(), &app[1..]);
     let parameter: Vec<Value> = params
         .iter()
-        .map(|(n, v)| match v {
-            Value::Bool(_) => json!({"name": n, "type": "TYPE_BOOL", "boolValue": v}),
-            Value::Array(_) => json!({"name": n, "type": "TYPE_STRING", "multiStrValue": v}),
-            _ => json!({"name": n, "type": "TYPE_STRING", "value": v}),
-        })
+        .map(|(n, v)| workspace_param(n, v, true))
         .collect();
     json!({
         "protoPayload": {
