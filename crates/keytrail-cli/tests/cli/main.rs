@@ -245,13 +245,31 @@ pub fn start_snapshot_moto(
     snapshot: &Path,
     account: &str,
 ) -> (std::process::Child, serde_json::Value) {
+    let snapshot = snapshot.to_string_lossy();
+    start_python_fixture(
+        "exposure_moto.py",
+        &[&snapshot],
+        &[("MOTO_ACCOUNT_ID", account)],
+    )
+}
+
+/// A Python fixture of `tests/` (a moto server and its seed): the child (its
+/// standard input closed stops it) and the JSON line it printed first. Fails
+/// loudly when Python with moto is missing.
+pub fn start_python_fixture(
+    script: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Child, serde_json::Value) {
     use std::io::{BufRead, BufReader};
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/exposure_moto.py");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(script);
     let mut child = Command::new(&python)
-        .arg(script)
-        .arg(snapshot)
-        .env("MOTO_ACCOUNT_ID", account)
+        .arg(path)
+        .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -262,7 +280,7 @@ pub fn start_snapshot_moto(
         .read_line(&mut line)
         .unwrap();
     let served = serde_json::from_str(&line).unwrap_or_else(|e| {
-        panic!("exposure_moto.py did not start (is moto[server] installed? scripts/install-test-deps.sh): {e}: {line:?}")
+        panic!("{script} did not start (is moto[server] installed? scripts/install-test-deps.sh): {e}: {line:?}")
     });
     (child, served)
 }

@@ -16,8 +16,6 @@ use crate::store::Pg;
 use crate::worker::{Nats, Worker, count, jobs, lines};
 use crate::{CliTest, Run};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,23 +27,9 @@ struct Org {
 
 impl Org {
     fn start(fillers: usize) -> Org {
-        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/org_moto.py");
-        let mut child = Command::new(&python)
-            .arg(script)
-            .args(["--fillers", &fillers.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {python} (install moto[server] and boto3 with scripts/install-test-deps.sh): {e}"));
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let served = serde_json::from_str(&line).unwrap_or_else(|e| {
-            panic!("org_moto.py did not start (is moto[server] installed? scripts/install-test-deps.sh): {e}: {line:?}")
-        });
+        let fillers = fillers.to_string();
+        let (child, served) =
+            crate::start_python_fixture("org_moto.py", &["--fillers", &fillers], &[]);
         Org { child, served }
     }
 
