@@ -1323,10 +1323,17 @@ impl CloudPlaybook {
             }
             hits.push(after_spray(after_rule, who, ip, outcome, s, t));
         }
-        if self.attempts.len() >= MAX_TRACKED && !self.attempts.contains_key(ip) {
-            return;
+        // The address is copied only the first time it is seen (this runs on
+        // every sign-in).
+        if !self.attempts.contains_key(ip) {
+            if self.attempts.len() >= MAX_TRACKED {
+                return;
+            }
+            self.attempts.insert(Box::from(ip), VecDeque::new());
         }
-        let w = self.attempts.entry(Box::from(ip)).or_default();
+        let Some(w) = self.attempts.get_mut(ip) else {
+            return;
+        };
         while w
             .front()
             .is_some_and(|a| a.at_ms < t - SPRAY_WINDOW_MS || w.len() >= MAX_ATTEMPTS)
