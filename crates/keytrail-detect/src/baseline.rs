@@ -320,6 +320,54 @@ pub struct AccountState {
     pub accounts: HashMap<Box<str>, (i64, HashSet<Box<str>>)>,
     /// Learning period (ms).
     pub learning_ms: i64,
+    /// In a partition of a distributed run: the first successful call of every
+    /// account in every region, over all partitions (gathered when the logs were
+    /// routed), so that one identity's partition judges the account as a whole.
+    /// `accounts` is then neither read nor written.
+    #[serde(skip)]
+    pub known: Option<KnownRegions>,
+}
+
+/// The earliest successful regional call of each account in each region (see
+/// [`AccountState::known`] and [`regional_call`]).
+#[derive(Debug, Clone, Default)]
+pub struct KnownRegions {
+    /// Account → its earliest call in any region.
+    first: HashMap<Box<str>, i64>,
+    /// (account, region) → the earliest call there.
+    regions: HashMap<(Box<str>, Box<str>), i64>,
+}
+
+impl KnownRegions {
+    /// Records a call of `account` in `region` at `time_ms` (the earliest counts).
+    pub fn add(&mut self, account: &str, region: &str, time_ms: i64) {
+        let f = self.first.entry(Box::from(account)).or_insert(time_ms);
+        *f = (*f).min(time_ms);
+        let r = self
+            .regions
+            .entry((Box::from(account), Box::from(region)))
+            .or_insert(time_ms);
+        *r = (*r).min(time_ms);
+    }
+
+    /// Every (account, region, earliest time).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, i64)> {
+        self.regions.iter().map(|((a, r), t)| (&**a, &**r, *t))
+    }
+
+    /// Whether nothing is known.
+    pub fn is_empty(&self) -> bool {
+        self.regions.is_empty()
+    }
+}
+
+/// The account and region an event counts for in [`AccountState`]: a successful
+/// call in a region, not of a global service; `None` for the others.
+pub fn regional_call(ev: &Event) -> Option<(&str, &str)> {
+    if ev.region().is_empty() || ev.error_code().is_some() || global_service(ev) {
+        return None;
+    }
+    Some((AccountState::account(ev), ev.region()))
 }
 
 impl AccountState {
@@ -332,22 +380,36 @@ impl AccountState {
     }
     /// Whether the account of `ev` is past its learning period.
     pub fn learned(&self, ev: &Event) -> bool {
+        if let Some(k) = &self.known {
+            return k
+                .first
+                .get(Self::account(ev))
+                .is_some_and(|f| ev.time_ms - f >= self.learning_ms);
+        }
         self.accounts
             .get(Self::account(ev))
             .is_some_and(|(f, _)| ev.time_ms - f >= self.learning_ms)
     }
     /// Whether the account used the region of `ev` before.
     pub fn region_used(&self, ev: &Event) -> bool {
+        if let Some(k) = &self.known {
+            return k
+                .regions
+                .get(&(Box::from(Self::account(ev)), Box::from(ev.region())))
+                .is_some_and(|t| *t < ev.time_ms);
+        }
         self.accounts
             .get(Self::account(ev))
             .is_some_and(|(_, r)| r.contains(ev.region()))
     }
     /// Records the event's region.
     pub fn update(&mut self, ev: &Event) {
-        if ev.region().is_empty() || ev.error_code().is_some() || global_service(ev) {
+        if self.known.is_some() {
             return;
         }
-        let account = Self::account(ev);
+        let Some((account, _)) = regional_call(ev) else {
+            return;
+        };
         if !self.accounts.contains_key(account) {
             self.accounts
                 .insert(Box::from(account), (ev.time_ms, HashSet::default()));
@@ -774,30 +836,19 @@ pub fn s3_bucket(ev: &Event) -> Option<(&str, u64)> {
     Some((b, bytes))
 }
 
-/// Runs the behavioural and owners detectors on `ev` against `base` (the baseline
-/// before this event); `bucket` is the event's [`s3_bucket`]. `learning` suppresses
-/// baseline comparisons.
-#[allow(clippy::too_many_arguments)]
-pub fn detect(
+/// The new-key detector: the first use of an access key created in the logs is
+/// compared with the network that created it (the origin is forgotten at that first
+/// use). A key's creation and its use are usually two identities' events: a
+/// distributed run joins them in a stage of their own, keyed by access key id
+/// ([`crate::distributed`]).
+pub fn new_key(
     ev: &Event,
-    base: &Baseline,
     info: Option<&IpInfo>,
-    learning: bool,
-    owners: Option<&Owners>,
     new_keys: &mut HashMap<Box<str>, KeyOrigin>,
     hits: &mut Vec<Hit>,
-    bucket: Option<(&str, u64)>,
 ) {
     let who = ev.principal();
-    let ua = ev.ua_family;
-    // Judged on the identity's history, not on this event: a browser on a server key is
-    // exactly what should stand out.
-    let machine = base.is_machine();
-    let human = !machine;
     let ip = ev.source_ip();
-    let days = ((base.last_ms - base.first_ms) / DAY_MS).max(1);
-
-    // New keys: compare the first use with the network that created the key.
     if let Some(k) = ev.access_key_id()
         && let Some(origin) = new_keys.remove(k)
         && let (Some(addr), Some(info)) = (ev.source_addr, info)
@@ -833,6 +884,29 @@ pub fn detect(
             },
         );
     }
+}
+
+/// Runs the behavioural and owners detectors on `ev` against `base` (the baseline
+/// before this event); `bucket` is the event's [`s3_bucket`]. `learning` suppresses
+/// baseline comparisons.
+#[allow(clippy::too_many_arguments)]
+pub fn detect(
+    ev: &Event,
+    base: &Baseline,
+    info: Option<&IpInfo>,
+    learning: bool,
+    owners: Option<&Owners>,
+    hits: &mut Vec<Hit>,
+    bucket: Option<(&str, u64)>,
+) {
+    let who = ev.principal();
+    let ua = ev.ua_family;
+    // Judged on the identity's history, not on this event: a browser on a server key is
+    // exactly what should stand out.
+    let machine = base.is_machine();
+    let human = !machine;
+    let ip = ev.source_ip();
+    let days = ((base.last_ms - base.first_ms) / DAY_MS).max(1);
 
     // Owners-file expectations apply from the first event.
     if let Some(o) = owners.and_then(|o| o.find(ev)) {

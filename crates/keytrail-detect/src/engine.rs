@@ -58,7 +58,46 @@ pub struct EngineBuilder {
     filter: AlertFilter,
     combine_weak: bool,
     range: TimeRange,
+    stage: Stage,
+    initial: Option<State>,
+    known: Option<crate::baseline::KnownRegions>,
 }
+
+/// Which part of a detection an engine runs. A single process runs everything
+/// ([`Stage::Whole`]); a distributed run ([`crate::distributed`]) runs one engine per
+/// partition of the identities and one per partition of the access keys.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Stage {
+    /// Every detector over every event.
+    #[default]
+    Whole,
+    /// The events of one partition of the identities: every detector but the
+    /// new-key join, which it hands over ([`Engine::take_key_events`]) to
+    /// [`Stage::Keys`], split into `key_partitions` partitions of access key ids.
+    Partition {
+        /// Partitions of the key stage.
+        key_partitions: u32,
+    },
+    /// The events that create access keys and first use them, of one partition of
+    /// the access key ids: only the new-key join.
+    Keys,
+}
+
+/// An event a partition hands to the key stage: its time, the key stage's
+/// partition, and the record text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyEvent {
+    /// Partition of the key stage ([`crate::event::partition_of`] of the key).
+    pub partition: u32,
+    /// Event time (ms).
+    pub time_ms: i64,
+    /// The record as read.
+    pub raw: String,
+}
+
+/// Access keys a partition remembers having handed over in one run; past this,
+/// every use is handed over (more than needed, never less).
+const MAX_SEEN_KEYS: usize = 1_000_000;
 
 /// The events a run looks at (`--since`/`--until`), inclusive, in milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,6 +191,9 @@ impl Default for EngineBuilder {
             filter: AlertFilter::default(),
             combine_weak: true,
             range: TimeRange::default(),
+            stage: Stage::Whole,
+            initial: None,
+            known: None,
         }
     }
 }
@@ -269,6 +311,26 @@ impl EngineBuilder {
         (engine, diags)
     }
 
+    /// The part of a distributed detection the engine runs (default: everything).
+    pub fn stage(mut self, stage: Stage) -> Self {
+        self.stage = stage;
+        self
+    }
+
+    /// Starts from `state` (a distributed run's checkpoint) instead of an empty
+    /// state or the state directory's.
+    pub fn initial_state(mut self, state: State) -> Self {
+        self.initial = Some(state);
+        self
+    }
+
+    /// Judges accounts by what every partition saw (a distributed run's partition):
+    /// the regions an account used and when it was first seen.
+    pub fn known_regions(mut self, known: crate::baseline::KnownRegions) -> Self {
+        self.known = Some(known);
+        self
+    }
+
     /// Builds an engine over already-loaded shared parts.
     pub fn build_with(&self, shared: Shared) -> (Engine, Vec<Diagnostic>) {
         let mut diags = Vec::new();
@@ -276,13 +338,16 @@ impl EngineBuilder {
             version: 2,
             ..State::default()
         };
-        if let Some(dir) = &self.state_dir {
+        if let Some(s) = &self.initial {
+            state = s.clone();
+        } else if let Some(dir) = &self.state_dir {
             match State::load(dir) {
                 Ok(s) => state = s,
                 Err(d) => diags.push(d),
             }
         }
         state.accounts.learning_ms = self.learning_ms;
+        state.accounts.known = self.known.clone();
         let cloud = CloudPlaybook::from_memory(std::mem::take(&mut state.cloud));
         let engine = Engine {
             shared,
@@ -305,6 +370,9 @@ impl EngineBuilder {
             progress: self.progress.clone(),
             reading: Vec::new(),
             unopened: Default::default(),
+            stage: self.stage,
+            key_events: Vec::new(),
+            seen_keys: Default::default(),
         };
         (engine, diags)
     }
@@ -355,6 +423,10 @@ pub struct Stats {
     pub outside_range: u64,
     /// Files (or objects) read.
     pub files_read: u64,
+    /// Events a key stage of a distributed run joined (not counted in `events`:
+    /// their partitions counted them).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub key_events: u64,
     /// The first diagnostics (at most 200).
     pub diagnostics: Vec<Diagnostic>,
 }
@@ -383,6 +455,7 @@ impl Stats {
         self.files_outside_range += o.files_outside_range;
         self.outside_range += o.outside_range;
         self.files_read += o.files_read;
+        self.key_events += o.key_events;
         for (k, v) in o.alerts_by_rule {
             *self.alerts_by_rule.entry(k).or_default() += v;
         }
@@ -390,6 +463,10 @@ impl Stats {
         self.diagnostics
             .extend(o.diagnostics.into_iter().take(room));
     }
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 struct CountingSink<'a> {
@@ -465,6 +542,11 @@ pub struct Engine {
     filter: AlertFilter,
     incidents: Option<Incidents>,
     range: TimeRange,
+    stage: Stage,
+    /// Events handed to the key stage ([`Stage::Partition`]).
+    key_events: Vec<KeyEvent>,
+    /// Access keys whose first use of the run was handed over.
+    seen_keys: foldhash::HashSet<Box<str>>,
 }
 
 /// Playbook rules judged by novelty: while an identity is still learning they are
@@ -565,21 +647,39 @@ impl Engine {
             self.stats.outside_range += 1;
             return;
         }
-        self.stats.events += 1;
+        if self.stage == Stage::Keys {
+            self.stats.key_events += 1;
+        } else {
+            self.stats.events += 1;
+        }
         let t = ev.time_ms;
         if t < self.state.watermark_ms - 15 * MINUTE_MS {
             self.stats.out_of_order += 1;
         }
         self.state.watermark_ms = self.state.watermark_ms.max(t);
         let mut hits = std::mem::take(&mut self.hits);
-        // CloudTrail Insights records describe unusual call volume in an account, not a
-        // call by an identity: no baselines or identity detectors (an Insight about
-        // RunInstances is not a launch); Sigma rules still see them.
-        if ev.event_type() != "AwsCloudTrailInsight" {
-            self.identity_detectors(ev, &mut hits);
-        }
-        if !self.shared.sigma.is_empty() {
-            self.sigma.process(&self.shared.sigma, ev, &mut hits);
+        if let Stage::Keys = self.stage {
+            let info = self.ip_info(ev);
+            let before = hits.len();
+            baseline::new_key(ev, info.as_deref(), &mut self.state.new_keys, &mut hits);
+            if ev.provider() != Provider::Aws {
+                for h in &mut hits[before..] {
+                    baseline::in_provider(h, ev.provider());
+                }
+            }
+        } else {
+            if let Stage::Partition { key_partitions } = self.stage {
+                self.hand_over_keys(ev, key_partitions);
+            }
+            // CloudTrail Insights records describe unusual call volume in an account,
+            // not a call by an identity: no baselines or identity detectors (an
+            // Insight about RunInstances is not a launch); Sigma rules still see them.
+            if ev.event_type() != "AwsCloudTrailInsight" {
+                self.identity_detectors(ev, &mut hits);
+            }
+            if !self.shared.sigma.is_empty() {
+                self.sigma.process(&self.shared.sigma, ev, &mut hits);
+            }
         }
         if !hits.is_empty() {
             let drained: Vec<Hit> = std::mem::take(&mut hits);
@@ -608,10 +708,43 @@ impl Engine {
         }
     }
 
-    /// IP intelligence, playbook and behavioural detectors, then the baseline update.
-    fn identity_detectors(&mut self, ev: &Event, hits: &mut Vec<Hit>) {
-        let t = ev.time_ms;
-        let info: Option<Arc<IpInfo>> = match ev.source_addr {
+    /// Hands the events the new-key join needs to the key stage: those creating a
+    /// key (under the created key) and the first use of each key in this run (under
+    /// the key used), once per key-stage partition.
+    fn hand_over_keys(&mut self, ev: &Event, partitions: u32) {
+        let mut parts: [Option<u32>; 2] = [None, None];
+        if let Some(k) = ev.created_key() {
+            parts[0] = Some(crate::event::partition_of(&k, partitions));
+        }
+        if let Some(k) = ev.access_key_id()
+            && !self.seen_keys.contains(k)
+        {
+            if self.seen_keys.len() < MAX_SEEN_KEYS {
+                self.seen_keys.insert(Box::from(k));
+            }
+            let p = crate::event::partition_of(k, partitions);
+            if parts[0] != Some(p) {
+                parts[1] = Some(p);
+            }
+        }
+        for p in parts.into_iter().flatten() {
+            self.key_events.push(KeyEvent {
+                partition: p,
+                time_ms: ev.time_ms,
+                raw: ev.raw().to_string(),
+            });
+        }
+    }
+
+    /// The events handed to the key stage so far ([`Stage::Partition`]), in the
+    /// order the engine processed them.
+    pub fn take_key_events(&mut self) -> Vec<KeyEvent> {
+        std::mem::take(&mut self.key_events)
+    }
+
+    /// The IP intelligence of the event's source address (cached).
+    fn ip_info(&mut self, ev: &Event) -> Option<Arc<IpInfo>> {
+        match ev.source_addr {
             Some(ip) => {
                 if self.ip_cache.len() > 200_000 {
                     self.ip_cache.clear();
@@ -630,7 +763,13 @@ impl Engine {
                 }
                 None
             }
-        };
+        }
+    }
+
+    /// IP intelligence, playbook and behavioural detectors, then the baseline update.
+    fn identity_detectors(&mut self, ev: &Event, hits: &mut Vec<Hit>) {
+        let t = ev.time_ms;
+        let info = self.ip_info(ev);
         let empty = Baseline::default();
         let base = self.state.identities.get(ev.principal());
         let learning = base.is_none_or(|b| t - b.first_ms < self.learning_ms);
@@ -653,13 +792,15 @@ impl Engine {
         }
         let s3 = s3_bucket(ev);
         let before = hits.len();
+        if self.stage == Stage::Whole {
+            baseline::new_key(ev, info.as_deref(), &mut self.state.new_keys, hits);
+        }
         baseline::detect(
             ev,
             base.unwrap_or(&empty),
             info.as_deref(),
             learning,
             self.shared.owners.as_deref(),
-            &mut self.state.new_keys,
             hits,
             s3,
         );
@@ -751,7 +892,14 @@ impl Engine {
 
     /// Closes every open alert, saves state (with `state_dir`), and returns the
     /// collected alerts (empty when a sink was set) and statistics.
-    pub fn finish(mut self) -> (Vec<Alert>, Stats) {
+    pub fn finish(self) -> (Vec<Alert>, Stats) {
+        let (alerts, stats, _) = self.finish_with_state();
+        (alerts, stats)
+    }
+
+    /// [`Engine::finish`], also returning the state it reached (a distributed run's
+    /// checkpoint).
+    pub fn finish_with_state(mut self) -> (Vec<Alert>, Stats, State) {
         self.emit(|agg, sink| agg.flush_all(sink));
         if let Some(inc) = &mut self.incidents {
             inc.finish();
@@ -779,7 +927,8 @@ impl Engine {
         }
         let mut alerts = std::mem::take(&mut self.collected);
         sort_alerts(&mut alerts);
-        (alerts, self.stats)
+        let state = std::mem::take(&mut self.state);
+        (alerts, self.stats, state)
     }
 }
 
@@ -829,6 +978,12 @@ pub enum Logs {
     Files(Vec<PathBuf>),
     /// Objects opened by a fetcher (S3), named by URI.
     Objects(Vec<crate::reader::LogObject>, Arc<dyn crate::reader::Fetch>),
+    /// Objects each with the time that orders it in the merge (a distributed
+    /// run's share of files: [`crate::distributed`]); no `--state` file list.
+    Keyed(
+        Vec<(i64, crate::reader::LogObject)>,
+        Arc<dyn crate::reader::Fetch>,
+    ),
 }
 
 /// [`run_parallel_into`] over files or fetched objects: the logs a `--state` says
@@ -841,6 +996,17 @@ pub fn run_logs_into(
     threads: usize,
     sink: Option<Box<dyn AlertSink>>,
 ) -> (Vec<Alert>, Stats) {
+    run_logs_engine(builder, shared, logs, threads, sink).finish()
+}
+
+/// [`run_logs_into`] up to the end of the logs: the engine, not finished yet.
+pub fn run_logs_engine(
+    builder: &EngineBuilder,
+    shared: Shared,
+    logs: Logs,
+    threads: usize,
+    sink: Option<Box<dyn AlertSink>>,
+) -> Engine {
     use crate::reader::DirRecords;
     let threads = threads.max(1);
     let (mut e, diags) = builder.build_with(shared);
@@ -870,6 +1036,10 @@ pub fn run_logs_into(
             let objects = e.unread_objects(objects);
             DirRecords::from_objects(objects, fetch, Vec::new(), workers, enrich)
         }
+        Logs::Keyed(objects, fetch) => {
+            e.stats.files_read += objects.len() as u64;
+            DirRecords::from_keyed_objects(objects, fetch, Vec::new(), workers, enrich)
+        }
     };
     while let Some(it) = dir.next() {
         match it {
@@ -880,7 +1050,7 @@ pub fn run_logs_into(
             Err(d) => e.diagnostic(d),
         }
     }
-    e.finish()
+    e
 }
 
 /// Convenience: one engine over one path (file, directory or `-`).

@@ -348,6 +348,18 @@ impl Event {
     }
 }
 
+/// The partition (of `partitions`) of a principal or an access key id: FNV-1a 64
+/// of its bytes, modulo the partitions. Stable across versions and machines (a
+/// run's routed events and its checkpoints depend on it).
+pub fn partition_of(key: &str, partitions: u32) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % u64::from(partitions.max(1))) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@
 pub mod alert;
 pub mod baseline;
 pub mod cloudplay;
+pub mod distributed;
 pub mod engine;
 pub mod event;
 pub mod incident;

@@ -37,7 +37,9 @@ mod prefetch;
 mod split;
 
 pub use file::{FileRecords, MAX_BAD_RUN, read_file, read_path, read_paths, read_stream};
-pub use list::{Fetch, LogObject, is_log_name, key_time, list_files, merge_order};
+pub use list::{
+    Fetch, LogObject, first_event_time_of, is_log_name, key_time, list_files, merge_order,
+};
 pub use merge::DirRecords;
 pub use ndjson::LineRecords;
 pub use prefetch::Enrich;

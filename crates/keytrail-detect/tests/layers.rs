@@ -22,6 +22,8 @@ const LAYERS: &[&[&str]] = &[
     &["playbook", "cloudplay"],
     // The engine that runs them all.
     &["engine"],
+    // Its stages on many machines.
+    &["distributed"],
 ];
 
 fn layer(module: &str) -> usize {

@@ -1133,13 +1133,14 @@ fn inject(
                 ua,
                 "us-east-1",
                 r#"{"userName":"support-admin"}"#,
-                r#"{"accessKey":{"userName":"support-admin","accessKeyId":"AKIAFAKEBACKDOOR0001","status":"Active"}}"#,
+                r#"{"accessKey":{"userName":"support-admin","accessKeyId":"AKIA123456789012BDR1","status":"Active"}}"#,
                 None,
             );
             let newid = Ident {
                 principal: format!("arn:aws:iam::{ACCOUNT}:user/support-admin"),
                 name: "support-admin".into(),
-                key: "AKIAFAKEBACKDOOR0001".into(),
+                // Key ids are unique across accounts: this one carries the account id.
+                key: "AKIA123456789012BDR1".into(),
                 ..id.clone()
             };
             let newid = Ident {

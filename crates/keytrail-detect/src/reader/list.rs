@@ -136,7 +136,7 @@ pub(super) fn collect_files(dir: &Path, out: &mut Vec<PathBuf>, diags: &mut Vec<
 
 /// Time of the first record in a file, for ordering files without a key time.
 /// Reads only as far as the first record (1 MiB windows, not the whole file).
-pub(super) fn first_event_time(path: &Path) -> Option<i64> {
+pub fn first_event_time_of(path: &Path) -> Option<i64> {
     let f = File::open(path).ok()?;
     read_stream_sized(&path.display().to_string(), Box::new(f), 0, 1 << 20)
         .find_map(|r| r.ok())

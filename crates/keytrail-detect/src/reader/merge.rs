@@ -128,7 +128,7 @@ impl DirRecords {
                 let key = if single {
                     None
                 } else {
-                    key_time(&p).or_else(|| first_event_time(&p))
+                    key_time(&p).or_else(|| first_event_time_of(&p))
                 };
                 (key.unwrap_or(i64::MIN), p)
             })
@@ -170,6 +170,30 @@ impl DirRecords {
             .iter()
             .map(|o| o.key_time().unwrap_or(i64::MIN))
             .collect();
+        let mut d = Self::merging(keys, Inputs::Objects(objects, fetch), diags);
+        d.start_workers(workers, enrich);
+        d
+    }
+
+    /// Merges objects like [`DirRecords::from_objects`], each with the time that
+    /// orders it given (a distributed run's share of files keyed as the files were:
+    /// [`crate::distributed::merge_key`]): ordered by that time, then by name as a
+    /// path.
+    pub fn from_keyed_objects(
+        objects: Vec<(i64, LogObject)>,
+        fetch: Arc<dyn Fetch>,
+        diags: Vec<Diagnostic>,
+        workers: usize,
+        enrich: Option<Enrich>,
+    ) -> Self {
+        let mut keyed: Vec<(i64, PathBuf, LogObject)> = objects
+            .into_iter()
+            .map(|(k, o)| (k, PathBuf::from(&o.name), o))
+            .collect();
+        keyed.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let (keys, objects): (Vec<i64>, Vec<LogObject>) =
+            keyed.into_iter().map(|(k, _, o)| (k, o)).unzip();
+        fetch.plan(&objects);
         let mut d = Self::merging(keys, Inputs::Objects(objects, fetch), diags);
         d.start_workers(workers, enrich);
         d
