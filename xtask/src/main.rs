@@ -22,6 +22,9 @@
 //! - `cargo xtask bench-workers [--jobs N] [--workers 1,2,4]`: distributed
 //!   scanning (`keytrail submit` and `keytrail worker` on NATS JetStream and
 //!   PostgreSQL) against the single-process run (see [`workers`]).
+//! - `cargo xtask bench-detect-workers [--accounts N] [--workers 1,2,4]`:
+//!   distributed CloudTrail detection (`keytrail submit detect`) against the
+//!   single-process `keytrail detect` (see [`detect_workers`]).
 //! - `cargo xtask bench-posture [--bin PATH] [--runs N]`: `keytrail collect
 //!   aws` then `keytrail posture` on the planted moto accounts of the
 //!   collector's tests, timed, with planted problems found and clean
@@ -37,6 +40,7 @@ use std::process::Command;
 use std::time::Instant;
 
 mod detect;
+mod detect_workers;
 mod hostile;
 mod posture;
 mod workers;
@@ -49,6 +53,7 @@ fn main() -> Result<()> {
         Some("bench-hostile") => hostile::bench_hostile(&args[1..]),
         Some("bench-detect") => detect::bench_detect(&args[1..]),
         Some("bench-workers") => workers::bench_workers(&args[1..]),
+        Some("bench-detect-workers") => detect_workers::bench_detect_workers(&args[1..]),
         Some("bench-posture") => posture::bench_posture(&args[1..]),
         Some("dist") => dist(&args[1..]),
         _ => {
@@ -58,6 +63,7 @@ fn main() -> Result<()> {
                  cargo xtask bench-hostile [--users N] [--dir DIR]\n       \
                  cargo xtask bench-detect [--accounts N] [--days N] [--rate R] [--dir DIR] [--runs N]\n       \
                  cargo xtask bench-workers [--jobs N] [--files N] [--workers 1,2,4] [--nats URL] [--pg URL] [--bin PATH]\n       \
+                 cargo xtask bench-detect-workers [--accounts N] [--rate X] [--partitions N] [--workers 1,2,4] [--bin PATH]\n       \
                  cargo xtask bench-posture [--bin PATH] [--runs N]\n       \
                  cargo xtask dist [--out DIR]"
             );

@@ -102,14 +102,11 @@ fn psql(pg: &str, sql: &str) -> Result<()> {
     Ok(())
 }
 
-/// A fresh database; its URL.
-fn fresh_db(o: &Opts, name: &str) -> Result<String> {
-    psql(
-        &o.pg,
-        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-    )?;
-    psql(&o.pg, &format!("CREATE DATABASE {name}"))?;
-    Ok(format!("{}/{name}", o.pg))
+/// A fresh database on the server `pg`; its URL.
+pub(crate) fn fresh_db(pg: &str, name: &str) -> Result<String> {
+    psql(pg, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+    psql(pg, &format!("CREATE DATABASE {name}"))?;
+    Ok(format!("{pg}/{name}"))
 }
 
 fn keytrail(o: &Opts, args: &[&str]) -> Result<std::process::Output> {
@@ -148,7 +145,7 @@ fn stored_findings(o: &Opts, db: &str) -> Result<usize> {
 
 /// Seconds since an arbitrary origin of an RFC 3339 UTC time the store
 /// wrote (`2026-12-07T08:00:00.123456Z`); within one month.
-fn secs(t: &str) -> Result<f64> {
+pub(crate) fn secs(t: &str) -> Result<f64> {
     let day: f64 = t.get(8..10).context("a date")?.parse()?;
     let h: f64 = t.get(11..13).context("an hour")?.parse()?;
     let m: f64 = t.get(14..16).context("a minute")?.parse()?;
@@ -177,7 +174,7 @@ pub fn bench_workers(args: &[String]) -> Result<()> {
     let tag = std::process::id();
 
     // 1. One process, every repository.
-    let db = fresh_db(&o, &format!("kt_bench_single_{tag}"))?;
+    let db = fresh_db(&o.pg, &format!("kt_bench_single_{tag}"))?;
     let mut args = vec!["scan", "--quiet", "--format", "jsonl", "--db", &db];
     args.extend(paths.iter().map(String::as_str));
     let start = Instant::now();
@@ -190,7 +187,7 @@ pub fn bench_workers(args: &[String]) -> Result<()> {
     );
 
     // One process per repository (what a shell loop or a CI matrix does).
-    let db = fresh_db(&o, &format!("kt_bench_each_{tag}"))?;
+    let db = fresh_db(&o.pg, &format!("kt_bench_each_{tag}"))?;
     let start = Instant::now();
     for p in &paths {
         keytrail(
@@ -214,7 +211,7 @@ pub fn bench_workers(args: &[String]) -> Result<()> {
     );
     println!("|---|---|---|---|---|---|---|");
     for &k in &o.workers {
-        let db = fresh_db(&o, &format!("kt_bench_w{k}_{tag}"))?;
+        let db = fresh_db(&o.pg, &format!("kt_bench_w{k}_{tag}"))?;
         let prefix = format!("bench{tag}w{k}");
         let mut args = vec![
             "submit",

@@ -189,6 +189,46 @@ fn is_s3(p: &Path) -> bool {
 
 /// Runs `keytrail detect`; returns the exit code (0 no alerts, 1 alerts).
 /// Errors (bad arguments, unreadable inputs, unwritable output) map to exit code 2.
+/// The engine of `args` (time range, learning period, rules, filters, IP
+/// intelligence, owners), and where its IP intelligence comes from; a
+/// distributed run's workers build theirs from the same flags.
+pub(crate) fn engine_builder(args: &DetectArgs) -> anyhow::Result<(EngineBuilder, String)> {
+    let range = TimeRange {
+        since_ms: args.since.unwrap_or(i64::MIN),
+        until_ms: args.until.unwrap_or(i64::MAX),
+    };
+    let mut builder = EngineBuilder::new()
+        .time_range(range)
+        .learning_period_ms(i64::from(args.learning_days) * 86_400_000)
+        .builtin_sigma(!args.no_default_sigma)
+        .combine_weak_signals(!args.all_signals)
+        .min_severity(args.min_severity)
+        .exclude_rules(&args.exclude_rules)
+        .map_err(anyhow::Error::msg)?;
+    for d in &args.sigma {
+        builder = builder.sigma_rules(d);
+    }
+    // The cache `keytrail intel update` fills, unless --ipintel says otherwise.
+    let intel_from = if args.ipintel.is_empty() {
+        match crate::cmd_intel::cache_dir(None).filter(|d| d.is_dir()) {
+            Some(cache) => {
+                builder = builder.ipintel(&cache);
+                format!("cache {}", cache.display())
+            }
+            None => String::new(),
+        }
+    } else {
+        for d in &args.ipintel {
+            builder = builder.ipintel(d);
+        }
+        "--ipintel".to_string()
+    };
+    if let Some(o) = &args.owners {
+        builder = builder.owners_file(o);
+    }
+    Ok((builder, intel_from))
+}
+
 pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
     let stdin = args.paths.iter().any(|p| p.as_os_str() == "-");
     if stdin && args.paths.len() > 1 {
@@ -228,35 +268,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
         since_ms: args.since.unwrap_or(i64::MIN),
         until_ms: args.until.unwrap_or(i64::MAX),
     };
-    let mut builder = EngineBuilder::new()
-        .time_range(range)
-        .learning_period_ms(i64::from(args.learning_days) * 86_400_000)
-        .builtin_sigma(!args.no_default_sigma)
-        .combine_weak_signals(!args.all_signals)
-        .min_severity(args.min_severity)
-        .exclude_rules(&args.exclude_rules)
-        .map_err(anyhow::Error::msg)?;
-    for d in &args.sigma {
-        builder = builder.sigma_rules(d);
-    }
-    // The cache `keytrail intel update` fills, unless --ipintel says otherwise.
-    let intel_from = if args.ipintel.is_empty() {
-        match crate::cmd_intel::cache_dir(None).filter(|d| d.is_dir()) {
-            Some(cache) => {
-                builder = builder.ipintel(&cache);
-                format!("cache {}", cache.display())
-            }
-            None => String::new(),
-        }
-    } else {
-        for d in &args.ipintel {
-            builder = builder.ipintel(d);
-        }
-        "--ipintel".to_string()
-    };
-    if let Some(o) = &args.owners {
-        builder = builder.owners_file(o);
-    }
+    let (mut builder, intel_from) = engine_builder(args)?;
     if let Some(s) = &args.state {
         std::fs::create_dir_all(s)
             .with_context(|| format!("cannot create state directory `{}`", s.display()))?;

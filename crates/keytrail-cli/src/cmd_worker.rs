@@ -101,6 +101,10 @@ pub enum SubmitCommand {
     /// through Organizations; workers collect each through a role).
     #[command(name = "aws-org")]
     AwsOrg(crate::cmd_discover::SubmitAwsOrgArgs),
+    /// Submit a detection run over log files (CloudTrail as S3 delivers it):
+    /// workers route the events by identity, detect per partition and join
+    /// new keys with their first use; alerts go to the store.
+    Detect(crate::cmd_detect_dist::SubmitDetectArgs),
 }
 
 /// `keytrail submit scan`.
@@ -233,7 +237,8 @@ pub struct WorkerArgs {
     pub quiet: bool,
 
     /// Fault injection for the crash tests: pause PHASE
-    /// (`before-record`, `after-record`) of every job for DURATION.
+    /// (`before-record`, `after-record`, `before-checkpoint`) of every job
+    /// for DURATION.
     #[arg(long, value_name = "PHASE:DURATION", hide = true, value_parser = parse_pause)]
     pub fault_pause: Option<(Phase, Duration)>,
 }
@@ -245,6 +250,9 @@ pub enum Phase {
     BeforeRecord,
     /// After the run is recorded, before the job is marked done and acknowledged.
     AfterRecord,
+    /// A detection partition's step, after its engine ran, before its
+    /// checkpoint is recorded.
+    BeforeCheckpoint,
 }
 
 fn parse_pause(s: &str) -> Result<(Phase, Duration), String> {
@@ -254,7 +262,12 @@ fn parse_pause(s: &str) -> Result<(Phase, Duration), String> {
     let phase = match phase {
         "before-record" => Phase::BeforeRecord,
         "after-record" => Phase::AfterRecord,
-        _ => return Err(format!("`{phase}`: before-record or after-record")),
+        "before-checkpoint" => Phase::BeforeCheckpoint,
+        _ => {
+            return Err(format!(
+                "`{phase}`: before-record, after-record or before-checkpoint"
+            ));
+        }
     };
     Ok((phase, parse_duration(d)?))
 }
@@ -317,6 +330,7 @@ pub fn run_submit(cmd: &SubmitCommand) -> anyhow::Result<ExitStatus> {
         SubmitCommand::GitlabGroup(a) => return crate::cmd_discover::run_gitlab(a),
         SubmitCommand::Registry(a) => return crate::cmd_discover::run_registry(a),
         SubmitCommand::AwsOrg(a) => return crate::cmd_discover::run_aws_org(a),
+        SubmitCommand::Detect(a) => return crate::cmd_detect_dist::run_submit(a),
     };
     let cwd = std::env::current_dir().context("the working directory")?;
     let mut jobs = Vec::with_capacity(args.targets.len());
@@ -387,6 +401,8 @@ pub fn run_worker(args: &WorkerArgs) -> anyhow::Result<ExitStatus> {
         pause: args.fault_pause,
         s3_endpoint: args.s3_endpoint.clone(),
         aws_regions: args.aws_regions.clone(),
+        queue: config.clone(),
+        detect: crate::cmd_detect_dist::DetectCache::default(),
     });
     let summary =
         keytrail_worker::work(&config, &db, runner, &options).map_err(anyhow::Error::msg)?;
@@ -407,6 +423,11 @@ struct ScanRunner {
     s3_endpoint: Option<String>,
     /// `--aws-region` of posture jobs.
     aws_regions: Vec<String>,
+    /// The queue (detection steps publish and read routed events, and
+    /// submit the next steps).
+    queue: QueueConfig,
+    /// Detection engines kept between steps.
+    detect: crate::cmd_detect_dist::DetectCache,
 }
 
 impl ScanRunner {
@@ -424,6 +445,15 @@ impl Runner for ScanRunner {
         match job.kind {
             JobKind::Scan => self.scan(job, db),
             JobKind::Posture => self.posture(job, db),
+            JobKind::Detect => {
+                let pause = |p: Phase| self.pause(p);
+                let cx = crate::cmd_detect_dist::StepContext {
+                    queue: &self.queue,
+                    cache: &self.detect,
+                    pause: &pause,
+                };
+                crate::cmd_detect_dist::run_step(&cx, job, db)
+            }
         }
     }
 
@@ -547,10 +577,8 @@ impl ScanRunner {
                     argv.extend(["--s3-endpoint".into(), e.clone()]);
                 }
             }
-            Target::AwsAccount { .. } => {
-                return Err(format!(
-                    "`{target}` is an AWS account: a posture job, not a scan job"
-                ));
+            Target::AwsAccount { .. } | Target::DetectStep { .. } => {
+                return Err(format!("`{target}` is not a scan job's target"));
             }
         }
         let cli = Cli::try_parse_from(&argv).map_err(|e| format!("job {}: {e}", job.key))?;

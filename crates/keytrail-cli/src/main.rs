@@ -9,6 +9,7 @@ mod cmd_baseline;
 mod cmd_ci_audit;
 mod cmd_collect;
 mod cmd_detect;
+mod cmd_detect_dist;
 mod cmd_discover;
 mod cmd_exposure;
 mod cmd_hook;

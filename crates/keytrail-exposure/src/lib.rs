@@ -145,6 +145,9 @@ pub fn run(
                 let objects = e.unread_objects(objects);
                 DirRecords::from_objects(objects, fetch, Vec::new(), workers, enrich)
             }
+            Logs::Keyed(objects, fetch) => {
+                DirRecords::from_keyed_objects(objects, fetch, Vec::new(), workers, enrich)
+            }
         };
         while let Some(it) = reader.next() {
             match it {

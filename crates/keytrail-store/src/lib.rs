@@ -32,12 +32,14 @@
 //! ```
 
 mod db;
+mod detect;
 mod error;
 mod jobs;
 mod key;
 mod migrations;
 mod tls;
 
+pub use detect::{DetectRun, NewDetectRun};
 pub use error::{ErrorKind, StoreError};
 pub use jobs::{Job, JobCounts, JobFilter, JobState, NewJob, Submitted, WorkerBeat, time_ago};
 pub use key::{KEY_ENV, KEY_FILE_ENV, StoreKey};

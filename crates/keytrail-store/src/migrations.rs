@@ -35,6 +35,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_sessions",
         include_str!("../migrations/0008_sessions.sql"),
     ),
+    (
+        "0009_detect_runs",
+        include_str!("../migrations/0009_detect_runs.sql"),
+    ),
 ];
 
 /// The first version whose findings are kept under a keyed fingerprint

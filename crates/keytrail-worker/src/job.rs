@@ -31,6 +31,16 @@ pub enum Target {
         /// The role's name (`OrganizationAccountAccessRole`).
         role: String,
     },
+    /// A step of a distributed detection run (`keytrail submit detect`):
+    /// `route:N` (route job N's files split by identity onto the event
+    /// stream), `part:N` (partition N's engine) or `keys:N` (partition N of
+    /// the access key ids). The run's files and settings are in the store.
+    DetectStep {
+        /// The run.
+        run: String,
+        /// The step.
+        step: String,
+    },
 }
 
 impl Target {
@@ -93,6 +103,7 @@ impl Target {
             Target::Image(r) => format!("image:{r}"),
             Target::S3(u) => u.clone(),
             Target::AwsAccount { account, .. } => format!("aws:{account}"),
+            Target::DetectStep { run, step } => format!("detect:{run}/{step}"),
         }
     }
 
@@ -100,6 +111,7 @@ impl Target {
     pub fn kind(&self) -> JobKind {
         match self {
             Target::AwsAccount { .. } => JobKind::Posture,
+            Target::DetectStep { .. } => JobKind::Detect,
             _ => JobKind::Scan,
         }
     }
@@ -114,6 +126,9 @@ pub enum JobKind {
     /// `collect aws` of an AWS account through a role, then `posture`
     /// of the snapshot, recorded in the store (findings of kind `posture`).
     Posture,
+    /// A step of a distributed detection run ([`Target::DetectStep`]);
+    /// alerts are recorded in the store (findings of kind `alert`).
+    Detect,
 }
 
 impl JobKind {
@@ -122,6 +137,7 @@ impl JobKind {
         match self {
             JobKind::Scan => "scan",
             JobKind::Posture => "posture",
+            JobKind::Detect => "detect",
         }
     }
 }

@@ -23,10 +23,12 @@
 //! The functions here are synchronous, each on a runtime of its own, so
 //! front-ends stay synchronous.
 
+pub mod events;
 pub mod job;
 pub mod queue;
 pub mod worker;
 
+pub use events::{Chunk, EventBus};
 pub use job::{Job, JobKind, Target};
 pub use queue::{Published, Queue, QueueConfig, dead_headers};
 pub use worker::{Event, Outcome, Runner, WorkerOptions, WorkerSummary};

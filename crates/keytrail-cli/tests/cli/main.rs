@@ -12,6 +12,7 @@ mod collect;
 mod config;
 mod dashboard;
 mod detect;
+mod detect_dist;
 #[cfg(feature = "detect-s3")]
 mod detect_s3;
 mod exports;

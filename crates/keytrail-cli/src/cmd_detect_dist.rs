@@ -1,0 +1,686 @@
+//! Detection on many machines: `keytrail submit detect` (a run of log files
+//! into the store, its route jobs onto the queue) and the steps a `keytrail
+//! worker` runs for it (route, partition, keys), chained through the store.
+//! The stages are `keytrail_detect::distributed`'s; the event stream is
+//! `keytrail_worker::events`'. Guarantees and limits: docs/detect-distributed.md.
+
+use crate::cmd_store::DbArg;
+use crate::cmd_worker::{NatsArgs, Phase, db_location};
+use crate::{ExitStatus, args::Cli, args::Command};
+use anyhow::{Context, bail};
+use clap::{Args, Parser};
+use keytrail_detect::Alert;
+use keytrail_detect::baseline::State;
+use keytrail_detect::distributed::{
+    KnownRegions, memory_logs, merge_key, route, run_keys, run_partition,
+};
+use keytrail_detect::engine::{EngineBuilder, Shared};
+use keytrail_detect::reader::{kinds, list_files, read_file};
+use keytrail_store::{DetectRun, NewDetectRun, RunRecord, Store};
+use keytrail_worker::{EventBus, Job, JobKind, Outcome, QueueConfig, Target};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// `keytrail submit detect`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Prints one JSON line: {\"run\", \"chain\", \"previous\", \"files\", \
+\"already_read\", \"routes\", \"partitions\"} (docs/detect-distributed.md); \"run\" is null \
+when every file was read by an earlier run of the chain.\n\n\
+Exit codes: 0 = submitted (or nothing new), 2 = error (a LOG that does not exist or cannot be \
+listed; the store or the NATS server cannot be reached).\n\n\
+Runs of one --chain continue each other's state, as `keytrail detect --state DIR` runs do: \
+submit the same tree every five minutes and each run reads only the files new since the last.\n\n\
+Examples:\n  keytrail submit detect --db postgres://keytrail@db/keytrail /srv/trail/AWSLogs\n  \
+keytrail submit detect --chain org-trail --partitions 16 --ipintel /srv/intel /srv/trail/AWSLogs"
+)]
+pub struct SubmitDetectArgs {
+    /// Log files and directories (CloudTrail as S3 delivers it, or any log
+    /// `keytrail detect` reads as JSON) at paths the workers can reach: made
+    /// absolute here, listed here, read by the workers.
+    ///
+    /// Example: `/srv/trail/AWSLogs/o-abc123`
+    #[arg(value_name = "LOG", required = true)]
+    pub logs: Vec<PathBuf>,
+
+    /// The chain this run continues: its engines start from the state the
+    /// chain's last run reached, and files it read already are left out.
+    ///
+    /// Example: `--chain org-trail`
+    #[arg(long, value_name = "NAME", default_value = "default", value_parser = parse_name)]
+    pub chain: String,
+
+    /// Partitions of the identities (and of the access key ids): at most
+    /// this many workers detect at once. Fixed per chain by its first run's
+    /// checkpoints: keep it the same across a chain's runs.
+    ///
+    /// Example: `--partitions 16`
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub partitions: u32,
+
+    /// Log files per route job.
+    ///
+    /// Example: `--files-per-job 500`
+    #[arg(long, value_name = "N", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub files_per_job: u32,
+
+    /// The run's id [default: the chain, the time and a random suffix].
+    ///
+    /// Example: `--run nightly-2026-12-07`
+    #[arg(long, value_name = "ID", value_parser = parse_name)]
+    pub run: Option<String>,
+
+    /// The engine, as `keytrail detect` takes it (paths must exist where the
+    /// workers run).
+    #[command(flatten)]
+    pub engine: EngineFlags,
+
+    /// The queue.
+    #[command(flatten)]
+    pub nats: NatsArgs,
+
+    /// The store the workers record alerts into (the run is recorded there).
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
+/// The flags of `keytrail detect` that shape its engine.
+#[derive(Debug, Args)]
+pub struct EngineFlags {
+    /// Only events at or after TIME (RFC 3339 or YYYY-MM-DD).
+    ///
+    /// Example: `--since 2026-12-01`
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only events at or before TIME.
+    ///
+    /// Example: `--until 2026-12-07T12:00:00Z`
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Sigma rules (files or directories), besides the embedded ones.
+    ///
+    /// Example: `--sigma /srv/rules/sigma`
+    #[arg(long = "sigma", value_name = "DIR")]
+    pub sigma: Vec<PathBuf>,
+
+    /// Do not run the embedded SigmaHQ rules.
+    ///
+    /// Example: `--no-default-sigma`
+    #[arg(long)]
+    pub no_default_sigma: bool,
+
+    /// IP intelligence databases [default: each worker's `keytrail intel
+    /// update` cache].
+    ///
+    /// Example: `--ipintel /srv/intel`
+    #[arg(long, value_name = "DIR")]
+    pub ipintel: Vec<PathBuf>,
+
+    /// Owners file (expected identities' behaviour).
+    ///
+    /// Example: `--owners /srv/owners.yaml`
+    #[arg(long, value_name = "FILE")]
+    pub owners: Option<PathBuf>,
+
+    /// Days an identity only builds its baseline.
+    ///
+    /// Example: `--learning-days 14`
+    #[arg(long, value_name = "N", default_value_t = 7)]
+    pub learning_days: u32,
+
+    /// Record only alerts of at least this severity.
+    ///
+    /// Example: `--min-severity medium`
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    pub min_severity: String,
+
+    /// Leave out rules whose id matches GLOB (repeatable).
+    ///
+    /// Example: `--exclude-rule 'sigma.*'`
+    #[arg(long = "exclude-rule", value_name = "GLOB")]
+    pub exclude_rules: Vec<String>,
+
+    /// Raise weak signals alone instead of combining them into incidents.
+    ///
+    /// Example: `--all-signals`
+    #[arg(long)]
+    pub all_signals: bool,
+}
+
+fn parse_name(s: &str) -> Result<String, String> {
+    if !s.is_empty()
+        && s.len() <= 100
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "`{s}`: letters, digits, `-` and `_`, at most 100 (it names queue subjects)"
+        ))
+    }
+}
+
+fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::canonicalize(p).with_context(|| format!("`{}` cannot be read", p.display()))
+}
+
+impl EngineFlags {
+    /// The flags as `keytrail detect` arguments (paths made absolute).
+    fn argv(&self) -> anyhow::Result<Vec<String>> {
+        let mut a: Vec<String> = Vec::new();
+        if let Some(s) = &self.since {
+            a.extend(["--since".into(), s.clone()]);
+        }
+        if let Some(s) = &self.until {
+            a.extend(["--until".into(), s.clone()]);
+        }
+        for s in &self.sigma {
+            a.extend(["--sigma".into(), absolute(s)?.display().to_string()]);
+        }
+        if self.no_default_sigma {
+            a.push("--no-default-sigma".into());
+        }
+        for s in &self.ipintel {
+            a.extend(["--ipintel".into(), absolute(s)?.display().to_string()]);
+        }
+        if let Some(o) = &self.owners {
+            a.extend(["--owners".into(), absolute(o)?.display().to_string()]);
+        }
+        a.extend(["--learning-days".into(), self.learning_days.to_string()]);
+        a.extend(["--min-severity".into(), self.min_severity.clone()]);
+        for r in &self.exclude_rules {
+            a.extend(["--exclude-rule".into(), r.clone()]);
+        }
+        if self.all_signals {
+            a.push("--all-signals".into());
+        }
+        Ok(a)
+    }
+}
+
+/// The engine of a run's settings (its `keytrail detect` flags).
+fn engine_of(settings: &str) -> Result<(EngineBuilder, Shared), String> {
+    let flags: Vec<String> =
+        serde_json::from_str(settings).map_err(|e| format!("the run's settings: {e}"))?;
+    let mut argv: Vec<String> = vec!["keytrail".into(), "detect".into(), "--quiet".into()];
+    argv.extend(flags);
+    argv.push("-".into());
+    let cli = Cli::try_parse_from(&argv).map_err(|e| format!("the run's settings: {e}"))?;
+    let Command::Detect(args) = cli.command else {
+        unreachable!("parsed as `detect`")
+    };
+    for d in args.sigma.iter().chain(&args.ipintel) {
+        if !d.exists() {
+            return Err(format!("`{}` does not exist on this worker", d.display()));
+        }
+    }
+    let (builder, _) = crate::cmd_detect::engine_builder(&args).map_err(|e| format!("{e:#}"))?;
+    let (shared, diags) = builder.build_shared();
+    if let Some(d) = diags.iter().find(|d| d.is_error) {
+        return Err(format!("{}: {}: {}", d.subject, d.kind, d.message));
+    }
+    Ok((builder, shared))
+}
+
+/// Runs `keytrail submit detect`.
+pub fn run_submit(args: &SubmitDetectArgs) -> anyhow::Result<ExitStatus> {
+    let mut roots = Vec::new();
+    for p in &args.logs {
+        if !p.exists() {
+            bail!("log `{}` does not exist", p.display());
+        }
+        roots.push(absolute(p)?);
+    }
+    let (files, diags) = list_files(&roots);
+    if let Some(d) = diags.first() {
+        bail!("{}: {}", d.subject, d.message);
+    }
+    let settings = serde_json::to_string(&args.engine.argv()?)?;
+    // The settings must make an engine here too: a typo fails now, not on
+    // every worker.
+    engine_of(&settings).map_err(anyhow::Error::msg)?;
+    let db = db_location(&args.db)?;
+    let mut store = Store::open(&db)?;
+    let read = store.detect_chain_files(&args.chain)?;
+    let mut new: Vec<(PathBuf, u64)> = Vec::new();
+    let mut already = 0u64;
+    for f in files {
+        let size = std::fs::metadata(&f)
+            .with_context(|| format!("`{}` cannot be read", f.display()))?
+            .len();
+        if read.get(&f.display().to_string()) == Some(&size) {
+            already += 1;
+        } else {
+            new.push((f, size));
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if new.is_empty() {
+        let line = serde_json::json!({
+            "run": null, "chain": args.chain, "previous": null, "files": 0,
+            "already_read": already, "routes": 0, "partitions": args.partitions,
+        });
+        serde_json::to_writer(&mut out, &line)?;
+        out.write_all(b"\n")?;
+        return Ok(ExitStatus::Clean);
+    }
+    let single = new.len() == 1;
+    new.sort_by_cached_key(|(f, _)| (merge_key(f, true, single), f.clone()));
+    let per = args.files_per_job as usize;
+    let run_id = match &args.run {
+        Some(r) => r.clone(),
+        None => {
+            let now = keytrail_store::now();
+            let t: String = now
+                .chars()
+                .take_while(|c| *c != '.')
+                .filter(char::is_ascii_alphanumeric)
+                .collect();
+            // Two submissions in one second differ by the clock's fraction
+            // and the process.
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let hex = format!(
+                "{:x}",
+                (nanos ^ std::process::id().rotate_left(16)) & 0xffffff
+            );
+            format!("{}-{t}-{hex}", args.chain)
+        }
+    };
+    let target = roots
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let run = store.create_detect_run(&NewDetectRun {
+        run: run_id,
+        chain: args.chain.clone(),
+        partitions: args.partitions,
+        settings,
+        target,
+        files: new
+            .iter()
+            .enumerate()
+            .map(|(i, (f, size))| (f.display().to_string(), *size, (i / per) as u32))
+            .collect(),
+    })?;
+    drop(store);
+    let jobs: Vec<Job> = (0..run.routes)
+        .map(|i| step_job(&run.run, &format!("route:{i}")))
+        .collect();
+    keytrail_worker::submit(&args.nats.config(), &db, &jobs).map_err(anyhow::Error::msg)?;
+    let line = serde_json::json!({
+        "run": run.run, "chain": run.chain, "previous": run.previous, "files": new.len(),
+        "already_read": already, "routes": run.routes, "partitions": run.partitions,
+    });
+    serde_json::to_writer(&mut out, &line)?;
+    out.write_all(b"\n")?;
+    Ok(ExitStatus::Clean)
+}
+
+/// The job of a step (its key names the run and the step, so a step
+/// submitted twice is one job).
+fn step_job(run: &str, step: &str) -> Job {
+    Job::new(
+        JobKind::Detect,
+        Target::DetectStep {
+            run: run.to_string(),
+            step: step.to_string(),
+        },
+        Some(format!("detect-{run}-{}", step.replace(':', "-"))),
+    )
+}
+
+/// What a worker keeps between detection steps: each run's engine (rules
+/// loaded once per worker and settings).
+#[derive(Default)]
+pub(crate) struct DetectCache {
+    engines: Mutex<HashMap<String, (EngineBuilder, Shared)>>,
+}
+
+impl DetectCache {
+    fn engine(&self, settings: &str) -> Result<(EngineBuilder, Shared), String> {
+        let mut m = self.engines.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = m.get(settings) {
+            return Ok(e.clone());
+        }
+        let e = engine_of(settings)?;
+        if m.len() >= 8 {
+            m.clear();
+        }
+        m.insert(settings.to_string(), e.clone());
+        Ok(e)
+    }
+}
+
+/// What a step needs from its worker.
+pub(crate) struct StepContext<'a> {
+    pub queue: &'a QueueConfig,
+    pub cache: &'a DetectCache,
+    pub pause: &'a dyn Fn(Phase),
+}
+
+fn store_err(e: keytrail_store::StoreError) -> String {
+    e.to_string()
+}
+
+/// Runs one step of a distributed detection run.
+pub(crate) fn run_step(cx: &StepContext<'_>, job: &Job, db: &str) -> Result<Outcome, String> {
+    let Target::DetectStep { run, step } = &job.target else {
+        return Err(format!("job {} is not a detection step", job.key));
+    };
+    let mut store = Store::open(db).map_err(store_err)?;
+    let run = store
+        .detect_run(run)
+        .map_err(store_err)?
+        .ok_or_else(|| format!("run `{run}` is not in the store {db}"))?;
+    let (stage, n) = step
+        .split_once(':')
+        .and_then(|(s, n)| Some((s, n.parse::<u32>().ok()?)))
+        .ok_or_else(|| format!("`{step}`: a step is route:N, part:N or keys:N"))?;
+    let bus = EventBus::connect(cx.queue, "keytrail-worker-detect")?;
+    match stage {
+        "route" if n < run.routes => route_step(cx, &mut store, &bus, &run, step, n, db),
+        "part" if n < run.partitions => part_step(cx, &mut store, &bus, &run, step, n, job, db),
+        "keys" if n < run.partitions => keys_step(cx, &mut store, &bus, &run, step, n, job, db),
+        _ => Err(format!(
+            "`{step}` is not a step of run `{}` ({} route jobs, {} partitions)",
+            run.run, run.routes, run.partitions
+        )),
+    }
+}
+
+fn submit_steps(cx: &StepContext<'_>, db: &str, run: &str, steps: &[String]) -> Result<(), String> {
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let jobs: Vec<Job> = steps.iter().map(|s| step_job(run, s)).collect();
+    keytrail_worker::submit(cx.queue, db, &jobs).map(|_| ())
+}
+
+/// Route job `n`: its files split by identity onto the event stream, the
+/// accounts' regions into the store; the last route job of a run submits the
+/// partitions whose previous run is done.
+fn route_step(
+    cx: &StepContext<'_>,
+    store: &mut Store,
+    bus: &EventBus,
+    run: &DetectRun,
+    step: &str,
+    n: u32,
+    db: &str,
+) -> Result<Outcome, String> {
+    let recorded = !store
+        .detect_step_is_done(&run.run, step)
+        .map_err(store_err)?;
+    if recorded {
+        let files = store.detect_route_files(&run.run, n).map_err(store_err)?;
+        let single = run.routes == 1 && files.len() == 1;
+        let mut regions = KnownRegions::default();
+        let mut events = 0;
+        for f in &files {
+            let path = PathBuf::from(f);
+            let routed = route(read_file(&path), run.partitions);
+            if let Some(d) = routed
+                .diagnostics
+                .iter()
+                .find(|d| d.kind == kinds::UNREADABLE)
+            {
+                // A log the run names that cannot be read fails the run: it
+                // never passes on logs it did not read.
+                return Err(format!("log `{f}` cannot be read: {}", d.message));
+            }
+            let key = merge_key(&path, true, single);
+            for (p, part) in routed.parts.iter().enumerate() {
+                if !part.is_empty() {
+                    bus.publish(&run.run, "part", p as u32, f, key, part)?;
+                }
+            }
+            for (a, r, t) in routed.regions.iter() {
+                regions.add(a, r, t);
+            }
+            events += routed.events;
+        }
+        let rows: Vec<(String, String, i64)> = regions
+            .iter()
+            .map(|(a, r, t)| (a.to_string(), r.to_string(), t))
+            .collect();
+        store
+            .detect_add_regions(&run.chain, &rows)
+            .map_err(store_err)?;
+        (cx.pause)(Phase::BeforeRecord);
+        store
+            .detect_step_done(&run.run, step, events)
+            .map_err(store_err)?;
+    }
+    // Whoever finds every route done submits the partitions (a step that
+    // ran again submits again: the same jobs, once).
+    if store
+        .detect_steps_done(&run.run, "route")
+        .map_err(store_err)?
+        == run.routes
+    {
+        let mut ready = Vec::new();
+        for p in 0..run.partitions {
+            if previous_done(store, run, &format!("part:{p}"))? {
+                ready.push(format!("part:{p}"));
+            }
+        }
+        submit_steps(cx, db, &run.run, &ready)?;
+    }
+    Ok(Outcome {
+        findings: 0,
+        recorded,
+    })
+}
+
+/// Whether the previous run of the chain did `step` (true for a first run).
+fn previous_done(store: &mut Store, run: &DetectRun, step: &str) -> Result<bool, String> {
+    match &run.previous {
+        None => Ok(true),
+        Some(prev) => store.detect_step_is_done(prev, step).map_err(store_err),
+    }
+}
+
+/// The state a step starts from: the chain's checkpoint of the step, which
+/// must be the previous run's.
+fn checkpoint(store: &mut Store, run: &DetectRun, step: &str) -> Result<State, String> {
+    match store
+        .detect_checkpoint(&run.chain, step)
+        .map_err(store_err)?
+    {
+        None if run.previous.is_none() => Ok(State::default()),
+        Some((at, state)) if Some(&at) == run.previous.as_ref() => serde_json::from_str(&state)
+            .map_err(|e| format!("checkpoint {step} of chain `{}`: {e}", run.chain)),
+        other => Err(format!(
+            "checkpoint {step} of chain `{}` is at run `{}`, not at `{}`: the previous run's step is not done",
+            run.chain,
+            other.map(|(r, _)| r).unwrap_or_default(),
+            run.previous.as_deref().unwrap_or("")
+        )),
+    }
+}
+
+/// A log's chunks of a share: (position, gzip bytes).
+type Chunks = Vec<(u32, Vec<u8>)>;
+
+/// Alerts recorded under the job's key (a step that runs twice records once).
+fn record_alerts(
+    store: &mut Store,
+    run: &DetectRun,
+    job: &Job,
+    alerts: &[Alert],
+) -> Result<bool, String> {
+    let mut records = Vec::with_capacity(alerts.len());
+    for a in alerts {
+        records.push(keytrail_store::Record {
+            kind: "alert".into(),
+            fingerprint: a.id.clone(),
+            rule_id: a.rule_id.clone(),
+            title: a.title.clone(),
+            severity: a.severity,
+            detail: serde_json::to_value(a).map_err(|e| e.to_string())?,
+            owner: None,
+        });
+    }
+    let mut rec = RunRecord::new("detect", &run.target);
+    rec.run_key = job.key.clone();
+    rec.keytrail_version = env!("CARGO_PKG_VERSION").to_string();
+    rec.complete = false;
+    let sum = store
+        .record_records_of(&rec, "alert", &records)
+        .map_err(store_err)?;
+    Ok(sum.recorded)
+}
+
+/// Partition `n`: its engine over its share of the run's logs, from the
+/// chain's checkpoint; the alerts and the new checkpoint recorded; what the
+/// key stage needs handed over. The last partition submits the key stage;
+/// each partition submits itself in the chain's next run when that run is
+/// routed.
+#[allow(clippy::too_many_arguments)]
+fn part_step(
+    cx: &StepContext<'_>,
+    store: &mut Store,
+    bus: &EventBus,
+    run: &DetectRun,
+    step: &str,
+    n: u32,
+    job: &Job,
+    db: &str,
+) -> Result<Outcome, String> {
+    let mut outcome = Outcome::default();
+    if !store
+        .detect_step_is_done(&run.run, step)
+        .map_err(store_err)?
+    {
+        let state = checkpoint(store, run, step)?;
+        let mut known = KnownRegions::default();
+        for (a, r, t) in store.detect_regions(&run.chain).map_err(store_err)? {
+            known.add(&a, &r, t);
+        }
+        // Each log's chunks, in order.
+        let mut logs: BTreeMap<String, (i64, Chunks)> = BTreeMap::new();
+        for c in bus.read(&run.run, "part", n)? {
+            let e = logs.entry(c.log).or_insert((c.key, Vec::new()));
+            e.1.push((c.chunk, c.data.to_vec()));
+        }
+        let logs: Vec<(String, i64, Vec<u8>)> = logs
+            .into_iter()
+            .map(|(name, (key, mut chunks))| {
+                chunks.sort_by_key(|c| c.0);
+                let bytes = chunks.into_iter().flat_map(|c| c.1).collect();
+                (name, key, bytes)
+            })
+            .collect();
+        let (builder, shared) = cx.cache.engine(&run.settings)?;
+        let out = run_partition(
+            &builder,
+            shared,
+            state,
+            known,
+            run.partitions,
+            memory_logs(logs),
+            1,
+        );
+        let mut handed: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
+        for k in &out.key_events {
+            let buf = handed.entry(k.partition).or_default();
+            buf.extend_from_slice(k.raw.as_bytes());
+            buf.push(b'\n');
+        }
+        for (q, records) in &handed {
+            bus.publish(&run.run, "keys", *q, step, 0, records)?;
+        }
+        outcome.recorded = record_alerts(store, run, job, &out.alerts)?;
+        outcome.findings = out.alerts.len() as u64;
+        let state = serde_json::to_string(&out.state).map_err(|e| e.to_string())?;
+        (cx.pause)(Phase::BeforeCheckpoint);
+        store
+            .detect_commit(run, step, &state, out.stats.events)
+            .map_err(store_err)?;
+        (cx.pause)(Phase::AfterRecord);
+    }
+    bus.purge(&run.run, "part", n)?;
+    if store
+        .detect_steps_done(&run.run, "part")
+        .map_err(store_err)?
+        == run.partitions
+    {
+        let mut ready = Vec::new();
+        for q in 0..run.partitions {
+            if previous_done(store, run, &format!("keys:{q}"))? {
+                ready.push(format!("keys:{q}"));
+            }
+        }
+        submit_steps(cx, db, &run.run, &ready)?;
+    }
+    if let Some(next) = store.detect_next(run).map_err(store_err)?
+        && store
+            .detect_steps_done(&next.run, "route")
+            .map_err(store_err)?
+            == next.routes
+    {
+        submit_steps(cx, db, &next.run, &[step.to_string()])?;
+    }
+    Ok(outcome)
+}
+
+/// Key partition `n`: joins the key creations and first uses the partitions
+/// handed over, from the chain's checkpoint.
+#[allow(clippy::too_many_arguments)]
+fn keys_step(
+    cx: &StepContext<'_>,
+    store: &mut Store,
+    bus: &EventBus,
+    run: &DetectRun,
+    step: &str,
+    n: u32,
+    job: &Job,
+    db: &str,
+) -> Result<Outcome, String> {
+    let mut outcome = Outcome::default();
+    if !store
+        .detect_step_is_done(&run.run, step)
+        .map_err(store_err)?
+    {
+        let state = checkpoint(store, run, step)?;
+        let sources: Vec<(String, Box<dyn std::io::Read + Send>)> = bus
+            .read(&run.run, "keys", n)?
+            .into_iter()
+            .map(|c| {
+                let r: Box<dyn std::io::Read + Send> =
+                    Box::new(std::io::Cursor::new(c.data.to_vec()));
+                (format!("{}#{}", c.log, c.chunk), r)
+            })
+            .collect();
+        let (builder, shared) = cx.cache.engine(&run.settings)?;
+        let out = run_keys(&builder, shared, state, sources, None);
+        outcome.recorded = record_alerts(store, run, job, &out.alerts)?;
+        outcome.findings = out.alerts.len() as u64;
+        let state = serde_json::to_string(&out.state).map_err(|e| e.to_string())?;
+        (cx.pause)(Phase::BeforeCheckpoint);
+        store
+            .detect_commit(run, step, &state, out.stats.key_events)
+            .map_err(store_err)?;
+        (cx.pause)(Phase::AfterRecord);
+    }
+    bus.purge(&run.run, "keys", n)?;
+    if let Some(next) = store.detect_next(run).map_err(store_err)?
+        && store
+            .detect_steps_done(&next.run, "part")
+            .map_err(store_err)?
+            == next.partitions
+    {
+        submit_steps(cx, db, &next.run, &[step.to_string()])?;
+    }
+    Ok(outcome)
+}

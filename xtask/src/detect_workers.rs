@@ -1,0 +1,279 @@
+//! `cargo xtask bench-detect-workers`: the scaling curve of distributed
+//! detection. Generates an organisation trail as S3 delivers it (the
+//! test-kit's activity, `--accounts` accounts of 21 days, one gzip file per
+//! account, region and five minutes), then, against the NATS server and the
+//! PostgreSQL server on loopback:
+//!
+//! 1. the single-process run: `keytrail detect --db` of the whole tree (two
+//!    threads: the default on this machine), its wall time and events;
+//! 2. for each worker count in `--workers` (default 1, 2, 4): a fresh
+//!    database and queue prefix, `keytrail submit detect` of the tree
+//!    (`--partitions`, default 8), then that many `keytrail worker
+//!    --exit-when-idle` processes; the span from the first step's start to the
+//!    last step's end (from the store's `jobs`) gives events per second.
+//!
+//! Prints a table and checks that every run stored the alerts of the single
+//! process (by alert id).
+
+use anyhow::{Context, Result, bail};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::workers::{fresh_db, secs};
+
+struct Opts {
+    accounts: usize,
+    rate: f64,
+    partitions: u32,
+    workers: Vec<usize>,
+    nats: String,
+    pg: String,
+    bin: PathBuf,
+    dir: PathBuf,
+}
+
+fn parse(args: &[String]) -> Result<Opts> {
+    let mut o = Opts {
+        accounts: 4,
+        rate: 1.0,
+        partitions: 8,
+        workers: vec![1, 2, 4],
+        nats: "nats://127.0.0.1:4222".into(),
+        pg: "postgres://postgres@127.0.0.1:5432".into(),
+        bin: crate::target_dir().join("release").join("keytrail"),
+        dir: std::env::temp_dir().join("keytrail-bench-detect-workers"),
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--accounts" => o.accounts = val()?.parse()?,
+            "--rate" => o.rate = val()?.parse()?,
+            "--partitions" => o.partitions = val()?.parse()?,
+            "--workers" => {
+                o.workers = val()?
+                    .split(',')
+                    .map(|n| n.trim().parse())
+                    .collect::<Result<_, _>>()?
+            }
+            "--nats" => o.nats = val()?.clone(),
+            "--pg" => o.pg = val()?.trim_end_matches('/').to_string(),
+            "--bin" => o.bin = PathBuf::from(val()?),
+            "--dir" => o.dir = PathBuf::from(val()?),
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    Ok(o)
+}
+
+fn keytrail(o: &Opts, args: &[&str]) -> Result<std::process::Output> {
+    let out = Command::new(&o.bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| {
+            format!(
+                "{} (cargo build --release -p keytrail-cli)",
+                o.bin.display()
+            )
+        })?;
+    if !matches!(out.status.code(), Some(0 | 1)) {
+        bail!(
+            "keytrail {args:?}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(out)
+}
+
+/// Alert ids the store holds.
+fn stored_alerts(o: &Opts, db: &str) -> Result<BTreeSet<String>> {
+    let out = keytrail(o, &["findings", "--db", db, "--kind", "alert"])?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["id"].as_str().map(str::to_string))
+        .collect())
+}
+
+/// Run the benchmark.
+pub fn bench_detect_workers(args: &[String]) -> Result<()> {
+    let o = parse(args)?;
+    if !o.bin.is_file() {
+        bail!(
+            "{} is missing: cargo build --release -p keytrail-cli (or pass --bin)",
+            o.bin.display()
+        );
+    }
+    let tree = o.dir.join(format!("trail-{}-{}", o.accounts, o.rate));
+    let marker = tree.join(".complete");
+    if !marker.exists() {
+        if tree.exists() {
+            std::fs::remove_dir_all(&tree)?;
+        }
+        use keytrail_testkit::cloudtrail::{ActivityConfig, Layout, write_org_trail};
+        let cfg = ActivityConfig {
+            rate: o.rate,
+            layout: Layout::S3 {
+                org: Some("o-bench1".into()),
+            },
+            ..ActivityConfig::default()
+        };
+        write_org_trail(&cfg, o.accounts, &tree)?;
+        std::fs::write(&marker, "")?;
+    }
+    let files = walk(&tree)?;
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .sum();
+    let ipintel = keytrail_testkit::data::ipintel().display().to_string();
+    let tree_s = tree.display().to_string();
+    println!(
+        "trail: {} accounts, {} files, {:.1} MiB gzip; {} cores",
+        o.accounts,
+        files.len(),
+        bytes as f64 / (1 << 20) as f64,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let tag = std::process::id();
+
+    // 1. One process.
+    let db = fresh_db(&o.pg, &format!("kt_bench_detect_single_{tag}"))?;
+    let start = Instant::now();
+    let out = keytrail(
+        &o,
+        &[
+            "detect",
+            "--format",
+            "jsonl",
+            "--ipintel",
+            &ipintel,
+            "--db",
+            &db,
+            &tree_s,
+        ],
+    )?;
+    let single = start.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let events: f64 = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("detect: "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("no event count in detect's summary:\n{stderr}"))?;
+    let expected = stored_alerts(&o, &db)?;
+    println!(
+        "single process (keytrail detect --db): {single:.2} s, {events:.0} events, {:.0} events/s, {} alerts",
+        events / single,
+        expected.len()
+    );
+
+    // 2. Workers.
+    println!("| workers | submit s | span s | events/s | vs one process | steps |");
+    println!("|---|---|---|---|---|---|");
+    for &k in &o.workers {
+        let db = fresh_db(&o.pg, &format!("kt_bench_detect_w{k}_{tag}"))?;
+        let prefix = format!("benchd{tag}w{k}");
+        let partitions = o.partitions.to_string();
+        let start = Instant::now();
+        keytrail(
+            &o,
+            &[
+                "submit",
+                "detect",
+                "--nats",
+                &o.nats,
+                "--queue-prefix",
+                &prefix,
+                "--db",
+                &db,
+                "--partitions",
+                &partitions,
+                "--ipintel",
+                &ipintel,
+                &tree_s,
+            ],
+        )?;
+        let submit = start.elapsed().as_secs_f64();
+        let mut children = Vec::new();
+        for i in 0..k {
+            children.push(
+                Command::new(&o.bin)
+                    .args([
+                        "worker",
+                        "--quiet",
+                        "--nats",
+                        &o.nats,
+                        "--queue-prefix",
+                        &prefix,
+                        "--db",
+                        &db,
+                        "--name",
+                        &format!("bench-{i}"),
+                        "--exit-when-idle",
+                        "5s",
+                    ])
+                    .stdin(Stdio::null())
+                    .spawn()
+                    .context("start a worker")?,
+            );
+        }
+        for mut c in children {
+            let s = c.wait()?;
+            if !s.success() {
+                bail!("a worker failed: {s}");
+            }
+        }
+        let out = keytrail(&o, &["jobs", "--db", &db])?;
+        let jobs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()?;
+        if let Some(j) = jobs.iter().find(|j| j["state"] != "done") {
+            bail!("{k} worker(s): a step is not done: {j}");
+        }
+        let mut first = f64::MAX;
+        let mut last = 0f64;
+        for j in &jobs {
+            first = first.min(secs(j["started_at"].as_str().context("started_at")?)?);
+            last = last.max(secs(j["finished_at"].as_str().context("finished_at")?)?);
+        }
+        let span = last - first;
+        let got = stored_alerts(&o, &db)?;
+        if got != expected {
+            bail!(
+                "{k} worker(s) stored {} alerts, the single process {} ({} differ)",
+                got.len(),
+                expected.len(),
+                got.symmetric_difference(&expected).count()
+            );
+        }
+        println!(
+            "| {k} | {submit:.2} | {span:.2} | {:.0} | {:.2}x | {} |",
+            events / span,
+            single / span,
+            jobs.len()
+        );
+    }
+    Ok(())
+}
+
+fn walk(dir: &std::path::Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "gz") {
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
+}
