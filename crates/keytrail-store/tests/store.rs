@@ -173,6 +173,18 @@ fn fill(db: &Db, version: u32, key: &StoreKey) {
                 key.id(FIXTURE_FP)
             ));
         }
+        // Version 9: a distributed detection run, routed.
+        9 => {
+            fill(db, 8, key);
+            db.raw(
+                "INSERT INTO detect_runs (run, chain, previous, partitions, routes, settings, target,
+                   created_at) VALUES ('r1', 'org', '', 2, 1, '[]', '/srv/trail',
+                   '2026-12-07T00:00:00.000000Z');
+                 INSERT INTO detect_files (chain, name, size, run, route) VALUES ('org', 'a', 1, 'r1', 0);
+                 INSERT INTO detect_steps (run, step, events, done_at)
+                   VALUES ('r1', 'route:0', 3, '2026-12-07T00:00:01.000000Z');",
+            );
+        }
         v => panic!("no fixture for schema version {v}: add one with the migration"),
     }
 }
@@ -223,6 +235,16 @@ fn check_fixture(s: &mut Store, version: u32) {
     } else {
         assert!(jobs.is_empty());
     }
+    // From version 9: the fixture's detection run, its route step done.
+    let run = s.detect_run("r1").unwrap();
+    if version >= 9 {
+        let run = run.expect("the fixture's run");
+        assert_eq!((run.chain.as_str(), run.previous), ("org", None));
+        assert!(s.detect_step_is_done("r1", "route:0").unwrap());
+        assert_eq!(s.detect_route_files("r1", 0).unwrap(), vec!["a"]);
+    } else {
+        assert!(run.is_none());
+    }
 }
 
 both!(jobs_are_submitted_once_per_target_while_active);
@@ -266,6 +288,92 @@ fn jobs_are_submitted_once_per_target_while_active(db: Db) {
     let counts = s.job_counts("2000-01-01T00:00:00Z").unwrap();
     assert_eq!((counts.queued, counts.done, counts.done_since), (1, 1, 1));
     assert_eq!(s.job("nope").unwrap(), None);
+}
+
+both!(detection_runs_chain_and_checkpoints_move_once);
+fn detection_runs_chain_and_checkpoints_move_once(db: Db) {
+    use keytrail_store::NewDetectRun;
+    let mut s = Store::open(&db.url()).unwrap();
+    let new = |run: &str, files: &[(&str, u64, u32)]| NewDetectRun {
+        run: run.into(),
+        chain: "org".into(),
+        partitions: 2,
+        settings: "[]".into(),
+        target: "/srv/trail".into(),
+        files: files
+            .iter()
+            .map(|(n, s, r)| (n.to_string(), *s, *r))
+            .collect(),
+    };
+    let r1 = s
+        .create_detect_run(&new("r1", &[("a", 10, 0), ("b", 20, 0), ("c", 30, 1)]))
+        .unwrap();
+    assert_eq!((r1.previous.as_deref(), r1.routes), (None, 2));
+    assert_eq!(s.detect_route_files("r1", 0).unwrap(), vec!["a", "b"]);
+    assert_eq!(s.detect_route_files("r1", 1).unwrap(), vec!["c"]);
+    // The next run continues the chain; a run id is never reused.
+    let r2 = s.create_detect_run(&new("r2", &[("d", 5, 0)])).unwrap();
+    assert_eq!(r2.previous.as_deref(), Some("r1"));
+    assert_eq!(s.detect_next(&r1).unwrap().unwrap().run, "r2");
+    assert!(s.detect_next(&r2).unwrap().is_none());
+    let e = s.create_detect_run(&new("r2", &[])).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Conflict, "{e}");
+    let e = s.create_detect_run(&new("bad id", &[])).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid, "{e}");
+    let files = s.detect_chain_files("org").unwrap();
+    assert_eq!((files.len(), files["c"]), (4, 30));
+
+    // Steps count once.
+    assert_eq!(s.detect_step_done("r1", "route:0", 7).unwrap(), 1);
+    assert_eq!(s.detect_step_done("r1", "route:0", 7).unwrap(), 1);
+    assert_eq!(s.detect_step_done("r1", "route:1", 3).unwrap(), 2);
+    assert!(s.detect_step_is_done("r1", "route:1").unwrap());
+    assert!(!s.detect_step_is_done("r1", "part:0").unwrap());
+
+    // A checkpoint moves from the previous run's only: run 2 before run 1 is
+    // refused, run 1 moves it, a repeat changes nothing, then run 2 moves it.
+    let e = s.detect_commit(&r2, "part:0", "{\"s\":2}", 1).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Conflict, "{e}");
+    assert_eq!(s.detect_commit(&r1, "part:0", "{\"s\":1}", 4).unwrap(), 1);
+    assert_eq!(s.detect_commit(&r1, "part:0", "{\"s\":9}", 4).unwrap(), 1);
+    assert_eq!(
+        s.detect_checkpoint("org", "part:0").unwrap(),
+        Some(("r1".to_string(), "{\"s\":1}".to_string()))
+    );
+    assert_eq!(s.detect_commit(&r2, "part:0", "{\"s\":2}", 1).unwrap(), 1);
+    assert_eq!(
+        s.detect_checkpoint("org", "part:0").unwrap().unwrap().0,
+        "r2"
+    );
+    assert_eq!(s.detect_run_events("r1").unwrap(), (10, 4, 0));
+
+    // Regions: the earliest time wins, whatever the order.
+    s.detect_add_regions(
+        "org",
+        &[
+            ("1".into(), "eu-west-1".into(), 500),
+            ("1".into(), "us-east-1".into(), 900),
+        ],
+    )
+    .unwrap();
+    s.detect_add_regions(
+        "org",
+        &[
+            ("1".into(), "eu-west-1".into(), 700),
+            ("1".into(), "us-east-1".into(), 100),
+        ],
+    )
+    .unwrap();
+    let mut regions = s.detect_regions("org").unwrap();
+    regions.sort();
+    assert_eq!(
+        regions,
+        vec![
+            ("1".to_string(), "eu-west-1".to_string(), 500),
+            ("1".to_string(), "us-east-1".to_string(), 100)
+        ]
+    );
+    assert!(s.detect_regions("other").unwrap().is_empty());
 }
 
 both!(every_earlier_schema_upgrades_to_the_current_one);
