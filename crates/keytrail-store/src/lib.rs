@@ -37,6 +37,7 @@ mod error;
 mod jobs;
 mod key;
 mod migrations;
+mod schedules;
 mod tls;
 
 pub use detect::{DetectRun, NewDetectRun};
@@ -44,6 +45,7 @@ pub use error::{ErrorKind, StoreError};
 pub use jobs::{Job, JobCounts, JobFilter, JobState, NewJob, Submitted, WorkerBeat, time_ago};
 pub use key::{KEY_ENV, KEY_FILE_ENV, StoreKey};
 pub use migrations::SCHEMA_VERSION;
+pub use schedules::{NewSchedule, Schedule, next_due_after, store_time};
 
 use db::{Conn, Dialect, Row, Val};
 use keytrail_types::{Confidence, Finding, Fingerprint, Location, Secret, Severity};

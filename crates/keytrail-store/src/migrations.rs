@@ -39,6 +39,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0009_detect_runs",
         include_str!("../migrations/0009_detect_runs.sql"),
     ),
+    (
+        "0010_schedules",
+        include_str!("../migrations/0010_schedules.sql"),
+    ),
 ];
 
 /// The first version whose findings are kept under a keyed fingerprint

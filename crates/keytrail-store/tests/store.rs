@@ -165,7 +165,8 @@ fn fill(db: &Db, version: u32, key: &StoreKey) {
             );
         }
         // Version 5: version 4's, its fingerprint keyed (version 6 adds an
-        // index, version 7 a column of tokens: none revoked).
+        // index, version 7 a column of tokens: none revoked; version 8 adds
+        // a table).
         5..=8 => {
             fill(db, 4, key);
             db.raw(&format!(
@@ -185,6 +186,8 @@ fn fill(db: &Db, version: u32, key: &StoreKey) {
                    VALUES ('r1', 'route:0', 3, '2026-12-07T00:00:01.000000Z');",
             );
         }
+        // Version 10 adds the schedules: version 9's.
+        10 => fill(db, 9, key),
         v => panic!("no fixture for schema version {v}: add one with the migration"),
     }
 }
@@ -374,6 +377,100 @@ fn detection_runs_chain_and_checkpoints_move_once(db: Db) {
         ]
     );
     assert!(s.detect_regions("other").unwrap().is_empty());
+}
+
+both!(schedules_fire_once_per_due_time);
+/// A schedule fires when due, once per due time whatever the number of
+/// schedulers, moves on by whole intervals, and keeps its cursor until a
+/// job of it succeeds.
+fn schedules_fire_once_per_due_time(db: Db) {
+    use chrono::{DateTime, Utc};
+    use keytrail_store::{NewSchedule, next_due_after};
+    let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    let mut s = Store::open(&db.url()).unwrap();
+    let new = NewSchedule {
+        kind: "scan".into(),
+        target: "git:https://git.example/acme/api.git".into(),
+        spec: r#"{"type":"git_url","value":"https://git.example/acme/api.git"}"#.into(),
+        every_seconds: 3600,
+        first_due: t("2026-12-07T10:00:00Z"),
+    };
+    let a = s.add_schedule(&new).unwrap();
+    assert!(a.enabled);
+    assert_eq!(a.next_due, "2026-12-07T10:00:00.000000Z");
+    // One schedule per kind and target.
+    let e = s.add_schedule(&new).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Conflict, "{e}");
+    assert!(e.to_string().contains(&format!("schedule {}", a.id)), "{e}");
+    let bad = NewSchedule {
+        every_seconds: 0,
+        target: "other".into(),
+        ..new.clone()
+    };
+    assert_eq!(s.add_schedule(&bad).unwrap_err().kind, ErrorKind::Invalid);
+    // Not due before its time; due at it.
+    assert!(
+        s.due_schedules(t("2026-12-07T09:59:59Z"))
+            .unwrap()
+            .is_empty()
+    );
+    let due = s.due_schedules(t("2026-12-07T10:00:01Z")).unwrap();
+    assert_eq!(due.len(), 1);
+    // Two schedulers read the same due time: one claims it.
+    let mut other = Store::open(&db.url()).unwrap();
+    let seen_by_other = other.due_schedules(t("2026-12-07T10:00:01Z")).unwrap();
+    let next = next_due_after(t("2026-12-07T10:00:00Z"), 3600, t("2026-12-07T10:00:01Z"));
+    assert!(
+        s.fire_schedule(a.id, &due[0].next_due, next, "sched-1")
+            .unwrap()
+    );
+    assert!(
+        !other
+            .fire_schedule(a.id, &seen_by_other[0].next_due, next, "sched-1")
+            .unwrap()
+    );
+    let after = s.schedule(a.id).unwrap().unwrap();
+    assert_eq!(after.next_due, "2026-12-07T11:00:00.000000Z");
+    assert_eq!(after.last_job_key.as_deref(), Some("sched-1"));
+    assert!(
+        s.due_schedules(t("2026-12-07T10:59:00Z"))
+            .unwrap()
+            .is_empty()
+    );
+    // The cursor: kept until a job succeeds with one.
+    assert_eq!(after.cursor, None);
+    assert!(
+        s.schedule_succeeded(a.id, "sched-1", "scanned", Some(r#"{"refs":{}}"#))
+            .unwrap()
+    );
+    assert!(
+        s.schedule_succeeded(a.id, "sched-2", "unchanged", None)
+            .unwrap()
+    );
+    let after = s.schedule(a.id).unwrap().unwrap();
+    assert_eq!(after.cursor.as_deref(), Some(r#"{"refs":{}}"#));
+    assert_eq!(after.last_success_job.as_deref(), Some("sched-2"));
+    assert_eq!(after.last_outcome.as_deref(), Some("unchanged"));
+    // Disabled: never due, never fired.
+    assert!(s.set_schedule_enabled(a.id, false).unwrap());
+    assert!(
+        s.due_schedules(t("2027-01-01T00:00:00Z"))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !s.fire_schedule(a.id, &after.next_due, next, "sched-3")
+            .unwrap()
+    );
+    assert!(s.set_schedule_enabled(a.id, true).unwrap());
+    // Removed: gone, and the same target may be scheduled again.
+    assert_eq!(s.schedules().unwrap().len(), 1);
+    assert!(s.remove_schedule(a.id).unwrap());
+    assert!(!s.remove_schedule(a.id).unwrap());
+    assert!(!s.schedule_succeeded(a.id, "sched-9", "late", None).unwrap());
+    assert!(!s.set_schedule_enabled(a.id, true).unwrap());
+    assert!(s.schedules().unwrap().is_empty());
+    s.add_schedule(&new).unwrap();
 }
 
 both!(every_earlier_schema_upgrades_to_the_current_one);
