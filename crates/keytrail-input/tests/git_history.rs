@@ -611,6 +611,94 @@ fn since_commit_and_range_scan_only_new_blobs() {
 }
 
 #[test]
+fn since_refs_scans_only_commits_new_since_the_earlier_tips() {
+    use git::SinceRefs;
+    let r = Repo::new();
+    let s1 = fake_secret("s1");
+    let s2 = fake_secret("s2");
+    let s3 = fake_secret("s3");
+    let s4 = fake_secret("s4");
+    r.write("one.txt", &format!("{s1}\n"));
+    r.commit("one");
+    r.git(&["tag", "v1"]);
+    let since = |old: &std::collections::BTreeMap<String, String>| {
+        Scan::run(
+            &r.dir,
+            &GitOptions {
+                since_refs: Some(old.clone()),
+                ..GitOptions::default()
+            },
+        )
+    };
+    // No earlier scan: everything, and the tips to remember.
+    let first = since(&Default::default());
+    assert!(first.has(&s1));
+    assert_eq!(
+        first.stats.since_refs,
+        Some(SinceRefs::Full("no earlier scan".into()))
+    );
+    let tips = first.stats.refs.clone();
+    assert_eq!(
+        tips.keys().collect::<Vec<_>>(),
+        ["refs/heads/main", "refs/tags/v1"]
+    );
+    assert_eq!(tips["refs/heads/main"], r.rev("main"));
+
+    // A commit on main and a new branch: only their blobs and messages.
+    r.write("two.txt", &format!("{s2}\n"));
+    let c2 = r.commit("two");
+    r.git(&["checkout", "-q", "-b", "feature"]);
+    r.write("three.txt", &format!("{s3}\n"));
+    r.commit("three");
+    r.git(&["checkout", "-q", "main"]);
+    let next = since(&tips);
+    assert_eq!(next.stats.since_refs, Some(SinceRefs::New));
+    assert!(!next.has(&s1), "an earlier commit's blob is not read again");
+    assert!(next.has(&s2) && next.has(&s3));
+    assert_eq!(next.stats.commits, 2);
+    assert_eq!(next.messages.len(), 2);
+    assert_eq!(next.containing(&s2).1.commit.as_deref(), Some(c2.as_str()));
+    // Nothing new: nothing read, still incremental.
+    let tips2 = next.stats.refs.clone();
+    let idle = since(&tips2);
+    assert_eq!(idle.stats.since_refs, Some(SinceRefs::New));
+    assert!(idle.blobs.is_empty() && idle.messages.is_empty());
+    // A deleted branch is no rewrite.
+    r.git(&["branch", "-q", "-D", "feature"]);
+    assert_eq!(since(&tips2).stats.since_refs, Some(SinceRefs::New));
+
+    // main force-pushed (its tip no longer descends from the earlier one):
+    // the whole repository.
+    let tips3 = since(&tips2).stats.refs;
+    r.git(&["reset", "-q", "--hard", "HEAD~1"]);
+    r.write("four.txt", &format!("{s4}\n"));
+    r.commit("four");
+    let forced = since(&tips3);
+    match &forced.stats.since_refs {
+        Some(SinceRefs::Full(why)) => {
+            assert!(why.contains("refs/heads/main was rewritten"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(forced.has(&s1) && forced.has(&s4));
+    // A moved tag too; and a tip that is not a commit id.
+    let tips4 = forced.stats.refs.clone();
+    r.git(&["tag", "-f", "v1", "HEAD"]);
+    let mut moved = tips4.clone();
+    moved.insert("refs/tags/v1".into(), c2.clone());
+    assert!(matches!(
+        since(&moved).stats.since_refs,
+        Some(SinceRefs::Full(w)) if w.contains("refs/tags/v1 was rewritten")
+    ));
+    let mut bad = tips4;
+    bad.insert("refs/heads/main".into(), "nope".into());
+    assert!(matches!(
+        since(&bad).stats.since_refs,
+        Some(SinceRefs::Full(w)) if w.contains("not a commit id")
+    ));
+}
+
+#[test]
 fn staged_scans_only_index_changes() {
     let r = Repo::new();
     let staged = fake_secret("staged");

@@ -2,7 +2,7 @@
 //! blob at which path, computed by diffing every commit against all of its
 //! parents, in parallel, without ever holding blob contents.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use gix::ObjectId;
 use gix::bstr::{BStr, BString, ByteSlice, ByteVec};
@@ -581,6 +581,90 @@ fn push_component(prefix: &mut BString, name: &BStr) {
         prefix.push_byte(b'/');
     }
     prefix.push_str(name);
+}
+
+/// Every ref that points (tags peeled) at a commit, by full name
+/// (`refs/heads/main`, `refs/tags/v1.2`): what a recurring scan remembers.
+pub(crate) fn named_tips(repo: &gix::Repository) -> BTreeMap<String, ObjectId> {
+    let mut tips = BTreeMap::new();
+    if let Ok(platform) = repo.references()
+        && let Ok(all) = platform.all()
+    {
+        for r in all.flatten() {
+            let name = r.name().as_bstr().to_string();
+            if let Ok(id) = r.into_fully_peeled_id()
+                && repo.find_commit(id.detach()).is_ok()
+            {
+                tips.insert(name, id.detach());
+            }
+        }
+    }
+    tips
+}
+
+/// What a recurring scan reads.
+pub(crate) enum Since {
+    /// These commits: reachable from a tip now, from no earlier tip.
+    New(Vec<ObjectId>),
+    /// Everything, for this reason.
+    Full(String),
+}
+
+/// The commits new since the earlier tips `old` (ref name → commit id),
+/// given the tips now: a ref whose earlier tip is gone or is no longer an
+/// ancestor of its tip was rewritten (force-pushed, a moved tag), and
+/// then the whole repository is read. A ref deleted since is no reason:
+/// its earlier tip, when still there, hides what it reached.
+pub(crate) fn since_refs(
+    repo: &gix::Repository,
+    old: &BTreeMap<String, String>,
+    now: &BTreeMap<String, ObjectId>,
+) -> Result<Since, String> {
+    if old.is_empty() {
+        return Ok(Since::Full("no earlier scan".into()));
+    }
+    let short = |id: &ObjectId| id.to_hex_with_len(12).to_string();
+    let mut hidden = Vec::new();
+    for (name, hex) in old {
+        let Ok(id) = ObjectId::from_hex(hex.as_bytes()) else {
+            return Ok(Since::Full(format!("{name}: `{hex}` is not a commit id")));
+        };
+        let present = repo.find_commit(id).is_ok();
+        match now.get(name) {
+            Some(tip) if *tip == id => {}
+            Some(tip) => {
+                let base = if present {
+                    repo.merge_base(id, *tip)
+                        .map_err(|e| e.to_string())?
+                        .map(|b| b.detach())
+                } else {
+                    None
+                };
+                if base != Some(id) {
+                    return Ok(Since::Full(format!(
+                        "{name} was rewritten: {} is no longer an ancestor of its tip {}",
+                        short(&id),
+                        short(tip)
+                    )));
+                }
+            }
+            None => {}
+        }
+        if present {
+            hidden.push(id);
+        }
+    }
+    if now.is_empty() {
+        return Ok(Since::New(Vec::new()));
+    }
+    let walk = repo
+        .rev_walk(now.values().copied().collect::<HashSet<_>>())
+        .with_hidden(hidden);
+    let mut out = Vec::new();
+    for info in walk.all().map_err(|e| e.to_string())? {
+        out.push(info.map_err(|e| e.to_string())?.id);
+    }
+    Ok(Since::New(out))
 }
 
 /// Every commit a ref or HEAD points at (tags peeled).

@@ -49,6 +49,7 @@ mod packs;
 mod time;
 mod worktree;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -74,6 +75,15 @@ pub struct GitOptions {
     pub range: Option<String>,
     /// Scan only the index entries that differ from HEAD (pre-commit hook).
     pub staged: bool,
+    /// A recurring scan: the tips of the refs (full ref name → commit id)
+    /// an earlier scan saw. Only the commits no earlier tip reaches are
+    /// scanned (as a gate scans a range: the blobs they introduce and their
+    /// messages), unless a ref was rewritten (its earlier tip is not an
+    /// ancestor of its tip now, or is gone) or the map is empty (no earlier
+    /// scan): then the whole repository is scanned. Either way the refs'
+    /// tips now are in [`GitStats::refs`] and how it went in
+    /// [`GitStats::since_refs`]. Ignored by gates.
+    pub since_refs: Option<BTreeMap<String, String>>,
     /// Blobs larger than this are skipped with a `git_blob_too_large`
     /// diagnostic, before being decoded. Default 64 MiB.
     pub max_blob_bytes: u64,
@@ -106,6 +116,7 @@ impl Default for GitOptions {
             since_commit: None,
             range: None,
             staged: false,
+            since_refs: None,
             max_blob_bytes: 64 << 20,
             follow_submodules: false,
             threads: 0,
@@ -155,6 +166,21 @@ pub struct GitStats {
     /// untracked, for the file source to scan. Empty for bare
     /// repositories, gates and `staged`.
     pub worktree_paths: Vec<PathBuf>,
+    /// With [`GitOptions::since_refs`]: every ref that points (peeled) at a
+    /// commit, full name → commit id, as the scan found them.
+    pub refs: BTreeMap<String, String>,
+    /// With [`GitOptions::since_refs`]: what was scanned.
+    pub since_refs: Option<SinceRefs>,
+}
+
+/// What a scan with [`GitOptions::since_refs`] read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SinceRefs {
+    /// Only the commits new since the earlier tips (maybe none).
+    New,
+    /// The whole repository, and why (`no earlier scan`, `refs/heads/main
+    /// was rewritten: …`).
+    Full(String),
 }
 
 /// Stable diagnostic kinds produced by the git source.
@@ -319,8 +345,39 @@ pub fn scan_repository(path: &Path, opts: &GitOptions, sink: &dyn BlobSink) -> G
         ));
     }
 
+    // A recurring scan: the commits no earlier tip reaches, or everything.
+    let mut since: Option<Vec<ObjectId>> = None;
+    if let Some(old) = opts.since_refs.as_ref().filter(|_| !opts.staged)
+        && gate_range(opts).is_none()
+    {
+        let tips = history::named_tips(&repo);
+        stats.refs = tips
+            .iter()
+            .map(|(n, id)| (n.clone(), id.to_string()))
+            .collect();
+        match history::since_refs(&repo, old, &tips) {
+            Ok(history::Since::New(commits)) => {
+                stats.since_refs = Some(SinceRefs::New);
+                since = Some(commits);
+            }
+            Ok(history::Since::Full(why)) => stats.since_refs = Some(SinceRefs::Full(why)),
+            Err(e) => {
+                stats.since_refs = Some(SinceRefs::Full(format!(
+                    "the earlier tips could not be compared: {e}"
+                )))
+            }
+        }
+    }
+
     if opts.staged {
         worktree::scan_staged(&ctx, &mut stats);
+    } else if let Some(commits) = since {
+        let index = history::provenance(&ctx, &commits, false, &mut stats);
+        let blobs = index.introduced_blobs(&ctx, &mut stats);
+        deliver(&ctx, &index, &blobs, false, &mut stats);
+        if opts.messages {
+            index.deliver_messages(&ctx, &mut stats);
+        }
     } else if let Some(range) = gate_range(opts) {
         match history::range_commits(&repo, &range) {
             Ok(commits) => {
