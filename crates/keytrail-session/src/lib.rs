@@ -69,6 +69,41 @@ pub struct ScanOutput {
     pub failed_targets: Vec<String>,
     /// The git repositories scanned, for SARIF's version-control provenance.
     pub repositories: Vec<keytrail_report::RepositoryInfo>,
+    /// With [`source::GitSelection::since_refs`]: each git repository's ref tips
+    /// and whether only new commits were read.
+    pub git_refs: Vec<GitRefs>,
+    /// Each container image named: the digest it resolved to, and whether
+    /// it was left unread as unchanged ([`Options::image_skip_digest`]).
+    pub image_digests: Vec<ImageDigest>,
+}
+
+/// What an image reference resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageDigest {
+    /// The reference as named.
+    pub reference: String,
+    /// Its digest (see `keytrail_input::image::ImageStats::digest`), when
+    /// it could be resolved.
+    pub digest: Option<String>,
+    /// It still had [`Options::image_skip_digest`]: nothing of it was read
+    /// (the run proves nothing fixed).
+    pub unchanged: bool,
+}
+
+/// A recurring scan of one git repository ([`source::GitSelection::since_refs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitRefs {
+    /// The repository as findings name it (the URL without credentials,
+    /// or the path).
+    pub repository: String,
+    /// Every ref's tip (full ref name → commit id), for the next scan.
+    pub refs: std::collections::BTreeMap<String, String>,
+    /// `None`: only the commits new since the earlier tips were read (the
+    /// run is partial: it proves nothing fixed). `Some(why)`: the whole
+    /// repository (no earlier scan, a ref rewritten).
+    pub full_because: Option<String>,
+    /// Commits read.
+    pub commits: u64,
 }
 
 /// Told about the progress of a run. Every method has an empty default.
@@ -140,6 +175,8 @@ impl Session {
         observer.scan_finished();
         let source::Context {
             repositories,
+            git_refs,
+            image_digests,
             images,
             ..
         } = cx;
@@ -187,6 +224,8 @@ impl Session {
             incomplete,
             failed_targets,
             repositories,
+            git_refs,
+            image_digests,
         })
     }
 }

@@ -100,6 +100,10 @@ pub struct ImageOptions {
     /// (jars, wheels, tarballs) and their limits, binary skipping, memory
     /// limit (`excludes` and `follow_symlinks` are not used).
     pub content: FsOptions,
+    /// A recurring scan: the digest an earlier scan of this reference saw
+    /// ([`ImageStats::digest`]). When the image still has it, nothing is
+    /// read and [`ImageStats::unchanged`] is set.
+    pub skip_digest: Option<String>,
 }
 
 impl Default for ImageOptions {
@@ -114,6 +118,7 @@ impl Default for ImageOptions {
             max_layer_bytes: 8 << 30,
             threads: 0,
             content: FsOptions::default(),
+            skip_digest: None,
         }
     }
 }
@@ -154,6 +159,13 @@ pub struct ImageStats {
     pub config_entries: u64,
     /// Error diagnostics sent.
     pub errors: u64,
+    /// What the reference named when it was resolved: the digest of the
+    /// manifest or index a registry served for it, else of the one
+    /// manifest selected (or, for several, a SHA-256 of their digests).
+    /// `None` when it could not be resolved.
+    pub digest: Option<String>,
+    /// The digest was [`ImageOptions::skip_digest`]: nothing was read.
+    pub unchanged: bool,
 }
 
 /// Stable diagnostic kinds produced by the image source (plus the
@@ -345,7 +357,14 @@ pub fn scan_image(
         }
     };
     match resolve(reference, &source, opts, &counted) {
-        Ok((src, images)) => {
+        Ok((src, images, root)) => {
+            let digest = root.or_else(|| images_digest(&images));
+            if digest.is_some() && digest == opts.skip_digest {
+                stats.digest = digest;
+                stats.unchanged = true;
+                return stats;
+            }
+            stats.digest = digest;
             if images.is_empty() {
                 counted.diagnostic(Diagnostic::skip(
                     kinds::IMAGE_NO_MATCH,
@@ -387,7 +406,7 @@ fn resolve(
     source: &ImageSource,
     opts: &ImageOptions,
     sink: &dyn BlobSink,
-) -> Result<(Source, Vec<Resolved>), BlobError> {
+) -> Result<(Source, Vec<Resolved>, Option<String>), BlobError> {
     match source {
         ImageSource::DockerArchive(path) => {
             let store = TarStore::open(path, opts.max_layer_bytes)?;
@@ -395,7 +414,7 @@ fn resolve(
                 if store.has_path("index.json") {
                     let src = Source::Local(Box::new(store));
                     let images = resolve_layout(reference, &src, None, opts, sink)?;
-                    return Ok((src, images));
+                    return Ok((src, images, None));
                 }
                 return Err(BlobError::new(
                     kinds::IMAGE_CORRUPT,
@@ -403,22 +422,27 @@ fn resolve(
                 ));
             }
             let images = resolve_docker_save(reference, &store)?;
-            Ok((Source::Local(Box::new(store)), images))
+            Ok((Source::Local(Box::new(store)), images, None))
         }
         ImageSource::OciDir { path, tag } => {
             let src = Source::Local(Box::new(DirStore::new(path)));
             let images = resolve_layout(reference, &src, tag.as_deref(), opts, sink)?;
-            Ok((src, images))
+            Ok((src, images, None))
         }
         ImageSource::OciArchive { path, tag } => {
             let src = Source::Local(Box::new(TarStore::open(path, opts.max_layer_bytes)?));
             let images = resolve_layout(reference, &src, tag.as_deref(), opts, sink)?;
-            Ok((src, images))
+            Ok((src, images, None))
         }
         ImageSource::Registry(r) => {
             let reg = registry::Registry::connect(r, opts)?;
             let doc = reg.manifest(r.reference(), "manifest")?;
             let src = Source::Registry(reg);
+            if opts.skip_digest.as_deref() == Some(doc.digest.as_str()) {
+                // Unchanged since a recurring scan: not even walked.
+                return Ok((src, Vec::new(), Some(doc.digest)));
+            }
+            let digest = doc.digest.clone();
             let mut images = Vec::new();
             let root = Descriptor {
                 media_type: doc.content_type.clone().unwrap_or_default(),
@@ -436,7 +460,40 @@ fn resolve(
                 0,
                 &mut images,
             )?;
-            Ok((src, images))
+            Ok((src, images, Some(digest)))
+        }
+    }
+}
+
+/// What a local reference names, for a recurring scan: the digest of its
+/// one manifest (a `docker save` entry has none: its config's), or a
+/// SHA-256 of all of them, in order.
+fn images_digest(images: &[Resolved]) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let ids: Vec<String> = images
+        .iter()
+        .map(|i| {
+            i.manifest_digest.clone().or_else(|| match &i.config {
+                BlobRef::Digest(d) => Some(d.clone()),
+                BlobRef::Path(p) => {
+                    let hex = p
+                        .strip_prefix("blobs/sha256/")
+                        .or_else(|| p.strip_suffix(".json"))?;
+                    Some(format!("sha256:{hex}"))
+                }
+            })
+        })
+        .collect::<Option<_>>()?;
+    match ids.as_slice() {
+        [] => None,
+        [one] => Some(one.clone()),
+        many => {
+            let mut h = Sha256::new();
+            for d in many {
+                h.update(d.as_bytes());
+                h.update(b"\n");
+            }
+            Some(format!("sha256:{:x}", h.finalize()))
         }
     }
 }

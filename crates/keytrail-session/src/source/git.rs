@@ -72,6 +72,7 @@ fn git_options(options: &Options) -> keytrail_input::git::GitOptions {
         since_commit: options.git.since_commit.clone(),
         range: options.git.range.clone(),
         staged: options.git.staged,
+        since_refs: options.git.since_refs.clone(),
         threads: options.fs.threads,
         content: options.fs.clone(),
         max_blob_bytes: options
@@ -86,11 +87,13 @@ impl Source for GitRepository {
     fn scan(&self, cx: &mut Context<'_>) -> anyhow::Result<()> {
         use keytrail_input::git::scan_repository;
         let repo = &self.path;
-        let stats = scan_repository(repo, &git_options(cx.options), cx.sink);
+        let mut stats = scan_repository(repo, &git_options(cx.options), cx.sink);
         if stats.errors > 0 && stats.commits == 0 && stats.blobs == 0 {
             cx.sink.target_failed(&repo.to_string_lossy());
         }
-        cx.pending_files.extend(stats.worktree_paths);
+        cx.pending_files
+            .extend(std::mem::take(&mut stats.worktree_paths));
+        push_refs(cx, repo.display().to_string(), &mut stats);
         cx.repositories
             .push(repository_info(repo, repo.display().to_string(), None));
         Ok(())
@@ -112,11 +115,12 @@ impl Source for GitUrl {
                     name: Some(display_url(url)),
                     ..git_options(cx.options)
                 };
-                let stats = scan_repository(&path, &named, cx.sink);
+                let mut stats = scan_repository(&path, &named, cx.sink);
                 // A fresh clone has no work-tree changes worth scanning.
                 if stats.errors > 0 && stats.commits == 0 && stats.blobs == 0 {
                     cx.sink.target_failed(&display_url(url));
                 }
+                push_refs(cx, display_url(url), &mut stats);
                 cx.repositories
                     .push(repository_info(&path, display_url(url), Some(url)));
             }
@@ -124,6 +128,24 @@ impl Source for GitUrl {
         }
         Ok(())
     }
+}
+
+/// A recurring scan's tips and what it read, for the front-end to keep.
+#[cfg(feature = "git")]
+fn push_refs(cx: &mut Context<'_>, repository: String, stats: &mut keytrail_input::git::GitStats) {
+    use keytrail_input::git::SinceRefs;
+    let Some(since) = stats.since_refs.take() else {
+        return;
+    };
+    cx.git_refs.push(crate::GitRefs {
+        repository,
+        refs: std::mem::take(&mut stats.refs),
+        full_because: match since {
+            SinceRefs::New => None,
+            SinceRefs::Full(why) => Some(why),
+        },
+        commits: stats.commits,
+    });
 }
 
 #[cfg(not(feature = "git"))]

@@ -51,6 +51,7 @@ impl Source for Images {
             max_layer_bytes: options
                 .image_max_layer_bytes
                 .unwrap_or(ImageOptions::default().max_layer_bytes),
+            skip_digest: options.image_skip_digest.clone(),
             ..ImageOptions::default()
         };
         let seen = cx.images.get_or_insert_with(ContentSeen::new);
@@ -58,9 +59,14 @@ impl Source for Images {
             let stats = scan_image(reference, &iopts, cx.sink, seen);
             // A malformed reference, an unreachable registry, a missing
             // archive, or no manifest to scan: nothing of the image was read.
-            if stats.images.is_empty() {
+            if stats.images.is_empty() && !stats.unchanged {
                 cx.sink.target_failed(reference);
             }
+            cx.image_digests.push(crate::ImageDigest {
+                reference: reference.clone(),
+                digest: stats.digest,
+                unchanged: stats.unchanged,
+            });
         }
         Ok(())
     }

@@ -55,6 +55,12 @@ pub struct GitSelection {
     pub range: Option<String>,
     /// Only what is staged in the index.
     pub staged: bool,
+    /// A recurring scan: the ref tips an earlier scan saw (full ref name →
+    /// commit id; empty: none yet). Only commits new since are read, unless
+    /// a ref was rewritten; each repository's tips and what was read are
+    /// in [`crate::ScanOutput::git_refs`]. Not a gate: no repository is
+    /// assumed, and it applies to every repository of the run.
+    pub since_refs: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl GitSelection {
@@ -91,6 +97,9 @@ pub struct Options {
     pub registry: RegistryAccess,
     /// Largest image layer read (default: the image source's).
     pub image_max_layer_bytes: Option<u64>,
+    /// A recurring scan of an image: the digest its last scan saw. An image
+    /// that still has it is not read (see [`crate::ScanOutput::image_digests`]).
+    pub image_skip_digest: Option<String>,
     /// Keep skip diagnostics (verbose output); they are always counted.
     pub keep_skips: bool,
     /// When the run started, for the elapsed time of the summary (a
@@ -106,6 +115,7 @@ impl Default for Options {
             git_max_blob_bytes: None,
             registry: RegistryAccess::default(),
             image_max_layer_bytes: None,
+            image_skip_digest: None,
             keep_skips: false,
             started: Instant::now(),
         }
@@ -124,6 +134,10 @@ pub struct Context<'a> {
     pub pending_files: Vec<PathBuf>,
     /// The git repositories scanned, for SARIF's provenance.
     pub repositories: Vec<RepositoryInfo>,
+    /// The recurring scans of git repositories ([`GitSelection::since_refs`]).
+    pub git_refs: Vec<crate::GitRefs>,
+    /// What each image reference resolved to.
+    pub image_digests: Vec<crate::ImageDigest>,
     /// What the image sources saw, for the image step.
     pub images: Option<image::ImageState>,
 }
@@ -135,6 +149,8 @@ impl<'a> Context<'a> {
             options,
             pending_files: Vec::new(),
             repositories: Vec::new(),
+            git_refs: Vec::new(),
+            image_digests: Vec::new(),
             images: None,
         }
     }
