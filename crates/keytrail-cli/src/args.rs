@@ -83,6 +83,9 @@ pub enum Command {
     Worker(crate::cmd_worker::WorkerArgs),
     /// List the store's jobs and their state (queued, running, done, failed), or the workers.
     Jobs(crate::cmd_worker::JobsArgs),
+    /// Recurring scans: schedules in the store, fired as jobs by `schedule run`.
+    #[command(subcommand)]
+    Schedule(crate::cmd_schedule::ScheduleCommand),
 }
 
 /// Output formats of `scan`.
@@ -229,6 +232,20 @@ pub struct InputArgs {
     /// Example: `keytrail scan --range origin/main..HEAD .`
     #[arg(long, value_name = "BASE..HEAD")]
     pub range: Option<String>,
+
+    /// A scheduled job's recurring scan (`keytrail schedule`): a JSON file
+    /// of the ref tips the schedule's last run saw (`{"refs/heads/main":
+    /// "COMMIT", …}`; `{}` for none). Only commits new since are scanned
+    /// (a partial run: it never marks findings fixed) unless a ref was
+    /// rewritten; set by workers, not by hand.
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub since_refs: Option<PathBuf>,
+
+    /// A scheduled job's recurring image scan: the digest the schedule's
+    /// last run saw. An image that still has it is not read again; set by
+    /// workers, not by hand.
+    #[arg(long, value_name = "DIGEST", hide = true)]
+    pub since_digest: Option<String>,
 
     /// Scan only what is staged in the index (differs from HEAD): for pre-commit hooks.
     ///

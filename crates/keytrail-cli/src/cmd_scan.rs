@@ -48,8 +48,12 @@ impl Scanned {
             .into_iter()
             .filter(|f| !reported.contains(f.fingerprint.0.as_str()))
             .collect();
-        let gate =
-            args.input.since_commit.is_some() || args.input.range.is_some() || args.input.staged;
+        // A recurring scan that read only new commits is partial too.
+        let gate = args.input.since_commit.is_some()
+            || args.input.range.is_some()
+            || args.input.staged
+            || out.git_refs.iter().any(|g| g.full_because.is_none())
+            || out.image_digests.iter().any(|i| i.unchanged);
         let complete = !self.incomplete_run && out.failed_targets.is_empty() && !gate;
         let rules = out.rules.iter().map(|r| r.id.clone()).collect();
         st.record(

@@ -567,6 +567,33 @@ impl ScanRunner {
         .iter()
         .map(|s| s.to_string())
         .collect();
+        // A scheduled job scans what changed since its schedule's last
+        // successful run: a repository's new commits, an image whose
+        // digest moved.
+        let cursor = job
+            .schedule
+            .as_ref()
+            .and_then(|s| s.cursor.clone())
+            .unwrap_or_default();
+        let refs_file = match (&job.schedule, &job.target) {
+            (Some(_), Target::Path(_) | Target::GitUrl(_)) => {
+                let mut f = tempfile::Builder::new()
+                    .prefix("keytrail-since-refs-")
+                    .tempfile()
+                    .map_err(|e| format!("cannot write the schedule's ref tips: {e}"))?;
+                serde_json::to_writer(&mut f, &cursor.git_refs.clone().unwrap_or_default())
+                    .map_err(|e| format!("cannot write the schedule's ref tips: {e}"))?;
+                argv.extend(["--since-refs".into(), f.path().display().to_string()]);
+                Some(f)
+            }
+            (Some(_), Target::Image(_)) => {
+                if let Some(d) = &cursor.image_digest {
+                    argv.extend(["--since-digest".into(), d.clone()]);
+                }
+                None
+            }
+            _ => None,
+        };
         match &job.target {
             Target::Path(p) => argv.push(p.display().to_string()),
             Target::GitUrl(u) => argv.extend(["--git-url".into(), u.clone()]),
@@ -601,12 +628,31 @@ impl ScanRunner {
                 why.join("; ")
             ));
         }
+        drop(refs_file);
+        if let Some(sched) = &job.schedule
+            && let Some(img) = scanned.out.image_digests.iter().find(|i| i.unchanged)
+        {
+            // Nothing was read: no run is recorded (it would prove nothing).
+            let outcome = format!(
+                "unchanged: {}",
+                img.digest.as_deref().unwrap_or("the same digest")
+            );
+            schedule_succeeded(db, sched.id, &job.key, &outcome, None)?;
+            return Ok(Outcome {
+                findings: 0,
+                recorded: false,
+            });
+        }
         self.pause(Phase::BeforeRecord);
         let sum = scanned
             .record(&args)
             .map_err(|e| format!("{e:#}"))?
             .ok_or("the scan had no store")?;
         self.pause(Phase::AfterRecord);
+        if let Some(sched) = &job.schedule {
+            let (outcome, cursor) = schedule_outcome(&scanned, sum.seen);
+            schedule_succeeded(db, sched.id, &job.key, &outcome, cursor.as_ref())?;
+        }
         Ok(Outcome {
             findings: sum.seen as u64,
             recorded: sum.recorded,
@@ -653,6 +699,62 @@ impl ScanRunner {
             } => eprintln!("warning: job {key} failed (try {attempt}), will retry: {error}"),
         }
     }
+}
+
+/// What a scheduled job's scan did, for `schedule list`, and what the
+/// schedule's next job starts from: the ref tips and the digest the scan
+/// saw, or `None` (keep the earlier ones) when part of it could not be
+/// read, so the next job reads it again.
+fn schedule_outcome(
+    scanned: &crate::cmd_scan::Scanned,
+    findings: usize,
+) -> (String, Option<keytrail_worker::Cursor>) {
+    let out = &scanned.out;
+    let mut cursor = keytrail_worker::Cursor::default();
+    let mut what = Vec::new();
+    if let Some(g) = out.git_refs.first() {
+        what.push(match &g.full_because {
+            None => format!("{} new commit(s)", g.commits),
+            Some(why) => format!("full scan ({why}): {} commit(s)", g.commits),
+        });
+        cursor.git_refs = Some(g.refs.clone());
+    }
+    if let Some(i) = out.image_digests.first() {
+        what.push(format!(
+            "image {}",
+            i.digest.as_deref().unwrap_or("(digest unknown)")
+        ));
+        cursor.image_digest = i.digest.clone();
+    }
+    if what.is_empty() {
+        what.push("full scan".into());
+    }
+    let mut outcome = format!("{}: {findings} finding(s)", what.join(", "));
+    let keep = scanned.incomplete_run;
+    if keep {
+        outcome.push_str("; part of it could not be read: the next job starts from the same point");
+    }
+    let changed = cursor.git_refs.is_some() || cursor.image_digest.is_some();
+    (outcome, (changed && !keep).then_some(cursor))
+}
+
+/// Tell the store a job of schedule `id` succeeded.
+fn schedule_succeeded(
+    db: &str,
+    id: i64,
+    key: &str,
+    outcome: &str,
+    cursor: Option<&keytrail_worker::Cursor>,
+) -> Result<(), String> {
+    let cursor = cursor
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let mut store = keytrail_store::Store::open(db).map_err(|e| e.to_string())?;
+    store
+        .schedule_succeeded(id, key, outcome, cursor.as_deref())
+        .map_err(|e| format!("schedule {id}: {e}"))?;
+    Ok(())
 }
 
 /// Runs `keytrail jobs`.

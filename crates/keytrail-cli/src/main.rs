@@ -20,6 +20,7 @@ mod cmd_revoke;
 mod cmd_rotate;
 mod cmd_rules;
 mod cmd_scan;
+mod cmd_schedule;
 mod cmd_serve;
 mod cmd_store;
 mod cmd_verify;
@@ -70,6 +71,7 @@ fn main() -> std::process::ExitCode {
         args::Command::Submit(c) => cmd_worker::run_submit(c),
         args::Command::Worker(a) => cmd_worker::run_worker(a),
         args::Command::Jobs(a) => cmd_worker::run_jobs(a),
+        args::Command::Schedule(c) => cmd_schedule::run(c),
         args::Command::Detect(a) => cmd_detect::run(a).map(|code| match code {
             0 => ExitStatus::Clean,
             1 => ExitStatus::Findings,

@@ -7,6 +7,7 @@ use crate::args::InputArgs;
 use crate::config::Settings;
 use crate::rule_set;
 use crate::term::Ticker;
+use anyhow::Context;
 use keytrail_input::FsOptions;
 use keytrail_session::source::{GitSelection, RegistryAccess};
 use keytrail_session::{Observer, Options, Progress, ScanOutput, Session, Step, Targets};
@@ -79,6 +80,11 @@ pub fn scan<'s>(
             since_commit: input.since_commit.clone(),
             range: input.range.clone(),
             staged: input.staged,
+            since_refs: input
+                .since_refs
+                .as_deref()
+                .map(read_since_refs)
+                .transpose()?,
         },
         git_max_blob_bytes: settings.limits.git_max_blob_bytes,
         registry: RegistryAccess {
@@ -91,6 +97,7 @@ pub fn scan<'s>(
             plain_http: input.plain_http.clone(),
         },
         image_max_layer_bytes: settings.limits.image_max_layer_bytes,
+        image_skip_digest: input.since_digest.clone(),
         keep_skips: input.verbose && !input.quiet,
         started,
     };
@@ -360,6 +367,20 @@ pub fn print_diagnostics(out: &ScanOutput, quiet: bool) {
     for d in &out.skips {
         eprintln!("note: {d}");
     }
+}
+
+/// The ref tips of `--since-refs FILE`: a JSON object, ref name → commit id.
+fn read_since_refs(
+    path: &std::path::Path,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --since-refs `{}`", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "--since-refs `{}`: not a JSON object of ref names and commit ids",
+            path.display()
+        )
+    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// What a job runs on: one target, as `keytrail scan` takes it, or an AWS
@@ -153,6 +154,33 @@ pub struct Job {
     pub target: Target,
     /// When it was submitted (RFC 3339 UTC).
     pub submitted_at: String,
+    /// The schedule that submitted it (`keytrail schedule run`), with what
+    /// the schedule's last successful run saw; absent for other jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleRef>,
+}
+
+/// The schedule a job was fired by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleRef {
+    /// The schedule's id in the store.
+    pub id: i64,
+    /// What its last successful run saw (none before the first): the job
+    /// scans only what changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<Cursor>,
+}
+
+/// What a schedule's run saw, for the next one to scan only what changed
+/// (the store's `schedules.cursor`, as JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// A git repository's ref tips: full ref name → commit id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git_refs: Option<BTreeMap<String, String>>,
+    /// An image's digest (of the manifest or index its reference named).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
 }
 
 impl Job {
@@ -179,6 +207,7 @@ impl Job {
             kind,
             target,
             submitted_at,
+            schedule: None,
         }
     }
 }

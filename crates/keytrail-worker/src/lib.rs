@@ -19,6 +19,8 @@
 //! - [`queue`]: the streams, the consumer, publishing and dead letters.
 //! - [`worker`]: the loop, the [`Runner`] a front-end implements and the
 //!   [`Event`]s it is told about.
+//! - [`schedule`]: recurring scans, the store's due schedules fired as
+//!   jobs (once per due time, whatever the number of schedulers).
 //!
 //! The functions here are synchronous, each on a runtime of its own, so
 //! front-ends stay synchronous.
@@ -26,11 +28,13 @@
 pub mod events;
 pub mod job;
 pub mod queue;
+pub mod schedule;
 pub mod worker;
 
 pub use events::{Chunk, EventBus};
-pub use job::{Job, JobKind, Target};
+pub use job::{Cursor, Job, JobKind, ScheduleRef, Target};
 pub use queue::{Published, Queue, QueueConfig, dead_headers};
+pub use schedule::{Fired, fire_due, schedule_job};
 pub use worker::{Event, Outcome, Runner, WorkerOptions, WorkerSummary};
 
 use keytrail_store::{NewJob, Store};
@@ -69,30 +73,40 @@ pub fn submit(config: &QueueConfig, db: &str, jobs: &[Job]) -> Result<Vec<Submit
     let queue = rt.block_on(Queue::connect(config, "keytrail-submit"))?;
     let mut out = Vec::with_capacity(jobs.len());
     for job in jobs {
-        let submitted = store
-            .submit_job(&NewJob {
-                job_key: job.key.clone(),
-                kind: job.kind.as_str().to_string(),
-                target: job.target.recorded(),
-            })
-            .map_err(|e| e.to_string())?;
-        let published = if submitted.job.state == keytrail_store::JobState::Queued {
-            // The job as recorded: a queued job of the same target keeps
-            // its own key, so the queue sees a duplicate.
-            let mut body = job.clone();
-            body.key = submitted.job.job_key.clone();
-            Some(rt.block_on(queue.publish(&body))?)
-        } else {
-            None
-        };
-        out.push(SubmitResult {
-            job: submitted.job,
-            created: submitted.created,
-            published,
-        });
+        out.push(submit_one(&mut store, &rt, &queue, job)?);
     }
     rt.block_on(queue.flush())?;
     Ok(out)
+}
+
+/// Submit one job: recorded in the store, then published while queued.
+pub(crate) fn submit_one(
+    store: &mut Store,
+    rt: &tokio::runtime::Runtime,
+    queue: &Queue,
+    job: &Job,
+) -> Result<SubmitResult, String> {
+    let submitted = store
+        .submit_job(&NewJob {
+            job_key: job.key.clone(),
+            kind: job.kind.as_str().to_string(),
+            target: job.target.recorded(),
+        })
+        .map_err(|e| e.to_string())?;
+    let published = if submitted.job.state == keytrail_store::JobState::Queued {
+        // The job as recorded: a queued job of the same target keeps
+        // its own key, so the queue sees a duplicate.
+        let mut body = job.clone();
+        body.key = submitted.job.job_key.clone();
+        Some(rt.block_on(queue.publish(&body))?)
+    } else {
+        None
+    };
+    Ok(SubmitResult {
+        job: submitted.job,
+        created: submitted.created,
+        published,
+    })
 }
 
 /// Run a worker until SIGTERM or Ctrl-C (the job under way is finished

@@ -13,6 +13,8 @@ fn help_snapshots() {
             "help_baseline_create",
             &["baseline", "create", "--help"][..],
         ),
+        ("help_schedule_add", &["schedule", "add", "--help"][..]),
+        ("help_schedule_run", &["schedule", "run", "--help"][..]),
     ] {
         let r = t.run(args);
         assert_eq!(r.code, 0, "{name}: {r:?}");
@@ -44,6 +46,10 @@ fn every_flag_has_an_example() {
         &["collect", "aws"],
         &["worker"],
         &["jobs"],
+        &["schedule", "add"],
+        &["schedule", "list"],
+        &["schedule", "remove"],
+        &["schedule", "run"],
     ] {
         let mut args = sub.to_vec();
         args.push("--help");

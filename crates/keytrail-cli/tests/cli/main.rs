@@ -34,6 +34,8 @@ mod rules;
 mod scan;
 #[cfg(feature = "scan-s3")]
 mod scan_s3;
+#[cfg(feature = "git")]
+mod schedule;
 mod serve;
 mod store;
 #[cfg(feature = "collect-aws")]
