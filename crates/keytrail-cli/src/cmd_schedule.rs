@@ -337,7 +337,16 @@ fn add(args: &AddArgs) -> anyhow::Result<ExitStatus> {
         targets.push(target);
     }
     if let Some(f) = &args.jobs {
-        targets.extend(job_lines(f)?);
+        for t in job_lines(f)? {
+            if let Target::DetectStep { .. } = t {
+                anyhow::bail!(
+                    "--jobs `{f}`: `{}` is a step of a detection run: a chain of detection runs \
+is scheduled by running `keytrail submit detect --chain NAME` again (it reads only new files)",
+                    t.recorded()
+                );
+            }
+            targets.push(t);
+        }
     }
     let mut store = crate::cmd_store::open(args.db.db.as_deref(), false)?;
     let first_due = args.start.unwrap_or_else(now);

@@ -444,7 +444,14 @@ impl Runner for ScanRunner {
     fn run(&self, job: &Job, db: &str) -> Result<Outcome, String> {
         match job.kind {
             JobKind::Scan => self.scan(job, db),
-            JobKind::Posture => self.posture(job, db),
+            JobKind::Posture => {
+                let outcome = self.posture(job, db)?;
+                if let Some(sched) = &job.schedule {
+                    let what = format!("posture: {} finding(s)", outcome.findings);
+                    schedule_succeeded(db, sched.id, &job.key, &what, None)?;
+                }
+                Ok(outcome)
+            }
             JobKind::Detect => {
                 let pause = |p: Phase| self.pause(p);
                 let cx = crate::cmd_detect_dist::StepContext {
