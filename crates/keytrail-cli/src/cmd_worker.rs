@@ -645,6 +645,12 @@ impl ScanRunner {
                 img.digest.as_deref().unwrap_or("the same digest")
             );
             schedule_succeeded(db, sched.id, &job.key, &outcome, None)?;
+            if !self.quiet {
+                eprintln!(
+                    "job {}: {} {outcome} since schedule {}'s last run: not scanned, no run recorded",
+                    job.key, img.reference, sched.id
+                );
+            }
             return Ok(Outcome {
                 findings: 0,
                 recorded: false,

@@ -402,6 +402,10 @@ fn an_image_whose_digest_did_not_change_is_not_scanned_again() {
     let j2 = job(&jobs(&t, &db), &k2).clone();
     assert_eq!(j2["state"], "done", "{log}");
     assert_eq!(j2["run_id"], Value::Null, "{j2}");
+    assert!(
+        log.contains(&format!("unchanged: {digest} since schedule")),
+        "{log}"
+    );
     assert_eq!(count(&pg, "SELECT COUNT(*) FROM runs"), 1);
     let s = &schedules(&t, &db)[0];
     assert_eq!(s["last_outcome"], format!("unchanged: {digest}"));
