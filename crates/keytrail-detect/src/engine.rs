@@ -901,8 +901,15 @@ impl Engine {
     /// checkpoint).
     pub fn finish_with_state(mut self) -> (Vec<Alert>, Stats, State) {
         self.emit(|agg, sink| agg.flush_all(sink));
-        if let Some(inc) = &mut self.incidents {
-            inc.finish();
+        if let Some(mut inc) = self.incidents.take() {
+            // The held weak signals decided; their incidents raised (past the
+            // incident stage, now gone).
+            let incidents = inc.finish();
+            self.emit(|_, sink| {
+                for a in incidents {
+                    sink.alert(a);
+                }
+            });
             self.stats.weak_signals_alone = inc.alone;
             self.stats.weak_signals_folded = inc.folded;
         }

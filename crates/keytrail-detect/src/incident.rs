@@ -22,8 +22,12 @@
 //!   it is with [`crate::engine::EngineBuilder::combine_weak_signals`] off).
 //!
 //! Alerts reach this stage as their windows close, roughly but not exactly in time
-//! order (windows differ in length), so held alerts are decided once the stream has
-//! moved [`SETTLE_MS`] past them.
+//! order (windows differ in length, and which alerts close together depends on
+//! the other identities' events). So weak alerts are held to the end of the run
+//! and each identity is decided on its own alerts in time order: the outcome is
+//! the same whatever the closing order, and the same when the run is split by
+//! identity over many engines ([`crate::distributed`]). Past [`MAX_HELD`] held
+//! alerts, those older than the newest alert by [`SETTLE_MS`] are decided early.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -67,13 +71,20 @@ pub fn is_weak(rule_id: &str) -> bool {
         .any(|w| w.strip_prefix("keytrail.aws.") == Some(rest))
 }
 
+/// Weak alerts held at most; past this, those of every identity older than the
+/// stream's newest alert by [`SETTLE_MS`] are decided early (memory stays bounded
+/// on any input; a normal run decides everything at its end).
+const MAX_HELD: usize = 200_000;
+
 /// The combining stage (see the module docs).
 #[derive(Debug, Default)]
 pub struct Incidents {
-    /// Held weak alerts by identity, oldest first.
+    /// Held weak alerts by identity.
     held: BTreeMap<String, Vec<Alert>>,
-    /// Times of the strong alerts and incidents raised per identity (the latest few).
-    raised: HashMap<String, Vec<i64>>,
+    /// Weak alerts held.
+    held_count: usize,
+    /// Spans (start, end) of the strong alerts raised per identity.
+    strong: HashMap<String, Vec<(i64, i64)>>,
     /// Latest alert time seen.
     latest: i64,
     /// Weak alerts dropped because nothing else of their identity happened near them.
@@ -87,100 +98,106 @@ fn end_ms(a: &Alert) -> i64 {
 }
 
 impl Incidents {
-    /// Takes one alert; returns the alerts to raise now.
+    /// Takes one alert; returns the alerts to raise now: a strong alert at once;
+    /// weak alerts are held and decided by [`Incidents::finish`].
     pub fn push(&mut self, a: Alert) -> Vec<Alert> {
         self.latest = self.latest.max(a.time_ms);
-        let mut out = Vec::new();
         if is_weak(&a.rule_id) {
-            if self.near_raised(&a.principal, a.time_ms, end_ms(&a)) {
-                self.folded += 1;
-            } else {
-                let p = a.principal.clone();
-                self.held.entry(p.clone()).or_default().push(a);
-                self.combine(&p, &mut out);
+            self.held.entry(a.principal.clone()).or_default().push(a);
+            self.held_count += 1;
+            if self.held_count > MAX_HELD {
+                return self.decide_before(self.latest - SETTLE_MS);
             }
-        } else {
-            let (p, t0, t1) = (a.principal.clone(), a.time_ms, end_ms(&a));
-            self.mark_raised(&p, t1);
-            // Held weak signals near a strong alert are folded into it.
-            if let Some(h) = self.held.get_mut(&p) {
-                let before = h.len();
-                h.retain(|w| {
-                    w.time_ms > t1 + INCIDENT_WINDOW_MS || end_ms(w) < t0 - INCIDENT_WINDOW_MS
-                });
-                self.folded += (before - h.len()) as u64;
-            }
-            out.push(a);
+            return Vec::new();
         }
-        self.settle(self.latest - SETTLE_MS);
+        self.strong
+            .entry(a.principal.clone())
+            .or_default()
+            .push((a.time_ms, end_ms(&a)));
+        vec![a]
+    }
+
+    /// Decides every held weak alert at the end of the stream and returns the
+    /// incidents. Each identity is decided on its own alerts only, in time order,
+    /// so the outcome does not depend on the order alerts closed in or on other
+    /// identities (a run split by identity over many engines decides the same).
+    pub fn finish(&mut self) -> Vec<Alert> {
+        self.decide_before(i64::MAX)
+    }
+
+    /// Decides the held weak alerts older than `before`.
+    fn decide_before(&mut self, before: i64) -> Vec<Alert> {
+        let mut out = Vec::new();
+        let principals: Vec<String> = self.held.keys().cloned().collect();
+        for p in principals {
+            let Some(h) = self.held.get_mut(&p) else {
+                continue;
+            };
+            let (now, later): (Vec<Alert>, Vec<Alert>) = std::mem::take(h)
+                .into_iter()
+                .partition(|w| w.time_ms < before);
+            *h = later;
+            if h.is_empty() {
+                self.held.remove(&p);
+            }
+            self.held_count -= now.len();
+            self.decide(&p, now, &mut out);
+        }
         out
     }
 
-    /// Decides every held alert at the end of the stream: those still held never
-    /// combined and are dropped (counted in [`Incidents::alone`]).
-    pub fn finish(&mut self) {
-        self.settle(i64::MAX);
-    }
-
-    /// Drops held alerts older than `before` that never combined.
-    fn settle(&mut self, before: i64) {
-        let mut alone = 0;
-        self.held.retain(|_, h| {
-            let n = h.len();
-            h.retain(|w| w.time_ms >= before);
-            alone += (n - h.len()) as u64;
-            !h.is_empty()
-        });
-        self.alone += alone;
-        for times in self.raised.values_mut() {
-            times.retain(|&t| t >= before - INCIDENT_WINDOW_MS);
+    /// Decides weak alerts of one identity: those near a strong alert are folded
+    /// into it; the others, in time order, combine into an incident when two kinds
+    /// fall within [`INCIDENT_WINDOW_MS`] of the newest (later ones near an incident
+    /// are folded into it); the rest are dropped as alone.
+    fn decide(&mut self, principal: &str, mut weak: Vec<Alert>, out: &mut Vec<Alert>) {
+        weak.sort_by(|a, b| (a.time_ms, &a.rule_id, &a.id).cmp(&(b.time_ms, &b.rule_id, &b.id)));
+        let strong = self.strong.get(principal).cloned().unwrap_or_default();
+        let mut raised: Vec<i64> = Vec::new();
+        let mut held: Vec<Alert> = Vec::new();
+        for w in weak {
+            let (t0, t1) = (w.time_ms, end_ms(&w));
+            let near_strong = strong
+                .iter()
+                .any(|&(s0, s1)| t0 <= s1 + INCIDENT_WINDOW_MS && t1 >= s0 - INCIDENT_WINDOW_MS);
+            let near_incident = raised
+                .iter()
+                .any(|&t| t >= t0 - INCIDENT_WINDOW_MS && t <= t1 + INCIDENT_WINDOW_MS);
+            if near_strong || near_incident {
+                self.folded += 1;
+                continue;
+            }
+            held.push(w);
+            if let Some(incident) = combine(&mut held) {
+                raised.push(end_ms(&incident));
+                out.push(incident);
+            }
         }
-        self.raised.retain(|_, t| !t.is_empty());
+        self.alone += held.len() as u64;
     }
+}
 
-    fn mark_raised(&mut self, principal: &str, t: i64) {
-        self.raised
-            .entry(principal.to_string())
-            .or_default()
-            .push(t);
+/// An incident when the held signals near the newest one are of two or more
+/// rules (they leave `held`).
+fn combine(held: &mut Vec<Alert>) -> Option<Alert> {
+    let newest = held.last().map_or(0, |w| w.time_ms);
+    let near = |w: &Alert| (w.time_ms - newest).abs() <= INCIDENT_WINDOW_MS;
+    let mut kinds: Vec<&str> = held
+        .iter()
+        .filter(|w| near(w))
+        .map(|w| w.rule_id.as_str())
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let n = kinds.len();
+    if n < 2 {
+        return None;
     }
-
-    fn near_raised(&self, principal: &str, t0: i64, t1: i64) -> bool {
-        self.raised.get(principal).is_some_and(|ts| {
-            ts.iter()
-                .any(|&t| t >= t0 - INCIDENT_WINDOW_MS && t <= t1 + INCIDENT_WINDOW_MS)
-        })
-    }
-
-    /// Raises an incident when `principal`'s held signals near its newest one are of
-    /// two or more rules.
-    fn combine(&mut self, principal: &str, out: &mut Vec<Alert>) {
-        let Some(h) = self.held.get_mut(principal) else {
-            return;
-        };
-        let newest = h.last().map_or(0, |w| w.time_ms);
-        let near = |w: &Alert| (w.time_ms - newest).abs() <= INCIDENT_WINDOW_MS;
-        let mut kinds: Vec<String> = h
-            .iter()
-            .filter(|w| near(w))
-            .map(|w| w.rule_id.clone())
-            .collect();
-        kinds.sort_unstable();
-        kinds.dedup();
-        if kinds.len() < 2 {
-            return;
-        }
-        let (mut parts, rest): (Vec<Alert>, Vec<Alert>) =
-            std::mem::take(h).into_iter().partition(near);
-        *h = rest;
-        if h.is_empty() {
-            self.held.remove(principal);
-        }
-        parts.sort_by(|a, b| (a.time_ms, &a.rule_id).cmp(&(b.time_ms, &b.rule_id)));
-        let incident = merge(&parts, kinds.len());
-        self.mark_raised(principal, end_ms(&incident));
-        out.push(incident);
-    }
+    let (mut parts, rest): (Vec<Alert>, Vec<Alert>) =
+        std::mem::take(held).into_iter().partition(near);
+    *held = rest;
+    parts.sort_by(|a, b| (a.time_ms, &a.rule_id).cmp(&(b.time_ms, &b.rule_id)));
+    Some(merge(&parts, n))
 }
 
 /// One incident alert from weak alerts of one identity (sorted by time).
@@ -278,7 +295,7 @@ mod tests {
         for a in alerts {
             out.extend(s.push(a));
         }
-        s.finish();
+        out.extend(s.finish());
         (out, s)
     }
 
@@ -332,6 +349,30 @@ mod tests {
         assert!(out.is_empty(), "more than a day apart");
         let (out, _) = run(vec![alert(HOURS, "a", 10), alert(REGION, "b", 11)]);
         assert!(out.is_empty(), "two identities");
+    }
+
+    #[test]
+    fn the_outcome_does_not_depend_on_closing_order_or_other_identities() {
+        // Identity a: an hours signal that closed late (a long window), after
+        // other identities' alerts moved the stream days ahead.
+        let mine = vec![alert(REGION, "a", 100), alert(HOURS, "a", 90)];
+        let others: Vec<Alert> = (0..50).map(|i| alert(ASN, "b", 100 + i * 10)).collect();
+        let mut interleaved = vec![mine[0].clone()];
+        interleaved.extend(others.clone());
+        interleaved.push(mine[1].clone());
+        let (alone_a, _) = run(mine.clone());
+        let (mixed, _) = run(interleaved);
+        let reversed: Vec<Alert> = mine.iter().rev().cloned().collect();
+        let (rev, _) = run(reversed);
+        let incidents = |v: &[Alert]| -> Vec<String> {
+            v.iter()
+                .filter(|a| a.principal == "a")
+                .map(|a| serde_json::to_string(a).unwrap())
+                .collect()
+        };
+        assert_eq!(incidents(&alone_a).len(), 1);
+        assert_eq!(incidents(&mixed), incidents(&alone_a));
+        assert_eq!(incidents(&rev), incidents(&alone_a));
     }
 
     #[test]
