@@ -18,10 +18,9 @@
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::workers::{fresh_db, secs};
+use crate::workers::{fresh_db, run_keytrail, run_workers};
 
 struct Opts {
     accounts: usize,
@@ -69,24 +68,7 @@ fn parse(args: &[String]) -> Result<Opts> {
 }
 
 fn keytrail(o: &Opts, args: &[&str]) -> Result<std::process::Output> {
-    let out = Command::new(&o.bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| {
-            format!(
-                "{} (cargo build --release -p keytrail-cli)",
-                o.bin.display()
-            )
-        })?;
-    if !matches!(out.status.code(), Some(0 | 1)) {
-        bail!(
-            "keytrail {args:?}: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(out)
+    run_keytrail(&o.bin, args)
 }
 
 /// Alert ids the store holds.
@@ -199,50 +181,10 @@ pub fn bench_detect_workers(args: &[String]) -> Result<()> {
             ],
         )?;
         let submit = start.elapsed().as_secs_f64();
-        let mut children = Vec::new();
-        for i in 0..k {
-            children.push(
-                Command::new(&o.bin)
-                    .args([
-                        "worker",
-                        "--quiet",
-                        "--nats",
-                        &o.nats,
-                        "--queue-prefix",
-                        &prefix,
-                        "--db",
-                        &db,
-                        "--name",
-                        &format!("bench-{i}"),
-                        "--exit-when-idle",
-                        "5s",
-                    ])
-                    .stdin(Stdio::null())
-                    .spawn()
-                    .context("start a worker")?,
-            );
-        }
-        for mut c in children {
-            let s = c.wait()?;
-            if !s.success() {
-                bail!("a worker failed: {s}");
-            }
-        }
-        let out = keytrail(&o, &["jobs", "--db", &db])?;
-        let jobs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(serde_json::from_str)
-            .collect::<Result<_, _>>()?;
+        let (jobs, span) = run_workers(&o.bin, &o.nats, &prefix, &db, k, "5s")?;
         if let Some(j) = jobs.iter().find(|j| j["state"] != "done") {
             bail!("{k} worker(s): a step is not done: {j}");
         }
-        let mut first = f64::MAX;
-        let mut last = 0f64;
-        for j in &jobs {
-            first = first.min(secs(j["started_at"].as_str().context("started_at")?)?);
-            last = last.max(secs(j["finished_at"].as_str().context("finished_at")?)?);
-        }
-        let span = last - first;
         let got = stored_alerts(&o, &db)?;
         if got != expected {
             bail!(

@@ -110,16 +110,16 @@ pub(crate) fn fresh_db(pg: &str, name: &str) -> Result<String> {
 }
 
 fn keytrail(o: &Opts, args: &[&str]) -> Result<std::process::Output> {
-    let out = Command::new(&o.bin)
+    run_keytrail(&o.bin, args)
+}
+
+/// Runs the keytrail binary `bin`; exit codes 0 and 1 are success.
+pub(crate) fn run_keytrail(bin: &std::path::Path, args: &[&str]) -> Result<std::process::Output> {
+    let out = Command::new(bin)
         .args(args)
         .stdin(Stdio::null())
         .output()
-        .with_context(|| {
-            format!(
-                "{} (cargo build --release -p keytrail-cli)",
-                o.bin.display()
-            )
-        })?;
+        .with_context(|| format!("{} (cargo build --release -p keytrail-cli)", bin.display()))?;
     if !matches!(out.status.code(), Some(0 | 1)) {
         bail!(
             "keytrail {args:?}: {}\n{}",
@@ -151,6 +151,60 @@ pub(crate) fn secs(t: &str) -> Result<f64> {
     let m: f64 = t.get(14..16).context("a minute")?.parse()?;
     let s: f64 = t.get(17..t.len() - 1).context("seconds")?.parse()?;
     Ok(day * 86400.0 + h * 3600.0 + m * 60.0 + s)
+}
+
+/// Starts `k` workers that exit when the queue stays empty for `idle`, waits
+/// for them, and returns the store's jobs and the span from the first job's
+/// start to the last one's end, in seconds.
+pub(crate) fn run_workers(
+    bin: &std::path::Path,
+    nats: &str,
+    prefix: &str,
+    db: &str,
+    k: usize,
+    idle: &str,
+) -> Result<(Vec<serde_json::Value>, f64)> {
+    let mut children = Vec::new();
+    for i in 0..k {
+        children.push(
+            Command::new(bin)
+                .args([
+                    "worker",
+                    "--quiet",
+                    "--nats",
+                    nats,
+                    "--queue-prefix",
+                    prefix,
+                    "--db",
+                    db,
+                    "--name",
+                    &format!("bench-{i}"),
+                    "--exit-when-idle",
+                    idle,
+                ])
+                .stdin(Stdio::null())
+                .spawn()
+                .context("start a worker")?,
+        );
+    }
+    for mut c in children {
+        let s = c.wait()?;
+        if !s.success() {
+            bail!("a worker failed: {s}");
+        }
+    }
+    let out = run_keytrail(bin, &["jobs", "--db", db])?;
+    let jobs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    let mut first = f64::MAX;
+    let mut last = 0f64;
+    for j in &jobs {
+        first = first.min(secs(j["started_at"].as_str().context("started_at")?)?);
+        last = last.max(secs(j["finished_at"].as_str().context("finished_at")?)?);
+    }
+    Ok((jobs, last - first))
 }
 
 /// Run the benchmark.
@@ -227,51 +281,11 @@ pub fn bench_workers(args: &[String]) -> Result<()> {
         let start = Instant::now();
         keytrail(&o, &args)?;
         let submit = start.elapsed().as_secs_f64();
-        let mut children = Vec::new();
-        for i in 0..k {
-            children.push(
-                Command::new(&o.bin)
-                    .args([
-                        "worker",
-                        "--quiet",
-                        "--nats",
-                        &o.nats,
-                        "--queue-prefix",
-                        &prefix,
-                        "--db",
-                        &db,
-                        "--name",
-                        &format!("bench-{i}"),
-                        "--exit-when-idle",
-                        "3s",
-                    ])
-                    .stdin(Stdio::null())
-                    .spawn()
-                    .context("start a worker")?,
-            );
-        }
-        for mut c in children {
-            let s = c.wait()?;
-            if !s.success() {
-                bail!("a worker failed: {s}");
-            }
-        }
-        let out = keytrail(&o, &["jobs", "--db", &db])?;
-        let jobs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(serde_json::from_str)
-            .collect::<Result<_, _>>()?;
+        let (jobs, span) = run_workers(&o.bin, &o.nats, &prefix, &db, k, "3s")?;
         let done = jobs.iter().filter(|j| j["state"] == "done").count();
         if done != o.jobs {
             bail!("{k} worker(s): {done} of {} jobs done", o.jobs);
         }
-        let mut first = f64::MAX;
-        let mut last = 0f64;
-        for j in &jobs {
-            first = first.min(secs(j["started_at"].as_str().context("started_at")?)?);
-            last = last.max(secs(j["finished_at"].as_str().context("finished_at")?)?);
-        }
-        let span = last - first;
         let n = stored_findings(&o, &db)?;
         if n != expected {
             bail!("{k} worker(s) found {n} findings, not {expected}");

@@ -33,26 +33,10 @@ pub enum DetectFormat {
     Ocsf,
 }
 
-/// Arguments of `keytrail detect`.
+/// The flags of `keytrail detect` that shape its engine; `keytrail submit
+/// detect` takes the same and hands them to the workers.
 #[derive(Debug, Clone, Args)]
-pub struct DetectArgs {
-    /// Audit-log files or directories, the format sniffed per file: CloudTrail (S3
-    /// layout `AWSLogs/<account>/CloudTrail/…`, gzip or plain, `{"Records":[…]}`,
-    /// JSON arrays, NDJSON, `aws cloudtrail lookup-events` output, CloudWatch Logs
-    /// exports, EventBridge envelopes or CSV such as Athena query results), Google
-    /// Cloud audit logs (`gcloud logging read`, sinks, Pub/Sub), Entra ID sign-in
-    /// and audit logs, the Microsoft 365 unified audit log and the Azure Activity
-    /// log (Graph, Management Activity API, Purview CSV, diagnostic and Log
-    /// Analytics exports; see docs/detect-clouds.md); `-` reads stdin; `s3://BUCKET/PREFIX` reads
-    /// the trail where CloudTrail delivers it (the AWS credentials and region of the
-    /// usual chain, `AWS_PROFILE`, `AWS_ENDPOINT_URL`): the account, region and date
-    /// folders are listed, not the whole bucket, and `--since`/`--until` list only
-    /// their days. Local paths and `s3://` cannot be mixed in one run.
-    /// Examples: `keytrail detect AWSLogs/`,
-    /// `keytrail detect s3://my-trail/AWSLogs/o-abc123/ --since 2024-03-01`
-    #[arg(value_name = "PATH", required = true)]
-    pub paths: Vec<PathBuf>,
-
+pub struct EngineArgs {
     /// Look only at events at or after this time: an RFC 3339 time or a date (its
     /// start, UTC). Files whose delivery time (in their name) is before it are not
     /// read; on S3 their day folders are not even listed.
@@ -96,25 +80,11 @@ pub struct DetectArgs {
     #[arg(long, value_name = "FILE")]
     pub owners: Option<PathBuf>,
 
-    /// Directory where per-identity baselines are loaded from and saved to, so that
-    /// daily runs continue where the last one stopped.
-    /// Example: `--state .keytrail-state`
-    #[arg(long, value_name = "DIR")]
-    pub state: Option<PathBuf>,
-
     /// Days at the start of each identity's history that only build its baseline
     /// (behavioural detectors stay quiet; playbook detectors still fire).
     /// Example: `--learning-days 14` (0 disables learning)
     #[arg(long, value_name = "N", default_value_t = 7)]
     pub learning_days: u32,
-
-    /// Output format. Example: `--format jsonl`
-    #[arg(long, value_enum, default_value_t = DetectFormat::Human)]
-    pub format: DetectFormat,
-
-    /// Write alerts to FILE instead of stdout. Example: `--output alerts.jsonl`
-    #[arg(long, short = 'o', value_name = "FILE")]
-    pub output: Option<PathBuf>,
 
     /// Raise only alerts at least this severe (info, low, medium, high, critical).
     /// Example: `--min-severity medium`
@@ -135,6 +105,46 @@ pub struct DetectArgs {
     /// Example: `keytrail detect --all-signals AWSLogs/`
     #[arg(long)]
     pub all_signals: bool,
+}
+
+/// Arguments of `keytrail detect`.
+#[derive(Debug, Clone, Args)]
+pub struct DetectArgs {
+    /// Audit-log files or directories, the format sniffed per file: CloudTrail (S3
+    /// layout `AWSLogs/<account>/CloudTrail/…`, gzip or plain, `{"Records":[…]}`,
+    /// JSON arrays, NDJSON, `aws cloudtrail lookup-events` output, CloudWatch Logs
+    /// exports, EventBridge envelopes or CSV such as Athena query results), Google
+    /// Cloud audit logs (`gcloud logging read`, sinks, Pub/Sub), Entra ID sign-in
+    /// and audit logs, the Microsoft 365 unified audit log and the Azure Activity
+    /// log (Graph, Management Activity API, Purview CSV, diagnostic and Log
+    /// Analytics exports; see docs/detect-clouds.md); `-` reads stdin; `s3://BUCKET/PREFIX` reads
+    /// the trail where CloudTrail delivers it (the AWS credentials and region of the
+    /// usual chain, `AWS_PROFILE`, `AWS_ENDPOINT_URL`): the account, region and date
+    /// folders are listed, not the whole bucket, and `--since`/`--until` list only
+    /// their days. Local paths and `s3://` cannot be mixed in one run.
+    /// Examples: `keytrail detect AWSLogs/`,
+    /// `keytrail detect s3://my-trail/AWSLogs/o-abc123/ --since 2024-03-01`
+    #[arg(value_name = "PATH", required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// The engine: time range, rules, IP intelligence, owners, learning and
+    /// alert filters (shared with `keytrail submit detect`).
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
+    /// Directory where per-identity baselines are loaded from and saved to, so that
+    /// daily runs continue where the last one stopped.
+    /// Example: `--state .keytrail-state`
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+
+    /// Output format. Example: `--format jsonl`
+    #[arg(long, value_enum, default_value_t = DetectFormat::Human)]
+    pub format: DetectFormat,
+
+    /// Write alerts to FILE instead of stdout. Example: `--output alerts.jsonl`
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 
     /// Exit with code 2 when any file inside a directory could not be opened (a path
     /// named on the command line that cannot be read always exits 2).
@@ -192,7 +202,7 @@ fn is_s3(p: &Path) -> bool {
 /// The engine of `args` (time range, learning period, rules, filters, IP
 /// intelligence, owners), and where its IP intelligence comes from; a
 /// distributed run's workers build theirs from the same flags.
-pub(crate) fn engine_builder(args: &DetectArgs) -> anyhow::Result<(EngineBuilder, String)> {
+pub(crate) fn engine_builder(args: &EngineArgs) -> anyhow::Result<(EngineBuilder, String)> {
     let range = TimeRange {
         since_ms: args.since.unwrap_or(i64::MIN),
         until_ms: args.until.unwrap_or(i64::MAX),
@@ -243,7 +253,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
             "this keytrail was built without S3 support: rebuild with the cargo feature `detect-s3` (cargo install keytrail-cli --features detect-s3)"
         );
     }
-    if let (Some(a), Some(b)) = (args.since, args.until)
+    if let (Some(a), Some(b)) = (args.engine.since, args.engine.until)
         && a > b
     {
         bail!("--since is after --until");
@@ -253,22 +263,22 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
             bail!("input `{}` does not exist", p.display());
         }
     }
-    for d in args.sigma.iter().chain(&args.ipintel) {
+    for d in args.engine.sigma.iter().chain(&args.engine.ipintel) {
         if !d.exists() {
             bail!("`{}` does not exist", d.display());
         }
     }
-    if let Some(o) = &args.owners
+    if let Some(o) = &args.engine.owners
         && !o.is_file()
     {
         bail!("owners file `{}` does not exist", o.display());
     }
 
     let range = TimeRange {
-        since_ms: args.since.unwrap_or(i64::MIN),
-        until_ms: args.until.unwrap_or(i64::MAX),
+        since_ms: args.engine.since.unwrap_or(i64::MIN),
+        until_ms: args.engine.until.unwrap_or(i64::MAX),
     };
-    let (mut builder, intel_from) = engine_builder(args)?;
+    let (mut builder, intel_from) = engine_builder(&args.engine)?;
     if let Some(s) = &args.state {
         std::fs::create_dir_all(s)
             .with_context(|| format!("cannot create state directory `{}`", s.display()))?;
@@ -301,7 +311,7 @@ pub fn run(args: &DetectArgs) -> anyhow::Result<i32> {
             "note: {builtin_skipped} built-in Sigma rule(s) not run: they are for logs keytrail does not read"
         );
     }
-    if !args.sigma.is_empty() && shared.sigma.len() <= shared.sigma_builtin.loaded {
+    if !args.engine.sigma.is_empty() && shared.sigma.len() <= shared.sigma_builtin.loaded {
         bail!("no Sigma rule could be loaded from the --sigma paths");
     }
     let content = content_lines(&shared, &intel_from);

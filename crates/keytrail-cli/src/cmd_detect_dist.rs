@@ -77,7 +77,7 @@ pub struct SubmitDetectArgs {
     /// The engine, as `keytrail detect` takes it (paths must exist where the
     /// workers run).
     #[command(flatten)]
-    pub engine: EngineFlags,
+    pub engine: crate::cmd_detect::EngineArgs,
 
     /// The queue.
     #[command(flatten)]
@@ -86,71 +86,6 @@ pub struct SubmitDetectArgs {
     /// The store the workers record alerts into (the run is recorded there).
     #[command(flatten)]
     pub db: DbArg,
-}
-
-/// The flags of `keytrail detect` that shape its engine.
-#[derive(Debug, Args)]
-pub struct EngineFlags {
-    /// Only events at or after TIME (RFC 3339 or YYYY-MM-DD).
-    ///
-    /// Example: `--since 2026-12-01`
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-
-    /// Only events at or before TIME.
-    ///
-    /// Example: `--until 2026-12-07T12:00:00Z`
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
-
-    /// Sigma rules (files or directories), besides the embedded ones.
-    ///
-    /// Example: `--sigma /srv/rules/sigma`
-    #[arg(long = "sigma", value_name = "DIR")]
-    pub sigma: Vec<PathBuf>,
-
-    /// Do not run the embedded SigmaHQ rules.
-    ///
-    /// Example: `--no-default-sigma`
-    #[arg(long)]
-    pub no_default_sigma: bool,
-
-    /// IP intelligence databases [default: each worker's `keytrail intel
-    /// update` cache].
-    ///
-    /// Example: `--ipintel /srv/intel`
-    #[arg(long, value_name = "DIR")]
-    pub ipintel: Vec<PathBuf>,
-
-    /// Owners file (expected identities' behaviour).
-    ///
-    /// Example: `--owners /srv/owners.yaml`
-    #[arg(long, value_name = "FILE")]
-    pub owners: Option<PathBuf>,
-
-    /// Days an identity only builds its baseline.
-    ///
-    /// Example: `--learning-days 14`
-    #[arg(long, value_name = "N", default_value_t = 7)]
-    pub learning_days: u32,
-
-    /// Record only alerts of at least this severity.
-    ///
-    /// Example: `--min-severity medium`
-    #[arg(long, value_name = "LEVEL", default_value = "info")]
-    pub min_severity: String,
-
-    /// Leave out rules whose id matches GLOB (repeatable).
-    ///
-    /// Example: `--exclude-rule 'sigma.*'`
-    #[arg(long = "exclude-rule", value_name = "GLOB")]
-    pub exclude_rules: Vec<String>,
-
-    /// Raise weak signals alone instead of combining them into incidents.
-    ///
-    /// Example: `--all-signals`
-    #[arg(long)]
-    pub all_signals: bool,
 }
 
 fn parse_name(s: &str) -> Result<String, String> {
@@ -171,38 +106,38 @@ fn absolute(p: &Path) -> anyhow::Result<PathBuf> {
     std::fs::canonicalize(p).with_context(|| format!("`{}` cannot be read", p.display()))
 }
 
-impl EngineFlags {
-    /// The flags as `keytrail detect` arguments (paths made absolute).
-    fn argv(&self) -> anyhow::Result<Vec<String>> {
-        let mut a: Vec<String> = Vec::new();
-        if let Some(s) = &self.since {
-            a.extend(["--since".into(), s.clone()]);
-        }
-        if let Some(s) = &self.until {
-            a.extend(["--until".into(), s.clone()]);
-        }
-        for s in &self.sigma {
-            a.extend(["--sigma".into(), absolute(s)?.display().to_string()]);
-        }
-        if self.no_default_sigma {
-            a.push("--no-default-sigma".into());
-        }
-        for s in &self.ipintel {
-            a.extend(["--ipintel".into(), absolute(s)?.display().to_string()]);
-        }
-        if let Some(o) = &self.owners {
-            a.extend(["--owners".into(), absolute(o)?.display().to_string()]);
-        }
-        a.extend(["--learning-days".into(), self.learning_days.to_string()]);
-        a.extend(["--min-severity".into(), self.min_severity.clone()]);
-        for r in &self.exclude_rules {
-            a.extend(["--exclude-rule".into(), r.clone()]);
-        }
-        if self.all_signals {
-            a.push("--all-signals".into());
-        }
-        Ok(a)
+/// The engine's flags as `keytrail detect` arguments (paths made absolute,
+/// times as RFC 3339), the settings a run records for its workers.
+fn engine_argv(e: &crate::cmd_detect::EngineArgs) -> anyhow::Result<Vec<String>> {
+    use keytrail_detect::time::format_rfc3339_ms;
+    let mut a: Vec<String> = Vec::new();
+    if let Some(t) = e.since {
+        a.extend(["--since".into(), format_rfc3339_ms(t)]);
     }
+    if let Some(t) = e.until {
+        a.extend(["--until".into(), format_rfc3339_ms(t)]);
+    }
+    for s in &e.sigma {
+        a.extend(["--sigma".into(), absolute(s)?.display().to_string()]);
+    }
+    if e.no_default_sigma {
+        a.push("--no-default-sigma".into());
+    }
+    for s in &e.ipintel {
+        a.extend(["--ipintel".into(), absolute(s)?.display().to_string()]);
+    }
+    if let Some(o) = &e.owners {
+        a.extend(["--owners".into(), absolute(o)?.display().to_string()]);
+    }
+    a.extend(["--learning-days".into(), e.learning_days.to_string()]);
+    a.extend(["--min-severity".into(), e.min_severity.as_str().to_string()]);
+    for r in &e.exclude_rules {
+        a.extend(["--exclude-rule".into(), r.clone()]);
+    }
+    if e.all_signals {
+        a.push("--all-signals".into());
+    }
+    Ok(a)
 }
 
 /// The engine of a run's settings (its `keytrail detect` flags).
@@ -216,12 +151,13 @@ fn engine_of(settings: &str) -> Result<(EngineBuilder, Shared), String> {
     let Command::Detect(args) = cli.command else {
         unreachable!("parsed as `detect`")
     };
-    for d in args.sigma.iter().chain(&args.ipintel) {
+    for d in args.engine.sigma.iter().chain(&args.engine.ipintel) {
         if !d.exists() {
             return Err(format!("`{}` does not exist on this worker", d.display()));
         }
     }
-    let (builder, _) = crate::cmd_detect::engine_builder(&args).map_err(|e| format!("{e:#}"))?;
+    let (builder, _) =
+        crate::cmd_detect::engine_builder(&args.engine).map_err(|e| format!("{e:#}"))?;
     let (shared, diags) = builder.build_shared();
     if let Some(d) = diags.iter().find(|d| d.is_error) {
         return Err(format!("{}: {}: {}", d.subject, d.kind, d.message));
@@ -242,7 +178,7 @@ pub fn run_submit(args: &SubmitDetectArgs) -> anyhow::Result<ExitStatus> {
     if let Some(d) = diags.first() {
         bail!("{}: {}", d.subject, d.message);
     }
-    let settings = serde_json::to_string(&args.engine.argv()?)?;
+    let settings = serde_json::to_string(&engine_argv(&args.engine)?)?;
     // The settings must make an engine here too: a typo fails now, not on
     // every worker.
     engine_of(&settings).map_err(anyhow::Error::msg)?;
@@ -541,6 +477,58 @@ fn record_alerts(
     Ok(sum.recorded)
 }
 
+/// Records a stage's alerts under the job's key (once) and moves the chain's
+/// checkpoint of `step` to this run's state, marking the step done.
+fn commit(
+    cx: &StepContext<'_>,
+    store: &mut Store,
+    run: &DetectRun,
+    job: &Job,
+    step: &str,
+    out: &keytrail_detect::distributed::StageOutput,
+    events: u64,
+) -> Result<Outcome, String> {
+    let recorded = record_alerts(store, run, job, &out.alerts)?;
+    let state = serde_json::to_string(&out.state).map_err(|e| e.to_string())?;
+    (cx.pause)(Phase::BeforeCheckpoint);
+    store
+        .detect_commit(run, step, &state, events)
+        .map_err(store_err)?;
+    (cx.pause)(Phase::AfterRecord);
+    Ok(Outcome {
+        findings: out.alerts.len() as u64,
+        recorded,
+    })
+}
+
+/// Submits `step` of the chain's next run when that run finished the stage
+/// before (`before`: `route` for a partition, `part` for a key partition).
+fn continue_chain(
+    cx: &StepContext<'_>,
+    store: &mut Store,
+    db: &str,
+    run: &DetectRun,
+    step: &str,
+    before: &str,
+) -> Result<(), String> {
+    let Some(next) = store.detect_next(run).map_err(store_err)? else {
+        return Ok(());
+    };
+    let needed = if before == "route" {
+        next.routes
+    } else {
+        next.partitions
+    };
+    if store
+        .detect_steps_done(&next.run, before)
+        .map_err(store_err)?
+        == needed
+    {
+        submit_steps(cx, db, &next.run, &[step.to_string()])?;
+    }
+    Ok(())
+}
+
 /// Partition `n`: its engine over its share of the run's logs, from the
 /// chain's checkpoint; the alerts and the new checkpoint recorded; what the
 /// key stage needs handed over. The last partition submits the key stage;
@@ -600,14 +588,7 @@ fn part_step(
         for (q, records) in &handed {
             bus.publish(&run.run, "keys", *q, step, 0, records)?;
         }
-        outcome.recorded = record_alerts(store, run, job, &out.alerts)?;
-        outcome.findings = out.alerts.len() as u64;
-        let state = serde_json::to_string(&out.state).map_err(|e| e.to_string())?;
-        (cx.pause)(Phase::BeforeCheckpoint);
-        store
-            .detect_commit(run, step, &state, out.stats.events)
-            .map_err(store_err)?;
-        (cx.pause)(Phase::AfterRecord);
+        outcome = commit(cx, store, run, job, step, &out, out.stats.events)?;
     }
     bus.purge(&run.run, "part", n)?;
     if store
@@ -623,14 +604,7 @@ fn part_step(
         }
         submit_steps(cx, db, &run.run, &ready)?;
     }
-    if let Some(next) = store.detect_next(run).map_err(store_err)?
-        && store
-            .detect_steps_done(&next.run, "route")
-            .map_err(store_err)?
-            == next.routes
-    {
-        submit_steps(cx, db, &next.run, &[step.to_string()])?;
-    }
+    continue_chain(cx, store, db, run, step, "route")?;
     Ok(outcome)
 }
 
@@ -664,23 +638,9 @@ fn keys_step(
             .collect();
         let (builder, shared) = cx.cache.engine(&run.settings)?;
         let out = run_keys(&builder, shared, state, sources, None);
-        outcome.recorded = record_alerts(store, run, job, &out.alerts)?;
-        outcome.findings = out.alerts.len() as u64;
-        let state = serde_json::to_string(&out.state).map_err(|e| e.to_string())?;
-        (cx.pause)(Phase::BeforeCheckpoint);
-        store
-            .detect_commit(run, step, &state, out.stats.key_events)
-            .map_err(store_err)?;
-        (cx.pause)(Phase::AfterRecord);
+        outcome = commit(cx, store, run, job, step, &out, out.stats.key_events)?;
     }
     bus.purge(&run.run, "keys", n)?;
-    if let Some(next) = store.detect_next(run).map_err(store_err)?
-        && store
-            .detect_steps_done(&next.run, "part")
-            .map_err(store_err)?
-            == next.partitions
-    {
-        submit_steps(cx, db, &next.run, &[step.to_string()])?;
-    }
+    continue_chain(cx, store, db, run, step, "part")?;
     Ok(outcome)
 }
