@@ -385,6 +385,7 @@ fn route_step(
             }
             events += routed.events;
         }
+        bus.confirm()?;
         let rows: Vec<(String, String, i64)> = regions
             .iter()
             .map(|(a, r, t)| (a.to_string(), r.to_string(), t))
@@ -577,7 +578,8 @@ fn part_step(
             known,
             run.partitions,
             memory_logs(logs),
-            1,
+            // Parse workers ahead of the engine, as `keytrail detect` runs.
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
         );
         let mut handed: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
         for k in &out.key_events {
@@ -588,6 +590,7 @@ fn part_step(
         for (q, records) in &handed {
             bus.publish(&run.run, "keys", *q, step, 0, records)?;
         }
+        bus.confirm()?;
         outcome = commit(cx, store, run, job, step, &out, out.stats.events)?;
     }
     bus.purge(&run.run, "part", n)?;

@@ -59,6 +59,8 @@ pub struct EventBus {
     config: QueueConfig,
     js: jetstream::Context,
     client: async_nats::Client,
+    /// Acknowledgements of published chunks not yet awaited, with their log.
+    unconfirmed: std::sync::Mutex<Vec<(String, jetstream::context::PublishAckFuture)>>,
 }
 
 impl QueueConfig {
@@ -112,11 +114,14 @@ impl EventBus {
             config: config.clone(),
             js,
             client,
+            unconfirmed: Default::default(),
         })
     }
 
-    /// Publishes a partition's share of one log (`records`: one per line) and
-    /// waits until JetStream stored it. Returns the messages published.
+    /// Publishes a partition's share of one log (`records`: one per line).
+    /// Returns the messages published; [`EventBus::confirm`] waits until
+    /// JetStream stored them (publishing many logs before confirming keeps
+    /// the round trips off the critical path).
     pub fn publish(
         &self,
         run: &str,
@@ -132,6 +137,10 @@ impl EventBus {
         self.rt.block_on(async {
             let mut acks = Vec::with_capacity(chunks.len());
             for (i, chunk) in chunks.iter().enumerate() {
+                // Many unconfirmed chunks: confirm them first (bounded memory).
+                if self.unconfirmed_len() >= 4096 {
+                    self.confirm_async().await?;
+                }
                 let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
                 gz.write_all(chunk)
                     .map_err(|e| format!("compressing {log}: {e}"))?;
@@ -152,14 +161,37 @@ impl EventBus {
                     )
                     .await
                     .map_err(|e| err(c, &format!("publishing {log}"), e))?;
-                acks.push(ack);
+                acks.push((log.to_string(), ack));
             }
-            for ack in acks {
-                ack.await
-                    .map_err(|e| err(c, &format!("{log} not stored"), e))?;
-            }
+            self.unconfirmed
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(acks);
             Ok(chunks.len() as u32)
         })
+    }
+
+    fn unconfirmed_len(&self) -> usize {
+        self.unconfirmed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    async fn confirm_async(&self) -> Result<(), QueueError> {
+        let pending =
+            std::mem::take(&mut *self.unconfirmed.lock().unwrap_or_else(|p| p.into_inner()));
+        for (log, ack) in pending {
+            ack.await
+                .map_err(|e| err(&self.config, &format!("{log} not stored"), e))?;
+        }
+        Ok(())
+    }
+
+    /// Waits until JetStream stored every chunk published so far: a step
+    /// records itself done only after this.
+    pub fn confirm(&self) -> Result<(), QueueError> {
+        self.rt.block_on(self.confirm_async())
     }
 
     /// Every chunk of a partition's share of a run's stage, the first copy of
