@@ -353,8 +353,13 @@ impl Store {
         chain: &str,
         regions: &[(String, String, i64)],
     ) -> Result<(), StoreError> {
+        // Rows in one order for every writer: route jobs upserting the same
+        // accounts' regions at once would otherwise deadlock on PostgreSQL
+        // (seen with 4 workers: "deadlock detected").
+        let mut rows: Vec<&(String, String, i64)> = regions.iter().collect();
+        rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         self.conn.write(|c| {
-            for (account, region, t) in regions {
+            for (account, region, t) in rows {
                 c.exec(
                     "INSERT INTO detect_regions (chain, account, region, first_ms) VALUES (?, ?, ?, ?) \
                      ON CONFLICT (chain, account, region) DO UPDATE SET first_ms = CASE \
