@@ -456,18 +456,7 @@ fn record_alerts(
     job: &Job,
     alerts: &[Alert],
 ) -> Result<bool, String> {
-    let mut records = Vec::with_capacity(alerts.len());
-    for a in alerts {
-        records.push(keytrail_store::Record {
-            kind: "alert".into(),
-            fingerprint: a.id.clone(),
-            rule_id: a.rule_id.clone(),
-            title: a.title.clone(),
-            severity: a.severity,
-            detail: serde_json::to_value(a).map_err(|e| e.to_string())?,
-            owner: None,
-        });
-    }
+    let records = crate::cmd_store::alert_records(alerts).map_err(|e| e.to_string())?;
     let mut rec = RunRecord::new("detect", &run.target);
     rec.run_key = job.key.clone();
     rec.keytrail_version = env!("CARGO_PKG_VERSION").to_string();

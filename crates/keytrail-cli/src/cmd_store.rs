@@ -276,6 +276,27 @@ pub fn record_inventory_run(
     Ok(())
 }
 
+/// Alerts as store records of kind `alert`, each under its own stable id
+/// (rule, principal, first evidence), kept whole as JSON.
+pub(crate) fn alert_records(
+    alerts: &[keytrail_detect::Alert],
+) -> serde_json::Result<Vec<keytrail_store::Record>> {
+    alerts
+        .iter()
+        .map(|a| {
+            Ok(keytrail_store::Record {
+                kind: "alert".into(),
+                fingerprint: a.id.clone(),
+                rule_id: a.rule_id.clone(),
+                title: a.title.clone(),
+                severity: a.severity,
+                detail: serde_json::to_value(a)?,
+                owner: None,
+            })
+        })
+        .collect()
+}
+
 /// Record the alerts of `keytrail detect` read from `paths`, when `args`
 /// names a store. Alerts are events, not states: a run never marks an
 /// earlier alert fixed.
@@ -300,19 +321,7 @@ pub fn record_alerts_run(
             .collect::<Vec<_>>()
             .join(" "),
     };
-    let mut records = Vec::with_capacity(alerts.len());
-    for a in alerts {
-        records.push(keytrail_store::Record {
-            kind: "alert".into(),
-            // The alert's own stable id (rule, principal, first evidence).
-            fingerprint: a.id.clone(),
-            rule_id: a.rule_id.clone(),
-            title: a.title.clone(),
-            severity: a.severity,
-            detail: serde_json::to_value(a)?,
-            owner: None,
-        });
-    }
+    let records = alert_records(alerts)?;
     let mut run = RunRecord::new("detect", &target);
     run.keytrail_version = env!("CARGO_PKG_VERSION").to_string();
     run.complete = false;

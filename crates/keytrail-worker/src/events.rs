@@ -194,17 +194,22 @@ impl EventBus {
         self.rt.block_on(self.confirm_async())
     }
 
+    /// The event stream.
+    async fn stream(&self) -> Result<stream::Stream, QueueError> {
+        let c = &self.config;
+        self.js
+            .get_stream(c.events_stream())
+            .await
+            .map_err(|e| err(c, &format!("stream {}", c.events_stream()), e))
+    }
+
     /// Every chunk of a partition's share of a run's stage, the first copy of
     /// each (log, chunk), in the order they were stored.
     pub fn read(&self, run: &str, stage: &str, partition: u32) -> Result<Vec<Chunk>, QueueError> {
         let subject = self.config.events_subject(run, stage, partition);
         let c = &self.config;
         self.rt.block_on(async {
-            let stream = self
-                .js
-                .get_stream(c.events_stream())
-                .await
-                .map_err(|e| err(c, &format!("stream {}", c.events_stream()), e))?;
+            let stream = self.stream().await?;
             let consumer: consumer::PullConsumer = stream
                 .create_consumer(consumer::pull::Config {
                     filter_subject: subject.clone(),
@@ -275,11 +280,7 @@ impl EventBus {
         let subject = self.config.events_subject(run, stage, partition);
         let c = &self.config;
         self.rt.block_on(async {
-            let stream = self
-                .js
-                .get_stream(c.events_stream())
-                .await
-                .map_err(|e| err(c, &format!("stream {}", c.events_stream()), e))?;
+            let stream = self.stream().await?;
             stream
                 .purge()
                 .filter(subject.clone())
@@ -293,11 +294,7 @@ impl EventBus {
     pub fn pending(&self) -> Result<u64, QueueError> {
         let c = &self.config;
         self.rt.block_on(async {
-            let mut stream = self
-                .js
-                .get_stream(c.events_stream())
-                .await
-                .map_err(|e| err(c, &format!("stream {}", c.events_stream()), e))?;
+            let mut stream = self.stream().await?;
             Ok(stream
                 .info()
                 .await
