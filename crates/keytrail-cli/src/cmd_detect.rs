@@ -61,6 +61,7 @@ pub struct EngineArgs {
     pub sigma: Vec<PathBuf>,
 
     /// Do not run the embedded SigmaHQ rules (only `--sigma` rules, if any).
+    /// Example: `--no-default-sigma --sigma my-rules/`
     #[arg(long)]
     pub no_default_sigma: bool,
 

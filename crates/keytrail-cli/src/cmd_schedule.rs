@@ -22,6 +22,10 @@ use std::time::Duration;
 pub enum ScheduleCommand {
     /// Schedule targets to be scanned every interval (one schedule each).
     Add(AddArgs),
+    /// Schedule a chain of CloudTrail detection runs on the workers: every
+    /// interval the logs are listed again and a run of the files new since
+    /// the chain's last run is submitted, as `keytrail submit detect` does.
+    Detect(DetectArgs),
     /// List the schedules: interval, next due time, last run and what it saw.
     List(ListArgs),
     /// Remove schedules (their jobs, runs and findings stay).
@@ -81,6 +85,53 @@ pub struct AddArgs {
     /// Example: `--jobs -`
     #[arg(long, value_name = "FILE")]
     pub jobs: Option<String>,
+
+    /// The store.
+    #[command(flatten)]
+    pub db: DbArg,
+}
+
+/// `keytrail schedule detect`.
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Prints one JSON line, as `schedule list` does, with \"created\" (false: the \
+chain was scheduled already, and is left as it was).\n\n\
+Each firing submits one job; the worker that takes it lists the LOGs, records a run of the \
+files no earlier run of the chain read (nothing when there are none) and submits its route jobs, \
+exactly as `keytrail submit detect --chain NAME` (docs/detect-distributed.md). A firing while the \
+last one's job is still queued or running submits nothing. The run continues the chain's state, \
+so alerts are those of `keytrail detect --state` over the same deliveries.\n\n\
+Exit codes: 0 = added (or there already), 2 = error (a LOG that does not exist, bad engine \
+settings, a bad interval; the store).\n\n\
+Examples:\n  keytrail schedule detect --every 5m --chain org-trail s3://org-trail/AWSLogs/o-abc123/\n  \
+keytrail schedule detect --every 15m --chain lab --partitions 4 /srv/trail/AWSLogs"
+)]
+pub struct DetectArgs {
+    /// Log files and directories at paths the workers can reach (made
+    /// absolute here), or `s3://BUCKET/PREFIX` (listed and read by the
+    /// workers, with their credentials and `--s3-endpoint`).
+    ///
+    /// Example: `s3://org-trail/AWSLogs/o-abc123/`
+    #[arg(value_name = "LOG", required = true)]
+    pub logs: Vec<std::path::PathBuf>,
+
+    /// The interval: a number and a unit, `m` (minutes), `h`, `d` or `w`
+    /// (at least one minute).
+    ///
+    /// Example: `--every 5m`
+    #[arg(long, value_name = "INTERVAL", value_parser = parse_every)]
+    pub every: u64,
+
+    /// The first firing (RFC 3339), later ones every INTERVAL after it
+    /// [default: now, so the next `schedule run` fires it].
+    ///
+    /// Example: `--start 2026-12-08T02:00:00Z`
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub start: Option<DateTime<Utc>>,
+
+    /// The runs.
+    #[command(flatten)]
+    pub run: crate::cmd_detect_dist::ChainArgs,
 
     /// The store.
     #[command(flatten)]
@@ -287,6 +338,7 @@ fn write_line(out: &mut impl Write, v: &Value) -> anyhow::Result<()> {
 pub fn run(cmd: &ScheduleCommand) -> anyhow::Result<ExitStatus> {
     match cmd {
         ScheduleCommand::Add(a) => add(a),
+        ScheduleCommand::Detect(a) => add_detect(a),
         ScheduleCommand::List(a) => list(a),
         ScheduleCommand::Remove(a) => change(a, "removed", |s, id| s.remove_schedule(id)),
         ScheduleCommand::Enable(a) => {
@@ -341,22 +393,43 @@ fn add(args: &AddArgs) -> anyhow::Result<ExitStatus> {
             if let Target::DetectStep { .. } = t {
                 anyhow::bail!(
                     "--jobs `{f}`: `{}` is a step of a detection run: a chain of detection runs \
-is scheduled by running `keytrail submit detect --chain NAME` again (it reads only new files)",
+is scheduled with `keytrail schedule detect --chain NAME` (each firing reads only new files)",
                     t.recorded()
                 );
             }
             targets.push(t);
         }
     }
-    let mut store = crate::cmd_store::open(args.db.db.as_deref(), false)?;
     let first_due = args.start.unwrap_or_else(now);
+    add_targets(&args.db, targets, args.every, first_due)
+}
+
+fn add_detect(args: &DetectArgs) -> anyhow::Result<ExitStatus> {
+    let chain = crate::cmd_detect_dist::chain_of(&args.logs, &args.run)?;
+    let first_due = args.start.unwrap_or_else(now);
+    add_targets(
+        &args.db,
+        vec![Target::DetectChain(chain)],
+        args.every,
+        first_due,
+    )
+}
+
+/// Adds one schedule per target and prints each.
+fn add_targets(
+    db: &DbArg,
+    targets: Vec<Target>,
+    every: u64,
+    first_due: DateTime<Utc>,
+) -> anyhow::Result<ExitStatus> {
+    let mut store = crate::cmd_store::open(db.db.as_deref(), false)?;
     let mut out = std::io::stdout().lock();
     for target in targets {
         let new = NewSchedule {
             kind: target.kind().as_str().to_string(),
             target: target.recorded(),
             spec: serde_json::to_string(&target)?,
-            every_seconds: args.every as i64,
+            every_seconds: every as i64,
             first_due,
         };
         let (schedule, created) = match store.add_schedule(&new) {

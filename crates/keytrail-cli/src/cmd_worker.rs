@@ -458,6 +458,7 @@ impl Runner for ScanRunner {
                     queue: &self.queue,
                     cache: &self.detect,
                     pause: &pause,
+                    s3_endpoint: self.s3_endpoint.as_deref(),
                 };
                 crate::cmd_detect_dist::run_step(&cx, job, db)
             }
@@ -611,7 +612,7 @@ impl ScanRunner {
                     argv.extend(["--s3-endpoint".into(), e.clone()]);
                 }
             }
-            Target::AwsAccount { .. } | Target::DetectStep { .. } => {
+            Target::AwsAccount { .. } | Target::DetectStep { .. } | Target::DetectChain(_) => {
                 return Err(format!("`{target}` is not a scan job's target"));
             }
         }
@@ -752,7 +753,7 @@ fn schedule_outcome(
 }
 
 /// Tell the store a job of schedule `id` succeeded.
-fn schedule_succeeded(
+pub(crate) fn schedule_succeeded(
     db: &str,
     id: i64,
     key: &str,

@@ -91,11 +91,17 @@ impl S3Logs {
     /// Loads the AWS configuration (credentials and region from the usual chain,
     /// `AWS_ENDPOINT_URL` honoured).
     pub fn connect() -> Result<S3Logs, String> {
+        S3Logs::connect_to(None)
+    }
+
+    /// [`S3Logs::connect`] to `endpoint` when given (an S3-compatible store or an
+    /// emulator; `keytrail worker --s3-endpoint`).
+    pub fn connect_to(endpoint: Option<&str>) -> Result<S3Logs, String> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-        let config = rt.block_on(crate::sdk::load_config(None, None));
+        let config = rt.block_on(crate::sdk::load_config(None, endpoint));
         Ok(S3Logs {
             rt: Arc::new(rt),
             config,

@@ -94,6 +94,43 @@ pub fn merge_key(path: &Path, local: bool, single: bool) -> i64 {
     key.unwrap_or(i64::MIN)
 }
 
+/// The slice of a run a log is routed in: where it was delivered (the account and
+/// region of a CloudTrail delivery path, `…/AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/…`,
+/// as `ACCOUNT/REGION`; else the log's folder) and its merge key ([`merge_key`])
+/// floored to a multiple of `slice_ms` (`i64::MIN` for a log without a time). A
+/// distributed run's route jobs are slices (split when a slice holds more files than
+/// a job takes): a failed route job names one account, region and time span.
+pub fn slice_of(name: &str, key: i64, slice_ms: i64) -> (String, i64) {
+    let parts: Vec<&str> = name.split('/').collect();
+    let place = parts
+        .iter()
+        .rposition(|p| *p == "AWSLogs")
+        .and_then(|i| {
+            let rest = &parts[i + 1..];
+            // An organisation trail has its id before the account.
+            let rest = match rest.first() {
+                Some(o) if o.starts_with("o-") => &rest[1..],
+                _ => rest,
+            };
+            match rest {
+                [account, service, region, ..] if service.starts_with("CloudTrail") => {
+                    Some(format!("{account}/{region}"))
+                }
+                _ => None,
+            }
+        })
+        .unwrap_or_else(|| match name.rsplit_once('/') {
+            Some((folder, _)) => folder.to_string(),
+            None => String::new(),
+        });
+    let time = if key == i64::MIN || slice_ms <= 0 {
+        key
+    } else {
+        key.div_euclid(slice_ms) * slice_ms
+    };
+    (place, time)
+}
+
 /// What one stage's engine produced.
 pub struct StageOutput {
     /// Alerts (sorted as a single run sorts them).
@@ -234,5 +271,40 @@ struct ArcBytes(Arc<Vec<u8>>);
 impl AsRef<[u8]> for ArcBytes {
     fn as_ref(&self) -> &[u8] {
         &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slice_of;
+
+    #[test]
+    fn slices_are_account_region_and_time_span() {
+        let day = 86_400_000;
+        let t = 1_709_510_400_000 + 3_600_000; // 2024-03-04T01:00Z
+        let org =
+            "s3://trail/AWSLogs/o-abc123/111122223333/CloudTrail/eu-west-1/2024/03/04/x.json.gz";
+        assert_eq!(
+            slice_of(org, t, day),
+            ("111122223333/eu-west-1".to_string(), t - 3_600_000)
+        );
+        let own = "/srv/logs/AWSLogs/111122223333/CloudTrail/us-east-1/2024/03/04/x.json.gz";
+        assert_eq!(slice_of(own, t, 3_600_000).0, "111122223333/us-east-1");
+        assert_eq!(slice_of(own, t, 3_600_000).1, t);
+        // Digests and other services are not CloudTrail deliveries: their folder.
+        let other = "/srv/logs/AWSLogs/111122223333/elasticloadbalancing/x.log";
+        assert_eq!(
+            slice_of(other, t, day).0,
+            "/srv/logs/AWSLogs/111122223333/elasticloadbalancing"
+        );
+        assert_eq!(slice_of("/tmp/a.json", t, day).0, "/tmp");
+        assert_eq!(slice_of("a.json", i64::MIN, day), (String::new(), i64::MIN));
+        // Times before 1970 floor downwards.
+        assert_eq!(slice_of("a.json", -1, day).1, -day);
+        // A truncated layout is a folder.
+        assert_eq!(
+            slice_of("/x/AWSLogs/1/CloudTrail", t, day).0,
+            "/x/AWSLogs/1"
+        );
     }
 }

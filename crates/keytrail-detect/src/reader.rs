@@ -36,7 +36,9 @@ mod ndjson;
 mod prefetch;
 mod split;
 
-pub use file::{FileRecords, MAX_BAD_RUN, read_file, read_path, read_paths, read_stream};
+pub use file::{
+    FileRecords, MAX_BAD_RUN, read_file, read_object_stream, read_path, read_paths, read_stream,
+};
 pub use list::{
     Fetch, LogObject, first_event_time_of, is_log_name, key_time, list_files, merge_order,
 };

@@ -181,19 +181,24 @@ impl Store {
             .collect())
     }
 
-    /// The files of one route job, by name.
-    pub fn detect_route_files(&mut self, run: &str, route: u32) -> Result<Vec<String>, StoreError> {
-        let mut names: Vec<String> = self
+    /// The files of one route job with their sizes (as listed when the run was
+    /// submitted), by name.
+    pub fn detect_route_files(
+        &mut self,
+        run: &str,
+        route: u32,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut files: Vec<(String, u64)> = self
             .conn
             .query(
-                "SELECT name FROM detect_files WHERE run = ? AND route = ?",
+                "SELECT name, size FROM detect_files WHERE run = ? AND route = ?",
                 &[Val::from(run), Val::Int(i64::from(route))],
             )?
             .iter()
-            .map(|r| r.text(0))
+            .map(|r| (r.text(0), u64::try_from(r.int(1)).unwrap_or(0)))
             .collect();
-        names.sort();
-        Ok(names)
+        files.sort();
+        Ok(files)
     }
 
     /// Marks a step of a run done (once: a repeated step changes nothing) and

@@ -244,7 +244,10 @@ fn check_fixture(s: &mut Store, version: u32) {
         let run = run.expect("the fixture's run");
         assert_eq!((run.chain.as_str(), run.previous), ("org", None));
         assert!(s.detect_step_is_done("r1", "route:0").unwrap());
-        assert_eq!(s.detect_route_files("r1", 0).unwrap(), vec!["a"]);
+        assert_eq!(
+            s.detect_route_files("r1", 0).unwrap(),
+            vec![("a".to_string(), 1)]
+        );
     } else {
         assert!(run.is_none());
     }
@@ -312,8 +315,14 @@ fn detection_runs_chain_and_checkpoints_move_once(db: Db) {
         .create_detect_run(&new("r1", &[("a", 10, 0), ("b", 20, 0), ("c", 30, 1)]))
         .unwrap();
     assert_eq!((r1.previous.as_deref(), r1.routes), (None, 2));
-    assert_eq!(s.detect_route_files("r1", 0).unwrap(), vec!["a", "b"]);
-    assert_eq!(s.detect_route_files("r1", 1).unwrap(), vec!["c"]);
+    assert_eq!(
+        s.detect_route_files("r1", 0).unwrap(),
+        vec![("a".to_string(), 10), ("b".to_string(), 20)]
+    );
+    assert_eq!(
+        s.detect_route_files("r1", 1).unwrap(),
+        vec![("c".to_string(), 30)]
+    );
     // The next run continues the chain; a run id is never reused.
     let r2 = s.create_detect_run(&new("r2", &[("d", 5, 0)])).unwrap();
     assert_eq!(r2.previous.as_deref(), Some("r1"));

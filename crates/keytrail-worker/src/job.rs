@@ -42,6 +42,28 @@ pub enum Target {
         /// The step.
         step: String,
     },
+    /// The next run of a chain of detection runs, fired by a schedule
+    /// (`keytrail schedule detect`): its logs listed again, a run of the
+    /// files new since the chain's last run recorded, and its route jobs
+    /// submitted, as `keytrail submit detect --chain CHAIN` does.
+    DetectChain(DetectChain),
+}
+
+/// What a scheduled detection run reads and how (`keytrail schedule detect`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetectChain {
+    /// The chain the runs continue.
+    pub chain: String,
+    /// Absolute paths the workers can reach, or `s3://BUCKET/PREFIX` URIs.
+    pub logs: Vec<String>,
+    /// Partitions of the identities and of the access key ids.
+    pub partitions: u32,
+    /// Log files per route job at most.
+    pub files_per_job: u32,
+    /// The time span of a route job's slice, in seconds.
+    pub slice_seconds: u64,
+    /// The engine's flags, as `keytrail detect` takes them.
+    pub settings: Vec<String>,
 }
 
 impl Target {
@@ -105,6 +127,7 @@ impl Target {
             Target::S3(u) => u.clone(),
             Target::AwsAccount { account, .. } => format!("aws:{account}"),
             Target::DetectStep { run, step } => format!("detect:{run}/{step}"),
+            Target::DetectChain(c) => format!("detect-chain:{}", c.chain),
         }
     }
 
@@ -112,7 +135,7 @@ impl Target {
     pub fn kind(&self) -> JobKind {
         match self {
             Target::AwsAccount { .. } => JobKind::Posture,
-            Target::DetectStep { .. } => JobKind::Detect,
+            Target::DetectStep { .. } | Target::DetectChain(_) => JobKind::Detect,
             _ => JobKind::Scan,
         }
     }

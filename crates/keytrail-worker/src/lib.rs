@@ -32,7 +32,7 @@ pub mod schedule;
 pub mod worker;
 
 pub use events::{Chunk, EventBus};
-pub use job::{Cursor, Job, JobKind, ScheduleRef, Target};
+pub use job::{Cursor, DetectChain, Job, JobKind, ScheduleRef, Target};
 pub use queue::{Published, Queue, QueueConfig, dead_headers};
 pub use schedule::{Fired, fire_due, schedule_job};
 pub use worker::{Event, Outcome, Runner, WorkerOptions, WorkerSummary};

@@ -267,3 +267,212 @@ fn a_log_that_cannot_be_read_fails_its_run_with_the_reason() {
     );
     assert_eq!(r.code, 2, "{r:?}");
 }
+
+/// `keytrail schedule detect` of an `s3://` prefix (moto, started by the test
+/// set-up), fired by `keytrail schedule run`: a worker lists the bucket,
+/// records a run of every log object cut into route jobs by account, region
+/// and time slice, and the route jobs read the objects from S3. The stored
+/// alerts are those of `keytrail detect --state` over the same files on
+/// disk. Fired again, the chain finds nothing new. An object S3 refuses fails
+/// its route job naming it; a bucket that refuses listing fails `submit
+/// detect` (exit 2).
+#[test]
+fn a_scheduled_chain_reads_s3_and_raises_the_alerts_of_one_process() {
+    use crate::detect_s3::{BUCKET, moto_env, served};
+    let s = served();
+    let nats = Nats::start();
+    let pg = Pg::new();
+    let db = pg.url();
+    let t = CliTest::new();
+    let mut expected = BTreeMap::new();
+    single_process(&t, &s.tree, &mut expected);
+    assert!(expected.len() >= 5, "{expected:?}");
+
+    let uri = format!("s3://{BUCKET}/");
+    let mut args: Vec<String> = [
+        "schedule",
+        "detect",
+        "--db",
+        &db,
+        "--every",
+        "5m",
+        "--start",
+        "2026-12-07T10:00:00Z",
+        "--chain",
+        "s3org",
+        "--partitions",
+        "2",
+        "--slice",
+        "6h",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(engine_flags());
+    args.push(uri.clone());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = t.run(&refs);
+    assert_eq!(r.code, 0, "{r:?}");
+    let added = &lines(&r)[0];
+    assert_eq!(added["kind"], "detect", "{added}");
+    assert_eq!(added["target"], "detect-chain:s3org", "{added}");
+    assert_eq!(added["job_target"]["type"], "detect_chain", "{added}");
+    assert_eq!(added["job_target"]["value"]["logs"][0], uri.as_str());
+    // The same chain again: left as it is.
+    let r = t.run(&refs);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(lines(&r)[0]["created"], false);
+
+    let fire = |now: &str| {
+        let r = t.run(&[
+            "schedule",
+            "run",
+            "--nats",
+            &nats.url(),
+            "--db",
+            &db,
+            "--now",
+            now,
+        ]);
+        assert_eq!(r.code, 0, "{r:?}");
+        lines(&r)
+    };
+    let fired = fire("2026-12-07T10:00:30Z");
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    let start = |name: &str| {
+        Worker::start_with(&t, &nats, &db, name, &[], |c| {
+            moto_env(c);
+        })
+    };
+    let w1 = start("w1");
+    let w2 = start("w2");
+    // The chain job, its route jobs, 2 partitions, 2 key partitions.
+    let until = Instant::now() + Duration::from_secs(300);
+    let runs = loop {
+        let runs = count(&pg, "SELECT COUNT(*) FROM detect_runs");
+        if runs == 1 {
+            let routes = count(&pg, "SELECT routes FROM detect_runs");
+            let js = jobs(&t, &db);
+            if js.len() as i64 == 1 + routes + 4 && js.iter().all(|j| j["state"] == "done") {
+                break routes;
+            }
+            assert!(
+                !js.iter().any(|j| j["state"] == "failed"),
+                "{js:?}\n{}\n{}",
+                w1.log(),
+                w2.log()
+            );
+        }
+        assert!(
+            Instant::now() < until,
+            "{:?}\n{}\n{}",
+            jobs(&t, &db),
+            w1.log(),
+            w2.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // Every object was read, in route jobs of one account and region each.
+    assert_eq!(
+        count(&pg, "SELECT COUNT(*) FROM detect_files") as usize,
+        s.files
+    );
+    assert!(runs >= 4, "two accounts, 6-hour slices: {runs} route jobs");
+    let mixed = count(
+        &pg,
+        "SELECT COUNT(*) FROM (SELECT route FROM detect_files GROUP BY route \
+         HAVING COUNT(DISTINCT split_part(name, '/CloudTrail/', 1)) > 1) m",
+    );
+    assert_eq!(mixed, 0, "a route job reads one account's files");
+    let got = stored(&t, &db);
+    let missing: Vec<&String> = expected.keys().filter(|k| !got.contains_key(*k)).collect();
+    let extra: Vec<&String> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, extra {extra:?}"
+    );
+    for (id, a) in &expected {
+        assert_eq!(&got[id], a, "alert {id}");
+    }
+    let sched = t.run(&["schedule", "list", "--db", &db]);
+    let sched = &lines(&sched)[0];
+    let outcome = sched["last_outcome"].as_str().unwrap();
+    assert!(
+        outcome.contains(&format!("{} new file(s)", s.files)),
+        "{outcome}"
+    );
+
+    // Fired again five minutes later: nothing new, no run.
+    let fired = fire("2026-12-07T10:05:30Z");
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    let until = Instant::now() + Duration::from_secs(120);
+    loop {
+        let sched = t.run(&["schedule", "list", "--db", &db]);
+        let outcome = lines(&sched)[0]["last_outcome"].to_string();
+        if outcome.contains("nothing new") {
+            assert!(outcome.contains(&s.files.to_string()), "{outcome}");
+            break;
+        }
+        assert!(Instant::now() < until, "{outcome}\n{}", w1.log());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(count(&pg, "SELECT COUNT(*) FROM detect_runs"), 1);
+
+    // An object S3 refuses: its route job fails naming it, and no
+    // partition runs.
+    let denied = format!("s3://denied-{BUCKET}/");
+    let mut sub = t.command(&[
+        "submit",
+        "detect",
+        "--nats",
+        &nats.url(),
+        "--db",
+        &db,
+        "--chain",
+        "denied",
+        "--partitions",
+        "2",
+        &denied,
+    ]);
+    moto_env(&mut sub);
+    let out = sub.output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let until = Instant::now() + Duration::from_secs(180);
+    let error = loop {
+        let js = jobs(&t, &db);
+        if let Some(f) = js.iter().find(|j| j["state"] == "failed") {
+            break f["error"].as_str().unwrap().to_string();
+        }
+        assert!(Instant::now() < until, "{js:?}\n{}", w1.log());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        error.contains(&format!("denied-{BUCKET}/{}", s.denied))
+            && error.contains("cannot be read"),
+        "{error}"
+    );
+    assert_eq!(
+        count(
+            &pg,
+            "SELECT COUNT(*) FROM detect_checkpoints WHERE chain = 'denied'"
+        ),
+        0
+    );
+
+    // A bucket that refuses listing: the submission fails, naming it.
+    let locked = format!("s3://locked-{BUCKET}/");
+    let mut sub = t.command(&[
+        "submit",
+        "detect",
+        "--nats",
+        &nats.url(),
+        "--db",
+        &db,
+        &locked,
+    ]);
+    moto_env(&mut sub);
+    let out = sub.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("locked-{BUCKET}")), "{stderr}");
+}

@@ -15,26 +15,26 @@ use keytrail_testkit::cloudtrail::{ActivityConfig, Layout, write_org_trail};
 
 use crate::{CliTest, Run};
 
-const BUCKET: &str = "org-trail";
+pub(crate) const BUCKET: &str = "org-trail";
 
 fn python() -> String {
     std::env::var("PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
 /// The trail on disk and moto serving it.
-struct Served {
+pub(crate) struct Served {
     _child: Child,
-    endpoint: String,
-    tree: PathBuf,
-    files: usize,
+    pub(crate) endpoint: String,
+    pub(crate) tree: PathBuf,
+    pub(crate) files: usize,
     /// The one object the `denied-` alias refuses (its key).
-    denied: String,
+    pub(crate) denied: String,
     _dir: tempfile::TempDir,
 }
 
 /// One generated trail and one moto for the whole test binary (the script serves
 /// until its standard input closes, when this process exits).
-fn served() -> &'static Served {
+pub(crate) fn served() -> &'static Served {
     static S: OnceLock<Served> = OnceLock::new();
     S.get_or_init(|| {
         let ok = Command::new(python())
@@ -112,11 +112,10 @@ fn served() -> &'static Served {
     })
 }
 
-/// Runs `keytrail ARGS` talking to moto only: its endpoint, fake credentials, no
+/// Sets `c` up to talk to moto only: its endpoint, fake credentials, no
 /// shared config files, no instance metadata.
-fn run_s3(t: &CliTest, args: &[&str]) -> Run {
+pub(crate) fn moto_env(c: &mut Command) {
     let s = served();
-    let mut c = t.command(args);
     for (k, _) in std::env::vars() {
         if k.starts_with("AWS_") {
             c.env_remove(k);
@@ -128,8 +127,15 @@ fn run_s3(t: &CliTest, args: &[&str]) -> Run {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .stdin(Stdio::null());
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+}
+
+/// Runs `keytrail ARGS` talking to moto only: its endpoint, fake credentials, no
+/// shared config files, no instance metadata.
+fn run_s3(t: &CliTest, args: &[&str]) -> Run {
+    let mut c = t.command(args);
+    moto_env(&mut c);
+    c.stdin(Stdio::null());
     let out = c.output().expect("run keytrail");
     Run {
         code: out.status.code().unwrap_or(-1),

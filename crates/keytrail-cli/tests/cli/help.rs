@@ -15,6 +15,11 @@ fn help_snapshots() {
         ),
         ("help_schedule_add", &["schedule", "add", "--help"][..]),
         ("help_schedule_run", &["schedule", "run", "--help"][..]),
+        (
+            "help_schedule_detect",
+            &["schedule", "detect", "--help"][..],
+        ),
+        ("help_submit_detect", &["submit", "detect", "--help"][..]),
     ] {
         let r = t.run(args);
         assert_eq!(r.code, 0, "{name}: {r:?}");
@@ -43,10 +48,12 @@ fn every_flag_has_an_example() {
         &["submit", "gitlab-group"],
         &["submit", "registry"],
         &["submit", "aws-org"],
+        &["submit", "detect"],
         &["collect", "aws"],
         &["worker"],
         &["jobs"],
         &["schedule", "add"],
+        &["schedule", "detect"],
         &["schedule", "list"],
         &["schedule", "remove"],
         &["schedule", "run"],

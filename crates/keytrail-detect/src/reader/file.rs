@@ -70,7 +70,8 @@ impl FileRecords {
         }
     }
 
-    pub(super) fn failed(name: &str, d: Diagnostic) -> Self {
+    /// A log that could not be opened: its only item is `d`.
+    pub fn failed(name: &str, d: Diagnostic) -> Self {
         FileRecords::new(name, Format::Failed(Some(d)))
     }
 
@@ -167,6 +168,17 @@ impl FileRecords {
 /// read in windows and split into records ([`SliceRecords::streaming`]).
 pub fn read_stream(name: &str, reader: Box<dyn Read + Send>) -> FileRecords {
     read_stream_sized(name, reader, 0, WINDOW_BYTES)
+}
+
+/// [`read_stream`] of an object whose stored size is known (an S3 object a
+/// distributed run's route job reads outside a merge), read as a merge reads it.
+pub fn read_object_stream(name: &str, reader: Box<dyn Read + Send>, size: u64) -> FileRecords {
+    read_stream_sized(
+        name,
+        reader,
+        usize::try_from(size).unwrap_or(0),
+        WINDOW_BYTES,
+    )
 }
 
 /// [`read_stream`] with the stream's expected length (a plain file's size, 0 when
