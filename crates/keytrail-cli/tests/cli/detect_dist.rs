@@ -87,6 +87,20 @@ fn stored(t: &CliTest, db: &str) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// The store holds exactly `expected`'s alerts, field by field.
+fn assert_stored_alerts_are(t: &CliTest, db: &str, expected: &BTreeMap<String, Value>) {
+    let got = stored(t, db);
+    let missing: Vec<&String> = expected.keys().filter(|k| !got.contains_key(*k)).collect();
+    let extra: Vec<&String> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, extra {extra:?}"
+    );
+    for (id, a) in expected {
+        assert_eq!(&got[id], a, "alert {id}");
+    }
+}
+
 fn submit(t: &CliTest, nats: &Nats, db: &str, tree: &Path, extra: &[&str]) -> Run {
     let mut args: Vec<String> = vec![
         "submit".into(),
@@ -201,16 +215,7 @@ fn workers_raise_the_alerts_of_one_process_over_a_chain_of_runs() {
     let routes2 = run2["routes"].as_u64().unwrap() as usize;
     wait_all_done(&t, &db, routes1 + routes2 + 12, 300, &[&w1, &w2]);
 
-    let got = stored(&t, &db);
-    let missing: Vec<&String> = expected.keys().filter(|k| !got.contains_key(*k)).collect();
-    let extra: Vec<&String> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "missing {missing:?}, extra {extra:?}"
-    );
-    for (id, a) in &expected {
-        assert_eq!(&got[id], a, "alert {id}");
-    }
+    assert_stored_alerts_are(&t, &db, &expected);
     // Every step once; nothing left on the event stream.
     assert_eq!(
         count(&pg, "SELECT COUNT(*) FROM detect_steps") as usize,
@@ -323,20 +328,8 @@ fn a_scheduled_chain_reads_s3_and_raises_the_alerts_of_one_process() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(lines(&r)[0]["created"], false);
 
-    let fire = |now: &str| {
-        let r = t.run(&[
-            "schedule",
-            "run",
-            "--nats",
-            &nats.url(),
-            "--db",
-            &db,
-            "--now",
-            now,
-        ]);
-        assert_eq!(r.code, 0, "{r:?}");
-        lines(&r)
-    };
+    let nats_url = nats.url();
+    let fire = |now: &str| crate::schedule::fire(&t, &nats, &db, now);
     let fired = fire("2026-12-07T10:00:30Z");
     assert_eq!(fired.len(), 1, "{fired:?}");
     let start = |name: &str| {
@@ -384,16 +377,7 @@ fn a_scheduled_chain_reads_s3_and_raises_the_alerts_of_one_process() {
          HAVING COUNT(DISTINCT split_part(name, '/CloudTrail/', 1)) > 1) m",
     );
     assert_eq!(mixed, 0, "a route job reads one account's files");
-    let got = stored(&t, &db);
-    let missing: Vec<&String> = expected.keys().filter(|k| !got.contains_key(*k)).collect();
-    let extra: Vec<&String> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "missing {missing:?}, extra {extra:?}"
-    );
-    for (id, a) in &expected {
-        assert_eq!(&got[id], a, "alert {id}");
-    }
+    assert_stored_alerts_are(&t, &db, &expected);
     let sched = t.run(&["schedule", "list", "--db", &db]);
     let sched = &lines(&sched)[0];
     let outcome = sched["last_outcome"].as_str().unwrap();
@@ -418,24 +402,18 @@ fn a_scheduled_chain_reads_s3_and_raises_the_alerts_of_one_process() {
     }
     assert_eq!(count(&pg, "SELECT COUNT(*) FROM detect_runs"), 1);
 
+    // `submit detect` talking to moto.
+    let submit_s3 = |extra: &[&str]| {
+        let mut args = vec!["submit", "detect", "--nats", &nats_url, "--db", &db];
+        args.extend(extra);
+        let mut sub = t.command(&args);
+        moto_env(&mut sub);
+        sub.output().unwrap()
+    };
     // An object S3 refuses: its route job fails naming it, and no
     // partition runs.
     let denied = format!("s3://denied-{BUCKET}/");
-    let mut sub = t.command(&[
-        "submit",
-        "detect",
-        "--nats",
-        &nats.url(),
-        "--db",
-        &db,
-        "--chain",
-        "denied",
-        "--partitions",
-        "2",
-        &denied,
-    ]);
-    moto_env(&mut sub);
-    let out = sub.output().unwrap();
+    let out = submit_s3(&["--chain", "denied", "--partitions", "2", &denied]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let until = Instant::now() + Duration::from_secs(180);
     let error = loop {
@@ -461,17 +439,7 @@ fn a_scheduled_chain_reads_s3_and_raises_the_alerts_of_one_process() {
 
     // A bucket that refuses listing: the submission fails, naming it.
     let locked = format!("s3://locked-{BUCKET}/");
-    let mut sub = t.command(&[
-        "submit",
-        "detect",
-        "--nats",
-        &nats.url(),
-        "--db",
-        &db,
-        &locked,
-    ]);
-    moto_env(&mut sub);
-    let out = sub.output().unwrap();
+    let out = submit_s3(&[&locked]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains(&format!("locked-{BUCKET}")), "{stderr}");

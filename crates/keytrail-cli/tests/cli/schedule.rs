@@ -52,7 +52,7 @@ fn commit(dir: &Path, msg: &str) -> String {
 }
 
 /// `keytrail schedule run` at `now`: its lines.
-fn fire(t: &CliTest, nats: &Nats, db: &str, now: &str) -> Vec<Value> {
+pub(crate) fn fire(t: &CliTest, nats: &Nats, db: &str, now: &str) -> Vec<Value> {
     let r = t.run(&[
         "schedule",
         "run",
