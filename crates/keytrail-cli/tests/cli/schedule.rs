@@ -501,6 +501,27 @@ fn bad_schedule_inputs_are_named() {
     ]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("RFC 3339"), "{}", r.stderr);
+    // Detection chains: a log that does not exist, logs on S3 and on disk
+    // in one chain, a bucket-less URI, a slice under a minute, rules that
+    // do not exist: each named, nothing stored.
+    t.write("trail/a.json", r#"{"Records":[]}"#);
+    let detect = |extra: &[&str]| {
+        let mut args = vec!["schedule", "detect", "--db", &db, "--every", "5m"];
+        args.extend(extra);
+        t.run(&args)
+    };
+    for (args, says) in [
+        (&["nope"][..], "nope"),
+        (&["trail", "s3://bucket/AWSLogs/"][..], "cannot be combined"),
+        (&["s3://"][..], "names no bucket"),
+        (&["--slice", "10s", "trail"][..], "at least a minute"),
+        (&["--sigma", "no-rules", "trail"][..], "no-rules"),
+        (&["--chain", "a.b", "trail"][..], "letters, digits"),
+    ] {
+        let r = detect(args);
+        assert_eq!(r.code, 2, "{args:?}: {r:?}");
+        assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
+    }
     let r = t.run(&["schedule", "list", "--db", &db]);
     assert_eq!(r.code, 2, "no store yet: {r:?}");
 
