@@ -20,17 +20,13 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::workers::{fresh_db, run_keytrail, run_workers};
+use crate::workers::{Cluster, fresh_db, run_keytrail, run_workers};
 
 struct Opts {
     accounts: usize,
     rate: f64,
     partitions: u32,
-    workers: Vec<usize>,
-    nats: String,
-    pg: String,
-    bin: PathBuf,
-    dir: PathBuf,
+    c: Cluster,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
@@ -38,37 +34,31 @@ fn parse(args: &[String]) -> Result<Opts> {
         accounts: 4,
         rate: 1.0,
         partitions: 8,
-        workers: vec![1, 2, 4],
-        nats: "nats://127.0.0.1:4222".into(),
-        pg: "postgres://postgres@127.0.0.1:5432".into(),
-        bin: crate::target_dir().join("release").join("keytrail"),
-        dir: std::env::temp_dir().join("keytrail-bench-detect-workers"),
+        c: Cluster::new("keytrail-bench-detect-workers"),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut val = || it.next().with_context(|| format!("{a} needs a value"));
+        let mut val = || {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{a} needs a value"))
+        };
         match a.as_str() {
             "--accounts" => o.accounts = val()?.parse()?,
             "--rate" => o.rate = val()?.parse()?,
             "--partitions" => o.partitions = val()?.parse()?,
-            "--workers" => {
-                o.workers = val()?
-                    .split(',')
-                    .map(|n| n.trim().parse())
-                    .collect::<Result<_, _>>()?
+            other => {
+                if !o.c.take(other, &mut val)? {
+                    bail!("unknown argument {other}")
+                }
             }
-            "--nats" => o.nats = val()?.clone(),
-            "--pg" => o.pg = val()?.trim_end_matches('/').to_string(),
-            "--bin" => o.bin = PathBuf::from(val()?),
-            "--dir" => o.dir = PathBuf::from(val()?),
-            other => bail!("unknown argument {other}"),
         }
     }
     Ok(o)
 }
 
 fn keytrail(o: &Opts, args: &[&str]) -> Result<std::process::Output> {
-    run_keytrail(&o.bin, args)
+    run_keytrail(&o.c.bin, args)
 }
 
 /// Alert ids the store holds.
@@ -84,13 +74,13 @@ fn stored_alerts(o: &Opts, db: &str) -> Result<BTreeSet<String>> {
 /// Run the benchmark.
 pub fn bench_detect_workers(args: &[String]) -> Result<()> {
     let o = parse(args)?;
-    if !o.bin.is_file() {
+    if !o.c.bin.is_file() {
         bail!(
             "{} is missing: cargo build --release -p keytrail-cli (or pass --bin)",
-            o.bin.display()
+            o.c.bin.display()
         );
     }
-    let tree = o.dir.join(format!("trail-{}-{}", o.accounts, o.rate));
+    let tree = o.c.dir.join(format!("trail-{}-{}", o.accounts, o.rate));
     let marker = tree.join(".complete");
     if !marker.exists() {
         if tree.exists() {
@@ -124,7 +114,7 @@ pub fn bench_detect_workers(args: &[String]) -> Result<()> {
     let tag = std::process::id();
 
     // 1. One process.
-    let db = fresh_db(&o.pg, &format!("kt_bench_detect_single_{tag}"))?;
+    let db = fresh_db(&o.c.pg, &format!("kt_bench_detect_single_{tag}"))?;
     let start = Instant::now();
     let out = keytrail(
         &o,
@@ -157,8 +147,8 @@ pub fn bench_detect_workers(args: &[String]) -> Result<()> {
     // 2. Workers.
     println!("| workers | submit s | span s | events/s | vs one process | steps |");
     println!("|---|---|---|---|---|---|");
-    for &k in &o.workers {
-        let db = fresh_db(&o.pg, &format!("kt_bench_detect_w{k}_{tag}"))?;
+    for &k in &o.c.workers {
+        let db = fresh_db(&o.c.pg, &format!("kt_bench_detect_w{k}_{tag}"))?;
         let prefix = format!("benchd{tag}w{k}");
         let partitions = o.partitions.to_string();
         let start = Instant::now();
@@ -168,7 +158,7 @@ pub fn bench_detect_workers(args: &[String]) -> Result<()> {
                 "submit",
                 "detect",
                 "--nats",
-                &o.nats,
+                &o.c.nats,
                 "--queue-prefix",
                 &prefix,
                 "--db",
@@ -181,7 +171,7 @@ pub fn bench_detect_workers(args: &[String]) -> Result<()> {
             ],
         )?;
         let submit = start.elapsed().as_secs_f64();
-        let (jobs, span) = run_workers(&o.bin, &o.nats, &prefix, &db, k, "5s")?;
+        let (jobs, span) = run_workers(&o.c.bin, &o.c.nats, &prefix, &db, k, "5s")?;
         if let Some(j) = jobs.iter().find(|j| j["state"] != "done") {
             bail!("{k} worker(s): a step is not done: {j}");
         }

@@ -20,43 +20,80 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+/// The options both worker benchmarks take (`--workers`, `--nats`, `--pg`,
+/// `--bin`, `--dir`).
+pub(crate) struct Cluster {
+    pub(crate) workers: Vec<usize>,
+    pub(crate) nats: String,
+    pub(crate) pg: String,
+    pub(crate) bin: PathBuf,
+    pub(crate) dir: PathBuf,
+}
+
+impl Cluster {
+    /// The defaults: 1, 2 and 4 workers, the local servers, the release
+    /// binary, `dir_name` in the temporary folder.
+    pub(crate) fn new(dir_name: &str) -> Cluster {
+        Cluster {
+            workers: vec![1, 2, 4],
+            nats: "nats://127.0.0.1:4222".into(),
+            pg: "postgres://postgres@127.0.0.1:5432".into(),
+            bin: crate::target_dir().join("release").join("keytrail"),
+            dir: std::env::temp_dir().join(dir_name),
+        }
+    }
+
+    /// Takes `flag` when it is one of these options, its value from `val`;
+    /// false when it is not.
+    pub(crate) fn take(
+        &mut self,
+        flag: &str,
+        val: &mut dyn FnMut() -> Result<String>,
+    ) -> Result<bool> {
+        match flag {
+            "--workers" => {
+                self.workers = val()?
+                    .split(',')
+                    .map(|n| n.trim().parse())
+                    .collect::<Result<_, _>>()?
+            }
+            "--nats" => self.nats = val()?,
+            "--pg" => self.pg = val()?.trim_end_matches('/').to_string(),
+            "--bin" => self.bin = PathBuf::from(val()?),
+            "--dir" => self.dir = PathBuf::from(val()?),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 struct Opts {
     jobs: usize,
     files: usize,
-    workers: Vec<usize>,
-    nats: String,
-    pg: String,
-    bin: PathBuf,
-    dir: PathBuf,
+    c: Cluster,
 }
 
 fn parse(args: &[String]) -> Result<Opts> {
     let mut o = Opts {
         jobs: 200,
         files: 20,
-        workers: vec![1, 2, 4],
-        nats: "nats://127.0.0.1:4222".into(),
-        pg: "postgres://postgres@127.0.0.1:5432".into(),
-        bin: crate::target_dir().join("release").join("keytrail"),
-        dir: std::env::temp_dir().join("keytrail-bench-workers"),
+        c: Cluster::new("keytrail-bench-workers"),
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut val = || it.next().with_context(|| format!("{a} needs a value"));
+        let mut val = || {
+            it.next()
+                .cloned()
+                .with_context(|| format!("{a} needs a value"))
+        };
         match a.as_str() {
             "--jobs" => o.jobs = val()?.parse()?,
             "--files" => o.files = val()?.parse()?,
-            "--workers" => {
-                o.workers = val()?
-                    .split(',')
-                    .map(|n| n.trim().parse())
-                    .collect::<Result<_, _>>()?
+            other => {
+                if !o.c.take(other, &mut val)? {
+                    bail!("unknown argument {other}")
+                }
             }
-            "--nats" => o.nats = val()?.clone(),
-            "--pg" => o.pg = val()?.trim_end_matches('/').to_string(),
-            "--bin" => o.bin = PathBuf::from(val()?),
-            "--dir" => o.dir = PathBuf::from(val()?),
-            other => bail!("unknown argument {other}"),
         }
     }
     Ok(o)
@@ -65,13 +102,13 @@ fn parse(args: &[String]) -> Result<Opts> {
 /// `jobs` repositories of `files` files (16 KiB each, a fake secret every
 /// 8 KiB on average). Returns the repositories and their total bytes.
 fn corpus(o: &Opts) -> Result<(Vec<PathBuf>, u64)> {
-    let marker = o.dir.join(format!(".complete-{}-{}", o.jobs, o.files));
+    let marker = o.c.dir.join(format!(".complete-{}-{}", o.jobs, o.files));
     let repos: Vec<PathBuf> = (0..o.jobs)
-        .map(|i| o.dir.join(format!("repo{i:05}")))
+        .map(|i| o.c.dir.join(format!("repo{i:05}")))
         .collect();
     if !marker.exists() {
-        if o.dir.exists() {
-            std::fs::remove_dir_all(&o.dir)?;
+        if o.c.dir.exists() {
+            std::fs::remove_dir_all(&o.c.dir)?;
         }
         for (i, r) in repos.iter().enumerate() {
             std::fs::create_dir_all(r.join("src"))?;
@@ -110,7 +147,7 @@ pub(crate) fn fresh_db(pg: &str, name: &str) -> Result<String> {
 }
 
 fn keytrail(o: &Opts, args: &[&str]) -> Result<std::process::Output> {
-    run_keytrail(&o.bin, args)
+    run_keytrail(&o.c.bin, args)
 }
 
 /// Runs the keytrail binary `bin`; exit codes 0 and 1 are success.
@@ -210,10 +247,10 @@ pub(crate) fn run_workers(
 /// Run the benchmark.
 pub fn bench_workers(args: &[String]) -> Result<()> {
     let o = parse(args)?;
-    if !o.bin.is_file() {
+    if !o.c.bin.is_file() {
         bail!(
             "{} is missing: cargo build --release -p keytrail-cli (or pass --bin)",
-            o.bin.display()
+            o.c.bin.display()
         );
     }
     let (repos, bytes) = corpus(&o)?;
@@ -228,7 +265,7 @@ pub fn bench_workers(args: &[String]) -> Result<()> {
     let tag = std::process::id();
 
     // 1. One process, every repository.
-    let db = fresh_db(&o.pg, &format!("kt_bench_single_{tag}"))?;
+    let db = fresh_db(&o.c.pg, &format!("kt_bench_single_{tag}"))?;
     let mut args = vec!["scan", "--quiet", "--format", "jsonl", "--db", &db];
     args.extend(paths.iter().map(String::as_str));
     let start = Instant::now();
@@ -241,7 +278,7 @@ pub fn bench_workers(args: &[String]) -> Result<()> {
     );
 
     // One process per repository (what a shell loop or a CI matrix does).
-    let db = fresh_db(&o.pg, &format!("kt_bench_each_{tag}"))?;
+    let db = fresh_db(&o.c.pg, &format!("kt_bench_each_{tag}"))?;
     let start = Instant::now();
     for p in &paths {
         keytrail(
@@ -264,14 +301,14 @@ pub fn bench_workers(args: &[String]) -> Result<()> {
         "| workers | submit s | span s | jobs/min | MiB/s | vs one scan of all | vs one process per target |"
     );
     println!("|---|---|---|---|---|---|---|");
-    for &k in &o.workers {
-        let db = fresh_db(&o.pg, &format!("kt_bench_w{k}_{tag}"))?;
+    for &k in &o.c.workers {
+        let db = fresh_db(&o.c.pg, &format!("kt_bench_w{k}_{tag}"))?;
         let prefix = format!("bench{tag}w{k}");
         let mut args = vec![
             "submit",
             "scan",
             "--nats",
-            &o.nats,
+            &o.c.nats,
             "--queue-prefix",
             &prefix,
             "--db",
@@ -281,7 +318,7 @@ pub fn bench_workers(args: &[String]) -> Result<()> {
         let start = Instant::now();
         keytrail(&o, &args)?;
         let submit = start.elapsed().as_secs_f64();
-        let (jobs, span) = run_workers(&o.bin, &o.nats, &prefix, &db, k, "3s")?;
+        let (jobs, span) = run_workers(&o.c.bin, &o.c.nats, &prefix, &db, k, "3s")?;
         let done = jobs.iter().filter(|j| j["state"] == "done").count();
         if done != o.jobs {
             bail!("{k} worker(s): {done} of {} jobs done", o.jobs);
