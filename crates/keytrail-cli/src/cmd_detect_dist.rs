@@ -254,11 +254,20 @@ fn s3_uri(_: &str) -> anyhow::Result<()> {
 /// The log files of a chain's LOGs as listed now: (name, size); names are
 /// absolute paths or `s3://` URIs. A LOG that cannot be listed is an error
 /// (a run never passes on logs it did not read).
-fn list_logs(chain: &DetectChain, s3_endpoint: Option<&str>) -> Result<Vec<(String, u64)>, String> {
+/// On S3, date folders ending before `listed_since` are not listed.
+fn list_logs(
+    chain: &DetectChain,
+    s3_endpoint: Option<&str>,
+    listed_since: Option<i64>,
+) -> Result<Vec<(String, u64)>, String> {
     if chain.logs.iter().any(|n| is_s3(n)) {
         let args = detect_args(&chain.settings)?;
         let range = keytrail_detect::engine::TimeRange {
-            since_ms: args.engine.since.unwrap_or(i64::MIN),
+            since_ms: args
+                .engine
+                .since
+                .unwrap_or(i64::MIN)
+                .max(listed_since.unwrap_or(i64::MIN)),
             until_ms: args.engine.until.unwrap_or(i64::MAX),
         };
         return list_s3(&chain.logs, range, s3_endpoint);
@@ -315,6 +324,10 @@ fn list_s3(
 ) -> Result<Vec<(String, u64)>, String> {
     Err("this keytrail was built without S3 support (cargo feature `detect-s3`)".into())
 }
+
+/// How far before the newest delivery a chain has read an S3 chain's next
+/// run lists (a day: late deliveries land in the folder of their own day).
+const LIST_BACK_MS: i64 = 86_400_000;
 
 /// The time a log is merged by, as one process merges these logs: local
 /// files by the time in their name or their first record (for a run of
@@ -406,8 +419,16 @@ fn submit_run(
             "partitions": run.partitions,
         }));
     }
-    let listed = list_logs(chain, s3_endpoint)?;
     let read = store.detect_chain_files(&chain.chain).map_err(store_err)?;
+    // CloudTrail files a delivery under the day it is delivered and names it
+    // by that time: nothing new is older than the newest delivery read, so
+    // an S3 chain lists from a day before it, not the whole trail again.
+    let listed_since = read
+        .keys()
+        .filter_map(|n| keytrail_detect::reader::key_time(Path::new(n)))
+        .max()
+        .map(|t| t.saturating_sub(LIST_BACK_MS));
+    let listed = list_logs(chain, s3_endpoint, listed_since)?;
     let mut new = Vec::new();
     let mut already = 0u64;
     for (name, size) in listed {

@@ -394,7 +394,15 @@ fn a_scheduled_chain_reads_s3_and_raises_the_alerts_of_one_process() {
         let sched = t.run(&["schedule", "list", "--db", &db]);
         let outcome = lines(&sched)[0]["last_outcome"].to_string();
         if outcome.contains("nothing new") {
-            assert!(outcome.contains(&s.files.to_string()), "{outcome}");
+            // Only the date folders from a day before the newest delivery
+            // read were listed again (the trail spans two days and more).
+            let listed: usize = outcome
+                .split("nothing new: ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{outcome}"));
+            assert!(listed > 0 && listed < s.files, "{outcome} of {}", s.files);
             break;
         }
         assert!(Instant::now() < until, "{outcome}\n{}", w1.log());
