@@ -409,26 +409,35 @@ fn submit_run(
     let mut store = Store::open(db).map_err(store_err)?;
     if let Some(run) = store.detect_run(run_id).map_err(store_err)? {
         submit_routes(queue, db, &run)?;
-        let files = store
-            .detect_chain_files(&chain.chain)
-            .map_err(store_err)?
-            .len();
+        let mut files = 0;
+        for r in 0..run.routes {
+            files += store
+                .detect_route_files(&run.run, r)
+                .map_err(store_err)?
+                .len();
+        }
         return Ok(json!({
             "run": run.run, "chain": run.chain, "previous": run.previous, "files": files,
             "already_read": 0, "routes": run.routes, "slices": Value::Null,
             "partitions": run.partitions,
         }));
     }
-    let read = store.detect_chain_files(&chain.chain).map_err(store_err)?;
     // CloudTrail files a delivery under the day it is delivered and names it
     // by that time: nothing new is older than the newest delivery read, so
-    // an S3 chain lists from a day before it, not the whole trail again.
-    let listed_since = read
-        .keys()
+    // an S3 chain lists from a day before the newest its last run read, not
+    // the whole trail again.
+    let listed_since = store
+        .detect_last_run_files(&chain.chain)
+        .map_err(store_err)?
+        .iter()
         .filter_map(|n| keytrail_detect::reader::key_time(Path::new(n)))
         .max()
         .map(|t| t.saturating_sub(LIST_BACK_MS));
     let listed = list_logs(chain, s3_endpoint, listed_since)?;
+    let names: Vec<String> = listed.iter().map(|(n, _)| n.clone()).collect();
+    let read = store
+        .detect_read_sizes(&chain.chain, &names)
+        .map_err(store_err)?;
     let mut new = Vec::new();
     let mut already = 0u64;
     for (name, size) in listed {

@@ -165,19 +165,44 @@ impl Store {
         )
     }
 
-    /// The files the chain's runs read: name → size.
-    pub fn detect_chain_files(
+    /// Of `names`, those the chain's runs read, with the size they were read
+    /// at (queried in batches: a submission looks up what it listed, never
+    /// the chain's whole history).
+    pub fn detect_read_sizes(
         &mut self,
         chain: &str,
+        names: &[String],
     ) -> Result<std::collections::HashMap<String, u64>, StoreError> {
+        let mut out = std::collections::HashMap::new();
+        for batch in names.chunks(500) {
+            let marks = vec!["?"; batch.len()].join(", ");
+            let mut params = vec![Val::from(chain)];
+            params.extend(batch.iter().map(|n| Val::from(n.as_str())));
+            for r in self.conn.query(
+                &format!(
+                    "SELECT name, size FROM detect_files WHERE chain = ? AND name IN ({marks})"
+                ),
+                &params,
+            )? {
+                out.insert(r.text(0), u64::try_from(r.int(1)).unwrap_or(0));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The names of the files the chain's last run reads (none before its
+    /// first run).
+    pub fn detect_last_run_files(&mut self, chain: &str) -> Result<Vec<String>, StoreError> {
         Ok(self
             .conn
             .query(
-                "SELECT name, size FROM detect_files WHERE chain = ?",
+                "SELECT f.name FROM detect_files f JOIN detect_runs r ON f.run = r.run \
+                 WHERE r.chain = ? AND NOT EXISTS \
+                 (SELECT 1 FROM detect_runs n WHERE n.chain = r.chain AND n.previous = r.run)",
                 &[Val::from(chain)],
             )?
             .iter()
-            .map(|r| (r.text(0), u64::try_from(r.int(1)).unwrap_or(0)))
+            .map(|r| r.text(0))
             .collect())
     }
 

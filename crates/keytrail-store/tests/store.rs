@@ -332,8 +332,18 @@ fn detection_runs_chain_and_checkpoints_move_once(db: Db) {
     assert_eq!(e.kind, ErrorKind::Conflict, "{e}");
     let e = s.create_detect_run(&new("bad id", &[])).unwrap_err();
     assert_eq!(e.kind, ErrorKind::Invalid, "{e}");
-    let files = s.detect_chain_files("org").unwrap();
-    assert_eq!((files.len(), files["c"]), (4, 30));
+    let names: Vec<String> = ["a", "c", "d", "never"].map(String::from).to_vec();
+    let read = s.detect_read_sizes("org", &names).unwrap();
+    assert_eq!((read.len(), read["c"], read["d"]), (3, 30, 5));
+    assert!(s.detect_read_sizes("other", &names).unwrap().is_empty());
+    // More names than one batch.
+    let many: Vec<String> = (0..1200)
+        .map(|i| format!("x{i}"))
+        .chain(["b".to_string()])
+        .collect();
+    assert_eq!(s.detect_read_sizes("org", &many).unwrap()["b"], 20);
+    assert_eq!(s.detect_last_run_files("org").unwrap(), vec!["d"]);
+    assert!(s.detect_last_run_files("other").unwrap().is_empty());
 
     // Steps count once.
     assert_eq!(s.detect_step_done("r1", "route:0", 7).unwrap(), 1);
