@@ -811,17 +811,30 @@ fn record_alerts(
     Ok(sum.recorded)
 }
 
-/// Records a stage's alerts under the job's key (once) and moves the chain's
-/// checkpoint of `step` to this run's state, marking the step done.
-fn commit(
+/// Unless `step` is done: runs its stage from the chain's checkpoint
+/// (`stage` gets the store and the state, and gives the stage's output and
+/// the events it read), records the alerts under the job's key (once) and
+/// moves the chain's checkpoint of `step` to this run's state, marking the
+/// step done.
+fn run_stage(
     cx: &StepContext<'_>,
     store: &mut Store,
     run: &DetectRun,
     job: &Job,
     step: &str,
-    out: &keytrail_detect::distributed::StageOutput,
-    events: u64,
+    stage: impl FnOnce(
+        &mut Store,
+        State,
+    ) -> Result<(keytrail_detect::distributed::StageOutput, u64), String>,
 ) -> Result<Outcome, String> {
+    if store
+        .detect_step_is_done(&run.run, step)
+        .map_err(store_err)?
+    {
+        return Ok(Outcome::default());
+    }
+    let state = checkpoint(store, run, step)?;
+    let (out, events) = stage(store, state)?;
     let recorded = record_alerts(store, run, job, &out.alerts)?;
     let state = serde_json::to_string(&out.state).map_err(|e| e.to_string())?;
     (cx.pause)(Phase::BeforeCheckpoint);
@@ -879,12 +892,7 @@ fn part_step(
     job: &Job,
     db: &str,
 ) -> Result<Outcome, String> {
-    let mut outcome = Outcome::default();
-    if !store
-        .detect_step_is_done(&run.run, step)
-        .map_err(store_err)?
-    {
-        let state = checkpoint(store, run, step)?;
+    let outcome = run_stage(cx, store, run, job, step, |store, state| {
         let mut known = KnownRegions::default();
         for (a, r, t) in store.detect_regions(&run.chain).map_err(store_err)? {
             known.add(&a, &r, t);
@@ -924,8 +932,9 @@ fn part_step(
             bus.publish(&run.run, "keys", *q, step, 0, records)?;
         }
         bus.confirm()?;
-        outcome = commit(cx, store, run, job, step, &out, out.stats.events)?;
-    }
+        let events = out.stats.events;
+        Ok((out, events))
+    })?;
     bus.purge(&run.run, "part", n)?;
     if store
         .detect_steps_done(&run.run, "part")
@@ -957,12 +966,7 @@ fn keys_step(
     job: &Job,
     db: &str,
 ) -> Result<Outcome, String> {
-    let mut outcome = Outcome::default();
-    if !store
-        .detect_step_is_done(&run.run, step)
-        .map_err(store_err)?
-    {
-        let state = checkpoint(store, run, step)?;
+    let outcome = run_stage(cx, store, run, job, step, |_, state| {
         let sources: Vec<(String, Box<dyn std::io::Read + Send>)> = bus
             .read(&run.run, "keys", n)?
             .into_iter()
@@ -974,8 +978,9 @@ fn keys_step(
             .collect();
         let (builder, shared) = cx.cache.engine(&run.settings)?;
         let out = run_keys(&builder, shared, state, sources, None);
-        outcome = commit(cx, store, run, job, step, &out, out.stats.key_events)?;
-    }
+        let events = out.stats.key_events;
+        Ok((out, events))
+    })?;
     bus.purge(&run.run, "keys", n)?;
     continue_chain(cx, store, db, run, step, "part")?;
     Ok(outcome)
