@@ -232,9 +232,17 @@ impl Scanner {
         // of them; those without keywords run once over the whole blob.
         let mut off = Vec::new();
         let mut whole = Vec::new();
+        let parts = match path {
+            Some(p) if !self.path_rules.is_empty() => Some(crate::rule::path_components(p)),
+            _ => None,
+        };
         for &ri in &self.path_rules {
             let r = &self.rules[ri];
-            if !r.applies_to(path) {
+            let applies = match &parts {
+                Some(parts) => r.applies_to_components(parts),
+                None => r.applies_to(path),
+            };
+            if !applies {
                 off.push(ri);
             } else if r.whole_file() {
                 whole.push(ri);

@@ -68,10 +68,15 @@ impl CompiledRule {
             return true;
         }
         let Some(path) = path else { return false };
-        let parts: Vec<&str> = path
-            .split(['/', '\\', '!'])
-            .filter(|c| !c.is_empty())
-            .collect();
+        self.applies_to_components(&path_components(path))
+    }
+    /// [`CompiledRule::applies_to`] for a path already split by
+    /// [`path_components`] (a scan splits each blob's path once for all
+    /// its rules).
+    pub(crate) fn applies_to_components(&self, parts: &[&str]) -> bool {
+        if self.paths.is_empty() {
+            return true;
+        }
         self.paths.iter().any(|pat| {
             pat.len() <= parts.len()
                 && pat
@@ -90,6 +95,14 @@ impl CompiledRule {
     pub(crate) fn whole_file(&self) -> bool {
         !self.paths.is_empty() && self.rule.syntax.keywords.iter().all(|k| k.is_empty())
     }
+}
+
+/// The non-empty components of a path, split at `/`, `\\` and `!` (the
+/// separator of archive members).
+pub(crate) fn path_components(path: &str) -> Vec<&str> {
+    path.split(['/', '\\', '!'])
+        .filter(|c| !c.is_empty())
+        .collect()
 }
 
 /// `*`-glob match of one path component (`pat` lower-cased), ASCII
