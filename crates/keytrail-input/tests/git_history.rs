@@ -496,6 +496,107 @@ fn loose_and_packed_repositories_give_the_same_blobs() {
     assert_eq!(Scan::full(&r.dir).ids(), loose.ids());
 }
 
+/// A full scan of a packed repository decodes its trees ahead, by pack
+/// traversal, and diffs them from tables; loose trees are read one by
+/// one. Both must give the same provenance: every path, origin and
+/// introduction, with and without `--exclude`, merges, renames, modes,
+/// symlinks and submodules included.
+#[test]
+fn packed_trees_give_the_same_provenance_as_loose_ones() {
+    let r = Repo::new();
+    let secret = fake_secret("trees");
+    for i in 0..6 {
+        r.write(
+            "rules/windows/process/proc_a.yml",
+            &format!("title: a {i}\n{}", "detection: x\n".repeat(40 + i)),
+        );
+        r.write(&format!("rules/linux/rule_{i}.yml"), &format!("id: {i}\n"));
+        r.write("docs/readme.md", &format!("readme {}\n", i % 2));
+        if i == 1 {
+            r.write("rules/windows/creds.env", &format!("K={secret}\n"));
+            r.write("vendor/lib/x.txt", "vendored\n");
+        }
+        if i == 3 {
+            // A rename, and the same content at a second path.
+            r.write("config/app.toml", "app = 1\n");
+            r.git(&["mv", "rules/windows/creds.env", "config/creds.env"]);
+            r.write("rules/copy.env", &format!("K={secret}\n"));
+        }
+        r.commit(&format!("v{i}"));
+    }
+    r.git(&["checkout", "-q", "-b", "topic"]);
+    r.write("rules/linux/rule_topic.yml", "topic\n");
+    r.write("rules/windows/process/proc_b.yml", "b\n");
+    r.commit("topic");
+    r.git(&["checkout", "-q", "main"]);
+    r.write("rules/linux/rule_main.yml", "main\n");
+    r.commit("main");
+    r.git(&["merge", "-q", "--no-ff", "--no-commit", "topic"]);
+    r.write("rules/merge-fix.env", "evil merge\n");
+    r.git(&["add", "-A"]);
+    r.git(&["commit", "-q", "-m", "merge topic"]);
+    // A mode change, a symlink, a submodule and a deleted directory.
+    r.git(&["update-index", "--chmod=+x", "docs/readme.md"]);
+    r.git(&["commit", "-q", "-m", "executable"]);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("config/creds.env", r.dir.join("link.env")).unwrap();
+    let c = r.commit("link");
+    r.git(&[
+        "update-index",
+        "--add",
+        "--cacheinfo",
+        &format!("160000,{c},vendor/sub"),
+    ]);
+    r.git(&["commit", "-q", "-m", "submodule"]);
+    std::fs::remove_dir_all(r.dir.join("rules/linux")).unwrap();
+    r.commit("drop linux rules");
+
+    let excluding = GitOptions {
+        content: keytrail_input::FsOptions {
+            excludes: vec!["vendor".into(), "rules/copy.env".into()],
+            ..Default::default()
+        },
+        ..GitOptions::default()
+    };
+    let summary = |scan: &Scan| {
+        let mut blobs: Vec<(String, GitOrigin)> = scan
+            .blobs
+            .iter()
+            .map(|(p, o, _)| (p.clone(), o.clone()))
+            .collect();
+        blobs.sort_by(|a, b| a.1.blob.cmp(&b.1.blob).then(a.0.cmp(&b.0)));
+        let mut diags: Vec<(String, String, String)> = scan
+            .diags
+            .iter()
+            .map(|d| (d.kind.clone(), d.subject.clone(), d.message.clone()))
+            .collect();
+        diags.sort();
+        (
+            blobs,
+            diags,
+            scan.stats.blobs_excluded,
+            scan.stats.submodules,
+        )
+    };
+    let loose = summary(&Scan::full(&r.dir));
+    let loose_excluding = summary(&Scan::run(&r.dir, &excluding));
+    let renamed = loose
+        .0
+        .iter()
+        .find(|(p, _)| p == "config/creds.env")
+        .expect("the renamed secret");
+    assert!(renamed.1.introductions.len() >= 2, "{:?}", renamed.1);
+    assert!(loose_excluding.2 > 0, "something is excluded");
+
+    r.git(&["gc", "-q", "--aggressive", "--prune=now"]);
+    let packs = std::fs::read_dir(r.dir.join(".git/objects/pack"))
+        .unwrap()
+        .count();
+    assert!(packs > 0);
+    assert_eq!(summary(&Scan::full(&r.dir)), loose);
+    assert_eq!(summary(&Scan::run(&r.dir, &excluding)), loose_excluding);
+}
+
 #[test]
 fn bare_repository_and_dot_git_dir_are_repositories() {
     let r = Repo::new();

@@ -24,13 +24,20 @@ pub(crate) struct Objects {
     pub(crate) blobs: Vec<BlobRef>,
     /// Unique commits, in pack order.
     pub(crate) commits: Vec<ObjectId>,
+    /// Unique trees, in pack order.
+    pub(crate) trees: Vec<BlobRef>,
     /// Objects whose header could not be read (already reported).
     pub(crate) unreadable: HashSet<ObjectId>,
 }
 
-/// What one enumeration thread collects: blobs and commits with their
-/// position in pack order, and unreadable objects.
-type Sorted = (Vec<(usize, BlobRef)>, Vec<(usize, ObjectId)>, Vec<ObjectId>);
+/// What one enumeration thread collects: blobs, commits and trees with
+/// their position in pack order, and unreadable objects.
+type Sorted = (
+    Vec<(usize, BlobRef)>,
+    Vec<(usize, ObjectId)>,
+    Vec<(usize, BlobRef)>,
+    Vec<ObjectId>,
+);
 
 /// List every object of every pack (in pack-offset order) and every loose
 /// object, and sort blobs and commits out by their headers.
@@ -69,14 +76,15 @@ pub(crate) fn enumerate(ctx: &Ctx<'_>) -> Objects {
         ids.len(),
         512,
         0,
-        || (Vec::new(), Vec::new(), Vec::new()),
-        |repo, (blobs, commits, bad): &mut Sorted, i| {
+        || (Vec::new(), Vec::new(), Vec::new(), Vec::new()),
+        |repo, (blobs, commits, trees, bad): &mut Sorted, i| {
             let id = ids[i];
             match repo.objects.try_header(&id) {
                 Ok(Some(h)) => match h.kind() {
                     gix::object::Kind::Blob => blobs.push((i, BlobRef { id, size: h.size() })),
                     gix::object::Kind::Commit => commits.push((i, id)),
-                    _ => {}
+                    gix::object::Kind::Tree => trees.push((i, BlobRef { id, size: h.size() })),
+                    gix::object::Kind::Tag => {}
                 },
                 Ok(None) => ctx.diags.error(
                     kinds::GIT_OBJECT_MISSING,
@@ -96,10 +104,12 @@ pub(crate) fn enumerate(ctx: &Ctx<'_>) -> Objects {
     );
     let mut blobs = Vec::new();
     let mut commits = Vec::new();
+    let mut trees = Vec::new();
     let mut unreadable = HashSet::new();
-    for (b, c, u) in per_thread {
+    for (b, c, t, u) in per_thread {
         blobs.extend(b);
         commits.extend(c);
+        trees.extend(t);
         unreadable.extend(u);
     }
     // Back to pack order (threads took interleaved chunks). Packs store
@@ -108,9 +118,11 @@ pub(crate) fn enumerate(ctx: &Ctx<'_>) -> Objects {
     // each thread's object cache serve the parent's trees.
     blobs.sort_unstable_by_key(|(i, _)| *i);
     commits.sort_unstable_by_key(|(i, _)| *i);
+    trees.sort_unstable_by_key(|(i, _)| *i);
     Objects {
         blobs: blobs.into_iter().map(|(_, b)| b).collect(),
         commits: commits.into_iter().map(|(_, c)| c).collect(),
+        trees: trees.into_iter().map(|(_, t)| t).collect(),
         unreadable,
     }
 }
@@ -152,9 +164,12 @@ pub(crate) fn range_commits(repo: &gix::Repository, range: &str) -> Result<Vec<O
 #[derive(Debug, Clone)]
 pub(crate) struct CommitInfo {
     pub(crate) id: ObjectId,
+    /// `id` in hex, formatted once for every introduction that names it.
+    pub(crate) hex: String,
     pub(crate) author: String,
     pub(crate) seconds: i64,
-    pub(crate) offset: i32,
+    /// The author date as RFC 3339, formatted once.
+    pub(crate) date: String,
     pub(crate) summary: String,
     pub(crate) reachable: bool,
 }
@@ -179,6 +194,9 @@ pub(crate) struct Provenance {
     excluded: Vec<(ObjectId, u32)>,
     /// HEAD's tree, flattened: path → blob id.
     pub(crate) head: HashMap<BString, ObjectId>,
+    /// The blob at each of `paths` in HEAD, if any (looked up once, not
+    /// for every introduction).
+    head_at: Vec<Option<ObjectId>>,
 }
 
 /// What a worker collects while diffing commits.
@@ -199,11 +217,13 @@ struct Decoded {
 
 /// Compute the provenance of every blob introduced by `commits`. With
 /// `reachability`, commits are marked by whether a ref reaches them;
-/// otherwise (gates) all are considered reachable.
+/// otherwise (gates) all are considered reachable. Trees found in
+/// `trees` (decoded ahead by a full scan) are not read again.
 pub(crate) fn provenance(
     ctx: &Ctx<'_>,
     commits: &[ObjectId],
     reachability: bool,
+    trees: Option<&super::trees::Trees>,
     stats: &mut GitStats,
 ) -> Provenance {
     // Phase A: decode every commit once.
@@ -265,6 +285,7 @@ pub(crate) fn provenance(
             let mut walk = TreeWalk {
                 ctx,
                 repo,
+                trees,
                 commit: d,
                 commit_idx: i as u32,
                 out: local,
@@ -285,9 +306,10 @@ pub(crate) fn provenance(
             None => {
                 commits_info.push(CommitInfo {
                     id: ObjectId::null(gix::hash::Kind::Sha1),
+                    hex: String::new(),
                     author: String::new(),
                     seconds: 0,
-                    offset: 0,
+                    date: String::new(),
                     summary: String::new(),
                     reachable: false,
                 });
@@ -398,12 +420,14 @@ pub(crate) fn provenance(
     }
 
     let head = head_tree(ctx, &repo);
+    let head_at = paths.iter().map(|p| head.get(p).copied()).collect();
     Provenance {
         commits: commits_info,
         paths,
         intros,
         excluded,
         head,
+        head_at,
     }
 }
 
@@ -436,9 +460,10 @@ fn decode_commit(ctx: &Ctx<'_>, repo: &gix::Repository, id: ObjectId) -> Option<
     Some(Decoded {
         info: CommitInfo {
             id,
+            hex: id.to_string(),
             author,
             seconds,
-            offset,
+            date: super::time::rfc3339(seconds, offset),
             summary: super::lossy(&summary),
             reachable: false,
         },
@@ -460,6 +485,7 @@ fn read_tree<'b>(
 struct TreeWalk<'a, 'r> {
     ctx: &'a Ctx<'a>,
     repo: &'r gix::Repository,
+    trees: Option<&'a super::trees::Trees>,
     commit: &'a Decoded,
     commit_idx: u32,
     out: &'a mut Local,
@@ -477,6 +503,15 @@ impl TreeWalk<'_, '_> {
         prefix: &mut BString,
         excluded: bool,
     ) {
+        if let Some(trees) = self.trees
+            && let Some(t) = trees.get(&tree)
+        {
+            let ptrees: Vec<&[super::trees::Entry]> =
+                parents.iter().filter_map(|p| trees.get(p)).collect();
+            if ptrees.len() == parents.len() {
+                return self.diff_decoded(trees, t, &ptrees, prefix, excluded);
+            }
+        }
         let (ctx, repo) = (self.ctx, self.repo);
         let mut buf = Vec::new();
         let t = match read_tree(repo, &tree, &mut buf) {
@@ -568,6 +603,79 @@ impl TreeWalk<'_, '_> {
                         self.out
                             .gitlinks
                             .push((prefix.clone(), entry.oid.to_owned()));
+                    }
+                }
+            }
+        }
+        prefix.truncate(base_len);
+    }
+}
+
+impl TreeWalk<'_, '_> {
+    /// [`TreeWalk::diff_tree`] over trees decoded ahead ([`super::trees`]):
+    /// the same walk, comparing table indices instead of names and ids.
+    fn diff_decoded(
+        &mut self,
+        trees: &super::trees::Trees,
+        t: &[super::trees::Entry],
+        ptrees: &[&[super::trees::Entry]],
+        prefix: &mut BString,
+        excluded: bool,
+    ) {
+        let ctx = self.ctx;
+        let base_len = prefix.len();
+        let mut cursors = vec![0usize; ptrees.len()];
+        let mut matched: Vec<usize> = Vec::with_capacity(ptrees.len());
+        for &entry in t {
+            matched.clear();
+            for (p, pt) in ptrees.iter().enumerate() {
+                let c = &mut cursors[p];
+                while *c < pt.len() && trees.cmp(pt[*c], entry) == std::cmp::Ordering::Less {
+                    *c += 1;
+                }
+                if *c < pt.len() && trees.cmp(pt[*c], entry) == std::cmp::Ordering::Equal {
+                    matched.push(p);
+                }
+            }
+            let same_in_parent = matched
+                .iter()
+                .any(|&p| ptrees[p][cursors[p]].same_object(entry));
+            match entry.kind() {
+                EntryKind::Blob | EntryKind::BlobExecutable | EntryKind::Link => {
+                    if !same_in_parent {
+                        prefix.truncate(base_len);
+                        push_component(prefix, trees.name(entry).as_bstr());
+                        if excluded || ctx.is_excluded(prefix) {
+                            self.out.excluded.push((trees.oid(entry), prefix.clone()));
+                        } else {
+                            self.out.intros.push((
+                                trees.oid(entry),
+                                self.commit_idx,
+                                prefix.clone(),
+                            ));
+                        }
+                    }
+                }
+                EntryKind::Tree => {
+                    if same_in_parent {
+                        continue;
+                    }
+                    let sub_parents: Vec<ObjectId> = matched
+                        .iter()
+                        .map(|&p| ptrees[p][cursors[p]])
+                        .filter(|pe| pe.kind() == EntryKind::Tree)
+                        .map(|pe| trees.oid(pe))
+                        .collect();
+                    prefix.truncate(base_len);
+                    push_component(prefix, trees.name(entry).as_bstr());
+                    let sub_excluded = excluded || ctx.is_excluded(prefix);
+                    self.diff_tree(trees.oid(entry), &sub_parents, prefix, sub_excluded);
+                }
+                EntryKind::Commit => {
+                    if !same_in_parent {
+                        prefix.truncate(base_len);
+                        push_component(prefix, trees.name(entry).as_bstr());
+                        self.out.gitlinks.push((prefix.clone(), trees.oid(entry)));
                     }
                 }
             }
@@ -741,7 +849,7 @@ impl Provenance {
     /// else the earliest introduction's.
     pub(crate) fn describe(&self, display: &str, blob: ObjectId) -> (String, GitOrigin) {
         let intros = self.intros_of(blob);
-        let in_head = |i: &&Intro| self.head.get(&self.paths[i.path as usize]) == Some(&blob);
+        let in_head = |i: &&Intro| self.head_at[i.path as usize] == Some(blob);
         let Some(primary) = intros.first() else {
             return (
                 format!("<unreachable>/{blob}"),
@@ -754,7 +862,8 @@ impl Provenance {
             );
         };
         let commit = &self.commits[primary.commit as usize];
-        let path = &self.paths[intros.iter().find(in_head).unwrap_or(primary).path as usize];
+        let path_id = intros.iter().find(in_head).unwrap_or(primary).path as usize;
+        let path = &self.paths[path_id];
         let introductions: Vec<_> = intros
             .iter()
             .map(|i| {
@@ -775,11 +884,11 @@ impl Provenance {
             GitOrigin {
                 repository: display.to_string(),
                 blob: blob.to_string(),
-                commit: Some(commit.id.to_string()),
+                commit: Some(commit.hex.clone()),
                 author: Some(first.author.clone()),
                 author_date: Some(first.author_date.clone()),
                 summary: Some(first.summary.clone()),
-                in_head: self.head.get(path) == Some(&blob),
+                in_head: self.head_at[path_id] == Some(blob),
                 state,
                 introductions,
             },
@@ -831,10 +940,10 @@ impl Provenance {
                 *bytes += message.len() as u64;
                 let origin = GitOrigin {
                     repository: ctx.display.to_string(),
-                    blob: info.id.to_string(),
-                    commit: Some(info.id.to_string()),
+                    blob: info.hex.clone(),
+                    commit: Some(info.hex.clone()),
                     author: Some(info.author.clone()),
-                    author_date: Some(super::time::rfc3339(info.seconds, info.offset)),
+                    author_date: Some(info.date.clone()),
                     summary: Some(info.summary.clone()),
                     in_head: false,
                     state: if info.reachable {

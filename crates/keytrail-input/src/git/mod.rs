@@ -47,6 +47,7 @@
 mod history;
 mod packs;
 mod time;
+mod trees;
 mod worktree;
 
 use std::collections::BTreeMap;
@@ -372,7 +373,7 @@ pub fn scan_repository(path: &Path, opts: &GitOptions, sink: &dyn BlobSink) -> G
     if opts.staged {
         worktree::scan_staged(&ctx, &mut stats);
     } else if let Some(commits) = since {
-        let index = history::provenance(&ctx, &commits, false, &mut stats);
+        let index = history::provenance(&ctx, &commits, false, None, &mut stats);
         let blobs = index.introduced_blobs(&ctx, &mut stats);
         deliver(&ctx, &index, &blobs, false, &mut stats);
         if opts.messages {
@@ -381,7 +382,7 @@ pub fn scan_repository(path: &Path, opts: &GitOptions, sink: &dyn BlobSink) -> G
     } else if let Some(range) = gate_range(opts) {
         match history::range_commits(&repo, &range) {
             Ok(commits) => {
-                let index = history::provenance(&ctx, &commits, false, &mut stats);
+                let index = history::provenance(&ctx, &commits, false, None, &mut stats);
                 let blobs = index.introduced_blobs(&ctx, &mut stats);
                 // A gate reads few blobs: random access, no pack traversal.
                 deliver(&ctx, &index, &blobs, false, &mut stats);
@@ -395,7 +396,12 @@ pub fn scan_repository(path: &Path, opts: &GitOptions, sink: &dyn BlobSink) -> G
         }
     } else {
         let objects = history::enumerate(&ctx);
-        let index = history::provenance(&ctx, &objects.commits, true, &mut stats);
+        let index = {
+            // Every tree decoded once, ahead of the diffs (dropped after).
+            let blob_ids: Vec<ObjectId> = objects.blobs.iter().map(|b| b.id).collect();
+            let trees = trees::load(&ctx, &objects.trees, &blob_ids);
+            history::provenance(&ctx, &objects.commits, true, trees.as_ref(), &mut stats)
+        };
         index.check_missing(&ctx, &objects.blobs, &objects.unreadable);
         deliver(&ctx, &index, &objects.blobs, true, &mut stats);
         if opts.messages {
@@ -629,7 +635,7 @@ fn deliver(
     let counts = Delivery::default();
     let done: Vec<AtomicBool> = blobs.iter().map(|_| AtomicBool::new(false)).collect();
     let traverse = if traverse_packs { blobs } else { &[] };
-    packs::traverse(ctx, traverse, &done, &|i, data| {
+    packs::traverse(ctx, gix::object::Kind::Blob, traverse, &done, &|i, data| {
         if let Some((path, origin)) = prepare(ctx, index, blobs[i], &counts) {
             counts.delivered.fetch_add(1, Ordering::Relaxed);
             counts.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
@@ -739,10 +745,10 @@ pub(crate) fn lossy(path: &[u8]) -> String {
 /// Build an introduction record (used by [`history`]).
 pub(crate) fn introduction(commit: &history::CommitInfo, path: &[u8]) -> GitIntroduction {
     GitIntroduction {
-        commit: commit.id.to_string(),
+        commit: commit.hex.clone(),
         path: lossy(path),
         author: commit.author.clone(),
-        author_date: time::rfc3339(commit.seconds, commit.offset),
+        author_date: commit.date.clone(),
         summary: commit.summary.clone(),
         reachable: commit.reachable,
     }
