@@ -18,10 +18,15 @@
 //!    resolutions, evil merges). Each commit is independent, so this runs in
 //!    parallel and never grows worse than linear in the number of commits.
 //!    The result is a compact, sorted `(blob id, commit, path)` table; blob
-//!    contents are never held.
-//! 3. **Deliver**: each pack's delta forest is traversed once, in parallel
-//!    ([`packs`]): every base is inflated a single time and its deltas are
-//!    applied from memory, and each unique blob is pushed to the sink once,
+//!    contents are never held. A full scan first decodes every tree of the
+//!    packs once, by traversing each pack's delta forest of trees, into
+//!    tables of interned names and object ids ([`trees`]), so the diffs
+//!    compare integers and read no tree twice; gates, loose trees and
+//!    histories whose trees exceed [`trees::MAX_TREE_BYTES`] read trees by
+//!    random access.
+//! 3. **Deliver**: each pack's delta forest of blobs is traversed once, in
+//!    parallel ([`packs`]): every base is inflated a single time and its
+//!    deltas are applied from memory, and each unique blob is pushed to the sink once,
 //!    with every introduction in its [`GitOrigin`]. Blobs no traversal
 //!    delivered (loose objects, unreadable packs) are then read by random
 //!    access. Blobs larger than [`GitOptions::max_blob_bytes`] are skipped
